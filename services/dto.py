@@ -1,0 +1,174 @@
+"""Read models returned by services. Plain frozen dataclasses: no ORM objects escape."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from storage.models import Stage
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class StageInfo:
+    id: int
+    code: str
+    name: str
+    name_en: str | None
+    position: int
+    kind: str
+    is_key: bool
+    probability: int
+    required_fields: tuple[str, ...]
+
+    @classmethod
+    def of(cls, stage: Stage) -> StageInfo:
+        return cls(
+            id=stage.id,
+            code=stage.code,
+            name=stage.name,
+            name_en=stage.name_en,
+            position=stage.position,
+            kind=stage.kind,
+            is_key=stage.is_key,
+            probability=stage.probability,
+            required_fields=tuple(stage.required_fields),
+        )
+
+    def label(self, lang: str | None) -> str:
+        return self.name_en if lang == "en" and self.name_en else self.name
+
+
+@dataclass(frozen=True)
+class PipelineInfo:
+    id: int
+    code: str
+    name: str
+    name_en: str | None
+    role: str
+    strict: bool
+    stages: tuple[StageInfo, ...]
+
+    def label(self, lang: str | None) -> str:
+        return self.name_en if lang == "en" and self.name_en else self.name
+
+
+@dataclass(frozen=True)
+class NoteInfo:
+    kind: str
+    text: str
+    author: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class DealCard:
+    id: int
+    version: int
+    title: str
+    contact_name: str | None
+    phone: str | None
+    email: str | None
+    company_name: str | None
+    amount: int | None
+    need: str | None
+    address: str | None
+    measurement_at: datetime | None
+    next_contact_at: datetime | None
+    pipeline: PipelineInfo
+    stage: StageInfo
+    manager_id: int | None
+    manager_name: str | None
+    created_at: datetime
+    closed: bool
+    loss_reason: str | None
+    notes: tuple[NoteInfo, ...] = ()
+    # What the card's buttons may offer (computed by the rules, not by the front-end).
+    next_stage: StageInfo | None = None
+    prev_stage: StageInfo | None = None
+    can_choose_stage: bool = False
+    can_reopen: bool = False
+    can_return_to_sales: bool = False
+
+
+@dataclass(frozen=True)
+class LeadCard:
+    id: int
+    version: int
+    source: str
+    name: str
+    phone: str | None
+    email: str | None
+    need: str | None
+    is_legal_entity: bool
+    company_name: str | None
+    amount: int | None
+    status: str
+    stage: StageInfo
+    manager_id: int | None
+    manager_name: str | None
+    created_at: datetime
+    qualification: tuple[tuple[str, str, str | None, bool, bool], ...] = ()
+    """(code, text, text_en, required, answered-yes) per active question."""
+    deal_id: int | None = None
+    loss_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    kind: str  # "lead" | "deal"
+    id: int
+    name: str
+    stage: str
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    at: datetime
+    from_stage: str | None
+    to_stage: str
+    to_stage_en: str | None
+    actor: str | None
+    reason: str | None
+    comment: str | None
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: tuple[T, ...]
+    page: int
+    pages: int
+    total: int
+
+
+@dataclass(frozen=True)
+class DealListItem:
+    id: int
+    title: str
+    stage: str
+    stage_en: str | None
+    amount: int | None
+    next_contact_at: datetime | None
+
+
+@dataclass
+class SyncReport:
+    pipelines_added: list[str] = field(default_factory=list)
+    stages_added: list[str] = field(default_factory=list)
+    stages_renamed: list[str] = field(default_factory=list)
+    stages_archived: list[str] = field(default_factory=list)
+    reasons_changed: int = 0
+    questions_changed: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(
+            self.pipelines_added
+            or self.stages_added
+            or self.stages_renamed
+            or self.stages_archived
+            or self.reasons_changed
+            or self.questions_changed
+        )

@@ -1,0 +1,113 @@
+"""One function decides whether an actor may do an action on an object.
+
+Every service calls `require` before it changes or shows anything. Callback data
+is client input: ids in it are never trusted, the object is loaded and checked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from services.errors import PermissionDenied
+from storage.enums import Role
+from storage.models import Deal, Employee, Lead, Task
+
+
+@dataclass(frozen=True)
+class Actor:
+    id: int
+    telegram_id: int
+    name: str
+    roles: frozenset[Role] = field(default_factory=frozenset)
+    language: str | None = None
+    active: bool = True
+
+    @classmethod
+    def of(cls, employee: Employee) -> Actor:
+        return cls(
+            id=employee.id,
+            telegram_id=employee.telegram_id,
+            name=employee.name,
+            roles=frozenset(Role(r) for r in employee.roles if r in Role._value2member_map_),
+            language=employee.language,
+            active=employee.active,
+        )
+
+    def has(self, *roles: Role) -> bool:
+        return any(r in self.roles for r in roles)
+
+    @property
+    def sees_all(self) -> bool:
+        return self.has(Role.ADMIN, Role.LEADER)
+
+
+class Action(StrEnum):
+    LEAD_CREATE = "lead.create"
+    LEAD_VIEW = "lead.view"
+    LEAD_EDIT = "lead.edit"
+    DEAL_VIEW = "deal.view"
+    DEAL_MOVE = "deal.move"
+    DEAL_EDIT = "deal.edit"
+    DEAL_REASSIGN = "deal.reassign"
+    TASK_CREATE = "task.create"
+    TASK_CREATE_FOR_OTHERS = "task.create_for_others"
+    TASK_VIEW = "task.view"
+    TASK_ACT = "task.act"
+    ASSIGN_MEASURER = "task.assign_measurer"
+    TEAM_MANAGE = "team.manage"
+    CONFIG_EDIT = "config.edit"
+    REPORTS_OWN = "reports.own"
+    REPORTS_ALL = "reports.all"
+    IMPORT = "import"
+    PAYMENT_RECORD = "payment.record"
+
+
+SALES_ROLES = (Role.MANAGER, Role.LEADER, Role.ADMIN)
+
+_ROLE_ONLY: dict[Action, tuple[Role, ...]] = {
+    Action.LEAD_CREATE: SALES_ROLES,
+    Action.TASK_CREATE: (*SALES_ROLES, Role.HEAD_MEASURER),
+    Action.TASK_CREATE_FOR_OTHERS: (Role.LEADER, Role.ADMIN),
+    Action.DEAL_REASSIGN: (Role.LEADER, Role.ADMIN),
+    Action.TEAM_MANAGE: (Role.ADMIN,),
+    Action.CONFIG_EDIT: (Role.ADMIN,),
+    Action.REPORTS_OWN: SALES_ROLES,
+    Action.REPORTS_ALL: (Role.LEADER, Role.ADMIN),
+    Action.IMPORT: (Role.LEADER, Role.ADMIN),
+    Action.ASSIGN_MEASURER: (Role.HEAD_MEASURER, Role.LEADER, Role.ADMIN),
+}
+
+
+def can(actor: Actor, action: Action, obj: object = None) -> bool:
+    if not actor.active:
+        return False
+    if action in _ROLE_ONLY:
+        return actor.has(*_ROLE_ONLY[action])
+    if isinstance(obj, Deal) and action in (
+        Action.DEAL_VIEW,
+        Action.DEAL_MOVE,
+        Action.DEAL_EDIT,
+        Action.PAYMENT_RECORD,
+    ):
+        if actor.sees_all:
+            return True
+        return actor.has(Role.MANAGER) and obj.manager_id == actor.id
+    if isinstance(obj, Lead) and action in (Action.LEAD_VIEW, Action.LEAD_EDIT):
+        if actor.sees_all:
+            return True
+        # An unassigned lead (site form, import) can be taken by any manager.
+        return actor.has(Role.MANAGER) and obj.manager_id in (actor.id, None)
+    if isinstance(obj, Task) and action in (Action.TASK_VIEW, Action.TASK_ACT):
+        if obj.assignee_id == actor.id:
+            return True
+        if obj.assignee_id is None and obj.assignee_role is not None:
+            return obj.assignee_role in actor.roles
+        # Leaders oversee every task; measurers and managers see only their own.
+        return actor.sees_all
+    return False
+
+
+def require(actor: Actor, action: Action, obj: object = None) -> None:
+    if not can(actor, action, obj):
+        raise PermissionDenied(str(action))

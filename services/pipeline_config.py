@@ -1,0 +1,206 @@
+"""Pipelines as configuration: a TOML file validated by pydantic.
+
+The stage `code` is its identity: renaming a stage (its `name`) keeps its deals;
+removing a stage that still holds deals is refused at sync time.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from storage.enums import Role, StageKind, TaskKind
+
+CODE_PATTERN = r"^[a-z][a-z0-9_]{0,40}$"
+
+# Deal fields a stage may require before a deal enters it.
+REQUIRABLE_FIELDS = frozenset({"amount", "measurement_at", "address", "next_contact_at", "need"})
+
+PipelineRole = Literal["leads", "sales", "deferred", "installments", "refusal", "custom"]
+SINGLETON_ROLES = ("leads", "sales", "deferred", "installments", "refusal")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TaskSpec(_Strict):
+    """A task created automatically when a deal enters the stage."""
+
+    kind: TaskKind = TaskKind.CUSTOM
+    title: str = Field(min_length=1, max_length=300)
+    title_en: str | None = None
+    to_role: Role | None = None
+    to_manager: bool = False
+    due_in_hours: float = Field(default=24, ge=0, le=24 * 90)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> TaskSpec:
+        if (self.to_role is None) == (not self.to_manager):
+            raise ValueError('a task goes either to_role = "..." or to_manager = true')
+        return self
+
+
+class StageSpec(_Strict):
+    code: str = Field(pattern=CODE_PATTERN)
+    name: str = Field(min_length=1, max_length=100)
+    name_en: str | None = Field(default=None, max_length=100)
+    kind: StageKind = StageKind.ACTIVE
+    key: bool = False
+    strict: bool | None = None
+    probability: int = Field(default=0, ge=0, le=100)
+    requires: tuple[str, ...] = ()
+    task: TaskSpec | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> StageSpec:
+        unknown = sorted(set(self.requires) - REQUIRABLE_FIELDS)
+        if unknown:
+            allowed = ", ".join(sorted(REQUIRABLE_FIELDS))
+            raise ValueError(f"requires: unknown field(s) {unknown}; allowed: {allowed}")
+        return self
+
+
+class PipelineSpec(_Strict):
+    code: str = Field(pattern=CODE_PATTERN)
+    name: str = Field(min_length=1, max_length=100)
+    name_en: str | None = Field(default=None, max_length=100)
+    role: PipelineRole = "custom"
+    strict: bool = True
+    stages: tuple[StageSpec, ...] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _check(self) -> PipelineSpec:
+        codes = [s.code for s in self.stages]
+        dupes = sorted({c for c in codes if codes.count(c) > 1})
+        if dupes:
+            raise ValueError(f"stage codes repeat: {dupes}")
+        kinds = {s.kind for s in self.stages}
+        if StageKind.ACTIVE not in kinds:
+            raise ValueError("needs at least one active stage")
+        if StageKind.LOST not in kinds:
+            raise ValueError('needs a lost stage (kind = "lost")')
+        if self.role in ("leads", "sales", "installments") and StageKind.WON not in kinds:
+            raise ValueError(f'a {self.role} pipeline needs a won stage (kind = "won")')
+        if sum(s.key for s in self.stages) > 1:
+            raise ValueError("at most one key stage per pipeline")
+        if sum(s.kind == StageKind.FROZEN for s in self.stages) > 1:
+            raise ValueError(
+                "at most one frozen stage per pipeline (it is the conditional refusal stage)"
+            )
+        return self
+
+
+class LossReasonSpec(_Strict):
+    code: str = Field(pattern=CODE_PATTERN)
+    name: str = Field(min_length=1, max_length=100)
+    name_en: str | None = Field(default=None, max_length=100)
+    conditional: bool = False
+
+
+class QuestionSpec(_Strict):
+    code: str = Field(pattern=CODE_PATTERN)
+    text: str = Field(min_length=1, max_length=200)
+    text_en: str | None = Field(default=None, max_length=200)
+    required: bool = False
+
+
+class CompanySpec(_Strict):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class CompanyConfig(_Strict):
+    company: CompanySpec
+    pipelines: tuple[PipelineSpec, ...] = Field(min_length=1)
+    loss_reasons: tuple[LossReasonSpec, ...] = Field(min_length=1)
+    qualification: tuple[QuestionSpec, ...] = ()
+
+    @model_validator(mode="after")
+    def _check(self) -> CompanyConfig:
+        _unique("pipelines", (p.code for p in self.pipelines))
+        _unique("loss_reasons", (r.code for r in self.loss_reasons))
+        _unique("qualification", (q.code for q in self.qualification))
+        roles: list[str] = [p.role for p in self.pipelines]
+        for role in SINGLETON_ROLES:
+            if roles.count(role) > 1:
+                raise ValueError(f'only one pipeline may have role = "{role}"')
+        for role in ("leads", "sales"):
+            if role not in roles:
+                raise ValueError(f'a pipeline with role = "{role}" is required')
+        return self
+
+    def pipeline(self, code: str) -> PipelineSpec:
+        for p in self.pipelines:
+            if p.code == code:
+                return p
+        raise KeyError(code)
+
+
+def _unique(what: str, codes: Iterable[str]) -> None:
+    seen: set[str] = set()
+    for code in codes:
+        if code in seen:
+            raise ValueError(f'{what}: code "{code}" appears twice')
+        seen.add(code)
+
+
+class ConfigError(Exception):
+    """A pipelines file is unreadable or invalid; `problems` are human-readable lines."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__(f"{path}: " + "; ".join(problems))
+
+
+def _describe_loc(data: Any, loc: tuple[int | str, ...]) -> str:
+    """pipelines.1.stages.3.kind -> pipelines[1] "sales" > stages[3] "measured" > kind"""
+    parts: list[str] = []
+    node: Any = data
+    for item in loc:
+        if isinstance(item, int):
+            label = f"[{item}]"
+            try:
+                node = node[item]
+            except (IndexError, KeyError, TypeError):
+                node = None
+            code = node.get("code") if isinstance(node, dict) else None
+            if code:
+                label += f' "{code}"'
+            if parts:
+                parts[-1] += label
+            else:
+                parts.append(label)
+        else:
+            parts.append(str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return " > ".join(parts) or "(top level)"
+
+
+def parse_config(text: str, path: Path = Path("<string>")) -> CompanyConfig:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message ends with "(at line N, column M)".
+        raise ConfigError(path, [f"TOML syntax: {exc}"]) from exc
+    try:
+        return CompanyConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            where = _describe_loc(data, tuple(err["loc"]))
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{where}: {msg}")
+        raise ConfigError(path, problems) from exc
+
+
+def load_config(path: Path) -> CompanyConfig:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(path, [f"cannot read the file: {exc.strerror or exc}"]) from exc
+    return parse_config(text, path)

@@ -1,0 +1,96 @@
+"""Unit of work (cosmicpython pattern, async).
+
+``async with uow:`` opens a session; repositories never commit; a service
+calls ``await uow.commit()`` once; leaving the block without a commit rolls
+back everything the block did.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.repositories import Repositories
+
+
+class ClockLike(Protocol):
+    def now(self) -> datetime: ...
+
+
+class _UTCClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class UnitOfWork:
+    """Carries the clock too, so every service reads time from one injected source."""
+
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        clock: ClockLike | None = None,
+    ) -> None:
+        self._session_factory = session_factory
+        self.clock: ClockLike = clock or _UTCClock()
+        self._session: AsyncSession | None = None
+        self._repos: Repositories | None = None
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("UnitOfWork used outside 'async with'")
+        return self._session
+
+    @property
+    def repo(self) -> Repositories:
+        if self._repos is None:
+            raise RuntimeError("UnitOfWork used outside 'async with'")
+        return self._repos
+
+    async def __aenter__(self) -> Self:
+        if self._session is not None:
+            raise RuntimeError("UnitOfWork is not re-entrant")
+        self._session = self._session_factory()
+        self._repos = Repositories(self._session)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session, self._session, self._repos = self._session, None, None
+        if session is None:
+            return
+        try:
+            await session.rollback()
+        finally:
+            await session.close()
+
+    async def commit(self) -> None:
+        await self.session.commit()
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+    async def rollback(self) -> None:
+        await self.session.rollback()
+
+
+class UnitOfWorkFactory:
+    """Callable that makes a fresh UnitOfWork; passed to handlers and jobs."""
+
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        clock: ClockLike | None = None,
+    ) -> None:
+        self.session_factory = session_factory
+        self.clock: ClockLike = clock or _UTCClock()
+
+    def __call__(self) -> UnitOfWork:
+        return UnitOfWork(self.session_factory, self.clock)
