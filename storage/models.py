@@ -228,6 +228,9 @@ class Deal(Base):
     stage_entered_at: Mapped[datetime]
     last_activity_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
+    # Lower-cased title, client, company and phone digits: case-insensitive search that
+    # works for Cyrillic on SQLite too (its lower() is ASCII-only).
+    search_text: Mapped[str] = mapped_column(String(1200), default="")
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}

@@ -20,6 +20,7 @@ from storage.models import (
     QualificationQuestion,
     Stage,
     StageHistory,
+    Task,
 )
 
 M = TypeVar("M", bound=Base)
@@ -143,6 +144,45 @@ class ContactRepo(_Repo):
 
 
 class DealRepo(_Repo):
+    async def page(
+        self,
+        *,
+        manager_id: int | None,
+        pipeline_id: int | None,
+        stage_id: int | None,
+        open_only: bool,
+        offset: int,
+        limit: int,
+    ) -> tuple[Sequence[Deal], int]:
+        conds: list[Any] = []
+        if manager_id is not None:
+            conds.append(Deal.manager_id == manager_id)
+        if pipeline_id is not None:
+            conds.append(Deal.pipeline_id == pipeline_id)
+        if stage_id is not None:
+            conds.append(Deal.stage_id == stage_id)
+        if open_only:
+            conds.append(Deal.closed_at.is_(None))
+        total = await self.session.scalar(select(func.count()).select_from(Deal).where(*conds))
+        rows = await self.session.scalars(
+            select(Deal)
+            .where(*conds)
+            .order_by(Deal.updated_at.desc(), Deal.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        return rows.all(), int(total or 0)
+
+    async def search(self, needle: str, manager_id: int | None, limit: int) -> Sequence[Deal]:
+        escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = select(Deal).where(Deal.search_text.like(f"%{escaped}%", escape="\\"))
+        if manager_id is not None:
+            stmt = stmt.where(Deal.manager_id == manager_id)
+        rows = await self.session.scalars(
+            stmt.order_by(Deal.closed_at.is_not(None), Deal.updated_at.desc()).limit(limit)
+        )
+        return rows.all()
+
     async def by_contact_ids(self, contact_ids: Sequence[int]) -> Sequence[Deal]:
         if not contact_ids:
             return []
@@ -179,6 +219,17 @@ class HistoryRepo(_Repo):
         return rows.all()
 
 
+OPEN_TASK_STATES = ("open", "accepted", "in_progress")
+
+
+class TaskRepo(_Repo):
+    async def open_for_deal(self, deal_id: int, kind: str | None = None) -> list[Task]:
+        stmt = select(Task).where(Task.deal_id == deal_id, Task.status.in_(OPEN_TASK_STATES))
+        if kind is not None:
+            stmt = stmt.where(Task.kind == kind)
+        return list((await self.session.scalars(stmt.order_by(Task.id))).all())
+
+
 class Repositories:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -189,6 +240,7 @@ class Repositories:
         self.contacts = ContactRepo(session)
         self.deals = DealRepo(session)
         self.history = HistoryRepo(session)
+        self.tasks = TaskRepo(session)
 
     async def get(self, model: type[M], ident: Any) -> M | None:
         return await self.session.get(model, ident)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 13:33:34.340048
+Create Date: 2026-11-23 13:36:11.110379
 """
 
 from collections.abc import Sequence
@@ -243,6 +243,7 @@ def upgrade() -> None:
         sa.Column("stage_entered_at", storage.types.UTCDateTime(), nullable=False),
         sa.Column("last_activity_at", storage.types.UTCDateTime(), nullable=False),
         sa.Column("closed_at", storage.types.UTCDateTime(), nullable=True),
+        sa.Column("search_text", sa.String(length=1200), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["company_id"], ["companies.id"], name=op.f("fk_deals_company_id_companies")

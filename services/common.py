@@ -1,0 +1,42 @@
+"""Small helpers every service uses: commit with conflict mapping, loading with NotFound."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy.orm.exc import StaleDataError
+
+from services.errors import NotFound, StaleVersion
+from storage.models import Base, Employee
+from storage.uow import UnitOfWork
+
+M = TypeVar("M", bound=Base)
+
+
+async def commit(uow: UnitOfWork, entity: str = "deal") -> None:
+    """Commit once; a concurrent update of a versioned row becomes StaleVersion."""
+    try:
+        await uow.commit()
+    except StaleDataError as exc:
+        raise StaleVersion(entity) from exc
+
+
+async def load(uow: UnitOfWork, model: type[M], ident: Any, entity: str) -> M:
+    if not isinstance(ident, int) or isinstance(ident, bool) or ident <= 0:
+        raise NotFound(entity, ident)
+    obj = await uow.repo.get(model, ident)
+    if obj is None:
+        raise NotFound(entity, ident)
+    return obj
+
+
+def check_version(entity: str, current: int, expected: int | None) -> None:
+    if expected is not None and current != expected:
+        raise StaleVersion(entity, current)
+
+
+async def employee_name(uow: UnitOfWork, employee_id: int | None) -> str | None:
+    if employee_id is None:
+        return None
+    emp = await uow.repo.get(Employee, employee_id)
+    return emp.name if emp else None

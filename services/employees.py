@@ -1,0 +1,40 @@
+"""Employees: bootstrap admins from settings, look up the acting person."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from services.permissions import Actor
+from storage.enums import Role
+from storage.models import Employee
+from storage.uow import UnitOfWork
+
+
+async def ensure_admins(uow: UnitOfWork, telegram_ids: Iterable[int]) -> list[int]:
+    """Make sure each id is an active admin (first admins come from ADMIN_IDS)."""
+    created: list[int] = []
+    for tg_id in telegram_ids:
+        emp = await uow.repo.employees.by_telegram_id(tg_id)
+        if emp is None:
+            emp = Employee(
+                telegram_id=tg_id,
+                name=f"Admin {tg_id}",
+                roles=[Role.ADMIN.value],
+                active=True,
+                created_at=uow.clock.now(),
+            )
+            uow.repo.add(emp)
+            created.append(tg_id)
+        elif Role.ADMIN not in emp.roles or not emp.active:
+            emp.roles = sorted({*emp.roles, Role.ADMIN.value})
+            emp.active = True
+    await uow.commit()
+    return created
+
+
+async def actor_for(uow: UnitOfWork, telegram_id: int) -> Actor | None:
+    """The acting employee, or None for anyone uninvited or deactivated."""
+    emp = await uow.repo.employees.by_telegram_id(telegram_id)
+    if emp is None or not emp.active:
+        return None
+    return Actor.of(emp)
