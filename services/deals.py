@@ -15,7 +15,7 @@ from services import validation
 from services.common import check_version, commit, employee_name, load
 from services.dto import DealCard, DealListItem, HistoryEntry, NoteInfo, Page, StageInfo
 from services.errors import RuleViolation, ValidationError
-from services.permissions import Action, Actor, require
+from services.permissions import Action, Actor, can, require
 from services.pipeline_config import REQUIRABLE_FIELDS
 from services.pipelines import PipelineRules, rules_by_role, rules_for
 from services.tasks import create_task, on_stage_entry
@@ -52,10 +52,12 @@ async def _load(
 
 async def get_card(uow: UnitOfWork, actor: Actor, deal_id: int) -> DealCard:
     deal, rules = await _load(uow, actor, deal_id, Action.DEAL_VIEW, None)
-    return await _card(uow, deal, rules)
+    return await _card(uow, deal, actor, rules)
 
 
-async def _card(uow: UnitOfWork, deal: Deal, rules: PipelineRules | None = None) -> DealCard:
+async def _card(
+    uow: UnitOfWork, deal: Deal, actor: Actor, rules: PipelineRules | None = None
+) -> DealCard:
     if rules is None or rules.pipeline.id != deal.pipeline_id:
         rules = await rules_for(uow, deal.pipeline_id)
     stage = rules.stage(deal.stage_id)
@@ -95,6 +97,9 @@ async def _card(uow: UnitOfWork, deal: Deal, rules: PipelineRules | None = None)
         can_choose_stage=not rules.pipeline.strict and stage.kind == StageKind.ACTIVE,
         can_reopen=stage.kind in (StageKind.FROZEN, StageKind.LOST),
         can_return_to_sales=rules.pipeline.role == "deferred" and stage.kind != StageKind.LOST,
+        may_move=can(actor, Action.DEAL_MOVE, deal),
+        may_edit=can(actor, Action.DEAL_EDIT, deal),
+        may_reassign=can(actor, Action.DEAL_REASSIGN, deal),
     )
 
 
@@ -162,9 +167,9 @@ async def _enter(
     await on_stage_entry(uow, deal, target, actor.id)
 
 
-async def _finish(uow: UnitOfWork, deal: Deal) -> DealCard:
+async def _finish(uow: UnitOfWork, actor: Actor, deal: Deal) -> DealCard:
     await commit(uow, "deal")
-    return await _card(uow, deal)
+    return await _card(uow, deal, actor)
 
 
 # --- stage moves --------------------------------------------------------------------------
@@ -186,7 +191,7 @@ async def move_to(
     rules.check_move(rules.stage(deal.stage_id), target)
     _apply_fields(deal, fields, uow.clock.now())
     await _enter(uow, actor, deal, target)
-    return await _finish(uow, deal)
+    return await _finish(uow, actor, deal)
 
 
 async def advance(
@@ -204,7 +209,7 @@ async def advance(
     rules.check_move(current, nxt)
     _apply_fields(deal, fields, uow.clock.now())
     await _enter(uow, actor, deal, nxt)
-    return await _finish(uow, deal)
+    return await _finish(uow, actor, deal)
 
 
 async def step_back(
@@ -217,7 +222,7 @@ async def step_back(
         raise RuleViolation("no_previous_stage", stage=current.name)
     rules.check_move(current, prev)
     await _enter(uow, actor, deal, prev)
-    return await _finish(uow, deal)
+    return await _finish(uow, actor, deal)
 
 
 async def win(
@@ -232,26 +237,26 @@ async def win(
     rules.check_move(rules.stage(deal.stage_id), target)
     _apply_fields(deal, fields, uow.clock.now())
     await _enter(uow, actor, deal, target)
-    return await _finish(uow, deal)
+    return await _finish(uow, actor, deal)
 
 
 async def lose(
     uow: UnitOfWork,
     actor: Actor,
     deal_id: int,
-    reason_code: str,
+    reason_code: str | int,
     comment: str | None = None,
     expected_version: int | None = None,
 ) -> DealCard:
-    """Lose with a reason from the fixed list; a conditional reason parks the deal in the
-    pipeline's conditional-refusal stage (if it has one) so it can be worked again."""
+    """Lose with a reason from the fixed list (by code, or by id from a button).
+
+    A conditional reason parks the deal in the pipeline's conditional-refusal stage (if it
+    has one) so it can be worked again."""
     deal, rules = await _load(uow, actor, deal_id, Action.DEAL_MOVE, expected_version)
     current = rules.stage(deal.stage_id)
     if current.kind in CLOSED_KINDS:
         raise RuleViolation("deal_closed", stage=current.name)
-    reason = await uow.repo.catalog.loss_reason_by_code(reason_code)
-    if reason is None or not reason.active:
-        raise ValidationError("reason", "unknown")
+    reason = await _reason(uow, reason_code)
     comment = validation.optional_text(comment, "comment")
     refusal = rules.conditional_refusal()
     if reason.conditional and refusal is not None:
@@ -263,7 +268,30 @@ async def lose(
     deal.loss_reason_id = reason.id
     deal.loss_comment = comment
     await _enter(uow, actor, deal, target, reason_id=reason.id, comment=comment)
-    return await _finish(uow, deal)
+    return await _finish(uow, actor, deal)
+
+
+async def _reason(uow: UnitOfWork, ref: str | int) -> LossReason:
+    if isinstance(ref, int) and not isinstance(ref, bool):
+        reason = await uow.repo.get(LossReason, ref) if ref > 0 else None
+    else:
+        reason = await uow.repo.catalog.loss_reason_by_code(str(ref))
+    if reason is None or not reason.active:
+        raise ValidationError("reason", "unknown")
+    return reason
+
+
+async def loss_reasons(uow: UnitOfWork, lang: str | None) -> list[tuple[int, str, bool]]:
+    """(id, label, conditional) of the active loss reasons, in configured order."""
+    return [
+        (r.id, r.name_en if lang == "en" and r.name_en else r.name, r.conditional)
+        for r in await uow.repo.catalog.loss_reasons()
+    ]
+
+
+async def assignable_managers(uow: UnitOfWork, actor: Actor) -> list[tuple[int, str]]:
+    require(actor, Action.DEAL_REASSIGN)
+    return [(e.id, e.name) for e in await uow.repo.employees.with_role(Role.MANAGER)]
 
 
 async def reopen(
@@ -276,7 +304,7 @@ async def reopen(
         raise RuleViolation("not_refused", stage=current.name)
     target = await _stage_before(uow, deal, rules) or rules.entry
     await _enter(uow, actor, deal, target)
-    return await _finish(uow, deal)
+    return await _finish(uow, actor, deal)
 
 
 async def _stage_before(uow: UnitOfWork, deal: Deal, rules: PipelineRules) -> Stage | None:
@@ -320,7 +348,7 @@ async def defer(
         assignee_id=deal.manager_id or actor.id,
         comment=comment,
     )
-    return await _finish(uow, deal)
+    return await _finish(uow, actor, deal)
 
 
 async def return_to_sales(
@@ -338,7 +366,7 @@ async def return_to_sales(
         task.status = TaskStatus.CANCELLED
     deal.next_contact_at = None
     await _enter(uow, actor, deal, target)
-    return await _finish(uow, deal)
+    return await _finish(uow, actor, deal)
 
 
 # --- notes, reassignment ------------------------------------------------------------------
@@ -355,7 +383,7 @@ async def add_note(uow: UnitOfWork, actor: Actor, deal_id: int, text: str) -> De
     )
     deal.last_activity_at = now
     deal.updated_at = now
-    return await _finish(uow, deal)
+    return await _finish(uow, actor, deal)
 
 
 async def reassign(
@@ -380,7 +408,7 @@ async def reassign(
     )
     deal.manager_id = emp.id
     deal.updated_at = now
-    return await _finish(uow, deal)
+    return await _finish(uow, actor, deal)
 
 
 # --- reading ------------------------------------------------------------------------------

@@ -91,6 +91,10 @@ class DealCard:
     can_choose_stage: bool = False
     can_reopen: bool = False
     can_return_to_sales: bool = False
+    # What this actor may do (permissions decided by the service, shown by the UI).
+    may_move: bool = False
+    may_edit: bool = False
+    may_reassign: bool = False
 
 
 @dataclass(frozen=True)

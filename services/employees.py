@@ -38,3 +38,8 @@ async def actor_for(uow: UnitOfWork, telegram_id: int) -> Actor | None:
     if emp is None or not emp.active:
         return None
     return Actor.of(emp)
+
+
+async def staff(uow: UnitOfWork) -> list[Actor]:
+    """Every active employee, as actors (for per-person command menus)."""
+    return [Actor.of(e) for e in await uow.repo.employees.active()]

@@ -399,3 +399,9 @@ class JobRun(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     last_run_at: Mapped[datetime]
+
+
+# Tables of later areas live in their own modules; importing them here registers them on
+# Base.metadata (Alembic and the tests see one schema).
+from storage import models_analytics as _models_analytics  # noqa: E402,F401
+from storage import models_reminders as _models_reminders  # noqa: E402,F401

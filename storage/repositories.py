@@ -9,11 +9,13 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
+    AccessAttempt,
     Activity,
     Base,
     Contact,
     Deal,
     Employee,
+    Invite,
     Lead,
     LossReason,
     Pipeline,
@@ -219,6 +221,25 @@ class HistoryRepo(_Repo):
         return rows.all()
 
 
+class TeamRepo(_Repo):
+    async def invite_by_token(self, token: str) -> Invite | None:
+        return await self.session.scalar(select(Invite).where(Invite.token == token))
+
+    async def last_attempt(self, telegram_id: int) -> AccessAttempt | None:
+        return await self.session.scalar(
+            select(AccessAttempt)
+            .where(AccessAttempt.telegram_id == telegram_id)
+            .order_by(AccessAttempt.at.desc())
+            .limit(1)
+        )
+
+    async def recent_attempts(self, limit: int) -> Sequence[AccessAttempt]:
+        rows = await self.session.scalars(
+            select(AccessAttempt).order_by(AccessAttempt.at.desc()).limit(limit)
+        )
+        return rows.all()
+
+
 OPEN_TASK_STATES = ("open", "accepted", "in_progress")
 
 
@@ -241,6 +262,7 @@ class Repositories:
         self.deals = DealRepo(session)
         self.history = HistoryRepo(session)
         self.tasks = TaskRepo(session)
+        self.team = TeamRepo(session)
 
     async def get(self, model: type[M], ident: Any) -> M | None:
         return await self.session.get(model, ident)

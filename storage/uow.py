@@ -66,10 +66,9 @@ class UnitOfWork:
         session, self._session, self._repos = self._session, None, None
         if session is None:
             return
-        try:
-            await session.rollback()
-        finally:
-            await session.close()
+        # close() rolls back whatever was not committed and detaches objects without
+        # expiring them (rollback() would expire them, making them unreadable).
+        await session.close()
 
     async def commit(self) -> None:
         await self.session.commit()

@@ -1,0 +1,141 @@
+"""Wiring: build_dispatcher() is shared by `voronka run` and the tests."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiogram import BaseMiddleware, Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.types import CallbackQuery, TelegramObject
+from aiogram.utils.callback_answer import CallbackAnswer
+
+from bot.middlewares import ContextMiddleware, ThrottleMiddleware
+from bot.settings import Settings
+from services.clock import Clock, SystemClock
+from storage.uow import UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+
+class AnswerCallbacks(BaseMiddleware):
+    """Every callback gets an answer (no spinning clock on the button).
+
+    Handlers set `callback_answer.text` / `.show_alert` (or `.disabled = True` when they
+    answer themselves). An exception is *not* answered here: it goes to the error router,
+    which answers with the reason.
+    """
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        if not isinstance(event, CallbackQuery):
+            return await handler(event, data)
+        answer = data["callback_answer"] = CallbackAnswer(answered=False)
+        result = await handler(event, data)
+        if not answer.disabled:
+            await event.answer(text=answer.text, show_alert=answer.show_alert)
+        return result
+
+
+def build_dispatcher(
+    settings: Settings,
+    uow_factory: UnitOfWorkFactory,
+    clock: Clock | None = None,
+    *,
+    storage: BaseStorage | None = None,
+    **extra: Any,
+) -> Dispatcher:
+    """Routers, middlewares and shared objects (as Dispatcher kwargs for handlers)."""
+    from handlers import routers  # imported here: nothing is built at import time
+
+    dp = Dispatcher(
+        storage=storage or MemoryStorage(),
+        settings=settings,
+        uow_factory=uow_factory,
+        clock=clock or uow_factory.clock,
+        tz=ZoneInfo(settings.timezone),
+        **extra,
+    )
+    dp.update.outer_middleware(ThrottleMiddleware(settings.throttle_seconds))
+    dp.update.outer_middleware(ContextMiddleware(uow_factory))
+    dp.callback_query.middleware(AnswerCallbacks())
+    for router in routers():
+        dp.include_router(router)
+    return dp
+
+
+def make_bot(settings: Settings, session: Any = None) -> Bot:
+    if session is None and settings.telegram_api_url:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    return Bot(
+        token=settings.require_token(),
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
+
+
+async def make_storage(settings: Settings) -> BaseStorage:
+    """FSM storage: Redis when REDIS_URL is set (survives restarts, shared by workers),
+    memory otherwise (a restart mid-wizard loses what was typed)."""
+    if settings.redis_url:
+        from aiogram.fsm.storage.redis import RedisStorage
+
+        return RedisStorage.from_url(settings.redis_url)
+    return MemoryStorage()
+
+
+async def prepare(settings: Settings, clock: Clock | None = None) -> tuple[Any, UnitOfWorkFactory]:
+    """Migrate, sync pipelines, ensure admins; returns (engine, uow_factory)."""
+    from services.employees import ensure_admins
+    from services.pipeline_config import load_config
+    from services.pipelines import sync_config
+    from storage.db import create_engine, create_session_factory
+    from storage.migrate import upgrade
+
+    await upgrade(settings.database_url)
+    engine = create_engine(settings.database_url)
+    uow_factory = UnitOfWorkFactory(create_session_factory(engine), clock or SystemClock())
+    async with uow_factory() as uow:
+        await sync_config(uow, load_config(settings.pipelines_file))
+    async with uow_factory() as uow:
+        await ensure_admins(uow, settings.admin_ids)
+    return engine, uow_factory
+
+
+async def run_polling(settings: Settings) -> None:
+    from handlers.commands import set_commands
+
+    engine, uow_factory = await prepare(settings)
+    bot = make_bot(settings)
+    storage = await make_storage(settings)
+    dp = build_dispatcher(settings, uow_factory, storage=storage)
+    scheduler = None
+    try:
+        try:
+            from bot.notifier import BotNotifier
+            from bot.scheduler import build_scheduler
+        except ImportError:  # the reminder engine is optional until it lands
+            build_scheduler = None  # type: ignore[assignment]
+        if build_scheduler is not None:
+            scheduler = build_scheduler(uow_factory, BotNotifier(bot), uow_factory.clock, settings)
+            scheduler.start()
+        await set_commands(bot, uow_factory)
+        log.info("Voronka is polling")
+        await dp.start_polling(bot, handle_signals=True)
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+        await storage.close()
+        await bot.session.close()
+        await engine.dispose()

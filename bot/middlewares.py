@@ -1,0 +1,84 @@
+"""Outer middlewares: throttle, actor + language loader, unit of work per update."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import CallbackQuery, TelegramObject, Update, User
+
+from handlers.i18n import lang_of, t
+from services import employees
+from storage.uow import UnitOfWorkFactory
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class ThrottleMiddleware(BaseMiddleware):
+    """Per-user token bucket: bursts of `burst` updates, then one per `seconds`.
+
+    A double tap passes (the service answers "already moved"); a flood does not.
+    """
+
+    def __init__(
+        self, seconds: float, burst: int = 5, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.seconds = seconds
+        self.burst = burst
+        self.monotonic = monotonic
+        self._buckets: dict[int, tuple[float, float]] = {}
+
+    def allow(self, user_id: int) -> bool:
+        if self.seconds <= 0:
+            return True
+        now = self.monotonic()
+        tokens, last = self._buckets.get(user_id, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) / self.seconds)
+        if tokens < 1:
+            self._buckets[user_id] = (tokens, now)
+            return False
+        self._buckets[user_id] = (tokens - 1, now)
+        if len(self._buckets) > 10_000:  # forget idle users
+            self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}
+        return True
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        user: User | None = data.get("event_from_user")
+        if user is None or self.allow(user.id):
+            return await handler(event, data)
+        if isinstance(event, Update) and event.callback_query is not None:
+            lang = lang_of(user.language_code)
+            await event.callback_query.answer(t("common.too_fast", lang))
+        return None
+
+
+class ContextMiddleware(BaseMiddleware):
+    """Loads the acting employee (None when uninvited or deactivated) and the language,
+    and opens the update's unit of work (`uow`); services commit it once."""
+
+    def __init__(self, uow_factory: UnitOfWorkFactory) -> None:
+        self.uow_factory = uow_factory
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        user: User | None = data.get("event_from_user")
+        actor = None
+        if user is not None:
+            # A short read of its own: no transaction stays open while the handler talks
+            # to Telegram before it calls a service.
+            async with self.uow_factory() as uow:
+                actor = await employees.actor_for(uow, user.id)
+        data["actor"] = actor
+        data["lang"] = (actor.language if actor and actor.language else None) or lang_of(
+            user.language_code if user else None
+        )
+        async with self.uow_factory() as uow:
+            data["uow"] = uow
+            return await handler(event, data)
+
+
+def callback_of(event: TelegramObject) -> CallbackQuery | None:
+    if isinstance(event, Update):
+        return event.callback_query
+    return event if isinstance(event, CallbackQuery) else None

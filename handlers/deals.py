@@ -1,0 +1,583 @@
+"""Deal card: stage buttons, loss reasons, deferral, notes, history, reassignment, lists.
+
+Every handler: read the callback/state -> one service call -> render. Services check the
+actor's right to the deal and the card's version; errors go to the error router.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+from typing import Any
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.callback_answer import CallbackAnswer
+
+from handlers import keyboards as kb
+from handlers import render
+from handlers.callbacks import DealAction, DealCb, ListCb, MenuAction, MenuCb
+from handlers.errors import error_text
+from handlers.i18n import t
+from services import dates, deals, pipelines
+from services.dto import DealCard
+from services.errors import RuleViolation, StaleVersion, ValidationError
+from services.permissions import Actor
+from storage.uow import UnitOfWork
+
+router = Router(name="deals")
+
+
+class DealInput(StatesGroup):
+    field = State()  # a stage's required field, asked inline
+    note = State()
+    defer_date = State()
+    search = State()
+
+
+async def show(
+    query: CallbackQuery,
+    card: DealCard,
+    lang: str,
+    tz: tzinfo,
+    notice: str | None = None,
+    markup: InlineKeyboardMarkup | None = None,
+) -> None:
+    """Edit the card message in place."""
+    if isinstance(query.message, Message):
+        await query.message.edit_text(
+            render.deal_card(card, lang, tz, notice),
+            reply_markup=markup or kb.deal_card(card, lang),
+        )
+
+
+async def send_card(
+    message: Message, card: DealCard, lang: str, tz: tzinfo, notice: str | None = None
+) -> None:
+    await message.answer(
+        render.deal_card(card, lang, tz, notice), reply_markup=kb.deal_card(card, lang)
+    )
+
+
+# --- open ---------------------------------------------------------------------------------
+
+
+@router.callback_query(DealCb.filter(F.action == DealAction.OPEN))
+async def open_deal(
+    query: CallbackQuery,
+    callback_data: DealCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+    state: FSMContext,
+) -> None:
+    await state.clear()
+    card = await deals.get_card(uow, actor, callback_data.deal_id)
+    if callback_data.v:  # a "back" from a sub-menu of this card: edit in place
+        await show(query, card, lang, tz)
+    elif isinstance(query.message, Message):  # opened from a list: a card of its own
+        await send_card(query.message, card, lang, tz)
+
+
+@router.message(Command("deal"))
+async def deal_command(
+    message: Message, uow: UnitOfWork, actor: Actor, lang: str, tz: tzinfo
+) -> None:
+    arg = (message.text or "").split(maxsplit=1)[1:]
+    if not arg or not arg[0].lstrip("#").isdigit():
+        await message.answer(t("deal.usage", lang))
+        return
+    card = await deals.get_card(uow, actor, int(arg[0].lstrip("#")))
+    await send_card(message, card, lang, tz)
+
+
+# --- stage moves (required fields asked inline) -------------------------------------------
+
+
+async def _move(
+    callback_data: DealCb, uow: UnitOfWork, actor: Actor, fields: dict[str, Any] | None = None
+) -> DealCard:
+    d, v = callback_data.deal_id, callback_data.v
+    if callback_data.action == DealAction.NEXT:
+        return await deals.advance(uow, actor, d, v, fields)
+    if callback_data.action == DealAction.TO_STAGE:
+        return await deals.move_to(uow, actor, d, callback_data.arg, v, fields)
+    raise ValidationError("action", "unknown")
+
+
+@router.callback_query(DealCb.filter(F.action.in_({DealAction.NEXT, DealAction.TO_STAGE})))
+async def move(
+    query: CallbackQuery,
+    callback_data: DealCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+    state: FSMContext,
+) -> None:
+    try:
+        card = await _move(callback_data, uow, actor)
+    except RuleViolation as exc:
+        if exc.rule != "field_required":
+            raise
+        await _ask_field(query, callback_data, exc.params["field"], {}, lang, state)
+        return
+    await show(query, card, lang, tz)
+
+
+async def _ask_field(
+    query: CallbackQuery | None,
+    cb: DealCb,
+    field: str,
+    collected: dict[str, Any],
+    lang: str,
+    state: FSMContext,
+    message: Message | None = None,
+) -> None:
+    data = await state.get_data()
+    card_msg = data.get("card_msg")
+    if query is not None and isinstance(query.message, Message):
+        card_msg = [query.message.chat.id, query.message.message_id]
+    await state.set_state(DealInput.field)
+    await state.set_data(
+        {"cb": cb.pack(), "field": field, "fields": collected, "card_msg": card_msg}
+    )
+    target = message or (query.message if query and isinstance(query.message, Message) else None)
+    if target is not None:
+        await target.answer(t(f"deal.ask.{field}", lang) + "\n" + t("common.cancel_hint", lang))
+
+
+def _parse_field(field: str, text: str, tz: tzinfo, clock: Any) -> Any:
+    if field in ("measurement_at", "next_contact_at"):
+        return dates.parse_when(text, clock, str(tz))
+    return text
+
+
+@router.message(DealInput.field, F.text)
+async def field_input(
+    message: Message,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+    state: FSMContext,
+    clock: Any,
+) -> None:
+    data = await state.get_data()
+    cb = DealCb.unpack(data["cb"])
+    field = data["field"]
+    collected: dict[str, Any] = dict(data.get("fields") or {})
+    try:
+        value = _parse_field(field, message.text or "", tz, clock)
+        collected[field] = value
+        card = await _move(cb, uow, actor, collected)
+    except ValidationError as exc:
+        # Re-ask the same field; nothing was saved.
+        await message.answer(error_text(exc, lang) + "\n" + t(f"deal.ask.{field}", lang))
+        return
+    except RuleViolation as exc:
+        if exc.rule != "field_required" or exc.params["field"] in collected:
+            raise
+        stored = {
+            k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in collected.items()
+        }
+        await _ask_field(None, cb, exc.params["field"], stored, lang, state, message)
+        return
+    await state.clear()
+    await _replace_card(message, data.get("card_msg"), card, lang, tz)
+
+
+async def _replace_card(
+    message: Message,
+    card_msg: list[int] | None,
+    card: DealCard,
+    lang: str,
+    tz: tzinfo,
+    notice: str | None = None,
+) -> None:
+    """Update the original card in place if we know it, else send a fresh one."""
+    if card_msg and message.bot is not None:
+        await message.bot.edit_message_text(
+            text=render.deal_card(card, lang, tz, notice),
+            chat_id=card_msg[0],
+            message_id=card_msg[1],
+            reply_markup=kb.deal_card(card, lang),
+        )
+        await message.answer(t("deal.saved", lang))
+    else:
+        await send_card(message, card, lang, tz, notice)
+
+
+@router.callback_query(DealCb.filter(F.action == DealAction.BACK))
+async def step_back(
+    query: CallbackQuery,
+    callback_data: DealCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+) -> None:
+    card = await deals.step_back(uow, actor, callback_data.deal_id, callback_data.v)
+    await show(query, card, lang, tz)
+
+
+@router.callback_query(DealCb.filter(F.action == DealAction.CHOOSE))
+async def choose_stage(
+    query: CallbackQuery,
+    callback_data: DealCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+) -> None:
+    card = await _fresh(uow, actor, callback_data)
+    await show(query, card, lang, tz, markup=kb.stages(card, lang))
+
+
+async def _fresh(uow: UnitOfWork, actor: Actor, cb: DealCb) -> DealCard:
+    """The card for a sub-menu; a stale one is refused like a move would be."""
+    card = await deals.get_card(uow, actor, cb.deal_id)
+    if cb.v and card.version != cb.v:
+        raise StaleVersion("deal", card.version)
+    return card
+
+
+# --- losing, refusal, reopening -----------------------------------------------------------
+
+
+@router.callback_query(DealCb.filter(F.action == DealAction.LOSE))
+async def lose_menu(
+    query: CallbackQuery,
+    callback_data: DealCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+) -> None:
+    card = await _fresh(uow, actor, callback_data)
+    reasons = [
+        (rid, ("⏸ " if cond else "") + label)
+        for rid, label, cond in await deals.loss_reasons(uow, lang)
+    ]
+    await show(
+        query,
+        card,
+        lang,
+        tz,
+        notice=t("deal.lose.pick", lang),
+        markup=kb.reasons(card, reasons, lang),
+    )
+
+
+@router.callback_query(DealCb.filter(F.action == DealAction.REASON))
+async def lose(
+    query: CallbackQuery,
+    callback_data: DealCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+) -> None:
+    card = await deals.lose(
+        uow, actor, callback_data.deal_id, callback_data.arg, None, callback_data.v
+    )
+    await show(query, card, lang, tz)
+
+
+@router.callback_query(DealCb.filter(F.action == DealAction.REOPEN))
+async def reopen(
+    query: CallbackQuery,
+    callback_data: DealCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+) -> None:
+    card = await deals.reopen(uow, actor, callback_data.deal_id, callback_data.v)
+    await show(query, card, lang, tz)
+
+
+@router.callback_query(DealCb.filter(F.action == DealAction.RETURN))
+async def return_to_sales(
+    query: CallbackQuery,
+    callback_data: DealCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+) -> None:
+    card = await deals.return_to_sales(uow, actor, callback_data.deal_id, callback_data.v)
+    await show(query, card, lang, tz)
+
+
+# --- deferral -----------------------------------------------------------------------------
+
+
+@router.callback_query(DealCb.filter(F.action == DealAction.DEFER))
+async def defer_menu(
+    query: CallbackQuery,
+    callback_data: DealCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+) -> None:
+    card = await _fresh(uow, actor, callback_data)
+    await show(
+        query,
+        card,
+        lang,
+        tz,
+        notice=t("deal.defer.pick", lang),
+        markup=kb.defer_choices(card, lang),
+    )
+
+
+@router.callback_query(DealCb.filter(F.action == DealAction.DEFER_QUICK))
+async def defer_quick(
+    query: CallbackQuery,
+    callback_data: DealCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+    clock: Any,
+) -> None:
+    choices = kb.DEFER_CHOICES
+    if not 0 <= callback_data.arg < len(choices):
+        raise ValidationError("when", "unknown")
+    when = dates.quick(choices[callback_data.arg], clock, str(tz))
+    card = await deals.defer(uow, actor, callback_data.deal_id, when, callback_data.v)
+    await show(query, card, lang, tz)
+
+
+@router.callback_query(DealCb.filter(F.action == DealAction.DEFER_TYPE))
+async def defer_type(
+    query: CallbackQuery,
+    callback_data: DealCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    state: FSMContext,
+) -> None:
+    await _fresh(uow, actor, callback_data)
+    await _ask(query, state, DealInput.defer_date, callback_data, t("deal.ask.defer", lang), lang)
+
+
+async def _ask(
+    query: CallbackQuery, state: FSMContext, st: State, cb: DealCb, prompt: str, lang: str
+) -> None:
+    card_msg = None
+    if isinstance(query.message, Message):
+        card_msg = [query.message.chat.id, query.message.message_id]
+        await query.message.answer(prompt + "\n" + t("common.cancel_hint", lang))
+    await state.set_state(st)
+    await state.set_data({"cb": cb.pack(), "card_msg": card_msg})
+
+
+@router.message(DealInput.defer_date, F.text)
+async def defer_date_input(
+    message: Message,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+    state: FSMContext,
+    clock: Any,
+) -> None:
+    data = await state.get_data()
+    cb = DealCb.unpack(data["cb"])
+    try:
+        when = dates.parse_when(message.text or "", clock, str(tz))
+        card = await deals.defer(uow, actor, cb.deal_id, when, cb.v)
+    except ValidationError as exc:
+        await message.answer(error_text(exc, lang) + "\n" + t("deal.ask.defer", lang))
+        return
+    await state.clear()
+    await _replace_card(message, data.get("card_msg"), card, lang, tz)
+
+
+# --- notes, history, reassignment ---------------------------------------------------------
+
+
+@router.callback_query(DealCb.filter(F.action == DealAction.NOTE))
+async def note_ask(
+    query: CallbackQuery,
+    callback_data: DealCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    state: FSMContext,
+) -> None:
+    await deals.get_card(uow, actor, callback_data.deal_id)  # permission check
+    await _ask(query, state, DealInput.note, callback_data, t("deal.ask.note", lang), lang)
+
+
+@router.message(DealInput.note, F.text)
+async def note_input(
+    message: Message, uow: UnitOfWork, actor: Actor, lang: str, tz: tzinfo, state: FSMContext
+) -> None:
+    data = await state.get_data()
+    cb = DealCb.unpack(data["cb"])
+    try:
+        card = await deals.add_note(uow, actor, cb.deal_id, message.text or "")
+    except ValidationError as exc:
+        await message.answer(error_text(exc, lang) + "\n" + t("deal.ask.note", lang))
+        return
+    await state.clear()
+    await _replace_card(message, data.get("card_msg"), card, lang, tz)
+
+
+@router.callback_query(DealCb.filter(F.action == DealAction.HISTORY))
+async def history(
+    query: CallbackQuery,
+    callback_data: DealCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+) -> None:
+    card = await deals.get_card(uow, actor, callback_data.deal_id)
+    page = await deals.history(uow, actor, card.id, callback_data.arg)
+    if isinstance(query.message, Message):
+        await query.message.edit_text(
+            render.history(page, lang, tz, card.title),
+            reply_markup=kb.history_pager(card, page.page, page.pages, lang),
+        )
+
+
+@router.callback_query(DealCb.filter(F.action == DealAction.REASSIGN))
+async def reassign_menu(
+    query: CallbackQuery,
+    callback_data: DealCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+) -> None:
+    card = await _fresh(uow, actor, callback_data)
+    people = await deals.assignable_managers(uow, actor)
+    await show(
+        query,
+        card,
+        lang,
+        tz,
+        notice=t("deal.reassign.pick", lang),
+        markup=kb.managers(card, people, lang),
+    )
+
+
+@router.callback_query(DealCb.filter(F.action == DealAction.REASSIGN_TO))
+async def reassign(
+    query: CallbackQuery,
+    callback_data: DealCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+) -> None:
+    card = await deals.reassign(
+        uow, actor, callback_data.deal_id, callback_data.arg, callback_data.v
+    )
+    await show(query, card, lang, tz)
+
+
+# --- my deals, search ---------------------------------------------------------------------
+
+
+async def _list(uow: UnitOfWork, actor: Actor, lang: str, cb: ListCb) -> tuple[str, Any]:
+    page = await deals.list_deals(
+        uow,
+        actor,
+        pipeline_id=cb.pipeline_id or None,
+        stage_id=cb.stage_id or None,
+        page=cb.page,
+    )
+    infos = await pipelines.list_pipelines(uow)
+    filters = [(p.id, p.label(lang)) for p in infos]
+    markup = kb.deal_list(page, lang, cb.pipeline_id, cb.stage_id, filters)
+    if cb.pipeline_id:
+        chosen = next((p for p in infos if p.id == cb.pipeline_id), None)
+        if chosen is not None:
+            markup.inline_keyboard.extend(
+                kb.stage_filter(chosen.stages, lang, cb.pipeline_id, cb.stage_id)
+            )
+    heading = t("deals.list.heading_all" if actor.sees_all else "deals.list.heading", lang)
+    return render.deal_list(page, lang, heading), markup
+
+
+@router.callback_query(MenuCb.filter(F.action == MenuAction.MY_DEALS))
+async def my_deals(query: CallbackQuery, uow: UnitOfWork, actor: Actor, lang: str) -> None:
+    text, markup = await _list(uow, actor, lang, ListCb())
+    if isinstance(query.message, Message):
+        await query.message.answer(text, reply_markup=markup)
+
+
+@router.message(Command("deals"))
+async def my_deals_command(message: Message, uow: UnitOfWork, actor: Actor, lang: str) -> None:
+    text, markup = await _list(uow, actor, lang, ListCb())
+    await message.answer(text, reply_markup=markup)
+
+
+@router.callback_query(ListCb.filter())
+async def list_page(
+    query: CallbackQuery, callback_data: ListCb, uow: UnitOfWork, actor: Actor, lang: str
+) -> None:
+    text, markup = await _list(uow, actor, lang, callback_data)
+    if isinstance(query.message, Message):
+        await query.message.edit_text(text, reply_markup=markup)
+
+
+@router.callback_query(MenuCb.filter(F.action == MenuAction.SEARCH))
+async def search_ask(
+    query: CallbackQuery, lang: str, state: FSMContext, callback_answer: CallbackAnswer
+) -> None:
+    await state.set_state(DealInput.search)
+    if isinstance(query.message, Message):
+        await query.message.answer(
+            t("deals.search.ask", lang) + "\n" + t("common.cancel_hint", lang)
+        )
+
+
+@router.message(Command("search"))
+async def search_command(
+    message: Message, uow: UnitOfWork, actor: Actor, lang: str, state: FSMContext
+) -> None:
+    query = (message.text or "").split(maxsplit=1)[1:]
+    if not query:
+        await state.set_state(DealInput.search)
+        await message.answer(t("deals.search.ask", lang))
+        return
+    await _search(message, uow, actor, lang, query[0], state)
+
+
+@router.message(DealInput.search, F.text)
+async def search_input(
+    message: Message, uow: UnitOfWork, actor: Actor, lang: str, state: FSMContext
+) -> None:
+    await _search(message, uow, actor, lang, message.text or "", state)
+
+
+async def _search(
+    message: Message, uow: UnitOfWork, actor: Actor, lang: str, text: str, state: FSMContext
+) -> None:
+    try:
+        found = await deals.search(uow, actor, text)
+    except ValidationError as exc:
+        await message.answer(error_text(exc, lang) + "\n" + t("deals.search.ask", lang))
+        return
+    await state.clear()
+    if not found:
+        await message.answer(t("deals.search.none", lang))
+        return
+    rows = [
+        [kb.button(render.list_button(item, lang), DealCb(action=DealAction.OPEN, deal_id=item.id))]
+        for item in found
+    ]
+    await message.answer(
+        t("deals.search.found", lang, n=len(found)),
+        reply_markup=InlineKeyboardMarkup(inline_keyboard=rows),
+    )

@@ -1,0 +1,98 @@
+"""The one error router: domain errors become a short reply or a callback alert in the
+user's language; a stale deal card is refreshed with a note. Anything else is logged and
+answered with an apology (the update is not lost silently)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import tzinfo
+from typing import Any
+
+from aiogram import Router
+from aiogram.filters import ExceptionTypeFilter
+from aiogram.types import ErrorEvent, Message
+
+from handlers import keyboards as kb
+from handlers import render
+from handlers.callbacks import DealCb
+from handlers.i18n import DEFAULT_LANG, has, t
+from services import deals
+from services.errors import DomainError, StaleVersion, ValidationError
+from services.permissions import Actor
+from storage.uow import UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+router = Router(name="errors")
+
+
+def _param_text(key: str, value: Any, lang: str) -> Any:
+    if key == "field" and isinstance(value, str):
+        return t(f"field.{value}", lang)
+    if key == "missing" and isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return value
+
+
+def error_text(exc: DomainError, lang: str) -> str:
+    """The most specific translated text for an error, with its params filled in."""
+    params = {k: _param_text(k, v, lang) for k, v in exc.params.items()}
+    candidates = [exc.key]
+    if isinstance(exc, ValidationError):
+        candidates += [f"invalid.{exc.field}", "error.validation"]
+    candidates.append(type(exc).key)
+    for key in candidates:
+        if has(key, lang) or has(key):
+            return "⚠️ " + t(key, lang, **params)
+    return "⚠️ " + t("error.domain", lang)
+
+
+@router.error(ExceptionTypeFilter(DomainError))
+async def domain_error(
+    event: ErrorEvent,
+    lang: str = DEFAULT_LANG,
+    actor: Actor | None = None,
+    uow_factory: UnitOfWorkFactory | None = None,
+    tz: tzinfo | None = None,
+) -> None:
+    exc = event.exception
+    assert isinstance(exc, DomainError)
+    text = error_text(exc, lang)
+    query = event.update.callback_query
+    if query is not None:
+        if isinstance(exc, StaleVersion) and actor and uow_factory and tz:
+            await _refresh_deal(query.data or "", query.message, actor, lang, tz, uow_factory)
+            text = "⚠️ " + t("error.stale_version", lang)
+        await query.answer(text[:200], show_alert=True)
+        return
+    message = event.update.message
+    if message is not None:
+        await message.answer(text)
+
+
+async def _refresh_deal(
+    data: str, message: Any, actor: Actor, lang: str, tz: tzinfo, uow_factory: UnitOfWorkFactory
+) -> None:
+    """The card the person tapped was out of date: show the current one in its place."""
+    if not data.startswith(DealCb.__prefix__ + ":") or not isinstance(message, Message):
+        return
+    try:
+        cb = DealCb.unpack(data)
+        async with uow_factory() as uow:
+            card = await deals.get_card(uow, actor, cb.deal_id)
+    except (DomainError, ValueError, TypeError):
+        return
+    await message.edit_text(
+        render.deal_card(card, lang, tz, t("deal.changed_elsewhere", lang)),
+        reply_markup=kb.deal_card(card, lang),
+    )
+
+
+@router.error()
+async def unexpected_error(event: ErrorEvent, lang: str = DEFAULT_LANG) -> None:
+    log.exception("update %s failed", event.update.update_id, exc_info=event.exception)
+    text = t("error.unexpected", lang)
+    query = event.update.callback_query
+    if query is not None:
+        await query.answer(text, show_alert=True)
+    elif event.update.message is not None:
+        await event.update.message.answer(text)

@@ -1,0 +1,138 @@
+"""Access: /start with an invite token, the main menu, /lang, and refusing strangers."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message, TelegramObject, User
+from aiogram.utils.callback_answer import CallbackAnswer
+
+from handlers import keyboards as kb
+from handlers.callbacks import LangCb, MenuAction, MenuCb
+from handlers.filters import Staff
+from handlers.i18n import lang_of, t
+from services import team
+from services.permissions import Actor
+from storage.uow import UnitOfWork
+
+# Registration must work for people who are not staff yet: this router has no Staff filter.
+access = Router(name="access")
+# Staff-only basics.
+menu = Router(name="menu")
+menu.message.filter(Staff())
+menu.callback_query.filter(Staff())
+# Last: whatever a stranger sends.
+strangers = Router(name="strangers")
+
+
+def _name(user: User) -> str:
+    return " ".join(x for x in (user.first_name, user.last_name) if x) or str(user.id)
+
+
+@access.message(CommandStart(deep_link=True))
+async def start_with_token(
+    message: Message, command: CommandObject, uow: UnitOfWork, actor: Actor | None, lang: str
+) -> None:
+    user = message.from_user
+    if user is None:
+        return
+    token = command.args or ""
+    new_actor = await team.accept_invite(
+        uow, user.id, _name(user), user.username, token, lang_of(user.language_code)
+    )
+    lang = new_actor.language or lang
+    await message.answer(
+        t(
+            "start.welcome",
+            lang,
+            name=new_actor.name,
+            roles=", ".join(t(f"role.{r}", lang) for r in sorted(new_actor.roles)),
+        )
+    )
+    await message.answer(t("menu.title", lang), reply_markup=kb.main_menu(new_actor, lang))
+    bot = message.bot
+    if bot is not None:
+        from handlers.commands import set_commands_for
+
+        await set_commands_for(bot, new_actor)
+
+
+@menu.message(CommandStart())
+@menu.message(Command("menu"))
+async def show_menu(message: Message, actor: Actor, lang: str, state: FSMContext) -> None:
+    await state.clear()
+    await message.answer(t("menu.title", lang), reply_markup=kb.main_menu(actor, lang))
+
+
+@menu.message(Command("cancel"))
+async def cancel(message: Message, actor: Actor, lang: str, state: FSMContext) -> None:
+    await state.clear()
+    await message.answer(t("common.cancelled", lang), reply_markup=kb.main_menu(actor, lang))
+
+
+@menu.callback_query(MenuCb.filter(F.action == MenuAction.HOME))
+async def menu_home(query: CallbackQuery, actor: Actor, lang: str, state: FSMContext) -> None:
+    await state.clear()
+    if isinstance(query.message, Message):
+        await query.message.edit_text(t("menu.title", lang), reply_markup=kb.main_menu(actor, lang))
+
+
+@menu.message(Command("lang"))
+async def lang_command(message: Message, lang: str) -> None:
+    await message.answer(t("lang.pick", lang), reply_markup=kb.languages())
+
+
+@menu.callback_query(MenuCb.filter(F.action == MenuAction.LANG))
+async def lang_menu(query: CallbackQuery, lang: str) -> None:
+    if isinstance(query.message, Message):
+        await query.message.answer(t("lang.pick", lang), reply_markup=kb.languages())
+
+
+@menu.callback_query(LangCb.filter())
+async def set_lang(
+    query: CallbackQuery, callback_data: LangCb, uow: UnitOfWork, actor: Actor
+) -> None:
+    updated = await team.set_language(uow, actor, callback_data.lang)
+    lang = updated.language or "ru"
+    if isinstance(query.message, Message):
+        await query.message.edit_text(t("lang.set", lang))
+        await query.message.answer(t("menu.title", lang), reply_markup=kb.main_menu(updated, lang))
+    if query.bot is not None:
+        from handlers.commands import set_commands_for
+
+        await set_commands_for(query.bot, updated)
+
+
+async def _refuse(
+    event: TelegramObject, user: User | None, uow: UnitOfWork, text: str | None, lang: str
+) -> None:
+    if user is not None:
+        await team.record_attempt(uow, user.id, _name(user), user.username, text)
+
+
+@strangers.message()
+async def stranger_message(
+    message: Message, uow: UnitOfWork, actor: Actor | None, lang: str, state: FSMContext
+) -> None:
+    if actor is not None:  # staff typed something no handler expects
+        await message.answer(t("common.unknown_input", lang))
+        return
+    await _refuse(message, message.from_user, uow, message.text, lang)
+    await message.answer(t("access.denied", lang))
+
+
+@strangers.callback_query()
+async def stranger_callback(
+    query: CallbackQuery,
+    uow: UnitOfWork,
+    actor: Actor | None,
+    lang: str,
+    callback_answer: CallbackAnswer,
+) -> None:
+    callback_answer.show_alert = True
+    if actor is not None:
+        callback_answer.text = t("common.stale_button", lang)
+        return
+    await _refuse(query, query.from_user, uow, query.data, lang)
+    callback_answer.text = t("access.denied", lang)

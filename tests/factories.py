@@ -1,0 +1,43 @@
+"""Builders for service tests: real rows made through the real services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services import deals, leads
+from services.dto import DealCard
+from services.leads import LeadInput
+from services.permissions import Actor
+from storage.uow import UnitOfWorkFactory
+
+_phone_seq = iter(range(1000, 10_000_000))
+
+
+def next_phone() -> str:
+    """A fresh valid Moscow mobile number for each call."""
+    return f"+7916{next(_phone_seq):07d}"
+
+
+async def new_lead(uow_factory: UnitOfWorkFactory, actor: Actor, **fields: Any):  # type: ignore[no-untyped-def]
+    fields.setdefault("name", "Иван Петров")
+    fields.setdefault("phone", next_phone())
+    async with uow_factory() as uow:
+        return await leads.create_lead(uow, actor, LeadInput(**fields))
+
+
+async def qualify(uow_factory: UnitOfWorkFactory, actor: Actor, lead_id: int) -> None:
+    async with uow_factory() as uow:
+        questions = [q.code for q in await uow.repo.catalog.questions() if q.required]
+    for code in questions:
+        async with uow_factory() as uow:
+            await leads.answer_question(uow, actor, lead_id, code, True)
+
+
+async def new_deal(uow_factory: UnitOfWorkFactory, actor: Actor, **fields: Any) -> DealCard:
+    """A converted lead: a deal at the entry stage of Sales."""
+    lead = await new_lead(uow_factory, actor, **fields)
+    await qualify(uow_factory, actor, lead.id)
+    async with uow_factory() as uow:
+        deal_id = await leads.convert(uow, actor, lead.id)
+    async with uow_factory() as uow:
+        return await deals.get_card(uow, actor, deal_id)
