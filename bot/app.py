@@ -95,28 +95,33 @@ async def make_storage(settings: Settings) -> BaseStorage:
     return MemoryStorage()
 
 
-async def prepare(settings: Settings, clock: Clock | None = None) -> tuple[Any, UnitOfWorkFactory]:
-    """Migrate, sync pipelines, ensure admins; returns (engine, uow_factory)."""
+async def prepare(
+    settings: Settings, clock: Clock | None = None, *, migrated: bool = False
+) -> tuple[Any, UnitOfWorkFactory]:
+    """Migrate and sync pipelines (unless the caller just did), ensure the admins from
+    ADMIN_IDS; returns (engine, uow_factory)."""
     from services.employees import ensure_admins
     from services.pipeline_config import load_config
     from services.pipelines import sync_config
     from storage.db import create_engine, create_session_factory
     from storage.migrate import upgrade
 
-    await upgrade(settings.database_url)
+    if not migrated:
+        await upgrade(settings.database_url)
     engine = create_engine(settings.database_url)
     uow_factory = UnitOfWorkFactory(create_session_factory(engine), clock or SystemClock())
-    async with uow_factory() as uow:
-        await sync_config(uow, load_config(settings.pipelines_file))
+    if not migrated:
+        async with uow_factory() as uow:
+            await sync_config(uow, load_config(settings.pipelines_file))
     async with uow_factory() as uow:
         await ensure_admins(uow, settings.admin_ids)
     return engine, uow_factory
 
 
-async def run_polling(settings: Settings) -> None:
+async def run_polling(settings: Settings, *, migrated: bool = False) -> None:
     from handlers.commands import set_commands
 
-    engine, uow_factory = await prepare(settings)
+    engine, uow_factory = await prepare(settings, migrated=migrated)
     bot = make_bot(settings)
     storage = await make_storage(settings)
     dp = build_dispatcher(settings, uow_factory, storage=storage)
@@ -126,7 +131,7 @@ async def run_polling(settings: Settings) -> None:
             from bot.notifier import BotNotifier
             from bot.scheduler import build_scheduler
         except ImportError:  # the reminder engine is optional until it lands
-            build_scheduler = None  # type: ignore[assignment]
+            build_scheduler = None
         if build_scheduler is not None:
             scheduler = build_scheduler(uow_factory, BotNotifier(bot), uow_factory.clock, settings)
             scheduler.start()

@@ -45,9 +45,13 @@ class Settings(BaseSettings):
     @field_validator("timezone")
     @classmethod
     def _check_tz(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-        ZoneInfo(value)  # raises on an unknown zone
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as "
+                             "Europe/Moscow)") from exc
         return value
 
     def require_token(self) -> str:

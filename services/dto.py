@@ -163,6 +163,8 @@ class SyncReport:
     stages_added: list[str] = field(default_factory=list)
     stages_renamed: list[str] = field(default_factory=list)
     stages_archived: list[str] = field(default_factory=list)
+    stages_changed: list[str] = field(default_factory=list)  # kind, order, rules, task…
+    pipelines_changed: list[str] = field(default_factory=list)
     reasons_changed: int = 0
     questions_changed: int = 0
 
@@ -173,6 +175,8 @@ class SyncReport:
             or self.stages_added
             or self.stages_renamed
             or self.stages_archived
+            or self.stages_changed
+            or self.pipelines_changed
             or self.reasons_changed
             or self.questions_changed
         )

@@ -31,7 +31,7 @@ async def sync_config(uow: UnitOfWork, config: CompanyConfig) -> SyncReport:
             repo.add(pipeline)
             await uow.flush()
             report.pipelines_added.append(spec.code)
-        _assign(
+        changed = _assign(
             pipeline,
             name=spec.name,
             name_en=spec.name_en,
@@ -40,6 +40,8 @@ async def sync_config(uow: UnitOfWork, config: CompanyConfig) -> SyncReport:
             position=position,
             archived=False,
         )
+        if changed and spec.code not in report.pipelines_added:
+            report.pipelines_changed.append(spec.code)
         stages = {
             s.code: s for s in await repo.pipelines.stages(pipeline.id, include_archived=True)
         }
@@ -56,7 +58,7 @@ async def sync_config(uow: UnitOfWork, config: CompanyConfig) -> SyncReport:
             elif stage.name != sspec.name:
                 report.stages_renamed.append(f"{spec.code}.{sspec.code}")
             task = sspec.task.model_dump(mode="json") if sspec.task else None
-            _assign(
+            changed = _assign(
                 stage,
                 name=sspec.name,
                 name_en=sspec.name_en,
@@ -69,6 +71,9 @@ async def sync_config(uow: UnitOfWork, config: CompanyConfig) -> SyncReport:
                 on_enter_task=task,
                 archived=False,
             )
+            label = f"{spec.code}.{sspec.code}"
+            if changed and label not in report.stages_added + report.stages_renamed:
+                report.stages_changed.append(label)
         to_archive.extend(s for code, s in stages.items() if code not in wanted and not s.archived)
     for code, pipeline in existing.items():
         if code not in {p.code for p in config.pipelines} and not pipeline.archived:

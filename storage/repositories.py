@@ -92,7 +92,7 @@ class PipelineRepo(_Repo):
                 .where(model.stage_id.in_(stage_ids))
                 .group_by(model.stage_id)
             )
-            for stage_id, n in rows.tuples():
+            for stage_id, n in rows.all():
                 counts[stage_id] = counts.get(stage_id, 0) + n
         return counts
 

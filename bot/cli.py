@@ -1,0 +1,353 @@
+"""The ``voronka`` command: run the bot, migrate the database, check a pipelines file.
+
+Errors a user can fix (a missing token, a broken pipelines file, an unreachable
+database) are printed as one ``error: ...`` line, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import inspect
+import logging
+import sys
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfoNotFoundError
+
+from pydantic import ValidationError
+
+from bot.settings import MissingSetting, Settings
+
+log = logging.getLogger("voronka")
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2  # bad invocation or settings: fix the command line or .env
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# --- settings and logging ----------------------------------------------------------------
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors():
+            name = "_".join(str(p) for p in err["loc"]).upper() or "settings"
+            parts.append(f"{name}: {err['msg'].removeprefix('Value error, ')}")
+        message = "invalid setting " + "; ".join(parts) + " (environment or .env)"
+        raise CliError(message, EXIT_USAGE) from exc
+    except ZoneInfoNotFoundError as exc:
+        # Settings' timezone validator lets zoneinfo's KeyError through (not a ValueError).
+        raise CliError(
+            f"invalid setting TIMEZONE: {exc.args[0] if exc.args else exc} (environment or .env)",
+            EXIT_USAGE,
+        ) from exc
+
+
+def configure_logging(level_name: str) -> None:
+    level = logging.getLevelName(level_name.strip().upper())
+    if not isinstance(level, int):
+        raise CliError(
+            f"LOG_LEVEL={level_name!r} is not a logging level (DEBUG, INFO, WARNING, ERROR)",
+            EXIT_USAGE,
+        )
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+    )
+    if level > logging.DEBUG:
+        # Alembic's chatter (plugins, "Context impl ...") is noise at INFO; we report the
+        # revision change ourselves.
+        logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is reported by the code that uses it
+        return url
+
+
+# --- migrate -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MigrateResult:
+    before: str | None
+    after: str | None
+    report: Any  # services.dto.SyncReport
+
+
+async def _current_revision(url: str) -> str | None:
+    from alembic.migration import MigrationContext
+
+    from storage.db import create_engine
+
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(
+                lambda sync_conn: MigrationContext.configure(sync_conn).get_current_revision()
+            )
+    finally:
+        await engine.dispose()
+
+
+async def migrate_and_sync(settings: Settings) -> MigrateResult:
+    """Upgrade the schema to head, then sync the pipelines file (validated first)."""
+    from services.clock import SystemClock
+    from services.pipeline_config import load_config
+    from services.pipelines import sync_config
+    from storage import migrate
+    from storage.db import create_engine, create_session_factory
+    from storage.uow import UnitOfWork
+
+    config = load_config(settings.pipelines_file)  # a broken file stops us before the db
+    url = settings.database_url
+    before = await _current_revision(url)
+    await migrate.upgrade(url)
+    after = await _current_revision(url)
+    engine = create_engine(url)
+    try:
+        async with UnitOfWork(create_session_factory(engine), SystemClock()) as uow:
+            report = await sync_config(uow, config)
+    finally:
+        await engine.dispose()
+    return MigrateResult(before, after, report)
+
+
+def _describe(result: MigrateResult, pipelines_file: Path) -> list[str]:
+    lines = []
+    if result.before == result.after:
+        lines.append(f"schema: {result.after} (up to date)")
+    else:
+        lines.append(f"schema: {result.before or 'empty'} -> {result.after}")
+    report = result.report
+    if not report.changed:
+        lines.append(f"pipelines: up to date with {pipelines_file}")
+        return lines
+    lines.append(f"pipelines: synced from {pipelines_file}")
+    for label, items in (
+        ("pipelines added", report.pipelines_added),
+        ("stages added", report.stages_added),
+        ("stages renamed", report.stages_renamed),
+        ("stages changed", report.stages_changed),
+        ("pipelines changed", report.pipelines_changed),
+        ("stages archived", report.stages_archived),
+    ):
+        if items:
+            lines.append(f"  {label} ({len(items)}): {', '.join(items)}")
+    if report.reasons_changed:
+        lines.append(f"  loss reasons changed: {report.reasons_changed}")
+    if report.questions_changed:
+        lines.append(f"  qualification questions changed: {report.questions_changed}")
+    return lines
+
+
+def _run_migrate(settings: Settings) -> MigrateResult:
+    from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+
+    from services.errors import RuleViolation
+    from services.pipeline_config import ConfigError
+
+    try:
+        return asyncio.run(migrate_and_sync(settings))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"{exc.path}: {problem}", file=sys.stderr)
+        raise CliError(f"{exc.path} is invalid; the database was not touched") from exc
+    except RuleViolation as exc:
+        if exc.rule == "stage_has_deals":
+            p = exc.params
+            raise CliError(
+                f'stage "{p.get("stage")}" ({p.get("name")}) is missing from '
+                f"{settings.pipelines_file} but still holds {p.get('count')} deal(s) or lead(s); "
+                "move them out first or keep the stage (rename it with `name` if needed). "
+                "Nothing was synced."
+            ) from exc
+        raise CliError(f"pipelines sync refused: {exc}") from exc
+    except ArgumentError as exc:  # unparsable URL or unknown driver
+        raise CliError(
+            f"DATABASE_URL={settings.database_url!r} is not usable: {exc}", EXIT_USAGE
+        ) from exc
+    except (OperationalError, DBAPIError, OSError) as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise CliError(
+            f"database {_safe_url(settings.database_url)} is not usable: {detail}"
+        ) from exc
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    result = _run_migrate(settings)
+    print(f"database: {_safe_url(settings.database_url)}")
+    for line in _describe(result, settings.pipelines_file):
+        print(line)
+    return 0
+
+
+# --- check-config ------------------------------------------------------------------------
+
+
+def _stage_line(stage: Any, pipeline_strict: bool) -> list[str]:
+    marks = [str(stage.kind)]
+    if stage.key:
+        marks.append("★ key")
+    if stage.strict is not None and stage.strict != pipeline_strict:
+        marks.append("strict" if stage.strict else "manual")
+    if stage.probability:
+        marks.append(f"{stage.probability}%")
+    lines = [f"    {stage.code:<24} {stage.name:<28} {' · '.join(marks)}"]
+    if stage.requires:
+        lines.append(f"{'':<33}requires: {', '.join(stage.requires)}")
+    if stage.task is not None:
+        task = stage.task
+        target = f"role {task.to_role}" if task.to_role else "the deal's manager"
+        lines.append(
+            f"{'':<33}task on entry: {task.title!r} ({task.kind}) -> {target}, "
+            f"due in {task.due_in_hours:g}h"
+        )
+    return lines
+
+
+def describe_config(config: Any) -> list[str]:
+    """Human-readable summary of a validated pipelines file."""
+    lines = [
+        f"company: {config.company.name}",
+        f"{len(config.pipelines)} pipelines, {len(config.loss_reasons)} loss reasons, "
+        f"{len(config.qualification)} qualification questions",
+    ]
+    for pipeline in config.pipelines:
+        mode = "strict order" if pipeline.strict else "manual (any order)"
+        lines.append("")
+        lines.append(f"{pipeline.name} [{pipeline.code}] role={pipeline.role}, {mode}")
+        for stage in pipeline.stages:
+            lines.extend(_stage_line(stage, pipeline.strict))
+    lines.append("")
+    lines.append("loss reasons:")
+    for reason in config.loss_reasons:
+        extra = "  (conditional: the deal is frozen, not lost)" if reason.conditional else ""
+        lines.append(f"    {reason.code:<24} {reason.name}{extra}")
+    if config.qualification:
+        lines.append("")
+        lines.append("qualification questions:")
+        for question in config.qualification:
+            extra = "  (required)" if question.required else ""
+            lines.append(f"    {question.code:<24} {question.text}{extra}")
+    return lines
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from services.pipeline_config import ConfigError, load_config
+
+    path: Path = args.file if args.file is not None else load_settings().pipelines_file
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"{exc.path}: {problem}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"{path}: OK")
+    for line in describe_config(config):
+        print(line)
+    return 0
+
+
+# --- run ---------------------------------------------------------------------------------
+
+
+async def _wait(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    settings.require_token()  # before anything else: no token, nothing to do
+    configure_logging(settings.log_level)
+    result = _run_migrate(settings)
+    for line in _describe(result, settings.pipelines_file):
+        log.info("%s", line)
+    try:
+        app = importlib.import_module("bot.app")
+    except ModuleNotFoundError as exc:
+        if exc.name != "bot.app":
+            raise
+        raise CliError("bot.app is missing: this build cannot start the bot yet") from exc
+    outcome = app.run_polling(settings, migrated=True)
+    if inspect.isawaitable(outcome):
+        asyncio.run(_wait(outcome))
+    return 0
+
+
+# --- entry point -------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="voronka",
+        description="Voronka: a sales CRM whose front-end is a Telegram bot. "
+        "Settings come from the environment and .env (see .env.example).",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = commands.add_parser(
+        "run",
+        help="run the bot (long polling); migrates the database and syncs pipelines first",
+        description="Migrate the database, sync the pipelines file, then poll Telegram.",
+    )
+    run.set_defaults(func=cmd_run)
+    migrate = commands.add_parser(
+        "migrate",
+        help="upgrade the database schema and sync the pipelines file into it",
+        description="Upgrade DATABASE_URL to the latest schema, then sync PIPELINES_FILE. "
+        "Safe to run again: a second run changes nothing.",
+    )
+    migrate.set_defaults(func=cmd_migrate)
+    check = commands.add_parser(
+        "check-config",
+        help="validate a pipelines file and show its pipelines and stages",
+        description="Validate a pipelines TOML file (default: PIPELINES_FILE) and print "
+        "its pipelines, stages and loss reasons. Exit status 1 if it is invalid.",
+    )
+    check.add_argument("file", nargs="?", type=Path, metavar="FILE", help="a pipelines TOML file")
+    check.set_defaults(func=cmd_check_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        code: int = args.func(args)
+        return code
+    except MissingSetting as exc:
+        if exc.name == "BOT_TOKEN":
+            message = "BOT_TOKEN is not set — put BOT_TOKEN=<token from @BotFather> in .env"
+        else:
+            message = f"{exc.name} is not set — put {exc.name}=... in .env"
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
