@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -10,8 +11,10 @@ from aiogram import BaseMiddleware
 from aiogram.types import CallbackQuery, TelegramObject, Update, User
 
 from handlers.i18n import lang_of, t
-from services import employees
+from services import employees, updates
 from storage.uow import UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -63,17 +66,23 @@ class ContextMiddleware(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User | None = data.get("event_from_user")
+        update_id = event.update_id if isinstance(event, Update) else None
         actor = None
-        if user is not None:
-            # A short read of its own: no transaction stays open while the handler talks
-            # to Telegram before it calls a service.
-            async with self.uow_factory() as uow:
+        # A short read of its own: no transaction stays open while the handler talks to
+        # Telegram before it calls a service.
+        async with self.uow_factory() as uow:
+            if update_id is not None and await updates.already_processed(uow, update_id):
+                log.info("update %s was already applied; skipped", update_id)
+                return None
+            if user is not None:
                 actor = await employees.actor_for(uow, user.id)
         data["actor"] = actor
         data["lang"] = (actor.language if actor and actor.language else None) or lang_of(
             user.language_code if user else None
         )
         async with self.uow_factory() as uow:
+            if update_id is not None:
+                uow.bind_update(update_id)
             data["uow"] = uow
             return await handler(event, data)
 

@@ -19,7 +19,7 @@ from handlers.i18n import DEFAULT_LANG, has, t
 from services import deals
 from services.errors import DomainError, StaleVersion, ValidationError
 from services.permissions import Actor
-from storage.uow import UnitOfWorkFactory
+from storage.uow import DuplicateUpdate, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 router = Router(name="errors")
@@ -85,6 +85,12 @@ async def _refresh_deal(
         render.deal_card(card, lang, tz, t("deal.changed_elsewhere", lang)),
         reply_markup=kb.deal_card(card, lang),
     )
+
+
+@router.error(ExceptionTypeFilter(DuplicateUpdate))
+async def duplicate_update(event: ErrorEvent) -> None:
+    """A second delivery of an update raced the first and lost: it did nothing; stay quiet."""
+    log.info("update %s: duplicate delivery ignored", event.update.update_id)
 
 
 @router.error()

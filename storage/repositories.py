@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -19,6 +20,7 @@ from storage.models import (
     Lead,
     LossReason,
     Pipeline,
+    ProcessedUpdate,
     QualificationQuestion,
     Stage,
     StageHistory,
@@ -251,6 +253,17 @@ class TaskRepo(_Repo):
         return list((await self.session.scalars(stmt.order_by(Task.id))).all())
 
 
+class UpdateRepo(_Repo):
+    async def seen(self, update_id: int) -> bool:
+        return await self.session.get(ProcessedUpdate, update_id) is not None
+
+    async def delete_before(self, when: datetime) -> int:
+        result = await self.session.execute(
+            delete(ProcessedUpdate).where(ProcessedUpdate.at < when)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
 class Repositories:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -263,6 +276,7 @@ class Repositories:
         self.history = HistoryRepo(session)
         self.tasks = TaskRepo(session)
         self.team = TeamRepo(session)
+        self.updates = UpdateRepo(session)
 
     async def get(self, model: type[M], ident: Any) -> M | None:
         return await self.session.get(model, ident)

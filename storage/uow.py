@@ -11,9 +11,19 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.models import ProcessedUpdate
 from storage.repositories import Repositories
+
+
+class DuplicateUpdate(Exception):
+    """This Telegram update was already applied by another delivery; nothing was saved."""
+
+    def __init__(self, update_id: int) -> None:
+        super().__init__(update_id)
+        self.update_id = update_id
 
 
 class ClockLike(Protocol):
@@ -37,6 +47,12 @@ class UnitOfWork:
         self.clock: ClockLike = clock or _UTCClock()
         self._session: AsyncSession | None = None
         self._repos: Repositories | None = None
+        self._update_id: int | None = None
+
+    def bind_update(self, update_id: int) -> None:
+        """Record this Telegram update id in the same commit as the update's effect, so a
+        redelivered update can never apply twice (the id's primary key refuses it)."""
+        self._update_id = update_id
 
     @property
     def session(self) -> AsyncSession:
@@ -64,6 +80,7 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         session, self._session, self._repos = self._session, None, None
+        self._update_id = None
         if session is None:
             return
         # close() rolls back whatever was not committed and detaches objects without
@@ -71,6 +88,15 @@ class UnitOfWork:
         await session.close()
 
     async def commit(self) -> None:
+        if self._update_id is not None:
+            update_id, self._update_id = self._update_id, None  # once per update
+            await self.session.flush()  # the effect's own rows first, so a conflict below
+            self.session.add(ProcessedUpdate(update_id=update_id, at=self.clock.now()))
+            try:
+                await self.session.flush()
+            except IntegrityError as exc:  # another delivery of this update committed first
+                await self.session.rollback()
+                raise DuplicateUpdate(update_id) from exc
         await self.session.commit()
 
     async def flush(self) -> None:

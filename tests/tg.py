@@ -77,7 +77,10 @@ class RecordingSession(BaseSession):
         self.errors.append(QueuedError(method, status, description, parameters or None))
 
     async def make_request(
-        self, bot: Bot, method: TelegramMethod[Any], timeout: int | None = None  # noqa: ASYNC109
+        self,
+        bot: Bot,
+        method: TelegramMethod[Any],
+        timeout: int | None = None,  # noqa: ASYNC109
     ) -> Any:
         self.requests.append(method)
         self.results.append(None)
@@ -220,10 +223,12 @@ class BotHarness:
         self._updates = itertools.count(1)
         self._messages = itertools.count(1)
         self.inputs = 0  # every message or tap fed: "how many inputs did that take"
+        self.last_update: Update | None = None
 
     async def feed(self, update: Update) -> Sent:
         before = len(self.session.requests)
         self.inputs += 1
+        self.last_update = update
         await self.dp.feed_update(self.bot, update)
         return Sent(self.session.requests[before:], self.session.results[before:])
 
