@@ -6,6 +6,7 @@ actor's right to the deal and the card's version; errors go to the error router.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -211,8 +212,21 @@ async def _replace_card(
         await send_card(message, card, lang, tz, notice)
 
 
-@router.callback_query(DealCb.filter(F.action == DealAction.BACK))
-async def step_back(
+# --- one tap, one service call, the card re-rendered -----------------------------------------
+
+OneCall = Callable[[UnitOfWork, Actor, DealCb], Awaitable[DealCard]]
+
+ONE_CALL: dict[DealAction, OneCall] = {
+    DealAction.BACK: lambda uow, a, cb: deals.step_back(uow, a, cb.deal_id, cb.v),
+    DealAction.REASON: lambda uow, a, cb: deals.lose(uow, a, cb.deal_id, cb.arg, None, cb.v),
+    DealAction.REOPEN: lambda uow, a, cb: deals.reopen(uow, a, cb.deal_id, cb.v),
+    DealAction.RETURN: lambda uow, a, cb: deals.return_to_sales(uow, a, cb.deal_id, cb.v),
+    DealAction.REASSIGN_TO: lambda uow, a, cb: deals.reassign(uow, a, cb.deal_id, cb.arg, cb.v),
+}
+
+
+@router.callback_query(DealCb.filter(F.action.in_(set(ONE_CALL))))
+async def one_call(
     query: CallbackQuery,
     callback_data: DealCb,
     uow: UnitOfWork,
@@ -220,7 +234,7 @@ async def step_back(
     lang: str,
     tz: tzinfo,
 ) -> None:
-    card = await deals.step_back(uow, actor, callback_data.deal_id, callback_data.v)
+    card = await ONE_CALL[callback_data.action](uow, actor, callback_data)
     await show(query, card, lang, tz)
 
 
@@ -270,47 +284,6 @@ async def lose_menu(
         notice=t("deal.lose.pick", lang),
         markup=kb.reasons(card, reasons, lang),
     )
-
-
-@router.callback_query(DealCb.filter(F.action == DealAction.REASON))
-async def lose(
-    query: CallbackQuery,
-    callback_data: DealCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-) -> None:
-    card = await deals.lose(
-        uow, actor, callback_data.deal_id, callback_data.arg, None, callback_data.v
-    )
-    await show(query, card, lang, tz)
-
-
-@router.callback_query(DealCb.filter(F.action == DealAction.REOPEN))
-async def reopen(
-    query: CallbackQuery,
-    callback_data: DealCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-) -> None:
-    card = await deals.reopen(uow, actor, callback_data.deal_id, callback_data.v)
-    await show(query, card, lang, tz)
-
-
-@router.callback_query(DealCb.filter(F.action == DealAction.RETURN))
-async def return_to_sales(
-    query: CallbackQuery,
-    callback_data: DealCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-) -> None:
-    card = await deals.return_to_sales(uow, actor, callback_data.deal_id, callback_data.v)
-    await show(query, card, lang, tz)
 
 
 # --- deferral -----------------------------------------------------------------------------
@@ -378,6 +351,25 @@ async def _ask(
     await state.set_data({"cb": cb.pack(), "card_msg": card_msg})
 
 
+async def _typed(
+    message: Message,
+    state: FSMContext,
+    lang: str,
+    tz: tzinfo,
+    ask_key: str,
+    apply: Callable[[DealCb, str], Awaitable[DealCard]],
+) -> None:
+    """A value typed for a card (a date, a note): bad input re-asks and saves nothing."""
+    data = await state.get_data()
+    try:
+        card = await apply(DealCb.unpack(data["cb"]), message.text or "")
+    except ValidationError as exc:
+        await message.answer(error_text(exc, lang) + "\n" + t(ask_key, lang))
+        return
+    await state.clear()
+    await _replace_card(message, data.get("card_msg"), card, lang, tz)
+
+
 @router.message(DealInput.defer_date, F.text)
 async def defer_date_input(
     message: Message,
@@ -388,16 +380,11 @@ async def defer_date_input(
     state: FSMContext,
     clock: Any,
 ) -> None:
-    data = await state.get_data()
-    cb = DealCb.unpack(data["cb"])
-    try:
-        when = dates.parse_when(message.text or "", clock, str(tz))
-        card = await deals.defer(uow, actor, cb.deal_id, when, cb.v)
-    except ValidationError as exc:
-        await message.answer(error_text(exc, lang) + "\n" + t("deal.ask.defer", lang))
-        return
-    await state.clear()
-    await _replace_card(message, data.get("card_msg"), card, lang, tz)
+    async def apply(cb: DealCb, text: str) -> DealCard:
+        when = dates.parse_when(text, clock, str(tz))
+        return await deals.defer(uow, actor, cb.deal_id, when, cb.v)
+
+    await _typed(message, state, lang, tz, "deal.ask.defer", apply)
 
 
 # --- notes, history, reassignment ---------------------------------------------------------
@@ -420,15 +407,10 @@ async def note_ask(
 async def note_input(
     message: Message, uow: UnitOfWork, actor: Actor, lang: str, tz: tzinfo, state: FSMContext
 ) -> None:
-    data = await state.get_data()
-    cb = DealCb.unpack(data["cb"])
-    try:
-        card = await deals.add_note(uow, actor, cb.deal_id, message.text or "")
-    except ValidationError as exc:
-        await message.answer(error_text(exc, lang) + "\n" + t("deal.ask.note", lang))
-        return
-    await state.clear()
-    await _replace_card(message, data.get("card_msg"), card, lang, tz)
+    async def apply(cb: DealCb, text: str) -> DealCard:
+        return await deals.add_note(uow, actor, cb.deal_id, text)
+
+    await _typed(message, state, lang, tz, "deal.ask.note", apply)
 
 
 @router.callback_query(DealCb.filter(F.action == DealAction.HISTORY))
@@ -468,21 +450,6 @@ async def reassign_menu(
         notice=t("deal.reassign.pick", lang),
         markup=kb.managers(card, people, lang),
     )
-
-
-@router.callback_query(DealCb.filter(F.action == DealAction.REASSIGN_TO))
-async def reassign(
-    query: CallbackQuery,
-    callback_data: DealCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-) -> None:
-    card = await deals.reassign(
-        uow, actor, callback_data.deal_id, callback_data.arg, callback_data.v
-    )
-    await show(query, card, lang, tz)
 
 
 # --- my deals, search ---------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from services import validation
@@ -175,6 +175,24 @@ async def _finish(uow: UnitOfWork, actor: Actor, deal: Deal) -> DealCard:
 # --- stage moves --------------------------------------------------------------------------
 
 
+async def _move(
+    uow: UnitOfWork,
+    actor: Actor,
+    deal_id: int,
+    expected_version: int | None,
+    pick: Callable[[PipelineRules, Stage], Stage],
+    fields: Fields | None = None,
+) -> DealCard:
+    """A plain move inside the deal's pipeline: `pick` chooses the target, the rules judge."""
+    deal, rules = await _load(uow, actor, deal_id, Action.DEAL_MOVE, expected_version)
+    current = rules.stage(deal.stage_id)
+    target = pick(rules, current)
+    rules.check_move(current, target)
+    _apply_fields(deal, fields, uow.clock.now())
+    await _enter(uow, actor, deal, target)
+    return await _finish(uow, actor, deal)
+
+
 async def move_to(
     uow: UnitOfWork,
     actor: Actor,
@@ -184,14 +202,25 @@ async def move_to(
     fields: Fields | None = None,
 ) -> DealCard:
     """Move within the deal's pipeline, under its rules (strict: one step at a time)."""
-    deal, rules = await _load(uow, actor, deal_id, Action.DEAL_MOVE, expected_version)
     if not isinstance(stage_id, int) or isinstance(stage_id, bool):
         raise ValidationError("stage", "unknown")
-    target = rules.stage(stage_id)
-    rules.check_move(rules.stage(deal.stage_id), target)
-    _apply_fields(deal, fields, uow.clock.now())
-    await _enter(uow, actor, deal, target)
-    return await _finish(uow, actor, deal)
+    return await _move(
+        uow, actor, deal_id, expected_version, lambda rules, _: rules.stage(stage_id), fields
+    )
+
+
+def _next(rules: PipelineRules, current: Stage) -> Stage:
+    _, nxt = rules.neighbours(current)
+    if nxt is None:
+        raise RuleViolation("no_next_stage", stage=current.name)
+    return nxt
+
+
+def _previous(rules: PipelineRules, current: Stage) -> Stage:
+    prev, _ = rules.neighbours(current)
+    if prev is None:
+        raise RuleViolation("no_previous_stage", stage=current.name)
+    return prev
 
 
 async def advance(
@@ -201,28 +230,13 @@ async def advance(
     expected_version: int | None,
     fields: Fields | None = None,
 ) -> DealCard:
-    deal, rules = await _load(uow, actor, deal_id, Action.DEAL_MOVE, expected_version)
-    current = rules.stage(deal.stage_id)
-    _, nxt = rules.neighbours(current)
-    if nxt is None:
-        raise RuleViolation("no_next_stage", stage=current.name)
-    rules.check_move(current, nxt)
-    _apply_fields(deal, fields, uow.clock.now())
-    await _enter(uow, actor, deal, nxt)
-    return await _finish(uow, actor, deal)
+    return await _move(uow, actor, deal_id, expected_version, _next, fields)
 
 
 async def step_back(
     uow: UnitOfWork, actor: Actor, deal_id: int, expected_version: int | None
 ) -> DealCard:
-    deal, rules = await _load(uow, actor, deal_id, Action.DEAL_MOVE, expected_version)
-    current = rules.stage(deal.stage_id)
-    prev, _ = rules.neighbours(current)
-    if prev is None:
-        raise RuleViolation("no_previous_stage", stage=current.name)
-    rules.check_move(current, prev)
-    await _enter(uow, actor, deal, prev)
-    return await _finish(uow, actor, deal)
+    return await _move(uow, actor, deal_id, expected_version, _previous)
 
 
 async def win(
@@ -232,12 +246,14 @@ async def win(
     expected_version: int | None,
     fields: Fields | None = None,
 ) -> DealCard:
-    deal, rules = await _load(uow, actor, deal_id, Action.DEAL_MOVE, expected_version)
-    target = rules.first_of(StageKind.WON)
-    rules.check_move(rules.stage(deal.stage_id), target)
-    _apply_fields(deal, fields, uow.clock.now())
-    await _enter(uow, actor, deal, target)
-    return await _finish(uow, actor, deal)
+    return await _move(
+        uow,
+        actor,
+        deal_id,
+        expected_version,
+        lambda rules, _: rules.first_of(StageKind.WON),
+        fields,
+    )
 
 
 async def lose(
