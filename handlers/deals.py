@@ -25,7 +25,7 @@ from handlers.i18n import t
 from services import dates, deals, pipelines
 from services.dto import DealCard
 from services.errors import RuleViolation, StaleVersion, ValidationError
-from services.permissions import Actor
+from services.permissions import Action, Actor, require
 from storage.uow import UnitOfWork
 
 router = Router(name="deals")
@@ -171,6 +171,9 @@ async def field_input(
     cb = DealCb.unpack(data["cb"])
     field = data["field"]
     collected: dict[str, Any] = dict(data.get("fields") or {})
+    for key in ("measurement_at", "next_contact_at"):  # kept in the FSM as ISO text
+        if isinstance(collected.get(key), str):
+            collected[key] = datetime.fromisoformat(collected[key])
     try:
         value = _parse_field(field, message.text or "", tz, clock)
         collected[field] = value
@@ -500,8 +503,13 @@ async def list_page(
 
 @router.callback_query(MenuCb.filter(F.action == MenuAction.SEARCH))
 async def search_ask(
-    query: CallbackQuery, lang: str, state: FSMContext, callback_answer: CallbackAnswer
+    query: CallbackQuery,
+    actor: Actor,
+    lang: str,
+    state: FSMContext,
+    callback_answer: CallbackAnswer,
 ) -> None:
+    require(actor, Action.REPORTS_OWN)  # a forged Search button (measurers): refused
     await state.set_state(DealInput.search)
     if isinstance(query.message, Message):
         await query.message.answer(
@@ -515,6 +523,7 @@ async def search_command(
 ) -> None:
     query = (message.text or "").split(maxsplit=1)[1:]
     if not query:
+        require(actor, Action.REPORTS_OWN)
         await state.set_state(DealInput.search)
         await message.answer(t("deals.search.ask", lang))
         return

@@ -51,7 +51,8 @@ def deal_card(card: DealCard, lang: str, tz: tzinfo, notice: str | None = None) 
     if bar:
         lines.append(bar)
     if card.loss_reason:
-        lines.append(t("deal.card.reason", lang, reason=escape(card.loss_reason)))
+        reason = card.loss_reason_en if lang == "en" and card.loss_reason_en else card.loss_reason
+        lines.append(t("deal.card.reason", lang, reason=escape(reason)))
     if card.manager_name:
         lines.append(t("deal.card.manager", lang, name=escape(card.manager_name)))
     if card.measurement_at or card.address:

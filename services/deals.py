@@ -89,6 +89,7 @@ async def _card(
         created_at=deal.created_at,
         closed=stage.kind in CLOSED_KINDS,
         loss_reason=reason.name if reason else None,
+        loss_reason_en=reason.name_en if reason else None,
         notes=tuple(notes),
         next_stage=StageInfo.of(nxt) if nxt else None,
         prev_stage=StageInfo.of(prev)

@@ -95,6 +95,7 @@ class DealCard:
     may_move: bool = False
     may_edit: bool = False
     may_reassign: bool = False
+    loss_reason_en: str | None = None
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ async def test_required_field_is_asked_inline(harness, make_actor, uow_factory):
     asked = await harness.tap(user, card.button("▶"), card)
     assert "сумму" in asked.last.text
     bad = await harness.send(user, "сто тысяч")
-    assert "число рублей" in bad.texts[0] and "сумму" in bad.texts[0]
+    assert bad.texts[0].startswith("⚠️") and "Введите сумму" in bad.texts[0]  # re-asked
     assert (await card_of(uow_factory, ann, deal.id)).stage.code == "data_collection"
     done = await harness.send(user, "120 000")
     edit = done.of(EditMessageText)[0]
@@ -148,3 +148,35 @@ async def test_english_speaker_gets_english(harness, make_actor, uow_factory):
     card = await harness.send(user, f"/deal {deal.id}")
     assert "<b>Data collection</b>" in card.last.text and "1 000 RUB" in card.last.text
     assert any(text == "👥 Reassign" for text, _ in card.buttons())
+
+
+async def test_two_required_fields_are_asked_one_after_the_other(
+    harness, make_actor, uow_factory, clock
+):
+    """Measurement scheduled needs a date and an address: both asked, the date kept between."""
+    ann = await make_actor(roles=("manager",))
+    deal = await new_deal(uow_factory, ann, amount="1000")
+    user = tg_user(ann.telegram_id)
+    async with uow_factory() as uow:
+        await deals.advance(uow, ann, deal.id, deal.version)  # to Proposal sent
+    card = await harness.send(user, f"/deal {deal.id}")
+    asked = await harness.tap(user, card.button("Замер запланирован ▶"), card)
+    assert "Когда замер" in asked.last.text
+    again = await harness.send(user, "вчера")
+    assert "Когда замер" in again.last.text  # a past date re-asks the same field
+    address = await harness.send(user, "завтра 10:00")
+    assert "Адрес замера" in address.last.text
+    done = await harness.send(user, "ул. Ленина, 5, кв. 12")
+    edit = done.of(EditMessageText)[0]
+    assert "<b>Замер запланирован</b>" in edit.text and "ул. Ленина, 5, кв. 12" in edit.text
+    fresh = await card_of(uow_factory, ann, deal.id)
+    assert fresh.stage.code == "measurement_scheduled" and fresh.measurement_at > clock.now()
+
+
+async def test_english_card_shows_the_reason_in_english(harness, make_actor, uow_factory):
+    ann = await make_actor(roles=("manager",))
+    deal = await new_deal(uow_factory, ann, amount="1000")
+    async with uow_factory() as uow:
+        await deals.lose(uow, ann, deal.id, "expensive", None, deal.version)
+    card = await harness.send(tg_user(ann.telegram_id, lang="en"), f"/deal {deal.id}")
+    assert "Reason: Too expensive" in card.last.text

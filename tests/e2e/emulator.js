@@ -1,0 +1,223 @@
+'use strict';
+// The npm package telegram-test-api (a third-party Bot API emulator), started for the e2e
+// tests with the few patches aiogram needs. Usage: `node emulator.js`; it listens on a free
+// port of 127.0.0.1, prints `{"port": N}` on stdout once it accepts connections, and exits
+// on SIGTERM/SIGINT or when its stdin closes (the test process went away).
+//
+// The tests talk to it like users, over the package's own client HTTP API (/sendMessage,
+// /sendCommand, /sendCallback, /getUpdatesHistory); the bot talks to /bot<token>/<method>.
+// Everything below `patches` is a gap of the emulator, each with what it is for.
+
+const http = require('http');
+const axios = require('axios'); // the package's own HTTP client (a dependency of it)
+const TelegramServer = require('telegram-test-api');
+const { routes } = require('telegram-test-api/lib/routes/index');
+
+const log = (...args) => console.error('[emulator]', ...args);
+
+// Bot API: the bot's id is the token's numeric prefix.
+const botUser = (token) => ({
+  id: Number(String(token).split(':')[0]) || 1,
+  is_bot: true,
+  first_name: 'Voronka E2E',
+  username: 'voronka_e2e_bot',
+});
+
+const unixTime = (ms) => Math.floor(ms / 1000);
+
+// A stored bot message ({messageId, time, botToken, message: <request fields>}) as the
+// Message object Telegram returns for it.
+function asMessage(stored) {
+  const m = stored.message;
+  const out = {
+    message_id: stored.messageId,
+    date: unixTime(stored.time),
+    chat: { id: Number(m.chat_id), type: 'private' },
+    from: botUser(stored.botToken),
+    text: m.text,
+  };
+  if (m.reply_markup && m.reply_markup.inline_keyboard) out.reply_markup = m.reply_markup;
+  return out;
+}
+
+const findBotMessage = (server, chatId, messageId) => server.storage.botMessages.find(
+  (u) => String(u.messageId) === String(messageId) && String(u.message.chat_id) === String(chatId),
+);
+
+const USER_EVENTS = ['AddedUserMessage', 'AddedUserCommand', 'AddedUserCallbackQuery'];
+
+function patches(app, server) {
+  // 1. getMe: the emulator's user has no `is_bot` (aiogram's User requires it) and a fixed
+  //    id; answer the bot's own id (from the token) as Telegram does.
+  app.all('/bot:token/getMe', (req, res) => {
+    res.json({ ok: true, result: botUser(req.params.token) });
+  });
+
+  // 2. getUpdates: the emulator answers at once (ignoring `timeout`, so long polling spins)
+  //    and marks updates read when handed out (ignoring `offset`, so an update fetched by a
+  //    request that then died is lost). Here: hold the request until an update arrives or
+  //    `timeout` passes, and confirm updates by `offset`, as Telegram does.
+  app.all('/bot:token/getUpdates', (req, res) => {
+    const params = { ...req.query, ...req.body };
+    const { token } = req.params;
+    server.e2ePolled.add(token);
+    const offset = Number(params.offset) || 0;
+    const limit = Math.min(Number(params.limit) || 100, 100);
+    const timeoutMs = Math.min(Math.max(Number(params.timeout) || 0, 0), 50) * 1000;
+    if (offset) {
+      server.storage.userMessages = server.storage.userMessages.filter(
+        (u) => u.botToken !== token || u.updateId >= offset,
+      );
+    }
+    const pending = () => server.storage.userMessages
+      .filter((u) => u.botToken === token)
+      .slice(0, limit);
+    let timer = null;
+    const stop = () => {
+      clearTimeout(timer);
+      USER_EVENTS.forEach((e) => server.off(e, onUpdate)); // eslint-disable-line no-use-before-define
+    };
+    const answer = () => {
+      stop();
+      if (!res.writableEnded && !res.destroyed) {
+        res.json({ ok: true, result: pending().map(TelegramServer.formatUpdate) });
+      }
+    };
+    const onUpdate = () => { if (pending().length) answer(); };
+    if (pending().length || !timeoutMs) {
+      answer();
+      return;
+    }
+    USER_EVENTS.forEach((e) => server.on(e, onUpdate));
+    timer = setTimeout(answer, timeoutMs);
+    res.on('close', stop); // the bot gave up (shutdown): nothing is consumed
+  });
+
+  // 3. sendMessage / editMessageText: the emulator echoes the request fields as the result
+  //    (date in ms, link_preview_options as a JSON string, which aiogram's Message rejects)
+  //    and answers edits with null. Here: a Telegram-shaped Message. An edit without
+  //    reply_markup removes the inline keyboard, as in Telegram (the emulator kept the old
+  //    one, so the user would see stale buttons); editing an unknown message is a 400.
+  app.all('/bot:token/sendMessage', (req, res) => {
+    server.addBotMessage(req.body, req.params.token);
+    const stored = server.storage.botMessages[server.storage.botMessages.length - 1];
+    res.json({ ok: true, result: asMessage(stored) });
+  });
+  const edit = (req, res) => {
+    const body = { ...req.body };
+    const stored = findBotMessage(server, body.chat_id, body.message_id);
+    if (!stored) {
+      res.status(400).json({
+        ok: false, error_code: 400, description: 'Bad Request: message to edit not found',
+      });
+      return;
+    }
+    const fields = TelegramServer.normalizeMessage(body);
+    if (req.params.method === 'editMessageText' && !fields.reply_markup) {
+      delete stored.message.reply_markup;
+    }
+    stored.message = { ...stored.message, ...fields };
+    server.emit('EditedMessageText');
+    res.json({ ok: true, result: asMessage(stored) });
+  };
+  app.all('/bot:token/:method(editMessageText|editMessageReplyMarkup)', edit);
+
+  // 4. Methods the emulator does not know answer HTTP 500 with a non-Bot-API body, which
+  //    stops `voronka run` at start (it sets the command menus). They change nothing a
+  //    user sees here: accept them.
+  app.all(
+    '/bot:token/:method(setMyCommands|deleteMyCommands|setChatMenuButton|setMyDescription'
+      + '|setMyShortDescription|sendChatAction)',
+    (req, res) => res.json({ ok: true, result: true }),
+  );
+
+  // 5. answerCallbackQuery: the emulator throws the answer away, so a user could never see
+  //    the alert a button shows (a refusal, "the deal changed"). Keep it, per bot, in order.
+  app.all('/bot:token/answerCallbackQuery', (req, res) => {
+    const params = { ...req.query, ...req.body };
+    server.e2eAnswers.push({
+      token: req.params.token,
+      callback_query_id: String(params.callback_query_id),
+      text: params.text || '',
+      show_alert: String(params.show_alert) === 'true',
+    });
+    res.json({ ok: true, result: true });
+  });
+
+  // 6. For the tests, not the Bot API: has this bot polled, is its webhook set, which
+  //    callback answers did it give?
+  app.get('/e2e/bot/:token', (req, res) => {
+    const { token } = req.params;
+    const webhook = server.webhooks[token];
+    res.json({
+      polled: server.e2ePolled.has(token),
+      webhook: webhook ? webhook.url : null,
+      answers: server.e2eAnswers.filter((a) => a.token === token),
+    });
+  });
+}
+
+// 7. Callback-query updates lack `chat_instance` (required by aiogram's CallbackQuery): add
+//    it (Telegram's is an opaque id of the chat the message is in).
+const formatUpdate = TelegramServer.formatUpdate;
+TelegramServer.formatUpdate = (update) => {
+  const out = formatUpdate(update);
+  if (out.callback_query) {
+    const { message } = out.callback_query;
+    out.callback_query.chat_instance = String((message && message.chat && message.chat.id) || 0);
+  }
+  return out;
+};
+
+// 8. Webhook delivery: the emulator posts without the X-Telegram-Bot-Api-Secret-Token header
+//    (so a bot that checks it answers 401), and a non-2xx answer or a refused connection is
+//    an unhandled rejection that kills the emulator; it also allocates the update id only
+//    after the POST returns (two quick inputs could share one). Here: the header from
+//    setWebhook's secret_token; failures are logged (not retried), never thrown; ids are
+//    allocated at once; deliveries go one at a time, in order, as Telegram sends them.
+function addUserUpdate(update) {
+  if (!update.botToken) throw new Error('an update needs a botToken');
+  this.updateId += 1;
+  const webhook = this.webhooks[update.botToken];
+  if (!webhook) {
+    this.storage.userMessages.push(update);
+    return Promise.resolve();
+  }
+  const headers = webhook.secret_token
+    ? { 'X-Telegram-Bot-Api-Secret-Token': webhook.secret_token } : {};
+  const body = TelegramServer.formatUpdate(update);
+  const deliver = () => axios.post(webhook.url, body, {
+    headers, timeout: 30000, validateStatus: () => true,
+  }).then((resp) => {
+    if (resp.status < 200 || resp.status > 299) {
+      log(`webhook ${webhook.url} answered ${resp.status} to update ${body.update_id}`);
+    }
+  }, (err) => log(`webhook ${webhook.url} failed for update ${body.update_id}: ${err.message}`));
+  this.e2eDeliveries = (this.e2eDeliveries || Promise.resolve()).then(deliver);
+  return Promise.resolve();
+}
+
+function main() {
+  routes.unshift(patches); // before the package's own routes, after its body parsers
+  const server = new TelegramServer({ host: '127.0.0.1', storeTimeout: 24 * 3600 });
+  server.e2ePolled = new Set();
+  server.e2eAnswers = [];
+  server.addUserUpdate = addUserUpdate;
+  // Listening ourselves (not server.start()): the package's config turns port 0 into 9000;
+  // a port chosen by the OS cannot clash with other test runs.
+  const httpServer = http.createServer(server.webServer);
+  httpServer.listen(0, '127.0.0.1', () => {
+    process.stdout.write(`${JSON.stringify({ port: httpServer.address().port })}\n`);
+  });
+  const quit = () => {
+    httpServer.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', quit);
+  process.on('SIGINT', quit);
+  process.stdin.on('end', quit);
+  process.stdin.on('error', quit);
+  process.stdin.resume();
+}
+
+main();

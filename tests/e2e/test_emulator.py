@@ -1,0 +1,168 @@
+"""The emulator wrapper's patches (emulator.js), one test each, without a bot process:
+what aiogram gets from the emulator must be what aiogram accepts.
+
+Each test fails against the bare telegram-test-api 4.x: getMe without is_bot, callback
+updates without chat_instance, getUpdates answering at once and losing unconfirmed updates,
+echoed results aiogram cannot parse, callback answers thrown away, webhook posts without the
+secret header and an emulator that dies on a non-2xx answer.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from aiogram.types import Message, Update, User
+
+from tests.e2e.client import Emulator, TgUser, new_token
+
+pytestmark = pytest.mark.e2e
+
+
+def bot_call(emulator: Emulator, token: str, method: str, **fields: Any) -> dict[str, Any]:
+    """A Bot API call the way aiogram makes it: a urlencoded form, objects as JSON text."""
+    form = {k: json.dumps(v) if isinstance(v, (dict, list)) else str(v) for k, v in fields.items()}
+    request = urllib.request.Request(
+        f"{emulator.base_url}/bot{token}/{method}",
+        data=urllib.parse.urlencode(form).encode(),
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer: dict[str, Any] = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        answer = json.loads(exc.read())
+        answer["http_status"] = exc.code
+    return answer
+
+
+@pytest.fixture
+def token() -> str:
+    return new_token("wrapper")
+
+
+def test_get_me_and_command_menus(emulator: Emulator, token: str) -> None:
+    me = User.model_validate(bot_call(emulator, token, "getMe")["result"])
+    assert me.is_bot and me.id == int(token.split(":")[0])
+    menu = [{"command": "start", "description": "Start"}]
+    assert bot_call(emulator, token, "setMyCommands", commands=menu) == {"ok": True, "result": True}
+
+
+def test_updates_are_aiogram_updates_and_wait_for_confirmation(
+    emulator: Emulator, token: str
+) -> None:
+    user = TgUser(emulator, token, 77, "Tess")
+    sent = bot_call(
+        emulator,
+        token,
+        "sendMessage",
+        chat_id=77,
+        text="<b>Pick</b>",
+        parse_mode="HTML",
+        link_preview_options={"is_disabled": True},
+        reply_markup={"inline_keyboard": [[{"text": "Yes", "callback_data": "y"}]]},
+    )
+    message = Message.model_validate(sent["result"])
+    assert message.message_id and message.reply_markup is not None
+
+    user.send("hello")
+    user.tap("Yes")
+    first = bot_call(emulator, token, "getUpdates", timeout=0)["result"]
+    updates = [Update.model_validate(u) for u in first]
+    assert updates[0].message is not None and updates[0].message.text == "hello"
+    query = updates[1].callback_query
+    assert query is not None and query.data == "y" and query.chat_instance
+    # Not confirmed yet (no offset): handed out again, as Telegram does.
+    again = bot_call(emulator, token, "getUpdates", timeout=0)["result"]
+    assert [u["update_id"] for u in again] == [u.update_id for u in updates]
+    confirmed = bot_call(emulator, token, "getUpdates", offset=updates[-1].update_id + 1)
+    assert confirmed["result"] == []
+    # The bot's answer to the tap is what the user sees as an alert.
+    bot_call(emulator, token, "answerCallbackQuery", callback_query_id=query.id, text="Done")
+    assert user.wait_for_alert() == "Done"
+
+
+def test_get_updates_holds_the_request_until_an_update(emulator: Emulator, token: str) -> None:
+    result: list[Any] = []
+    poll = threading.Thread(
+        target=lambda: result.append(bot_call(emulator, token, "getUpdates", timeout=20))
+    )
+    poll.start()
+    time.sleep(0.5)  # let the poll arrive first (the bare emulator would answer [] at once)
+    TgUser(emulator, token, 78, "Uma").send("are you there?")
+    poll.join(30)
+    assert not poll.is_alive()
+    assert [u["message"]["text"] for u in result[0]["result"]] == ["are you there?"]
+
+
+def test_edits(emulator: Emulator, token: str) -> None:
+    user = TgUser(emulator, token, 79, "Vera")
+    keyboard = {"inline_keyboard": [[{"text": "Go", "callback_data": "g"}]]}
+    sent = bot_call(emulator, token, "sendMessage", chat_id=79, text="one", reply_markup=keyboard)
+    mid = sent["result"]["message_id"]
+    edited = bot_call(emulator, token, "editMessageText", chat_id=79, message_id=mid, text="two")
+    assert Message.model_validate(edited["result"]).text == "two"
+    assert user.last().text == "two" and user.last().buttons == []  # the keyboard went
+    missing = bot_call(emulator, token, "editMessageText", chat_id=79, message_id=99999, text="x")
+    assert missing["http_status"] == 400 and not missing["ok"]
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """A webhook endpoint: answers 500 to the first update, 200 after; records them."""
+
+    seen: list[tuple[str | None, dict[str, Any]]]
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.seen.append((self.headers.get("X-Telegram-Bot-Api-Secret-Token"), body))
+        self.send_response(500 if len(self.seen) == 1 else 200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook_endpoint() -> Iterator[tuple[str, list[tuple[str | None, dict[str, Any]]]]]:
+    seen: list[tuple[str | None, dict[str, Any]]] = []
+    handler = type("Recorder", (_Recorder,), {"seen": seen})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def test_webhook_delivery(
+    emulator: Emulator,
+    token: str,
+    webhook_endpoint: tuple[str, list[tuple[str | None, dict[str, Any]]]],
+) -> None:
+    url, seen = webhook_endpoint
+    bot_call(emulator, token, "setWebhook", url=url, secret_token="s3cret-token")
+    try:
+        user = TgUser(emulator, token, 80, "Wanda")
+        user.send("first")  # answered 500: logged, the emulator lives on
+        user.send("second")
+        deadline = time.monotonic() + 10
+        while len(seen) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [s[1]["message"]["text"] for s in seen] == ["first", "second"]
+        assert {s[0] for s in seen} == {"s3cret-token"}
+        assert seen[0][1]["update_id"] != seen[1][1]["update_id"]
+        assert bot_call(emulator, token, "getMe")["ok"]  # still serving
+        assert "answered 500" in emulator.log_tail()
+    finally:
+        bot_call(emulator, token, "deleteWebhook")
