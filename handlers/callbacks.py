@@ -9,8 +9,16 @@ Prefixes starting with "t" belong to the task/reminder callbacks (handlers/callb
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
 
 from aiogram.filters.callback_data import CallbackData
+from pydantic import Field
+
+# Database ids and versions are 32-bit on PostgreSQL: a bigger (or negative) number in
+# callback data can only be forged. It fails to unpack, so no handler matches it and the
+# stale-button alert answers (instead of a database error).
+MAX_INT = 2**31 - 1
+Int = Annotated[int, Field(ge=0, le=MAX_INT)]
 
 
 class MenuAction(StrEnum):
@@ -39,11 +47,12 @@ class WizardAction(StrEnum):
     FORCE = "f"  # create despite a duplicate
     OPEN_LEAD = "ol"  # value: lead id of the duplicate
     OPEN_DEAL = "od"  # value: deal id of the duplicate
+    KEEP = "kp"  # keep the value this step already holds (after Back)
 
 
 class WizardCb(CallbackData, prefix="w"):
     action: WizardAction
-    value: int = 0
+    value: Int = 0
 
 
 class LeadAction(StrEnum):
@@ -56,9 +65,9 @@ class LeadAction(StrEnum):
 
 class LeadCb(CallbackData, prefix="l"):
     action: LeadAction
-    lead_id: int
-    v: int = 0
-    arg: int = 0
+    lead_id: Int
+    v: Int = 0
+    arg: Int = 0
 
 
 class DealAction(StrEnum):
@@ -83,15 +92,15 @@ class DealAction(StrEnum):
 
 class DealCb(CallbackData, prefix="d"):
     action: DealAction
-    deal_id: int
-    v: int = 0
-    arg: int = 0
+    deal_id: Int
+    v: Int = 0
+    arg: Int = 0
 
 
 class ListCb(CallbackData, prefix="ls"):
-    page: int = 0
-    pipeline_id: int = 0
-    stage_id: int = 0
+    page: Int = 0
+    pipeline_id: Int = 0
+    stage_id: Int = 0
 
 
 class TeamAction(StrEnum):
@@ -104,19 +113,41 @@ class TeamAction(StrEnum):
 
 class TeamCb(CallbackData, prefix="e"):
     action: TeamAction
-    employee_id: int = 0
-    value: int = 0
+    employee_id: Int = 0
+    value: Int = 0
 
 
 class InviteCb(CallbackData, prefix="i"):
-    role: int  # index into Role
+    role: Int  # index into Role
+
+
+class Lang(StrEnum):
+    RU = "ru"
+    EN = "en"
 
 
 class LangCb(CallbackData, prefix="g"):
-    lang: str  # "ru" | "en"
+    lang: Lang
 
 
-ALL_CALLBACKS: tuple[type[CallbackData], ...] = (
+class ImportAction(StrEnum):
+    COLUMN = "c"  # col: show the targets for this column
+    SET = "s"  # col, to: index into services.imports.TARGETS
+    MAPPING = "m"  # back to the mapping
+    CHECK = "k"  # dry run
+    RUN = "r"
+    CANCEL = "x"
+
+
+class ImportCb(CallbackData, prefix="im"):
+    action: ImportAction
+    job: Int  # import_jobs.id (the service checks it is the tapper's own)
+    col: Int = 0
+    to: Int = 0
+
+
+# Every class of the UI: the ones above and handlers.callbacks_tasks.TASK_CALLBACKS.
+_CALLBACKS: tuple[type[CallbackData], ...] = (
     MenuCb,
     WizardCb,
     LeadCb,
@@ -125,4 +156,18 @@ ALL_CALLBACKS: tuple[type[CallbackData], ...] = (
     TeamCb,
     InviteCb,
     LangCb,
+    ImportCb,
 )
+
+if TYPE_CHECKING:
+    ALL_CALLBACKS: tuple[type[CallbackData], ...]
+
+
+def __getattr__(name: str) -> tuple[type[CallbackData], ...]:
+    # handlers.callbacks_tasks imports Int from here, so ALL_CALLBACKS is assembled on first
+    # use (PEP 562): either module may be imported first.
+    if name == "ALL_CALLBACKS":
+        from handlers.callbacks_tasks import TASK_CALLBACKS
+
+        return (*_CALLBACKS, *TASK_CALLBACKS)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,13 +10,13 @@ from typing import Any
 
 from aiogram import Router
 from aiogram.filters import ExceptionTypeFilter
-from aiogram.types import ErrorEvent, Message
+from aiogram.types import ErrorEvent, InlineKeyboardMarkup, Message
 
 from handlers import keyboards as kb
-from handlers import render
-from handlers.callbacks import DealCb
+from handlers import leads_view, render
+from handlers.callbacks import DealCb, LeadCb
 from handlers.i18n import DEFAULT_LANG, has, t
-from services import deals
+from services import deals, leads
 from services.errors import DomainError, StaleVersion, ValidationError
 from services.permissions import Actor
 from storage.uow import DuplicateUpdate, UnitOfWorkFactory
@@ -60,8 +60,9 @@ async def domain_error(
     query = event.update.callback_query
     if query is not None:
         if isinstance(exc, StaleVersion) and actor and uow_factory and tz:
-            await _refresh_deal(query.data or "", query.message, actor, lang, tz, uow_factory)
-            text = "⚠️ " + t("error.stale_version", lang)
+            await _refresh_card(query.data or "", query.message, actor, lang, tz, uow_factory)
+            key = "lead.changed" if exc.params.get("entity") == "lead" else "error.stale_version"
+            text = "⚠️ " + t(key, lang)
         await query.answer(text[:200], show_alert=True)
         return
     message = event.update.message
@@ -69,22 +70,32 @@ async def domain_error(
         await message.answer(text)
 
 
-async def _refresh_deal(
+async def _refresh_card(
     data: str, message: Any, actor: Actor, lang: str, tz: tzinfo, uow_factory: UnitOfWorkFactory
 ) -> None:
-    """The card the person tapped was out of date: show the current one in its place."""
-    if not data.startswith(DealCb.__prefix__ + ":") or not isinstance(message, Message):
+    """The card the person tapped was out of date: show the current one in its place.
+
+    Runs after the update's unit of work is closed, so a fresh one can read (on SQLite the
+    failed attempt's write lock is gone by now)."""
+    if not isinstance(message, Message):
         return
+    prefix = data.split(":", 1)[0]
+    markup: InlineKeyboardMarkup | None
     try:
-        cb = DealCb.unpack(data)
         async with uow_factory() as uow:
-            card = await deals.get_card(uow, actor, cb.deal_id)
+            if prefix == DealCb.__prefix__:
+                deal = await deals.get_card(uow, actor, DealCb.unpack(data).deal_id)
+                text = render.deal_card(deal, lang, tz, t("deal.changed_elsewhere", lang))
+                markup = kb.deal_card(deal, lang)
+            elif prefix == LeadCb.__prefix__:
+                lead = await leads.get_lead(uow, actor, LeadCb.unpack(data).lead_id)
+                text = leads_view.lead_text(lead, lang, tz, t("lead.changed_elsewhere", lang))
+                markup = leads_view.lead_card(lead, lang)
+            else:
+                return
     except (DomainError, ValueError, TypeError):
         return
-    await message.edit_text(
-        render.deal_card(card, lang, tz, t("deal.changed_elsewhere", lang)),
-        reply_markup=kb.deal_card(card, lang),
-    )
+    await message.edit_text(text, reply_markup=markup)
 
 
 @router.error(ExceptionTypeFilter(DuplicateUpdate))

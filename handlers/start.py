@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message, TelegramObject, User
+from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove, TelegramObject, User
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from handlers import keyboards as kb
@@ -61,6 +61,8 @@ async def start_with_token(
 @menu.message(CommandStart())
 @menu.message(Command("menu"))
 async def show_menu(message: Message, actor: Actor, lang: str, state: FSMContext) -> None:
+    if await state.get_state() is not None:  # leaving a wizard: drop its reply keyboard too
+        await message.answer(t("common.cancelled", lang), reply_markup=ReplyKeyboardRemove())
     await state.clear()
     await message.answer(t("menu.title", lang), reply_markup=kb.main_menu(actor, lang))
 
@@ -68,7 +70,9 @@ async def show_menu(message: Message, actor: Actor, lang: str, state: FSMContext
 @menu.message(Command("cancel"))
 async def cancel(message: Message, actor: Actor, lang: str, state: FSMContext) -> None:
     await state.clear()
-    await message.answer(t("common.cancelled", lang), reply_markup=kb.main_menu(actor, lang))
+    # Also takes away a reply keyboard a wizard step may have shown (share contact).
+    await message.answer(t("common.cancelled", lang), reply_markup=ReplyKeyboardRemove())
+    await message.answer(t("menu.title", lang), reply_markup=kb.main_menu(actor, lang))
 
 
 @menu.callback_query(MenuCb.filter(F.action == MenuAction.HOME))

@@ -127,6 +127,10 @@ class Duplicate:
     id: int
     name: str
     stage: str
+    stage_en: str | None = None
+
+    def stage_label(self, lang: str | None) -> str:
+        return self.stage_en if lang == "en" and self.stage_en else self.stage
 
 
 @dataclass(frozen=True)

@@ -85,12 +85,12 @@ async def find_duplicates(
     for lead in await uow.repo.leads.duplicates(phone, email):
         if lead.status in (LeadStatus.NEW, LeadStatus.QUALIFYING):
             stage = (await rules_for(uow, lead.pipeline_id)).stage(lead.stage_id)
-            found.append(Duplicate("lead", lead.id, lead.name, stage.name))
+            found.append(Duplicate("lead", lead.id, lead.name, stage.name, stage.name_en))
     contacts = await uow.repo.contacts.duplicates(phone, email)
     for deal in await uow.repo.deals.by_contact_ids([c.id for c in contacts]):
         if deal.closed_at is None:
             stage = (await rules_for(uow, deal.pipeline_id)).stage(deal.stage_id)
-            found.append(Duplicate("deal", deal.id, deal.title, stage.name))
+            found.append(Duplicate("deal", deal.id, deal.title, stage.name, stage.name_en))
     return found
 
 
@@ -383,3 +383,21 @@ async def _card(uow: UnitOfWork, lead: Lead) -> LeadCard:
         deal_id=lead.deal_id,
         loss_reason=reason,
     )
+
+
+async def toggle_question(
+    uow: UnitOfWork,
+    actor: Actor,
+    lead_id: int,
+    index: int,
+    expected_version: int | None = None,
+) -> LeadCard:
+    """Flip the answer to the `index`-th active question (the order of LeadCard.qualification):
+    what a toggle button on the lead card does."""
+    lead = await _load_for(uow, actor, lead_id, Action.LEAD_EDIT)
+    questions = await uow.repo.catalog.questions()
+    if not 0 <= index < len(questions):
+        raise NotFound("question", index)
+    code = questions[index].code
+    value = not lead.qualification.get(code)
+    return await answer_question(uow, actor, lead_id, code, value, expected_version)
