@@ -10,6 +10,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from handlers.callbacks import (
     DealAction,
     DealCb,
+    Lang,
     LangCb,
     ListCb,
     MenuAction,
@@ -48,11 +49,9 @@ def main_menu(actor: Actor, lang: str) -> InlineKeyboardMarkup:
 
 
 def languages() -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [button("🇷🇺 Русский", LangCb(lang="ru")), button("🇬🇧 English", LangCb(lang="en"))]
-        ]
-    )
+    # Each language's name is shown in that language (lang.name.* is the same in every catalog).
+    row = [button(t(f"lang.name.{code}", code), LangCb(lang=code)) for code in Lang]
+    return InlineKeyboardMarkup(inline_keyboard=[row])
 
 
 def _cb(card: DealCard, action: DealAction, arg: int = 0) -> DealCb:

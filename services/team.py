@@ -6,6 +6,9 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, update
 
 from services import validation
 from services.common import load
@@ -35,6 +38,7 @@ class EmployeeInfo:
     roles: tuple[str, ...]
     active: bool
     unreachable: bool
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ def _info(emp: Employee) -> EmployeeInfo:
         roles=tuple(emp.roles),
         active=emp.active,
         unreachable=emp.unreachable,
+        language=emp.language,
     )
 
 
@@ -62,6 +67,12 @@ def _role(value: str) -> Role:
         return Role(value)
     except ValueError as exc:
         raise ValidationError("role", "unknown") from exc
+
+
+def invite_roles(actor: Actor) -> list[str]:
+    """The roles an invite may carry (only admins invite)."""
+    require(actor, Action.TEAM_MANAGE)
+    return [r.value for r in Role]
 
 
 async def create_invite(
@@ -119,8 +130,18 @@ async def accept_invite(
     else:
         emp.roles = sorted({*emp.roles, invite.role})
     await uow.flush()
-    invite.used_at = now
-    invite.used_by_id = emp.id
+    # One-time even when two people open the link at once: only one UPDATE still finds it
+    # unused (on PostgreSQL the other waits for that commit, then matches no row).
+    claimed = cast(
+        CursorResult[Any],
+        await uow.session.execute(
+            update(Invite)
+            .where(Invite.id == invite.id, Invite.used_at.is_(None))
+            .values(used_at=now, used_by_id=emp.id)
+        ),
+    )
+    if claimed.rowcount != 1:
+        raise RuleViolation("invite_used")
     await uow.commit()
     return Actor.of(emp)
 
