@@ -119,27 +119,23 @@ async def prepare(
 
 
 async def run_polling(settings: Settings, *, migrated: bool = False) -> None:
+    from bot.notifier import BotNotifier
+    from bot.scheduler import build_scheduler
     from handlers.commands import set_commands
 
     engine, uow_factory = await prepare(settings, migrated=migrated)
     bot = make_bot(settings)
     storage = await make_storage(settings)
     dp = build_dispatcher(settings, uow_factory, storage=storage)
-    scheduler = None
+    notifier = BotNotifier(bot, settings.timezone)
+    scheduler = build_scheduler(uow_factory, notifier, uow_factory.clock, settings)
     try:
-        try:
-            from bot.notifier import BotNotifier
-            from bot.scheduler import build_scheduler
-        except ImportError:  # the reminder engine is optional until it lands
-            build_scheduler = None
-        if build_scheduler is not None:
-            scheduler = build_scheduler(uow_factory, BotNotifier(bot), uow_factory.clock, settings)
-            scheduler.start()
+        scheduler.start()
         await set_commands(bot, uow_factory)
         log.info("Voronka is polling")
         await dp.start_polling(bot, handle_signals=True)
     finally:
-        if scheduler is not None:
+        if scheduler.running:
             scheduler.shutdown(wait=False)
         await storage.close()
         await bot.session.close()

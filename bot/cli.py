@@ -292,6 +292,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_webhook(args: argparse.Namespace) -> int:
+    from bot import webhook
+
+    settings = load_settings()
+    settings.require_token()
+    webhook.webhook_url(settings)  # WEBHOOK_BASE_URL and WEBHOOK_SECRET before anything else
+    if settings.webhook_secret is None:
+        raise MissingSetting("WEBHOOK_SECRET")
+    configure_logging(settings.log_level)
+    result = _run_migrate(settings)
+    for line in _describe(result, settings.pipelines_file):
+        log.info("%s", line)
+    asyncio.run(webhook.run_webhook(settings, migrated=True))
+    return 0
+
+
 # --- entry point -------------------------------------------------------------------------
 
 
@@ -308,6 +324,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Migrate the database, sync the pipelines file, then poll Telegram.",
     )
     run.set_defaults(func=cmd_run)
+    webhook = commands.add_parser(
+        "webhook",
+        help="run the bot behind a webhook (HTTP server; also the lead intake API, /healthz)",
+        description="Migrate the database, sync the pipelines file, register the webhook "
+        "(WEBHOOK_BASE_URL + WEBHOOK_PATH, WEBHOOK_SECRET) and serve it on "
+        "WEBHOOK_HOST:WEBHOOK_PORT with POST /api/leads and GET /healthz. Several workers "
+        "may run at once on PostgreSQL + Redis.",
+    )
+    webhook.set_defaults(func=cmd_webhook)
     migrate = commands.add_parser(
         "migrate",
         help="upgrade the database schema and sync the pipelines file into it",

@@ -31,8 +31,17 @@ class Settings(BaseSettings):
     telegram_api_url: str | None = None
     invite_ttl_hours: int = 72
     throttle_seconds: float = 0.3
+    # Webhook mode (`voronka webhook`) and the lead intake API on the same HTTP server.
+    webhook_base_url: str | None = None
+    webhook_path: str = "/telegram/webhook"
+    webhook_secret: SecretStr | None = None
+    webhook_host: str = "0.0.0.0"
+    webhook_port: int = 8080
+    intake_tokens: SecretStr | None = None
+    intake_rate_limit: int = 30
+    intake_manager_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
 
-    @field_validator("admin_ids", mode="before")
+    @field_validator("admin_ids", "intake_manager_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):
@@ -50,8 +59,36 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as "
-                             "Europe/Moscow)") from exc
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Europe/Moscow)"
+            ) from exc
+        return value
+
+    @field_validator("webhook_path")
+    @classmethod
+    def _check_webhook_path(cls, value: str) -> str:
+        if not value.startswith("/") or value.startswith("/api/") or value == "/healthz":
+            raise ValueError("must start with / and not clash with /api/ or /healthz")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        import re
+
+        if value is None or not value.get_secret_value():
+            return None  # an empty line in .env means "not set"
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
+            raise ValueError("1-256 characters A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        return value
+
+    @field_validator("intake_tokens")
+    @classmethod
+    def _check_intake_tokens(cls, value: SecretStr | None) -> SecretStr | None:
+        from services.intake import parse_tokens
+
+        if value is not None:
+            parse_tokens(value.get_secret_value())
         return value
 
     def require_token(self) -> str:

@@ -404,4 +404,6 @@ class JobRun(Base):
 # Tables of later areas live in their own modules; importing them here registers them on
 # Base.metadata (Alembic and the tests see one schema).
 from storage import models_analytics as _models_analytics  # noqa: E402,F401
+from storage import models_imports as _models_imports  # noqa: E402,F401
+from storage import models_intake as _models_intake  # noqa: E402,F401
 from storage import models_reminders as _models_reminders  # noqa: E402,F401

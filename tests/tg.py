@@ -27,6 +27,7 @@ from aiogram.methods import (
     AnswerCallbackQuery,
     EditMessageReplyMarkup,
     EditMessageText,
+    GetFile,
     GetMe,
     SendDocument,
     SendMessage,
@@ -66,6 +67,7 @@ class RecordingSession(BaseSession):
         self.errors: deque[QueuedError] = deque()
         self._ids = itertools.count(10_000)
         self.texts: dict[tuple[int, int], str] = {}  # (chat, message_id) -> current text
+        self.files: dict[str, bytes] = {}  # file_id -> content served by GetFile + download
 
     def fail_next(
         self,
@@ -123,6 +125,14 @@ class RecordingSession(BaseSession):
             }
         if isinstance(method, SendMessage):
             return self._message(method.chat_id, method.text)
+        if isinstance(method, GetFile):
+            content = self.files.get(method.file_id, b"")
+            return {
+                "file_id": method.file_id,
+                "file_unique_id": method.file_id,
+                "file_size": len(content),
+                "file_path": f"documents/{method.file_id}",
+            }
         if isinstance(method, (SendPhoto, SendDocument)):
             return self._message(method.chat_id, None, caption=method.caption)
         if isinstance(method, (EditMessageText, EditMessageReplyMarkup)):
@@ -147,7 +157,7 @@ class RecordingSession(BaseSession):
         chunk_size: int = 65536,
         raise_for_status: bool = True,
     ) -> AsyncGenerator[bytes, None]:
-        yield b""
+        yield self.files.get(url.rsplit("/", 1)[-1], b"")
 
     async def close(self) -> None:
         pass

@@ -1,0 +1,549 @@
+"""Webhook mode (`voronka webhook`): one aiohttp server for Telegram, the lead intake API and
+a health check.
+
+Routes:
+
+``POST <WEBHOOK_PATH>``  Telegram updates. The ``X-Telegram-Bot-Api-Secret-Token`` header must
+    equal ``WEBHOOK_SECRET`` (compared in constant time) or the answer is 401 and nothing is
+    read. The update is processed to the end (``Dispatcher.feed_update``) *before* the
+    answer: 200 means its effect is committed; an exception that escapes the dispatcher is a
+    500, and so is a crash (no answer at all), so Telegram delivers the update again. The
+    update id is committed together with the effect (bot/middlewares.py), so a redelivery
+    of an update that was applied has no second effect. Database or Redis outages are let
+    through the error router (``_redeliver_on_outage``) so they become 500s, not apologies.
+    While shutting down: 503 (Telegram retries; the other worker may take it).
+``GET /healthz``  200 ``{"ok": true, "database": "ok", ["redis": "ok",] "in_flight": n}`` when
+    the database (and Redis, when used) answer; 503 with ``"error"`` in place of ``"ok"``, or
+    ``{"ok": false, "status": "shutting_down"}`` during a shutdown (the proxy stops sending).
+``POST /api/leads``  lead intake (services/intake.py): ``Authorization: Bearer <token>`` of
+    a source from ``INTAKE_TOKENS``; JSON object or form (urlencoded or multipart) with
+    ``name``, ``phone`` and/or ``email``, optional ``need`` (or ``message``/``comment``),
+    ``company``, ``amount``; optional ``Idempotency-Key`` header. Answers:
+
+    - 201 ``{"lead_id": 12, "status": "created"}`` — a new lead in the Leads pipeline, its
+      manager notified;
+    - 200 ``{"lead_id": 7, "status": "duplicate"}`` — the phone/email already has an open lead
+      (no second lead; its manager is told the client wrote again);
+    - a replay of an Idempotency-Key with the same fields: the original status and body,
+      plus the header ``Idempotency-Replayed: true``;
+    - 400 ``{"error": "bad_json" | "bad_form" | "bad_idempotency_key", "detail": ...}``;
+    - 401 ``{"error": "unauthorized"}`` (with ``WWW-Authenticate: Bearer``);
+    - 404 ``{"error": "intake_disabled"}`` when ``INTAKE_TOKENS`` is not set;
+    - 415 ``{"error": "unsupported_media_type"}``;
+    - 422 ``{"error": "validation_failed", "errors": {"phone": "invalid", ...}}`` or
+      ``{"error": "idempotency_key_reused", "errors": {"idempotency_key": "reused"}}``;
+    - 429 ``{"error": "rate_limited", "retry_after": 17}`` with ``Retry-After: 17``;
+    - 500 ``{"error": "internal_error"}`` (nothing saved; retry with the same key);
+    - 503 ``{"error": "shutting_down"}``.
+
+    If Redis cannot be reached the rate limit is skipped (logged): a lead is worth more.
+
+Graceful shutdown: the listening socket closes first, then ``on_shutdown`` refuses new work
+(503) and waits (up to ``shutdown_grace`` seconds) for every update and intake request in
+flight to finish; they run in tasks of their own, so a client that hangs up does not cancel
+one halfway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from aiogram import Bot, Dispatcher
+from aiogram.filters import ExceptionTypeFilter
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.methods import TelegramMethod
+from aiogram.types import ErrorEvent, Update
+from aiohttp import web
+from pydantic import ValidationError as PydanticValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy import text
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from bot.settings import MissingSetting, Settings
+from services import intake
+from storage.uow import UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotency-Replayed"
+INTAKE_PATH = "/api/leads"
+HEALTH_PATH = "/healthz"
+HEALTH_TIMEOUT = 5.0
+
+T = TypeVar("T")
+
+
+# --- shared state ----------------------------------------------------------------------------
+
+
+@dataclass
+class WebhookState:
+    settings: Settings
+    dispatcher: Dispatcher
+    bot: Bot
+    uow_factory: UnitOfWorkFactory
+    secret: bytes
+    tokens: intake.TokenRegistry
+    limiter: intake.RateLimiter
+    kick: Callable[[], None] | None = None
+    redis: Any = None  # a redis.asyncio.Redis to ping in /healthz
+    shutdown_grace: float = 30.0
+    closing: bool = False
+    in_flight: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def track(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """Run `coro` in its own task, remembered until it ends (the shutdown waits)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self.in_flight.add(task)
+        task.add_done_callback(self.in_flight.discard)
+        return task
+
+    async def drain(self) -> None:
+        self.closing = True
+        pending = set(self.in_flight)
+        if not pending:
+            return
+        log.info("shutting down: waiting for %d request(s) in flight", len(pending))
+        _, still = await asyncio.wait(pending, timeout=self.shutdown_grace)
+        if still:
+            log.warning(
+                "shutdown: %d request(s) still running after %.0fs",
+                len(still),
+                self.shutdown_grace,
+            )
+
+
+STATE = web.AppKey("voronka_webhook", WebhookState)
+
+
+def _error(
+    status: int, error: str, headers: dict[str, str] | None = None, **extra: Any
+) -> web.Response:
+    return web.json_response({"error": error, **extra}, status=status, headers=headers)
+
+
+# --- Telegram updates ------------------------------------------------------------------------
+
+
+async def _process(state: WebhookState, update: Update) -> None:
+    response = await state.dispatcher.feed_update(state.bot, update)
+    if isinstance(response, TelegramMethod):
+        # A handler returned a method instead of awaiting it: call it now, before we answer
+        # (answering with the method in the body would ack an effect not yet made).
+        await state.bot(response)
+
+
+async def telegram_update(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "replace")
+    if not hmac.compare_digest(given, state.secret):
+        return _error(401, "unauthorized")
+    if state.closing:
+        return _error(503, "shutting_down", {"Retry-After": "1"})
+    try:
+        payload = json.loads(await request.read())
+        if not isinstance(payload, dict):
+            raise ValueError("not an object")
+        update = Update.model_validate(payload, context={"bot": state.bot})
+    except (ValueError, PydanticValidationError) as exc:  # JSONDecodeError is a ValueError
+        return _error(400, "bad_update", detail=str(exc)[:200])
+    task = state.track(_process(state, update))
+    try:
+        await asyncio.shield(task)  # a client that hangs up does not cancel the update
+    except Exception:
+        log.exception("update %s failed; Telegram will deliver it again", update.update_id)
+        return _error(500, "update_failed")
+    return web.json_response({"ok": True})
+
+
+# Infrastructure failures: the update did nothing and may well work later, so the answer
+# must be a 500 (Telegram redelivers) rather than the error router's apology and a 200.
+# (redis-py's connection errors are not builtins' ConnectionError.)
+OUTAGES: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    ConnectionError,
+    TimeoutError,
+    RedisConnectionError,
+    RedisTimeoutError,
+)
+
+
+async def _redeliver_on_outage(event: ErrorEvent) -> None:
+    raise event.exception
+
+
+def install_outage_passthrough(dp: Dispatcher) -> None:
+    """Make outages escape feed_update (→ 500 → redelivery). The Dispatcher's own error
+    handlers run before those of its routers (the error router answers everything else)."""
+    dp.errors.register(_redeliver_on_outage, ExceptionTypeFilter(*OUTAGES))
+
+
+# --- health ------------------------------------------------------------------------------
+
+
+async def healthz(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    if state.closing:
+        return web.json_response({"ok": False, "status": "shutting_down"}, status=503)
+    body: dict[str, Any] = {}
+    try:
+        async with asyncio.timeout(HEALTH_TIMEOUT), state.uow_factory() as uow:
+            await uow.session.execute(text("SELECT 1"))
+        body["database"] = "ok"
+    except Exception as exc:
+        log.warning("health check: database: %s", exc)
+        body["database"] = "error"
+    if state.redis is not None:
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT):
+                await state.redis.ping()
+            body["redis"] = "ok"
+        except Exception as exc:
+            log.warning("health check: redis: %s", exc)
+            body["redis"] = "error"
+    ok = all(v == "ok" for v in body.values())
+    body = {"ok": ok, **body, "in_flight": len(state.in_flight)}
+    return web.json_response(body, status=200 if ok else 503)
+
+
+# --- lead intake -------------------------------------------------------------------------
+
+
+class _BadBody(Exception):
+    def __init__(self, status: int, error: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.error = error
+        self.detail = detail
+
+
+def _bearer(request: web.Request) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+async def _read_fields(request: web.Request) -> dict[str, object]:
+    kind = request.content_type
+    if kind == "application/json" or kind.endswith("+json"):
+        raw = await request.read()
+        try:
+            data = json.loads(raw.decode(request.charset or "utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise _BadBody(400, "bad_json", f"not valid JSON: {exc}"[:200]) from exc
+        if not isinstance(data, dict):
+            raise _BadBody(400, "bad_json", "expected a JSON object")
+        return data
+    if kind in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        try:
+            form = await request.post()
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise _BadBody(400, "bad_form", f"unreadable form: {exc}"[:200]) from exc
+        fields: dict[str, object] = {}
+        for key, value in form.items():
+            if isinstance(value, str) and key not in fields:  # files are ignored
+                fields[key] = value
+        return fields
+    raise _BadBody(
+        415,
+        "unsupported_media_type",
+        "send application/json, application/x-www-form-urlencoded or multipart/form-data",
+    )
+
+
+async def post_lead(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    if not state.tokens:
+        return _error(404, "intake_disabled")
+    source = state.tokens.authenticate(_bearer(request))
+    if source is None:
+        return _error(401, "unauthorized", {"WWW-Authenticate": 'Bearer realm="voronka"'})
+    if state.closing:
+        return _error(503, "shutting_down", {"Retry-After": "5"})
+    try:
+        decision = await state.limiter.hit(source.name)
+    except Exception as exc:  # Redis away: take the lead rather than lose it
+        log.warning("intake rate limit unavailable (%s); request let through", exc)
+        decision = intake.RateDecision(allowed=True, count=0, retry_after=0)
+    if not decision.allowed:
+        return _error(
+            429,
+            "rate_limited",
+            {"Retry-After": str(decision.retry_after)},
+            retry_after=decision.retry_after,
+        )
+    try:
+        fields = await _read_fields(request)
+    except _BadBody as exc:
+        return _error(exc.status, exc.error, detail=exc.detail)
+    try:
+        key = intake.check_idempotency_key(request.headers.get(IDEMPOTENCY_HEADER))
+    except ValueError as exc:
+        return _error(400, "bad_idempotency_key", detail=str(exc))
+    task = state.track(
+        intake.receive(
+            state.uow_factory,
+            source,
+            fields,
+            idempotency_key=key,
+            manager_telegram_ids=state.settings.intake_manager_ids,
+        )
+    )
+    try:
+        result = await asyncio.shield(task)
+    except intake.InvalidSubmission as exc:
+        return _error(422, "validation_failed", errors=exc.errors)
+    except intake.IdempotencyConflict:
+        return _error(422, "idempotency_key_reused", errors={"idempotency_key": "reused"})
+    except Exception:
+        log.exception("intake %s failed; nothing was saved", source.name)
+        return _error(500, "internal_error")
+    if result.notified and state.kick is not None:
+        state.kick()
+    log.info(
+        "intake %s: lead %s %s%s",
+        source.name,
+        result.lead_id,
+        result.outcome,
+        " (replayed)" if result.replayed else "",
+    )
+    headers = {REPLAYED_HEADER: "true"} if result.replayed else None
+    status = 201 if result.outcome == intake.CREATED else 200
+    return web.json_response(result.body(), status=status, headers=headers)
+
+
+# --- the app -----------------------------------------------------------------------------
+
+
+def build_app(
+    settings: Settings,
+    dispatcher: Dispatcher,
+    bot: Bot,
+    uow_factory: UnitOfWorkFactory,
+    *,
+    limiter: intake.RateLimiter | None = None,
+    kick: Callable[[], None] | None = None,
+    redis: Any = None,
+    shutdown_grace: float = 30.0,
+) -> web.Application:
+    """The aiohttp application (routes in the module docstring).
+
+    `limiter` defaults to an in-process one (INTAKE_RATE_LIMIT per source per minute); pass
+    an `intake.RedisRateLimiter` to share the count between workers. `kick` is called after
+    an intake request queued a notification (start a sweep now). `redis` is pinged by
+    /healthz.
+    """
+    if settings.webhook_secret is None:
+        raise MissingSetting("WEBHOOK_SECRET")
+    tokens = intake.TokenRegistry.from_setting(
+        settings.intake_tokens.get_secret_value() if settings.intake_tokens else None
+    )
+    state = WebhookState(
+        settings=settings,
+        dispatcher=dispatcher,
+        bot=bot,
+        uow_factory=uow_factory,
+        secret=settings.webhook_secret.get_secret_value().encode(),
+        tokens=tokens,
+        limiter=limiter or intake.MemoryRateLimiter(settings.intake_rate_limit, uow_factory.clock),
+        kick=kick,
+        redis=redis,
+        shutdown_grace=shutdown_grace,
+    )
+    app = web.Application()
+    app[STATE] = state
+    app.router.add_post(settings.webhook_path, telegram_update)
+    app.router.add_get(HEALTH_PATH, healthz)
+    app.router.add_post(INTAKE_PATH, post_lead)
+
+    async def on_shutdown(_app: web.Application) -> None:
+        await state.drain()
+
+    app.on_shutdown.append(on_shutdown)
+    return app
+
+
+# --- sweeping soon after an intake -------------------------------------------------------
+
+
+class SweepKicker:
+    """Runs a sweep soon after `kick()`; kicks that arrive during a sweep coalesce into one
+    more sweep. The sweep is multi-worker safe (SKIP LOCKED), so it may overlap the
+    scheduler's interval job."""
+
+    def __init__(self, sweep: Callable[[], Awaitable[Any]]) -> None:
+        self._sweep = sweep
+        self._again = False
+        self._task: asyncio.Task[None] | None = None
+
+    def kick(self) -> None:
+        self._again = True
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while self._again:
+            self._again = False
+            try:
+                await self._sweep()
+            except Exception:
+                log.exception("sweep after an intake failed (the interval job will retry)")
+
+    async def wait(self) -> None:
+        """Until the current sweeps are over (tests, shutdown)."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
+    async def close(self) -> None:
+        self._again = False
+        await self.wait()
+
+
+# --- running -----------------------------------------------------------------------------
+
+
+def webhook_url(settings: Settings) -> str:
+    if not settings.webhook_base_url or not settings.webhook_base_url.strip():
+        raise MissingSetting("WEBHOOK_BASE_URL")
+    return settings.webhook_base_url.strip().rstrip("/") + settings.webhook_path
+
+
+def make_isolation(storage: BaseStorage) -> BaseEventIsolation:
+    """Updates of one chat never run at the same time: across workers (a Redis lock) when
+    the FSM lives in Redis, within this process otherwise."""
+    create = getattr(storage, "create_isolation", None)  # RedisStorage
+    if create is not None:
+        isolation: BaseEventIsolation = create()
+        return isolation
+    return SimpleEventIsolation()
+
+
+SWEEP_JOB_ID = "outbox.sweep"  # bot/scheduler.py's interval job
+
+
+def _make_kicker(scheduler: Any, uow_factory: UnitOfWorkFactory, bot: Bot, tz: str) -> SweepKicker:
+    """A kicker on the scheduler's own sweep job (same sweeper, same Telegram rate limiter),
+    or on a Sweeper of our own when there is no such job."""
+    job = scheduler.get_job(SWEEP_JOB_ID) if scheduler is not None else None
+    if job is not None:
+        return SweepKicker(job.func)
+    from bot.notifier import BotNotifier
+    from services.outbox import Sweeper
+
+    return SweepKicker(Sweeper(uow_factory, BotNotifier(bot, tz), uow_factory.clock).sweep_once)
+
+
+async def _housekeeping(uow_factory: UnitOfWorkFactory, every: float = 3600.0) -> None:
+    """Forget old update ids and idempotency keys (each worker; deleting twice is harmless)."""
+    from services import updates
+
+    while True:
+        try:
+            async with uow_factory() as uow:
+                await updates.forget_older_than(uow)
+            async with uow_factory() as uow:
+                await intake.purge_idempotency_keys(uow)
+        except Exception:
+            log.exception("housekeeping failed")
+        await asyncio.sleep(every)
+
+
+async def run_webhook(
+    settings: Settings,
+    *,
+    migrated: bool = False,
+    bot: Bot | None = None,
+    stop: asyncio.Event | None = None,
+    started: Callable[[web.AppRunner], Awaitable[None] | None] | None = None,
+) -> None:
+    """Serve Telegram's webhook, the intake API and /healthz on WEBHOOK_HOST:WEBHOOK_PORT
+    until SIGTERM/SIGINT (or `stop` is set), then shut down gracefully.
+
+    Registers the webhook (WEBHOOK_BASE_URL + WEBHOOK_PATH, with WEBHOOK_SECRET) at start and
+    never deletes it: the other workers keep serving while this one restarts.
+    """
+    from bot.app import build_dispatcher, make_bot, make_storage, prepare
+    from bot.notifier import BotNotifier
+    from bot.scheduler import build_scheduler
+    from handlers.commands import set_commands
+
+    url = webhook_url(settings)
+    if settings.webhook_secret is None:
+        raise MissingSetting("WEBHOOK_SECRET")
+    if not url.startswith("https://") and not settings.telegram_api_url:
+        log.warning("WEBHOOK_BASE_URL is not https: Telegram only calls https webhooks")
+
+    async with AsyncExitStack() as stack:  # closed in reverse: listener first, database last
+        engine, uow_factory = await prepare(settings, migrated=migrated)
+        stack.push_async_callback(engine.dispose)
+        bot = bot or make_bot(settings)
+        stack.push_async_callback(bot.session.close)
+        storage = await make_storage(settings)
+        dp = build_dispatcher(
+            settings, uow_factory, storage=storage, events_isolation=make_isolation(storage)
+        )
+        stack.push_async_callback(dp.emit_shutdown, bot=bot)  # closes the FSM storage
+        install_outage_passthrough(dp)
+        redis = getattr(storage, "redis", None)
+        limiter: intake.RateLimiter
+        if redis is not None:
+            limiter = intake.RedisRateLimiter(redis, settings.intake_rate_limit, uow_factory.clock)
+        else:
+            limiter = intake.MemoryRateLimiter(settings.intake_rate_limit, uow_factory.clock)
+
+        scheduler = build_scheduler(
+            uow_factory, BotNotifier(bot, settings.timezone), uow_factory.clock, settings
+        )
+        scheduler.start()
+        stack.callback(scheduler.shutdown, wait=False)
+        kicker = _make_kicker(scheduler, uow_factory, bot, settings.timezone)
+        stack.push_async_callback(kicker.close)
+
+        app = build_app(
+            settings, dp, bot, uow_factory, limiter=limiter, kick=kicker.kick, redis=redis
+        )
+        # After on_shutdown has drained the updates in flight, little is left to wait for.
+        runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=10.0)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)  # stop listening, drain, close
+        await web.TCPSite(runner, settings.webhook_host, settings.webhook_port).start()
+
+        await dp.emit_startup(bot=bot)
+        await set_commands(bot, uow_factory)
+        await bot.set_webhook(
+            url,
+            secret_token=settings.webhook_secret.get_secret_value(),
+            allowed_updates=dp.resolve_used_update_types(),
+        )
+        housekeeping = asyncio.get_running_loop().create_task(_housekeeping(uow_factory))
+        stack.callback(housekeeping.cancel)
+        log.info("Voronka webhook on %s:%s (%s)", settings.webhook_host, settings.webhook_port, url)
+        if started is not None:
+            outcome = started(runner)
+            if outcome is not None:
+                await outcome
+        await _until_stopped(stop)
+        log.info("stopping: finishing the updates in flight")
+
+
+async def _until_stopped(stop: asyncio.Event | None) -> None:
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
