@@ -70,7 +70,7 @@ class ContextMiddleware(BaseMiddleware):
         actor = None
         # A short read of its own: no transaction stays open while the handler talks to
         # Telegram before it calls a service.
-        async with self.uow_factory() as uow:
+        async with self.uow_factory.read_only() as uow:
             if update_id is not None and await updates.already_processed(uow, update_id):
                 log.info("update %s was already applied; skipped", update_id)
                 return None

@@ -21,6 +21,14 @@ async def commit(uow: UnitOfWork, entity: str = "deal") -> None:
         raise StaleVersion(entity) from exc
 
 
+async def flush(uow: UnitOfWork, entity: str = "deal") -> None:
+    """Flush now; a concurrent update of a versioned row becomes StaleVersion."""
+    try:
+        await uow.flush()
+    except StaleDataError as exc:
+        raise StaleVersion(entity) from exc
+
+
 async def load(uow: UnitOfWork, model: type[M], ident: Any, entity: str) -> M:
     if not isinstance(ident, int) or isinstance(ident, bool) or ident <= 0:
         raise NotFound(entity, ident)

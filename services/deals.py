@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from services import validation
-from services.common import check_version, commit, employee_name, load
+from services.common import check_version, commit, employee_name, flush, load
 from services.dto import DealCard, DealListItem, HistoryEntry, NoteInfo, Page, StageInfo
 from services.errors import RuleViolation, ValidationError
 from services.permissions import Action, Actor, can, require
@@ -168,9 +168,16 @@ async def _enter(
     await on_stage_entry(uow, deal, target, actor.id)
 
 
-async def _finish(uow: UnitOfWork, actor: Actor, deal: Deal) -> DealCard:
+async def _finish(
+    uow: UnitOfWork, actor: Actor, deal: Deal, rules: PipelineRules | None = None
+) -> DealCard:
+    """Flush, build the card inside the same transaction (it shows the new version), commit:
+    one transaction per tap instead of a second one just to read the card back. `rules` of
+    the deal's pipeline, when the caller has them, spare reading the stages again."""
+    await flush(uow, "deal")
+    card = await _card(uow, deal, actor, rules)
     await commit(uow, "deal")
-    return await _card(uow, deal, actor)
+    return card
 
 
 # --- stage moves --------------------------------------------------------------------------
@@ -191,7 +198,7 @@ async def _move(
     rules.check_move(current, target)
     _apply_fields(deal, fields, uow.clock.now())
     await _enter(uow, actor, deal, target)
-    return await _finish(uow, actor, deal)
+    return await _finish(uow, actor, deal, rules)
 
 
 async def move_to(

@@ -14,6 +14,7 @@ from typing import Protocol, Self
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.db import READ_ONLY
 from storage.models import ProcessedUpdate
 from storage.repositories import Repositories
 
@@ -42,9 +43,12 @@ class UnitOfWork:
         self,
         session_factory: async_sessionmaker[AsyncSession],
         clock: ClockLike | None = None,
+        *,
+        read_only: bool = False,
     ) -> None:
         self._session_factory = session_factory
         self.clock: ClockLike = clock or _UTCClock()
+        self.read_only = read_only
         self._session: AsyncSession | None = None
         self._repos: Repositories | None = None
         self._update_id: int | None = None
@@ -71,6 +75,8 @@ class UnitOfWork:
             raise RuntimeError("UnitOfWork is not re-entrant")
         self._session = self._session_factory()
         self._repos = Repositories(self._session)
+        if self.read_only:  # SQLite: a deferred BEGIN, no write lock (storage/db.py)
+            await self._session.connection(execution_options={READ_ONLY: True})
         return self
 
     async def __aexit__(
@@ -88,6 +94,8 @@ class UnitOfWork:
         await session.close()
 
     async def commit(self) -> None:
+        if self.read_only:
+            raise RuntimeError("a read-only unit of work cannot commit")
         if self._update_id is not None:
             update_id, self._update_id = self._update_id, None  # once per update
             await self.session.flush()  # the effect's own rows first, so a conflict below
@@ -119,3 +127,7 @@ class UnitOfWorkFactory:
 
     def __call__(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self.clock)
+
+    def read_only(self) -> UnitOfWork:
+        """For lookups that never write (no write lock on SQLite)."""
+        return UnitOfWork(self.session_factory, self.clock, read_only=True)
