@@ -308,6 +308,35 @@ def cmd_webhook(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- demo --------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from services.demo import DemoError, run_demo
+
+    if args.deals < 1:
+        raise CliError("--deals must be at least 1", EXIT_USAGE)
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    result = _run_migrate(settings)
+    for line in _describe(result, settings.pipelines_file):
+        log.info("%s", line)
+    try:
+        asyncio.run(
+            run_demo(
+                settings.database_url,
+                args.deals,
+                args.seed,
+                pipelines_file=settings.pipelines_file,
+            )
+        )
+    except DemoError as exc:
+        raise CliError(str(exc)) from exc
+    print(f"database: {_safe_url(settings.database_url)}")
+    print(f"demo data: {args.deals} deals (seed {args.seed})")
+    return 0
+
+
 # --- entry point -------------------------------------------------------------------------
 
 
@@ -348,6 +377,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("file", nargs="?", type=Path, metavar="FILE", help="a pipelines TOML file")
     check.set_defaults(func=cmd_check_config)
+    demo = commands.add_parser(
+        "demo",
+        help="fill the database with realistic synthetic deals (for trying the reports)",
+        description="Migrate DATABASE_URL, then add N synthetic deals with leads, stage "
+        "history, tasks and installments spread over the last year (managers are created "
+        "if there are none). Use an empty database: the data is made up.",
+    )
+    demo.add_argument("--deals", type=int, required=True, metavar="N", help="how many deals")
+    demo.add_argument("--seed", type=int, default=1, metavar="S", help="random seed (default 1)")
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 

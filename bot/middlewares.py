@@ -11,7 +11,7 @@ from aiogram import BaseMiddleware
 from aiogram.types import CallbackQuery, TelegramObject, Update, User
 
 from handlers.i18n import lang_of, t
-from services import employees, updates
+from services import employees, outbox, updates
 from storage.uow import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,10 @@ class ContextMiddleware(BaseMiddleware):
                 return None
             if user is not None:
                 actor = await employees.actor_for(uow, user.id)
+        if actor is not None and actor.unreachable:
+            # They unblocked the bot and wrote again: deliver what failed meanwhile.
+            async with self.uow_factory() as uow:
+                await outbox.mark_reachable(uow, actor.id)
         data["actor"] = actor
         data["lang"] = (actor.language if actor and actor.language else None) or lang_of(
             user.language_code if user else None

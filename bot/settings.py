@@ -31,6 +31,17 @@ class Settings(BaseSettings):
     telegram_api_url: str | None = None
     invite_ttl_hours: int = 72
     throttle_seconds: float = 0.3
+    # Reminder engine (bot/scheduler.py, services/outbox.py)
+    reminder_sweep_seconds: float = 10
+    reminder_lease_seconds: float = 300
+    reminder_late_minutes: float = 10
+    telegram_rate_per_second: float = 29.0
+    telegram_send_concurrency: int = 4
+    escalation_delay_minutes: float = 60
+    installment_grace_days: int = 3
+    summary_hour: int = 9
+    stale_days: int = 7
+    scan_minutes: float = 5
     # Webhook mode (`voronka webhook`) and the lead intake API on the same HTTP server.
     webhook_base_url: str | None = None
     webhook_path: str = "/telegram/webhook"
@@ -40,6 +51,9 @@ class Settings(BaseSettings):
     intake_tokens: SecretStr | None = None
     intake_rate_limit: int = 30
     intake_manager_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    # Digests to leaders (services/digests.py), in TIMEZONE.
+    digest_daily_at: str = "08:30"
+    digest_weekly_at: str = "Mon 09:00"
 
     @field_validator("admin_ids", "intake_manager_ids", mode="before")
     @classmethod
@@ -63,6 +77,30 @@ class Settings(BaseSettings):
                 f"unknown time zone {value!r} (use an IANA name such as Europe/Moscow)"
             ) from exc
         return value
+
+    @field_validator("digest_daily_at")
+    @classmethod
+    def _check_digest_daily(cls, value: str) -> str:
+        from services.digests import parse_time
+        from services.errors import ValidationError as Invalid
+
+        try:
+            parse_time(value)
+        except Invalid as exc:
+            raise ValueError("a time of day as HH:MM, e.g. 08:30") from exc
+        return value.strip()
+
+    @field_validator("digest_weekly_at")
+    @classmethod
+    def _check_digest_weekly(cls, value: str) -> str:
+        from services.digests import parse_weekly
+        from services.errors import ValidationError as Invalid
+
+        try:
+            parse_weekly(value)
+        except Invalid as exc:
+            raise ValueError("a weekday and a time, e.g. Mon 09:00") from exc
+        return value.strip()
 
     @field_validator("webhook_path")
     @classmethod

@@ -88,6 +88,7 @@ class DealAction(StrEnum):
     REASSIGN = "a"  # show managers
     REASSIGN_TO = "at"  # arg: employee id
     CANCEL = "x"  # close a sub-menu, back to the card
+    NEXT_CONTACT = "nc"  # show the next-contact choices (handlers/tasks.py)
 
 
 class DealCb(CallbackData, prefix="d"):
@@ -146,6 +147,40 @@ class ImportCb(CallbackData, prefix="im"):
     to: Int = 0
 
 
+class FunnelReport(StrEnum):
+    SNAPSHOT = "s"
+    PERIOD = "p"
+    LOSSES = "l"
+    MANAGERS = "m"
+
+
+class FunnelPeriod(StrEnum):
+    THIS_WEEK = "tw"
+    LAST_WEEK = "lw"
+    THIS_MONTH = "tm"
+    LAST_MONTH = "lm"
+    THIS_QUARTER = "tq"
+
+
+class FunnelCb(CallbackData, prefix="fn"):
+    """The /funnel screen's state: every picker button carries all of it."""
+
+    report: FunnelReport = FunnelReport.SNAPSHOT
+    pipeline_id: Int = 0  # 0: the sales pipeline
+    period: FunnelPeriod = FunnelPeriod.THIS_MONTH
+    manager_id: Int = 0  # 0: everyone (leaders); a manager always gets their own
+    photo: Int = 0  # message id of the chart to edit in place (0: none yet)
+    menu: Int = 0  # 1: the manager picker is open
+
+
+class ExportCb(CallbackData, prefix="fx"):
+    """Export the deals the /funnel screen shows (pipeline, period, manager)."""
+
+    pipeline_id: Int = 0
+    period: FunnelPeriod = FunnelPeriod.THIS_MONTH
+    manager_id: Int = 0
+
+
 # Every class of the UI: the ones above and handlers.callbacks_tasks.TASK_CALLBACKS.
 _CALLBACKS: tuple[type[CallbackData], ...] = (
     MenuCb,
@@ -157,6 +192,8 @@ _CALLBACKS: tuple[type[CallbackData], ...] = (
     InviteCb,
     LangCb,
     ImportCb,
+    FunnelCb,
+    ExportCb,
 )
 
 if TYPE_CHECKING:

@@ -16,6 +16,7 @@ from handlers.callbacks import (
     MenuAction,
     MenuCb,
 )
+from handlers.callbacks_tasks import InstallmentAction, InstallmentCb
 from handlers.i18n import t
 from handlers.render import list_button, short
 from services.dto import DealCard, DealListItem, Page, StageInfo
@@ -73,6 +74,7 @@ def deal_card(card: DealCard, lang: str) -> InlineKeyboardMarkup:
             )
         if nav:
             rows.append(nav)
+        rows += _installment_rows(card, lang)
         if card.can_choose_stage:
             rows.append([button(t("deal.btn.choose", lang), _cb(card, DealAction.CHOOSE))])
         extra = []
@@ -88,6 +90,10 @@ def deal_card(card: DealCard, lang: str) -> InlineKeyboardMarkup:
                 button(t("deal.btn.defer", lang), _cb(card, DealAction.DEFER)),
             ]
         )
+        if card.may_edit:
+            rows.append(
+                [button(t("deal.btn.next_contact", lang), _cb(card, DealAction.NEXT_CONTACT))]
+            )
     elif moving and card.can_reopen:
         rows.append([button(t("deal.btn.reopen", lang), _cb(card, DealAction.REOPEN))])
     row = [button(t("deal.btn.history", lang), _cb(card, DealAction.HISTORY))]
@@ -97,6 +103,18 @@ def deal_card(card: DealCard, lang: str) -> InlineKeyboardMarkup:
     if card.may_reassign:
         rows.append([button(t("deal.btn.reassign", lang), _cb(card, DealAction.REASSIGN))])
     return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def _installment_rows(card: DealCard, lang: str) -> list[list[InlineKeyboardButton]]:
+    """At the last active stage: "Won with installments" beside the plain move to Won; on an
+    Installment control deal: "Record a payment" (handlers/tasks.py)."""
+    if card.pipeline.role == "installments":
+        cb = InstallmentCb(action=InstallmentAction.PAY, deal_id=card.id, v=card.version)
+        return [[button(t("installments.btn.pay", lang), cb)]]
+    if card.next_stage is not None and card.next_stage.kind == "won":
+        cb = InstallmentCb(action=InstallmentAction.WIN, deal_id=card.id, v=card.version)
+        return [[button(t("installments.btn.win", lang), cb)]]
+    return []
 
 
 def back_to_card(card: DealCard, lang: str) -> list[InlineKeyboardButton]:

@@ -22,6 +22,7 @@ class Actor:
     roles: frozenset[Role] = field(default_factory=frozenset)
     language: str | None = None
     active: bool = True
+    unreachable: bool = False  # the bot was blocked by this person (outbox marks it)
 
     @classmethod
     def of(cls, employee: Employee) -> Actor:
@@ -32,6 +33,7 @@ class Actor:
             roles=frozenset(Role(r) for r in employee.roles if r in Role._value2member_map_),
             language=employee.language,
             active=employee.active,
+            unreachable=employee.unreachable,
         )
 
     def has(self, *roles: Role) -> bool:

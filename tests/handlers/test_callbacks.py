@@ -365,6 +365,11 @@ def forgeries(
         return roles.map(lambda r: InviteCb(role=r).pack())
     if cls is LangCb:
         return None
+    # /funnel pickers and its Excel button (handlers/funnel.py): a report is always scoped
+    # to what the role may see (a manager: their own deals), so for sales roles the ints
+    # only choose, never grant (tests/handlers/test_funnel.py covers that). Others: forged.
+    if cls.__name__ in ("FunnelCb", "ExportCb"):
+        return None if kind in ("manager", "leader", "admin") else _default(cls, None, ANY_INT)
     # handlers.callbacks_tasks (matched by name: that module is another feature's)
     if cls.__name__ == "TaskListCb":  # one's own task lists
         return None

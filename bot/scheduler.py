@@ -1,0 +1,162 @@
+"""APScheduler wiring of the reminder engine (services/outbox.py explains the design).
+
+One interval job sweeps the outbox (claim -> commit -> send -> mark); cron jobs only trigger
+scans that *enqueue* rows (escalations, installment overdue checks, deferred-demand dates)
+and the morning summary. Nothing is kept in APScheduler's job store: a restart loses no
+reminder, and a missed morning summary is caught up at start (its JobRun row and dedupe
+keys make every job safe to run twice).
+
+Settings read (with these defaults until bot/settings.py has them):
+    timezone="Europe/Moscow", reminder_sweep_seconds=10, reminder_lease_seconds=300,
+    reminder_late_minutes=10, telegram_rate_per_second=29.5, telegram_send_concurrency=4,
+    escalation_delay_minutes=60, installment_grace_days=3, summary_hour=9, stale_days=7,
+    scan_minutes=5.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from services import installments, tasks
+from services.clock import Clock
+from services.outbox import Notifier, Sweeper
+from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+UowFactory = Callable[[], UnitOfWork]
+
+DEFAULTS: dict[str, Any] = {
+    "timezone": "Europe/Moscow",
+    "reminder_sweep_seconds": 10,
+    "reminder_lease_seconds": 300,
+    "reminder_late_minutes": 10,
+    "telegram_rate_per_second": 29.0,
+    "telegram_send_concurrency": 4,
+    "escalation_delay_minutes": 60,
+    "installment_grace_days": 3,
+    "summary_hour": 9,
+    "stale_days": 7,
+    "scan_minutes": 5,
+}
+
+
+def setting(settings: Any, name: str) -> Any:
+    value = getattr(settings, name, None)
+    return DEFAULTS[name] if value is None else value
+
+
+class ReminderJobs:
+    """The jobs, as plain coroutines (tests call them directly, without a scheduler)."""
+
+    def __init__(
+        self,
+        uow_factory: UowFactory,
+        notifier: Notifier,
+        clock: Clock,
+        settings: Any,
+        **sweeper_options: Any,  # tests: sleep=..., monotonic=... (a fake timer)
+    ) -> None:
+        self.uow_factory = uow_factory
+        self.clock = clock
+        self.tz: str = str(setting(settings, "timezone"))
+        self.summary_hour = int(setting(settings, "summary_hour"))
+        self.stale_days = int(setting(settings, "stale_days"))
+        self.escalation_delay = timedelta(
+            minutes=float(setting(settings, "escalation_delay_minutes"))
+        )
+        self.grace_days = int(setting(settings, "installment_grace_days"))
+        tasks.configure(timezone=self.tz)
+        self.sweeper = Sweeper(
+            uow_factory,
+            notifier,
+            clock,
+            per_second=float(setting(settings, "telegram_rate_per_second")),
+            max_in_flight=int(setting(settings, "telegram_send_concurrency")),
+            lease=timedelta(seconds=float(setting(settings, "reminder_lease_seconds"))),
+            late_after=timedelta(minutes=float(setting(settings, "reminder_late_minutes"))),
+            **sweeper_options,
+        )
+
+    async def sweep(self) -> None:
+        stats = await self.sweeper.sweep_until_idle()
+        if stats.claimed:
+            log.info(
+                "outbox: %d messages (%d items) sent, %d 429s, %d errors, %d failed",
+                stats.messages_sent,
+                stats.items_sent,
+                stats.rate_limited,
+                stats.transient_errors,
+                stats.failed,
+            )
+
+    async def scan(self) -> None:
+        """Generators: escalations, installment overdue, deferred contact dates."""
+        await self._run("escalate", lambda uow: tasks.escalate_overdue(uow, self.escalation_delay))
+        await self._run(
+            "installments",
+            lambda uow: installments.mark_overdue(uow, self.grace_days, self.tz),
+        )
+        await self._run("deferred", tasks.deferred_due_scan)
+
+    async def morning_summary(self) -> None:
+        await self._run("summary", lambda uow: tasks.morning_summary(uow, self.tz, self.stale_days))
+
+    async def catch_up(self) -> None:
+        """At start: the morning summary if its hour has passed today and it was not sent."""
+        local = self.clock.now().astimezone(ZoneInfo(self.tz))
+        if local.hour >= self.summary_hour:
+            await self.morning_summary()
+        await self.scan()
+
+    async def _run(self, name: str, job: Callable[[UnitOfWork], Awaitable[Any]]) -> None:
+        try:
+            async with self.uow_factory() as uow:
+                await job(uow)
+        except Exception:  # one failing scan must not stop the others
+            log.exception("reminder job %s failed", name)
+
+
+def build_scheduler(
+    uow_factory: UowFactory, notifier: Notifier, clock: Clock, settings: Any
+) -> AsyncIOScheduler:
+    """The scheduler with the sweep, the scans and the morning summary; call .start() in
+    the running event loop (bot/app.py does) and .shutdown() on the way out."""
+    jobs = ReminderJobs(uow_factory, notifier, clock, settings)
+    tz = ZoneInfo(jobs.tz)
+    scheduler = AsyncIOScheduler(timezone=tz)
+    common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "replace_existing": True}
+    scheduler.add_job(
+        jobs.sweep,
+        IntervalTrigger(seconds=float(setting(settings, "reminder_sweep_seconds")), timezone=tz),
+        id="outbox.sweep",
+        misfire_grace_time=60,
+        **common,
+    )
+    scheduler.add_job(
+        jobs.scan,
+        CronTrigger(minute=f"*/{int(setting(settings, 'scan_minutes'))}", timezone=tz),
+        id="reminders.scan",
+        misfire_grace_time=300,
+        **common,
+    )
+    scheduler.add_job(
+        jobs.morning_summary,
+        CronTrigger(hour=jobs.summary_hour, minute=0, timezone=tz),
+        id="summary.morning",
+        misfire_grace_time=3 * 3600,
+        **common,
+    )
+    scheduler.add_job(jobs.catch_up, id="reminders.catch_up", **common)  # once, at start
+    from bot.digests import add_digest_jobs
+
+    add_digest_jobs(scheduler, uow_factory, clock, settings)
+    return scheduler

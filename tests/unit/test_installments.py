@@ -1,0 +1,269 @@
+"""Installment control: win with a plan, the linked copy, reminders before each due date,
+overdue after the grace period, partial and full payments, /receivables."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services import deals, installments
+from services.errors import PermissionDenied, RuleViolation, ValidationError
+from services.installments import EqualSplit, ExplicitPlan
+from services.outbox import Kind
+from storage.models import Deal, InstallmentDue, Stage
+from tests.factories import new_deal
+from tests.outbox_fakes import RecordingNotifier, make_sweeper
+
+TZ = "Europe/Moscow"
+RUB = 100  # kopecks
+
+
+@pytest.fixture
+async def people(make_actor):
+    return {
+        "ann": await make_actor(roles=("manager",), name="Ann"),
+        "bob": await make_actor(roles=("manager",), name="Bob"),
+        "lee": await make_actor(roles=("leader",), name="Lee"),
+    }
+
+
+async def contract_signed(uow_factory, ann, clock, amount="300000"):
+    card = await new_deal(uow_factory, ann, amount=amount)
+    fields = {"measurement_at": clock.now() + timedelta(days=1), "address": "Мира 1"}
+    for extra in (None, fields, None, None, None):
+        async with uow_factory() as uow:
+            card = await deals.advance(uow, ann, card.id, card.version, fields=extra)
+    assert card.stage.code == "contract_signed"
+    return card
+
+
+async def stage_code(uow_factory, deal_id: int) -> str:
+    async with uow_factory() as uow:
+        deal = await uow.repo.get(Deal, deal_id)
+        return (await uow.repo.get(Stage, deal.stage_id)).code
+
+
+async def test_win_with_equal_split_creates_the_linked_copy(uow_factory, clock, people):
+    ann = people["ann"]
+    card = await contract_signed(uow_factory, ann, clock, amount="100000")
+    plan = EqualSplit(count=3, first_due=date(2026, 2, 1))
+    async with uow_factory() as uow:
+        summary = await installments.win_with_installments(uow, ann, card.id, plan, card.version)
+
+    assert summary.source_deal_id == card.id and summary.deal_id != card.id
+    assert summary.stage_code == "awaiting_payment" and not summary.closed
+    assert [(d.n, d.due_date, d.amount) for d in summary.dues] == [
+        (1, date(2026, 2, 1), 3_333_334),
+        (2, date(2026, 3, 1), 3_333_333),
+        (3, date(2026, 4, 1), 3_333_333),
+    ]
+    assert summary.total == summary.remaining == 10_000_000 and summary.paid == 0
+    async with uow_factory() as uow:
+        source = await uow.repo.get(Deal, card.id)
+        copy = await uow.repo.get(Deal, summary.deal_id)
+        pipeline = await uow.repo.pipelines.by_role("installments")
+        history = await uow.repo.history.for_deal(copy.id)
+    assert source.with_installments and source.closed_at is not None
+    assert await stage_code(uow_factory, card.id) == "won"
+    assert copy.parent_deal_id == source.id and copy.pipeline_id == pipeline.id
+    assert copy.manager_id == ann.id and copy.amount == source.amount
+    assert [(h.from_stage_id, h.actor_id) for h in history] == [(None, ann.id)]
+    # the plan is also reachable from the original deal
+    async with uow_factory() as uow:
+        same = await installments.plan_summary(uow, ann, card.id)
+    assert same.deal_id == summary.deal_id
+
+
+async def test_explicit_plan_must_add_up(uow_factory, clock, people, db_snapshot):
+    ann, bob = people["ann"], people["bob"]
+    card = await contract_signed(uow_factory, ann, clock, amount="1000")
+    before = await db_snapshot()
+    bad_plans = [
+        ExplicitPlan(((date(2026, 2, 1), 500 * RUB), (date(2026, 3, 1), 400 * RUB))),
+        ExplicitPlan(((date(2026, 2, 1), 500 * RUB), (date(2026, 2, 1), 500 * RUB))),
+        ExplicitPlan(((date(2025, 12, 1), 500 * RUB), (date(2026, 3, 1), 500 * RUB))),
+        ExplicitPlan(((date(2026, 2, 1), 0), (date(2026, 3, 1), 1000 * RUB))),
+        ExplicitPlan(()),
+        EqualSplit(count=0, first_due=date(2026, 2, 1)),
+        EqualSplit(count=61, first_due=date(2026, 2, 1)),
+        EqualSplit(count=2, first_due=date(2026, 1, 1)),
+    ]
+    for plan in bad_plans:
+        with pytest.raises(ValidationError):
+            async with uow_factory() as uow:
+                await installments.win_with_installments(uow, ann, card.id, plan)
+    with pytest.raises(ValidationError) as mismatch:
+        async with uow_factory() as uow:
+            await installments.win_with_installments(uow, ann, card.id, bad_plans[0])
+    assert mismatch.value.code == "sum_mismatch" and mismatch.value.params["got"] == 90_000
+    with pytest.raises(PermissionDenied):
+        async with uow_factory() as uow:
+            await installments.win_with_installments(
+                uow, bob, card.id, EqualSplit(2, date(2026, 2, 1))
+            )
+    assert await db_snapshot() == before
+
+    typed = installments.parse_plan_lines("01.02.2026 600\n1 000 — 01.03\n", clock, TZ)
+    assert typed.items == ((date(2026, 2, 1), 600 * RUB), (date(2026, 3, 1), 1000 * RUB))
+    typed = installments.parse_plan_lines("01.02.2026 600\n01.03.2026 400", clock, TZ)
+    async with uow_factory() as uow:
+        summary = await installments.win_with_installments(uow, ann, card.id, typed)
+    assert [d.amount for d in summary.dues] == [60_000, 40_000]
+    with pytest.raises(RuleViolation):  # won already: no second plan
+        async with uow_factory() as uow:
+            await installments.win_with_installments(uow, ann, card.id, typed)
+    with pytest.raises(ValidationError):
+        installments.parse_plan_lines("когда-нибудь тысячу", clock, TZ)
+
+
+async def test_due_reminders_overdue_partial_and_paid_off(uow_factory, clock, people):
+    ann, lee = people["ann"], people["lee"]
+    notifier = RecordingNotifier()
+    sweeper, _ = make_sweeper(uow_factory, notifier, clock)
+    card = await contract_signed(uow_factory, ann, clock, amount="90000")
+    plan = EqualSplit(count=3, first_due=date(2026, 2, 1))
+    async with uow_factory() as uow:
+        s = await installments.win_with_installments(uow, ann, card.id, plan, reminder_days=3)
+    deal_id = s.deal_id
+
+    # Reminder 3 days before the first due date, at 10:00 local time.
+    clock.set(datetime(2026, 1, 29, 6, 59, tzinfo=UTC))
+    await sweeper.sweep_until_idle()
+    assert notifier.items(ann.id) == []
+    clock.set(datetime(2026, 1, 29, 7, 0, tzinfo=UTC))
+    await sweeper.sweep_until_idle()
+    [upcoming] = notifier.items(ann.id)
+    assert upcoming.kind == Kind.INSTALLMENT_UPCOMING and upcoming.deal_id == deal_id
+    assert upcoming.payload["n"] == 1 and upcoming.payload["amount"] == 3_000_000
+    assert upcoming.payload["due_date"] == "2026-02-01"
+
+    # Not paid: within the grace period nothing happens; after it -> Overdue, both told.
+    clock.set(datetime(2026, 2, 4, 9, 0, tzinfo=UTC))  # due + 3 days
+    async with uow_factory() as uow:
+        assert await installments.mark_overdue(uow, grace_days=3, tz=TZ) == 0
+    clock.set(datetime(2026, 2, 5, 9, 0, tzinfo=UTC))
+    async with uow_factory() as uow:
+        assert await installments.mark_overdue(uow, grace_days=3, tz=TZ) == 1
+    async with uow_factory() as uow:
+        assert await installments.mark_overdue(uow, grace_days=3, tz=TZ) == 0  # once
+    assert await stage_code(uow_factory, deal_id) == "overdue"
+    await sweeper.sweep_until_idle()
+    for person in (ann, lee):
+        [item] = [i for i in notifier.items(person.id) if i.kind == Kind.INSTALLMENT_OVERDUE]
+        assert item.payload["amount"] == 3_000_000 and item.payload["days"] == 4
+
+    # A partial payment: the balance drops, still overdue.
+    async with uow_factory() as uow:
+        s = await installments.record_payment(uow, ann, deal_id, "10 000", date(2026, 2, 5))
+    assert s.paid == 1_000_000 and s.remaining == 8_000_000 and s.overdue_amount == 2_000_000
+    assert s.stage_code == "overdue" and s.dues[0].paid == 1_000_000
+    with pytest.raises(ValidationError) as over:
+        async with uow_factory() as uow:
+            await installments.record_payment(uow, ann, deal_id, 8_000_001)
+    assert over.value.code == "overpayment" and over.value.params["remaining"] == 8_000_000
+    for bad in (0, -5, "ноль"):
+        with pytest.raises(ValidationError):
+            async with uow_factory() as uow:
+                await installments.record_payment(uow, ann, deal_id, bad)
+    with pytest.raises(ValidationError):
+        async with uow_factory() as uow:
+            await installments.record_payment(uow, ann, deal_id, 100, date(2026, 2, 6))
+
+    # Paying the rest of the overdue part (and a bit of the next one): back to awaiting.
+    async with uow_factory() as uow:
+        s = await installments.record_payment(uow, ann, card.id, 2_500_000)
+    assert s.stage_code == "awaiting_payment" and s.overdue_amount == 0
+    assert [d.paid for d in s.dues] == [3_000_000, 500_000, 0]
+    assert s.next_due.n == 2
+
+    # The second part is paid before its reminder: the reminder is not sent.
+    async with uow_factory() as uow:
+        s = await installments.record_payment(uow, ann, deal_id, 2_500_000)
+    clock.set(datetime(2026, 2, 27, 8, 0, tzinfo=UTC))
+    notifier.deliveries.clear()
+    await sweeper.sweep_until_idle()
+    assert notifier.items(ann.id) == []
+
+    # Paid off -> won in Installment control, closed; nothing more to pay.
+    async with uow_factory() as uow:
+        s = await installments.record_payment(uow, ann, deal_id, 3_000_000)
+    assert s.remaining == 0 and s.closed and s.stage_code == "paid"
+    with pytest.raises(RuleViolation):
+        async with uow_factory() as uow:
+            await installments.record_payment(uow, ann, deal_id, 1)
+    clock.set(datetime(2026, 4, 1, 8, 0, tzinfo=UTC))
+    await sweeper.sweep_until_idle()
+    assert notifier.items(ann.id) == []  # the third part's reminder is moot too
+
+
+async def test_receivables_and_who_may_record(uow_factory, clock, people):
+    ann, bob, lee = people["ann"], people["bob"], people["lee"]
+    first = await contract_signed(uow_factory, ann, clock, amount="60000")
+    second = await contract_signed(uow_factory, bob, clock, amount="10000")
+    async with uow_factory() as uow:
+        a = await installments.win_with_installments(
+            uow, ann, first.id, EqualSplit(3, date(2026, 1, 20))
+        )
+    async with uow_factory() as uow:
+        b = await installments.win_with_installments(
+            uow, bob, second.id, EqualSplit(1, date(2026, 3, 1))
+        )
+    with pytest.raises(PermissionDenied):
+        async with uow_factory() as uow:
+            await installments.record_payment(uow, bob, a.deal_id, 100)
+    clock.set(datetime(2026, 2, 25, 9, 0, tzinfo=UTC))  # two of Ann's parts are past due
+    async with uow_factory() as uow:
+        await installments.record_payment(uow, ann, a.deal_id, 500_000)
+    async with uow_factory() as uow:
+        everyone = await installments.receivables(uow, lee, TZ)
+        own = await installments.receivables(uow, bob, TZ)
+    rows = {r.deal_id: r for r in everyone.rows}
+    assert rows[a.deal_id].remaining == 5_500_000 and rows[a.deal_id].overdue == 3_500_000
+    assert rows[a.deal_id].overdue_since == date(2026, 1, 20)
+    assert rows[a.deal_id].next_due == date(2026, 3, 20)
+    assert rows[b.deal_id].overdue == 0 and rows[b.deal_id].next_due == date(2026, 3, 1)
+    assert everyone.total_remaining == 6_500_000 and everyone.total_overdue == 3_500_000
+    assert [r.deal_id for r in everyone.rows] == [a.deal_id, b.deal_id]  # overdue first
+    assert [r.deal_id for r in own.rows] == [b.deal_id] and own.rows[0].manager_name == "Bob"
+
+
+async def test_dues_are_stored_in_kopecks(uow_factory, clock, people):
+    ann = people["ann"]
+    card = await contract_signed(uow_factory, ann, clock, amount="1000,01")
+    async with uow_factory() as uow:
+        s = await installments.win_with_installments(
+            uow, ann, card.id, EqualSplit(4, date(2026, 1, 31))
+        )
+    async with uow_factory() as uow:
+        rows = await uow.session.run_sync(
+            lambda sync: sync.query(InstallmentDue).order_by(InstallmentDue.n).all()
+        )
+    assert sum(r.amount for r in rows) == 100_001
+    assert [r.due_date for r in rows] == [
+        date(2026, 1, 31),
+        date(2026, 2, 28),
+        date(2026, 3, 31),
+        date(2026, 4, 30),
+    ]
+    assert s.total == 100_001
+
+
+@given(
+    total=st.integers(min_value=1, max_value=10**12),
+    count=st.integers(min_value=1, max_value=60),
+    day=st.dates(min_value=date(2026, 1, 1), max_value=date(2030, 12, 31)),
+)
+def test_equal_split_adds_up_and_parts_differ_by_at_most_a_kopeck(total, count, day):
+    if total < count:
+        with pytest.raises(ValidationError):
+            installments.equal_split(total, count, day)
+        return
+    parts = installments.equal_split(total, count, day)
+    amounts = [a for _, a in parts]
+    assert sum(amounts) == total and len(parts) == count
+    assert max(amounts) - min(amounts) <= 1
+    dates_ = [d for d, _ in parts]
+    assert dates_ == sorted(set(dates_)) and dates_[0] == day

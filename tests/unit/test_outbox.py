@@ -1,0 +1,321 @@
+"""The reminder engine: claim -> commit -> send -> mark, grouping, lateness, crash and
+restart, Telegram's errors (429 / 5xx / 403) and rate limits. Fake clock, no sleeping."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services import outbox
+from services.clock import FakeClock
+from services.outbox import (
+    DeliveryForbidden,
+    DeliveryRejected,
+    DeliveryRetryAfter,
+    DeliveryTransient,
+    Kind,
+    RateLimiter,
+)
+from storage.models import Employee
+from tests.outbox_fakes import FakeTimer, RecordingNotifier, make_sweeper, reminders
+
+
+async def put(uow_factory, recipient_id, due_at, kind=Kind.TASK_DUE, key=None, **payload):
+    async with uow_factory() as uow:
+        added = await outbox.enqueue(
+            uow, recipient_id, kind, payload or {"title": "t"}, due_at, dedupe_key=key
+        )
+        await uow.commit()
+    return added
+
+
+async def test_due_items_of_one_person_go_as_one_message(uow_factory, clock, make_actor):
+    ann = await make_actor(name="Ann")
+    bob = await make_actor(name="Bob")
+    now = clock.now()
+    for i in range(3):
+        await put(uow_factory, ann.id, now - timedelta(minutes=i), title=f"a{i}")
+    await put(uow_factory, bob.id, now, title="b")
+    await put(uow_factory, bob.id, now + timedelta(minutes=1), title="later")  # not due yet
+    await put(uow_factory, ann.id, now, Kind.SUMMARY_MORNING, date="x")  # goes alone
+    notifier = RecordingNotifier()
+    sweeper, _ = make_sweeper(uow_factory, notifier, clock)
+
+    stats = await sweeper.sweep_once()
+
+    assert stats.claimed == 5 and stats.messages_sent == 3 and stats.items_sent == 5
+    merged = [d for d in notifier.to(ann.id) if len(d.items) == 3]
+    assert [i.payload["title"] for i in merged[0].items] == ["a2", "a1", "a0"]  # by due time
+    assert [len(d.items) for d in notifier.to(bob.id)] == [1]
+    assert {r.state for r in await reminders(uow_factory, state="sent")} == {"sent"}
+    assert len(await reminders(uow_factory, state="pending")) == 1
+    assert (await sweeper.sweep_once()).claimed == 0  # nothing twice
+
+
+async def test_long_lists_are_split_and_respect_the_per_chat_limit(uow_factory, clock, make_actor):
+    ann = await make_actor(name="Ann")
+    for i in range(25):
+        await put(uow_factory, ann.id, clock.now(), title=str(i))
+    notifier = RecordingNotifier()
+    sweeper, _ = make_sweeper(uow_factory, notifier, clock, items_per_message=10)
+    await sweeper.sweep_once()
+    assert [len(d.items) for d in notifier.deliveries] == [10, 10, 5]
+    times = [t for _, t in notifier.sent_at]
+    assert all(b - a >= 1.0 - 1e-6 for a, b in zip(times, times[1:], strict=False))
+
+
+async def test_dedupe_key_makes_generators_idempotent(uow_factory, clock, make_actor):
+    ann = await make_actor()
+    assert await put(uow_factory, ann.id, clock.now(), key="k:1") is True
+    assert await put(uow_factory, ann.id, clock.now(), key="k:1") is False
+    assert await put(uow_factory, ann.id, clock.now(), key="k:2") is True
+    assert len(await reminders(uow_factory)) == 2
+
+
+async def test_after_downtime_everything_due_is_sent_once_and_flagged_late(
+    uow_factory, clock, make_actor
+):
+    ann = await make_actor()
+    bob = await make_actor(name="Bob")
+    start = clock.now()
+    await put(uow_factory, ann.id, start + timedelta(minutes=5), title="during downtime")
+    await put(uow_factory, bob.id, start + timedelta(hours=2, minutes=55), title="just now")
+    await put(uow_factory, bob.id, start + timedelta(hours=4), title="future")
+    clock.advance(hours=3)  # the bot was down for three hours
+    notifier = RecordingNotifier()
+    sweeper, _ = make_sweeper(uow_factory, notifier, clock)
+    await sweeper.sweep_until_idle()
+    late = {i.payload["title"]: i.late for i in notifier.items()}
+    assert late == {"during downtime": True, "just now": False}
+    await sweeper.sweep_until_idle()
+    assert len(notifier.items()) == 2
+
+
+class Killed(BaseException):
+    """What SIGKILL looks like from inside: nothing after it runs, no except clause sees it."""
+
+
+@pytest.mark.parametrize(("in_flight", "backlog"), [(1, 0), (4, 16)])
+async def test_killed_between_send_and_mark_nothing_lost_at_most_in_flight_twice(
+    uow_factory, clock, make_actor, in_flight, backlog
+):
+    """(1, 0): each send waits for its own mark, one at a time: exactly the one in flight
+    goes twice. Defaults (4, 16): at most in_flight + backlog go twice."""
+    people = [await make_actor(name=f"P{i}") for i in range(12)]
+    for i, person in enumerate(people):
+        await put(uow_factory, person.id, clock.now() - timedelta(seconds=i), title=f"r{i}")
+    delivered: list[int] = []  # reminder ids that reached Telegram, in order
+
+    class DiesAfterThird(RecordingNotifier):
+        async def deliver(self, delivery):
+            delivered.extend(i.id for i in delivery.items)  # Telegram has it now...
+            if len(delivered) == 3:
+                raise Killed  # ...and the process dies before marking it sent
+            await super().deliver(delivery)
+
+    options = {"max_in_flight": in_flight, "max_unmarked": backlog}
+    crashing, _ = make_sweeper(uow_factory, DiesAfterThird(), clock, **options)
+    with pytest.raises(BaseExceptionGroup) as died:
+        await crashing.sweep_once()
+    assert died.group_contains(Killed)
+    sent_before = {r.id for r in await reminders(uow_factory, state="sent")}
+    claimed = {r.id for r in await reminders(uow_factory, state="claimed")}
+    assert claimed  # the crash left claimed rows behind
+    if (in_flight, backlog) == (1, 0):
+        assert len(sent_before) == 2  # the two before the fatal one were marked
+
+    # Restart: a new sweeper before the lease expires claims nothing (the dead one's rows
+    # might still be in flight) ...
+    restarted_notifier = RecordingNotifier()
+    restarted, _ = make_sweeper(uow_factory, restarted_notifier, clock, **options)
+    assert (await restarted.sweep_once()).claimed == 0
+    # ... after it, everything not marked sent goes out (late by now).
+    clock.advance(minutes=15)
+    await restarted.sweep_until_idle()
+    resent = [i.id for i in restarted_notifier.items()]
+    delivered.extend(resent)
+
+    everything = {r.id for r in await reminders(uow_factory)}
+    assert set(delivered) == everything, "lost reminders"
+    assert not sent_before & set(resent), "a reminder marked sent went out again"
+    twice = [rid for rid, n in Counter(delivered).items() if n > 1]
+    assert len(twice) <= in_flight + backlog
+    if (in_flight, backlog) == (1, 0):
+        assert len(twice) == 1  # exactly the one in flight
+    assert {r.state for r in await reminders(uow_factory)} == {"sent"}
+    assert all(i.late for i in restarted_notifier.items())
+
+
+async def test_429_waits_retry_after_and_goes_on(uow_factory, clock, make_actor):
+    ann = await make_actor()
+    bob = await make_actor(name="Bob")
+    await put(uow_factory, ann.id, clock.now())
+    await put(uow_factory, bob.id, clock.now())
+    notifier = RecordingNotifier()
+    notifier.script.extend([DeliveryRetryAfter(7)])
+    sweeper, timer = make_sweeper(uow_factory, notifier, clock, max_in_flight=1)
+    start = timer.monotonic()
+
+    stats = await sweeper.sweep_once()
+
+    assert stats.rate_limited == 1 and stats.messages_sent == 2
+    assert [d.recipient_id for d in notifier.deliveries] == [ann.id, bob.id]
+    first_try, retry = notifier.attempts[0][1], notifier.attempts[1][1]
+    assert retry - first_try >= 7  # nobody sent anything during the flood wait
+    assert timer.monotonic() - start >= 7
+    assert {r.state for r in await reminders(uow_factory)} == {"sent"}
+
+
+async def test_5xx_retried_with_backoff_then_released_then_failed(uow_factory, clock, make_actor):
+    ann = await make_actor()
+    await put(uow_factory, ann.id, clock.now())
+    notifier = RecordingNotifier()
+    notifier.script.extend([DeliveryTransient("502"), DeliveryTransient("timeout")])
+    sweeper, timer = make_sweeper(uow_factory, notifier, clock, send_retries=4)
+    stats = await sweeper.sweep_once()
+    assert stats.transient_errors == 2 and stats.messages_sent == 1
+    assert timer.slept[-2:] == [1.0, 2.0]  # exponential backoff
+    [row] = await reminders(uow_factory)
+    assert row.state == "sent" and row.attempts == 1
+
+    # Always failing: released to pending after the in-sweep retries, failed after
+    # max_attempts claims; never lost silently, never sent.
+    await put(uow_factory, ann.id, clock.now(), title="doomed")
+    notifier.script.extend([DeliveryTransient("500")] * 100)
+    sweeper, _ = make_sweeper(uow_factory, notifier, clock, send_retries=1, max_attempts=3)
+    first = await sweeper.sweep_once()
+    assert first.released == 1
+    [row] = await reminders(uow_factory, state="pending")
+    assert row.attempts == 1 and "500" in row.last_error
+    await sweeper.sweep_once()
+    final = await sweeper.sweep_once()
+    assert final.failed == 1
+    [row] = await reminders(uow_factory, state="failed")
+    assert row.attempts == 3
+
+
+async def test_403_marks_unreachable_and_tells_admins(uow_factory, clock, make_actor):
+    ann = await make_actor(name="Ann")
+    admin = await make_actor(roles=("admin",), name="Root")
+    await put(uow_factory, ann.id, clock.now(), title="first")
+    await put(uow_factory, ann.id, clock.now() + timedelta(hours=1), title="later")
+    notifier = RecordingNotifier()
+    notifier.script.append(DeliveryForbidden("bot was blocked by the user"))
+    sweeper, _ = make_sweeper(uow_factory, notifier, clock)
+
+    stats = await sweeper.sweep_once()
+    assert stats.forbidden == 1 and stats.messages_sent == 0
+    async with uow_factory() as uow:
+        assert (await uow.repo.get(Employee, ann.id)).unreachable
+    states = {r.payload.get("title"): (r.state, r.last_error) for r in await reminders(uow_factory)}
+    assert states["first"] == ("failed", "forbidden")
+    assert states["later"] == ("failed", "unreachable")
+
+    await sweeper.sweep_once()  # the admin's notice
+    [notice] = notifier.items(admin.id)
+    assert notice.kind == Kind.ADMIN_UNREACHABLE and notice.payload["name"] == "Ann"
+    await put(uow_factory, ann.id, clock.now(), title="while blocked")
+    await sweeper.sweep_once()
+    assert notifier.items(ann.id) == []  # no more attempts at a blocked chat
+
+    # She unblocks and writes to the bot: recent failures go out again.
+    async with uow_factory() as uow:
+        assert await outbox.mark_reachable(uow, ann.id) == 3
+    clock.advance(hours=1)
+    await sweeper.sweep_until_idle()
+    assert sorted(i.payload["title"] for i in notifier.items(ann.id)) == [
+        "first",
+        "later",
+        "while blocked",
+    ]
+
+
+async def test_rejected_message_fails_and_others_go_on(uow_factory, clock, make_actor):
+    ann = await make_actor()
+    bob = await make_actor(name="Bob")
+    await put(uow_factory, ann.id, clock.now())
+    await put(uow_factory, bob.id, clock.now())
+    notifier = RecordingNotifier()
+    notifier.script.append(DeliveryRejected("Bad Request: message is too long"))
+    sweeper, _ = make_sweeper(uow_factory, notifier, clock, max_in_flight=1)
+    stats = await sweeper.sweep_once()
+    assert stats.failed == 1 and stats.messages_sent == 1
+    failed = await reminders(uow_factory, state="failed")
+    assert len(failed) == 1 and "too long" in failed[0].last_error
+
+
+async def test_inactive_people_are_skipped(uow_factory, clock, make_actor):
+    ann = await make_actor()
+    await put(uow_factory, ann.id, clock.now())
+    async with uow_factory() as uow:
+        (await uow.repo.get(Employee, ann.id)).active = False
+        await uow.commit()
+    notifier = RecordingNotifier()
+    sweeper, _ = make_sweeper(uow_factory, notifier, clock)
+    stats = await sweeper.sweep_once()
+    assert stats.cancelled == 1 and notifier.deliveries == []
+
+
+# --- the rate limiter on its own, in logical time ----------------------------------------
+
+
+def _check_limits(sends: list[tuple[int, float]], per_second: float, per_chat: float) -> None:
+    times = sorted(t for _, t in sends)
+    n = int(per_second)
+    for i in range(len(times) - n):
+        assert times[i + n] - times[i] >= 1.0 - 1e-6, "more than the global limit in 1 s"
+    by_chat: dict[int, list[float]] = {}
+    for chat, t in sends:
+        by_chat.setdefault(chat, []).append(t)
+    for chat_times in by_chat.values():
+        chat_times.sort()
+        for a, b in zip(chat_times, chat_times[1:], strict=False):
+            assert b - a >= per_chat - 1e-6, "more than one message a second to one chat"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    chats=st.lists(st.integers(min_value=1, max_value=12), min_size=1, max_size=120),
+    workers=st.integers(min_value=1, max_value=8),
+    latency=st.floats(min_value=0.0, max_value=0.5),
+)
+def test_rate_limiter_never_exceeds_telegram_limits(chats, workers, latency):
+    clock = FakeClock()
+    timer = FakeTimer(clock)
+    limiter = RateLimiter(30, 1.0, monotonic=timer.monotonic, sleep=timer.sleep)
+    sends: list[tuple[int, float]] = []
+    queue = list(chats)
+
+    async def worker():
+        while queue:
+            chat = queue.pop(0)
+            await limiter.acquire(chat)
+            sends.append((chat, timer.monotonic()))
+            await timer.sleep(latency)  # the request takes a while
+            limiter.sent(chat)
+
+    async def main():
+        await asyncio.gather(*(worker() for _ in range(workers)))
+
+    asyncio.run(main())
+    assert len(sends) == len(chats)
+    _check_limits(sends, 30, 1.0)
+
+
+async def test_sweeper_sends_at_most_30_per_second_and_1_per_chat(uow_factory, clock, make_actor):
+    people = [await make_actor(name=f"P{i}") for i in range(40)]
+    async with uow_factory() as uow:
+        for person in people:
+            for _ in range(12):  # two messages each with items_per_message=10
+                await outbox.enqueue(uow, person.id, Kind.TASK_DUE, {}, clock.now())
+        await uow.commit()
+    notifier = RecordingNotifier()
+    sweeper, _ = make_sweeper(uow_factory, notifier, clock, per_second=30, max_in_flight=6)
+    stats = await sweeper.sweep_until_idle()
+    assert stats.messages_sent == 80 and stats.items_sent == 480
+    _check_limits(notifier.sent_at, 30, 1.0)
