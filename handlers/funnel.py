@@ -60,15 +60,15 @@ async def _screen(uow: UnitOfWork, actor: Actor, cb: FunnelCb, tz: tzinfo) -> Re
 def _chart(screen: ReportScreen, lang: str, tz: tzinfo) -> bytes:
     """PNG bytes (CPU work: called in a worker thread)."""
     report = screen.report
-    options = {"currency": t("funnel.currency", lang)}
+    money = t("funnel.currency", lang)
     who = screen.manager_name
     if isinstance(report, SnapshotFunnel):
-        return charts.snapshot_chart(report, lang, manager_name=who, tz=tz, **options)
+        return charts.snapshot_chart(report, lang, manager_name=who, tz=tz, currency=money)
     if isinstance(report, PeriodFunnel):
-        return charts.funnel_chart(report, lang, manager_name=who, **options)
+        return charts.funnel_chart(report, lang, manager_name=who, currency=money)
     if isinstance(report, LossReport):
-        return charts.loss_reasons_chart(report, lang, manager_name=who, **options)
-    return charts.managers_chart(report, lang, **options)
+        return charts.loss_reasons_chart(report, lang, manager_name=who, currency=money)
+    return charts.managers_chart(report, lang, currency=money)
 
 
 def _photo(png: bytes, screen: ReportScreen) -> BufferedInputFile:

@@ -1,0 +1,984 @@
+"""Demo data: a year of a window maker's sales, synthetic but shaped like seed 002.
+
+``voronka demo --deals N`` (via :func:`run_demo`) fills an empty database with N deals and
+everything around them: staff, about 1.5 leads per deal, contacts, companies, the whole
+stage history, tasks (some overdue), measurement notes, installment plans and payments.
+
+The shape (default pipelines): leads come in all year round; two in three become deals;
+few deals get as far as a measurement (≈4% of deals, ≈3% of leads: "calls → visit"), but
+two in three measured deals are won (the key stage). On the way some deals are deferred
+and come back or not, some are parked in conditional refusal, some go back a step when a
+measurement is rescheduled; losses carry reasons typical of the stage. Managers differ in
+volume, skill and response time, so the ranking has something to rank. Deals that came in
+recently are still open. A won deal paid in installments gets its copy in the installment
+pipeline with a payment schedule, payments made, and overdue or defaulted plans.
+
+Rows go in with Core ``insert()`` executemany in chunks (one transaction per chunk); the
+analytics tables are filled by the database triggers as the history rows go in, exactly as
+for live data. The same seed and ``now`` give the same data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from itertools import accumulate
+from operator import itemgetter
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    Integer,
+    MetaData,
+    Table,
+    func,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.deals import search_text
+from services.errors import RuleViolation
+from services.pipeline_config import load_config
+from services.pipelines import PipelineRules, rules_by_role, sync_config
+from storage import migrate
+from storage.db import create_engine, create_session_factory, is_sqlite
+from storage.enums import ActivityKind, LeadSource, LeadStatus, Role, StageKind, TaskKind
+from storage.enums import TaskStatus as TS
+from storage.models import (
+    Activity,
+    Base,
+    Company,
+    Contact,
+    Deal,
+    Employee,
+    InstallmentDue,
+    InstallmentPlan,
+    Lead,
+    Payment,
+    StageHistory,
+    Task,
+)
+from storage.types import UTCDateTime
+from storage.uow import UnitOfWork
+
+DEFAULT_PIPELINES_FILE = Path(__file__).resolve().parent.parent / "config/pipelines/default.toml"
+
+Progress = Callable[[int, int], Awaitable[None] | None]
+
+HOUR = 3600.0
+
+# --- the shape ----------------------------------------------------------------------------
+
+# Leads: one behind every deal, and every other deal brings one that never became a deal.
+# Chance to move on from each active stage of the sales flow (data collection, proposal,
+# measurement scheduled, measurer assigned, measurement done, contract signed): 35% get a
+# proposal, 15% of those book a measurement, 0.72 x 0.93 = 67% of the measured win.
+STEP = (0.35, 0.15, 0.93, 0.88, 0.72, 0.93)
+GENERIC_STEP = 0.6  # a configured flow longer than the default
+# Mean hours in each stage before the next step (or the loss).
+STAY_HOURS = (30.0, 72.0, 20.0, 60.0, 70.0, 120.0)
+GENERIC_STAY = 48.0
+DEFER_CHANCE = 0.06  # instead of a loss at the first two stages
+REFUSAL_CHANCE = 0.05  # conditional refusal ("thinking") instead of a loss
+RESCHEDULE_CHANCE = 0.06  # measurer assigned -> back to measurement scheduled
+INSTALLMENTS_CHANCE = 0.3
+FORGOTTEN_CHANCE, FORGOTTEN_FACTOR = 0.04, 15.0  # stuck deals for the snapshot to find
+IGNORED_LEAD_CHANCE = 0.03  # a lead nobody answered (the report should show them)
+# Loss reasons by how far the deal got (early, proposal, measurement, late).
+REASONS = (
+    {"no_answer": 40, "not_target": 20, "timing": 15, "expensive": 15, "other": 10},
+    {"expensive": 45, "competitor": 25, "no_answer": 15, "timing": 10, "other": 5},
+    {"no_answer": 30, "timing": 30, "expensive": 20, "other": 20},
+    {"expensive": 45, "competitor": 40, "other": 15},
+)
+
+MANAGERS = (  # name, share of leads, skill, response-time factor
+    ("Анна Смирнова", 1.4, 1.20, 0.6),
+    ("Борис Иванов", 1.2, 1.05, 0.9),
+    ("Виктория Кузнецова", 1.1, 1.10, 0.8),
+    ("Глеб Попов", 1.0, 0.95, 1.2),
+    ("Дарья Соколова", 1.0, 1.00, 1.0),
+    ("Егор Лебедев", 0.9, 0.85, 1.6),
+    ("Жанна Козлова", 0.8, 0.90, 1.3),
+    ("Илья Новиков", 0.6, 0.75, 2.2),
+)
+STAFF = (
+    ("Ольга Руководитель", Role.LEADER),
+    ("Павел Админ", Role.ADMIN),
+    ("Сергей Главный замерщик", Role.HEAD_MEASURER),
+    ("Тимур Замерщик", Role.MEASURER),
+    ("Фёдор Замерщик", Role.MEASURER),
+    ("Хасан Замерщик", Role.MEASURER),
+    ("Юрий Замерщик", Role.MEASURER),
+)
+DEMO_TELEGRAM_BASE = -1_000_000  # demo staff get negative ids: no real account has them
+
+FIRST = (
+    "Иван", "Мария", "Алексей", "Елена", "Сергей", "Ольга", "Дмитрий", "Наталья",
+    "Андрей", "Татьяна", "Михаил", "Ирина", "Николай", "Светлана", "Павел", "Юлия",
+)  # fmt: skip
+LAST = (
+    "Петров", "Сидоров", "Орлов", "Волков", "Зайцев", "Морозов", "Фролов", "Белов",
+    "Титов", "Гусев", "Киселев", "Макаров", "Андреев", "Ковалев", "Ильин", "Поляков",
+)  # fmt: skip
+NEEDS = (
+    "Окна в квартиру", "Остекление балкона", "Окна в частный дом", "Входная дверь",
+    "Москитные сетки", "Замена стеклопакета", "Панорамное остекление", "Ремонт окон",
+)  # fmt: skip
+STREETS = ("ул. Ленина", "пр. Мира", "ул. Гагарина", "ул. Садовая", "ул. Лесная", "пер. Южный")
+SOURCES = (
+    (LeadSource.CALL, 40),
+    (LeadSource.SITE, 30),
+    (LeadSource.MESSENGER, 15),
+    (LeadSource.REFERRAL, 10),
+    (LeadSource.EMAIL, 5),
+)
+
+
+class DemoError(Exception):
+    """The demo cannot run on this database (the message says why)."""
+
+
+@dataclass
+class DemoReport:
+    deals: int = 0
+    leads: int = 0
+    history_rows: int = 0
+    seconds: float = 0.0
+
+
+# --- entry points -------------------------------------------------------------------------
+
+
+async def run_demo(
+    url: str, deals: int, seed: int = 1, *, pipelines_file: Path | None = None
+) -> None:
+    """``voronka demo --deals N``: migrate, sync the pipelines if there are none yet, fill."""
+    if deals < 1:
+        raise DemoError("--deals must be at least 1")
+    await migrate.upgrade(url)
+    engine = create_engine(url)
+    try:
+        async with UnitOfWork(create_session_factory(engine)) as uow:
+            if not await uow.repo.pipelines.all():
+                await sync_config(uow, load_config(pipelines_file or DEFAULT_PIPELINES_FILE))
+        await generate(engine, deals, seed=seed)
+    finally:
+        await engine.dispose()
+
+
+async def generate(
+    engine: AsyncEngine,
+    deals: int,
+    *,
+    seed: int = 1,
+    now: datetime | None = None,
+    days: int = 365,
+    chunk: int = 5000,
+    progress: Progress | None = None,
+) -> DemoReport:
+    """Fill an (empty of leads and deals) database with ``deals`` deals over ``days``."""
+    started = time.monotonic()
+    now = now or datetime.now(UTC)
+    async with UnitOfWork(create_session_factory(engine)) as uow:
+        world = await _World.load(uow, now, days)
+    world.rng.seed(seed)
+    report = DemoReport()
+    async with engine.connect() as conn:
+        if is_sqlite(str(engine.url)):
+            # For this bulk load only (this connection): a bigger page cache, and statement
+            # journals (each insert that fires the analytics triggers opens one) in memory.
+            await conn.exec_driver_sql("PRAGMA cache_size = -131072")
+            await conn.exec_driver_sql("PRAGMA temp_store = MEMORY")
+        await conn.commit()
+        await world.ensure_staff(conn)
+        writer = await _Writer.open(conn)
+        await conn.commit()
+        raw = conn.dialect.name == "sqlite"
+
+        def build(first: int, count: int) -> _Batch:
+            # In a worker thread: the database thread (which releases the GIL while SQLite
+            # works) writes the previous batch meanwhile.
+            batch = _Batch()
+            for i in range(first, first + count):
+                world.one_deal(batch, i, deals)
+            batch.prepare(writer.staging, raw)
+            return batch
+
+        done = 0
+        pending: asyncio.Task[_Batch] | None = asyncio.create_task(
+            asyncio.to_thread(build, 0, min(chunk, deals))
+        )
+        while pending is not None:
+            batch = await pending
+            done += batch.deals
+            pending = None
+            if done < deals:
+                count = min(chunk, deals - done)
+                pending = asyncio.create_task(asyncio.to_thread(build, done, count))
+            await writer.write(batch)
+            await conn.commit()
+            report.deals += batch.deals
+            report.leads += batch.counts.get(Lead, 0)
+            report.history_rows += batch.counts.get(StageHistory, 0)
+            if progress is not None:
+                waiting = progress(done, deals)
+                if waiting is not None:
+                    await waiting
+        if conn.dialect.name == "postgresql":
+            for table in ("companies", "contacts", "leads", "deals", "installment_plans"):
+                await conn.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"(SELECT COALESCE(max(id), 0) + 1 FROM {table}), false)"
+                    )
+                )
+            await conn.commit()
+    report.seconds = time.monotonic() - started
+    return report
+
+
+# --- the generator ------------------------------------------------------------------------
+
+
+@dataclass
+class _Batch:
+    """Rows of one chunk, per table, in an order that satisfies the foreign keys."""
+
+    deals: int = 0  # deals made (their installment copies not counted)
+    counts: dict[type[Base], int] = field(default_factory=dict)
+    statements: list[tuple[Any, list[Any]]] = field(default_factory=list)
+    # (lead id, actor, rows) of the lead about to be converted by the next deal made
+    pending_conversions: list[tuple[int, int, list[_Row]]] = field(default_factory=list)
+    rows: dict[type[Base], list[dict[str, Any]]] = field(
+        default_factory=lambda: {
+            t: []
+            for t in (
+                Company,
+                Contact,
+                Lead,
+                Deal,
+                StageHistory,
+                Task,
+                Activity,
+                InstallmentPlan,
+                InstallmentDue,
+                Payment,
+            )
+        }
+    )
+
+    def add(self, model: type[Base], **values: Any) -> None:
+        self.rows[model].append(values)
+
+    def prepare(self, staging: Table, raw: bool) -> None:
+        """Turn the rows into what the writer sends (see _Writer); frees the dicts."""
+        self.counts = {model: len(rows) for model, rows in self.rows.items()}
+        for model, rows in self.rows.items():
+            if not rows:
+                continue
+            table = staging if model is StageHistory else model.__table__
+            assert isinstance(table, Table)
+            if raw:
+                self.statements.append(_raw_statement(table, rows))
+            else:
+                self.statements.append((insert(table), rows))
+        self.rows = {}
+
+
+class _Writer:
+    """Writes prepared batches with executemany.
+
+    Stage history goes into a staging table first and then, per chunk, into stage_history
+    with one ``INSERT ... SELECT``: those rows fire the analytics triggers, and SQLite pays
+    for a statement journal per statement, not per row. On SQLite the values are turned
+    into its storage format in Python and handed to the driver: SQLAlchemy's per-value bind
+    processing would otherwise be most of the time at a million deals."""
+
+    def __init__(self, conn: AsyncConnection, staging: Table) -> None:
+        self.conn = conn
+        self.staging = staging
+        self.columns = ", ".join(c.name for c in StageHistory.__table__.columns if c.name != "id")
+
+    @classmethod
+    async def open(cls, conn: AsyncConnection) -> _Writer:
+        columns = [Column(c.name, c.type) for c in StageHistory.__table__.columns if c.name != "id"]
+        staging = Table(
+            "demo_history",
+            MetaData(),
+            Column("n", Integer, primary_key=True),
+            *columns,
+            prefixes=["TEMPORARY"],
+        )
+        await conn.run_sync(staging.create)
+        return cls(conn, staging)
+
+    async def write(self, batch: _Batch) -> None:
+        for statement, params in batch.statements:
+            if isinstance(statement, str):
+                await self.conn.exec_driver_sql(statement, params)
+            else:
+                await self.conn.execute(statement, params)
+            if "demo_history" in str(statement):
+                await self.conn.execute(
+                    text(
+                        f"INSERT INTO stage_history ({self.columns}) "
+                        f"SELECT {self.columns} FROM demo_history ORDER BY n"
+                    )
+                )
+                await self.conn.execute(text("DELETE FROM demo_history"))
+
+
+def _raw_statement(table: Table, rows: list[dict[str, Any]]) -> tuple[str, list[tuple[Any, ...]]]:
+    """An INSERT for the SQLite driver, with the values in SQLite's storage format."""
+    names = list(rows[0])
+    get = itemgetter(*names)
+    converters = [
+        (i, convert)
+        for i, name in enumerate(names)
+        if (convert := _sqlite_value(table.c[name].type)) is not None
+    ]
+    params = []
+    for row in rows:
+        values = list(get(row))
+        for i, convert in converters:
+            if values[i] is not None:
+                values[i] = convert(values[i])
+        params.append(tuple(values))
+    marks = ", ".join("?" * len(names))
+    return f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})", params
+
+
+def _sqlite_value(kind: Any) -> Callable[[Any], Any] | None:
+    """How SQLAlchemy would store a value of this column type in SQLite."""
+    if isinstance(kind, UTCDateTime):  # the generator's datetimes are all in UTC
+        return lambda v: v.replace(tzinfo=None).isoformat(" ", "microseconds")
+    if isinstance(kind, JSON):
+        return json.dumps
+    if isinstance(kind, Boolean):
+        return int
+    if isinstance(kind, Date):
+        return lambda v: v.isoformat()
+    return None
+
+
+@dataclass
+class _Flow:
+    rules: PipelineRules
+    flow: list[int]  # stage ids: active stages then won
+    lost: int
+    frozen: int | None
+
+
+def _flow(rules: PipelineRules) -> _Flow:
+    frozen = rules.conditional_refusal()
+    return _Flow(
+        rules,
+        [s.id for s in rules.flow],
+        rules.first_of(StageKind.LOST).id,
+        frozen.id if frozen else None,
+    )
+
+
+class _World:
+    """Catalog ids, staff and the running id counters; makes one deal at a time."""
+
+    def __init__(
+        self,
+        now: datetime,
+        days: int,
+        flows: dict[str, _Flow],
+        reasons: dict[str, int],
+        ids: dict[str, int],
+    ) -> None:
+        self.rng = random.Random()
+        self.now, self.start = now, now - timedelta(days=days)
+        self.sales, self.leads = flows["sales"], flows["leads"]
+        self.deferred, self.installments = flows["deferred"], flows["installments"]
+        self.reasons = reasons
+        self.ids = ids
+        self.pipeline_of = {
+            s.id: s.pipeline_id for flow in flows.values() for s in flow.rules.stages
+        }
+        self.managers: list[tuple[int, float, float]] = []  # id, skill, response factor
+        self.manager_weights: list[float] = []
+        self.measurers: list[int] = []
+        self.reason_tables = []
+        for table in REASONS:
+            codes = [c for c in table if c in reasons] or list(reasons)
+            self.reason_tables.append(
+                ([reasons[c] for c in codes], list(accumulate(table.get(c, 1) for c in codes)))
+            )
+        self.sources = [str(s) for s, _ in SOURCES]
+        self.source_weights = list(accumulate(w for _, w in SOURCES))
+
+    @classmethod
+    async def load(cls, uow: UnitOfWork, now: datetime, days: int) -> _World:
+        deal_count = await uow.session.scalar(select(func.count()).select_from(Deal))
+        lead_count = await uow.session.scalar(select(func.count()).select_from(Lead))
+        if deal_count or lead_count:
+            raise DemoError(
+                f"the database already has {deal_count} deals and {lead_count} leads; "
+                "the demo fills an empty one"
+            )
+        flows = {}
+        for role in ("sales", "leads", "deferred", "installments"):
+            try:
+                flows[role] = _flow(await rules_by_role(uow, role))
+            except RuleViolation as exc:  # the role, or its won/lost stage, is missing
+                raise DemoError(
+                    f"the demo needs a {role!r} pipeline with won and lost stages ({exc})"
+                ) from exc
+        if len(flows["leads"].flow) < 3 or len(flows["sales"].flow) < 6:
+            raise DemoError(
+                "the demo needs a leads pipeline with a qualification stage and a sales "
+                "pipeline with at least five active stages"
+            )
+        reasons = {r.code: r.id for r in await uow.repo.catalog.loss_reasons()}
+        if not reasons:
+            raise DemoError("the demo needs loss reasons in the pipelines config")
+        ids = {}
+        for model in (Company, Contact, Lead, Deal, InstallmentPlan):
+            top = await uow.session.scalar(select(func.max(model.id)))
+            ids[model.__tablename__] = int(top or 0)
+        return cls(now, days, flows, reasons, ids)
+
+    async def ensure_staff(self, conn: AsyncConnection) -> None:
+        people = [(name, Role.MANAGER) for name, *_ in MANAGERS] + list(STAFF)
+        existing = {
+            tid: eid
+            for tid, eid in await conn.execute(
+                select(Employee.telegram_id, Employee.id).where(
+                    Employee.telegram_id <= DEMO_TELEGRAM_BASE,
+                    Employee.telegram_id > DEMO_TELEGRAM_BASE - len(people),
+                )
+            )
+        }
+        missing = [
+            {
+                "telegram_id": DEMO_TELEGRAM_BASE - i,
+                "name": name,
+                "username": None,
+                "roles": [str(role)],
+                "active": True,
+                "language": "ru",
+                "unreachable": False,
+                "created_at": self.start - timedelta(days=30),
+            }
+            for i, (name, role) in enumerate(people)
+            if DEMO_TELEGRAM_BASE - i not in existing
+        ]
+        if missing:
+            await conn.execute(insert(Employee), missing)
+        ids = {
+            tid: eid
+            for tid, eid in await conn.execute(
+                select(Employee.telegram_id, Employee.id).where(
+                    Employee.telegram_id <= DEMO_TELEGRAM_BASE,
+                    Employee.telegram_id > DEMO_TELEGRAM_BASE - len(people),
+                )
+            )
+        }
+        for i, (_name, share, skill, response) in enumerate(MANAGERS):
+            self.managers.append((ids[DEMO_TELEGRAM_BASE - i], skill, response))
+            self.manager_weights.append(share)
+        self.manager_weights = list(accumulate(self.manager_weights))
+        for i, (_name, role) in enumerate(STAFF, start=len(MANAGERS)):
+            if role == Role.MEASURER:
+                self.measurers.append(ids[DEMO_TELEGRAM_BASE - i])
+
+    def next_id(self, table: str) -> int:
+        self.ids[table] += 1
+        return self.ids[table]
+
+    # --- helpers
+
+    def hours(self, mean: float) -> timedelta:
+        """A stay of ``mean`` hours on average; now and then a forgotten one, 15 times as long."""
+        forgotten = FORGOTTEN_FACTOR if self.rng.random() < FORGOTTEN_CHANCE else 1.0
+        return timedelta(seconds=self.rng.expovariate(1.0) * mean * forgotten * HOUR + 60)
+
+    def reason(self, depth: int) -> int:
+        """A loss reason typical of how far the deal got (never "thinking": that one parks)."""
+        ids, cumulative = self.reason_tables[min(depth, len(REASONS) - 1)]
+        return self.rng.choices(ids, cum_weights=cumulative)[0]
+
+    def person(self) -> str:
+        first, last = self.rng.choice(FIRST), self.rng.choice(LAST)
+        if first.endswith(("а", "я")):
+            last += "а"
+        return f"{first} {last}"
+
+    # --- one deal and its lead(s)
+
+    def one_deal(self, batch: _Batch, index: int, total: int) -> None:
+        rng = self.rng
+        span = (self.now - self.start).total_seconds()
+        deal_at = self.start + timedelta(seconds=span * (index + rng.random()) / total)
+        manager, skill, response = rng.choices(self.managers, cum_weights=self.manager_weights)[0]
+        # The lead behind the deal: answered after the response time, converted later.
+        answer = timedelta(seconds=rng.lognormvariate(math.log(1500 * response), 1.0))
+        convert = timedelta(seconds=rng.lognormvariate(math.log(3 * HOUR), 1.0))
+        amount = int(rng.lognormvariate(math.log(180_000), 0.6)) // 100 * 100 * 100
+        client = _Client(self.person(), rng.choice(NEEDS), rng.random() < 0.08, amount)
+        deal_id = self.next_id("deals")
+        lead_id = self.lead(batch, deal_at - convert - answer, manager, client, answer, deal_id)
+        self.deal(batch, deal_id, deal_at, manager, skill, lead_id, client)
+        # Every other deal brings a lead that never became one.
+        if index % 2 == 1:
+            at = deal_at - timedelta(hours=rng.uniform(0, 48))
+            answer = timedelta(seconds=rng.lognormvariate(math.log(1500 * response), 1.0))
+            other = _Client(self.person(), rng.choice(NEEDS), False, None)
+            self.lead(batch, at, manager, other, answer, None)
+
+    def lead(
+        self,
+        batch: _Batch,
+        at: datetime,
+        manager: int,
+        client: _Client,
+        answer: timedelta,
+        deal_id: int | None,
+    ) -> int:
+        """A lead converted into ``deal_id`` when the deal was made, or one that was not."""
+        rng = self.rng
+        lead_id = self.next_id("leads")
+        new, qualification, converted = self.leads.flow[:3]
+        first_action = at + answer if at + answer < self.now else None
+        if deal_id is None and rng.random() < IGNORED_LEAD_CHANCE:
+            first_action = None
+        history: list[_Row] = [(at, new, None)]
+        if deal_id is not None:
+            history.append((at + answer, qualification, None))
+            # converted when the deal was made: at + answer + the conversion delay
+            status, stage = LeadStatus.CONVERTED, converted
+        elif first_action is None:
+            status, stage = LeadStatus.NEW, new
+        elif rng.random() < 0.2:  # not a target request: said at once
+            history.append((first_action, self.leads.lost, self.reason(0)))
+            status, stage = LeadStatus.DISQUALIFIED, self.leads.lost
+        else:
+            history.append((first_action, qualification, None))
+            status, stage = LeadStatus.QUALIFYING, qualification
+            closed = first_action + self.hours(24)
+            if closed < self.now:
+                history.append((closed, self.leads.lost, self.reason(0)))
+                status, stage = LeadStatus.DISQUALIFIED, self.leads.lost
+        source = rng.choices(self.sources, cum_weights=self.source_weights)[0]
+        answered = status != LeadStatus.NEW
+        batch.add(
+            Lead,
+            id=lead_id,
+            source=source,
+            name=client.name,
+            phone=_phone(lead_id),
+            email=None,
+            need=client.need,
+            is_legal_entity=client.legal,
+            company_name=client.company,
+            amount=client.amount if client.amount and rng.random() < 0.6 else None,
+            status=str(status),
+            pipeline_id=self.leads.rules.pipeline.id,
+            stage_id=stage,
+            qualification={"region": True, "need_clear": True} if answered else {},
+            loss_reason_id=history[-1][2],
+            loss_comment=None,
+            manager_id=manager,
+            created_by_id=manager,
+            deal_id=deal_id,
+            created_at=at,
+            first_action_at=first_action,
+            updated_at=history[-1][0],
+            version=len(history),
+        )
+        if deal_id is not None:
+            batch.pending_conversions.append((lead_id, manager, history))
+        else:
+            self.history(batch, history, lead_id=lead_id, actor=manager)
+        return lead_id
+
+    def deal(
+        self,
+        batch: _Batch,
+        deal_id: int,
+        at: datetime,
+        manager: int,
+        skill: float,
+        lead_id: int,
+        client: _Client,
+    ) -> None:
+        rng = self.rng
+        contact_id = self.next_id("contacts")
+        phone = _phone(lead_id)
+        batch.add(Contact, id=contact_id, name=client.name, phone=phone, email=None, created_at=at)
+        company_id = None
+        company = None
+        if client.company is not None:
+            company_id = self.next_id("companies")
+            company = Company(name=client.company)
+            batch.add(Company, id=company_id, name=client.company, created_at=at)
+        title = f"{client.company or client.name}: {client.need}"
+        # The lead's converted row: the moment the deal was made.
+        lead_id_, lead_actor, lead_rows = batch.pending_conversions.pop()
+        lead_rows.append((at, self.leads.flow[2], None))
+        self.history(batch, lead_rows, lead_id=lead_id_, actor=lead_actor)
+
+        path = self.sales_path(at, skill)
+        flow = self.sales.flow
+        entered = {stage: when for when, stage, _ in path.rows}
+        last_at, stage = path.rows[-1][0], path.rows[-1][1]
+        closed = stage in (flow[-1], self.sales.lost, self.deferred.lost)
+        installments = stage == flow[-1] and rng.random() < INSTALLMENTS_CHANCE
+        measurer = rng.choice(self.measurers) if self.measurers and path.reached >= 3 else None
+        scheduled = entered.get(flow[2])
+        batch.add(
+            Deal,
+            id=deal_id,
+            title=title,
+            contact_id=contact_id,
+            company_id=company_id,
+            lead_id=lead_id,
+            parent_deal_id=None,
+            pipeline_id=self.pipeline_of[stage],
+            stage_id=stage,
+            manager_id=manager,
+            measurer_id=measurer,
+            amount=client.amount,
+            need=client.need,
+            address=f"{rng.choice(STREETS)}, {rng.randint(1, 120)}" if scheduled else None,
+            measurement_at=scheduled + timedelta(days=2) if scheduled else None,
+            next_contact_at=path.next_contact,
+            with_installments=installments,
+            loss_reason_id=path.rows[-1][2],
+            loss_comment=None,
+            created_at=at,
+            updated_at=last_at,
+            stage_entered_at=last_at,
+            last_activity_at=last_at,
+            closed_at=last_at if closed else None,
+            search_text=search_text(title, Contact(name=client.name, phone=phone), company),
+            version=len(path.rows),
+        )
+        self.history(batch, path.rows, deal_id=deal_id, actor=manager)
+        batch.deals += 1
+        self.tasks(batch, deal_id, manager, measurer, entered, stage, path.next_contact)
+        done_at = entered.get(flow[4])
+        if done_at is not None and measurer is not None:
+            batch.add(
+                Activity,
+                deal_id=deal_id,
+                lead_id=None,
+                kind=str(ActivityKind.MEASUREMENT),
+                text=f"Замер выполнен: окон {rng.randint(1, 6)}, фото в карточке",
+                author_id=measurer,
+                at=done_at,
+            )
+        if installments:
+            self.installment_copy(batch, deal_id, last_at, manager, title, contact_id, client)
+
+    def sales_path(self, at: datetime, skill: float) -> _Path:
+        """Where a deal made at ``at`` went by ``now``: the history rows of a simulation."""
+        rng, flow, sales = self.rng, self.sales.flow, self.sales
+        rows: list[_Row] = [(at, flow[0], None)]
+        path = _Path(rows)
+        k, t = 0, at
+        deferred = refused = rescheduled = False
+        while True:
+            t = t + self.hours(STAY_HOURS[k] if k < len(STAY_HOURS) else GENERIC_STAY)
+            if t >= self.now:
+                return path  # still in stage k
+            chance = min(0.99, (STEP[k] if k < len(STEP) else GENERIC_STEP) * skill)
+            if rng.random() < chance:
+                k += 1
+                rows.append((t, flow[k], None))
+                path.reached = max(path.reached, k)
+                if k == len(flow) - 1:
+                    return path  # won
+                if k == 3 and not rescheduled and rng.random() < RESCHEDULE_CHANCE:
+                    rescheduled, k = True, 2  # the measurement is rescheduled
+                    t += self.hours(10)
+                    if t >= self.now:
+                        return path
+                    rows.append((t, flow[k], None))
+                continue
+            depth = 0 if k == 0 else 1 if k == 1 else 2 if k < 4 else 3
+            roll = rng.random()
+            if k <= 1 and not deferred and roll < DEFER_CHANCE:
+                deferred = True
+                rows.append((t, self.deferred.flow[0], None))
+                contact_at = t + timedelta(days=rng.uniform(14, 60))
+                t = contact_at + self.hours(4)
+                if t >= self.now:
+                    path.next_contact = contact_at
+                    return path  # waiting in deferred demand
+                if rng.random() < 0.45:
+                    rows.append((t, flow[k], None))  # back to sales where it left
+                    continue
+                rows.append((t, self.deferred.lost, self.reason(0)))
+                return path
+            thinking = self.reasons.get("thinking")
+            refusal = roll < DEFER_CHANCE + REFUSAL_CHANCE
+            if k >= 1 and sales.frozen and thinking and not refused and refusal:
+                refused = True
+                rows.append((t, sales.frozen, thinking))
+                t += timedelta(days=rng.uniform(5, 21))
+                if t >= self.now:
+                    return path  # still thinking
+                if rng.random() < 0.35:
+                    rows.append((t, flow[k], None))  # reopened
+                    continue
+                rows.append((t, sales.lost, self.reason(depth)))
+                return path
+            rows.append((t, sales.lost, self.reason(depth)))
+            return path
+
+    def tasks(
+        self,
+        batch: _Batch,
+        deal_id: int,
+        manager: int,
+        measurer: int | None,
+        entered: dict[int, datetime],
+        stage: int,
+        next_contact: datetime | None,
+    ) -> None:
+        flow = self.sales.flow
+
+        def task(kind: str, title: str, start: datetime, due: datetime, **kw: Any) -> None:
+            done = kw.pop("done", None)
+            values = {"assignee_id": None, "assignee_role": None, "payload": {}, **kw}
+            batch.add(
+                Task,
+                kind=kind,
+                title=title,
+                deal_id=deal_id,
+                lead_id=None,
+                status=str(TS.DONE if done else TS.OPEN),
+                due_at=due,
+                comment=None,
+                created_by_id=manager,
+                created_at=start,
+                done_at=done,
+                escalated_at=None,
+                version=1,
+                **values,
+            )
+
+        if flow[2] in entered:  # measurement scheduled: the head of measurers assigns one
+            start = entered[flow[2]]
+            task(
+                str(TaskKind.ASSIGN_MEASURER),
+                "Назначить замерщика",
+                start,
+                start + timedelta(hours=2),
+                assignee_role=str(Role.HEAD_MEASURER),
+                payload={"stage": "measurement_scheduled", "auto": True},
+                done=entered.get(flow[3]),
+            )
+        if flow[3] in entered and measurer is not None:
+            start = entered[flow[3]]
+            task(
+                str(TaskKind.MEASURE),
+                "Замер",
+                start,
+                start + timedelta(days=2),
+                assignee_id=measurer,
+                payload={"auto": True},
+                done=entered.get(flow[4]),
+            )
+        if stage in flow[:-1]:  # an open deal: the manager's next contact, maybe overdue
+            start = max(entered.values())
+            due = start + timedelta(days=self.rng.uniform(1, 6))
+            task(str(TaskKind.FOLLOW_UP), "Связаться с клиентом", start, due, assignee_id=manager)
+        if next_contact is not None:
+            task(
+                str(TaskKind.DEFERRED_CONTACT),
+                "Отложенный спрос: позвонить",
+                max(entered.values()),
+                next_contact,
+                assignee_id=manager,
+            )
+
+    def installment_copy(
+        self,
+        batch: _Batch,
+        parent: int,
+        won_at: datetime,
+        manager: int,
+        title: str,
+        contact_id: int,
+        client: _Client,
+    ) -> None:
+        """The won deal's copy in installment control, with its schedule and payments.
+
+        85% of clients pay a few days early, 10% late, 5% stop paying at some point (after
+        60 days without a payment the plan is defaulted). Unpaid for 3 days past a due
+        date: the deal goes to the overdue stage, back when paid; all paid: won."""
+        rng, pipeline = self.rng, self.installments
+        awaiting, paid_stage = pipeline.flow[0], pipeline.flow[-1]
+        overdue = pipeline.flow[1] if len(pipeline.flow) > 2 else awaiting
+        copy_id = self.next_id("deals")
+        plan_id = self.next_id("installment_plans")
+        count = rng.choice((3, 6, 6, 12))
+        each = (client.amount or 0) * 7 // 10 // count  # 30% paid when signing
+        payer, stops_at = rng.random(), rng.randint(1, count)
+        rows: list[_Row] = [(won_at, awaiting, None)]
+        first_due = won_at.date() + timedelta(days=30)
+        for n in range(1, count + 1):
+            due = first_due + timedelta(days=30 * (n - 1))
+            due_at = datetime.combine(due, datetime.min.time(), UTC)
+            if payer < 0.85:
+                pay_on: date | None = due - timedelta(days=rng.randint(0, 5))
+            elif payer < 0.95:
+                pay_on = due + timedelta(days=rng.randint(5, 25))
+            else:
+                pay_on = None if n >= stops_at else due
+            paid_at = None
+            if pay_on is not None:
+                paid_at = datetime.combine(pay_on, datetime.min.time(), UTC) + timedelta(hours=12)
+                if paid_at >= self.now:
+                    paid_at = None
+            late_at = due_at + timedelta(days=3)
+            if late_at < self.now and (paid_at is None or paid_at > late_at):
+                if rows[-1][1] != overdue:
+                    rows.append((late_at, overdue, None))
+            batch.add(
+                InstallmentDue,
+                plan_id=plan_id,
+                n=n,
+                due_date=due,
+                amount=each,
+                paid=each if paid_at else 0,
+                overdue_notified_at=late_at if rows[-1][1] == overdue else None,
+            )
+            if paid_at is None:
+                if pay_on is None and due_at + timedelta(days=60) < self.now:
+                    rows.append((due_at + timedelta(days=60), pipeline.lost, None))
+                for later in range(n + 1, count + 1):
+                    batch.add(
+                        InstallmentDue,
+                        plan_id=plan_id,
+                        n=later,
+                        due_date=first_due + timedelta(days=30 * (later - 1)),
+                        amount=each,
+                        paid=0,
+                        overdue_notified_at=None,
+                    )
+                break
+            assert pay_on is not None
+            batch.add(
+                Payment,
+                plan_id=plan_id,
+                amount=each,
+                paid_on=pay_on,
+                recorded_by_id=manager,
+                at=paid_at,
+            )
+            if rows[-1][1] == overdue:
+                rows.append((paid_at, awaiting, None))
+            if n == count:
+                rows.append((paid_at + timedelta(minutes=1), paid_stage, None))
+        last_at, stage = rows[-1][0], rows[-1][1]
+        batch.add(
+            Deal,
+            id=copy_id,
+            title=title,
+            contact_id=contact_id,
+            company_id=None,
+            lead_id=None,
+            parent_deal_id=parent,
+            pipeline_id=pipeline.rules.pipeline.id,
+            stage_id=stage,
+            manager_id=manager,
+            measurer_id=None,
+            amount=each * count,
+            need=client.need,
+            address=None,
+            measurement_at=None,
+            next_contact_at=None,
+            with_installments=True,
+            loss_reason_id=None,
+            loss_comment=None,
+            created_at=won_at,
+            updated_at=last_at,
+            stage_entered_at=last_at,
+            last_activity_at=last_at,
+            closed_at=last_at if stage in (paid_stage, pipeline.lost) else None,
+            search_text=title.lower(),
+            version=len(rows),
+        )
+        batch.add(
+            InstallmentPlan,
+            id=plan_id,
+            deal_id=copy_id,
+            source_deal_id=parent,
+            total=each * count,
+            created_at=won_at,
+        )
+        self.history(batch, rows, deal_id=copy_id, actor=manager)
+
+    def history(
+        self,
+        batch: _Batch,
+        rows: list[_Row],
+        *,
+        actor: int,
+        deal_id: int | None = None,
+        lead_id: int | None = None,
+    ) -> None:
+        previous: int | None = None
+        for at, stage, reason in rows:
+            batch.add(
+                StageHistory,
+                deal_id=deal_id,
+                lead_id=lead_id,
+                pipeline_id=self.pipeline_of[stage],
+                from_stage_id=previous,
+                to_stage_id=stage,
+                actor_id=actor,
+                at=at,
+                reason_id=reason,
+                comment=None,
+            )
+            previous = stage
+
+
+_Row = tuple[datetime, int, int | None]  # when, to which stage, with which loss reason
+
+
+@dataclass
+class _Path:
+    rows: list[_Row]
+    reached: int = 0  # furthest flow index
+    next_contact: datetime | None = None  # waiting in deferred demand until then
+
+
+@dataclass(frozen=True)
+class _Client:
+    name: str
+    need: str
+    legal: bool
+    amount: int | None
+
+    @property
+    def company(self) -> str | None:
+        return f"ООО «{self.name.split()[1]} и партнёры»" if self.legal else None
+
+
+def _phone(lead_id: int) -> str:
+    return f"+79{lead_id % 1_000_000_000:09d}"
+
+
+__all__ = ["DemoError", "DemoReport", "generate", "run_demo"]

@@ -1,0 +1,199 @@
+"""Charts: bars in the report's order and proportions, text in the asked language, nothing
+running off the picture or into its neighbour, a 1080 px PNG."""
+
+from __future__ import annotations
+
+import struct
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from matplotlib.colors import to_hex
+from matplotlib.figure import Figure
+
+from services import charts
+from services.analytics import (
+    DateRange,
+    FunnelStep,
+    LossReport,
+    LossRow,
+    ManagerReport,
+    ManagerRow,
+    Period,
+    PeriodFunnel,
+    ReasonInfo,
+    StageCount,
+)
+from services.dto import PipelineInfo, StageInfo
+
+SPAN = DateRange(
+    Period.LAST_QUARTER,
+    date(2025, 10, 1),
+    date(2025, 12, 31),
+    datetime(2025, 9, 30, 21, tzinfo=UTC),
+    datetime(2025, 12, 31, 21, tzinfo=UTC),
+)
+NAMES = [
+    ("data_collection", "Сбор данных", "Data collection", "active", False),
+    ("proposal_sent", "КП отправлено", "Proposal sent", "active", False),
+    ("measurement_done", "Замер выполнен", "Measurement done", "active", True),
+    ("won", "Успешная продажа", "Won", "won", False),
+]
+STAGES = tuple(
+    StageInfo(i, code, ru, en, i, kind, key, 0, ())
+    for i, (code, ru, en, kind, key) in enumerate(NAMES)
+)
+PIPELINE = PipelineInfo(1, "sales", "Продажа", "Sales", "sales", True, STAGES)
+
+
+def funnel(reached: list[int], amounts: list[int]) -> PeriodFunnel:
+    steps = tuple(
+        FunnelStep(
+            stage=stage,
+            reached=n,
+            reached_amount=amount,
+            conversion=n / reached[i - 1] if i and reached[i - 1] else None,
+            from_start=n / reached[0] if reached[0] else None,
+            drop_off=0,
+            win_rate=reached[-1] / n if n else None,
+            open=0,
+            lost=0,
+            lost_amount=0,
+            frozen=0,
+            left=0,
+            visits=0,
+            median_seconds=None,
+        )
+        for i, (stage, n, amount) in enumerate(zip(STAGES, reached, amounts, strict=True))
+    )
+    return PeriodFunnel(
+        PIPELINE, SPAN, None, steps, reached[0], amounts[0], reached[-1], amounts[-1],
+        reached[0] - reached[-1], 123_456_789_00, 0, 0, 0,
+    )  # fmt: skip
+
+
+def texts(fig: Figure) -> list[Any]:
+    return [*fig.texts, *(t for ax in fig.axes for t in ax.texts)]
+
+
+def strings(fig: Figure) -> list[str]:
+    return [t.get_text() for t in texts(fig)]
+
+
+def bars(fig: Figure) -> list[tuple[float, float, float]]:
+    """(left, width, y) of the coloured bars, top first (the grey tracks left out)."""
+    (ax,) = fig.axes
+    found = [
+        (p.get_x(), p.get_width(), p.get_y())
+        for p in ax.patches
+        if to_hex(p.get_facecolor()) != charts.TRACK.lower()
+    ]
+    return sorted(found, key=lambda b: b[2])
+
+
+def assert_fits(fig: Figure) -> None:
+    """Every text inside the picture; on each row the name ends before the numbers."""
+    renderer = fig.canvas.get_renderer()
+    width = fig.get_figwidth() * fig.dpi
+    boxes = [t.get_window_extent(renderer) for t in texts(fig) if t.get_text()]
+    assert all(0 <= b.x0 and b.x1 <= width for b in boxes)
+    for a in boxes:
+        for b in boxes:
+            if a is not b and abs(a.y1 - b.y1) < 1:  # the same line
+                assert a.x1 < b.x0 or b.x1 < a.x0, "texts on one line overlap"
+
+
+def test_funnel_bars_follow_the_stages_centred():
+    fig = charts.funnel_figure(funnel([1260, 456, 59, 40], [0, 0, 0, 0]))
+    found = bars(fig)
+    widths = [w for _, w, _ in found]
+    assert widths == pytest.approx([1.0, 456 / 1260, 59 / 1260, 40 / 1260])
+    assert all(left == pytest.approx(-w / 2) for left, w, _ in found)  # centred: a funnel
+    assert_fits(fig)
+
+
+def test_funnel_text_in_russian_and_english():
+    data = funnel([1260, 456, 59, 40], [252_000_000_00, 91_200_000_00, 11_800_000_00, 8_000_000_00])
+    ru = strings(charts.funnel_figure(data, "ru", manager_name="Анна"))
+    assert "Воронка «Продажа»" in ru and "★ Замер выполнен" in ru
+    assert "1\u202f260 · 100% · 252 млн ₽" in ru and "59 · 13% · 11,8 млн ₽" in ru
+    assert "★ После этапа «Замер выполнен» выигрывают 68%" in ru
+    assert any(s.endswith("· Анна") and s.startswith("01.10.2025 – 31.12.2025") for s in ru)
+    en = strings(charts.funnel_figure(data, "en"))
+    assert "Funnel: Sales" in en and "★ Measurement done" in en
+    assert "1,260 · 100% · 252M ₽" in en and "2025-10-01 – 2025-12-31 · all managers" in en
+    own = strings(charts.funnel_figure(data, "en", labels={"funnel": "Воронка {pipeline}!"}))
+    assert "Воронка Sales!" in own
+
+
+def test_empty_funnel_says_so():
+    fig = charts.funnel_figure(funnel([0, 0, 0, 0], [0, 0, 0, 0]))
+    assert "За этот период сделок нет" in strings(fig) and bars(fig) == []
+
+
+def test_png_is_phone_sized():
+    data = charts.funnel_chart(funnel([10, 5, 2, 1], [1, 1, 1, 1]))
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    assert width == 1080 and height > 1000
+
+
+def test_loss_reasons_most_frequent_first():
+    def reason(i: int, code: str, name: str) -> ReasonInfo:
+        return ReasonInfo(i, code, name, code.title(), False)
+
+    rows = (
+        LossRow(
+            reason(1, "expensive", "Дорого"), 30, 9_000_000, 0, (StageCount(STAGES[1], 30, 1),)
+        ),
+        LossRow(None, 12, 0, 0, ()),
+        LossRow(reason(2, "competitor", "Ушёл к конкуренту"), 6, 1_500_000, 2, ()),
+    )
+    fig = charts.loss_reasons_figure(LossReport(PIPELINE, SPAN, None, rows))
+    assert [round(w, 3) for _, w, _ in bars(fig)] == [1.0, 0.4, 0.2]
+    found = strings(fig)
+    assert "Без причины" in found and "30 · 62% · 90 тыс ₽" in found
+    assert "Всего отказов 48 на 105 тыс ₽" in found
+    assert_fits(fig)
+
+
+def test_a_wide_name_is_cut_before_the_numbers():
+    wide = ReasonInfo(1, "wide", "Ш" * 23, None, False)  # short enough, but wide
+    row = LossRow(wide, 123_456, 123_456_789_000_00, 0, ())
+    fig = charts.loss_reasons_figure(LossReport(PIPELINE, SPAN, None, (row,)))
+    (name,) = [s for s in strings(fig) if s.startswith("Ш")]
+    assert name.endswith("…") and len(name) < 23
+    assert_fits(fig)
+
+
+def test_manager_ranking_bars_by_money():
+    def row(i: int, name: str | None, won: int, money: int, deals: int) -> ManagerRow:
+        return ManagerRow(i, name, deals, won, money, 0, 0, 0, 0, 0, 0, None, 0)
+
+    rows = (
+        row(1, "Анна Смирнова", 10, 400_000_00, 100),
+        row(2, "Константин Константинопольский-Щедрин", 12, 100_000_00, 120),
+        row(3, None, 0, 0, 5),
+    )
+    fig = charts.managers_figure(ManagerReport(PIPELINE, SPAN, rows))
+    assert [round(w, 3) for _, w, _ in bars(fig)] == [1.0, 0.25, 0.012]  # (a sliver for 0)
+    found = strings(fig)
+    assert "1. Анна Смирнова" in found and "3. Без менеджера" in found
+    assert any(s.startswith("2. Константин") and s.endswith("…") for s in found)
+    assert "10 · 400 тыс ₽ · 10%" in found
+    assert_fits(fig)
+
+
+@pytest.mark.parametrize(
+    ("lang", "minor", "money"),
+    [
+        ("ru", 99_900, "999 ₽"),
+        ("ru", 1_234_500, "12,3 тыс ₽"),
+        ("ru", 123_456_789_00, "123 млн ₽"),
+        ("ru", 2_500_000_000_00, "2,5 млрд ₽"),
+        ("en", 1_234_500, "12.3k ₽"),
+        ("en", 0, "0 ₽"),
+    ],
+)
+def test_money(lang, minor, money):
+    assert charts._text(lang, None, "₽").money(minor) == money

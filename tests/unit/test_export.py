@@ -1,0 +1,138 @@
+"""/export: an XLSX of deals and their history, streamed, scoped like the reports."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+import pytest
+from openpyxl import load_workbook
+
+from services import deals
+from services.analytics import Period
+from services.errors import PermissionDenied, ValidationError
+from services.export import ExportFilter, export_deals_xlsx
+from tests.factories import new_deal
+
+
+@pytest.fixture
+async def people(make_actor):
+    return {
+        "ann": await make_actor(roles=("manager",), name="Ann"),
+        "bob": await make_actor(roles=("manager",), name="Bob"),
+        "lea": await make_actor(roles=("leader",), name="Lea"),
+    }
+
+
+@pytest.fixture
+async def three_deals(uow_factory, clock, people):
+    ann, bob = people["ann"], people["bob"]
+    clock.advance(days=-40)  # 2025-12-03: last month
+    old = await new_deal(uow_factory, bob, name="Олег Старый", amount="5000")
+    clock.advance(days=40)  # back to Monday 2026-01-12 09:00 UTC
+    first = await new_deal(uow_factory, ann, name="Иван Петров", amount="150 000,50")
+    clock.advance(hours=2)
+    async with uow_factory() as uow:
+        await deals.advance(uow, ann, first.id, None)
+    second = await new_deal(uow_factory, ann, name="Мария Белова")
+    clock.advance(hours=1)
+    async with uow_factory() as uow:
+        await deals.lose(uow, ann, second.id, "expensive", "дорого для неё")
+    return {"old": old.id, "first": first.id, "second": second.id}
+
+
+def sheets(data: bytes) -> dict[str, list[tuple[object, ...]]]:
+    book = load_workbook(io.BytesIO(data))
+    return {ws.title: [tuple(r) for r in ws.iter_rows(values_only=True)] for ws in book}
+
+
+async def test_leader_exports_every_deal_with_history(uow_factory, people, three_deals):
+    calls: list[tuple[int, int]] = []
+    async with uow_factory() as uow:
+        data = await export_deals_xlsx(
+            uow,
+            people["lea"],
+            ExportFilter(tz="Europe/Moscow"),
+            lambda done, total: calls.append((done, total)),
+            chunk=2,
+        )
+    book = sheets(data)
+    assert list(book) == ["Сделки", "История"]
+    header, *rows = book["Сделки"]
+    assert header[:6] == ("ID", "Сделка", "Воронка", "Этап", "Итог", "Менеджер")
+    by_id = {r[0]: r for r in rows}
+    assert list(by_id) == sorted(three_deals.values())
+    first = by_id[three_deals["first"]]
+    assert first[2:7] == ("Продажа", "КП отправлено", "в работе", "Ann", "Иван Петров")
+    assert first[7].startswith("+7916")
+    assert first[9] == 150_000.50 and first[12] is None
+    assert first[10] == datetime(2026, 1, 12, 12, 0)  # 09:00 UTC in Moscow
+    second = by_id[three_deals["second"]]
+    assert (second[3], second[4], second[12]) == ("Провал", "провал", "Дорого")
+    assert second[11] == datetime(2026, 1, 12, 15, 0)
+    _, *changes = book["История"]
+    assert [(c[0], c[2], c[3]) for c in changes] == [
+        (three_deals["old"], None, "Сбор данных"),
+        (three_deals["first"], None, "Сбор данных"),
+        (three_deals["first"], "Сбор данных", "КП отправлено"),
+        (three_deals["second"], None, "Сбор данных"),
+        (three_deals["second"], "Сбор данных", "Провал"),
+    ]
+    assert changes[-1][4:] == ("Ann", "Дорого", "дорого для неё")
+    # Progress in steps of at most `chunk` rows, ending at 3 deals + 5 changes.
+    assert calls[-1] == (8, 8) and [d for d, _ in calls] == sorted({d for d, _ in calls})
+    assert len(calls) >= 4
+
+
+async def test_a_manager_exports_only_their_deals(uow_factory, people, three_deals):
+    async with uow_factory() as uow:
+        data = await export_deals_xlsx(
+            uow, people["ann"], ExportFilter(manager_id=people["bob"].id), lang="en"
+        )
+    book = sheets(data)
+    assert list(book) == ["Deals", "History"]
+    assert [r[0] for r in book["Deals"][1:]] == [three_deals["first"], three_deals["second"]]
+    assert {r[0] for r in book["History"][1:]} == {three_deals["first"], three_deals["second"]}
+    assert book["Deals"][1][4] == "open"
+
+
+async def test_period_and_pipeline_filters(uow_factory, people, three_deals):
+    async with uow_factory() as uow:
+        sales = (await uow.repo.pipelines.by_code("sales")).id
+        deferred = (await uow.repo.pipelines.by_code("deferred")).id
+    async with uow_factory() as uow:
+        month = await export_deals_xlsx(
+            uow, people["lea"], ExportFilter(period=Period.THIS_MONTH, pipeline_id=sales)
+        )
+    assert [r[0] for r in sheets(month)["Сделки"][1:]] == [
+        three_deals["first"],
+        three_deals["second"],
+    ]
+    async with uow_factory() as uow:
+        none = await export_deals_xlsx(uow, people["lea"], ExportFilter(pipeline_id=deferred))
+    assert sheets(none)["Сделки"][1:] == [] and sheets(none)["История"][1:] == []
+
+
+async def test_refusals(uow_factory, make_actor, people, three_deals):
+    measurer = await make_actor(roles=("measurer",), name="Max")
+    with pytest.raises(PermissionDenied):
+        async with uow_factory() as uow:
+            await export_deals_xlsx(uow, measurer, ExportFilter())
+    with pytest.raises(ValidationError) as err:
+        async with uow_factory() as uow:
+            await export_deals_xlsx(uow, people["lea"], ExportFilter(), max_deals=2)
+    assert err.value.code == "too_many" and err.value.params["count"] == 3
+    with pytest.raises(ValidationError):
+        async with uow_factory() as uow:
+            await export_deals_xlsx(uow, people["lea"], ExportFilter(tz="Nowhere/City"))
+
+
+async def test_async_progress_is_awaited(uow_factory, people, three_deals):
+    seen = []
+
+    async def progress(done: int, total: int) -> None:
+        seen.append(done)
+
+    async with uow_factory() as uow:
+        await export_deals_xlsx(uow, people["lea"], ExportFilter(), progress)
+    assert seen[-1] == 8
