@@ -122,6 +122,49 @@ function patches(app, server) {
   };
   app.all('/bot:token/:method(editMessageText|editMessageReplyMarkup)', edit);
 
+  // 9. sendPhoto / sendDocument / editMessageMedia (the /funnel chart, /export): aiogram
+  //    uploads files as multipart form-data, which the emulator neither parses nor knows
+  //    (HTTP 500). Here the fields are read with Node's own multipart parser (fetch's
+  //    Response.formData), the file itself is dropped, and the message is stored like a text
+  //    message whose text is its caption (or "[photo]" / "[document]"), so a test user sees
+  //    that it arrived and can tap its buttons.
+  const formFields = async (req) => {
+    if (!req.is('multipart/form-data')) return { ...req.body };
+    const chunks = [];
+    for await (const chunk of req) chunks.push(chunk);
+    const form = await new Response(Buffer.concat(chunks), {
+      headers: { 'content-type': req.headers['content-type'] },
+    }).formData();
+    const fields = {};
+    for (const [key, value] of form.entries()) {
+      if (typeof value === 'string') fields[key] = value;
+    }
+    if (typeof fields.reply_markup === 'string') fields.reply_markup = JSON.parse(fields.reply_markup);
+    return fields;
+  };
+  app.all('/bot:token/:method(sendPhoto|sendDocument)', async (req, res) => {
+    const fields = await formFields(req);
+    const kind = req.params.method === 'sendPhoto' ? '[photo]' : '[document]';
+    const message = { chat_id: fields.chat_id, text: fields.caption || kind };
+    if (fields.reply_markup) message.reply_markup = fields.reply_markup;
+    server.addBotMessage(message, req.params.token);
+    const stored = server.storage.botMessages[server.storage.botMessages.length - 1];
+    res.json({ ok: true, result: asMessage(stored) });
+  });
+  app.all('/bot:token/editMessageMedia', async (req, res) => {
+    const fields = await formFields(req);
+    const stored = findBotMessage(server, fields.chat_id, Number(fields.message_id));
+    if (!stored) {
+      res.status(400).json({
+        ok: false, error_code: 400, description: 'Bad Request: message to edit not found',
+      });
+      return;
+    }
+    if (fields.reply_markup) stored.message.reply_markup = fields.reply_markup;
+    server.emit('EditedMessageText');
+    res.json({ ok: true, result: asMessage(stored) });
+  });
+
   // 4. Methods the emulator does not know answer HTTP 500 with a non-Bot-API body, which
   //    stops `voronka run` at start (it sets the command menus). They change nothing a
   //    user sees here: accept them.

@@ -166,3 +166,69 @@ def test_webhook_delivery(
         assert "answered 500" in emulator.log_tail()
     finally:
         bot_call(emulator, token, "deleteWebhook")
+
+
+def multipart_call(
+    emulator: Emulator, token: str, method: str, fields: dict[str, Any], file_field: str
+) -> dict[str, Any]:
+    """A file upload the way aiogram makes it: multipart/form-data."""
+    boundary = "voronka-e2e-boundary"
+    body = b""
+    for key, value in fields.items():
+        text = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+        body += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{text}\r\n'
+        ).encode()
+    body += (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; '
+            'filename="chart.png"\r\nContent-Type: image/png\r\n\r\n'
+        ).encode()
+        + b"\x89PNG not really\r\n"
+        + f"--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        f"{emulator.base_url}/bot{token}/{method}",
+        data=body,
+        method="POST",
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer: dict[str, Any] = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        answer = json.loads(exc.read())
+        answer["http_status"] = exc.code
+    return answer
+
+
+def test_file_uploads(emulator: Emulator, token: str) -> None:
+    """Patch 9: photos and documents (multipart) arrive as messages; media edits work."""
+    keyboard = {"inline_keyboard": [[{"text": "Go", "callback_data": "x"}]]}
+    sent = multipart_call(
+        emulator, token, "sendPhoto", {"chat_id": 501, "reply_markup": keyboard}, "photo"
+    )
+    assert sent["ok"], sent
+    photo = Message.model_validate(sent["result"])
+    assert photo.text == "[photo]" and photo.chat.id == 501
+    doc = multipart_call(
+        emulator, token, "sendDocument", {"chat_id": 501, "caption": "deals.xlsx"}, "document"
+    )
+    assert Message.model_validate(doc["result"]).text == "deals.xlsx"
+    media = {"type": "photo", "media": "attach://chart"}
+    edited = multipart_call(
+        emulator,
+        token,
+        "editMessageMedia",
+        {"chat_id": 501, "message_id": photo.message_id, "media": media},
+        "chart",
+    )
+    assert edited["ok"], edited
+    missing = multipart_call(
+        emulator,
+        token,
+        "editMessageMedia",
+        {"chat_id": 501, "message_id": 999_999, "media": media},
+        "chart",
+    )
+    assert missing["http_status"] == 400
