@@ -39,24 +39,30 @@ MODE_ENV = "VORONKA_TEST_PG"
 URL_ENV = "VORONKA_TEST_PG_URL"
 MODES = ("auto", "required", "off")
 
+
 # Runs postgres ("$@" after the directory argument) and exits with it. A background reader
 # holds our pipe: on EOF (we closed it, or the test process died, even by SIGKILL) it sends
 # SIGINT, PostgreSQL's "fast shutdown". After a clean shutdown (exit 0) the directory is
 # deleted; if postgres failed, it is kept so its log can be read (stop() deletes it, and
 # the next start sweeps directories whose owner process is gone). fd 3: asynchronous
 # lists get /dev/null as stdin.
-_WATCHDOG = """
+def watchdog_script(signal: str) -> str:
+    """The sh watchdog above, ending the server with `signal` (shared with tests/redis_server)."""
+    return f"""
 root=$1
 shift
 exec 3<&0
 "$@" &
 pid=$!
-( read -r _ <&3 || true; kill -INT "$pid" 2>/dev/null ) &
+( read -r _ <&3 || true; kill -{signal} "$pid" 2>/dev/null ) &
 wait "$pid"
 status=$?
 if [ "$status" -eq 0 ]; then rm -rf "$root"; fi
 exit "$status"
 """
+
+
+_WATCHDOG = watchdog_script("INT")
 
 
 class PgUnavailable(Exception):

@@ -25,24 +25,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.pg import watchdog_script
+
 MODE_ENV = "VORONKA_TEST_REDIS"
 MODES = ("auto", "required", "off")
 
 # Runs redis-server ("$@" after the directory argument). A background reader holds our
 # pipe: on EOF it sends SIGTERM (Redis shuts down; nothing to save). The directory is
 # deleted afterwards unless the server failed (its log is kept for reading).
-_WATCHDOG = """
-root=$1
-shift
-exec 3<&0
-"$@" &
-pid=$!
-( read -r _ <&3 || true; kill -TERM "$pid" 2>/dev/null ) &
-wait "$pid"
-status=$?
-if [ "$status" -eq 0 ]; then rm -rf "$root"; fi
-exit "$status"
-"""
+_WATCHDOG = watchdog_script("TERM")
 
 _PREFIX = "voronka-redis-"
 
