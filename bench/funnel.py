@@ -38,7 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, select, text  # noqa: E402
+from sqlalchemy import event, func, select  # noqa: E402
 
 # Only what a bot process answering /funnel imports: the measuring subprocess's RSS is the
 # figure reported. (Building imports the demo generator, Alembic and the config loader.)
@@ -166,9 +166,9 @@ async def measure(path: Path, repeat: int, plans: bool) -> dict[str, Any]:
                     started = time.perf_counter()
                     await call(uow)
                     times[name].append(time.perf_counter() - started)
-            if plans:
-                results["plans"] = await explain(uow, span)
             results["cohort_deals"] = results["period"].cohort
+        if plans:
+            results["plans"] = await explain(engine, factory, floor)
     finally:
         await engine.dispose()
     renders = {
@@ -206,35 +206,27 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def explain(uow: UnitOfWork, span: analytics.DateRange) -> dict[str, list[str]]:
-    """SQLite's plans for the floor and the period funnel's two big queries."""
-    start, end = int(span.start.timestamp()), int(span.end.timestamp())
-    sales = await uow.repo.pipelines.by_role("sales")
-    assert sales is not None
-    stages = ", ".join(str(s.id) for s in await uow.repo.pipelines.stages(sales.id))
-    queries = {
-        "floor": "SELECT count(*) FROM stage_history WHERE pipeline_id = :p "
-        "AND at >= :a AND at < :b",
-        "funnel": "SELECT reached_stage_id, outcome, flow_stage_id, count(*), sum(amount) "
-        f"FROM funnel_facts WHERE pipeline_id = :p AND reached_stage_id IN ({stages}) "
-        "AND outcome IN ('open','won','lost','frozen','left') "
-        f"AND flow_stage_id IN ({stages}) AND entered_ts >= :s AND entered_ts < :e "
-        "GROUP BY reached_stage_id, outcome, flow_stage_id",
-        "medians": "SELECT stage_id, bucket, count(*) FROM stage_visits WHERE pipeline_id = :p "
-        f"AND stage_id IN ({stages}) AND bucket IN ({', '.join(map(str, range(128)))}) "
-        "AND cohort_ts >= :s AND cohort_ts < :e GROUP BY stage_id, bucket",
-    }
-    params = {
-        "p": sales.id,
-        "a": span.start.replace(tzinfo=None).isoformat(" "),
-        "b": span.end.replace(tzinfo=None).isoformat(" "),
-        "s": start,
-        "e": end,
-    }
+async def explain(engine: Any, factory: UnitOfWorkFactory, floor: Any) -> dict[str, list[str]]:
+    """SQLite's plans for the floor and every query the period funnel runs."""
+    captured: list[tuple[str, Any]] = []
+
+    def grab(conn: Any, cursor: Any, statement: str, params: Any, *args: Any) -> None:
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
+            captured.append((statement, params))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", grab)
+    try:
+        async with factory() as uow:
+            await floor(uow)
+            await analytics.period_funnel(uow, LEADER, FILTERS)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", grab)
     plans = {}
-    for name, sql in queries.items():
-        rows = await uow.session.execute(text("EXPLAIN QUERY PLAN " + sql), params)
-        plans[name] = [row[3] for row in rows]
+    async with engine.connect() as conn:
+        for i, (statement, params) in enumerate(captured):
+            name = f"{'floor' if i == 0 else 'period'} {i}: {' '.join(statement.split())[:60]}"
+            rows = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
+            plans[name] = [row[3] for row in rows if "SEARCH" in row[3] or "SCAN" in row[3]]
     return plans
 
 
@@ -302,7 +294,7 @@ def main() -> int:
         print(f"measured {size:,}: {json.dumps(measured['median_ms'])}", flush=True)
         if args.plans:
             for name, plan in measured["plans"].items():
-                print(f"  plan {name}: {' / '.join(plan)}")
+                print(f"  {name}\n      {' / '.join(plan)}")
     print()
     print(table(rows))
     print("(medians of", args.repeat, "interleaved runs; x = times the floor)")

@@ -1,10 +1,13 @@
 """Reports: snapshot funnel, period (cohort) funnel, loss reasons, managers.
 
-Every report is a few GROUP BY queries over covering index ranges of two derived tables,
-``funnel_facts`` and ``stage_visits`` (storage/models_analytics.py), which database triggers
-keep in step with ``stage_history`` (migration 0003). Nothing loads deals into Python: the
-largest result set is a few hundred aggregate rows. The queries use only SQL both SQLite
-and PostgreSQL run the same way, so both give the same numbers.
+Every report reads covering index ranges of tables derived from ``stage_history`` —
+``funnel_facts`` (a row per deal or lead and pipeline), ``stage_visits`` (a row per finished
+stay) and ``stage_visit_days`` (their daily counts) — which database triggers keep in step
+with it (storage/models_analytics.py, migration 0003). Nothing loads deals into Python: the
+largest result is a few hundred aggregate rows. A report fills a small grid of cells
+(stage x outcome x stage, stage x duration bucket, ...), each cell one index range counted
+by a correlated subquery: about the cost of one indexed COUNT over the cohort's rows. The
+SQL is the same on SQLite and PostgreSQL, and the tests check both give the same numbers.
 
 Counting rules
 --------------
@@ -83,7 +86,7 @@ from services.errors import NotFound, RuleViolation, ValidationError
 from services.permissions import Action, Actor, can, require
 from services.pipelines import PipelineRules
 from storage.enums import Role, StageKind
-from storage.models import Pipeline, Stage, Task
+from storage.models import LossReason, Pipeline, Stage, Task
 from storage.models_analytics import (
     OUTCOME_FROZEN,
     OUTCOME_LEFT,
@@ -714,31 +717,56 @@ async def loss_reasons(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> 
         r.id: ReasonInfo(r.id, r.code, r.name, r.name_en, r.conditional)
         for r in await uow.repo.catalog.loss_reasons(include_inactive=True)
     }
-    refusal_stages = [s.id for s in pmap.stages if s.kind in (StageKind.LOST, StageKind.FROZEN)]
     f = FunnelFact
-    common = [
-        f.pipeline_id == pmap.rules.pipeline.id,
-        f.outcome.in_((OUTCOME_LOST, OUTCOME_FROZEN)),
-        f.stage_id.in_(refusal_stages),
-        f.flow_stage_id.in_(pmap.ids),
-        _cohort(f.entered_ts, span),
-        *_manager(f.manager_id, manager_id),
-    ]
-    columns = (f.outcome, f.reason_id, f.flow_stage_id, func.count(), func.sum(f.amount))
-    groups = (f.outcome, f.reason_id, f.flow_stage_id)
-    found: list[tuple[str, int | None, int, int, int]] = []
-    for reason_cond in (f.reason_id.in_(list(reasons)), f.reason_id.is_(None)):
-        rows = await uow.session.execute(
-            select(*columns).where(*common, reason_cond).group_by(*groups)
+    pid = pmap.rules.pipeline.id
+    scope = [f.pipeline_id == pid, _cohort(f.entered_ts, span), *_manager(f.manager_id, manager_id)]
+    # Cells: refusal stage (and so the outcome) x reason x the flow stage it happened at.
+    refusals = (
+        select(Stage.id, Stage.kind)
+        .where(Stage.pipeline_id == pid, Stage.kind.in_((StageKind.LOST, StageKind.FROZEN)))
+        .subquery("refusals")
+    )
+    reason_ids = select(LossReason.id).subquery("reasons")
+    flow_ids = _stage_ids(list(pmap.rank), "flow")
+    cell = _count_and_sum(
+        f.amount,
+        f.outcome == refusals.c.kind,
+        f.stage_id == refusals.c.id,
+        f.reason_id == reason_ids.c.id,
+        f.flow_stage_id == flow_ids.c.id,
+        *scope,
+    )
+    found: list[tuple[str, int | None, int, int, int]] = [
+        (outcome, reason_id, flow_id, *_pair(value))
+        for outcome, reason_id, flow_id, value in await uow.session.execute(
+            select(refusals.c.kind, reason_ids.c.id, flow_ids.c.id, cell).select_from(
+                refusals.join(reason_ids, true()).join(flow_ids, true())
+            )
         )
-        found.extend((o, r, s, int(n), int(a or 0)) for o, r, s, n, a in rows)
+    ]
+    no_reason = await uow.session.execute(  # (refused without a reason: rare)
+        select(f.outcome, f.flow_stage_id, func.count(), func.sum(f.amount))
+        .where(
+            *scope,
+            f.outcome.in_((OUTCOME_LOST, OUTCOME_FROZEN)),
+            f.stage_id.in_(
+                [s.id for s in pmap.stages if s.kind in (StageKind.LOST, StageKind.FROZEN)]
+            ),
+            f.reason_id.is_(None),
+            f.flow_stage_id.in_(list(pmap.rank)),
+        )
+        .group_by(f.outcome, f.flow_stage_id)
+    )
+    found += [(o, None, flow, int(n), int(a or 0)) for o, flow, n, a in no_reason]
     per_reason: dict[int | None, dict[int, list[int]]] = defaultdict(dict)
     frozen: dict[int | None, int] = defaultdict(int)
     for outcome, reason_id, flow_id, n, amount in found:
+        if not n:
+            continue
         k = pmap.rank.get(flow_id, 0)
-        cell = per_reason[reason_id].setdefault(k, [0, 0])
-        cell[0] += n
-        cell[1] += amount
+        totals = per_reason[reason_id].setdefault(k, [0, 0])
+        totals[0] += n
+        totals[1] += amount
         if outcome == OUTCOME_FROZEN:
             frozen[reason_id] += n
     result = []

@@ -253,97 +253,104 @@ async def generate(
 # --- the generator ------------------------------------------------------------------------
 
 
+TABLES: tuple[type[Base], ...] = (  # in an order that satisfies the foreign keys
+    Company,
+    Contact,
+    Lead,
+    Deal,
+    StageHistory,
+    Task,
+    Activity,
+    InstallmentPlan,
+    InstallmentDue,
+    Payment,
+)
+
+
 @dataclass
 class _Batch:
-    """Rows of one chunk, per table, in an order that satisfies the foreign keys."""
+    """Rows of one chunk, per table."""
 
     deals: int = 0  # deals made (their installment copies not counted)
     counts: dict[type[Base], int] = field(default_factory=dict)
-    statements: list[tuple[Any, list[Any]]] = field(default_factory=list)
+    # per table: (the staging insert, its parameters, the columns given)
+    statements: list[tuple[type[Base], Any, list[Any], list[str]]] = field(default_factory=list)
     # (lead id, actor, rows) of the lead about to be converted by the next deal made
     pending_conversions: list[tuple[int, int, list[_Row]]] = field(default_factory=list)
     rows: dict[type[Base], list[dict[str, Any]]] = field(
-        default_factory=lambda: {
-            t: []
-            for t in (
-                Company,
-                Contact,
-                Lead,
-                Deal,
-                StageHistory,
-                Task,
-                Activity,
-                InstallmentPlan,
-                InstallmentDue,
-                Payment,
-            )
-        }
+        default_factory=lambda: {model: [] for model in TABLES}
     )
 
     def add(self, model: type[Base], **values: Any) -> None:
         self.rows[model].append(values)
 
-    def prepare(self, staging: Table, raw: bool) -> None:
+    def prepare(self, staging: dict[type[Base], Table], raw: bool) -> None:
         """Turn the rows into what the writer sends (see _Writer); frees the dicts."""
         self.counts = {model: len(rows) for model, rows in self.rows.items()}
         for model, rows in self.rows.items():
             if not rows:
                 continue
-            table = staging if model is StageHistory else model.__table__
-            assert isinstance(table, Table)
+            names = list(rows[0])
             if raw:
-                self.statements.append(_raw_statement(table, rows))
+                sql, params = _raw_statement(staging[model], names, rows)
+                self.statements.append((model, sql, params, names))
             else:
-                self.statements.append((insert(table), rows))
+                self.statements.append((model, insert(staging[model]), rows, names))
         self.rows = {}
 
 
 class _Writer:
-    """Writes prepared batches with executemany.
+    """Writes prepared batches: per table, executemany into a staging table (temporary, no
+    index, no constraint: cheap), then one ``INSERT ... SELECT`` into the real table.
 
-    Stage history goes into a staging table first and then, per chunk, into stage_history
-    with one ``INSERT ... SELECT``: those rows fire the analytics triggers, and SQLite pays
-    for a statement journal per statement, not per row. On SQLite the values are turned
-    into its storage format in Python and handed to the driver: SQLAlchemy's per-value bind
-    processing would otherwise be most of the time at a million deals."""
+    One statement per table and chunk rather than one per row matters on SQLite: it runs
+    each statement that may fail half-way (foreign keys, several indexes, triggers) with a
+    statement journal, a cost per statement; and stage history rows fire the analytics
+    triggers. On SQLite the values are also turned into its storage format here and
+    handed to the driver: SQLAlchemy's per-value bind processing would otherwise be most
+    of the time at a million deals."""
 
-    def __init__(self, conn: AsyncConnection, staging: Table) -> None:
+    def __init__(self, conn: AsyncConnection, staging: dict[type[Base], Table]) -> None:
         self.conn = conn
         self.staging = staging
-        self.columns = ", ".join(c.name for c in StageHistory.__table__.columns if c.name != "id")
 
     @classmethod
     async def open(cls, conn: AsyncConnection) -> _Writer:
-        columns = [Column(c.name, c.type) for c in StageHistory.__table__.columns if c.name != "id"]
-        staging = Table(
-            "demo_history",
-            MetaData(),
-            Column("n", Integer, primary_key=True),
-            *columns,
-            prefixes=["TEMPORARY"],
-        )
-        await conn.run_sync(staging.create)
+        metadata = MetaData()
+        staging = {
+            model: Table(
+                f"demo_{model.__tablename__}",
+                metadata,
+                Column("demo_n", Integer, primary_key=True),
+                *(Column(c.name, c.type) for c in model.__table__.columns),
+                prefixes=["TEMPORARY"],
+            )
+            for model in TABLES
+        }
+        await conn.run_sync(metadata.create_all)
         return cls(conn, staging)
 
     async def write(self, batch: _Batch) -> None:
-        for statement, params in batch.statements:
+        for model, statement, params, names in batch.statements:
             if isinstance(statement, str):
                 await self.conn.exec_driver_sql(statement, params)
             else:
                 await self.conn.execute(statement, params)
-            if "demo_history" in str(statement):
-                await self.conn.execute(
-                    text(
-                        f"INSERT INTO stage_history ({self.columns}) "
-                        f"SELECT {self.columns} FROM demo_history ORDER BY n"
-                    )
+            columns = ", ".join(names)
+            staging = self.staging[model].name
+            await self.conn.execute(
+                text(
+                    f"INSERT INTO {model.__tablename__} ({columns}) "
+                    f"SELECT {columns} FROM {staging} ORDER BY demo_n"
                 )
-                await self.conn.execute(text("DELETE FROM demo_history"))
+            )
+            await self.conn.execute(text(f"DELETE FROM {staging}"))
 
 
-def _raw_statement(table: Table, rows: list[dict[str, Any]]) -> tuple[str, list[tuple[Any, ...]]]:
+def _raw_statement(
+    table: Table, names: list[str], rows: list[dict[str, Any]]
+) -> tuple[str, list[tuple[Any, ...]]]:
     """An INSERT for the SQLite driver, with the values in SQLite's storage format."""
-    names = list(rows[0])
     get = itemgetter(*names)
     converters = [
         (i, convert)
@@ -352,7 +359,7 @@ def _raw_statement(table: Table, rows: list[dict[str, Any]]) -> tuple[str, list[
     ]
     params = []
     for row in rows:
-        values = list(get(row))
+        values = list(get(row)) if len(names) > 1 else [get(row)]
         for i, convert in converters:
             if values[i] is not None:
                 values[i] = convert(values[i])
@@ -757,7 +764,10 @@ class _World:
         flow = self.sales.flow
 
         def task(kind: str, title: str, start: datetime, due: datetime, **kw: Any) -> None:
-            done = kw.pop("done", None)
+            """An auto task is done when the deal reached the next stage, open while the deal
+            still waits for it, and was cancelled when the deal went elsewhere."""
+            done, waiting = kw.pop("done", None), kw.pop("waiting", True)
+            status = TS.DONE if done else TS.OPEN if waiting else TS.CANCELLED
             values = {"assignee_id": None, "assignee_role": None, "payload": {}, **kw}
             batch.add(
                 Task,
@@ -765,7 +775,7 @@ class _World:
                 title=title,
                 deal_id=deal_id,
                 lead_id=None,
-                status=str(TS.DONE if done else TS.OPEN),
+                status=str(status),
                 due_at=due,
                 comment=None,
                 created_by_id=manager,
@@ -786,6 +796,7 @@ class _World:
                 assignee_role=str(Role.HEAD_MEASURER),
                 payload={"stage": "measurement_scheduled", "auto": True},
                 done=entered.get(flow[3]),
+                waiting=stage == flow[2],
             )
         if flow[3] in entered and measurer is not None:
             start = entered[flow[3]]
@@ -797,6 +808,7 @@ class _World:
                 assignee_id=measurer,
                 payload={"auto": True},
                 done=entered.get(flow[4]),
+                waiting=stage == flow[3],
             )
         if stage in flow[:-1]:  # an open deal: the manager's next contact, maybe overdue
             start = max(entered.values())

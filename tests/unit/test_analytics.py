@@ -350,6 +350,8 @@ async def test_snapshot_by_hand(uow_factory, world):
 
 
 async def test_loss_reasons_by_hand(uow_factory, world):
+    # One more: lost without a reason (an import could write that), at data collection.
+    await story(uow_factory, world["ann"].id, 5_000, jan(9), ("dc", 0), ("lost", 3))
     async with uow_factory() as uow:
         report = await analytics.loss_reasons(uow, world["leader"], JAN)
     rows = [
@@ -366,8 +368,9 @@ async def test_loss_reasons_by_hand(uow_factory, world):
         ("expensive", 2, 130_000, 0, [("proposal_sent", 2, 130_000)]),
         ("competitor", 1, 200_000, 0, [("measurement_done", 1, 200_000)]),
         ("thinking", 1, 60_000, 1, [("proposal_sent", 1, 60_000)]),
+        (None, 1, 5_000, 0, [("data_collection", 1, 5_000)]),
     ]
-    assert (report.count, report.amount) == (4, 390_000)
+    assert (report.count, report.amount) == (5, 395_000)
     async with uow_factory() as uow:
         mine = await analytics.loss_reasons(uow, world["bob"], JAN)
     assert mine.rows == ()
