@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import CallbackQuery, TelegramObject, Update, User
+from aiogram.types import TelegramObject, Update, User
 
 from handlers.i18n import lang_of, t
 from services import employees, outbox, updates
@@ -89,9 +89,3 @@ class ContextMiddleware(BaseMiddleware):
                 uow.bind_update(update_id)
             data["uow"] = uow
             return await handler(event, data)
-
-
-def callback_of(event: TelegramObject) -> CallbackQuery | None:
-    if isinstance(event, Update):
-        return event.callback_query
-    return event if isinstance(event, CallbackQuery) else None

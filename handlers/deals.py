@@ -23,8 +23,9 @@ from handlers.callbacks import DealAction, DealCb, ListCb, MenuAction, MenuCb
 from handlers.errors import error_text
 from handlers.i18n import t
 from services import dates, deals, pipelines
+from services.common import check_version
 from services.dto import DealCard
-from services.errors import RuleViolation, StaleVersion, ValidationError
+from services.errors import RuleViolation, ValidationError
 from services.permissions import Action, Actor, require
 from storage.uow import UnitOfWork
 
@@ -257,8 +258,7 @@ async def choose_stage(
 async def _fresh(uow: UnitOfWork, actor: Actor, cb: DealCb) -> DealCard:
     """The card for a sub-menu; a stale one is refused like a move would be."""
     card = await deals.get_card(uow, actor, cb.deal_id)
-    if cb.v and card.version != cb.v:
-        raise StaleVersion("deal", card.version)
+    check_version("deal", card.version, cb.v or None)
     return card
 
 

@@ -30,8 +30,9 @@ from handlers.callbacks import LeadAction, LeadCb, MenuAction, MenuCb, WizardAct
 from handlers.errors import error_text
 from handlers.i18n import t
 from services import deals, leads, validation
+from services.common import check_version
 from services.dto import Duplicate, LeadCard
-from services.errors import RuleViolation, StaleVersion, ValidationError
+from services.errors import RuleViolation, ValidationError
 from services.leads import LeadInput
 from services.permissions import Action, Actor, require
 from storage.uow import UnitOfWork
@@ -612,8 +613,7 @@ async def card_action(
         card = await leads.disqualify(uow, actor, cb.lead_id, cb.arg, None, cb.v)
     else:  # DISQUALIFY: the reasons, on the card
         card = await leads.get_lead(uow, actor, cb.lead_id)
-        if cb.v and card.version != cb.v:
-            raise StaleVersion("lead", card.version)
+        check_version("lead", card.version, cb.v or None)
         items = await deals.loss_reasons(uow, lang)
         pick = t("lead.disqualify.pick", lang)
         await _show(query, card, lang, tz, pick, view.reasons(card, items, lang))

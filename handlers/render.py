@@ -6,10 +6,8 @@ from datetime import datetime, tzinfo
 from html import escape
 
 from handlers.i18n import t
-from services.dto import DealCard, DealListItem, HistoryEntry, LeadCard, Page, StageInfo
+from services.dto import DealCard, DealListItem, HistoryEntry, LeadCard, Page
 from services.validation import format_amount
-
-PHONE_WIDTH = 40
 
 
 def when(value: datetime | None, tz: tzinfo) -> str:
@@ -18,10 +16,6 @@ def when(value: datetime | None, tz: tzinfo) -> str:
 
 def money(minor: int | None, lang: str) -> str:
     return t("common.money", lang, amount=format_amount(minor)) if minor is not None else "—"
-
-
-def stage_label(stage: StageInfo, lang: str) -> str:
-    return stage.label(lang)
 
 
 def progress(card: DealCard) -> str:

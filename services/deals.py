@@ -280,7 +280,7 @@ async def lose(
     current = rules.stage(deal.stage_id)
     if current.kind in CLOSED_KINDS:
         raise RuleViolation("deal_closed", stage=current.name)
-    reason = await _reason(uow, reason_code)
+    reason = await loss_reason(uow, reason_code)
     comment = validation.optional_text(comment, "comment")
     refusal = rules.conditional_refusal()
     if reason.conditional and refusal is not None:
@@ -295,7 +295,8 @@ async def lose(
     return await _finish(uow, actor, deal)
 
 
-async def _reason(uow: UnitOfWork, ref: str | int) -> LossReason:
+async def loss_reason(uow: UnitOfWork, ref: str | int) -> LossReason:
+    """An active loss reason by code, or by id (from a button); else ValidationError."""
     if isinstance(ref, int) and not isinstance(ref, bool):
         reason = await uow.repo.get(LossReason, ref) if ref > 0 else None
     else:

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from services import validation
 from services.common import check_version, commit, employee_name, load
-from services.deals import _reason, search_text
+from services.deals import loss_reason, search_text
 from services.dto import Duplicate, LeadCard, StageInfo
 from services.errors import NotFound, RuleViolation, ValidationError
 from services.permissions import Action, Actor, require
@@ -250,7 +250,7 @@ async def disqualify(
     lead = await _load_for(uow, actor, lead_id, Action.LEAD_EDIT)
     check_version("lead", lead.version, expected_version)
     _require_open(lead)
-    reason = await _reason(uow, reason_code)
+    reason = await loss_reason(uow, reason_code)
     comment = validation.optional_text(comment, "comment")
     rules = await rules_for(uow, lead.pipeline_id)
     lost = rules.first_of(StageKind.LOST)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from services.dto import PipelineInfo, StageInfo, SyncReport
@@ -254,7 +253,3 @@ async def list_pipelines(uow: UnitOfWork) -> list[PipelineInfo]:
     for p in await uow.repo.pipelines.all():
         result.append((await rules_for(uow, p.id)).info)
     return result
-
-
-def stage_infos(stages: Sequence[Stage]) -> tuple[StageInfo, ...]:
-    return tuple(StageInfo.of(s) for s in stages)
