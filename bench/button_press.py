@@ -35,9 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from aiogram import Bot, Dispatcher, Router  # noqa: E402
-from aiogram.methods import AnswerCallbackQuery, EditMessageText  # noqa: E402
-from aiogram.types import (  # noqa: E402
+from aiogram import Bot, Dispatcher, Router
+from aiogram.methods import AnswerCallbackQuery, EditMessageText
+from aiogram.types import (
     CallbackQuery,
     Chat,
     InlineKeyboardButton,
@@ -46,21 +46,21 @@ from aiogram.types import (  # noqa: E402
     Update,
     User,
 )
-from sqlalchemy import Column, Integer, MetaData, String, Table, insert  # noqa: E402
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert
 
-from bot.app import build_dispatcher  # noqa: E402
-from handlers.callbacks import DealAction, DealCb  # noqa: E402
-from services import deals  # noqa: E402
-from services.clock import SystemClock  # noqa: E402
-from services.permissions import Actor  # noqa: E402
-from services.pipeline_config import load_config  # noqa: E402
-from services.pipelines import sync_config  # noqa: E402
-from storage import migrate  # noqa: E402
-from storage.db import create_engine, create_session_factory  # noqa: E402
-from storage.models import Employee  # noqa: E402
-from storage.uow import UnitOfWorkFactory  # noqa: E402
-from tests.factories import new_deal  # noqa: E402
-from tests.tg import BOT_ID, RecordingSession, make_bot, make_settings  # noqa: E402
+from bot.app import build_dispatcher
+from handlers.ui.callbacks import DealAction, DealCb
+from services.clock import SystemClock
+from services.permissions import Actor
+from services.sales import deals
+from services.sales.pipeline_config import load_config
+from services.sales.pipelines import sync_config
+from storage import migrate
+from storage.db import create_engine, create_session_factory
+from storage.models import Employee
+from storage.uow import UnitOfWorkFactory
+from tests.factories import new_deal
+from tests.tg import BOT_ID, RecordingSession, make_bot, make_settings
 
 OUT = ROOT / "bench" / "out"
 DEFAULT_PIPELINES = ROOT / "config" / "pipelines" / "default.toml"

@@ -38,18 +38,19 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import event, func, select  # noqa: E402
+from sqlalchemy import event, func, select
+
+from services.clock import FakeClock
+from services.permissions import Actor
 
 # Only what a bot process answering /funnel imports: the measuring subprocess's RSS is the
 # figure reported. (Building imports the demo generator, Alembic and the config loader.)
-from services import analytics, charts  # noqa: E402
-from services.analytics import Period, ReportFilter  # noqa: E402
-from services.clock import FakeClock  # noqa: E402
-from services.permissions import Actor  # noqa: E402
-from storage.db import create_engine, create_session_factory  # noqa: E402
-from storage.enums import Role  # noqa: E402
-from storage.models import StageHistory  # noqa: E402
-from storage.uow import UnitOfWork, UnitOfWorkFactory  # noqa: E402
+from services.reports import analytics, charts
+from services.reports.analytics import Period, ReportFilter
+from storage.db import create_engine, create_session_factory
+from storage.enums import Role
+from storage.models import StageHistory
+from storage.uow import UnitOfWork, UnitOfWorkFactory
 
 OUT = ROOT / "bench" / "out"
 NOW = datetime(2026, 1, 12, 9, 0, tzinfo=UTC)
@@ -68,8 +69,8 @@ def url_of(path: Path) -> str:
 
 async def build(size: int, path: Path) -> dict[str, Any]:
     from services import demo
-    from services.pipeline_config import load_config
-    from services.pipelines import sync_config
+    from services.sales.pipeline_config import load_config
+    from services.sales.pipelines import sync_config
     from storage import migrate
 
     for stale in path.parent.glob(path.name + "*"):

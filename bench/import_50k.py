@@ -31,16 +31,16 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from services import imports  # noqa: E402
-from services.clock import FakeClock  # noqa: E402
-from services.permissions import Actor  # noqa: E402
-from services.pipeline_config import load_config  # noqa: E402
-from services.pipelines import sync_config  # noqa: E402
-from storage import migrate  # noqa: E402
-from storage.db import create_engine, create_session_factory  # noqa: E402
-from storage.models import Employee, Lead, StageHistory  # noqa: E402
-from storage.models_analytics import FunnelFact  # noqa: E402
-from storage.uow import UnitOfWorkFactory  # noqa: E402
+from services.clock import FakeClock
+from services.intake import imports
+from services.permissions import Actor
+from services.sales.pipeline_config import load_config
+from services.sales.pipelines import sync_config
+from storage import migrate
+from storage.db import create_engine, create_session_factory
+from storage.models import Employee, Lead, StageHistory
+from storage.models.analytics import FunnelFact
+from storage.uow import UnitOfWorkFactory
 
 HEADERS = ["ФИО", "Телефон", "E-mail", "Компания", "Источник", "Сумма", "Комментарий"]
 FIRST = ["Иван", "Пётр", "Анна", "Мария", "Олег", "Елена", "Сергей", "Ольга", "Dmitry", "Kate"]

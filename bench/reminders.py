@@ -39,18 +39,18 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from aiogram import Bot  # noqa: E402
-from aiogram.client.session.aiohttp import AiohttpSession  # noqa: E402
-from aiogram.client.telegram import TelegramAPIServer  # noqa: E402
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
 
-from bot.notifier import BotNotifier  # noqa: E402
-from services import outbox  # noqa: E402
-from services.clock import SystemClock  # noqa: E402
-from services.outbox import Kind, Sweeper  # noqa: E402
-from storage import migrate  # noqa: E402
-from storage.db import create_engine, create_session_factory  # noqa: E402
-from storage.models import Employee  # noqa: E402
-from storage.uow import UnitOfWorkFactory  # noqa: E402
+from bot.notifier import BotNotifier
+from services.clock import SystemClock
+from services.outbox import queue as outbox
+from services.outbox.queue import Kind, Sweeper
+from storage import migrate
+from storage.db import create_engine, create_session_factory
+from storage.models import Employee
+from storage.uow import UnitOfWorkFactory
 
 ALLOWED_PER_SECOND = 30
 PER_CHAT_SECONDS = 1.0

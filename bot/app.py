@@ -57,7 +57,7 @@ def build_dispatcher(
     **extra: Any,
 ) -> Dispatcher:
     """Routers, middlewares and shared objects (as Dispatcher kwargs for handlers)."""
-    from handlers import routers  # imported here: nothing is built at import time
+    from handlers.routers import routers  # imported here: nothing is built at import time
 
     dp = Dispatcher(
         storage=storage or MemoryStorage(),
@@ -70,8 +70,7 @@ def build_dispatcher(
     dp.update.outer_middleware(ThrottleMiddleware(settings.throttle_seconds))
     dp.update.outer_middleware(ContextMiddleware(uow_factory))
     dp.callback_query.middleware(AnswerCallbacks())
-    for router in routers():
-        dp.include_router(router)
+    dp.include_routers(*routers())
     return dp
 
 
@@ -100,9 +99,9 @@ async def prepare(
 ) -> tuple[Any, UnitOfWorkFactory]:
     """Migrate and sync pipelines (unless the caller just did), ensure the admins from
     ADMIN_IDS; returns (engine, uow_factory)."""
-    from services.employees import ensure_admins
-    from services.pipeline_config import load_config
-    from services.pipelines import sync_config
+    from services.sales.pipeline_config import load_config
+    from services.sales.pipelines import sync_config
+    from services.team.employees import ensure_admins
     from storage.db import create_engine, create_session_factory
     from storage.migrate import upgrade
 
@@ -121,7 +120,7 @@ async def prepare(
 async def run_polling(settings: Settings, *, migrated: bool = False) -> None:
     from bot.notifier import BotNotifier
     from bot.scheduler import build_scheduler
-    from handlers.commands import set_commands
+    from handlers.ui.commands import set_commands
 
     engine, uow_factory = await prepare(settings, migrated=migrated)
     bot = make_bot(settings)

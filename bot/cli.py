@@ -108,8 +108,8 @@ async def _current_revision(url: str) -> str | None:
 async def migrate_and_sync(settings: Settings) -> MigrateResult:
     """Upgrade the schema to head, then sync the pipelines file (validated first)."""
     from services.clock import SystemClock
-    from services.pipeline_config import load_config
-    from services.pipelines import sync_config
+    from services.sales.pipeline_config import load_config
+    from services.sales.pipelines import sync_config
     from storage import migrate
     from storage.db import create_engine, create_session_factory
     from storage.uow import UnitOfWork
@@ -160,7 +160,7 @@ def _run_migrate(settings: Settings) -> MigrateResult:
     from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
     from services.errors import RuleViolation
-    from services.pipeline_config import ConfigError
+    from services.sales.pipeline_config import ConfigError
 
     try:
         return asyncio.run(migrate_and_sync(settings))
@@ -251,7 +251,7 @@ def describe_config(config: Any) -> list[str]:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    from services.pipeline_config import ConfigError, load_config
+    from services.sales.pipeline_config import ConfigError, load_config
 
     path: Path = args.file if args.file is not None else load_settings().pipelines_file
     try:

@@ -1,4 +1,4 @@
-"""APScheduler wiring of the digests to leaders (services/digests.py explains the rules).
+"""APScheduler wiring of the digests to leaders (services/reports/digests.py explains the rules).
 
 One cron job checks every minute whether the daily or the weekly digest is due (and one run
 at start catches up a missed one); the check only *enqueues* outbox rows, which the
@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from services import digests
 from services.clock import Clock
-from services.digests import DigestStats
+from services.reports import digests
+from services.reports.digests import DigestStats
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)

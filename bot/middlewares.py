@@ -10,8 +10,10 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update, User
 
-from handlers.i18n import lang_of, t
-from services import employees, outbox, updates
+from handlers.ui.i18n import lang_of, t
+from services import updates
+from services.outbox import queue as outbox
+from services.team import employees
 from storage.uow import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)

@@ -32,18 +32,21 @@ from aiogram.exceptions import (
 )
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
 
-from handlers.callbacks import DealAction, DealCb, MenuAction, MenuCb
-from handlers.callbacks_tasks import (
+from handlers.funnel.views import digest_lines
+from handlers.ui.callbacks import (
     SNOOZE_CHOICES,
     AssignCb,
+    DealAction,
+    DealCb,
     InstallmentAction,
     InstallmentCb,
+    MenuAction,
+    MenuCb,
     TaskAction,
     TaskCb,
 )
-from handlers.funnel_view import digest_lines
-from handlers.i18n import lang_of, t
-from services.outbox import (
+from handlers.ui.i18n import lang_of, t
+from services.outbox.queue import (
     Delivery,
     DeliveryForbidden,
     DeliveryRejected,
@@ -52,8 +55,8 @@ from services.outbox import (
     Kind,
     OutboxItem,
 )
-from services.tasks import map_url
 from services.validation import format_amount
+from services.work.tasks import map_url
 
 MAX_TEXT = 4096
 TITLE_WIDTH = 120

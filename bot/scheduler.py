@@ -1,4 +1,4 @@
-"""APScheduler wiring of the reminder engine (services/outbox.py explains the design).
+"""APScheduler wiring of the reminder engine (services/outbox/queue.py explains the design).
 
 One interval job sweeps the outbox (claim -> commit -> send -> mark); cron jobs only trigger
 scans that *enqueue* rows (escalations, installment overdue checks, deferred-demand dates)
@@ -25,9 +25,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from services import installments, tasks
 from services.clock import Clock
-from services.outbox import Notifier, Sweeper
+from services.outbox.queue import Notifier, Sweeper
+from services.work import installments, tasks
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)

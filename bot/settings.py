@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     telegram_api_url: str | None = None
     invite_ttl_hours: int = 72
     throttle_seconds: float = 0.3
-    # Reminder engine (bot/scheduler.py, services/outbox.py)
+    # Reminder engine (bot/scheduler.py, services/outbox/queue.py)
     reminder_sweep_seconds: float = 10
     reminder_lease_seconds: float = 300
     reminder_late_minutes: float = 10
@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     intake_tokens: SecretStr | None = None
     intake_rate_limit: int = 30
     intake_manager_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
-    # Digests to leaders (services/digests.py), in TIMEZONE.
+    # Digests to leaders (services/reports/digests.py), in TIMEZONE.
     digest_daily_at: str = "08:30"
     digest_weekly_at: str = "Mon 09:00"
 
@@ -81,8 +81,8 @@ class Settings(BaseSettings):
     @field_validator("digest_daily_at")
     @classmethod
     def _check_digest_daily(cls, value: str) -> str:
-        from services.digests import parse_time
         from services.errors import ValidationError as Invalid
+        from services.reports.digests import parse_time
 
         try:
             parse_time(value)
@@ -93,8 +93,8 @@ class Settings(BaseSettings):
     @field_validator("digest_weekly_at")
     @classmethod
     def _check_digest_weekly(cls, value: str) -> str:
-        from services.digests import parse_weekly
         from services.errors import ValidationError as Invalid
+        from services.reports.digests import parse_weekly
 
         try:
             parse_weekly(value)
@@ -123,7 +123,7 @@ class Settings(BaseSettings):
     @field_validator("intake_tokens")
     @classmethod
     def _check_intake_tokens(cls, value: SecretStr | None) -> SecretStr | None:
-        from services.intake import parse_tokens
+        from services.intake.api import parse_tokens
 
         if value is not None:
             parse_tokens(value.get_secret_value())

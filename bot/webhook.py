@@ -15,7 +15,7 @@ Routes:
 ``GET /healthz``  200 ``{"ok": true, "database": "ok", ["redis": "ok",] "in_flight": n}`` when
     the database (and Redis, when used) answer; 503 with ``"error"`` in place of ``"ok"``, or
     ``{"ok": false, "status": "shutting_down"}`` during a shutdown (the proxy stops sending).
-``POST /api/leads``  lead intake (services/intake.py): ``Authorization: Bearer <token>`` of
+``POST /api/leads``  lead intake (services/intake/api.py): ``Authorization: Bearer <token>`` of
     a source from ``INTAKE_TOKENS``; JSON object or form (urlencoded or multipart) with
     ``name``, ``phone`` and/or ``email``, optional ``need`` (or ``message``/``comment``),
     ``company``, ``amount``; optional ``Idempotency-Key`` header. Answers:
@@ -70,7 +70,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from bot.settings import MissingSetting, Settings
-from services import intake
+from services.intake import api as intake
 from storage.uow import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -442,7 +442,7 @@ def _make_kicker(scheduler: Any, uow_factory: UnitOfWorkFactory, bot: Bot, tz: s
     if job is not None:
         return SweepKicker(job.func)
     from bot.notifier import BotNotifier
-    from services.outbox import Sweeper
+    from services.outbox.queue import Sweeper
 
     return SweepKicker(Sweeper(uow_factory, BotNotifier(bot, tz), uow_factory.clock).sweep_once)
 
@@ -479,7 +479,7 @@ async def run_webhook(
     from bot.app import build_dispatcher, make_bot, make_storage, prepare
     from bot.notifier import BotNotifier
     from bot.scheduler import build_scheduler
-    from handlers.commands import set_commands
+    from handlers.ui.commands import set_commands
 
     url = webhook_url(settings)
     if settings.webhook_secret is None:

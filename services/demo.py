@@ -48,10 +48,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.deals import search_text
 from services.errors import RuleViolation
-from services.pipeline_config import load_config
-from services.pipelines import PipelineRules, rules_by_role, sync_config
+from services.sales.deals import search_text
+from services.sales.pipeline_config import load_config
+from services.sales.pipelines import PipelineRules, rules_by_role, sync_config
 from storage import migrate
 from storage.db import create_engine, create_session_factory, is_sqlite
 from storage.enums import ActivityKind, LeadSource, LeadStatus, Role, StageKind, TaskKind

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.db import READ_ONLY
 from storage.models import ProcessedUpdate
-from storage.repositories import Repositories
+from storage.repositories.core import Repositories
 
 
 class DuplicateUpdate(Exception):

@@ -43,8 +43,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.clock import FakeClock
 from services.permissions import Actor
-from services.pipeline_config import load_config
-from services.pipelines import sync_config
+from services.sales.pipeline_config import load_config
+from services.sales.pipelines import sync_config
 from storage import migrate
 from storage.db import create_engine, create_session_factory
 from storage.models import Base, Employee

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from services import deals, leads
 from services.dto import DealCard
-from services.leads import LeadInput
 from services.permissions import Actor
+from services.sales import deals, leads
+from services.sales.leads import LeadInput
 from storage.uow import UnitOfWorkFactory
 
 _phone_seq = iter(range(1000, 10_000_000))

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from services.clock import FakeClock
-from services.outbox import Delivery, Sweeper
+from services.outbox.queue import Delivery, Sweeper
 from storage.models import Reminder
 from storage.uow import UnitOfWorkFactory
 

@@ -16,8 +16,8 @@ from functools import cache
 import pytest
 
 from bot.settings import DEFAULT_PIPELINES_FILE
-from handlers.i18n import t
-from services.pipeline_config import CompanyConfig, load_config
+from handlers.ui.i18n import t
+from services.sales.pipeline_config import CompanyConfig, load_config
 from tests.e2e.client import BotMessage, TgUser
 from tests.e2e.conftest import BotProcess
 

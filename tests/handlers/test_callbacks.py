@@ -1,4 +1,4 @@
-"""The callback contract (handlers/callbacks.py).
+"""The callback contract (handlers/ui/callbacks.py).
 
 1. Every CallbackData class packs within Telegram's 64 bytes at its maximum values, holds
    only ints and enums, and its ints are bounded by what the database can store.
@@ -30,7 +30,7 @@ What counts as forged (the test models each class; `forgeries` below):
   exist, role indexes and flags outside the enum, demoting or deactivating herself.
 - LangCb: every value that unpacks is a language anyone may choose for themselves:
   EXCLUDED; the out-of-contract raw strings ("g:xx") are still tested.
-- Task callbacks (handlers/callbacks_tasks.py): TaskListCb and the RECEIVABLES page of
+- Task callbacks (handlers/ui/callbacks.py, prefixes "t…"): TaskListCb and the RECEIVABLES page of
   InstallmentCb are lists of what the role may see: EXCLUDED for the roles that have them.
   NextContactCb / InstallmentCb carry deal ids: foreign or missing, as for DealCb.
 - Any other class (TaskCb, AssignCb, ImportCb, a new one): every id is one that does not
@@ -69,8 +69,8 @@ from hypothesis import strategies as st
 from pydantic.fields import FieldInfo
 
 import handlers
-from handlers import keyboards as kb
-from handlers.callbacks import (
+from handlers.ui import keyboards as kb
+from handlers.ui.callbacks import (
     ALL_CALLBACKS,
     MAX_INT,
     DealAction,
@@ -87,9 +87,9 @@ from handlers.callbacks import (
     WizardAction,
     WizardCb,
 )
-from handlers.i18n import t
-from services import team
+from handlers.ui.i18n import t
 from services.permissions import Actor
+from services.team import staff as team
 from storage.enums import Role
 from storage.models import Deal, Lead
 from tests.factories import new_deal, new_lead
@@ -135,8 +135,8 @@ def _maximal(cls: type[CallbackData]) -> dict[str, Any]:
 
 
 def _callback_classes_in_handlers() -> set[type[CallbackData]]:
-    for mod in pkgutil.iter_modules(handlers.__path__):
-        importlib.import_module(f"handlers.{mod.name}")
+    for mod in pkgutil.walk_packages(handlers.__path__, "handlers."):
+        importlib.import_module(mod.name)
     found: set[type[CallbackData]] = set()
     stack = list(CallbackData.__subclasses__())
     while stack:
@@ -365,12 +365,12 @@ def forgeries(
         return roles.map(lambda r: InviteCb(role=r).pack())
     if cls is LangCb:
         return None
-    # /funnel pickers and its Excel button (handlers/funnel.py): a report is always scoped
+    # /funnel pickers and its Excel button (handlers/funnel/router.py): a report is always scoped
     # to what the role may see (a manager: their own deals), so for sales roles the ints
     # only choose, never grant (tests/handlers/test_funnel.py covers that). Others: forged.
     if cls.__name__ in ("FunnelCb", "ExportCb"):
         return None if kind in ("manager", "leader", "admin") else _default(cls, None, ANY_INT)
-    # handlers.callbacks_tasks (matched by name: that module is another feature's)
+    # the task callbacks (matched by name: another feature's)
     if cls.__name__ == "TaskListCb":  # one's own task lists
         return None
     if cls.__name__ in ("NextContactCb", "InstallmentCb"):

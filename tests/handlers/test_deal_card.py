@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiogram.methods import EditMessageText, SendMessage
 from sqlalchemy import select
 
-from handlers.callbacks import DealAction, DealCb
-from services import deals
+from handlers.ui.callbacks import DealAction, DealCb
+from services.sales import deals
 from storage.models import AccessAttempt
 from tests.factories import new_deal
 from tests.tg import tg_user

@@ -8,9 +8,9 @@ import io
 from aiogram.methods import DeleteMessage, EditMessageText, SendDocument, SendMessage
 from openpyxl import load_workbook
 
-from handlers import funnel
-from handlers.callbacks import ExportCb
-from services import deals
+from handlers.funnel import router as funnel
+from handlers.ui.callbacks import ExportCb
+from services.sales import deals
 from tests.factories import new_deal
 from tests.tg import tg_user
 

@@ -13,8 +13,8 @@ from aiogram.methods import (
     SendPhoto,
 )
 
-from handlers.callbacks import FunnelCb, FunnelReport, MenuAction, MenuCb
-from services import deals
+from handlers.ui.callbacks import FunnelCb, FunnelReport, MenuAction, MenuCb
+from services.sales import deals
 from tests.factories import new_deal
 from tests.tg import tg_user
 

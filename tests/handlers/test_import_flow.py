@@ -12,10 +12,10 @@ from aiogram.methods import EditMessageReplyMarkup, EditMessageText, GetFile, Se
 from aiogram.types import Document
 from sqlalchemy import func, select
 
-import handlers.imports as import_handlers
-from services import imports
+import handlers.imports.router as import_handlers
+from services.intake import imports
 from storage.models import Lead
-from storage.models_imports import ImportJob
+from storage.models.imports import ImportJob
 from tests.tg import tg_user
 
 HEADER = ["ФИО", "Телефон", "Email", "Компания", "Источник", "Сумма", "Комментарий"]

@@ -6,8 +6,8 @@ from __future__ import annotations
 from aiogram.methods import EditMessageText, SendMessage
 from sqlalchemy import select
 
-from handlers.callbacks import DealAction, DealCb, LeadAction, LeadCb
-from handlers.i18n import t
+from handlers.ui.callbacks import DealAction, DealCb, LeadAction, LeadCb
+from handlers.ui.i18n import t
 from storage.models import Deal, Lead, LossReason
 from tests.factories import new_lead
 from tests.tg import tg_user

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bot.app import build_dispatcher
-from handlers.callbacks import LeadAction, LeadCb, WizardAction, WizardCb
-from handlers.errors import error_text
-from handlers.i18n import LANGUAGES, catalog, t
+from handlers.ui.callbacks import LeadAction, LeadCb, WizardAction, WizardCb
+from handlers.ui.errors import error_text
+from handlers.ui.i18n import LANGUAGES, catalog, t
 from services import validation
 from services.clock import FakeClock
 from services.errors import ValidationError
@@ -581,7 +581,7 @@ async def test_people_outside_sales_cannot_start_a_lead(harness, make_actor, db_
 def test_every_text_the_lead_screens_use_exists_in_both_languages():
     root = Path(__file__).resolve().parents[2] / "handlers"
     keys = set()
-    for name in ("leads.py", "leads_view.py", "render.py"):
+    for name in ("leads/router.py", "leads/views.py", "ui/render.py"):
         source = (root / name).read_text(encoding="utf-8")
         keys |= set(re.findall(r"""\bt\(\s*["']([a-z_.]+)["']""", source))
     keys |= {f"source.{s}" for s in LeadSource}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from services import deals
+from services.sales import deals
 from storage.models import Activity, ProcessedUpdate
 from storage.uow import DuplicateUpdate
 from tests.factories import new_deal

@@ -16,10 +16,10 @@ from aiogram.types import Document, PhotoSize
 from sqlalchemy import select
 
 from bot.notifier import BotNotifier
-from handlers.callbacks import DealAction, DealCb
-from handlers.callbacks_tasks import TaskAction, TaskCb
-from services import deals, installments, tasks
+from handlers.ui.callbacks import DealAction, DealCb, TaskAction, TaskCb
 from services.errors import RuleViolation
+from services.sales import deals
+from services.work import installments, tasks
 from storage.enums import TaskKind
 from storage.models import Attachment, Deal, Stage, Task
 from tests.factories import new_deal

@@ -19,7 +19,7 @@ from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault
 from sqlalchemy import select
 
 from bot.app import prepare
-from handlers.callbacks import (
+from handlers.ui.callbacks import (
     DealAction,
     DealCb,
     InviteCb,
@@ -29,10 +29,11 @@ from handlers.callbacks import (
     TeamAction,
     TeamCb,
 )
-from handlers.commands import commands_for, set_commands
-from handlers.i18n import t
-from services import deals, team
+from handlers.ui.commands import commands_for, set_commands
+from handlers.ui.i18n import t
 from services.errors import RuleViolation
+from services.sales import deals
+from services.team import staff as team
 from storage.enums import Role
 from storage.models import AccessAttempt
 from tests.factories import new_deal

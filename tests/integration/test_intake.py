@@ -19,8 +19,8 @@ from sqlalchemy import select
 
 from bot.notifier import BotNotifier
 from bot.webhook import SweepKicker
-from services import intake
-from services.pipelines import rules_by_role
+from services.intake import api as intake
+from services.sales.pipelines import rules_by_role
 from storage.enums import LeadStatus, ReminderState
 from storage.models import Lead, Reminder
 from storage.uow import UnitOfWorkFactory

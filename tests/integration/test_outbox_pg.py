@@ -9,9 +9,9 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
-from services import outbox
 from services.clock import FakeClock
-from services.outbox import Delivery, Kind, RateLimiter, Sweeper
+from services.outbox import queue as outbox
+from services.outbox.queue import Delivery, Kind, RateLimiter, Sweeper
 from storage.db import create_engine, create_session_factory
 from storage.models import Employee, Reminder
 from storage.uow import UnitOfWork, UnitOfWorkFactory

@@ -24,10 +24,10 @@ from sqlalchemy import select
 
 from bot.notifier import BotNotifier
 from bot.webhook import SweepKicker, make_isolation
-from handlers.callbacks import DealAction, DealCb
-from services import intake
+from handlers.ui.callbacks import DealAction, DealCb
 from services.clock import FakeClock
-from services.outbox import Delivery, Kind, Sweeper, enqueue
+from services.intake import api as intake
+from services.outbox.queue import Delivery, Kind, Sweeper, enqueue
 from storage.db import create_engine, create_session_factory
 from storage.enums import ReminderState
 from storage.models import Activity, Employee, Lead, Reminder

@@ -19,9 +19,9 @@ from aiogram.types import Message
 from sqlalchemy import select
 
 from bot.webhook import SECRET_HEADER, run_webhook
-from handlers.callbacks import DealAction, DealCb
-from services import deals
+from handlers.ui.callbacks import DealAction, DealCb
 from services.permissions import Actor
+from services.sales import deals
 from storage.db import create_engine, create_session_factory
 from storage.models import Activity, ProcessedUpdate
 from storage.uow import UnitOfWork, UnitOfWorkFactory

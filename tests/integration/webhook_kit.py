@@ -28,7 +28,7 @@ from bot.webhook import (
     build_app,
     install_outage_passthrough,
 )
-from services import intake
+from services.intake import api as intake
 from storage.uow import UnitOfWorkFactory
 from tests.tg import BOT_ID, RecordingSession, make_bot, make_settings
 

@@ -13,16 +13,16 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from services import analytics
-from services.analytics import Period, ReportFilter
 from services.errors import NotFound, PermissionDenied, ValidationError
-from services.pipeline_config import load_config
-from services.pipelines import sync_config
+from services.reports import analytics
+from services.reports.analytics import Period, ReportFilter
+from services.sales.pipeline_config import load_config
+from services.sales.pipelines import sync_config
 from storage import migrate
 from storage.db import create_engine, create_session_factory
 from storage.enums import TaskStatus
 from storage.models import Deal, Employee, StageHistory, Task
-from storage.models_analytics import FunnelFact, StageVisit
+from storage.models.analytics import FunnelFact, StageVisit
 from storage.uow import UnitOfWorkFactory
 from tests.conftest import DEFAULT_PIPELINES
 

@@ -15,12 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from services import analytics, deals, leads
-from services.analytics import Period, ReportFilter
 from services.clock import FakeClock
 from services.errors import DomainError
 from services.permissions import Actor
-from services.pipelines import rules_for
+from services.reports import analytics
+from services.reports.analytics import Period, ReportFilter
+from services.sales import deals, leads
+from services.sales.pipelines import rules_for
 from storage.db import create_engine, create_session_factory
 from storage.models import Deal, Employee, Lead, StageHistory
 from storage.uow import UnitOfWorkFactory

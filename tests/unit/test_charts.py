@@ -11,8 +11,9 @@ import pytest
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
-from services import charts
-from services.analytics import (
+from services.dto import PipelineInfo, StageInfo
+from services.reports import charts
+from services.reports.analytics import (
     DateRange,
     FunnelStep,
     LossReport,
@@ -24,7 +25,6 @@ from services.analytics import (
     ReasonInfo,
     StageCount,
 )
-from services.dto import PipelineInfo, StageInfo
 
 SPAN = DateRange(
     Period.LAST_QUARTER,

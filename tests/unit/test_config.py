@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.pipeline_config import ConfigError, load_config, parse_config
+from services.sales.pipeline_config import ConfigError, load_config, parse_config
 from storage.enums import StageKind
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config" / "pipelines"

@@ -15,13 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete
 
-from services import deals, leads
 from services.clock import FakeClock
 from services.errors import DomainError
-from services.leads import LeadInput
 from services.permissions import Actor
-from services.pipeline_config import CompanyConfig
-from services.pipelines import rules_for, sync_config
+from services.sales import deals, leads
+from services.sales.leads import LeadInput
+from services.sales.pipeline_config import CompanyConfig
+from services.sales.pipelines import rules_for, sync_config
 from storage.db import create_engine, create_session_factory
 from storage.models import Base, Deal, Employee
 from storage.uow import UnitOfWorkFactory

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from services import deals
 from services.errors import NotFound, PermissionDenied, RuleViolation, StaleVersion, ValidationError
+from services.sales import deals
 from storage.models import Task
 from tests.factories import new_deal
 

@@ -9,14 +9,16 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services import analytics, demo, leads
-from services.analytics import Period, ReportFilter
-from services.leads import LeadInput
+from services import demo
 from services.permissions import Actor
+from services.reports import analytics
+from services.reports.analytics import Period, ReportFilter
+from services.sales import leads
+from services.sales.leads import LeadInput
 from storage.db import create_engine, create_session_factory
 from storage.enums import LeadStatus, Role
 from storage.models import Deal, Employee, Lead, StageHistory, Task
-from storage.models_analytics import FunnelFact
+from storage.models.analytics import FunnelFact
 from storage.uow import UnitOfWork, UnitOfWorkFactory
 
 NOW = datetime(2026, 1, 12, 9, 0, tzinfo=UTC)

@@ -8,10 +8,10 @@ from datetime import datetime
 import pytest
 from openpyxl import load_workbook
 
-from services import deals
-from services.analytics import Period
 from services.errors import PermissionDenied, ValidationError
-from services.export import ExportFilter, export_deals_xlsx
+from services.reports.analytics import Period
+from services.reports.export import ExportFilter, export_deals_xlsx
+from services.sales import deals
 from tests.factories import new_deal
 
 

@@ -11,13 +11,13 @@ import openpyxl
 import pytest
 from sqlalchemy import func, select
 
-from services import imports
 from services.errors import NotFound, PermissionDenied, RuleViolation, ValidationError
-from services.imports import Target
-from services.pipelines import rules_by_role
+from services.intake import imports
+from services.intake.imports import Target
+from services.sales.pipelines import rules_by_role
 from storage.models import Lead, StageHistory
-from storage.models_analytics import FunnelFact
-from storage.models_imports import ImportJob, ImportStatus
+from storage.models.analytics import FunnelFact
+from storage.models.imports import ImportJob, ImportStatus
 from tests.factories import new_deal, new_lead
 
 T = Target

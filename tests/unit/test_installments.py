@@ -9,10 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services import deals, installments
 from services.errors import PermissionDenied, RuleViolation, ValidationError
-from services.installments import EqualSplit, ExplicitPlan
-from services.outbox import Kind
+from services.outbox.queue import Kind
+from services.sales import deals
+from services.work import installments
+from services.work.installments import EqualSplit, ExplicitPlan
 from storage.models import Deal, InstallmentDue, Stage
 from tests.factories import new_deal
 from tests.outbox_fakes import RecordingNotifier, make_sweeper

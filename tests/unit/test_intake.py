@@ -1,4 +1,4 @@
-"""services/intake.py without HTTP: token parsing and lookup, field normalization, the
+"""services/intake/api.py without HTTP: token parsing and lookup, field normalization, the
 round-robin pointer and the in-process rate limiter (the HTTP side: tests/integration)."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 
 from bot.cli import main
-from services import intake
 from services.clock import FakeClock
+from services.intake import api as intake
 from storage.models import Employee
-from storage.models_intake import AssignmentCursor
+from storage.models.intake import AssignmentCursor
 
 
 def test_parse_tokens() -> None:

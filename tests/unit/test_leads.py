@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from services import leads
 from services.errors import NotFound, PermissionDenied, RuleViolation, ValidationError
-from services.leads import LeadInput
+from services.sales import leads
+from services.sales.leads import LeadInput
 from storage.models import Company, Contact, Deal, Lead, StageHistory, Task
 from tests.factories import new_deal, new_lead, next_phone, qualify
 

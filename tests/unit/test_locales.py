@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from handlers.commands import COMMANDS
-from handlers.i18n import LANGUAGES, LOCALES_DIR, catalog
+from handlers.ui.commands import COMMANDS
+from handlers.ui.i18n import LANGUAGES, LOCALES_DIR, catalog
 from storage.enums import Role
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services import outbox
 from services.clock import FakeClock
-from services.outbox import (
+from services.outbox import queue as outbox
+from services.outbox.queue import (
     DeliveryForbidden,
     DeliveryRejected,
     DeliveryRetryAfter,

@@ -12,16 +12,16 @@ from aiogram.exceptions import TelegramNetworkError
 from aiogram.methods import SendMessage
 
 from bot.notifier import BotNotifier, delay_text, render
-from handlers.callbacks import DealCb
-from handlers.callbacks_tasks import (
+from handlers.ui.callbacks import (
     SNOOZE_CHOICES,
     AssignCb,
+    DealCb,
     InstallmentCb,
     TaskAction,
     TaskCb,
 )
-from services import outbox
-from services.outbox import (
+from services.outbox import queue as outbox
+from services.outbox.queue import (
     Delivery,
     DeliveryForbidden,
     DeliveryRejected,

@@ -10,8 +10,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.scheduler import ReminderJobs, build_scheduler
-from services import tasks
-from services.outbox import Kind
+from services.outbox.queue import Kind
+from services.work import tasks
 from tests.factories import new_deal
 from tests.outbox_fakes import FakeTimer, RecordingNotifier
 

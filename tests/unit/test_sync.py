@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from services.clock import FakeClock
 from services.errors import RuleViolation
-from services.pipeline_config import CompanyConfig
-from services.pipelines import sync_config
+from services.sales.pipeline_config import CompanyConfig
+from services.sales.pipelines import sync_config
 from storage.models import Deal, Pipeline, Stage
 from storage.uow import UnitOfWorkFactory
 

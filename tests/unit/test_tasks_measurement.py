@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from services import deals, tasks
 from services.errors import PermissionDenied, RuleViolation, ValidationError
-from services.outbox import Kind
+from services.outbox.queue import Kind
+from services.sales import deals
+from services.work import tasks
 from storage.enums import TaskKind, TaskStatus
 from storage.models import Activity, Attachment, Deal, Task
 from tests.factories import new_deal

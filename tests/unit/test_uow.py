@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services import deals
+from services.sales import deals
 from tests.factories import new_deal
 
 

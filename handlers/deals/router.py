@@ -1,0 +1,569 @@
+"""Deal card: stage buttons, loss reasons, deferral, notes, history, reassignment, lists.
+
+Every handler: read the callback/state -> one service call -> render. Services check the
+actor's right to the deal and the card's version; errors go to the error router.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, tzinfo
+from typing import Any
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.callback_answer import CallbackAnswer
+
+from handlers.ui import keyboards as kb
+from handlers.ui import render
+from handlers.ui.callbacks import DealAction, DealCb, ListCb, MenuAction, MenuCb
+from handlers.ui.errors import error_text
+from handlers.ui.filters import Staff
+from handlers.ui.i18n import t
+from services import dates
+from services.common import check_version
+from services.dto import DealCard
+from services.errors import RuleViolation, ValidationError
+from services.permissions import Action, Actor, require
+from services.sales import deals, pipelines
+from storage.uow import UnitOfWork
+
+
+class DealInput(StatesGroup):
+    field = State()  # a stage's required field, asked inline
+    note = State()
+    defer_date = State()
+    search = State()
+
+
+async def show(
+    query: CallbackQuery,
+    card: DealCard,
+    lang: str,
+    tz: tzinfo,
+    notice: str | None = None,
+    markup: InlineKeyboardMarkup | None = None,
+) -> None:
+    """Edit the card message in place."""
+    if isinstance(query.message, Message):
+        await query.message.edit_text(
+            render.deal_card(card, lang, tz, notice),
+            reply_markup=markup or kb.deal_card(card, lang),
+        )
+
+
+async def send_card(
+    message: Message, card: DealCard, lang: str, tz: tzinfo, notice: str | None = None
+) -> None:
+    await message.answer(
+        render.deal_card(card, lang, tz, notice), reply_markup=kb.deal_card(card, lang)
+    )
+
+
+# --- open ---------------------------------------------------------------------------------
+
+
+async def open_deal(
+    query: CallbackQuery,
+    callback_data: DealCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+    state: FSMContext,
+) -> None:
+    await state.clear()
+    card = await deals.get_card(uow, actor, callback_data.deal_id)
+    if callback_data.v:  # a "back" from a sub-menu of this card: edit in place
+        await show(query, card, lang, tz)
+    elif isinstance(query.message, Message):  # opened from a list: a card of its own
+        await send_card(query.message, card, lang, tz)
+
+
+async def deal_command(
+    message: Message, uow: UnitOfWork, actor: Actor, lang: str, tz: tzinfo
+) -> None:
+    arg = (message.text or "").split(maxsplit=1)[1:]
+    if not arg or not arg[0].lstrip("#").isdigit():
+        await message.answer(t("deal.usage", lang))
+        return
+    card = await deals.get_card(uow, actor, int(arg[0].lstrip("#")))
+    await send_card(message, card, lang, tz)
+
+
+# --- stage moves (required fields asked inline) -------------------------------------------
+
+
+async def _move(
+    callback_data: DealCb, uow: UnitOfWork, actor: Actor, fields: dict[str, Any] | None = None
+) -> DealCard:
+    d, v = callback_data.deal_id, callback_data.v
+    if callback_data.action == DealAction.NEXT:
+        return await deals.advance(uow, actor, d, v, fields)
+    if callback_data.action == DealAction.TO_STAGE:
+        return await deals.move_to(uow, actor, d, callback_data.arg, v, fields)
+    raise ValidationError("action", "unknown")
+
+
+async def move(
+    query: CallbackQuery,
+    callback_data: DealCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+    state: FSMContext,
+) -> None:
+    try:
+        card = await _move(callback_data, uow, actor)
+    except RuleViolation as exc:
+        if exc.rule != "field_required":
+            raise
+        await _ask_field(query, callback_data, exc.params["field"], {}, lang, state)
+        return
+    await show(query, card, lang, tz)
+
+
+async def _ask_field(
+    query: CallbackQuery | None,
+    cb: DealCb,
+    field: str,
+    collected: dict[str, Any],
+    lang: str,
+    state: FSMContext,
+    message: Message | None = None,
+) -> None:
+    data = await state.get_data()
+    card_msg = data.get("card_msg")
+    if query is not None and isinstance(query.message, Message):
+        card_msg = [query.message.chat.id, query.message.message_id]
+    await state.set_state(DealInput.field)
+    await state.set_data(
+        {"cb": cb.pack(), "field": field, "fields": collected, "card_msg": card_msg}
+    )
+    target = message or (query.message if query and isinstance(query.message, Message) else None)
+    if target is not None:
+        await target.answer(t(f"deal.ask.{field}", lang) + "\n" + t("common.cancel_hint", lang))
+
+
+def _parse_field(field: str, text: str, tz: tzinfo, clock: Any) -> Any:
+    if field in ("measurement_at", "next_contact_at"):
+        return dates.parse_when(text, clock, str(tz))
+    return text
+
+
+async def field_input(
+    message: Message,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+    state: FSMContext,
+    clock: Any,
+) -> None:
+    data = await state.get_data()
+    cb = DealCb.unpack(data["cb"])
+    field = data["field"]
+    collected: dict[str, Any] = dict(data.get("fields") or {})
+    for key in ("measurement_at", "next_contact_at"):  # kept in the FSM as ISO text
+        if isinstance(collected.get(key), str):
+            collected[key] = datetime.fromisoformat(collected[key])
+    try:
+        value = _parse_field(field, message.text or "", tz, clock)
+        collected[field] = value
+        card = await _move(cb, uow, actor, collected)
+    except ValidationError as exc:
+        # Re-ask the same field; nothing was saved.
+        await message.answer(error_text(exc, lang) + "\n" + t(f"deal.ask.{field}", lang))
+        return
+    except RuleViolation as exc:
+        if exc.rule != "field_required" or exc.params["field"] in collected:
+            raise
+        stored = {
+            k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in collected.items()
+        }
+        await _ask_field(None, cb, exc.params["field"], stored, lang, state, message)
+        return
+    await state.clear()
+    await _replace_card(message, data.get("card_msg"), card, lang, tz)
+
+
+async def _replace_card(
+    message: Message,
+    card_msg: list[int] | None,
+    card: DealCard,
+    lang: str,
+    tz: tzinfo,
+    notice: str | None = None,
+) -> None:
+    """Update the original card in place if we know it, else send a fresh one."""
+    if card_msg and message.bot is not None:
+        await message.bot.edit_message_text(
+            text=render.deal_card(card, lang, tz, notice),
+            chat_id=card_msg[0],
+            message_id=card_msg[1],
+            reply_markup=kb.deal_card(card, lang),
+        )
+        await message.answer(t("deal.saved", lang))
+    else:
+        await send_card(message, card, lang, tz, notice)
+
+
+# --- one tap, one service call, the card re-rendered -----------------------------------------
+
+OneCall = Callable[[UnitOfWork, Actor, DealCb], Awaitable[DealCard]]
+
+ONE_CALL: dict[DealAction, OneCall] = {
+    DealAction.BACK: lambda uow, a, cb: deals.step_back(uow, a, cb.deal_id, cb.v),
+    DealAction.REASON: lambda uow, a, cb: deals.lose(uow, a, cb.deal_id, cb.arg, None, cb.v),
+    DealAction.REOPEN: lambda uow, a, cb: deals.reopen(uow, a, cb.deal_id, cb.v),
+    DealAction.RETURN: lambda uow, a, cb: deals.return_to_sales(uow, a, cb.deal_id, cb.v),
+    DealAction.REASSIGN_TO: lambda uow, a, cb: deals.reassign(uow, a, cb.deal_id, cb.arg, cb.v),
+}
+
+
+async def one_call(
+    query: CallbackQuery,
+    callback_data: DealCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+) -> None:
+    card = await ONE_CALL[callback_data.action](uow, actor, callback_data)
+    await show(query, card, lang, tz)
+
+
+async def choose_stage(
+    query: CallbackQuery,
+    callback_data: DealCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+) -> None:
+    card = await _fresh(uow, actor, callback_data)
+    await show(query, card, lang, tz, markup=kb.stages(card, lang))
+
+
+async def _fresh(uow: UnitOfWork, actor: Actor, cb: DealCb) -> DealCard:
+    """The card for a sub-menu; a stale one is refused like a move would be."""
+    card = await deals.get_card(uow, actor, cb.deal_id)
+    check_version("deal", card.version, cb.v or None)
+    return card
+
+
+# --- losing, refusal, reopening -----------------------------------------------------------
+
+
+async def lose_menu(
+    query: CallbackQuery,
+    callback_data: DealCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+) -> None:
+    card = await _fresh(uow, actor, callback_data)
+    reasons = [
+        (rid, ("⏸ " if cond else "") + label)
+        for rid, label, cond in await deals.loss_reasons(uow, lang)
+    ]
+    await show(
+        query,
+        card,
+        lang,
+        tz,
+        notice=t("deal.lose.pick", lang),
+        markup=kb.reasons(card, reasons, lang),
+    )
+
+
+# --- deferral -----------------------------------------------------------------------------
+
+
+async def defer_menu(
+    query: CallbackQuery,
+    callback_data: DealCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+) -> None:
+    card = await _fresh(uow, actor, callback_data)
+    await show(
+        query,
+        card,
+        lang,
+        tz,
+        notice=t("deal.defer.pick", lang),
+        markup=kb.defer_choices(card, lang),
+    )
+
+
+async def defer_quick(
+    query: CallbackQuery,
+    callback_data: DealCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+    clock: Any,
+) -> None:
+    choices = kb.DEFER_CHOICES
+    if not 0 <= callback_data.arg < len(choices):
+        raise ValidationError("when", "unknown")
+    when = dates.quick(choices[callback_data.arg], clock, str(tz))
+    card = await deals.defer(uow, actor, callback_data.deal_id, when, callback_data.v)
+    await show(query, card, lang, tz)
+
+
+async def defer_type(
+    query: CallbackQuery,
+    callback_data: DealCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    state: FSMContext,
+) -> None:
+    await _fresh(uow, actor, callback_data)
+    await _ask(query, state, DealInput.defer_date, callback_data, t("deal.ask.defer", lang), lang)
+
+
+async def _ask(
+    query: CallbackQuery, state: FSMContext, st: State, cb: DealCb, prompt: str, lang: str
+) -> None:
+    card_msg = None
+    if isinstance(query.message, Message):
+        card_msg = [query.message.chat.id, query.message.message_id]
+        await query.message.answer(prompt + "\n" + t("common.cancel_hint", lang))
+    await state.set_state(st)
+    await state.set_data({"cb": cb.pack(), "card_msg": card_msg})
+
+
+async def _typed(
+    message: Message,
+    state: FSMContext,
+    lang: str,
+    tz: tzinfo,
+    ask_key: str,
+    apply: Callable[[DealCb, str], Awaitable[DealCard]],
+) -> None:
+    """A value typed for a card (a date, a note): bad input re-asks and saves nothing."""
+    data = await state.get_data()
+    try:
+        card = await apply(DealCb.unpack(data["cb"]), message.text or "")
+    except ValidationError as exc:
+        await message.answer(error_text(exc, lang) + "\n" + t(ask_key, lang))
+        return
+    await state.clear()
+    await _replace_card(message, data.get("card_msg"), card, lang, tz)
+
+
+async def defer_date_input(
+    message: Message,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+    state: FSMContext,
+    clock: Any,
+) -> None:
+    async def apply(cb: DealCb, text: str) -> DealCard:
+        when = dates.parse_when(text, clock, str(tz))
+        return await deals.defer(uow, actor, cb.deal_id, when, cb.v)
+
+    await _typed(message, state, lang, tz, "deal.ask.defer", apply)
+
+
+# --- notes, history, reassignment ---------------------------------------------------------
+
+
+async def note_ask(
+    query: CallbackQuery,
+    callback_data: DealCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    state: FSMContext,
+) -> None:
+    await deals.get_card(uow, actor, callback_data.deal_id)  # permission check
+    await _ask(query, state, DealInput.note, callback_data, t("deal.ask.note", lang), lang)
+
+
+async def note_input(
+    message: Message, uow: UnitOfWork, actor: Actor, lang: str, tz: tzinfo, state: FSMContext
+) -> None:
+    async def apply(cb: DealCb, text: str) -> DealCard:
+        return await deals.add_note(uow, actor, cb.deal_id, text)
+
+    await _typed(message, state, lang, tz, "deal.ask.note", apply)
+
+
+async def history(
+    query: CallbackQuery,
+    callback_data: DealCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+) -> None:
+    card = await deals.get_card(uow, actor, callback_data.deal_id)
+    page = await deals.history(uow, actor, card.id, callback_data.arg)
+    if isinstance(query.message, Message):
+        await query.message.edit_text(
+            render.history(page, lang, tz, card.title),
+            reply_markup=kb.history_pager(card, page.page, page.pages, lang),
+        )
+
+
+async def reassign_menu(
+    query: CallbackQuery,
+    callback_data: DealCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+) -> None:
+    card = await _fresh(uow, actor, callback_data)
+    people = await deals.assignable_managers(uow, actor)
+    await show(
+        query,
+        card,
+        lang,
+        tz,
+        notice=t("deal.reassign.pick", lang),
+        markup=kb.managers(card, people, lang),
+    )
+
+
+# --- my deals, search ---------------------------------------------------------------------
+
+
+async def _list(uow: UnitOfWork, actor: Actor, lang: str, cb: ListCb) -> tuple[str, Any]:
+    page = await deals.list_deals(
+        uow,
+        actor,
+        pipeline_id=cb.pipeline_id or None,
+        stage_id=cb.stage_id or None,
+        page=cb.page,
+    )
+    infos = await pipelines.list_pipelines(uow)
+    filters = [(p.id, p.label(lang)) for p in infos]
+    markup = kb.deal_list(page, lang, cb.pipeline_id, cb.stage_id, filters)
+    if cb.pipeline_id:
+        chosen = next((p for p in infos if p.id == cb.pipeline_id), None)
+        if chosen is not None:
+            markup.inline_keyboard.extend(
+                kb.stage_filter(chosen.stages, lang, cb.pipeline_id, cb.stage_id)
+            )
+    heading = t("deals.list.heading_all" if actor.sees_all else "deals.list.heading", lang)
+    return render.deal_list(page, lang, heading), markup
+
+
+async def my_deals(query: CallbackQuery, uow: UnitOfWork, actor: Actor, lang: str) -> None:
+    text, markup = await _list(uow, actor, lang, ListCb())
+    if isinstance(query.message, Message):
+        await query.message.answer(text, reply_markup=markup)
+
+
+async def my_deals_command(message: Message, uow: UnitOfWork, actor: Actor, lang: str) -> None:
+    text, markup = await _list(uow, actor, lang, ListCb())
+    await message.answer(text, reply_markup=markup)
+
+
+async def list_page(
+    query: CallbackQuery, callback_data: ListCb, uow: UnitOfWork, actor: Actor, lang: str
+) -> None:
+    text, markup = await _list(uow, actor, lang, callback_data)
+    if isinstance(query.message, Message):
+        await query.message.edit_text(text, reply_markup=markup)
+
+
+async def search_ask(
+    query: CallbackQuery,
+    actor: Actor,
+    lang: str,
+    state: FSMContext,
+    callback_answer: CallbackAnswer,
+) -> None:
+    require(actor, Action.REPORTS_OWN)  # a forged Search button (measurers): refused
+    await state.set_state(DealInput.search)
+    if isinstance(query.message, Message):
+        await query.message.answer(
+            t("deals.search.ask", lang) + "\n" + t("common.cancel_hint", lang)
+        )
+
+
+async def search_command(
+    message: Message, uow: UnitOfWork, actor: Actor, lang: str, state: FSMContext
+) -> None:
+    query = (message.text or "").split(maxsplit=1)[1:]
+    if not query:
+        require(actor, Action.REPORTS_OWN)
+        await state.set_state(DealInput.search)
+        await message.answer(t("deals.search.ask", lang))
+        return
+    await _search(message, uow, actor, lang, query[0], state)
+
+
+async def search_input(
+    message: Message, uow: UnitOfWork, actor: Actor, lang: str, state: FSMContext
+) -> None:
+    await _search(message, uow, actor, lang, message.text or "", state)
+
+
+async def _search(
+    message: Message, uow: UnitOfWork, actor: Actor, lang: str, text: str, state: FSMContext
+) -> None:
+    try:
+        found = await deals.search(uow, actor, text)
+    except ValidationError as exc:
+        await message.answer(error_text(exc, lang) + "\n" + t("deals.search.ask", lang))
+        return
+    await state.clear()
+    if not found:
+        await message.answer(t("deals.search.none", lang))
+        return
+    rows = [
+        [kb.button(render.list_button(item, lang), DealCb(action=DealAction.OPEN, deal_id=item.id))]
+        for item in found
+    ]
+    await message.answer(
+        t("deals.search.found", lang, n=len(found)),
+        reply_markup=InlineKeyboardMarkup(inline_keyboard=rows),
+    )
+
+
+def setup() -> Router:
+    """A fresh router for one Dispatcher (its handlers in dispatch order)."""
+    router = Router(name="deals")
+    router.message.filter(Staff())
+    router.callback_query.filter(Staff())
+    router.callback_query.register(open_deal, DealCb.filter(F.action == DealAction.OPEN))
+    router.message.register(deal_command, Command("deal"))
+    router.callback_query.register(
+        move, DealCb.filter(F.action.in_({DealAction.NEXT, DealAction.TO_STAGE}))
+    )
+    router.message.register(field_input, DealInput.field, F.text)
+    router.callback_query.register(one_call, DealCb.filter(F.action.in_(set(ONE_CALL))))
+    router.callback_query.register(choose_stage, DealCb.filter(F.action == DealAction.CHOOSE))
+    router.callback_query.register(lose_menu, DealCb.filter(F.action == DealAction.LOSE))
+    router.callback_query.register(defer_menu, DealCb.filter(F.action == DealAction.DEFER))
+    router.callback_query.register(defer_quick, DealCb.filter(F.action == DealAction.DEFER_QUICK))
+    router.callback_query.register(defer_type, DealCb.filter(F.action == DealAction.DEFER_TYPE))
+    router.message.register(defer_date_input, DealInput.defer_date, F.text)
+    router.callback_query.register(note_ask, DealCb.filter(F.action == DealAction.NOTE))
+    router.message.register(note_input, DealInput.note, F.text)
+    router.callback_query.register(history, DealCb.filter(F.action == DealAction.HISTORY))
+    router.callback_query.register(reassign_menu, DealCb.filter(F.action == DealAction.REASSIGN))
+    router.callback_query.register(my_deals, MenuCb.filter(F.action == MenuAction.MY_DEALS))
+    router.message.register(my_deals_command, Command("deals"))
+    router.callback_query.register(list_page, ListCb.filter())
+    router.callback_query.register(search_ask, MenuCb.filter(F.action == MenuAction.SEARCH))
+    router.message.register(search_command, Command("search"))
+    router.message.register(search_input, DealInput.search, F.text)
+    return router

@@ -1,0 +1,223 @@
+"""/funnel and /export.
+
+/funnel (and the main menu's Funnel button) sends two messages: the chart (a photo) and,
+under it, the text table with the pickers. A picker tap is one service call
+(services.reports.report_screen); the table message is edited in place and the chart's
+photo is replaced in place too (editMessageMedia on the photo whose id the buttons carry;
+if that photo is gone, a new one is sent and the buttons point at it). Measurers are
+refused by the service (PermissionDenied -> the error router's alert).
+
+/export (and the Excel button under a report) builds the XLSX in services.export with a
+progress message that is edited as rows are written, then sends the file as a document.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import tzinfo
+
+from aiogram import F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command
+from aiogram.types import (
+    BufferedInputFile,
+    CallbackQuery,
+    InputMediaPhoto,
+    Message,
+)
+from aiogram.utils.callback_answer import CallbackAnswer
+
+from handlers.funnel import views as view
+from handlers.ui.callbacks import ExportCb, FunnelCb, MenuAction, MenuCb
+from handlers.ui.filters import Staff
+from handlers.ui.i18n import t
+from services.permissions import Action, Actor, require
+from services.reports import charts, export
+from services.reports import screens as reports
+from services.reports.analytics import LossReport, PeriodFunnel, ReportFilter, SnapshotFunnel
+from services.reports.export import ExportFilter
+from services.reports.screens import ReportScreen
+from storage.uow import UnitOfWork, UnitOfWorkFactory
+
+EXPORT_CHUNK = 2000  # rows per progress step (tests make it small)
+PROGRESS_EVERY = 1.0  # seconds between two edits of the progress message at most
+
+
+def _filters(cb: FunnelCb, tz: tzinfo) -> ReportFilter:
+    return ReportFilter(
+        pipeline_id=cb.pipeline_id or None,
+        period=view.PERIODS[cb.period],
+        manager_id=cb.manager_id or None,
+        tz=str(tz),
+    )
+
+
+async def _screen(uow: UnitOfWork, actor: Actor, cb: FunnelCb, tz: tzinfo) -> ReportScreen:
+    return await reports.report_screen(uow, actor, view.REPORTS[cb.report], _filters(cb, tz))
+
+
+def _chart(screen: ReportScreen, lang: str, tz: tzinfo) -> bytes:
+    """PNG bytes (CPU work: called in a worker thread)."""
+    report = screen.report
+    money = t("funnel.currency", lang)
+    who = screen.manager_name
+    if isinstance(report, SnapshotFunnel):
+        return charts.snapshot_chart(report, lang, manager_name=who, tz=tz, currency=money)
+    if isinstance(report, PeriodFunnel):
+        return charts.funnel_chart(report, lang, manager_name=who, currency=money)
+    if isinstance(report, LossReport):
+        return charts.loss_reasons_chart(report, lang, manager_name=who, currency=money)
+    return charts.managers_chart(report, lang, currency=money)
+
+
+def _photo(png: bytes, screen: ReportScreen) -> BufferedInputFile:
+    return BufferedInputFile(png, filename=f"{screen.kind.value}.png")
+
+
+async def _open(message: Message, uow: UnitOfWork, actor: Actor, lang: str, tz: tzinfo) -> None:
+    cb = FunnelCb()
+    screen = await _screen(uow, actor, cb, tz)
+    png = await asyncio.to_thread(_chart, screen, lang, tz)
+    photo = await message.answer_photo(_photo(png, screen))
+    cb = cb.model_copy(update={"photo": photo.message_id})
+    await message.answer(
+        view.screen_text(screen, lang, tz), reply_markup=view.screen_keyboard(screen, cb, lang)
+    )
+
+
+async def funnel_command(
+    message: Message, uow: UnitOfWork, actor: Actor, lang: str, tz: tzinfo
+) -> None:
+    await _open(message, uow, actor, lang, tz)
+
+
+async def funnel_menu(
+    query: CallbackQuery, uow: UnitOfWork, actor: Actor, lang: str, tz: tzinfo
+) -> None:
+    if isinstance(query.message, Message):
+        await _open(query.message, uow, actor, lang, tz)
+
+
+async def funnel_pick(
+    query: CallbackQuery,
+    callback_data: FunnelCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+) -> None:
+    cb = callback_data
+    screen = await _screen(uow, actor, cb, tz)
+    message = query.message
+    if not isinstance(message, Message):
+        return
+    if cb.menu != 1:  # the manager picker only changes the buttons: the chart stays
+        png = await asyncio.to_thread(_chart, screen, lang, tz)
+        cb = cb.model_copy(update={"photo": await _replace_photo(message, cb.photo, png, screen)})
+    try:
+        await message.edit_text(
+            view.screen_text(screen, lang, tz), reply_markup=view.screen_keyboard(screen, cb, lang)
+        )
+    except TelegramBadRequest as exc:
+        if "not modified" not in exc.message:
+            raise
+
+
+async def _replace_photo(message: Message, photo_id: int, png: bytes, screen: ReportScreen) -> int:
+    """Put the new chart in place of the old one; returns the chart's message id."""
+    if photo_id and message.bot is not None:
+        try:
+            await message.bot.edit_message_media(
+                media=InputMediaPhoto(media=_photo(png, screen)),
+                chat_id=message.chat.id,
+                message_id=photo_id,
+            )
+            return photo_id
+        except TelegramBadRequest:
+            pass  # deleted, too old, not ours: send a fresh one
+    sent = await message.answer_photo(_photo(png, screen))
+    return sent.message_id
+
+
+# --- export -------------------------------------------------------------------------------
+
+
+async def _export(
+    message: Message,
+    uow_factory: UnitOfWorkFactory,
+    actor: Actor,
+    lang: str,
+    filters: ExportFilter,
+) -> None:
+    """A long read: its own read-only unit of work, so on SQLite it holds no write lock
+    while rows are written and progress edits go out to Telegram."""
+    require(actor, Action.REPORTS_OWN)  # before the progress message: measurers get nothing
+    status = await message.answer(t("export.progress.start", lang))
+    last = {"at": time.monotonic(), "percent": 0}
+
+    async def progress(done: int, total: int) -> None:
+        pct = 100 * done // total if total else 100
+        now = time.monotonic()
+        if pct >= 100 or pct - last["percent"] < 5 or now - last["at"] < PROGRESS_EVERY:
+            return
+        last.update(at=now, percent=pct)
+        await status.edit_text(t("export.progress", lang, percent=pct, done=done, total=total))
+
+    try:
+        async with uow_factory.read_only() as uow:
+            data = await export.export_deals_xlsx(
+                uow, actor, filters, progress, lang=lang, chunk=EXPORT_CHUNK
+            )
+    except Exception:
+        await status.delete()  # the error router says what went wrong
+        raise
+    today = uow_factory.clock.now().date().isoformat()
+    await message.answer_document(
+        BufferedInputFile(data, filename=f"voronka-deals-{today}.xlsx"),
+        caption=t("export.caption", lang),
+    )
+    await status.edit_text(t("export.done", lang))
+
+
+async def export_command(
+    message: Message, uow_factory: UnitOfWorkFactory, actor: Actor, lang: str, tz: tzinfo
+) -> None:
+    await _export(message, uow_factory, actor, lang, ExportFilter(tz=str(tz)))
+
+
+async def export_button(
+    query: CallbackQuery,
+    callback_data: ExportCb,
+    uow_factory: UnitOfWorkFactory,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+    callback_answer: CallbackAnswer,
+) -> None:
+    cb = callback_data
+    filters = ExportFilter(
+        pipeline_id=cb.pipeline_id or None,
+        period=view.PERIODS[cb.period],
+        manager_id=cb.manager_id or None,
+        tz=str(tz),
+    )
+    require(actor, Action.REPORTS_OWN)
+    # A big export outlives a callback query's life: answer the tap now, not after.
+    callback_answer.disabled = True
+    await query.answer()
+    if isinstance(query.message, Message):
+        await _export(query.message, uow_factory, actor, lang, filters)
+
+
+def setup() -> Router:
+    """A fresh router for one Dispatcher (its handlers in dispatch order)."""
+    router = Router(name="funnel")
+    router.message.filter(Staff())
+    router.callback_query.filter(Staff())
+    router.message.register(funnel_command, Command("funnel"))
+    router.callback_query.register(funnel_menu, MenuCb.filter(F.action == MenuAction.FUNNEL))
+    router.callback_query.register(funnel_pick, FunnelCb.filter())
+    router.message.register(export_command, Command("export"))
+    router.callback_query.register(export_button, ExportCb.filter())
+    return router

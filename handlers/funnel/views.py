@@ -1,0 +1,388 @@
+"""/funnel texts and keyboards, and the digest message (rendered by bot/notifier.py).
+
+Tables are monospace (<pre>) and at most WIDTH characters a line, so they fit a phone
+screen without wrapping: names are cut with an ellipsis, money is compact (450k, 1.2M).
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, tzinfo
+from html import escape
+from typing import Any
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from handlers.ui.callbacks import ExportCb, FunnelCb, FunnelPeriod, FunnelReport
+from handlers.ui.i18n import t
+from handlers.ui.keyboards import button
+from services.reports.analytics import (
+    LossReport,
+    ManagerReport,
+    Period,
+    PeriodFunnel,
+    SnapshotFunnel,
+)
+from services.reports.screens import ReportKind, ReportScreen
+
+WIDTH = 40
+_LATE = timedelta(minutes=10)  # a digest sent this long after its time says so
+
+REPORTS: dict[FunnelReport, ReportKind] = {
+    FunnelReport.SNAPSHOT: ReportKind.SNAPSHOT,
+    FunnelReport.PERIOD: ReportKind.PERIOD,
+    FunnelReport.LOSSES: ReportKind.LOSSES,
+    FunnelReport.MANAGERS: ReportKind.MANAGERS,
+}
+PERIODS: dict[FunnelPeriod, Period] = {
+    FunnelPeriod.THIS_WEEK: Period.THIS_WEEK,
+    FunnelPeriod.LAST_WEEK: Period.LAST_WEEK,
+    FunnelPeriod.THIS_MONTH: Period.THIS_MONTH,
+    FunnelPeriod.LAST_MONTH: Period.LAST_MONTH,
+    FunnelPeriod.THIS_QUARTER: Period.THIS_QUARTER,
+}
+
+
+# --- numbers ------------------------------------------------------------------------------
+
+
+def money(minor: int | None, lang: str) -> str:
+    """Compact roubles: 950, 45k, 1.2M, 3.4B (units from the catalog)."""
+    if minor is None:
+        return "—"
+    value = minor / 100
+    for limit, unit in ((1e9, "b"), (1e6, "m"), (1e3, "k")):
+        if abs(value) >= limit:
+            scaled = value / limit
+            text = f"{scaled:.1f}" if abs(scaled) < 100 else f"{scaled:.0f}"
+            text = text.removesuffix(".0")
+            if lang == "ru":
+                text = text.replace(".", ",")
+            return text + t(f"funnel.unit.{unit}", lang)
+    return f"{value:.0f}"
+
+
+def percent(ratio: float | None, lang: str = "en") -> str:
+    if ratio is None:
+        return "—"
+    value = ratio * 100
+    text = f"{value:.1f}%" if 0 < value < 10 else f"{value:.0f}%"
+    return text.replace(".", ",") if lang == "ru" else text
+
+
+def _cell(text: str, width: int, right: bool) -> str:
+    if len(text) > width:
+        text = text[: width - 1] + "…"
+    return text.rjust(width) if right else text.ljust(width)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], widths: Sequence[int]) -> str:
+    """Columns of fixed widths (the first left-aligned, the others right-aligned)."""
+    lines = []
+    for row in [list(headers), *rows]:
+        cells = [_cell(str(v), w, i > 0) for i, (v, w) in enumerate(zip(row, widths, strict=True))]
+        lines.append(" ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def wrap(text: str) -> list[str]:
+    return textwrap.wrap(text, WIDTH) or [""]
+
+
+# --- the report text ----------------------------------------------------------------------
+
+
+def _snapshot(r: SnapshotFunnel, lang: str) -> tuple[str, list[str]]:
+    rows = [
+        [
+            ("★" if s.stage.is_key else "") + s.stage.label(lang),
+            str(s.count),
+            money(s.amount, lang),
+            str(s.stuck),
+        ]
+        for s in r.stages
+    ]
+    rows.append([t("funnel.col.total", lang), str(r.count), money(r.amount, lang), str(r.stuck)])
+    head = [t(f"funnel.col.{c}", lang) for c in ("stage", "deals", "amount", "stuck")]
+    notes = [t("funnel.snapshot.forecast", lang, money=money(r.weighted, lang))]
+    notes.append(t("funnel.snapshot.stuck", lang, days=r.stuck_days))
+    if r.frozen:
+        notes.append(
+            t("funnel.snapshot.frozen", lang, count=r.frozen, money=money(r.frozen_amount, lang))
+        )
+    return table(head, rows, (17, 5, 8, 6)), notes
+
+
+def _period(r: PeriodFunnel, lang: str) -> tuple[str, list[str]]:
+    rows = [
+        [
+            ("★" if s.stage.is_key else "") + s.stage.label(lang),
+            str(s.reached),
+            percent(s.conversion, lang) if i else "",
+            money(s.reached_amount, lang),
+        ]
+        for i, s in enumerate(r.steps)
+    ]
+    head = [t(f"funnel.col.{c}", lang) for c in ("stage", "deals", "step", "amount")]
+    notes = [
+        t(
+            "funnel.period.summary",
+            lang,
+            cohort=r.cohort,
+            won=r.won,
+            rate=percent(r.conversion, lang),
+        ),
+        t("funnel.period.won", lang, money=money(r.won_amount, lang)),
+        t("funnel.period.lost", lang, count=r.lost, money=money(r.lost_amount, lang)),
+    ]
+    for s in r.key_steps:
+        if s.reached:
+            notes.append(
+                t(
+                    "funnel.period.key",
+                    lang,
+                    stage=s.stage.label(lang),
+                    rate=percent(s.win_rate, lang),
+                )
+            )
+    return table(head, rows, (18, 5, 5, 8)), notes
+
+
+def _losses(r: LossReport, lang: str) -> tuple[str, list[str]]:
+    rows = [
+        [
+            ("⏸" if row.frozen else "")
+            + (row.reason.label(lang) if row.reason else t("funnel.no_reason", lang)),
+            str(row.count),
+            percent(row.count / r.count if r.count else None, lang),
+            money(row.amount, lang),
+        ]
+        for row in r.rows
+    ]
+    head = [t(f"funnel.col.{c}", lang) for c in ("reason", "count", "share", "amount")]
+    notes = [t("funnel.losses.total", lang, count=r.count, money=money(r.amount, lang))]
+    if not r.rows:
+        notes = [t("funnel.empty", lang)]
+    return table(head, rows, (18, 4, 5, 8)), notes
+
+
+def _managers(r: ManagerReport, lang: str) -> tuple[str, list[str]]:
+    rows = [
+        [
+            f"{i}. {row.name or t('funnel.no_manager', lang)}",
+            str(row.won),
+            money(row.won_amount, lang),
+            percent(row.conversion, lang),
+        ]
+        for i, row in enumerate(r.rows, start=1)
+    ]
+    head = [t(f"funnel.col.{c}", lang) for c in ("manager", "won", "amount", "conv")]
+    notes = [t("funnel.managers.legend", lang)] if r.rows else [t("funnel.empty", lang)]
+    for i, row in enumerate(r.rows, start=1):
+        response = (
+            "—"
+            if row.median_response_seconds is None
+            else _duration(row.median_response_seconds, lang)
+        )
+        notes.append(
+            t(
+                "funnel.managers.row",
+                lang,
+                n=i,
+                leads=row.leads,
+                processed=row.leads_processed,
+                response=response,
+                overdue=row.overdue_tasks,
+            )
+        )
+    return table(head, rows, (18, 4, 8, 5)), notes
+
+
+def _duration(seconds: float, lang: str) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return t("funnel.dur.m", lang, m=minutes)
+    if minutes < 48 * 60:
+        return t("funnel.dur.h", lang, h=minutes // 60)
+    return t("funnel.dur.d", lang, d=minutes // 1440)
+
+
+def table_text(screen: ReportScreen, lang: str) -> str:
+    """What goes inside <pre> (plain text, not escaped)."""
+    report = screen.report
+    if isinstance(report, SnapshotFunnel):
+        body, notes = _snapshot(report, lang)
+    elif isinstance(report, PeriodFunnel):
+        body, notes = _period(report, lang)
+    elif isinstance(report, LossReport):
+        body, notes = _losses(report, lang)
+    else:
+        body, notes = _managers(report, lang)
+    lines = [body, ""]
+    for note in notes:
+        lines.extend(wrap(note))
+    return "\n".join(lines)
+
+
+def _fmt_day(day: Any, lang: str) -> str:
+    return str(day.strftime("%d.%m.%Y" if lang == "ru" else "%Y-%m-%d"))
+
+
+def screen_text(screen: ReportScreen, lang: str, tz: tzinfo) -> str:
+    report = screen.report
+    title = t(f"funnel.title.{screen.kind.value}", lang, pipeline=screen.pipeline.label(lang))
+    who = screen.manager_name or t("funnel.everyone", lang)
+    if isinstance(report, SnapshotFunnel):
+        when = t("funnel.as_of", lang, date=_fmt_day(report.as_of.astimezone(tz), lang))
+    else:
+        span = report.range
+        when = f"{_fmt_day(span.first_day, lang)} – {_fmt_day(span.last_day, lang)}"
+    return (
+        f"<b>{escape(title)}</b>\n{escape(when)} · {escape(who)}\n"
+        f"<pre>{escape(table_text(screen, lang))}</pre>"
+    )
+
+
+# --- keyboards ----------------------------------------------------------------------------
+
+
+def _mark(text: str, chosen: bool) -> str:
+    return f"• {text}" if chosen else text
+
+
+def screen_keyboard(screen: ReportScreen, cb: FunnelCb, lang: str) -> InlineKeyboardMarkup:
+    state = cb.model_copy(update={"menu": 0})
+    if cb.menu == 1 and screen.sees_all:
+        return _manager_picker(screen, state, lang)
+    rows: list[list[InlineKeyboardButton]] = [
+        [
+            button(
+                _mark(t(f"funnel.report.{r.value}", lang), r == cb.report),
+                state.model_copy(update={"report": r}),
+            )
+            for r in FunnelReport
+        ]
+    ]
+    if cb.report != FunnelReport.SNAPSHOT:
+        periods = [
+            button(
+                _mark(t(f"funnel.when.{p.value}", lang), p == cb.period),
+                state.model_copy(update={"period": p}),
+            )
+            for p in FunnelPeriod
+        ]
+        rows += [periods[:2], periods[2:]]
+    if len(screen.pipelines) > 1:
+        rows.append(
+            [
+                button(
+                    _mark(p.label(lang), p.id == screen.pipeline.id),
+                    state.model_copy(update={"pipeline_id": p.id}),
+                )
+                for p in screen.pipelines
+            ]
+        )
+    if screen.sees_all:
+        who = screen.manager_name or t("funnel.everyone", lang)
+        rows.append(
+            [button(t("funnel.btn.manager", lang, who=who), state.model_copy(update={"menu": 1}))]
+        )
+    rows.append(
+        [
+            button(
+                t("funnel.btn.export", lang),
+                ExportCb(
+                    pipeline_id=screen.pipeline.id,
+                    period=cb.period,
+                    manager_id=screen.filters.manager_id or 0,
+                ),
+            )
+        ]
+    )
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def _manager_picker(screen: ReportScreen, state: FunnelCb, lang: str) -> InlineKeyboardMarkup:
+    current = screen.filters.manager_id or 0
+    choices = [(0, t("funnel.everyone", lang)), *screen.managers]
+    buttons = [
+        button(_mark(name, mid == current), state.model_copy(update={"manager_id": mid}))
+        for mid, name in choices
+    ]
+    rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    rows.append([button(t("funnel.btn.back", lang), state)])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+# --- the digest (an outbox item's payload: services.digests.Digest) -----------------------
+
+
+def _when(value: str, tz: tzinfo, fmt: str = "%d.%m %H:%M") -> str:
+    return datetime.fromisoformat(value).astimezone(tz).strftime(fmt)
+
+
+def _deal_line(item: Mapping[str, Any], lang: str, refusal: bool) -> str:
+    parts = [f"#{item['id']} {escape(str(item['title']))[:60]}", money(item.get("amount"), lang)]
+    if refusal:
+        reason = item.get("reason_en") if lang == "en" and item.get("reason_en") else None
+        reason = reason or item.get("reason") or t("funnel.no_reason", lang)
+        parts.append(("⏸ " if item.get("frozen") else "") + escape(str(reason)))
+    if item.get("manager"):
+        parts.append(escape(str(item["manager"])))
+    return "  • " + " · ".join(parts)
+
+
+def digest_lines(p: Mapping[str, Any], lang: str, tz: tzinfo) -> list[str]:
+    """The digest message: headline, what changed since the previous one, overdue tasks."""
+    kind = str(p.get("kind") or "daily")
+    since, until = str(p["since"]), str(p["until"])
+    lines = [
+        t(f"digest.header.{kind}", lang),
+        t("digest.window", lang, since=_when(since, tz), until=_when(until, tz)),
+    ]
+    moment = p.get("moment")
+    if moment and datetime.fromisoformat(until) - datetime.fromisoformat(str(moment)) > _LATE:
+        lines.append(t("digest.late", lang, when=_when(str(moment), tz)))
+    pipeline = p.get("pipeline_en") if lang == "en" and p.get("pipeline_en") else p.get("pipeline")
+    lines += [
+        "",
+        t(
+            "digest.snapshot",
+            lang,
+            pipeline=escape(str(pipeline or "")),
+            count=p.get("active", 0),
+            money=money(p.get("active_amount", 0), lang),
+            weighted=money(p.get("weighted", 0), lang),
+        ),
+        "",
+        t("digest.leads", lang, count=p.get("leads", 0)),
+    ]
+    for lead_id, name, source in p.get("lead_names") or []:
+        lines.append(f"  • #{lead_id} {escape(str(name))[:60]} · {t(f'source.{source}', lang)}")
+    lines.append(
+        t("digest.won", lang, count=p.get("won", 0), money=money(p.get("won_amount", 0), lang))
+    )
+    lines += [_deal_line(d, lang, False) for d in p.get("wins") or []]
+    lines.append(
+        t("digest.lost", lang, count=p.get("lost", 0), money=money(p.get("lost_amount", 0), lang))
+    )
+    for r in p.get("reasons") or []:
+        name = r.get("name_en") if lang == "en" and r.get("name_en") else r.get("name")
+        lines.append(
+            t(
+                "digest.reason",
+                lang,
+                reason=escape(str(name or t("funnel.no_reason", lang))),
+                count=r.get("count", 0),
+                money=money(r.get("amount", 0), lang),
+            )
+        )
+    lines += [_deal_line(d, lang, True) for d in p.get("losses") or []]
+    lines.append(t("digest.overdue", lang, count=p.get("overdue", 0), new=p.get("overdue_new", 0)))
+    for task in p.get("overdue_tasks") or []:
+        who = escape(str(task.get("assignee") or "—"))
+        lines.append(
+            f"  • {escape(str(task['title']))[:60]} · {who} · {_when(str(task['due_at']), tz)}"
+        )
+    return lines

@@ -1,0 +1,670 @@
+"""New leads (a wizard) and the lead card (qualification, disqualification, conversion).
+
+The wizard is an FSM: source → name → phone (or email; a shared contact fills it) →
+person or legal entity → company (legal entities only) → need → amount → confirm.
+Every step validates with the same validators the service uses and re-asks on bad input;
+each has Back (the previous step, its value kept) and Cancel. Everything typed lives in
+the FSM data (so it survives a restart when the storage does, e.g. Redis); nothing is saved
+until Confirm, when create_lead validates it all again. A contact shared outside the
+wizard starts it with name and phone filled.
+
+The card: read the callback → one service call → render; errors go to the error router.
+"""
+
+from __future__ import annotations
+
+from datetime import tzinfo
+from typing import Any
+
+from aiogram import F, Router
+from aiogram.filters import Command, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyKeyboardRemove
+from aiogram.types import Contact as TgContact
+
+from handlers.leads import views as view
+from handlers.ui import keyboards as kb
+from handlers.ui import render
+from handlers.ui.callbacks import LeadAction, LeadCb, MenuAction, MenuCb, WizardAction, WizardCb
+from handlers.ui.errors import error_text
+from handlers.ui.filters import Staff
+from handlers.ui.i18n import t
+from services import validation
+from services.common import check_version
+from services.dto import Duplicate, LeadCard
+from services.errors import RuleViolation, ValidationError
+from services.permissions import Action, Actor, require
+from services.sales import deals, leads
+from services.sales.leads import LeadInput
+from storage.uow import UnitOfWork
+
+
+class LeadWizard(StatesGroup):
+    source = State()
+    name = State()
+    phone = State()
+    legal = State()
+    company = State()
+    need = State()
+    amount = State()
+    confirm = State()
+    duplicate = State()  # an existing lead/deal has this phone or email
+
+
+STEPS = ("source", "name", "phone", "legal", "company", "need", "amount", "confirm")
+TEXT_STEPS = ("name", "phone", "company", "need", "amount")
+# The step that asks for a field a ValidationError names.
+FIELD_STEP = {
+    "source": "source",
+    "name": "name",
+    "phone": "phone",
+    "email": "phone",
+    "company_name": "company",
+    "need": "need",
+    "amount": "amount",
+}
+
+
+def _not_command(message: Message) -> bool:
+    """Commands (/menu, /tasks…) typed mid-wizard go to their own handlers."""
+    return not (message.text or "").startswith("/")
+
+
+def _next(step: str, data: dict[str, Any]) -> str:
+    """The step after `step`: company only for legal entities; steps a shared contact
+    filled (`auto`) are passed over."""
+    i = STEPS.index(step) + 1
+    auto = data.get("auto") or []
+    while STEPS[i] in auto or (STEPS[i] == "company" and not data.get("legal")):
+        i += 1
+    return STEPS[i]
+
+
+def _prev(step: str, data: dict[str, Any]) -> str | None:
+    i = STEPS.index(step) - 1
+    while i >= 0 and STEPS[i] == "company" and not data.get("legal"):
+        i -= 1
+    return STEPS[i] if i >= 0 else None
+
+
+async def _step(state: FSMContext) -> str | None:
+    raw = await state.get_state()
+    prefix = LeadWizard.__full_group_name__ + ":"
+    return raw[len(prefix) :] if raw and raw.startswith(prefix) else None
+
+
+async def _ask(
+    state: FSMContext,
+    data: dict[str, Any],
+    step: str,
+    lang: str,
+    target: Message,
+    *,
+    edit: bool = False,
+    error: str | None = None,
+) -> None:
+    """Ask `step`: edit the tapped prompt in place when possible, else send a new one.
+
+    The phone step's reply keyboard (share contact) is taken away, with a line saying
+    what the step holds, as soon as the wizard leaves that step."""
+    text, markup = view.prompt(step, data, lang)
+    if error:
+        text = f"{error}\n\n{text}"
+    if data.get("kb") == "reply" and step != "phone":
+        await target.answer(view.contact_line(data, lang), reply_markup=ReplyKeyboardRemove())
+        edit = False
+    data["kb"] = "reply" if step == "phone" else "inline"
+    await state.set_state(getattr(LeadWizard, step))
+    await state.set_data(data)
+    if edit and isinstance(markup, InlineKeyboardMarkup):
+        await target.edit_text(text, reply_markup=markup)
+    else:
+        await target.answer(text, reply_markup=markup)
+
+
+async def _reask(state: FSMContext, lang: str, target: Message, error: str) -> None:
+    step = await _step(state)
+    if step is not None:
+        await _ask(state, await state.get_data(), step, lang, target, error=error)
+
+
+def _dups(found: list[Duplicate], lang: str) -> list[list[Any]]:
+    """Kept in the FSM data (plain JSON), with the stage named in the reader's language."""
+    return [[d.kind, d.id, d.name, d.stage_label(lang)] for d in found]
+
+
+async def _after_contact(
+    state: FSMContext,
+    data: dict[str, Any],
+    lang: str,
+    target: Message,
+    uow: UnitOfWork,
+    actor: Actor,
+    *,
+    back_to: str | None,
+    then: str,
+    edit: bool = False,
+) -> None:
+    """A new phone/email: offer the client's open leads and deals, else go on to `then`."""
+    data["force"] = False
+    found = await leads.find_duplicates(uow, actor, data.get("phone"), data.get("email"))
+    if found:
+        data.update(dups=_dups(found, lang), dup_from=back_to, dup_next=then)
+        await _ask(state, data, "duplicate", lang, target, edit=edit)
+    else:
+        await _ask(state, data, then, lang, target, edit=edit)
+
+
+def _contact_phone(contact: TgContact) -> str | None:
+    """Telegram gives international digits without '+' (79161234567); an address-book
+    card may hold anything. None when it is not a phone number."""
+    raw = (contact.phone_number or "").strip()
+    for candidate in (raw, "+" + raw.lstrip("+")):
+        try:
+            return validation.phone(candidate)
+        except ValidationError:
+            continue
+    return None
+
+
+def _contact_name(contact: TgContact) -> str | None:
+    full = " ".join(x for x in (contact.first_name, contact.last_name) if x)
+    try:
+        return validation.name(full)
+    except ValidationError:
+        return None
+
+
+# --- starting ------------------------------------------------------------------------------
+
+
+async def _start(target: Message, state: FSMContext, actor: Actor, lang: str) -> None:
+    require(actor, Action.LEAD_CREATE)  # a measurer is told now, not after seven steps
+    if (await state.get_data()).get("kb") == "reply":  # /lead again at the phone step
+        await target.answer(t("lead.wizard.closed", lang), reply_markup=ReplyKeyboardRemove())
+    await state.clear()
+    await _ask(state, {}, "source", lang, target)
+
+
+async def lead_command(
+    message: Message, uow: UnitOfWork, actor: Actor, lang: str, tz: tzinfo, state: FSMContext
+) -> None:
+    """/lead starts the wizard; /lead 12 opens lead 12."""
+    arg = (message.text or "").split(maxsplit=1)[1:]
+    if arg and arg[0].lstrip("#").isdigit():
+        card = await leads.get_lead(uow, actor, int(arg[0].lstrip("#")))
+        await message.answer(
+            view.lead_text(card, lang, tz), reply_markup=view.lead_card(card, lang)
+        )
+        return
+    await _start(message, state, actor, lang)
+
+
+async def new_lead(query: CallbackQuery, actor: Actor, lang: str, state: FSMContext) -> None:
+    if isinstance(query.message, Message):
+        await _start(query.message, state, actor, lang)
+
+
+async def contact_shared(
+    message: Message, uow: UnitOfWork, actor: Actor, lang: str, state: FSMContext
+) -> None:
+    """A contact sent to the bot: a new lead with name and phone filled."""
+    assert message.contact is not None
+    require(actor, Action.LEAD_CREATE)
+    await state.clear()
+    data: dict[str, Any] = {"name": _contact_name(message.contact)}
+    data["phone"] = _contact_phone(message.contact)
+    data["auto"] = [step for step in ("name", "phone") if data.get(step)]
+    if data["phone"] is None:
+        await _ask(state, data, "source", lang, message)
+        return
+    await _after_contact(state, data, lang, message, uow, actor, back_to=None, then="source")
+
+
+# --- the steps -----------------------------------------------------------------------------
+
+
+async def source_chosen(
+    query: CallbackQuery, callback_data: WizardCb, lang: str, state: FSMContext
+) -> None:
+    if not 0 <= callback_data.value < len(view.SOURCES):
+        raise ValidationError("source", "unknown")
+    data = await state.get_data()
+    data["source"] = str(view.SOURCES[callback_data.value])
+    if isinstance(query.message, Message):
+        await _ask(state, data, _next("source", data), lang, query.message, edit=True)
+
+
+async def name_typed(message: Message, lang: str, state: FSMContext) -> None:
+    try:
+        name = validation.name(message.text or "")
+    except ValidationError as exc:
+        await _reask(state, lang, message, error_text(exc, lang))
+        return
+    data = await state.get_data()
+    data["name"] = name
+    await _ask(state, data, _next("name", data), lang, message)
+
+
+async def contact_in_wizard(
+    message: Message, uow: UnitOfWork, actor: Actor, lang: str, state: FSMContext
+) -> None:
+    """A contact at the name or phone step: its phone (and its name, at the name step)."""
+    assert message.contact is not None
+    step = await _step(state) or "phone"
+    data = await state.get_data()
+    phone = _contact_phone(message.contact)
+    if phone is None:
+        await _reask(state, lang, message, error_text(ValidationError("phone"), lang))
+        return
+    data.update(phone=phone, email=None)
+    name = _contact_name(message.contact)
+    if name and (step == "name" or not data.get("name")):
+        data["name"] = name
+    if data.get("name"):
+        then = _next("phone", data)
+    else:  # a contact without a usable name: ask for it, then go past the phone
+        data["auto"] = ["phone"]
+        then = "name"
+    await _after_contact(state, data, lang, message, uow, actor, back_to=step, then=then)
+
+
+async def phone_typed(
+    message: Message, uow: UnitOfWork, actor: Actor, lang: str, state: FSMContext
+) -> None:
+    """A phone number or an email; the reply keyboard's Back/Keep/Cancel arrive as text."""
+    text = (message.text or "").strip()
+    data = await state.get_data()
+    if text == t("common.cancel", lang):
+        await _cancel(message, state, actor, lang, edit=False)
+        return
+    if text == t("common.back", lang):
+        await _back(message, state, actor, lang, edit=False)
+        return
+    if text == t("lead.wizard.keep", lang) and view.contact_value(data):
+        await _ask(state, data, _next("phone", data), lang, message)
+        return
+    try:
+        if "@" in text:
+            data.update(email=validation.email(text), phone=None)
+        else:
+            data.update(phone=validation.phone(text), email=None)
+    except ValidationError as exc:
+        await _reask(state, lang, message, error_text(exc, lang))
+        return
+    await _after_contact(
+        state, data, lang, message, uow, actor, back_to="phone", then=_next("phone", data)
+    )
+
+
+async def legal_chosen(
+    query: CallbackQuery, callback_data: WizardCb, lang: str, state: FSMContext
+) -> None:
+    data = await state.get_data()
+    data["legal"] = bool(callback_data.value)
+    if isinstance(query.message, Message):
+        await _ask(state, data, _next("legal", data), lang, query.message, edit=True)
+
+
+async def company_typed(message: Message, lang: str, state: FSMContext) -> None:
+    try:
+        company = validation.name(message.text or "", "company_name", max_len=300)
+    except ValidationError as exc:
+        await _reask(state, lang, message, error_text(exc, lang))
+        return
+    data = await state.get_data()
+    data["company"] = company
+    await _ask(state, data, _next("company", data), lang, message)
+
+
+async def need_typed(message: Message, lang: str, state: FSMContext) -> None:
+    try:
+        need = validation.optional_text(message.text, "need")
+    except ValidationError as exc:
+        await _reask(state, lang, message, error_text(exc, lang))
+        return
+    data = await state.get_data()
+    data["need"] = need
+    await _ask(state, data, _next("need", data), lang, message)
+
+
+async def amount_typed(message: Message, lang: str, state: FSMContext) -> None:
+    text = (message.text or "").strip()
+    try:
+        validation.amount(text)
+    except ValidationError as exc:
+        await _reask(state, lang, message, error_text(exc, lang))
+        return
+    data = await state.get_data()
+    data["amount"] = text  # as typed: create_lead parses it again
+    await _ask(state, data, _next("amount", data), lang, message)
+
+
+async def step_skipped(query: CallbackQuery, lang: str, state: FSMContext) -> None:
+    step = await _step(state)
+    data = await state.get_data()
+    if step is None or not isinstance(query.message, Message):
+        return
+    data[step] = None
+    await _ask(state, data, _next(step, data), lang, query.message, edit=True)
+
+
+async def step_kept(query: CallbackQuery, lang: str, state: FSMContext) -> None:
+    step = await _step(state)
+    data = await state.get_data()
+    if step is None or not isinstance(query.message, Message):
+        return
+    if not data.get(step):  # nothing to keep: ask again
+        await _ask(state, data, step, lang, query.message, edit=True)
+        return
+    await _ask(state, data, _next(step, data), lang, query.message, edit=True)
+
+
+# --- back, cancel --------------------------------------------------------------------------
+
+
+async def _back(target: Message, state: FSMContext, actor: Actor, lang: str, *, edit: bool) -> None:
+    step = await _step(state)
+    data = await state.get_data()
+    data["auto"] = []  # going back shows every step again, values kept
+    prev = data.get("dup_from") if step == "duplicate" else _prev(step or "source", data)
+    if prev is None:  # before the first step: the main menu (nothing was saved)
+        await _leave(target, state, actor, lang, t("menu.title", lang), edit=edit)
+        return
+    await _ask(state, data, prev, lang, target, edit=edit)
+
+
+async def _cancel(
+    target: Message, state: FSMContext, actor: Actor, lang: str, *, edit: bool
+) -> None:
+    await _leave(target, state, actor, lang, t("lead.wizard.cancelled", lang), edit=edit)
+
+
+async def _leave(
+    target: Message, state: FSMContext, actor: Actor, lang: str, text: str, *, edit: bool
+) -> None:
+    data = await state.get_data()
+    await state.clear()
+    menu = kb.main_menu(actor, lang)
+    if data.get("kb") == "reply":  # the phone step's keyboard goes with a message of its own
+        await target.answer(t("lead.wizard.closed", lang), reply_markup=ReplyKeyboardRemove())
+        edit = False
+    if edit:
+        await target.edit_text(text, reply_markup=menu)
+    else:
+        await target.answer(text, reply_markup=menu)
+
+
+async def back_tapped(query: CallbackQuery, actor: Actor, lang: str, state: FSMContext) -> None:
+    if isinstance(query.message, Message):
+        await _back(query.message, state, actor, lang, edit=True)
+
+
+async def cancel_tapped(query: CallbackQuery, actor: Actor, lang: str, state: FSMContext) -> None:
+    if isinstance(query.message, Message):
+        await _cancel(query.message, state, actor, lang, edit=True)
+
+
+# --- duplicates, confirm -------------------------------------------------------------------
+
+
+def _lead_input(data: dict[str, Any]) -> LeadInput:
+    legal = bool(data.get("legal"))
+    return LeadInput(
+        name=data.get("name") or "",
+        source=data.get("source") or "manual",
+        phone=data.get("phone"),
+        email=data.get("email"),
+        need=data.get("need"),
+        is_legal_entity=legal,
+        company_name=data.get("company") if legal else None,
+        amount=data.get("amount"),
+    )
+
+
+async def _create(
+    message: Message,
+    data: dict[str, Any],
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+    state: FSMContext,
+) -> None:
+    try:
+        card = await leads.create_lead(
+            uow, actor, _lead_input(data), allow_duplicate=bool(data.get("force"))
+        )
+    except RuleViolation as exc:
+        # An open lead with this phone appeared since the phone step: offer it now.
+        if exc.rule != "duplicate":
+            raise
+        found = await leads.find_duplicates(uow, actor, data.get("phone"), data.get("email"))
+        if not found:
+            raise
+        data.update(dups=_dups(found, lang), dup_from="confirm", dup_next="create")
+        await _ask(state, data, "duplicate", lang, message, edit=True)
+        return
+    except ValidationError as exc:  # each step validated; a stale store may still be off
+        step = FIELD_STEP.get(exc.field, "confirm")
+        await _ask(state, data, step, lang, message, error=error_text(exc, lang))
+        return
+    await state.clear()
+    await message.edit_text(
+        view.lead_text(card, lang, tz, t("lead.created", lang)),
+        reply_markup=view.lead_card(card, lang),
+    )
+
+
+async def confirm(
+    query: CallbackQuery,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+    state: FSMContext,
+) -> None:
+    if isinstance(query.message, Message):
+        await _create(query.message, await state.get_data(), uow, actor, lang, tz, state)
+
+
+async def force(
+    query: CallbackQuery,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+    state: FSMContext,
+) -> None:
+    """Not the same client after all: go on (or create, when offered at Confirm)."""
+    data = await state.get_data()
+    data["force"] = True
+    if not isinstance(query.message, Message):
+        return
+    then = data.get("dup_next") or "source"
+    if then == "create":
+        await _create(query.message, data, uow, actor, lang, tz, state)
+        return
+    await _ask(state, data, then, lang, query.message, edit=True)
+
+
+async def open_duplicate_lead(
+    query: CallbackQuery,
+    callback_data: WizardCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+    state: FSMContext,
+) -> None:
+    """The existing lead instead of a new one (the wizard ends, nothing saved)."""
+    card = await leads.get_lead(uow, actor, callback_data.value)
+    if await _step(state) is not None:
+        await state.clear()
+    if isinstance(query.message, Message):
+        await query.message.edit_text(
+            view.lead_text(card, lang, tz), reply_markup=view.lead_card(card, lang)
+        )
+
+
+async def open_duplicate_deal(
+    query: CallbackQuery,
+    callback_data: WizardCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+    state: FSMContext,
+) -> None:
+    card = await deals.get_card(uow, actor, callback_data.value)
+    if await _step(state) is not None:
+        await state.clear()
+    if isinstance(query.message, Message):
+        await query.message.edit_text(
+            render.deal_card(card, lang, tz), reply_markup=kb.deal_card(card, lang)
+        )
+
+
+async def unexpected_input(message: Message, lang: str, state: FSMContext) -> None:
+    """A sticker at a text step, text where buttons are expected…: ask the step again."""
+    step = await _step(state)
+    hint = "lead.wizard.use_text" if step in TEXT_STEPS else "lead.wizard.use_buttons"
+    await _reask(state, lang, message, t(hint, lang))
+
+
+# --- the lead card -------------------------------------------------------------------------
+
+
+async def _show(
+    query: CallbackQuery,
+    card: LeadCard,
+    lang: str,
+    tz: tzinfo,
+    notice: str | None = None,
+    markup: Any = None,
+) -> None:
+    if isinstance(query.message, Message):
+        await query.message.edit_text(
+            view.lead_text(card, lang, tz, notice),
+            reply_markup=markup or view.lead_card(card, lang),
+        )
+
+
+async def open_lead(
+    query: CallbackQuery,
+    callback_data: LeadCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+) -> None:
+    card = await leads.get_lead(uow, actor, callback_data.lead_id)
+    if callback_data.v:  # "back" from a sub-menu of this card: edit in place
+        await _show(query, card, lang, tz)
+    elif isinstance(query.message, Message):
+        await query.message.answer(
+            view.lead_text(card, lang, tz), reply_markup=view.lead_card(card, lang)
+        )
+
+
+async def card_action(
+    query: CallbackQuery,
+    callback_data: LeadCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+) -> None:
+    cb = callback_data  # a stale card: the error router shows the current one
+    if cb.action == LeadAction.TOGGLE:
+        card = await leads.toggle_question(uow, actor, cb.lead_id, cb.arg, cb.v)
+    elif cb.action == LeadAction.REASON:
+        card = await leads.disqualify(uow, actor, cb.lead_id, cb.arg, None, cb.v)
+    else:  # DISQUALIFY: the reasons, on the card
+        card = await leads.get_lead(uow, actor, cb.lead_id)
+        check_version("lead", card.version, cb.v or None)
+        items = await deals.loss_reasons(uow, lang)
+        pick = t("lead.disqualify.pick", lang)
+        await _show(query, card, lang, tz, pick, view.reasons(card, items, lang))
+        return
+    await _show(query, card, lang, tz)
+
+
+async def convert(
+    query: CallbackQuery,
+    callback_data: LeadCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+) -> None:
+    """Contact + deal in Sales; the card becomes the new deal's card. Unanswered required
+    questions: the error router's alert (RuleViolation qualification_incomplete)."""
+    deal_id = await leads.convert(uow, actor, callback_data.lead_id, callback_data.v)
+    card = await deals.get_card(uow, actor, deal_id)
+    if isinstance(query.message, Message):
+        notice = t("lead.converted", lang, id=callback_data.lead_id)
+        await query.message.edit_text(
+            render.deal_card(card, lang, tz, notice), reply_markup=kb.deal_card(card, lang)
+        )
+
+
+def setup() -> Router:
+    """A fresh router for one Dispatcher (its handlers in dispatch order)."""
+    router = Router(name="leads")
+    router.message.filter(Staff())
+    router.callback_query.filter(Staff())
+    router.message.register(lead_command, Command("lead"))
+    router.callback_query.register(new_lead, MenuCb.filter(F.action == MenuAction.NEW_LEAD))
+    router.message.register(contact_shared, StateFilter(None), F.contact)
+    router.callback_query.register(
+        source_chosen, LeadWizard.source, WizardCb.filter(F.action == WizardAction.SOURCE)
+    )
+    router.message.register(name_typed, LeadWizard.name, F.text, _not_command)
+    router.message.register(
+        contact_in_wizard, StateFilter(LeadWizard.name, LeadWizard.phone), F.contact
+    )
+    router.message.register(phone_typed, LeadWizard.phone, F.text, _not_command)
+    router.callback_query.register(
+        legal_chosen, LeadWizard.legal, WizardCb.filter(F.action == WizardAction.LEGAL)
+    )
+    router.message.register(company_typed, LeadWizard.company, F.text, _not_command)
+    router.message.register(need_typed, LeadWizard.need, F.text, _not_command)
+    router.message.register(amount_typed, LeadWizard.amount, F.text, _not_command)
+    router.callback_query.register(
+        step_skipped,
+        StateFilter(LeadWizard.need, LeadWizard.amount),
+        WizardCb.filter(F.action == WizardAction.SKIP),
+    )
+    router.callback_query.register(
+        step_kept,
+        StateFilter(LeadWizard.name, LeadWizard.company, LeadWizard.need, LeadWizard.amount),
+        WizardCb.filter(F.action == WizardAction.KEEP),
+    )
+    router.callback_query.register(
+        back_tapped, StateFilter(LeadWizard), WizardCb.filter(F.action == WizardAction.BACK)
+    )
+    router.callback_query.register(
+        cancel_tapped, StateFilter(LeadWizard), WizardCb.filter(F.action == WizardAction.CANCEL)
+    )
+    router.callback_query.register(
+        confirm, LeadWizard.confirm, WizardCb.filter(F.action == WizardAction.CONFIRM)
+    )
+    router.callback_query.register(
+        force, LeadWizard.duplicate, WizardCb.filter(F.action == WizardAction.FORCE)
+    )
+    router.callback_query.register(
+        open_duplicate_lead, WizardCb.filter(F.action == WizardAction.OPEN_LEAD)
+    )
+    router.callback_query.register(
+        open_duplicate_deal, WizardCb.filter(F.action == WizardAction.OPEN_DEAL)
+    )
+    router.message.register(unexpected_input, StateFilter(LeadWizard), _not_command)
+    router.callback_query.register(open_lead, LeadCb.filter(F.action == LeadAction.OPEN))
+    router.callback_query.register(
+        card_action,
+        LeadCb.filter(F.action.in_({LeadAction.TOGGLE, LeadAction.REASON, LeadAction.DISQUALIFY})),
+    )
+    router.callback_query.register(convert, LeadCb.filter(F.action == LeadAction.CONVERT))
+    return router

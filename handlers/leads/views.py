@@ -1,0 +1,246 @@
+"""The new-lead wizard's prompts and the lead card's keyboards.
+
+Texts come from t() (handlers/locales/*/leads.po); everything a person typed is escaped
+(the bot speaks HTML). The wizard's state is a plain dict kept in the FSM storage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import tzinfo
+from html import escape
+from typing import Any
+
+from aiogram.types import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+)
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from handlers.ui import render
+from handlers.ui.callbacks import DealAction, DealCb, LeadAction, LeadCb, WizardAction, WizardCb
+from handlers.ui.i18n import t
+from handlers.ui.keyboards import button
+from handlers.ui.render import money, short
+from services import validation
+from services.dto import LeadCard
+from services.errors import ValidationError
+from storage.enums import LeadSource, LeadStatus
+
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup
+Data = Mapping[str, Any]
+
+SOURCES: tuple[LeadSource, ...] = tuple(LeadSource)
+"""WizardCb(SOURCE).value is an index into this tuple."""
+OFFERED_SOURCES = tuple(s for s in SOURCES if s != LeadSource.IMPORT)  # import is a file upload
+
+
+def _wb(text: str, action: WizardAction, value: int = 0) -> InlineKeyboardButton:
+    return button(text, WizardCb(action=action, value=value))
+
+
+def nav(lang: str) -> list[InlineKeyboardButton]:
+    return [
+        _wb(t("common.back", lang), WizardAction.BACK),
+        _wb(t("common.cancel", lang), WizardAction.CANCEL),
+    ]
+
+
+def contact_value(data: Data) -> str | None:
+    return data.get("phone") or data.get("email")
+
+
+def amount_text(data: Data, lang: str) -> str:
+    raw = data.get("amount")
+    if not raw:
+        return "—"
+    try:
+        return money(validation.amount(raw), lang)
+    except ValidationError:  # validated when typed; a tampered store shows it as is
+        return escape(str(raw))
+
+
+def _current(value: str | None, lang: str) -> str:
+    return "\n" + t("lead.wizard.current", lang, value=value) if value else ""
+
+
+def _markup(rows: list[list[InlineKeyboardButton]]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def _keep_row(data: Data, step: str, lang: str) -> list[list[InlineKeyboardButton]]:
+    if data.get(step):
+        return [[_wb(t("lead.wizard.keep", lang), WizardAction.KEEP)]]
+    return []
+
+
+def contact_line(data: Data, lang: str) -> str:
+    """What the wizard holds from the phone step (said when that step's keyboard goes)."""
+    if data.get("email"):
+        return f"✉️ {escape(data['email'])}"
+    return f"📞 {data.get('phone') or '—'}"
+
+
+def prompt(step: str, data: Data, lang: str) -> tuple[str, Markup]:
+    """The question of one wizard step and its keyboard."""
+    if step == "source":
+        text = t("lead.wizard.ask_source", lang)
+        if data.get("auto"):
+            text = (
+                t(
+                    "lead.wizard.from_contact",
+                    lang,
+                    name=escape(data.get("name") or "—"),
+                    contact=escape(contact_value(data) or "—"),
+                )
+                + "\n\n"
+                + text
+            )
+        kb = InlineKeyboardBuilder()
+        for source in OFFERED_SOURCES:
+            mark = "• " if data.get("source") == source else ""
+            label = mark + t(f"source.{source}", lang)
+            kb.add(_wb(label, WizardAction.SOURCE, SOURCES.index(source)))
+        kb.adjust(2)
+        kb.row(*nav(lang))
+        return text, kb.as_markup()
+    if step == "name":
+        text = t("lead.wizard.ask_name", lang) + _current(escape(data.get("name") or ""), lang)
+        return text, _markup([*_keep_row(data, "name", lang), nav(lang)])
+    if step == "phone":
+        value = contact_value(data)
+        text = t("lead.wizard.ask_phone", lang) + _current(escape(value or ""), lang)
+        rows = [[KeyboardButton(text=t("lead.wizard.share_contact", lang), request_contact=True)]]
+        if value:
+            rows.append([KeyboardButton(text=t("lead.wizard.keep", lang))])
+        rows.append(
+            [
+                KeyboardButton(text=t("common.back", lang)),
+                KeyboardButton(text=t("common.cancel", lang)),
+            ]
+        )
+        return text, ReplyKeyboardMarkup(
+            keyboard=rows,
+            resize_keyboard=True,
+            input_field_placeholder=t("lead.wizard.phone_placeholder", lang),
+        )
+    if step == "legal":
+        legal = data.get("legal")
+        person = ("• " if legal is False else "") + t("lead.wizard.person", lang)
+        company = ("• " if legal else "") + t("lead.wizard.legal", lang)
+        return t("lead.wizard.ask_legal", lang), _markup(
+            [
+                [_wb(person, WizardAction.LEGAL, 0), _wb(company, WizardAction.LEGAL, 1)],
+                nav(lang),
+            ]
+        )
+    if step == "company":
+        text = t("lead.wizard.ask_company", lang) + _current(
+            escape(data.get("company") or ""), lang
+        )
+        return text, _markup([*_keep_row(data, "company", lang), nav(lang)])
+    if step in ("need", "amount"):
+        shown = escape(short(data.get("need") or "", 300)) if step == "need" else None
+        if step == "amount" and data.get("amount"):
+            shown = amount_text(data, lang)
+        text = t(f"lead.wizard.ask_{step}", lang) + _current(shown, lang)
+        row = [_wb(t("common.skip", lang), WizardAction.SKIP)]
+        if data.get(step):
+            row.insert(0, _wb(t("lead.wizard.keep", lang), WizardAction.KEEP))
+        return text, _markup([row, nav(lang)])
+    if step == "confirm":
+        return summary(data, lang), _markup(
+            [[_wb(t("lead.wizard.create", lang), WizardAction.CONFIRM)], nav(lang)]
+        )
+    if step == "duplicate":
+        return duplicates(data, lang)
+    raise ValueError(f"unknown wizard step {step!r}")
+
+
+def summary(data: Data, lang: str) -> str:
+    lines = [t("lead.wizard.confirm", lang), ""]
+    lines.append(f"👤 <b>{escape(data.get('name') or '—')}</b>")
+    source = data.get("source") or LeadSource.MANUAL
+    lines.append(t("lead.card.source", lang, source=t(f"source.{source}", lang)))
+    if data.get("phone"):
+        lines.append(f"📞 {data['phone']}")
+    if data.get("email"):
+        lines.append(f"✉️ {escape(data['email'])}")
+    if data.get("legal"):
+        lines.append(f"🏢 {escape(data.get('company') or '—')}")
+    else:
+        lines.append(t("lead.wizard.person", lang))
+    if data.get("need"):
+        lines.append(f"🔎 {escape(short(data['need'], 300))}")
+    lines.append(f"💰 {amount_text(data, lang)}")
+    return "\n".join(lines)
+
+
+def duplicates(data: Data, lang: str) -> tuple[str, InlineKeyboardMarkup]:
+    """The existing leads/deals of this phone or email, offered instead of a new lead."""
+    lines = [t("lead.dup.title", lang, contact=escape(contact_value(data) or "—")), ""]
+    rows: list[list[InlineKeyboardButton]] = []
+    for kind, ident, name, stage in data.get("dups") or []:
+        lines.append(
+            t(f"lead.dup.{kind}", lang, id=ident, name=escape(short(name, 60)), stage=escape(stage))
+        )
+        action = WizardAction.OPEN_LEAD if kind == "lead" else WizardAction.OPEN_DEAL
+        rows.append([_wb(t(f"lead.dup.open_{kind}", lang, id=ident), action, ident)])
+    lines += ["", t("lead.dup.hint", lang)]
+    rows.append([_wb(t("lead.dup.force", lang), WizardAction.FORCE)])
+    rows.append(nav(lang))
+    return "\n".join(lines), _markup(rows)
+
+
+# --- the lead card ------------------------------------------------------------------------
+
+
+def lead_text(card: LeadCard, lang: str, tz: tzinfo, notice: str | None = None) -> str:
+    text = render.lead_card(card, lang, tz)
+    return f"<i>{escape(notice)}</i>\n\n{text}" if notice else text
+
+
+def _lcb(card: LeadCard, action: LeadAction, arg: int = 0) -> LeadCb:
+    return LeadCb(action=action, lead_id=card.id, v=card.version, arg=arg)
+
+
+def lead_card(card: LeadCard, lang: str) -> InlineKeyboardMarkup | None:
+    if card.status == LeadStatus.CONVERTED and card.deal_id:
+        return _markup(
+            [
+                [
+                    button(
+                        t("lead.btn.open_deal", lang, id=card.deal_id),
+                        DealCb(action=DealAction.OPEN, deal_id=card.deal_id),
+                    )
+                ]
+            ]
+        )
+    if card.status not in (LeadStatus.NEW, LeadStatus.QUALIFYING):
+        return None
+    rows = []
+    for i, (_code, text, text_en, required, yes) in enumerate(card.qualification):
+        label = text_en if lang == "en" and text_en else text
+        star = " *" if required else ""
+        mark = "✅" if yes else "⬜"
+        rows.append([button(f"{mark} {short(label, 34)}{star}", _lcb(card, LeadAction.TOGGLE, i))])
+    rows.append(
+        [
+            button(t("lead.btn.convert", lang), _lcb(card, LeadAction.CONVERT)),
+            button(t("lead.btn.disqualify", lang), _lcb(card, LeadAction.DISQUALIFY)),
+        ]
+    )
+    return _markup(rows)
+
+
+def reasons(
+    card: LeadCard, items: Sequence[tuple[int, str, bool]], lang: str
+) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    for reason_id, label, _conditional in items:
+        kb.add(button(short(label, 30), _lcb(card, LeadAction.REASON, reason_id)))
+    kb.adjust(2)
+    kb.row(button(t("common.back", lang), _lcb(card, LeadAction.OPEN)))
+    return kb.as_markup()

@@ -1,0 +1,147 @@
+"""Access: /start with an invite token, the main menu, /lang, and refusing strangers."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove, TelegramObject, User
+from aiogram.utils.callback_answer import CallbackAnswer
+
+from handlers.ui import keyboards as kb
+from handlers.ui.callbacks import LangCb, MenuAction, MenuCb
+from handlers.ui.filters import Staff
+from handlers.ui.i18n import lang_of, t
+from services.permissions import Actor
+from services.team import staff as team
+from storage.uow import UnitOfWork
+
+# Registration must work for people who are not staff yet: this router has no Staff filter.
+# Staff-only basics.
+# Last: whatever a stranger sends.
+
+
+def _name(user: User) -> str:
+    return " ".join(x for x in (user.first_name, user.last_name) if x) or str(user.id)
+
+
+async def start_with_token(
+    message: Message, command: CommandObject, uow: UnitOfWork, actor: Actor | None, lang: str
+) -> None:
+    user = message.from_user
+    if user is None:
+        return
+    token = command.args or ""
+    new_actor = await team.accept_invite(
+        uow, user.id, _name(user), user.username, token, lang_of(user.language_code)
+    )
+    lang = new_actor.language or lang
+    await message.answer(
+        t(
+            "start.welcome",
+            lang,
+            name=new_actor.name,
+            roles=", ".join(t(f"role.{r}", lang) for r in sorted(new_actor.roles)),
+        )
+    )
+    await message.answer(t("menu.title", lang), reply_markup=kb.main_menu(new_actor, lang))
+    bot = message.bot
+    if bot is not None:
+        from handlers.ui.commands import set_commands_for
+
+        await set_commands_for(bot, new_actor)
+
+
+async def show_menu(message: Message, actor: Actor, lang: str, state: FSMContext) -> None:
+    if await state.get_state() is not None:  # leaving a wizard: drop its reply keyboard too
+        await message.answer(t("common.cancelled", lang), reply_markup=ReplyKeyboardRemove())
+    await state.clear()
+    await message.answer(t("menu.title", lang), reply_markup=kb.main_menu(actor, lang))
+
+
+async def cancel(message: Message, actor: Actor, lang: str, state: FSMContext) -> None:
+    await state.clear()
+    # Also takes away a reply keyboard a wizard step may have shown (share contact).
+    await message.answer(t("common.cancelled", lang), reply_markup=ReplyKeyboardRemove())
+    await message.answer(t("menu.title", lang), reply_markup=kb.main_menu(actor, lang))
+
+
+async def menu_home(query: CallbackQuery, actor: Actor, lang: str, state: FSMContext) -> None:
+    await state.clear()
+    if isinstance(query.message, Message):
+        await query.message.edit_text(t("menu.title", lang), reply_markup=kb.main_menu(actor, lang))
+
+
+async def lang_command(message: Message, lang: str) -> None:
+    await message.answer(t("lang.pick", lang), reply_markup=kb.languages())
+
+
+async def lang_menu(query: CallbackQuery, lang: str) -> None:
+    if isinstance(query.message, Message):
+        await query.message.answer(t("lang.pick", lang), reply_markup=kb.languages())
+
+
+async def set_lang(
+    query: CallbackQuery, callback_data: LangCb, uow: UnitOfWork, actor: Actor
+) -> None:
+    updated = await team.set_language(uow, actor, callback_data.lang)
+    lang = updated.language or "ru"
+    if isinstance(query.message, Message):
+        await query.message.edit_text(t("lang.set", lang))
+        await query.message.answer(t("menu.title", lang), reply_markup=kb.main_menu(updated, lang))
+    if query.bot is not None:
+        from handlers.ui.commands import set_commands_for
+
+        await set_commands_for(query.bot, updated)
+
+
+async def _refuse(
+    event: TelegramObject, user: User | None, uow: UnitOfWork, text: str | None, lang: str
+) -> None:
+    if user is not None:
+        await team.record_attempt(uow, user.id, _name(user), user.username, text)
+
+
+async def stranger_message(
+    message: Message, uow: UnitOfWork, actor: Actor | None, lang: str, state: FSMContext
+) -> None:
+    if actor is not None:  # staff typed something no handler expects
+        await message.answer(t("common.unknown_input", lang))
+        return
+    await _refuse(message, message.from_user, uow, message.text, lang)
+    await message.answer(t("access.denied", lang))
+
+
+async def stranger_callback(
+    query: CallbackQuery,
+    uow: UnitOfWork,
+    actor: Actor | None,
+    lang: str,
+    callback_answer: CallbackAnswer,
+) -> None:
+    callback_answer.show_alert = True
+    if actor is not None:
+        callback_answer.text = t("common.stale_button", lang)
+        return
+    await _refuse(query, query.from_user, uow, query.data, lang)
+    callback_answer.text = t("access.denied", lang)
+
+
+def setup() -> tuple[Router, Router, Router]:
+    """Fresh routers for one Dispatcher: access, menu, strangers."""
+    access = Router(name="access")
+    menu = Router(name="menu")
+    strangers = Router(name="strangers")
+    menu.message.filter(Staff())
+    menu.callback_query.filter(Staff())
+    access.message.register(start_with_token, CommandStart(deep_link=True))
+    menu.message.register(show_menu, CommandStart())
+    menu.message.register(show_menu, Command("menu"))
+    menu.message.register(cancel, Command("cancel"))
+    menu.callback_query.register(menu_home, MenuCb.filter(F.action == MenuAction.HOME))
+    menu.message.register(lang_command, Command("lang"))
+    menu.callback_query.register(lang_menu, MenuCb.filter(F.action == MenuAction.LANG))
+    menu.callback_query.register(set_lang, LangCb.filter())
+    strangers.message.register(stranger_message)
+    strangers.callback_query.register(stranger_callback)
+    return (access, menu, strangers)

@@ -1,0 +1,296 @@
+"""Every CallbackData class of the UI, in one module.
+
+Telegram allows 64 bytes of callback data: fields are ints and one- or two-letter enums
+only, and a test packs each class at its maximum ids. Callback data is client input: the
+ids in it are checked by the services every time (permissions, versions).
+Prefixes starting with "t" belong to the task, reminder and installment callbacks.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from aiogram.filters.callback_data import CallbackData
+from pydantic import Field
+
+from services.dates import QuickChoice
+
+# Database ids and versions are 32-bit on PostgreSQL: a bigger (or negative) number in
+# callback data can only be forged. It fails to unpack, so no handler matches it and the
+# stale-button alert answers (instead of a database error).
+MAX_INT = 2**31 - 1
+Int = Annotated[int, Field(ge=0, le=MAX_INT)]
+
+
+class MenuAction(StrEnum):
+    NEW_LEAD = "nl"
+    MY_DEALS = "md"
+    TASKS = "tk"
+    SEARCH = "s"
+    FUNNEL = "f"
+    TEAM = "tm"
+    INVITE = "i"
+    LANG = "lg"
+    HOME = "h"
+
+
+class MenuCb(CallbackData, prefix="m"):
+    action: MenuAction
+
+
+class WizardAction(StrEnum):
+    SOURCE = "s"  # value: index into LeadSource
+    LEGAL = "l"  # value: 1 legal entity, 0 person
+    SKIP = "k"
+    BACK = "b"
+    CANCEL = "c"
+    CONFIRM = "ok"
+    FORCE = "f"  # create despite a duplicate
+    OPEN_LEAD = "ol"  # value: lead id of the duplicate
+    OPEN_DEAL = "od"  # value: deal id of the duplicate
+    KEEP = "kp"  # keep the value this step already holds (after Back)
+
+
+class WizardCb(CallbackData, prefix="w"):
+    action: WizardAction
+    value: Int = 0
+
+
+class LeadAction(StrEnum):
+    OPEN = "o"
+    TOGGLE = "q"  # arg: question index
+    DISQUALIFY = "x"
+    REASON = "r"  # arg: loss reason id
+    CONVERT = "c"
+
+
+class LeadCb(CallbackData, prefix="l"):
+    action: LeadAction
+    lead_id: Int
+    v: Int = 0
+    arg: Int = 0
+
+
+class DealAction(StrEnum):
+    OPEN = "o"
+    NEXT = "n"
+    BACK = "b"
+    CHOOSE = "c"  # show the stage list (manual pipelines)
+    TO_STAGE = "s"  # arg: stage id
+    LOSE = "l"  # show reasons
+    REASON = "r"  # arg: loss reason id
+    REOPEN = "ro"
+    DEFER = "d"  # show date choices
+    DEFER_QUICK = "dq"  # arg: quick choice index
+    DEFER_TYPE = "dt"  # ask for a typed date
+    RETURN = "rs"
+    NOTE = "nt"
+    HISTORY = "h"  # arg: page
+    REASSIGN = "a"  # show managers
+    REASSIGN_TO = "at"  # arg: employee id
+    CANCEL = "x"  # close a sub-menu, back to the card
+    NEXT_CONTACT = "nc"  # show the next-contact choices (handlers/tasks/router.py)
+
+
+class DealCb(CallbackData, prefix="d"):
+    action: DealAction
+    deal_id: Int
+    v: Int = 0
+    arg: Int = 0
+
+
+class ListCb(CallbackData, prefix="ls"):
+    page: Int = 0
+    pipeline_id: Int = 0
+    stage_id: Int = 0
+
+
+class TeamAction(StrEnum):
+    OPEN = "o"
+    ROLE = "r"  # role: index into Role
+    ACTIVE = "a"  # value: 1 activate, 0 deactivate
+    LIST = "l"
+    ATTEMPTS = "at"
+
+
+class TeamCb(CallbackData, prefix="e"):
+    action: TeamAction
+    employee_id: Int = 0
+    value: Int = 0
+
+
+class InviteCb(CallbackData, prefix="i"):
+    role: Int  # index into Role
+
+
+class Lang(StrEnum):
+    RU = "ru"
+    EN = "en"
+
+
+class LangCb(CallbackData, prefix="g"):
+    lang: Lang
+
+
+class ImportAction(StrEnum):
+    COLUMN = "c"  # col: show the targets for this column
+    SET = "s"  # col, to: index into services.imports.TARGETS
+    MAPPING = "m"  # back to the mapping
+    CHECK = "k"  # dry run
+    RUN = "r"
+    CANCEL = "x"
+
+
+class ImportCb(CallbackData, prefix="im"):
+    action: ImportAction
+    job: Int  # import_jobs.id (the service checks it is the tapper's own)
+    col: Int = 0
+    to: Int = 0
+
+
+class FunnelReport(StrEnum):
+    SNAPSHOT = "s"
+    PERIOD = "p"
+    LOSSES = "l"
+    MANAGERS = "m"
+
+
+class FunnelPeriod(StrEnum):
+    THIS_WEEK = "tw"
+    LAST_WEEK = "lw"
+    THIS_MONTH = "tm"
+    LAST_MONTH = "lm"
+    THIS_QUARTER = "tq"
+
+
+class FunnelCb(CallbackData, prefix="fn"):
+    """The /funnel screen's state: every picker button carries all of it."""
+
+    report: FunnelReport = FunnelReport.SNAPSHOT
+    pipeline_id: Int = 0  # 0: the sales pipeline
+    period: FunnelPeriod = FunnelPeriod.THIS_MONTH
+    manager_id: Int = 0  # 0: everyone (leaders); a manager always gets their own
+    photo: Int = 0  # message id of the chart to edit in place (0: none yet)
+    menu: Int = 0  # 1: the manager picker is open
+
+
+class ExportCb(CallbackData, prefix="fx"):
+    """Export the deals the /funnel screen shows (pipeline, period, manager)."""
+
+    pipeline_id: Int = 0
+    period: FunnelPeriod = FunnelPeriod.THIS_MONTH
+    manager_id: Int = 0
+
+
+# --- tasks, reminders and installments (prefixes start with "t") ---------------------------
+
+# Snooze buttons of a reminder: arg = index here.
+SNOOZE_CHOICES: tuple[QuickChoice, ...] = (QuickChoice.IN_1H, QuickChoice.TOMORROW)
+# "Next contact" / "Defer again" quick buttons: arg = index here.
+NEXT_CONTACT_CHOICES: tuple[QuickChoice, ...] = (
+    QuickChoice.IN_1H,
+    QuickChoice.TOMORROW,
+    QuickChoice.IN_3D,
+    QuickChoice.NEXT_WEEK,
+)
+
+
+class TaskAction(StrEnum):
+    OPEN = "o"  # show the task card
+    DONE = "d"
+    SNOOZE = "z"  # arg: index into SNOOZE_CHOICES
+    ACCEPT = "a"  # measurer: accept
+    DECLINE = "x"  # measurer: can't make it (ask for the reason)
+    ON_MY_WAY = "w"  # measurer: on my way
+    FINISH = "f"  # measurer: done -> photos/documents and a comment, then "Finish"
+    UPLOAD_END = "fe"  # the "Finish" button of the upload
+    BACK_TO_SALES = "bs"  # deferred demand
+    LOST = "l"  # deferred demand: show loss reasons (arg: reason id when chosen)
+    DEFER_AGAIN = "da"  # deferred demand: arg 0 shows the dates, arg i+1 picks
+    #                     NEXT_CONTACT_CHOICES[i]
+    DEFER_TYPE = "dt"  # deferred demand: ask for a typed date
+
+
+class TaskCb(CallbackData, prefix="tk"):
+    action: TaskAction
+    task_id: Int
+    arg: Int = 0
+
+
+class AssignCb(CallbackData, prefix="ta"):
+    """The head of measurers picks a measurer for an assign task."""
+
+    task_id: Int
+    measurer_id: Int
+
+
+class NewTaskAction(StrEnum):
+    """A manual task (/task): its due time and (a leader) its assignee."""
+
+    WHEN = "w"  # arg: index into NEXT_CONTACT_CHOICES; len(...) = type a date
+    FOR = "f"  # arg: employee id, 0 = myself
+    CANCEL = "x"
+
+
+class NewTaskCb(CallbackData, prefix="tt"):
+    action: NewTaskAction
+    arg: Int = 0
+
+
+class TaskListScope(StrEnum):
+    TODAY = "t"
+    UPCOMING = "u"
+
+
+class TaskListCb(CallbackData, prefix="tl"):
+    scope: TaskListScope
+    page: Int = 0
+
+
+class NextContactCb(CallbackData, prefix="tn"):
+    """'Next contact' on a deal: arg = index into NEXT_CONTACT_CHOICES; arg equal to
+    len(NEXT_CONTACT_CHOICES) = type a date."""
+
+    deal_id: Int
+    arg: Int = 0
+    v: Int = 0
+
+
+class InstallmentAction(StrEnum):
+    PAY = "p"  # record a payment (ask the amount)
+    FULL = "pf"  # pay the next due in full
+    SCHEDULE = "s"  # show the plan
+    RECEIVABLES = "r"  # /receivables page (deal_id = page)
+    WIN = "w"  # "Won with installments": ask for the plan
+    COUNT = "c"  # equal split: arg = number of payments (then the first due date)
+    LINES = "l"  # type the amounts and dates, one line per payment
+
+
+class InstallmentCb(CallbackData, prefix="ti"):
+    action: InstallmentAction
+    deal_id: Int
+    v: Int = 0
+    arg: Int = 0
+
+
+# Every class of the UI.
+ALL_CALLBACKS: tuple[type[CallbackData], ...] = (
+    MenuCb,
+    WizardCb,
+    LeadCb,
+    DealCb,
+    ListCb,
+    TeamCb,
+    InviteCb,
+    LangCb,
+    ImportCb,
+    FunnelCb,
+    ExportCb,
+    TaskCb,
+    AssignCb,
+    TaskListCb,
+    NewTaskCb,
+    NextContactCb,
+    InstallmentCb,
+)

@@ -1,0 +1,68 @@
+"""The commands menu (setMyCommands): per role, in each person's language."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
+
+from handlers.ui.i18n import LANGUAGES, t
+from services.permissions import Actor
+from services.team import employees
+from storage.enums import Role
+from storage.uow import UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+SALES = (Role.MANAGER, Role.LEADER, Role.ADMIN)
+# command -> roles that see it (None: everyone on staff)
+COMMANDS: tuple[tuple[str, tuple[Role, ...] | None], ...] = (
+    ("menu", None),
+    ("lead", SALES),
+    ("deals", SALES),
+    ("search", SALES),
+    ("tasks", None),
+    ("task", (Role.MANAGER, Role.LEADER, Role.ADMIN, Role.HEAD_MEASURER)),
+    ("funnel", SALES),
+    ("export", SALES),
+    ("receivables", (Role.LEADER, Role.ADMIN, Role.MANAGER)),
+    ("invite", (Role.ADMIN,)),
+    ("team", (Role.ADMIN,)),
+    ("lang", None),
+    ("cancel", None),
+)
+
+
+def commands_for(roles: frozenset[Role], lang: str) -> list[BotCommand]:
+    return [
+        BotCommand(command=name, description=t(f"cmd.{name}", lang))
+        for name, allowed in COMMANDS
+        if allowed is None or any(r in roles for r in allowed)
+    ]
+
+
+async def set_commands_for(bot: Bot, actor: Actor) -> None:
+    """One person's menu, in their language (a chat scope beats the default scope)."""
+    try:
+        await bot.set_my_commands(
+            commands_for(actor.roles, actor.language or "ru"),
+            scope=BotCommandScopeChat(chat_id=actor.telegram_id),
+        )
+    except TelegramAPIError as exc:  # a person who never opened the bot, etc.
+        log.info("commands for %s not set: %s", actor.telegram_id, exc)
+
+
+async def set_commands(bot: Bot, uow_factory: UnitOfWorkFactory) -> None:
+    """Strangers see only /start (per language); each employee sees their role's commands."""
+    for lang in LANGUAGES:
+        await bot.set_my_commands(
+            [BotCommand(command="start", description=t("cmd.start", lang))],
+            scope=BotCommandScopeDefault(),
+            language_code=None if lang == "ru" else lang,
+        )
+    async with uow_factory() as uow:
+        staff = await employees.staff(uow)
+    for actor in staff:
+        await set_commands_for(bot, actor)

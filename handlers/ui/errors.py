@@ -1,0 +1,121 @@
+"""The one error router: domain errors become a short reply or a callback alert in the
+user's language; a stale deal card is refreshed with a note. Anything else is logged and
+answered with an apology (the update is not lost silently)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import tzinfo
+from typing import Any
+
+from aiogram import Router
+from aiogram.filters import ExceptionTypeFilter
+from aiogram.types import ErrorEvent, InlineKeyboardMarkup, Message
+
+from handlers.leads import views as leads_view
+from handlers.ui import keyboards as kb
+from handlers.ui import render
+from handlers.ui.callbacks import DealCb, LeadCb
+from handlers.ui.i18n import DEFAULT_LANG, has, t
+from services.errors import DomainError, StaleVersion, ValidationError
+from services.permissions import Actor
+from services.sales import deals, leads
+from storage.uow import DuplicateUpdate, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+
+def _param_text(key: str, value: Any, lang: str) -> Any:
+    if key == "field" and isinstance(value, str):
+        return t(f"field.{value}", lang)
+    if key == "missing" and isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return value
+
+
+def error_text(exc: DomainError, lang: str) -> str:
+    """The most specific translated text for an error, with its params filled in."""
+    params = {k: _param_text(k, v, lang) for k, v in exc.params.items()}
+    candidates = [exc.key]
+    if isinstance(exc, ValidationError):
+        candidates += [f"invalid.{exc.field}", "error.validation"]
+    candidates.append(type(exc).key)
+    for key in candidates:
+        if has(key, lang) or has(key):
+            return "⚠️ " + t(key, lang, **params)
+    return "⚠️ " + t("error.domain", lang)
+
+
+async def domain_error(
+    event: ErrorEvent,
+    lang: str = DEFAULT_LANG,
+    actor: Actor | None = None,
+    uow_factory: UnitOfWorkFactory | None = None,
+    tz: tzinfo | None = None,
+) -> None:
+    exc = event.exception
+    assert isinstance(exc, DomainError)
+    text = error_text(exc, lang)
+    query = event.update.callback_query
+    if query is not None:
+        if isinstance(exc, StaleVersion) and actor and uow_factory and tz:
+            await _refresh_card(query.data or "", query.message, actor, lang, tz, uow_factory)
+            key = "lead.changed" if exc.params.get("entity") == "lead" else "error.stale_version"
+            text = "⚠️ " + t(key, lang)
+        await query.answer(text[:200], show_alert=True)
+        return
+    message = event.update.message
+    if message is not None:
+        await message.answer(text)
+
+
+async def _refresh_card(
+    data: str, message: Any, actor: Actor, lang: str, tz: tzinfo, uow_factory: UnitOfWorkFactory
+) -> None:
+    """The card the person tapped was out of date: show the current one in its place.
+
+    Runs after the update's unit of work is closed, so a fresh one can read (on SQLite the
+    failed attempt's write lock is gone by now)."""
+    if not isinstance(message, Message):
+        return
+    prefix = data.split(":", 1)[0]
+    markup: InlineKeyboardMarkup | None
+    try:
+        async with uow_factory() as uow:
+            if prefix == DealCb.__prefix__:
+                deal = await deals.get_card(uow, actor, DealCb.unpack(data).deal_id)
+                text = render.deal_card(deal, lang, tz, t("deal.changed_elsewhere", lang))
+                markup = kb.deal_card(deal, lang)
+            elif prefix == LeadCb.__prefix__:
+                lead = await leads.get_lead(uow, actor, LeadCb.unpack(data).lead_id)
+                text = leads_view.lead_text(lead, lang, tz, t("lead.changed_elsewhere", lang))
+                markup = leads_view.lead_card(lead, lang)
+            else:
+                return
+    except (DomainError, ValueError, TypeError):
+        return
+    await message.edit_text(text, reply_markup=markup)
+
+
+async def duplicate_update(event: ErrorEvent) -> None:
+    """A second delivery of an update raced the first and lost: it did nothing; stay quiet."""
+    log.info("update %s: duplicate delivery ignored", event.update.update_id)
+
+
+async def unexpected_error(event: ErrorEvent, lang: str = DEFAULT_LANG) -> None:
+    log.exception("update %s failed", event.update.update_id, exc_info=event.exception)
+    text = t("error.unexpected", lang)
+    query = event.update.callback_query
+    if query is not None:
+        await query.answer(text, show_alert=True)
+    elif event.update.message is not None:
+        await event.update.message.answer(text)
+
+
+def setup() -> Router:
+    """A fresh router for one Dispatcher (its handlers in dispatch order)."""
+    router = Router(name="errors")
+    router.error.register(domain_error, ExceptionTypeFilter(DomainError))
+    router.error.register(duplicate_update, ExceptionTypeFilter(DuplicateUpdate))
+    router.error.register(unexpected_error)
+    return router

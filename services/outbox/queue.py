@@ -1,0 +1,922 @@
+"""The reminder engine: an outbox of messages owed to people, swept by one interval job.
+
+Rows, not scheduler jobs (docs ARCHITECTURE.md). Everything the bot must tell someone at some
+moment is a `Reminder` row (recipient, kind, payload, due_at, state). Nothing else schedules.
+
+Generators (what puts rows in), all idempotent through ``dedupe_key`` (a unique column; the
+insert is ``INSERT ... ON CONFLICT (dedupe_key) DO NOTHING`` on both backends):
+
+- at creation time, inside the same transaction as the domain change:
+  ``services.tasks.create_task`` enqueues the task card for its assignee (``task.new``, due
+  now, unless the assignee made the task) and the reminder at the task's due time
+  (``task.due``; for a measurement an hour before it). Snoozing cancels the pending reminder
+  and enqueues one at the new time. Installment plans enqueue ``installment.upcoming`` N days
+  before each due date; measurement results enqueue ``measure.done`` to the manager.
+- by periodic scans (cron jobs in bot/scheduler.py, each safe to run twice): overdue tasks
+  escalated to leaders (``task.escalated``), installments past their grace period
+  (``installment.overdue``), the morning summary (``summary.morning``).
+
+Sweep (`Sweeper.sweep_once`, the interval job):
+
+1. claim — in one transaction pick rows that are due (``pending`` and ``due_at <= now``, or
+   ``claimed`` with an expired lease: a sweeper that died), at most ``max_recipients``
+   people and ``max_items_per_recipient`` rows each; on PostgreSQL the row lock is
+   ``FOR UPDATE SKIP LOCKED`` so several workers never claim the same row (SQLite runs every
+   transaction as BEGIN IMMEDIATE: the claim is exclusive there). Rows that became moot are
+   cancelled (their task is closed or was rescheduled, the installment is paid), rows for a
+   deactivated person are cancelled, for an unreachable person failed. The rest become
+   ``claimed`` (``claimed_at = now``, ``attempts + 1``) and the transaction commits.
+2. group — one message per person: all of a person's items together (``items_per_message``
+   at most per message), except task cards (``task.new``) and summaries, which have their own
+   buttons and go alone. Items due more than ``late_after`` ago are flagged ``late``.
+3. send — through a `Notifier` (bot/notifier.py; no aiogram here), ``max_in_flight`` at a
+   time, each send first taking a slot from the `RateLimiter` (≈30 messages/s per bot,
+   1/s per chat). `DeliveryRetryAfter` (429): every sender holds for ``retry_after`` and
+   the message is tried again. `DeliveryTransient` (5xx, network): retried with exponential
+   backoff, then released back to ``pending`` for the next sweep (``failed`` after
+   ``max_attempts`` claims). `DeliveryForbidden` (403, the bot is blocked): the employee is
+   marked unreachable, their rows fail, and every admin gets ``admin.unreachable``.
+   `DeliveryRejected` (400): the rows fail with the reason.
+4. mark — after each successful send its rows become ``sent``, fenced by ``attempts`` (a
+   row re-claimed by someone else is not touched). One marker task commits everything sent
+   since its last commit in one transaction, so a slow commit delays bookkeeping, not
+   sending; senders wait while more than ``max_unmarked`` sent messages are unmarked
+   (``max_unmarked=0``: every send waits for its own mark).
+
+Crash safety: a sweeper killed between claim and mark leaves its rows ``claimed``; once the
+lease expires the next sweep claims them again. Rows marked ``sent`` are never sent again;
+the messages in flight at the moment of the crash (being sent, or sent and not yet marked:
+at most ``max_in_flight + max_unmarked``; exactly one with ``max_in_flight=1,
+max_unmarked=0``) are sent a second time; nothing is lost. After downtime everything that
+fell due is sent, flagged late. `sweep_until_idle` claims the next batch in the background
+while the current one's last messages go out, so the send rate does not dip between batches.
+
+Time: the clock is injected (``clock.now()``), and so are ``sleep`` and ``monotonic`` of the
+sender, so tests move a fake clock instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from itertools import islice
+from typing import Any, Protocol, cast
+
+from sqlalchemy import Table, and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import CursorResult
+
+from services.clock import Clock
+from storage.enums import ReminderState, Role, TaskStatus
+from storage.models import Employee, InstallmentDue, Reminder, Task
+from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+SleepFn = Callable[[float], Awaitable[None]]
+MonotonicFn = Callable[[], float]
+UowFactory = Callable[[], UnitOfWork]
+
+CLOSED_TASK_STATES = (TaskStatus.DONE, TaskStatus.DECLINED, TaskStatus.CANCELLED)
+
+
+class Kind(StrEnum):
+    """What a reminder row is about; bot/notifier.py renders each kind."""
+
+    TASK_NEW = "task.new"  # a task card for its assignee (assign measurer, measure, given task)
+    TASK_DUE = "task.due"  # a task (follow-up, deferred contact, manual...) is due
+    TASK_ESCALATED = "task.escalated"  # to leaders: someone's task is overdue
+    TASK_DECLINED = "task.declined"  # to heads of measurers: a measurer can't make it
+    MEASURE_DONE = "measure.done"  # to the manager: the measurement is done, files on the card
+    INSTALLMENT_UPCOMING = "installment.upcoming"
+    INSTALLMENT_OVERDUE = "installment.overdue"
+    INSTALLMENT_PAID = "installment.paid"
+    SUMMARY_MORNING = "summary.morning"
+    ADMIN_UNREACHABLE = "admin.unreachable"
+    DIGEST_DAILY = "digest.daily"  # to leaders: services/reports/digests.py
+    DIGEST_WEEKLY = "digest.weekly"
+
+
+# Kinds that carry their own buttons and are never merged with others into one message.
+STANDALONE_KINDS = frozenset(
+    {Kind.TASK_NEW, Kind.SUMMARY_MORNING, Kind.DIGEST_DAILY, Kind.DIGEST_WEEKLY}
+)
+# Kinds that are moot once their task is closed.
+TASK_BOUND_KINDS = frozenset({Kind.TASK_NEW, Kind.TASK_DUE, Kind.TASK_ESCALATED})
+
+
+# --- what the notifier gets, and what it may raise ----------------------------------------
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    kind: str
+    payload: Mapping[str, Any]
+    due_at: datetime
+    late: bool
+    task_id: int | None
+    deal_id: int | None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message to one person: one or more items."""
+
+    recipient_id: int
+    chat_id: int
+    language: str | None
+    items: tuple[OutboxItem, ...]
+    now: datetime
+
+
+class Notifier(Protocol):
+    async def deliver(self, delivery: Delivery) -> None:
+        """Send one message; raise a Delivery* exception when it was not delivered."""
+        ...
+
+
+class DeliveryError(Exception):
+    """Base of what a Notifier raises."""
+
+
+class DeliveryRetryAfter(DeliveryError):
+    """Flood control (HTTP 429): nothing may be sent for `seconds`."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"retry after {seconds}s")
+        self.seconds = max(float(seconds), 0.0)
+
+
+class DeliveryForbidden(DeliveryError):
+    """HTTP 403: the person blocked the bot (or the account is gone)."""
+
+
+class DeliveryTransient(DeliveryError):
+    """5xx or a network error: worth trying again later."""
+
+
+class DeliveryRejected(DeliveryError):
+    """HTTP 400 and the like: this message will never go through as it is."""
+
+
+# --- enqueueing ---------------------------------------------------------------------------
+
+
+def _dialect(uow: UnitOfWork) -> str:
+    return uow.session.get_bind().dialect.name
+
+
+async def enqueue(
+    uow: UnitOfWork,
+    recipient_id: int,
+    kind: str,
+    payload: Mapping[str, Any],
+    due_at: datetime,
+    dedupe_key: str | None = None,
+    task_id: int | None = None,
+    deal_id: int | None = None,
+) -> bool:
+    """Add a row to the outbox in the caller's transaction (the caller commits).
+
+    With a ``dedupe_key`` a second call with the same key adds nothing (returns False):
+    generators can run again after a crash or on two workers without sending twice.
+    """
+    if due_at.tzinfo is None:
+        raise ValueError("enqueue needs an aware due_at")
+    if dedupe_key is not None and len(dedupe_key) > 128:
+        raise ValueError("dedupe_key longer than 128")
+    await uow.flush()  # rows this one references (a task just made) must exist
+    table = cast(Table, Reminder.__table__)
+    values = {
+        "due_at": due_at,
+        "recipient_id": recipient_id,
+        "kind": str(kind),
+        "payload": dict(payload),
+        "state": ReminderState.PENDING.value,
+        "attempts": 0,
+        "task_id": task_id,
+        "deal_id": deal_id,
+        "dedupe_key": dedupe_key,
+    }
+    dialect = _dialect(uow)
+    if dialect == "postgresql":
+        pg_stmt = pg_dialect.insert(table).values(**values)
+        stmt: Any = pg_stmt.on_conflict_do_nothing(index_elements=["dedupe_key"])
+    elif dialect == "sqlite":
+        lite_stmt = sqlite_dialect.insert(table).values(**values)
+        stmt = lite_stmt.on_conflict_do_nothing(index_elements=["dedupe_key"])
+    else:  # pragma: no cover - only the two supported backends
+        raise RuntimeError(f"unsupported database {dialect}")
+    result = cast(CursorResult[Any], await uow.session.execute(stmt))
+    return bool(result.rowcount == 1)
+
+
+async def cancel_pending(
+    uow: UnitOfWork, *, task_id: int, kinds: Sequence[str] | None = None
+) -> int:
+    """Cancel a task's reminders that have not gone out yet (caller commits)."""
+    conds = [Reminder.task_id == task_id, Reminder.state == ReminderState.PENDING.value]
+    if kinds is not None:
+        conds.append(Reminder.kind.in_([str(k) for k in kinds]))
+    result = cast(
+        CursorResult[Any],
+        await uow.session.execute(
+            update(Reminder)
+            .where(*conds)
+            .values(state=ReminderState.CANCELLED.value)
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    return int(result.rowcount or 0)
+
+
+async def cancel_by_dedupe(uow: UnitOfWork, dedupe_keys: Sequence[str]) -> int:
+    if not dedupe_keys:
+        return 0
+    result = cast(
+        CursorResult[Any],
+        await uow.session.execute(
+            update(Reminder)
+            .where(
+                Reminder.dedupe_key.in_(list(dedupe_keys)),
+                Reminder.state == ReminderState.PENDING.value,
+            )
+            .values(state=ReminderState.CANCELLED.value)
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    return int(result.rowcount or 0)
+
+
+async def mark_reachable(
+    uow: UnitOfWork, employee_id: int, *, requeue_within: timedelta = timedelta(days=3)
+) -> int:
+    """The person wrote to the bot again: clear `unreachable` and re-queue what failed for
+    that reason in the last days. Returns the number of re-queued rows. Commits."""
+    emp = await uow.repo.get(Employee, employee_id)
+    if emp is None:
+        return 0
+    emp.unreachable = False
+    since = uow.clock.now() - requeue_within
+    result = cast(
+        CursorResult[Any],
+        await uow.session.execute(
+            update(Reminder)
+            .where(
+                Reminder.recipient_id == employee_id,
+                Reminder.state == ReminderState.FAILED.value,
+                Reminder.last_error.in_(["forbidden", "unreachable"]),
+                Reminder.due_at >= since,
+            )
+            .values(state=ReminderState.PENDING.value, attempts=0)
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    await uow.commit()
+    return int(result.rowcount or 0)
+
+
+# --- rate limiting ------------------------------------------------------------------------
+
+
+class RateLimiter:
+    """Telegram's limits on one bot: `per_second` messages overall (and never more than
+    `window_max` in any one second) and one per `per_chat` seconds to one chat.
+
+    The guarantee is the 1-second cap: a send may start only while fewer than
+    `window_max` sends are in flight or *finished* within the last second. Every message
+    the server received in its last second is one of those (it finished after it arrived),
+    so the server never counts more than `window_max` in any second, whatever the network
+    or the event loop did. Within that, sends follow a grid of 1/`per_second` (smooth, not
+    in bursts); after a stall of up to `catch_up` seconds the grid keeps its place and the
+    missed slots are caught up (the cap still holds), so stalls don't cost throughput.
+    A slot is taken at the moment of sending, never reserved ahead. Senders to one chat
+    queue in order (a FIFO lock per chat) and keep `per_chat` seconds apart, counted from
+    when the previous send finished. Call `sent(chat)` after each attempt.
+    """
+
+    def __init__(
+        self,
+        per_second: float = 29.0,
+        per_chat: float = 1.0,
+        *,
+        window_max: int = 30,
+        catch_up: float = 1.0,
+        monotonic: MonotonicFn = time.monotonic,
+        sleep: SleepFn = asyncio.sleep,
+    ) -> None:
+        if per_second <= 0 or per_chat < 0 or window_max < 1:
+            raise ValueError("rates must be positive")
+        self.interval = 1.0 / per_second
+        self.catch_up = max(catch_up, self.interval)
+        self.per_chat = per_chat
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._slot = 0.0  # the next send's slot on the grid
+        self._hold_until = 0.0
+        self.window_max = window_max
+        self._window: deque[float] = deque()  # when recent sends finished, oldest first
+        self._in_flight = 0
+        self._chat_next: dict[int, float] = {}
+        self._chat_locks: dict[int, asyncio.Lock] = {}
+
+    def hold(self, seconds: float) -> None:
+        """A 429 arrived: nobody sends for `seconds`."""
+        self._hold_until = max(self._hold_until, self._monotonic() + seconds)
+
+    async def acquire(self, chat_id: int) -> None:
+        lock = self._chat_locks.get(chat_id)
+        if lock is None:
+            lock = self._chat_locks[chat_id] = asyncio.Lock()
+        async with lock:
+            while True:
+                now = self._monotonic()
+                ready = max(self._slot, self._hold_until, self._chat_next.get(chat_id, 0.0))
+                while self._window and self._window[0] <= now - 1.0:
+                    self._window.popleft()
+                if len(self._window) + self._in_flight >= self.window_max:
+                    oldest = self._window[0] if self._window else now
+                    ready = max(ready, oldest + 1.0, now + 1e-3)
+                if ready > now + 1e-6:  # (a microsecond is "now": clocks have that resolution)
+                    await self._sleep(ready - now)
+                    continue
+                # On time or late by up to `catch_up`: the next slot stays on the grid. Idle
+                # for longer (or after a hold): the grid restarts from now.
+                late = now - self._slot
+                self._slot = (self._slot if late <= self.catch_up else now) + self.interval
+                self._in_flight += 1
+                self._chat_next[chat_id] = now + self.per_chat
+                break
+        if len(self._chat_next) > 10_000:
+            self._forget(now)
+
+    def chat_ready(self, chat_id: int) -> bool:
+        """Could a message to this chat go now as far as the per-chat limit goes?"""
+        return self._chat_next.get(chat_id, 0.0) <= self._monotonic()
+
+    def sent(self, chat_id: int) -> None:
+        """The send taken by `acquire` is over (delivered or not): count it from now."""
+        now = self._monotonic()
+        self._in_flight = max(0, self._in_flight - 1)
+        self._window.append(now)
+        self._chat_next[chat_id] = max(self._chat_next.get(chat_id, 0.0), now + self.per_chat)
+
+    def _forget(self, now: float) -> None:
+        for chat, free in list(self._chat_next.items()):
+            lock = self._chat_locks.get(chat)
+            if free <= now and (lock is None or not lock.locked()):
+                del self._chat_next[chat]
+                self._chat_locks.pop(chat, None)
+
+
+# --- the sweeper --------------------------------------------------------------------------
+
+
+@dataclass
+class SweepStats:
+    claimed: int = 0  # rows claimed for sending
+    cancelled: int = 0  # rows found moot at claim time
+    messages_sent: int = 0
+    items_sent: int = 0
+    rate_limited: int = 0  # 429 answers
+    transient_errors: int = 0  # 5xx / network errors (each try)
+    forbidden: int = 0  # 403 answers
+    failed: int = 0  # rows given up on
+    released: int = 0  # rows put back to pending for a later sweep
+    sent_ids: list[int] = field(default_factory=list)
+
+    def add(self, other: SweepStats) -> None:
+        for name in (
+            "claimed",
+            "cancelled",
+            "messages_sent",
+            "items_sent",
+            "rate_limited",
+            "transient_errors",
+            "forbidden",
+            "failed",
+            "released",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.sent_ids.extend(other.sent_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class _Due:
+    """A due row as the claim reads it (a plain column select: no ORM objects to build)."""
+
+    id: int
+    recipient_id: int
+    kind: str
+    payload: Mapping[str, Any]
+    due_at: datetime
+    task_id: int | None
+    deal_id: int | None
+    attempts: int
+
+
+_DUE_COLUMNS = (
+    Reminder.id,
+    Reminder.recipient_id,
+    Reminder.kind,
+    Reminder.payload,
+    Reminder.due_at,
+    Reminder.task_id,
+    Reminder.deal_id,
+    Reminder.attempts,
+)
+
+
+@dataclass
+class _Message:
+    delivery: Delivery
+    claims: dict[int, int]  # reminder id -> attempts value of our claim (the fence)
+
+
+class _Marker:
+    """Marks sent messages: one transaction for everything sent since the last one, so a
+    slow commit delays the bookkeeping, not the sending. Senders wait (back-pressure) while
+    more than `backlog` sent messages are unmarked; `backlog=0` means each send waits for
+    its own mark."""
+
+    def __init__(
+        self, sweeper: Sweeper, stats: SweepStats, group: asyncio.TaskGroup, backlog: int
+    ) -> None:
+        self.sweeper = sweeper
+        self.stats = stats
+        self.group = group
+        self.backlog = backlog
+        self.pending: list[_Message] = []
+        self.unmarked = 0
+        self.task: asyncio.Task[None] | None = None
+        self.progress = asyncio.Condition()
+
+    async def sent(self, message: _Message) -> None:
+        self.pending.append(message)
+        self.unmarked += 1
+        if self.task is None or self.task.done():
+            self.task = self.group.create_task(self._run())
+        async with self.progress:
+            await self.progress.wait_for(lambda: self.unmarked <= self.backlog)
+
+    async def _run(self) -> None:
+        while self.pending:
+            batch, self.pending = self.pending, []
+            await self.sweeper._mark_sent(batch, self.stats)
+            self.unmarked -= len(batch)
+            async with self.progress:
+                self.progress.notify_all()
+
+
+class Sweeper:
+    def __init__(
+        self,
+        uow_factory: UowFactory,
+        notifier: Notifier,
+        clock: Clock,
+        *,
+        limiter: RateLimiter | None = None,
+        sleep: SleepFn = asyncio.sleep,
+        monotonic: MonotonicFn = time.monotonic,
+        per_second: float = 29.0,
+        per_chat: float = 1.0,
+        window_max: int = 30,
+        max_recipients: int = 100,
+        max_items_per_recipient: int = 30,
+        items_per_message: int = 10,
+        max_in_flight: int = 4,
+        max_unmarked: int = 0,
+        lease: timedelta = timedelta(minutes=5),
+        late_after: timedelta = timedelta(minutes=10),
+        send_retries: int = 4,
+        backoff_base: float = 1.0,
+        backoff_max: float = 30.0,
+        max_attempts: int = 10,
+    ) -> None:
+        self.uow_factory = uow_factory
+        self.notifier = notifier
+        self.clock = clock
+        self.sleep = sleep
+        self.limiter = limiter or RateLimiter(
+            per_second, per_chat, window_max=window_max, monotonic=monotonic, sleep=sleep
+        )
+        self.max_recipients = max_recipients
+        self.max_items_per_recipient = max_items_per_recipient
+        self.items_per_message = max(1, items_per_message)
+        self.max_in_flight = max(1, max_in_flight)
+        self.max_unmarked = max(0, max_unmarked)
+        self.lease = lease
+        self.late_after = late_after
+        self.send_retries = send_retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.max_attempts = max_attempts
+        self._write_lock = asyncio.Lock()
+        self._serialize_writes: bool | None = None
+
+    # -- public --------------------------------------------------------------------------
+
+    async def sweep_once(self) -> SweepStats:
+        """Claim what is due, send it, mark it. Returns what happened."""
+        stats = SweepStats()
+        messages = await self._claim(stats)
+        if not messages:
+            return stats
+        queue: deque[_Message] = deque(messages)
+
+        async with asyncio.TaskGroup() as group:
+            marker = _Marker(self, stats, group, self.max_unmarked)
+
+            async def worker() -> None:
+                while queue:
+                    await self._send(self._next_message(queue), stats, marker)
+
+            for _ in range(min(self.max_in_flight, len(messages))):
+                group.create_task(worker())
+        return stats
+
+    async def sweep_until_idle(self, max_rounds: int = 20) -> SweepStats:
+        """The interval job: claim and send until nothing is due (at most `max_rounds`
+        claims). One pool of senders runs throughout; the next batch is claimed in the
+        background while the current one's last messages go out, so the rate does not dip
+        between batches."""
+        stats = SweepStats()
+        queue: deque[_Message] = deque(await self._claim(stats))
+        if not queue:
+            return stats
+        claims_left = max_rounds - 1
+        exhausted = False
+        refill: asyncio.Task[None] | None = None
+
+        async with asyncio.TaskGroup() as group:
+            marker = _Marker(self, stats, group, self.max_unmarked)
+
+            async def claim_more() -> None:
+                nonlocal exhausted, refill
+                try:
+                    more = await self._claim(stats)
+                    queue.extend(more)
+                    exhausted = exhausted or not more
+                finally:
+                    refill = None
+
+            async def worker() -> None:
+                nonlocal claims_left, refill
+                while True:
+                    low = len(queue) <= self.max_in_flight
+                    if low and refill is None and not exhausted and claims_left > 0:
+                        claims_left -= 1
+                        refill = group.create_task(claim_more())
+                    if queue:
+                        await self._send(self._next_message(queue), stats, marker)
+                        continue
+                    pending = refill
+                    if pending is None:
+                        return
+                    await asyncio.wait({pending})
+
+            for _ in range(self.max_in_flight):
+                group.create_task(worker())
+        return stats
+
+    def _next_message(self, queue: deque[_Message], look_ahead: int = 64) -> _Message:
+        """The first queued message whose chat may be written to now (so a sender does not
+        sit out a per-chat second while other chats could go); else the first one."""
+        for i, message in enumerate(islice(queue, look_ahead)):
+            if self.limiter.chat_ready(message.delivery.chat_id):
+                del queue[i]
+                return message
+        return queue.popleft()
+
+    # -- claim ---------------------------------------------------------------------------
+
+    def _due(self, now: datetime) -> Any:
+        return or_(
+            and_(Reminder.state == ReminderState.PENDING.value, Reminder.due_at <= now),
+            and_(
+                Reminder.state == ReminderState.CLAIMED.value,
+                Reminder.claimed_at <= now - self.lease,
+            ),
+        )
+
+    def _writing(self) -> AbstractAsyncContextManager[Any]:
+        """SQLite: this process's write transactions queue here, in asyncio, instead of
+        in SQLite's busy handler (which sleeps up to 100 ms at a time and stalls sending).
+        PostgreSQL: no queue (row locks do the job)."""
+        return self._write_lock if self._serialize_writes else nullcontext()
+
+    async def _claim(self, stats: SweepStats) -> list[_Message]:
+        if self._serialize_writes is None:
+            async with self.uow_factory() as probe:
+                self._serialize_writes = _dialect(probe) == "sqlite"
+        async with self._writing():
+            return await self._claim_locked(stats)
+
+    async def _claim_locked(self, stats: SweepStats) -> list[_Message]:
+        now = self.clock.now()
+        async with self.uow_factory() as uow:
+            session = uow.session
+            due = self._due(now)
+            recipients = list(
+                (
+                    await session.scalars(
+                        select(Reminder.recipient_id)
+                        .where(due)
+                        .group_by(Reminder.recipient_id)
+                        .order_by(func.min(Reminder.due_at), Reminder.recipient_id)
+                        .limit(self.max_recipients)
+                    )
+                ).all()
+            )
+            if not recipients:
+                return []
+            stmt = (
+                select(*_DUE_COLUMNS)
+                .where(due, Reminder.recipient_id.in_(recipients))
+                .order_by(Reminder.due_at, Reminder.id)
+                .limit(len(recipients) * self.max_items_per_recipient)
+            )
+            if _dialect(uow) == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            rows = [_Due(*row) for row in await session.execute(stmt)]
+            employees = {
+                e.id: e
+                for e in (
+                    await session.scalars(select(Employee).where(Employee.id.in_(recipients)))
+                ).all()
+            }
+            tasks = await self._tasks_of(uow, rows)
+            dues = await self._dues_of(uow, rows)
+
+            per_person: dict[int, list[_Due]] = defaultdict(list)
+            cancelled: dict[str, list[int]] = defaultdict(list)
+            unreachable: list[int] = []
+            for row in rows:
+                if len(per_person[row.recipient_id]) >= self.max_items_per_recipient:
+                    continue  # left pending for the next sweep
+                emp = employees.get(row.recipient_id)
+                if emp is None or not emp.active:
+                    cancelled["inactive"].append(row.id)
+                elif emp.unreachable:
+                    unreachable.append(row.id)
+                elif _moot(row, tasks, dues):
+                    cancelled["moot"].append(row.id)
+                else:
+                    per_person[row.recipient_id].append(row)
+            # Set-based updates (one statement each), not a flush of every row object.
+            claimed_ids = [r.id for people in per_person.values() for r in people]
+            await self._set(
+                uow,
+                claimed_ids,
+                state=ReminderState.CLAIMED.value,
+                claimed_at=now,
+                attempts=Reminder.attempts + 1,
+            )
+            for reason, ids in cancelled.items():
+                await self._set(uow, ids, state=ReminderState.CANCELLED.value, last_error=reason)
+            await self._set(
+                uow, unreachable, state=ReminderState.FAILED.value, last_error="unreachable"
+            )
+            await uow.commit()
+        stats.claimed += len(claimed_ids)
+        stats.cancelled += sum(len(ids) for ids in cancelled.values())
+        stats.failed += len(unreachable)
+
+        messages_per_person: list[list[_Message]] = []
+        for recipient_id, claimed in per_person.items():
+            if not claimed:
+                continue
+            emp = employees[recipient_id]
+            messages_per_person.append(self._messages_for(emp, claimed, now))
+        # Round-robin: everyone's first message, then everyone's second... so one person's
+        # second message is not waiting on the per-chat limit while others could go.
+        ordered: list[_Message] = []
+        for round_ in range(max((len(m) for m in messages_per_person), default=0)):
+            for person in messages_per_person:
+                if round_ < len(person):
+                    ordered.append(person[round_])
+        return ordered
+
+    @staticmethod
+    async def _set(uow: UnitOfWork, ids: Sequence[int], **values: Any) -> None:
+        if ids:
+            await uow.session.execute(
+                update(Reminder)
+                .where(Reminder.id.in_(list(ids)))
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def _tasks_of(self, uow: UnitOfWork, rows: Sequence[_Due]) -> dict[int, Task]:
+        ids = {r.task_id for r in rows if r.task_id is not None and r.kind in TASK_BOUND_KINDS}
+        if not ids:
+            return {}
+        found = await uow.session.scalars(select(Task).where(Task.id.in_(ids)))
+        return {t.id: t for t in found.all()}
+
+    async def _dues_of(self, uow: UnitOfWork, rows: Sequence[_Due]) -> dict[int, InstallmentDue]:
+        ids = {
+            int(r.payload["due_id"])
+            for r in rows
+            if r.kind == Kind.INSTALLMENT_UPCOMING and isinstance(r.payload.get("due_id"), int)
+        }
+        if not ids:
+            return {}
+        found = await uow.session.scalars(select(InstallmentDue).where(InstallmentDue.id.in_(ids)))
+        return {d.id: d for d in found.all()}
+
+    def _messages_for(self, emp: Employee, rows: list[_Due], now: datetime) -> list[_Message]:
+        items = [
+            OutboxItem(
+                id=r.id,
+                kind=r.kind,
+                payload=dict(r.payload),
+                due_at=r.due_at,
+                late=now - r.due_at > self.late_after,
+                task_id=r.task_id,
+                deal_id=r.deal_id,
+            )
+            for r in rows
+        ]
+        attempts = {r.id: r.attempts + 1 for r in rows}  # what our claim set (the fence)
+        alone = [i for i in items if i.kind in STANDALONE_KINDS]
+        merged = [i for i in items if i.kind not in STANDALONE_KINDS]
+        groups: list[list[OutboxItem]] = [[i] for i in alone]
+        for start in range(0, len(merged), self.items_per_message):
+            groups.append(merged[start : start + self.items_per_message])
+        return [
+            _Message(
+                Delivery(
+                    recipient_id=emp.id,
+                    chat_id=emp.telegram_id,
+                    language=emp.language,
+                    items=tuple(group),
+                    now=now,
+                ),
+                {i.id: attempts[i.id] for i in group},
+            )
+            for group in groups
+        ]
+
+    # -- send ----------------------------------------------------------------------------
+
+    async def _send(self, message: _Message, stats: SweepStats, marker: _Marker) -> None:
+        delivery = message.delivery
+        tries = 0
+        while True:
+            await self.limiter.acquire(delivery.chat_id)
+            try:
+                try:
+                    await self.notifier.deliver(delivery)
+                finally:
+                    self.limiter.sent(delivery.chat_id)
+            except DeliveryRetryAfter as exc:
+                stats.rate_limited += 1
+                self.limiter.hold(exc.seconds)
+                tries += 1
+                if tries > self.send_retries:
+                    await self._release(message, stats, "429")
+                    return
+                continue
+            except DeliveryForbidden:
+                stats.forbidden += 1
+                await self._forbidden(message, stats)
+                return
+            except DeliveryRejected as exc:
+                await self._give_up(message, stats, f"rejected: {exc}"[:500])
+                return
+            except Exception as exc:  # DeliveryTransient, or a bug in rendering
+                if not isinstance(exc, DeliveryTransient):
+                    log.exception("notifier failed on reminders %s", list(message.claims))
+                stats.transient_errors += 1
+                tries += 1
+                if tries > self.send_retries:
+                    await self._release(message, stats, f"transient: {exc}"[:500])
+                    return
+                await self.sleep(min(self.backoff_base * 2 ** (tries - 1), self.backoff_max))
+                continue
+            await marker.sent(message)
+            return
+
+    # -- bookkeeping (each its own short transaction, fenced by the claim's attempts) ------
+
+    def _fence(self, message: _Message) -> Any:
+        by_attempts: dict[int, list[int]] = defaultdict(list)
+        for rid, attempts in message.claims.items():
+            by_attempts[attempts].append(rid)
+        return and_(
+            Reminder.state == ReminderState.CLAIMED.value,
+            or_(
+                *(
+                    and_(Reminder.id.in_(ids), Reminder.attempts == attempts)
+                    for attempts, ids in by_attempts.items()
+                )
+            ),
+        )
+
+    async def _update(self, message: _Message, **values: Any) -> int:
+        async with self._writing(), self.uow_factory() as uow:
+            result = cast(
+                CursorResult[Any],
+                await uow.session.execute(
+                    update(Reminder)
+                    .where(self._fence(message))
+                    .values(**values)
+                    .execution_options(synchronize_session=False)
+                ),
+            )
+            await uow.commit()
+            return int(result.rowcount or 0)
+
+    async def _mark_sent(self, messages: Sequence[_Message], stats: SweepStats) -> None:
+        claims = {rid: a for m in messages for rid, a in m.claims.items()}
+        together = _Message(messages[0].delivery, claims)
+        await self._update(
+            together, state=ReminderState.SENT.value, sent_at=self.clock.now(), last_error=None
+        )
+        stats.messages_sent += len(messages)
+        stats.items_sent += len(claims)
+        stats.sent_ids.extend(claims)
+
+    async def _give_up(self, message: _Message, stats: SweepStats, error: str) -> None:
+        await self._update(message, state=ReminderState.FAILED.value, last_error=error)
+        stats.failed += len(message.claims)
+
+    async def _release(self, message: _Message, stats: SweepStats, error: str) -> None:
+        """Back to pending for a later sweep, or failed after max_attempts claims."""
+        exhausted = {rid: a for rid, a in message.claims.items() if a >= self.max_attempts}
+        retry = {rid: a for rid, a in message.claims.items() if a < self.max_attempts}
+        if exhausted:
+            await self._give_up(_Message(message.delivery, exhausted), stats, error)
+        if retry:
+            await self._update(
+                _Message(message.delivery, retry),
+                state=ReminderState.PENDING.value,
+                last_error=error,
+            )
+            stats.released += len(retry)
+
+    async def _forbidden(self, message: _Message, stats: SweepStats) -> None:
+        """403: mark the person unreachable, fail their rows, tell the admins."""
+        recipient_id = message.delivery.recipient_id
+        now = self.clock.now()
+        async with self._writing(), self.uow_factory() as uow:
+            await uow.session.execute(
+                update(Reminder)
+                .where(self._fence(message))
+                .values(state=ReminderState.FAILED.value, last_error="forbidden")
+                .execution_options(synchronize_session=False)
+            )
+            await uow.session.execute(
+                update(Reminder)
+                .where(
+                    Reminder.recipient_id == recipient_id,
+                    Reminder.state == ReminderState.PENDING.value,
+                )
+                .values(state=ReminderState.FAILED.value, last_error="unreachable")
+                .execution_options(synchronize_session=False)
+            )
+            emp = await uow.repo.get(Employee, recipient_id)
+            if emp is not None and not emp.unreachable:
+                emp.unreachable = True
+                day = now.date().isoformat()
+                for admin in await uow.repo.employees.with_role(Role.ADMIN):
+                    if admin.id == recipient_id or admin.unreachable:
+                        continue
+                    await enqueue(
+                        uow,
+                        admin.id,
+                        Kind.ADMIN_UNREACHABLE,
+                        {"employee_id": emp.id, "name": emp.name, "username": emp.username},
+                        now,
+                        dedupe_key=f"unreachable:{emp.id}:{admin.id}:{day}",
+                    )
+            await uow.commit()
+        stats.failed += len(message.claims)
+
+
+def _moot(row: _Due, tasks: Mapping[int, Task], dues: Mapping[int, InstallmentDue]) -> bool:
+    if row.kind in TASK_BOUND_KINDS and row.task_id is not None:
+        task = tasks.get(row.task_id)
+        if task is None or task.status in CLOSED_TASK_STATES:
+            return True
+        if row.kind in (Kind.TASK_DUE, Kind.TASK_ESCALATED):
+            planned = row.payload.get("due_at")
+            if planned is not None and task.due_at is not None:
+                if planned != task.due_at.astimezone(UTC).isoformat():
+                    return True  # rescheduled (snoozed) since: a newer row exists
+    if row.kind == Kind.INSTALLMENT_UPCOMING:
+        due_id = row.payload.get("due_id")
+        due = dues.get(due_id) if isinstance(due_id, int) else None
+        if due is None or due.paid >= due.amount:
+            return True
+    return False

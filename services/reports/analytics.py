@@ -1,0 +1,940 @@
+"""Reports: snapshot funnel, period (cohort) funnel, loss reasons, managers.
+
+Every report reads covering index ranges of tables derived from ``stage_history`` —
+``funnel_facts`` (a row per deal or lead and pipeline), ``stage_visits`` (a row per finished
+stay) and ``stage_visit_days`` (their daily counts) — which database triggers keep in step
+with it (storage/models/analytics.py, migration 0003). Nothing loads deals into Python: the
+largest result is a few hundred aggregate rows. A report fills a small grid of cells
+(stage x outcome x stage, stage x duration bucket, ...), each cell one index range counted
+by a correlated subquery: about the cost of one indexed COUNT over the cohort's rows. The
+SQL is the same on SQLite and PostgreSQL, and the tests check both give the same numbers.
+
+Counting rules
+--------------
+*Flow* of a pipeline: its active stages in position order, then its (first) won stage —
+``PipelineRules.flow``. Lost and frozen (conditional-refusal) stages are not in the flow.
+A stage that has since been archived counts as the flow stage just before its position.
+
+*Cohort* of a period: the deals (the leads, for the leads pipeline) whose **first entry into
+the pipeline** falls in the period — the first history row with that pipeline. Leaving for
+another pipeline and coming back does not make a deal a member of a later cohort.
+Every period report (funnel, loss reasons, managers) is about the cohort, with each deal's
+state **as of now**: "of the deals that came in last month, how many have reached a
+measurement by today".
+
+*Reached* stage *k*: the furthest flow stage the deal has ever entered in the pipeline is
+*k* or later. So a skipped stage counts as passed, a move back does not un-reach anything,
+and a deal counts once per stage however often it re-entered it. Everyone in the cohort
+reached the entry stage. A won deal reached every stage.
+
+*Conversion* of a step = reached(k) / reached(k-1); *from start* = reached(k) / cohort;
+*overall* = won / cohort; *win rate* of a stage = won / reached(k) — for a key stage
+(``key = true`` in the config) that is its key-stage conversion ("after the measurement:
+67%"). *Drop-off* at *k* = reached(k) - reached(k+1): deals whose furthest stage is *k*.
+
+*Outcome*, attributed to the **last flow stage the deal was in** in this pipeline (not the
+furthest, so a deal moved back from a measurement to the proposal and lost there is lost
+"at the proposal"): ``won``; ``lost`` (entered a lost stage: lost at the stage it was in
+before, its money is lost money); ``frozen`` (parked in conditional refusal); ``left``
+(moved to another pipeline, e.g. deferred, and not back — it left at that stage);
+``open`` (still in an active stage: in progress).
+
+*Time in stage*: each finished stay (the deal entered the stage and later moved on; a
+current stay is not finished) of cohort deals is one sample; a deal that entered a stage
+twice gives two samples; a skipped stage gives none. The median is exact (whole seconds),
+found from per-duration-bucket counts and one sorted slice of the middle bucket.
+
+*Snapshot*: deals now in an active stage (not won, lost, frozen), per stage: count, amount,
+weighted forecast (amount x stage probability), and how many have sat in the stage longer
+than ``stuck_days``. Money is in minor units (kopecks) everywhere.
+
+Permissions: every report needs REPORTS_OWN (managers, leaders, admins; measurers are
+refused). Without REPORTS_ALL the report is of the actor's own deals whatever the filter
+says; with it, ``manager_id`` narrows to one manager or None means everyone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    ScalarSelect,
+    String,
+    Subquery,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+    true,
+    union_all,
+)
+
+from services.dto import PipelineInfo, StageInfo
+from services.errors import NotFound, RuleViolation, ValidationError
+from services.permissions import Action, Actor, can, require
+from services.sales.pipelines import PipelineRules
+from storage.enums import Role, StageKind
+from storage.models import LossReason, Pipeline, Stage, Task
+from storage.models.analytics import (
+    OUTCOME_FROZEN,
+    OUTCOME_LEFT,
+    OUTCOME_LOST,
+    OUTCOME_OPEN,
+    OUTCOME_WON,
+    OUTCOMES,
+    VISIT_BUCKET_LIMIT,
+    FunnelFact,
+    StageVisit,
+    StageVisitDay,
+)
+from storage.repositories.core import OPEN_TASK_STATES
+from storage.uow import UnitOfWork
+
+MAX_PERIOD_DAYS = 3 * 366
+DAY_SECONDS = 86400
+
+
+# --- filters ------------------------------------------------------------------------------
+
+
+class Period(StrEnum):
+    THIS_WEEK = "this_week"
+    LAST_WEEK = "last_week"
+    THIS_MONTH = "this_month"
+    LAST_MONTH = "last_month"
+    THIS_QUARTER = "this_quarter"
+    LAST_QUARTER = "last_quarter"
+    CUSTOM = "custom"
+
+
+@dataclass(frozen=True)
+class ReportFilter:
+    """What a report is about. Weeks start on Monday, in the company's time zone ``tz``."""
+
+    pipeline_id: int | None = None  # None: the sales pipeline
+    period: Period = Period.THIS_MONTH
+    start: date | None = None  # CUSTOM: first day, inclusive
+    end: date | None = None  # CUSTOM: last day, inclusive
+    manager_id: int | None = None  # None: everyone (only for REPORTS_ALL)
+    tz: str = "UTC"
+    stuck_days: int = 14
+
+
+@dataclass(frozen=True)
+class DateRange:
+    period: Period
+    first_day: date
+    last_day: date  # inclusive
+    start: datetime  # UTC, inclusive
+    end: datetime  # UTC, exclusive
+
+
+def resolve_period(filters: ReportFilter, now: datetime) -> DateRange:
+    """The period's days in the company's time zone and its [start, end) in UTC."""
+    try:
+        zone = ZoneInfo(filters.tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError("tz", "unknown") from exc
+    today = now.astimezone(zone).date()
+    try:
+        period = Period(filters.period)
+    except ValueError as exc:
+        raise ValidationError("period", "unknown") from exc
+    if period is Period.CUSTOM:
+        if filters.start is None or filters.end is None:
+            raise ValidationError("period", "dates_required")
+        first, last = filters.start, filters.end
+        if last < first:
+            raise ValidationError("period", "end_before_start")
+        if (last - first).days >= MAX_PERIOD_DAYS:
+            raise ValidationError("period", "too_long")
+    elif period in (Period.THIS_WEEK, Period.LAST_WEEK):
+        first = today - timedelta(days=today.weekday())
+        if period is Period.LAST_WEEK:
+            first -= timedelta(days=7)
+        last = first + timedelta(days=6)
+    elif period in (Period.THIS_MONTH, Period.LAST_MONTH):
+        first = today.replace(day=1)
+        if period is Period.LAST_MONTH:
+            first = (first - timedelta(days=1)).replace(day=1)
+        last = _add_months(first, 1) - timedelta(days=1)
+    else:
+        first = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+        if period is Period.LAST_QUARTER:
+            first = _add_months(first, -3)
+        last = _add_months(first, 3) - timedelta(days=1)
+    start = datetime.combine(first, datetime.min.time(), zone).astimezone(UTC)
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), zone).astimezone(UTC)
+    return DateRange(period, first, last, start, end)
+
+
+def _add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _ts(moment: datetime) -> int:
+    """Whole epoch seconds, as the triggers store them."""
+    return math.floor(moment.timestamp())
+
+
+# --- results ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SnapshotStage:
+    stage: StageInfo
+    count: int
+    amount: int
+    weighted: int  # amount x stage probability
+    stuck: int  # in this stage longer than stuck_days
+
+
+@dataclass(frozen=True)
+class SnapshotFunnel:
+    pipeline: PipelineInfo
+    manager_id: int | None
+    as_of: datetime
+    stuck_days: int
+    stages: tuple[SnapshotStage, ...]
+    frozen: int  # parked in conditional refusal (not in the stages)
+    frozen_amount: int
+
+    @property
+    def count(self) -> int:
+        return sum(s.count for s in self.stages)
+
+    @property
+    def amount(self) -> int:
+        return sum(s.amount for s in self.stages)
+
+    @property
+    def weighted(self) -> int:
+        return sum(s.weighted for s in self.stages)
+
+    @property
+    def stuck(self) -> int:
+        return sum(s.stuck for s in self.stages)
+
+
+@dataclass(frozen=True)
+class FunnelStep:
+    stage: StageInfo
+    reached: int
+    reached_amount: int
+    conversion: float | None  # from the previous step (None for the first or 0/0)
+    from_start: float | None
+    drop_off: int  # reached here but not the next stage
+    win_rate: float | None  # won / reached
+    # Outcomes attributed to this stage (the last flow stage the deal was in):
+    open: int
+    lost: int
+    lost_amount: int
+    frozen: int
+    left: int
+    # Finished stays in this stage by cohort deals, and their median length.
+    visits: int
+    median_seconds: float | None
+
+
+@dataclass(frozen=True)
+class PeriodFunnel:
+    pipeline: PipelineInfo
+    range: DateRange
+    manager_id: int | None
+    steps: tuple[FunnelStep, ...]
+    cohort: int
+    cohort_amount: int
+    won: int
+    won_amount: int
+    lost: int
+    lost_amount: int
+    open: int
+    frozen: int
+    left: int
+
+    @property
+    def conversion(self) -> float | None:
+        return _ratio(self.won, self.cohort)
+
+    @property
+    def key_steps(self) -> tuple[FunnelStep, ...]:
+        return tuple(s for s in self.steps if s.stage.is_key)
+
+
+@dataclass(frozen=True)
+class ReasonInfo:
+    id: int
+    code: str
+    name: str
+    name_en: str | None
+    conditional: bool
+
+    def label(self, lang: str | None) -> str:
+        return self.name_en if lang == "en" and self.name_en else self.name
+
+
+@dataclass(frozen=True)
+class StageCount:
+    stage: StageInfo
+    count: int
+    amount: int
+
+
+@dataclass(frozen=True)
+class LossRow:
+    reason: ReasonInfo | None  # None: refused without a reason
+    count: int  # lost + frozen
+    amount: int
+    frozen: int  # of which parked in conditional refusal
+    by_stage: tuple[StageCount, ...]  # where (the last flow stage), in flow order
+
+
+@dataclass(frozen=True)
+class LossReport:
+    pipeline: PipelineInfo
+    range: DateRange
+    manager_id: int | None
+    rows: tuple[LossRow, ...]  # most frequent first
+
+    @property
+    def count(self) -> int:
+        return sum(r.count for r in self.rows)
+
+    @property
+    def amount(self) -> int:
+        return sum(r.amount for r in self.rows)
+
+
+@dataclass(frozen=True)
+class ManagerRow:
+    manager_id: int | None  # None: deals nobody is responsible for
+    name: str | None
+    deals: int  # cohort deals
+    won: int
+    won_amount: int
+    lost: int
+    lost_amount: int
+    open: int
+    leads: int  # leads that came in during the period, assigned to them now
+    leads_processed: int  # ... with a first action (answered, disqualified or converted)
+    leads_converted: int
+    median_response_seconds: float | None  # lead created -> first action
+    overdue_tasks: int  # open tasks past due now (not period-bound)
+
+    @property
+    def conversion(self) -> float | None:
+        return _ratio(self.won, self.deals)
+
+
+@dataclass(frozen=True)
+class ManagerReport:
+    pipeline: PipelineInfo
+    range: DateRange
+    rows: tuple[ManagerRow, ...]  # ranked: won amount, won count, conversion
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+# --- scope and stage maps -----------------------------------------------------------------
+
+
+def scope_manager(actor: Actor, manager_id: int | None) -> int | None:
+    """The manager a report (or an export) is restricted to; None: everyone.
+
+    Needs REPORTS_OWN; without REPORTS_ALL it is the actor, whatever was asked for."""
+    require(actor, Action.REPORTS_OWN)
+    if can(actor, Action.REPORTS_ALL):
+        return manager_id
+    return actor.id
+
+
+@dataclass(frozen=True)
+class _Map:
+    """A pipeline's flow and where every stage of it (archived ones too) ranks."""
+
+    rules: PipelineRules
+    stages: tuple[Stage, ...]  # all, archived too, by position
+    flow: tuple[StageInfo, ...]
+    rank: Mapping[int, int] = field(default_factory=dict)  # stage id -> flow index
+
+    @property
+    def ids(self) -> list[int]:
+        return [s.id for s in self.stages]
+
+    @property
+    def info(self) -> PipelineInfo:
+        return self.rules.info
+
+
+async def _pipeline(uow: UnitOfWork, filters: ReportFilter) -> _Map:
+    """The asked-for pipeline (default: sales) with all its stages, archived ones too."""
+    pipeline_id = filters.pipeline_id
+    if pipeline_id is None:
+        found = await uow.repo.pipelines.by_role("sales")
+        if found is None:
+            raise RuleViolation("pipeline_missing", role="sales")
+        pipeline: Pipeline | None = found
+    elif not isinstance(pipeline_id, int) or isinstance(pipeline_id, bool):
+        raise NotFound("pipeline", pipeline_id)
+    else:
+        pipeline = await uow.repo.get(Pipeline, pipeline_id)
+    if pipeline is None:
+        raise NotFound("pipeline", pipeline_id)
+    stages = tuple(await uow.repo.pipelines.stages(pipeline.id, include_archived=True))
+    rules = PipelineRules(pipeline, tuple(s for s in stages if not s.archived))
+    flow = rules.flow
+    rank = {s.id: i for i, s in enumerate(flow)}
+    for s in stages:
+        if s.id in rank or s.kind not in (StageKind.ACTIVE, StageKind.WON):
+            continue
+        if s.kind == StageKind.WON:
+            rank[s.id] = len(flow) - 1
+        else:  # an archived active stage: where it stood
+            before = [rank[f.id] for f in flow if f.position < s.position and f.kind != "won"]
+            rank[s.id] = max(before, default=0)
+    return _Map(rules, stages, tuple(StageInfo.of(s) for s in flow), rank)
+
+
+def _cohort(column: Any, span: DateRange) -> ColumnElement[bool]:
+    """``column`` (epoch seconds of the first entry into the pipeline) is in the period."""
+    return and_(column >= _ts(span.start), column < _ts(span.end))
+
+
+def _manager(column: Any, manager_id: int | None) -> list[ColumnElement[bool]]:
+    return [] if manager_id is None else [column == manager_id]
+
+
+# --- snapshot -----------------------------------------------------------------------------
+
+
+async def snapshot(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> SnapshotFunnel:
+    """Active deals per stage now: count, amount, weighted forecast, stuck ones."""
+    manager_id = scope_manager(actor, filters.manager_id)
+    if filters.stuck_days < 0:
+        raise ValidationError("stuck_days", "negative")
+    pmap = await _pipeline(uow, filters)
+    now = uow.clock.now()
+    stuck_before = _ts(now - timedelta(days=filters.stuck_days))
+    f = FunnelFact
+    rows = await uow.session.execute(
+        select(
+            f.outcome,
+            f.stage_id,
+            func.count(),
+            func.coalesce(func.sum(f.amount), 0),
+            func.coalesce(func.sum(case((f.stage_ts < stuck_before, 1), else_=0)), 0),
+        )
+        .where(
+            f.pipeline_id == pmap.rules.pipeline.id,
+            f.outcome.in_((OUTCOME_OPEN, OUTCOME_FROZEN)),
+            *_manager(f.manager_id, manager_id),
+        )
+        .group_by(f.outcome, f.stage_id)
+    )
+    open_by_stage: dict[int, tuple[int, int, int]] = {}
+    frozen = frozen_amount = 0
+    for outcome, stage_id, n, amount, stuck in rows:
+        if outcome == OUTCOME_FROZEN:
+            frozen += int(n)
+            frozen_amount += int(amount)
+        else:
+            open_by_stage[stage_id] = (int(n), int(amount), int(stuck))
+    stages = []
+    for s in pmap.stages:
+        if s.kind != StageKind.ACTIVE or (s.archived and s.id not in open_by_stage):
+            continue
+        n, amount, stuck = open_by_stage.get(s.id, (0, 0, 0))
+        weighted = (amount * s.probability + 50) // 100
+        stages.append(SnapshotStage(StageInfo.of(s), n, amount, weighted, stuck))
+    return SnapshotFunnel(
+        pipeline=pmap.info,
+        manager_id=manager_id,
+        as_of=now,
+        stuck_days=filters.stuck_days,
+        stages=tuple(stages),
+        frozen=frozen,
+        frozen_amount=frozen_amount,
+    )
+
+
+# --- period funnel ------------------------------------------------------------------------
+
+
+async def period_funnel(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> PeriodFunnel:
+    """The cohort of the period through the pipeline's flow (see the module docstring)."""
+    manager_id = scope_manager(actor, filters.manager_id)
+    pmap = await _pipeline(uow, filters)
+    span = resolve_period(filters, uow.clock.now())
+    f = FunnelFact
+    pid = pmap.rules.pipeline.id
+    ranked = list(pmap.rank)  # flow stages, archived ones too: what facts can point at
+    furthest_ids, flow_ids = _stage_ids(ranked, "reached"), _stage_ids(ranked, "flow")
+    outcomes = union_all(*(select(literal(o, String).label("o")) for o in OUTCOMES)).subquery()
+    cell = _count_and_sum(
+        f.amount,
+        f.pipeline_id == pid,
+        f.reached_stage_id == furthest_ids.c.id,
+        f.outcome == outcomes.c.o,
+        f.flow_stage_id == flow_ids.c.id,
+        _cohort(f.entered_ts, span),
+        *_manager(f.manager_id, manager_id),
+    )
+    rows = [
+        (reached_id, outcome, flow_id, *_pair(value))
+        for reached_id, outcome, flow_id, value in await uow.session.execute(
+            select(furthest_ids.c.id, outcomes.c.o, flow_ids.c.id, cell).select_from(
+                furthest_ids.join(outcomes, true()).join(flow_ids, true())
+            )
+        )
+    ]
+    size = len(pmap.flow)
+    furthest = [0] * size
+    furthest_amount = [0] * size
+    at_stage: dict[str, list[int]] = {o: [0] * size for o in OUTCOMES}
+    lost_amount = [0] * size
+    won_amount = 0
+    for reached_id, outcome, flow_id, n, amount in rows:
+        r, k = pmap.rank.get(reached_id), pmap.rank.get(flow_id)
+        if not n or r is None or k is None:
+            continue  # (a fact pointing at a lost/frozen stage cannot happen; be safe)
+        furthest[r] += int(n)
+        furthest_amount[r] += int(amount or 0)
+        at_stage[outcome][k] += int(n)
+        if outcome == OUTCOME_LOST:
+            lost_amount[k] += int(amount or 0)
+        elif outcome == OUTCOME_WON:
+            won_amount += int(amount or 0)
+    reached = _suffix_sums(furthest)
+    reached_amount = _suffix_sums(furthest_amount)
+    medians = await _medians(uow, pmap, span, manager_id)
+    won = sum(at_stage[OUTCOME_WON])
+    cohort = reached[0] if reached else 0
+    steps = []
+    for k, stage in enumerate(pmap.flow):
+        visits, median = medians.get(stage.id, (0, None))
+        steps.append(
+            FunnelStep(
+                stage=stage,
+                reached=reached[k],
+                reached_amount=reached_amount[k],
+                conversion=_ratio(reached[k], reached[k - 1]) if k else None,
+                from_start=_ratio(reached[k], cohort),
+                drop_off=reached[k] - (reached[k + 1] if k + 1 < size else 0)
+                if stage.kind != StageKind.WON
+                else 0,
+                win_rate=_ratio(won, reached[k]),
+                open=at_stage[OUTCOME_OPEN][k],
+                lost=at_stage[OUTCOME_LOST][k],
+                lost_amount=lost_amount[k],
+                frozen=at_stage[OUTCOME_FROZEN][k],
+                left=at_stage[OUTCOME_LEFT][k],
+                visits=visits,
+                median_seconds=median,
+            )
+        )
+    return PeriodFunnel(
+        pipeline=pmap.info,
+        range=span,
+        manager_id=manager_id,
+        steps=tuple(steps),
+        cohort=cohort,
+        cohort_amount=reached_amount[0] if reached_amount else 0,
+        won=won,
+        won_amount=won_amount,
+        lost=sum(at_stage[OUTCOME_LOST]),
+        lost_amount=sum(lost_amount),
+        open=sum(at_stage[OUTCOME_OPEN]),
+        frozen=sum(at_stage[OUTCOME_FROZEN]),
+        left=sum(at_stage[OUTCOME_LEFT]),
+    )
+
+
+def _stage_ids(ids: list[int], name: str) -> Subquery:
+    return select(Stage.id).where(Stage.id.in_(ids)).subquery(name)
+
+
+def _count_and_sum(amount: Any, *where: ColumnElement[bool]) -> ScalarSelect[str]:
+    """A correlated subquery giving ``"count:sum"`` of the rows of one cell.
+
+    Reports fill a small grid of cells (stage x outcome x stage ...), each cell one index
+    range. Aggregating per cell in a correlated subquery costs about what COUNT costs:
+    SQLite's GROUP BY would compare the group columns on every row on top. SQLite has no
+    LATERAL to return two numbers from one scan, hence the two joined into one string.
+    """
+    count = cast(func.count(), String)
+    total = cast(func.coalesce(func.sum(amount), 0), String)
+    return select(count + ":" + total).where(*where).scalar_subquery()
+
+
+def _pair(value: str) -> tuple[int, int]:
+    count, total = value.split(":")
+    return int(count), int(Decimal(total))
+
+
+def _suffix_sums(values: Sequence[int]) -> list[int]:
+    out = list(values)
+    for i in range(len(out) - 2, -1, -1):
+        out[i] += out[i + 1]
+    return out
+
+
+async def _medians(
+    uow: UnitOfWork, pmap: _Map, span: DateRange, manager_id: int | None
+) -> dict[int, tuple[int, float | None]]:
+    """Per active flow stage: (finished stays, exact median seconds).
+
+    A histogram of stays per (stage, duration bucket) — buckets are ordered by duration —
+    then one sorted slice of the bucket holding the middle of each stage reads the exact
+    middle value(s), all stages in one query. Only those buckets are ever sorted.
+    """
+    v = StageVisit
+    stage_ids = [s.id for s in pmap.flow if s.kind == StageKind.ACTIVE]
+    scope = [
+        v.pipeline_id == pmap.rules.pipeline.id,
+        _cohort(v.cohort_ts, span),
+        *_manager(v.manager_id, manager_id),
+    ]
+    histogram = await _histogram(uow, pmap.rules.pipeline.id, stage_ids, span, manager_id)
+    # The middle one or two values of each stage: (stage, bucket, offset, how many).
+    picks: list[tuple[int, int, int, int]] = []
+    totals: dict[int, int] = {}
+    for stage_id, counts in histogram.items():
+        buckets = sorted(counts.items())
+        totals[stage_id] = total = sum(counts.values())
+        (b_lo, o_lo), (b_hi, o_hi) = (_locate(buckets, r) for r in ((total - 1) // 2, total // 2))
+        if b_lo == b_hi:
+            picks.append((stage_id, b_lo, o_lo, o_hi - o_lo + 1))
+        else:
+            picks += [(stage_id, b_lo, o_lo, 1), (stage_id, b_hi, o_hi, 1)]
+    middles: dict[int, list[int]] = defaultdict(list)
+    if picks:
+        slices = []
+        for i, (stage_id, bucket, offset, n) in enumerate(picks):
+            part = (
+                select(v.duration_s)
+                .where(v.stage_id == stage_id, v.bucket == bucket, *scope)
+                .order_by(v.duration_s)
+                .limit(n)
+                .offset(offset)
+                .subquery()
+            )
+            slices.append(select(literal(i, Integer).label("pick"), part.c.duration_s))
+        for pick, value in await uow.session.execute(union_all(*slices)):
+            middles[picks[pick][0]].append(int(value))
+    return {sid: (totals[sid], sum(m) / len(m)) for sid, m in middles.items()}
+
+
+async def _histogram(
+    uow: UnitOfWork, pipeline_id: int, stage_ids: list[int], span: DateRange, manager_id: int | None
+) -> dict[int, dict[int, int]]:
+    """Finished stays of the period's cohort per stage and duration bucket.
+
+    For everyone, the whole UTC days of the period come from the daily rollup
+    (stage_visit_days) and only the partial days at its edges from stage_visits; for one
+    manager, everything comes from stage_visits."""
+    start, end = _ts(span.start), _ts(span.end)
+    first_day, end_day = -(-start // DAY_SECONDS), end // DAY_SECONDS
+    histogram: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    stages = select(Stage.id).where(Stage.id.in_(stage_ids)).subquery()
+    numbers = select(literal(0, Integer).label("n")).cte("buckets", recursive=True)
+    numbers = numbers.union_all(select(numbers.c.n + 1).where(numbers.c.n < VISIT_BUCKET_LIMIT - 1))
+    cells = stages.join(numbers, true())
+
+    async def add(count: ScalarSelect[Any]) -> None:
+        rows = await uow.session.execute(select(stages.c.id, numbers.c.n, count).select_from(cells))
+        for stage_id, bucket, n in rows:
+            if n:
+                histogram[stage_id][int(bucket)] += int(n)
+
+    ranges = [(start, end)]
+    if manager_id is None and first_day < end_day:
+        d = StageVisitDay
+        await add(  # one index range per (stage, bucket) cell: see _count_and_sum
+            select(func.sum(d.visits))
+            .where(
+                d.pipeline_id == pipeline_id,
+                d.stage_id == stages.c.id,
+                d.bucket == numbers.c.n,
+                d.day >= first_day,
+                d.day < end_day,
+            )
+            .scalar_subquery()
+        )
+        ranges = [(start, first_day * DAY_SECONDS), (end_day * DAY_SECONDS, end)]
+    v = StageVisit
+    for low, high in ranges:
+        if low < high:
+            await add(
+                select(func.count())
+                .where(
+                    v.pipeline_id == pipeline_id,
+                    v.stage_id == stages.c.id,
+                    v.bucket == numbers.c.n,
+                    v.cohort_ts >= low,
+                    v.cohort_ts < high,
+                    *_manager(v.manager_id, manager_id),
+                )
+                .scalar_subquery()
+            )
+    return histogram
+
+
+def _locate(buckets: Iterable[tuple[int, int]], rank: int) -> tuple[int, int]:
+    """The bucket holding the rank-th smallest value (0-based) and the offset in it."""
+    seen = 0
+    for bucket, n in buckets:
+        if rank < seen + n:
+            return bucket, rank - seen
+        seen += n
+    raise AssertionError("rank beyond the histogram")
+
+
+# --- loss reasons -------------------------------------------------------------------------
+
+
+async def loss_reasons(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> LossReport:
+    """Refusals of the period's cohort (lost, or parked in conditional refusal) per reason,
+    with the money and the stage where they happened."""
+    manager_id = scope_manager(actor, filters.manager_id)
+    pmap = await _pipeline(uow, filters)
+    span = resolve_period(filters, uow.clock.now())
+    reasons = {
+        r.id: ReasonInfo(r.id, r.code, r.name, r.name_en, r.conditional)
+        for r in await uow.repo.catalog.loss_reasons(include_inactive=True)
+    }
+    f = FunnelFact
+    pid = pmap.rules.pipeline.id
+    scope = [f.pipeline_id == pid, _cohort(f.entered_ts, span), *_manager(f.manager_id, manager_id)]
+    # Cells: refusal stage (and so the outcome) x reason x the flow stage it happened at.
+    refusals = (
+        select(Stage.id, Stage.kind)
+        .where(Stage.pipeline_id == pid, Stage.kind.in_((StageKind.LOST, StageKind.FROZEN)))
+        .subquery("refusals")
+    )
+    reason_ids = select(LossReason.id).subquery("reasons")
+    flow_ids = _stage_ids(list(pmap.rank), "flow")
+    cell = _count_and_sum(
+        f.amount,
+        f.outcome == refusals.c.kind,
+        f.stage_id == refusals.c.id,
+        f.reason_id == reason_ids.c.id,
+        f.flow_stage_id == flow_ids.c.id,
+        *scope,
+    )
+    found: list[tuple[str, int | None, int, int, int]] = [
+        (outcome, reason_id, flow_id, *_pair(value))
+        for outcome, reason_id, flow_id, value in await uow.session.execute(
+            select(refusals.c.kind, reason_ids.c.id, flow_ids.c.id, cell).select_from(
+                refusals.join(reason_ids, true()).join(flow_ids, true())
+            )
+        )
+    ]
+    no_reason = await uow.session.execute(  # (refused without a reason: rare)
+        select(f.outcome, f.flow_stage_id, func.count(), func.sum(f.amount))
+        .where(
+            *scope,
+            f.outcome.in_((OUTCOME_LOST, OUTCOME_FROZEN)),
+            f.stage_id.in_(
+                [s.id for s in pmap.stages if s.kind in (StageKind.LOST, StageKind.FROZEN)]
+            ),
+            f.reason_id.is_(None),
+            f.flow_stage_id.in_(list(pmap.rank)),
+        )
+        .group_by(f.outcome, f.flow_stage_id)
+    )
+    found += [(o, None, flow, int(n), int(a or 0)) for o, flow, n, a in no_reason]
+    per_reason: dict[int | None, dict[int, list[int]]] = defaultdict(dict)
+    frozen: dict[int | None, int] = defaultdict(int)
+    for outcome, reason_id, flow_id, n, amount in found:
+        if not n:
+            continue
+        k = pmap.rank.get(flow_id, 0)
+        totals = per_reason[reason_id].setdefault(k, [0, 0])
+        totals[0] += n
+        totals[1] += amount
+        if outcome == OUTCOME_FROZEN:
+            frozen[reason_id] += n
+    result = []
+    for reason_id, by_rank in per_reason.items():
+        by_stage = tuple(
+            StageCount(pmap.flow[k], n, amount) for k, (n, amount) in sorted(by_rank.items())
+        )
+        result.append(
+            LossRow(
+                reason=reasons.get(reason_id) if reason_id is not None else None,
+                count=sum(c.count for c in by_stage),
+                amount=sum(c.amount for c in by_stage),
+                frozen=frozen[reason_id],
+                by_stage=by_stage,
+            )
+        )
+    result.sort(key=lambda r: (-r.count, -r.amount, r.reason.id if r.reason else 1 << 62))
+    return LossReport(pmap.info, span, manager_id, tuple(result))
+
+
+# --- managers -----------------------------------------------------------------------------
+
+
+async def managers(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> ManagerReport:
+    """Ranking by won money, won deals and conversion of the period's cohort, with leads
+    handled, median response time to a new lead, and overdue tasks now."""
+    manager_id = scope_manager(actor, filters.manager_id)
+    pmap = await _pipeline(uow, filters)
+    now = uow.clock.now()
+    span = resolve_period(filters, now)
+    f = FunnelFact
+    deals: dict[int | None, dict[str, tuple[int, int]]] = defaultdict(dict)
+    rows = await uow.session.execute(
+        select(f.manager_id, f.outcome, func.count(), func.coalesce(func.sum(f.amount), 0))
+        .where(
+            f.pipeline_id == pmap.rules.pipeline.id,
+            f.reached_stage_id.in_(pmap.ids),
+            f.outcome.in_(OUTCOMES),
+            f.flow_stage_id.in_(pmap.ids),
+            _cohort(f.entered_ts, span),
+            *_manager(f.manager_id, manager_id),
+        )
+        .group_by(f.manager_id, f.outcome)
+    )
+    for mid, outcome, n, amount in rows:
+        deals[mid][outcome] = (int(n), int(amount or 0))
+    leads = await _lead_stats(uow, span, manager_id)
+    overdue = await _overdue(uow, now, manager_id)
+
+    employees = {e.id: e for e in await uow.repo.employees.all()}
+    ids: set[int | None] = set(deals) | set(leads)
+    if manager_id is None:
+        ids |= {e.id for e in employees.values() if e.active and Role.MANAGER in e.roles}
+    else:
+        ids = {manager_id}
+    result = []
+    for mid in ids:
+        outcomes = deals.get(mid, {})
+        count, processed, converted, median = leads.get(mid, (0, 0, 0, None))
+        result.append(
+            ManagerRow(
+                manager_id=mid,
+                name=employees[mid].name if mid in employees else None,
+                deals=sum(n for n, _ in outcomes.values()),
+                won=outcomes.get(OUTCOME_WON, (0, 0))[0],
+                won_amount=outcomes.get(OUTCOME_WON, (0, 0))[1],
+                lost=outcomes.get(OUTCOME_LOST, (0, 0))[0],
+                lost_amount=outcomes.get(OUTCOME_LOST, (0, 0))[1],
+                open=outcomes.get(OUTCOME_OPEN, (0, 0))[0],
+                leads=count,
+                leads_processed=processed,
+                leads_converted=converted,
+                median_response_seconds=median,
+                overdue_tasks=overdue.get(mid, 0) if mid is not None else 0,
+            )
+        )
+    result.sort(
+        key=lambda r: (
+            -r.won_amount,
+            -r.won,
+            -(r.conversion or 0.0),
+            r.manager_id is None,
+            r.name or "",
+            r.manager_id or 0,
+        )
+    )
+    return ManagerReport(pmap.info, span, tuple(result))
+
+
+async def _lead_stats(
+    uow: UnitOfWork, span: DateRange, manager_id: int | None
+) -> dict[int | None, tuple[int, int, int, float | None]]:
+    """Per manager: leads that came in during the period (entered the leads pipeline),
+    processed (with a first action), converted, and the median response time
+    (first_action_at - created_at, kept in their facts rows), in one pass."""
+    leads = await uow.repo.pipelines.by_role("leads")
+    if leads is None:
+        return {}
+    ids = [s.id for s in await uow.repo.pipelines.stages(leads.id, include_archived=True)]
+    f = FunnelFact
+    ranked = (
+        select(
+            f.manager_id.label("mid"),
+            f.response_s.label("d"),
+            case((f.outcome == OUTCOME_WON, 1), else_=0).label("converted"),
+            func.row_number()
+            .over(partition_by=f.manager_id, order_by=f.response_s.asc().nulls_last())
+            .label("rn"),
+            func.count(f.response_s).over(partition_by=f.manager_id).label("done"),
+        )
+        .where(
+            f.pipeline_id == leads.id,
+            f.reached_stage_id.in_(ids),
+            f.outcome.in_(OUTCOMES),
+            f.flow_stage_id.in_(ids),
+            _cohort(f.entered_ts, span),
+            *_manager(f.manager_id, manager_id),
+        )
+        .subquery()
+    )
+    middle = ranked.c.rn.in_([(ranked.c.done + 1) // 2, (ranked.c.done + 2) // 2])
+    rows = await uow.session.execute(
+        select(
+            ranked.c.mid,
+            func.count(),
+            func.max(ranked.c.done),
+            func.sum(ranked.c.converted),
+            func.avg(case((middle, ranked.c.d))),
+        ).group_by(ranked.c.mid)
+    )
+    return {
+        mid: (int(n), int(done), int(converted), None if median is None else float(median))
+        for mid, n, done, converted, median in rows
+    }
+
+
+async def _overdue(uow: UnitOfWork, now: datetime, manager_id: int | None) -> dict[int, int]:
+    rows = await uow.session.execute(
+        select(Task.assignee_id, func.count())
+        .where(
+            Task.assignee_id.is_not(None),
+            Task.status.in_(OPEN_TASK_STATES),
+            Task.due_at < now,
+            *_manager(Task.assignee_id, manager_id),
+        )
+        .group_by(Task.assignee_id)
+    )
+    return {int(mid): int(n) for mid, n in rows if mid is not None}
+
+
+__all__ = [
+    "DateRange",
+    "FunnelStep",
+    "LossReport",
+    "LossRow",
+    "ManagerReport",
+    "ManagerRow",
+    "Period",
+    "PeriodFunnel",
+    "ReasonInfo",
+    "ReportFilter",
+    "SnapshotFunnel",
+    "SnapshotStage",
+    "StageCount",
+    "loss_reasons",
+    "managers",
+    "period_funnel",
+    "resolve_period",
+    "scope_manager",
+    "snapshot",
+]

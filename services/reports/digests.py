@@ -1,0 +1,438 @@
+"""Scheduled digests to leaders: daily and weekly, "what changed since the previous one".
+
+When: ``DIGEST_DAILY_AT`` ("08:30") every day and ``DIGEST_WEEKLY_AT`` ("Mon 09:00") once a
+week, in the company's time zone. A check runs every minute (bot/digests.py) and at start;
+`due_digests` decides from the ``job_runs`` row of each digest (its last run):
+
+- a digest is due when its latest scheduled moment (today's 08:30, or yesterday's before
+  08:30; this week's Monday 09:00 ...) is later than its last run;
+- so a restart after the digest went out sends nothing (the last run is after the moment),
+  and a restart after a missed moment sends it once, late (the last run is before it; after
+  sending, it is not). Several missed moments give one digest covering them all;
+- the first check ever (no row yet) only records "now": the first digest goes out at the
+  next scheduled moment and covers the time since.
+
+What: the window is [previous digest, now): new leads, won deals, refusals (lost, and parked
+in conditional refusal) with their reasons and money, overdue tasks (all open ones past due,
+and how many fell due in the window), plus the headline of the sales snapshot.
+
+Delivery goes through the reminder outbox (services/outbox/queue.py: rate limits, crash safety),
+kind ``digest.daily`` / ``digest.weekly``, one row per leader with the dedupe key
+``digest:<kind>:<period>:<leader>``: the job-run update and the rows are one transaction,
+and a second worker racing it adds nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import func, select
+
+from services.errors import ValidationError
+from services.outbox import queue as outbox
+from services.permissions import Actor
+from services.reports import analytics
+from services.reports.analytics import ReportFilter
+from storage.enums import Role, StageKind
+from storage.models import Deal, Employee, JobRun, Lead, LossReason, Stage, StageHistory, Task
+from storage.repositories.core import OPEN_TASK_STATES
+from storage.uow import UnitOfWork
+
+DAILY = "daily"
+WEEKLY = "weekly"
+KINDS = {DAILY: "digest.daily", WEEKLY: "digest.weekly"}  # outbox kinds and job-run names
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+LIST_LIMIT = 10  # items listed per section (the counts are complete)
+
+
+# --- when ---------------------------------------------------------------------------------
+
+
+def parse_time(text: str) -> time:
+    """ "08:30" -> 08:30 (24-hour clock)."""
+    try:
+        hours, minutes = text.strip().split(":")
+        return time(int(hours), int(minutes))
+    except ValueError as exc:
+        raise ValidationError("digest_time", "invalid", value=text) from exc
+
+
+def parse_weekly(text: str) -> tuple[int, time]:
+    """ "Mon 09:00" -> (0, 09:00): a weekday (English, 3 letters or whole) and a time."""
+    parts = text.strip().split()
+    if len(parts) != 2 or parts[0][:3].lower() not in WEEKDAYS:
+        raise ValidationError("digest_weekly", "invalid", value=text)
+    return WEEKDAYS.index(parts[0][:3].lower()), parse_time(parts[1])
+
+
+def _zone(tz: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError("tz", "unknown") from exc
+
+
+def latest_moment(now: datetime, tz: str, at: time, weekday: int | None = None) -> datetime:
+    """The latest scheduled moment not after ``now`` (UTC): ``at`` local time every day, or
+    on ``weekday`` (0 = Monday) only."""
+    zone = _zone(tz)
+    local = now.astimezone(zone)
+    day = local.date()
+    if weekday is not None:
+        day -= timedelta(days=(day.weekday() - weekday) % 7)
+    step = timedelta(days=1 if weekday is None else 7)
+    moment = datetime.combine(day, at, zone)
+    while moment.astimezone(UTC) > now:
+        day -= step
+        moment = datetime.combine(day, at, zone)
+    return moment.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class DueDigest:
+    kind: str  # DAILY or WEEKLY
+    moment: datetime  # the scheduled moment it is for (UTC)
+    since: datetime  # the window's start: the previous digest
+    period: str  # the local date of the moment, for dedupe keys
+
+    @property
+    def name(self) -> str:
+        return KINDS[self.kind]
+
+
+def due_digests(
+    now: datetime,
+    tz: str,
+    daily_at: time,
+    weekly_at: time,
+    weekday: int,
+    last_runs: Mapping[str, datetime | None] | None = None,
+) -> list[DueDigest]:
+    """The digests to send now, given each one's last run (by job-run name; missing or None:
+    never run, which is not due: see the module docstring)."""
+    runs = last_runs or {}
+    due = []
+    for kind, at, day in ((DAILY, daily_at, None), (WEEKLY, weekly_at, weekday)):
+        last = runs.get(KINDS[kind])
+        if last is None:
+            continue
+        moment = latest_moment(now, tz, at, day)
+        if last < moment:
+            period = moment.astimezone(_zone(tz)).date().isoformat()
+            due.append(DueDigest(kind, moment, last, period))
+    return due
+
+
+# --- what ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DigestDeal:
+    id: int
+    title: str
+    amount: int | None
+    manager: str | None
+    reason: str | None = None  # refusals: the reason's name
+    reason_en: str | None = None
+    frozen: bool = False  # parked in conditional refusal
+
+
+@dataclass(frozen=True)
+class DigestReason:
+    name: str | None  # None: refused without a reason
+    name_en: str | None
+    count: int
+    amount: int
+
+
+@dataclass(frozen=True)
+class DigestTask:
+    id: int
+    title: str
+    assignee: str | None
+    due_at: str  # ISO, UTC
+
+
+@dataclass(frozen=True)
+class Digest:
+    kind: str
+    since: str  # ISO, UTC
+    until: str
+    moment: str  # the scheduled moment (a late digest says so)
+    leads: int
+    lead_names: list[tuple[int, str, str]] = field(default_factory=list)  # id, name, source
+    won: int = 0
+    won_amount: int = 0
+    wins: list[DigestDeal] = field(default_factory=list)
+    lost: int = 0
+    lost_amount: int = 0
+    losses: list[DigestDeal] = field(default_factory=list)
+    reasons: list[DigestReason] = field(default_factory=list)
+    overdue: int = 0  # open tasks past due now
+    overdue_new: int = 0  # ... of which fell due in the window
+    overdue_tasks: list[DigestTask] = field(default_factory=list)
+    pipeline: str = ""
+    pipeline_en: str | None = None
+    active: int = 0  # the snapshot headline: deals in work, their money, the forecast
+    active_amount: int = 0
+    weighted: int = 0
+    stuck: int = 0
+
+    def payload(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+async def compose_digest(
+    uow: UnitOfWork,
+    leader: Actor,
+    kind: str,
+    since: datetime,
+    until: datetime,
+    *,
+    tz: str = "UTC",
+    moment: datetime | None = None,
+) -> Digest:
+    """What changed in [since, until), as the leader may see it (a leader: everyone)."""
+    scope = analytics.scope_manager(leader, None)
+    names = {e.id: e.name for e in await uow.repo.employees.all()}
+
+    def mine(column: Any) -> list[Any]:
+        return [] if scope is None else [column == scope]
+
+    in_window = [Lead.created_at >= since, Lead.created_at < until, *mine(Lead.manager_id)]
+    leads = int(await uow.session.scalar(select(func.count()).where(*in_window)) or 0)
+    lead_rows = await uow.session.execute(
+        select(Lead.id, Lead.name, Lead.source)
+        .where(*in_window)
+        .order_by(Lead.created_at, Lead.id)
+        .limit(LIST_LIMIT)
+    )
+    won, won_amount, wins = await _moves(uow, since, until, (StageKind.WON,), mine, names)
+    lost, lost_amount, losses = await _moves(
+        uow, since, until, (StageKind.LOST, StageKind.FROZEN), mine, names
+    )
+    reasons = await _reasons(uow, since, until, mine)
+    overdue, overdue_new, overdue_tasks = await _overdue(uow, since, until, mine, names)
+    snap = await analytics.snapshot(uow, leader, ReportFilter(tz=tz, manager_id=scope))
+    return Digest(
+        kind=kind,
+        since=since.isoformat(),
+        until=until.isoformat(),
+        moment=(moment or until).isoformat(),
+        leads=leads,
+        lead_names=[(int(i), str(n), str(s)) for i, n, s in lead_rows],
+        won=won,
+        won_amount=won_amount,
+        wins=wins,
+        lost=lost,
+        lost_amount=lost_amount,
+        losses=losses,
+        reasons=reasons,
+        overdue=overdue,
+        overdue_new=overdue_new,
+        overdue_tasks=overdue_tasks,
+        pipeline=snap.pipeline.name,
+        pipeline_en=snap.pipeline.name_en,
+        active=snap.count,
+        active_amount=snap.amount,
+        weighted=snap.weighted,
+        stuck=snap.stuck,
+    )
+
+
+async def _moves(
+    uow: UnitOfWork,
+    since: datetime,
+    until: datetime,
+    kinds: Sequence[str],
+    mine: Any,
+    names: Mapping[int, str],
+) -> tuple[int, int, list[DigestDeal]]:
+    """Deals that entered a stage of these kinds in the window: count, money, the biggest."""
+    h = StageHistory
+    where = [
+        h.deal_id.is_not(None),
+        h.at >= since,
+        h.at < until,
+        Stage.kind.in_([str(k) for k in kinds]),
+        *mine(Deal.manager_id),
+    ]
+    joined = (
+        select(func.count(), func.coalesce(func.sum(Deal.amount), 0))
+        .select_from(h)
+        .join(Stage, Stage.id == h.to_stage_id)
+        .join(Deal, Deal.id == h.deal_id)
+        .where(*where)
+    )
+    count, amount = (await uow.session.execute(joined)).one()
+    rows = await uow.session.execute(
+        select(Deal.id, Deal.title, Deal.amount, Deal.manager_id, Stage.kind, LossReason)
+        .select_from(h)
+        .join(Stage, Stage.id == h.to_stage_id)
+        .join(Deal, Deal.id == h.deal_id)
+        .outerjoin(LossReason, LossReason.id == h.reason_id)
+        .where(*where)
+        .order_by(func.coalesce(Deal.amount, 0).desc(), h.at, h.id)
+        .limit(LIST_LIMIT)
+    )
+    items = [
+        DigestDeal(
+            id=int(deal_id),
+            title=str(title),
+            amount=None if money is None else int(money),
+            manager=names.get(manager_id) if manager_id is not None else None,
+            reason=reason.name if reason is not None else None,
+            reason_en=reason.name_en if reason is not None else None,
+            frozen=stage_kind == StageKind.FROZEN,
+        )
+        for deal_id, title, money, manager_id, stage_kind, reason in rows
+    ]
+    return int(count or 0), int(amount or 0), items
+
+
+async def _reasons(
+    uow: UnitOfWork, since: datetime, until: datetime, mine: Any
+) -> list[DigestReason]:
+    h = StageHistory
+    rows = await uow.session.execute(
+        select(h.reason_id, func.count(), func.coalesce(func.sum(Deal.amount), 0))
+        .select_from(h)
+        .join(Stage, Stage.id == h.to_stage_id)
+        .join(Deal, Deal.id == h.deal_id)
+        .where(
+            h.deal_id.is_not(None),
+            h.at >= since,
+            h.at < until,
+            Stage.kind.in_([StageKind.LOST.value, StageKind.FROZEN.value]),
+            *mine(Deal.manager_id),
+        )
+        .group_by(h.reason_id)
+    )
+    found = [(reason_id, int(n), int(amount or 0)) for reason_id, n, amount in rows]
+    labels = {
+        r.id: (r.name, r.name_en)
+        for r in await uow.repo.catalog.loss_reasons(include_inactive=True)
+    }
+    result = []
+    for rid, n, amount in found:
+        name, name_en = labels.get(rid, (None, None)) if rid is not None else (None, None)
+        result.append(DigestReason(name, name_en, n, amount))
+    result.sort(key=lambda r: (-r.count, -r.amount, r.name or ""))
+    return result
+
+
+async def _overdue(
+    uow: UnitOfWork, since: datetime, until: datetime, mine: Any, names: Mapping[int, str]
+) -> tuple[int, int, list[DigestTask]]:
+    where = [Task.status.in_(OPEN_TASK_STATES), Task.due_at < until, *mine(Task.assignee_id)]
+    total = int(await uow.session.scalar(select(func.count()).where(*where)) or 0)
+    new = int(
+        await uow.session.scalar(select(func.count()).where(*where, Task.due_at >= since)) or 0
+    )
+    rows = await uow.session.execute(
+        select(Task.id, Task.title, Task.assignee_id, Task.due_at)
+        .where(*where)
+        .order_by(Task.due_at, Task.id)
+        .limit(LIST_LIMIT)
+    )
+    tasks = [
+        DigestTask(
+            id=int(task_id),
+            title=str(title),
+            assignee=names.get(assignee) if assignee is not None else None,
+            due_at=_aware(due_at).isoformat() if due_at is not None else "",
+        )
+        for task_id, title, assignee, due_at in rows
+    ]
+    return total, new, tasks
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+# --- the check ----------------------------------------------------------------------------
+
+
+@dataclass
+class DigestStats:
+    initialized: list[str] = field(default_factory=list)  # job-run rows created
+    sent: dict[str, int] = field(default_factory=dict)  # kind -> rows enqueued
+
+
+async def send_due_digests(
+    uow: UnitOfWork,
+    *,
+    tz: str,
+    daily_at: time,
+    weekly_at: time,
+    weekday: int,
+) -> DigestStats:
+    """The every-minute check: enqueue the digests that are due for every active leader and
+    record the run, in one transaction. Commits."""
+    now = uow.clock.now()
+    stats = DigestStats()
+    names = list(KINDS.values())
+    rows = {
+        r.name: r
+        for r in await uow.session.scalars(
+            select(JobRun).where(JobRun.name.in_(names)).with_for_update()
+        )
+    }
+    for name in names:
+        if name not in rows:
+            uow.repo.add(JobRun(name=name, last_run_at=now))
+            stats.initialized.append(name)
+    last_runs = {name: _aware(row.last_run_at) for name, row in rows.items()}
+    due = due_digests(now, tz, daily_at, weekly_at, weekday, last_runs)
+    if due:
+        leaders = await uow.repo.employees.with_role(Role.LEADER)
+        for digest in due:
+            stats.sent[digest.kind] = await _enqueue(uow, digest, leaders, now, tz)
+            rows[digest.name].last_run_at = now
+    if stats.initialized or due:
+        await uow.commit()
+    return stats
+
+
+async def _enqueue(
+    uow: UnitOfWork, due: DueDigest, leaders: Sequence[Employee], now: datetime, tz: str
+) -> int:
+    sent = 0
+    composed: Digest | None = None  # every leader sees everyone: the same digest
+    for leader in leaders:
+        actor = Actor.of(leader)
+        if composed is None:
+            composed = await compose_digest(
+                uow, actor, due.kind, due.since, now, tz=tz, moment=due.moment
+            )
+        if await outbox.enqueue(
+            uow,
+            leader.id,
+            KINDS[due.kind],
+            composed.payload(),
+            now,
+            dedupe_key=f"digest:{due.kind}:{due.period}:{leader.id}",
+        ):
+            sent += 1
+    return sent
+
+
+__all__ = [
+    "DAILY",
+    "KINDS",
+    "WEEKLY",
+    "Digest",
+    "DigestStats",
+    "DueDigest",
+    "compose_digest",
+    "due_digests",
+    "latest_moment",
+    "parse_time",
+    "parse_weekly",
+    "send_due_digests",
+]

@@ -1,0 +1,291 @@
+"""``/export``: deals and their stage history as an XLSX workbook.
+
+Rows are streamed from the database (``yield_per``) into openpyxl's write-only workbook,
+which keeps each sheet in a temporary file rather than in memory; only the finished file
+is held as bytes. Two sheets: one row per deal, and one row per stage change. A manager
+gets their own deals whatever the filter says (as for the reports); measurers are refused.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from sqlalchemy import Select, func, select
+
+from services.errors import ValidationError
+from services.permissions import Actor
+from services.reports.analytics import Period, ReportFilter, resolve_period, scope_manager
+from storage.models import (
+    Company,
+    Contact,
+    Deal,
+    Employee,
+    LossReason,
+    Pipeline,
+    Stage,
+    StageHistory,
+)
+from storage.uow import UnitOfWork
+
+Progress = Callable[[int, int], Awaitable[None] | None]
+"""Called as rows are written: (rows written so far, rows in all)."""
+
+MAX_DEALS = 100_000  # a Telegram document is at most 50 MB: ask for a shorter period
+MONEY_FORMAT = "#,##0.00"
+
+HEADERS: dict[str, dict[str, Any]] = {
+    "ru": {
+        "deals": "Сделки",
+        "history": "История",
+        "deal": (
+            "ID", "Сделка", "Воронка", "Этап", "Итог", "Менеджер", "Клиент", "Телефон",
+            "Компания", "Сумма", "Создана", "Закрыта", "Причина отказа", "Рассрочка",
+            "Исходная сделка",
+        ),
+        "change": ("ID сделки", "Когда", "Из этапа", "В этап", "Кто", "Причина", "Комментарий"),
+        "kind": {"active": "в работе", "won": "успех", "lost": "провал", "frozen": "отказ?"},
+        "yes": "да",
+    },
+    "en": {
+        "deals": "Deals",
+        "history": "History",
+        "deal": (
+            "ID", "Deal", "Pipeline", "Stage", "Outcome", "Manager", "Client", "Phone",
+            "Company", "Amount", "Created", "Closed", "Loss reason", "Installments",
+            "Source deal",
+        ),
+        "change": ("Deal ID", "When", "From stage", "To stage", "Who", "Reason", "Comment"),
+        "kind": {"active": "open", "won": "won", "lost": "lost", "frozen": "refused?"},
+        "yes": "yes",
+    },
+}  # fmt: skip
+WIDTHS: dict[str, tuple[int, ...]] = {
+    "deal": (8, 40, 18, 24, 10, 22, 24, 16, 24, 14, 18, 18, 24, 10, 10)
+}
+WIDTHS["change"] = (10, 18, 24, 24, 22, 24, 40)
+
+
+@dataclass(frozen=True)
+class ExportFilter:
+    """Which deals: created in the period (None: any time), in one pipeline (None: all)."""
+
+    pipeline_id: int | None = None
+    period: Period | None = None
+    start: date | None = None  # CUSTOM
+    end: date | None = None  # CUSTOM
+    manager_id: int | None = None
+    tz: str = "UTC"
+
+
+async def export_deals_xlsx(
+    uow: UnitOfWork,
+    actor: Actor,
+    filters: ExportFilter,
+    progress: Progress | None = None,
+    *,
+    lang: str = "ru",
+    chunk: int = 2000,
+    max_deals: int = MAX_DEALS,
+) -> bytes:
+    """The workbook's bytes. ValidationError("export", "too_many") above ``max_deals``."""
+    manager_id = scope_manager(actor, filters.manager_id)
+    words = HEADERS.get(lang, HEADERS["ru"])
+    try:
+        zone = ZoneInfo(filters.tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError("tz", "unknown") from exc
+    conditions = _conditions(filters, manager_id, uow)
+    deals_total = int(
+        await uow.session.scalar(select(func.count()).select_from(Deal).where(*conditions)) or 0
+    )
+    if deals_total > max_deals:
+        raise ValidationError("export", "too_many", count=deals_total, limit=max_deals)
+    changes_total = int(
+        await uow.session.scalar(
+            select(func.count())
+            .select_from(StageHistory)
+            .join(Deal, Deal.id == StageHistory.deal_id)
+            .where(*conditions)
+        )
+        or 0
+    )
+    total = deals_total + changes_total
+    names = await _names(uow)
+    book = Workbook(write_only=True)
+    deals_sheet = _sheet(book, words["deals"], words["deal"], WIDTHS["deal"])
+    changes_sheet = _sheet(book, words["history"], words["change"], WIDTHS["change"])
+    done = 0
+
+    async def advance(rows: int) -> None:
+        nonlocal done
+        done += rows
+        if progress is not None:
+            pending = progress(done, total)
+            if pending is not None:
+                await pending
+
+    kinds: dict[str, str] = words["kind"]
+    stream = await uow.session.stream(_deals_query(conditions).execution_options(yield_per=chunk))
+    async for part in stream.partitions():
+        for row in part:
+            (deal_id, title, pipeline_id, stage_id, manager, amount, created, closed) = row[:8]
+            reason_id, installments, parent, contact, phone, company = row[8:]
+            stage_name, kind = names.stages.get(stage_id, ("?", "active"))
+            deals_sheet.append(
+                [
+                    deal_id,
+                    title,
+                    names.pipelines.get(pipeline_id, "?"),
+                    stage_name,
+                    kinds.get(kind, kind),
+                    names.employees.get(manager) if manager else None,
+                    contact,
+                    phone,
+                    company,
+                    _money(deals_sheet, amount),
+                    _local(created, zone),
+                    _local(closed, zone),
+                    names.reasons.get(reason_id) if reason_id else None,
+                    words["yes"] if installments else None,
+                    parent,
+                ]
+            )
+        await advance(len(part))
+
+    stream = await uow.session.stream(_history_query(conditions).execution_options(yield_per=chunk))
+    async for part in stream.partitions():
+        for deal_id, at, from_id, to_id, actor_id, reason_id, comment in part:
+            changes_sheet.append(
+                [
+                    deal_id,
+                    _local(at, zone),
+                    names.stages[from_id][0] if from_id in names.stages else None,
+                    names.stages.get(to_id, ("?", ""))[0],
+                    names.employees.get(actor_id) if actor_id else None,
+                    names.reasons.get(reason_id) if reason_id else None,
+                    comment,
+                ]
+            )
+        await advance(len(part))
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _conditions(filters: ExportFilter, manager_id: int | None, uow: UnitOfWork) -> list[Any]:
+    conditions: list[Any] = []
+    if filters.pipeline_id is not None:
+        conditions.append(Deal.pipeline_id == filters.pipeline_id)
+    if manager_id is not None:
+        conditions.append(Deal.manager_id == manager_id)
+    if filters.period is not None:
+        span = resolve_period(
+            ReportFilter(
+                period=filters.period, start=filters.start, end=filters.end, tz=filters.tz
+            ),
+            uow.clock.now(),
+        )
+        conditions += [Deal.created_at >= span.start, Deal.created_at < span.end]
+    return conditions
+
+
+def _deals_query(conditions: Sequence[Any]) -> Select[*tuple[Any, ...]]:
+    return (
+        select(
+            Deal.id,
+            Deal.title,
+            Deal.pipeline_id,
+            Deal.stage_id,
+            Deal.manager_id,
+            Deal.amount,
+            Deal.created_at,
+            Deal.closed_at,
+            Deal.loss_reason_id,
+            Deal.with_installments,
+            Deal.parent_deal_id,
+            Contact.name,
+            Contact.phone,
+            Company.name,
+        )
+        .outerjoin(Contact, Contact.id == Deal.contact_id)
+        .outerjoin(Company, Company.id == Deal.company_id)
+        .where(*conditions)
+        .order_by(Deal.id)
+    )
+
+
+def _history_query(conditions: Sequence[Any]) -> Select[*tuple[Any, ...]]:
+    h = StageHistory
+    return (
+        select(h.deal_id, h.at, h.from_stage_id, h.to_stage_id, h.actor_id, h.reason_id, h.comment)
+        .join(Deal, Deal.id == h.deal_id)
+        .where(*conditions)
+        .order_by(h.deal_id, h.at, h.id)
+    )
+
+
+@dataclass(frozen=True)
+class _Names:
+    pipelines: dict[int, str]
+    stages: dict[int, tuple[str, str]]  # id -> (name, kind)
+    employees: dict[int, str]
+    reasons: dict[int, str]
+
+
+async def _names(uow: UnitOfWork) -> _Names:
+    """The small catalogs, loaded once (never a query per row)."""
+    session = uow.session
+    return _Names(
+        pipelines={
+            pid: name for pid, name in await session.execute(select(Pipeline.id, Pipeline.name))
+        },
+        stages={
+            sid: (name, kind)
+            for sid, name, kind in await session.execute(select(Stage.id, Stage.name, Stage.kind))
+        },
+        employees={
+            eid: name for eid, name in await session.execute(select(Employee.id, Employee.name))
+        },
+        reasons={
+            rid: name for rid, name in await session.execute(select(LossReason.id, LossReason.name))
+        },
+    )
+
+
+def _sheet(
+    book: Workbook, title: str, headers: Sequence[str], widths: Sequence[int]
+) -> WriteOnlyWorksheet:
+    sheet = book.create_sheet(title)
+    for column, width in zip("ABCDEFGHIJKLMNOPQRSTUVWXYZ", widths, strict=False):
+        sheet.column_dimensions[column].width = width
+    sheet.freeze_panes = "A2"
+    bold = Font(bold=True)
+    row = []
+    for header in headers:
+        cell = WriteOnlyCell(sheet, value=header)
+        cell.font = bold
+        row.append(cell)
+    sheet.append(row)
+    return sheet
+
+
+def _money(sheet: WriteOnlyWorksheet, minor: int | None) -> WriteOnlyCell | None:
+    if minor is None:
+        return None
+    cell = WriteOnlyCell(sheet, value=minor / 100)
+    cell.number_format = MONEY_FORMAT
+    return cell
+
+
+def _local(moment: datetime | None, zone: ZoneInfo) -> datetime | None:
+    """Excel has no time zones: the company's local time, without tzinfo."""
+    return None if moment is None else moment.astimezone(zone).replace(tzinfo=None)

@@ -1,0 +1,255 @@
+"""Pipelines in the database: idempotent sync from configuration, and the move rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.dto import PipelineInfo, StageInfo, SyncReport
+from services.errors import NotFound, RuleViolation
+from services.sales.pipeline_config import CompanyConfig
+from storage.enums import StageKind
+from storage.models import LossReason, Pipeline, QualificationQuestion, Stage
+from storage.uow import UnitOfWork
+
+
+async def sync_config(uow: UnitOfWork, config: CompanyConfig) -> SyncReport:
+    """Make the database match the configuration; commit once or not at all.
+
+    Identity is the code: a renamed stage keeps its deals. A stage missing from the
+    file is archived if empty, refused (RuleViolation 'stage_has_deals') if not.
+    Running it twice changes nothing the second time.
+    """
+    report = SyncReport()
+    repo = uow.repo
+    existing = {p.code: p for p in await repo.pipelines.all(include_archived=True)}
+    to_archive: list[Stage] = []
+    for position, spec in enumerate(config.pipelines):
+        pipeline = existing.get(spec.code)
+        if pipeline is None:
+            pipeline = Pipeline(code=spec.code, name=spec.name, position=position)
+            repo.add(pipeline)
+            await uow.flush()
+            report.pipelines_added.append(spec.code)
+        changed = _assign(
+            pipeline,
+            name=spec.name,
+            name_en=spec.name_en,
+            role=spec.role,
+            strict=spec.strict,
+            position=position,
+            archived=False,
+        )
+        if changed and spec.code not in report.pipelines_added:
+            report.pipelines_changed.append(spec.code)
+        stages = {
+            s.code: s for s in await repo.pipelines.stages(pipeline.id, include_archived=True)
+        }
+        wanted = set()
+        for stage_pos, sspec in enumerate(spec.stages):
+            wanted.add(sspec.code)
+            stage = stages.get(sspec.code)
+            if stage is None:
+                stage = Stage(
+                    pipeline_id=pipeline.id, code=sspec.code, name=sspec.name, position=stage_pos
+                )
+                repo.add(stage)
+                report.stages_added.append(f"{spec.code}.{sspec.code}")
+            elif stage.name != sspec.name:
+                report.stages_renamed.append(f"{spec.code}.{sspec.code}")
+            task = sspec.task.model_dump(mode="json") if sspec.task else None
+            changed = _assign(
+                stage,
+                name=sspec.name,
+                name_en=sspec.name_en,
+                position=stage_pos,
+                kind=str(sspec.kind),
+                is_key=sspec.key,
+                strict=sspec.strict,
+                probability=sspec.probability,
+                required_fields=list(sspec.requires),
+                on_enter_task=task,
+                archived=False,
+            )
+            label = f"{spec.code}.{sspec.code}"
+            if changed and label not in report.stages_added + report.stages_renamed:
+                report.stages_changed.append(label)
+        to_archive.extend(s for code, s in stages.items() if code not in wanted and not s.archived)
+    for code, pipeline in existing.items():
+        if code not in {p.code for p in config.pipelines} and not pipeline.archived:
+            to_archive.extend(await repo.pipelines.stages(pipeline.id))
+            pipeline.archived = True
+    if to_archive:
+        occupied = await repo.pipelines.occupancy([s.id for s in to_archive])
+        busy = [s for s in to_archive if occupied.get(s.id)]
+        if busy:
+            stage = busy[0]
+            raise RuleViolation(
+                "stage_has_deals", stage=stage.code, name=stage.name, count=occupied[stage.id]
+            )
+        for stage in to_archive:
+            stage.archived = True
+            report.stages_archived.append(stage.code)
+
+    reasons = {r.code: r for r in await repo.catalog.loss_reasons(include_inactive=True)}
+    for pos, rspec in enumerate(config.loss_reasons):
+        reason = reasons.pop(rspec.code, None)
+        if reason is None:
+            reason = LossReason(code=rspec.code, name=rspec.name)
+            repo.add(reason)
+        if _assign(
+            reason,
+            name=rspec.name,
+            name_en=rspec.name_en,
+            position=pos,
+            conditional=rspec.conditional,
+            active=True,
+        ):
+            report.reasons_changed += 1
+    for reason in reasons.values():
+        if _assign(reason, active=False):
+            report.reasons_changed += 1
+
+    questions = {q.code: q for q in await repo.catalog.questions(include_inactive=True)}
+    for pos, qspec in enumerate(config.qualification):
+        question = questions.pop(qspec.code, None)
+        if question is None:
+            question = QualificationQuestion(code=qspec.code, text=qspec.text)
+            repo.add(question)
+        if _assign(
+            question,
+            text=qspec.text,
+            text_en=qspec.text_en,
+            position=pos,
+            required=qspec.required,
+            active=True,
+        ):
+            report.questions_changed += 1
+    for question in questions.values():
+        if _assign(question, active=False):
+            report.questions_changed += 1
+    await uow.commit()
+    return report
+
+
+def _assign(obj: object, **values: object) -> bool:
+    changed = False
+    for key, value in values.items():
+        if getattr(obj, key, None) != value:
+            setattr(obj, key, value)
+            changed = True
+    return changed
+
+
+# --- reading and rules --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PipelineRules:
+    """A pipeline with its live stages, and the rules for moving between them."""
+
+    pipeline: Pipeline
+    stages: tuple[Stage, ...]
+
+    @property
+    def info(self) -> PipelineInfo:
+        p = self.pipeline
+        return PipelineInfo(
+            id=p.id,
+            code=p.code,
+            name=p.name,
+            name_en=p.name_en,
+            role=p.role,
+            strict=p.strict,
+            stages=tuple(StageInfo.of(s) for s in self.stages),
+        )
+
+    def stage(self, stage_id: int) -> Stage:
+        for s in self.stages:
+            if s.id == stage_id:
+                return s
+        raise NotFound("stage", stage_id)
+
+    def by_code(self, code: str) -> Stage:
+        for s in self.stages:
+            if s.code == code:
+                return s
+        raise NotFound("stage", code)
+
+    @property
+    def flow(self) -> tuple[Stage, ...]:
+        """The main line: active stages then the first won stage, in order."""
+        active = [s for s in self.stages if s.kind == StageKind.ACTIVE]
+        won = [s for s in self.stages if s.kind == StageKind.WON]
+        return tuple(active + won[:1])
+
+    @property
+    def entry(self) -> Stage:
+        return self.flow[0]
+
+    def first_of(self, kind: StageKind) -> Stage:
+        for s in self.stages:
+            if s.kind == kind:
+                return s
+        raise RuleViolation("no_stage_of_kind", kind=str(kind), pipeline=self.pipeline.code)
+
+    def conditional_refusal(self) -> Stage | None:
+        # Configuration allows at most one frozen stage per pipeline: that one.
+        frozen = [s for s in self.stages if s.kind == StageKind.FROZEN]
+        return frozen[0] if frozen else None
+
+    def is_strict(self, target: Stage) -> bool:
+        return self.pipeline.strict if target.strict is None else target.strict
+
+    def neighbours(self, current: Stage) -> tuple[Stage | None, Stage | None]:
+        flow = self.flow
+        if current not in flow or current.kind != StageKind.ACTIVE:
+            return None, None
+        i = flow.index(current)
+        prev = flow[i - 1] if i > 0 else None
+        nxt = flow[i + 1] if i + 1 < len(flow) else None
+        return prev, nxt
+
+    def check_move(self, current: Stage, target: Stage) -> None:
+        """Raise RuleViolation unless a plain move current -> target is allowed."""
+        if target.pipeline_id != self.pipeline.id or target.archived:
+            raise NotFound("stage", target.id)
+        if target.id == current.id:
+            raise RuleViolation("same_stage", stage=target.name)
+        if current.kind in (StageKind.WON, StageKind.LOST):
+            raise RuleViolation("deal_closed", stage=current.name)
+        if current.kind == StageKind.FROZEN:
+            raise RuleViolation("deal_frozen", stage=current.name)
+        if target.kind == StageKind.LOST:
+            raise RuleViolation("reason_required")
+        if target.kind == StageKind.FROZEN:
+            raise RuleViolation("use_refusal", stage=target.name)
+        flow = self.flow
+        if target not in flow:
+            raise RuleViolation("not_in_flow", stage=target.name)
+        i, j = flow.index(current), flow.index(target)
+        if self.is_strict(target) and abs(j - i) != 1:
+            raise RuleViolation(
+                "no_skipping", stage=target.name, expected=flow[i + 1].name if j > i else ""
+            )
+
+
+async def rules_for(uow: UnitOfWork, pipeline_id: int) -> PipelineRules:
+    pipeline = await uow.repo.get(Pipeline, pipeline_id)
+    if pipeline is None:
+        raise NotFound("pipeline", pipeline_id)
+    stages = await uow.repo.pipelines.stages(pipeline_id)
+    return PipelineRules(pipeline, tuple(stages))
+
+
+async def rules_by_role(uow: UnitOfWork, role: str) -> PipelineRules:
+    pipeline = await uow.repo.pipelines.by_role(role)
+    if pipeline is None:
+        raise RuleViolation("pipeline_missing", role=role)
+    return await rules_for(uow, pipeline.id)
+
+
+async def list_pipelines(uow: UnitOfWork) -> list[PipelineInfo]:
+    result = []
+    for p in await uow.repo.pipelines.all():
+        result.append((await rules_for(uow, p.id)).info)
+    return result

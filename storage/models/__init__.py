@@ -1,0 +1,50 @@
+"""Every model, one module per aggregate; importing this package registers all tables on
+`Base.metadata` (Alembic and the tests see one schema)."""
+
+from storage.models.analytics import FunnelFact, StageVisit, StageVisitDay
+from storage.models.base import NAMING_CONVENTION, Base, JSONDict
+from storage.models.clients import Company, Contact
+from storage.models.deals import Activity, Deal, StageHistory
+from storage.models.imports import ImportJob, ImportStatus
+from storage.models.installments import InstallmentDue, InstallmentPlan, Payment
+from storage.models.intake import AssignmentCursor, IdempotencyKey
+from storage.models.leads import Lead
+from storage.models.outbox import Reminder
+from storage.models.pipelines import LossReason, Pipeline, QualificationQuestion, Stage
+from storage.models.system import JobRun, ProcessedUpdate
+from storage.models.tasks import Attachment, Task
+from storage.models.team import AccessAttempt, Employee, Invite
+
+__all__ = [
+    "Base",
+    "NAMING_CONVENTION",
+    "JSONDict",
+    "Employee",
+    "Invite",
+    "AccessAttempt",
+    "Company",
+    "Contact",
+    "Pipeline",
+    "Stage",
+    "LossReason",
+    "QualificationQuestion",
+    "Lead",
+    "Deal",
+    "StageHistory",
+    "Activity",
+    "Task",
+    "Attachment",
+    "InstallmentPlan",
+    "InstallmentDue",
+    "Payment",
+    "Reminder",
+    "ProcessedUpdate",
+    "JobRun",
+    "FunnelFact",
+    "StageVisit",
+    "StageVisitDay",
+    "ImportStatus",
+    "ImportJob",
+    "IdempotencyKey",
+    "AssignmentCursor",
+]

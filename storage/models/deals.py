@@ -1,0 +1,96 @@
+"""Deals and what happens to them: stage history and activities (notes, calls...)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.models.base import Base
+
+
+class Deal(Base):
+    __tablename__ = "deals"
+    __table_args__ = (Index("ix_deals_pipeline_stage", "pipeline_id", "stage_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), index=True)
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id"))
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"))
+    parent_deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id"))
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id"))
+    stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id"))
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id"), index=True)
+    measurer_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id"))
+    amount: Mapped[int | None] = mapped_column(BigInteger)
+    need: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(String(500))
+    measurement_at: Mapped[datetime | None]
+    next_contact_at: Mapped[datetime | None] = mapped_column(index=True)
+    with_installments: Mapped[bool] = mapped_column(Boolean, default=False)
+    loss_reason_id: Mapped[int | None] = mapped_column(ForeignKey("loss_reasons.id"))
+    loss_comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    updated_at: Mapped[datetime]
+    stage_entered_at: Mapped[datetime]
+    last_activity_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    # Lower-cased title, client, company and phone digits: case-insensitive search that
+    # works for Cyrillic on SQLite too (its lower() is ASCII-only).
+    search_text: Mapped[str] = mapped_column(String(1200), default="")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class StageHistory(Base):
+    """One row per stage entry of a deal or a lead (the first row has no from_stage)."""
+
+    __tablename__ = "stage_history"
+    __table_args__ = (
+        CheckConstraint("(deal_id IS NULL) <> (lead_id IS NULL)", name="one_subject"),
+        Index("ix_stage_history_pipeline_at", "pipeline_id", "at"),
+        Index("ix_stage_history_to_stage_at", "to_stage_id", "at"),
+        Index("ix_stage_history_deal_at", "deal_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"))
+    lead_id: Mapped[int | None] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE"), index=True
+    )
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id"))
+    from_stage_id: Mapped[int | None] = mapped_column(ForeignKey("stages.id"))
+    to_stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id"))
+    at: Mapped[datetime]
+    reason_id: Mapped[int | None] = mapped_column(ForeignKey("loss_reasons.id"))
+    comment: Mapped[str | None] = mapped_column(Text)
+
+
+class Activity(Base):
+    """Notes, calls, files and system events on a deal or lead card."""
+
+    __tablename__ = "activities"
+    __table_args__ = (Index("ix_activities_deal_at", "deal_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"))
+    lead_id: Mapped[int | None] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id"))
+    at: Mapped[datetime]

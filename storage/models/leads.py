@@ -1,0 +1,48 @@
+"""Leads: first requests from a channel."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.models.base import Base, JSONDict
+
+
+class Lead(Base):
+    __tablename__ = "leads"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(300))
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    need: Mapped[str | None] = mapped_column(Text)
+    is_legal_entity: Mapped[bool] = mapped_column(Boolean, default=False)
+    company_name: Mapped[str | None] = mapped_column(String(300))
+    amount: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default="new", index=True)
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id"))
+    stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id"), index=True)
+    qualification: Mapped[JSONDict] = mapped_column(default=dict)
+    loss_reason_id: Mapped[int | None] = mapped_column(ForeignKey("loss_reasons.id"))
+    loss_comment: Mapped[str | None] = mapped_column(Text)
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id"), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id"))
+    # Back-pointer to the deal made on conversion; deals.lead_id is the enforced FK
+    # (a second FK here would be a create-order cycle between the two tables).
+    deal_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    first_action_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}

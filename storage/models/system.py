@@ -1,0 +1,31 @@
+"""Bookkeeping: processed Telegram updates and last runs of scheduled jobs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    String,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.models.base import Base
+
+
+class ProcessedUpdate(Base):
+    """Telegram update ids already applied (webhook redelivery protection)."""
+
+    __tablename__ = "processed_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime]
+
+
+class JobRun(Base):
+    """Last run of a scheduled job (digests), so a restart sends nothing twice."""
+
+    __tablename__ = "job_runs"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_run_at: Mapped[datetime]
