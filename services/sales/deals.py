@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 
 from services import validation
-from services.common import check_version, commit, employee_name, flush, load
-from services.dto import DealCard, DealListItem, HistoryEntry, NoteInfo, Page, StageInfo
+from services.common import employee_name
+from services.dto import DealCard, DealListItem, HistoryEntry, Page
 from services.errors import RuleViolation, ValidationError
-from services.permissions import Action, Actor, can, require
-from services.sales.pipeline_config import REQUIRABLE_FIELDS
-from services.sales.pipelines import PipelineRules, rules_by_role, rules_for
-from services.work.tasks import create_task, on_stage_entry
+from services.permissions import Action, Actor, require
+from services.sales import stage as stage_core
+from services.sales.pipelines import PipelineRules, rules_by_role
+from services.sales.stage import CLOSED_KINDS, Fields
+from services.work.tasks import create_task
 from storage.enums import ActivityKind, Role, StageKind, TaskKind, TaskStatus
 from storage.models import (
     Activity,
@@ -28,156 +29,18 @@ from storage.models import (
     Employee,
     LossReason,
     Stage,
-    StageHistory,
 )
 from storage.uow import UnitOfWork
 
-CLOSED_KINDS = (StageKind.WON, StageKind.LOST)
 PER_PAGE = 8
 
-Fields = Mapping[str, object]
 
-
-# --- loading and rendering ----------------------------------------------------------------
-
-
-async def _load(
-    uow: UnitOfWork, actor: Actor, deal_id: int, action: Action, expected_version: int | None
-) -> tuple[Deal, PipelineRules]:
-    deal = await load(uow, Deal, deal_id, "deal")
-    require(actor, action, deal)
-    check_version("deal", deal.version, expected_version)
-    return deal, await rules_for(uow, deal.pipeline_id)
+# --- reading one deal ---------------------------------------------------------------------
 
 
 async def get_card(uow: UnitOfWork, actor: Actor, deal_id: int) -> DealCard:
-    deal, rules = await _load(uow, actor, deal_id, Action.DEAL_VIEW, None)
-    return await _card(uow, deal, actor, rules)
-
-
-async def _card(
-    uow: UnitOfWork, deal: Deal, actor: Actor, rules: PipelineRules | None = None
-) -> DealCard:
-    if rules is None or rules.pipeline.id != deal.pipeline_id:
-        rules = await rules_for(uow, deal.pipeline_id)
-    stage = rules.stage(deal.stage_id)
-    contact = await uow.repo.get(Contact, deal.contact_id) if deal.contact_id else None
-    company = await uow.repo.get(Company, deal.company_id) if deal.company_id else None
-    reason = await uow.repo.get(LossReason, deal.loss_reason_id) if deal.loss_reason_id else None
-    notes = []
-    for a in await uow.repo.history.activities(deal.id, limit=3):
-        notes.append(NoteInfo(a.kind, a.text, await employee_name(uow, a.author_id), a.at))
-    prev, nxt = rules.neighbours(stage)
-    strict_back = prev is not None and rules.is_strict(stage)
-    return DealCard(
-        id=deal.id,
-        version=deal.version,
-        title=deal.title,
-        contact_name=contact.name if contact else None,
-        phone=contact.phone if contact else None,
-        email=contact.email if contact else None,
-        company_name=company.name if company else None,
-        amount=deal.amount,
-        need=deal.need,
-        address=deal.address,
-        measurement_at=deal.measurement_at,
-        next_contact_at=deal.next_contact_at,
-        pipeline=rules.info,
-        stage=StageInfo.of(stage),
-        manager_id=deal.manager_id,
-        manager_name=await employee_name(uow, deal.manager_id),
-        created_at=deal.created_at,
-        closed=stage.kind in CLOSED_KINDS,
-        loss_reason=reason.name if reason else None,
-        loss_reason_en=reason.name_en if reason else None,
-        notes=tuple(notes),
-        next_stage=StageInfo.of(nxt) if nxt else None,
-        prev_stage=StageInfo.of(prev)
-        if prev and (strict_back or not rules.pipeline.strict)
-        else None,
-        can_choose_stage=not rules.pipeline.strict and stage.kind == StageKind.ACTIVE,
-        can_reopen=stage.kind in (StageKind.FROZEN, StageKind.LOST),
-        can_return_to_sales=rules.pipeline.role == "deferred" and stage.kind != StageKind.LOST,
-        may_move=can(actor, Action.DEAL_MOVE, deal),
-        may_edit=can(actor, Action.DEAL_EDIT, deal),
-        may_reassign=can(actor, Action.DEAL_REASSIGN, deal),
-    )
-
-
-# --- the one way a deal changes stage -----------------------------------------------------
-
-
-def _apply_fields(deal: Deal, fields: Fields | None, now: datetime) -> None:
-    """Validate and set fields given along with a move (a stage's required fields)."""
-    for key, raw in (fields or {}).items():
-        if key not in REQUIRABLE_FIELDS:
-            raise ValidationError(key, "unknown_field")
-        if key == "amount":
-            deal.amount = validation.amount(raw)  # type: ignore[arg-type]
-        elif key in ("measurement_at", "next_contact_at"):
-            if not isinstance(raw, datetime) or raw.tzinfo is None:
-                raise ValidationError(key, "not_a_datetime")
-            if raw <= now:
-                raise ValidationError(key, "in_the_past")
-            setattr(deal, key, raw)
-        else:
-            text = validation.optional_text(str(raw) if raw is not None else None, key, 500)
-            if text is None:
-                raise ValidationError(key, "empty")
-            setattr(deal, key, text)
-
-
-def _check_required(deal: Deal, stage: Stage) -> None:
-    for name in stage.required_fields:
-        if getattr(deal, name, None) in (None, ""):
-            raise RuleViolation("field_required", field=name, stage=stage.name, stage_id=stage.id)
-
-
-async def _enter(
-    uow: UnitOfWork,
-    actor: Actor,
-    deal: Deal,
-    target: Stage,
-    *,
-    reason_id: int | None = None,
-    comment: str | None = None,
-) -> None:
-    _check_required(deal, target)
-    now = uow.clock.now()
-    uow.repo.add(
-        StageHistory(
-            deal_id=deal.id,
-            pipeline_id=target.pipeline_id,
-            from_stage_id=deal.stage_id,
-            to_stage_id=target.id,
-            actor_id=actor.id,
-            at=now,
-            reason_id=reason_id,
-            comment=comment,
-        )
-    )
-    deal.pipeline_id = target.pipeline_id
-    deal.stage_id = target.id
-    deal.stage_entered_at = now
-    deal.updated_at = now
-    deal.last_activity_at = now
-    deal.closed_at = now if target.kind in CLOSED_KINDS else None
-    if target.kind != StageKind.LOST and target.kind != StageKind.FROZEN:
-        deal.loss_reason_id = None
-        deal.loss_comment = None
-    await on_stage_entry(uow, deal, target, actor.id)
-
-
-async def _finish(
-    uow: UnitOfWork, actor: Actor, deal: Deal, rules: PipelineRules | None = None
-) -> DealCard:
-    """Flush, build the card inside the same transaction (it shows the new version), commit:
-    one transaction per tap instead of a second one just to read the card back. `rules` of
-    the deal's pipeline, when the caller has them, spare reading the stages again."""
-    await flush(uow, "deal")
-    card = await _card(uow, deal, actor, rules)
-    await commit(uow, "deal")
-    return card
+    deal, rules = await stage_core.load_for(uow, actor, deal_id, Action.DEAL_VIEW, None)
+    return await stage_core.build_card(uow, deal, actor, rules)
 
 
 # --- stage moves --------------------------------------------------------------------------
@@ -192,13 +55,13 @@ async def _move(
     fields: Fields | None = None,
 ) -> DealCard:
     """A plain move inside the deal's pipeline: `pick` chooses the target, the rules judge."""
-    deal, rules = await _load(uow, actor, deal_id, Action.DEAL_MOVE, expected_version)
+    deal, rules = await stage_core.load_for(uow, actor, deal_id, Action.DEAL_MOVE, expected_version)
     current = rules.stage(deal.stage_id)
     target = pick(rules, current)
     rules.check_move(current, target)
-    _apply_fields(deal, fields, uow.clock.now())
-    await _enter(uow, actor, deal, target)
-    return await _finish(uow, actor, deal, rules)
+    stage_core.apply_fields(deal, fields, uow.clock.now())
+    await stage_core.enter(uow, actor, deal, target)
+    return await stage_core.finish(uow, actor, deal, rules)
 
 
 async def move_to(
@@ -276,7 +139,7 @@ async def lose(
 
     A conditional reason parks the deal in the pipeline's conditional-refusal stage (if it
     has one) so it can be worked again."""
-    deal, rules = await _load(uow, actor, deal_id, Action.DEAL_MOVE, expected_version)
+    deal, rules = await stage_core.load_for(uow, actor, deal_id, Action.DEAL_MOVE, expected_version)
     current = rules.stage(deal.stage_id)
     if current.kind in CLOSED_KINDS:
         raise RuleViolation("deal_closed", stage=current.name)
@@ -291,8 +154,8 @@ async def lose(
         target = rules.first_of(StageKind.LOST)
     deal.loss_reason_id = reason.id
     deal.loss_comment = comment
-    await _enter(uow, actor, deal, target, reason_id=reason.id, comment=comment)
-    return await _finish(uow, actor, deal)
+    await stage_core.enter(uow, actor, deal, target, reason_id=reason.id, comment=comment)
+    return await stage_core.finish(uow, actor, deal)
 
 
 async def loss_reason(uow: UnitOfWork, ref: str | int) -> LossReason:
@@ -323,13 +186,13 @@ async def reopen(
     uow: UnitOfWork, actor: Actor, deal_id: int, expected_version: int | None
 ) -> DealCard:
     """Back from conditional refusal or lost to the active stage the deal left from."""
-    deal, rules = await _load(uow, actor, deal_id, Action.DEAL_MOVE, expected_version)
+    deal, rules = await stage_core.load_for(uow, actor, deal_id, Action.DEAL_MOVE, expected_version)
     current = rules.stage(deal.stage_id)
     if current.kind not in (StageKind.FROZEN, StageKind.LOST):
         raise RuleViolation("not_refused", stage=current.name)
     target = await _stage_before(uow, deal, rules) or rules.entry
-    await _enter(uow, actor, deal, target)
-    return await _finish(uow, actor, deal)
+    await stage_core.enter(uow, actor, deal, target)
+    return await stage_core.finish(uow, actor, deal)
 
 
 async def _stage_before(uow: UnitOfWork, deal: Deal, rules: PipelineRules) -> Stage | None:
@@ -353,16 +216,16 @@ async def defer(
     comment: str | None = None,
 ) -> DealCard:
     """Client not ready: to Deferred demand with a next-contact date and a task on that date."""
-    deal, rules = await _load(uow, actor, deal_id, Action.DEAL_MOVE, expected_version)
+    deal, rules = await stage_core.load_for(uow, actor, deal_id, Action.DEAL_MOVE, expected_version)
     current = rules.stage(deal.stage_id)
     if current.kind in CLOSED_KINDS:
         raise RuleViolation("deal_closed", stage=current.name)
     deferred = await rules_by_role(uow, "deferred")
     if deferred.pipeline.id == rules.pipeline.id:
         raise RuleViolation("already_deferred")
-    _apply_fields(deal, {"next_contact_at": next_contact_at}, uow.clock.now())
+    stage_core.apply_fields(deal, {"next_contact_at": next_contact_at}, uow.clock.now())
     comment = validation.optional_text(comment, "comment")
-    await _enter(uow, actor, deal, deferred.entry, comment=comment)
+    await stage_core.enter(uow, actor, deal, deferred.entry, comment=comment)
     await create_task(
         uow,
         kind=TaskKind.DEFERRED_CONTACT,
@@ -373,13 +236,13 @@ async def defer(
         assignee_id=deal.manager_id or actor.id,
         comment=comment,
     )
-    return await _finish(uow, actor, deal)
+    return await stage_core.finish(uow, actor, deal)
 
 
 async def return_to_sales(
     uow: UnitOfWork, actor: Actor, deal_id: int, expected_version: int | None
 ) -> DealCard:
-    deal, rules = await _load(uow, actor, deal_id, Action.DEAL_MOVE, expected_version)
+    deal, rules = await stage_core.load_for(uow, actor, deal_id, Action.DEAL_MOVE, expected_version)
     if rules.pipeline.role != "deferred":
         raise RuleViolation("not_deferred")
     current = rules.stage(deal.stage_id)
@@ -390,15 +253,15 @@ async def return_to_sales(
     for task in await uow.repo.tasks.open_for_deal(deal.id, TaskKind.DEFERRED_CONTACT):
         task.status = TaskStatus.CANCELLED
     deal.next_contact_at = None
-    await _enter(uow, actor, deal, target)
-    return await _finish(uow, actor, deal)
+    await stage_core.enter(uow, actor, deal, target)
+    return await stage_core.finish(uow, actor, deal)
 
 
 # --- notes, reassignment ------------------------------------------------------------------
 
 
 async def add_note(uow: UnitOfWork, actor: Actor, deal_id: int, text: str) -> DealCard:
-    deal, _ = await _load(uow, actor, deal_id, Action.DEAL_EDIT, None)
+    deal, _ = await stage_core.load_for(uow, actor, deal_id, Action.DEAL_EDIT, None)
     body = validation.optional_text(text, "note", 3000)
     if body is None:
         raise ValidationError("note", "empty")
@@ -408,13 +271,13 @@ async def add_note(uow: UnitOfWork, actor: Actor, deal_id: int, text: str) -> De
     )
     deal.last_activity_at = now
     deal.updated_at = now
-    return await _finish(uow, actor, deal)
+    return await stage_core.finish(uow, actor, deal)
 
 
 async def reassign(
     uow: UnitOfWork, actor: Actor, deal_id: int, manager_id: int, expected_version: int | None
 ) -> DealCard:
-    deal, _ = await _load(uow, actor, deal_id, Action.DEAL_VIEW, expected_version)
+    deal, _ = await stage_core.load_for(uow, actor, deal_id, Action.DEAL_VIEW, expected_version)
     require(actor, Action.DEAL_REASSIGN, deal)
     emp = await uow.repo.get(Employee, manager_id) if isinstance(manager_id, int) else None
     if emp is None or not emp.active or Role.MANAGER not in emp.roles:
@@ -433,7 +296,7 @@ async def reassign(
     )
     deal.manager_id = emp.id
     deal.updated_at = now
-    return await _finish(uow, actor, deal)
+    return await stage_core.finish(uow, actor, deal)
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -442,7 +305,7 @@ async def reassign(
 async def history(
     uow: UnitOfWork, actor: Actor, deal_id: int, page: int = 0, per_page: int = PER_PAGE
 ) -> Page[HistoryEntry]:
-    deal, _ = await _load(uow, actor, deal_id, Action.DEAL_VIEW, None)
+    deal, _ = await stage_core.load_for(uow, actor, deal_id, Action.DEAL_VIEW, None)
     rows = list(await uow.repo.history.for_deal(deal.id))
     rows.reverse()  # newest first
     stage_names = await _stage_names(uow)

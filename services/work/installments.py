@@ -30,7 +30,7 @@ from services.errors import RuleViolation, ValidationError
 from services.outbox import queue as outbox
 from services.outbox.queue import Kind
 from services.permissions import Action, Actor, require
-from services.sales import deals
+from services.sales import stage as stage_core
 from services.sales.pipelines import PipelineRules, rules_by_role, rules_for
 from services.work.tasks import SYSTEM, on_stage_entry, policy
 from storage.enums import ActivityKind, Role, StageKind
@@ -231,7 +231,7 @@ async def win_with_installments(
     One commit: the win, the copy, the plan, its dues and their reminders, or nothing.
     """
     zone = tz or policy.timezone
-    deal, rules = await deals._load(uow, actor, deal_id, Action.DEAL_MOVE, expected_version)
+    deal, rules = await stage_core.load_for(uow, actor, deal_id, Action.DEAL_MOVE, expected_version)
     if rules.pipeline.role == "installments":
         raise RuleViolation("already_installments")
     queries = InstallmentQueries(uow.session)
@@ -241,14 +241,14 @@ async def win_with_installments(
     today = dates.local_today(uow.clock, zone)
     target = rules.first_of(StageKind.WON)
     rules.check_move(rules.stage(deal.stage_id), target)
-    deals._apply_fields(deal, fields, now)
+    stage_core.apply_fields(deal, fields, now)
     if not deal.amount:
         raise ValidationError("amount", "empty")
     schedule = _schedule(plan, deal.amount, today)
     inst = await rules_by_role(uow, "installments")
 
     deal.with_installments = True
-    await deals._enter(uow, actor, deal, target)
+    await stage_core.enter(uow, actor, deal, target)
     copy = Deal(
         title=deal.title,
         contact_id=deal.contact_id,
@@ -443,7 +443,7 @@ async def record_payment(
     deal.updated_at = now
     await outbox.cancel_by_dedupe(uow, [f"inst:{i}:pre" for i in paid_off])
     if remaining - value == 0:
-        await deals._enter(uow, actor, deal, rules.first_of(StageKind.WON))
+        await stage_core.enter(uow, actor, deal, rules.first_of(StageKind.WON))
         if deal.manager_id is not None and deal.manager_id != actor.id:
             await outbox.enqueue(
                 uow,
@@ -457,7 +457,7 @@ async def record_payment(
     elif current.code == OVERDUE_STAGE:
         limit = today - timedelta(days=grace_days)
         if not any(d.paid < d.amount and d.due_date < limit for d in dues):
-            await deals._enter(uow, actor, deal, rules.entry)
+            await stage_core.enter(uow, actor, deal, rules.entry)
     await commit(uow, "deal")
     return await _summary(uow, deal, None, today)
 
@@ -490,7 +490,7 @@ async def mark_overdue(uow: UnitOfWork, grace_days: int = 3, tz: str | None = No
             and deal.stage_id == rules.entry.id
             and deal.stage_id != overdue_stage.id
         ):
-            await deals._enter(uow, SYSTEM, deal, overdue_stage)
+            await stage_core.enter(uow, SYSTEM, deal, overdue_stage)
             moved.add(deal.id)
         due.overdue_notified_at = now
         payload = {

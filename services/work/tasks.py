@@ -434,7 +434,7 @@ async def assign_measurer(
     target = _stage_after(rules, MEASURER_ASSIGNED, current)
     rules.check_move(current, target)
     deal.measurer_id = measurer.id
-    await deals._enter(uow, actor, deal, target)
+    await stage_core.enter(uow, actor, deal, target)
     task.payload = {**(task.payload or {}), "measurer_id": measurer.id}
     await _close_and_cancel(uow, task, TaskStatus.DONE)
     measure = await create_task(
@@ -514,7 +514,7 @@ async def decline(
     prev, _ = rules.neighbours(current)
     if current.code == MEASURER_ASSIGNED and prev is not None:
         rules.check_move(current, prev)
-        await deals._enter(uow, actor, deal, prev, comment=text)
+        await stage_core.enter(uow, actor, deal, prev, comment=text)
     else:
         for head in await uow.repo.employees.with_role(Role.HEAD_MEASURER):
             await outbox.enqueue(
@@ -607,7 +607,7 @@ async def complete_measurement(
     if current.code == MEASURER_ASSIGNED:
         target = _stage_after(rules, MEASUREMENT_DONE, current)
         rules.check_move(current, target)
-        await deals._enter(uow, actor, deal, target)
+        await stage_core.enter(uow, actor, deal, target)
     deal.last_activity_at = now
     deal.updated_at = now
     if deal.manager_id is not None and deal.manager_id != actor.id:
@@ -744,7 +744,7 @@ async def set_next_contact(
     Replaces the deal's earlier open follow-up; in Deferred demand it reschedules the
     deferred-contact task instead.
     """
-    deal, rules = await deals._load(uow, actor, deal_id, Action.DEAL_EDIT, expected_version)
+    deal, rules = await stage_core.load_for(uow, actor, deal_id, Action.DEAL_EDIT, expected_version)
     stage = rules.stage(deal.stage_id)
     if stage.kind in (StageKind.WON, StageKind.LOST):
         raise RuleViolation("deal_closed", stage=stage.name)
@@ -767,7 +767,7 @@ async def set_next_contact(
         assignee_id=deal.manager_id or actor.id,
         comment=note,
     )
-    card: DealCard = await deals._finish(uow, actor, deal)
+    card: DealCard = await stage_core.finish(uow, actor, deal)
     return card
 
 
@@ -927,7 +927,7 @@ async def defer_again(
     """Deferred demand task button "Defer again": a new date, the deal waits again."""
     task = await _deferred_task(uow, actor, task_id)
     assert task.deal_id is not None
-    deal, rules = await deals._load(uow, actor, task.deal_id, Action.DEAL_MOVE, None)
+    deal, rules = await stage_core.load_for(uow, actor, task.deal_id, Action.DEAL_MOVE, None)
     if rules.pipeline.role != "deferred":
         raise RuleViolation("not_deferred")
     current = rules.stage(deal.stage_id)
@@ -940,7 +940,7 @@ async def defer_again(
     deal.next_contact_at = when
     if current.id != rules.entry.id:
         rules.check_move(current, rules.entry)
-        await deals._enter(uow, actor, deal, rules.entry, comment=note)
+        await stage_core.enter(uow, actor, deal, rules.entry, comment=note)
     else:
         deal.updated_at = now
         deal.last_activity_at = now
@@ -954,7 +954,7 @@ async def defer_again(
         assignee_id=deal.manager_id or actor.id,
         comment=note,
     )
-    card: DealCard = await deals._finish(uow, actor, deal)
+    card: DealCard = await stage_core.finish(uow, actor, deal)
     return card
 
 
@@ -986,7 +986,7 @@ async def deferred_due_scan(uow: UnitOfWork, limit: int = 500) -> int:
     now = uow.clock.now()
     moved = 0
     for deal in await TaskQueries(uow.session).deals_due_in_stage(entry.id, now, limit):
-        await deals._enter(uow, SYSTEM, deal, nxt)
+        await stage_core.enter(uow, SYSTEM, deal, nxt)
         moved += 1
     await uow.commit()
     return moved
@@ -1101,6 +1101,7 @@ async def morning_summary(
     return stats
 
 
-# services.deals imports this module (create_task, on_stage_entry): import it last, once
-# everything it needs from here exists.
+# services.sales.deals and .stage import this module (create_task, on_stage_entry): import
+# them last, once everything they need from here exists.
 from services.sales import deals  # noqa: E402
+from services.sales import stage as stage_core  # noqa: E402

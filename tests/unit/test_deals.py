@@ -8,6 +8,7 @@ import pytest
 
 from services.errors import NotFound, PermissionDenied, RuleViolation, StaleVersion, ValidationError
 from services.sales import deals
+from services.sales import stage as stage_core
 from storage.models import Task
 from tests.factories import new_deal
 
@@ -302,7 +303,7 @@ async def test_concurrent_moves_one_wins(uow_factory, make_actor, backend, monke
         pytest.skip("SQLite serialises writers (BEGIN IMMEDIATE); no interleaving possible")
     ann = await make_actor(roles=("manager",))
     card = await new_deal(uow_factory, ann, amount="1000")
-    real_rules_for = deals.rules_for
+    real_rules_for = stage_core.rules_for
     interleaved = []
 
     async def rules_then_concurrent_write(uow, pipeline_id):
@@ -313,7 +314,7 @@ async def test_concurrent_moves_one_wins(uow_factory, make_actor, backend, monke
                 await deals.add_note(other, ann, card.id, "written meanwhile")
         return await real_rules_for(uow, pipeline_id)
 
-    monkeypatch.setattr(deals, "rules_for", rules_then_concurrent_write)
+    monkeypatch.setattr(stage_core, "rules_for", rules_then_concurrent_write)
     with pytest.raises(StaleVersion):
         async with uow_factory() as uow:
             await deals.advance(uow, ann, card.id, card.version)

@@ -1,0 +1,158 @@
+"""The stage core: the one way a deal is loaded for an action, enters a stage and is saved.
+
+Every caller -- a tap on a deal card, a measurement task, an installment payment, a scheduled
+job -- goes through `load_for` (permission + version), `enter` (rules, history row, entry
+task) and `finish` (card DTO + one commit). Scheduled work acts as `permissions.SYSTEM`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from services import validation
+from services.common import check_version, commit, employee_name, flush, load
+from services.dto import DealCard, NoteInfo, StageInfo
+from services.errors import RuleViolation, ValidationError
+from services.permissions import Action, Actor, can, require
+from services.sales.pipeline_config import REQUIRABLE_FIELDS
+from services.sales.pipelines import PipelineRules, rules_for
+from services.work.tasks import on_stage_entry
+from storage.enums import StageKind
+from storage.models import Company, Contact, Deal, LossReason, Stage, StageHistory
+from storage.uow import UnitOfWork
+
+CLOSED_KINDS = (StageKind.WON, StageKind.LOST)
+
+Fields = Mapping[str, object]
+
+
+async def load_for(
+    uow: UnitOfWork, actor: Actor, deal_id: int, action: Action, expected_version: int | None
+) -> tuple[Deal, PipelineRules]:
+    deal = await load(uow, Deal, deal_id, "deal")
+    require(actor, action, deal)
+    check_version("deal", deal.version, expected_version)
+    return deal, await rules_for(uow, deal.pipeline_id)
+
+
+async def build_card(
+    uow: UnitOfWork, deal: Deal, actor: Actor, rules: PipelineRules | None = None
+) -> DealCard:
+    if rules is None or rules.pipeline.id != deal.pipeline_id:
+        rules = await rules_for(uow, deal.pipeline_id)
+    stage = rules.stage(deal.stage_id)
+    contact = await uow.repo.get(Contact, deal.contact_id) if deal.contact_id else None
+    company = await uow.repo.get(Company, deal.company_id) if deal.company_id else None
+    reason = await uow.repo.get(LossReason, deal.loss_reason_id) if deal.loss_reason_id else None
+    notes = []
+    for a in await uow.repo.history.activities(deal.id, limit=3):
+        notes.append(NoteInfo(a.kind, a.text, await employee_name(uow, a.author_id), a.at))
+    prev, nxt = rules.neighbours(stage)
+    strict_back = prev is not None and rules.is_strict(stage)
+    return DealCard(
+        id=deal.id,
+        version=deal.version,
+        title=deal.title,
+        contact_name=contact.name if contact else None,
+        phone=contact.phone if contact else None,
+        email=contact.email if contact else None,
+        company_name=company.name if company else None,
+        amount=deal.amount,
+        need=deal.need,
+        address=deal.address,
+        measurement_at=deal.measurement_at,
+        next_contact_at=deal.next_contact_at,
+        pipeline=rules.info,
+        stage=StageInfo.of(stage),
+        manager_id=deal.manager_id,
+        manager_name=await employee_name(uow, deal.manager_id),
+        created_at=deal.created_at,
+        closed=stage.kind in CLOSED_KINDS,
+        loss_reason=reason.name if reason else None,
+        loss_reason_en=reason.name_en if reason else None,
+        notes=tuple(notes),
+        next_stage=StageInfo.of(nxt) if nxt else None,
+        prev_stage=StageInfo.of(prev)
+        if prev and (strict_back or not rules.pipeline.strict)
+        else None,
+        can_choose_stage=not rules.pipeline.strict and stage.kind == StageKind.ACTIVE,
+        can_reopen=stage.kind in (StageKind.FROZEN, StageKind.LOST),
+        can_return_to_sales=rules.pipeline.role == "deferred" and stage.kind != StageKind.LOST,
+        may_move=can(actor, Action.DEAL_MOVE, deal),
+        may_edit=can(actor, Action.DEAL_EDIT, deal),
+        may_reassign=can(actor, Action.DEAL_REASSIGN, deal),
+    )
+
+
+def apply_fields(deal: Deal, fields: Fields | None, now: datetime) -> None:
+    """Validate and set fields given along with a move (a stage's required fields)."""
+    for key, raw in (fields or {}).items():
+        if key not in REQUIRABLE_FIELDS:
+            raise ValidationError(key, "unknown_field")
+        if key == "amount":
+            deal.amount = validation.amount(raw)  # type: ignore[arg-type]
+        elif key in ("measurement_at", "next_contact_at"):
+            if not isinstance(raw, datetime) or raw.tzinfo is None:
+                raise ValidationError(key, "not_a_datetime")
+            if raw <= now:
+                raise ValidationError(key, "in_the_past")
+            setattr(deal, key, raw)
+        else:
+            text = validation.optional_text(str(raw) if raw is not None else None, key, 500)
+            if text is None:
+                raise ValidationError(key, "empty")
+            setattr(deal, key, text)
+
+
+def check_required(deal: Deal, stage: Stage) -> None:
+    for name in stage.required_fields:
+        if getattr(deal, name, None) in (None, ""):
+            raise RuleViolation("field_required", field=name, stage=stage.name, stage_id=stage.id)
+
+
+async def enter(
+    uow: UnitOfWork,
+    actor: Actor,
+    deal: Deal,
+    target: Stage,
+    *,
+    reason_id: int | None = None,
+    comment: str | None = None,
+) -> None:
+    check_required(deal, target)
+    now = uow.clock.now()
+    uow.repo.add(
+        StageHistory(
+            deal_id=deal.id,
+            pipeline_id=target.pipeline_id,
+            from_stage_id=deal.stage_id,
+            to_stage_id=target.id,
+            actor_id=actor.id,
+            at=now,
+            reason_id=reason_id,
+            comment=comment,
+        )
+    )
+    deal.pipeline_id = target.pipeline_id
+    deal.stage_id = target.id
+    deal.stage_entered_at = now
+    deal.updated_at = now
+    deal.last_activity_at = now
+    deal.closed_at = now if target.kind in CLOSED_KINDS else None
+    if target.kind != StageKind.LOST and target.kind != StageKind.FROZEN:
+        deal.loss_reason_id = None
+        deal.loss_comment = None
+    await on_stage_entry(uow, deal, target, actor.id)
+
+
+async def finish(
+    uow: UnitOfWork, actor: Actor, deal: Deal, rules: PipelineRules | None = None
+) -> DealCard:
+    """Flush, build the card inside the same transaction (it shows the new version), commit:
+    one transaction per tap instead of a second one just to read the card back. `rules` of
+    the deal's pipeline, when the caller has them, spare reading the stages again."""
+    await flush(uow, "deal")
+    result = await build_card(uow, deal, actor, rules)
+    await commit(uow, "deal")
+    return result
