@@ -108,7 +108,11 @@ async def prepare(
     if not migrated:
         await upgrade(settings.database_url)
     engine = create_engine(settings.database_url)
-    uow_factory = UnitOfWorkFactory(create_session_factory(engine), clock or SystemClock())
+    from bot.scheduler import company_policy
+
+    uow_factory = UnitOfWorkFactory(
+        create_session_factory(engine), clock or SystemClock(), policy=company_policy(settings)
+    )
     if not migrated:
         async with uow_factory() as uow:
             await sync_config(uow, load_config(settings.pipelines_file))

@@ -11,7 +11,6 @@ from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update, User
 
 from handlers.ui.i18n import lang_of, t
-from services import updates
 from services.outbox import queue as outbox
 from services.team import employees
 from storage.uow import UnitOfWorkFactory
@@ -70,10 +69,11 @@ class ContextMiddleware(BaseMiddleware):
         user: User | None = data.get("event_from_user")
         update_id = event.update_id if isinstance(event, Update) else None
         actor = None
-        # A short read of its own: no transaction stays open while the handler talks to
-        # Telegram before it calls a service.
-        async with self.uow_factory.read_only() as uow:
-            if update_id is not None and await updates.already_processed(uow, update_id):
+        # One statement, outside any transaction (no lock is held while a handler talks to
+        # Telegram before it calls a service): was this update applied already, and are the
+        # cached staff and configuration current? The actor then comes from that cache.
+        async with self.uow_factory.peek() as uow:
+            if await uow.peek_update(update_id):
                 log.info("update %s was already applied; skipped", update_id)
                 return None
             if user is not None:
@@ -87,6 +87,7 @@ class ContextMiddleware(BaseMiddleware):
             user.language_code if user else None
         )
         async with self.uow_factory() as uow:
+            uow.trust_cache()  # checked above, for this update
             if update_id is not None:
                 uow.bind_update(update_id)
             data["uow"] = uow

@@ -6,11 +6,10 @@ and the morning summary. Nothing is kept in APScheduler's job store: a restart l
 reminder, and a missed morning summary is caught up at start (its JobRun row and dedupe
 keys make every job safe to run twice).
 
-Settings read (with these defaults until bot/settings.py has them):
-    timezone="Europe/Moscow", reminder_sweep_seconds=10, reminder_lease_seconds=300,
-    reminder_late_minutes=10, telegram_rate_per_second=29.5, telegram_send_concurrency=4,
-    escalation_delay_minutes=60, installment_grace_days=3, summary_hour=9, stale_days=7,
-    scan_minutes=5.
+Settings read (with these defaults when a settings object lacks them): see `DEFAULTS`.
+The company policy the services read (`services.policy.CompanyPolicy`) is built from the
+same settings by `company_policy`; bot/app.py hands it to the unit-of-work factory, and the
+jobs here pass its values explicitly.
 """
 
 from __future__ import annotations
@@ -27,7 +26,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from services.clock import Clock
 from services.outbox.queue import Notifier, Sweeper
-from services.work import installments, tasks
+from services.policy import CompanyPolicy
+from services.work import installments
+from services.work import jobs as work_jobs
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
     "telegram_send_concurrency": 4,
     "escalation_delay_minutes": 60,
     "installment_grace_days": 3,
+    "installment_reminder_days": 3,
+    "measure_remind_before_minutes": 60,
     "summary_hour": 9,
     "stale_days": 7,
     "scan_minutes": 5,
@@ -52,6 +55,20 @@ DEFAULTS: dict[str, Any] = {
 def setting(settings: Any, name: str) -> Any:
     value = getattr(settings, name, None)
     return DEFAULTS[name] if value is None else value
+
+
+def company_policy(settings: Any) -> CompanyPolicy:
+    """The company policy from the settings (an unknown time zone is refused here)."""
+    return CompanyPolicy(
+        timezone=str(setting(settings, "timezone")),
+        measure_remind_before=timedelta(
+            minutes=float(setting(settings, "measure_remind_before_minutes"))
+        ),
+        escalation_delay=timedelta(minutes=float(setting(settings, "escalation_delay_minutes"))),
+        installment_grace_days=int(setting(settings, "installment_grace_days")),
+        installment_reminder_days=int(setting(settings, "installment_reminder_days")),
+        stale_days=int(setting(settings, "stale_days")),
+    )
 
 
 class ReminderJobs:
@@ -67,14 +84,9 @@ class ReminderJobs:
     ) -> None:
         self.uow_factory = uow_factory
         self.clock = clock
-        self.tz: str = str(setting(settings, "timezone"))
+        self.policy = company_policy(settings)
+        self.tz: str = self.policy.timezone
         self.summary_hour = int(setting(settings, "summary_hour"))
-        self.stale_days = int(setting(settings, "stale_days"))
-        self.escalation_delay = timedelta(
-            minutes=float(setting(settings, "escalation_delay_minutes"))
-        )
-        self.grace_days = int(setting(settings, "installment_grace_days"))
-        tasks.configure(timezone=self.tz)
         self.sweeper = Sweeper(
             uow_factory,
             notifier,
@@ -100,15 +112,20 @@ class ReminderJobs:
 
     async def scan(self) -> None:
         """Generators: escalations, installment overdue, deferred contact dates."""
-        await self._run("escalate", lambda uow: tasks.escalate_overdue(uow, self.escalation_delay))
+        policy = self.policy
+        await self._run(
+            "escalate", lambda uow: work_jobs.escalate_overdue(uow, policy.escalation_delay)
+        )
         await self._run(
             "installments",
-            lambda uow: installments.mark_overdue(uow, self.grace_days, self.tz),
+            lambda uow: installments.mark_overdue(uow, policy.installment_grace_days, self.tz),
         )
-        await self._run("deferred", tasks.deferred_due_scan)
+        await self._run("deferred", work_jobs.deferred_due_scan)
 
     async def morning_summary(self) -> None:
-        await self._run("summary", lambda uow: tasks.morning_summary(uow, self.tz, self.stale_days))
+        await self._run(
+            "summary", lambda uow: work_jobs.morning_summary(uow, self.tz, self.policy.stale_days)
+        )
 
     async def catch_up(self) -> None:
         """At start: the morning summary if its hour has passed today and it was not sent."""

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     telegram_send_concurrency: int = 4
     escalation_delay_minutes: float = 60
     installment_grace_days: int = 3
+    installment_reminder_days: int = 3
+    measure_remind_before_minutes: float = 60
     summary_hour: int = 9
     stale_days: int = 7
     scan_minutes: float = 5

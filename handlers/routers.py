@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
+from handlers import errors
 from handlers.deals import router as deals
 from handlers.funnel import router as funnel
 from handlers.imports import router as imports
@@ -15,7 +16,6 @@ from handlers.leads import router as leads
 from handlers.start import router as start
 from handlers.tasks import router as tasks
 from handlers.team import router as team
-from handlers.ui import errors
 
 
 def routers() -> list[Router]:

@@ -29,8 +29,13 @@ async def flush(uow: UnitOfWork, entity: str = "deal") -> None:
         raise StaleVersion(entity) from exc
 
 
+def is_id(ident: object) -> bool:
+    """A positive int (and not a bool): the only thing a row id from client input may be."""
+    return isinstance(ident, int) and not isinstance(ident, bool) and ident > 0
+
+
 async def load(uow: UnitOfWork, model: type[M], ident: Any, entity: str) -> M:
-    if not isinstance(ident, int) or isinstance(ident, bool) or ident <= 0:
+    if not is_id(ident):
         raise NotFound(entity, ident)
     obj = await uow.repo.get(model, ident)
     if obj is None:
@@ -44,7 +49,13 @@ def check_version(entity: str, current: int, expected: int | None) -> None:
 
 
 async def employee_name(uow: UnitOfWork, employee_id: int | None) -> str | None:
+    """An employee's name, from the process cache while the staff is unchanged."""
     if employee_id is None:
         return None
-    emp = await uow.repo.get(Employee, employee_id)
-    return emp.name if emp else None
+    cache = await uow.cached("staff")
+    key = ("name", employee_id)
+    if key not in cache:
+        emp = await uow.repo.get(Employee, employee_id)
+        cache[key] = emp.name if emp else None
+    name: str | None = cache[key]
+    return name

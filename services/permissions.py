@@ -2,6 +2,10 @@
 
 Every service calls `require` before it changes or shows anything. Callback data
 is client input: ids in it are never trusted, the object is loaded and checked.
+
+Scheduled work (deferred-demand dates, installment overdue checks) acts as `SYSTEM`: an
+actor the table below knows, allowed only what those jobs do, and no employee (its rows
+carry ``actor_id`` NULL: use `Actor.employee_id` for a row, never `Actor.id`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ class Actor:
     language: str | None = None
     active: bool = True
     unreachable: bool = False  # the bot was blocked by this person (outbox marks it)
+    system: bool = False  # scheduled work, not a person (see SYSTEM)
 
     @classmethod
     def of(cls, employee: Employee) -> Actor:
@@ -35,6 +40,11 @@ class Actor:
             active=employee.active,
             unreachable=employee.unreachable,
         )
+
+    @property
+    def employee_id(self) -> int | None:
+        """Who to record on a row (history, task author): None for the system."""
+        return None if self.system else self.id
 
     def has(self, *roles: Role) -> bool:
         return any(r in self.roles for r in roles)
@@ -81,9 +91,20 @@ _ROLE_ONLY: dict[Action, tuple[Role, ...]] = {
 }
 
 
+# What scheduled work may do: move any deal under the pipeline's rules (which make entry
+# tasks). Nothing else: it never views, edits or acts for a person.
+SYSTEM_ACTIONS = frozenset({Action.DEAL_MOVE, Action.TASK_CREATE})
+
+# The one system actor. Its id 0 is never a row id (ids are positive); rows take
+# `employee_id`, which is None.
+SYSTEM = Actor(id=0, telegram_id=0, name="system", system=True)
+
+
 def can(actor: Actor, action: Action, obj: object = None) -> bool:
     if not actor.active:
         return False
+    if actor.system:
+        return action in SYSTEM_ACTIONS
     if action in _ROLE_ONLY:
         return actor.has(*_ROLE_ONLY[action])
     if isinstance(obj, Deal) and action in (

@@ -9,11 +9,11 @@ from storage.uow import UnitOfWork
 
 async def already_processed(uow: UnitOfWork, update_id: int) -> bool:
     """Did an earlier delivery of this update already commit its effect?"""
-    return await uow.repo.updates.seen(update_id)
+    return await uow.repo.system.seen(update_id)
 
 
 async def forget_older_than(uow: UnitOfWork, age: timedelta = timedelta(days=7)) -> int:
     """Drop old ids (Telegram redelivers for a day at most); returns how many went."""
-    count = await uow.repo.updates.delete_before(uow.clock.now() - age)
+    count = await uow.repo.system.delete_before(uow.clock.now() - age)
     await uow.commit()
     return count

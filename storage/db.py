@@ -6,10 +6,22 @@ so a transaction that read first and writes later can never fail with
 "database is locked" on the read->write upgrade (it waits on busy_timeout
 instead). The pysqlite/aiosqlite driver's own BEGIN handling is switched off
 (SQLAlchemy docs, "Serializable isolation / Savepoints / Transactional DDL").
+
+Writers of one process queue fairly: before its BEGIN IMMEDIATE a write transaction takes
+the engine's asyncio lock (FIFO, per event loop), released when it commits or rolls back.
+Without it, every waiting connection sleeps in SQLite's busy handler in its own thread and
+wakes at random: under load most taps pass in milliseconds while a few wait seconds. The
+lock is awaited from inside SQLAlchemy's greenlet (`await_only`), so nothing above this
+module knows about it. A writer that cannot get the lock in `WRITER_QUEUE_TIMEOUT_S` goes
+ahead and waits on busy_timeout as before (a nested write unit of work would otherwise
+wait for itself).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +34,16 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.util import await_only
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+WRITER_QUEUE_TIMEOUT_S = 10.0
+SQLITE_POOL_SIZE = 20
 READ_ONLY = "voronka_read_only"  # execution option: a transaction that will not write
+NO_BEGIN = "voronka_no_begin"  # with READ_ONLY: no BEGIN at all, each statement on its own
+_HELD = "voronka_writer_lock"  # connection info: the writer lock this transaction holds
+
+log = logging.getLogger(__name__)
 
 
 def is_sqlite(url: str) -> bool:
@@ -50,12 +69,55 @@ def create_engine(url: str, *, echo: bool = False, **kwargs: Any) -> AsyncEngine
         kwargs.setdefault("connect_args", {"check_same_thread": False})
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
+        # A fixed set of connections, kept: the writer queue below is fair only among
+        # connections that exist (opening one is a thread start whose end order is random),
+        # and a waiter for a connection queues in order too.
+        kwargs.setdefault("pool_size", SQLITE_POOL_SIZE)
+        kwargs.setdefault("max_overflow", 0)
     engine = create_async_engine(url, echo=echo, **kwargs)
     _install_sqlite_hooks(engine, wal=path is not None)
     return engine
 
 
+class _WriterQueue:
+    """One asyncio.Lock per event loop (tests run many loops against one engine)."""
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def lock(self) -> asyncio.Lock | None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a synchronous caller (Alembic offline, scripts): no queue
+            return None
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
+
+async def _acquire(lock: asyncio.Lock) -> bool:
+    try:
+        await asyncio.wait_for(lock.acquire(), WRITER_QUEUE_TIMEOUT_S)
+    except TimeoutError:
+        log.warning(
+            "SQLite writer queue: no turn in %ss, waiting on busy_timeout", WRITER_QUEUE_TIMEOUT_S
+        )
+        return False
+    return True
+
+
 def _install_sqlite_hooks(engine: AsyncEngine, *, wal: bool) -> None:
+    queued = wal  # a file database; an in-memory one has a single connection anyway
+    queue = _WriterQueue()
+
+    def release(info: dict[str, Any]) -> None:
+        lock = info.pop(_HELD, None)
+        if lock is not None and lock.locked():
+            lock.release()
+
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
@@ -69,9 +131,36 @@ def _install_sqlite_hooks(engine: AsyncEngine, *, wal: bool) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # Read-only units of work (READ_ONLY option) take no write lock: plain BEGIN.
-        readonly = conn.get_execution_options().get(READ_ONLY, False)
-        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+        # Read-only units of work (READ_ONLY option) take no write lock: plain BEGIN (or,
+        # with NO_BEGIN, none: each statement is its own implicit transaction).
+        options = conn.get_execution_options()
+        if options.get(READ_ONLY, False):
+            if not options.get(NO_BEGIN, False):
+                conn.exec_driver_sql("BEGIN")
+            return
+        lock = queue.lock() if queued else None
+        if lock is not None and _HELD not in conn.info:
+            turn = _acquire(lock)
+            try:
+                got = await_only(turn)
+            except Exception:  # not inside SQLAlchemy's greenlet: no queue for this one
+                turn.close()
+                got = False
+            if got:
+                conn.info[_HELD] = lock
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            release(conn.info)
+            raise
+
+    # Released when the connection goes back to the pool -- a Session returns it right after
+    # its COMMIT or ROLLBACK completed (the "commit" event would fire before the COMMIT ran,
+    # and the next writer's BEGIN IMMEDIATE would meet a lock still held).
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    @event.listens_for(engine.sync_engine.pool, "invalidate")
+    def _on_checkin(_dbapi_connection: Any, record: Any, *_exc: Any) -> None:
+        release(record.info)  # a connection returned or dropped mid-transaction
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

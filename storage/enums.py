@@ -13,6 +13,17 @@ class Role(StrEnum):
     MEASURER = "measurer"
 
 
+class PipelineRole(StrEnum):
+    """What a pipeline is for (its ``role`` in the TOML file and the database)."""
+
+    LEADS = "leads"
+    SALES = "sales"
+    DEFERRED = "deferred"
+    INSTALLMENTS = "installments"
+    REFUSAL = "refusal"
+    CUSTOM = "custom"
+
+
 class StageKind(StrEnum):
     ACTIVE = "active"
     WON = "won"
@@ -63,6 +74,10 @@ class TaskStatus(StrEnum):
     DONE = "done"
     DECLINED = "declined"
     CANCELLED = "cancelled"
+
+
+# "An open task": the one definition (services, repositories, reports and views use it).
+OPEN_TASK_STATUSES = (TaskStatus.OPEN, TaskStatus.ACCEPTED, TaskStatus.IN_PROGRESS)
 
 
 class ReminderState(StrEnum):

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
+from sqlalchemy import literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.db import READ_ONLY
-from storage.models import ProcessedUpdate
-from storage.repositories.core import Repositories
+from storage.cache import AREAS, ProcessCache
+from storage.db import NO_BEGIN, READ_ONLY
+from storage.models import CacheEpoch, ProcessedUpdate
+from storage.repositories import Repositories
 
 
 class DuplicateUpdate(Exception):
@@ -45,10 +47,20 @@ class UnitOfWork:
         clock: ClockLike | None = None,
         *,
         read_only: bool = False,
+        cache: ProcessCache | None = None,
+        no_begin: bool = False,
+        policy: object = None,
     ) -> None:
         self._session_factory = session_factory
         self.clock: ClockLike = clock or _UTCClock()
-        self.read_only = read_only
+        # The company policy (services.policy.CompanyPolicy; services read it through
+        # `services.policy.of(uow)`), carried like the clock. Opaque here: storage knows no
+        # services.
+        self.policy = policy
+        self.read_only = read_only or no_begin
+        self._no_begin = no_begin
+        self._cache = cache if cache is not None else ProcessCache()
+        self._cache_checked = False
         self._session: AsyncSession | None = None
         self._repos: Repositories | None = None
         self._update_id: int | None = None
@@ -75,9 +87,43 @@ class UnitOfWork:
             raise RuntimeError("UnitOfWork is not re-entrant")
         self._session = self._session_factory()
         self._repos = Repositories(self._session)
-        if self.read_only:  # SQLite: a deferred BEGIN, no write lock (storage/db.py)
-            await self._session.connection(execution_options={READ_ONLY: True})
+        if self.read_only:  # SQLite: a deferred BEGIN (or none), no write lock (storage/db.py)
+            options = {READ_ONLY: True, NO_BEGIN: self._no_begin}
+            await self._session.connection(execution_options=options)
         return self
+
+    # --- the process cache (storage/cache.py) ----------------------------------------------
+
+    async def cached(self, area: str) -> dict[Any, Any]:
+        """The process cache's bucket for `area`, checked against the database's epochs once
+        per unit of work (one statement), so a value cached here is never staler than this
+        unit of work's first look."""
+        if not self._cache_checked:
+            rows = await self.session.execute(select(CacheEpoch.name, CacheEpoch.version))
+            self._cache.validate({name: version for name, version in rows})
+            self._cache_checked = True
+        return self._cache.bucket(area)
+
+    async def peek_update(self, update_id: int | None) -> bool:
+        """Whether this Telegram update was already applied, and the cache epochs checked, in
+        one statement (the first of every update)."""
+        epochs = [
+            select(CacheEpoch.version).where(CacheEpoch.name == area).scalar_subquery()
+            for area in AREAS
+        ]
+        seen = (
+            select(literal(1)).where(ProcessedUpdate.update_id == update_id).scalar_subquery()
+            if update_id is not None
+            else literal(None)
+        )
+        row = (await self.session.execute(select(seen, *epochs))).one()
+        self._cache.validate(dict(zip(AREAS, row[1:], strict=True)))
+        self._cache_checked = True
+        return row[0] is not None
+
+    def trust_cache(self) -> None:
+        """This unit of work belongs to an update whose epochs were just checked."""
+        self._cache_checked = True
 
     async def __aexit__(
         self,
@@ -87,6 +133,7 @@ class UnitOfWork:
     ) -> None:
         session, self._session, self._repos = self._session, None, None
         self._update_id = None
+        self._cache_checked = False
         if session is None:
             return
         # close() rolls back whatever was not committed and detaches objects without
@@ -121,13 +168,26 @@ class UnitOfWorkFactory:
         self,
         session_factory: async_sessionmaker[AsyncSession],
         clock: ClockLike | None = None,
+        *,
+        policy: object = None,
     ) -> None:
         self.session_factory = session_factory
         self.clock: ClockLike = clock or _UTCClock()
+        self.policy = policy  # handed to every unit of work (see UnitOfWork.policy)
+        self.cache = ProcessCache()  # one per factory: a test's factory starts empty
 
     def __call__(self) -> UnitOfWork:
-        return UnitOfWork(self.session_factory, self.clock)
+        return UnitOfWork(self.session_factory, self.clock, cache=self.cache, policy=self.policy)
 
     def read_only(self) -> UnitOfWork:
         """For lookups that never write (no write lock on SQLite)."""
-        return UnitOfWork(self.session_factory, self.clock, read_only=True)
+        return UnitOfWork(
+            self.session_factory, self.clock, read_only=True, cache=self.cache, policy=self.policy
+        )
+
+    def peek(self) -> UnitOfWork:
+        """For one or two independent reads (the start of every update): on SQLite no
+        transaction at all, each statement on its own."""
+        return UnitOfWork(
+            self.session_factory, self.clock, no_begin=True, cache=self.cache, policy=self.policy
+        )

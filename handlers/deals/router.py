@@ -17,12 +17,13 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
-from handlers.ui import keyboards as kb
-from handlers.ui import render
+from handlers.deals import views as view
+from handlers.errors import error_text
+from handlers.ui import screen
 from handlers.ui.callbacks import DealAction, DealCb, ListCb, MenuAction, MenuCb
-from handlers.ui.errors import error_text
 from handlers.ui.filters import Staff
 from handlers.ui.i18n import t
+from handlers.ui.keyboards import button
 from services import dates
 from services.common import check_version
 from services.dto import DealCard
@@ -48,18 +49,15 @@ async def show(
     markup: InlineKeyboardMarkup | None = None,
 ) -> None:
     """Edit the card message in place."""
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            render.deal_card(card, lang, tz, notice),
-            reply_markup=markup or kb.deal_card(card, lang),
-        )
+    text = view.card_text(card, lang, tz, notice)
+    await screen.edit(query, text, markup or view.card_keyboard(card, lang))
 
 
 async def send_card(
     message: Message, card: DealCard, lang: str, tz: tzinfo, notice: str | None = None
 ) -> None:
     await message.answer(
-        render.deal_card(card, lang, tz, notice), reply_markup=kb.deal_card(card, lang)
+        view.card_text(card, lang, tz, notice), reply_markup=view.card_keyboard(card, lang)
     )
 
 
@@ -136,17 +134,14 @@ async def _ask_field(
     state: FSMContext,
     message: Message | None = None,
 ) -> None:
-    data = await state.get_data()
-    card_msg = data.get("card_msg")
-    if query is not None and isinstance(query.message, Message):
-        card_msg = [query.message.chat.id, query.message.message_id]
-    await state.set_state(DealInput.field)
-    await state.set_data(
-        {"cb": cb.pack(), "field": field, "fields": collected, "card_msg": card_msg}
-    )
-    target = message or (query.message if query and isinstance(query.message, Message) else None)
-    if target is not None:
-        await target.answer(t(f"deal.ask.{field}", lang) + "\n" + t("common.cancel_hint", lang))
+    card_msg = (await state.get_data()).get("card_msg")
+    if query is not None and screen.message_of(query) is not None:
+        card_msg = screen.where(query)
+    target = message or query
+    if target is None:
+        return
+    data = {"cb": cb.pack(), "field": field, "fields": collected, "card_msg": card_msg}
+    await screen.ask(target, state, DealInput.field, t(f"deal.ask.{field}", lang), lang, data=data)
 
 
 def _parse_field(field: str, text: str, tz: tzinfo, clock: Any) -> Any:
@@ -177,7 +172,7 @@ async def field_input(
         card = await _move(cb, uow, actor, collected)
     except ValidationError as exc:
         # Re-ask the same field; nothing was saved.
-        await message.answer(error_text(exc, lang) + "\n" + t(f"deal.ask.{field}", lang))
+        await message.answer(screen.again(error_text(exc, lang), t(f"deal.ask.{field}", lang)))
         return
     except RuleViolation as exc:
         if exc.rule != "field_required" or exc.params["field"] in collected:
@@ -188,10 +183,10 @@ async def field_input(
         await _ask_field(None, cb, exc.params["field"], stored, lang, state, message)
         return
     await state.clear()
-    await _replace_card(message, data.get("card_msg"), card, lang, tz)
+    await replace_card(message, data.get("card_msg"), card, lang, tz)
 
 
-async def _replace_card(
+async def replace_card(
     message: Message,
     card_msg: list[int] | None,
     card: DealCard,
@@ -199,17 +194,10 @@ async def _replace_card(
     tz: tzinfo,
     notice: str | None = None,
 ) -> None:
-    """Update the original card in place if we know it, else send a fresh one."""
-    if card_msg and message.bot is not None:
-        await message.bot.edit_message_text(
-            text=render.deal_card(card, lang, tz, notice),
-            chat_id=card_msg[0],
-            message_id=card_msg[1],
-            reply_markup=kb.deal_card(card, lang),
-        )
+    """Update the original card in place if we know it (and say so), else send a fresh one."""
+    text = view.card_text(card, lang, tz, notice)
+    if await screen.edit_or_send(message, card_msg, text, view.card_keyboard(card, lang)):
         await message.answer(t("deal.saved", lang))
-    else:
-        await send_card(message, card, lang, tz, notice)
 
 
 # --- one tap, one service call, the card re-rendered -----------------------------------------
@@ -245,11 +233,11 @@ async def choose_stage(
     lang: str,
     tz: tzinfo,
 ) -> None:
-    card = await _fresh(uow, actor, callback_data)
-    await show(query, card, lang, tz, markup=kb.stages(card, lang))
+    card = await fresh(uow, actor, callback_data)
+    await show(query, card, lang, tz, markup=view.stages(card, lang))
 
 
-async def _fresh(uow: UnitOfWork, actor: Actor, cb: DealCb) -> DealCard:
+async def fresh(uow: UnitOfWork, actor: Actor, cb: DealCb) -> DealCard:
     """The card for a sub-menu; a stale one is refused like a move would be."""
     card = await deals.get_card(uow, actor, cb.deal_id)
     check_version("deal", card.version, cb.v or None)
@@ -267,7 +255,7 @@ async def lose_menu(
     lang: str,
     tz: tzinfo,
 ) -> None:
-    card = await _fresh(uow, actor, callback_data)
+    card = await fresh(uow, actor, callback_data)
     reasons = [
         (rid, ("⏸ " if cond else "") + label)
         for rid, label, cond in await deals.loss_reasons(uow, lang)
@@ -278,7 +266,7 @@ async def lose_menu(
         lang,
         tz,
         notice=t("deal.lose.pick", lang),
-        markup=kb.reasons(card, reasons, lang),
+        markup=view.reasons(card, reasons, lang),
     )
 
 
@@ -293,14 +281,14 @@ async def defer_menu(
     lang: str,
     tz: tzinfo,
 ) -> None:
-    card = await _fresh(uow, actor, callback_data)
+    card = await fresh(uow, actor, callback_data)
     await show(
         query,
         card,
         lang,
         tz,
         notice=t("deal.defer.pick", lang),
-        markup=kb.defer_choices(card, lang),
+        markup=view.defer_choices(card, lang),
     )
 
 
@@ -313,7 +301,7 @@ async def defer_quick(
     tz: tzinfo,
     clock: Any,
 ) -> None:
-    choices = kb.DEFER_CHOICES
+    choices = view.DEFER_CHOICES
     if not 0 <= callback_data.arg < len(choices):
         raise ValidationError("when", "unknown")
     when = dates.quick(choices[callback_data.arg], clock, str(tz))
@@ -329,22 +317,20 @@ async def defer_type(
     lang: str,
     state: FSMContext,
 ) -> None:
-    await _fresh(uow, actor, callback_data)
-    await _ask(query, state, DealInput.defer_date, callback_data, t("deal.ask.defer", lang), lang)
+    await fresh(uow, actor, callback_data)
+    await ask_for_card(
+        query, state, DealInput.defer_date, callback_data, t("deal.ask.defer", lang), lang
+    )
 
 
-async def _ask(
-    query: CallbackQuery, state: FSMContext, st: State, cb: DealCb, prompt: str, lang: str
+async def ask_for_card(
+    query: CallbackQuery, state: FSMContext, step: State, cb: DealCb, prompt: str, lang: str
 ) -> None:
-    card_msg = None
-    if isinstance(query.message, Message):
-        card_msg = [query.message.chat.id, query.message.message_id]
-        await query.message.answer(prompt + "\n" + t("common.cancel_hint", lang))
-    await state.set_state(st)
-    await state.set_data({"cb": cb.pack(), "card_msg": card_msg})
+    """Ask for a value typed for this card (read back by `typed`)."""
+    await screen.ask(query, state, step, prompt, lang, data={"cb": cb.pack()})
 
 
-async def _typed(
+async def typed(
     message: Message,
     state: FSMContext,
     lang: str,
@@ -357,10 +343,10 @@ async def _typed(
     try:
         card = await apply(DealCb.unpack(data["cb"]), message.text or "")
     except ValidationError as exc:
-        await message.answer(error_text(exc, lang) + "\n" + t(ask_key, lang))
+        await message.answer(screen.again(error_text(exc, lang), t(ask_key, lang)))
         return
     await state.clear()
-    await _replace_card(message, data.get("card_msg"), card, lang, tz)
+    await replace_card(message, data.get("card_msg"), card, lang, tz)
 
 
 async def defer_date_input(
@@ -376,7 +362,7 @@ async def defer_date_input(
         when = dates.parse_when(text, clock, str(tz))
         return await deals.defer(uow, actor, cb.deal_id, when, cb.v)
 
-    await _typed(message, state, lang, tz, "deal.ask.defer", apply)
+    await typed(message, state, lang, tz, "deal.ask.defer", apply)
 
 
 # --- notes, history, reassignment ---------------------------------------------------------
@@ -391,7 +377,7 @@ async def note_ask(
     state: FSMContext,
 ) -> None:
     await deals.get_card(uow, actor, callback_data.deal_id)  # permission check
-    await _ask(query, state, DealInput.note, callback_data, t("deal.ask.note", lang), lang)
+    await ask_for_card(query, state, DealInput.note, callback_data, t("deal.ask.note", lang), lang)
 
 
 async def note_input(
@@ -400,7 +386,7 @@ async def note_input(
     async def apply(cb: DealCb, text: str) -> DealCard:
         return await deals.add_note(uow, actor, cb.deal_id, text)
 
-    await _typed(message, state, lang, tz, "deal.ask.note", apply)
+    await typed(message, state, lang, tz, "deal.ask.note", apply)
 
 
 async def history(
@@ -415,8 +401,8 @@ async def history(
     page = await deals.history(uow, actor, card.id, callback_data.arg)
     if isinstance(query.message, Message):
         await query.message.edit_text(
-            render.history(page, lang, tz, card.title),
-            reply_markup=kb.history_pager(card, page.page, page.pages, lang),
+            view.history_text(page, lang, tz, card.title),
+            reply_markup=view.history_pager(card, page.page, page.pages, lang),
         )
 
 
@@ -428,7 +414,7 @@ async def reassign_menu(
     lang: str,
     tz: tzinfo,
 ) -> None:
-    card = await _fresh(uow, actor, callback_data)
+    card = await fresh(uow, actor, callback_data)
     people = await deals.assignable_managers(uow, actor)
     await show(
         query,
@@ -436,7 +422,7 @@ async def reassign_menu(
         lang,
         tz,
         notice=t("deal.reassign.pick", lang),
-        markup=kb.managers(card, people, lang),
+        markup=view.managers(card, people, lang),
     )
 
 
@@ -453,15 +439,15 @@ async def _list(uow: UnitOfWork, actor: Actor, lang: str, cb: ListCb) -> tuple[s
     )
     infos = await pipelines.list_pipelines(uow)
     filters = [(p.id, p.label(lang)) for p in infos]
-    markup = kb.deal_list(page, lang, cb.pipeline_id, cb.stage_id, filters)
+    markup = view.list_keyboard(page, lang, cb.pipeline_id, cb.stage_id, filters)
     if cb.pipeline_id:
         chosen = next((p for p in infos if p.id == cb.pipeline_id), None)
         if chosen is not None:
             markup.inline_keyboard.extend(
-                kb.stage_filter(chosen.stages, lang, cb.pipeline_id, cb.stage_id)
+                view.stage_filter(chosen.stages, lang, cb.pipeline_id, cb.stage_id)
             )
     heading = t("deals.list.heading_all" if actor.sees_all else "deals.list.heading", lang)
-    return render.deal_list(page, lang, heading), markup
+    return view.list_text(page, lang, heading), markup
 
 
 async def my_deals(query: CallbackQuery, uow: UnitOfWork, actor: Actor, lang: str) -> None:
@@ -491,11 +477,7 @@ async def search_ask(
     callback_answer: CallbackAnswer,
 ) -> None:
     require(actor, Action.REPORTS_OWN)  # a forged Search button (measurers): refused
-    await state.set_state(DealInput.search)
-    if isinstance(query.message, Message):
-        await query.message.answer(
-            t("deals.search.ask", lang) + "\n" + t("common.cancel_hint", lang)
-        )
+    await screen.ask(query, state, DealInput.search, t("deals.search.ask", lang), lang)
 
 
 async def search_command(
@@ -504,8 +486,9 @@ async def search_command(
     query = (message.text or "").split(maxsplit=1)[1:]
     if not query:
         require(actor, Action.REPORTS_OWN)
-        await state.set_state(DealInput.search)
-        await message.answer(t("deals.search.ask", lang))
+        await screen.ask(
+            message, state, DealInput.search, t("deals.search.ask", lang), lang, hint=False
+        )
         return
     await _search(message, uow, actor, lang, query[0], state)
 
@@ -529,7 +512,7 @@ async def _search(
         await message.answer(t("deals.search.none", lang))
         return
     rows = [
-        [kb.button(render.list_button(item, lang), DealCb(action=DealAction.OPEN, deal_id=item.id))]
+        [button(view.list_button(item, lang), DealCb(action=DealAction.OPEN, deal_id=item.id))]
         for item in found
     ]
     await message.answer(

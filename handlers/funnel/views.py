@@ -1,7 +1,8 @@
 """/funnel texts and keyboards, and the digest message (rendered by bot/notifier.py).
 
 Tables are monospace (<pre>) and at most WIDTH characters a line, so they fit a phone
-screen without wrapping: names are cut with an ellipsis, money is compact (450k, 1.2M).
+screen without wrapping: names are cut with an ellipsis, money is compact in the locale's
+own words (handlers.ui.fmt.compact_money).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
+from handlers.ui import fmt
 from handlers.ui.callbacks import ExportCb, FunnelCb, FunnelPeriod, FunnelReport
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
@@ -44,33 +46,6 @@ PERIODS: dict[FunnelPeriod, Period] = {
 }
 
 
-# --- numbers ------------------------------------------------------------------------------
-
-
-def money(minor: int | None, lang: str) -> str:
-    """Compact roubles: 950, 45k, 1.2M, 3.4B (units from the catalog)."""
-    if minor is None:
-        return "—"
-    value = minor / 100
-    for limit, unit in ((1e9, "b"), (1e6, "m"), (1e3, "k")):
-        if abs(value) >= limit:
-            scaled = value / limit
-            text = f"{scaled:.1f}" if abs(scaled) < 100 else f"{scaled:.0f}"
-            text = text.removesuffix(".0")
-            if lang == "ru":
-                text = text.replace(".", ",")
-            return text + t(f"funnel.unit.{unit}", lang)
-    return f"{value:.0f}"
-
-
-def percent(ratio: float | None, lang: str = "en") -> str:
-    if ratio is None:
-        return "—"
-    value = ratio * 100
-    text = f"{value:.1f}%" if 0 < value < 10 else f"{value:.0f}%"
-    return text.replace(".", ",") if lang == "ru" else text
-
-
 def _cell(text: str, width: int, right: bool) -> str:
     if len(text) > width:
         text = text[: width - 1] + "…"
@@ -98,18 +73,25 @@ def _snapshot(r: SnapshotFunnel, lang: str) -> tuple[str, list[str]]:
         [
             ("★" if s.stage.is_key else "") + s.stage.label(lang),
             str(s.count),
-            money(s.amount, lang),
+            fmt.compact_money(s.amount, lang),
             str(s.stuck),
         ]
         for s in r.stages
     ]
-    rows.append([t("funnel.col.total", lang), str(r.count), money(r.amount, lang), str(r.stuck)])
+    rows.append(
+        [t("funnel.col.total", lang), str(r.count), fmt.compact_money(r.amount, lang), str(r.stuck)]
+    )
     head = [t(f"funnel.col.{c}", lang) for c in ("stage", "deals", "amount", "stuck")]
-    notes = [t("funnel.snapshot.forecast", lang, money=money(r.weighted, lang))]
+    notes = [t("funnel.snapshot.forecast", lang, money=fmt.compact_money(r.weighted, lang))]
     notes.append(t("funnel.snapshot.stuck", lang, days=r.stuck_days))
     if r.frozen:
         notes.append(
-            t("funnel.snapshot.frozen", lang, count=r.frozen, money=money(r.frozen_amount, lang))
+            t(
+                "funnel.snapshot.frozen",
+                lang,
+                count=r.frozen,
+                money=fmt.compact_money(r.frozen_amount, lang),
+            )
         )
     return table(head, rows, (17, 5, 8, 6)), notes
 
@@ -119,8 +101,8 @@ def _period(r: PeriodFunnel, lang: str) -> tuple[str, list[str]]:
         [
             ("★" if s.stage.is_key else "") + s.stage.label(lang),
             str(s.reached),
-            percent(s.conversion, lang) if i else "",
-            money(s.reached_amount, lang),
+            fmt.percent(s.conversion, lang) if i else "",
+            fmt.compact_money(s.reached_amount, lang),
         ]
         for i, s in enumerate(r.steps)
     ]
@@ -131,10 +113,10 @@ def _period(r: PeriodFunnel, lang: str) -> tuple[str, list[str]]:
             lang,
             cohort=r.cohort,
             won=r.won,
-            rate=percent(r.conversion, lang),
+            rate=fmt.percent(r.conversion, lang),
         ),
-        t("funnel.period.won", lang, money=money(r.won_amount, lang)),
-        t("funnel.period.lost", lang, count=r.lost, money=money(r.lost_amount, lang)),
+        t("funnel.period.won", lang, money=fmt.compact_money(r.won_amount, lang)),
+        t("funnel.period.lost", lang, count=r.lost, money=fmt.compact_money(r.lost_amount, lang)),
     ]
     for s in r.key_steps:
         if s.reached:
@@ -143,7 +125,7 @@ def _period(r: PeriodFunnel, lang: str) -> tuple[str, list[str]]:
                     "funnel.period.key",
                     lang,
                     stage=s.stage.label(lang),
-                    rate=percent(s.win_rate, lang),
+                    rate=fmt.percent(s.win_rate, lang),
                 )
             )
     return table(head, rows, (18, 5, 5, 8)), notes
@@ -155,13 +137,13 @@ def _losses(r: LossReport, lang: str) -> tuple[str, list[str]]:
             ("⏸" if row.frozen else "")
             + (row.reason.label(lang) if row.reason else t("funnel.no_reason", lang)),
             str(row.count),
-            percent(row.count / r.count if r.count else None, lang),
-            money(row.amount, lang),
+            fmt.percent(row.count / r.count if r.count else None, lang),
+            fmt.compact_money(row.amount, lang),
         ]
         for row in r.rows
     ]
     head = [t(f"funnel.col.{c}", lang) for c in ("reason", "count", "share", "amount")]
-    notes = [t("funnel.losses.total", lang, count=r.count, money=money(r.amount, lang))]
+    notes = [t("funnel.losses.total", lang, count=r.count, money=fmt.compact_money(r.amount, lang))]
     if not r.rows:
         notes = [t("funnel.empty", lang)]
     return table(head, rows, (18, 4, 5, 8)), notes
@@ -172,8 +154,8 @@ def _managers(r: ManagerReport, lang: str) -> tuple[str, list[str]]:
         [
             f"{i}. {row.name or t('funnel.no_manager', lang)}",
             str(row.won),
-            money(row.won_amount, lang),
-            percent(row.conversion, lang),
+            fmt.compact_money(row.won_amount, lang),
+            fmt.percent(row.conversion, lang),
         ]
         for i, row in enumerate(r.rows, start=1)
     ]
@@ -225,19 +207,15 @@ def table_text(screen: ReportScreen, lang: str) -> str:
     return "\n".join(lines)
 
 
-def _fmt_day(day: Any, lang: str) -> str:
-    return str(day.strftime("%d.%m.%Y" if lang == "ru" else "%Y-%m-%d"))
-
-
 def screen_text(screen: ReportScreen, lang: str, tz: tzinfo) -> str:
     report = screen.report
     title = t(f"funnel.title.{screen.kind.value}", lang, pipeline=screen.pipeline.label(lang))
     who = screen.manager_name or t("funnel.everyone", lang)
     if isinstance(report, SnapshotFunnel):
-        when = t("funnel.as_of", lang, date=_fmt_day(report.as_of.astimezone(tz), lang))
+        when = t("funnel.as_of", lang, date=fmt.report_day(report.as_of.astimezone(tz), lang))
     else:
         span = report.range
-        when = f"{_fmt_day(span.first_day, lang)} – {_fmt_day(span.last_day, lang)}"
+        when = f"{fmt.report_day(span.first_day, lang)} – {fmt.report_day(span.last_day, lang)}"
     return (
         f"<b>{escape(title)}</b>\n{escape(when)} · {escape(who)}\n"
         f"<pre>{escape(table_text(screen, lang))}</pre>"
@@ -318,12 +296,11 @@ def _manager_picker(screen: ReportScreen, state: FunnelCb, lang: str) -> InlineK
 # --- the digest (an outbox item's payload: services.digests.Digest) -----------------------
 
 
-def _when(value: str, tz: tzinfo, fmt: str = "%d.%m %H:%M") -> str:
-    return datetime.fromisoformat(value).astimezone(tz).strftime(fmt)
-
-
 def _deal_line(item: Mapping[str, Any], lang: str, refusal: bool) -> str:
-    parts = [f"#{item['id']} {escape(str(item['title']))[:60]}", money(item.get("amount"), lang)]
+    parts = [
+        f"#{item['id']} {escape(str(item['title']))[:60]}",
+        fmt.compact_money(item.get("amount"), lang),
+    ]
     if refusal:
         reason = item.get("reason_en") if lang == "en" and item.get("reason_en") else None
         reason = reason or item.get("reason") or t("funnel.no_reason", lang)
@@ -339,11 +316,11 @@ def digest_lines(p: Mapping[str, Any], lang: str, tz: tzinfo) -> list[str]:
     since, until = str(p["since"]), str(p["until"])
     lines = [
         t(f"digest.header.{kind}", lang),
-        t("digest.window", lang, since=_when(since, tz), until=_when(until, tz)),
+        t("digest.window", lang, since=fmt.when_short(since, tz), until=fmt.when_short(until, tz)),
     ]
     moment = p.get("moment")
     if moment and datetime.fromisoformat(until) - datetime.fromisoformat(str(moment)) > _LATE:
-        lines.append(t("digest.late", lang, when=_when(str(moment), tz)))
+        lines.append(t("digest.late", lang, when=fmt.when_short(str(moment), tz)))
     pipeline = p.get("pipeline_en") if lang == "en" and p.get("pipeline_en") else p.get("pipeline")
     lines += [
         "",
@@ -352,8 +329,8 @@ def digest_lines(p: Mapping[str, Any], lang: str, tz: tzinfo) -> list[str]:
             lang,
             pipeline=escape(str(pipeline or "")),
             count=p.get("active", 0),
-            money=money(p.get("active_amount", 0), lang),
-            weighted=money(p.get("weighted", 0), lang),
+            money=fmt.compact_money(p.get("active_amount", 0), lang),
+            weighted=fmt.compact_money(p.get("weighted", 0), lang),
         ),
         "",
         t("digest.leads", lang, count=p.get("leads", 0)),
@@ -361,11 +338,21 @@ def digest_lines(p: Mapping[str, Any], lang: str, tz: tzinfo) -> list[str]:
     for lead_id, name, source in p.get("lead_names") or []:
         lines.append(f"  • #{lead_id} {escape(str(name))[:60]} · {t(f'source.{source}', lang)}")
     lines.append(
-        t("digest.won", lang, count=p.get("won", 0), money=money(p.get("won_amount", 0), lang))
+        t(
+            "digest.won",
+            lang,
+            count=p.get("won", 0),
+            money=fmt.compact_money(p.get("won_amount", 0), lang),
+        )
     )
     lines += [_deal_line(d, lang, False) for d in p.get("wins") or []]
     lines.append(
-        t("digest.lost", lang, count=p.get("lost", 0), money=money(p.get("lost_amount", 0), lang))
+        t(
+            "digest.lost",
+            lang,
+            count=p.get("lost", 0),
+            money=fmt.compact_money(p.get("lost_amount", 0), lang),
+        )
     )
     for r in p.get("reasons") or []:
         name = r.get("name_en") if lang == "en" and r.get("name_en") else r.get("name")
@@ -375,14 +362,13 @@ def digest_lines(p: Mapping[str, Any], lang: str, tz: tzinfo) -> list[str]:
                 lang,
                 reason=escape(str(name or t("funnel.no_reason", lang))),
                 count=r.get("count", 0),
-                money=money(r.get("amount", 0), lang),
+                money=fmt.compact_money(r.get("amount", 0), lang),
             )
         )
     lines += [_deal_line(d, lang, True) for d in p.get("losses") or []]
     lines.append(t("digest.overdue", lang, count=p.get("overdue", 0), new=p.get("overdue_new", 0)))
     for task in p.get("overdue_tasks") or []:
         who = escape(str(task.get("assignee") or "—"))
-        lines.append(
-            f"  • {escape(str(task['title']))[:60]} · {who} · {_when(str(task['due_at']), tz)}"
-        )
+        due = fmt.when_short(str(task["due_at"]), tz)
+        lines.append(f"  • {escape(str(task['title']))[:60]} · {who} · {due}")
     return lines

@@ -23,11 +23,11 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyKeyboardRemove
 from aiogram.types import Contact as TgContact
 
+from handlers.deals import views as deal_view
+from handlers.errors import error_text
 from handlers.leads import views as view
 from handlers.ui import keyboards as kb
-from handlers.ui import render
 from handlers.ui.callbacks import LeadAction, LeadCb, MenuAction, MenuCb, WizardAction, WizardCb
-from handlers.ui.errors import error_text
 from handlers.ui.filters import Staff
 from handlers.ui.i18n import t
 from services import validation
@@ -522,7 +522,7 @@ async def open_duplicate_deal(
         await state.clear()
     if isinstance(query.message, Message):
         await query.message.edit_text(
-            render.deal_card(card, lang, tz), reply_markup=kb.deal_card(card, lang)
+            deal_view.card_text(card, lang, tz), reply_markup=deal_view.card_keyboard(card, lang)
         )
 
 
@@ -606,7 +606,8 @@ async def convert(
     if isinstance(query.message, Message):
         notice = t("lead.converted", lang, id=callback_data.lead_id)
         await query.message.edit_text(
-            render.deal_card(card, lang, tz, notice), reply_markup=kb.deal_card(card, lang)
+            deal_view.card_text(card, lang, tz, notice),
+            reply_markup=deal_view.card_keyboard(card, lang),
         )
 
 

@@ -19,11 +19,10 @@ from aiogram.types import (
 )
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from handlers.ui import render
+from handlers.ui import fmt
 from handlers.ui.callbacks import DealAction, DealCb, LeadAction, LeadCb, WizardAction, WizardCb
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
-from handlers.ui.render import money, short
 from services import validation
 from services.dto import LeadCard
 from services.errors import ValidationError
@@ -57,7 +56,7 @@ def amount_text(data: Data, lang: str) -> str:
     if not raw:
         return "—"
     try:
-        return money(validation.amount(raw), lang)
+        return fmt.money(validation.amount(raw), lang)
     except ValidationError:  # validated when typed; a tampered store shows it as is
         return escape(str(raw))
 
@@ -142,7 +141,7 @@ def prompt(step: str, data: Data, lang: str) -> tuple[str, Markup]:
         )
         return text, _markup([*_keep_row(data, "company", lang), nav(lang)])
     if step in ("need", "amount"):
-        shown = escape(short(data.get("need") or "", 300)) if step == "need" else None
+        shown = escape(fmt.short(data.get("need") or "", 300)) if step == "need" else None
         if step == "amount" and data.get("amount"):
             shown = amount_text(data, lang)
         text = t(f"lead.wizard.ask_{step}", lang) + _current(shown, lang)
@@ -173,7 +172,7 @@ def summary(data: Data, lang: str) -> str:
     else:
         lines.append(t("lead.wizard.person", lang))
     if data.get("need"):
-        lines.append(f"🔎 {escape(short(data['need'], 300))}")
+        lines.append(f"🔎 {escape(fmt.short(data['need'], 300))}")
     lines.append(f"💰 {amount_text(data, lang)}")
     return "\n".join(lines)
 
@@ -184,7 +183,13 @@ def duplicates(data: Data, lang: str) -> tuple[str, InlineKeyboardMarkup]:
     rows: list[list[InlineKeyboardButton]] = []
     for kind, ident, name, stage in data.get("dups") or []:
         lines.append(
-            t(f"lead.dup.{kind}", lang, id=ident, name=escape(short(name, 60)), stage=escape(stage))
+            t(
+                f"lead.dup.{kind}",
+                lang,
+                id=ident,
+                name=escape(fmt.short(name, 60)),
+                stage=escape(stage),
+            )
         )
         action = WizardAction.OPEN_LEAD if kind == "lead" else WizardAction.OPEN_DEAL
         rows.append([_wb(t(f"lead.dup.open_{kind}", lang, id=ident), action, ident)])
@@ -197,8 +202,36 @@ def duplicates(data: Data, lang: str) -> tuple[str, InlineKeyboardMarkup]:
 # --- the lead card ------------------------------------------------------------------------
 
 
+def _card_body(card: LeadCard, lang: str) -> str:
+    lines = [f"🧲 <b>{escape(card.name)}</b> · {t('lead.label', lang)} #{card.id}"]
+    lines.append(t("lead.card.source", lang, source=t(f"source.{card.source}", lang)))
+    if card.phone:
+        lines.append(f"📞 {card.phone}")
+    if card.email:
+        lines.append(f"✉️ {escape(card.email)}")
+    if card.is_legal_entity and card.company_name:
+        lines.append(f"🏢 {escape(card.company_name)}")
+    if card.need:
+        lines.append(f"🔎 {escape(card.need[:300])}")
+    lines.append(f"💰 {fmt.money(card.amount, lang)}")
+    lines.append(f"🧭 <b>{escape(card.stage.label(lang))}</b>")
+    if card.manager_name:
+        lines.append(t("deal.card.manager", lang, name=escape(card.manager_name)))
+    if card.loss_reason:
+        lines.append(t("deal.card.reason", lang, reason=escape(card.loss_reason)))
+    if card.qualification:
+        lines.append("")
+        lines.append(t("lead.card.qualification", lang))
+        for _code, text, text_en, required, yes in card.qualification:
+            label = text_en if lang == "en" and text_en else text
+            mark = "✅" if yes else "⬜"
+            star = " *" if required else ""
+            lines.append(f"{mark} {escape(label)}{star}")
+    return "\n".join(lines)
+
+
 def lead_text(card: LeadCard, lang: str, tz: tzinfo, notice: str | None = None) -> str:
-    text = render.lead_card(card, lang, tz)
+    text = _card_body(card, lang)
     return f"<i>{escape(notice)}</i>\n\n{text}" if notice else text
 
 
@@ -225,7 +258,9 @@ def lead_card(card: LeadCard, lang: str) -> InlineKeyboardMarkup | None:
         label = text_en if lang == "en" and text_en else text
         star = " *" if required else ""
         mark = "✅" if yes else "⬜"
-        rows.append([button(f"{mark} {short(label, 34)}{star}", _lcb(card, LeadAction.TOGGLE, i))])
+        rows.append(
+            [button(f"{mark} {fmt.short(label, 34)}{star}", _lcb(card, LeadAction.TOGGLE, i))]
+        )
     rows.append(
         [
             button(t("lead.btn.convert", lang), _lcb(card, LeadAction.CONVERT)),
@@ -240,7 +275,7 @@ def reasons(
 ) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     for reason_id, label, _conditional in items:
-        kb.add(button(short(label, 30), _lcb(card, LeadAction.REASON, reason_id)))
+        kb.add(button(fmt.short(label, 30), _lcb(card, LeadAction.REASON, reason_id)))
     kb.adjust(2)
     kb.row(button(t("common.back", lang), _lcb(card, LeadAction.OPEN)))
     return kb.as_markup()

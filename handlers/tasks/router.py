@@ -25,6 +25,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from handlers.deals import router as deal_ui
+from handlers.errors import error_text
 from handlers.tasks import views as view
 from handlers.ui.callbacks import (
     NEXT_CONTACT_CHOICES,
@@ -44,20 +45,20 @@ from handlers.ui.callbacks import (
     TaskListCb,
     TaskListScope,
 )
-from handlers.ui.errors import error_text
 from handlers.ui.filters import Staff
+from handlers.ui.fmt import money
+from handlers.ui.fmt import when as fmt_when
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
-from handlers.ui.render import money
-from handlers.ui.render import when as fmt_when
 from services import dates
 from services.dto import DealCard
 from services.errors import ValidationError
 from services.permissions import Action, Actor, can, require
 from services.sales import deals
-from services.work import installments, tasks
+from services.work import followups, installments, measurement, tasks
 from services.work.installments import EqualSplit, InstallmentSummary, PlanSpec
-from services.work.tasks import AttachmentIn, Scope, TaskCard
+from services.work.measurement import AttachmentIn
+from services.work.tasks import Scope, TaskCard
 from storage.uow import UnitOfWork
 
 SCOPES: dict[TaskListScope, Scope] = {
@@ -191,7 +192,9 @@ async def assign(
     lang: str,
     tz: tzinfo,
 ) -> None:
-    card = await tasks.assign_measurer(uow, actor, callback_data.task_id, callback_data.measurer_id)
+    card = await measurement.assign_measurer(
+        uow, actor, callback_data.task_id, callback_data.measurer_id
+    )
     notice = t("tasks.assign.done", lang, name=card.measurer_name or "")
     msg = _msg(query)
     if msg is not None:  # the head sees what the measurer got, without its buttons
@@ -200,8 +203,8 @@ async def assign(
 
 MeasureStep = Callable[[UnitOfWork, Actor, int], Awaitable[TaskCard]]
 STEPS: dict[TaskAction, MeasureStep] = {
-    TaskAction.ACCEPT: lambda uow, a, tid: tasks.accept(uow, a, tid),
-    TaskAction.ON_MY_WAY: lambda uow, a, tid: tasks.on_my_way(uow, a, tid),
+    TaskAction.ACCEPT: lambda uow, a, tid: measurement.accept(uow, a, tid),
+    TaskAction.ON_MY_WAY: lambda uow, a, tid: measurement.on_my_way(uow, a, tid),
 }
 
 
@@ -236,7 +239,7 @@ async def decline_input(
 ) -> None:
     data = await state.get_data()
     try:
-        await tasks.decline(uow, actor, int(data["task_id"]), message.text or "")
+        await measurement.decline(uow, actor, int(data["task_id"]), message.text or "")
     except ValidationError as exc:
         await message.answer(error_text(exc, lang) + "\n" + t("tasks.ask.decline_reason", lang))
         return
@@ -325,7 +328,7 @@ async def upload_end(
     mine = data.get("task_id") == callback_data.task_id
     files = [AttachmentIn(*f) for f in data.get("files") or []] if mine else []
     comment = "\n".join(data.get("comment") or []) if mine else ""
-    card = await tasks.complete_measurement(
+    card = await measurement.complete_measurement(
         uow, actor, callback_data.task_id, files, comment or None
     )
     await state.clear()
@@ -390,7 +393,7 @@ async def deferred_back(
     lang: str,
     tz: tzinfo,
 ) -> None:
-    card = await tasks.deferred_back_to_sales(uow, actor, callback_data.task_id)
+    card = await followups.deferred_back_to_sales(uow, actor, callback_data.task_id)
     await _card_here(query, card, lang, tz)
 
 
@@ -405,7 +408,7 @@ async def deferred_lost(
     if callback_data.arg:
         # deals.lose takes a reason's code or its id (from a button); the id passes through.
         reason = cast(str, callback_data.arg)
-        card = await tasks.deferred_lost(uow, actor, callback_data.task_id, reason)
+        card = await followups.deferred_lost(uow, actor, callback_data.task_id, reason)
         await _card_here(query, card, lang, tz)
         return
     await tasks.task_card(uow, actor, callback_data.task_id)  # someone else's: refused
@@ -432,7 +435,7 @@ async def deferred_again(
         if arg > len(NEXT_CONTACT_CHOICES):
             raise ValidationError("when", "unknown_choice")
         at = dates.quick(NEXT_CONTACT_CHOICES[arg - 1], clock, str(tz))
-        card = await tasks.defer_again(uow, actor, callback_data.task_id, at)
+        card = await followups.defer_again(uow, actor, callback_data.task_id, at)
         await _card_here(query, card, lang, tz)
         return
     await tasks.task_card(uow, actor, callback_data.task_id)  # someone else's: refused
@@ -467,12 +470,12 @@ async def deferred_date_input(
     data = await state.get_data()
     try:
         at = dates.parse_when(message.text or "", clock, str(tz))
-        card = await tasks.defer_again(uow, actor, int(data["task_id"]), at)
+        card = await followups.defer_again(uow, actor, int(data["task_id"]), at)
     except ValidationError as exc:
         await message.answer(error_text(exc, lang) + "\n" + t("tasks.ask.when", lang))
         return
     await state.clear()
-    await deal_ui._replace_card(message, data.get("card_msg"), card, lang, tz)
+    await deal_ui.replace_card(message, data.get("card_msg"), card, lang, tz)
 
 
 # --- "Next contact" on a deal card --------------------------------------------------------
@@ -486,7 +489,7 @@ async def next_contact_menu(
     lang: str,
     tz: tzinfo,
 ) -> None:
-    card = await deal_ui._fresh(uow, actor, callback_data)
+    card = await deal_ui.fresh(uow, actor, callback_data)
     await deal_ui.show(
         query,
         card,
@@ -509,14 +512,14 @@ async def next_contact_pick(
     arg, deal_id, v = callback_data.arg, callback_data.deal_id, callback_data.v
     if arg == len(NEXT_CONTACT_CHOICES):  # type a date
         cb = DealCb(action=DealAction.NEXT_CONTACT, deal_id=deal_id, v=v)
-        await deal_ui._fresh(uow, actor, cb)
-        await deal_ui._ask(
+        await deal_ui.fresh(uow, actor, cb)
+        await deal_ui.ask_for_card(
             query, state, TaskInput.next_contact, cb, t("tasks.ask.when", lang), lang
         )
         return
     if arg > len(NEXT_CONTACT_CHOICES):
         raise ValidationError("when", "unknown_choice")
-    card = await tasks.set_next_contact_quick(
+    card = await followups.set_next_contact_quick(
         uow, actor, deal_id, NEXT_CONTACT_CHOICES[arg], str(tz), v or None
     )
     notice = t("tasks.next_contact.set", lang, when=fmt_when(card.next_contact_at, tz))
@@ -534,9 +537,9 @@ async def next_contact_input(
 ) -> None:
     async def apply(cb: DealCb, text: str) -> DealCard:
         at = dates.parse_when(text, clock, str(tz))
-        return await tasks.set_next_contact(uow, actor, cb.deal_id, at, cb.v or None)
+        return await followups.set_next_contact(uow, actor, cb.deal_id, at, cb.v or None)
 
-    await deal_ui._typed(message, state, lang, tz, "tasks.ask.when", apply)
+    await deal_ui.typed(message, state, lang, tz, "tasks.ask.when", apply)
 
 
 # --- manual tasks -------------------------------------------------------------------------
@@ -683,7 +686,7 @@ async def win_menu(
     lang: str,
     tz: tzinfo,
 ) -> None:
-    card = await deal_ui._fresh(uow, actor, _deal_cb(callback_data))
+    card = await deal_ui.fresh(uow, actor, _deal_cb(callback_data))
     await deal_ui.show(
         query,
         card,
@@ -703,14 +706,14 @@ async def plan_ask(
     state: FSMContext,
 ) -> None:
     cb = _deal_cb(callback_data)
-    await deal_ui._fresh(uow, actor, cb)
+    await deal_ui.fresh(uow, actor, cb)
     if callback_data.action == InstallmentAction.COUNT:
-        await deal_ui._ask(
+        await deal_ui.ask_for_card(
             query, state, TaskInput.plan_first_due, cb, t("installments.ask.first_due", lang), lang
         )
         await state.update_data(count=callback_data.arg)
     else:
-        await deal_ui._ask(
+        await deal_ui.ask_for_card(
             query, state, TaskInput.plan_lines, cb, t("installments.ask.lines", lang), lang
         )
 

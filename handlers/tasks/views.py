@@ -6,13 +6,14 @@ Everything a person typed is escaped. Lines stay short: these are read on a phon
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime, tzinfo
+from collections.abc import Iterable, Sequence
+from datetime import tzinfo
 from html import escape
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from handlers.deals.views import back_to_card
 from handlers.ui.callbacks import (
     NEXT_CONTACT_CHOICES,
     SNOOZE_CHOICES,
@@ -29,9 +30,9 @@ from handlers.ui.callbacks import (
     TaskListCb,
     TaskListScope,
 )
+from handlers.ui.fmt import money, short, when, when_short
 from handlers.ui.i18n import t
-from handlers.ui.keyboards import back_to_card, button
-from handlers.ui.render import money, short, when
+from handlers.ui.keyboards import button
 from services.dto import DealCard
 from services.work.installments import InstallmentSummary, Receivables
 from services.work.tasks import TaskCard, TaskInfo
@@ -45,10 +46,6 @@ MAX_LISTED = 20
 
 def _title(info: TaskInfo, lang: str) -> str:
     return info.title_en if lang == "en" and info.title_en else info.title
-
-
-def _hm(value: datetime | None, tz: tzinfo) -> str:
-    return value.astimezone(tz).strftime("%d.%m %H:%M") if value else "—"
 
 
 # --- the task card --------------------------------------------------------------------------
@@ -68,35 +65,27 @@ def task_text(card: TaskCard, lang: str, tz: tzinfo, notice: str | None = None) 
     lines.append(f"<b>{escape(_title(info, lang))}</b> · #{info.id}")
     if info.deal_title and info.deal_title != info.title:
         lines.append(t("reminder.deal", lang, deal=escape(info.deal_title)))
-    if card.measurement_at:
-        lines.append(t("tasks.card.when", lang, when=when(card.measurement_at, tz)))
+    address = None
     if card.address:
         address = escape(card.address)
         if card.map_url:
             address = f'<a href="{escape(card.map_url)}">{address}</a>'
-        lines.append(t("tasks.card.address", lang, address=address))
-    if card.client_name:
-        lines.append(t("tasks.card.client", lang, name=escape(card.client_name)))
-    if card.phone:
-        lines.append(t("tasks.card.phone", lang, phone=escape(card.phone)))
-    if card.need:
-        lines.append(t("tasks.card.need", lang, need=escape(card.need)))
-    if card.manager_name and info.kind in (TaskKind.MEASURE, TaskKind.ASSIGN_MEASURER):
-        lines.append(t("tasks.card.manager", lang, name=escape(card.manager_name)))
-    if card.manager_comment and info.kind in (TaskKind.MEASURE, TaskKind.ASSIGN_MEASURER):
-        lines.append(t("tasks.card.comment", lang, comment=escape(card.manager_comment)))
+    field_work = info.kind in (TaskKind.MEASURE, TaskKind.ASSIGN_MEASURER)
+    lines += detail_lines(
+        lang,
+        when=when(card.measurement_at, tz) if card.measurement_at else None,
+        address=address,
+        client=card.client_name,
+        phone=card.phone,
+        need=card.need,
+        manager=card.manager_name if field_work else None,
+        comment=card.manager_comment if field_work else None,
+    )
     if info.comment:
         key = "tasks.card.head_comment" if info.kind == TaskKind.MEASURE else "tasks.card.comment"
         lines.append(t(key, lang, comment=escape(info.comment)))
     if card.declined_by:
-        lines.append(
-            t(
-                "tasks.card.declined",
-                lang,
-                name=escape(card.declined_by),
-                reason=escape(card.decline_reason or ""),
-            )
-        )
+        lines.append(declined_line(card.declined_by, card.decline_reason, lang))
     if info.kind not in (TaskKind.MEASURE, TaskKind.ASSIGN_MEASURER) and info.due_at:
         key = "tasks.card.overdue" if info.overdue else "reminder.due_at"
         lines.append(t(key, lang, when=when(info.due_at, tz)))
@@ -108,26 +97,108 @@ def task_text(card: TaskCard, lang: str, tz: tzinfo, notice: str | None = None) 
     return "\n".join(lines)
 
 
+def detail_lines(
+    lang: str,
+    *,
+    when: str | None = None,
+    address: str | None = None,
+    client: str | None = None,
+    phone: str | None = None,
+    need: str | None = None,
+    manager: str | None = None,
+    comment: str | None = None,
+) -> list[str]:
+    """The lines a measurer needs, in this order (a task card and its reminders): when,
+    address (`when` and `address` come ready, the address may be a link), the client, phone,
+    the need, the manager and the manager's comment (escaped here)."""
+    lines = []
+    if when:
+        lines.append(t("tasks.card.when", lang, when=when))
+    if address:
+        lines.append(t("tasks.card.address", lang, address=address))
+    if client:
+        lines.append(t("tasks.card.client", lang, name=escape(client)))
+    if phone:
+        lines.append(t("tasks.card.phone", lang, phone=escape(phone)))
+    if need:
+        lines.append(t("tasks.card.need", lang, need=escape(need)))
+    if manager:
+        lines.append(t("tasks.card.manager", lang, name=escape(manager)))
+    if comment:
+        lines.append(t("tasks.card.comment", lang, comment=escape(comment)))
+    return lines
+
+
+def declined_line(name: str, reason: str | None, lang: str) -> str:
+    return t("tasks.card.declined", lang, name=escape(name), reason=escape(reason or ""))
+
+
 def _cb(info: TaskInfo, action: TaskAction, arg: int = 0) -> TaskCb:
     return TaskCb(action=action, task_id=info.id, arg=arg)
 
 
 def measure_rows(card: TaskCard, lang: str) -> list[list[InlineKeyboardButton]]:
-    info = card.task
-    accept = button(t("tasks.btn.accept", lang), _cb(info, TaskAction.ACCEPT))
-    decline = button(t("tasks.btn.decline", lang), _cb(info, TaskAction.DECLINE))
-    way = button(t("tasks.btn.on_my_way", lang), _cb(info, TaskAction.ON_MY_WAY))
-    finish = button(t("tasks.btn.finish", lang), _cb(info, TaskAction.FINISH))
+    return measure_buttons(card.task.id, TaskStatus(card.task.status), card.map_url, lang)
+
+
+def measure_buttons(
+    task_id: int, status: TaskStatus, map_url: str | None, lang: str
+) -> list[list[InlineKeyboardButton]]:
+    """The measurer's buttons for the task's status (a new task: all four), and the map."""
+
+    def tap(action: TaskAction) -> TaskCb:
+        return TaskCb(action=action, task_id=task_id)
+
+    accept = button(t("tasks.btn.accept", lang), tap(TaskAction.ACCEPT))
+    decline = button(t("tasks.btn.decline", lang), tap(TaskAction.DECLINE))
+    way = button(t("tasks.btn.on_my_way", lang), tap(TaskAction.ON_MY_WAY))
+    finish = button(t("tasks.btn.finish", lang), tap(TaskAction.FINISH))
     rows: list[list[InlineKeyboardButton]]
-    if info.status == TaskStatus.OPEN:
+    if status == TaskStatus.OPEN:
         rows = [[accept, decline], [way, finish]]
-    elif info.status == TaskStatus.ACCEPTED:
+    elif status == TaskStatus.ACCEPTED:
         rows = [[way, finish], [decline]]
     else:
         rows = [[finish], [decline]]
-    if card.map_url:
-        rows.append([InlineKeyboardButton(text=t("tasks.btn.map", lang), url=card.map_url)])
+    if map_url:
+        rows.append([InlineKeyboardButton(text=t("tasks.btn.map", lang), url=map_url)])
     return rows
+
+
+def assign_rows(
+    task_id: int, measurers: Iterable[tuple[int, str, int]], lang: str
+) -> list[list[InlineKeyboardButton]]:
+    """The head's choice of a measurer: one button per measurer (name and current load)."""
+    return [
+        [
+            button(
+                t("tasks.assign.measurer", lang, name=name, load=load),
+                AssignCb(task_id=task_id, measurer_id=mid),
+            )
+        ]
+        for mid, name, load in measurers
+    ]
+
+
+def done_snooze_rows(task_id: int, lang: str) -> list[list[InlineKeyboardButton]]:
+    """Done, and a row of Snooze choices."""
+    return [
+        [button(t("reminder.btn.done", lang), TaskCb(action=TaskAction.DONE, task_id=task_id))],
+        [
+            button(
+                t(f"reminder.btn.snooze_{choice.value}", lang),
+                TaskCb(action=TaskAction.SNOOZE, task_id=task_id, arg=i),
+            )
+            for i, choice in enumerate(SNOOZE_CHOICES)
+        ],
+    ]
+
+
+def open_deal_button(deal_id: int, lang: str, label: str | None = None) -> InlineKeyboardButton:
+    return button(
+        label or t("reminder.btn.open_deal", lang),
+        DealCb(action=DealAction.OPEN, deal_id=deal_id),
+    )
 
 
 def task_keyboard(card: TaskCard, lang: str) -> InlineKeyboardMarkup | None:
@@ -138,37 +209,13 @@ def task_keyboard(card: TaskCard, lang: str) -> InlineKeyboardMarkup | None:
     if info.kind == TaskKind.MEASURE:
         rows = measure_rows(card, lang)
     elif info.kind == TaskKind.ASSIGN_MEASURER:
-        rows = [
-            [
-                button(
-                    t("tasks.assign.measurer", lang, name=m.name, load=m.load),
-                    AssignCb(task_id=info.id, measurer_id=m.id),
-                )
-            ]
-            for m in card.measurers
-        ]
+        rows = assign_rows(info.id, ((m.id, m.name, m.load) for m in card.measurers), lang)
     elif info.kind == TaskKind.DEFERRED_CONTACT:
         rows = deferred_rows(info.id, lang)
     else:
-        rows.append([button(t("reminder.btn.done", lang), _cb(info, TaskAction.DONE))])
-        rows.append(
-            [
-                button(
-                    t(f"reminder.btn.snooze_{choice.value}", lang),
-                    _cb(info, TaskAction.SNOOZE, i),
-                )
-                for i, choice in enumerate(SNOOZE_CHOICES)
-            ]
-        )
+        rows = done_snooze_rows(info.id, lang)
     if info.deal_id and info.kind not in (TaskKind.MEASURE, TaskKind.ASSIGN_MEASURER):
-        rows.append(
-            [
-                button(
-                    t("reminder.btn.open_deal", lang),
-                    DealCb(action=DealAction.OPEN, deal_id=info.deal_id),
-                )
-            ]
-        )
+        rows.append([open_deal_button(info.deal_id, lang)])
     return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
 
@@ -324,7 +371,7 @@ def task_list(
     rows = []
     for info in items[:MAX_LISTED]:
         mark = "🔴 " if info.overdue else ""
-        label = f"{mark}{_hm(info.due_at, tz)} · {short(_title(info, lang), 30)}"
+        label = f"{mark}{when_short(info.due_at, tz)} · {short(_title(info, lang), 30)}"
         rows.append([button(label, TaskCb(action=TaskAction.OPEN, task_id=info.id))])
     other = TaskListScope.UPCOMING if scope == TaskListScope.TODAY else TaskListScope.TODAY
     nav = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta, tzinfo
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
@@ -24,8 +24,12 @@ from services.team.staff import EmployeeInfo
 from storage.enums import Role
 from storage.uow import UnitOfWork
 
-if TYPE_CHECKING:
-    from bot.settings import Settings
+
+class InviteSettings(Protocol):
+    """What /invite reads of the settings (bot.settings.Settings; handlers don't import bot)."""
+
+    invite_ttl_hours: int
+
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +86,7 @@ async def create_invite(
     actor: Actor,
     lang: str,
     tz: tzinfo,
-    settings: Settings,
+    settings: InviteSettings,
 ) -> None:
     role = _role_at(callback_data.role)
     invite = await team.create_invite(uow, actor, role, timedelta(hours=settings.invite_ttl_hours))

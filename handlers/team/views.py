@@ -10,9 +10,9 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from handlers.ui.callbacks import InviteCb, MenuAction, MenuCb, TeamAction, TeamCb
+from handlers.ui.fmt import when
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
-from handlers.ui.render import when
 from services.team.staff import AttemptInfo, EmployeeInfo, InviteInfo
 from storage.enums import Role
 

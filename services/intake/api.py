@@ -45,19 +45,15 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
-from sqlalchemy import Table, delete, select
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 
 from services import validation
 from services.clock import Clock
 from services.errors import DomainError, ValidationError
 from services.outbox.queue import enqueue
-from services.sales.leads import LeadInput, _insert_lead, clean
+from services.sales.leads import LeadInput, clean, insert_lead
 from storage.enums import LeadSource, LeadStatus, Role
 from storage.models import Employee, Lead
 from storage.models.intake import AssignmentCursor, IdempotencyKey
@@ -302,7 +298,7 @@ async def receive(
     for _ in range(3):
         async with uow_factory() as uow:
             if key is not None:
-                stored = await uow.session.get(IdempotencyKey, (source.name, key))
+                stored = await uow.repo.intake.idempotency_key(source.name, key)
                 if stored is not None:
                     return _replay(stored, digest)
             try:
@@ -348,7 +344,7 @@ async def _create(
     cleaned = clean(data)
     # The pointer row is locked before the duplicate check: intake requests for one client
     # cannot both find "no open lead" and create two (the second waits, then sees the first).
-    cursor = await _lock_cursor(uow, CURSOR_NAME)
+    cursor = await uow.repo.intake.lock_cursor(CURSOR_NAME, uow.clock.now())
     open_leads = [
         lead
         for lead in await uow.repo.leads.duplicates(cleaned.phone, cleaned.email)
@@ -361,7 +357,7 @@ async def _create(
     else:
         manager = await _take_turn(uow, cursor, manager_telegram_ids)
         try:
-            lead = await _insert_lead(
+            lead = await insert_lead(
                 uow,
                 None,
                 replace(data, manager_id=manager.id if manager else None),
@@ -414,33 +410,15 @@ async def _managers(uow: UnitOfWork, telegram_ids: Sequence[int]) -> list[Employ
     return sorted(reachable or managers, key=lambda e: e.id)
 
 
-async def _lock_cursor(uow: UnitOfWork, name: str) -> AssignmentCursor:
-    """The cursor row, created if missing, locked until the transaction ends."""
-    table = cast(Table, AssignmentCursor.__table__)
-    values = {"name": name, "last_employee_id": None, "updated_at": uow.clock.now()}
-    dialect = uow.session.get_bind().dialect.name
-    stmt: Any
-    if dialect == "postgresql":
-        stmt = pg_dialect.insert(table).values(**values).on_conflict_do_nothing()
-    else:
-        stmt = sqlite_dialect.insert(table).values(**values).on_conflict_do_nothing()
-    await uow.session.execute(stmt)
-    locked = (
-        select(AssignmentCursor)
-        .where(AssignmentCursor.name == name)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return (await uow.session.scalars(locked)).one()
-
-
 async def next_manager(uow: UnitOfWork, telegram_ids: Sequence[int] = ()) -> Employee | None:
     """The manager after the last one given a lead (wrapping), and move the pointer.
 
     The caller's transaction holds the pointer row until it commits or rolls back: two
     workers never hand out the same turn, and a rolled-back intake gives its turn back.
     """
-    return await _take_turn(uow, await _lock_cursor(uow, CURSOR_NAME), telegram_ids)
+    return await _take_turn(
+        uow, await uow.repo.intake.lock_cursor(CURSOR_NAME, uow.clock.now()), telegram_ids
+    )
 
 
 async def _take_turn(
@@ -479,14 +457,9 @@ async def _people_for_existing(uow: UnitOfWork, lead: Lead) -> list[int]:
 
 async def purge_idempotency_keys(uow: UnitOfWork, older_than: timedelta = timedelta(days=7)) -> int:
     """Forget keys older than ``older_than`` (clients retry within minutes); commits."""
-    result = cast(
-        CursorResult[Any],
-        await uow.session.execute(
-            delete(IdempotencyKey).where(IdempotencyKey.created_at < uow.clock.now() - older_than)
-        ),
-    )
+    purged = await uow.repo.intake.purge_keys_before(uow.clock.now() - older_than)
     await uow.commit()
-    return int(result.rowcount or 0)
+    return purged
 
 
 # --- rate limiting ------------------------------------------------------------------------

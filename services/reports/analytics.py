@@ -60,33 +60,15 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from enum import StrEnum
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from sqlalchemy import (
-    ColumnElement,
-    Integer,
-    ScalarSelect,
-    String,
-    Subquery,
-    and_,
-    case,
-    cast,
-    func,
-    literal,
-    select,
-    true,
-    union_all,
-)
 
 from services.dto import PipelineInfo, StageInfo
 from services.errors import NotFound, RuleViolation, ValidationError
 from services.permissions import Action, Actor, can, require
 from services.sales.pipelines import PipelineRules
 from storage.enums import Role, StageKind
-from storage.models import LossReason, Pipeline, Stage, Task
+from storage.models import Pipeline, Stage
 from storage.models.analytics import (
     OUTCOME_FROZEN,
     OUTCOME_LEFT,
@@ -94,16 +76,10 @@ from storage.models.analytics import (
     OUTCOME_OPEN,
     OUTCOME_WON,
     OUTCOMES,
-    VISIT_BUCKET_LIMIT,
-    FunnelFact,
-    StageVisit,
-    StageVisitDay,
 )
-from storage.repositories.core import OPEN_TASK_STATES
 from storage.uow import UnitOfWork
 
 MAX_PERIOD_DAYS = 3 * 366
-DAY_SECONDS = 86400
 
 
 # --- filters ------------------------------------------------------------------------------
@@ -410,13 +386,9 @@ async def _pipeline(uow: UnitOfWork, filters: ReportFilter) -> _Map:
     return _Map(rules, stages, tuple(StageInfo.of(s) for s in flow), rank)
 
 
-def _cohort(column: Any, span: DateRange) -> ColumnElement[bool]:
-    """``column`` (epoch seconds of the first entry into the pipeline) is in the period."""
-    return and_(column >= _ts(span.start), column < _ts(span.end))
-
-
-def _manager(column: Any, manager_id: int | None) -> list[ColumnElement[bool]]:
-    return [] if manager_id is None else [column == manager_id]
+def _epoch(span: DateRange) -> tuple[int, int]:
+    """The period as epoch seconds ``[since, until)``, how the analytics tables store it."""
+    return _ts(span.start), _ts(span.end)
 
 
 # --- snapshot -----------------------------------------------------------------------------
@@ -430,22 +402,7 @@ async def snapshot(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> Snap
     pmap = await _pipeline(uow, filters)
     now = uow.clock.now()
     stuck_before = _ts(now - timedelta(days=filters.stuck_days))
-    f = FunnelFact
-    rows = await uow.session.execute(
-        select(
-            f.outcome,
-            f.stage_id,
-            func.count(),
-            func.coalesce(func.sum(f.amount), 0),
-            func.coalesce(func.sum(case((f.stage_ts < stuck_before, 1), else_=0)), 0),
-        )
-        .where(
-            f.pipeline_id == pmap.rules.pipeline.id,
-            f.outcome.in_((OUTCOME_OPEN, OUTCOME_FROZEN)),
-            *_manager(f.manager_id, manager_id),
-        )
-        .group_by(f.outcome, f.stage_id)
-    )
+    rows = await uow.repo.analytics.snapshot_cells(pmap.rules.pipeline.id, stuck_before, manager_id)
     open_by_stage: dict[int, tuple[int, int, int]] = {}
     frozen = frozen_amount = 0
     for outcome, stage_id, n, amount, stuck in rows:
@@ -480,28 +437,10 @@ async def period_funnel(uow: UnitOfWork, actor: Actor, filters: ReportFilter) ->
     manager_id = scope_manager(actor, filters.manager_id)
     pmap = await _pipeline(uow, filters)
     span = resolve_period(filters, uow.clock.now())
-    f = FunnelFact
-    pid = pmap.rules.pipeline.id
-    ranked = list(pmap.rank)  # flow stages, archived ones too: what facts can point at
-    furthest_ids, flow_ids = _stage_ids(ranked, "reached"), _stage_ids(ranked, "flow")
-    outcomes = union_all(*(select(literal(o, String).label("o")) for o in OUTCOMES)).subquery()
-    cell = _count_and_sum(
-        f.amount,
-        f.pipeline_id == pid,
-        f.reached_stage_id == furthest_ids.c.id,
-        f.outcome == outcomes.c.o,
-        f.flow_stage_id == flow_ids.c.id,
-        _cohort(f.entered_ts, span),
-        *_manager(f.manager_id, manager_id),
+    # flow stages, archived ones too: what facts can point at
+    rows = await uow.repo.analytics.funnel_cells(
+        pmap.rules.pipeline.id, list(pmap.rank), *_epoch(span), manager_id
     )
-    rows = [
-        (reached_id, outcome, flow_id, *_pair(value))
-        for reached_id, outcome, flow_id, value in await uow.session.execute(
-            select(furthest_ids.c.id, outcomes.c.o, flow_ids.c.id, cell).select_from(
-                furthest_ids.join(outcomes, true()).join(flow_ids, true())
-            )
-        )
-    ]
     size = len(pmap.flow)
     furthest = [0] * size
     furthest_amount = [0] * size
@@ -564,28 +503,6 @@ async def period_funnel(uow: UnitOfWork, actor: Actor, filters: ReportFilter) ->
     )
 
 
-def _stage_ids(ids: list[int], name: str) -> Subquery:
-    return select(Stage.id).where(Stage.id.in_(ids)).subquery(name)
-
-
-def _count_and_sum(amount: Any, *where: ColumnElement[bool]) -> ScalarSelect[str]:
-    """A correlated subquery giving ``"count:sum"`` of the rows of one cell.
-
-    Reports fill a small grid of cells (stage x outcome x stage ...), each cell one index
-    range. Aggregating per cell in a correlated subquery costs about what COUNT costs:
-    SQLite's GROUP BY would compare the group columns on every row on top. SQLite has no
-    LATERAL to return two numbers from one scan, hence the two joined into one string.
-    """
-    count = cast(func.count(), String)
-    total = cast(func.coalesce(func.sum(amount), 0), String)
-    return select(count + ":" + total).where(*where).scalar_subquery()
-
-
-def _pair(value: str) -> tuple[int, int]:
-    count, total = value.split(":")
-    return int(count), int(Decimal(total))
-
-
 def _suffix_sums(values: Sequence[int]) -> list[int]:
     out = list(values)
     for i in range(len(out) - 2, -1, -1):
@@ -602,14 +519,11 @@ async def _medians(
     then one sorted slice of the bucket holding the middle of each stage reads the exact
     middle value(s), all stages in one query. Only those buckets are ever sorted.
     """
-    v = StageVisit
     stage_ids = [s.id for s in pmap.flow if s.kind == StageKind.ACTIVE]
-    scope = [
-        v.pipeline_id == pmap.rules.pipeline.id,
-        _cohort(v.cohort_ts, span),
-        *_manager(v.manager_id, manager_id),
-    ]
-    histogram = await _histogram(uow, pmap.rules.pipeline.id, stage_ids, span, manager_id)
+    pipeline_id, (since, until) = pmap.rules.pipeline.id, _epoch(span)
+    histogram = await uow.repo.analytics.visit_histogram(
+        pipeline_id, stage_ids, since, until, manager_id
+    )
     # The middle one or two values of each stage: (stage, bucket, offset, how many).
     picks: list[tuple[int, int, int, int]] = []
     totals: dict[int, int] = {}
@@ -622,76 +536,10 @@ async def _medians(
         else:
             picks += [(stage_id, b_lo, o_lo, 1), (stage_id, b_hi, o_hi, 1)]
     middles: dict[int, list[int]] = defaultdict(list)
-    if picks:
-        slices = []
-        for i, (stage_id, bucket, offset, n) in enumerate(picks):
-            part = (
-                select(v.duration_s)
-                .where(v.stage_id == stage_id, v.bucket == bucket, *scope)
-                .order_by(v.duration_s)
-                .limit(n)
-                .offset(offset)
-                .subquery()
-            )
-            slices.append(select(literal(i, Integer).label("pick"), part.c.duration_s))
-        for pick, value in await uow.session.execute(union_all(*slices)):
-            middles[picks[pick][0]].append(int(value))
+    slices = await uow.repo.analytics.visit_slices(pipeline_id, since, until, manager_id, picks)
+    for pick, value in slices:
+        middles[picks[pick][0]].append(value)
     return {sid: (totals[sid], sum(m) / len(m)) for sid, m in middles.items()}
-
-
-async def _histogram(
-    uow: UnitOfWork, pipeline_id: int, stage_ids: list[int], span: DateRange, manager_id: int | None
-) -> dict[int, dict[int, int]]:
-    """Finished stays of the period's cohort per stage and duration bucket.
-
-    For everyone, the whole UTC days of the period come from the daily rollup
-    (stage_visit_days) and only the partial days at its edges from stage_visits; for one
-    manager, everything comes from stage_visits."""
-    start, end = _ts(span.start), _ts(span.end)
-    first_day, end_day = -(-start // DAY_SECONDS), end // DAY_SECONDS
-    histogram: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    stages = select(Stage.id).where(Stage.id.in_(stage_ids)).subquery()
-    numbers = select(literal(0, Integer).label("n")).cte("buckets", recursive=True)
-    numbers = numbers.union_all(select(numbers.c.n + 1).where(numbers.c.n < VISIT_BUCKET_LIMIT - 1))
-    cells = stages.join(numbers, true())
-
-    async def add(count: ScalarSelect[Any]) -> None:
-        rows = await uow.session.execute(select(stages.c.id, numbers.c.n, count).select_from(cells))
-        for stage_id, bucket, n in rows:
-            if n:
-                histogram[stage_id][int(bucket)] += int(n)
-
-    ranges = [(start, end)]
-    if manager_id is None and first_day < end_day:
-        d = StageVisitDay
-        await add(  # one index range per (stage, bucket) cell: see _count_and_sum
-            select(func.sum(d.visits))
-            .where(
-                d.pipeline_id == pipeline_id,
-                d.stage_id == stages.c.id,
-                d.bucket == numbers.c.n,
-                d.day >= first_day,
-                d.day < end_day,
-            )
-            .scalar_subquery()
-        )
-        ranges = [(start, first_day * DAY_SECONDS), (end_day * DAY_SECONDS, end)]
-    v = StageVisit
-    for low, high in ranges:
-        if low < high:
-            await add(
-                select(func.count())
-                .where(
-                    v.pipeline_id == pipeline_id,
-                    v.stage_id == stages.c.id,
-                    v.bucket == numbers.c.n,
-                    v.cohort_ts >= low,
-                    v.cohort_ts < high,
-                    *_manager(v.manager_id, manager_id),
-                )
-                .scalar_subquery()
-            )
-    return histogram
 
 
 def _locate(buckets: Iterable[tuple[int, int]], rank: int) -> tuple[int, int]:
@@ -717,47 +565,10 @@ async def loss_reasons(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> 
         r.id: ReasonInfo(r.id, r.code, r.name, r.name_en, r.conditional)
         for r in await uow.repo.catalog.loss_reasons(include_inactive=True)
     }
-    f = FunnelFact
-    pid = pmap.rules.pipeline.id
-    scope = [f.pipeline_id == pid, _cohort(f.entered_ts, span), *_manager(f.manager_id, manager_id)]
-    # Cells: refusal stage (and so the outcome) x reason x the flow stage it happened at.
-    refusals = (
-        select(Stage.id, Stage.kind)
-        .where(Stage.pipeline_id == pid, Stage.kind.in_((StageKind.LOST, StageKind.FROZEN)))
-        .subquery("refusals")
+    refusal_ids = [s.id for s in pmap.stages if s.kind in (StageKind.LOST, StageKind.FROZEN)]
+    found = await uow.repo.analytics.refusal_cells(
+        pmap.rules.pipeline.id, list(pmap.rank), refusal_ids, *_epoch(span), manager_id
     )
-    reason_ids = select(LossReason.id).subquery("reasons")
-    flow_ids = _stage_ids(list(pmap.rank), "flow")
-    cell = _count_and_sum(
-        f.amount,
-        f.outcome == refusals.c.kind,
-        f.stage_id == refusals.c.id,
-        f.reason_id == reason_ids.c.id,
-        f.flow_stage_id == flow_ids.c.id,
-        *scope,
-    )
-    found: list[tuple[str, int | None, int, int, int]] = [
-        (outcome, reason_id, flow_id, *_pair(value))
-        for outcome, reason_id, flow_id, value in await uow.session.execute(
-            select(refusals.c.kind, reason_ids.c.id, flow_ids.c.id, cell).select_from(
-                refusals.join(reason_ids, true()).join(flow_ids, true())
-            )
-        )
-    ]
-    no_reason = await uow.session.execute(  # (refused without a reason: rare)
-        select(f.outcome, f.flow_stage_id, func.count(), func.sum(f.amount))
-        .where(
-            *scope,
-            f.outcome.in_((OUTCOME_LOST, OUTCOME_FROZEN)),
-            f.stage_id.in_(
-                [s.id for s in pmap.stages if s.kind in (StageKind.LOST, StageKind.FROZEN)]
-            ),
-            f.reason_id.is_(None),
-            f.flow_stage_id.in_(list(pmap.rank)),
-        )
-        .group_by(f.outcome, f.flow_stage_id)
-    )
-    found += [(o, None, flow, int(n), int(a or 0)) for o, flow, n, a in no_reason]
     per_reason: dict[int | None, dict[int, list[int]]] = defaultdict(dict)
     frozen: dict[int | None, int] = defaultdict(int)
     for outcome, reason_id, flow_id, n, amount in found:
@@ -797,24 +608,14 @@ async def managers(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> Mana
     pmap = await _pipeline(uow, filters)
     now = uow.clock.now()
     span = resolve_period(filters, now)
-    f = FunnelFact
     deals: dict[int | None, dict[str, tuple[int, int]]] = defaultdict(dict)
-    rows = await uow.session.execute(
-        select(f.manager_id, f.outcome, func.count(), func.coalesce(func.sum(f.amount), 0))
-        .where(
-            f.pipeline_id == pmap.rules.pipeline.id,
-            f.reached_stage_id.in_(pmap.ids),
-            f.outcome.in_(OUTCOMES),
-            f.flow_stage_id.in_(pmap.ids),
-            _cohort(f.entered_ts, span),
-            *_manager(f.manager_id, manager_id),
-        )
-        .group_by(f.manager_id, f.outcome)
+    rows = await uow.repo.analytics.manager_outcomes(
+        pmap.rules.pipeline.id, pmap.ids, *_epoch(span), manager_id
     )
     for mid, outcome, n, amount in rows:
-        deals[mid][outcome] = (int(n), int(amount or 0))
+        deals[mid][outcome] = (n, amount)
     leads = await _lead_stats(uow, span, manager_id)
-    overdue = await _overdue(uow, now, manager_id)
+    overdue = await uow.repo.analytics.overdue_tasks(now, manager_id)
 
     employees = {e.id: e for e in await uow.repo.employees.all()}
     ids: set[int | None] = set(deals) | set(leads)
@@ -866,55 +667,7 @@ async def _lead_stats(
     if leads is None:
         return {}
     ids = [s.id for s in await uow.repo.pipelines.stages(leads.id, include_archived=True)]
-    f = FunnelFact
-    ranked = (
-        select(
-            f.manager_id.label("mid"),
-            f.response_s.label("d"),
-            case((f.outcome == OUTCOME_WON, 1), else_=0).label("converted"),
-            func.row_number()
-            .over(partition_by=f.manager_id, order_by=f.response_s.asc().nulls_last())
-            .label("rn"),
-            func.count(f.response_s).over(partition_by=f.manager_id).label("done"),
-        )
-        .where(
-            f.pipeline_id == leads.id,
-            f.reached_stage_id.in_(ids),
-            f.outcome.in_(OUTCOMES),
-            f.flow_stage_id.in_(ids),
-            _cohort(f.entered_ts, span),
-            *_manager(f.manager_id, manager_id),
-        )
-        .subquery()
-    )
-    middle = ranked.c.rn.in_([(ranked.c.done + 1) // 2, (ranked.c.done + 2) // 2])
-    rows = await uow.session.execute(
-        select(
-            ranked.c.mid,
-            func.count(),
-            func.max(ranked.c.done),
-            func.sum(ranked.c.converted),
-            func.avg(case((middle, ranked.c.d))),
-        ).group_by(ranked.c.mid)
-    )
-    return {
-        mid: (int(n), int(done), int(converted), None if median is None else float(median))
-        for mid, n, done, converted, median in rows
-    }
-
-
-async def _overdue(uow: UnitOfWork, now: datetime, manager_id: int | None) -> dict[int, int]:
-    rows = await uow.session.execute(
-        select(Task.assignee_id, func.count())
-        .where(
-            Task.assignee_id.is_not(None),
-            Task.status.in_(OPEN_TASK_STATES),
-            Task.due_at < now,
-            *_manager(Task.assignee_id, manager_id),
-        )
-        .group_by(Task.assignee_id)
-    )
-    return {int(mid): int(n) for mid, n in rows if mid is not None}
+    return await uow.repo.analytics.lead_stats(leads.id, ids, *_epoch(span), manager_id)
 
 
 __all__ = [

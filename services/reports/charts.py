@@ -15,12 +15,19 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import tzinfo
 from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from services.reports.analytics import DateRange, LossReport, ManagerReport, PeriodFunnel
+from services.reports.analytics import (
+    DateRange,
+    LossReport,
+    ManagerReport,
+    PeriodFunnel,
+    SnapshotFunnel,
+)
 
 WIDTH_IN = 7.2
 DPI = 150  # 7.2 in x 150 = 1080 px
@@ -387,11 +394,7 @@ def managers_figure(
     )
 
 
-# --- appended for /funnel (handlers/funnel/router.py): the snapshot has no picture above ---------
-
-from datetime import tzinfo  # noqa: E402 (appended section)
-
-from services.reports.analytics import SnapshotFunnel  # noqa: E402
+# --- the snapshot (/funnel, handlers/funnel/router.py) ------------------------------------
 
 SNAPSHOT_LABELS: dict[str, dict[str, str]] = {
     "ru": {

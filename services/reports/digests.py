@@ -39,7 +39,7 @@ from services.reports import analytics
 from services.reports.analytics import ReportFilter
 from storage.enums import Role, StageKind
 from storage.models import Deal, Employee, JobRun, Lead, LossReason, Stage, StageHistory, Task
-from storage.repositories.core import OPEN_TASK_STATES
+from storage.repositories.tasks import OPEN_TASK_STATES
 from storage.uow import UnitOfWork
 
 DAILY = "daily"

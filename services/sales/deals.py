@@ -18,9 +18,9 @@ from services.errors import RuleViolation, ValidationError
 from services.permissions import Action, Actor, require
 from services.sales import stage as stage_core
 from services.sales.pipelines import PipelineRules, rules_by_role
-from services.sales.stage import CLOSED_KINDS, Fields
+from services.sales.stage import Fields
 from services.work.tasks import create_task
-from storage.enums import ActivityKind, Role, StageKind, TaskKind, TaskStatus
+from storage.enums import ActivityKind, PipelineRole, Role, StageKind, TaskKind, TaskStatus
 from storage.models import (
     Activity,
     Company,
@@ -140,9 +140,7 @@ async def lose(
     A conditional reason parks the deal in the pipeline's conditional-refusal stage (if it
     has one) so it can be worked again."""
     deal, rules = await stage_core.load_for(uow, actor, deal_id, Action.DEAL_MOVE, expected_version)
-    current = rules.stage(deal.stage_id)
-    if current.kind in CLOSED_KINDS:
-        raise RuleViolation("deal_closed", stage=current.name)
+    current = stage_core.ensure_open(rules, deal)
     reason = await loss_reason(uow, reason_code)
     comment = validation.optional_text(comment, "comment")
     refusal = rules.conditional_refusal()
@@ -217,10 +215,8 @@ async def defer(
 ) -> DealCard:
     """Client not ready: to Deferred demand with a next-contact date and a task on that date."""
     deal, rules = await stage_core.load_for(uow, actor, deal_id, Action.DEAL_MOVE, expected_version)
-    current = rules.stage(deal.stage_id)
-    if current.kind in CLOSED_KINDS:
-        raise RuleViolation("deal_closed", stage=current.name)
-    deferred = await rules_by_role(uow, "deferred")
+    stage_core.ensure_open(rules, deal)
+    deferred = await rules_by_role(uow, PipelineRole.DEFERRED)
     if deferred.pipeline.id == rules.pipeline.id:
         raise RuleViolation("already_deferred")
     stage_core.apply_fields(deal, {"next_contact_at": next_contact_at}, uow.clock.now())
@@ -243,12 +239,10 @@ async def return_to_sales(
     uow: UnitOfWork, actor: Actor, deal_id: int, expected_version: int | None
 ) -> DealCard:
     deal, rules = await stage_core.load_for(uow, actor, deal_id, Action.DEAL_MOVE, expected_version)
-    if rules.pipeline.role != "deferred":
+    if rules.pipeline.role != PipelineRole.DEFERRED:
         raise RuleViolation("not_deferred")
-    current = rules.stage(deal.stage_id)
-    if current.kind == StageKind.LOST:
-        raise RuleViolation("deal_closed", stage=current.name)
-    sales = await rules_by_role(uow, "sales")
+    stage_core.ensure_open(rules, deal, allow=(StageKind.WON,))
+    sales = await rules_by_role(uow, PipelineRole.SALES)
     target = await _stage_before(uow, deal, sales) or sales.entry
     for task in await uow.repo.tasks.open_for_deal(deal.id, TaskKind.DEFERRED_CONTACT):
         task.status = TaskStatus.CANCELLED

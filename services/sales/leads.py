@@ -13,7 +13,7 @@ from services.permissions import Action, Actor, require
 from services.sales.deals import loss_reason, search_text
 from services.sales.pipelines import rules_by_role, rules_for
 from services.work.tasks import on_stage_entry
-from storage.enums import LeadSource, LeadStatus, Role, StageKind
+from storage.enums import LeadSource, LeadStatus, PipelineRole, Role, StageKind
 from storage.models import Company, Contact, Deal, Employee, Lead, StageHistory
 from storage.uow import UnitOfWork
 
@@ -98,12 +98,12 @@ async def create_lead(
     uow: UnitOfWork, actor: Actor, data: LeadInput, *, allow_duplicate: bool = False
 ) -> LeadCard:
     require(actor, Action.LEAD_CREATE)
-    lead = await _insert_lead(uow, actor, data, allow_duplicate=allow_duplicate)
+    lead = await insert_lead(uow, actor, data, allow_duplicate=allow_duplicate)
     await commit(uow, "lead")
     return await _card(uow, lead)
 
 
-async def _insert_lead(
+async def insert_lead(
     uow: UnitOfWork, actor: Actor | None, data: LeadInput, *, allow_duplicate: bool
 ) -> Lead:
     """Validate and add a lead with its first history row; no commit (callers own it)."""
@@ -118,7 +118,7 @@ async def _insert_lead(
         await _require_manager(uow, manager_id)
     elif actor is not None and actor.has(Role.MANAGER):
         manager_id = actor.id
-    rules = await rules_by_role(uow, "leads")
+    rules = await rules_by_role(uow, PipelineRole.LEADS)
     stage = rules.entry
     now = uow.clock.now()
     lead = Lead(
@@ -288,7 +288,7 @@ async def convert(
     if company is not None and contact.company_id is None:
         contact.company_id = company.id
 
-    sales = await rules_by_role(uow, "sales")
+    sales = await rules_by_role(uow, PipelineRole.SALES)
     stage = sales.entry
     manager_id = lead.manager_id or (actor.id if actor.has(Role.MANAGER) else None)
     title = lead.company_name or lead.name

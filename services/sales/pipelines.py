@@ -234,11 +234,17 @@ class PipelineRules:
 
 
 async def rules_for(uow: UnitOfWork, pipeline_id: int) -> PipelineRules:
-    pipeline = await uow.repo.get(Pipeline, pipeline_id)
-    if pipeline is None:
-        raise NotFound("pipeline", pipeline_id)
-    stages = await uow.repo.pipelines.stages(pipeline_id)
-    return PipelineRules(pipeline, tuple(stages))
+    """A pipeline's rules, from the process cache while the configuration is unchanged
+    (storage/cache.py: every write to pipelines or stages invalidates it, in every worker)."""
+    cache = await uow.cached("config")
+    rules: PipelineRules | None = cache.get(("rules", pipeline_id))
+    if rules is None:
+        pipeline = await uow.repo.get(Pipeline, pipeline_id)
+        if pipeline is None:
+            raise NotFound("pipeline", pipeline_id)
+        stages = await uow.repo.pipelines.stages(pipeline_id)
+        rules = cache[("rules", pipeline_id)] = PipelineRules(pipeline, tuple(stages))
+    return rules
 
 
 async def rules_by_role(uow: UnitOfWork, role: str) -> PipelineRules:

@@ -11,14 +11,14 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from services import validation
-from services.common import check_version, commit, employee_name, flush, load
+from services.common import check_version, commit, employee_name, flush, is_id
 from services.dto import DealCard, NoteInfo, StageInfo
-from services.errors import RuleViolation, ValidationError
+from services.errors import NotFound, RuleViolation, ValidationError
 from services.permissions import Action, Actor, can, require
 from services.sales.pipeline_config import REQUIRABLE_FIELDS
 from services.sales.pipelines import PipelineRules, rules_for
 from services.work.tasks import on_stage_entry
-from storage.enums import StageKind
+from storage.enums import PipelineRole, StageKind
 from storage.models import Company, Contact, Deal, LossReason, Stage, StageHistory
 from storage.uow import UnitOfWork
 
@@ -30,10 +30,22 @@ Fields = Mapping[str, object]
 async def load_for(
     uow: UnitOfWork, actor: Actor, deal_id: int, action: Action, expected_version: int | None
 ) -> tuple[Deal, PipelineRules]:
-    deal = await load(uow, Deal, deal_id, "deal")
+    deal = await uow.repo.deals.with_client(deal_id) if is_id(deal_id) else None
+    if deal is None:
+        raise NotFound("deal", deal_id)
     require(actor, action, deal)
     check_version("deal", deal.version, expected_version)
     return deal, await rules_for(uow, deal.pipeline_id)
+
+
+async def loss_reason_by_id(uow: UnitOfWork, reason_id: int) -> LossReason | None:
+    """A loss reason (active or not) from the process cache of the configuration."""
+    cache = await uow.cached("config")
+    key = ("reason", reason_id)
+    if key not in cache:
+        cache[key] = await uow.repo.get(LossReason, reason_id)
+    reason: LossReason | None = cache[key]
+    return reason
 
 
 async def build_card(
@@ -44,7 +56,7 @@ async def build_card(
     stage = rules.stage(deal.stage_id)
     contact = await uow.repo.get(Contact, deal.contact_id) if deal.contact_id else None
     company = await uow.repo.get(Company, deal.company_id) if deal.company_id else None
-    reason = await uow.repo.get(LossReason, deal.loss_reason_id) if deal.loss_reason_id else None
+    reason = await loss_reason_by_id(uow, deal.loss_reason_id) if deal.loss_reason_id else None
     notes = []
     for a in await uow.repo.history.activities(deal.id, limit=3):
         notes.append(NoteInfo(a.kind, a.text, await employee_name(uow, a.author_id), a.at))
@@ -78,7 +90,8 @@ async def build_card(
         else None,
         can_choose_stage=not rules.pipeline.strict and stage.kind == StageKind.ACTIVE,
         can_reopen=stage.kind in (StageKind.FROZEN, StageKind.LOST),
-        can_return_to_sales=rules.pipeline.role == "deferred" and stage.kind != StageKind.LOST,
+        can_return_to_sales=rules.pipeline.role == PipelineRole.DEFERRED
+        and stage.kind != StageKind.LOST,
         may_move=can(actor, Action.DEAL_MOVE, deal),
         may_edit=can(actor, Action.DEAL_EDIT, deal),
         may_reassign=can(actor, Action.DEAL_REASSIGN, deal),
@@ -128,7 +141,7 @@ async def enter(
             pipeline_id=target.pipeline_id,
             from_stage_id=deal.stage_id,
             to_stage_id=target.id,
-            actor_id=actor.id,
+            actor_id=actor.employee_id,
             at=now,
             reason_id=reason_id,
             comment=comment,
@@ -143,7 +156,7 @@ async def enter(
     if target.kind != StageKind.LOST and target.kind != StageKind.FROZEN:
         deal.loss_reason_id = None
         deal.loss_comment = None
-    await on_stage_entry(uow, deal, target, actor.id)
+    await on_stage_entry(uow, deal, target, actor.employee_id)
 
 
 async def finish(
@@ -156,3 +169,13 @@ async def finish(
     result = await build_card(uow, deal, actor, rules)
     await commit(uow, "deal")
     return result
+
+
+def ensure_open(rules: PipelineRules, deal: Deal, *, allow: tuple[StageKind, ...] = ()) -> Stage:
+    """The deal's current stage; RuleViolation "deal_closed" if it is won or lost (the one
+    "deal is closed" guard). `allow`: closed kinds this action accepts (a deferred deal
+    goes back to Sales even from a won stage)."""
+    stage = rules.stage(deal.stage_id)
+    if stage.kind in CLOSED_KINDS and stage.kind not in allow:
+        raise RuleViolation("deal_closed", stage=stage.name)
+    return stage

@@ -33,11 +33,15 @@ async def ensure_admins(uow: UnitOfWork, telegram_ids: Iterable[int]) -> list[in
 
 
 async def actor_for(uow: UnitOfWork, telegram_id: int) -> Actor | None:
-    """The acting employee, or None for anyone uninvited or deactivated."""
-    emp = await uow.repo.employees.by_telegram_id(telegram_id)
-    if emp is None or not emp.active:
-        return None
-    return Actor.of(emp)
+    """The acting employee, or None for anyone uninvited or deactivated; from the process
+    cache while the staff is unchanged (every write to employees invalidates it)."""
+    cache = await uow.cached("staff")
+    key = ("actor", telegram_id)
+    if key not in cache:
+        emp = await uow.repo.employees.by_telegram_id(telegram_id)
+        cache[key] = Actor.of(emp) if emp is not None and emp.active else None
+    actor: Actor | None = cache[key]
+    return actor
 
 
 async def staff(uow: UnitOfWork) -> list[Actor]:

@@ -23,17 +23,17 @@ from calendar import monthrange
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from services import dates, validation
+from services import dates, policy, validation
 from services.clock import Clock
 from services.common import check_version, commit, employee_name, load
 from services.errors import RuleViolation, ValidationError
 from services.outbox import queue as outbox
 from services.outbox.queue import Kind
-from services.permissions import Action, Actor, require
+from services.permissions import SYSTEM, Action, Actor, require
 from services.sales import stage as stage_core
 from services.sales.pipelines import PipelineRules, rules_by_role, rules_for
-from services.work.tasks import SYSTEM, on_stage_entry, policy
-from storage.enums import ActivityKind, Role, StageKind
+from services.work.tasks import on_stage_entry
+from storage.enums import ActivityKind, PipelineRole, Role, StageKind
 from storage.models import (
     Activity,
     Deal,
@@ -44,7 +44,6 @@ from storage.models import (
     Stage,
     StageHistory,
 )
-from storage.repositories.tasks import InstallmentQueries
 from storage.uow import UnitOfWork
 
 MAX_PARTS = 60
@@ -223,18 +222,22 @@ async def win_with_installments(
     plan: PlanSpec,
     expected_version: int | None = None,
     fields: dict[str, object] | None = None,
-    reminder_days: int = 3,
+    reminder_days: int | None = None,
     tz: str | None = None,
 ) -> InstallmentSummary:
     """Win the deal and open its copy in Installment control with the payment plan.
 
     One commit: the win, the copy, the plan, its dues and their reminders, or nothing.
+    `reminder_days` before each date (default: the policy's) its reminder goes out.
     """
-    zone = tz or policy.timezone
+    company = policy.of(uow)
+    zone = tz or company.timezone
+    if reminder_days is None:
+        reminder_days = company.installment_reminder_days
     deal, rules = await stage_core.load_for(uow, actor, deal_id, Action.DEAL_MOVE, expected_version)
-    if rules.pipeline.role == "installments":
+    if rules.pipeline.role == PipelineRole.INSTALLMENTS:
         raise RuleViolation("already_installments")
-    queries = InstallmentQueries(uow.session)
+    queries = uow.repo.installments
     if await queries.plan_from_source(deal.id) is not None:
         raise RuleViolation("plan_exists")
     now = uow.clock.now()
@@ -245,7 +248,7 @@ async def win_with_installments(
     if not deal.amount:
         raise ValidationError("amount", "empty")
     schedule = _schedule(plan, deal.amount, today)
-    inst = await rules_by_role(uow, "installments")
+    inst = await rules_by_role(uow, PipelineRole.INSTALLMENTS)
 
     deal.with_installments = True
     await stage_core.enter(uow, actor, deal, target)
@@ -321,7 +324,7 @@ async def win_with_installments(
 async def _plan_and_deal(uow: UnitOfWork, deal_id: int) -> tuple[InstallmentPlan, Deal]:
     """The plan of an installment deal, given it or the original (won) deal."""
     deal = await load(uow, Deal, deal_id, "deal")
-    queries = InstallmentQueries(uow.session)
+    queries = uow.repo.installments
     plan = await queries.plan_for_deal(deal.id) or await queries.plan_from_source(deal.id)
     if plan is None:
         raise RuleViolation("no_installment_plan")
@@ -333,12 +336,12 @@ async def _plan_and_deal(uow: UnitOfWork, deal_id: int) -> tuple[InstallmentPlan
 async def _summary(
     uow: UnitOfWork, deal: Deal, rules: PipelineRules | None, today: date
 ) -> InstallmentSummary:
-    plan = await InstallmentQueries(uow.session).plan_for_deal(deal.id)
+    plan = await uow.repo.installments.plan_for_deal(deal.id)
     assert plan is not None
     if rules is None or rules.pipeline.id != deal.pipeline_id:
         rules = await rules_for(uow, deal.pipeline_id)
     stage = rules.stage(deal.stage_id)
-    dues = await InstallmentQueries(uow.session).dues(plan.id)
+    dues = await uow.repo.installments.dues(plan.id)
     infos = tuple(
         DueInfo(d.n, d.due_date, d.amount, d.paid, d.due_date < today and d.paid < d.amount)
         for d in dues
@@ -354,7 +357,7 @@ async def _summary(
         remaining=plan.total - paid,
         overdue_amount=sum(d.remaining for d in infos if d.overdue),
         stage_code=stage.code,
-        closed=stage.kind in (StageKind.WON, StageKind.LOST),
+        closed=stage.kind in stage_core.CLOSED_KINDS,
         dues=infos,
     )
 
@@ -364,7 +367,9 @@ async def plan_summary(
 ) -> InstallmentSummary:
     plan, deal = await _plan_and_deal(uow, deal_id)
     require(actor, Action.DEAL_VIEW, deal)
-    return await _summary(uow, deal, None, dates.local_today(uow.clock, tz or policy.timezone))
+    return await _summary(
+        uow, deal, None, dates.local_today(uow.clock, tz or policy.of(uow).timezone)
+    )
 
 
 # --- payments -----------------------------------------------------------------------------
@@ -384,23 +389,24 @@ async def record_payment(
     amount: int | str,
     paid_on: date | None = None,
     expected_version: int | None = None,
-    grace_days: int = 3,
+    grace_days: int | None = None,
     tz: str | None = None,
 ) -> InstallmentSummary:
     """A payment (full or partial) with its date: pays the oldest unpaid parts first.
 
     `deal_id` is the installment deal or the original one; `amount` in kopecks (int) or as
     typed ("15 000,50"). Over-payment is refused. Paid off -> won; nothing overdue any more
-    -> back to Awaiting payment.
+    -> back to Awaiting payment. `grace_days`, `tz`: the policy's unless given.
     """
-    zone = tz or policy.timezone
+    company = policy.of(uow)
+    zone = tz or company.timezone
+    if grace_days is None:
+        grace_days = company.installment_grace_days
     plan, deal = await _plan_and_deal(uow, deal_id)
     require(actor, Action.PAYMENT_RECORD, deal)
     check_version("deal", deal.version, expected_version)
     rules = await rules_for(uow, deal.pipeline_id)
-    current = rules.stage(deal.stage_id)
-    if current.kind in (StageKind.WON, StageKind.LOST):
-        raise RuleViolation("deal_closed", stage=current.name)
+    current = stage_core.ensure_open(rules, deal)
     value = validation.amount(amount) if isinstance(amount, str) else amount
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValidationError("amount", "not_positive")
@@ -410,7 +416,7 @@ async def record_payment(
         raise ValidationError("paid_on", "invalid")
     if day > today:
         raise ValidationError("paid_on", "in_the_future")
-    dues = await InstallmentQueries(uow.session).dues(plan.id)
+    dues = await uow.repo.installments.dues(plan.id)
     remaining = sum(d.amount - d.paid for d in dues)
     if value > remaining:
         raise ValidationError("amount", "overpayment", remaining=remaining)
@@ -465,15 +471,19 @@ async def record_payment(
 # --- overdue (a scheduled job) ------------------------------------------------------------
 
 
-async def mark_overdue(uow: UnitOfWork, grace_days: int = 3, tz: str | None = None) -> int:
+async def mark_overdue(
+    uow: UnitOfWork, grace_days: int | None = None, tz: str | None = None
+) -> int:
     """Parts unpaid `grace_days` after their date: deal -> Overdue, manager and leaders told
-    (once per part: ``overdue_notified_at`` and dedupe keys). Commits; returns parts found."""
-    zone = tz or policy.timezone
+    (once per part: ``overdue_notified_at`` and dedupe keys). Commits; returns parts found.
+    `grace_days`, `tz`: the policy's unless given. Runs as `permissions.SYSTEM`."""
+    company = policy.of(uow)
+    zone = tz or company.timezone
+    if grace_days is None:
+        grace_days = company.installment_grace_days
     today = dates.local_today(uow.clock, zone)
     now = uow.clock.now()
-    rows = await InstallmentQueries(uow.session).newly_overdue(
-        today - timedelta(days=grace_days + 1)
-    )
+    rows = await uow.repo.installments.newly_overdue(today - timedelta(days=grace_days + 1))
     if not rows:
         return 0
     leaders = await uow.repo.employees.with_role(Role.LEADER)
@@ -490,6 +500,7 @@ async def mark_overdue(uow: UnitOfWork, grace_days: int = 3, tz: str | None = No
             and deal.stage_id == rules.entry.id
             and deal.stage_id != overdue_stage.id
         ):
+            require(SYSTEM, Action.DEAL_MOVE, deal)
             await stage_core.enter(uow, SYSTEM, deal, overdue_stage)
             moved.add(deal.id)
         due.overdue_notified_at = now
@@ -523,10 +534,8 @@ async def mark_overdue(uow: UnitOfWork, grace_days: int = 3, tz: str | None = No
 async def receivables(uow: UnitOfWork, actor: Actor, tz: str | None = None) -> Receivables:
     """Open installment balances and overdue sums: a manager's own, or everyone's."""
     require(actor, Action.REPORTS_OWN)
-    today = dates.local_today(uow.clock, tz or policy.timezone)
-    raw = await InstallmentQueries(uow.session).receivables(
-        today, None if actor.sees_all else actor.id
-    )
+    today = dates.local_today(uow.clock, tz or policy.of(uow).timezone)
+    raw = await uow.repo.installments.receivables(today, None if actor.sees_all else actor.id)
     names: dict[int, str] = {}
     rows = []
     for deal_id, title, manager_id, total, paid, overdue, since, next_due in raw:

@@ -29,3 +29,14 @@ class JobRun(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     last_run_at: Mapped[datetime]
+
+
+class CacheEpoch(Base):
+    """A counter per cached area ("staff", "config"), bumped by database triggers on every
+    write to that area's tables (migration 0006), so every process -- several workers, the
+    CLI -- sees when its per-process cache is stale with one cheap read."""
+
+    __tablename__ = "cache_epochs"
+
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)

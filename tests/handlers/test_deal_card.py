@@ -24,7 +24,7 @@ async def test_open_card_and_move_one_stage_in_one_tap(harness, make_actor, uow_
     shown = await harness.send(user, f"/deal {deal.id}")
     card = shown.last
     assert isinstance(card, SendMessage)
-    assert "Иван Петров" in card.text and "150 000 ₽" in card.text
+    assert "Иван Петров" in card.text and "150\u00a0000\u00a0₽" in card.text
     assert "Сбор данных" in card.text and "▰▱▱▱▱▱ 1/6" in card.text
     assert (
         "КП отправлено ▶",
@@ -71,7 +71,7 @@ async def test_required_field_is_asked_inline(harness, make_actor, uow_factory):
     assert (await card_of(uow_factory, ann, deal.id)).stage.code == "data_collection"
     done = await harness.send(user, "120 000")
     edit = done.of(EditMessageText)[0]
-    assert edit.message_id == card.message.message_id and "120 000 ₽" in edit.text
+    assert edit.message_id == card.message.message_id and "120\u00a0000\u00a0₽" in edit.text
     fresh = await card_of(uow_factory, ann, deal.id)
     assert fresh.stage.code == "proposal_sent" and fresh.amount == 12_000_000
 
@@ -146,7 +146,7 @@ async def test_english_speaker_gets_english(harness, make_actor, uow_factory):
     deal = await new_deal(uow_factory, ann, amount="1000")
     user = tg_user(boss.telegram_id, lang="en-GB")
     card = await harness.send(user, f"/deal {deal.id}")
-    assert "<b>Data collection</b>" in card.last.text and "1 000 RUB" in card.last.text
+    assert "<b>Data collection</b>" in card.last.text and "1,000\u00a0RUB" in card.last.text
     assert any(text == "👥 Reassign" for text, _ in card.buttons())
 
 

@@ -59,17 +59,17 @@ async def test_leader_sees_everyone_and_a_manager_only_their_own(harness, make_a
     text = lead.last
     assert isinstance(text, SendMessage)
     assert "Snapshot: Sales" in text.text and "all managers" in text.text
-    assert total_row(text.text)[1:3] == ["3", "380k"]  # Ann's two and Bob's open one
+    assert total_row(text.text)[1:3] == ["3", "380K"]  # Ann's two and Bob's open one
     assert any("👤" in label for label, _ in lead.buttons())  # leaders pick a manager
 
     mine = await harness.send(tg_user(ann.telegram_id, lang="en"), "/funnel")
-    assert total_row(mine.last.text)[1:3] == ["2", "350k"]
+    assert total_row(mine.last.text)[1:3] == ["2", "350K"]
     assert "Ann" in mine.last.text
     assert not any("👤" in label for label, _ in mine.buttons())  # no manager picker
     # A forged manager id in the pickers changes nothing: still her own numbers.
     forged = FunnelCb(report=FunnelReport.SNAPSHOT, manager_id=boss.id)
     tapped = await harness.tap(tg_user(ann.telegram_id, lang="en"), forged, mine)
-    assert total_row(tapped.last.text)[1:3] == ["2", "350k"]
+    assert total_row(tapped.last.text)[1:3] == ["2", "350K"]
 
     for sent in (lead, mine, tapped):
         for request in sent.of(SendMessage) + sent.of(EditMessageText):
@@ -107,7 +107,7 @@ async def test_pickers_edit_the_table_and_the_chart_in_place(harness, make_actor
 
     losses = await harness.tap(user, funnel.button("Losses"), screen)
     text = html.unescape(losses.last.text)
-    assert "Loss reasons" in text and "Refused 1: 70k" in text
+    assert "Loss reasons" in text and "Refused 1: 70K" in text
 
     people = await harness.tap(user, losses.button("Managers"), screen)
     rows = pre_lines(people.last.text)
@@ -120,7 +120,7 @@ async def test_pickers_edit_the_table_and_the_chart_in_place(harness, make_actor
     only_bob = await harness.tap(user, picker.button("Bob"), screen)
     assert "Bob" in only_bob.last.text.split("\n")[1]
     snapshot = await harness.tap(user, only_bob.button("Now"), screen)
-    assert total_row(snapshot.last.text)[1:3] == ["1", "30k"]
+    assert total_row(snapshot.last.text)[1:3] == ["1", "30K"]
     for sent in (funnel, losses, people, picker, only_bob, snapshot):
         for request in sent.of(EditMessageText):
             assert all(len(line) <= 40 for line in pre_lines(request.text)), request.text

@@ -144,7 +144,7 @@ async def test_convert_opens_the_new_deal_card(harness, make_actor, uow_factory)
     assert edit.text.startswith(
         f"<i>Лид #{lead.id} переведён в сделку ✅</i>\n\n💼 <b>Иван Петров: Окна</b> · #{deal.id}"
     )
-    assert "<b>Сбор данных</b>" in edit.text and "90 000 ₽" in edit.text
+    assert "<b>Сбор данных</b>" in edit.text and "90\u00a0000\u00a0₽" in edit.text
     assert converted.button("КП отправлено ▶") == (
         DealCb(action=DealAction.NEXT, deal_id=deal.id, v=deal.version).pack()
     )
@@ -198,7 +198,7 @@ async def test_english_speaker_gets_an_english_card(harness, make_actor, uow_fac
     user = tg_user(boss.telegram_id, lang="en-GB")
     card = await harness.send(user, f"/lead {lead.id}")
     assert f"· lead #{lead.id}" in card.last.text and "📥 Source: 📞 Call" in card.last.text
-    assert "<b>New request</b>" in card.last.text and "💰 1 000 RUB" in card.last.text
+    assert "<b>New request</b>" in card.last.text and "💰 1,000\u00a0RUB" in card.last.text
     assert "<b>Qualification</b> (* required):" in card.last.text
     assert [text for text, _ in card.buttons()] == [
         "⬜ Is the site in our service area? *",

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bot.app import build_dispatcher
+from handlers.errors import error_text
 from handlers.ui.callbacks import LeadAction, LeadCb, WizardAction, WizardCb
-from handlers.ui.errors import error_text
 from handlers.ui.i18n import LANGUAGES, catalog, t
 from services import validation
 from services.clock import FakeClock
@@ -136,7 +136,7 @@ async def test_menu_wizard_creates_a_legal_entity_lead(
         "📞 +79165551234\n"
         "🏢 ООО «Окна &amp; &lt;Двери&gt;»\n"
         "🔎 Остекление балкона, 3 окна\n"
-        "💰 150 000 ₽"
+        "💰 150\u00a0000\u00a0₽"
     )
     assert confirm.buttons() == [("✅ Создать лид", w(WizardAction.CONFIRM)), *NAV]
     assert await db_snapshot() == before  # nothing is saved before Confirm
@@ -272,7 +272,9 @@ async def test_bad_input_is_asked_again_and_nothing_is_saved(harness, make_actor
     assert await db_snapshot() == before
 
     confirm = await harness.send(user, "1000,50")
-    assert "✉️ Ivan@example.com" in confirm.last.text and "💰 1 000,50 ₽" in confirm.last.text
+    assert (
+        "✉️ Ivan@example.com" in confirm.last.text and "💰 1\u00a0000,50\u00a0₽" in confirm.last.text
+    )
     assert await db_snapshot() == before
 
 
@@ -313,7 +315,7 @@ async def test_back_returns_to_the_previous_step_with_its_value(harness, make_ac
     amount = await harness.tap(user, need.button("Оставить"), need)
     confirm = await harness.send(user, "1000")
     amount = await harness.tap(user, confirm.button("Назад"), confirm)
-    assert amount.last.text == ASK_AMOUNT + "\nСейчас: <b>1 000 ₽</b>"
+    assert amount.last.text == ASK_AMOUNT + "\nСейчас: <b>1\u00a0000\u00a0₽</b>"
     need = await harness.tap(user, amount.button("Назад"), amount)
     company = await harness.tap(user, need.button("Назад"), need)
     assert company.last.text == "Название организации?\nСейчас: <b>ООО Ромашка</b>"
@@ -325,7 +327,7 @@ async def test_back_returns_to_the_previous_step_with_its_value(harness, make_ac
     confirm = await harness.tap(user, amount.button("Оставить"), amount)
     assert confirm.last.text == (
         "Проверьте и создайте лид:\n\n👤 <b>Иван</b>\n📥 Источник: 🌐 Сайт\n"
-        "📞 +79161234567\n👤 Частное лицо\n🔎 окна\n💰 1 000 ₽"
+        "📞 +79161234567\n👤 Частное лицо\n🔎 окна\n💰 1\u00a0000\u00a0₽"
     )
     await harness.tap(user, confirm.button("Создать"), confirm)
     [lead] = await all_leads(uow_factory)
@@ -555,7 +557,7 @@ async def test_english_speaker_gets_english(harness, make_actor, uow_factory):
     )
     confirm = await harness.send(user, "2500")
     assert confirm.last.text.startswith("Check and create the lead:")
-    assert "📥 Source: 📞 Call" in confirm.last.text and "💰 2 500 RUB" in confirm.last.text
+    assert "📥 Source: 📞 Call" in confirm.last.text and "💰 2,500\u00a0RUB" in confirm.last.text
     assert confirm.buttons()[0][0] == "✅ Create lead"
     created = await harness.tap(user, confirm.button("Create lead"), confirm)
     assert created.last.text.startswith("<i>Lead created ✅</i>\n\n🧲 <b>John Smith</b> · lead #")
@@ -581,7 +583,7 @@ async def test_people_outside_sales_cannot_start_a_lead(harness, make_actor, db_
 def test_every_text_the_lead_screens_use_exists_in_both_languages():
     root = Path(__file__).resolve().parents[2] / "handlers"
     keys = set()
-    for name in ("leads/router.py", "leads/views.py", "ui/render.py"):
+    for name in ("leads/router.py", "leads/views.py", "deals/views.py"):
         source = (root / name).read_text(encoding="utf-8")
         keys |= set(re.findall(r"""\bt\(\s*["']([a-z_.]+)["']""", source))
     keys |= {f"source.{s}" for s in LeadSource}

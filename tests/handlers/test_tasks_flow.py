@@ -19,7 +19,7 @@ from bot.notifier import BotNotifier
 from handlers.ui.callbacks import DealAction, DealCb, TaskAction, TaskCb
 from services.errors import RuleViolation
 from services.sales import deals
-from services.work import installments, tasks
+from services.work import installments, jobs
 from storage.enums import TaskKind
 from storage.models import Attachment, Deal, Stage, Task
 from tests.factories import new_deal
@@ -280,7 +280,7 @@ async def deferred_reminder(harness, uow_factory, clock, ann) -> tuple[int, Sent
         await deals.defer(uow, ann, deal.id, when, deal.version)
     clock.set(when)
     async with uow_factory() as uow:
-        await tasks.deferred_due_scan(uow)
+        await jobs.deferred_due_scan(uow)
     return deal.id, to(await deliver(harness, uow_factory, clock), ann)
 
 
@@ -352,7 +352,7 @@ async def test_win_with_installments_payment_and_receivables(harness, uow_factor
     assert bad.last.text.startswith("⚠️")
     won = await harness.send(user, "01.02")
     text = won.of(EditMessageText)[0].text
-    assert "100 000 ₽" in text and "01.04.2026" in text
+    assert "100\u00a0000\u00a0₽" in text and "01.04.2026" in text
     assert await stage_code(uow_factory, deal.id) == "won"
     async with uow_factory() as uow:
         plan = await installments.plan_summary(uow, ann, deal.id)
@@ -365,7 +365,7 @@ async def test_win_with_installments_payment_and_receivables(harness, uow_factor
 
     inst_card = await harness.send(user, f"/deal {plan.deal_id}")
     pay = await harness.tap(user, inst_card.button("Внести платёж"), inst_card)
-    assert "300 000 ₽" in pay.last.text
+    assert "300\u00a0000\u00a0₽" in pay.last.text
     over = await harness.send(user, "400 000")
     assert over.last.text.startswith("⚠️")
     paid = await harness.send(user, "50 000 11.01")
@@ -377,8 +377,11 @@ async def test_win_with_installments_payment_and_receivables(harness, uow_factor
     report = await harness.send(user, "/receivables")
     lines = re.sub(r"<[^>]+>", "", report.last.text).splitlines()
     assert all(len(line) <= 40 for line in lines), lines
-    assert "Всего к получению: 250 000 ₽" in lines and "🔴 Из них просрочено: 0 ₽" in lines
-    assert "1. Иван Петров" in lines and "   осталось 250 000 ₽" in lines
+    assert (
+        "Всего к получению: 250\u00a0000\u00a0₽" in lines
+        and "🔴 Из них просрочено: 0\u00a0₽" in lines
+    )
+    assert "1. Иван Петров" in lines and "   осталось 250\u00a0000\u00a0₽" in lines
     measurer = await harness.send(tg_user(team["mia"].telegram_id), "/receivables")
     assert measurer.last.text == "⚠️ Нет доступа."
 

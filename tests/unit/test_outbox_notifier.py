@@ -11,7 +11,8 @@ import pytest
 from aiogram.exceptions import TelegramNetworkError
 from aiogram.methods import SendMessage
 
-from bot.notifier import BotNotifier, delay_text, render
+from bot.notifier import BotNotifier, render
+from handlers.tasks.notify import delay_text
 from handlers.ui.callbacks import (
     SNOOZE_CHOICES,
     AssignCb,
@@ -152,7 +153,7 @@ def test_several_items_are_one_message_with_numbered_buttons_and_late_marks():
     text, markup = render(delivery(*items), MSK)
     assert text.startswith("🔔") and "(3)" in text
     assert "1. " in text and "2. " in text and "3. " in text
-    assert "15 000,50" in text and "15.01.2026" in text and "⌛" in text
+    assert "15\u00a0000,50" in text and "15.01.2026" in text and "⌛" in text
     labels = [label for label, _ in buttons(markup)]
     assert "1. ✅" in labels and "2. 💳" in labels and "3. 📂" in labels
     pay = [d for _, d in buttons(markup) if d.startswith("ti:")]

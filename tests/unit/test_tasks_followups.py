@@ -12,7 +12,7 @@ from services import dates
 from services.errors import PermissionDenied, RuleViolation, ValidationError
 from services.outbox.queue import Kind
 from services.sales import deals
-from services.work import tasks
+from services.work import followups, jobs, tasks
 from storage.enums import TaskKind, TaskStatus
 from storage.models import Deal, Stage, Task
 from tests.factories import new_deal
@@ -61,7 +61,7 @@ async def test_next_contact_reminds_the_manager_at_that_time(
     card = await new_deal(uow_factory, ann)
     when = dates.parse_when("завтра 10:00", clock, TZ)
     async with uow_factory() as uow:
-        card = await tasks.set_next_contact(uow, ann, card.id, when, card.version)
+        card = await followups.set_next_contact(uow, ann, card.id, when, card.version)
     assert card.next_contact_at == when
     await sweeper.sweep_until_idle()
     assert notifier.deliveries == []  # her own follow-up: nothing until it is due
@@ -80,9 +80,9 @@ async def test_next_contact_reminds_the_manager_at_that_time(
 
     # a new next contact replaces the open follow-up (and its pending reminder)
     async with uow_factory() as uow:
-        card = await tasks.set_next_contact_quick(uow, ann, card.id, "3d", TZ)
+        card = await followups.set_next_contact_quick(uow, ann, card.id, "3d", TZ)
     async with uow_factory() as uow:
-        card = await tasks.set_next_contact_quick(uow, ann, card.id, "nw", TZ)
+        card = await followups.set_next_contact_quick(uow, ann, card.id, "nw", TZ)
     async with uow_factory() as uow:
         open_ = await uow.repo.tasks.open_for_deal(card.id, TaskKind.FOLLOW_UP)
     assert [t.due_at for t in open_] == [card.next_contact_at]
@@ -99,11 +99,11 @@ async def test_next_contact_validation(uow_factory, clock, people, db_snapshot):
     before = await db_snapshot()
     with pytest.raises(ValidationError) as err:
         async with uow_factory() as uow:
-            await tasks.set_next_contact(uow, ann, card.id, clock.now() - timedelta(minutes=1))
+            await followups.set_next_contact(uow, ann, card.id, clock.now() - timedelta(minutes=1))
     assert err.value.code == "in_the_past"
     with pytest.raises(PermissionDenied):
         async with uow_factory() as uow:
-            await tasks.set_next_contact(uow, bob, card.id, clock.now() + timedelta(hours=1))
+            await followups.set_next_contact(uow, bob, card.id, clock.now() + timedelta(hours=1))
     assert await db_snapshot() == before
 
 
@@ -188,12 +188,12 @@ async def test_leader_gives_a_manager_a_task_and_overdue_escalates(
     delay = timedelta(minutes=30)
     clock.set(due + delay - timedelta(minutes=1))
     async with uow_factory() as uow:
-        assert await tasks.escalate_overdue(uow, delay) == 0
+        assert await jobs.escalate_overdue(uow, delay) == 0
     clock.set(due + delay)
     async with uow_factory() as uow:
-        assert await tasks.escalate_overdue(uow, delay) == 1
+        assert await jobs.escalate_overdue(uow, delay) == 1
     async with uow_factory() as uow:  # a second scan escalates nothing again
-        assert await tasks.escalate_overdue(uow, delay) == 0
+        assert await jobs.escalate_overdue(uow, delay) == 0
     await sweeper.sweep_until_idle()
     for leader in (lee, liz):
         [item] = notifier.items(leader.id)
@@ -207,12 +207,12 @@ async def test_leader_gives_a_manager_a_task_and_overdue_escalates(
         await tasks.snooze(uow, ann, info.id, clock.now() + timedelta(hours=1))
     clock.advance(hours=2)
     async with uow_factory() as uow:
-        assert await tasks.escalate_overdue(uow, delay) == 1
+        assert await jobs.escalate_overdue(uow, delay) == 1
     async with uow_factory() as uow:
         await tasks.done(uow, ann, info.id)
     clock.advance(hours=5)
     async with uow_factory() as uow:
-        assert await tasks.escalate_overdue(uow, delay) == 0
+        assert await jobs.escalate_overdue(uow, delay) == 0
     notifier.deliveries.clear()
     await sweeper.sweep_until_idle()
     assert notifier.items(lee.id) == []  # the second escalation was moot: task done
@@ -232,12 +232,12 @@ async def test_deferred_demand_task_back_to_sales(uow_factory, clock, people, no
 
     clock.set(when - timedelta(minutes=5))
     async with uow_factory() as uow:
-        assert await tasks.deferred_due_scan(uow) == 0
+        assert await jobs.deferred_due_scan(uow) == 0
     await sweeper.sweep_until_idle()
     assert notifier.deliveries == []
     clock.set(when)
     async with uow_factory() as uow:
-        assert await tasks.deferred_due_scan(uow) == 1
+        assert await jobs.deferred_due_scan(uow) == 1
     assert (await stage_of(uow_factory, card.id))[1] == "contact_due"
     await sweeper.sweep_until_idle()
     [item] = notifier.items(ann.id)
@@ -246,12 +246,12 @@ async def test_deferred_demand_task_back_to_sales(uow_factory, clock, people, no
     assert item.payload["comment"] == "после ремонта"
 
     async with uow_factory() as uow:
-        back = await tasks.deferred_back_to_sales(uow, ann, task.id)
+        back = await followups.deferred_back_to_sales(uow, ann, task.id)
     assert back.pipeline.role == "sales" and back.stage.code == "proposal_sent"
     assert (await task_row(uow_factory, task.id)).status == "done"
     with pytest.raises(RuleViolation):
         async with uow_factory() as uow:
-            await tasks.deferred_back_to_sales(uow, ann, task.id)
+            await followups.deferred_back_to_sales(uow, ann, task.id)
 
 
 async def test_deferred_demand_task_defer_again_and_lost(
@@ -266,14 +266,14 @@ async def test_deferred_demand_task_defer_again_and_lost(
         [task] = await uow.repo.tasks.open_for_deal(card.id, TaskKind.DEFERRED_CONTACT)
     clock.set(when)
     async with uow_factory() as uow:
-        await tasks.deferred_due_scan(uow)
+        await jobs.deferred_due_scan(uow)
     await sweeper.sweep_until_idle()
     with pytest.raises(PermissionDenied):
         async with uow_factory() as uow:
-            await tasks.defer_again(uow, bob, task.id, clock.now() + timedelta(days=7))
+            await followups.defer_again(uow, bob, task.id, clock.now() + timedelta(days=7))
     later = clock.now() + timedelta(days=7)
     async with uow_factory() as uow:
-        card = await tasks.defer_again(uow, ann, task.id, later)
+        card = await followups.defer_again(uow, ann, task.id, later)
     assert card.stage.code == "waiting" and card.next_contact_at == later
     async with uow_factory() as uow:
         [task2] = await uow.repo.tasks.open_for_deal(card.id, TaskKind.DEFERRED_CONTACT)
@@ -283,7 +283,7 @@ async def test_deferred_demand_task_defer_again_and_lost(
     await sweeper.sweep_until_idle()
     assert [i.task_id for i in notifier.items(ann.id)] == [task.id, task2.id]
     async with uow_factory() as uow:
-        lost = await tasks.deferred_lost(uow, ann, task2.id, "expensive", "дорого")
+        lost = await followups.deferred_lost(uow, ann, task2.id, "expensive", "дорого")
     assert lost.closed and lost.loss_reason == "Дорого"
     async with uow_factory() as uow:
         assert await uow.repo.tasks.open_for_deal(card.id) == []
@@ -301,10 +301,10 @@ async def test_morning_summary_lists_stale_deals_once_a_day(
         await tasks.create_manual_task(uow, ann, "Перезвонить", clock.now() + timedelta(hours=1))
     clock.set(datetime(2026, 1, 20, 6, 0, tzinfo=UTC))  # 09:00 in Moscow, 8 days later
     async with uow_factory() as uow:
-        stats = await tasks.morning_summary(uow, TZ, stale_days=7)
+        stats = await jobs.morning_summary(uow, TZ, stale_days=7)
     assert stats.recipients == 1 and stats.per_manager == {ann.id: 1}
     async with uow_factory() as uow:  # the same morning again: nothing
-        again = await tasks.morning_summary(uow, TZ, stale_days=7)
+        again = await jobs.morning_summary(uow, TZ, stale_days=7)
     assert again.skipped
     await sweeper.sweep_until_idle()
     [summary] = [d for d in notifier.to(ann.id) if d.items[0].kind == Kind.SUMMARY_MORNING]
@@ -317,11 +317,11 @@ async def test_morning_summary_lists_stale_deals_once_a_day(
 
     clock.advance(days=1)  # the next morning it runs again
     async with uow_factory() as uow:
-        nxt = await tasks.morning_summary(uow, TZ, stale_days=7)
+        nxt = await jobs.morning_summary(uow, TZ, stale_days=7)
     assert nxt.per_manager == {ann.id: 1}
     clock.advance(days=5)  # and the second deal has gone quiet for over a week too
     async with uow_factory() as uow:
-        nxt = await tasks.morning_summary(uow, TZ, stale_days=7)
+        nxt = await jobs.morning_summary(uow, TZ, stale_days=7)
     assert nxt.per_manager == {ann.id: 2}
 
 
@@ -355,7 +355,7 @@ async def test_an_escalation_is_dropped_if_the_task_was_snoozed_before_it_went_o
         info = await tasks.create_manual_task(uow, ann, "Счёт", due)
     clock.set(due + timedelta(hours=2))
     async with uow_factory() as uow:
-        assert await tasks.escalate_overdue(uow, timedelta(hours=1)) == 1
+        assert await jobs.escalate_overdue(uow, timedelta(hours=1)) == 1
     async with uow_factory() as uow:  # Ann reacts first: snoozed to tomorrow
         await tasks.snooze_quick(uow, ann, info.id, "tm", TZ)
     await sweeper.sweep_until_idle()

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from services.errors import PermissionDenied, RuleViolation, ValidationError
 from services.outbox.queue import Kind
 from services.sales import deals
-from services.work import tasks
+from services.work import followups, measurement, tasks
 from storage.enums import TaskKind, TaskStatus
 from storage.models import Activity, Attachment, Deal, Task
 from tests.factories import new_deal
@@ -74,7 +74,7 @@ async def test_measurement_chain_head_to_measurer_to_done(uow_factory, clock, te
     other = await scheduled_deal(uow_factory, ann, MEASURE_AT + timedelta(hours=3))
     other_assign = await open_task(uow_factory, other.id, TaskKind.ASSIGN_MEASURER)
     async with uow_factory() as uow:
-        await tasks.assign_measurer(uow, hank, other_assign.id, max_.id)
+        await measurement.assign_measurer(uow, hank, other_assign.id, max_.id)
     await sweeper.sweep_until_idle()
     notifier.deliveries.clear()
 
@@ -97,7 +97,7 @@ async def test_measurement_chain_head_to_measurer_to_done(uow_factory, clock, te
 
     # 2. The head picks Mia: deal -> Measurer assigned, Mia gets a card for her phone.
     async with uow_factory() as uow:
-        measure_card = await tasks.assign_measurer(uow, hank, assign.id, mia.id)
+        measure_card = await measurement.assign_measurer(uow, hank, assign.id, mia.id)
     assert measure_card.task.kind == "measure" and measure_card.task.assignee_id == mia.id
     assert measure_card.address == "ул. Мира, 1"
     assert measure_card.map_url.startswith("https://yandex.ru/maps/?text=")
@@ -114,10 +114,10 @@ async def test_measurement_chain_head_to_measurer_to_done(uow_factory, clock, te
     # 3. Accept, on my way, done with two photos, a document and a comment.
     measure_id = measure_card.task.id
     async with uow_factory() as uow:
-        c = await tasks.accept(uow, mia, measure_id)
+        c = await measurement.accept(uow, mia, measure_id)
     assert c.task.status == "accepted"
     async with uow_factory() as uow:
-        c = await tasks.on_my_way(uow, mia, measure_id)
+        c = await measurement.on_my_way(uow, mia, measure_id)
     assert c.task.status == "in_progress"
     files = [
         ("photo", "AgAD-photo-1", "uniq-1", None),
@@ -126,7 +126,7 @@ async def test_measurement_chain_head_to_measurer_to_done(uow_factory, clock, te
         ("photo", "AgAD-photo-1", "uniq-1", None),  # the same photo twice counts once
     ]
     async with uow_factory() as uow:
-        done = await tasks.complete_measurement(uow, mia, measure_id, files, "Всё замерено")
+        done = await measurement.complete_measurement(uow, mia, measure_id, files, "Всё замерено")
     assert done.task.status == "done" and done.attachments == 3
 
     assert await stage_code(uow_factory, card.id) == "measurement_done"
@@ -167,15 +167,15 @@ async def test_decline_goes_back_to_the_head_with_the_reason(uow_factory, clock,
     card = await scheduled_deal(uow_factory, ann)
     assign = await open_task(uow_factory, card.id, TaskKind.ASSIGN_MEASURER)
     async with uow_factory() as uow:
-        measure = await tasks.assign_measurer(uow, hank, assign.id, mia.id)
+        measure = await measurement.assign_measurer(uow, hank, assign.id, mia.id)
     await sweeper.sweep_until_idle()
     notifier.deliveries.clear()
 
     with pytest.raises(ValidationError):
         async with uow_factory() as uow:
-            await tasks.decline(uow, mia, measure.task.id, "   ")
+            await measurement.decline(uow, mia, measure.task.id, "   ")
     async with uow_factory() as uow:
-        info = await tasks.decline(uow, mia, measure.task.id, "Заболел")
+        info = await measurement.decline(uow, mia, measure.task.id, "Заболел")
     assert info.status == "declined"
     assert await stage_code(uow_factory, card.id) == "measurement_scheduled"
     assert (await deal_row(uow_factory, card.id)).measurer_id is None
@@ -193,7 +193,7 @@ async def test_decline_goes_back_to_the_head_with_the_reason(uow_factory, clock,
     # the declined task cannot be completed afterwards
     with pytest.raises(RuleViolation):
         async with uow_factory() as uow:
-            await tasks.complete_measurement(uow, mia, measure.task.id, [], "x")
+            await measurement.complete_measurement(uow, mia, measure.task.id, [], "x")
 
 
 async def test_measurer_load_counts_that_local_day_only(uow_factory, clock, team):
@@ -202,18 +202,18 @@ async def test_measurer_load_counts_that_local_day_only(uow_factory, clock, team
         card = await scheduled_deal(uow_factory, ann, when)
         assign = await open_task(uow_factory, card.id, TaskKind.ASSIGN_MEASURER)
         async with uow_factory() as uow:
-            await tasks.assign_measurer(uow, hank, assign.id, mia.id)
+            await measurement.assign_measurer(uow, hank, assign.id, mia.id)
     async with uow_factory() as uow:
-        loads = {m.name: m.load for m in await tasks.measurer_loads(uow, hank, MEASURE_AT)}
+        loads = {m.name: m.load for m in await measurement.measurer_loads(uow, hank, MEASURE_AT)}
     assert loads == {"Mia": 2, "Max": 0}
     # 21:30 UTC on the 14th is already the 15th in Moscow
     async with uow_factory() as uow:
         late = datetime(2026, 1, 14, 21, 30, tzinfo=UTC)
-        loads = {m.name: m.load for m in await tasks.measurer_loads(uow, hank, late)}
+        loads = {m.name: m.load for m in await measurement.measurer_loads(uow, hank, late)}
     assert loads == {"Mia": 1, "Max": 0}
     with pytest.raises(PermissionDenied):
         async with uow_factory() as uow:
-            await tasks.measurer_loads(uow, mia, MEASURE_AT)
+            await measurement.measurer_loads(uow, mia, MEASURE_AT)
 
 
 async def test_measurer_cannot_touch_another_measurers_task_nor_open_deals(
@@ -223,23 +223,25 @@ async def test_measurer_cannot_touch_another_measurers_task_nor_open_deals(
     card = await scheduled_deal(uow_factory, ann)
     assign = await open_task(uow_factory, card.id, TaskKind.ASSIGN_MEASURER)
     async with uow_factory() as uow:
-        measure = await tasks.assign_measurer(uow, hank, assign.id, mia.id)
+        measure = await measurement.assign_measurer(uow, hank, assign.id, mia.id)
     forged = measure.task.id
     before = await db_snapshot()
     attempts = [
         lambda uow: tasks.task_card(uow, max_, forged),
-        lambda uow: tasks.accept(uow, max_, forged),
-        lambda uow: tasks.on_my_way(uow, max_, forged),
-        lambda uow: tasks.decline(uow, max_, forged, "не моё"),
-        lambda uow: tasks.complete_measurement(uow, max_, forged, [("photo", "f", "u", None)], ""),
+        lambda uow: measurement.accept(uow, max_, forged),
+        lambda uow: measurement.on_my_way(uow, max_, forged),
+        lambda uow: measurement.decline(uow, max_, forged, "не моё"),
+        lambda uow: measurement.complete_measurement(
+            uow, max_, forged, [("photo", "f", "u", None)], ""
+        ),
         lambda uow: tasks.done(uow, max_, forged),
         lambda uow: tasks.snooze(uow, max_, forged, clock.now() + timedelta(hours=1)),
         # a measurer never assigns, nor opens or moves the deal
-        lambda uow: tasks.assign_measurer(uow, mia, assign.id, mia.id),
+        lambda uow: measurement.assign_measurer(uow, mia, assign.id, mia.id),
         lambda uow: deals.get_card(uow, mia, card.id),
         lambda uow: deals.advance(uow, mia, card.id, None),
         lambda uow: deals.history(uow, mia, card.id),
-        lambda uow: tasks.set_next_contact(uow, mia, card.id, clock.now() + timedelta(days=1)),
+        lambda uow: followups.set_next_contact(uow, mia, card.id, clock.now() + timedelta(days=1)),
         lambda uow: tasks.create_manual_task(
             uow, mia, "x", clock.now() + timedelta(hours=1), deal_id=card.id
         ),
@@ -266,13 +268,13 @@ async def test_assign_refuses_non_measurers_and_closed_tasks(uow_factory, clock,
     for bad in (ann.id, 999_999, -1):
         with pytest.raises(ValidationError) as err:
             async with uow_factory() as uow:
-                await tasks.assign_measurer(uow, hank, assign.id, bad)
+                await measurement.assign_measurer(uow, hank, assign.id, bad)
         assert err.value.code == "not_a_measurer"
     async with uow_factory() as uow:
-        await tasks.assign_measurer(uow, hank, assign.id, mia.id)
+        await measurement.assign_measurer(uow, hank, assign.id, mia.id)
     with pytest.raises(RuleViolation) as closed:
         async with uow_factory() as uow:
-            await tasks.assign_measurer(uow, hank, assign.id, mia.id)
+            await measurement.assign_measurer(uow, hank, assign.id, mia.id)
     assert closed.value.rule == "task_closed"
     # "Done" on a flow task is refused: it closes through its own buttons
     measure = await open_task(uow_factory, card.id, TaskKind.MEASURE)
@@ -281,10 +283,10 @@ async def test_assign_refuses_non_measurers_and_closed_tasks(uow_factory, clock,
             await tasks.done(uow, mia, measure.id)
     with pytest.raises(ValidationError):
         async with uow_factory() as uow:
-            await tasks.complete_measurement(uow, mia, measure.id, [], None)
+            await measurement.complete_measurement(uow, mia, measure.id, [], None)
     with pytest.raises(ValidationError):
         async with uow_factory() as uow:
-            await tasks.complete_measurement(
+            await measurement.complete_measurement(
                 uow, mia, measure.id, [("sticker", "x", None, None)], ""
             )
     async with uow_factory() as uow:
@@ -298,9 +300,9 @@ async def test_measurer_is_reminded_an_hour_before(uow_factory, clock, team):
     card = await scheduled_deal(uow_factory, ann)
     assign = await open_task(uow_factory, card.id, TaskKind.ASSIGN_MEASURER)
     async with uow_factory() as uow:
-        measure = await tasks.assign_measurer(uow, hank, assign.id, mia.id)
+        measure = await measurement.assign_measurer(uow, hank, assign.id, mia.id)
     async with uow_factory() as uow:  # assigning closed the head's task: no due reminder
-        await tasks.accept(uow, mia, measure.task.id)
+        await measurement.accept(uow, mia, measure.task.id)
     await sweeper.sweep_until_idle()
     assert notifier.kinds(mia.id) == [Kind.TASK_NEW]
     assert Kind.TASK_DUE not in notifier.kinds(hank.id)

@@ -12,9 +12,8 @@ from aiogram import Router
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent, InlineKeyboardMarkup, Message
 
+from handlers.deals import views as deal_view
 from handlers.leads import views as leads_view
-from handlers.ui import keyboards as kb
-from handlers.ui import render
 from handlers.ui.callbacks import DealCb, LeadCb
 from handlers.ui.i18n import DEFAULT_LANG, has, t
 from services.errors import DomainError, StaleVersion, ValidationError
@@ -84,8 +83,8 @@ async def _refresh_card(
         async with uow_factory() as uow:
             if prefix == DealCb.__prefix__:
                 deal = await deals.get_card(uow, actor, DealCb.unpack(data).deal_id)
-                text = render.deal_card(deal, lang, tz, t("deal.changed_elsewhere", lang))
-                markup = kb.deal_card(deal, lang)
+                text = deal_view.card_text(deal, lang, tz, t("deal.changed_elsewhere", lang))
+                markup = deal_view.card_keyboard(deal, lang)
             elif prefix == LeadCb.__prefix__:
                 lead = await leads.get_lead(uow, actor, LeadCb.unpack(data).lead_id)
                 text = leads_view.lead_text(lead, lang, tz, t("lead.changed_elsewhere", lang))

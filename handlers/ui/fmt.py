@@ -1,0 +1,107 @@
+"""Numbers, money and dates for people: the one formatter of the front-end.
+
+Money comes in kopecks (as the services keep it) and goes out as text in the person's
+language, by the locale's own rules (Babel / CLDR): the ru group separator is a no-break
+space and the decimal sign a comma ("150 000 ₽", "1 000,50 ₽"), en uses commas and a point
+("150,000 RUB"). Kopecks show only when there are any. `compact_money` is the short form of
+reports and pictures (ru "380 thousand" abbreviated by CLDR, en "380K"),
+`money(..., compact=True)` the same with the currency.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, tzinfo
+from decimal import Decimal
+from typing import Any
+
+from babel.numbers import format_compact_decimal, format_currency, format_decimal
+
+from handlers.ui.i18n import DEFAULT_LANG, LANGUAGES
+
+CURRENCY = "RUB"
+NONE = "—"
+
+
+def locale(lang: str | None) -> str:
+    return lang if lang in LANGUAGES else DEFAULT_LANG
+
+
+def _roubles(minor: int) -> Decimal:
+    return Decimal(int(minor)) / 100
+
+
+def money(minor: Any, lang: str | None, *, compact: bool = False) -> str:
+    """12345600 -> '123 456 ₽' (ru) / '123,456 RUB' (en); with kopecks '123 456,50 ₽'."""
+    if minor is None:
+        return NONE
+    if compact:
+        return f"{compact_money(minor, lang)}\u00a0{currency(lang)}"
+    pattern = "#,##0.00\u00a0¤" if int(minor) % 100 else "#,##0\u00a0¤"
+    return format_currency(
+        _roubles(minor), CURRENCY, pattern, locale=locale(lang), currency_digits=False
+    )
+
+
+def currency(lang: str | None) -> str:
+    """The currency sign in the language: '₽' (ru), 'RUB' (en)."""
+    return format_currency(0, CURRENCY, "¤", locale=locale(lang))
+
+
+def compact_money(minor: Any, lang: str | None) -> str:
+    """Short roubles without the sign, CLDR's short forms: 950, 12.3K, 1.2M (en; ru alike).
+    One decimal below 100 of the unit, none above."""
+    if minor is None:
+        return NONE
+    value = _roubles(minor)
+    digits = 0
+    for limit in (10**9, 10**6, 10**3):
+        if abs(value) >= limit:
+            digits = 1 if abs(value) / limit < 100 else 0
+            break
+    return format_compact_decimal(value, locale=locale(lang), fraction_digits=digits)
+
+
+def number(value: float | int, lang: str | None, digits: int = 0) -> str:
+    """1260 -> '1 260' (ru) / '1,260' (en); `digits` decimals at most."""
+    pattern = "#,##0" + ("." + "#" * digits if digits else "")
+    return format_decimal(value, pattern, locale=locale(lang))
+
+
+def percent(ratio: float | None, lang: str | None) -> str:
+    """0.125 -> '13%'; below 10 % one decimal: '4,5%' (ru) / '4.5%' (en)."""
+    if ratio is None:
+        return NONE
+    value = ratio * 100
+    return number(value, lang, 1 if 0 < value < 10 else 0) + "%"
+
+
+def when(value: datetime | None, tz: tzinfo) -> str:
+    """A moment in the company's timezone: 14.01.2026 12:00."""
+    return value.astimezone(tz).strftime("%d.%m.%Y %H:%M") if value else NONE
+
+
+def when_short(value: datetime | str | None, tz: tzinfo) -> str:
+    """A moment without the year (reminders, lists): 14.01 12:00. ISO text is accepted."""
+    if not value:
+        return NONE
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.astimezone(tz).strftime("%d.%m %H:%M")
+
+
+def day(value: date | str | None) -> str:
+    """A calendar day: 01.04.2026. ISO text is accepted."""
+    if not value:
+        return NONE
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.strftime("%d.%m.%Y")
+
+
+def report_day(value: date, lang: str | None) -> str:
+    """A day in a report: 01.10.2025 (ru), 2025-10-01 (en)."""
+    return value.strftime("%d.%m.%Y" if locale(lang) == "ru" else "%Y-%m-%d")
+
+
+def short(text: str, width: int = 28) -> str:
+    """Cut to `width` characters with an ellipsis (button labels, list lines)."""
+    return text if len(text) <= width else text[: width - 1] + "…"

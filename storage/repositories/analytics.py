@@ -1,0 +1,379 @@
+"""Report aggregates over the derived analytics tables (funnel facts, stage visits and their
+daily rollup) and the live ones: SQL only, the same on SQLite and PostgreSQL.
+
+Periods come in as epoch seconds ``[since, until)`` of the first entry into the pipeline
+(the cohort); ``manager_id`` None means everyone. Each method returns raw aggregate rows;
+services/reports/analytics.py turns them into reports.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    ScalarSelect,
+    String,
+    Subquery,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+    true,
+    union_all,
+)
+
+from storage.enums import StageKind
+from storage.models import LossReason, Stage, Task
+from storage.models.analytics import (
+    OUTCOME_FROZEN,
+    OUTCOME_LOST,
+    OUTCOME_OPEN,
+    OUTCOME_WON,
+    OUTCOMES,
+    VISIT_BUCKET_LIMIT,
+    FunnelFact,
+    StageVisit,
+    StageVisitDay,
+)
+from storage.repositories.base import Repo
+from storage.repositories.tasks import OPEN_TASK_STATES
+
+DAY_SECONDS = 86400
+
+# (outcome, reason id or None, flow stage id, count, amount)
+RefusalCell = tuple[str, int | None, int, int, int]
+
+
+def _cohort(column: Any, since: int, until: int) -> ColumnElement[bool]:
+    """``column`` (epoch seconds of the first entry into the pipeline) is in the period."""
+    return and_(column >= since, column < until)
+
+
+def _manager(column: Any, manager_id: int | None) -> list[ColumnElement[bool]]:
+    return [] if manager_id is None else [column == manager_id]
+
+
+def _stage_ids(ids: list[int], name: str) -> Subquery:
+    return select(Stage.id).where(Stage.id.in_(ids)).subquery(name)
+
+
+def _count_and_sum(amount: Any, *where: ColumnElement[bool]) -> ScalarSelect[str]:
+    """A correlated subquery giving ``"count:sum"`` of the rows of one cell.
+
+    Reports fill a small grid of cells (stage x outcome x stage ...), each cell one index
+    range. Aggregating per cell in a correlated subquery costs about what COUNT costs:
+    SQLite's GROUP BY would compare the group columns on every row on top. SQLite has no
+    LATERAL to return two numbers from one scan, hence the two joined into one string.
+    """
+    count = cast(func.count(), String)
+    total = cast(func.coalesce(func.sum(amount), 0), String)
+    return select(count + ":" + total).where(*where).scalar_subquery()
+
+
+def _pair(value: str) -> tuple[int, int]:
+    count, total = value.split(":")
+    return int(count), int(Decimal(total))
+
+
+class AnalyticsRepo(Repo):
+    async def snapshot_cells(
+        self, pipeline_id: int, stuck_before: int, manager_id: int | None
+    ) -> list[tuple[str, int, int, int, int]]:
+        """(outcome, stage id, count, amount, stuck before `stuck_before`) of the open and
+        frozen deals of the pipeline now."""
+        f = FunnelFact
+        rows = await self.session.execute(
+            select(
+                f.outcome,
+                f.stage_id,
+                func.count(),
+                func.coalesce(func.sum(f.amount), 0),
+                func.coalesce(func.sum(case((f.stage_ts < stuck_before, 1), else_=0)), 0),
+            )
+            .where(
+                f.pipeline_id == pipeline_id,
+                f.outcome.in_((OUTCOME_OPEN, OUTCOME_FROZEN)),
+                *_manager(f.manager_id, manager_id),
+            )
+            .group_by(f.outcome, f.stage_id)
+        )
+        return [(o, sid, int(n), int(a), int(s)) for o, sid, n, a, s in rows]
+
+    async def funnel_cells(
+        self,
+        pipeline_id: int,
+        flow_stage_ids: list[int],
+        since: int,
+        until: int,
+        manager_id: int | None,
+    ) -> list[tuple[int, str, int, int, int]]:
+        """(furthest stage id, outcome, last flow stage id, count, amount) of the cohort,
+        one cell per combination (empty ones too)."""
+        f = FunnelFact
+        furthest_ids = _stage_ids(flow_stage_ids, "reached")
+        flow_ids = _stage_ids(flow_stage_ids, "flow")
+        outcomes = union_all(*(select(literal(o, String).label("o")) for o in OUTCOMES)).subquery()
+        cell = _count_and_sum(
+            f.amount,
+            f.pipeline_id == pipeline_id,
+            f.reached_stage_id == furthest_ids.c.id,
+            f.outcome == outcomes.c.o,
+            f.flow_stage_id == flow_ids.c.id,
+            _cohort(f.entered_ts, since, until),
+            *_manager(f.manager_id, manager_id),
+        )
+        return [
+            (reached_id, outcome, flow_id, *_pair(value))
+            for reached_id, outcome, flow_id, value in await self.session.execute(
+                select(furthest_ids.c.id, outcomes.c.o, flow_ids.c.id, cell).select_from(
+                    furthest_ids.join(outcomes, true()).join(flow_ids, true())
+                )
+            )
+        ]
+
+    async def visit_histogram(
+        self,
+        pipeline_id: int,
+        stage_ids: list[int],
+        since: int,
+        until: int,
+        manager_id: int | None,
+    ) -> dict[int, dict[int, int]]:
+        """Finished stays of the period's cohort per stage and duration bucket.
+
+        For everyone, the whole UTC days of the period come from the daily rollup
+        (stage_visit_days) and only the partial days at its edges from stage_visits; for one
+        manager, everything comes from stage_visits."""
+        first_day, end_day = -(-since // DAY_SECONDS), until // DAY_SECONDS
+        histogram: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        stages = select(Stage.id).where(Stage.id.in_(stage_ids)).subquery()
+        numbers = select(literal(0, Integer).label("n")).cte("buckets", recursive=True)
+        numbers = numbers.union_all(
+            select(numbers.c.n + 1).where(numbers.c.n < VISIT_BUCKET_LIMIT - 1)
+        )
+        cells = stages.join(numbers, true())
+
+        async def add(count: ScalarSelect[Any]) -> None:
+            rows = await self.session.execute(
+                select(stages.c.id, numbers.c.n, count).select_from(cells)
+            )
+            for stage_id, bucket, n in rows:
+                if n:
+                    histogram[stage_id][int(bucket)] += int(n)
+
+        ranges = [(since, until)]
+        if manager_id is None and first_day < end_day:
+            d = StageVisitDay
+            await add(  # one index range per (stage, bucket) cell: see _count_and_sum
+                select(func.sum(d.visits))
+                .where(
+                    d.pipeline_id == pipeline_id,
+                    d.stage_id == stages.c.id,
+                    d.bucket == numbers.c.n,
+                    d.day >= first_day,
+                    d.day < end_day,
+                )
+                .scalar_subquery()
+            )
+            ranges = [(since, first_day * DAY_SECONDS), (end_day * DAY_SECONDS, until)]
+        v = StageVisit
+        for low, high in ranges:
+            if low < high:
+                await add(
+                    select(func.count())
+                    .where(
+                        v.pipeline_id == pipeline_id,
+                        v.stage_id == stages.c.id,
+                        v.bucket == numbers.c.n,
+                        v.cohort_ts >= low,
+                        v.cohort_ts < high,
+                        *_manager(v.manager_id, manager_id),
+                    )
+                    .scalar_subquery()
+                )
+        return histogram
+
+    async def visit_slices(
+        self,
+        pipeline_id: int,
+        since: int,
+        until: int,
+        manager_id: int | None,
+        picks: Sequence[tuple[int, int, int, int]],
+    ) -> list[tuple[int, int]]:
+        """For each pick (stage, bucket, offset, how many): the `how many` stay durations
+        from `offset` of that bucket in duration order, as (pick index, seconds); one
+        query for all picks."""
+        if not picks:
+            return []
+        v = StageVisit
+        scope = [
+            v.pipeline_id == pipeline_id,
+            _cohort(v.cohort_ts, since, until),
+            *_manager(v.manager_id, manager_id),
+        ]
+        slices = []
+        for i, (stage_id, bucket, offset, n) in enumerate(picks):
+            part = (
+                select(v.duration_s)
+                .where(v.stage_id == stage_id, v.bucket == bucket, *scope)
+                .order_by(v.duration_s)
+                .limit(n)
+                .offset(offset)
+                .subquery()
+            )
+            slices.append(select(literal(i, Integer).label("pick"), part.c.duration_s))
+        return [
+            (int(pick), int(value))
+            for pick, value in await self.session.execute(union_all(*slices))
+        ]
+
+    async def refusal_cells(
+        self,
+        pipeline_id: int,
+        flow_stage_ids: list[int],
+        refusal_stage_ids: list[int],
+        since: int,
+        until: int,
+        manager_id: int | None,
+    ) -> list[RefusalCell]:
+        """Refusals of the cohort (lost, or parked in conditional refusal): one cell per
+        refusal stage x reason x flow stage it happened at, then the rare refusals without
+        a reason (reason None) per outcome and flow stage."""
+        f = FunnelFact
+        scope = [
+            f.pipeline_id == pipeline_id,
+            _cohort(f.entered_ts, since, until),
+            *_manager(f.manager_id, manager_id),
+        ]
+        refusals = (
+            select(Stage.id, Stage.kind)
+            .where(
+                Stage.pipeline_id == pipeline_id,
+                Stage.kind.in_((StageKind.LOST, StageKind.FROZEN)),
+            )
+            .subquery("refusals")
+        )
+        reason_ids = select(LossReason.id).subquery("reasons")
+        flow_ids = _stage_ids(flow_stage_ids, "flow")
+        cell = _count_and_sum(
+            f.amount,
+            f.outcome == refusals.c.kind,
+            f.stage_id == refusals.c.id,
+            f.reason_id == reason_ids.c.id,
+            f.flow_stage_id == flow_ids.c.id,
+            *scope,
+        )
+        found: list[RefusalCell] = [
+            (outcome, reason_id, flow_id, *_pair(value))
+            for outcome, reason_id, flow_id, value in await self.session.execute(
+                select(refusals.c.kind, reason_ids.c.id, flow_ids.c.id, cell).select_from(
+                    refusals.join(reason_ids, true()).join(flow_ids, true())
+                )
+            )
+        ]
+        no_reason = await self.session.execute(
+            select(f.outcome, f.flow_stage_id, func.count(), func.sum(f.amount))
+            .where(
+                *scope,
+                f.outcome.in_((OUTCOME_LOST, OUTCOME_FROZEN)),
+                f.stage_id.in_(refusal_stage_ids),
+                f.reason_id.is_(None),
+                f.flow_stage_id.in_(flow_stage_ids),
+            )
+            .group_by(f.outcome, f.flow_stage_id)
+        )
+        found += [(o, None, flow, int(n), int(a or 0)) for o, flow, n, a in no_reason]
+        return found
+
+    async def manager_outcomes(
+        self,
+        pipeline_id: int,
+        stage_ids: list[int],
+        since: int,
+        until: int,
+        manager_id: int | None,
+    ) -> list[tuple[int | None, str, int, int]]:
+        """(manager id, outcome, count, amount) of the period's cohort."""
+        f = FunnelFact
+        rows = await self.session.execute(
+            select(f.manager_id, f.outcome, func.count(), func.coalesce(func.sum(f.amount), 0))
+            .where(
+                f.pipeline_id == pipeline_id,
+                f.reached_stage_id.in_(stage_ids),
+                f.outcome.in_(OUTCOMES),
+                f.flow_stage_id.in_(stage_ids),
+                _cohort(f.entered_ts, since, until),
+                *_manager(f.manager_id, manager_id),
+            )
+            .group_by(f.manager_id, f.outcome)
+        )
+        return [(mid, outcome, int(n), int(amount or 0)) for mid, outcome, n, amount in rows]
+
+    async def lead_stats(
+        self,
+        pipeline_id: int,
+        stage_ids: list[int],
+        since: int,
+        until: int,
+        manager_id: int | None,
+    ) -> dict[int | None, tuple[int, int, int, float | None]]:
+        """Per manager, of the leads pipeline's cohort: (leads, processed — with a first
+        action —, converted, median response seconds), in one pass."""
+        f = FunnelFact
+        ranked = (
+            select(
+                f.manager_id.label("mid"),
+                f.response_s.label("d"),
+                case((f.outcome == OUTCOME_WON, 1), else_=0).label("converted"),
+                func.row_number()
+                .over(partition_by=f.manager_id, order_by=f.response_s.asc().nulls_last())
+                .label("rn"),
+                func.count(f.response_s).over(partition_by=f.manager_id).label("done"),
+            )
+            .where(
+                f.pipeline_id == pipeline_id,
+                f.reached_stage_id.in_(stage_ids),
+                f.outcome.in_(OUTCOMES),
+                f.flow_stage_id.in_(stage_ids),
+                _cohort(f.entered_ts, since, until),
+                *_manager(f.manager_id, manager_id),
+            )
+            .subquery()
+        )
+        middle = ranked.c.rn.in_([(ranked.c.done + 1) // 2, (ranked.c.done + 2) // 2])
+        rows = await self.session.execute(
+            select(
+                ranked.c.mid,
+                func.count(),
+                func.max(ranked.c.done),
+                func.sum(ranked.c.converted),
+                func.avg(case((middle, ranked.c.d))),
+            ).group_by(ranked.c.mid)
+        )
+        return {
+            mid: (int(n), int(done), int(converted), None if median is None else float(median))
+            for mid, n, done, converted, median in rows
+        }
+
+    async def overdue_tasks(self, now: datetime, manager_id: int | None) -> dict[int, int]:
+        """Open tasks past due at `now` per assignee."""
+        rows = await self.session.execute(
+            select(Task.assignee_id, func.count())
+            .where(
+                Task.assignee_id.is_not(None),
+                Task.status.in_(OPEN_TASK_STATES),
+                Task.due_at < now,
+                *_manager(Task.assignee_id, manager_id),
+            )
+            .group_by(Task.assignee_id)
+        )
+        return {int(mid): int(n) for mid, n in rows if mid is not None}

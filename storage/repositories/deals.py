@@ -1,0 +1,115 @@
+"""Deals and what happens to them: lists and search, stage history, activities."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+
+from storage.models import Activity, Company, Contact, Deal, StageHistory
+from storage.repositories.base import Repo
+
+
+class DealRepo(Repo):
+    async def titles(self, deal_ids: Sequence[int]) -> dict[int, str]:
+        """{deal id: title} of the given deals (one statement; none for no ids)."""
+        if not deal_ids:
+            return {}
+        rows = await self.session.execute(
+            select(Deal.id, Deal.title).where(Deal.id.in_(set(deal_ids)))
+        )
+        return {int(i): str(t) for i, t in rows}
+
+    async def with_client(self, deal_id: int) -> Deal | None:
+        """The deal with its contact and company in one statement (they land in the
+        session's identity map, so the card reads them without another query)."""
+        row = (
+            await self.session.execute(
+                select(Deal, Contact, Company)
+                .outerjoin(Contact, Contact.id == Deal.contact_id)
+                .outerjoin(Company, Company.id == Deal.company_id)
+                .where(Deal.id == deal_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        # The identity map holds objects weakly: keep the client's rows alive for this
+        # session, or they are gone (and read again) by the time the card asks for them.
+        self.session.info.setdefault("kept", []).extend(x for x in row[1:] if x is not None)
+        deal: Deal = row[0]
+        return deal
+
+    async def page(
+        self,
+        *,
+        manager_id: int | None,
+        pipeline_id: int | None,
+        stage_id: int | None,
+        open_only: bool,
+        offset: int,
+        limit: int,
+    ) -> tuple[Sequence[Deal], int]:
+        conds: list[Any] = []
+        if manager_id is not None:
+            conds.append(Deal.manager_id == manager_id)
+        if pipeline_id is not None:
+            conds.append(Deal.pipeline_id == pipeline_id)
+        if stage_id is not None:
+            conds.append(Deal.stage_id == stage_id)
+        if open_only:
+            conds.append(Deal.closed_at.is_(None))
+        total = await self.session.scalar(select(func.count()).select_from(Deal).where(*conds))
+        rows = await self.session.scalars(
+            select(Deal)
+            .where(*conds)
+            .order_by(Deal.updated_at.desc(), Deal.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        return rows.all(), int(total or 0)
+
+    async def search(self, needle: str, manager_id: int | None, limit: int) -> Sequence[Deal]:
+        escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = select(Deal).where(Deal.search_text.like(f"%{escaped}%", escape="\\"))
+        if manager_id is not None:
+            stmt = stmt.where(Deal.manager_id == manager_id)
+        rows = await self.session.scalars(
+            stmt.order_by(Deal.closed_at.is_not(None), Deal.updated_at.desc()).limit(limit)
+        )
+        return rows.all()
+
+    async def by_contact_ids(self, contact_ids: Sequence[int]) -> Sequence[Deal]:
+        if not contact_ids:
+            return []
+        rows = await self.session.scalars(
+            select(Deal).where(Deal.contact_id.in_(contact_ids)).order_by(Deal.id)
+        )
+        return rows.all()
+
+
+class HistoryRepo(Repo):
+    async def for_deal(self, deal_id: int) -> Sequence[StageHistory]:
+        rows = await self.session.scalars(
+            select(StageHistory)
+            .where(StageHistory.deal_id == deal_id)
+            .order_by(StageHistory.at, StageHistory.id)
+        )
+        return rows.all()
+
+    async def for_lead(self, lead_id: int) -> Sequence[StageHistory]:
+        rows = await self.session.scalars(
+            select(StageHistory)
+            .where(StageHistory.lead_id == lead_id)
+            .order_by(StageHistory.at, StageHistory.id)
+        )
+        return rows.all()
+
+    async def activities(self, deal_id: int, limit: int = 5) -> Sequence[Activity]:
+        rows = await self.session.scalars(
+            select(Activity)
+            .where(Activity.deal_id == deal_id)
+            .order_by(Activity.at.desc(), Activity.id.desc())
+            .limit(limit)
+        )
+        return rows.all()
