@@ -1,0 +1,181 @@
+"""Load: many people pressing stage buttons at once, through the real dispatcher.
+
+    .venv/bin/python bench/load.py [--people 100] [--taps 20] [--think 0.3-1.5] [--seed 1]
+
+Each simulated person is a manager with a deal of their own (created through the services
+on a migrated SQLite file database with the default pipelines). They press NEXT / BACK on
+their card through `bot.app.build_dispatcher` (all middlewares, throttle off), each with the
+version the card shows, wait for the answer, think for a uniform random time in `--think`
+seconds (`--think 0`: no pause at all, a stress figure), and press again. Every person has
+their own recording Bot API session (tests/tg.py: no network).
+
+Prints taps/s, p50/p95/p99/max latency of a tap (from feed_update to its answer), errors
+(exceptions, ERROR log records) and refusals, and checks that every tap was applied exactly
+once (history rows and versions against taps sent). PostgreSQL is not driven here yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import random
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from aiogram.methods import AnswerCallbackQuery
+from aiogram.types import CallbackQuery, Chat, Message, Update, User
+
+from bench.button_press import DEFAULT_PIPELINES, OUT, fresh, quantile
+from bot.app import build_dispatcher
+from handlers.ui.callbacks import DealAction, DealCb
+from services.clock import SystemClock
+from services.permissions import Actor
+from services.sales import deals
+from services.sales.pipeline_config import load_config
+from services.sales.pipelines import sync_config
+from storage import migrate
+from storage.db import create_engine, create_session_factory
+from storage.models import Employee
+from storage.uow import UnitOfWorkFactory
+from tests.factories import new_deal
+from tests.tg import BOT_ID, RecordingSession, make_bot, make_settings
+
+FIRST_TG = 710_000_001
+
+
+class ErrorCount(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
+def tap(user: User, update_id: int, data: str) -> Update:
+    card = Message(
+        message_id=1,
+        date=datetime.now(UTC),
+        chat=Chat(id=user.id, type="private"),
+        from_user=User(id=BOT_ID, is_bot=True, first_name="Voronka"),
+        text="card",
+    )
+    query = CallbackQuery(
+        id=str(update_id), from_user=user, chat_instance="ci", data=data, message=card
+    )
+    return Update(update_id=update_id, callback_query=query)
+
+
+async def main(people: int, taps: int, think: tuple[float, float], seed: int) -> int:
+    rng = random.Random(seed)
+    path = fresh(OUT / "load.db")
+    url = f"sqlite+aiosqlite:///{path}"
+    await migrate.upgrade(url)
+    engine = create_engine(url)
+    errors = ErrorCount()
+    logging.getLogger().addHandler(errors)
+    uow_factory = UnitOfWorkFactory(create_session_factory(engine), SystemClock())
+    try:
+        async with uow_factory() as uow:
+            await sync_config(uow, load_config(DEFAULT_PIPELINES))
+        actors: list[Actor] = []
+        async with uow_factory() as uow:
+            emps = [
+                Employee(
+                    telegram_id=FIRST_TG + i,
+                    name=f"M{i}",
+                    roles=["manager"],
+                    active=True,
+                    created_at=uow.clock.now(),
+                )
+                for i in range(people)
+            ]
+            for emp in emps:
+                uow.repo.add(emp)
+            await uow.commit()
+            actors = [Actor.of(e) for e in emps]
+        cards = [await new_deal(uow_factory, a, amount="1000") for a in actors]
+        dp = build_dispatcher(make_settings(url, throttle_seconds=0), uow_factory)
+        latencies: list[float] = []
+        exceptions = 0
+        refusals = 0
+        update_ids = iter(range(1, 10**9))
+
+        async def person(i: int) -> None:
+            nonlocal exceptions, refusals
+            session = RecordingSession()
+            bot = make_bot(session)
+            user = User(id=FIRST_TG + i, is_bot=False, first_name=f"M{i}", language_code="ru")
+            card = cards[i]
+            await asyncio.sleep(rng.uniform(*think))  # people don't start in the same ms
+            for n in range(taps):
+                action = DealAction.NEXT if n % 2 == 0 else DealAction.BACK
+                data = DealCb(action=action, deal_id=card.id, v=card.version + n).pack()
+                update = tap(user, next(update_ids), data)
+                started = time.perf_counter()
+                try:
+                    await dp.feed_update(bot, update)
+                except Exception:
+                    exceptions += 1
+                latencies.append(time.perf_counter() - started)
+                answer = session.requests[-1] if session.requests else None
+                if isinstance(answer, AnswerCallbackQuery) and answer.show_alert:
+                    refusals += 1
+                if think[1] > 0:
+                    await asyncio.sleep(rng.uniform(*think))
+
+        started = time.perf_counter()
+        await asyncio.gather(*(person(i) for i in range(people)))
+        wall = time.perf_counter() - started
+        applied = 0
+        wrong = 0
+        for a, c in zip(actors, cards, strict=True):
+            async with uow_factory() as uow:
+                after = await deals.get_card(uow, a, c.id)
+                history = await uow.repo.history.for_deal(c.id)
+            applied += len(history) - 1
+            wrong += (after.version - c.version) != taps or len(history) - 1 != taps
+        ms = [1000 * v for v in latencies]
+        print(
+            f"load: {people} people x {taps} taps, think {think[0]}-{think[1]} s, SQLite file, "
+            f"{wall:.1f} s wall"
+        )
+        print(f"  {len(ms) / wall:.1f} taps/s")
+        print(
+            f"  latency ms: p50 {quantile(ms, 0.5):.1f}  p95 {quantile(ms, 0.95):.1f}"
+            f"  p99 {quantile(ms, 0.99):.1f}  max {max(ms):.1f}"
+        )
+        print(
+            f"  errors: {exceptions} exceptions, {errors.count} ERROR log records;"
+            f" refusals {refusals}"
+        )
+        print(f"  applied {applied} of {people * taps} taps, people with a wrong count: {wrong}")
+        ok = exceptions == 0 and errors.count == 0 and refusals == 0 and wrong == 0
+        return 0 if ok else 1
+    finally:
+        logging.getLogger().removeHandler(errors)
+        await engine.dispose()
+
+
+def think_range(text: str) -> tuple[float, float]:
+    if "-" in text:
+        lo, hi = text.split("-", 1)
+        return float(lo), float(hi)
+    return float(text), float(text)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=100)
+    parser.add_argument("--taps", type=int, default=20)
+    parser.add_argument("--think", type=think_range, default=(0.3, 1.5), help="seconds, a-b")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    sys.exit(asyncio.run(main(args.people, args.taps, args.think, args.seed)))
