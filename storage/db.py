@@ -38,7 +38,7 @@ from sqlalchemy.util import await_only
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 WRITER_QUEUE_TIMEOUT_S = 10.0
-SQLITE_POOL_SIZE = 20
+SQLITE_POOL_SIZE = 100  # >= the people tapping at once: nobody queues for a connection
 READ_ONLY = "voronka_read_only"  # execution option: a transaction that will not write
 NO_BEGIN = "voronka_no_begin"  # with READ_ONLY: no BEGIN at all, each statement on its own
 _HELD = "voronka_writer_lock"  # connection info: the writer lock this transaction holds
