@@ -18,6 +18,7 @@ from aiogram.types import CallbackQuery, TelegramObject
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.middlewares import ContextMiddleware, ThrottleMiddleware
+from bot.responses import keep_response_models
 from bot.settings import Settings
 from services.clock import Clock, SystemClock
 from storage.uow import UnitOfWorkFactory
@@ -77,11 +78,12 @@ def build_dispatcher(
 def make_bot(settings: Settings, session: Any = None) -> Bot:
     if session is None and settings.telegram_api_url:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
-    return Bot(
+    bot = Bot(
         token=settings.require_token(),
         session=session,
         default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
     )
+    return keep_response_models(bot)
 
 
 async def make_storage(settings: Settings) -> BaseStorage:

@@ -295,6 +295,7 @@ class Progress:
         self.last_at, self.last_done = now, done
         text = t("import.progress", self.lang, done=_n(done, self.lang), total=_n(total, self.lang))
         self.pending = asyncio.create_task(self._show(text))
+        await asyncio.sleep(0)  # let it start: the import's own statements may never yield
 
     async def _show(self, text: str) -> None:
         try:
