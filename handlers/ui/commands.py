@@ -6,7 +6,14 @@ import logging
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
-from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
+from aiogram.types import (
+    BotCommand,
+    BotCommandScopeChat,
+    BotCommandScopeDefault,
+    MenuButtonCommands,
+    MenuButtonWebApp,
+    WebAppInfo,
+)
 
 from handlers.ui.i18n import LANGUAGES, t
 from services.permissions import Actor
@@ -54,8 +61,29 @@ async def set_commands_for(bot: Bot, actor: Actor) -> None:
         log.info("commands for %s not set: %s", actor.telegram_id, exc)
 
 
-async def set_commands(bot: Bot, uow_factory: UnitOfWorkFactory) -> None:
-    """Strangers see only /start (per language); each employee sees their role's commands."""
+def has_board(actor: Actor) -> bool:
+    """Whose chat menu button opens the Mini App (the board is about deals)."""
+    return any(r in actor.roles for r in SALES)
+
+
+async def set_menu_button_for(bot: Bot, actor: Actor, web_app_url: str) -> None:
+    """The chat's menu button: the Mini App for sales roles, the commands for the others."""
+    lang = actor.language or "ru"
+    button: MenuButtonWebApp | MenuButtonCommands = MenuButtonCommands()
+    if has_board(actor):
+        app = WebAppInfo(url=web_app_url)
+        button = MenuButtonWebApp(text=t("app.menu_button", lang), web_app=app)
+    try:
+        await bot.set_chat_menu_button(chat_id=actor.telegram_id, menu_button=button)
+    except TelegramAPIError as exc:
+        log.info("menu button for %s not set: %s", actor.telegram_id, exc)
+
+
+async def set_commands(
+    bot: Bot, uow_factory: UnitOfWorkFactory, web_app_url: str | None = None
+) -> None:
+    """Strangers see only /start (per language); each employee sees their role's commands
+    (and, with a Mini App, sales roles get it as their menu button)."""
     for lang in LANGUAGES:
         await bot.set_my_commands(
             [BotCommand(command="start", description=t("cmd.start", lang))],
@@ -66,3 +94,5 @@ async def set_commands(bot: Bot, uow_factory: UnitOfWorkFactory) -> None:
         staff = await employees.staff(uow)
     for actor in staff:
         await set_commands_for(bot, actor)
+        if web_app_url:
+            await set_menu_button_for(bot, actor, web_app_url)

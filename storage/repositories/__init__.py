@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import Base
 from storage.repositories.analytics import AnalyticsRepo
 from storage.repositories.base import M, Repo
+from storage.repositories.board import BoardRepo
 from storage.repositories.clients import ContactRepo
 from storage.repositories.deals import DealRepo, HistoryRepo
 from storage.repositories.employees import EmployeeRepo
@@ -47,6 +48,7 @@ class Repositories:
         self.imports = ImportRepo(session)
         self.intake = IntakeRepo(session)
         self.system = SystemRepo(session)
+        self.board = BoardRepo(session)
 
     async def get(self, model: type[M], ident: Any) -> M | None:
         return await self.session.get(model, ident)
