@@ -464,7 +464,7 @@ async def get_funnel(request: web.Request, uow: UnitOfWork, caller: Caller) -> A
     lang = caller.lang
     return {
         "report": screen.kind.value,
-        "title": t(f"funnel.title.{screen.kind.value}", lang),
+        "title": f"{t(f'app.report.{screen.kind.value}', lang)} · {screen.pipeline.label(lang)}",
         "pipeline": _pipeline(screen.pipeline, lang),
         "pipelines": [_pipeline(p, lang) for p in screen.pipelines],
         "period": str(period),
@@ -532,8 +532,8 @@ def _report(
         "bars": [
             {
                 "label": r.name or t("funnel.no_manager", lang),
-                "count": r.won,
-                "deals": r.deals,
+                "count": r.deals,
+                "won": r.won,
                 "amount": money(r.won_amount),
                 "conversion": fmt.percent(r.conversion, lang),
             }

@@ -94,7 +94,7 @@
   function refuse(text) {
     // No data for anyone the server did not accept: wipe the screen, say what to do.
     $("filters").replaceChildren();
-    $("tabs").hidden = true;
+    $("top").hidden = true;
     closeSheet();
     $("main").replaceChildren(h("p", { class: "note error", id: "refused" }, text));
   }
@@ -400,14 +400,14 @@
     };
     bars.forEach((b, i) => {
       const y = i * ROW + 16;
-      const width = Math.max(2, (W - 8) * b.count / max);
+      const width = b.count > 0 ? Math.max(3, (W - 8) * b.count / max) : 0;
       const x = funnel ? (W - width) / 2 : 0;
       el("rect", { x, y, width, height: BAR, rx: 4, class: "bar" + (funnel ? "" : " rank"), "data-count": b.count });
       el("text", { x: 0, y: y - 4, class: "bar-label" }, b.label);
       const parts = [String(b.count)];
       if (b.amount && b.amount.value) parts.push(b.amount.text);
       if (b.conversion && i > 0 && report === "period") parts.push(b.conversion);
-      if (report === "managers" && b.conversion) parts.push(b.conversion);
+      if (report === "managers") { parts[0] = T("app.sum.total", { n: b.count }); parts.push(T("app.sum.won", { n: b.won }), b.conversion); }
       el("text", { x: W - 2, y: y - 4, class: "bar-value", "text-anchor": "end" }, parts.join(" · "));
     });
     return svg;
