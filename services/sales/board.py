@@ -151,7 +151,8 @@ async def board(
     rot = {s.id: s.rot_after_days for s in columns}
     totals = await uow.repo.board.totals(rules.pipeline.id, who)
     by_stage: dict[int, list[BoardRow]] = {}
-    for row in await uow.repo.board.first_cards(rules.pipeline.id, who, per_column):
+    stage_ids = [s.id for s in columns]
+    for row in await uow.repo.board.first_cards(rules.pipeline.id, stage_ids, who, per_column):
         by_stage.setdefault(row.stage_id, []).append(row)
     result = []
     for s in columns:

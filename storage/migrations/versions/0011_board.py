@@ -4,8 +4,9 @@ Revision ID: 0011
 Revises: 0006
 
 ``stages.rot_after_days``: a deal in the stage longer than this is stale (the board colours
-its card); set from the pipelines file (``rot_after_days`` of a stage). The index serves a
-board column: the open deals of one stage, longest in the stage first.
+its card); set from the pipelines file (``rot_after_days`` of a stage). The index serves the
+board: a column's open deals, longest in the stage first, and the per-stage count and sum
+(amount, manager) without reading the table.
 """
 
 from collections.abc import Sequence
@@ -24,7 +25,10 @@ def upgrade() -> None:
     # drop its cache-epoch triggers (migration 0006).
     op.add_column("stages", sa.Column("rot_after_days", sa.Integer(), nullable=True))
     op.create_index(
-        "ix_deals_board", "deals", ["pipeline_id", "stage_id", "stage_entered_at"], unique=False
+        "ix_deals_board",
+        "deals",
+        ["pipeline_id", "closed_at", "stage_id", "stage_entered_at", "amount", "manager_id"],
+        unique=False,
     )
 
 
