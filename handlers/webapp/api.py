@@ -217,7 +217,7 @@ def _deal_id(request: web.Request) -> int:
 
 def _fields(raw: object, uow: UnitOfWork, tz: tzinfo) -> dict[str, object]:
     """A stage's required fields as typed in the form: dates as the date input gives them
-    (``2026-12-05T10:00``, the company's time) or as typed in the chat ("завтра 10:00")."""
+    (``2026-12-05T10:00``, the company's time) or as typed in the chat ("tomorrow 10:00")."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
