@@ -252,3 +252,64 @@ async def test_the_page_and_its_texts_are_served(app):
     assert js.status == 200
     texts = await (await app.get("/app/api/texts?lang=en")).json()
     assert texts["texts"]["app.tab.board"] == "Board"
+
+
+async def test_voronka_run_serves_the_mini_app_when_web_app_url_is_set(
+    harness,  # noqa: F811
+    db_url,
+    uow_factory,
+    clock,
+    team,
+):
+    """`voronka run` (polling) has no webhook server: bot/webapp.start_server is its own."""
+    from aiohttp.test_utils import unused_port
+
+    from bot.webapp import start_server
+    from tests.tg import make_settings
+
+    port = unused_port()
+    settings = make_settings(
+        db_url,
+        web_app_url="https://crm.example.test/app/",
+        webhook_host="127.0.0.1",
+        webhook_port=port,
+    )
+    runner = await start_server(settings, uow_factory, harness.bot, harness.dp.storage)
+    try:
+        async with ClientSession(base_url=f"http://127.0.0.1:{port}") as client:
+            page = await client.get("/app/")
+            assert page.status == 200
+            head = auth(sign_init_data(team["ann"].telegram_id, clock.now()))
+            r = await client.get("/app/api/board", headers=head)
+            assert r.status == 200 and len(titles(await r.json())) == 2
+    finally:
+        await runner.cleanup()
+
+
+async def test_the_webhook_server_mounts_the_mini_app(harness, db_url, uow_factory, clock, team):  # noqa: F811
+    from aiohttp.test_utils import TestServer
+
+    from bot.webapp import webapp_state
+    from bot.webhook import build_app
+    from tests.integration.webhook_kit import webhook_settings
+
+    settings = webhook_settings(db_url, web_app_url="https://crm.example.test/app/")
+    app = build_app(
+        settings,
+        harness.dp,
+        harness.bot,
+        uow_factory,
+        webapp=webapp_state(settings, uow_factory, harness.bot, harness.dp.storage),
+    )
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with ClientSession(base_url=str(server.make_url(""))) as client:
+            head = auth(sign_init_data(team["lea"].telegram_id, clock.now()))
+            r = await client.get("/app/api/board", headers=head)
+            assert r.status == 200 and len(titles(await r.json())) == 3
+            assert (await client.get("/healthz")).status == 200
+            hook = await client.post(settings.webhook_path, json={})
+            assert hook.status == 401  # the webhook is still there, still guarded
+    finally:
+        await server.close()
