@@ -81,6 +81,7 @@ async def test_board_renders_and_a_tap_moves_the_deal_and_its_chat_card(
 
     await page.tap(f'.card[data-deal="{deal.id}"]')
     await page.locator("#move-to").wait_for()
+    await miniapp.screenshot(page, "deal-360x640")
     await page.tap('#move-to .stage-btn:has-text("КП отправлено")')
     await page.locator("#toast.ok").wait_for()
     assert "КП отправлено" in await page.locator("#toast").inner_text()
@@ -228,3 +229,14 @@ async def test_theme_colours_come_from_telegram(miniapp, make_actor, uow_factory
         "getComputedStyle(document.querySelector('#tab-board.on')).backgroundColor"
     )
     assert colour == "rgb(51, 144, 236)"  # the stub's button_color #3390ec
+
+
+async def test_outside_telegram_the_page_says_where_to_open_it(
+    miniapp, make_actor, uow_factory, clock
+):
+    ann = await make_actor(roles=("manager",))
+    page = await miniapp(ann, init_data="", lang="en")
+    refused = page.locator("#refused")
+    await refused.wait_for()
+    assert "Open this app from Telegram" in await refused.inner_text()
+    assert [url for _, url in miniapp.responses if "/texts" not in url] == []
