@@ -50,8 +50,9 @@ def commands_for(roles: frozenset[Role], lang: str) -> list[BotCommand]:
     ]
 
 
-async def set_commands_for(bot: Bot, actor: Actor) -> None:
-    """One person's menu, in their language (a chat scope beats the default scope)."""
+async def set_commands_for(bot: Bot, actor: Actor, web_app_url: str | None = None) -> None:
+    """One person's menu, in their language (a chat scope beats the default scope); with a
+    Mini App (WEB_APP_URL) also their chat's menu button."""
     try:
         await bot.set_my_commands(
             commands_for(actor.roles, actor.language or "ru"),
@@ -59,6 +60,8 @@ async def set_commands_for(bot: Bot, actor: Actor) -> None:
         )
     except TelegramAPIError as exc:  # a person who never opened the bot, etc.
         log.info("commands for %s not set: %s", actor.telegram_id, exc)
+    if web_app_url:
+        await set_menu_button_for(bot, actor, web_app_url)
 
 
 def has_board(actor: Actor) -> bool:
@@ -93,6 +96,4 @@ async def set_commands(
     async with uow_factory() as uow:
         staff = await employees.staff(uow)
     for actor in staff:
-        await set_commands_for(bot, actor)
-        if web_app_url:
-            await set_menu_button_for(bot, actor, web_app_url)
+        await set_commands_for(bot, actor, web_app_url)

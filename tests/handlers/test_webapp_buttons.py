@@ -63,3 +63,23 @@ async def test_menu_button_for_sales_roles(db_url, uow_factory, clock, make_acto
     session.requests.clear()
     await set_commands(make_bot(session), uow_factory)  # no Mini App: menu buttons untouched
     assert not [m for m in session.requests if isinstance(m, SetChatMenuButton)]
+
+
+async def test_menu_button_follows_role_changes(db_url, uow_factory, clock, make_actor):
+    from handlers.ui.callbacks import TeamAction, TeamCb
+
+    bot = with_app(db_url, uow_factory, clock)
+    admin = await make_actor(roles=("admin",))
+    mark = await make_actor(roles=("measurer",))
+    boss = tg_user(admin.telegram_id)
+    manager_on = TeamCb(action=TeamAction.ROLE, employee_id=mark.id, value=2)
+    sent = await bot.tap(boss, manager_on)
+    [button] = [m.menu_button for m in sent.of(SetChatMenuButton) if m.chat_id == mark.telegram_id]
+    assert isinstance(button, MenuButtonWebApp)  # a manager now: the board
+    sent = await bot.tap(boss, manager_on)  # and off again
+    [button] = [m.menu_button for m in sent.of(SetChatMenuButton) if m.chat_id == mark.telegram_id]
+    assert isinstance(button, MenuButtonCommands)
+    off = TeamCb(action=TeamAction.ACTIVE, employee_id=mark.id, value=0)
+    sent = await bot.tap(boss, off)
+    [button] = [m.menu_button for m in sent.of(SetChatMenuButton) if m.chat_id == mark.telegram_id]
+    assert isinstance(button, MenuButtonCommands)
