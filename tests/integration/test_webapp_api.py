@@ -313,3 +313,34 @@ async def test_the_webhook_server_mounts_the_mini_app(harness, db_url, uow_facto
             assert hook.status == 401  # the webhook is still there, still guarded
     finally:
         await server.close()
+
+
+async def test_a_card_converted_from_a_lead_is_redrawn_too(
+    app,
+    harness,  # noqa: F811
+    make_actor,
+    uow_factory,
+    clock,
+):
+    from tests.factories import new_lead
+
+    ann = await make_actor(roles=("manager",))
+    lead = await new_lead(uow_factory, ann, name="Иван Петров", amount="90000")
+    user = tg_user(ann.telegram_id)
+    card = await harness.send(user, f"/lead {lead.id}")
+    on = await harness.tap(user, card.button("Объект в зоне"), card)
+    on = await harness.tap(user, on.button("Понятно, что нужно"), card)
+    await harness.tap(user, on.button("В сделку"), card)  # the lead's message: the deal's card
+    head = auth(sign_init_data(ann.telegram_id, clock.now()))
+    body = await (await app.get("/app/api/board", headers=head)).json()
+    [deal] = body["columns"][0]["cards"]
+    target = body["columns"][1]["stage"]["id"]
+    r = await app.post(
+        f"/app/api/deals/{deal['id']}/move",
+        headers=head,
+        json={"stage_id": target, "version": deal["version"]},
+    )
+    assert r.status == 200, await r.text()
+    last = harness.session.requests[-1]
+    assert isinstance(last, EditMessageText) and last.message_id == card.message.message_id
+    assert "<b>КП отправлено</b>" in last.text
