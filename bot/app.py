@@ -66,6 +66,7 @@ def build_dispatcher(
         uow_factory=uow_factory,
         clock=clock or uow_factory.clock,
         tz=ZoneInfo(settings.timezone),
+        web_app_url=settings.web_app_url,
         **extra,
     )
     dp.update.outer_middleware(ThrottleMiddleware(settings.throttle_seconds))
@@ -134,12 +135,19 @@ async def run_polling(settings: Settings, *, migrated: bool = False) -> None:
     dp = build_dispatcher(settings, uow_factory, storage=storage)
     notifier = BotNotifier(bot, settings.timezone)
     scheduler = build_scheduler(uow_factory, notifier, uow_factory.clock, settings)
+    web_runner = None
     try:
         scheduler.start()
-        await set_commands(bot, uow_factory)
+        if settings.web_app_url:  # the Mini App needs an HTTP server even when polling
+            from bot.webapp import start_server
+
+            web_runner = await start_server(settings, uow_factory, bot, storage)
+        await set_commands(bot, uow_factory, settings.web_app_url)
         log.info("Voronka is polling")
         await dp.start_polling(bot, handle_signals=True)
     finally:
+        if web_runner is not None:
+            await web_runner.cleanup()
         if scheduler.running:
             scheduler.shutdown(wait=False)
         await storage.close()

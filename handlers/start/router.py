@@ -26,7 +26,12 @@ def _name(user: User) -> str:
 
 
 async def start_with_token(
-    message: Message, command: CommandObject, uow: UnitOfWork, actor: Actor | None, lang: str
+    message: Message,
+    command: CommandObject,
+    uow: UnitOfWork,
+    actor: Actor | None,
+    lang: str,
+    web_app_url: str | None = None,
 ) -> None:
     user = message.from_user
     if user is None:
@@ -49,7 +54,7 @@ async def start_with_token(
     if bot is not None:
         from handlers.ui.commands import set_commands_for
 
-        await set_commands_for(bot, new_actor)
+        await set_commands_for(bot, new_actor, web_app_url)
 
 
 async def show_menu(message: Message, actor: Actor, lang: str, state: FSMContext) -> None:
@@ -82,7 +87,11 @@ async def lang_menu(query: CallbackQuery, lang: str) -> None:
 
 
 async def set_lang(
-    query: CallbackQuery, callback_data: LangCb, uow: UnitOfWork, actor: Actor
+    query: CallbackQuery,
+    callback_data: LangCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    web_app_url: str | None = None,
 ) -> None:
     updated = await team.set_language(uow, actor, callback_data.lang)
     lang = updated.language or "ru"
@@ -92,7 +101,7 @@ async def set_lang(
     if query.bot is not None:
         from handlers.ui.commands import set_commands_for
 
-        await set_commands_for(query.bot, updated)
+        await set_commands_for(query.bot, updated, web_app_url)
 
 
 async def _refuse(

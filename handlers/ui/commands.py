@@ -6,7 +6,14 @@ import logging
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
-from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
+from aiogram.types import (
+    BotCommand,
+    BotCommandScopeChat,
+    BotCommandScopeDefault,
+    MenuButtonCommands,
+    MenuButtonWebApp,
+    WebAppInfo,
+)
 
 from handlers.ui.i18n import LANGUAGES, t
 from services.permissions import Actor
@@ -43,8 +50,9 @@ def commands_for(roles: frozenset[Role], lang: str) -> list[BotCommand]:
     ]
 
 
-async def set_commands_for(bot: Bot, actor: Actor) -> None:
-    """One person's menu, in their language (a chat scope beats the default scope)."""
+async def set_commands_for(bot: Bot, actor: Actor, web_app_url: str | None = None) -> None:
+    """One person's menu, in their language (a chat scope beats the default scope); with a
+    Mini App (WEB_APP_URL) also their chat's menu button."""
     try:
         await bot.set_my_commands(
             commands_for(actor.roles, actor.language or "ru"),
@@ -52,10 +60,33 @@ async def set_commands_for(bot: Bot, actor: Actor) -> None:
         )
     except TelegramAPIError as exc:  # a person who never opened the bot, etc.
         log.info("commands for %s not set: %s", actor.telegram_id, exc)
+    if web_app_url:
+        await set_menu_button_for(bot, actor, web_app_url)
 
 
-async def set_commands(bot: Bot, uow_factory: UnitOfWorkFactory) -> None:
-    """Strangers see only /start (per language); each employee sees their role's commands."""
+def has_board(actor: Actor) -> bool:
+    """Whose chat menu button opens the Mini App (the board is about deals)."""
+    return any(r in actor.roles for r in SALES)
+
+
+async def set_menu_button_for(bot: Bot, actor: Actor, web_app_url: str) -> None:
+    """The chat's menu button: the Mini App for sales roles, the commands for the others."""
+    lang = actor.language or "ru"
+    button: MenuButtonWebApp | MenuButtonCommands = MenuButtonCommands()
+    if has_board(actor):
+        app = WebAppInfo(url=web_app_url)
+        button = MenuButtonWebApp(text=t("app.menu_button", lang), web_app=app)
+    try:
+        await bot.set_chat_menu_button(chat_id=actor.telegram_id, menu_button=button)
+    except TelegramAPIError as exc:
+        log.info("menu button for %s not set: %s", actor.telegram_id, exc)
+
+
+async def set_commands(
+    bot: Bot, uow_factory: UnitOfWorkFactory, web_app_url: str | None = None
+) -> None:
+    """Strangers see only /start (per language); each employee sees their role's commands
+    (and, with a Mini App, sales roles get it as their menu button)."""
     for lang in LANGUAGES:
         await bot.set_my_commands(
             [BotCommand(command="start", description=t("cmd.start", lang))],
@@ -65,4 +96,4 @@ async def set_commands(bot: Bot, uow_factory: UnitOfWorkFactory) -> None:
     async with uow_factory() as uow:
         staff = await employees.staff(uow)
     for actor in staff:
-        await set_commands_for(bot, actor)
+        await set_commands_for(bot, actor, web_app_url)

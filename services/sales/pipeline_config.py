@@ -55,6 +55,8 @@ class StageSpec(_Strict):
     probability: int = Field(default=0, ge=0, le=100)
     requires: tuple[str, ...] = ()
     task: TaskSpec | None = None
+    # A deal in this stage longer than this many days is stale (the board colours it).
+    rot_after_days: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _check(self) -> StageSpec:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import Base
 from storage.repositories.analytics import AnalyticsRepo
 from storage.repositories.base import M, Repo
+from storage.repositories.board import BoardRepo
 from storage.repositories.clients import ContactRepo
 from storage.repositories.deals import DealRepo, HistoryRepo
 from storage.repositories.employees import EmployeeRepo
@@ -95,6 +96,10 @@ class Repositories:
     @cached_property
     def system(self) -> SystemRepo:
         return SystemRepo(self.session)
+
+    @cached_property
+    def board(self) -> BoardRepo:
+        return BoardRepo(self.session)
 
     async def get(self, model: type[M], ident: Any) -> M | None:
         return await self.session.get(model, ident)
