@@ -328,6 +328,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 args.deals,
                 args.seed,
                 pipelines_file=settings.pipelines_file,
+                force=args.force,
             )
         )
     except DemoError as exc:
@@ -340,11 +341,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # --- entry point -------------------------------------------------------------------------
 
 
+def version() -> str:
+    """The installed distribution's version (pyproject.toml [project] version)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("voronka")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="voronka",
         description="Voronka: a sales CRM whose front-end is a Telegram bot. "
         "Settings come from the environment and .env (see .env.example).",
+        epilog="Start with `voronka run` (needs BOT_TOKEN); `voronka COMMAND --help` tells "
+        "more about a command.",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"voronka {version()} (Python {sys.version.split()[0]})",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = commands.add_parser(
@@ -382,10 +401,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="fill the database with realistic synthetic deals (for trying the reports)",
         description="Migrate DATABASE_URL, then add N synthetic deals with leads, stage "
         "history, tasks and installments spread over the last year (managers are created "
-        "if there are none). Use an empty database: the data is made up.",
+        "if there are none). The data is made up: a database that already has deals or "
+        "leads is refused unless --force. The made-up people never get a message.",
     )
     demo.add_argument("--deals", type=int, required=True, metavar="N", help="how many deals")
     demo.add_argument("--seed", type=int, default=1, metavar="S", help="random seed (default 1)")
+    demo.add_argument(
+        "--force",
+        action="store_true",
+        help="add the made-up data even if the database already has deals or leads",
+    )
     demo.set_defaults(func=cmd_demo)
     return parser
 
@@ -393,9 +418,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
+    if args.command is None:  # bare `voronka`: what it can do
+        parser.print_help()
+        return 0
     try:
         code: int = args.func(args)
         return code
