@@ -72,6 +72,12 @@ async def menu_home(query: CallbackQuery, actor: Actor, lang: str, state: FSMCon
         await query.message.edit_text(t("menu.title", lang), reply_markup=kb.main_menu(actor, lang))
 
 
+async def help_command(message: Message, actor: Actor, lang: str) -> None:
+    from handlers.ui.commands import help_text
+
+    await message.answer(help_text(actor, lang))
+
+
 async def lang_command(message: Message, lang: str) -> None:
     await message.answer(t("lang.pick", lang), reply_markup=kb.languages())
 
@@ -139,6 +145,7 @@ def setup() -> tuple[Router, Router, Router]:
     menu.message.register(show_menu, Command("menu"))
     menu.message.register(cancel, Command("cancel"))
     menu.callback_query.register(menu_home, MenuCb.filter(F.action == MenuAction.HOME))
+    menu.message.register(help_command, Command("help"))
     menu.message.register(lang_command, Command("lang"))
     menu.callback_query.register(lang_menu, MenuCb.filter(F.action == MenuAction.LANG))
     menu.callback_query.register(set_lang, LangCb.filter())
