@@ -55,6 +55,9 @@ def load_settings() -> Settings:
         ) from exc
 
 
+NOISY_LOGGERS = ("apscheduler", "aiogram.event", "aiohttp.access", "alembic")
+
+
 def configure_logging(level_name: str) -> None:
     level = logging.getLevelName(level_name.strip().upper())
     if not isinstance(level, int):
@@ -65,10 +68,14 @@ def configure_logging(level_name: str) -> None:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
-    if level > logging.DEBUG:
-        # Alembic's chatter (plugins, "Context impl ...") is noise at INFO; we report the
-        # revision change ourselves.
-        logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
+    # Libraries that talk at INFO about routine work: APScheduler on every sweep ("Running
+    # job ..." every REMINDER_SWEEP_SECONDS), aiogram on every update, aiohttp on every
+    # request, Alembic's plugins and "Context impl" (we report the revision change
+    # ourselves). WARNING unless LOG_LEVEL=DEBUG asks for everything.
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(
+            logging.NOTSET if level <= logging.DEBUG else max(level, logging.WARNING)
+        )
 
 
 def _safe_url(url: str) -> str:

@@ -244,3 +244,32 @@ async def test_migrate_refuses_to_drop_a_stage_with_deals(tmp_path: Path) -> Non
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("error: ") and '"measurer_assigned"' in line and "1 deal" in line
     assert _dump(db) == before
+
+
+def test_noisy_libraries_log_warnings_only_unless_debug() -> None:
+    import logging
+
+    from bot.cli import configure_logging
+
+    sweep = logging.getLogger("apscheduler.executors.default")  # "Running job ..." at INFO
+    update = logging.getLogger("aiogram.event")  # "Update id=... is handled" at INFO
+    ours = logging.getLogger("voronka")
+    root = logging.getLogger()
+    saved, handlers = root.level, root.handlers[:]
+    try:
+        configure_logging("INFO")
+        assert not sweep.isEnabledFor(logging.INFO) and sweep.isEnabledFor(logging.WARNING)
+        assert not update.isEnabledFor(logging.INFO)
+        assert ours.isEnabledFor(logging.INFO)
+        configure_logging("DEBUG")
+        assert sweep.isEnabledFor(logging.DEBUG) and update.isEnabledFor(logging.DEBUG)
+        configure_logging("ERROR")
+        assert not sweep.isEnabledFor(logging.WARNING) and sweep.isEnabledFor(logging.ERROR)
+    finally:
+        for name in ("apscheduler", "aiogram.event", "aiohttp.access", "alembic"):
+            logging.getLogger(name).setLevel(logging.NOTSET)
+        for handler in root.handlers[:]:
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(saved)
