@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
@@ -15,6 +17,8 @@ from handlers.ui.i18n import lang_of, t
 from services.permissions import Actor
 from services.team import staff as team
 from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
 
 # Registration must work for people who are not staff yet: this router has no Staff filter.
 # Staff-only basics.
@@ -105,6 +109,13 @@ async def _refuse(
     event: TelegramObject, user: User | None, uow: UnitOfWork, text: str | None, lang: str
 ) -> None:
     if user is not None:
+        # The owner's way to learn their own Telegram id (README, "Your Telegram id").
+        log.info(
+            "refused %s (Telegram id %s): not on the staff; an admin invites them, or put the "
+            "id in ADMIN_IDS to make them an admin",
+            _name(user),
+            user.id,
+        )
         await team.record_attempt(uow, user.id, _name(user), user.username, text)
 
 

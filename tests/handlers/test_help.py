@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from aiogram.types import User
 
@@ -60,10 +62,13 @@ async def test_help_in_english_for_two_roles(harness, make_actor):
     assert "/invite — Invite a colleague" in text and "/export — Export deals to Excel" in text
 
 
-async def test_help_for_a_stranger_says_how_to_get_in(harness, db_snapshot):
+async def test_help_for_a_stranger_says_how_to_get_in(harness, db_snapshot, caplog):
+    caplog.set_level(logging.INFO, logger="handlers.start.router")
     before = await db_snapshot()
     sent = await harness.send(tg_user(7300, "Гость"), "/help")
     assert sent.texts == [t("access.denied", "ru")]
+    # the log tells the owner the id to put in ADMIN_IDS (README, "Your Telegram id")
+    assert "refused Гость (Telegram id 7300)" in caplog.text and "ADMIN_IDS" in caplog.text
     after = await db_snapshot()
     logged = ("access_attempts", "processed_updates")  # the attempt is recorded, nothing else
     assert {k: v for k, v in after.items() if k not in logged} == {
