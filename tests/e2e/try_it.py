@@ -74,9 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--demo", type=int, metavar="N", help="first fill the data with N deals")
     parser.add_argument("--lang", default="ru", choices=("ru", "en"))
     parser.add_argument("--fresh", action="store_true", help="start from an empty database")
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "try", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    work = ROOT / "data" / "try"
+    work: Path = args.data
     work.mkdir(parents=True, exist_ok=True)
     if args.fresh:
         (work / "voronka.db").unlink(missing_ok=True)
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     emulator_proc, emulator = start_emulator(work / "emulator.log")
     env["TELEGRAM_API_URL"] = emulator.base_url
     if args.demo:
-        print(f"filling data/try/voronka.db with {args.demo} made-up deals…")
+        print(f"filling {work / 'voronka.db'} with {args.demo} made-up deals…")
         subprocess.run(voronka("demo", "--deals", str(args.demo), "--force"), cwd=work, env=env)
     bot = subprocess.Popen(
         voronka("run"),
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         deadline = time.monotonic() + 90
         while not emulator.bot_state(TOKEN).get("polled"):
             if bot.poll() is not None or time.monotonic() > deadline:
-                print("the bot did not start; see data/try/bot.log", file=sys.stderr)
+                print(f"the bot did not start; see {work / 'bot.log'}", file=sys.stderr)
                 return 1
             time.sleep(0.2)
         user = TgUser(emulator, TOKEN, ADMIN_ID, "Alla", language_code=args.lang)
