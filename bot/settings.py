@@ -11,8 +11,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PIPELINES_FILE = PROJECT_ROOT / "config" / "pipelines" / "default.toml"
+from services.sales.pipeline_config import DEFAULT_FILE as DEFAULT_PIPELINES_FILE
 
 
 class Settings(BaseSettings):

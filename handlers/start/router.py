@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
@@ -15,6 +17,8 @@ from handlers.ui.i18n import lang_of, t
 from services.permissions import Actor
 from services.team import staff as team
 from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
 
 # Registration must work for people who are not staff yet: this router has no Staff filter.
 # Staff-only basics.
@@ -77,6 +81,12 @@ async def menu_home(query: CallbackQuery, actor: Actor, lang: str, state: FSMCon
         await query.message.edit_text(t("menu.title", lang), reply_markup=kb.main_menu(actor, lang))
 
 
+async def help_command(message: Message, actor: Actor, lang: str) -> None:
+    from handlers.ui.commands import help_text
+
+    await message.answer(help_text(actor, lang))
+
+
 async def lang_command(message: Message, lang: str) -> None:
     await message.answer(t("lang.pick", lang), reply_markup=kb.languages())
 
@@ -108,6 +118,13 @@ async def _refuse(
     event: TelegramObject, user: User | None, uow: UnitOfWork, text: str | None, lang: str
 ) -> None:
     if user is not None:
+        # The owner's way to learn their own Telegram id (README, "Your Telegram id").
+        log.info(
+            "refused %s (Telegram id %s): not on the staff; an admin invites them, or put the "
+            "id in ADMIN_IDS to make them an admin",
+            _name(user),
+            user.id,
+        )
         await team.record_attempt(uow, user.id, _name(user), user.username, text)
 
 
@@ -148,6 +165,7 @@ def setup() -> tuple[Router, Router, Router]:
     menu.message.register(show_menu, Command("menu"))
     menu.message.register(cancel, Command("cancel"))
     menu.callback_query.register(menu_home, MenuCb.filter(F.action == MenuAction.HOME))
+    menu.message.register(help_command, Command("help"))
     menu.message.register(lang_command, Command("lang"))
     menu.callback_query.register(lang_menu, MenuCb.filter(F.action == MenuAction.LANG))
     menu.callback_query.register(set_lang, LangCb.filter())

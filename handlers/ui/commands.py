@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from html import escape
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
@@ -38,6 +39,7 @@ COMMANDS: tuple[tuple[str, tuple[Role, ...] | None], ...] = (
     ("invite", (Role.ADMIN,)),
     ("team", (Role.ADMIN,)),
     ("lang", None),
+    ("help", None),
     ("cancel", None),
 )
 
@@ -48,6 +50,27 @@ def commands_for(roles: frozenset[Role], lang: str) -> list[BotCommand]:
         for name, allowed in COMMANDS
         if allowed is None or any(r in roles for r in allowed)
     ]
+
+
+def help_text(actor: Actor, lang: str) -> str:
+    """/help: who this person is, what each of their roles may do, and their commands."""
+    roles = [r for r in Role if r in actor.roles]
+    lines = [
+        t(
+            "help.title",
+            lang,
+            name=escape(actor.name),
+            roles=", ".join(t(f"role.{r}", lang) for r in roles),
+        ),
+        "",
+        *(t(f"help.role.{r}", lang) for r in roles),
+        "",
+        t("help.commands", lang),
+        *(f"/{c.command} — {escape(c.description)}" for c in commands_for(actor.roles, lang)),
+        "",
+        t("help.footer", lang),
+    ]
+    return "\n".join(lines)
 
 
 async def set_commands_for(bot: Bot, actor: Actor, web_app_url: str | None = None) -> None:
