@@ -276,9 +276,14 @@ def make_actor(uow_factory: UnitOfWorkFactory, clock: FakeClock) -> MakeActor:
 Snapshot = dict[str, list[tuple[Any, ...]]]
 
 
+# Delivery bookkeeping, not data anyone saved: every handled update that wrote something,
+# the FSM included (a wizard step), records its id there (bot/middlewares.py).
+NOT_DATA = frozenset({"processed_updates"})
+
+
 def _dump(conn: Connection) -> Snapshot:
     result: Snapshot = {}
-    for name in sorted(inspect(conn).get_table_names()):
+    for name in sorted(set(inspect(conn).get_table_names()) - NOT_DATA):
         table = Base.metadata.tables.get(name)
         stmt = select(table) if table is not None else text(f'SELECT * FROM "{name}"')
         rows = [tuple(row) for row in conn.execute(stmt)]

@@ -663,3 +663,24 @@ async def phone_example(url: str, text: str) -> None:
 @given(text=TYPED)
 def test_anything_typed_at_the_phone_step_is_taken_or_asked_again(db_url, text):
     asyncio.run(phone_example(db_url, text))
+
+
+async def test_a_redelivered_fsm_only_step_is_skipped(harness, make_actor, uow_factory):
+    """The name step only moves the FSM (nothing is committed): delivered twice (a webhook
+    retry, a polling restart), the second copy must not be read as the phone answer."""
+    ann = await make_actor(roles=("manager",))
+    user = tg_user(ann.telegram_id)
+    start = await harness.send(user, "/lead")
+    source = await harness.tap(user, start.button("Звонок"), start)
+    tap = harness.last_update
+    phone = await harness.send(user, "Иван")
+    assert phone.last.text == ASK_PHONE
+    again = await harness.feed(harness.last_update)
+    assert again.requests == []  # silently skipped, as a redelivered write is
+    assert (await harness.feed(tap)).requests == []  # the source button too
+    assert source.last.text == ASK_NAME
+    legal = await harness.send(user, "+7 916 555-12-34")
+    assert legal.last.text == ASK_LEGAL
+    async with uow_factory() as uow:
+        for update in (tap, harness.last_update):
+            assert await uow.repo.system.seen(update.update_id)
