@@ -44,7 +44,12 @@ Sweep (`Sweeper.sweep_once`, the interval job):
    (``max_unmarked=0``: every send waits for its own mark).
 
 Crash safety: a sweeper killed between claim and mark leaves its rows ``claimed``; once the
-lease expires the next sweep claims them again. Rows marked ``sent`` are never sent again;
+lease expires the next sweep claims them again. The lease is short (20 s by default) and
+renewed while the sweeper still holds the rows (``claimed_at = now`` every third of the
+lease, fenced by ``attempts``: every wait of the sweeper, a 429 hold included, is cut
+into pieces no longer than that, each followed by the renewal check), so a live sweeper
+keeps its rows through a long flood wait and a dead one's rows are free again within a
+lease plus a sweep interval (30 s by default). Rows marked ``sent`` are never sent again;
 the messages in flight at the moment of the crash (being sent, or sent and not yet marked:
 at most ``max_in_flight + max_unmarked``; exactly one with ``max_in_flight=1,
 max_unmarked=0``) are sent a second time; nothing is lost. After downtime everything that
@@ -495,7 +500,7 @@ class Sweeper:
         items_per_message: int = 10,
         max_in_flight: int = 4,
         max_unmarked: int = 0,
-        lease: timedelta = timedelta(minutes=5),
+        lease: timedelta = timedelta(seconds=20),
         late_after: timedelta = timedelta(minutes=10),
         send_retries: int = 4,
         backoff_base: float = 1.0,
@@ -507,7 +512,7 @@ class Sweeper:
         self.clock = clock
         self.sleep = sleep
         self.limiter = limiter or RateLimiter(
-            per_second, per_chat, window_max=window_max, monotonic=monotonic, sleep=sleep
+            per_second, per_chat, window_max=window_max, monotonic=monotonic, sleep=self._sleep
         )
         self.max_recipients = max_recipients
         self.max_items_per_recipient = max_items_per_recipient
@@ -522,6 +527,13 @@ class Sweeper:
         self.max_attempts = max_attempts
         self._write_lock = asyncio.Lock()
         self._serialize_writes: bool | None = None
+        # The lease is renewed every third of it while rows wait to be sent (any sleep of
+        # the sweeper is cut into pieces of at most that, each followed by a renewal check).
+        self.renew_every = max(lease.total_seconds() / 3, 1e-3)
+        self._held: dict[int, int] = {}  # claimed here, not yet marked: id -> attempts
+        self._renewed_at: datetime | None = None
+        self._renewing = False
+        self.renewals = 0
 
     # -- public --------------------------------------------------------------------------
 
@@ -532,17 +544,25 @@ class Sweeper:
         if not messages:
             return stats
         queue: deque[_Message] = deque(messages)
+        try:
+            async with asyncio.TaskGroup() as group:
+                marker = _Marker(self, stats, group, self.max_unmarked)
 
-        async with asyncio.TaskGroup() as group:
-            marker = _Marker(self, stats, group, self.max_unmarked)
+                async def worker() -> None:
+                    while queue:
+                        await self._send(self._next_message(queue), stats, marker)
 
-            async def worker() -> None:
-                while queue:
-                    await self._send(self._next_message(queue), stats, marker)
-
-            for _ in range(min(self.max_in_flight, len(messages))):
-                group.create_task(worker())
+                for _ in range(min(self.max_in_flight, len(messages))):
+                    group.create_task(worker())
+        finally:
+            self._forget_claims(messages)
         return stats
+
+    def _forget_claims(self, messages: Sequence[_Message]) -> None:
+        """The sweep is over: what it still holds (unmarked after an error) is no longer
+        renewed, so its lease runs out and a later sweep claims it again."""
+        for message in messages:
+            self._let_go(message.claims)
 
     async def sweep_until_idle(self, max_rounds: int = 20) -> SweepStats:
         """The interval job: claim and send until nothing is due (at most `max_rounds`
@@ -550,13 +570,21 @@ class Sweeper:
         background while the current one's last messages go out, so the rate does not dip
         between batches."""
         stats = SweepStats()
-        queue: deque[_Message] = deque(await self._claim(stats))
-        if not queue:
+        mine = await self._claim(stats)
+        if not mine:
             return stats
-        claims_left = max_rounds - 1
+        queue: deque[_Message] = deque(mine)
+        try:
+            await self._send_all(queue, stats, mine, max_rounds - 1)
+        finally:
+            self._forget_claims(mine)
+        return stats
+
+    async def _send_all(
+        self, queue: deque[_Message], stats: SweepStats, mine: list[_Message], claims_left: int
+    ) -> None:
         exhausted = False
         refill: asyncio.Task[None] | None = None
-
         async with asyncio.TaskGroup() as group:
             marker = _Marker(self, stats, group, self.max_unmarked)
 
@@ -564,6 +592,7 @@ class Sweeper:
                 nonlocal exhausted, refill
                 try:
                     more = await self._claim(stats)
+                    mine.extend(more)
                     queue.extend(more)
                     exhausted = exhausted or not more
                 finally:
@@ -586,7 +615,6 @@ class Sweeper:
 
             for _ in range(self.max_in_flight):
                 group.create_task(worker())
-        return stats
 
     def _next_message(self, queue: deque[_Message], look_ahead: int = 64) -> _Message:
         """The first queued message whose chat may be written to now (so a sender does not
@@ -596,6 +624,56 @@ class Sweeper:
                 del queue[i]
                 return message
         return queue.popleft()
+
+    # -- the lease -----------------------------------------------------------------------
+
+    async def _sleep(self, seconds: float) -> None:
+        """Every wait of this sweeper (rate limiter, flood hold, backoff): in pieces of at
+        most `renew_every`, renewing the lease of the rows it holds in between, so a long
+        429 hold does not let the lease run out under rows that are still to be sent."""
+        while True:
+            step = min(seconds, self.renew_every)
+            await self.sleep(step)
+            seconds -= step
+            await self._renew_if_due()
+            if seconds <= 1e-9:
+                return
+
+    async def _renew_if_due(self) -> None:
+        """`claimed_at = now` for every row this sweeper holds (fenced by attempts: a row
+        re-claimed by another sweeper is not touched), at most every `renew_every`."""
+        if self._renewing or not self._held:
+            return
+        now = self.clock.now()
+        last = self._renewed_at
+        if last is not None and (now - last).total_seconds() < self.renew_every:
+            return
+        self._renewing = True
+        try:
+            held = dict(self._held)
+            async with self._writing(), self.uow_factory() as uow:
+                await uow.session.execute(
+                    update(Reminder)
+                    .where(self._fence(held))
+                    .values(claimed_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                await uow.commit()
+            self._renewed_at = now
+            self.renewals += 1
+        finally:
+            self._renewing = False
+
+    def _hold(self, messages: Sequence[_Message], now: datetime) -> None:
+        if not self._held:
+            self._renewed_at = now  # the claim itself set claimed_at = now
+        for message in messages:
+            self._held.update(message.claims)
+
+    def _let_go(self, claims: Mapping[int, int]) -> None:
+        for rid, attempts in claims.items():
+            if self._held.get(rid) == attempts:
+                del self._held[rid]
 
     # -- claim ---------------------------------------------------------------------------
 
@@ -704,6 +782,7 @@ class Sweeper:
             for person in messages_per_person:
                 if round_ < len(person):
                     ordered.append(person[round_])
+        self._hold(ordered, now)
         return ordered
 
     @staticmethod
@@ -773,6 +852,7 @@ class Sweeper:
         delivery = message.delivery
         tries = 0
         while True:
+            await self._renew_if_due()
             await self.limiter.acquire(delivery.chat_id)
             try:
                 try:
@@ -802,16 +882,17 @@ class Sweeper:
                 if tries > self.send_retries:
                     await self._release(message, stats, f"transient: {exc}"[:500])
                     return
-                await self.sleep(min(self.backoff_base * 2 ** (tries - 1), self.backoff_max))
+                await self._sleep(min(self.backoff_base * 2 ** (tries - 1), self.backoff_max))
                 continue
             await marker.sent(message)
             return
 
     # -- bookkeeping (each its own short transaction, fenced by the claim's attempts) ------
 
-    def _fence(self, message: _Message) -> Any:
+    @staticmethod
+    def _fence(claims: Mapping[int, int]) -> Any:
         by_attempts: dict[int, list[int]] = defaultdict(list)
-        for rid, attempts in message.claims.items():
+        for rid, attempts in claims.items():
             by_attempts[attempts].append(rid)
         return and_(
             Reminder.state == ReminderState.CLAIMED.value,
@@ -829,13 +910,14 @@ class Sweeper:
                 CursorResult[Any],
                 await uow.session.execute(
                     update(Reminder)
-                    .where(self._fence(message))
+                    .where(self._fence(message.claims))
                     .values(**values)
                     .execution_options(synchronize_session=False)
                 ),
             )
             await uow.commit()
-            return int(result.rowcount or 0)
+        self._let_go(message.claims)
+        return int(result.rowcount or 0)
 
     async def _mark_sent(self, messages: Sequence[_Message], stats: SweepStats) -> None:
         claims = {rid: a for m in messages for rid, a in m.claims.items()}
@@ -872,7 +954,7 @@ class Sweeper:
         async with self._writing(), self.uow_factory() as uow:
             await uow.session.execute(
                 update(Reminder)
-                .where(self._fence(message))
+                .where(self._fence(message.claims))
                 .values(state=ReminderState.FAILED.value, last_error="forbidden")
                 .execution_options(synchronize_session=False)
             )
@@ -901,6 +983,7 @@ class Sweeper:
                         dedupe_key=f"unreachable:{emp.id}:{admin.id}:{day}",
                     )
             await uow.commit()
+        self._let_go(message.claims)
         stats.failed += len(message.claims)
 
 

@@ -319,3 +319,107 @@ async def test_sweeper_sends_at_most_30_per_second_and_1_per_chat(uow_factory, c
     stats = await sweeper.sweep_until_idle()
     assert stats.messages_sent == 80 and stats.items_sent == 480
     _check_limits(notifier.sent_at, 30, 1.0)
+
+
+# --- a crash mid-sweep: the dead sweeper's claims are free again soon (issue 11) ----------
+
+
+def production_jobs(uow_factory, notifier, clock):
+    """The reminder jobs as `voronka run` builds them from the default settings (lease,
+    sweep interval, rate, concurrency), on a fake timer."""
+    from bot.scheduler import ReminderJobs
+    from bot.settings import Settings
+
+    settings = Settings(_env_file=None)
+    timer = FakeTimer(clock)
+    if isinstance(notifier, RecordingNotifier):
+        notifier.timer = timer
+    jobs = ReminderJobs(
+        uow_factory, notifier, clock, settings, sleep=timer.sleep, monotonic=timer.monotonic
+    )
+    return jobs, settings
+
+
+async def test_crash_mid_sweep_claimed_reminders_go_within_30s_of_restart(
+    uow_factory, clock, make_actor
+):
+    people = [await make_actor(name=f"P{i}") for i in range(150)]
+    for i, person in enumerate(people):
+        await put(uow_factory, person.id, clock.now() - timedelta(seconds=i), title=f"r{i}")
+    delivered: list[int] = []  # reminder ids that reached Telegram, in order
+    delivered_at: dict[int, object] = {}
+
+    class DiesMidSweep(RecordingNotifier):
+        async def deliver(self, delivery):
+            delivered.extend(i.id for i in delivery.items)
+            if len(delivered) == 40:
+                raise Killed  # SIGKILL with rows claimed and one message in flight
+            await super().deliver(delivery)
+
+    crashing, settings = production_jobs(uow_factory, DiesMidSweep(), clock)
+    with pytest.raises(BaseExceptionGroup):
+        await crashing.sweep()
+    claimed = {r.id for r in await reminders(uow_factory, state="claimed")}
+    assert len(claimed) >= 50  # the dead sweeper's claims
+
+    clock.advance(seconds=3)  # the process restarts
+    restart = clock.now()
+
+    class Records(RecordingNotifier):
+        async def deliver(self, delivery):
+            await super().deliver(delivery)
+            for item in delivery.items:
+                delivered_at.setdefault(item.id, clock.now())
+
+    restarted_notifier = Records()
+    restarted, _ = production_jobs(uow_factory, restarted_notifier, clock)
+    # The interval job as APScheduler runs it: every REMINDER_SWEEP_SECONDS after the start.
+    step = timedelta(seconds=settings.reminder_sweep_seconds)
+    tick = restart
+    while tick + step <= restart + timedelta(seconds=30):
+        tick += step
+        if clock.now() < tick:
+            clock.set(tick)
+        await restarted.sweep()
+    delivered.extend(i.id for i in restarted_notifier.items())
+
+    everything = {r.id for r in await reminders(uow_factory)}
+    assert set(delivered) == everything, "lost reminders"
+    assert claimed <= set(delivered_at)
+    late = {
+        rid: at - restart
+        for rid, at in delivered_at.items()
+        if at - restart > timedelta(seconds=30)
+    }
+    assert not late, f"{len(late)} claimed reminders later than 30 s after the restart"
+    twice = [rid for rid, n in Counter(delivered).items() if n > 1]
+    assert len(twice) <= settings.telegram_send_concurrency  # at most what was in flight
+    assert {r.state for r in await reminders(uow_factory)} == {"sent"}
+
+
+async def test_a_long_flood_wait_keeps_the_lease(uow_factory, clock, make_actor):
+    """The lease is short, so it is renewed while the rows wait: a 429 asking for 60 s does
+    not let a second sweeper take (and send again) rows the first still holds."""
+    people = [await make_actor(name=f"P{i}") for i in range(6)]
+    for person in people:
+        await put(uow_factory, person.id, clock.now())
+    first_notifier = RecordingNotifier()
+    first_notifier.script.append(DeliveryRetryAfter(60))
+    first, timer = make_sweeper(uow_factory, first_notifier, clock, max_in_flight=1)
+    second_notifier = RecordingNotifier(timer=timer)
+    second, _ = make_sweeper(uow_factory, second_notifier, clock, timer=timer)
+    assert first.lease == timedelta(seconds=20)
+
+    async def second_sweeps() -> int:
+        claimed = 0
+        for _ in range(8):  # every 10 s during the minute the first one waits
+            await timer.sleep(10)
+            claimed += (await second.sweep_once()).claimed
+        return claimed
+
+    stats, stolen = await asyncio.gather(first.sweep_once(), second_sweeps())
+    assert stolen == 0 and not second_notifier.deliveries
+    assert stats.messages_sent == 6 and first.renewals >= 3
+    assert Counter(d.recipient_id for d in first_notifier.deliveries) == Counter(
+        p.id for p in people
+    )
