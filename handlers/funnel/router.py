@@ -7,9 +7,9 @@ photo is replaced in place too (editMessageMedia on the photo whose id the butto
 if that photo is gone, a new one is sent and the buttons point at it). Measurers are
 refused by the service (PermissionDenied -> the error router's alert).
 
-/export (and the Excel button under a report) builds the XLSX in services.export (`/export csv`:
-the deals as CSV) with a
-progress message that is edited as rows are written, then sends the file as a document.
+/export (and the Excel button under a report) builds the XLSX in services.export with a
+progress message that is edited as rows are written, then sends the file as a document;
+`/export csv` sends the deals as CSV the same way.
 """
 
 from __future__ import annotations

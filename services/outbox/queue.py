@@ -32,7 +32,9 @@ Sweep (`Sweeper.sweep_once`, the interval job):
 3. send — through a `Notifier` (bot/notifier.py; no aiogram here), ``max_in_flight`` at a
    time, each send first taking a slot from the `RateLimiter` (≈30 messages/s per bot,
    1/s per chat). `DeliveryRetryAfter` (429): every sender holds for ``retry_after`` and
-   the message is tried again. `DeliveryTransient` (5xx, network): retried with exponential
+   the message is tried again; the limiter slows down to what the server accepted (or
+   paces that chat slower) and regains speed slowly (`RateLimiter.throttled`).
+   `DeliveryTransient` (5xx, network): retried with exponential
    backoff, then released back to ``pending`` for the next sweep (``failed`` after
    ``max_attempts`` claims). `DeliveryForbidden` (403, the bot is blocked): the employee is
    marked unreachable, their rows fail, and every admin gets ``admin.unreachable``.
@@ -64,6 +66,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -307,6 +310,15 @@ class RateLimiter:
     A slot is taken at the moment of sending, never reserved ahead. Senders to one chat
     queue in order (a FIFO lock per chat) and keep `per_chat` seconds apart, counted from
     when the previous send finished. Call `sent(chat)` after each attempt.
+
+    It adapts to what Telegram actually allows (AIMD-like), so a rate set too high costs
+    little: on a 429 (`throttled`) everybody holds for `retry_after`, and the rate drops
+    to below what the server just accepted (the sends of the last second, minus one; at
+    most `decrease` times the rate) with the 1-second cap following it; when the chat had a
+    message just before, its per-chat pace grows instead (x1.5, at most 4 x `per_chat`).
+    Every second of sending without a 429 gives back `recovery` messages/s and
+    `pace_recovery` seconds of the pace, up to the configured values: the limit is found
+    again by probing slowly.
     """
 
     def __init__(
@@ -314,29 +326,82 @@ class RateLimiter:
         per_second: float = 29.0,
         per_chat: float = 1.0,
         *,
-        window_max: int = 30,
+        window_max: int | None = None,
         catch_up: float = 1.0,
         monotonic: MonotonicFn = time.monotonic,
         sleep: SleepFn = asyncio.sleep,
+        decrease: float = 0.95,
+        recovery: float = 0.05,
+        pace_recovery: float = 0.01,
     ) -> None:
+        if window_max is None:  # the configured rate's own cap (30 at Telegram's 29-30/s)
+            window_max = max(30, math.ceil(per_second))
         if per_second <= 0 or per_chat < 0 or window_max < 1:
             raise ValueError("rates must be positive")
+        self.ceiling = per_second  # the configured rate: never above it
+        self.rate = per_second  # the current rate (lowered by 429s, regained slowly)
         self.interval = 1.0 / per_second
         self.catch_up = max(catch_up, self.interval)
         self.per_chat = per_chat
+        self.chat_pace = per_chat  # the current per-chat gap (grown by a chat's 429s)
+        self.decrease = decrease
+        self.recovery = recovery
+        self.pace_recovery = pace_recovery
+        self.throttles = 0  # 429s seen
+        self.lowest_rate = per_second
         self._monotonic = monotonic
         self._sleep = sleep
         self._slot = 0.0  # the next send's slot on the grid
         self._hold_until = 0.0
         self.window_max = window_max
+        self.cap = window_max  # the current 1-second cap (follows the rate)
         self._window: deque[float] = deque()  # when recent sends finished, oldest first
         self._in_flight = 0
         self._chat_next: dict[int, float] = {}
+        self._chat_done: dict[int, tuple[float, float]] = {}  # chat -> (last, previous) end
         self._chat_locks: dict[int, asyncio.Lock] = {}
+        self._grown_at = monotonic()
 
     def hold(self, seconds: float) -> None:
         """A 429 arrived: nobody sends for `seconds`."""
         self._hold_until = max(self._hold_until, self._monotonic() + seconds)
+
+    def throttled(self, chat_id: int, retry_after: float) -> None:
+        """Telegram answered 429 to a send to `chat_id` (after `sent`): hold, then slow down
+        (multiplicative decrease) to below what the server accepted in the last second."""
+        now = self._monotonic()
+        self.throttles += 1
+        self.hold(retry_after)
+        self._grown_at = max(self._grown_at, self._hold_until)  # no regain while holding
+        while self._window and self._window[0] <= now - 1.0:
+            self._window.popleft()
+        accepted = max(0, len(self._window) - 1) + self._in_flight  # not the refused one
+        previous = self._chat_done.get(chat_id, (0.0, float("-inf")))[1]
+        chat_busy = now - previous < 2 * self.chat_pace
+        if chat_busy:  # the chat had a message just before: its pace was too fast
+            self.chat_pace = min(4 * self.per_chat, max(self.chat_pace * 1.5, 1e-3))
+            self._chat_next[chat_id] = max(
+                self._chat_next.get(chat_id, 0.0), self._hold_until + self.chat_pace
+            )
+        if not chat_busy or accepted >= 0.8 * self.rate:  # the bot's overall limit
+            self._set_rate(max(1.0, min(self.rate * self.decrease, accepted - 1)))
+
+    def _set_rate(self, rate: float) -> None:
+        self.rate = min(self.ceiling, rate)
+        self.lowest_rate = min(self.lowest_rate, self.rate)
+        self.interval = 1.0 / self.rate
+        self.cap = max(1, min(self.window_max, math.floor(self.rate) + 1))
+
+    def _regain(self, now: float) -> None:
+        """Additive increase: `recovery` msg/s per second of sending since the last 429."""
+        elapsed = min(max(0.0, now - self._grown_at), 1.0)  # idle time does not count
+        self._grown_at = max(self._grown_at, now)
+        if elapsed <= 0:
+            return
+        if self.rate < self.ceiling:
+            self._set_rate(self.rate + self.recovery * elapsed)
+        if self.chat_pace > self.per_chat:
+            self.chat_pace = max(self.per_chat, self.chat_pace - self.pace_recovery * elapsed)
 
     async def acquire(self, chat_id: int) -> None:
         lock = self._chat_locks.get(chat_id)
@@ -348,7 +413,7 @@ class RateLimiter:
                 ready = max(self._slot, self._hold_until, self._chat_next.get(chat_id, 0.0))
                 while self._window and self._window[0] <= now - 1.0:
                     self._window.popleft()
-                if len(self._window) + self._in_flight >= self.window_max:
+                if len(self._window) + self._in_flight >= self.cap:
                     oldest = self._window[0] if self._window else now
                     ready = max(ready, oldest + 1.0, now + 1e-3)
                 if ready > now + 1e-6:  # (a microsecond is "now": clocks have that resolution)
@@ -359,7 +424,7 @@ class RateLimiter:
                 late = now - self._slot
                 self._slot = (self._slot if late <= self.catch_up else now) + self.interval
                 self._in_flight += 1
-                self._chat_next[chat_id] = now + self.per_chat
+                self._chat_next[chat_id] = now + self.chat_pace
                 break
         if len(self._chat_next) > 10_000:
             self._forget(now)
@@ -373,7 +438,10 @@ class RateLimiter:
         now = self._monotonic()
         self._in_flight = max(0, self._in_flight - 1)
         self._window.append(now)
-        self._chat_next[chat_id] = max(self._chat_next.get(chat_id, 0.0), now + self.per_chat)
+        self._chat_next[chat_id] = max(self._chat_next.get(chat_id, 0.0), now + self.chat_pace)
+        last = self._chat_done.get(chat_id, (float("-inf"), float("-inf")))[0]
+        self._chat_done[chat_id] = (now, last)
+        self._regain(now)
 
     def _forget(self, now: float) -> None:
         for chat, free in list(self._chat_next.items()):
@@ -381,6 +449,7 @@ class RateLimiter:
             if free <= now and (lock is None or not lock.locked()):
                 del self._chat_next[chat]
                 self._chat_locks.pop(chat, None)
+                self._chat_done.pop(chat, None)
 
 
 # --- the sweeper --------------------------------------------------------------------------
@@ -494,7 +563,7 @@ class Sweeper:
         monotonic: MonotonicFn = time.monotonic,
         per_second: float = 29.0,
         per_chat: float = 1.0,
-        window_max: int = 30,
+        window_max: int | None = None,
         max_recipients: int = 100,
         max_items_per_recipient: int = 30,
         items_per_message: int = 10,
@@ -861,7 +930,7 @@ class Sweeper:
                     self.limiter.sent(delivery.chat_id)
             except DeliveryRetryAfter as exc:
                 stats.rate_limited += 1
-                self.limiter.hold(exc.seconds)
+                self.limiter.throttled(delivery.chat_id, exc.seconds)
                 tries += 1
                 if tries > self.send_retries:
                     await self._release(message, stats, "429")
