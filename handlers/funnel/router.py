@@ -168,8 +168,9 @@ async def _export(
 
     try:
         async with uow_factory.read_only() as uow:
-            build = export.export_deals_csv if kind == "csv" else export.export_deals_xlsx
-            data = await build(uow, actor, filters, progress, lang=lang, chunk=EXPORT_CHUNK)
+            data = await export.export_deals(
+                uow, actor, filters, progress, kind=kind, lang=lang, chunk=EXPORT_CHUNK
+            )
     except Exception:
         await status.delete()  # the error router says what went wrong
         raise

@@ -209,20 +209,41 @@ async def _change_rows(uow: UnitOfWork, plan: _Plan, chunk: int) -> AsyncIterato
         ]
 
 
-async def export_deals_xlsx(
+async def export_deals(
     uow: UnitOfWork,
     actor: Actor,
     filters: ExportFilter,
     progress: Progress | None = None,
     *,
+    kind: str = "xlsx",
     lang: str = "ru",
     chunk: int = 2000,
     max_deals: int = MAX_DEALS,
 ) -> bytes:
-    """The workbook's bytes. ValidationError("export", "too_many") above ``max_deals``."""
-    plan = await _plan(uow, actor, filters, lang, max_deals, history=True)
-    words = plan.words
+    """The file's bytes: "xlsx" (deals and their history) or "csv" (the deals, UTF-8 with
+    a BOM so Excel reads it as UTF-8). ValidationError("export", "too_many") above
+    ``max_deals``."""
+    plan = await _plan(uow, actor, filters, lang, max_deals, history=kind != "csv")
     advance = _reporter(plan.total, progress)
+    if kind == "csv":
+        return await _csv(uow, plan, chunk, advance)
+    return await _xlsx(uow, plan, chunk, advance)
+
+
+async def export_deals_xlsx(
+    uow: UnitOfWork,
+    actor: Actor,
+    filters: ExportFilter,
+    progress: Progress | None = None,
+    **kw: Any,
+) -> bytes:
+    return await export_deals(uow, actor, filters, progress, kind="xlsx", **kw)
+
+
+async def _xlsx(
+    uow: UnitOfWork, plan: _Plan, chunk: int, advance: Callable[[int], Awaitable[None]]
+) -> bytes:
+    words = plan.words
     book = Workbook(write_only=True)
     deals_sheet = _sheet(book, words["deals"], words["deal"], WIDTHS["deal"])
     changes_sheet = _sheet(book, words["history"], words["change"], WIDTHS["change"])
@@ -241,19 +262,9 @@ async def export_deals_xlsx(
     return buffer.getvalue()
 
 
-async def export_deals_csv(
-    uow: UnitOfWork,
-    actor: Actor,
-    filters: ExportFilter,
-    progress: Progress | None = None,
-    *,
-    lang: str = "ru",
-    chunk: int = 2000,
-    max_deals: int = MAX_DEALS,
+async def _csv(
+    uow: UnitOfWork, plan: _Plan, chunk: int, advance: Callable[[int], Awaitable[None]]
 ) -> bytes:
-    """The deals sheet as CSV bytes (UTF-8 with a BOM so Excel reads it as UTF-8)."""
-    plan = await _plan(uow, actor, filters, lang, max_deals, history=False)
-    advance = _reporter(plan.total, progress)
     text = io.StringIO(newline="")
     writer = csv.writer(text, delimiter=";", quoting=csv.QUOTE_ALL, lineterminator="\r\n")
     writer.writerow([csv_field(h) for h in plan.words["deal"]])

@@ -62,10 +62,15 @@ async def state(url: str) -> tuple[str | None, set[str]]:
         revision = MigrationContext.configure(conn).get_current_revision()
         return revision, set(inspect(conn).get_table_names()) - {"alembic_version"}
 
+    result: tuple[str | None, set[str]] = await _run(url, read)
+    return result
+
+
+async def _run(url: str, work: Any) -> Any:
     engine = create_engine(url)
     try:
-        async with engine.connect() as conn:
-            return await conn.run_sync(read)
+        async with engine.begin() as conn:
+            return await conn.run_sync(work)
     finally:
         await engine.dispose()
 
@@ -237,15 +242,6 @@ def _only(dump: tuple[tuple[str, ...], list[tuple[Any, ...]]], names: tuple[str,
     have, rows = dump
     index = [have.index(n) for n in names]
     return sorted((tuple(r[i] for i in index) for r in rows), key=repr)
-
-
-async def _run(url: str, work: Any) -> Any:
-    engine = create_engine(url)
-    try:
-        async with engine.begin() as conn:
-            return await conn.run_sync(work)
-    finally:
-        await engine.dispose()
 
 
 async def _round_trip(

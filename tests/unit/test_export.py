@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 
 from services.errors import PermissionDenied, ValidationError
 from services.reports.analytics import Period
-from services.reports.export import ExportFilter, csv_field, export_deals_csv, export_deals_xlsx
+from services.reports.export import ExportFilter, csv_field, export_deals, export_deals_xlsx
 from services.sales import deals
 from tests.factories import new_deal
 
@@ -191,7 +191,7 @@ async def test_xlsx_cells_that_look_like_formulas_are_text(uow_factory, people, 
 
 async def test_csv_export_escapes_formulas_and_keeps_the_text(uow_factory, people, formula_deals):
     async with uow_factory() as uow:
-        data = await export_deals_csv(uow, people["lea"], ExportFilter(), lang="en")
+        data = await export_deals(uow, people["lea"], ExportFilter(), kind="csv", lang="en")
     assert data.startswith("\ufeff".encode())
     text = data.decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))
