@@ -49,6 +49,7 @@ from storage import migrate
 from storage.db import create_engine, create_session_factory
 from storage.models import Base, Employee
 from storage.uow import UnitOfWork, UnitOfWorkFactory
+from tests.dbdump import NOT_DATA
 from tests.pg import URL_ENV, PgServer, PgUnavailable, connect_info, mode
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -274,11 +275,6 @@ def make_actor(uow_factory: UnitOfWorkFactory, clock: FakeClock) -> MakeActor:
 
 
 Snapshot = dict[str, list[tuple[Any, ...]]]
-
-
-# Delivery bookkeeping, not data anyone saved: every handled update that wrote something,
-# the FSM included (a wizard step), records its id there (bot/middlewares.py).
-NOT_DATA = frozenset({"processed_updates"})
 
 
 def _dump(conn: Connection) -> Snapshot:

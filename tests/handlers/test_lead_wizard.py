@@ -502,9 +502,7 @@ async def test_a_restart_mid_wizard_loses_nothing_when_the_storage_persists(
     def process(first_update: int) -> BotHarness:
         session = RecordingSession()
         dp = build_dispatcher(make_settings(db_url), uow_factory, clock, storage=storage)
-        harness = BotHarness(dp, make_bot(session), session)
-        harness._updates = itertools.count(first_update)
-        return harness
+        return BotHarness(dp, make_bot(session), session, first_update=first_update)
 
     before = process(1)
     await to_phone_step(before, user, name="Иван До-Рестарта")
@@ -619,6 +617,9 @@ def accepted(text: str) -> str | None:
         return None
 
 
+UPDATE_BLOCKS = itertools.count(1, 100)
+
+
 async def phone_example(url: str, text: str) -> None:
     engine = create_engine(url)
     uow_factory = UnitOfWorkFactory(create_session_factory(engine), FakeClock())
@@ -637,7 +638,8 @@ async def phone_example(url: str, text: str) -> None:
                 await uow.commit()
         session = RecordingSession()
         dp = build_dispatcher(make_settings(url), uow_factory, uow_factory.clock)
-        harness = BotHarness(dp, make_bot(session), session)
+        # One database for every example: each example's updates get fresh ids.
+        harness = BotHarness(dp, make_bot(session), session, first_update=next(UPDATE_BLOCKS))
         user = tg_user(4001)
         before = await dump(engine)
         await to_phone_step(harness, user)
