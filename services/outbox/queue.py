@@ -313,9 +313,10 @@ class RateLimiter:
 
     It adapts to what Telegram actually allows (AIMD-like), so a rate set too high costs
     little: on a 429 (`throttled`) everybody holds for `retry_after`, and the rate drops
-    to below what the server just accepted (the sends of the last second, minus one; at
-    most `decrease` times the rate) with the 1-second cap following it; when the chat had a
-    message just before, its per-chat pace grows instead (x1.5, at most 4 x `per_chat`).
+    to below what the server had accepted (the sends of the second before the refused
+    one, minus one; at most `decrease` times the rate) with the 1-second cap following it;
+    when the chat had a message just before, its per-chat pace grows instead (x1.5, at
+    most 4 x `per_chat`).
     Every second of sending without a 429 gives back `recovery` messages/s and
     `pace_recovery` seconds of the pace, up to the configured values: the limit is found
     again by probing slowly.
@@ -359,6 +360,7 @@ class RateLimiter:
         self._in_flight = 0
         self._chat_next: dict[int, float] = {}
         self._chat_done: dict[int, tuple[float, float]] = {}  # chat -> (last, previous) end
+        self._sent_before: dict[int, int] = {}  # chat -> sends in the second before its own
         self._chat_locks: dict[int, asyncio.Lock] = {}
         self._grown_at = monotonic()
 
@@ -368,14 +370,14 @@ class RateLimiter:
 
     def throttled(self, chat_id: int, retry_after: float) -> None:
         """Telegram answered 429 to a send to `chat_id` (after `sent`): hold, then slow down
-        (multiplicative decrease) to below what the server accepted in the last second."""
+        (multiplicative decrease) to below what the server had accepted in the second before."""
         now = self._monotonic()
         self.throttles += 1
         self.hold(retry_after)
         self._grown_at = max(self._grown_at, self._hold_until)  # no regain while holding
-        while self._window and self._window[0] <= now - 1.0:
-            self._window.popleft()
-        accepted = max(0, len(self._window) - 1) + self._in_flight  # not the refused one
+        # What the server had accepted when it refused: the sends of the second before the
+        # refused one started (counted then; later the window has moved on).
+        accepted = self._sent_before.get(chat_id, 0)
         previous = self._chat_done.get(chat_id, (0.0, float("-inf")))[1]
         chat_busy = now - previous < 2 * self.chat_pace
         if chat_busy:  # the chat had a message just before: its pace was too fast
@@ -423,6 +425,7 @@ class RateLimiter:
                 # for longer (or after a hold): the grid restarts from now.
                 late = now - self._slot
                 self._slot = (self._slot if late <= self.catch_up else now) + self.interval
+                self._sent_before[chat_id] = len(self._window) + self._in_flight
                 self._in_flight += 1
                 self._chat_next[chat_id] = now + self.chat_pace
                 break
@@ -450,6 +453,7 @@ class RateLimiter:
                 del self._chat_next[chat]
                 self._chat_locks.pop(chat, None)
                 self._chat_done.pop(chat, None)
+                self._sent_before.pop(chat, None)
 
 
 # --- the sweeper --------------------------------------------------------------------------
