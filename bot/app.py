@@ -17,7 +17,7 @@ from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.types import CallbackQuery, TelegramObject
 from aiogram.utils.callback_answer import CallbackAnswer
 
-from bot.middlewares import ContextMiddleware, ThrottleMiddleware
+from bot.middlewares import ContextMiddleware, ThrottleMiddleware, TrackedStorage
 from bot.responses import keep_response_models
 from bot.settings import Settings
 from services.clock import Clock, SystemClock
@@ -61,7 +61,7 @@ def build_dispatcher(
     from handlers.routers import routers  # imported here: nothing is built at import time
 
     dp = Dispatcher(
-        storage=storage or MemoryStorage(),
+        storage=TrackedStorage(storage or MemoryStorage()),
         settings=settings,
         uow_factory=uow_factory,
         clock=clock or uow_factory.clock,

@@ -43,8 +43,13 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         parts = []
         for err in exc.errors():
-            name = "_".join(str(p) for p in err["loc"]).upper() or "settings"
-            parts.append(f"{name}: {err['msg'].removeprefix('Value error, ')}")
+            field = str(err["loc"][0]) if err["loc"] else ""
+            info = Settings.model_fields.get(field)
+            expected = f" (expected {info.description})" if info and info.description else ""
+            name = field.upper() or "settings"
+            given = f", got {err['input']!r}" if isinstance(err.get("input"), str) else ""
+            message = err["msg"].removeprefix("Value error, ")
+            parts.append(f"{name}: {message}{given}{expected}")
         message = "invalid setting " + "; ".join(parts) + " (environment or .env)"
         raise CliError(message, EXIT_USAGE) from exc
     except ZoneInfoNotFoundError as exc:

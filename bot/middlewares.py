@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from aiogram import BaseMiddleware
+from aiogram.fsm.state import State
+from aiogram.fsm.storage.base import BaseStorage, StorageKey
 from aiogram.types import TelegramObject, Update, User
 
 from handlers.ui.i18n import lang_of, t
 from services.outbox import queue as outbox
 from services.team import employees
-from storage.uow import UnitOfWorkFactory
+from storage.uow import DuplicateUpdate, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,47 @@ class ThrottleMiddleware(BaseMiddleware):
         return None
 
 
+# The FSM writes of the update being handled (set per update by ContextMiddleware).
+_fsm_writes: ContextVar[list[StorageKey] | None] = ContextVar("fsm_writes", default=None)
+
+
+class TrackedStorage(BaseStorage):
+    """The FSM storage (memory or Redis), noting for the update being handled that it
+    wrote the FSM. A wizard step that only moves the FSM (the name typed, now ask the
+    phone) commits nothing, so its update id would not be recorded and a redelivery would
+    be taken as the next step's answer; ContextMiddleware records it when this says so."""
+
+    def __init__(self, inner: BaseStorage) -> None:
+        self.inner = inner
+
+    @staticmethod
+    def _note(key: StorageKey) -> None:
+        writes = _fsm_writes.get()
+        if writes is not None:
+            writes.append(key)
+
+    async def set_state(self, key: StorageKey, state: str | State | None = None) -> None:
+        self._note(key)
+        await self.inner.set_state(key, state)
+
+    async def get_state(self, key: StorageKey) -> str | None:
+        return await self.inner.get_state(key)
+
+    async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
+        self._note(key)
+        await self.inner.set_data(key, data)
+
+    async def get_data(self, key: StorageKey) -> dict[str, Any]:
+        return await self.inner.get_data(key)
+
+    async def update_data(self, key: StorageKey, data: Mapping[str, Any]) -> dict[str, Any]:
+        self._note(key)
+        return await self.inner.update_data(key, data)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
 class ContextMiddleware(BaseMiddleware):
     """Loads the acting employee (None when uninvited or deactivated) and the language,
     and opens the update's unit of work (`uow`); services commit it once."""
@@ -90,9 +134,26 @@ class ContextMiddleware(BaseMiddleware):
         data["lang"] = (actor.language if actor and actor.language else None) or lang_of(
             user.language_code if user else None
         )
-        async with self.uow_factory() as uow:
-            uow.trust_cache()  # checked above, for this update
-            if update_id is not None:
+        writes: list[StorageKey] = []
+        token = _fsm_writes.set(writes)
+        try:
+            async with self.uow_factory() as uow:
+                uow.trust_cache()  # checked above, for this update
+                if update_id is not None:
+                    uow.bind_update(update_id)
+                data["uow"] = uow
+                result = await handler(event, data)
+                unrecorded = uow.update_pending  # no commit of this update's effect
+        finally:
+            _fsm_writes.reset(token)
+        if writes and unrecorded and update_id is not None:
+            # An FSM-only step: record the update id on its own (after the handler's unit
+            # of work is closed: on SQLite it may hold the write lock). A tap that commits
+            # never gets here, so the hot path pays nothing.
+            async with self.uow_factory() as uow:
                 uow.bind_update(update_id)
-            data["uow"] = uow
-            return await handler(event, data)
+                try:
+                    await uow.commit()
+                except DuplicateUpdate:
+                    log.info("update %s was applied by another delivery", update_id)
+        return result

@@ -38,7 +38,7 @@ UowFactory = Callable[[], UnitOfWork]
 DEFAULTS: dict[str, Any] = {
     "timezone": "Europe/Moscow",
     "reminder_sweep_seconds": 10,
-    "reminder_lease_seconds": 300,
+    "reminder_lease_seconds": 20,
     "reminder_late_minutes": 10,
     "telegram_rate_per_second": 29.0,
     "telegram_send_concurrency": 4,
@@ -160,7 +160,8 @@ def build_scheduler(
     )
     scheduler.add_job(
         jobs.scan,
-        CronTrigger(minute=f"*/{int(setting(settings, 'scan_minutes'))}", timezone=tz),
+        # An interval, not a cron step: a fractional SCAN_MINUTES (0.1 = every 6 s) works.
+        IntervalTrigger(seconds=60 * float(setting(settings, "scan_minutes")), timezone=tz),
         id="reminders.scan",
         misfire_grace_time=300,
         **common,

@@ -6,57 +6,75 @@ Every field here is documented in `.env.example`; keep the two in step.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AfterValidator, Field, PositiveInt, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.sales.pipeline_config import DEFAULT_FILE as DEFAULT_PIPELINES_FILE
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(value: str) -> str:
+    level = value.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ValueError("one of " + ", ".join(LOG_LEVELS))
+    return level
+
 
 class Settings(BaseSettings):
+    """Numbers carry their unit and range (pydantic constraints, `description` says them);
+    `voronka` reports a bad value as one line naming the setting (bot/cli.py)."""
+
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
     )
 
     bot_token: SecretStr | None = None
     database_url: str = "sqlite+aiosqlite:///./data/voronka.db"
-    admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    admin_ids: Annotated[list[PositiveInt], NoDecode] = Field(default_factory=list)
     timezone: str = "Europe/Moscow"
     pipelines_file: Path = DEFAULT_PIPELINES_FILE
-    log_level: str = "INFO"
-    default_language: str = "ru"
+    log_level: Annotated[str, AfterValidator(_log_level)] = "INFO"
+    default_language: Literal["ru", "en"] = "ru"
     redis_url: str | None = None
     telegram_api_url: str | None = None
-    invite_ttl_hours: int = 72
-    throttle_seconds: float = 0.3
+    invite_ttl_hours: int = Field(72, ge=1, le=8760, description="hours, 1-8760")
+    throttle_seconds: float = Field(0.3, ge=0, le=60, description="seconds, 0-60")
     # Reminder engine (bot/scheduler.py, services/outbox/queue.py)
-    reminder_sweep_seconds: float = 10
-    reminder_lease_seconds: float = 300
-    reminder_late_minutes: float = 10
-    telegram_rate_per_second: float = 29.0
-    telegram_send_concurrency: int = 4
-    escalation_delay_minutes: float = 60
-    installment_grace_days: int = 3
-    installment_reminder_days: int = 3
-    measure_remind_before_minutes: float = 60
-    summary_hour: int = 9
-    stale_days: int = 7
-    scan_minutes: float = 5
+    reminder_sweep_seconds: float = Field(10, ge=0.5, le=3600, description="seconds, 0.5-3600")
+    reminder_lease_seconds: float = Field(20, ge=5, le=3600, description="seconds, 5-3600")
+    reminder_late_minutes: float = Field(10, ge=0, le=10080, description="minutes, 0-10080")
+    telegram_rate_per_second: float = Field(
+        29.0, gt=0, le=1000, description="messages per second, above 0 and at most 1000"
+    )
+    telegram_send_concurrency: int = Field(4, ge=1, le=100, description="messages, 1-100")
+    escalation_delay_minutes: float = Field(60, ge=0, le=43200, description="minutes, 0-43200")
+    installment_grace_days: int = Field(3, ge=0, le=365, description="days, 0-365")
+    installment_reminder_days: int = Field(3, ge=0, le=365, description="days, 0-365")
+    measure_remind_before_minutes: float = Field(60, ge=0, le=10080, description="minutes, 0-10080")
+    summary_hour: int = Field(9, ge=0, le=23, description="an hour of the day, 0-23")
+    stale_days: int = Field(7, ge=1, le=365, description="days, 1-365")
+    scan_minutes: float = Field(5, ge=0.1, le=1440, description="minutes, 0.1-1440")
     # Webhook mode (`voronka webhook`) and the lead intake API on the same HTTP server.
     webhook_base_url: str | None = None
     webhook_path: str = "/telegram/webhook"
     webhook_secret: SecretStr | None = None
     webhook_host: str = "0.0.0.0"
-    webhook_port: int = 8080
+    webhook_port: int = Field(8080, ge=1, le=65535, description="a TCP port, 1-65535")
     intake_tokens: SecretStr | None = None
-    intake_rate_limit: int = 30
-    intake_manager_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    intake_rate_limit: int = Field(
+        30, ge=0, le=100_000, description="requests per minute, 0-100000 (0: no limit)"
+    )
+    intake_manager_ids: Annotated[list[PositiveInt], NoDecode] = Field(default_factory=list)
     # The Mini App (board and dashboard): its public https address (served at /app/ on
     # WEBHOOK_HOST:WEBHOOK_PORT by `voronka webhook`, and by `voronka run` when this is set),
     # and how long a Telegram initData stays valid.
     web_app_url: str | None = None
-    web_app_max_age: int = Field(default=86400, ge=60)
+    web_app_max_age: int = Field(
+        86400, ge=60, le=604_800, description="seconds, 60-604800 (a week)"
+    )
     # Digests to leaders (services/reports/digests.py), in TIMEZONE.
     digest_daily_at: str = "08:30"
     digest_weekly_at: str = "Mon 09:00"
@@ -66,6 +84,8 @@ class Settings(BaseSettings):
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):
             parts = [p for p in value.replace(";", ",").replace(" ", ",").split(",") if p]
+            if not all(p.isdigit() for p in parts):
+                raise ValueError("Telegram user ids (numbers) separated by commas")
             return [int(p) for p in parts]
         if isinstance(value, int):
             return [value]

@@ -84,6 +84,11 @@ class UnitOfWork:
         self._update_id = update_id
 
     @property
+    def update_pending(self) -> bool:
+        """A bound update id that no commit has recorded yet."""
+        return self._update_id is not None
+
+    @property
     def session(self) -> AsyncSession:
         if self._session is None:
             raise RuntimeError("UnitOfWork used outside 'async with'")

@@ -49,6 +49,7 @@ from storage import migrate
 from storage.db import create_engine, create_session_factory
 from storage.models import Base, Employee
 from storage.uow import UnitOfWork, UnitOfWorkFactory
+from tests.dbdump import NOT_DATA
 from tests.pg import URL_ENV, PgServer, PgUnavailable, connect_info, mode
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -278,7 +279,7 @@ Snapshot = dict[str, list[tuple[Any, ...]]]
 
 def _dump(conn: Connection) -> Snapshot:
     result: Snapshot = {}
-    for name in sorted(inspect(conn).get_table_names()):
+    for name in sorted(set(inspect(conn).get_table_names()) - NOT_DATA):
         table = Base.metadata.tables.get(name)
         stmt = select(table) if table is not None else text(f'SELECT * FROM "{name}"')
         rows = [tuple(row) for row in conn.execute(stmt)]

@@ -227,11 +227,15 @@ class Sent:
 
 
 class BotHarness:
-    def __init__(self, dp: Dispatcher, bot: Bot, session: RecordingSession) -> None:
+    def __init__(
+        self, dp: Dispatcher, bot: Bot, session: RecordingSession, *, first_update: int = 1
+    ) -> None:
         self.dp = dp
         self.bot = bot
         self.session = session
-        self._updates = itertools.count(1)
+        # Update ids are unique per bot: a harness on a database another one used starts
+        # past that one's ids (a seen id is skipped as a redelivery).
+        self._updates = itertools.count(first_update)
         self._messages = itertools.count(1)
         self.inputs = 0  # every message or tap fed: "how many inputs did that take"
         self.last_update: Update | None = None

@@ -8,7 +8,8 @@ if that photo is gone, a new one is sent and the buttons point at it). Measurers
 refused by the service (PermissionDenied -> the error router's alert).
 
 /export (and the Excel button under a report) builds the XLSX in services.export with a
-progress message that is edited as rows are written, then sends the file as a document.
+progress message that is edited as rows are written, then sends the file as a document;
+`/export csv` sends the deals as CSV the same way.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from datetime import tzinfo
 
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.filters import Command
+from aiogram.filters import Command, CommandObject
 from aiogram.types import (
     BufferedInputFile,
     CallbackQuery,
@@ -180,6 +181,7 @@ async def _export(
     actor: Actor,
     lang: str,
     filters: ExportFilter,
+    kind: str = "xlsx",
 ) -> None:
     """A long read: its own read-only unit of work, so on SQLite it holds no write lock
     while rows are written and progress edits go out to Telegram."""
@@ -197,24 +199,31 @@ async def _export(
 
     try:
         async with uow_factory.read_only() as uow:
-            data = await export.export_deals_xlsx(
-                uow, actor, filters, progress, lang=lang, chunk=EXPORT_CHUNK
+            data = await export.export_deals(
+                uow, actor, filters, progress, kind=kind, lang=lang, chunk=EXPORT_CHUNK
             )
     except Exception:
         await status.delete()  # the error router says what went wrong
         raise
     today = uow_factory.clock.now().date().isoformat()
     await message.answer_document(
-        BufferedInputFile(data, filename=f"voronka-deals-{today}.xlsx"),
+        BufferedInputFile(data, filename=f"voronka-deals-{today}.{kind}"),
         caption=t("export.caption", lang),
     )
     await status.edit_text(t("export.done", lang))
 
 
 async def export_command(
-    message: Message, uow_factory: UnitOfWorkFactory, actor: Actor, lang: str, tz: tzinfo
+    message: Message,
+    command: CommandObject,
+    uow_factory: UnitOfWorkFactory,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
 ) -> None:
-    await _export(message, uow_factory, actor, lang, ExportFilter(tz=str(tz)))
+    """/export: the XLSX; /export csv: the deals as CSV."""
+    kind = "csv" if (command.args or "").strip().lower() == "csv" else "xlsx"
+    await _export(message, uow_factory, actor, lang, ExportFilter(tz=str(tz)), kind)
 
 
 async def export_button(

@@ -9,7 +9,7 @@ Prefixes starting with "t" belong to the task, reminder and installment callback
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Self
 
 from aiogram.filters.callback_data import CallbackData
 from pydantic import Field
@@ -21,6 +21,20 @@ from services.dates import QuickChoice
 # stale-button alert answers (instead of a database error).
 MAX_INT = 2**31 - 1
 Int = Annotated[int, Field(ge=0, le=MAX_INT)]
+
+
+class Canonical(CallbackData, prefix=""):
+    """The base of every callback class: data is accepted only in the exact form `pack()`
+    makes. pydantic alone would read "1.0", "01", " 1" or "1\n" as 1, so a forged
+    variant of a button could still match a handler; here it fails to unpack (no handler
+    matches, the stale-button alert answers, nothing changes). Not a button itself."""
+
+    @classmethod
+    def unpack(cls, value: str) -> Self:
+        data = super().unpack(value)
+        if data.pack() != value:
+            raise ValueError(f"callback data not in its canonical form: {value!r}")
+        return data
 
 
 class MenuAction(StrEnum):
@@ -35,7 +49,7 @@ class MenuAction(StrEnum):
     HOME = "h"
 
 
-class MenuCb(CallbackData, prefix="m"):
+class MenuCb(Canonical, prefix="m"):
     action: MenuAction
 
 
@@ -52,7 +66,7 @@ class WizardAction(StrEnum):
     KEEP = "kp"  # keep the value this step already holds (after Back)
 
 
-class WizardCb(CallbackData, prefix="w"):
+class WizardCb(Canonical, prefix="w"):
     action: WizardAction
     value: Int = 0
 
@@ -65,7 +79,7 @@ class LeadAction(StrEnum):
     CONVERT = "c"
 
 
-class LeadCb(CallbackData, prefix="l"):
+class LeadCb(Canonical, prefix="l"):
     action: LeadAction
     lead_id: Int
     v: Int = 0
@@ -93,14 +107,14 @@ class DealAction(StrEnum):
     NEXT_CONTACT = "nc"  # show the next-contact choices (handlers/tasks/router.py)
 
 
-class DealCb(CallbackData, prefix="d"):
+class DealCb(Canonical, prefix="d"):
     action: DealAction
     deal_id: Int
     v: Int = 0
     arg: Int = 0
 
 
-class ListCb(CallbackData, prefix="ls"):
+class ListCb(Canonical, prefix="ls"):
     page: Int = 0
     pipeline_id: Int = 0
     stage_id: Int = 0
@@ -114,13 +128,13 @@ class TeamAction(StrEnum):
     ATTEMPTS = "at"
 
 
-class TeamCb(CallbackData, prefix="e"):
+class TeamCb(Canonical, prefix="e"):
     action: TeamAction
     employee_id: Int = 0
     value: Int = 0
 
 
-class InviteCb(CallbackData, prefix="i"):
+class InviteCb(Canonical, prefix="i"):
     role: Int  # index into Role
 
 
@@ -129,7 +143,7 @@ class Lang(StrEnum):
     EN = "en"
 
 
-class LangCb(CallbackData, prefix="g"):
+class LangCb(Canonical, prefix="g"):
     lang: Lang
 
 
@@ -142,7 +156,7 @@ class ImportAction(StrEnum):
     CANCEL = "x"
 
 
-class ImportCb(CallbackData, prefix="im"):
+class ImportCb(Canonical, prefix="im"):
     action: ImportAction
     job: Int  # import_jobs.id (the service checks it is the tapper's own)
     col: Int = 0
@@ -164,7 +178,7 @@ class FunnelPeriod(StrEnum):
     THIS_QUARTER = "tq"
 
 
-class FunnelCb(CallbackData, prefix="fn"):
+class FunnelCb(Canonical, prefix="fn"):
     """The /funnel screen's state: every picker button carries all of it."""
 
     report: FunnelReport = FunnelReport.SNAPSHOT
@@ -175,7 +189,7 @@ class FunnelCb(CallbackData, prefix="fn"):
     menu: Int = 0  # 1: the manager picker is open
 
 
-class ExportCb(CallbackData, prefix="fx"):
+class ExportCb(Canonical, prefix="fx"):
     """Export the deals the /funnel screen shows (pipeline, period, manager)."""
 
     pipeline_id: Int = 0
@@ -212,13 +226,13 @@ class TaskAction(StrEnum):
     DEFER_TYPE = "dt"  # deferred demand: ask for a typed date
 
 
-class TaskCb(CallbackData, prefix="tk"):
+class TaskCb(Canonical, prefix="tk"):
     action: TaskAction
     task_id: Int
     arg: Int = 0
 
 
-class AssignCb(CallbackData, prefix="ta"):
+class AssignCb(Canonical, prefix="ta"):
     """The head of measurers picks a measurer for an assign task."""
 
     task_id: Int
@@ -233,7 +247,7 @@ class NewTaskAction(StrEnum):
     CANCEL = "x"
 
 
-class NewTaskCb(CallbackData, prefix="tt"):
+class NewTaskCb(Canonical, prefix="tt"):
     action: NewTaskAction
     arg: Int = 0
 
@@ -243,12 +257,12 @@ class TaskListScope(StrEnum):
     UPCOMING = "u"
 
 
-class TaskListCb(CallbackData, prefix="tl"):
+class TaskListCb(Canonical, prefix="tl"):
     scope: TaskListScope
     page: Int = 0
 
 
-class NextContactCb(CallbackData, prefix="tn"):
+class NextContactCb(Canonical, prefix="tn"):
     """'Next contact' on a deal: arg = index into NEXT_CONTACT_CHOICES; arg equal to
     len(NEXT_CONTACT_CHOICES) = type a date."""
 
@@ -267,7 +281,7 @@ class InstallmentAction(StrEnum):
     LINES = "l"  # type the amounts and dates, one line per payment
 
 
-class InstallmentCb(CallbackData, prefix="ti"):
+class InstallmentCb(Canonical, prefix="ti"):
     action: InstallmentAction
     deal_id: Int
     v: Int = 0
@@ -275,7 +289,7 @@ class InstallmentCb(CallbackData, prefix="ti"):
 
 
 # Every class of the UI.
-ALL_CALLBACKS: tuple[type[CallbackData], ...] = (
+ALL_CALLBACKS: tuple[type[Canonical], ...] = (
     MenuCb,
     WizardCb,
     LeadCb,

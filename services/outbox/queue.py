@@ -34,7 +34,9 @@ Sweep (`Sweeper.sweep_once`, the interval job):
 3. send — through a `Notifier` (bot/notifier.py; no aiogram here), ``max_in_flight`` at a
    time, each send first taking a slot from the `RateLimiter` (≈30 messages/s per bot,
    1/s per chat). `DeliveryRetryAfter` (429): every sender holds for ``retry_after`` and
-   the message is tried again. `DeliveryTransient` (5xx, network): retried with exponential
+   the message is tried again; the limiter slows down to what the server accepted (or
+   paces that chat slower) and regains speed slowly (`RateLimiter.throttled`).
+   `DeliveryTransient` (5xx, network): retried with exponential
    backoff, then released back to ``pending`` for the next sweep (``failed`` after
    ``max_attempts`` claims). `DeliveryForbidden` (403, the bot is blocked): the employee is
    marked unreachable, their rows fail, and every admin gets ``admin.unreachable``.
@@ -46,7 +48,12 @@ Sweep (`Sweeper.sweep_once`, the interval job):
    (``max_unmarked=0``: every send waits for its own mark).
 
 Crash safety: a sweeper killed between claim and mark leaves its rows ``claimed``; once the
-lease expires the next sweep claims them again. Rows marked ``sent`` are never sent again;
+lease expires the next sweep claims them again. The lease is short (20 s by default) and
+renewed while the sweeper still holds the rows (``claimed_at = now`` every third of the
+lease, fenced by ``attempts``: every wait of the sweeper, a 429 hold included, is cut
+into pieces no longer than that, each followed by the renewal check), so a live sweeper
+keeps its rows through a long flood wait and a dead one's rows are free again within a
+lease plus a sweep interval (30 s by default). Rows marked ``sent`` are never sent again;
 the messages in flight at the moment of the crash (being sent, or sent and not yet marked:
 at most ``max_in_flight + max_unmarked``; exactly one with ``max_in_flight=1,
 max_unmarked=0``) are sent a second time; nothing is lost. After downtime everything that
@@ -61,6 +68,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -309,6 +317,16 @@ class RateLimiter:
     A slot is taken at the moment of sending, never reserved ahead. Senders to one chat
     queue in order (a FIFO lock per chat) and keep `per_chat` seconds apart, counted from
     when the previous send finished. Call `sent(chat)` after each attempt.
+
+    It adapts to what Telegram actually allows (AIMD-like), so a rate set too high costs
+    little: on a 429 (`throttled`) everybody holds for `retry_after`, and the rate drops
+    to below what the server had accepted (the sends of the second before the refused
+    one, minus one; at most `decrease` times the rate) with the 1-second cap following it;
+    when the chat had a message just before, its per-chat pace grows instead (x1.5, at
+    most 4 x `per_chat`).
+    Every second of sending without a 429 gives back `recovery` messages/s and
+    `pace_recovery` seconds of the pace, up to the configured values: the limit is found
+    again by probing slowly.
     """
 
     def __init__(
@@ -316,29 +334,83 @@ class RateLimiter:
         per_second: float = 29.0,
         per_chat: float = 1.0,
         *,
-        window_max: int = 30,
+        window_max: int | None = None,
         catch_up: float = 1.0,
         monotonic: MonotonicFn = time.monotonic,
         sleep: SleepFn = asyncio.sleep,
+        decrease: float = 0.95,
+        recovery: float = 0.05,
+        pace_recovery: float = 0.01,
     ) -> None:
+        if window_max is None:  # the configured rate's own cap (30 at Telegram's 29-30/s)
+            window_max = max(30, math.ceil(per_second))
         if per_second <= 0 or per_chat < 0 or window_max < 1:
             raise ValueError("rates must be positive")
+        self.ceiling = per_second  # the configured rate: never above it
+        self.rate = per_second  # the current rate (lowered by 429s, regained slowly)
         self.interval = 1.0 / per_second
         self.catch_up = max(catch_up, self.interval)
         self.per_chat = per_chat
+        self.chat_pace = per_chat  # the current per-chat gap (grown by a chat's 429s)
+        self.decrease = decrease
+        self.recovery = recovery
+        self.pace_recovery = pace_recovery
+        self.throttles = 0  # 429s seen
+        self.lowest_rate = per_second
         self._monotonic = monotonic
         self._sleep = sleep
         self._slot = 0.0  # the next send's slot on the grid
         self._hold_until = 0.0
         self.window_max = window_max
+        self.cap = window_max  # the current 1-second cap (follows the rate)
         self._window: deque[float] = deque()  # when recent sends finished, oldest first
         self._in_flight = 0
         self._chat_next: dict[int, float] = {}
+        self._chat_done: dict[int, tuple[float, float]] = {}  # chat -> (last, previous) end
+        self._sent_before: dict[int, int] = {}  # chat -> sends in the second before its own
         self._chat_locks: dict[int, asyncio.Lock] = {}
+        self._grown_at = monotonic()
 
     def hold(self, seconds: float) -> None:
         """A 429 arrived: nobody sends for `seconds`."""
         self._hold_until = max(self._hold_until, self._monotonic() + seconds)
+
+    def throttled(self, chat_id: int, retry_after: float) -> None:
+        """Telegram answered 429 to a send to `chat_id` (after `sent`): hold, then slow down
+        (multiplicative decrease) to below what the server had accepted in the second before."""
+        now = self._monotonic()
+        self.throttles += 1
+        self.hold(retry_after)
+        self._grown_at = max(self._grown_at, self._hold_until)  # no regain while holding
+        # What the server had accepted when it refused: the sends of the second before the
+        # refused one started (counted then; later the window has moved on).
+        accepted = self._sent_before.get(chat_id, 0)
+        previous = self._chat_done.get(chat_id, (0.0, float("-inf")))[1]
+        chat_busy = now - previous < 2 * self.chat_pace
+        if chat_busy:  # the chat had a message just before: its pace was too fast
+            self.chat_pace = min(4 * self.per_chat, max(self.chat_pace * 1.5, 1e-3))
+            self._chat_next[chat_id] = max(
+                self._chat_next.get(chat_id, 0.0), self._hold_until + self.chat_pace
+            )
+        if not chat_busy or accepted >= 0.8 * self.rate:  # the bot's overall limit
+            self._set_rate(max(1.0, min(self.rate * self.decrease, accepted - 1)))
+
+    def _set_rate(self, rate: float) -> None:
+        self.rate = min(self.ceiling, rate)
+        self.lowest_rate = min(self.lowest_rate, self.rate)
+        self.interval = 1.0 / self.rate
+        self.cap = max(1, min(self.window_max, math.floor(self.rate) + 1))
+
+    def _regain(self, now: float) -> None:
+        """Additive increase: `recovery` msg/s per second of sending since the last 429."""
+        elapsed = min(max(0.0, now - self._grown_at), 1.0)  # idle time does not count
+        self._grown_at = max(self._grown_at, now)
+        if elapsed <= 0:
+            return
+        if self.rate < self.ceiling:
+            self._set_rate(self.rate + self.recovery * elapsed)
+        if self.chat_pace > self.per_chat:
+            self.chat_pace = max(self.per_chat, self.chat_pace - self.pace_recovery * elapsed)
 
     async def acquire(self, chat_id: int) -> None:
         lock = self._chat_locks.get(chat_id)
@@ -350,7 +422,7 @@ class RateLimiter:
                 ready = max(self._slot, self._hold_until, self._chat_next.get(chat_id, 0.0))
                 while self._window and self._window[0] <= now - 1.0:
                     self._window.popleft()
-                if len(self._window) + self._in_flight >= self.window_max:
+                if len(self._window) + self._in_flight >= self.cap:
                     oldest = self._window[0] if self._window else now
                     ready = max(ready, oldest + 1.0, now + 1e-3)
                 if ready > now + 1e-6:  # (a microsecond is "now": clocks have that resolution)
@@ -360,8 +432,9 @@ class RateLimiter:
                 # for longer (or after a hold): the grid restarts from now.
                 late = now - self._slot
                 self._slot = (self._slot if late <= self.catch_up else now) + self.interval
+                self._sent_before[chat_id] = len(self._window) + self._in_flight
                 self._in_flight += 1
-                self._chat_next[chat_id] = now + self.per_chat
+                self._chat_next[chat_id] = now + self.chat_pace
                 break
         if len(self._chat_next) > 10_000:
             self._forget(now)
@@ -375,7 +448,10 @@ class RateLimiter:
         now = self._monotonic()
         self._in_flight = max(0, self._in_flight - 1)
         self._window.append(now)
-        self._chat_next[chat_id] = max(self._chat_next.get(chat_id, 0.0), now + self.per_chat)
+        self._chat_next[chat_id] = max(self._chat_next.get(chat_id, 0.0), now + self.chat_pace)
+        last = self._chat_done.get(chat_id, (float("-inf"), float("-inf")))[0]
+        self._chat_done[chat_id] = (now, last)
+        self._regain(now)
 
     def _forget(self, now: float) -> None:
         for chat, free in list(self._chat_next.items()):
@@ -383,6 +459,8 @@ class RateLimiter:
             if free <= now and (lock is None or not lock.locked()):
                 del self._chat_next[chat]
                 self._chat_locks.pop(chat, None)
+                self._chat_done.pop(chat, None)
+                self._sent_before.pop(chat, None)
 
 
 # --- the sweeper --------------------------------------------------------------------------
@@ -496,13 +574,13 @@ class Sweeper:
         monotonic: MonotonicFn = time.monotonic,
         per_second: float = 29.0,
         per_chat: float = 1.0,
-        window_max: int = 30,
+        window_max: int | None = None,
         max_recipients: int = 100,
         max_items_per_recipient: int = 30,
         items_per_message: int = 10,
         max_in_flight: int = 4,
         max_unmarked: int = 0,
-        lease: timedelta = timedelta(minutes=5),
+        lease: timedelta = timedelta(seconds=20),
         late_after: timedelta = timedelta(minutes=10),
         send_retries: int = 4,
         backoff_base: float = 1.0,
@@ -514,7 +592,7 @@ class Sweeper:
         self.clock = clock
         self.sleep = sleep
         self.limiter = limiter or RateLimiter(
-            per_second, per_chat, window_max=window_max, monotonic=monotonic, sleep=sleep
+            per_second, per_chat, window_max=window_max, monotonic=monotonic, sleep=self._sleep
         )
         self.max_recipients = max_recipients
         self.max_items_per_recipient = max_items_per_recipient
@@ -529,6 +607,13 @@ class Sweeper:
         self.max_attempts = max_attempts
         self._write_lock = asyncio.Lock()
         self._serialize_writes: bool | None = None
+        # The lease is renewed every third of it while rows wait to be sent (any sleep of
+        # the sweeper is cut into pieces of at most that, each followed by a renewal check).
+        self.renew_every = max(lease.total_seconds() / 3, 1e-3)
+        self._held: dict[int, int] = {}  # claimed here, not yet marked: id -> attempts
+        self._renewed_at: datetime | None = None
+        self._renewing = False
+        self.renewals = 0
 
     # -- public --------------------------------------------------------------------------
 
@@ -539,17 +624,25 @@ class Sweeper:
         if not messages:
             return stats
         queue: deque[_Message] = deque(messages)
+        try:
+            async with asyncio.TaskGroup() as group:
+                marker = _Marker(self, stats, group, self.max_unmarked)
 
-        async with asyncio.TaskGroup() as group:
-            marker = _Marker(self, stats, group, self.max_unmarked)
+                async def worker() -> None:
+                    while queue:
+                        await self._send(self._next_message(queue), stats, marker)
 
-            async def worker() -> None:
-                while queue:
-                    await self._send(self._next_message(queue), stats, marker)
-
-            for _ in range(min(self.max_in_flight, len(messages))):
-                group.create_task(worker())
+                for _ in range(min(self.max_in_flight, len(messages))):
+                    group.create_task(worker())
+        finally:
+            self._forget_claims(messages)
         return stats
+
+    def _forget_claims(self, messages: Sequence[_Message]) -> None:
+        """The sweep is over: what it still holds (unmarked after an error) is no longer
+        renewed, so its lease runs out and a later sweep claims it again."""
+        for message in messages:
+            self._let_go(message.claims)
 
     async def sweep_until_idle(self, max_rounds: int = 20) -> SweepStats:
         """The interval job: claim and send until nothing is due (at most `max_rounds`
@@ -557,13 +650,21 @@ class Sweeper:
         background while the current one's last messages go out, so the rate does not dip
         between batches."""
         stats = SweepStats()
-        queue: deque[_Message] = deque(await self._claim(stats))
-        if not queue:
+        mine = await self._claim(stats)
+        if not mine:
             return stats
-        claims_left = max_rounds - 1
+        queue: deque[_Message] = deque(mine)
+        try:
+            await self._send_all(queue, stats, mine, max_rounds - 1)
+        finally:
+            self._forget_claims(mine)
+        return stats
+
+    async def _send_all(
+        self, queue: deque[_Message], stats: SweepStats, mine: list[_Message], claims_left: int
+    ) -> None:
         exhausted = False
         refill: asyncio.Task[None] | None = None
-
         async with asyncio.TaskGroup() as group:
             marker = _Marker(self, stats, group, self.max_unmarked)
 
@@ -571,6 +672,7 @@ class Sweeper:
                 nonlocal exhausted, refill
                 try:
                     more = await self._claim(stats)
+                    mine.extend(more)
                     queue.extend(more)
                     exhausted = exhausted or not more
                 finally:
@@ -593,7 +695,6 @@ class Sweeper:
 
             for _ in range(self.max_in_flight):
                 group.create_task(worker())
-        return stats
 
     def _next_message(self, queue: deque[_Message], look_ahead: int = 64) -> _Message:
         """The first queued message whose chat may be written to now (so a sender does not
@@ -603,6 +704,56 @@ class Sweeper:
                 del queue[i]
                 return message
         return queue.popleft()
+
+    # -- the lease -----------------------------------------------------------------------
+
+    async def _sleep(self, seconds: float) -> None:
+        """Every wait of this sweeper (rate limiter, flood hold, backoff): in pieces of at
+        most `renew_every`, renewing the lease of the rows it holds in between, so a long
+        429 hold does not let the lease run out under rows that are still to be sent."""
+        while True:
+            step = min(seconds, self.renew_every)
+            await self.sleep(step)
+            seconds -= step
+            await self._renew_if_due()
+            if seconds <= 1e-9:
+                return
+
+    async def _renew_if_due(self) -> None:
+        """`claimed_at = now` for every row this sweeper holds (fenced by attempts: a row
+        re-claimed by another sweeper is not touched), at most every `renew_every`."""
+        if self._renewing or not self._held:
+            return
+        now = self.clock.now()
+        last = self._renewed_at
+        if last is not None and (now - last).total_seconds() < self.renew_every:
+            return
+        self._renewing = True
+        try:
+            held = dict(self._held)
+            async with self._writing(), self.uow_factory() as uow:
+                await uow.session.execute(
+                    update(Reminder)
+                    .where(self._fence(held))
+                    .values(claimed_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                await uow.commit()
+            self._renewed_at = now
+            self.renewals += 1
+        finally:
+            self._renewing = False
+
+    def _hold(self, messages: Sequence[_Message], now: datetime) -> None:
+        if not self._held:
+            self._renewed_at = now  # the claim itself set claimed_at = now
+        for message in messages:
+            self._held.update(message.claims)
+
+    def _let_go(self, claims: Mapping[int, int]) -> None:
+        for rid, attempts in claims.items():
+            if self._held.get(rid) == attempts:
+                del self._held[rid]
 
     # -- claim ---------------------------------------------------------------------------
 
@@ -713,6 +864,7 @@ class Sweeper:
             for person in messages_per_person:
                 if round_ < len(person):
                     ordered.append(person[round_])
+        self._hold(ordered, now)
         return ordered
 
     @staticmethod
@@ -782,6 +934,7 @@ class Sweeper:
         delivery = message.delivery
         tries = 0
         while True:
+            await self._renew_if_due()
             await self.limiter.acquire(delivery.chat_id)
             try:
                 try:
@@ -790,7 +943,7 @@ class Sweeper:
                     self.limiter.sent(delivery.chat_id)
             except DeliveryRetryAfter as exc:
                 stats.rate_limited += 1
-                self.limiter.hold(exc.seconds)
+                self.limiter.throttled(delivery.chat_id, exc.seconds)
                 tries += 1
                 if tries > self.send_retries:
                     await self._release(message, stats, "429")
@@ -811,16 +964,17 @@ class Sweeper:
                 if tries > self.send_retries:
                     await self._release(message, stats, f"transient: {exc}"[:500])
                     return
-                await self.sleep(min(self.backoff_base * 2 ** (tries - 1), self.backoff_max))
+                await self._sleep(min(self.backoff_base * 2 ** (tries - 1), self.backoff_max))
                 continue
             await marker.sent(message)
             return
 
     # -- bookkeeping (each its own short transaction, fenced by the claim's attempts) ------
 
-    def _fence(self, message: _Message) -> Any:
+    @staticmethod
+    def _fence(claims: Mapping[int, int]) -> Any:
         by_attempts: dict[int, list[int]] = defaultdict(list)
-        for rid, attempts in message.claims.items():
+        for rid, attempts in claims.items():
             by_attempts[attempts].append(rid)
         return and_(
             Reminder.state == ReminderState.CLAIMED.value,
@@ -838,13 +992,14 @@ class Sweeper:
                 CursorResult[Any],
                 await uow.session.execute(
                     update(Reminder)
-                    .where(self._fence(message))
+                    .where(self._fence(message.claims))
                     .values(**values)
                     .execution_options(synchronize_session=False)
                 ),
             )
             await uow.commit()
-            return int(result.rowcount or 0)
+        self._let_go(message.claims)
+        return int(result.rowcount or 0)
 
     async def _mark_sent(self, messages: Sequence[_Message], stats: SweepStats) -> None:
         claims = {rid: a for m in messages for rid, a in m.claims.items()}
@@ -881,7 +1036,7 @@ class Sweeper:
         async with self._writing(), self.uow_factory() as uow:
             await uow.session.execute(
                 update(Reminder)
-                .where(self._fence(message))
+                .where(self._fence(message.claims))
                 .values(state=ReminderState.FAILED.value, last_error="forbidden")
                 .execution_options(synchronize_session=False)
             )
@@ -910,6 +1065,7 @@ class Sweeper:
                         dedupe_key=f"unreachable:{emp.id}:{admin.id}:{day}",
                     )
             await uow.commit()
+        self._let_go(message.claims)
         stats.failed += len(message.claims)
 
 

@@ -1,15 +1,25 @@
-"""``/export``: deals and their stage history as an XLSX workbook.
+"""``/export``: deals and their stage history as an XLSX workbook (or the deals as CSV).
 
 Rows are streamed from the database (``yield_per``) into openpyxl's write-only workbook,
 which keeps each sheet in a temporary file rather than in memory; only the finished file
 is held as bytes. Two sheets: one row per deal, and one row per stage change. A manager
 gets their own deals whatever the filter says (as for the reports); measurers are refused.
+``/export csv`` gives the deals sheet as CSV (UTF-8 with a BOM, ``;``-separated, every
+field quoted), for tools that do not read XLSX.
+
+Formula injection (OWASP "CSV Injection"): names, titles, phones and comments come from
+people, the import and the public intake API. A text that a spreadsheet could read as a
+formula (it starts with ``=``, ``+``, ``-``, ``@``, a tab or a CR) is written as text: in
+the XLSX its cell is typed as a string (``t="inlineStr"``, never ``<f>``), the text kept
+as it was; in the CSV it gets a leading ``'`` (the guidance's escape: Excel and LibreOffice
+show it as text) and every field is quoted.
 """
 
 from __future__ import annotations
 
+import csv
 import io
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -86,17 +96,24 @@ class ExportFilter:
     tz: str = "UTC"
 
 
-async def export_deals_xlsx(
+@dataclass(frozen=True)
+class _Plan:
+    words: dict[str, Any]
+    zone: ZoneInfo
+    conditions: list[Any]
+    total: int  # rows to write (deals, plus changes when they are exported)
+    names: _Names
+
+
+async def _plan(
     uow: UnitOfWork,
     actor: Actor,
     filters: ExportFilter,
-    progress: Progress | None = None,
+    lang: str,
+    max_deals: int,
     *,
-    lang: str = "ru",
-    chunk: int = 2000,
-    max_deals: int = MAX_DEALS,
-) -> bytes:
-    """The workbook's bytes. ValidationError("export", "too_many") above ``max_deals``."""
+    history: bool,
+) -> _Plan:
     manager_id = scope_manager(actor, filters.manager_id)
     words = HEADERS.get(lang, HEADERS["ru"])
     try:
@@ -109,20 +126,22 @@ async def export_deals_xlsx(
     )
     if deals_total > max_deals:
         raise ValidationError("export", "too_many", count=deals_total, limit=max_deals)
-    changes_total = int(
-        await uow.session.scalar(
-            select(func.count())
-            .select_from(StageHistory)
-            .join(Deal, Deal.id == StageHistory.deal_id)
-            .where(*conditions)
+    changes_total = 0
+    if history:
+        changes_total = int(
+            await uow.session.scalar(
+                select(func.count())
+                .select_from(StageHistory)
+                .join(Deal, Deal.id == StageHistory.deal_id)
+                .where(*conditions)
+            )
+            or 0
         )
-        or 0
-    )
-    total = deals_total + changes_total
     names = await _names(uow)
-    book = Workbook(write_only=True)
-    deals_sheet = _sheet(book, words["deals"], words["deal"], WIDTHS["deal"])
-    changes_sheet = _sheet(book, words["history"], words["change"], WIDTHS["change"])
+    return _Plan(words, zone, conditions, deals_total + changes_total, names)
+
+
+def _reporter(total: int, progress: Progress | None) -> Callable[[int], Awaitable[None]]:
     done = 0
 
     async def advance(rows: int) -> None:
@@ -133,14 +152,22 @@ async def export_deals_xlsx(
             if pending is not None:
                 await pending
 
-    kinds: dict[str, str] = words["kind"]
-    stream = await uow.session.stream(_deals_query(conditions).execution_options(yield_per=chunk))
+    return advance
+
+
+async def _deal_rows(uow: UnitOfWork, plan: _Plan, chunk: int) -> AsyncIterator[list[list[Any]]]:
+    """The deals sheet, a database partition at a time (amounts in major units)."""
+    names, kinds = plan.names, plan.words["kind"]
+    stream = await uow.session.stream(
+        _deals_query(plan.conditions).execution_options(yield_per=chunk)
+    )
     async for part in stream.partitions():
+        rows = []
         for row in part:
             (deal_id, title, pipeline_id, stage_id, manager, amount, created, closed) = row[:8]
             reason_id, installments, parent, contact, phone, company = row[8:]
             stage_name, kind = names.stages.get(stage_id, ("?", "active"))
-            deals_sheet.append(
+            rows.append(
                 [
                     deal_id,
                     title,
@@ -151,34 +178,135 @@ async def export_deals_xlsx(
                     contact,
                     phone,
                     company,
-                    _money(deals_sheet, amount),
-                    _local(created, zone),
-                    _local(closed, zone),
+                    None if amount is None else amount / 100,
+                    _local(created, plan.zone),
+                    _local(closed, plan.zone),
                     names.reasons.get(reason_id) if reason_id else None,
-                    words["yes"] if installments else None,
+                    plan.words["yes"] if installments else None,
                     parent,
                 ]
             )
-        await advance(len(part))
+        yield rows
 
-    stream = await uow.session.stream(_history_query(conditions).execution_options(yield_per=chunk))
+
+async def _change_rows(uow: UnitOfWork, plan: _Plan, chunk: int) -> AsyncIterator[list[list[Any]]]:
+    names = plan.names
+    stream = await uow.session.stream(
+        _history_query(plan.conditions).execution_options(yield_per=chunk)
+    )
     async for part in stream.partitions():
-        for deal_id, at, from_id, to_id, actor_id, reason_id, comment in part:
-            changes_sheet.append(
-                [
-                    deal_id,
-                    _local(at, zone),
-                    names.stages[from_id][0] if from_id in names.stages else None,
-                    names.stages.get(to_id, ("?", ""))[0],
-                    names.employees.get(actor_id) if actor_id else None,
-                    names.reasons.get(reason_id) if reason_id else None,
-                    comment,
-                ]
-            )
-        await advance(len(part))
+        yield [
+            [
+                deal_id,
+                _local(at, plan.zone),
+                names.stages[from_id][0] if from_id in names.stages else None,
+                names.stages.get(to_id, ("?", ""))[0],
+                names.employees.get(actor_id) if actor_id else None,
+                names.reasons.get(reason_id) if reason_id else None,
+                comment,
+            ]
+            for deal_id, at, from_id, to_id, actor_id, reason_id, comment in part
+        ]
+
+
+async def export_deals(
+    uow: UnitOfWork,
+    actor: Actor,
+    filters: ExportFilter,
+    progress: Progress | None = None,
+    *,
+    kind: str = "xlsx",
+    lang: str = "ru",
+    chunk: int = 2000,
+    max_deals: int = MAX_DEALS,
+) -> bytes:
+    """The file's bytes: "xlsx" (deals and their history) or "csv" (the deals, UTF-8 with
+    a BOM so Excel reads it as UTF-8). ValidationError("export", "too_many") above
+    ``max_deals``."""
+    plan = await _plan(uow, actor, filters, lang, max_deals, history=kind != "csv")
+    advance = _reporter(plan.total, progress)
+    if kind == "csv":
+        return await _csv(uow, plan, chunk, advance)
+    return await _xlsx(uow, plan, chunk, advance)
+
+
+async def export_deals_xlsx(
+    uow: UnitOfWork,
+    actor: Actor,
+    filters: ExportFilter,
+    progress: Progress | None = None,
+    **kw: Any,
+) -> bytes:
+    return await export_deals(uow, actor, filters, progress, kind="xlsx", **kw)
+
+
+async def _xlsx(
+    uow: UnitOfWork, plan: _Plan, chunk: int, advance: Callable[[int], Awaitable[None]]
+) -> bytes:
+    words = plan.words
+    book = Workbook(write_only=True)
+    deals_sheet = _sheet(book, words["deals"], words["deal"], WIDTHS["deal"])
+    changes_sheet = _sheet(book, words["history"], words["change"], WIDTHS["change"])
+    money = DEAL_AMOUNT_COLUMN
+    async for rows in _deal_rows(uow, plan, chunk):
+        for row in rows:
+            row[money] = _money(deals_sheet, row[money])
+            deals_sheet.append(_xlsx_row(deals_sheet, row))
+        await advance(len(rows))
+    async for rows in _change_rows(uow, plan, chunk):
+        for row in rows:
+            changes_sheet.append(_xlsx_row(changes_sheet, row))
+        await advance(len(rows))
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
+
+
+async def _csv(
+    uow: UnitOfWork, plan: _Plan, chunk: int, advance: Callable[[int], Awaitable[None]]
+) -> bytes:
+    text = io.StringIO(newline="")
+    writer = csv.writer(text, delimiter=";", quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+    writer.writerow([csv_field(h) for h in plan.words["deal"]])
+    async for rows in _deal_rows(uow, plan, chunk):
+        writer.writerows([csv_field(v) for v in row] for row in rows)
+        await advance(len(rows))
+    return ("\ufeff" + text.getvalue()).encode("utf-8")
+
+
+# What a spreadsheet may take for the start of a formula (OWASP CSV Injection), and "#",
+# which openpyxl would otherwise take for an error value (#N/A) instead of text.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+DEAL_AMOUNT_COLUMN = 9
+
+
+def formula_like(value: object) -> bool:
+    """Could a spreadsheet read this cell as a formula?"""
+    return isinstance(value, str) and value.startswith(FORMULA_START)
+
+
+def csv_field(value: object) -> str:
+    """One CSV field: text that could be read as a formula gets a leading ' (the text
+    itself is kept after it); numbers with a dot, times as YYYY-MM-DD HH:MM:SS."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    text = str(value)
+    return "'" + text if formula_like(text) else text
+
+
+def _xlsx_row(sheet: WriteOnlyWorksheet, row: list[Any]) -> list[Any]:
+    """Text cells that openpyxl would store as a formula (or an error value) are typed as
+    strings: the cell shows the text, nothing is evaluated."""
+    for i, value in enumerate(row):
+        if isinstance(value, str) and value.startswith((*FORMULA_START, "#")):
+            cell = WriteOnlyCell(sheet, value=value)
+            cell.data_type = "s"
+            row[i] = cell
+    return row
 
 
 def _conditions(filters: ExportFilter, manager_id: int | None, uow: UnitOfWork) -> list[Any]:
@@ -278,10 +406,10 @@ def _sheet(
     return sheet
 
 
-def _money(sheet: WriteOnlyWorksheet, minor: int | None) -> WriteOnlyCell | None:
-    if minor is None:
+def _money(sheet: WriteOnlyWorksheet, amount: float | None) -> WriteOnlyCell | None:
+    if amount is None:
         return None
-    cell = WriteOnlyCell(sheet, value=minor / 100)
+    cell = WriteOnlyCell(sheet, value=amount)
     cell.number_format = MONEY_FORMAT
     return cell
 

@@ -6,6 +6,7 @@ from aiogram.methods import EditMessageText, SendMessage
 from sqlalchemy import select
 
 from handlers.ui.callbacks import DealAction, DealCb
+from handlers.ui.i18n import t
 from services.sales import deals
 from storage.models import AccessAttempt
 from tests.factories import new_deal
@@ -180,3 +181,30 @@ async def test_english_card_shows_the_reason_in_english(harness, make_actor, uow
         await deals.lose(uow, ann, deal.id, "expensive", None, deal.version)
     card = await harness.send(tg_user(ann.telegram_id, lang="en"), f"/deal {deal.id}")
     assert "Reason: Too expensive" in card.last.text
+
+
+async def test_callback_data_only_in_its_canonical_form(harness, make_actor, uow_factory):
+    """A forged variant of a real button ("1.0" for 1, a trailing newline) is refused with
+    the stale-button alert, and nothing changes."""
+    ann = await make_actor(roles=("manager",))
+    deal = await new_deal(uow_factory, ann, amount="1000")
+    user = tg_user(ann.telegram_id)
+    card = await harness.send(user, f"/deal {deal.id}")
+    v = deal.version
+    for forged in (
+        f"d:n:{deal.id}.0:{v}:0",  # would move the deal
+        f"d:n:{deal.id}:{v}.0:0",
+        f"d:n:0{deal.id}:{v}:0",
+        f"d:nt:{deal.id}:{v}:0\n",  # would open the note prompt
+        f"d:n:{deal.id}:{v}:0\n",
+    ):
+        sent = await harness.tap(user, forged, card)
+        assert sent.alert == t("common.stale_button", "ru"), forged
+        assert not sent.of(SendMessage) and not sent.of(EditMessageText), forged
+    fresh = await card_of(uow_factory, ann, deal.id)
+    assert fresh.stage.code == "data_collection" and fresh.version == v
+    async with uow_factory() as uow:
+        assert len(await uow.repo.history.for_deal(deal.id)) == 1
+    # The canonical form of the same button still works.
+    moved = await harness.tap(user, f"d:n:{deal.id}:{v}:0", card)
+    assert "<b>КП отправлено</b>" in moved.last.text

