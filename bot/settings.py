@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     summary_hour: int = 9
     stale_days: int = 7
     scan_minutes: float = 5
+    # Client chats through Telegram Business (services/intake/business.py): off = ignore them.
+    business_capture: bool = True
     # Webhook mode (`voronka webhook`) and the lead intake API on the same HTTP server.
     webhook_base_url: str | None = None
     webhook_path: str = "/telegram/webhook"

@@ -91,6 +91,10 @@ class DealAction(StrEnum):
     REASSIGN_TO = "at"  # arg: employee id
     CANCEL = "x"  # close a sub-menu, back to the card
     NEXT_CONTACT = "nc"  # show the next-contact choices (handlers/tasks/router.py)
+    FILES = "f"  # arg: page of the deal's files (sent back as media groups / documents)
+    CALL = "cl"  # log a call: ask what was said
+    REPLY = "rp"  # reply to the client's Telegram chat: ask for the text
+    EXCLUDE_CHAT = "xc"  # stop recording the client's Telegram chat
 
 
 class DealCb(CallbackData, prefix="d"):
@@ -274,6 +278,33 @@ class InstallmentCb(CallbackData, prefix="ti"):
     arg: Int = 0
 
 
+class TimelineSubject(StrEnum):
+    DEAL = "d"
+    LEAD = "l"
+
+
+class TimelineFilterCode(StrEnum):
+    """storage.enums.TimelineFilter, one letter each."""
+
+    ALL = "a"
+    STAGES = "s"
+    NOTES = "n"
+    FILES = "f"
+    TASKS = "t"
+    MONEY = "m"
+    MESSAGES = "c"
+
+
+class TimelineCb(CallbackData, prefix="h"):
+    """A page of a timeline: newest first (src 0), or after the row (src, rid)."""
+
+    subject: TimelineSubject
+    subject_id: Int
+    f: TimelineFilterCode = TimelineFilterCode.ALL
+    src: Annotated[int, Field(ge=0, le=3)] = 0
+    rid: Int = 0
+
+
 # Every class of the UI.
 ALL_CALLBACKS: tuple[type[CallbackData], ...] = (
     MenuCb,
@@ -293,4 +324,5 @@ ALL_CALLBACKS: tuple[type[CallbackData], ...] = (
     NewTaskCb,
     NextContactCb,
     InstallmentCb,
+    TimelineCb,
 )

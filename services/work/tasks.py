@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import quote_plus
 
-from services import dates, policy, validation
+from services import dates, policy, timeline, validation
 from services.common import check_version, commit, employee_name, is_id, load
 from services.errors import RuleViolation, ValidationError
 from services.outbox import queue as outbox
@@ -459,6 +459,7 @@ async def done(
         raise RuleViolation("use_task_flow", kind=task.kind)
     now = uow.clock.now()
     await close_and_cancel(uow, task, TaskStatus.DONE)
+    _on_timeline(uow, actor, task, ActivityKind.TASK_DONE, task.title)
     deal_title = None
     if task.deal_id is not None:
         deal = await uow.repo.get(Deal, task.deal_id)
@@ -469,6 +470,29 @@ async def done(
                 deal.next_contact_at = None
     await commit(uow, "task")
     return task_info(task, now, deal_title)
+
+
+def _on_timeline(
+    uow: UnitOfWork,
+    actor: Actor,
+    task: Task,
+    kind: ActivityKind,
+    text: str,
+    payload: dict[str, Any] | None = None,
+) -> None:
+    """A task's step on its deal's (or lead's) timeline."""
+    if task.deal_id is None and task.lead_id is None:
+        return
+    timeline.record(
+        uow,
+        kind,
+        actor_id=actor.employee_id,
+        text=text,
+        deal_id=task.deal_id,
+        lead_id=None if task.deal_id else task.lead_id,
+        task_id=task.id,
+        payload={"task_kind": task.kind, **(payload or {})},
+    )
 
 
 async def snooze(
@@ -486,6 +510,9 @@ async def snooze(
     until = future(until, now, "until")
     previous = task.due_at
     task.due_at = until
+    _on_timeline(
+        uow, actor, task, ActivityKind.TASK_SNOOZED, task.title, {"until": until.isoformat()}
+    )
     task.escalated_at = None
     await outbox.cancel_pending(uow, task_id=task.id, kinds=[Kind.TASK_DUE])
     deal_title = None

@@ -3,6 +3,7 @@
 
 from storage.models.analytics import FunnelFact, StageVisit, StageVisitDay
 from storage.models.base import NAMING_CONVENTION, Base, JSONDict
+from storage.models.business import BusinessChat, BusinessConnection
 from storage.models.clients import Company, Contact
 from storage.models.deals import Activity, Deal, StageHistory
 from storage.models.imports import ImportJob, ImportStatus
@@ -12,7 +13,7 @@ from storage.models.leads import Lead
 from storage.models.outbox import Reminder
 from storage.models.pipelines import LossReason, Pipeline, QualificationQuestion, Stage
 from storage.models.system import CacheEpoch, JobRun, ProcessedUpdate
-from storage.models.tasks import Attachment, Task
+from storage.models.tasks import Task
 from storage.models.team import AccessAttempt, Employee, Invite
 
 __all__ = [
@@ -33,7 +34,8 @@ __all__ = [
     "StageHistory",
     "Activity",
     "Task",
-    "Attachment",
+    "BusinessConnection",
+    "BusinessChat",
     "InstallmentPlan",
     "InstallmentDue",
     "Payment",

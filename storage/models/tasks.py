@@ -1,4 +1,4 @@
-"""Tasks and the files attached to them (measurement photos and documents)."""
+"""Tasks (their files are timeline rows: storage/models/deals.py `Activity`)."""
 
 from __future__ import annotations
 
@@ -40,22 +40,6 @@ class Task(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
-
-
-class Attachment(Base):
-    """A Telegram file on a deal card (we keep file ids, not bytes)."""
-
-    __tablename__ = "attachments"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"), index=True)
-    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))
-    kind: Mapped[str] = mapped_column(String(16))
-    file_id: Mapped[str] = mapped_column(String(256))
-    file_unique_id: Mapped[str | None] = mapped_column(String(128))
-    caption: Mapped[str | None] = mapped_column(Text)
-    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id"))
-    at: Mapped[datetime]
 
 
 # --- installments -------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import Base
 from storage.repositories.analytics import AnalyticsRepo
 from storage.repositories.base import M, Repo
+from storage.repositories.business import BusinessRepo
 from storage.repositories.clients import ContactRepo
 from storage.repositories.deals import DealRepo, HistoryRepo
 from storage.repositories.employees import EmployeeRepo
@@ -25,6 +26,7 @@ from storage.repositories.pipelines import CatalogRepo, PipelineRepo
 from storage.repositories.system import SystemRepo
 from storage.repositories.tasks import TaskRepo
 from storage.repositories.team import TeamRepo
+from storage.repositories.timeline import TimelineRepo
 
 __all__ = ["Repo", "Repositories"]
 
@@ -47,6 +49,8 @@ class Repositories:
         self.imports = ImportRepo(session)
         self.intake = IntakeRepo(session)
         self.system = SystemRepo(session)
+        self.timeline = TimelineRepo(session)
+        self.business = BusinessRepo(session)
 
     async def get(self, model: type[M], ident: Any) -> M | None:
         return await self.session.get(model, ident)
