@@ -39,7 +39,7 @@ from handlers.ui.callbacks import (
 )
 from handlers.ui.i18n import lang_of, t
 from services.outbox.queue import Delivery, Kind, OutboxItem
-from services.work.tasks import map_url
+from services.work.tasks import is_overdue, map_url
 from storage.enums import TaskStatus
 
 MAX_TEXT = 4096
@@ -123,7 +123,7 @@ def _overdue_line(p: Mapping[str, Any], now: datetime, lang: str, tz: tzinfo) ->
     if not due:
         return []
     due_at = datetime.fromisoformat(due)
-    if due_at < now - timedelta(minutes=1):
+    if is_overdue(due_at, now):
         return [
             t(
                 "reminder.overdue",

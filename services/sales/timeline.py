@@ -13,7 +13,7 @@ import math
 
 from services.common import employee_name, is_id, load
 from services.dto import FileItem, Page, TimelineEntry, TimelinePage
-from services.errors import NotFound, ValidationError
+from services.errors import NotFound, RuleViolation, ValidationError
 from services.permissions import Action, Actor, can, require
 from services.sales import leads as leads_service
 from services.sales import stage as stage_core
@@ -155,6 +155,8 @@ async def deal_files(
     rows, total = await uow.repo.timeline.files(
         deal.id, page * per_page, per_page, with_messages=readable
     )
+    if total == 0:
+        raise RuleViolation("no_files")
     pages = max(1, math.ceil(total / per_page))
     if page >= pages:
         raise NotFound("page", page)

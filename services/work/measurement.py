@@ -249,21 +249,7 @@ async def complete_measurement(
         raise ValidationError("attachments", "empty")
     now = uow.clock.now()
     deal = await task_deal(uow, task)
-    # The visit on the deal's timeline: its comment (or how many files it brought), then
-    # each file with its caption, kept as Telegram file ids.
-    timeline.record(
-        uow,
-        ActivityKind.MEASUREMENT,
-        actor_id=actor.id,
-        text=text or "",
-        deal_id=deal.id,
-        task_id=task.id,
-        at=now,
-        payload={
-            "photos": sum(1 for f in files if f.kind == "photo"),
-            "files": len(files),
-        },
-    )
+    # The visit on the deal's timeline: each file with its caption (Telegram file ids)...
     for item in files:
         timeline.record(
             uow,
@@ -277,6 +263,21 @@ async def complete_measurement(
             file_unique_id=item.file_unique_id,
             caption=item.caption,
         )
+    # ...then the visit itself, its comment (or how many files it brought): the newest row,
+    # what the card shows first.
+    timeline.record(
+        uow,
+        ActivityKind.MEASUREMENT,
+        actor_id=actor.id,
+        text=text or "",
+        deal_id=deal.id,
+        task_id=task.id,
+        at=now,
+        payload={
+            "photos": sum(1 for f in files if f.kind == "photo"),
+            "files": len(files),
+        },
+    )
     await close_and_cancel(uow, task, TaskStatus.DONE)
     rules = await rules_for(uow, deal.pipeline_id)
     current = rules.stage(deal.stage_id)

@@ -69,6 +69,7 @@ class TaskInfo:
     assignee_id: int | None
     assignee_role: str | None
     comment: str | None
+    due_now: bool = False  # its time has come, not yet overdue (DUE_NOW)
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,15 @@ def map_url(address: str) -> str:
     return "https://yandex.ru/maps/?text=" + quote_plus(address)
 
 
+# A task is "due now" from its time until DUE_NOW later; only then is it overdue (the card
+# and the reminders read this, so a reminder that fires on time never says "overdue").
+DUE_NOW = timedelta(minutes=15)
+
+
+def is_overdue(due_at: datetime | None, now: datetime) -> bool:
+    return due_at is not None and due_at + DUE_NOW < now
+
+
 def task_info(task: Task, now: datetime, deal_title: str | None = None) -> TaskInfo:
     return TaskInfo(
         id=task.id,
@@ -109,7 +119,11 @@ def task_info(task: Task, now: datetime, deal_title: str | None = None) -> TaskI
         title_en=(task.payload or {}).get("title_en"),
         status=task.status,
         due_at=task.due_at,
-        overdue=task.due_at is not None and task.due_at < now and task.status in OPEN_TASK_STATUSES,
+        overdue=is_overdue(task.due_at, now) and task.status in OPEN_TASK_STATUSES,
+        due_now=task.due_at is not None
+        and task.due_at <= now
+        and not is_overdue(task.due_at, now)
+        and task.status in OPEN_TASK_STATUSES,
         deal_id=task.deal_id,
         deal_title=deal_title,
         assignee_id=task.assignee_id,
