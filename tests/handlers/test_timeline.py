@@ -17,7 +17,7 @@ from aiogram.methods import (
 )
 from aiogram.types import Document, PhotoSize
 
-from handlers.ui.callbacks import DealAction, DealCb, TimelineCb, TimelineFilterCode
+from handlers.ui.callbacks import DealAction, DealCb, LeadAction, LeadCb, TimelineCb
 from services import timeline
 from services.sales import deals
 from services.work import installments
@@ -322,9 +322,8 @@ async def test_a_leads_history_shows_its_intake(harness, make_actor, uow_factory
     ann = await make_actor(roles=("manager",), name="Ann")
     lead = await new_lead(uow_factory, ann, need="Балкон под ключ")
     u_ann = tg_user(ann.telegram_id)
-    shown = await harness.tap(
-        u_ann, TimelineCb(subject="l", subject_id=lead.id, f=TimelineFilterCode.ALL)
-    )
+    card = await harness.tap(u_ann, LeadCb(action=LeadAction.OPEN, lead_id=lead.id))
+    shown = await harness.tap(u_ann, card.button("История"), card)
     text = plain(shown.last.text)
     assert "📥 Ann: Заявка · ✍️ Вручную: Балкон под ключ" in text and "🧭" in text
     assert shown.alert is None
