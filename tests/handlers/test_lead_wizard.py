@@ -564,7 +564,8 @@ async def test_english_speaker_gets_english(harness, make_actor, uow_factory):
     assert created.last.text.startswith("<i>Lead created ✅</i>\n\n🧲 <b>John Smith</b> · lead #")
     assert "<b>Qualification</b> (* required):" in created.last.text
     assert "⬜ Is the site in our service area? *" in created.last.text
-    assert [text for text, _ in created.buttons()][-3:] == ["🔄 To deal", "❌ Not a fit", "📜 History"]
+    labels = [text for text, _ in created.buttons()]
+    assert labels[-3:] == ["🔄 To deal", "❌ Not a fit", "📜 History"]
     [lead] = await all_leads(uow_factory)
     assert (lead.phone, lead.need, lead.amount) == ("+442079460958", "New windows", 250_000)
 
