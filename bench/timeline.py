@@ -207,9 +207,10 @@ async def main(events: int, others: int, rounds: int, per_round: int) -> int:
     ratios: list[float] = []
     for _ in range(rounds):
         f = sum([await floor_once(uow_factory, deal_id) for _ in range(per_round)]) / per_round
-        s = sum(
-            [await subject_once(uow_factory, actor, deal_id) for _ in range(per_round)]
-        ) / per_round
+        s = (
+            sum([await subject_once(uow_factory, actor, deal_id) for _ in range(per_round)])
+            / per_round
+        )
         floor.append(f * 1000)
         subj.append(s * 1000)
         ratios.append(s / f)
