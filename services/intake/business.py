@@ -33,8 +33,9 @@ from services.errors import RuleViolation, ValidationError
 from services.permissions import Action, Actor, require
 from services.sales import leads
 from services.sales import stage as stage_core
+from services.sales.pipelines import PipelineRules
 from storage.enums import ActivityKind, LeadSource, Role
-from storage.models import BusinessChat, BusinessConnection, Contact, Employee
+from storage.models import Activity, BusinessChat, BusinessConnection, Contact, Deal, Employee
 from storage.uow import UnitOfWork
 
 REPLY_WINDOW = timedelta(hours=24)
@@ -330,6 +331,37 @@ async def _followed(
     return chat, emp
 
 
+def _after_original(
+    uow: UnitOfWork,
+    kind: ActivityKind,
+    original: Activity,
+    text: str,
+    connection_id: str,
+    *,
+    media: tuple[str | None, str | None, str | None] = (None, None, None),
+    caption: str | None = None,
+) -> None:
+    """An edit or a deletion of a recorded message: an event of its own on the same
+    timeline (the original row stays as it was)."""
+    media_type, file_id, unique = media
+    timeline.record(
+        uow,
+        kind,
+        actor_id=original.author_id,
+        text=text,
+        deal_id=original.deal_id,
+        lead_id=original.lead_id,
+        contact_id=original.contact_id,
+        media_type=media_type,
+        file_id=file_id,
+        file_unique_id=unique,
+        caption=caption,
+        chat_id=original.chat_id,
+        message_id=original.message_id,
+        payload={"connection": connection_id},
+    )
+
+
 async def edited_message(uow: UnitOfWork, msg: MessageIn) -> BusinessResult:
     """An edit of a recorded message: the new text as an event of its own."""
     followed = await _followed(uow, msg.connection_id, msg.chat_id)
@@ -340,22 +372,14 @@ async def edited_message(uow: UnitOfWork, msg: MessageIn) -> BusinessResult:
     if not originals:
         return IGNORED
     first = originals[0]
-    media_type, file_id, unique = _media(msg)
-    timeline.record(
+    _after_original(
         uow,
         ActivityKind.MESSAGE_EDITED,
-        actor_id=first.author_id,
-        text=(msg.text or "")[:4096],
-        deal_id=first.deal_id,
-        lead_id=first.lead_id,
-        contact_id=first.contact_id,
-        media_type=media_type,
-        file_id=file_id,
-        file_unique_id=unique,
+        first,
+        (msg.text or "")[:4096],
+        msg.connection_id,
+        media=_media(msg),
         caption=(msg.caption or None) and str(msg.caption)[:1024],
-        chat_id=msg.chat_id,
-        message_id=msg.message_id,
-        payload={"connection": msg.connection_id},
     )
     await commit(uow, "chat")
     return BusinessResult(Outcome.APPENDED, employee_id=emp.id, deal_id=first.deal_id)
@@ -378,18 +402,7 @@ async def deleted_messages(
         if not originals:
             continue
         first = originals[0]
-        timeline.record(
-            uow,
-            ActivityKind.MESSAGE_DELETED,
-            actor_id=first.author_id,
-            text=first.text,
-            deal_id=first.deal_id,
-            lead_id=first.lead_id,
-            contact_id=first.contact_id,
-            chat_id=chat_id,
-            message_id=message_id,
-            payload={"connection": connection_id},
-        )
+        _after_original(uow, ActivityKind.MESSAGE_DELETED, first, first.text, connection_id)
         recorded += 1
     if not recorded:
         return IGNORED
@@ -400,12 +413,21 @@ async def deleted_messages(
 # --- replies from the deal card, excluding a chat ----------------------------------------------
 
 
-async def _reply_chat(uow: UnitOfWork, actor: Actor, deal_id: int) -> BusinessChat:
-    deal, _ = await stage_core.load_for(uow, actor, deal_id, Action.DEAL_VIEW, None)
+async def _my_chats(
+    uow: UnitOfWork, actor: Actor, deal_id: int, expected_version: int | None = None
+) -> tuple[Deal, PipelineRules, list[BusinessChat]]:
+    """The deal (its manager only: replies go through their own account) and their chats
+    with its client, newest first; RuleViolation when there are none."""
+    deal, rules = await stage_core.load_for(uow, actor, deal_id, Action.DEAL_VIEW, expected_version)
     require(actor, Action.MESSAGES_REPLY, deal)
     chats = [c for c in await uow.repo.business.chats_of_deal(deal.id) if c.employee_id == actor.id]
     if not chats:
         raise RuleViolation("no_client_chat")
+    return deal, rules, chats
+
+
+async def _reply_chat(uow: UnitOfWork, actor: Actor, deal_id: int) -> BusinessChat:
+    _, _, chats = await _my_chats(uow, actor, deal_id)
     chat = chats[0]
     if chat.excluded:
         raise RuleViolation("chat_excluded")
@@ -464,11 +486,7 @@ async def exclude_chat(
     uow: UnitOfWork, actor: Actor, deal_id: int, expected_version: int | None
 ) -> DealCard:
     """The manager stops recording their chat with this deal's client (from now on)."""
-    deal, rules = await stage_core.load_for(uow, actor, deal_id, Action.DEAL_VIEW, expected_version)
-    require(actor, Action.MESSAGES_REPLY, deal)
-    chats = [c for c in await uow.repo.business.chats_of_deal(deal.id) if c.employee_id == actor.id]
-    if not chats:
-        raise RuleViolation("no_client_chat")
+    deal, rules, chats = await _my_chats(uow, actor, deal_id, expected_version)
     for chat in chats:
         chat.excluded = True
     card = await stage_core.build_card(uow, deal, actor, rules)

@@ -251,16 +251,20 @@ class TgUser:
             chat["username"] = self.username
         return chat
 
-    def send(self, text: str) -> None:
-        """Type a message (a leading /command is marked as a bot_command, as Telegram does)."""
-        self._remember()
-        payload: dict[str, Any] = {
+    def _payload(self, **fields: Any) -> dict[str, Any]:
+        """A message from this user in this chat, now, with `fields`."""
+        return {
             "botToken": self.token,
             "from": self._from(),
             "chat": self._chat(),
             "date": int(time.time()),
-            "text": text,
+            **fields,
         }
+
+    def send(self, text: str) -> None:
+        """Type a message (a leading /command is marked as a bot_command, as Telegram does)."""
+        self._remember()
+        payload = self._payload(text=text)
         if text.startswith("/"):
             length = len(text.split(maxsplit=1)[0])
             payload["entities"] = [{"offset": 0, "length": length, "type": "bot_command"}]
@@ -272,13 +276,7 @@ class TgUser:
         """Send a photo or a document (the wrapper's patch 10 makes its Telegram file ids);
         returns the file id the bot will keep (a photo's largest size)."""
         self._remember()
-        payload: dict[str, Any] = {
-            "botToken": self.token,
-            "from": self._from(),
-            "chat": self._chat(),
-            "date": int(time.time()),
-            "kind": kind,
-        }
+        payload = self._payload(kind=kind)
         if caption is not None:
             payload["caption"] = caption
         if file_name is not None:

@@ -94,6 +94,15 @@ async def rows(uow_factory, **where) -> list[Activity]:
         return list((await uow.session.scalars(stmt)).all())
 
 
+async def known_by_telegram(uow_factory, deal_id: int) -> int:
+    """The deal's contact is known by the client's Telegram user id; its id."""
+    async with uow_factory() as uow:
+        contact_id = (await uow.repo.deals.with_client(deal_id)).contact_id
+        (await uow.repo.get(ContactRow, contact_id)).telegram_id = CLIENT_ID
+        await uow.commit()
+    return contact_id
+
+
 @pytest.fixture
 async def staff(make_actor):
     return {
@@ -205,10 +214,7 @@ async def test_replies_refused_when_the_bot_may_not_reply_or_is_disconnected(
 ):
     ann = staff["ann"]
     deal = await new_deal(uow_factory, ann, amount="1000")
-    async with uow_factory() as uow:
-        contact_id = (await uow.repo.deals.with_client(deal.id)).contact_id
-        (await uow.repo.get(ContactRow, contact_id)).telegram_id = CLIENT_ID  # known by user id
-        await uow.commit()
+    await known_by_telegram(uow_factory, deal.id)
     await harness.feed(connection(ann, can_reply=False))
     await harness.feed(client_msg(text="Добрый день"))
     assert [r.text for r in await rows(uow_factory, deal_id=deal.id, kind="msg_in")] == [
@@ -262,10 +268,7 @@ async def test_forged_foreign_and_switched_off_are_refused(
 async def test_only_the_deals_manager_and_leaders_read_the_chat(harness, uow_factory, staff):
     ann, bob, lee, mia = staff["ann"], staff["bob"], staff["lee"], staff["mia"]
     deal = await new_deal(uow_factory, ann, amount="1000")
-    async with uow_factory() as uow:
-        contact_id = (await uow.repo.deals.with_client(deal.id)).contact_id
-        (await uow.repo.get(ContactRow, contact_id)).telegram_id = CLIENT_ID
-        await uow.commit()
+    contact_id = await known_by_telegram(uow_factory, deal.id)
     await harness.feed(connection(ann))
     await harness.feed(client_msg(text="Секретная цена 90 000"))
 
@@ -296,10 +299,7 @@ async def test_only_the_deals_manager_and_leaders_read_the_chat(harness, uow_fac
 async def test_a_manager_stops_recording_a_chat(harness, uow_factory, staff, db_snapshot):
     ann = staff["ann"]
     deal = await new_deal(uow_factory, ann, amount="1000")
-    async with uow_factory() as uow:
-        contact_id = (await uow.repo.deals.with_client(deal.id)).contact_id
-        (await uow.repo.get(ContactRow, contact_id)).telegram_id = CLIENT_ID
-        await uow.commit()
+    await known_by_telegram(uow_factory, deal.id)
     await harness.feed(connection(ann))
     await harness.feed(client_msg(text="Личное"))
     u_ann = tg_user(ann.telegram_id)
