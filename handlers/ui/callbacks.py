@@ -301,7 +301,7 @@ class TimelineCb(CallbackData, prefix="h"):
     subject: TimelineSubject
     subject_id: Int
     f: TimelineFilterCode = TimelineFilterCode.ALL
-    src: Annotated[int, Field(ge=0, le=3)] = 0
+    src: Int = 0  # storage.repositories.timeline SOURCE_*; others are refused there
     rid: Int = 0
 
 
