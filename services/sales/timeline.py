@@ -13,8 +13,8 @@ import math
 
 from services.common import employee_name, is_id, load
 from services.dto import FileItem, Page, TimelineEntry, TimelinePage
-from services.errors import NotFound, RuleViolation, ValidationError
-from services.permissions import Action, Actor, can, require
+from services.errors import NotFound, PermissionDenied, RuleViolation, ValidationError
+from services.permissions import Action, Actor, can
 from services.sales import leads as leads_service
 from services.sales import stage as stage_core
 from services.sales.pipelines import stage_names
@@ -66,9 +66,15 @@ async def _page(
     per_page: int,
     messages: bool,
 ) -> TimelinePage:
-    kinds = [k.value for k in FILTER_KINDS[flt]]
+    files = flt == TimelineFilter.FILES
+    kinds: list[str] | None = [k.value for k in FILTER_KINDS[flt]]
+    if files:  # rows with a file, whatever their kind (a client's photo too)
+        kinds = None
     if not messages:  # not this actor's to read: client messages are left out
-        kinds = [k for k in kinds if k not in MESSAGE_KINDS]
+        every = [k.value for k in FILTER_KINDS[flt if not files else TimelineFilter.ALL]]
+        kinds = [k for k in every if k not in MESSAGE_KINDS]
+    elif flt == TimelineFilter.ALL:
+        kinds = None
     cursor: Cursor | None = None
     if after is not None:
         source, ident = after
@@ -77,16 +83,7 @@ async def _page(
         cursor = await uow.repo.timeline.cursor(subject, source, ident)
         if cursor is None:
             raise ValidationError("page", "unknown")
-    files = flt == TimelineFilter.FILES
-    rows = await uow.repo.timeline.page(
-        subject,
-        None if flt == TimelineFilter.ALL and messages else kinds,
-        cursor,
-        per_page + 1,
-        files=files,
-    )
-    if files and not messages:
-        rows = [r for r in rows if r.kind not in MESSAGE_KINDS]
+    rows = await uow.repo.timeline.page(subject, kinds, cursor, per_page + 1, files=files)
     more = len(rows) > per_page
     rows = rows[:per_page]
     items = tuple([await _entry(uow, r) for r in rows])
@@ -137,7 +134,7 @@ async def contact_timeline(
     contact = await load(uow, Contact, contact_id, "contact")
     deals = await uow.repo.deals.by_contact_ids([contact.id])
     if not actor.sees_all and not any(can(actor, Action.DEAL_VIEW, d) for d in deals):
-        require(actor, Action.REPORTS_ALL)  # raises: not this actor's client
+        raise PermissionDenied(str(Action.DEAL_VIEW))  # not this actor's client
     readable = actor.sees_all or any(can(actor, Action.MESSAGES_READ, d) for d in deals)
     return await _page(
         uow, Subject(contact_id=contact.id), contact.name, chosen, after, per_page, readable

@@ -109,7 +109,7 @@ class TimelineRepo(Repo):
         conds = [cond, _after(a.at, a.id, SOURCE_ACTIVITY, cursor)]
         if files:
             conds.append(a.media_type.is_not(None))
-        elif kinds is not None:
+        if kinds is not None:
             conds.append(a.kind.in_(kinds))
         return select(
             literal(SOURCE_ACTIVITY, Integer).label("source"),
@@ -175,7 +175,7 @@ class TimelineRepo(Repo):
         files: bool = False,
     ) -> list[TimelineRow]:
         """Up to `limit` rows older than `cursor`, newest first. `kinds` None: every kind;
-        `files`: only rows that carry a file (any kind). One statement."""
+        `files`: only rows that carry a file (of `kinds`). One statement."""
         branches: list[Select[*tuple[Any, ...]]] = []
         wanted = set(kinds) if kinds is not None else None
         activity_kinds = (
