@@ -48,6 +48,10 @@ const findBotMessage = (server, chatId, messageId) => server.storage.botMessages
 
 const USER_EVENTS = ['AddedUserMessage', 'AddedUserCommand', 'AddedUserCallbackQuery'];
 
+// A file sent by its Telegram id (a string that is not "attach://<part>", aiogram's name for
+// a file uploaded in the same request).
+const isFileId = (value) => typeof value === 'string' && !value.startsWith('attach://');
+
 const WRONG_FILE = {
   ok: false, error_code: 400, description: 'Bad Request: wrong file identifier/HTTP URL specified',
 };
@@ -154,7 +158,7 @@ function patches(app, server) {
     // 11. ...a file sent again by its file_id (a string field, not an upload) must be one
     //     Telegram knows (patch 10 registers a user's uploads), else it is Telegram's 400;
     //     the stored message keeps the file id, so a test sees exactly which file came back.
-    const fileId = typeof fields[kind] === 'string' ? fields[kind] : null;
+    const fileId = isFileId(fields[kind]) ? fields[kind] : null;
     if (fileId !== null && !server.e2eFiles.has(fileId)) {
       res.status(400).json(WRONG_FILE);
       return;
@@ -180,14 +184,13 @@ function patches(app, server) {
       });
       return;
     }
-    if (media.some((item) => !server.e2eFiles.has(item.media))) {
+    if (media.some((item) => isFileId(item.media) && !server.e2eFiles.has(item.media))) {
       res.status(400).json(WRONG_FILE);
       return;
     }
     const result = media.map((item) => {
-      const message = {
-        chat_id: fields.chat_id, text: item.caption || `[${item.type}]`, file_id: item.media,
-      };
+      const message = { chat_id: fields.chat_id, text: item.caption || `[${item.type}]` };
+      if (isFileId(item.media)) message.file_id = item.media;
       server.addBotMessage(message, req.params.token);
       return asMessage(server.storage.botMessages[server.storage.botMessages.length - 1]);
     });

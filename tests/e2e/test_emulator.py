@@ -273,6 +273,11 @@ def test_user_uploads_and_files_sent_back_by_id(emulator: Emulator, token: str) 
     assert bad_album["http_status"] == 400
     single = bot_call(emulator, token, "sendMediaGroup", chat_id=79, media=album[:1])
     assert single["http_status"] == 400  # an album has 2-10 items
+    # a file uploaded in the request itself ("attach://<part>", as aiogram names it) is no id
+    chart = multipart_call(
+        emulator, token, "sendPhoto", {"chat_id": 79, "photo": "attach://chart"}, "chart"
+    )
+    assert chart["ok"] and Message.model_validate(chart["result"]).text == "[photo]"
 
 
 def test_business_updates(emulator: Emulator, token: str) -> None:
