@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from storage.models import Activity, Company, Contact, Deal, StageHistory
+from storage.models import Company, Contact, Deal, StageHistory
 from storage.repositories.base import Repo
 
 
@@ -102,14 +102,5 @@ class HistoryRepo(Repo):
             select(StageHistory)
             .where(StageHistory.lead_id == lead_id)
             .order_by(StageHistory.at, StageHistory.id)
-        )
-        return rows.all()
-
-    async def activities(self, deal_id: int, limit: int = 5) -> Sequence[Activity]:
-        rows = await self.session.scalars(
-            select(Activity)
-            .where(Activity.deal_id == deal_id)
-            .order_by(Activity.at.desc(), Activity.id.desc())
-            .limit(limit)
         )
         return rows.all()
