@@ -180,7 +180,7 @@ async def test_a_known_client_lands_on_the_deal_edits_deletions_and_a_reply(
 
     u_ann = tg_user(ann.telegram_id)
     card = await harness.send(u_ann, f"/deal {deal.id}")
-    assert "💬 2 сообщений" in plain(card.last.text)
+    assert "💬 Сообщения: 2" in plain(card.last.text)
     assert "✏️ Клиент исправил сообщение: Когда замер? В субботу можно?" in plain(card.last.text)
     ask = await harness.tap(u_ann, card.button("Ответить"), card)
     assert "Напишите ответ клиенту" in ask.last.text

@@ -37,6 +37,16 @@ def plain(html: str) -> str:
     return re.sub(r"<[^>]+>", "", html)
 
 
+async def won_in_three_parts(uow_factory, manager, deal_id: int, version: int):
+    """Won with an installment plan of three parts: the plan's summary."""
+    async with uow_factory() as uow:
+        await installments.win_with_installments(
+            uow, manager, deal_id, installments.EqualSplit(3, date(2026, 2, 1)), version
+        )
+    async with uow_factory() as uow:
+        return await installments.plan_summary(uow, manager, deal_id)
+
+
 async def history_of(harness, user, deal_id: int):
     card = await harness.send(user, f"/deal {deal_id}")
     return await harness.tap(user, card.button("История"), card)
@@ -83,7 +93,7 @@ async def test_the_measurement_visit_on_the_card_history_and_files(
 
     card = await harness.send(u_ann, f"/deal {deal_id}")
     text = plain(card.last.text)
-    assert "📎 3 файлов · 💬 0 сообщений" in text
+    assert "📎 Файлы: 3 · 💬 Сообщения: 0 · ✅ Задачи: 0" in text
     # the visit's comment is on the card (not an empty note line), with its files
     assert "📐 Mia: Замер выполнен, файлов: 3: Проём 1200×1400" in text
     assert "📎 Mia: фото: Окно на кухне" in text or "📎 Mia: документ: Смета" in text
@@ -169,12 +179,7 @@ async def test_every_kind_on_the_history_with_filters_and_paging(
     # won with installments (the plan) and a payment
     async with uow_factory() as uow:
         card_now = await deals.get_card(uow, ann, deal.id)
-    async with uow_factory() as uow:
-        await installments.win_with_installments(
-            uow, ann, deal.id, installments.EqualSplit(3, date(2026, 2, 1)), card_now.version
-        )
-    async with uow_factory() as uow:
-        plan = await installments.plan_summary(uow, ann, deal.id)
+    plan = await won_in_three_parts(uow_factory, ann, deal.id, card_now.version)
     inst = await harness.send(u_ann, f"/deal {plan.deal_id}")
     await harness.tap(u_ann, inst.button("Внести платёж"), inst)
     paid = await harness.send(u_ann, "50 000")
@@ -277,12 +282,7 @@ async def test_a_stale_cards_prompts_are_refused_at_the_tap(
 
     # the installment deal's "Record a payment" from a card a payment ago
     won = await contract_signed(uow_factory, ann, clock, amount="300000")
-    async with uow_factory() as uow:
-        await installments.win_with_installments(
-            uow, ann, won.id, installments.EqualSplit(3, date(2026, 2, 1)), won.version
-        )
-    async with uow_factory() as uow:
-        plan = await installments.plan_summary(uow, ann, won.id)
+    plan = await won_in_three_parts(uow_factory, ann, won.id, won.version)
     stale = await harness.send(u_ann, f"/deal {plan.deal_id}")
     await harness.tap(u_ann, stale.button("Внести платёж"), stale)
     clock.advance(minutes=5)
