@@ -225,7 +225,9 @@ async def _known(uow: UnitOfWork, chat: BusinessChat, msg: MessageIn) -> bool:
     if contact is None:
         return False
     chat.contact_id = contact.id
-    deal = await uow.repo.business.open_deal_of_contact(contact.id)
+    # their open deal; a client whose deals are all closed: the newest one, where the
+    # manager will see the message (a new request is then worked from that card)
+    deal = await uow.repo.business.deal_of_contact(contact.id)
     chat.deal_id = deal.id if deal is not None else None
     return True
 

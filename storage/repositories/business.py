@@ -43,5 +43,14 @@ class BusinessRepo(Repo):
             .limit(1)
         )
 
+    async def deal_of_contact(self, contact_id: int) -> Deal | None:
+        """The contact's newest open deal, else their newest deal."""
+        return await self.session.scalar(
+            select(Deal)
+            .where(Deal.contact_id == contact_id)
+            .order_by(Deal.closed_at.is_(None).desc(), Deal.updated_at.desc(), Deal.id.desc())
+            .limit(1)
+        )
+
     async def lead(self, lead_id: int) -> Lead | None:
         return await self.session.get(Lead, lead_id)

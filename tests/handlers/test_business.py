@@ -29,6 +29,7 @@ from sqlalchemy import select
 from handlers.ui.callbacks import DealAction, DealCb, TimelineCb
 from services.errors import PermissionDenied
 from services.policy import CompanyPolicy
+from services.sales import deals
 from services.sales import timeline as timelines
 from storage.models import Activity, BusinessChat, Lead
 from storage.models import Contact as ContactRow
@@ -323,3 +324,20 @@ async def test_the_used_update_types_include_business(harness):
         "edited_business_message",
         "deleted_business_messages",
     } <= used
+
+
+async def test_a_client_with_only_closed_deals_lands_on_the_newest(harness, uow_factory, staff):
+    ann = staff["ann"]
+    deal = await new_deal(uow_factory, ann, amount="1000")
+    async with uow_factory() as uow:
+        await deals.lose(uow, ann, deal.id, "expensive")
+    await known_by_telegram(uow_factory, deal.id)
+    await harness.feed(connection(ann))
+    await harness.feed(client_msg(text="Я передумал, давайте всё-таки окна"))
+    assert [r.text for r in await rows(uow_factory, deal_id=deal.id, kind="msg_in")] == [
+        "Я передумал, давайте всё-таки окна"
+    ]
+    async with uow_factory() as uow:
+        assert (
+            await uow.session.scalars(select(Lead).where(Lead.source == "telegram"))
+        ).all() == []
