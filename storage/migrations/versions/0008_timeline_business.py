@@ -24,6 +24,16 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+def _sequence_past_max(table: str) -> None:
+    """PostgreSQL: the id sequence past the table's largest id before INSERT ... SELECT
+    (rows written with explicit ids leave it behind)."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+            f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
+        )
+
+
 def upgrade() -> None:
     with op.batch_alter_table("activities", schema=None) as batch_op:
         batch_op.add_column(sa.Column("contact_id", sa.Integer(), nullable=True))
@@ -57,6 +67,7 @@ def upgrade() -> None:
         batch_op.create_index("ix_activities_lead_at", ["lead_id", "at", "id"], unique=False)
         batch_op.create_index("ix_activities_contact_at", ["contact_id", "at", "id"], unique=False)
         batch_op.create_index("ix_activities_chat_message", ["chat_id", "message_id"], unique=False)
+    _sequence_past_max("activities")
     op.execute(
         "INSERT INTO activities (deal_id, task_id, kind, text, author_id, at, file_id, "
         "file_unique_id, media_type, caption) SELECT deal_id, task_id, 'file', '', "
@@ -66,9 +77,10 @@ def upgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_attachments_deal_id"))
     op.drop_table("attachments")
 
-    with op.batch_alter_table("contacts", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("telegram_id", sa.BigInteger(), nullable=True))
-        batch_op.create_index(batch_op.f("ix_contacts_telegram_id"), ["telegram_id"], unique=False)
+    # Plain ADD COLUMN (not batch mode): recreating `contacts` on SQLite would fail on the
+    # rows that reference it (foreign keys on).
+    op.add_column("contacts", sa.Column("telegram_id", sa.BigInteger(), nullable=True))
+    op.create_index(op.f("ix_contacts_telegram_id"), "contacts", ["telegram_id"], unique=False)
 
     op.create_table(
         "business_connections",
@@ -146,9 +158,8 @@ def downgrade() -> None:
     with op.batch_alter_table("business_connections", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_business_connections_employee_id"))
     op.drop_table("business_connections")
-    with op.batch_alter_table("contacts", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_contacts_telegram_id"))
-        batch_op.drop_column("telegram_id")
+    op.drop_index(op.f("ix_contacts_telegram_id"), table_name="contacts")
+    op.drop_column("contacts", "telegram_id")  # plain DROP COLUMN (SQLite >= 3.35)
 
     op.create_table(
         "attachments",
@@ -178,6 +189,7 @@ def downgrade() -> None:
         batch_op.create_index(batch_op.f("ix_attachments_deal_id"), ["deal_id"], unique=False)
     # Measurement files go back where they lived; everything else the old schema cannot hold
     # (files of leads and contacts, client messages' media) stays as plain activity rows.
+    _sequence_past_max("attachments")
     op.execute(
         "INSERT INTO attachments (deal_id, task_id, kind, file_id, file_unique_id, caption, "
         "uploaded_by_id, at) SELECT deal_id, task_id, media_type, file_id, file_unique_id, "
