@@ -13,7 +13,7 @@ from storage.models.leads import Lead
 from storage.models.outbox import Reminder
 from storage.models.pipelines import LossReason, Pipeline, QualificationQuestion, Stage
 from storage.models.system import CacheEpoch, JobRun, ProcessedUpdate
-from storage.models.tasks import Task
+from storage.models.tasks import Attachment, Task
 from storage.models.team import AccessAttempt, Employee, Invite
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "StageHistory",
     "Activity",
     "Task",
+    "Attachment",
     "BusinessConnection",
     "BusinessChat",
     "InstallmentPlan",

@@ -42,6 +42,25 @@ class Task(Base):
     __mapper_args__ = {"version_id_col": version}
 
 
+class Attachment(Base):
+    """LEGACY (before migration 0008): measurement files. No longer written or read by the
+    code -- files are timeline rows (`Activity` with a `file_id`); migration 0008 copied
+    these rows there (each marked ``text = 'attachment:<id>'``). Kept so a downgrade finds
+    the files where the old code looks for them."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"), index=True)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    file_id: Mapped[str] = mapped_column(String(256))
+    file_unique_id: Mapped[str | None] = mapped_column(String(128))
+    caption: Mapped[str | None] = mapped_column(Text)
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id"))
+    at: Mapped[datetime]
+
+
 # --- installments -------------------------------------------------------------------------
 
 

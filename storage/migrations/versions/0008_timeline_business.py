@@ -6,7 +6,10 @@ Revises: 0006
 `activities` becomes the one timeline of a deal, a lead or a contact: it gains the
 contact, the task, Telegram file ids (with media type and caption), the business chat and
 message ids and a JSON payload, and indexes for the card and the history pages. The
-measurement files that lived in `attachments` move into it (file rows) and that table goes.
+measurement files that lived in `attachments` are copied into it (file rows marked
+``text = 'attachment:<id>'``); `attachments` stays, no longer written, for a downgrade
+(which copies the files written since back into it). Every step keeps the rows of the
+tables it does not create, going down and up again (tests/integration/test_migrations.py).
 Contacts get their Telegram user id; `business_connections` and `business_chats` record
 the managers' connected Telegram Business accounts and the client chats seen through them.
 """
@@ -22,6 +25,17 @@ revision: str = "0008"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+
+# An activity copied from an attachment says which: text = 'attachment:<id>'.
+MARK = "'attachment:' || t.id"
+FILE_COLUMNS = (
+    ("task_id", "task_id"),
+    ("file_id", "file_id"),
+    ("file_unique_id", "file_unique_id"),
+    ("media_type", "kind"),
+    ("caption", "caption"),
+)
 
 
 def _sequence_past_max(table: str) -> None:
@@ -67,15 +81,24 @@ def upgrade() -> None:
         batch_op.create_index("ix_activities_lead_at", ["lead_id", "at", "id"], unique=False)
         batch_op.create_index("ix_activities_contact_at", ["contact_id", "at", "id"], unique=False)
         batch_op.create_index("ix_activities_chat_message", ["chat_id", "message_id"], unique=False)
+    # The measurement files move onto the timeline: each attachment once, as a file row
+    # marked with its id (a row left by a downgrade gets its file columns back instead).
+    op.execute(
+        "UPDATE activities SET "
+        + ", ".join(
+            f"{column} = (SELECT t.{source} FROM attachments t WHERE {MARK} = activities.text)"
+            for column, source in FILE_COLUMNS
+        )
+        + " WHERE kind = 'file' AND text LIKE 'attachment:%'"
+    )
     _sequence_past_max("activities")
     op.execute(
         "INSERT INTO activities (deal_id, task_id, kind, text, author_id, at, file_id, "
-        "file_unique_id, media_type, caption) SELECT deal_id, task_id, 'file', '', "
-        "uploaded_by_id, at, file_id, file_unique_id, kind, caption FROM attachments"
+        f"file_unique_id, media_type, caption) SELECT deal_id, task_id, 'file', {MARK}, "
+        "uploaded_by_id, at, file_id, file_unique_id, kind, caption FROM attachments t "
+        f"WHERE NOT EXISTS (SELECT 1 FROM activities a WHERE a.text = {MARK} "
+        "AND a.kind = 'file') ORDER BY t.id"
     )
-    with op.batch_alter_table("attachments", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_attachments_deal_id"))
-    op.drop_table("attachments")
 
     # Plain ADD COLUMN (not batch mode): recreating `contacts` on SQLite would fail on the
     # rows that reference it (foreign keys on).
@@ -161,44 +184,20 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_contacts_telegram_id"), table_name="contacts")
     op.drop_column("contacts", "telegram_id")  # plain DROP COLUMN (SQLite >= 3.35)
 
-    op.create_table(
-        "attachments",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("deal_id", sa.Integer(), nullable=False),
-        sa.Column("task_id", sa.Integer(), nullable=True),
-        sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("file_id", sa.String(length=256), nullable=False),
-        sa.Column("file_unique_id", sa.String(length=128), nullable=True),
-        sa.Column("caption", sa.Text(), nullable=True),
-        sa.Column("uploaded_by_id", sa.Integer(), nullable=True),
-        sa.Column("at", storage.types.UTCDateTime(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["deal_id"], ["deals.id"], name=op.f("fk_attachments_deal_id_deals"), ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(
-            ["task_id"], ["tasks.id"], name=op.f("fk_attachments_task_id_tasks")
-        ),
-        sa.ForeignKeyConstraint(
-            ["uploaded_by_id"],
-            ["employees.id"],
-            name=op.f("fk_attachments_uploaded_by_id_employees"),
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_attachments")),
-    )
-    with op.batch_alter_table("attachments", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_attachments_deal_id"), ["deal_id"], unique=False)
-    # Measurement files go back where they lived; everything else the old schema cannot hold
-    # (files of leads and contacts, client messages' media) stays as plain activity rows.
+    # Files written since 0008 go where the old code looks (the attachments of a deal, a
+    # measurement's task); their rows stay, marked, so an upgrade does not copy them twice.
     _sequence_past_max("attachments")
     op.execute(
         "INSERT INTO attachments (deal_id, task_id, kind, file_id, file_unique_id, caption, "
         "uploaded_by_id, at) SELECT deal_id, task_id, media_type, file_id, file_unique_id, "
-        "caption, author_id, at FROM activities WHERE kind = 'file' AND deal_id IS NOT NULL "
-        "AND task_id IS NOT NULL AND file_id IS NOT NULL"
+        "caption, author_id, at FROM activities WHERE kind = 'file' AND text = '' "
+        "AND deal_id IS NOT NULL AND file_id IS NOT NULL ORDER BY id"
     )
     op.execute(
-        "DELETE FROM activities WHERE kind = 'file' AND task_id IS NOT NULL "
-        "AND file_id IS NOT NULL AND deal_id IS NOT NULL"
+        f"UPDATE activities SET text = (SELECT MIN({MARK}) FROM attachments t "
+        "WHERE t.deal_id = activities.deal_id AND t.file_id = activities.file_id "
+        "AND t.at = activities.at) WHERE kind = 'file' AND text = '' "
+        "AND deal_id IS NOT NULL AND file_id IS NOT NULL"
     )
     with op.batch_alter_table("activities", schema=None) as batch_op:
         batch_op.drop_index("ix_activities_chat_message")
