@@ -49,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
     "summary_hour": 9,
     "stale_days": 7,
     "scan_minutes": 5,
+    "business_capture": True,
 }
 
 
@@ -68,6 +69,7 @@ def company_policy(settings: Any) -> CompanyPolicy:
         installment_grace_days=int(setting(settings, "installment_grace_days")),
         installment_reminder_days=int(setting(settings, "installment_reminder_days")),
         stale_days=int(setting(settings, "stale_days")),
+        business_capture=bool(setting(settings, "business_capture")),
     )
 
 

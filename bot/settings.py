@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     summary_hour: int = Field(9, ge=0, le=23, description="an hour of the day, 0-23")
     stale_days: int = Field(7, ge=1, le=365, description="days, 1-365")
     scan_minutes: float = Field(5, ge=0.1, le=1440, description="minutes, 0.1-1440")
+    # Client chats through Telegram Business (services/intake/business.py): off = ignore them.
+    business_capture: bool = True
     # Webhook mode (`voronka webhook`) and the lead intake API on the same HTTP server.
     webhook_base_url: str | None = None
     webhook_path: str = "/telegram/webhook"

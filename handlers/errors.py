@@ -14,7 +14,7 @@ from aiogram.types import ErrorEvent, InlineKeyboardMarkup, Message
 
 from handlers.deals import views as deal_view
 from handlers.leads import views as leads_view
-from handlers.ui.callbacks import DealCb, LeadCb
+from handlers.ui.callbacks import DealCb, InstallmentCb, LeadCb
 from handlers.ui.i18n import DEFAULT_LANG, has, t
 from services.errors import DomainError, StaleVersion, ValidationError
 from services.permissions import Actor
@@ -81,8 +81,9 @@ async def _refresh_card(
     markup: InlineKeyboardMarkup | None
     try:
         async with uow_factory() as uow:
-            if prefix == DealCb.__prefix__:
-                deal = await deals.get_card(uow, actor, DealCb.unpack(data).deal_id)
+            if prefix in (DealCb.__prefix__, InstallmentCb.__prefix__):
+                cb = DealCb if prefix == DealCb.__prefix__ else InstallmentCb
+                deal = await deals.get_card(uow, actor, cb.unpack(data).deal_id)
                 text = deal_view.card_text(deal, lang, tz, t("deal.changed_elsewhere", lang))
                 markup = deal_view.card_keyboard(deal, lang)
             elif prefix == LeadCb.__prefix__:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiogram import Router
 
 from handlers import errors
+from handlers.business import router as business
 from handlers.deals import router as deals
 from handlers.funnel import router as funnel
 from handlers.imports import router as imports
@@ -22,5 +23,5 @@ def routers() -> list[Router]:
     """The error router first, then invites and the menu, the areas (staff only), and last
     the catch-all for people who are not staff."""
     access, menu, strangers = start.setup()
-    areas = (deals, leads, team, tasks, funnel, imports)
+    areas = (deals, leads, team, tasks, funnel, imports, business)
     return [errors.setup(), access, menu, *(area.setup() for area in areas), strangers]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from storage.models import Stage
 
@@ -56,11 +57,48 @@ class PipelineInfo:
 
 
 @dataclass(frozen=True)
-class NoteInfo:
+class TimelineEntry:
+    """One thing that happened to a deal, a lead or a contact (services/sales/timeline.py).
+    `kind`: storage.enums.ActivityKind; `source`/`id`: where it is stored (a page's cursor)."""
+
     kind: str
-    text: str
-    author: str | None
     at: datetime
+    actor: str | None
+    text: str = ""
+    to_stage: str | None = None
+    to_stage_en: str | None = None
+    reason: str | None = None
+    media_type: str | None = None
+    caption: str | None = None
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    source: int = 0
+    id: int = 0
+
+    def stage_label(self, lang: str | None) -> str:
+        if lang == "en" and self.to_stage_en:
+            return self.to_stage_en
+        return self.to_stage or "?"
+
+
+@dataclass(frozen=True)
+class TimelinePage:
+    """A page of a timeline, newest first; `next`: (source, id) where the next page starts
+    (None on the last page); `first`: this is the newest page."""
+
+    title: str
+    items: tuple[TimelineEntry, ...]
+    filter: str
+    next: tuple[int, int] | None
+    first: bool
+
+
+@dataclass(frozen=True)
+class FileItem:
+    media_type: str  # photo | video | document | voice | audio | animation
+    file_id: str
+    caption: str | None
+    at: datetime
+    author: str | None
 
 
 @dataclass(frozen=True)
@@ -84,7 +122,7 @@ class DealCard:
     created_at: datetime
     closed: bool
     loss_reason: str | None
-    notes: tuple[NoteInfo, ...] = ()
+    notes: tuple[TimelineEntry, ...] = ()  # the last few timeline events
     # What the card's buttons may offer (computed by the rules, not by the front-end).
     next_stage: StageInfo | None = None
     prev_stage: StageInfo | None = None
@@ -96,6 +134,10 @@ class DealCard:
     may_edit: bool = False
     may_reassign: bool = False
     loss_reason_en: str | None = None
+    files: int = 0  # files on the deal (measurement photos, documents, clients' media)
+    messages: int = 0  # client chat messages (Telegram Business), both ways
+    open_tasks: int = 0
+    may_reply: bool = False  # may answer the client's Telegram chat (the deal's manager)
 
 
 @dataclass(frozen=True)

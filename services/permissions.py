@@ -73,6 +73,10 @@ class Action(StrEnum):
     REPORTS_ALL = "reports.all"
     IMPORT = "import"
     PAYMENT_RECORD = "payment.record"
+    # A client's Telegram Business messages on a deal or lead: read by its manager, leaders
+    # and admins, never by other managers or measurers; replied to by its manager only.
+    MESSAGES_READ = "messages.read"
+    MESSAGES_REPLY = "messages.reply"
 
 
 SALES_ROLES = (Role.MANAGER, Role.LEADER, Role.ADMIN)
@@ -115,6 +119,13 @@ def can(actor: Actor, action: Action, obj: object = None) -> bool:
     ):
         if actor.sees_all:
             return True
+        return actor.has(Role.MANAGER) and obj.manager_id == actor.id
+    if isinstance(obj, Deal | Lead) and action == Action.MESSAGES_READ:
+        if actor.sees_all:
+            return True
+        return actor.has(Role.MANAGER) and obj.manager_id == actor.id
+    if isinstance(obj, Deal | Lead) and action == Action.MESSAGES_REPLY:
+        # Replies go out through the manager's own business account: theirs alone.
         return actor.has(Role.MANAGER) and obj.manager_id == actor.id
     if isinstance(obj, Lead) and action in (Action.LEAD_VIEW, Action.LEAD_EDIT):
         if actor.sees_all:

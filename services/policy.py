@@ -29,6 +29,8 @@ class CompanyPolicy:
     installment_reminder_days: int = 3
     # The morning summary lists deals with no activity for this many days.
     stale_days: int = 7
+    # Record client chats that reach Voronka through managers' Telegram Business accounts.
+    business_capture: bool = True
 
     def __post_init__(self) -> None:
         dates.zone(self.timezone)  # refuse an unknown zone now, not at the first task

@@ -39,6 +39,7 @@ class LeadSource(StrEnum):
     IMPORT = "import"
     MANUAL = "manual"
     REFERRAL = "referral"
+    TELEGRAM = "telegram"  # a client who wrote to a manager's Telegram (Business) chat
 
 
 class LeadStatus(StrEnum):
@@ -49,12 +50,63 @@ class LeadStatus(StrEnum):
 
 
 class ActivityKind(StrEnum):
+    """Kinds of timeline rows (`activities`). STAGE and TASK are never stored there: the
+    timeline repository reads them from `stage_history` and `tasks`."""
+
     NOTE = "note"
     CALL = "call"
     FILE = "file"
     SYSTEM = "system"
     MEASUREMENT = "measurement"
     PAYMENT = "payment"
+    PLAN = "plan"  # an installment plan made or changed
+    TASK_DONE = "task_done"
+    TASK_SNOOZED = "task_snoozed"
+    REASSIGNED = "reassigned"
+    INTAKE = "intake"  # a lead from the site form, an import, a Telegram chat
+    MESSAGE_IN = "msg_in"  # a client's message through Telegram Business
+    MESSAGE_OUT = "msg_out"  # the manager's reply from the deal card
+    MESSAGE_EDITED = "msg_edited"
+    MESSAGE_DELETED = "msg_deleted"
+    STAGE = "stage"  # virtual: stage_history rows
+    TASK = "task"  # virtual: task rows (created)
+
+
+class TimelineFilter(StrEnum):
+    """The history screen's filter buttons: each a set of kinds."""
+
+    ALL = "all"
+    STAGES = "stages"
+    NOTES = "notes"
+    FILES = "files"
+    TASKS = "tasks"
+    MONEY = "money"
+    MESSAGES = "messages"
+
+
+MESSAGE_KINDS = (
+    ActivityKind.MESSAGE_IN,
+    ActivityKind.MESSAGE_OUT,
+    ActivityKind.MESSAGE_EDITED,
+    ActivityKind.MESSAGE_DELETED,
+)
+
+FILTER_KINDS: dict[TimelineFilter, tuple[ActivityKind, ...]] = {
+    TimelineFilter.ALL: tuple(ActivityKind),
+    TimelineFilter.STAGES: (ActivityKind.STAGE,),
+    TimelineFilter.NOTES: (
+        ActivityKind.NOTE,
+        ActivityKind.CALL,
+        ActivityKind.MEASUREMENT,
+        ActivityKind.SYSTEM,
+        ActivityKind.REASSIGNED,
+        ActivityKind.INTAKE,
+    ),
+    TimelineFilter.FILES: (ActivityKind.FILE,),
+    TimelineFilter.TASKS: (ActivityKind.TASK, ActivityKind.TASK_DONE, ActivityKind.TASK_SNOOZED),
+    TimelineFilter.MONEY: (ActivityKind.PAYMENT, ActivityKind.PLAN),
+    TimelineFilter.MESSAGES: MESSAGE_KINDS,
+}
 
 
 class TaskKind(StrEnum):

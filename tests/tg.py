@@ -29,9 +29,14 @@ from aiogram.methods import (
     EditMessageText,
     GetFile,
     GetMe,
+    SendAnimation,
+    SendAudio,
     SendDocument,
+    SendMediaGroup,
     SendMessage,
     SendPhoto,
+    SendVideo,
+    SendVoice,
     TelegramMethod,
 )
 from aiogram.types import (
@@ -134,8 +139,12 @@ class RecordingSession(BaseSession):
                 "file_size": len(content),
                 "file_path": f"documents/{method.file_id}",
             }
-        if isinstance(method, (SendPhoto, SendDocument)):
+        if isinstance(method, (SendPhoto, SendDocument, SendVideo, SendVoice, SendAudio)):
             return self._message(method.chat_id, None, caption=method.caption)
+        if isinstance(method, SendAnimation):
+            return self._message(method.chat_id, None, caption=method.caption)
+        if isinstance(method, SendMediaGroup):
+            return [self._message(method.chat_id, None, caption=m.caption) for m in method.media]
         if isinstance(method, (EditMessageText, EditMessageReplyMarkup)):
             if method.chat_id is None or method.message_id is None:
                 return True

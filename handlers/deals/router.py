@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, tzinfo
+from html import escape
 from typing import Any
 
 from aiogram import Bot, F, Router
@@ -17,22 +18,41 @@ from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.fsm.storage.base import BaseStorage
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardMarkup,
+    InputMediaPhoto,
+    InputMediaVideo,
+    Message,
+)
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from handlers.deals import views as view
 from handlers.errors import error_text
-from handlers.ui import cards, screen
-from handlers.ui.callbacks import DealAction, DealCb, ListCb, MenuAction, MenuCb
+from handlers.ui import cards, screen, timeline
+from handlers.ui.callbacks import (
+    DealAction,
+    DealCb,
+    LeadAction,
+    LeadCb,
+    ListCb,
+    MenuAction,
+    MenuCb,
+    TimelineCb,
+    TimelineSubject,
+)
 from handlers.ui.filters import Staff
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button, with_app
 from services import dates
 from services.common import check_version
 from services.dto import DealCard
-from services.errors import RuleViolation, ValidationError
+from services.errors import PermissionDenied, RuleViolation, ValidationError
+from services.intake import business
 from services.permissions import Action, Actor, require
 from services.sales import deals, pipelines
+from services.sales import timeline as timelines
+from storage.enums import ActivityKind
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -41,6 +61,8 @@ log = logging.getLogger(__name__)
 class DealInput(StatesGroup):
     field = State()  # a stage's required field, asked inline
     note = State()
+    call = State()  # what was said on a call
+    reply = State()  # a reply to the client's Telegram chat
     defer_date = State()
     search = State()
 
@@ -411,8 +433,15 @@ async def note_ask(
     lang: str,
     state: FSMContext,
 ) -> None:
-    await deals.get_card(uow, actor, callback_data.deal_id)  # permission check
-    await ask_for_card(query, state, DealInput.note, callback_data, t("deal.ask.note", lang), lang)
+    """Note or call: a prompt from a stale card is refused at the tap (with the fresh card),
+    not after the text is typed."""
+    card = await fresh(uow, actor, callback_data)
+    if not card.may_edit:
+        raise PermissionDenied(str(Action.DEAL_EDIT))
+    call = callback_data.action == DealAction.CALL
+    step = DealInput.call if call else DealInput.note
+    key = "deal.ask.call" if call else "deal.ask.note"
+    await ask_for_card(query, state, step, callback_data, t(key, lang), lang)
 
 
 async def note_input(
@@ -424,6 +453,15 @@ async def note_input(
     await typed(message, state, lang, tz, "deal.ask.note", apply)
 
 
+async def call_input(
+    message: Message, uow: UnitOfWork, actor: Actor, lang: str, tz: tzinfo, state: FSMContext
+) -> None:
+    async def apply(cb: DealCb, text: str) -> DealCard:
+        return await deals.add_note(uow, actor, cb.deal_id, text, ActivityKind.CALL)
+
+    await typed(message, state, lang, tz, "deal.ask.call", apply)
+
+
 async def history(
     query: CallbackQuery,
     callback_data: DealCb,
@@ -432,13 +470,134 @@ async def history(
     lang: str,
     tz: tzinfo,
 ) -> None:
+    """📜 History: the newest page of the deal's timeline, every kind."""
     card = await deals.get_card(uow, actor, callback_data.deal_id)
-    page = await deals.history(uow, actor, card.id, callback_data.arg)
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            view.history_text(page, lang, tz, card.title),
-            reply_markup=view.history_pager(card, page.page, page.pages, lang),
+    page = await timelines.deal_timeline(uow, actor, card.id)
+    await screen.edit(
+        query, timeline.page_text(page, lang, tz), view.history_markup(card, page, lang)
+    )
+
+
+async def timeline_page(
+    query: CallbackQuery,
+    callback_data: TimelineCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+) -> None:
+    """A filter button or "older" on a deal's or a lead's history."""
+    flt = timeline.FILTER_OF[callback_data.f]
+    after = (callback_data.src, callback_data.rid) if callback_data.src else None
+    ident = callback_data.subject_id
+    if callback_data.subject == TimelineSubject.LEAD:
+        page = await timelines.lead_timeline(uow, actor, ident, flt, after)
+        back = [button(t("common.back", lang), LeadCb(action=LeadAction.OPEN, lead_id=ident))]
+    else:
+        page = await timelines.deal_timeline(uow, actor, ident, flt, after)
+        # v set: "back" redraws the card in this message (open_deal checks no version)
+        back = [button(t("common.back", lang), DealCb(action=DealAction.OPEN, deal_id=ident, v=1))]
+    markup = timeline.page_keyboard(page, callback_data.subject, ident, lang, back)
+    await screen.edit(query, timeline.page_text(page, lang, tz), markup)
+
+
+# --- files ----------------------------------------------------------------------------------
+
+SEND_ONE: dict[str, Callable[..., Any]] = {
+    "document": lambda bot, chat, f: bot.send_document(chat, f.file_id, caption=f.caption),
+    "voice": lambda bot, chat, f: bot.send_voice(chat, f.file_id, caption=f.caption),
+    "audio": lambda bot, chat, f: bot.send_audio(chat, f.file_id, caption=f.caption),
+    "animation": lambda bot, chat, f: bot.send_animation(chat, f.file_id, caption=f.caption),
+    "video_note": lambda bot, chat, f: bot.send_video_note(chat, f.file_id),
+    "sticker": lambda bot, chat, f: bot.send_sticker(chat, f.file_id),
+}
+
+
+async def files(
+    query: CallbackQuery,
+    callback_data: DealCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+) -> None:
+    """📎 Files: the deal's photos and videos back as media groups (captions kept), the
+    other files one by one, a page at a time, then a line with "more" and "back"."""
+    card = await fresh(uow, actor, callback_data)
+    page = await timelines.deal_files(uow, actor, card.id, callback_data.arg)
+    msg = screen.message_of(query)
+    if msg is None or msg.bot is None:
+        return
+    bot, chat = msg.bot, msg.chat.id
+    album: list[InputMediaPhoto | InputMediaVideo] = []
+    for f in page.items:
+        if f.media_type == "photo":
+            album.append(InputMediaPhoto(media=f.file_id, caption=f.caption))
+        elif f.media_type == "video":
+            album.append(InputMediaVideo(media=f.file_id, caption=f.caption))
+    if len(album) == 1:
+        one = album[0]
+        if isinstance(one, InputMediaPhoto):
+            await bot.send_photo(chat, str(one.media), caption=one.caption)
+        else:
+            await bot.send_video(chat, str(one.media), caption=one.caption)
+    elif album:
+        await bot.send_media_group(chat, media=list(album))
+    for f in page.items:
+        if f.media_type in SEND_ONE:
+            await SEND_ONE[f.media_type](bot, chat, f)
+    await msg.answer(
+        view.files_text(card, page, lang, timelines.FILES_PER_PAGE),
+        reply_markup=view.files_markup(card, page, lang),
+    )
+
+
+# --- client chats (Telegram Business) -------------------------------------------------------
+
+
+async def reply_ask(
+    query: CallbackQuery,
+    callback_data: DealCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    state: FSMContext,
+) -> None:
+    """💬 Reply: refused at the tap when the card is stale, the chat cannot be answered
+    (no connection, no right to reply, the 24-hour window passed)."""
+    await fresh(uow, actor, callback_data)
+    await business.check_reply(uow, actor, callback_data.deal_id)
+    await ask_for_card(
+        query, state, DealInput.reply, callback_data, t("deal.ask.reply", lang), lang
+    )
+
+
+async def reply_input(
+    message: Message, uow: UnitOfWork, actor: Actor, lang: str, tz: tzinfo, state: FSMContext
+) -> None:
+    async def apply(cb: DealCb, text: str) -> DealCard:
+        target = await business.prepare_reply(uow, actor, cb.deal_id, text)
+        if message.bot is None:
+            raise ValidationError("reply", "not_sent")
+        sent = await message.bot.send_message(
+            target.chat_id,
+            escape(target.text),
+            business_connection_id=target.connection_id,
         )
+        return await business.record_reply(uow, actor, target, sent.message_id)
+
+    await typed(message, state, lang, tz, "deal.ask.reply", apply)
+
+
+async def exclude_chat(
+    query: CallbackQuery,
+    callback_data: DealCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+) -> None:
+    card = await business.exclude_chat(uow, actor, callback_data.deal_id, callback_data.v)
+    await show(query, card, lang, tz, notice=t("deal.chat.excluded", lang))
 
 
 async def reassign_menu(
@@ -593,9 +752,17 @@ def setup() -> Router:
     router.callback_query.register(defer_quick, DealCb.filter(F.action == DealAction.DEFER_QUICK))
     router.callback_query.register(defer_type, DealCb.filter(F.action == DealAction.DEFER_TYPE))
     router.message.register(defer_date_input, DealInput.defer_date, F.text)
-    router.callback_query.register(note_ask, DealCb.filter(F.action == DealAction.NOTE))
+    router.callback_query.register(
+        note_ask, DealCb.filter(F.action.in_({DealAction.NOTE, DealAction.CALL}))
+    )
     router.message.register(note_input, DealInput.note, F.text)
+    router.message.register(call_input, DealInput.call, F.text)
     router.callback_query.register(history, DealCb.filter(F.action == DealAction.HISTORY))
+    router.callback_query.register(timeline_page, TimelineCb.filter())
+    router.callback_query.register(files, DealCb.filter(F.action == DealAction.FILES))
+    router.callback_query.register(reply_ask, DealCb.filter(F.action == DealAction.REPLY))
+    router.message.register(reply_input, DealInput.reply, F.text)
+    router.callback_query.register(exclude_chat, DealCb.filter(F.action == DealAction.EXCLUDE_CHAT))
     router.callback_query.register(reassign_menu, DealCb.filter(F.action == DealAction.REASSIGN))
     router.callback_query.register(my_deals, MenuCb.filter(F.action == MenuAction.MY_DEALS))
     router.message.register(my_deals_command, Command("deals"))

@@ -10,11 +10,18 @@ from html import escape
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from handlers.ui import fmt
-from handlers.ui.callbacks import DealAction, DealCb, InstallmentAction, InstallmentCb, ListCb
+from handlers.ui import fmt, timeline
+from handlers.ui.callbacks import (
+    DealAction,
+    DealCb,
+    InstallmentAction,
+    InstallmentCb,
+    ListCb,
+    TimelineSubject,
+)
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
-from services.dto import DealCard, DealListItem, HistoryEntry, Page, StageInfo
+from services.dto import DealCard, DealListItem, FileItem, Page, StageInfo, TimelinePage
 
 # Quick next-contact choices for Defer (services.dates.QuickChoice values; index = arg).
 DEFER_CHOICES = ("tm", "3d", "nw", "1m")
@@ -67,28 +74,18 @@ def card_text(card: DealCard, lang: str, tz: tzinfo, notice: str | None = None) 
         lines.append(t("deal.card.next_contact", lang, when=fmt.when(card.next_contact_at, tz)))
     if card.need:
         lines.append(f"🔎 {escape(card.need[:300])}")
+    lines.append(
+        t(
+            "deal.card.counts",
+            lang,
+            files=card.files,
+            messages=card.messages,
+            tasks=card.open_tasks,
+        )
+    )
     if card.notes:
         lines.append("")
-        for note in card.notes:
-            author = f"{escape(note.author)}: " if note.author else ""
-            lines.append(f"📝 <i>{fmt.when(note.at, tz)}</i> {author}{escape(note.text[:200])}")
-    return "\n".join(lines)
-
-
-def history_text(page: Page[HistoryEntry], lang: str, tz: tzinfo, title: str) -> str:
-    lines = [
-        t("deal.history.title", lang, title=escape(title), page=page.page + 1, pages=page.pages)
-    ]
-    for e in page.items:
-        to = e.to_stage_en if lang == "en" and e.to_stage_en else e.to_stage
-        line = f"<i>{fmt.when(e.at, tz)}</i> → <b>{escape(to)}</b>"
-        if e.actor:
-            line += f" · {escape(e.actor)}"
-        lines.append(line)
-        if e.reason:
-            lines.append(f"   {escape(e.reason)}")
-        if e.comment:
-            lines.append(f"   <i>{escape(e.comment[:200])}</i>")
+        lines += [timeline.line(e, lang, tz, width=160) for e in card.notes]
     return "\n".join(lines)
 
 
@@ -162,8 +159,15 @@ def card_keyboard(card: DealCard, lang: str) -> InlineKeyboardMarkup:
     elif moving and card.can_reopen:
         rows.append([button(t("deal.btn.reopen", lang), _cb(card, DealAction.REOPEN))])
     row = [button(t("deal.btn.history", lang), _cb(card, DealAction.HISTORY))]
+    if card.files:
+        row.append(button(t("deal.btn.files", lang), _cb(card, DealAction.FILES)))
     if card.may_edit:
         row.insert(0, button(t("deal.btn.note", lang), _cb(card, DealAction.NOTE)))
+        rows.append(row)
+        row = [button(t("deal.btn.call", lang), _cb(card, DealAction.CALL))]
+        if card.messages and card.may_reply:
+            row.append(button(t("deal.btn.reply", lang), _cb(card, DealAction.REPLY)))
+            row.append(button(t("deal.btn.exclude_chat", lang), _cb(card, DealAction.EXCLUDE_CHAT)))
     rows.append(row)
     if card.may_reassign:
         rows.append([button(t("deal.btn.reassign", lang), _cb(card, DealAction.REASSIGN))])
@@ -220,15 +224,34 @@ def defer_choices(card: DealCard, lang: str) -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
-def history_pager(card: DealCard, page: int, pages: int, lang: str) -> InlineKeyboardMarkup:
-    nav = []
-    if page > 0:
-        nav.append(button("◀", _cb(card, DealAction.HISTORY, page - 1)))
-    if page + 1 < pages:
-        nav.append(button("▶", _cb(card, DealAction.HISTORY, page + 1)))
-    rows = [nav] if nav else []
+def history_markup(card: DealCard, page: TimelinePage, lang: str) -> InlineKeyboardMarkup:
+    """The deal's history screen: filter buttons, older / newest, back to the card."""
+    return timeline.page_keyboard(
+        page, TimelineSubject.DEAL, card.id, lang, back_to_card(card, lang)
+    )
+
+
+def files_markup(card: DealCard, page: Page[FileItem], lang: str) -> InlineKeyboardMarkup:
+    """Under a page of files: the next page (if any) and back to the card."""
+    rows = []
+    if page.page + 1 < page.pages:
+        rows.append(
+            [button(t("deal.files.more", lang), _cb(card, DealAction.FILES, page.page + 1))]
+        )
     rows.append(back_to_card(card, lang))
     return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def files_text(card: DealCard, page: Page[FileItem], lang: str, per_page: int) -> str:
+    first = page.page * per_page + 1
+    return t(
+        "deal.files.page",
+        lang,
+        title=escape(card.title),
+        first=first,
+        last=first + len(page.items) - 1,
+        total=page.total,
+    )
 
 
 def managers(card: DealCard, people: Sequence[tuple[int, str]], lang: str) -> InlineKeyboardMarkup:

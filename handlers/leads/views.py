@@ -20,7 +20,16 @@ from aiogram.types import (
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from handlers.ui import fmt
-from handlers.ui.callbacks import DealAction, DealCb, LeadAction, LeadCb, WizardAction, WizardCb
+from handlers.ui.callbacks import (
+    DealAction,
+    DealCb,
+    LeadAction,
+    LeadCb,
+    TimelineCb,
+    TimelineSubject,
+    WizardAction,
+    WizardCb,
+)
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
 from services import validation
@@ -33,7 +42,8 @@ Data = Mapping[str, Any]
 
 SOURCES: tuple[LeadSource, ...] = tuple(LeadSource)
 """WizardCb(SOURCE).value is an index into this tuple."""
-OFFERED_SOURCES = tuple(s for s in SOURCES if s != LeadSource.IMPORT)  # import is a file upload
+# import is a file upload; Telegram leads come from the managers' business chats
+OFFERED_SOURCES = tuple(s for s in SOURCES if s not in (LeadSource.IMPORT, LeadSource.TELEGRAM))
 
 
 def _wb(text: str, action: WizardAction, value: int = 0) -> InlineKeyboardButton:
@@ -239,6 +249,12 @@ def _lcb(card: LeadCard, action: LeadAction, arg: int = 0) -> LeadCb:
     return LeadCb(action=action, lead_id=card.id, v=card.version, arg=arg)
 
 
+def _history(card: LeadCard, lang: str) -> list[InlineKeyboardButton]:
+    """📜 History: the lead's timeline (handlers/deals/router.py `timeline_page`)."""
+    cb = TimelineCb(subject=TimelineSubject.LEAD, subject_id=card.id)
+    return [button(t("deal.btn.history", lang), cb)]
+
+
 def lead_card(card: LeadCard, lang: str) -> InlineKeyboardMarkup | None:
     if card.status == LeadStatus.CONVERTED and card.deal_id:
         return _markup(
@@ -248,11 +264,12 @@ def lead_card(card: LeadCard, lang: str) -> InlineKeyboardMarkup | None:
                         t("lead.btn.open_deal", lang, id=card.deal_id),
                         DealCb(action=DealAction.OPEN, deal_id=card.deal_id),
                     )
-                ]
+                ],
+                _history(card, lang),
             ]
         )
     if card.status not in (LeadStatus.NEW, LeadStatus.QUALIFYING):
-        return None
+        return _markup([_history(card, lang)])
     rows = []
     for i, (_code, text, text_en, required, yes) in enumerate(card.qualification):
         label = text_en if lang == "en" and text_en else text
@@ -267,6 +284,7 @@ def lead_card(card: LeadCard, lang: str) -> InlineKeyboardMarkup | None:
             button(t("lead.btn.disqualify", lang), _lcb(card, LeadAction.DISQUALIFY)),
         ]
     )
+    rows.append(_history(card, lang))
     return _markup(rows)
 
 

@@ -39,7 +39,7 @@ from handlers.ui.callbacks import (
 )
 from handlers.ui.i18n import lang_of, t
 from services.outbox.queue import Delivery, Kind, OutboxItem
-from services.work.tasks import map_url
+from services.work.tasks import is_overdue, map_url
 from storage.enums import TaskStatus
 
 MAX_TEXT = 4096
@@ -123,7 +123,7 @@ def _overdue_line(p: Mapping[str, Any], now: datetime, lang: str, tz: tzinfo) ->
     if not due:
         return []
     due_at = datetime.fromisoformat(due)
-    if due_at < now - timedelta(minutes=1):
+    if is_overdue(due_at, now):
         return [
             t(
                 "reminder.overdue",
@@ -248,6 +248,19 @@ def _single(item: OutboxItem, lang: str, tz: tzinfo, now: datetime) -> tuple[lis
         if p.get("comment"):
             lines.append(t("tasks.card.comment", lang, comment=escape(str(p["comment"]))))
         rows = [[_open_deal(item, lang)]] if item.deal_id else []
+    elif kind == Kind.DEAL_REASSIGNED:
+        key = "reminder.reassigned.new" if p.get("role") == "new" else "reminder.reassigned.old"
+        lines = [
+            t(
+                key,
+                lang,
+                by=escape(str(p.get("by") or "")),
+                deal=_short(p.get("deal_title")),
+                old=escape(str(p.get("from") or "—")),
+                new=escape(str(p.get("to") or "")),
+            )
+        ]
+        rows = [[_open_deal(item, lang)]] if item.deal_id and p.get("role") == "new" else []
     elif kind in (Kind.INSTALLMENT_UPCOMING, Kind.INSTALLMENT_OVERDUE, Kind.INSTALLMENT_PAID):
         lines = [_installment_line(item, lang)]
         rows = _installment_buttons(item, lang)

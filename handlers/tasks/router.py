@@ -51,8 +51,9 @@ from handlers.ui.fmt import when as fmt_when
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
 from services import dates
+from services.common import check_version
 from services.dto import DealCard
-from services.errors import ValidationError
+from services.errors import RuleViolation, ValidationError
 from services.permissions import Action, Actor, can, require
 from services.sales import deals
 from services.work import followups, installments, measurement, tasks
@@ -801,6 +802,12 @@ async def pay_ask(
     state: FSMContext,
 ) -> None:
     summary = await installments.plan_summary(uow, actor, callback_data.deal_id, str(tz))
+    # A prompt from a stale card (a payment recorded since, the plan paid off) is refused
+    # here, at the tap, with the fresh card -- not after the amount is typed.
+    if summary.deal_id == callback_data.deal_id:
+        check_version("deal", summary.version, callback_data.v or None)
+    if summary.closed:
+        raise RuleViolation("deal_closed", stage=summary.stage_code)
     await state.set_state(TaskInput.payment)
     await state.set_data(
         {"deal_id": callback_data.deal_id, "v": callback_data.v, "card_msg": _where(query)}

@@ -78,6 +78,7 @@ def task_text(card: TaskCard, lang: str, tz: tzinfo, notice: str | None = None) 
         client=card.client_name,
         phone=card.phone,
         need=card.need,
+        need_key="tasks.card.need" if field_work else "tasks.card.need_other",
         manager=card.manager_name if field_work else None,
         comment=card.manager_comment if field_work else None,
     )
@@ -87,7 +88,13 @@ def task_text(card: TaskCard, lang: str, tz: tzinfo, notice: str | None = None) 
     if card.declined_by:
         lines.append(declined_line(card.declined_by, card.decline_reason, lang))
     if info.kind not in (TaskKind.MEASURE, TaskKind.ASSIGN_MEASURER) and info.due_at:
-        key = "tasks.card.overdue" if info.overdue else "reminder.due_at"
+        key = (
+            "tasks.card.overdue"
+            if info.overdue
+            else "tasks.card.due_now"
+            if info.due_now
+            else "reminder.due_at"
+        )
         lines.append(t(key, lang, when=when(info.due_at, tz)))
     lines.append(t("tasks.card.status", lang, status=t(f"tasks.status.{info.status}", lang)))
     if card.attachments:
@@ -107,6 +114,7 @@ def detail_lines(
     need: str | None = None,
     manager: str | None = None,
     comment: str | None = None,
+    need_key: str = "tasks.card.need",
 ) -> list[str]:
     """The lines a measurer needs, in this order (a task card and its reminders): when,
     address (`when` and `address` come ready, the address may be a link), the client, phone,
@@ -121,7 +129,7 @@ def detail_lines(
     if phone:
         lines.append(t("tasks.card.phone", lang, phone=escape(phone)))
     if need:
-        lines.append(t("tasks.card.need", lang, need=escape(need)))
+        lines.append(t(need_key, lang, need=escape(need)))
     if manager:
         lines.append(t("tasks.card.manager", lang, name=escape(manager)))
     if comment:

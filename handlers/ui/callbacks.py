@@ -105,6 +105,10 @@ class DealAction(StrEnum):
     REASSIGN_TO = "at"  # arg: employee id
     CANCEL = "x"  # close a sub-menu, back to the card
     NEXT_CONTACT = "nc"  # show the next-contact choices (handlers/tasks/router.py)
+    FILES = "f"  # arg: page of the deal's files (sent back as media groups / documents)
+    CALL = "cl"  # log a call: ask what was said
+    REPLY = "rp"  # reply to the client's Telegram chat: ask for the text
+    EXCLUDE_CHAT = "xc"  # stop recording the client's Telegram chat
 
 
 class DealCb(Canonical, prefix="d"):
@@ -288,6 +292,33 @@ class InstallmentCb(Canonical, prefix="ti"):
     arg: Int = 0
 
 
+class TimelineSubject(StrEnum):
+    DEAL = "d"
+    LEAD = "l"
+
+
+class TimelineFilterCode(StrEnum):
+    """storage.enums.TimelineFilter, one letter each."""
+
+    ALL = "a"
+    STAGES = "s"
+    NOTES = "n"
+    FILES = "f"
+    TASKS = "t"
+    MONEY = "m"
+    MESSAGES = "c"
+
+
+class TimelineCb(Canonical, prefix="h"):
+    """A page of a timeline: newest first (src 0), or after the row (src, rid)."""
+
+    subject: TimelineSubject
+    subject_id: Int
+    f: TimelineFilterCode = TimelineFilterCode.ALL
+    src: Int = 0  # storage.repositories.timeline SOURCE_*; others are refused there
+    rid: Int = 0
+
+
 # Every class of the UI.
 ALL_CALLBACKS: tuple[type[Canonical], ...] = (
     MenuCb,
@@ -307,4 +338,5 @@ ALL_CALLBACKS: tuple[type[Canonical], ...] = (
     NewTaskCb,
     NextContactCb,
     InstallmentCb,
+    TimelineCb,
 )

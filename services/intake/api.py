@@ -49,12 +49,12 @@ from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
 
-from services import validation
+from services import timeline, validation
 from services.clock import Clock
 from services.errors import DomainError, ValidationError
 from services.outbox.queue import enqueue
 from services.sales.leads import LeadInput, clean, insert_lead
-from storage.enums import LeadSource, LeadStatus, Role
+from storage.enums import ActivityKind, LeadSource, LeadStatus, Role
 from storage.models import Employee, Lead
 from storage.models.intake import AssignmentCursor, IdempotencyKey
 from storage.uow import UnitOfWork
@@ -353,6 +353,14 @@ async def _create(
     if open_leads:
         lead = open_leads[-1]  # the most recent open lead of this client
         outcome = DUPLICATE
+        timeline.record(  # the client asked again: on that lead's timeline
+            uow,
+            ActivityKind.INTAKE,
+            actor_id=None,
+            text=cleaned.need or "",
+            lead_id=lead.id,
+            payload={"source": str(cleaned.source), "repeat": True, "form": source.name},
+        )
         recipients = await _people_for_existing(uow, lead)
     else:
         manager = await _take_turn(uow, cursor, manager_telegram_ids)

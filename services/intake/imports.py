@@ -33,15 +33,15 @@ from pathlib import PurePath
 from typing import Any, TypeVar
 
 import charset_normalizer
-from sqlalchemy import Table, func, insert, select, text, update
+from sqlalchemy import JSON, Table, func, insert, literal, select, text, update
 
 from services.common import commit, load
 from services.errors import NotFound, RuleViolation, ValidationError
 from services.permissions import Action, Actor, require
 from services.sales.leads import CleanLead, LeadInput, clean
 from services.sales.pipelines import rules_by_role
-from storage.enums import LeadSource, LeadStatus, Role
-from storage.models import Base, Contact, Lead, StageHistory
+from storage.enums import ActivityKind, LeadSource, LeadStatus, Role
+from storage.models import Activity, Base, Contact, Lead, StageHistory
 from storage.models.imports import OPEN_STATUSES, ImportJob, ImportStatus
 from storage.uow import UnitOfWork
 
@@ -750,6 +750,8 @@ async def run(
     now = uow.clock.now()
     leads_table = Base.metadata.tables[Lead.__tablename__]
     history_table = Base.metadata.tables[StageHistory.__tablename__]
+    activities_table = Base.metadata.tables[Activity.__tablename__]
+    intake_payload = {"source": LeadSource.IMPORT.value, "file": job.filename}
     total = len(keep)
     if on_progress is not None:
         await on_progress(0, total)
@@ -793,6 +795,22 @@ async def run(
                     leads_c.stage_id,
                     leads_c.created_by_id,
                     leads_c.created_at,
+                )
+                .where(leads_c.id.in_(ids))
+                .order_by(leads_c.id),
+            )
+        )
+        # ...and each lead's intake row on its timeline (the file it came from), likewise.
+        await uow.session.execute(
+            insert(activities_table).from_select(
+                ["lead_id", "kind", "text", "author_id", "at", "payload"],
+                select(
+                    leads_c.id,
+                    literal(ActivityKind.INTAKE.value),
+                    func.coalesce(leads_c.need, ""),
+                    leads_c.created_by_id,
+                    leads_c.created_at,
+                    literal(intake_payload, JSON),
                 )
                 .where(leads_c.id.in_(ids))
                 .order_by(leads_c.id),

@@ -113,6 +113,7 @@ class Kind(StrEnum):
     ADMIN_UNREACHABLE = "admin.unreachable"
     DIGEST_DAILY = "digest.daily"  # to leaders: services/reports/digests.py
     DIGEST_WEEKLY = "digest.weekly"
+    DEAL_REASSIGNED = "deal.reassigned"  # to the new manager and the previous one
 
 
 # Kinds that carry their own buttons and are never merged with others into one message.

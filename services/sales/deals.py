@@ -11,18 +11,19 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 
-from services import validation
+from services import timeline, validation
 from services.common import employee_name
 from services.dto import DealCard, DealListItem, HistoryEntry, Page
 from services.errors import RuleViolation, ValidationError
+from services.outbox import queue as outbox
+from services.outbox.queue import Kind
 from services.permissions import Action, Actor, require
 from services.sales import stage as stage_core
-from services.sales.pipelines import PipelineRules, rules_by_role
+from services.sales.pipelines import PipelineRules, rules_by_role, stage_names
 from services.sales.stage import Fields
 from services.work.tasks import create_task
 from storage.enums import ActivityKind, PipelineRole, Role, StageKind, TaskKind, TaskStatus
 from storage.models import (
-    Activity,
     Company,
     Contact,
     Deal,
@@ -254,14 +255,26 @@ async def return_to_sales(
 # --- notes, reassignment ------------------------------------------------------------------
 
 
-async def add_note(uow: UnitOfWork, actor: Actor, deal_id: int, text: str) -> DealCard:
+NOTE_KINDS = (ActivityKind.NOTE, ActivityKind.CALL)
+
+
+async def add_note(
+    uow: UnitOfWork,
+    actor: Actor,
+    deal_id: int,
+    text: str,
+    kind: ActivityKind = ActivityKind.NOTE,
+) -> DealCard:
+    """A note, or a call logged with what was said (`kind` CALL), on the deal's timeline."""
+    if kind not in NOTE_KINDS:
+        raise ValidationError("kind", "unknown")
     deal, _ = await stage_core.load_for(uow, actor, deal_id, Action.DEAL_EDIT, None)
     body = validation.optional_text(text, "note", 3000)
     if body is None:
         raise ValidationError("note", "empty")
     now = uow.clock.now()
-    uow.repo.add(
-        Activity(deal_id=deal.id, kind=ActivityKind.NOTE, text=body, author_id=actor.id, at=now)
+    timeline.record(
+        uow, kind, actor_id=actor.id, text=body, deal_id=deal.id, contact_id=deal.contact_id
     )
     deal.last_activity_at = now
     deal.updated_at = now
@@ -271,6 +284,8 @@ async def add_note(uow: UnitOfWork, actor: Actor, deal_id: int, text: str) -> De
 async def reassign(
     uow: UnitOfWork, actor: Actor, deal_id: int, manager_id: int, expected_version: int | None
 ) -> DealCard:
+    """A leader gives the deal to another manager: the timeline says so, and both the new
+    manager (with the deal's button) and the previous one are told."""
     deal, _ = await stage_core.load_for(uow, actor, deal_id, Action.DEAL_VIEW, expected_version)
     require(actor, Action.DEAL_REASSIGN, deal)
     emp = await uow.repo.get(Employee, manager_id) if isinstance(manager_id, int) else None
@@ -279,17 +294,35 @@ async def reassign(
     if deal.manager_id == emp.id:
         raise RuleViolation("same_manager")
     now = uow.clock.now()
-    uow.repo.add(
-        Activity(
-            deal_id=deal.id,
-            kind=ActivityKind.SYSTEM,
-            text=f"reassigned:{deal.manager_id}->{emp.id}",
-            author_id=actor.id,
-            at=now,
-        )
+    previous = deal.manager_id
+    previous_name = await employee_name(uow, previous)
+    timeline.record(
+        uow,
+        ActivityKind.REASSIGNED,
+        actor_id=actor.id,
+        text=emp.name,
+        deal_id=deal.id,
+        payload={"from_id": previous, "from": previous_name, "to_id": emp.id, "to": emp.name},
     )
     deal.manager_id = emp.id
     deal.updated_at = now
+    payload = {
+        "deal_title": deal.title,
+        "by": actor.name,
+        "from": previous_name,
+        "to": emp.name,
+    }
+    for person, role in ((emp.id, "new"), (previous, "old")):
+        if person is not None and person != actor.id:
+            await outbox.enqueue(
+                uow,
+                person,
+                Kind.DEAL_REASSIGNED,
+                {**payload, "role": role},
+                now,
+                dedupe_key=f"deal:{deal.id}:reassigned:{deal.version}:{person}",
+                deal_id=deal.id,
+            )
     return await stage_core.finish(uow, actor, deal)
 
 
@@ -326,11 +359,7 @@ async def history(
 
 
 async def _stage_names(uow: UnitOfWork) -> dict[int, tuple[str, str | None]]:
-    names: dict[int, tuple[str, str | None]] = {}
-    for p in await uow.repo.pipelines.all(include_archived=True):
-        for s in await uow.repo.pipelines.stages(p.id, include_archived=True):
-            names[s.id] = (s.name, s.name_en)
-    return names
+    return await stage_names(uow)
 
 
 async def list_deals(

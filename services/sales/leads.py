@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from services import validation
+from services import timeline, validation
 from services.common import check_version, commit, employee_name, load
 from services.dto import Duplicate, LeadCard, StageInfo
 from services.errors import NotFound, RuleViolation, ValidationError
@@ -13,7 +13,7 @@ from services.permissions import Action, Actor, require
 from services.sales.deals import loss_reason, search_text
 from services.sales.pipelines import rules_by_role, rules_for
 from services.work.tasks import on_stage_entry
-from storage.enums import LeadSource, LeadStatus, PipelineRole, Role, StageKind
+from storage.enums import ActivityKind, LeadSource, LeadStatus, PipelineRole, Role, StageKind
 from storage.models import Company, Contact, Deal, Employee, Lead, StageHistory
 from storage.uow import UnitOfWork
 
@@ -52,7 +52,8 @@ def clean(data: LeadInput) -> CleanLead:
     name = validation.name(data.name)
     phone = validation.phone(data.phone) if data.phone and data.phone.strip() else None
     email = validation.email(data.email) if data.email and data.email.strip() else None
-    if phone is None and email is None:
+    if phone is None and email is None and data.source != LeadSource.TELEGRAM:
+        # (a client who wrote in Telegram is reached in that chat)
         raise ValidationError("phone", "contact_required")
     company = None
     if data.is_legal_entity:
@@ -151,6 +152,15 @@ async def insert_lead(
             at=now,
         )
     )
+    timeline.record(
+        uow,
+        ActivityKind.INTAKE,
+        actor_id=actor.employee_id if actor else None,
+        text=clean_data.need or "",
+        lead_id=lead.id,
+        at=now,
+        payload={"source": str(clean_data.source)},
+    )
     return lead
 
 
@@ -159,6 +169,11 @@ async def _require_manager(uow: UnitOfWork, employee_id: int) -> Employee:
     if emp is None or not emp.active or Role.MANAGER not in emp.roles:
         raise ValidationError("manager", "not_a_manager")
     return emp
+
+
+async def load_for(uow: UnitOfWork, actor: Actor, lead_id: int, action: Action) -> Lead:
+    """The lead, if `actor` may do `action` on it (NotFound / PermissionDenied)."""
+    return await _load_for(uow, actor, lead_id, action)
 
 
 async def _load_for(uow: UnitOfWork, actor: Actor, lead_id: int, action: Action) -> Lead:

@@ -260,3 +260,17 @@ async def list_pipelines(uow: UnitOfWork) -> list[PipelineInfo]:
     for p in await uow.repo.pipelines.all():
         result.append((await rules_for(uow, p.id)).info)
     return result
+
+
+async def stage_names(uow: UnitOfWork) -> dict[int, tuple[str, str | None]]:
+    """{stage id: (name, English name)} of every stage, archived too (history shows them),
+    from the process cache while the configuration is unchanged."""
+    cache = await uow.cached("config")
+    names: dict[int, tuple[str, str | None]] | None = cache.get(("stage_names",))
+    if names is None:
+        names = {}
+        for p in await uow.repo.pipelines.all(include_archived=True):
+            for s in await uow.repo.pipelines.stages(p.id, include_archived=True):
+                names[s.id] = (s.name, s.name_en)
+        cache[("stage_names",)] = names
+    return names

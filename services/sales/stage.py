@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from services import validation
+from services import timeline, validation
 from services.common import check_version, commit, employee_name, flush, is_id
-from services.dto import DealCard, NoteInfo, StageInfo
+from services.dto import DealCard, StageInfo
 from services.errors import NotFound, RuleViolation, ValidationError
 from services.permissions import Action, Actor, can, require
 from services.sales.pipeline_config import REQUIRABLE_FIELDS
@@ -57,9 +57,9 @@ async def build_card(
     contact = await uow.repo.get(Contact, deal.contact_id) if deal.contact_id else None
     company = await uow.repo.get(Company, deal.company_id) if deal.company_id else None
     reason = await loss_reason_by_id(uow, deal.loss_reason_id) if deal.loss_reason_id else None
-    notes = []
-    for a in await uow.repo.history.activities(deal.id, limit=3):
-        notes.append(NoteInfo(a.kind, a.text, await employee_name(uow, a.author_id), a.at))
+    # The counts and the last events: one statement (it runs inside every stage move).
+    summary = await uow.repo.timeline.card(deal.id, recent=3)
+    notes = [await timeline.entry_of(uow, a) for a in summary.recent]
     prev, nxt = rules.neighbours(stage)
     strict_back = prev is not None and rules.is_strict(stage)
     return DealCard(
@@ -95,6 +95,10 @@ async def build_card(
         may_move=can(actor, Action.DEAL_MOVE, deal),
         may_edit=can(actor, Action.DEAL_EDIT, deal),
         may_reassign=can(actor, Action.DEAL_REASSIGN, deal),
+        may_reply=can(actor, Action.MESSAGES_REPLY, deal),
+        files=summary.files,
+        messages=summary.messages,
+        open_tasks=summary.open_tasks,
     )
 
 

@@ -23,7 +23,7 @@ from calendar import monthrange
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from services import dates, policy, validation
+from services import dates, policy, timeline, validation
 from services.clock import Clock
 from services.common import check_version, commit, employee_name, load
 from services.errors import RuleViolation, ValidationError
@@ -35,7 +35,6 @@ from services.sales.pipelines import PipelineRules, rules_by_role, rules_for
 from services.work.tasks import on_stage_entry
 from storage.enums import ActivityKind, PipelineRole, Role, StageKind
 from storage.models import (
-    Activity,
     Deal,
     Employee,
     InstallmentDue,
@@ -295,6 +294,18 @@ async def win_with_installments(
     for due in dues:
         uow.repo.add(due)
     await uow.flush()
+    plan_text = "; ".join(
+        f"{d.due_date.isoformat()} {validation.format_amount(d.amount)}" for d in dues
+    )
+    for on_deal in (deal.id, copy.id):  # the plan on both timelines
+        timeline.record(
+            uow,
+            ActivityKind.PLAN,
+            actor_id=actor.id,
+            text=plan_text[:3000],
+            deal_id=on_deal,
+            payload={"total": deal.amount, "parts": len(dues)},
+        )
     recipient = copy.manager_id or actor.id
     for due in dues:
         remind_at = dates.at_local(due.due_date - timedelta(days=reminder_days), REMIND_HOUR, zone)
@@ -436,14 +447,14 @@ async def record_payment(
     uow.repo.add(
         Payment(plan_id=plan.id, amount=value, paid_on=day, recorded_by_id=actor.id, at=now)
     )
-    uow.repo.add(
-        Activity(
-            deal_id=deal.id,
-            kind=ActivityKind.PAYMENT,
-            text=f"{validation.format_amount(value)} ({day.isoformat()})",
-            author_id=actor.id,
-            at=now,
-        )
+    timeline.record(
+        uow,
+        ActivityKind.PAYMENT,
+        actor_id=actor.id,
+        text=f"{validation.format_amount(value)} ({day.isoformat()})",
+        deal_id=deal.id,
+        at=now,
+        payload={"amount": value, "paid_on": day.isoformat()},
     )
     deal.last_activity_at = now
     deal.updated_at = now

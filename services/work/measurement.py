@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from services import validation
+from services import timeline, validation
 from services.common import check_version, commit, is_id
 from services.errors import RuleViolation, ValidationError
 from services.outbox import queue as outbox
@@ -40,7 +40,7 @@ from services.work.tasks import (
     task_info,
 )
 from storage.enums import ActivityKind, Role, TaskKind, TaskStatus
-from storage.models import Activity, Attachment, Employee, Stage
+from storage.models import Employee, Stage
 from storage.uow import UnitOfWork
 
 MEASURER_ASSIGNED = "measurer_assigned"
@@ -249,27 +249,34 @@ async def complete_measurement(
         raise ValidationError("attachments", "empty")
     now = uow.clock.now()
     deal = await task_deal(uow, task)
+    # The visit on the deal's timeline: each file with its caption (Telegram file ids)...
     for item in files:
-        uow.repo.add(
-            Attachment(
-                deal_id=deal.id,
-                task_id=task.id,
-                kind=item.kind,
-                file_id=item.file_id,
-                file_unique_id=item.file_unique_id,
-                caption=item.caption,
-                uploaded_by_id=actor.id,
-                at=now,
-            )
-        )
-    uow.repo.add(
-        Activity(
+        timeline.record(
+            uow,
+            ActivityKind.FILE,
+            actor_id=actor.id,
             deal_id=deal.id,
-            kind=ActivityKind.MEASUREMENT,
-            text=text or "",
-            author_id=actor.id,
+            task_id=task.id,
             at=now,
+            media_type=item.kind,
+            file_id=item.file_id,
+            file_unique_id=item.file_unique_id,
+            caption=item.caption,
         )
+    # ...then the visit itself, its comment (or how many files it brought): the newest row,
+    # what the card shows first.
+    timeline.record(
+        uow,
+        ActivityKind.MEASUREMENT,
+        actor_id=actor.id,
+        text=text or "",
+        deal_id=deal.id,
+        task_id=task.id,
+        at=now,
+        payload={
+            "photos": sum(1 for f in files if f.kind == "photo"),
+            "files": len(files),
+        },
     )
     await close_and_cancel(uow, task, TaskStatus.DONE)
     rules = await rules_for(uow, deal.pipeline_id)

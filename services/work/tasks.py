@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import quote_plus
 
-from services import dates, policy, validation
+from services import dates, policy, timeline, validation
 from services.common import check_version, commit, employee_name, is_id, load
 from services.errors import RuleViolation, ValidationError
 from services.outbox import queue as outbox
@@ -69,6 +69,7 @@ class TaskInfo:
     assignee_id: int | None
     assignee_role: str | None
     comment: str | None
+    due_now: bool = False  # its time has come, not yet overdue (DUE_NOW)
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,15 @@ def map_url(address: str) -> str:
     return "https://yandex.ru/maps/?text=" + quote_plus(address)
 
 
+# A task is "due now" from its time until DUE_NOW later; only then is it overdue (the card
+# and the reminders read this, so a reminder that fires on time never says "overdue").
+DUE_NOW = timedelta(minutes=15)
+
+
+def is_overdue(due_at: datetime | None, now: datetime) -> bool:
+    return due_at is not None and due_at + DUE_NOW < now
+
+
 def task_info(task: Task, now: datetime, deal_title: str | None = None) -> TaskInfo:
     return TaskInfo(
         id=task.id,
@@ -109,7 +119,11 @@ def task_info(task: Task, now: datetime, deal_title: str | None = None) -> TaskI
         title_en=(task.payload or {}).get("title_en"),
         status=task.status,
         due_at=task.due_at,
-        overdue=task.due_at is not None and task.due_at < now and task.status in OPEN_TASK_STATUSES,
+        overdue=is_overdue(task.due_at, now) and task.status in OPEN_TASK_STATUSES,
+        due_now=task.due_at is not None
+        and task.due_at <= now
+        and not is_overdue(task.due_at, now)
+        and task.status in OPEN_TASK_STATUSES,
         deal_id=task.deal_id,
         deal_title=deal_title,
         assignee_id=task.assignee_id,
@@ -459,6 +473,7 @@ async def done(
         raise RuleViolation("use_task_flow", kind=task.kind)
     now = uow.clock.now()
     await close_and_cancel(uow, task, TaskStatus.DONE)
+    _on_timeline(uow, actor, task, ActivityKind.TASK_DONE, task.title)
     deal_title = None
     if task.deal_id is not None:
         deal = await uow.repo.get(Deal, task.deal_id)
@@ -469,6 +484,29 @@ async def done(
                 deal.next_contact_at = None
     await commit(uow, "task")
     return task_info(task, now, deal_title)
+
+
+def _on_timeline(
+    uow: UnitOfWork,
+    actor: Actor,
+    task: Task,
+    kind: ActivityKind,
+    text: str,
+    payload: dict[str, Any] | None = None,
+) -> None:
+    """A task's step on its deal's (or lead's) timeline."""
+    if task.deal_id is None and task.lead_id is None:
+        return
+    timeline.record(
+        uow,
+        kind,
+        actor_id=actor.employee_id,
+        text=text,
+        deal_id=task.deal_id,
+        lead_id=None if task.deal_id else task.lead_id,
+        task_id=task.id,
+        payload={"task_kind": task.kind, **(payload or {})},
+    )
 
 
 async def snooze(
@@ -486,6 +524,9 @@ async def snooze(
     until = future(until, now, "until")
     previous = task.due_at
     task.due_at = until
+    _on_timeline(
+        uow, actor, task, ActivityKind.TASK_SNOOZED, task.title, {"until": until.isoformat()}
+    )
     task.escalated_at = None
     await outbox.cancel_pending(uow, task_id=task.id, kinds=[Kind.TASK_DUE])
     deal_title = None

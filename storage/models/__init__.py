@@ -3,6 +3,7 @@
 
 from storage.models.analytics import FunnelFact, StageVisit, StageVisitDay
 from storage.models.base import NAMING_CONVENTION, Base, JSONDict
+from storage.models.business import BusinessChat, BusinessConnection
 from storage.models.clients import Company, Contact
 from storage.models.deals import Activity, Deal, StageHistory
 from storage.models.imports import ImportJob, ImportStatus
@@ -34,6 +35,8 @@ __all__ = [
     "Activity",
     "Task",
     "Attachment",
+    "BusinessConnection",
+    "BusinessChat",
     "InstallmentPlan",
     "InstallmentDue",
     "Payment",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     ForeignKey,
     String,
 )
@@ -30,6 +31,8 @@ class Contact(Base):
     email: Mapped[str | None] = mapped_column(String(254), index=True)
     company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id"))
     created_at: Mapped[datetime]
+    # Their Telegram user id, once known (a Telegram Business chat, a shared contact).
+    telegram_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
 
 # --- pipelines ----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models.base import Base
+from storage.models.base import Base, JSONDict
 
 
 class Deal(Base):
@@ -91,17 +91,41 @@ class StageHistory(Base):
 
 
 class Activity(Base):
-    """Notes, calls, files and system events on a deal or lead card."""
+    """The timeline of a deal, a lead or a contact: one row per thing that happened to it
+    (notes, calls, files, tasks done or snoozed, payments, plan changes, reassignments,
+    intake, client messages...), written by the service that does the thing. Stage changes
+    are `StageHistory` rows and task creations are `Task` rows: the timeline repository
+    merges the three (storage/repositories/timeline.py), so the stage-move hot path writes
+    no extra row.
+
+    Files are rows with ``file_id`` (Telegram file ids, never bytes) and ``media_type``
+    (photo, document, video, voice, audio, contact...). Client messages through Telegram
+    Business carry their ``chat_id`` / ``message_id`` (and the connection in ``payload``).
+    """
 
     __tablename__ = "activities"
-    __table_args__ = (Index("ix_activities_deal_at", "deal_id", "at"),)
+    __table_args__ = (
+        Index("ix_activities_deal_at", "deal_id", "at", "id"),
+        Index("ix_activities_deal_kind_at", "deal_id", "kind", "at"),
+        Index("ix_activities_deal_media", "deal_id", "media_type"),
+        Index("ix_activities_lead_at", "lead_id", "at", "id"),
+        Index("ix_activities_contact_at", "contact_id", "at", "id"),
+        Index("ix_activities_chat_message", "chat_id", "message_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"))
-    lead_id: Mapped[int | None] = mapped_column(
-        ForeignKey("leads.id", ondelete="CASCADE"), index=True
-    )
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"))
     kind: Mapped[str] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(Text)
     author_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id"))
     at: Mapped[datetime]
+    file_id: Mapped[str | None] = mapped_column(String(256))
+    file_unique_id: Mapped[str | None] = mapped_column(String(128))
+    media_type: Mapped[str | None] = mapped_column(String(16))
+    caption: Mapped[str | None] = mapped_column(Text)
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    payload: Mapped[JSONDict | None] = mapped_column(default=None)

@@ -1,4 +1,4 @@
-"""Tasks and the files attached to them (measurement photos and documents)."""
+"""Tasks (their files are timeline rows: storage/models/deals.py `Activity`)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,10 @@ class Task(Base):
 
 
 class Attachment(Base):
-    """A Telegram file on a deal card (we keep file ids, not bytes)."""
+    """LEGACY (before migration 0008): measurement files. No longer written or read by the
+    code -- files are timeline rows (`Activity` with a `file_id`); migration 0008 copied
+    these rows there (each marked ``text = 'attachment:<id>'``). Kept so a downgrade finds
+    the files where the old code looks for them."""
 
     __tablename__ = "attachments"
 

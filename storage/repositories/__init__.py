@@ -15,6 +15,7 @@ from storage.models import Base
 from storage.repositories.analytics import AnalyticsRepo
 from storage.repositories.base import M, Repo
 from storage.repositories.board import BoardRepo
+from storage.repositories.business import BusinessRepo
 from storage.repositories.clients import ContactRepo
 from storage.repositories.deals import DealRepo, HistoryRepo
 from storage.repositories.employees import EmployeeRepo
@@ -27,6 +28,7 @@ from storage.repositories.pipelines import CatalogRepo, PipelineRepo
 from storage.repositories.system import SystemRepo
 from storage.repositories.tasks import TaskRepo
 from storage.repositories.team import TeamRepo
+from storage.repositories.timeline import TimelineRepo
 
 __all__ = ["Repo", "Repositories"]
 
@@ -100,6 +102,14 @@ class Repositories:
     @cached_property
     def board(self) -> BoardRepo:
         return BoardRepo(self.session)
+
+    @cached_property
+    def timeline(self) -> TimelineRepo:
+        return TimelineRepo(self.session)
+
+    @cached_property
+    def business(self) -> BusinessRepo:
+        return BusinessRepo(self.session)
 
     async def get(self, model: type[M], ident: Any) -> M | None:
         return await self.session.get(model, ident)

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, select
 
-from storage.models import Activity, Company, Contact, Deal, StageHistory
+from storage.models import Company, Contact, Deal, StageHistory
 from storage.repositories.base import Repo
 
 # The tap's statements, built once (building and keying a statement per call costs more
@@ -17,12 +17,6 @@ _WITH_CLIENT = (
     .outerjoin(Contact, Contact.id == Deal.contact_id)
     .outerjoin(Company, Company.id == Deal.company_id)
     .where(Deal.id == bindparam("deal_id"))
-)
-_ACTIVITIES = (
-    select(Activity)
-    .where(Activity.deal_id == bindparam("deal_id"))
-    .order_by(Activity.at.desc(), Activity.id.desc())
-    .limit(bindparam("limit"))
 )
 
 
@@ -111,8 +105,4 @@ class HistoryRepo(Repo):
             .where(StageHistory.lead_id == lead_id)
             .order_by(StageHistory.at, StageHistory.id)
         )
-        return rows.all()
-
-    async def activities(self, deal_id: int, limit: int = 5) -> Sequence[Activity]:
-        rows = await self.session.scalars(_ACTIVITIES, {"deal_id": deal_id, "limit": limit})
         return rows.all()

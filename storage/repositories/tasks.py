@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import and_, case, func, or_, select
 
 from storage.enums import OPEN_TASK_STATUSES, StageKind, TaskKind, TaskStatus
-from storage.models import Activity, Attachment, Deal, Pipeline, Stage, Task
+from storage.models import Activity, Deal, Pipeline, Stage, Task
 from storage.repositories.base import Repo
 
 OPEN_TASK_STATES = tuple(s.value for s in OPEN_TASK_STATUSES)  # storage.enums defines "open"
@@ -96,7 +96,9 @@ class TaskRepo(Repo):
     async def attachment_count(self, task_id: int) -> int:
         """Files attached through this task (a measurement's photos and documents)."""
         n = await self.session.scalar(
-            select(func.count()).select_from(Attachment).where(Attachment.task_id == task_id)
+            select(func.count())
+            .select_from(Activity)
+            .where(Activity.task_id == task_id, Activity.media_type.is_not(None))
         )
         return int(n or 0)
 

@@ -59,6 +59,13 @@ class Emulator:
         result = self.post("/getUpdatesHistory", {"token": token}).get("result") or []
         return [item for item in result if "chat_id" in (item.get("message") or {})]
 
+    def business(self, token: str, update: dict[str, Any]) -> int:
+        """Deliver a Telegram Business update to the bot (the wrapper's patch 12): one of
+        business_connection, business_message, edited_business_message,
+        deleted_business_messages. Returns its update id."""
+        answer = self.post("/e2e/business", {"botToken": token, "update": update})
+        return int(answer["result"]["update_id"])
+
     def bot_state(self, token: str) -> dict[str, Any]:
         """The wrapper's view of one bot: {"polled": bool, "webhook": url | None,
         "answers": [{"callback_query_id", "text", "show_alert"}, ...]}."""
@@ -99,7 +106,10 @@ class BotMessage:
         return [b for row in self.keyboard for b in row]
 
     def find(self, part: str) -> Button | None:
-        return next((b for b in self.buttons if part in b.text), None)
+        """The button labelled exactly `part`, else the first whose label contains it
+        ("measurer" is not "head of measurers")."""
+        exact = next((b for b in self.buttons if b.text == part), None)
+        return exact or next((b for b in self.buttons if part in b.text), None)
 
     def button(self, part: str) -> Button:
         found = self.find(part)
@@ -241,22 +251,50 @@ class TgUser:
             chat["username"] = self.username
         return chat
 
-    def send(self, text: str) -> None:
-        """Type a message (a leading /command is marked as a bot_command, as Telegram does)."""
-        self._remember()
-        payload: dict[str, Any] = {
+    def _payload(self, **fields: Any) -> dict[str, Any]:
+        """A message from this user in this chat, now, with `fields`."""
+        return {
             "botToken": self.token,
             "from": self._from(),
             "chat": self._chat(),
             "date": int(time.time()),
-            "text": text,
+            **fields,
         }
+
+    def send(self, text: str) -> None:
+        """Type a message (a leading /command is marked as a bot_command, as Telegram does)."""
+        self._remember()
+        payload = self._payload(text=text)
         if text.startswith("/"):
             length = len(text.split(maxsplit=1)[0])
             payload["entities"] = [{"offset": 0, "length": length, "type": "bot_command"}]
             self.emulator.post("/sendCommand", payload)
         else:
             self.emulator.post("/sendMessage", payload)
+
+    def upload(self, kind: str, caption: str | None = None, file_name: str | None = None) -> str:
+        """Send a photo or a document (the wrapper's patch 10 makes its Telegram file ids);
+        returns the file id the bot will keep (a photo's largest size)."""
+        self._remember()
+        payload = self._payload(kind=kind)
+        if caption is not None:
+            payload["caption"] = caption
+        if file_name is not None:
+            payload["file_name"] = file_name
+        ids: list[str] = self.emulator.post("/e2e/sendMedia", payload)["result"]["file_ids"]
+        return ids[-1]
+
+    def files_received(self) -> list[tuple[str, str]]:
+        """(file id, caption or "[photo]"/"[document]") of every file the bot sent this user
+        (patch 11 keeps the id with the message), oldest first."""
+        items = [
+            item
+            for item in self.emulator.history(self.token)
+            if str(item["message"].get("chat_id")) == str(self.id)
+            and item["message"].get("file_id")
+        ]
+        items.sort(key=lambda item: int(item["messageId"]))
+        return [(item["message"]["file_id"], item["message"].get("text") or "") for item in items]
 
     def tap(self, part: str, on: BotMessage | None = None) -> BotMessage:
         """Press the inline button whose label contains `part` — on `on` (as it is now), or

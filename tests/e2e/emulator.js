@@ -37,6 +37,8 @@ function asMessage(stored) {
     text: m.text,
   };
   if (m.reply_markup && m.reply_markup.inline_keyboard) out.reply_markup = m.reply_markup;
+  // Patch 12 (below): a message sent through a business connection says so, as in Telegram.
+  if (m.business_connection_id) out.business_connection_id = m.business_connection_id;
   return out;
 }
 
@@ -45,6 +47,14 @@ const findBotMessage = (server, chatId, messageId) => server.storage.botMessages
 );
 
 const USER_EVENTS = ['AddedUserMessage', 'AddedUserCommand', 'AddedUserCallbackQuery'];
+
+// A file sent by its Telegram id (a string that is not "attach://<part>", aiogram's name for
+// a file uploaded in the same request).
+const isFileId = (value) => typeof value === 'string' && !value.startsWith('attach://');
+
+const WRONG_FILE = {
+  ok: false, error_code: 400, description: 'Bad Request: wrong file identifier/HTTP URL specified',
+};
 
 function patches(app, server) {
   // 1. getMe: the emulator's user has no `is_bot` (aiogram's User requires it) and a fixed
@@ -144,12 +154,106 @@ function patches(app, server) {
   };
   app.all('/bot:token/:method(sendPhoto|sendDocument)', async (req, res) => {
     const fields = await formFields(req);
-    const kind = req.params.method === 'sendPhoto' ? '[photo]' : '[document]';
-    const message = { chat_id: fields.chat_id, text: fields.caption || kind };
+    const kind = req.params.method === 'sendPhoto' ? 'photo' : 'document';
+    // 11. ...a file sent again by its file_id (a string field, not an upload) must be one
+    //     Telegram knows (patch 10 registers a user's uploads), else it is Telegram's 400;
+    //     the stored message keeps the file id, so a test sees exactly which file came back.
+    const fileId = isFileId(fields[kind]) ? fields[kind] : null;
+    if (fileId !== null && !server.e2eFiles.has(fileId)) {
+      res.status(400).json(WRONG_FILE);
+      return;
+    }
+    const message = { chat_id: fields.chat_id, text: fields.caption || `[${kind}]` };
+    if (fileId !== null) message.file_id = fileId;
     if (fields.reply_markup) message.reply_markup = fields.reply_markup;
     server.addBotMessage(message, req.params.token);
     const stored = server.storage.botMessages[server.storage.botMessages.length - 1];
     res.json({ ok: true, result: asMessage(stored) });
+  });
+
+  // 11. sendMediaGroup (the deal card's Files: photos and videos as an album), unknown to
+  //     the emulator (HTTP 500). Here: 2-10 items, each a known file id (patch 10), each
+  //     stored as a message of its own (its caption, or "[photo]") that keeps its file id;
+  //     the result is the list of Messages, as Telegram answers.
+  app.all('/bot:token/sendMediaGroup', async (req, res) => {
+    const fields = await formFields(req);
+    const media = typeof fields.media === 'string' ? JSON.parse(fields.media) : fields.media;
+    if (!Array.isArray(media) || media.length < 2 || media.length > 10) {
+      res.status(400).json({
+        ok: false, error_code: 400, description: 'Bad Request: wrong number of media specified',
+      });
+      return;
+    }
+    if (media.some((item) => isFileId(item.media) && !server.e2eFiles.has(item.media))) {
+      res.status(400).json(WRONG_FILE);
+      return;
+    }
+    const result = media.map((item) => {
+      const message = { chat_id: fields.chat_id, text: item.caption || `[${item.type}]` };
+      if (isFileId(item.media)) message.file_id = item.media;
+      server.addBotMessage(message, req.params.token);
+      return asMessage(server.storage.botMessages[server.storage.botMessages.length - 1]);
+    });
+    res.json({ ok: true, result });
+  });
+
+  // 10. A user's upload: the package's client API takes text messages only. Here a test
+  //     posts {botToken, from, chat, kind: "photo" | "document", caption?, file_name?}; the
+  //     wrapper makes the file ids Telegram would (a photo in two sizes, the largest last),
+  //     registers them (patch 11 accepts only known ids back) and delivers the message
+  //     like any user message. The answer gives the ids, so a test can follow the file.
+  app.post('/e2e/sendMedia', (req, res) => {
+    const body = { ...req.body };
+    server.e2eFileSeq += 1;
+    const n = server.e2eFileSeq;
+    const message = {
+      botToken: body.botToken, from: body.from, chat: body.chat, date: body.date,
+    };
+    if (body.caption) message.caption = body.caption;
+    let ids;
+    if (body.kind === 'photo') {
+      message.photo = [
+        { file_id: `AgE2E-${n}-s`, file_unique_id: `uE2E-${n}-s`, width: 90, height: 67 },
+        { file_id: `AgE2E-${n}`, file_unique_id: `uE2E-${n}`, width: 1280, height: 960 },
+      ];
+      ids = message.photo.map((p) => p.file_id);
+    } else if (body.kind === 'document') {
+      message.document = {
+        file_id: `BQE2E-${n}`,
+        file_unique_id: `uE2E-${n}`,
+        file_name: body.file_name || `file-${n}.pdf`,
+        mime_type: 'application/pdf',
+      };
+      ids = [message.document.file_id];
+    } else {
+      res.status(400).json({ ok: false, description: 'kind: photo or document' });
+      return;
+    }
+    ids.forEach((id) => server.e2eFiles.set(id, body.kind));
+    server.addUserMessage(message);
+    res.json({ ok: true, result: { file_ids: ids } });
+  });
+
+  // 12. Telegram Business updates (business_connection, business_message,
+  //     edited_business_message, deleted_business_messages): the package has no way to make
+  //     them. A test posts {botToken, update: {<one of those>: {...}}}; the wrapper gives it
+  //     the next update_id and delivers it by getUpdates or the webhook (patches 2 and 8)
+  //     exactly as given -- what a connected manager's chats would send.
+  app.post('/e2e/business', (req, res) => {
+    const { botToken, update } = req.body;
+    const kinds = [
+      'business_connection', 'business_message', 'edited_business_message',
+      'deleted_business_messages',
+    ];
+    if (!botToken || !update || Object.keys(update).length !== 1
+        || !kinds.includes(Object.keys(update)[0])) {
+      res.status(400).json({ ok: false, description: `update: one of ${kinds.join(', ')}` });
+      return;
+    }
+    const updateId = server.updateId;
+    server.addUserUpdate({ ...server.getCommonFields(botToken), e2eRaw: update });
+    server.emit('AddedUserMessage'); // wakes a held getUpdates (patch 2)
+    res.json({ ok: true, result: { update_id: updateId } });
   });
   app.all('/bot:token/editMessageMedia', async (req, res) => {
     const fields = await formFields(req);
@@ -204,6 +308,7 @@ function patches(app, server) {
 //    it (Telegram's is an opaque id of the chat the message is in).
 const formatUpdate = TelegramServer.formatUpdate;
 TelegramServer.formatUpdate = (update) => {
+  if (update.e2eRaw) return { update_id: update.updateId, ...update.e2eRaw }; // patch 12
   const out = formatUpdate(update);
   if (out.callback_query) {
     const { message } = out.callback_query;
@@ -245,6 +350,8 @@ function main() {
   const server = new TelegramServer({ host: '127.0.0.1', storeTimeout: 24 * 3600 });
   server.e2ePolled = new Set();
   server.e2eAnswers = [];
+  server.e2eFiles = new Map(); // file_id -> kind, of users' uploads (patches 10, 11)
+  server.e2eFileSeq = 0;
   server.addUserUpdate = addUserUpdate;
   // Listening ourselves (not server.start()): the package's config turns port 0 into 9000;
   // a port chosen by the OS cannot clash with other test runs.

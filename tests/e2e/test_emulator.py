@@ -232,3 +232,98 @@ def test_file_uploads(emulator: Emulator, token: str) -> None:
         "chart",
     )
     assert missing["http_status"] == 400
+
+
+def test_user_uploads_and_files_sent_back_by_id(emulator: Emulator, token: str) -> None:
+    """Patches 10 and 11: a user's photo and document arrive as aiogram messages with
+    Telegram-shaped file ids; the bot sends them back by id (one, or an album), and an id
+    nobody uploaded is Telegram's 400."""
+    user = TgUser(emulator, token, 79, "Vera")
+    photo_id = user.upload("photo", caption="kitchen")
+    doc_id = user.upload("document", file_name="plan.pdf")
+    other_id = user.upload("photo")
+    updates = [
+        Update.model_validate(u)
+        for u in bot_call(emulator, token, "getUpdates", timeout=0)["result"]
+    ]
+    photo, doc, _ = (u.message for u in updates)
+    assert photo is not None and photo.photo is not None and photo.caption == "kitchen"
+    assert photo.photo[-1].file_id == photo_id and photo.photo[-1].width == 1280
+    assert doc is not None and doc.document is not None
+    assert (doc.document.file_id, doc.document.file_name) == (doc_id, "plan.pdf")
+
+    album = [
+        {"type": "photo", "media": photo_id, "caption": "kitchen"},
+        {"type": "photo", "media": other_id},
+    ]
+    sent = bot_call(emulator, token, "sendMediaGroup", chat_id=79, media=album)
+    assert [Message.model_validate(m).text for m in sent["result"]] == ["kitchen", "[photo]"]
+    back = bot_call(emulator, token, "sendDocument", chat_id=79, document=doc_id, caption="Plan")
+    assert Message.model_validate(back["result"]).text == "Plan"
+    assert user.files_received() == [
+        (photo_id, "kitchen"),
+        (other_id, "[photo]"),
+        (doc_id, "Plan"),
+    ]
+    forged = bot_call(emulator, token, "sendDocument", chat_id=79, document="BQ-nobody")
+    assert forged["http_status"] == 400 and "file identifier" in forged["description"]
+    bad_album = bot_call(
+        emulator, token, "sendMediaGroup", chat_id=79, media=[album[0], {**album[1], "media": "x"}]
+    )
+    assert bad_album["http_status"] == 400
+    single = bot_call(emulator, token, "sendMediaGroup", chat_id=79, media=album[:1])
+    assert single["http_status"] == 400  # an album has 2-10 items
+    # a file uploaded in the request itself ("attach://<part>", as aiogram names it) is no id
+    chart = multipart_call(
+        emulator, token, "sendPhoto", {"chat_id": 79, "photo": "attach://chart"}, "chart"
+    )
+    assert chart["ok"] and Message.model_validate(chart["result"]).text == "[photo]"
+
+
+def test_business_updates(emulator: Emulator, token: str) -> None:
+    """Patch 12: business updates go out as given, with their own update ids, and wake a
+    held poll; a message sent through a connection says so in its result."""
+    connection = {
+        "id": "bc-1",
+        "user": {"id": 90, "is_bot": False, "first_name": "Ann"},
+        "user_chat_id": 90,
+        "date": int(time.time()),
+        "is_enabled": True,
+        "rights": {"can_reply": True},
+    }
+    message = {
+        "message_id": 5,
+        "date": int(time.time()),
+        "chat": {"id": 91, "type": "private", "first_name": "Client"},
+        "from": {"id": 91, "is_bot": False, "first_name": "Client"},
+        "business_connection_id": "bc-1",
+        "text": "hello",
+    }
+    deleted = {"business_connection_id": "bc-1", "chat": message["chat"], "message_ids": [5]}
+    result: list[Any] = []
+    poll = threading.Thread(
+        target=lambda: result.append(bot_call(emulator, token, "getUpdates", timeout=20))
+    )
+    poll.start()
+    time.sleep(0.5)
+    first = emulator.business(token, {"business_connection": connection})
+    poll.join(30)
+    assert [u["update_id"] for u in result[0]["result"]] == [first]
+    emulator.business(token, {"business_message": message})
+    emulator.business(token, {"edited_business_message": {**message, "text": "hello!"}})
+    emulator.business(token, {"deleted_business_messages": deleted})
+    raw = bot_call(emulator, token, "getUpdates", timeout=0)["result"]
+    updates = [Update.model_validate(u) for u in raw]
+    assert updates[0].business_connection is not None
+    assert updates[0].business_connection.rights is not None
+    assert updates[1].business_message is not None
+    assert updates[1].business_message.business_connection_id == "bc-1"
+    assert updates[2].edited_business_message is not None
+    assert updates[3].deleted_business_messages is not None
+    assert len({u.update_id for u in updates}) == 4
+    with pytest.raises(AssertionError, match="400"):
+        emulator.business(token, {"message": message})  # only business updates
+    reply = bot_call(
+        emulator, token, "sendMessage", chat_id=91, text="hi", business_connection_id="bc-1"
+    )
+    assert Message.model_validate(reply["result"]).business_connection_id == "bc-1"

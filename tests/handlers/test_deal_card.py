@@ -115,7 +115,9 @@ async def test_note_and_history(harness, make_actor, uow_factory):
     assert "Перезвонить после 18:00" in saved.of(EditMessageText)[0].text
     fresh = await harness.send(user, f"/deal {deal.id}")
     history = await harness.tap(user, fresh.button("История"), fresh)
-    assert "история (1/1)" in history.last.text and "Сбор данных" in history.last.text
+    text = history.last.text
+    assert "история · Всё" in text and "Сбор данных" in text
+    assert text.index("Перезвонить после 18:00") < text.index("Сбор данных")  # newest first
 
 
 async def test_someone_elses_deal_is_refused(harness, make_actor, uow_factory, db_snapshot):

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 import handlers.imports.router as import_handlers
 from services.intake import imports
-from storage.models import Lead
+from storage.models import Activity, Lead
 from storage.models.imports import ImportJob
 from tests.tg import tg_user
 
@@ -140,6 +140,15 @@ async def test_document_to_summary(harness, make_actor, uow_factory, db_snapshot
         ("Ольга", None, "olga@example.com"),
     ]
     assert {x.source for x in leads} == {"import"} and {x.manager_id for x in leads} == {None}
+    # each lead's timeline says where it came from (issue 12)
+    async with uow_factory() as uow:
+        intake = (
+            await uow.session.scalars(
+                select(Activity).where(Activity.kind == "intake").order_by(Activity.lead_id)
+            )
+        ).all()
+    assert [(a.lead_id, a.payload["source"]) for a in intake] == [(x.id, "import") for x in leads]
+    assert {a.payload["file"] for a in intake} == {"clients.xlsx"}
 
     # 5. The same Import button again: refused, nothing added.
     again = await harness.tap(user, report.button("Импортировать"), shown)

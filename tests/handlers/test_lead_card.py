@@ -49,6 +49,7 @@ async def test_card_toggles_questions_in_place(harness, make_actor, uow_factory)
         *[(f"⬜ {q}", lcb(LeadAction.TOGGLE, lead.id, 1, i)) for i, q in enumerate(QUESTIONS)],
         ("🔄 В сделку", lcb(LeadAction.CONVERT, lead.id, 1)),
         ("❌ Нецелевой", lcb(LeadAction.DISQUALIFY, lead.id, 1)),
+        ("📜 История", f"h:l:{lead.id}:a:0:0"),
     ]
 
     on = await harness.tap(user, card.button("Объект в зоне"), card)
@@ -102,7 +103,7 @@ async def test_disqualify_with_a_reason(harness, make_actor, uow_factory):
     menu = await harness.tap(user, back.button("Нецелевой"), card)
     lost = await harness.tap(user, menu.button("Дорого"), card)
     assert "🧭 <b>Нецелевой</b>" in lost.last.text and "❌ Причина: Дорого" in lost.last.text
-    assert lost.buttons() == []  # a closed lead offers nothing
+    assert [text for text, _ in lost.buttons()] == ["📜 История"]  # a closed lead: its history
     async with uow_factory() as uow:
         stored = await uow.session.get(Lead, lead.id)
         reason = await uow.session.scalar(select(LossReason).where(LossReason.code == "expensive"))
@@ -152,7 +153,8 @@ async def test_convert_opens_the_new_deal_card(harness, make_actor, uow_factory)
     again = await harness.send(user, f"/lead {lead.id}")
     assert "🧭 <b>Конвертирован</b>" in again.last.text
     assert again.buttons() == [
-        (f"💼 Сделка #{deal.id}", DealCb(action=DealAction.OPEN, deal_id=deal.id).pack())
+        (f"💼 Сделка #{deal.id}", DealCb(action=DealAction.OPEN, deal_id=deal.id).pack()),
+        ("📜 История", f"h:l:{lead.id}:a:0:0"),
     ]
     opened = await harness.tap(user, again.button("Сделка"), again)
     assert isinstance(opened.last, SendMessage)
@@ -207,6 +209,7 @@ async def test_english_speaker_gets_an_english_card(harness, make_actor, uow_fac
         "⬜ Are we talking to the decision ma…",
         "🔄 To deal",
         "❌ Not a fit",
+        "📜 History",
     ]
     menu = await harness.tap(user, card.button("Not a fit"), card)
     assert menu.last.text.startswith("<i>Why is the lead not a fit?</i>")

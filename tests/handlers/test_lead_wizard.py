@@ -150,9 +150,10 @@ async def test_menu_wizard_creates_a_legal_entity_lead(
         "📥 Источник: 🤝 Рекомендация\n📞 +79165551234\n🏢 ООО «Окна &amp; &lt;Двери&gt;»"
     )
     assert "🧭 <b>Новый запрос</b>" in card.text and "Ответственный: Анна" in card.text
-    assert created.buttons()[-2:] == [
+    assert created.buttons()[-3:] == [
         ("🔄 В сделку", LeadCb(action=LeadAction.CONVERT, lead_id=lead.id, v=1).pack()),
         ("❌ Нецелевой", LeadCb(action=LeadAction.DISQUALIFY, lead_id=lead.id, v=1).pack()),
+        ("📜 История", f"h:l:{lead.id}:a:0:0"),
     ]
     assert (
         lead.name,
@@ -561,7 +562,8 @@ async def test_english_speaker_gets_english(harness, make_actor, uow_factory):
     assert created.last.text.startswith("<i>Lead created ✅</i>\n\n🧲 <b>John Smith</b> · lead #")
     assert "<b>Qualification</b> (* required):" in created.last.text
     assert "⬜ Is the site in our service area? *" in created.last.text
-    assert [text for text, _ in created.buttons()][-2:] == ["🔄 To deal", "❌ Not a fit"]
+    labels = [text for text, _ in created.buttons()]
+    assert labels[-3:] == ["🔄 To deal", "❌ Not a fit", "📜 History"]
     [lead] = await all_leads(uow_factory)
     assert (lead.phone, lead.need, lead.amount) == ("+442079460958", "New windows", 250_000)
 

@@ -21,7 +21,7 @@ from services.errors import RuleViolation
 from services.sales import deals
 from services.work import installments, jobs
 from storage.enums import TaskKind
-from storage.models import Attachment, Deal, Stage, Task
+from storage.models import Activity, Deal, Stage, Task
 from tests.factories import new_deal
 from tests.outbox_fakes import make_sweeper
 from tests.tg import BotHarness, Sent, tg_user
@@ -133,9 +133,11 @@ async def test_measurement_chain_end_to_end(harness, uow_factory, clock, team):
     assert await stage_code(uow_factory, deal_id) == "measurement_done"
     async with uow_factory() as uow:
         files = (
-            await uow.session.scalars(select(Attachment).where(Attachment.deal_id == deal_id))
+            await uow.session.scalars(
+                select(Activity).where(Activity.deal_id == deal_id, Activity.kind == "file")
+            )
         ).all()
-    assert sorted((f.kind, f.file_id) for f in files) == [
+    assert sorted((f.media_type, f.file_id) for f in files) == [
         ("document", "doc1"),
         ("photo", "big1"),
         ("photo", "big2"),

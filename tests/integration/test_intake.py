@@ -22,7 +22,7 @@ from bot.webhook import SweepKicker
 from services.intake import api as intake
 from services.sales.pipelines import rules_by_role
 from storage.enums import LeadStatus, ReminderState
-from storage.models import Lead, Reminder
+from storage.models import Activity, Lead, Reminder
 from storage.uow import UnitOfWorkFactory
 from tests.integration.webhook_kit import (
     EMAIL_TOKEN,
@@ -183,6 +183,12 @@ async def test_an_open_lead_of_the_same_client_is_not_duplicated(workers, uow_fa
         (ann.id, True),  # the manager hears the client wrote again
     ]
     assert reminders[1].payload["need"] == "Ещё хочу балконную дверь"
+    async with uow_factory() as uow:  # both requests on the lead's timeline (issue 12)
+        rows = await uow.session.scalars(
+            select(Activity).where(Activity.lead_id == lead.id).order_by(Activity.id)
+        )
+        intake = [(a.kind, a.text, (a.payload or {}).get("repeat")) for a in rows]
+    assert intake[0][0] == "intake" and intake[1:] == [("intake", "Ещё хочу балконную дверь", True)]
 
 
 # --- refusals: nothing stored -----------------------------------------------------------

@@ -90,7 +90,8 @@ async def start_pair(db_url: str, clock: FakeClock, redis_url: str) -> AsyncIter
 
 async def _notes(uow_factory: UnitOfWorkFactory) -> list[str]:
     async with uow_factory() as uow:
-        return list((await uow.session.scalars(select(Activity.text).order_by(Activity.id))).all())
+        notes = select(Activity.text).where(Activity.kind == "note").order_by(Activity.id)
+        return list((await uow.session.scalars(notes)).all())
 
 
 def _cb(action: DealAction, deal_id: int, version: int = 0) -> str:

@@ -64,7 +64,8 @@ async def _history(uow_factory: UnitOfWorkFactory, deal_id: int) -> int:
 
 async def _notes(uow_factory: UnitOfWorkFactory) -> list[str]:
     async with uow_factory() as uow:
-        return list((await uow.session.scalars(select(Activity.text).order_by(Activity.id))).all())
+        notes = select(Activity.text).where(Activity.kind == "note").order_by(Activity.id)
+        return list((await uow.session.scalars(notes)).all())
 
 
 async def test_same_update_posted_twice_has_one_effect(workers, uow_factory, make_actor):

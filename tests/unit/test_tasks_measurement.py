@@ -13,7 +13,7 @@ from services.outbox.queue import Kind
 from services.sales import deals
 from services.work import followups, measurement, tasks
 from storage.enums import TaskKind, TaskStatus
-from storage.models import Activity, Attachment, Deal, Task
+from storage.models import Activity, Deal, Task
 from tests.factories import new_deal
 from tests.outbox_fakes import RecordingNotifier, make_sweeper, reminders
 
@@ -132,14 +132,16 @@ async def test_measurement_chain_head_to_measurer_to_done(uow_factory, clock, te
     assert await stage_code(uow_factory, card.id) == "measurement_done"
     async with uow_factory() as uow:
         rows = (
-            await uow.session.scalars(select(Attachment).where(Attachment.deal_id == card.id))
+            await uow.session.scalars(
+                select(Activity).where(Activity.deal_id == card.id, Activity.kind == "file")
+            )
         ).all()
         notes = (
             await uow.session.scalars(
                 select(Activity).where(Activity.deal_id == card.id, Activity.kind == "measurement")
             )
         ).all()
-    assert sorted((a.kind, a.file_id, a.uploaded_by_id) for a in rows) == [
+    assert sorted((a.media_type, a.file_id, a.author_id) for a in rows) == [
         ("document", "BQAD-doc-1", mia.id),
         ("photo", "AgAD-photo-1", mia.id),
         ("photo", "AgAD-photo-2", mia.id),

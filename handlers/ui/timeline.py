@@ -1,0 +1,160 @@
+"""Timeline entries as text (the deal card's last events, the history pages of deals and
+leads) and the history screen's keyboard: filter buttons, older / newest, back."""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+from html import escape
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from handlers.ui import fmt
+from handlers.ui.callbacks import TimelineCb, TimelineFilterCode, TimelineSubject
+from handlers.ui.i18n import t
+from handlers.ui.keyboards import button
+from services.dto import TimelineEntry, TimelinePage
+from storage.enums import ActivityKind, TimelineFilter
+
+ICONS = {
+    ActivityKind.STAGE: "🧭",
+    ActivityKind.TASK: "🗓",
+    ActivityKind.TASK_DONE: "✅",
+    ActivityKind.TASK_SNOOZED: "⏰",
+    ActivityKind.NOTE: "📝",
+    ActivityKind.CALL: "📞",
+    ActivityKind.MEASUREMENT: "📐",
+    ActivityKind.FILE: "📎",
+    ActivityKind.PAYMENT: "💳",
+    ActivityKind.PLAN: "🧾",
+    ActivityKind.REASSIGNED: "👥",
+    ActivityKind.INTAKE: "📥",
+    ActivityKind.MESSAGE_IN: "💬",
+    ActivityKind.MESSAGE_OUT: "↪️",
+    ActivityKind.MESSAGE_EDITED: "✏️",
+    ActivityKind.MESSAGE_DELETED: "🗑",
+    ActivityKind.SYSTEM: "⚙️",
+}
+
+FILTER_OF = {code: TimelineFilter[code.name] for code in TimelineFilterCode}
+CODE_OF = {flt: code for code, flt in FILTER_OF.items()}
+
+
+def _media(entry: TimelineEntry, lang: str) -> str:
+    if not entry.media_type:
+        return ""
+    return t(f"timeline.media.{entry.media_type}", lang)
+
+
+def body(entry: TimelineEntry, lang: str, tz: tzinfo, width: int = 200) -> str:
+    """What happened, without time and author (HTML)."""
+    kind = entry.kind
+    text = escape(fmt.short(entry.text, width)) if entry.text else ""
+    p = entry.payload
+    if kind == ActivityKind.STAGE:
+        out = f"→ <b>{escape(entry.stage_label(lang))}</b>"
+        if entry.reason:
+            out += f" · {escape(entry.reason)}"
+        return out + (f" · <i>{text}</i>" if text else "")
+    if kind == ActivityKind.TASK:
+        what = t(f"tasks.kind.{entry.media_type or 'custom'}", lang)
+        return t("timeline.task", lang, kind=what, title=text)
+    if kind == ActivityKind.TASK_DONE:
+        return t("timeline.task_done", lang, title=text)
+    if kind == ActivityKind.TASK_SNOOZED:
+        until = p.get("until")
+        when = fmt.when(datetime.fromisoformat(until), tz) if isinstance(until, str) else "—"
+        return t("timeline.task_snoozed", lang, title=text, when=when)
+    if kind == ActivityKind.MEASUREMENT:
+        files = int(p.get("files") or 0)
+        head = t("timeline.measurement", lang, files=files)
+        return f"{head}: {text}" if text else head
+    if kind == ActivityKind.FILE:
+        caption = escape(fmt.short(entry.caption, width)) if entry.caption else ""
+        return _media(entry, lang) + (f": {caption}" if caption else "")
+    if kind == ActivityKind.REASSIGNED:
+        return t(
+            "timeline.reassigned",
+            lang,
+            old=escape(str(p.get("from") or "—")),
+            new=escape(str(p.get("to") or text)),
+        )
+    if kind == ActivityKind.INTAKE:
+        source = t(f"source.{p.get('source') or 'manual'}", lang)
+        head = t("timeline.intake", lang, source=source)
+        if p.get("file"):
+            head += f" ({escape(str(p['file']))})"
+        return f"{head}: {text}" if text else head
+    if kind == ActivityKind.PAYMENT:
+        return t("timeline.payment", lang, text=text)
+    if kind == ActivityKind.PLAN:
+        return t("timeline.plan", lang, text=text)
+    if kind == ActivityKind.MESSAGE_DELETED:
+        return t("timeline.msg_deleted", lang)
+    if kind in (ActivityKind.MESSAGE_IN, ActivityKind.MESSAGE_OUT, ActivityKind.MESSAGE_EDITED):
+        media = _media(entry, lang)
+        caption = escape(fmt.short(entry.caption, width)) if entry.caption else ""
+        parts = [x for x in (f"[{media}]" if media else "", text or caption) if x]
+        head = t(f"timeline.{kind}", lang)
+        return f"{head}: {' '.join(parts)}" if parts else head
+    return text
+
+
+def line(entry: TimelineEntry, lang: str, tz: tzinfo, width: int = 200) -> str:
+    """One event: time, icon, author and what happened."""
+    known = entry.kind in ActivityKind._value2member_map_
+    icon = ICONS.get(ActivityKind(entry.kind), "•") if known else "•"
+    who = f"{escape(entry.actor)}: " if entry.actor else ""
+    if entry.kind in (ActivityKind.MESSAGE_IN, ActivityKind.MESSAGE_EDITED):
+        who = ""  # the client wrote it; the text says so
+    return f"<i>{fmt.when(entry.at, tz)}</i> {icon} {who}{body(entry, lang, tz, width)}"
+
+
+def page_text(page: TimelinePage, lang: str, tz: tzinfo) -> str:
+    flt = TimelineFilter(page.filter)
+    head = t("timeline.title", lang, title=escape(page.title), filter=t(f"timeline.f.{flt}", lang))
+    if not page.items:
+        return head + "\n\n" + t("timeline.empty", lang)
+    return "\n".join([head, ""] + [line(e, lang, tz) for e in page.items])
+
+
+def page_keyboard(
+    page: TimelinePage,
+    subject: TimelineSubject,
+    subject_id: int,
+    lang: str,
+    back: list[InlineKeyboardButton],
+    filters: tuple[TimelineFilter, ...] = tuple(TimelineFilter),
+) -> InlineKeyboardMarkup:
+    current = CODE_OF[TimelineFilter(page.filter)]
+    kb = InlineKeyboardBuilder()
+    for flt in filters:
+        code = CODE_OF[flt]
+        mark = "• " if code == current else ""
+        kb.add(
+            button(
+                mark + t(f"timeline.f.{flt}", lang),
+                TimelineCb(subject=subject, subject_id=subject_id, f=code),
+            )
+        )
+    kb.adjust(4)
+    nav = []
+    if not page.first:
+        nav.append(
+            button(
+                t("timeline.newest", lang),
+                TimelineCb(subject=subject, subject_id=subject_id, f=current),
+            )
+        )
+    if page.next is not None:
+        src, rid = page.next
+        nav.append(
+            button(
+                t("timeline.older", lang),
+                TimelineCb(subject=subject, subject_id=subject_id, f=current, src=src, rid=rid),
+            )
+        )
+    if nav:
+        kb.row(*nav)
+    kb.row(*back)
+    return kb.as_markup()
