@@ -14,7 +14,7 @@ from handlers.ui.filters import Staff
 from handlers.ui.i18n import lang_of, t
 from services.permissions import Actor
 from services.team import staff as team
-from storage.uow import UnitOfWork
+from storage.uow import UnitOfWork, UnitOfWorkFactory
 
 # Registration must work for people who are not staff yet: this router has no Staff filter.
 # Staff-only basics.
@@ -26,7 +26,12 @@ def _name(user: User) -> str:
 
 
 async def start_with_token(
-    message: Message, command: CommandObject, uow: UnitOfWork, actor: Actor | None, lang: str
+    message: Message,
+    command: CommandObject,
+    uow: UnitOfWork,
+    actor: Actor | None,
+    lang: str,
+    uow_factory: UnitOfWorkFactory,
 ) -> None:
     user = message.from_user
     if user is None:
@@ -49,7 +54,7 @@ async def start_with_token(
     if bot is not None:
         from handlers.ui.commands import set_commands_for
 
-        await set_commands_for(bot, new_actor)
+        await set_commands_for(bot, new_actor, uow_factory)
 
 
 async def show_menu(message: Message, actor: Actor, lang: str, state: FSMContext) -> None:
@@ -82,7 +87,11 @@ async def lang_menu(query: CallbackQuery, lang: str) -> None:
 
 
 async def set_lang(
-    query: CallbackQuery, callback_data: LangCb, uow: UnitOfWork, actor: Actor
+    query: CallbackQuery,
+    callback_data: LangCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    uow_factory: UnitOfWorkFactory,
 ) -> None:
     updated = await team.set_language(uow, actor, callback_data.lang)
     lang = updated.language or "ru"
@@ -92,7 +101,7 @@ async def set_lang(
     if query.bot is not None:
         from handlers.ui.commands import set_commands_for
 
-        await set_commands_for(query.bot, updated)
+        await set_commands_for(query.bot, updated, uow_factory)
 
 
 async def _refuse(

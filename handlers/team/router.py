@@ -8,13 +8,12 @@ from datetime import timedelta, tzinfo
 from typing import Protocol
 
 from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command
-from aiogram.types import BotCommandScopeChat, CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from handlers.team import views as view
 from handlers.ui.callbacks import InviteCb, MenuAction, MenuCb, TeamAction, TeamCb
-from handlers.ui.commands import set_commands_for
+from handlers.ui.commands import clear_commands_for, set_commands_for
 from handlers.ui.filters import Staff
 from handlers.ui.i18n import t
 from services.errors import ValidationError
@@ -22,7 +21,7 @@ from services.permissions import Actor
 from services.team import staff as team
 from services.team.staff import EmployeeInfo
 from storage.enums import Role
-from storage.uow import UnitOfWork
+from storage.uow import UnitOfWork, UnitOfWorkFactory
 
 
 class InviteSettings(Protocol):
@@ -46,7 +45,9 @@ def _role_at(index: int) -> str:
     return view.ROLES[index].value
 
 
-async def _refresh_commands(bot: Bot | None, person: EmployeeInfo) -> None:
+async def _refresh_commands(
+    bot: Bot | None, person: EmployeeInfo, uow_factory: UnitOfWorkFactory
+) -> None:
     """The person's commands menu follows their roles; a deactivated person keeps only the
     default (/start) menu."""
     if bot is None:
@@ -54,12 +55,9 @@ async def _refresh_commands(bot: Bot | None, person: EmployeeInfo) -> None:
     if person.active:
         roles = frozenset(Role(r) for r in person.roles if r in Role._value2member_map_)
         actor = Actor(person.id, person.telegram_id, person.name, roles, person.language)
-        await set_commands_for(bot, actor)
-        return
-    try:
-        await bot.delete_my_commands(scope=BotCommandScopeChat(chat_id=person.telegram_id))
-    except TelegramAPIError as exc:  # they never opened the bot, blocked it, etc.
-        log.info("commands for %s not removed: %s", person.telegram_id, exc)
+        await set_commands_for(bot, actor, uow_factory)
+    else:
+        await clear_commands_for(bot, person.telegram_id, uow_factory)
 
 
 # --- invites ------------------------------------------------------------------------------
@@ -124,22 +122,32 @@ async def open_employee(
 
 
 async def toggle_role(
-    query: CallbackQuery, callback_data: TeamCb, uow: UnitOfWork, actor: Actor, lang: str
+    query: CallbackQuery,
+    callback_data: TeamCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    uow_factory: UnitOfWorkFactory,
 ) -> None:
     role = _role_at(callback_data.value)
     person = await team.toggle_role(uow, actor, callback_data.employee_id, role)
     await _edit(query, view.employee_card(person, lang), view.employee_keyboard(person, lang))
-    await _refresh_commands(query.bot, person)
+    await _refresh_commands(query.bot, person, uow_factory)
 
 
 async def set_active(
-    query: CallbackQuery, callback_data: TeamCb, uow: UnitOfWork, actor: Actor, lang: str
+    query: CallbackQuery,
+    callback_data: TeamCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    uow_factory: UnitOfWorkFactory,
 ) -> None:
     if callback_data.value not in (0, 1):
         raise ValidationError("action", "unknown")
     person = await team.set_active(uow, actor, callback_data.employee_id, bool(callback_data.value))
     await _edit(query, view.employee_card(person, lang), view.employee_keyboard(person, lang))
-    await _refresh_commands(query.bot, person)
+    await _refresh_commands(query.bot, person, uow_factory)
 
 
 async def access_attempts(
