@@ -196,7 +196,7 @@ class Poller:
         """Sleep, cut short when any of `until` is set."""
         waiters = [asyncio.ensure_future(event.wait()) for event in until]
         try:
-            await asyncio.wait(waiters, timeout=seconds)
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiter in waiters:
                 waiter.cancel()

@@ -130,3 +130,42 @@ def handed_out(api: FakeBotApi, update_id: int) -> Callable[[], bool]:
 
 def process_ids(results: Any) -> list[int]:
     return [u["update_id"] for u in results] if isinstance(results, list) else []
+
+
+async def add_staff(db_path: Path, count: int, first: int = 730_000_001) -> list[int]:
+    """`count` active managers (their telegram ids), straight into the database."""
+    from services.clock import SystemClock
+    from storage.db import create_engine, create_session_factory
+    from storage.models import Employee
+    from storage.uow import UnitOfWorkFactory
+
+    engine = create_engine(f"sqlite+aiosqlite:///{db_path}")
+    try:
+        uow_factory = UnitOfWorkFactory(create_session_factory(engine), SystemClock())
+        async with uow_factory() as uow:
+            for i in range(count):
+                uow.repo.add(
+                    Employee(
+                        telegram_id=first + i,
+                        name=f"M{i}",
+                        roles=["manager"],
+                        active=True,
+                        created_at=uow.clock.now(),
+                    )
+                )
+            await uow.commit()
+    finally:
+        await engine.dispose()
+    return [first + i for i in range(count)]
+
+
+def answered(api: FakeBotApi, chat_id: int, since: float) -> Callable[[], bool]:
+    """Has the bot sent a message to this chat since `since`?"""
+    return lambda: any(
+        c.method == "sendMessage" and c.at >= since and c.params.get("chat_id") == chat_id
+        for c in api.calls
+    )
+
+
+def calls_since(api: FakeBotApi, method: str, since: float) -> int:
+    return sum(1 for c in api.calls if c.method == method and c.at >= since)

@@ -18,12 +18,16 @@ from handlers.ui.callbacks import DealAction, DealCb
 from services.clock import SystemClock
 from services.permissions import Actor
 from storage.db import create_engine, create_session_factory
-from storage.models import Deal, Employee, ProcessedUpdate, StageHistory
+from storage.models import Deal, ProcessedUpdate, StageHistory
 from storage.uow import UnitOfWorkFactory
 from tests.factories import new_deal
 from tests.fake_bot_api import FakeBotApi
 from tests.integration.polling_kit import (
+    ADMIN_ID,
     Runs,
+    add_staff,
+    answered,
+    calls_since,
     confirmed_past,
     handed_out,
     polled_since,
@@ -49,23 +53,16 @@ START_TIMEOUT = 90.0
 
 async def seed(path: Path) -> list[tuple[int, int, int]]:
     """PEOPLE managers with a deal each: [(telegram id, deal id, card version)]."""
+    telegram_ids = await add_staff(path, PEOPLE, first=FIRST_TG)
     engine = create_engine(f"sqlite+aiosqlite:///{path}")
     uow_factory = UnitOfWorkFactory(create_session_factory(engine), SystemClock())
     try:
-        actors = []
+        people = []
         async with uow_factory() as uow:
-            for i in range(PEOPLE):
-                emp = Employee(
-                    telegram_id=FIRST_TG + i,
-                    name=f"M{i}",
-                    roles=["manager"],
-                    active=True,
-                    created_at=uow.clock.now(),
-                )
-                uow.repo.add(emp)
-                actors.append(emp)
-            await uow.commit()
-            people = [Actor.of(e) for e in actors]
+            for tg_id in telegram_ids:
+                employee = await uow.repo.employees.by_telegram_id(tg_id)
+                assert employee is not None
+                people.append(Actor.of(employee))
         cards = [await new_deal(uow_factory, a, amount="1000") for a in people]
         return [(a.telegram_id, c.id, c.version) for a, c in zip(people, cards, strict=True)]
     finally:
@@ -227,3 +224,28 @@ async def test_the_scheduler_starts_after_getme(db_path: Path, tmp_path: Path) -
     assert code != 0 and "Traceback" not in stderr
     assert "apscheduler" not in stderr and "Scheduler started" not in stderr, stderr
     assert stderr.strip().splitlines()[-1].startswith("error: Telegram (")
+
+
+# --- start-up with 400 employees whose menus did not change -----------------------------------
+
+
+async def test_an_unchanged_start_sends_no_menus(db_path: Path, tmp_path: Path) -> None:
+    await add_staff(db_path, 400)
+    async with FakeBotApi() as api:
+        runs = Runs(process_env(api, db_path), tmp_path)
+        try:
+            first = await runs.start()
+            await wait_for(polled_since(api, first), START_TIMEOUT, "the first start")
+            # 400 managers + the admin from ADMIN_IDS + the default menus (ru, en)
+            assert calls_since(api, "setMyCommands", first) == 403
+            assert await runs.stop() == 0, runs.tail()
+
+            await api.push_text(ADMIN_ID, "/menu")
+            second = await runs.start()
+            await wait_for(answered(api, ADMIN_ID, second), START_TIMEOUT, "the /menu answer")
+            assert calls_since(api, "setMyCommands", second) == 0
+            assert calls_since(api, "deleteMyCommands", second) == 0
+            assert await runs.stop() == 0, runs.tail()
+        finally:
+            await runs.close()
+    assert "commands menus: 0 set, 403 unchanged, 0 removed, 0 failed" in runs.text(), runs.tail()
