@@ -1,0 +1,142 @@
+"""Start-up: from `voronka run` to the first handled update, with 400 employees whose
+commands menus did not change since the last start.
+
+    .venv/bin/python bench/startup.py [--staff 400] [--rounds 5]
+
+The real process (the `voronka` console script, this checkout first on PYTHONPATH) against
+tests/fake_bot_api.py (a Bot API over HTTP on 127.0.0.1; nothing else is contacted), on
+SQLite files. Before each start a "/menu" from the admin waits in getUpdates; a start is
+timed from the exec to the fake server receiving the answer (sendMessage), then the process
+is killed (SIGKILL: nothing after the first answer is counted).
+
+- subject: `--staff` managers + the admin, menus already set by an earlier start;
+- floor: the same process with the admin alone (menus set too): process start, imports,
+  schema check, getMe, first poll, one update -- what any start must do.
+
+Runs alternate (floor, subject, subject, floor, ...). Prints per variant the median and the
+p10-p90 spread of the wall time and of the process's CPU time (user + sys, from the exit
+status: robust to a busy machine), the setMyCommands calls of the timed starts (0 expected),
+and subject / floor. One untimed first start per database sets the menus (its calls are
+printed: 1 + staff + 2 default menus).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.button_press import quantile
+from tests.conftest import build_database
+from tests.fake_bot_api import FakeBotApi
+from tests.integration.polling_kit import (
+    ADMIN_ID,
+    Runs,
+    add_staff,
+    answered,
+    calls_since,
+    polled_since,
+    process_env,
+    wait_for,
+)
+
+START_TIMEOUT = 180.0
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def timed_start(api: FakeBotApi, runs: Runs) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds, setMyCommands calls) from exec to the first answer."""
+    await api.push_text(ADMIN_ID, "/menu")
+    cpu = children_cpu()
+    started = await runs.start()
+    await wait_for(answered(api, ADMIN_ID, started), START_TIMEOUT, "the first answer")
+    wall = time.monotonic() - started
+    await runs.stop(signal.SIGKILL)
+    return wall, children_cpu() - cpu, calls_since(api, "setMyCommands", started)
+
+
+async def prepared(api: FakeBotApi, workdir: Path, template: Path, staff: int) -> Runs:
+    """A database with `staff` managers whose menus an untimed first start has set."""
+    db = workdir / "voronka.db"
+    await asyncio.to_thread(os.makedirs, workdir, exist_ok=True)
+    await asyncio.to_thread(shutil.copyfile, template, db)
+    await add_staff(db, staff)
+    runs = Runs(process_env(api, db), workdir)
+    started = await runs.start()
+    await wait_for(polled_since(api, started), START_TIMEOUT, "the first start")
+    menus = calls_since(api, "setMyCommands", started)
+    code = await runs.stop(signal.SIGTERM)
+    print(f"  first start, {staff} staff + admin: {menus} setMyCommands calls (exit {code})")
+    return runs
+
+
+def line(name: str, walls: list[float], cpus: list[float], menus: list[int]) -> str:
+    return (
+        f"  {name:<8} wall median {statistics.median(walls):6.2f} s"
+        f" (p10-p90 {quantile(walls, 0.1):.2f}-{quantile(walls, 0.9):.2f})"
+        f"   cpu median {statistics.median(cpus):5.2f} s"
+        f" (p10-p90 {quantile(cpus, 0.1):.2f}-{quantile(cpus, 0.9):.2f})"
+        f"   setMyCommands {sum(menus)}"
+    )
+
+
+async def run(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="voronka-startup-") as tmp:
+        base = Path(tmp)
+        template = base / "template.db"
+        await build_database(f"sqlite+aiosqlite:///{template}")
+        async with FakeBotApi() as floor_api, FakeBotApi() as subject_api:
+            floor = await prepared(floor_api, base / "floor", template, 0)
+            subject = await prepared(subject_api, base / "subject", template, args.staff)
+            results: dict[str, tuple[list[float], list[float], list[int]]] = {
+                "floor": ([], [], []),
+                "subject": ([], [], []),
+            }
+            order = [("floor", floor_api, floor), ("subject", subject_api, subject)]
+            for r in range(args.rounds):
+                for name, api, runs in order if r % 2 == 0 else order[::-1]:
+                    wall, cpu, menus = await timed_start(api, runs)
+                    results[name][0].append(wall)
+                    results[name][1].append(cpu)
+                    results[name][2].append(menus)
+            for runs in (floor, subject):
+                await runs.close()
+    load = os.getloadavg()[0]
+    print(
+        f"start-up to the first handled update, {args.rounds} starts each, SQLite, "
+        f"load average {load:.1f} on {os.cpu_count()} CPUs:"
+    )
+    for name in ("floor", "subject"):
+        print(line(name, *results[name]))
+    (walls, cpus, _), (floor_walls, floor_cpus, _) = results["subject"], results["floor"]
+    wall_ratio = statistics.median(walls) / statistics.median(floor_walls)
+    cpu_ratio = statistics.median(cpus) / statistics.median(floor_cpus)
+    print(f"  subject / floor: wall {wall_ratio:.2f}, cpu {cpu_ratio:.2f}")
+    return 0 if sum(results["subject"][2]) == 0 else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--staff", type=int, default=400)
+    parser.add_argument("--rounds", type=int, default=5)
+    return asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
