@@ -16,24 +16,14 @@ from handlers.ui.callbacks import TeamAction, TeamCb
 from handlers.ui.commands import set_commands
 from services.team import staff as team
 from storage.models import Employee
+from tests.factories import new_staff
 from tests.tg import RecordingSession, make_bot, tg_user
 
 STAFF = 400
 
 
-async def add_staff(uow_factory, clock, count: int, first: int = 300_000_001) -> None:
-    async with uow_factory() as uow:
-        for i in range(count):
-            uow.repo.add(
-                Employee(
-                    telegram_id=first + i,
-                    name=f"M{i}",
-                    roles=["manager"],
-                    active=True,
-                    created_at=clock.now(),
-                )
-            )
-        await uow.commit()
+async def add_staff(uow_factory, clock, count: int) -> None:
+    await new_staff(uow_factory, count, first=300_000_001)
 
 
 def calls(session: RecordingSession, method: type[TelegramMethod[Any]]) -> list[Any]:

@@ -133,30 +133,18 @@ def process_ids(results: Any) -> list[int]:
 
 
 async def add_staff(db_path: Path, count: int, first: int = 730_000_001) -> list[int]:
-    """`count` active managers (their telegram ids), straight into the database."""
+    """`count` active managers (their telegram ids), straight into the database file."""
     from services.clock import SystemClock
     from storage.db import create_engine, create_session_factory
-    from storage.models import Employee
     from storage.uow import UnitOfWorkFactory
+    from tests.factories import new_staff
 
     engine = create_engine(f"sqlite+aiosqlite:///{db_path}")
     try:
         uow_factory = UnitOfWorkFactory(create_session_factory(engine), SystemClock())
-        async with uow_factory() as uow:
-            for i in range(count):
-                uow.repo.add(
-                    Employee(
-                        telegram_id=first + i,
-                        name=f"M{i}",
-                        roles=["manager"],
-                        active=True,
-                        created_at=uow.clock.now(),
-                    )
-                )
-            await uow.commit()
+        return await new_staff(uow_factory, count, first)
     finally:
         await engine.dispose()
-    return [first + i for i in range(count)]
 
 
 def answered(api: FakeBotApi, chat_id: int, since: float) -> Callable[[], bool]:
