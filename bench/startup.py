@@ -11,13 +11,16 @@ is killed (SIGKILL: nothing after the first answer is counted).
 
 - subject: `--staff` managers + the admin, menus already set by an earlier start;
 - floor: the same process with the admin alone (menus set too): process start, imports,
-  schema check, getMe, first poll, one update -- what any start must do.
+  schema check, getMe, first poll, one update -- what any start must do;
+- imports: a Python process that only imports what `voronka run` imports (and builds the
+  routers), same interpreter and environment: the part of any start that is not start-up
+  work proper (subject - imports = migrations check, getMe, menus, scheduler, first update).
 
-Runs alternate (floor, subject, subject, floor, ...). Prints per variant the median and the
-p10-p90 spread of the wall time and of the process's CPU time (user + sys, from the exit
-status: robust to a busy machine), the setMyCommands calls of the timed starts (0 expected),
-and subject / floor. One untimed first start per database sets the menus (its calls are
-printed: 1 + staff + 2 default menus).
+Runs rotate (imports, floor, subject, then the reverse order, ...). Prints per variant the
+median and the p10-p90 spread of the wall time and of the process's CPU time (user + sys,
+from the exit status: robust to a busy machine), the setMyCommands calls of the timed
+starts (0 expected), subject / floor and subject - imports. One untimed first start per
+database sets the menus (its calls are printed: 1 + staff + 2 default menus).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from tests.integration.polling_kit import (
 )
 
 START_TIMEOUT = 180.0
+NAMES = ("imports", "floor", "subject")
 
 
 def children_cpu() -> float:
@@ -69,6 +73,17 @@ async def timed_start(api: FakeBotApi, runs: Runs) -> tuple[float, float, int]:
     wall = time.monotonic() - started
     await runs.stop(signal.SIGKILL)
     return wall, children_cpu() - cpu, calls_since(api, "setMyCommands", started)
+
+
+IMPORTS = "import bot.cli, bot.polling; from handlers.routers import routers; routers()"
+
+
+async def timed_imports(env: dict[str, str]) -> tuple[float, float, int]:
+    cpu = children_cpu()
+    started = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", IMPORTS, env=env)
+    await proc.wait()
+    return time.monotonic() - started, children_cpu() - cpu, 0
 
 
 async def prepared(api: FakeBotApi, workdir: Path, template: Path, staff: int) -> Runs:
@@ -105,13 +120,16 @@ async def run(args: argparse.Namespace) -> int:
             floor = await prepared(floor_api, base / "floor", template, 0)
             subject = await prepared(subject_api, base / "subject", template, args.staff)
             results: dict[str, tuple[list[float], list[float], list[int]]] = {
-                "floor": ([], [], []),
-                "subject": ([], [], []),
+                name: ([], [], []) for name in NAMES
             }
-            order = [("floor", floor_api, floor), ("subject", subject_api, subject)]
+            starts = {
+                "imports": lambda: timed_imports(floor.env),
+                "floor": lambda: timed_start(floor_api, floor),
+                "subject": lambda: timed_start(subject_api, subject),
+            }
             for r in range(args.rounds):
-                for name, api, runs in order if r % 2 == 0 else order[::-1]:
-                    wall, cpu, menus = await timed_start(api, runs)
+                for name in NAMES if r % 2 == 0 else NAMES[::-1]:
+                    wall, cpu, menus = await starts[name]()
                     results[name][0].append(wall)
                     results[name][1].append(cpu)
                     results[name][2].append(menus)
@@ -122,12 +140,18 @@ async def run(args: argparse.Namespace) -> int:
         f"start-up to the first handled update, {args.rounds} starts each, SQLite, "
         f"load average {load:.1f} on {os.cpu_count()} CPUs:"
     )
-    for name in ("floor", "subject"):
+    for name in NAMES:
         print(line(name, *results[name]))
     (walls, cpus, _), (floor_walls, floor_cpus, _) = results["subject"], results["floor"]
     wall_ratio = statistics.median(walls) / statistics.median(floor_walls)
     cpu_ratio = statistics.median(cpus) / statistics.median(floor_cpus)
     print(f"  subject / floor: wall {wall_ratio:.2f}, cpu {cpu_ratio:.2f}")
+    imports_wall, imports_cpu = results["imports"][0], results["imports"][1]
+    print(
+        "  subject - imports (start-up work proper): "
+        f"wall {statistics.median(walls) - statistics.median(imports_wall):.2f} s, "
+        f"cpu {statistics.median(cpus) - statistics.median(imports_cpu):.2f} s"
+    )
     return 0 if sum(results["subject"][2]) == 0 else 1
 
 
