@@ -11,7 +11,10 @@ their own recording Bot API session (tests/tg.py: no network).
 
 Prints taps/s, p50/p95/p99/max latency of a tap (from feed_update to its answer), errors
 (exceptions, ERROR log records) and refusals, and checks that every tap was applied exactly
-once (history rows and versions against taps sent). PostgreSQL is not driven here yet.
+once (history rows and versions against taps sent).
+
+``--backend pg`` runs the same against PostgreSQL: a throwaway server started by the bench
+(tests/pg.py, the one the test suite uses; Debian's postgresql package), stopped after.
 """
 
 from __future__ import annotations
@@ -73,10 +76,22 @@ def tap(user: User, update_id: int, data: str) -> Update:
     return Update(update_id=update_id, callback_query=query)
 
 
-async def main(people: int, taps: int, think: tuple[float, float], seed: int) -> int:
+async def main(people: int, taps: int, think: tuple[float, float], seed: int, backend: str) -> int:
+    if backend == "pg":
+        from tests.pg import PgServer
+
+        server = PgServer.start()
+        try:
+            return await run(server.url("postgres"), people, taps, think, seed)
+        finally:
+            server.stop()
+    url = f"sqlite+aiosqlite:///{fresh(OUT / 'load.db')}"
+    return await run(url, people, taps, think, seed)
+
+
+async def run(url: str, people: int, taps: int, think: tuple[float, float], seed: int) -> int:
     rng = random.Random(seed)
-    path = fresh(OUT / "load.db")
-    url = f"sqlite+aiosqlite:///{path}"
+    backend = "PostgreSQL" if url.startswith("postgresql") else "SQLite file"
     await migrate.upgrade(url)
     engine = create_engine(url)
     errors = ErrorCount()
@@ -144,7 +159,7 @@ async def main(people: int, taps: int, think: tuple[float, float], seed: int) ->
             wrong += (after.version - c.version) != taps or len(history) - 1 != taps
         ms = [1000 * v for v in latencies]
         print(
-            f"load: {people} people x {taps} taps, think {think[0]}-{think[1]} s, SQLite file, "
+            f"load: {people} people x {taps} taps, think {think[0]}-{think[1]} s, {backend}, "
             f"{wall:.1f} s wall"
         )
         print(f"  {len(ms) / wall:.1f} taps/s")
@@ -177,5 +192,6 @@ if __name__ == "__main__":
     parser.add_argument("--taps", type=int, default=20)
     parser.add_argument("--think", type=think_range, default=(0.3, 1.5), help="seconds, a-b")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--backend", choices=("sqlite", "pg"), default="sqlite")
     args = parser.parse_args()
-    sys.exit(asyncio.run(main(args.people, args.taps, args.think, args.seed)))
+    sys.exit(asyncio.run(main(args.people, args.taps, args.think, args.seed, args.backend)))

@@ -28,6 +28,7 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.token import TokenValidationError
 
 from bot.middlewares import ContextMiddleware, ThrottleMiddleware
+from bot.responses import keep_response_models
 from bot.settings import Settings
 from services.clock import Clock, SystemClock
 from storage.uow import UnitOfWorkFactory
@@ -75,6 +76,7 @@ def build_dispatcher(
         uow_factory=uow_factory,
         clock=clock or uow_factory.clock,
         tz=ZoneInfo(settings.timezone),
+        web_app_url=settings.web_app_url,
         **extra,
     )
     dp.update.outer_middleware(ThrottleMiddleware(settings.throttle_seconds))
@@ -93,7 +95,7 @@ def make_bot(settings: Settings, session: Any = None) -> Bot:
     if session is None and settings.telegram_api_url:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
     try:
-        return Bot(
+        bot = Bot(
             token=settings.require_token(),
             session=session,
             default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
@@ -102,6 +104,7 @@ def make_bot(settings: Settings, session: Any = None) -> Bot:
         raise StartupError(
             "BOT_TOKEN is not a bot token (expected <digits>:<letters> as @BotFather gives it)"
         ) from exc
+    return keep_response_models(bot)
 
 
 async def check_telegram(

@@ -53,6 +53,9 @@ def load_settings() -> Settings:
         ) from exc
 
 
+NOISY_LOGGERS = ("apscheduler", "aiogram.event", "aiohttp.access", "alembic")
+
+
 def configure_logging(level_name: str) -> None:
     level = logging.getLevelName(level_name.strip().upper())
     if not isinstance(level, int):
@@ -63,10 +66,14 @@ def configure_logging(level_name: str) -> None:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
-    if level > logging.DEBUG:
-        # Alembic's chatter (plugins, "Context impl ...") is noise at INFO; we report the
-        # revision change ourselves.
-        logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
+    # Libraries that talk at INFO about routine work: APScheduler on every sweep ("Running
+    # job ..." every REMINDER_SWEEP_SECONDS), aiogram on every update, aiohttp on every
+    # request, Alembic's plugins and "Context impl" (we report the revision change
+    # ourselves). WARNING unless LOG_LEVEL=DEBUG asks for everything.
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(
+            logging.NOTSET if level <= logging.DEBUG else max(level, logging.WARNING)
+        )
 
 
 def _safe_url(url: str) -> str:
@@ -325,6 +332,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 args.deals,
                 args.seed,
                 pipelines_file=settings.pipelines_file,
+                force=args.force,
             )
         )
     except DemoError as exc:
@@ -337,11 +345,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # --- entry point -------------------------------------------------------------------------
 
 
+def version() -> str:
+    """The installed distribution's version (pyproject.toml [project] version)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("voronka")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="voronka",
         description="Voronka: a sales CRM whose front-end is a Telegram bot. "
         "Settings come from the environment and .env (see .env.example).",
+        epilog="Start with `voronka run` (needs BOT_TOKEN); `voronka COMMAND --help` tells "
+        "more about a command.",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"voronka {version()} (Python {sys.version.split()[0]})",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = commands.add_parser(
@@ -379,10 +405,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="fill the database with realistic synthetic deals (for trying the reports)",
         description="Migrate DATABASE_URL, then add N synthetic deals with leads, stage "
         "history, tasks and installments spread over the last year (managers are created "
-        "if there are none). Use an empty database: the data is made up.",
+        "if there are none). The data is made up: a database that already has deals or "
+        "leads is refused unless --force. The made-up people never get a message.",
     )
     demo.add_argument("--deals", type=int, required=True, metavar="N", help="how many deals")
     demo.add_argument("--seed", type=int, default=1, metavar="S", help="random seed (default 1)")
+    demo.add_argument(
+        "--force",
+        action="store_true",
+        help="add the made-up data even if the database already has deals or leads",
+    )
     demo.set_defaults(func=cmd_demo)
     return parser
 
@@ -390,9 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
+    if args.command is None:  # bare `voronka`: what it can do
+        parser.print_help()
+        return 0
     try:
         code: int = args.func(args)
         return code

@@ -78,6 +78,10 @@ class ContextMiddleware(BaseMiddleware):
                 return None
             if user is not None:
                 actor = await employees.actor_for(uow, user.id)
+        if actor is not None and user is not None and employees.has_placeholder_name(actor):
+            # A first admin from ADMIN_IDS writes for the first time: their Telegram name.
+            async with self.uow_factory() as uow:
+                actor = await employees.name_from_profile(uow, actor, user.full_name, user.username)
         if actor is not None and actor.unreachable:
             # They unblocked the bot and wrote again: deliver what failed meanwhile.
             async with self.uow_factory() as uow:

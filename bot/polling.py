@@ -354,7 +354,12 @@ async def run_polling(
         install_outage_passthrough(dp)
         stack.push_async_callback(dp.emit_shutdown, bot=bot)  # closes the FSM storage
         await dp.emit_startup(bot=bot)
-        await set_commands(bot, uow_factory)
+        if settings.web_app_url:  # the Mini App needs an HTTP server even when polling
+            from bot.webapp import start_server
+
+            web_runner = await start_server(settings, uow_factory, bot, storage)
+            stack.push_async_callback(web_runner.cleanup)
+        await set_commands(bot, uow_factory, settings.web_app_url)
         notifier = BotNotifier(bot, settings.timezone)
         scheduler = build_scheduler(uow_factory, notifier, uow_factory.clock, settings)
         scheduler.start()

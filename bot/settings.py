@@ -11,8 +11,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PIPELINES_FILE = PROJECT_ROOT / "config" / "pipelines" / "default.toml"
+from services.sales.pipeline_config import DEFAULT_FILE as DEFAULT_PIPELINES_FILE
 
 
 class Settings(BaseSettings):
@@ -53,6 +52,11 @@ class Settings(BaseSettings):
     intake_tokens: SecretStr | None = None
     intake_rate_limit: int = 30
     intake_manager_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    # The Mini App (board and dashboard): its public https address (served at /app/ on
+    # WEBHOOK_HOST:WEBHOOK_PORT by `voronka webhook`, and by `voronka run` when this is set),
+    # and how long a Telegram initData stays valid.
+    web_app_url: str | None = None
+    web_app_max_age: int = Field(default=86400, ge=60)
     # Digests to leaders (services/reports/digests.py), in TIMEZONE.
     digest_daily_at: str = "08:30"
     digest_weekly_at: str = "Mon 09:00"
@@ -107,8 +111,9 @@ class Settings(BaseSettings):
     @field_validator("webhook_path")
     @classmethod
     def _check_webhook_path(cls, value: str) -> str:
-        if not value.startswith("/") or value.startswith("/api/") or value == "/healthz":
-            raise ValueError("must start with / and not clash with /api/ or /healthz")
+        clash = value.startswith(("/api/", "/app/")) or value in ("/healthz", "/app")
+        if not value.startswith("/") or clash:
+            raise ValueError("must start with / and not clash with /api/, /app/ or /healthz")
         return value
 
     @field_validator("webhook_secret")
@@ -120,6 +125,16 @@ class Settings(BaseSettings):
             return None  # an empty line in .env means "not set"
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
             raise ValueError("1-256 characters A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        return value
+
+    @field_validator("web_app_url")
+    @classmethod
+    def _check_web_app_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None  # an empty line in .env means "not set"
+        value = value.strip()
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("an http(s) address, e.g. https://crm.example.com/app/")
         return value
 
     @field_validator("intake_tokens")

@@ -339,13 +339,14 @@ def build_app(
     kick: Callable[[], None] | None = None,
     redis: Any = None,
     shutdown_grace: float = 30.0,
+    webapp: Any = None,
 ) -> web.Application:
     """The aiohttp application (routes in the module docstring).
 
     `limiter` defaults to an in-process one (INTAKE_RATE_LIMIT per source per minute); pass
     an `intake.RedisRateLimiter` to share the count between workers. `kick` is called after
     an intake request queued a notification (start a sweep now). `redis` is pinged by
-    /healthz.
+    /healthz. `webapp` (a handlers.webapp.api.WebAppState): the Mini App under /app/.
     """
     if settings.webhook_secret is None:
         raise MissingSetting("WEBHOOK_SECRET")
@@ -369,6 +370,10 @@ def build_app(
     app.router.add_post(settings.webhook_path, telegram_update)
     app.router.add_get(HEALTH_PATH, healthz)
     app.router.add_post(INTAKE_PATH, post_lead)
+    if webapp is not None:
+        from handlers.webapp.api import mount
+
+        mount(app, webapp)
 
     async def on_shutdown(_app: web.Application) -> None:
         await state.drain()
@@ -514,8 +519,20 @@ async def run_webhook(
         kicker = _make_kicker(scheduler, uow_factory, bot, settings.timezone)
         stack.push_async_callback(kicker.close)
 
+        webapp = None
+        if settings.web_app_url:
+            from bot.webapp import webapp_state
+
+            webapp = webapp_state(settings, uow_factory, bot, storage)
         app = build_app(
-            settings, dp, bot, uow_factory, limiter=limiter, kick=kicker.kick, redis=redis
+            settings,
+            dp,
+            bot,
+            uow_factory,
+            limiter=limiter,
+            kick=kicker.kick,
+            redis=redis,
+            webapp=webapp,
         )
         # After on_shutdown has drained the updates in flight, little is left to wait for.
         runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=10.0)
@@ -524,7 +541,7 @@ async def run_webhook(
         await web.TCPSite(runner, settings.webhook_host, settings.webhook_port).start()
 
         await dp.emit_startup(bot=bot)
-        await set_commands(bot, uow_factory)
+        await set_commands(bot, uow_factory, settings.web_app_url)
         await bot.set_webhook(
             url,
             secret_token=settings.webhook_secret.get_secret_value(),

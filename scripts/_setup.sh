@@ -36,12 +36,32 @@ if [ ! -x "$VENV/bin/python" ]; then
   fi
 fi
 
-want="$(sha256sum pyproject.toml | cut -d' ' -f1) ${VORONKA_EXTRAS:-}"
+# requirements.lock pins every dependency (pip constraints): the same versions on every
+# install. Refresh it with scripts/lock after changing dependencies in pyproject.toml.
+LOCK=requirements.lock
+want="$(cat pyproject.toml "$LOCK" 2>/dev/null | sha256sum | cut -d' ' -f1) ${VORONKA_EXTRAS:-}"
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
-  say "installing Voronka into $VENV (pyproject.toml changed)"
+  say "installing Voronka into $VENV (pyproject.toml or $LOCK changed)"
+  [ -f "$LOCK" ] || die "$LOCK is missing (scripts/lock makes it)"
   PIP_ROOT_USER_ACTION=ignore "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
-    -e ".${VORONKA_EXTRAS:+[$VORONKA_EXTRAS]}" >"$VENV/pip.log" 2>&1 \
+    -c "$LOCK" -e ".${VORONKA_EXTRAS:+[$VORONKA_EXTRAS]}" >"$VENV/pip.log" 2>&1 \
     || { cat "$VENV/pip.log" >&2; die "pip install failed (log above, also in $VENV/pip.log)"; }
   echo "$want" >"$STAMP"
 fi
+
+# The installed versions, as one hash (CI logs show it: equal hashes, equal environments),
+# and whether they are the locked ones.
+freeze_report() {
+  local frozen locked
+  frozen=$("$VENV/bin/python" -m pip freeze --all --exclude-editable --exclude pip \
+    --exclude setuptools --disable-pip-version-check 2>/dev/null | sort -f)
+  locked=$(grep -v '^#' "$LOCK" | grep . | sort -f)
+  say "pip freeze sha256: $(printf '%s\n' "$frozen" | sha256sum | cut -c1-16)" \
+    "(requirements.lock: $(printf '%s\n' "$locked" | sha256sum | cut -c1-16))"
+  if [ "$frozen" != "$locked" ]; then
+    printf '%s: the installed versions differ from %s (refresh it with scripts/lock):\n' \
+      "$(basename "$0")" "$LOCK" >&2
+    diff <(printf '%s\n' "$locked") <(printf '%s\n' "$frozen") | grep '^[<>]' >&2
+  fi
+}
 

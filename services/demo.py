@@ -50,7 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.errors import RuleViolation
 from services.sales.deals import search_text
-from services.sales.pipeline_config import load_config
+from services.sales.pipeline_config import DEFAULT_FILE, load_config
 from services.sales.pipelines import PipelineRules, rules_by_role, sync_config
 from storage import migrate
 from storage.db import create_engine, create_session_factory, is_sqlite
@@ -73,7 +73,7 @@ from storage.models import (
 from storage.types import UTCDateTime
 from storage.uow import UnitOfWork
 
-DEFAULT_PIPELINES_FILE = Path(__file__).resolve().parent.parent / "config/pipelines/default.toml"
+DEFAULT_PIPELINES_FILE = DEFAULT_FILE  # the shipped default pipelines file
 
 Progress = Callable[[int, int], Awaitable[None] | None]
 
@@ -163,9 +163,15 @@ class DemoReport:
 
 
 async def run_demo(
-    url: str, deals: int, seed: int = 1, *, pipelines_file: Path | None = None
+    url: str,
+    deals: int,
+    seed: int = 1,
+    *,
+    pipelines_file: Path | None = None,
+    force: bool = False,
 ) -> None:
-    """``voronka demo --deals N``: migrate, sync the pipelines if there are none yet, fill."""
+    """``voronka demo --deals N``: migrate, sync the pipelines if there are none yet, fill.
+    A database that already has deals or leads is refused unless ``force``."""
     if deals < 1:
         raise DemoError("--deals must be at least 1")
     await migrate.upgrade(url)
@@ -174,7 +180,7 @@ async def run_demo(
         async with UnitOfWork(create_session_factory(engine)) as uow:
             if not await uow.repo.pipelines.all():
                 await sync_config(uow, load_config(pipelines_file or DEFAULT_PIPELINES_FILE))
-        await generate(engine, deals, seed=seed)
+        await generate(engine, deals, seed=seed, force=force)
     finally:
         await engine.dispose()
 
@@ -188,12 +194,16 @@ async def generate(
     days: int = 365,
     chunk: int = 5000,
     progress: Progress | None = None,
+    force: bool = False,
 ) -> DemoReport:
-    """Fill an (empty of leads and deals) database with ``deals`` deals over ``days``."""
+    """Fill an (empty of leads and deals) database with ``deals`` deals over ``days``;
+    ``force`` adds them to a database that has some. The made-up staff get negative
+    Telegram ids, so the reminder engine never sends them anything
+    (services.outbox.queue.is_made_up)."""
     started = time.monotonic()
     now = now or datetime.now(UTC)
     async with UnitOfWork(create_session_factory(engine)) as uow:
-        world = await _World.load(uow, now, days)
+        world = await _World.load(uow, now, days, force=force)
     world.rng.seed(seed)
     report = DemoReport()
     async with engine.connect() as conn:
@@ -432,13 +442,15 @@ class _World:
         self.source_weights = list(accumulate(w for _, w in SOURCES))
 
     @classmethod
-    async def load(cls, uow: UnitOfWork, now: datetime, days: int) -> _World:
+    async def load(
+        cls, uow: UnitOfWork, now: datetime, days: int, *, force: bool = False
+    ) -> _World:
         deal_count = await uow.session.scalar(select(func.count()).select_from(Deal))
         lead_count = await uow.session.scalar(select(func.count()).select_from(Lead))
-        if deal_count or lead_count:
+        if (deal_count or lead_count) and not force:
             raise DemoError(
                 f"the database already has {deal_count} deals and {lead_count} leads; "
-                "the demo fills an empty one"
+                "the demo fills an empty one (--force adds made-up data to it anyway)"
             )
         flows = {}
         for role in ("sales", "leads", "deferred", "installments"):

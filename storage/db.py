@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -35,6 +36,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.util import await_only
+
+from storage import sqlite_driver
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 WRITER_QUEUE_TIMEOUT_S = 10.0
@@ -74,9 +77,19 @@ def create_engine(url: str, *, echo: bool = False, **kwargs: Any) -> AsyncEngine
         # and a waiter for a connection queues in order too.
         kwargs.setdefault("pool_size", SQLITE_POOL_SIZE)
         kwargs.setdefault("max_overflow", 0)
+    kwargs.setdefault("async_creator", _connector(url, kwargs.pop("connect_args", {})))
     engine = create_async_engine(url, echo=echo, **kwargs)
     _install_sqlite_hooks(engine, wal=path is not None)
     return engine
+
+
+def _connector(url: str, extra: dict[str, Any]) -> Any:
+    """storage/sqlite_driver.py's connect, with the sqlite3 arguments SQLAlchemy's aiosqlite
+    dialect would have given aiosqlite for this URL (file, ``uri``, memory forms)."""
+    args, kwargs = SQLiteDialect_aiosqlite().create_connect_args(make_url(url))
+    return sqlite_driver.connector(
+        *args, busy_timeout_s=SQLITE_BUSY_TIMEOUT_MS / 1000, **{**kwargs, **extra}
+    )
 
 
 class _WriterQueue:
@@ -118,6 +131,19 @@ def _install_sqlite_hooks(engine: AsyncEngine, *, wal: bool) -> None:
         if lock is not None and lock.locked():
             lock.release()
 
+    def _begin(conn: Any, sql: str, *, threaded: bool = False) -> None:
+        # Sent with the transaction's first statement (storage/sqlite_driver.py), which waits
+        # for another process's write lock without holding the event loop.
+        driver = conn.connection.driver_connection
+        if isinstance(driver, sqlite_driver.Connection):
+            driver.defer(sql, threaded=threaded)
+            return
+        try:
+            conn.exec_driver_sql(sql)
+        except BaseException:
+            release(conn.info)
+            raise
+
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
@@ -125,7 +151,13 @@ def _install_sqlite_hooks(engine: AsyncEngine, *, wal: bool) -> None:
         if wal:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        # Our driver waits for another process's lock itself (asyncio, not the busy handler
+        # sleeping in the event loop's thread); SQLite's own handler only rides out blips.
+        ours = isinstance(
+            getattr(dbapi_connection, "driver_connection", None), sqlite_driver.Connection
+        )
+        busy_ms = sqlite_driver.SHORT_BUSY_MS if ours else SQLITE_BUSY_TIMEOUT_MS
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -136,7 +168,7 @@ def _install_sqlite_hooks(engine: AsyncEngine, *, wal: bool) -> None:
         options = conn.get_execution_options()
         if options.get(READ_ONLY, False):
             if not options.get(NO_BEGIN, False):
-                conn.exec_driver_sql("BEGIN")
+                _begin(conn, "BEGIN", threaded=True)  # a long read: off the event loop
             return
         lock = queue.lock() if queued else None
         if lock is not None and _HELD not in conn.info:
@@ -148,11 +180,7 @@ def _install_sqlite_hooks(engine: AsyncEngine, *, wal: bool) -> None:
                 got = False
             if got:
                 conn.info[_HELD] = lock
-        try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        except BaseException:
-            release(conn.info)
-            raise
+        _begin(conn, "BEGIN IMMEDIATE")
 
     # Released when the connection goes back to the pool -- a Session returns it right after
     # its COMMIT or ROLLBACK completed (the "commit" event would fire before the COMMIT ran,

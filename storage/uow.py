@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-from sqlalchemy import literal, select
+from sqlalchemy import bindparam, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -19,6 +19,19 @@ from storage.cache import AREAS, ProcessCache
 from storage.db import NO_BEGIN, READ_ONLY
 from storage.models import CacheEpoch, ProcessedUpdate
 from storage.repositories import Repositories
+
+# Built once: a statement made per call costs more to build and key than to run.
+_PEEK = select(
+    select(literal(1)).where(ProcessedUpdate.update_id == bindparam("update_id")).scalar_subquery(),
+    *(
+        select(CacheEpoch.version).where(CacheEpoch.name == area).scalar_subquery()
+        for area in AREAS
+    ),
+)
+
+_RECORD_UPDATE = insert(ProcessedUpdate).values(
+    update_id=bindparam("update_id"), at=bindparam("at")
+)
 
 
 class DuplicateUpdate(Exception):
@@ -107,16 +120,7 @@ class UnitOfWork:
     async def peek_update(self, update_id: int | None) -> bool:
         """Whether this Telegram update was already applied, and the cache epochs checked, in
         one statement (the first of every update)."""
-        epochs = [
-            select(CacheEpoch.version).where(CacheEpoch.name == area).scalar_subquery()
-            for area in AREAS
-        ]
-        seen = (
-            select(literal(1)).where(ProcessedUpdate.update_id == update_id).scalar_subquery()
-            if update_id is not None
-            else literal(None)
-        )
-        row = (await self.session.execute(select(seen, *epochs))).one()
+        row = (await self.session.execute(_PEEK, {"update_id": update_id})).one()
         self._cache.validate(dict(zip(AREAS, row[1:], strict=True)))
         self._cache_checked = True
         return row[0] is not None
@@ -146,9 +150,10 @@ class UnitOfWork:
         if self._update_id is not None:
             update_id, self._update_id = self._update_id, None  # once per update
             await self.session.flush()  # the effect's own rows first, so a conflict below
-            self.session.add(ProcessedUpdate(update_id=update_id, at=self.clock.now()))
             try:
-                await self.session.flush()
+                await self.session.execute(
+                    _RECORD_UPDATE, {"update_id": update_id, "at": self.clock.now()}
+                )
             except IntegrityError as exc:  # another delivery of this update committed first
                 await self.session.rollback()
                 raise DuplicateUpdate(update_id) from exc

@@ -45,6 +45,7 @@ from aiogram.types import (
 )
 
 from bot.app import build_dispatcher
+from bot.responses import keep_response_models
 from bot.settings import Settings
 
 BOT_ID = 4242
@@ -303,7 +304,8 @@ def make_settings(db_url: str, **overrides: Any) -> Settings:
 
 
 def make_bot(session: RecordingSession) -> Bot:
-    return Bot(BOT_TOKEN, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+    bot = Bot(BOT_TOKEN, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+    return keep_response_models(bot)
 
 
 @pytest.fixture

@@ -6,24 +6,27 @@ actor's right to the deal and the card's version; errors go to the error router.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, tzinfo
 from typing import Any
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
+from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from handlers.deals import views as view
 from handlers.errors import error_text
-from handlers.ui import screen
+from handlers.ui import cards, screen
 from handlers.ui.callbacks import DealAction, DealCb, ListCb, MenuAction, MenuCb
 from handlers.ui.filters import Staff
 from handlers.ui.i18n import t
-from handlers.ui.keyboards import button
+from handlers.ui.keyboards import button, with_app
 from services import dates
 from services.common import check_version
 from services.dto import DealCard
@@ -31,6 +34,8 @@ from services.errors import RuleViolation, ValidationError
 from services.permissions import Action, Actor, require
 from services.sales import deals, pipelines
 from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
 
 
 class DealInput(StatesGroup):
@@ -54,11 +59,41 @@ async def show(
 
 
 async def send_card(
-    message: Message, card: DealCard, lang: str, tz: tzinfo, notice: str | None = None
+    message: Message,
+    card: DealCard,
+    lang: str,
+    tz: tzinfo,
+    notice: str | None = None,
+    storage: BaseStorage | None = None,
 ) -> None:
-    await message.answer(
+    """Send the card as a message of its own (remembered in `storage`, so a change made in
+    the Mini App redraws it: `refresh_in_chat`)."""
+    sent = await message.answer(
         view.card_text(card, lang, tz, notice), reply_markup=view.card_keyboard(card, lang)
     )
+    if storage is not None and message.bot is not None and isinstance(sent, Message):
+        await cards.remember(storage, message.bot.id, sent.chat.id, card.id, sent.message_id)
+
+
+async def refresh_in_chat(
+    bot: Bot, storage: BaseStorage, actor: Actor, lang: str, tz: tzinfo, card: DealCard
+) -> bool:
+    """Redraw this deal's card in the person's chat, where the bot last sent it (a move
+    made in the Mini App). False when there is no such card or it cannot be edited."""
+    message_id = await cards.message_of(storage, bot.id, actor.telegram_id, card.id)
+    if message_id is None:
+        return False
+    try:
+        await bot.edit_message_text(
+            text=view.card_text(card, lang, tz),
+            chat_id=actor.telegram_id,
+            message_id=message_id,
+            reply_markup=view.card_keyboard(card, lang),
+        )
+    except TelegramBadRequest as exc:  # deleted, too old, or "message is not modified"
+        log.info("deal %s card in chat %s not redrawn: %s", card.id, actor.telegram_id, exc)
+        return False
+    return True
 
 
 # --- open ---------------------------------------------------------------------------------
@@ -78,18 +113,18 @@ async def open_deal(
     if callback_data.v:  # a "back" from a sub-menu of this card: edit in place
         await show(query, card, lang, tz)
     elif isinstance(query.message, Message):  # opened from a list: a card of its own
-        await send_card(query.message, card, lang, tz)
+        await send_card(query.message, card, lang, tz, storage=state.storage)
 
 
 async def deal_command(
-    message: Message, uow: UnitOfWork, actor: Actor, lang: str, tz: tzinfo
+    message: Message, uow: UnitOfWork, actor: Actor, lang: str, tz: tzinfo, state: FSMContext
 ) -> None:
     arg = (message.text or "").split(maxsplit=1)[1:]
     if not arg or not arg[0].lstrip("#").isdigit():
         await message.answer(t("deal.usage", lang))
         return
     card = await deals.get_card(uow, actor, int(arg[0].lstrip("#")))
-    await send_card(message, card, lang, tz)
+    await send_card(message, card, lang, tz, storage=state.storage)
 
 
 # --- stage moves (required fields asked inline) -------------------------------------------
@@ -429,7 +464,9 @@ async def reassign_menu(
 # --- my deals, search ---------------------------------------------------------------------
 
 
-async def _list(uow: UnitOfWork, actor: Actor, lang: str, cb: ListCb) -> tuple[str, Any]:
+async def _list(
+    uow: UnitOfWork, actor: Actor, lang: str, cb: ListCb, web_app_url: str | None = None
+) -> tuple[str, Any]:
     page = await deals.list_deals(
         uow,
         actor,
@@ -447,24 +484,41 @@ async def _list(uow: UnitOfWork, actor: Actor, lang: str, cb: ListCb) -> tuple[s
                 view.stage_filter(chosen.stages, lang, cb.pipeline_id, cb.stage_id)
             )
     heading = t("deals.list.heading_all" if actor.sees_all else "deals.list.heading", lang)
-    return view.list_text(page, lang, heading), markup
+    return view.list_text(page, lang, heading), with_app(markup, web_app_url, lang)
 
 
-async def my_deals(query: CallbackQuery, uow: UnitOfWork, actor: Actor, lang: str) -> None:
-    text, markup = await _list(uow, actor, lang, ListCb())
+async def my_deals(
+    query: CallbackQuery,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    web_app_url: str | None = None,
+) -> None:
+    text, markup = await _list(uow, actor, lang, ListCb(), web_app_url)
     if isinstance(query.message, Message):
         await query.message.answer(text, reply_markup=markup)
 
 
-async def my_deals_command(message: Message, uow: UnitOfWork, actor: Actor, lang: str) -> None:
-    text, markup = await _list(uow, actor, lang, ListCb())
+async def my_deals_command(
+    message: Message,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    web_app_url: str | None = None,
+) -> None:
+    text, markup = await _list(uow, actor, lang, ListCb(), web_app_url)
     await message.answer(text, reply_markup=markup)
 
 
 async def list_page(
-    query: CallbackQuery, callback_data: ListCb, uow: UnitOfWork, actor: Actor, lang: str
+    query: CallbackQuery,
+    callback_data: ListCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    web_app_url: str | None = None,
 ) -> None:
-    text, markup = await _list(uow, actor, lang, callback_data)
+    text, markup = await _list(uow, actor, lang, callback_data, web_app_url)
     if isinstance(query.message, Message):
         await query.message.edit_text(text, reply_markup=markup)
 

@@ -23,6 +23,7 @@ from aiogram.filters import Command
 from aiogram.types import (
     BufferedInputFile,
     CallbackQuery,
+    InlineKeyboardMarkup,
     InputMediaPhoto,
     Message,
 )
@@ -32,6 +33,7 @@ from handlers.funnel import views as view
 from handlers.ui.callbacks import ExportCb, FunnelCb, MenuAction, MenuCb
 from handlers.ui.filters import Staff
 from handlers.ui.i18n import t
+from handlers.ui.keyboards import with_app
 from services.permissions import Action, Actor, require
 from services.reports import charts, export
 from services.reports import screens as reports
@@ -75,28 +77,53 @@ def _photo(png: bytes, screen: ReportScreen) -> BufferedInputFile:
     return BufferedInputFile(png, filename=f"{screen.kind.value}.png")
 
 
-async def _open(message: Message, uow: UnitOfWork, actor: Actor, lang: str, tz: tzinfo) -> None:
+def _keyboard(
+    screen: ReportScreen, cb: FunnelCb, lang: str, web_app_url: str | None
+) -> InlineKeyboardMarkup:
+    """The pickers, and the Mini App's dashboard under them when there is one."""
+    return with_app(view.screen_keyboard(screen, cb, lang), web_app_url, lang, "dashboard")
+
+
+async def _open(
+    message: Message,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+    web_app_url: str | None = None,
+) -> None:
     cb = FunnelCb()
     screen = await _screen(uow, actor, cb, tz)
     png = await asyncio.to_thread(_chart, screen, lang, tz)
     photo = await message.answer_photo(_photo(png, screen))
     cb = cb.model_copy(update={"photo": photo.message_id})
     await message.answer(
-        view.screen_text(screen, lang, tz), reply_markup=view.screen_keyboard(screen, cb, lang)
+        view.screen_text(screen, lang, tz),
+        reply_markup=_keyboard(screen, cb, lang, web_app_url),
     )
 
 
 async def funnel_command(
-    message: Message, uow: UnitOfWork, actor: Actor, lang: str, tz: tzinfo
+    message: Message,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+    web_app_url: str | None = None,
 ) -> None:
-    await _open(message, uow, actor, lang, tz)
+    await _open(message, uow, actor, lang, tz, web_app_url)
 
 
 async def funnel_menu(
-    query: CallbackQuery, uow: UnitOfWork, actor: Actor, lang: str, tz: tzinfo
+    query: CallbackQuery,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+    web_app_url: str | None = None,
 ) -> None:
     if isinstance(query.message, Message):
-        await _open(query.message, uow, actor, lang, tz)
+        await _open(query.message, uow, actor, lang, tz, web_app_url)
 
 
 async def funnel_pick(
@@ -106,6 +133,7 @@ async def funnel_pick(
     actor: Actor,
     lang: str,
     tz: tzinfo,
+    web_app_url: str | None = None,
 ) -> None:
     cb = callback_data
     screen = await _screen(uow, actor, cb, tz)
@@ -115,10 +143,13 @@ async def funnel_pick(
     if cb.menu != 1:  # the manager picker only changes the buttons: the chart stays
         png = await asyncio.to_thread(_chart, screen, lang, tz)
         cb = cb.model_copy(update={"photo": await _replace_photo(message, cb.photo, png, screen)})
+    markup = (
+        _keyboard(screen, cb, lang, web_app_url)
+        if cb.menu != 1
+        else view.screen_keyboard(screen, cb, lang)
+    )
     try:
-        await message.edit_text(
-            view.screen_text(screen, lang, tz), reply_markup=view.screen_keyboard(screen, cb, lang)
-        )
+        await message.edit_text(view.screen_text(screen, lang, tz), reply_markup=markup)
     except TelegramBadRequest as exc:
         if "not modified" not in exc.message:
             raise

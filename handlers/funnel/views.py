@@ -329,8 +329,8 @@ def digest_lines(p: Mapping[str, Any], lang: str, tz: tzinfo) -> list[str]:
             lang,
             pipeline=escape(str(pipeline or "")),
             count=p.get("active", 0),
-            money=fmt.compact_money(p.get("active_amount", 0), lang),
-            weighted=fmt.compact_money(p.get("weighted", 0), lang),
+            money=fmt.money(p.get("active_amount", 0), lang, compact=True),
+            weighted=fmt.money(p.get("weighted", 0), lang, compact=True),
         ),
         "",
         t("digest.leads", lang, count=p.get("leads", 0)),
@@ -342,7 +342,7 @@ def digest_lines(p: Mapping[str, Any], lang: str, tz: tzinfo) -> list[str]:
             "digest.won",
             lang,
             count=p.get("won", 0),
-            money=fmt.compact_money(p.get("won_amount", 0), lang),
+            money=fmt.money(p.get("won_amount", 0), lang, compact=True),
         )
     )
     lines += [_deal_line(d, lang, False) for d in p.get("wins") or []]
@@ -351,7 +351,7 @@ def digest_lines(p: Mapping[str, Any], lang: str, tz: tzinfo) -> list[str]:
             "digest.lost",
             lang,
             count=p.get("lost", 0),
-            money=fmt.compact_money(p.get("lost_amount", 0), lang),
+            money=fmt.money(p.get("lost_amount", 0), lang, compact=True),
         )
     )
     for r in p.get("reasons") or []:
@@ -362,7 +362,7 @@ def digest_lines(p: Mapping[str, Any], lang: str, tz: tzinfo) -> list[str]:
                 lang,
                 reason=escape(str(name or t("funnel.no_reason", lang))),
                 count=r.get("count", 0),
-                money=fmt.compact_money(r.get("amount", 0), lang),
+                money=fmt.money(r.get("amount", 0), lang, compact=True),
             )
         )
     lines += [_deal_line(d, lang, True) for d in p.get("losses") or []]

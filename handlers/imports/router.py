@@ -18,6 +18,7 @@ from aiogram.enums import ChatAction
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from handlers.ui import fmt
 from handlers.ui.callbacks import ImportAction, ImportCb
 from handlers.ui.filters import Staff
 from handlers.ui.i18n import has, t
@@ -39,10 +40,6 @@ HEADER_WIDTH = 16
 
 
 # --- texts --------------------------------------------------------------------------------
-
-
-def _n(value: int, lang: str) -> str:
-    return f"{value:,}".replace(",", " " if lang == "ru" else ",")
 
 
 def _cut(text: str, width: int) -> str:
@@ -73,7 +70,7 @@ def _column_label(column: Column, lang: str) -> str:
 def mapping_text(view: ImportView, lang: str) -> str:
     lines = [
         _file(view, lang),
-        t("import.rows", lang, n=_n(view.rows, lang)),
+        t("import.rows", lang, n=fmt.number(view.rows, lang)),
         t("import.mapping.title", lang),
     ]
     for column in view.columns:
@@ -133,10 +130,10 @@ def report_text(view: ImportView, report: Report, lang: str) -> str:
     lines = [
         _file(view, lang),
         t("import.report.title", lang),
-        t("import.report.rows", lang, n=_n(report.rows, lang)),
-        t("import.report.to_import", lang, n=_n(report.to_import, lang)),
-        t("import.report.invalid", lang, n=_n(report.invalid, lang)),
-        t("import.report.duplicates", lang, n=_n(report.duplicates, lang)),
+        t("import.report.rows", lang, n=fmt.number(report.rows, lang)),
+        t("import.report.to_import", lang, n=fmt.number(report.to_import, lang)),
+        t("import.report.invalid", lang, n=fmt.number(report.invalid, lang)),
+        t("import.report.duplicates", lang, n=fmt.number(report.duplicates, lang)),
         t("import.report.rule", lang),
     ]
     if report.issues:
@@ -146,7 +143,7 @@ def report_text(view: ImportView, report: Report, lang: str) -> str:
             lines.append(escape(_cut(line, WIDTH)))
         if report.invalid > len(report.issues):
             more = report.invalid - len(report.issues)
-            lines.append(t("import.report.more", lang, n=_n(more, lang)))
+            lines.append(t("import.report.more", lang, n=fmt.number(more, lang)))
     if report.dupes:
         lines += ["", t("import.report.dupes", lang)]
         for dupe in report.dupes:
@@ -157,7 +154,7 @@ def report_text(view: ImportView, report: Report, lang: str) -> str:
             lines.append(escape(t("import.report.row", lang, row=dupe.row) + " " + what))
         if report.duplicates > len(report.dupes):
             more = report.duplicates - len(report.dupes)
-            lines.append(t("import.report.more", lang, n=_n(more, lang)))
+            lines.append(t("import.report.more", lang, n=fmt.number(more, lang)))
     if not report.to_import:
         lines += ["", t("import.report.nothing", lang)]
     return "\n".join(lines)
@@ -166,7 +163,7 @@ def report_text(view: ImportView, report: Report, lang: str) -> str:
 def report_keyboard(view: ImportView, report: Report, lang: str) -> InlineKeyboardMarkup:
     first = []
     if report.to_import:
-        label = t("import.btn.run", lang, n=_n(report.to_import, lang))
+        label = t("import.btn.run", lang, n=fmt.number(report.to_import, lang))
         first.append(_button(label, ImportAction.RUN, view.id))
     first.append(_button(t("import.btn.mapping", lang), ImportAction.MAPPING, view.id))
     cancel = [_button(t("import.btn.cancel", lang), ImportAction.CANCEL, view.id)]
@@ -179,12 +176,14 @@ def summary_text(view: ImportView, lang: str, seconds: float) -> str:
     lines = [
         t("import.done.title", lang),
         _file(view, lang),
-        t("import.done.imported", lang, n=_n(result.imported, lang)),
-        t("import.done.invalid", lang, n=_n(result.invalid, lang)),
-        t("import.done.duplicates", lang, n=_n(result.duplicates, lang)),
+        t("import.done.imported", lang, n=fmt.number(result.imported, lang)),
+        t("import.done.invalid", lang, n=fmt.number(result.invalid, lang)),
+        t("import.done.duplicates", lang, n=fmt.number(result.duplicates, lang)),
     ]
     if result.new_duplicates:
-        lines.append(t("import.done.new_duplicates", lang, n=_n(result.new_duplicates, lang)))
+        lines.append(
+            t("import.done.new_duplicates", lang, n=fmt.number(result.new_duplicates, lang))
+        )
     lines.append(t("import.done.time", lang, s=f"{seconds:.1f}"))
     return "\n".join(lines)
 
@@ -293,8 +292,14 @@ class Progress:
                 return
         self.started = True  # the service accepted the job: show the counter
         self.last_at, self.last_done = now, done
-        text = t("import.progress", self.lang, done=_n(done, self.lang), total=_n(total, self.lang))
+        text = t(
+            "import.progress",
+            self.lang,
+            done=fmt.number(done, self.lang),
+            total=fmt.number(total, self.lang),
+        )
         self.pending = asyncio.create_task(self._show(text))
+        await asyncio.sleep(0)  # let it start: the import's own statements may never yield
 
     async def _show(self, text: str) -> None:
         try:

@@ -26,6 +26,7 @@ from aiogram.types import Contact as TgContact
 from handlers.deals import views as deal_view
 from handlers.errors import error_text
 from handlers.leads import views as view
+from handlers.ui import cards
 from handlers.ui import keyboards as kb
 from handlers.ui.callbacks import LeadAction, LeadCb, MenuAction, MenuCb, WizardAction, WizardCb
 from handlers.ui.filters import Staff
@@ -598,9 +599,11 @@ async def convert(
     actor: Actor,
     lang: str,
     tz: tzinfo,
+    state: FSMContext,
 ) -> None:
-    """Contact + deal in Sales; the card becomes the new deal's card. Unanswered required
-    questions: the error router's alert (RuleViolation qualification_incomplete)."""
+    """Contact + deal in Sales; the card becomes the new deal's card (remembered as the
+    deal's card in this chat: the Mini App redraws it). Unanswered required questions: the
+    error router's alert (RuleViolation qualification_incomplete)."""
     deal_id = await leads.convert(uow, actor, callback_data.lead_id, callback_data.v)
     card = await deals.get_card(uow, actor, deal_id)
     if isinstance(query.message, Message):
@@ -609,6 +612,11 @@ async def convert(
             deal_view.card_text(card, lang, tz, notice),
             reply_markup=deal_view.card_keyboard(card, lang),
         )
+        if query.bot is not None:
+            where = query.message
+            await cards.remember(
+                state.storage, query.bot.id, where.chat.id, card.id, where.message_id
+            )
 
 
 def setup() -> Router:

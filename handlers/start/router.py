@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
@@ -15,6 +17,8 @@ from handlers.ui.i18n import lang_of, t
 from services.permissions import Actor
 from services.team import staff as team
 from storage.uow import UnitOfWork, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
 
 # Registration must work for people who are not staff yet: this router has no Staff filter.
 # Staff-only basics.
@@ -32,6 +36,7 @@ async def start_with_token(
     actor: Actor | None,
     lang: str,
     uow_factory: UnitOfWorkFactory,
+    web_app_url: str | None = None,
 ) -> None:
     user = message.from_user
     if user is None:
@@ -54,7 +59,7 @@ async def start_with_token(
     if bot is not None:
         from handlers.ui.commands import set_commands_for
 
-        await set_commands_for(bot, new_actor, uow_factory)
+        await set_commands_for(bot, new_actor, uow_factory, web_app_url)
 
 
 async def show_menu(message: Message, actor: Actor, lang: str, state: FSMContext) -> None:
@@ -77,6 +82,12 @@ async def menu_home(query: CallbackQuery, actor: Actor, lang: str, state: FSMCon
         await query.message.edit_text(t("menu.title", lang), reply_markup=kb.main_menu(actor, lang))
 
 
+async def help_command(message: Message, actor: Actor, lang: str) -> None:
+    from handlers.ui.commands import help_text
+
+    await message.answer(help_text(actor, lang))
+
+
 async def lang_command(message: Message, lang: str) -> None:
     await message.answer(t("lang.pick", lang), reply_markup=kb.languages())
 
@@ -92,6 +103,7 @@ async def set_lang(
     uow: UnitOfWork,
     actor: Actor,
     uow_factory: UnitOfWorkFactory,
+    web_app_url: str | None = None,
 ) -> None:
     updated = await team.set_language(uow, actor, callback_data.lang)
     lang = updated.language or "ru"
@@ -101,13 +113,20 @@ async def set_lang(
     if query.bot is not None:
         from handlers.ui.commands import set_commands_for
 
-        await set_commands_for(query.bot, updated, uow_factory)
+        await set_commands_for(query.bot, updated, uow_factory, web_app_url)
 
 
 async def _refuse(
     event: TelegramObject, user: User | None, uow: UnitOfWork, text: str | None, lang: str
 ) -> None:
     if user is not None:
+        # The owner's way to learn their own Telegram id (README, "Your Telegram id").
+        log.info(
+            "refused %s (Telegram id %s): not on the staff; an admin invites them, or put the "
+            "id in ADMIN_IDS to make them an admin",
+            _name(user),
+            user.id,
+        )
         await team.record_attempt(uow, user.id, _name(user), user.username, text)
 
 
@@ -148,6 +167,7 @@ def setup() -> tuple[Router, Router, Router]:
     menu.message.register(show_menu, Command("menu"))
     menu.message.register(cancel, Command("cancel"))
     menu.callback_query.register(menu_home, MenuCb.filter(F.action == MenuAction.HOME))
+    menu.message.register(help_command, Command("help"))
     menu.message.register(lang_command, Command("lang"))
     menu.callback_query.register(lang_menu, MenuCb.filter(F.action == MenuAction.LANG))
     menu.callback_query.register(set_lang, LangCb.filter())

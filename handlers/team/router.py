@@ -4,6 +4,7 @@ access attempts of people nobody invited. Admins only: every service call checks
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import timedelta, tzinfo
 from typing import Protocol
 
@@ -13,7 +14,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from handlers.team import views as view
 from handlers.ui.callbacks import InviteCb, MenuAction, MenuCb, TeamAction, TeamCb
-from handlers.ui.commands import clear_commands_for, set_commands_for
+from handlers.ui.commands import clear_commands_for, set_commands_for, set_menu_button_for
 from handlers.ui.filters import Staff
 from handlers.ui.i18n import t
 from services.errors import ValidationError
@@ -46,18 +47,23 @@ def _role_at(index: int) -> str:
 
 
 async def _refresh_commands(
-    bot: Bot | None, person: EmployeeInfo, uow_factory: UnitOfWorkFactory
+    bot: Bot | None,
+    person: EmployeeInfo,
+    uow_factory: UnitOfWorkFactory,
+    web_app_url: str | None = None,
 ) -> None:
-    """The person's commands menu follows their roles; a deactivated person keeps only the
-    default (/start) menu."""
+    """The person's commands menu (and Mini App menu button) follows their roles; a
+    deactivated person keeps only the default (/start) menu."""
     if bot is None:
         return
+    roles = frozenset(Role(r) for r in person.roles if r in Role._value2member_map_)
+    actor = Actor(person.id, person.telegram_id, person.name, roles, person.language)
     if person.active:
-        roles = frozenset(Role(r) for r in person.roles if r in Role._value2member_map_)
-        actor = Actor(person.id, person.telegram_id, person.name, roles, person.language)
-        await set_commands_for(bot, actor, uow_factory)
-    else:
-        await clear_commands_for(bot, person.telegram_id, uow_factory)
+        await set_commands_for(bot, actor, uow_factory, web_app_url)
+        return
+    if web_app_url:
+        await set_menu_button_for(bot, replace(actor, roles=frozenset()), web_app_url)
+    await clear_commands_for(bot, person.telegram_id, uow_factory)
 
 
 # --- invites ------------------------------------------------------------------------------
@@ -128,11 +134,12 @@ async def toggle_role(
     actor: Actor,
     lang: str,
     uow_factory: UnitOfWorkFactory,
+    web_app_url: str | None = None,
 ) -> None:
     role = _role_at(callback_data.value)
     person = await team.toggle_role(uow, actor, callback_data.employee_id, role)
     await _edit(query, view.employee_card(person, lang), view.employee_keyboard(person, lang))
-    await _refresh_commands(query.bot, person, uow_factory)
+    await _refresh_commands(query.bot, person, uow_factory, web_app_url)
 
 
 async def set_active(
@@ -142,12 +149,13 @@ async def set_active(
     actor: Actor,
     lang: str,
     uow_factory: UnitOfWorkFactory,
+    web_app_url: str | None = None,
 ) -> None:
     if callback_data.value not in (0, 1):
         raise ValidationError("action", "unknown")
     person = await team.set_active(uow, actor, callback_data.employee_id, bool(callback_data.value))
     await _edit(query, view.employee_card(person, lang), view.employee_keyboard(person, lang))
-    await _refresh_commands(query.bot, person, uow_factory)
+    await _refresh_commands(query.bot, person, uow_factory, web_app_url)
 
 
 async def access_attempts(

@@ -1,4 +1,5 @@
-"""The commands menu (setMyCommands): per role, in each person's language.
+"""The commands menu (setMyCommands): per role, in each person's language; with a Mini App
+(WEB_APP_URL) also each person's chat menu button (setChatMenuButton).
 
 Telegram keeps a menu until it is replaced, so a start sends only the menus that changed:
 each scope's digest (services/team/menus.py, table bot_menus) is compared with the menu
@@ -13,6 +14,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from html import escape
 from typing import Any
 
 from aiogram import Bot
@@ -21,6 +23,9 @@ from aiogram.types import (
     BotCommand,
     BotCommandScopeChat,
     BotCommandScopeDefault,
+    MenuButtonCommands,
+    MenuButtonWebApp,
+    WebAppInfo,
 )
 
 from handlers.ui.i18n import LANGUAGES, t
@@ -47,6 +52,7 @@ COMMANDS: tuple[tuple[str, tuple[Role, ...] | None], ...] = (
     ("invite", (Role.ADMIN,)),
     ("team", (Role.ADMIN,)),
     ("lang", None),
+    ("help", None),
     ("cancel", None),
 )
 
@@ -59,15 +65,59 @@ def commands_for(roles: frozenset[Role], lang: str) -> list[BotCommand]:
     ]
 
 
+def help_text(actor: Actor, lang: str) -> str:
+    """/help: who this person is, what each of their roles may do, and their commands."""
+    roles = [r for r in Role if r in actor.roles]
+    lines = [
+        t(
+            "help.title",
+            lang,
+            name=escape(actor.name),
+            roles=", ".join(t(f"role.{r}", lang) for r in roles),
+        ),
+        "",
+        *(t(f"help.role.{r}", lang) for r in roles),
+        "",
+        t("help.commands", lang),
+        *(f"/{c.command} — {escape(c.description)}" for c in commands_for(actor.roles, lang)),
+        "",
+        t("help.footer", lang),
+    ]
+    return "\n".join(lines)
+
+
+def has_board(actor: Actor) -> bool:
+    """Whose chat menu button opens the Mini App (the board is about deals)."""
+    return any(r in actor.roles for r in SALES)
+
+
+def menu_button(actor: Actor, web_app_url: str) -> MenuButtonWebApp | MenuButtonCommands:
+    """The chat's menu button: the Mini App for sales roles, the commands for the others."""
+    if has_board(actor):
+        text = t("app.menu_button", actor.language or "ru")
+        return MenuButtonWebApp(text=text, web_app=WebAppInfo(url=web_app_url))
+    return MenuButtonCommands()
+
+
+async def set_menu_button_for(bot: Bot, actor: Actor, web_app_url: str) -> None:
+    try:
+        await bot.set_chat_menu_button(
+            chat_id=actor.telegram_id, menu_button=menu_button(actor, web_app_url)
+        )
+    except TelegramAPIError as exc:
+        log.info("menu button for %s not set: %s", actor.telegram_id, exc)
+
+
 @dataclass(frozen=True)
 class Menu:
-    """One scope's menu: what to send, and its digest (the bot, scope, language and
-    commands: equal digests, equal menus)."""
+    """One scope's menu: what to send, and its digest (the bot, scope, language, commands
+    and chat menu button: equal digests, equal menus)."""
 
     key: str  # "default", "default:en", "chat:<telegram id>"
     scope: BotCommandScopeChat | BotCommandScopeDefault
     language_code: str | None
     commands: list[BotCommand]
+    button: MenuButtonWebApp | MenuButtonCommands | None
     digest: str
 
     @classmethod
@@ -78,12 +128,20 @@ class Menu:
         scope: BotCommandScopeChat | BotCommandScopeDefault,
         commands: list[BotCommand],
         language_code: str | None = None,
+        button: MenuButtonWebApp | MenuButtonCommands | None = None,
     ) -> Menu:
         blob = json.dumps(
-            [bot.id, key, language_code, [(c.command, c.description) for c in commands]],
+            [
+                bot.id,
+                key,
+                language_code,
+                [(c.command, c.description) for c in commands],
+                button.model_dump(mode="json", exclude_none=True) if button else None,
+            ],
             ensure_ascii=False,
         )
-        return cls(key, scope, language_code, commands, hashlib.sha256(blob.encode()).hexdigest())
+        digest = hashlib.sha256(blob.encode()).hexdigest()
+        return cls(key, scope, language_code, commands, button, digest)
 
 
 def chat_key(telegram_id: int) -> str:
@@ -104,23 +162,43 @@ def default_menus(bot: Bot) -> list[Menu]:
     ]
 
 
-def menu_of(bot: Bot, actor: Actor) -> Menu:
-    """One person's menu, in their language (a chat scope beats the default scope)."""
+def menu_of(bot: Bot, actor: Actor, web_app_url: str | None = None) -> Menu:
+    """One person's menu, in their language (a chat scope beats the default scope), with
+    their chat's menu button when there is a Mini App."""
     return Menu.of(
         bot,
         chat_key(actor.telegram_id),
         BotCommandScopeChat(chat_id=actor.telegram_id),
         commands_for(actor.roles, actor.language or "ru"),
+        button=menu_button(actor, web_app_url) if web_app_url else None,
     )
 
 
+def _requests(bot: Bot, menu: Menu) -> list[Callable[[], Awaitable[Any]]]:
+    """The calls that set this menu: its commands, and its chat's menu button if any."""
+    calls: list[Callable[[], Awaitable[Any]]] = [
+        lambda: bot.set_my_commands(
+            menu.commands, scope=menu.scope, language_code=menu.language_code
+        )
+    ]
+    scope, button = menu.scope, menu.button
+    if button is not None and isinstance(scope, BotCommandScopeChat):
+        chat_id = int(scope.chat_id)  # ours are always numeric ids
+        calls.append(lambda: bot.set_chat_menu_button(chat_id=chat_id, menu_button=button))
+    return calls
+
+
 async def _send(bot: Bot, menu: Menu) -> None:
-    await bot.set_my_commands(menu.commands, scope=menu.scope, language_code=menu.language_code)
+    for call in _requests(bot, menu):
+        await call()
 
 
-async def set_commands_for(bot: Bot, actor: Actor, uow_factory: UnitOfWorkFactory) -> None:
-    """Set one person's menu now (their roles or language changed) and remember it."""
-    menu = menu_of(bot, actor)
+async def set_commands_for(
+    bot: Bot, actor: Actor, uow_factory: UnitOfWorkFactory, web_app_url: str | None = None
+) -> None:
+    """Set one person's menu (and Mini App menu button) now -- their roles or language
+    changed -- and remember it."""
+    menu = menu_of(bot, actor, web_app_url)
     try:
         await _send(bot, menu)
     except TelegramAPIError as exc:  # a person who never opened the bot, etc.
@@ -177,18 +255,19 @@ class _Pacer:
 async def set_commands(
     bot: Bot,
     uow_factory: UnitOfWorkFactory,
+    web_app_url: str | None = None,
     *,
     per_second: float = 20.0,
     concurrency: int = 8,
 ) -> MenuStats:
     """At start: every menu whose digest differs from the one stored (a new employee, a
-    changed role, language or command list, another bot) is set, concurrently within
-    `per_second`; menus of people no longer on staff are removed. Unchanged menus cost no
-    call at all."""
+    changed role, language, command list or Mini App URL, another bot) is set, concurrently
+    within `per_second` (a person's commands and menu button count as one menu); menus of
+    people no longer on staff are removed. Unchanged menus cost no call at all."""
     async with uow_factory() as uow:
         staff = await employees.staff(uow)
         known = await menus.stored(uow)
-    wanted = default_menus(bot) + [menu_of(bot, actor) for actor in staff]
+    wanted = default_menus(bot) + [menu_of(bot, actor, web_app_url) for actor in staff]
     keys = {m.key for m in wanted}
     stale = [m for m in wanted if known.get(m.key) != m.digest]
     gone = [k for k in known if k.startswith("chat:") and k not in keys]
@@ -199,7 +278,8 @@ async def set_commands(
 
     async def put(menu: Menu) -> None:
         try:
-            await pacer.call(lambda: _send(bot, menu))
+            for request in _requests(bot, menu):
+                await pacer.call(request)
         except TelegramAPIError as exc:  # a person who never opened the bot, etc.
             stats.failed += 1
             log.info("commands for %s not set: %s", menu.key, exc)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from babel.numbers import format_compact_decimal, format_currency, format_decimal
@@ -36,12 +37,16 @@ def money(minor: Any, lang: str | None, *, compact: bool = False) -> str:
         return NONE
     if compact:
         return f"{compact_money(minor, lang)}\u00a0{currency(lang)}"
-    pattern = "#,##0.00\u00a0¤" if int(minor) % 100 else "#,##0\u00a0¤"
-    return format_currency(
-        _roubles(minor), CURRENCY, pattern, locale=locale(lang), currency_digits=False
-    )
+    return _money(int(minor), locale(lang))
 
 
+@lru_cache(maxsize=4096)  # Babel parses the pattern and the locale on every call
+def _money(minor: int, lang: str) -> str:
+    pattern = "#,##0.00\u00a0¤" if minor % 100 else "#,##0\u00a0¤"
+    return format_currency(_roubles(minor), CURRENCY, pattern, locale=lang, currency_digits=False)
+
+
+@lru_cache(maxsize=8)
 def currency(lang: str | None) -> str:
     """The currency sign in the language: '₽' (ru), 'RUB' (en)."""
     return format_currency(0, CURRENCY, "¤", locale=locale(lang))

@@ -4,7 +4,7 @@ Each area's own keyboards live in its views module (handlers/<area>/views.py).""
 
 from __future__ import annotations
 
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from handlers.ui.callbacks import (
@@ -19,7 +19,23 @@ from storage.enums import Role
 
 
 def button(text: str, cb: object) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=text, callback_data=cb.pack())  # type: ignore[attr-defined]
+    # Both fields are strings by construction: skip pydantic's validation (a card has
+    # a dozen buttons, drawn on every tap).
+    return InlineKeyboardButton.model_construct(text=text, callback_data=cb.pack())  # type: ignore[attr-defined]
+
+
+def with_app(
+    markup: InlineKeyboardMarkup, web_app_url: str | None, lang: str, view: str = "board"
+) -> InlineKeyboardMarkup:
+    """`markup` plus a last row opening the Mini App (`view`: board or dashboard), when
+    there is one (WEB_APP_URL)."""
+    if not web_app_url:
+        return markup
+    sep = "&" if "?" in web_app_url else "?"
+    url = f"{web_app_url}{sep}view={view}"
+    key = "app.open_dashboard" if view == "dashboard" else "app.open_board"
+    row = [InlineKeyboardButton(text=t(key, lang), web_app=WebAppInfo(url=url))]
+    return InlineKeyboardMarkup(inline_keyboard=[*markup.inline_keyboard, row])
 
 
 def main_menu(actor: Actor, lang: str) -> InlineKeyboardMarkup:

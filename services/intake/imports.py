@@ -32,6 +32,7 @@ from enum import StrEnum
 from pathlib import PurePath
 from typing import Any, TypeVar
 
+import charset_normalizer
 from sqlalchemy import Table, func, insert, select, text, update
 
 from services.common import commit, load
@@ -192,20 +193,37 @@ def cell_text(value: Any) -> str:
 
 
 def decode_text(data: bytes) -> str:
+    """A CSV file's text: a BOM says the encoding; valid UTF-8 is UTF-8; anything else
+    (cp1251 from Excel, KOI8-R, UTF-16 without a BOM...) is detected by charset-normalizer,
+    cp1251 when it cannot tell."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1251", errors="replace")
+    if b"\x00" not in data[:4096]:  # NULs: UTF-16/32 without a BOM, which decodes as "UTF-8"
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            pass
+    best = charset_normalizer.from_bytes(data).best()
+    if best is not None:
+        return str(best)
+    return data.decode("cp1251", errors="replace")
+
+
+_DELIMITERS = ";\t,"
 
 
 def sniff_delimiter(text: str) -> str:
-    """';', ',' or tab: whichever the first non-empty line has most of."""
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    counts = {d: first.count(d) for d in (";", "\t", ",")}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] else ","
+    """';', ',' or tab, by the stdlib's csv.Sniffer on the first lines (the delimiter that
+    occurs equally often in each); when it cannot decide, whichever the first non-empty line
+    has most of."""
+    sample = "\n".join(text.splitlines()[:50])
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=_DELIMITERS).delimiter
+    except csv.Error:
+        first = next((line for line in text.splitlines() if line.strip()), "")
+        counts = {d: first.count(d) for d in _DELIMITERS}
+        best = max(counts, key=lambda d: counts[d])
+        return best if counts[best] else ","
 
 
 def _records_csv(data: bytes) -> Iterator[tuple[int, Sequence[Any]]]:

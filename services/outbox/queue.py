@@ -24,7 +24,9 @@ Sweep (`Sweeper.sweep_once`, the interval job):
    ``FOR UPDATE SKIP LOCKED`` so several workers never claim the same row (SQLite runs every
    transaction as BEGIN IMMEDIATE: the claim is exclusive there). Rows that became moot are
    cancelled (their task is closed or was rescheduled, the installment is paid), rows for a
-   deactivated person are cancelled, for an unreachable person failed. The rest become
+   deactivated person are cancelled, and so are rows for the made-up people of
+   ``voronka demo`` (negative Telegram ids, which no real account has: they never get a
+   message), for an unreachable person failed. The rest become
    ``claimed`` (``claimed_at = now``, ``attempts + 1``) and the transaction commits.
 2. group — one message per person: all of a person's items together (``items_per_message``
    at most per message), except task cards (``task.new``) and summaries, which have their own
@@ -173,6 +175,11 @@ class DeliveryRejected(DeliveryError):
 
 def _dialect(uow: UnitOfWork) -> str:
     return uow.session.get_bind().dialect.name
+
+
+def is_made_up(telegram_id: int) -> bool:
+    """A person `voronka demo` invented (services/demo.py gives them negative ids)."""
+    return telegram_id < 0
 
 
 async def enqueue(
@@ -666,6 +673,8 @@ class Sweeper:
                 emp = employees.get(row.recipient_id)
                 if emp is None or not emp.active:
                     cancelled["inactive"].append(row.id)
+                elif is_made_up(emp.telegram_id):
+                    cancelled["demo"].append(row.id)
                 elif emp.unreachable:
                     unreachable.append(row.id)
                 elif _moot(row, tasks, dues):

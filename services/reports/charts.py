@@ -16,8 +16,10 @@ import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
+from decimal import Decimal
 from typing import Any
 
+from babel.numbers import format_compact_decimal, format_decimal
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -51,7 +53,7 @@ LABELS: dict[str, dict[str, str]] = {
         "summary": "Пришло {cohort} · выиграно {won} ({rate}) · {money}",
         "funnel_legend": "сделок · % от предыдущего этапа · сумма",
         "key": "★ После этапа «{stage}» выигрывают {rate}",
-        "lost": "Потеряно {count} сделок на {money}",
+        "lost": "Потеряно сделок: {count}, на {money}",
         "everyone": "все менеджеры",
         "nothing": "За этот период сделок нет",
         "losses": "Причины отказов · «{pipeline}»",
@@ -62,16 +64,13 @@ LABELS: dict[str, dict[str, str]] = {
         "managers_legend": "выиграно · сумма · конверсия",
         "no_reason": "Без причины",
         "no_manager": "Без менеджера",
-        "thousand": "тыс",
-        "million": "млн",
-        "billion": "млрд",
     },
     "en": {
         "funnel": "Funnel: {pipeline}",
         "summary": "Came in {cohort} · won {won} ({rate}) · {money}",
         "funnel_legend": "deals · % of the previous stage · amount",
         "key": "★ After “{stage}” {rate} are won",
-        "lost": "Lost {count} deals worth {money}",
+        "lost": "Deals lost: {count}, worth {money}",
         "everyone": "all managers",
         "nothing": "No deals in this period",
         "losses": "Loss reasons · {pipeline}",
@@ -82,9 +81,6 @@ LABELS: dict[str, dict[str, str]] = {
         "managers_legend": "won · amount · conversion",
         "no_reason": "No reason",
         "no_manager": "No manager",
-        "thousand": "k",
-        "million": "M",
-        "billion": "B",
     },
 }
 
@@ -99,21 +95,20 @@ class _Text:
         return self.words[key].format(**values)
 
     def number(self, value: float, digits: int = 0) -> str:
-        text = f"{value:,.{digits}f}"
-        if self.lang == "ru":  # 1 234 567,8
-            text = text.replace(",", "\u202f").replace(".", ",")
-        return text
+        """1 234 567,8 (ru) / 1,234,567.8 (en): Babel's (CLDR) separators."""
+        pattern = "#,##0" + ("." + "0" * digits if digits else "")
+        return format_decimal(value, pattern, locale=self.lang)
 
     def money(self, minor: int) -> str:
-        value = minor / 100
-        for limit, key in ((1e9, "billion"), (1e6, "million"), (1e3, "thousand")):
+        """Short roubles and the currency: 999 ₽, 12,3 тыс. ₽ / 12.3K ₽ (CLDR short forms)."""
+        value = Decimal(int(minor)) / 100
+        digits = 0
+        for limit in (10**9, 10**6, 10**3):
             if abs(value) >= limit:
-                scaled = value / limit
-                digits = 1 if abs(scaled) < 100 else 0
-                sep = " " if self.lang == "ru" else ""
-                text = self.number(scaled, digits).removesuffix(",0").removesuffix(".0")
-                return f"{text}{sep}{self.words[key]} {self.currency}"
-        return f"{self.number(value)} {self.currency}"
+                digits = 1 if abs(value) / limit < 100 else 0
+                break
+        text = format_compact_decimal(value, locale=self.lang, fraction_digits=digits)
+        return f"{text} {self.currency}"
 
     def percent(self, ratio: float | None) -> str:
         if ratio is None:

@@ -15,6 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from storage.enums import Role, StageKind, TaskKind
 
+# The shipped pipeline files: services/sales/defaults links to config/pipelines in the
+# checkout, and the wheel carries the files themselves (package data), so an installed
+# `voronka` finds its default without the repository.
+DEFAULTS_DIR = (Path(__file__).parent / "defaults").resolve()
+DEFAULT_FILE = DEFAULTS_DIR / "default.toml"
+
 CODE_PATTERN = r"^[a-z][a-z0-9_]{0,40}$"
 
 # Deal fields a stage may require before a deal enters it.
@@ -55,6 +61,8 @@ class StageSpec(_Strict):
     probability: int = Field(default=0, ge=0, le=100)
     requires: tuple[str, ...] = ()
     task: TaskSpec | None = None
+    # A deal in this stage longer than this many days is stale (the board colours it).
+    rot_after_days: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _check(self) -> StageSpec:

@@ -68,6 +68,7 @@ async def sync_config(uow: UnitOfWork, config: CompanyConfig) -> SyncReport:
                 probability=sspec.probability,
                 required_fields=list(sspec.requires),
                 on_enter_task=task,
+                rot_after_days=sspec.rot_after_days,
                 archived=False,
             )
             label = f"{spec.code}.{sspec.code}"

@@ -10,6 +10,30 @@ from storage.models import Employee
 from storage.uow import UnitOfWork
 
 
+def placeholder_name(telegram_id: int) -> str:
+    """The name an ADMIN_IDS admin has until they first write to the bot."""
+    return f"Admin {telegram_id}"
+
+
+def has_placeholder_name(actor: Actor) -> bool:
+    return actor.name == placeholder_name(actor.telegram_id)
+
+
+async def name_from_profile(
+    uow: UnitOfWork, actor: Actor, name: str, username: str | None
+) -> Actor:
+    """A first admin's first contact: their Telegram name replaces the placeholder (only
+    while it is still the placeholder: a name set since is kept). Commits."""
+    name = " ".join(name.split())[:200]
+    emp = await uow.repo.employees.by_telegram_id(actor.telegram_id)
+    if emp is None or not name or emp.name != placeholder_name(emp.telegram_id):
+        return actor
+    emp.name = name
+    emp.username = username or emp.username
+    await uow.commit()
+    return Actor.of(emp)
+
+
 async def ensure_admins(uow: UnitOfWork, telegram_ids: Iterable[int]) -> list[int]:
     """Make sure each id is an active admin (first admins come from ADMIN_IDS)."""
     created: list[int] = []
@@ -18,7 +42,7 @@ async def ensure_admins(uow: UnitOfWork, telegram_ids: Iterable[int]) -> list[in
         if emp is None:
             emp = Employee(
                 telegram_id=tg_id,
-                name=f"Admin {tg_id}",
+                name=placeholder_name(tg_id),  # until their first message (name_from_profile)
                 roles=[Role.ADMIN.value],
                 active=True,
                 created_at=uow.clock.now(),

@@ -21,7 +21,18 @@ from storage.models.base import Base
 
 class Deal(Base):
     __tablename__ = "deals"
-    __table_args__ = (Index("ix_deals_pipeline_stage", "pipeline_id", "stage_id"),)
+    __table_args__ = (
+        Index("ix_deals_pipeline_stage", "pipeline_id", "stage_id"),
+        Index(
+            "ix_deals_board",
+            "pipeline_id",
+            "closed_at",
+            "stage_id",
+            "stage_entered_at",
+            "amount",
+            "manager_id",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(300))

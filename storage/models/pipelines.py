@@ -43,6 +43,7 @@ class Stage(Base):
     probability: Mapped[int] = mapped_column(Integer, default=0)
     required_fields: Mapped[list[str]] = mapped_column(default=list)
     on_enter_task: Mapped[JSONDict | None]
+    rot_after_days: Mapped[int | None] = mapped_column(Integer)
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
 
 

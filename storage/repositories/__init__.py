@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import Base
 from storage.repositories.analytics import AnalyticsRepo
 from storage.repositories.base import M, Repo
+from storage.repositories.board import BoardRepo
 from storage.repositories.clients import ContactRepo
 from storage.repositories.deals import DealRepo, HistoryRepo
 from storage.repositories.employees import EmployeeRepo
@@ -30,23 +32,74 @@ __all__ = ["Repo", "Repositories"]
 
 
 class Repositories:
+    """Each area's repository is made on first use (most units of work touch one or two)."""
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-        self.employees = EmployeeRepo(session)
-        self.team = TeamRepo(session)
-        self.pipelines = PipelineRepo(session)
-        self.catalog = CatalogRepo(session)
-        self.leads = LeadRepo(session)
-        self.contacts = ContactRepo(session)
-        self.deals = DealRepo(session)
-        self.history = HistoryRepo(session)
-        self.tasks = TaskRepo(session)
-        self.installments = InstallmentRepo(session)
-        self.outbox = OutboxRepo(session)
-        self.analytics = AnalyticsRepo(session)
-        self.imports = ImportRepo(session)
-        self.intake = IntakeRepo(session)
-        self.system = SystemRepo(session)
+
+    @cached_property
+    def employees(self) -> EmployeeRepo:
+        return EmployeeRepo(self.session)
+
+    @cached_property
+    def team(self) -> TeamRepo:
+        return TeamRepo(self.session)
+
+    @cached_property
+    def pipelines(self) -> PipelineRepo:
+        return PipelineRepo(self.session)
+
+    @cached_property
+    def catalog(self) -> CatalogRepo:
+        return CatalogRepo(self.session)
+
+    @cached_property
+    def leads(self) -> LeadRepo:
+        return LeadRepo(self.session)
+
+    @cached_property
+    def contacts(self) -> ContactRepo:
+        return ContactRepo(self.session)
+
+    @cached_property
+    def deals(self) -> DealRepo:
+        return DealRepo(self.session)
+
+    @cached_property
+    def history(self) -> HistoryRepo:
+        return HistoryRepo(self.session)
+
+    @cached_property
+    def tasks(self) -> TaskRepo:
+        return TaskRepo(self.session)
+
+    @cached_property
+    def installments(self) -> InstallmentRepo:
+        return InstallmentRepo(self.session)
+
+    @cached_property
+    def outbox(self) -> OutboxRepo:
+        return OutboxRepo(self.session)
+
+    @cached_property
+    def analytics(self) -> AnalyticsRepo:
+        return AnalyticsRepo(self.session)
+
+    @cached_property
+    def imports(self) -> ImportRepo:
+        return ImportRepo(self.session)
+
+    @cached_property
+    def intake(self) -> IntakeRepo:
+        return IntakeRepo(self.session)
+
+    @cached_property
+    def system(self) -> SystemRepo:
+        return SystemRepo(self.session)
+
+    @cached_property
+    def board(self) -> BoardRepo:
+        return BoardRepo(self.session)
 
     async def get(self, model: type[M], ident: Any) -> M | None:
         return await self.session.get(model, ident)

@@ -5,10 +5,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from storage.models import Activity, Company, Contact, Deal, StageHistory
 from storage.repositories.base import Repo
+
+# The tap's statements, built once (building and keying a statement per call costs more
+# than running it).
+_WITH_CLIENT = (
+    select(Deal, Contact, Company)
+    .outerjoin(Contact, Contact.id == Deal.contact_id)
+    .outerjoin(Company, Company.id == Deal.company_id)
+    .where(Deal.id == bindparam("deal_id"))
+)
+_ACTIVITIES = (
+    select(Activity)
+    .where(Activity.deal_id == bindparam("deal_id"))
+    .order_by(Activity.at.desc(), Activity.id.desc())
+    .limit(bindparam("limit"))
+)
 
 
 class DealRepo(Repo):
@@ -24,14 +39,7 @@ class DealRepo(Repo):
     async def with_client(self, deal_id: int) -> Deal | None:
         """The deal with its contact and company in one statement (they land in the
         session's identity map, so the card reads them without another query)."""
-        row = (
-            await self.session.execute(
-                select(Deal, Contact, Company)
-                .outerjoin(Contact, Contact.id == Deal.contact_id)
-                .outerjoin(Company, Company.id == Deal.company_id)
-                .where(Deal.id == deal_id)
-            )
-        ).first()
+        row = (await self.session.execute(_WITH_CLIENT, {"deal_id": deal_id})).first()
         if row is None:
             return None
         # The identity map holds objects weakly: keep the client's rows alive for this
@@ -106,10 +114,5 @@ class HistoryRepo(Repo):
         return rows.all()
 
     async def activities(self, deal_id: int, limit: int = 5) -> Sequence[Activity]:
-        rows = await self.session.scalars(
-            select(Activity)
-            .where(Activity.deal_id == deal_id)
-            .order_by(Activity.at.desc(), Activity.id.desc())
-            .limit(limit)
-        )
+        rows = await self.session.scalars(_ACTIVITIES, {"deal_id": deal_id, "limit": limit})
         return rows.all()

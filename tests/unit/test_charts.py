@@ -116,7 +116,7 @@ def test_funnel_text_in_russian_and_english():
     data = funnel([1260, 456, 59, 40], [252_000_000_00, 91_200_000_00, 11_800_000_00, 8_000_000_00])
     ru = strings(charts.funnel_figure(data, "ru", manager_name="Анна"))
     assert "Воронка «Продажа»" in ru and "★ Замер выполнен" in ru
-    assert "1\u202f260 · 100% · 252 млн ₽" in ru and "59 · 13% · 11,8 млн ₽" in ru
+    assert "1\u00a0260 · 100% · 252\u00a0млн ₽" in ru and "59 · 13% · 11,8\u00a0млн ₽" in ru
     assert "★ После этапа «Замер выполнен» выигрывают 68%" in ru
     assert any(s.endswith("· Анна") and s.startswith("01.10.2025 – 31.12.2025") for s in ru)
     en = strings(charts.funnel_figure(data, "en"))
@@ -152,8 +152,8 @@ def test_loss_reasons_most_frequent_first():
     fig = charts.loss_reasons_figure(LossReport(PIPELINE, SPAN, None, rows))
     assert [round(w, 3) for _, w, _ in bars(fig)] == [1.0, 0.4, 0.2]
     found = strings(fig)
-    assert "Без причины" in found and "30 · 62% · 90 тыс ₽" in found
-    assert "Всего отказов 48 на 105 тыс ₽" in found
+    assert "Без причины" in found and "30 · 62% · 90\u00a0тыс. ₽" in found
+    assert "Всего отказов 48 на 105\u00a0тыс. ₽" in found
     assert_fits(fig)
 
 
@@ -180,7 +180,7 @@ def test_manager_ranking_bars_by_money():
     found = strings(fig)
     assert "1. Анна Смирнова" in found and "3. Без менеджера" in found
     assert any(s.startswith("2. Константин") and s.endswith("…") for s in found)
-    assert "10 · 400 тыс ₽ · 10%" in found
+    assert "10 · 400\u00a0тыс. ₽ · 10%" in found
     assert_fits(fig)
 
 
@@ -188,10 +188,10 @@ def test_manager_ranking_bars_by_money():
     ("lang", "minor", "money"),
     [
         ("ru", 99_900, "999 ₽"),
-        ("ru", 1_234_500, "12,3 тыс ₽"),
-        ("ru", 123_456_789_00, "123 млн ₽"),
-        ("ru", 2_500_000_000_00, "2,5 млрд ₽"),
-        ("en", 1_234_500, "12.3k ₽"),
+        ("ru", 1_234_500, "12,3\u00a0тыс. ₽"),
+        ("ru", 123_456_789_00, "123\u00a0млн ₽"),
+        ("ru", 2_500_000_000_00, "2,5\u00a0млрд ₽"),
+        ("en", 1_234_500, "12.3K ₽"),
         ("en", 0, "0 ₽"),
     ],
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.settings import Settings
+from bot.settings import DEFAULT_PIPELINES_FILE, Settings
 from services.clock import FakeClock
 from storage import migrate
 from storage.db import create_engine, create_session_factory
@@ -18,6 +19,7 @@ from storage.models import Deal, Stage
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "pipelines" / "default.toml"
+assert DEFAULT_CONFIG.resolve() == DEFAULT_PIPELINES_FILE  # the packaged default, in a checkout
 
 
 def voronka_command() -> list[str]:
@@ -68,10 +70,22 @@ def test_python_dash_m_bot_is_the_same_command(tmp_path: Path) -> None:
     assert "check-config" in result.stdout
 
 
-def test_no_command_is_a_usage_error(tmp_path: Path) -> None:
+def test_bare_voronka_prints_the_help(tmp_path: Path) -> None:
     result = voronka(cwd=tmp_path)
-    assert result.returncode == 2
-    assert "run" in result.stderr
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: voronka")
+    for command in ("run", "webhook", "migrate", "check-config", "demo"):
+        assert command in result.stdout
+    assert not (tmp_path / "data").exists()
+
+
+def test_version(tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    result = voronka("--version", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(r"voronka \d+\.\d+\.\d+\S* \(Python 3\.\d+\.\d+\S*\)\n", result.stdout)
+    assert result.stdout.startswith(f"voronka {version('voronka')} ")
 
 
 def test_run_without_token_says_what_to_do(tmp_path: Path) -> None:
@@ -230,3 +244,32 @@ async def test_migrate_refuses_to_drop_a_stage_with_deals(tmp_path: Path) -> Non
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("error: ") and '"measurer_assigned"' in line and "1 deal" in line
     assert _dump(db) == before
+
+
+def test_noisy_libraries_log_warnings_only_unless_debug() -> None:
+    import logging
+
+    from bot.cli import configure_logging
+
+    sweep = logging.getLogger("apscheduler.executors.default")  # "Running job ..." at INFO
+    update = logging.getLogger("aiogram.event")  # "Update id=... is handled" at INFO
+    ours = logging.getLogger("voronka")
+    root = logging.getLogger()
+    saved, handlers = root.level, root.handlers[:]
+    try:
+        configure_logging("INFO")
+        assert not sweep.isEnabledFor(logging.INFO) and sweep.isEnabledFor(logging.WARNING)
+        assert not update.isEnabledFor(logging.INFO)
+        assert ours.isEnabledFor(logging.INFO)
+        configure_logging("DEBUG")
+        assert sweep.isEnabledFor(logging.DEBUG) and update.isEnabledFor(logging.DEBUG)
+        configure_logging("ERROR")
+        assert not sweep.isEnabledFor(logging.WARNING) and sweep.isEnabledFor(logging.ERROR)
+    finally:
+        for name in ("apscheduler", "aiogram.event", "aiohttp.access", "alembic"):
+            logging.getLogger(name).setLevel(logging.NOTSET)
+        for handler in root.handlers[:]:
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(saved)

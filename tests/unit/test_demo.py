@@ -149,3 +149,38 @@ async def test_demo_has_the_seeds_shape(engine, uow_factory, clock):
     async with uow_factory() as uow:
         sources = Counter((await uow.session.scalars(select(Lead.source))).all())
     assert sources.most_common(1)[0][0] == "call" and len(sources) == 5
+
+
+async def test_the_made_up_people_never_get_a_message(engine, uow_factory, clock, make_actor):
+    """What the bot's jobs queue after a demo (summaries, escalations, task reminders) is
+    cancelled for the made-up staff at the sweep; a real person still gets theirs."""
+    from services.outbox import queue
+    from services.work import jobs
+    from tests.outbox_fakes import RecordingNotifier, make_sweeper, reminders
+
+    await demo.generate(engine, 60, now=NOW)
+    clock.set(NOW)
+    real = await make_actor(roles=("manager",), name="Real Person")
+    async with uow_factory() as uow:
+        made_up = (
+            await uow.session.scalars(select(Employee).where(Employee.telegram_id < 0))
+        ).all()
+        assert made_up and all(queue.is_made_up(e.telegram_id) for e in made_up)
+        for person in (*made_up[:3], real):
+            await queue.enqueue(uow, person.id, "task.due", {"title": "Call"}, NOW)
+        await uow.commit()
+    async with uow_factory() as uow:
+        await jobs.morning_summary(uow, force=True)
+    async with uow_factory() as uow:
+        await jobs.escalate_overdue(uow)
+    queued = await reminders(uow_factory)
+    demo_ids = {e.id for e in made_up}
+    assert sum(r.recipient_id in demo_ids for r in queued) >= 3  # the jobs did queue some
+
+    notifier = RecordingNotifier()
+    sweeper, _ = make_sweeper(uow_factory, notifier, clock)
+    await sweeper.sweep_until_idle()
+    assert notifier.deliveries and {d.recipient_id for d in notifier.deliveries} == {real.id}
+    for row in await reminders(uow_factory):
+        if row.recipient_id in demo_ids:
+            assert (row.state, row.last_error) == ("cancelled", "demo"), row

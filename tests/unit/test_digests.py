@@ -228,8 +228,9 @@ async def test_content_is_what_changed_since_the_previous_digest(uow_factory, cl
     text, markup = render(delivery, ZoneInfo(MSK))
     assert "Daily digest" in text and "Since the previous one: 12.01 07:00 – 12.01 08:30" in text
     assert "New leads: 4" in text and "Petr Ivanov" in text
-    assert "Won: 1, 250K" in text and "Happy Client" in text
-    assert "Refusals: 1, 70K" in text and "Too expensive: 1, 70K" in text
+    assert "In work (Sales): 1 deal, 30K\u00a0RUB, forecast" in text  # one deal, in RUB
+    assert "Won: 1, 250K\u00a0RUB" in text and "Happy Client" in text
+    assert "Refusals: 1, 70K\u00a0RUB" in text and "Too expensive: 1, 70K\u00a0RUB" in text
     assert "Overdue tasks: 1 (new since the previous digest: 1)" in text
     assert "Call the architect · Ann" in text
     assert markup is not None and "Sent late" not in text

@@ -427,3 +427,25 @@ async def test_cancel_and_expiry_drop_the_rows(uow_factory, make_actor, clock):
     with pytest.raises(RuleViolation) as err:
         await dry_run(uow_factory, boss, first.id)
     assert err.value.rule == "import_closed"
+
+
+def test_a_quoted_header_with_commas_does_not_fool_the_delimiter():
+    """csv.Sniffer reads the quoting: ';' here, although the first line has more commas."""
+    data = '"Фамилия, имя, отчество";Телефон\n"Иванов, Иван";+79161000001\n'.encode()
+    sheet = imports.parse("csv", data)
+    assert sheet.headers == ["Фамилия, имя, отчество", "Телефон"]
+    assert sheet.rows == [[2, "Иванов, Иван", "+79161000001"]]
+
+
+@pytest.mark.parametrize("encoding", ["cp1251", "koi8-r", "utf-16-le"])
+def test_legacy_encodings_are_detected(encoding):
+    """Not UTF-8 and no BOM: charset-normalizer tells which (trying utf-8 then cp1251 could
+    not read KOI8-R or UTF-16 without a BOM)."""
+    rows = [["Имя", "Телефон", "Комментарий"]] + [
+        [name, f"+7916100000{i}", "Перезвонить после обеда, просил скидку"]
+        for i, name in enumerate(["Иван Петров", "Мария Сидорова", "Ёлкин Пётр"])
+    ]
+    data = csv_bytes(rows, ";").decode("utf-8-sig").encode(encoding)
+    sheet = imports.parse("csv", data)
+    assert sheet.headers == ["Имя", "Телефон", "Комментарий"]
+    assert [r[1] for r in sheet.rows] == ["Иван Петров", "Мария Сидорова", "Ёлкин Пётр"]

@@ -62,7 +62,7 @@ def used_keys() -> list[tuple[str, bool, str]]:
                 continue
             func = node.func
             name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
-            if name == "t":
+            if name in ("t", "tn"):
                 found += [(key, prefix, _where(path, node)) for key, prefix in _keys(node.args[0])]
     return found
 

@@ -1,7 +1,7 @@
 """commands menus set in Telegram, by scope (issue 11): bot_menus
 
 Revision ID: 0007
-Revises: 0006
+Revises: 0011
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import storage.types
 
 revision: str = "0007"
-down_revision: str | None = "0006"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,570 @@
+"""The Mini App: its page and its JSON API (`mount` adds them to an aiohttp app).
+
+Routes (``/app/``):
+
+``GET /app/``                      the page (static/index.html); assets under /app/static/
+``GET /app/api/texts``             ``?lang=`` the page's texts (public: said before login)
+``GET /app/api/me``                who is calling, their language and the UI texts
+``GET /app/api/board``             ``?pipeline=&manager=&per=`` a pipeline's columns
+``GET /app/api/column``            ``?pipeline=&stage=&manager=&offset=&limit=`` more cards
+``GET /app/api/deals/{id}``        the deal's card and history
+``POST /app/api/deals/{id}/move``  ``{"stage_id", "version", "fields": {...}}``
+``POST /app/api/deals/{id}/lose``  ``{"reason_id", "version"}``
+``GET /app/api/funnel``            ``?report=snapshot|period|losses|managers&pipeline=&period=
+                                   &manager=`` the /funnel reports as numbers
+
+Every API call: ``Authorization: tma <initData>`` (handlers/webapp/auth.py) — 401
+``{"error": "unauthorized"}`` and nothing else without a valid, fresh one; 403 for anyone
+who is not an active employee. Then one service call — the same services, and so the same
+permission checks, as the chat. Domain errors answer with the chat's message in the
+person's language: 404 not found, 403 not allowed, 409 the deal changed, 422 a refused
+move or bad input (``{"error", "message", "rule"?, "field"?}``).
+A move that went through redraws the deal's card in the person's chat too
+(`on_deal_changed`); 409 means: reload. Each API answer carries ``Server-Timing: app;dur=<ms>``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from handlers.errors import error_text
+from handlers.ui import fmt
+from handlers.ui.i18n import catalog, lang_of, t
+from handlers.webapp.auth import Unauthorized, authenticate
+from services import dates
+from services.dto import DealCard, HistoryEntry, PipelineInfo, StageInfo
+from services.errors import (
+    DomainError,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+    StaleVersion,
+    ValidationError,
+)
+from services.permissions import Actor
+from services.reports import screens
+from services.reports.analytics import (
+    LossReport,
+    ManagerReport,
+    Period,
+    PeriodFunnel,
+    ReportFilter,
+    SnapshotFunnel,
+)
+from services.sales import board, deals
+from services.team import employees
+from storage.uow import UnitOfWork, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+PREFIX = "/app"
+API = PREFIX + "/api"
+DATE_FIELDS = ("measurement_at", "next_contact_at")
+PERIODS = (
+    Period.THIS_WEEK,
+    Period.LAST_WEEK,
+    Period.THIS_MONTH,
+    Period.LAST_MONTH,
+    Period.THIS_QUARTER,
+    Period.LAST_QUARTER,
+)
+
+# A move made here redraws the card in the chat: (actor, lang, card) -> None.
+DealChanged = Callable[[Actor, str, DealCard], Awaitable[None]]
+
+
+@dataclass
+class WebAppState:
+    uow_factory: UnitOfWorkFactory
+    bot_token: str
+    tz: tzinfo
+    max_age: int  # seconds an initData stays valid
+    on_deal_changed: DealChanged | None = None
+
+
+WEBAPP = web.AppKey("voronka_webapp", WebAppState)
+
+
+@dataclass(frozen=True)
+class Caller:
+    actor: Actor
+    lang: str
+
+
+class _Refused(Exception):
+    def __init__(self, response: web.Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+def _error(status: int, error: str, **extra: Any) -> web.Response:
+    return web.json_response({"error": error, **extra}, status=status)
+
+
+async def _caller(request: web.Request, uow: UnitOfWork) -> Caller:
+    state = request.app[WEBAPP]
+    try:
+        user = authenticate(
+            state.bot_token,
+            request.headers.get("Authorization"),
+            state.uow_factory.clock.now(),
+            state.max_age,
+        )
+    except Unauthorized as exc:
+        log.info("mini app: %s refused (%s)", request.path, exc.reason)
+        raise _Refused(_error(401, "unauthorized")) from exc
+    actor = await employees.actor_for(uow, user.telegram_id)
+    lang = (actor.language if actor and actor.language else None) or lang_of(user.language_code)
+    if actor is None:
+        raise _Refused(_error(403, "not_staff", message=t("app.not_staff", lang)))
+    return Caller(actor, lang)
+
+
+Api = Callable[[web.Request, UnitOfWork, Caller], Awaitable[Any]]
+
+
+def endpoint(fn: Api, *, write: bool = False) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Authenticate, open a unit of work (read-only for reads), call `fn`, answer JSON;
+    domain errors become the chat's message with a status (module docstring)."""
+
+    async def handle(request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        state = request.app[WEBAPP]
+        uow = state.uow_factory() if write else state.uow_factory.read_only()
+        lang = "ru"
+        try:
+            async with uow:
+                caller = await _caller(request, uow)
+                lang = caller.lang
+                body = await fn(request, uow, caller)
+            response = web.json_response(body)
+        except _Refused as exc:
+            response = exc.response
+        except DomainError as exc:
+            response = _domain_error(exc, lang)
+        took = (time.perf_counter() - started) * 1000
+        response.headers["Server-Timing"] = f"app;dur={took:.1f}"
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    return handle
+
+
+def _domain_error(exc: DomainError, lang: str) -> web.Response:
+    extra: dict[str, Any] = {"message": error_text(exc, lang)}
+    if isinstance(exc, NotFound):
+        return _error(404, "not_found", **extra)
+    if isinstance(exc, PermissionDenied):
+        return _error(403, "forbidden", **extra)
+    if isinstance(exc, StaleVersion):
+        return _error(409, "stale", message="⚠️ " + t("error.stale_version", lang))
+    if isinstance(exc, RuleViolation):
+        extra["rule"] = exc.rule
+        if exc.rule == "field_required":
+            field = str(exc.params.get("field"))
+            extra.update(field=field, label=t(f"field.{field}", lang))
+        return _error(422, "refused", **extra)
+    if isinstance(exc, ValidationError):
+        return _error(422, "invalid", field=exc.field, **extra)
+    return _error(422, "refused", **extra)
+
+
+# --- reading the request ------------------------------------------------------------------
+
+
+def _int(value: str | None, name: str, *, default: int | None = None) -> int | None:
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ValidationError(name, "not_a_number") from exc
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    try:
+        data = json.loads(await request.read() or b"{}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationError("body", "not_json") from exc
+    if not isinstance(data, dict):
+        raise ValidationError("body", "not_json")
+    return data
+
+
+def _body_int(data: dict[str, Any], name: str) -> int:
+    value = data.get(name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValidationError(name, "not_a_number")
+    return value
+
+
+def _deal_id(request: web.Request) -> int:
+    value = _int(request.match_info.get("deal_id"), "deal")
+    if value is None:
+        raise NotFound("deal")
+    return value
+
+
+def _fields(raw: object, uow: UnitOfWork, tz: tzinfo) -> dict[str, object]:
+    """A stage's required fields as typed in the form: dates as the date input gives them
+    (``2026-12-05T10:00``, the company's time) or as typed in the chat ("tomorrow 10:00")."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ValidationError("fields", "invalid")
+    fields: dict[str, object] = {}
+    for name, value in raw.items():
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise ValidationError(str(name), "invalid")
+        if name in DATE_FIELDS:
+            fields[name] = _when(str(value), name, uow, tz)
+        else:
+            fields[name] = value
+    return fields
+
+
+def _when(text: str, name: str, uow: UnitOfWork, tz: tzinfo) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        try:
+            return dates.parse_when(text, uow.clock, str(tz))
+        except ValidationError as exc:
+            raise ValidationError(name, exc.params.get("code", "invalid")) from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+
+
+# --- JSON views ---------------------------------------------------------------------------
+
+
+def _stage(s: StageInfo, lang: str) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "name": s.label(lang),
+        "kind": s.kind,
+        "key": s.is_key,
+        "requires": list(s.required_fields),
+    }
+
+
+def _pipeline(p: PipelineInfo, lang: str) -> dict[str, Any]:
+    return {"id": p.id, "name": p.label(lang), "strict": p.strict, "role": p.role}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _card(c: board.BoardCard, lang: str, tz: tzinfo) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "version": c.version,
+        "title": c.title,
+        "client": c.client,
+        "amount": c.amount,
+        "amount_text": fmt.money(c.amount, lang) if c.amount is not None else None,
+        "next_contact": fmt.when_short(c.next_contact_at, tz) if c.next_contact_at else None,
+        "days": c.days_in_stage,
+        "days_text": t("app.days", lang, n=c.days_in_stage),
+        "stale": c.stale,
+        "manager": c.manager_name,
+    }
+
+
+def _deal(card: DealCard, lang: str, tz: tzinfo) -> dict[str, Any]:
+    return {
+        "id": card.id,
+        "version": card.version,
+        "title": card.title,
+        "client": card.contact_name or card.company_name,
+        "phone": card.phone,
+        "email": card.email,
+        "company": card.company_name,
+        "amount_text": fmt.money(card.amount, lang) if card.amount is not None else None,
+        "need": card.need,
+        "address": card.address,
+        "measurement": fmt.when(card.measurement_at, tz) if card.measurement_at else None,
+        "next_contact": fmt.when(card.next_contact_at, tz) if card.next_contact_at else None,
+        "pipeline": _pipeline(card.pipeline, lang),
+        "stages": [_stage(s, lang) for s in card.pipeline.stages],
+        "stage": _stage(card.stage, lang),
+        "manager": card.manager_name,
+        "closed": card.closed,
+        "loss_reason": (card.loss_reason_en if lang == "en" else None) or card.loss_reason,
+        "may_move": card.may_move,
+    }
+
+
+def _history(entries: tuple[HistoryEntry, ...], lang: str, tz: tzinfo) -> list[dict[str, Any]]:
+    return [
+        {
+            "at": fmt.when(e.at, tz),
+            "from": e.from_stage,
+            "to": e.to_stage_en if lang == "en" and e.to_stage_en else e.to_stage,
+            "actor": e.actor,
+            "reason": e.reason,
+            "comment": e.comment,
+        }
+        for e in entries
+    ]
+
+
+# --- endpoints ----------------------------------------------------------------------------
+
+
+def _texts(lang: str) -> dict[str, str]:
+    return {k: v for k, v in catalog(lang).items() if k.startswith("app.")}
+
+
+async def texts(request: web.Request) -> web.Response:
+    """The page's texts before login (what to say to someone the API refuses): public."""
+    lang = lang_of(request.query.get("lang"))
+    return web.json_response({"lang": lang, "texts": _texts(lang)})
+
+
+async def me(request: web.Request, uow: UnitOfWork, caller: Caller) -> Any:
+    lang = caller.lang
+    reasons = await deals.loss_reasons(uow, lang)
+    return {
+        "id": caller.actor.id,
+        "name": caller.actor.name,
+        "lang": lang,
+        "sees_all": caller.actor.sees_all,
+        "texts": _texts(lang),
+        "reasons": [{"id": i, "name": n, "conditional": c} for i, n, c in reasons],
+        "periods": [{"id": str(p), "name": t(f"app.period.{p}", lang)} for p in PERIODS],
+    }
+
+
+async def get_board(request: web.Request, uow: UnitOfWork, caller: Caller) -> Any:
+    q = request.query
+    result = await board.board(
+        uow,
+        caller.actor,
+        _int(q.get("pipeline"), "pipeline"),
+        _int(q.get("manager"), "manager"),
+        _int(q.get("per"), "limit", default=board.PER_COLUMN) or board.PER_COLUMN,
+    )
+    lang, tz = caller.lang, request.app[WEBAPP].tz
+    return {
+        "pipeline": _pipeline(result.pipeline, lang),
+        "pipelines": [_pipeline(p, lang) for p in result.pipelines],
+        "manager_id": result.manager_id,
+        "managers": [{"id": i, "name": n} for i, n in result.managers],
+        "sees_all": result.sees_all,
+        "me": caller.actor.id,
+        "columns": [
+            {
+                "stage": _stage(c.stage, lang),
+                "count": c.count,
+                "amount": c.amount,
+                "amount_text": fmt.money(c.amount, lang, compact=True),
+                "rot_after_days": c.rot_after_days,
+                "more": c.more,
+                "cards": [_card(card, lang, tz) for card in c.cards],
+            }
+            for c in result.columns
+        ],
+        "targets": [_stage(s, lang) for s in result.targets],
+    }
+
+
+async def get_column(request: web.Request, uow: UnitOfWork, caller: Caller) -> Any:
+    q = request.query
+    pipeline_id = _int(q.get("pipeline"), "pipeline")
+    stage_id = _int(q.get("stage"), "stage")
+    if pipeline_id is None or stage_id is None:
+        raise ValidationError("stage", "required")
+    cards = await board.column(
+        uow,
+        caller.actor,
+        pipeline_id,
+        stage_id,
+        _int(q.get("manager"), "manager"),
+        _int(q.get("offset"), "offset", default=0) or 0,
+        _int(q.get("limit"), "limit", default=board.PER_COLUMN) or board.PER_COLUMN,
+    )
+    tz = request.app[WEBAPP].tz
+    return {"cards": [_card(c, caller.lang, tz) for c in cards]}
+
+
+async def get_deal(request: web.Request, uow: UnitOfWork, caller: Caller) -> Any:
+    view = await board.deal_view(uow, caller.actor, _deal_id(request))
+    tz = request.app[WEBAPP].tz
+    return {
+        "deal": _deal(view.card, caller.lang, tz),
+        "history": _history(view.history, caller.lang, tz),
+    }
+
+
+async def _changed(request: web.Request, caller: Caller, card: DealCard) -> dict[str, Any]:
+    state = request.app[WEBAPP]
+    if state.on_deal_changed is not None:
+        try:  # the move is committed: a chat that cannot be redrawn does not undo it
+            await state.on_deal_changed(caller.actor, caller.lang, card)
+        except Exception:
+            log.exception("deal %s: the chat card was not redrawn", card.id)
+    return {"deal": _deal(card, caller.lang, state.tz)}
+
+
+async def post_move(request: web.Request, uow: UnitOfWork, caller: Caller) -> Any:
+    data = await _json(request)
+    fields = _fields(data.get("fields"), uow, request.app[WEBAPP].tz)
+    card = await deals.move_to(
+        uow,
+        caller.actor,
+        _deal_id(request),
+        _body_int(data, "stage_id"),
+        _body_int(data, "version"),
+        fields or None,
+    )
+    return await _changed(request, caller, card)
+
+
+async def post_lose(request: web.Request, uow: UnitOfWork, caller: Caller) -> Any:
+    data = await _json(request)
+    card = await deals.lose(
+        uow,
+        caller.actor,
+        _deal_id(request),
+        _body_int(data, "reason_id"),
+        None,
+        _body_int(data, "version"),
+    )
+    return await _changed(request, caller, card)
+
+
+async def get_funnel(request: web.Request, uow: UnitOfWork, caller: Caller) -> Any:
+    q = request.query
+    try:
+        kind = screens.ReportKind(q.get("report") or "snapshot")
+        period = Period(q.get("period") or Period.THIS_MONTH)
+    except ValueError as exc:
+        raise ValidationError("report", "unknown") from exc
+    if period not in PERIODS:
+        raise ValidationError("period", "unknown")
+    tz = request.app[WEBAPP].tz
+    filters = ReportFilter(
+        pipeline_id=_int(q.get("pipeline"), "pipeline"),
+        period=period,
+        manager_id=_int(q.get("manager"), "manager"),
+        tz=str(tz),
+    )
+    screen = await screens.report_screen(uow, caller.actor, kind, filters)
+    lang = caller.lang
+    return {
+        "report": screen.kind.value,
+        "title": f"{t(f'app.report.{screen.kind.value}', lang)} · {screen.pipeline.label(lang)}",
+        "pipeline": _pipeline(screen.pipeline, lang),
+        "pipelines": [_pipeline(p, lang) for p in screen.pipelines],
+        "period": str(period),
+        "manager_id": screen.filters.manager_id,
+        "managers": [{"id": i, "name": n} for i, n in screen.managers],
+        "manager_name": screen.manager_name,
+        "sees_all": screen.sees_all,
+        "data": _report(screen.report, lang),
+    }
+
+
+def _report(
+    report: SnapshotFunnel | PeriodFunnel | LossReport | ManagerReport, lang: str
+) -> dict[str, Any]:
+    """The numbers a chart is drawn from (money in kopecks, with its text)."""
+
+    def money(minor: int) -> dict[str, Any]:
+        return {"value": minor, "text": fmt.money(minor, lang, compact=True)}
+
+    if isinstance(report, SnapshotFunnel):
+        return {
+            "bars": [
+                {"label": s.stage.label(lang), "count": s.count, "amount": money(s.amount)}
+                for s in report.stages
+            ],
+            "total": report.count,
+            "amount": money(report.amount),
+            "weighted": money(report.weighted),
+            "stuck": report.stuck,
+        }
+    if isinstance(report, PeriodFunnel):
+        return {
+            "bars": [
+                {
+                    "label": s.stage.label(lang),
+                    "count": s.reached,
+                    "amount": money(s.reached_amount),
+                    "conversion": fmt.percent(s.conversion, lang),
+                }
+                for s in report.steps
+            ],
+            "total": report.cohort,
+            "won": report.won,
+            "lost": report.lost,
+            "conversion": fmt.percent(report.conversion, lang),
+            "range": [
+                fmt.report_day(report.range.first_day, lang),
+                fmt.report_day(report.range.last_day, lang),
+            ],
+        }
+    if isinstance(report, LossReport):
+        return {
+            "bars": [
+                {
+                    "label": r.reason.label(lang) if r.reason else t("funnel.no_reason", lang),
+                    "count": r.count,
+                    "amount": money(r.amount),
+                }
+                for r in report.rows
+            ],
+            "total": report.count,
+            "amount": money(report.amount),
+        }
+    return {
+        "bars": [
+            {
+                "label": r.name or t("funnel.no_manager", lang),
+                "count": r.deals,
+                "won": r.won,
+                "amount": money(r.won_amount),
+                "conversion": fmt.percent(r.conversion, lang),
+            }
+            for r in report.rows
+        ],
+    }
+
+
+# --- the page -----------------------------------------------------------------------------
+
+
+async def page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+async def to_page(request: web.Request) -> web.Response:
+    query = f"?{request.query_string}" if request.query_string else ""
+    raise web.HTTPPermanentRedirect(PREFIX + "/" + query)
+
+
+def mount(app: web.Application, state: WebAppState) -> None:
+    """Add the Mini App's page, assets and API to `app`."""
+    app[WEBAPP] = state
+    app.router.add_get(PREFIX, to_page)
+    app.router.add_get(PREFIX + "/", page)
+    app.router.add_static(PREFIX + "/static/", STATIC_DIR, append_version=False)
+    app.router.add_get(API + "/texts", texts)
+    app.router.add_get(API + "/me", endpoint(me))
+    app.router.add_get(API + "/board", endpoint(get_board))
+    app.router.add_get(API + "/column", endpoint(get_column))
+    app.router.add_get(API + "/funnel", endpoint(get_funnel))
+    app.router.add_get(API + "/deals/{deal_id}", endpoint(get_deal))
+    app.router.add_post(API + "/deals/{deal_id}/move", endpoint(post_move, write=True))
+    app.router.add_post(API + "/deals/{deal_id}/lose", endpoint(post_lose, write=True))

@@ -1,0 +1,346 @@
+"""The Mini App's JSON API over real HTTP (aiohttp on 127.0.0.1), on SQLite and PostgreSQL:
+initData checked with the bot token and its age, the same services and permissions as the
+chat, refusals in the chat's words with nothing saved."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from aiogram.methods import EditMessageText
+from aiohttp import ClientSession
+
+from handlers.errors import error_text
+from services.errors import RuleViolation
+from services.sales import deals
+from tests.factories import new_deal
+from tests.tg import harness, tg_user  # noqa: F401
+from tests.webapp_kit import auth, serve, sign_init_data, tamper
+
+
+@pytest.fixture
+async def app(harness, db_url, uow_factory):  # noqa: F811
+    server = await serve(harness, db_url, uow_factory)
+    async with ClientSession(base_url=str(server.make_url(""))) as client:
+        yield client
+    await server.close()
+
+
+async def card_of(uow_factory, actor, deal_id):
+    async with uow_factory() as uow:
+        return await deals.get_card(uow, actor, deal_id)
+
+
+@pytest.fixture
+async def team(make_actor, uow_factory):
+    ann = await make_actor(roles=("manager",), name="Анна")
+    bob = await make_actor(roles=("manager",), name="Борис")
+    lea = await make_actor(roles=("leader",), name="Лена")
+    a1 = await new_deal(uow_factory, ann, name="Клиент Анны 1", amount="100000")
+    a2 = await new_deal(uow_factory, ann, name="Клиент Анны 2", amount="50000")
+    b1 = await new_deal(uow_factory, bob, name="Клиент Бориса", amount="70000")
+    return {"ann": ann, "bob": bob, "lea": lea, "a1": a1, "a2": a2, "b1": b1}
+
+
+def titles(body):
+    return sorted(c["title"] for col in body["columns"] for c in col["cards"])
+
+
+async def test_board_shows_a_manager_only_their_deals(app, team, clock):
+    ann = team["ann"]
+    r = await app.get("/app/api/board", headers=auth(sign_init_data(ann.telegram_id, clock.now())))
+    assert r.status == 200, await r.text()
+    body = await r.json()
+    assert body["pipeline"]["role"] == "sales" and not body["sees_all"]
+    assert titles(body) == sorted([team["a1"].title, team["a2"].title])
+    first = body["columns"][0]
+    assert first["stage"]["name"] == "Сбор данных"
+    assert (first["count"], first["amount"]) == (2, 15_000_000)
+    assert "Server-Timing" in r.headers
+    # Asking for Bob's deals changes nothing for a manager: the service decides the scope.
+    bob_id = team["bob"].id
+    r = await app.get(
+        f"/app/api/board?manager={bob_id}",
+        headers=auth(sign_init_data(ann.telegram_id, clock.now())),
+    )
+    assert titles(await r.json()) == sorted([team["a1"].title, team["a2"].title])
+    # Nor can she open his deal.
+    r = await app.get(
+        f"/app/api/deals/{team['b1'].id}",
+        headers=auth(sign_init_data(ann.telegram_id, clock.now())),
+    )
+    assert r.status == 403 and "deal" not in await r.json()
+
+
+async def test_a_leader_sees_everyone_and_filters_by_manager(app, team, clock):
+    lea = team["lea"]
+    head = auth(sign_init_data(lea.telegram_id, clock.now(), lang="en"))
+    body = await (await app.get("/app/api/board", headers=head)).json()
+    assert body["sees_all"] and len(titles(body)) == 3
+    assert body["columns"][0]["stage"]["name"] == "Data collection"  # her language
+    assert {m["name"] for m in body["managers"]} == {"Анна", "Борис"}
+    body = await (await app.get(f"/app/api/board?manager={team['bob'].id}", headers=head)).json()
+    assert titles(body) == [team["b1"].title]
+
+
+@pytest.mark.parametrize("how", ["missing", "tampered", "expired", "other_bot"])
+async def test_bad_init_data_gets_401_and_no_data(app, team, clock, how):
+    ann = team["ann"]
+    good = sign_init_data(ann.telegram_id, clock.now())
+    headers = {
+        "missing": {},
+        "tampered": auth(tamper(good)),
+        "expired": auth(sign_init_data(ann.telegram_id, clock.now() - timedelta(days=2))),
+        "other_bot": auth(sign_init_data(ann.telegram_id, clock.now(), token="1:other-bot")),
+    }[how]
+    for path in ("/app/api/board", "/app/api/me", f"/app/api/deals/{team['a1'].id}"):
+        r = await app.get(path, headers=headers)
+        assert r.status == 401
+        assert await r.json() == {"error": "unauthorized"}
+    r = await app.post(
+        f"/app/api/deals/{team['a1'].id}/move",
+        headers=headers,
+        json={"stage_id": 1, "version": team["a1"].version},
+    )
+    assert r.status == 401
+    assert await r.json() == {"error": "unauthorized"}
+
+
+async def test_a_stranger_gets_403(app, team, clock):
+    r = await app.get("/app/api/board", headers=auth(sign_init_data(777_000_111, clock.now())))
+    assert r.status == 403
+    body = await r.json()
+    assert body["error"] == "not_staff" and "columns" not in body
+
+
+async def test_strict_skip_refused_with_the_chats_message_and_nothing_saved(
+    app, team, clock, uow_factory, db_snapshot
+):
+    ann, deal = team["ann"], team["a1"]
+    measured = next(s for s in deal.pipeline.stages if s.code == "measurement_done")
+    before = await db_snapshot()
+    r = await app.post(
+        f"/app/api/deals/{deal.id}/move",
+        headers=auth(sign_init_data(ann.telegram_id, clock.now())),
+        json={"stage_id": measured.id, "version": deal.version},
+    )
+    assert r.status == 422
+    body = await r.json()
+    expected = error_text(
+        RuleViolation("no_skipping", stage=measured.name, expected="КП отправлено"), "ru"
+    )
+    assert body["rule"] == "no_skipping" and body["message"] == expected
+    assert await db_snapshot() == before
+
+
+async def test_move_with_required_field_stale_version_and_chat_card(
+    app,
+    team,
+    clock,
+    uow_factory,
+    harness,  # noqa: F811
+):
+    ann, deal = team["ann"], team["a1"]
+    user = tg_user(ann.telegram_id)
+    shown = await harness.send(user, f"/deal {deal.id}")  # the card in her chat
+    card_message = shown.message.message_id
+    head = auth(sign_init_data(ann.telegram_id, clock.now()))
+    stages = {s.code: s for s in deal.pipeline.stages}
+    # To "proposal sent" with an amount already there: one call.
+    r = await app.post(
+        f"/app/api/deals/{deal.id}/move",
+        headers=head,
+        json={"stage_id": stages["proposal_sent"].id, "version": deal.version},
+    )
+    assert r.status == 200, await r.text()
+    moved = (await r.json())["deal"]
+    assert moved["stage"]["name"] == "КП отправлено" and moved["version"] == deal.version + 1
+    edits = [
+        m
+        for m in harness.session.requests
+        if isinstance(m, EditMessageText) and m.message_id == card_message
+    ]
+    assert edits and edits[-1].chat_id == ann.telegram_id
+    assert "<b>КП отправлено</b>" in edits[-1].text
+    # The old version again: 409, nothing moves.
+    r = await app.post(
+        f"/app/api/deals/{deal.id}/move",
+        headers=head,
+        json={"stage_id": stages["measurement_scheduled"].id, "version": deal.version},
+    )
+    assert r.status == 409
+    # Measurement needs a date and an address: asked one by one, then saved with the move.
+    target = {"stage_id": stages["measurement_scheduled"].id, "version": moved["version"]}
+    r = await app.post(f"/app/api/deals/{deal.id}/move", headers=head, json=target)
+    body = await r.json()
+    assert r.status == 422 and body["rule"] == "field_required"
+    assert body["field"] == "measurement_at" and body["label"]
+    when = (clock.now() + timedelta(days=2)).strftime("%Y-%m-%dT10:00")
+    r = await app.post(
+        f"/app/api/deals/{deal.id}/move",
+        headers=head,
+        json={**target, "fields": {"measurement_at": when}},
+    )
+    body = await r.json()
+    assert r.status == 422 and body["field"] == "address"
+    past = (clock.now() - timedelta(days=2)).strftime("%Y-%m-%dT10:00")
+    r = await app.post(
+        f"/app/api/deals/{deal.id}/move",
+        headers=head,
+        json={**target, "fields": {"measurement_at": past, "address": "Тверская, 1"}},
+    )
+    assert r.status == 422 and (await r.json())["error"] == "invalid"
+    assert (await card_of(uow_factory, ann, deal.id)).stage.code == "proposal_sent"
+    r = await app.post(
+        f"/app/api/deals/{deal.id}/move",
+        headers=head,
+        json={**target, "fields": {"measurement_at": when, "address": "Тверская, 1"}},
+    )
+    assert r.status == 200, await r.text()
+    card = await card_of(uow_factory, ann, deal.id)
+    assert card.stage.code == "measurement_scheduled" and card.address == "Тверская, 1"
+
+
+async def test_lose_with_a_reason_and_the_deal_history(app, team, clock, uow_factory):
+    ann, deal = team["ann"], team["a2"]
+    head = auth(sign_init_data(ann.telegram_id, clock.now()))
+    me = await (await app.get("/app/api/me", headers=head)).json()
+    reason = next(r for r in me["reasons"] if r["name"] == "Дорого")
+    r = await app.post(
+        f"/app/api/deals/{deal.id}/lose",
+        headers=head,
+        json={"reason_id": reason["id"], "version": deal.version},
+    )
+    assert r.status == 200, await r.text()
+    assert (await card_of(uow_factory, ann, deal.id)).stage.kind == "lost"
+    view = await (await app.get(f"/app/api/deals/{deal.id}", headers=head)).json()
+    assert view["deal"]["loss_reason"] == "Дорого"
+    assert view["history"][0]["to"] == "Провал" and view["history"][0]["reason"] == "Дорого"
+    body = await (await app.get("/app/api/board", headers=head)).json()
+    assert deal.title not in titles(body)  # closed deals leave the board
+
+
+async def test_column_pages_and_funnel_numbers(app, team, clock):
+    lea = team["lea"]
+    head = auth(sign_init_data(lea.telegram_id, clock.now()))
+    body = await (await app.get("/app/api/board?per=1", headers=head)).json()
+    first = body["columns"][0]
+    assert first["count"] == 3 and len(first["cards"]) == 1 and first["more"]
+    pid, sid = body["pipeline"]["id"], first["stage"]["id"]
+    rest = await (
+        await app.get(f"/app/api/column?pipeline={pid}&stage={sid}&offset=1", headers=head)
+    ).json()
+    shown = [first["cards"][0]["title"]] + [c["title"] for c in rest["cards"]]
+    assert sorted(shown) == sorted(t.title for t in (team["a1"], team["a2"], team["b1"]))
+    funnel = await (await app.get("/app/api/funnel?report=snapshot", headers=head)).json()
+    assert funnel["data"]["bars"][0]["count"] == 3 and funnel["data"]["total"] == 3
+    ann_only = await (
+        await app.get(
+            "/app/api/funnel?report=snapshot",
+            headers=auth(sign_init_data(team["ann"].telegram_id, clock.now())),
+        )
+    ).json()
+    assert ann_only["data"]["total"] == 2 and not ann_only["sees_all"]
+    bad = await app.get("/app/api/funnel?report=nonsense", headers=head)
+    assert bad.status == 422
+
+
+async def test_the_page_and_its_texts_are_served(app):
+    page = await app.get("/app/")
+    assert page.status == 200 and "static/app.js" in await page.text()
+    js = await app.get("/app/static/app.js")
+    assert js.status == 200
+    texts = await (await app.get("/app/api/texts?lang=en")).json()
+    assert texts["texts"]["app.tab.board"] == "Board"
+
+
+async def test_voronka_run_serves_the_mini_app_when_web_app_url_is_set(
+    harness,  # noqa: F811
+    db_url,
+    uow_factory,
+    clock,
+    team,
+):
+    """`voronka run` (polling) has no webhook server: bot/webapp.start_server is its own."""
+    from aiohttp.test_utils import unused_port
+
+    from bot.webapp import start_server
+    from tests.tg import make_settings
+
+    port = unused_port()
+    settings = make_settings(
+        db_url,
+        web_app_url="https://crm.example.test/app/",
+        webhook_host="127.0.0.1",
+        webhook_port=port,
+    )
+    runner = await start_server(settings, uow_factory, harness.bot, harness.dp.storage)
+    try:
+        async with ClientSession(base_url=f"http://127.0.0.1:{port}") as client:
+            page = await client.get("/app/")
+            assert page.status == 200
+            head = auth(sign_init_data(team["ann"].telegram_id, clock.now()))
+            r = await client.get("/app/api/board", headers=head)
+            assert r.status == 200 and len(titles(await r.json())) == 2
+    finally:
+        await runner.cleanup()
+
+
+async def test_the_webhook_server_mounts_the_mini_app(harness, db_url, uow_factory, clock, team):  # noqa: F811
+    from aiohttp.test_utils import TestServer
+
+    from bot.webapp import webapp_state
+    from bot.webhook import build_app
+    from tests.integration.webhook_kit import webhook_settings
+
+    settings = webhook_settings(db_url, web_app_url="https://crm.example.test/app/")
+    app = build_app(
+        settings,
+        harness.dp,
+        harness.bot,
+        uow_factory,
+        webapp=webapp_state(settings, uow_factory, harness.bot, harness.dp.storage),
+    )
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with ClientSession(base_url=str(server.make_url(""))) as client:
+            head = auth(sign_init_data(team["lea"].telegram_id, clock.now()))
+            r = await client.get("/app/api/board", headers=head)
+            assert r.status == 200 and len(titles(await r.json())) == 3
+            assert (await client.get("/healthz")).status == 200
+            hook = await client.post(settings.webhook_path, json={})
+            assert hook.status == 401  # the webhook is still there, still guarded
+    finally:
+        await server.close()
+
+
+async def test_a_card_converted_from_a_lead_is_redrawn_too(
+    app,
+    harness,  # noqa: F811
+    make_actor,
+    uow_factory,
+    clock,
+):
+    from tests.factories import new_lead
+
+    ann = await make_actor(roles=("manager",))
+    lead = await new_lead(uow_factory, ann, name="Иван Петров", amount="90000")
+    user = tg_user(ann.telegram_id)
+    card = await harness.send(user, f"/lead {lead.id}")
+    on = await harness.tap(user, card.button("Объект в зоне"), card)
+    on = await harness.tap(user, on.button("Понятно, что нужно"), card)
+    await harness.tap(user, on.button("В сделку"), card)  # the lead's message: the deal's card
+    head = auth(sign_init_data(ann.telegram_id, clock.now()))
+    body = await (await app.get("/app/api/board", headers=head)).json()
+    [deal] = body["columns"][0]["cards"]
+    target = body["columns"][1]["stage"]["id"]
+    r = await app.post(
+        f"/app/api/deals/{deal['id']}/move",
+        headers=head,
+        json={"stage_id": target, "version": deal["version"]},
+    )
+    assert r.status == 200, await r.text()
+    last = harness.session.requests[-1]
+    assert isinstance(last, EditMessageText) and last.message_id == card.message.message_id
+    assert "<b>КП отправлено</b>" in last.text
