@@ -8,7 +8,7 @@ import asyncio
 from typing import Any
 
 from aiogram import Bot
-from aiogram.methods import DeleteMyCommands, SetMyCommands, TelegramMethod
+from aiogram.methods import DeleteMyCommands, SetChatMenuButton, SetMyCommands, TelegramMethod
 from aiogram.types import BotCommandScopeChat
 from sqlalchemy import update
 
@@ -134,3 +134,19 @@ async def test_run_time_changes_are_remembered(harness, make_actor, uow_factory)
     # Ann's menu was sent when it changed; only the admin's new language is left.
     (menu,) = calls(harness.session, SetMyCommands)
     assert menu.scope == BotCommandScopeChat(chat_id=admin.telegram_id)
+
+
+async def test_menu_buttons_count_as_part_of_the_menu(harness, uow_factory, clock):
+    """With a Mini App, each person's menu button goes with their commands: sent when it
+    changes (a new WEB_APP_URL), not at every start."""
+    await add_staff(uow_factory, clock, 3)
+    url = "https://crm.example/app/"
+    await set_commands(harness.bot, uow_factory, url)
+    assert len(calls(harness.session, SetChatMenuButton)) == 3
+    harness.session.requests.clear()
+    await set_commands(harness.bot, uow_factory, url)
+    assert harness.session.requests == []
+    await set_commands(harness.bot, uow_factory, url + "v2")
+    buttons = calls(harness.session, SetChatMenuButton)
+    assert len(buttons) == 3 and all(b.menu_button.web_app.url == url + "v2" for b in buttons)
+    assert len(calls(harness.session, SetMyCommands)) == 3  # the chats' menus, not the defaults
