@@ -1,13 +1,14 @@
 """Start-up: from `voronka run` to the first handled update, with 400 employees whose
 commands menus did not change since the last start.
 
-    .venv/bin/python bench/startup.py [--staff 400] [--rounds 5]
+    .venv/bin/python bench/startup.py [--staff 400] [--rounds 5] [--latency 0.05]
 
 The real process (the `voronka` console script, this checkout first on PYTHONPATH) against
-tests/fake_bot_api.py (a Bot API over HTTP on 127.0.0.1; nothing else is contacted), on
-SQLite files. Before each start a "/menu" from the admin waits in getUpdates; a start is
-timed from the exec to the fake server receiving the answer (sendMessage), then the process
-is killed (SIGKILL: nothing after the first answer is counted).
+tests/fake_bot_api.py (a Bot API over HTTP on 127.0.0.1, each answer `--latency` seconds
+late like a round trip to api.telegram.org; nothing else is contacted), on SQLite files.
+Before each start a "/menu" from the admin waits in getUpdates; a start is timed from the
+exec to the fake server receiving the answer (sendMessage), then the process is killed
+(SIGKILL: nothing after the first answer is counted).
 
 - subject: `--staff` managers + the admin, menus already set by an earlier start;
 - floor: the same process with the admin alone (menus set too): process start, imports,
@@ -119,7 +120,11 @@ async def run(args: argparse.Namespace) -> int:
         base = Path(tmp)
         template = base / "template.db"
         await build_database(f"sqlite+aiosqlite:///{template}")
-        async with FakeBotApi() as floor_api, FakeBotApi() as subject_api:
+        latency = args.latency
+        async with (
+            FakeBotApi(latency=latency) as floor_api,
+            FakeBotApi(latency=latency) as subject_api,
+        ):
             floor = await prepared(floor_api, base / "floor", template, 0)
             subject = await prepared(subject_api, base / "subject", template, args.staff)
             results: dict[str, tuple[list[float], list[float], list[int]]] = {
@@ -140,8 +145,9 @@ async def run(args: argparse.Namespace) -> int:
                 await runs.close()
     load = os.getloadavg()[0]
     print(
-        f"start-up to the first handled update, {args.rounds} starts each, SQLite, "
-        f"load average {load:.1f} on {os.cpu_count()} CPUs:"
+        f"start-up to the first handled update, {args.rounds} starts each, SQLite, Bot API "
+        f"round trip {args.latency * 1000:.0f} ms, load average {load:.1f} on "
+        f"{os.cpu_count()} CPUs:"
     )
     for name in NAMES:
         print(line(name, *results[name]))
@@ -162,6 +168,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--staff", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.05,
+        help="seconds the fake Bot API takes per answer (a round trip to Telegram; default 0.05)",
+    )
     return asyncio.run(run(parser.parse_args()))
 
 

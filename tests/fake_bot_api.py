@@ -7,7 +7,8 @@ Serves ``/bot<token>/<method>`` for real over HTTP, like api.telegram.org:
   with nothing to return the request waits up to ``timeout`` seconds for one;
 - ``getMe``, ``sendMessage``, ``editMessageText`` (a message), ``answerCallbackQuery``,
   ``setMyCommands``, ``deleteMyCommands`` and any other method (``true``);
-- ``unauthorized=True``: every method answers 401 Unauthorized, as for a revoked token.
+- ``unauthorized=True``: every method answers 401 Unauthorized, as for a revoked token;
+- ``latency``: seconds added to every answer, like a round trip to api.telegram.org.
 
 Every call is recorded (``calls``); ``push_*`` queue updates. Runs in the test's event
 loop: ``async with FakeBotApi() as api: ... api.base_url``.
@@ -39,6 +40,7 @@ class Call:
 class FakeBotApi:
     token: str = f"{BOT_ID}:AAFakeTokenForTheVoronkaTests_0123456789"
     unauthorized: bool = False
+    latency: float = 0.0  # seconds added to every answer (a network round trip)
     host: str = "127.0.0.1"
     calls: list[Call] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)  # unconfirmed, by id
@@ -143,6 +145,8 @@ class FakeBotApi:
         params = await self._params(request)
         call = Call(method, params, time.monotonic())
         self.calls.append(call)
+        if self.latency:
+            await asyncio.sleep(self.latency)
         if self.unauthorized or request.match_info["token"] != self.token:
             return web.json_response(
                 {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
