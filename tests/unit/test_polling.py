@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -193,3 +194,26 @@ async def test_a_redelivered_update_in_flight_is_not_taken_twice(api: FakeBotApi
     rec.holds["slow"].set()
     await stop(poller, task)
     assert rec.handled("slow") == 1
+
+
+async def test_network_errors_back_off_and_stop_still_works(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    session = AiohttpSession(api=TelegramAPIServer.from_base(f"http://127.0.0.1:{port}"))
+    bot = Bot("42:nobody-listens", session=session)
+    try:
+        caplog.set_level(logging.INFO, logger="bot.polling")
+        poller, task = start(Recorder(), bot)
+        await wait_for(
+            lambda: sum("Failed to fetch updates" in r.getMessage() for r in caplog.records) >= 3,
+            10,
+            "a few failed fetches",
+        )
+        delays = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Sleep for")]
+        assert len(delays) >= 3  # backing off between tries, not spinning
+        await stop(poller, task)
+    finally:
+        await session.close()
