@@ -11,11 +11,21 @@ from aiogram import BaseMiddleware, Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.dispatcher.dispatcher import DEFAULT_BACKOFF_CONFIG
 from aiogram.enums import ParseMode
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
-from aiogram.types import CallbackQuery, TelegramObject
+from aiogram.types import CallbackQuery, TelegramObject, User
+from aiogram.utils.backoff import Backoff, BackoffConfig
 from aiogram.utils.callback_answer import CallbackAnswer
+from aiogram.utils.token import TokenValidationError
 
 from bot.middlewares import ContextMiddleware, ThrottleMiddleware, TrackedStorage
 from bot.responses import keep_response_models
@@ -76,15 +86,59 @@ def build_dispatcher(
     return dp
 
 
+class StartupError(Exception):
+    """The bot cannot start for a reason the operator fixes (a refused token, no network):
+    `voronka` prints the message as one line and exits non-zero."""
+
+
 def make_bot(settings: Settings, session: Any = None) -> Bot:
     if session is None and settings.telegram_api_url:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
-    bot = Bot(
-        token=settings.require_token(),
-        session=session,
-        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
-    )
+    try:
+        bot = Bot(
+            token=settings.require_token(),
+            session=session,
+            default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+        )
+    except TokenValidationError as exc:
+        raise StartupError(
+            "BOT_TOKEN is not a bot token (expected <digits>:<letters> as @BotFather gives it)"
+        ) from exc
     return keep_response_models(bot)
+
+
+async def check_telegram(
+    bot: Bot,
+    settings: Settings,
+    *,
+    attempts: int = 3,
+    backoff_config: BackoffConfig = DEFAULT_BACKOFF_CONFIG,
+) -> User:
+    """getMe, before anything else talks to Telegram: a refused token is a StartupError
+    at once; network and server errors are retried (`attempts` in all, aiogram's backoff),
+    then a StartupError."""
+    server = settings.telegram_api_url or "https://api.telegram.org"
+    backoff = Backoff(config=backoff_config)
+    problem = ""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await bot.me()
+        except (TelegramUnauthorizedError, TelegramNotFound) as exc:
+            raise StartupError(
+                f"Telegram ({server}) refused BOT_TOKEN ({exc.message.strip()}): "
+                "put the token @BotFather gave you in .env"
+            ) from exc
+        except (TelegramNetworkError, TelegramServerError) as exc:
+            problem = f"{type(exc).__name__}: {exc.message.strip()}"
+        except TelegramAPIError as exc:
+            raise StartupError(f"Telegram ({server}) answered getMe with: {exc.message}") from exc
+        if attempt < attempts:
+            log.info("getMe failed (%s); trying again in %.1f s", problem, backoff.next_delay)
+            await backoff.asleep()
+    raise StartupError(
+        f"cannot reach Telegram at {server} ({problem}; {attempts} attempts): "
+        "check the network or TELEGRAM_API_URL"
+    )
 
 
 async def make_storage(settings: Settings) -> BaseStorage:
@@ -122,34 +176,3 @@ async def prepare(
     async with uow_factory() as uow:
         await ensure_admins(uow, settings.admin_ids)
     return engine, uow_factory
-
-
-async def run_polling(settings: Settings, *, migrated: bool = False) -> None:
-    from bot.notifier import BotNotifier
-    from bot.scheduler import build_scheduler
-    from handlers.ui.commands import set_commands
-
-    engine, uow_factory = await prepare(settings, migrated=migrated)
-    bot = make_bot(settings)
-    storage = await make_storage(settings)
-    dp = build_dispatcher(settings, uow_factory, storage=storage)
-    notifier = BotNotifier(bot, settings.timezone)
-    scheduler = build_scheduler(uow_factory, notifier, uow_factory.clock, settings)
-    web_runner = None
-    try:
-        scheduler.start()
-        if settings.web_app_url:  # the Mini App needs an HTTP server even when polling
-            from bot.webapp import start_server
-
-            web_runner = await start_server(settings, uow_factory, bot, storage)
-        await set_commands(bot, uow_factory, settings.web_app_url)
-        log.info("Voronka is polling")
-        await dp.start_polling(bot, handle_signals=True)
-    finally:
-        if web_runner is not None:
-            await web_runner.cleanup()
-        if scheduler.running:
-            scheduler.shutdown(wait=False)
-        await storage.close()
-        await bot.session.close()
-        await engine.dispose()

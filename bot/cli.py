@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
-import inspect
 import logging
 import sys
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -281,10 +279,6 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 # --- run ---------------------------------------------------------------------------------
 
 
-async def _wait(awaitable: Awaitable[Any]) -> Any:
-    return await awaitable
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings()
     settings.require_token()  # before anything else: no token, nothing to do
@@ -292,15 +286,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = _run_migrate(settings)
     for line in _describe(result, settings.pipelines_file):
         log.info("%s", line)
+    from bot.app import StartupError
+    from bot.polling import run_polling
+
     try:
-        app = importlib.import_module("bot.app")
-    except ModuleNotFoundError as exc:
-        if exc.name != "bot.app":
-            raise
-        raise CliError("bot.app is missing: this build cannot start the bot yet") from exc
-    outcome = app.run_polling(settings, migrated=True)
-    if inspect.isawaitable(outcome):
-        asyncio.run(_wait(outcome))
+        asyncio.run(run_polling(settings, migrated=True))
+    except StartupError as exc:
+        raise CliError(str(exc)) from exc
     return 0
 
 
@@ -316,7 +308,12 @@ def cmd_webhook(args: argparse.Namespace) -> int:
     result = _run_migrate(settings)
     for line in _describe(result, settings.pipelines_file):
         log.info("%s", line)
-    asyncio.run(webhook.run_webhook(settings, migrated=True))
+    from bot.app import StartupError
+
+    try:
+        asyncio.run(webhook.run_webhook(settings, migrated=True))
+    except StartupError as exc:
+        raise CliError(str(exc)) from exc
     return 0
 
 

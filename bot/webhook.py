@@ -452,7 +452,7 @@ def _make_kicker(scheduler: Any, uow_factory: UnitOfWorkFactory, bot: Bot, tz: s
     return SweepKicker(Sweeper(uow_factory, BotNotifier(bot, tz), uow_factory.clock).sweep_once)
 
 
-async def _housekeeping(uow_factory: UnitOfWorkFactory, every: float = 3600.0) -> None:
+async def housekeeping(uow_factory: UnitOfWorkFactory, every: float = 3600.0) -> None:
     """Forget old update ids and idempotency keys (each worker; deleting twice is harmless)."""
     from services import updates
 
@@ -481,7 +481,7 @@ async def run_webhook(
     Registers the webhook (WEBHOOK_BASE_URL + WEBHOOK_PATH, with WEBHOOK_SECRET) at start and
     never deletes it: the other workers keep serving while this one restarts.
     """
-    from bot.app import build_dispatcher, make_bot, make_storage, prepare
+    from bot.app import build_dispatcher, check_telegram, make_bot, make_storage, prepare
     from bot.notifier import BotNotifier
     from bot.scheduler import build_scheduler
     from handlers.ui.commands import set_commands
@@ -497,6 +497,7 @@ async def run_webhook(
         stack.push_async_callback(engine.dispose)
         bot = bot or make_bot(settings)
         stack.push_async_callback(bot.session.close)
+        await check_telegram(bot, settings)  # before the scheduler: a bad token stops here
         storage = await make_storage(settings)
         dp = build_dispatcher(
             settings, uow_factory, storage=storage, events_isolation=make_isolation(storage)
@@ -546,8 +547,8 @@ async def run_webhook(
             secret_token=settings.webhook_secret.get_secret_value(),
             allowed_updates=dp.resolve_used_update_types(),
         )
-        housekeeping = asyncio.get_running_loop().create_task(_housekeeping(uow_factory))
-        stack.callback(housekeeping.cancel)
+        chores = asyncio.get_running_loop().create_task(housekeeping(uow_factory))
+        stack.callback(chores.cancel)
         log.info("Voronka webhook on %s:%s (%s)", settings.webhook_host, settings.webhook_port, url)
         if started is not None:
             outcome = started(runner)

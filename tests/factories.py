@@ -8,6 +8,7 @@ from services.dto import DealCard
 from services.permissions import Actor
 from services.sales import deals, leads
 from services.sales.leads import LeadInput
+from storage.models import Employee
 from storage.uow import UnitOfWorkFactory
 
 _phone_seq = iter(range(1000, 10_000_000))
@@ -16,6 +17,25 @@ _phone_seq = iter(range(1000, 10_000_000))
 def next_phone() -> str:
     """A fresh valid Moscow mobile number for each call."""
     return f"+7916{next(_phone_seq):07d}"
+
+
+async def new_staff(
+    uow_factory: UnitOfWorkFactory, count: int, first: int = 730_000_001
+) -> list[int]:
+    """`count` active managers (telegram ids `first`, `first` + 1, ...), in one commit."""
+    async with uow_factory() as uow:
+        for i in range(count):
+            uow.repo.add(
+                Employee(
+                    telegram_id=first + i,
+                    name=f"M{i}",
+                    roles=["manager"],
+                    active=True,
+                    created_at=uow.clock.now(),
+                )
+            )
+        await uow.commit()
+    return [first + i for i in range(count)]
 
 
 async def new_lead(uow_factory: UnitOfWorkFactory, actor: Actor, **fields: Any):  # type: ignore[no-untyped-def]

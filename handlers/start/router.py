@@ -16,7 +16,7 @@ from handlers.ui.filters import Staff
 from handlers.ui.i18n import lang_of, t
 from services.permissions import Actor
 from services.team import staff as team
-from storage.uow import UnitOfWork
+from storage.uow import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ async def start_with_token(
     uow: UnitOfWork,
     actor: Actor | None,
     lang: str,
+    uow_factory: UnitOfWorkFactory,
     web_app_url: str | None = None,
 ) -> None:
     user = message.from_user
@@ -58,7 +59,7 @@ async def start_with_token(
     if bot is not None:
         from handlers.ui.commands import set_commands_for
 
-        await set_commands_for(bot, new_actor, web_app_url)
+        await set_commands_for(bot, new_actor, uow_factory, web_app_url)
 
 
 async def show_menu(message: Message, actor: Actor, lang: str, state: FSMContext) -> None:
@@ -101,6 +102,7 @@ async def set_lang(
     callback_data: LangCb,
     uow: UnitOfWork,
     actor: Actor,
+    uow_factory: UnitOfWorkFactory,
     web_app_url: str | None = None,
 ) -> None:
     updated = await team.set_language(uow, actor, callback_data.lang)
@@ -111,7 +113,7 @@ async def set_lang(
     if query.bot is not None:
         from handlers.ui.commands import set_commands_for
 
-        await set_commands_for(query.bot, updated, web_app_url)
+        await set_commands_for(query.bot, updated, uow_factory, web_app_url)
 
 
 async def _refuse(

@@ -9,13 +9,12 @@ from datetime import timedelta, tzinfo
 from typing import Protocol
 
 from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command
-from aiogram.types import BotCommandScopeChat, CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from handlers.team import views as view
 from handlers.ui.callbacks import InviteCb, MenuAction, MenuCb, TeamAction, TeamCb
-from handlers.ui.commands import set_commands_for, set_menu_button_for
+from handlers.ui.commands import clear_commands_for, set_commands_for, set_menu_button_for
 from handlers.ui.filters import Staff
 from handlers.ui.i18n import t
 from services.errors import ValidationError
@@ -23,7 +22,7 @@ from services.permissions import Actor
 from services.team import staff as team
 from services.team.staff import EmployeeInfo
 from storage.enums import Role
-from storage.uow import UnitOfWork
+from storage.uow import UnitOfWork, UnitOfWorkFactory
 
 
 class InviteSettings(Protocol):
@@ -48,7 +47,10 @@ def _role_at(index: int) -> str:
 
 
 async def _refresh_commands(
-    bot: Bot | None, person: EmployeeInfo, web_app_url: str | None = None
+    bot: Bot | None,
+    person: EmployeeInfo,
+    uow_factory: UnitOfWorkFactory,
+    web_app_url: str | None = None,
 ) -> None:
     """The person's commands menu (and Mini App menu button) follows their roles; a
     deactivated person keeps only the default (/start) menu."""
@@ -57,14 +59,11 @@ async def _refresh_commands(
     roles = frozenset(Role(r) for r in person.roles if r in Role._value2member_map_)
     actor = Actor(person.id, person.telegram_id, person.name, roles, person.language)
     if person.active:
-        await set_commands_for(bot, actor, web_app_url)
+        await set_commands_for(bot, actor, uow_factory, web_app_url)
         return
     if web_app_url:
         await set_menu_button_for(bot, replace(actor, roles=frozenset()), web_app_url)
-    try:
-        await bot.delete_my_commands(scope=BotCommandScopeChat(chat_id=person.telegram_id))
-    except TelegramAPIError as exc:  # they never opened the bot, blocked it, etc.
-        log.info("commands for %s not removed: %s", person.telegram_id, exc)
+    await clear_commands_for(bot, person.telegram_id, uow_factory)
 
 
 # --- invites ------------------------------------------------------------------------------
@@ -134,12 +133,13 @@ async def toggle_role(
     uow: UnitOfWork,
     actor: Actor,
     lang: str,
+    uow_factory: UnitOfWorkFactory,
     web_app_url: str | None = None,
 ) -> None:
     role = _role_at(callback_data.value)
     person = await team.toggle_role(uow, actor, callback_data.employee_id, role)
     await _edit(query, view.employee_card(person, lang), view.employee_keyboard(person, lang))
-    await _refresh_commands(query.bot, person, web_app_url)
+    await _refresh_commands(query.bot, person, uow_factory, web_app_url)
 
 
 async def set_active(
@@ -148,13 +148,14 @@ async def set_active(
     uow: UnitOfWork,
     actor: Actor,
     lang: str,
+    uow_factory: UnitOfWorkFactory,
     web_app_url: str | None = None,
 ) -> None:
     if callback_data.value not in (0, 1):
         raise ValidationError("action", "unknown")
     person = await team.set_active(uow, actor, callback_data.employee_id, bool(callback_data.value))
     await _edit(query, view.employee_card(person, lang), view.employee_keyboard(person, lang))
-    await _refresh_commands(query.bot, person, web_app_url)
+    await _refresh_commands(query.bot, person, uow_factory, web_app_url)
 
 
 async def access_attempts(

@@ -12,7 +12,7 @@ from storage.models.intake import AssignmentCursor, IdempotencyKey
 from storage.models.leads import Lead
 from storage.models.outbox import Reminder
 from storage.models.pipelines import LossReason, Pipeline, QualificationQuestion, Stage
-from storage.models.system import CacheEpoch, JobRun, ProcessedUpdate
+from storage.models.system import BotMenu, CacheEpoch, JobRun, ProcessedUpdate
 from storage.models.tasks import Attachment, Task
 from storage.models.team import AccessAttempt, Employee, Invite
 
@@ -44,6 +44,7 @@ __all__ = [
     "ProcessedUpdate",
     "CacheEpoch",
     "JobRun",
+    "BotMenu",
     "FunnelFact",
     "StageVisit",
     "StageVisitDay",

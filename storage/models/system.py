@@ -1,4 +1,5 @@
-"""Bookkeeping: processed Telegram updates and last runs of scheduled jobs."""
+"""Bookkeeping: processed Telegram updates, last runs of scheduled jobs, cache epochs and
+the commands menus last set in Telegram."""
 
 from __future__ import annotations
 
@@ -40,3 +41,15 @@ class CacheEpoch(Base):
 
     name: Mapped[str] = mapped_column(String(16), primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class BotMenu(Base):
+    """The commands menu last set in Telegram for one scope ("default", "default:en",
+    "chat:<telegram id>"), as a hash of the bot, scope, language and commands: at start
+    only the scopes whose hash changed are sent again (handlers/ui/commands.py)."""
+
+    __tablename__ = "bot_menus"
+
+    scope: Mapped[str] = mapped_column(String(40), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    set_at: Mapped[datetime]

@@ -1,12 +1,13 @@
-"""Bookkeeping: processed Telegram updates and last runs of scheduled jobs."""
+"""Bookkeeping: processed Telegram updates; the commands menus set in Telegram."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from datetime import datetime
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
-from storage.models import ProcessedUpdate
+from storage.models import BotMenu, ProcessedUpdate
 from storage.repositories.base import Repo
 
 
@@ -19,3 +20,23 @@ class SystemRepo(Repo):
             delete(ProcessedUpdate).where(ProcessedUpdate.at < when)
         )
         return int(getattr(result, "rowcount", 0) or 0)
+
+    async def menu_digests(self) -> dict[str, str]:
+        rows = await self.session.execute(select(BotMenu.scope, BotMenu.digest))
+        return {scope: digest for scope, digest in rows.all()}
+
+    async def save_menu_digests(self, digests: Mapping[str, str], at: datetime) -> None:
+        """Insert or replace the digest of each scope."""
+        if not digests:
+            return
+        await self.forget_menus(digests.keys())
+        self.session.add_all(
+            BotMenu(scope=scope, digest=digest, set_at=at) for scope, digest in digests.items()
+        )
+
+    async def forget_menus(self, scopes: Collection[str]) -> None:
+        scopes = list(scopes)
+        for lo in range(0, len(scopes), 500):  # within SQLite's bound-parameter limit
+            await self.session.execute(
+                delete(BotMenu).where(BotMenu.scope.in_(scopes[lo : lo + 500]))
+            )
