@@ -16,10 +16,7 @@ import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
-from typing import Any
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING, Any
 
 from services.reports.analytics import (
     DateRange,
@@ -28,6 +25,9 @@ from services.reports.analytics import (
     PeriodFunnel,
     SnapshotFunnel,
 )
+
+if TYPE_CHECKING:  # matplotlib (~40 MB) is imported on the first chart, not at start
+    from matplotlib.figure import Figure
 
 WIDTH_IN = 7.2
 DPI = 150  # 7.2 in x 150 = 1080 px
@@ -157,6 +157,9 @@ def _render(
     title, subtitle, summary, legend = header
     count = max(len(rows), 1)
     height = HEADER_IN + count * ROW_IN + (FOOTER_IN * len(footer) + 0.25)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(WIDTH_IN, height), dpi=DPI, facecolor="white")
     canvas = FigureCanvasAgg(fig)
 

@@ -12,18 +12,20 @@ import io
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from sqlalchemy import Select, func, select
 
 from services.errors import ValidationError
 from services.permissions import Actor
 from services.reports.analytics import Period, ReportFilter, resolve_period, scope_manager
+
+if TYPE_CHECKING:  # openpyxl is imported on the first export, not at start
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+
 from storage.models import (
     Company,
     Contact,
@@ -120,6 +122,8 @@ async def export_deals_xlsx(
     )
     total = deals_total + changes_total
     names = await _names(uow)
+    from openpyxl import Workbook
+
     book = Workbook(write_only=True)
     deals_sheet = _sheet(book, words["deals"], words["deal"], WIDTHS["deal"])
     changes_sheet = _sheet(book, words["history"], words["change"], WIDTHS["change"])
@@ -268,6 +272,9 @@ def _sheet(
     for column, width in zip("ABCDEFGHIJKLMNOPQRSTUVWXYZ", widths, strict=False):
         sheet.column_dimensions[column].width = width
     sheet.freeze_panes = "A2"
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
     bold = Font(bold=True)
     row = []
     for header in headers:
@@ -281,6 +288,8 @@ def _sheet(
 def _money(sheet: WriteOnlyWorksheet, minor: int | None) -> WriteOnlyCell | None:
     if minor is None:
         return None
+    from openpyxl.cell import WriteOnlyCell
+
     cell = WriteOnlyCell(sheet, value=minor / 100)
     cell.number_format = MONEY_FORMAT
     return cell
