@@ -22,6 +22,7 @@ class StageInfo:
     is_key: bool
     probability: int
     required_fields: tuple[str, ...]
+    rot_after_days: int | None = None
 
     @classmethod
     def of(cls, stage: Stage) -> StageInfo:
@@ -35,6 +36,7 @@ class StageInfo:
             is_key=stage.is_key,
             probability=stage.probability,
             required_fields=tuple(stage.required_fields),
+            rot_after_days=stage.rot_after_days,
         )
 
     def label(self, lang: str | None) -> str:
@@ -96,6 +98,7 @@ class DealCard:
     may_edit: bool = False
     may_reassign: bool = False
     loss_reason_en: str | None = None
+    stale_days: int | None = None  # days in the stage, when past its rot_after_days
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,7 @@ class DealListItem:
     stage_en: str | None
     amount: int | None
     next_contact_at: datetime | None
+    stale_days: int | None = None  # days in the stage, when past its rot_after_days
 
 
 @dataclass

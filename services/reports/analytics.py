@@ -57,8 +57,8 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -106,6 +106,7 @@ class ReportFilter:
     manager_id: int | None = None  # None: everyone (only for REPORTS_ALL)
     tz: str = "UTC"
     stuck_days: int = 14
+    compare: bool = False  # also compute the previous period of the same length
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,19 @@ def resolve_period(filters: ReportFilter, now: datetime) -> DateRange:
     start = datetime.combine(first, datetime.min.time(), zone).astimezone(UTC)
     end = datetime.combine(last + timedelta(days=1), datetime.min.time(), zone).astimezone(UTC)
     return DateRange(period, first, last, start, end)
+
+
+def previous_range(span: DateRange, now: datetime, tz: str) -> DateRange:
+    """The period of the same length just before ``span``.
+
+    A period still running is compared up to now: this month's first five days against
+    the five days before them, not against a whole month. The previous cohort is counted
+    as of now too (it had longer to progress: said where the change is shown)."""
+    end = min(span.end, max(now, span.start))
+    start = span.start - (end - span.start)
+    zone = ZoneInfo(tz)
+    last = (span.start - timedelta(microseconds=1)).astimezone(zone).date()
+    return DateRange(span.period, start.astimezone(zone).date(), last, start, span.start)
 
 
 def _add_months(day: date, months: int) -> date:
@@ -240,6 +254,7 @@ class PeriodFunnel:
     open: int
     frozen: int
     left: int
+    previous: PeriodFunnel | None = None  # the period of the same length before
 
     @property
     def conversion(self) -> float | None:
@@ -284,6 +299,7 @@ class LossReport:
     range: DateRange
     manager_id: int | None
     rows: tuple[LossRow, ...]  # most frequent first
+    previous: LossReport | None = None
 
     @property
     def count(self) -> int:
@@ -320,6 +336,7 @@ class ManagerReport:
     pipeline: PipelineInfo
     range: DateRange
     rows: tuple[ManagerRow, ...]  # ranked: won amount, won count, conversion
+    previous: ManagerReport | None = None
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -436,7 +453,18 @@ async def period_funnel(uow: UnitOfWork, actor: Actor, filters: ReportFilter) ->
     """The cohort of the period through the pipeline's flow (see the module docstring)."""
     manager_id = scope_manager(actor, filters.manager_id)
     pmap = await _pipeline(uow, filters)
-    span = resolve_period(filters, uow.clock.now())
+    now = uow.clock.now()
+    span = resolve_period(filters, now)
+    funnel = await _period_funnel(uow, pmap, span, manager_id)
+    if filters.compare:
+        before = previous_range(span, now, filters.tz)
+        funnel = replace(funnel, previous=await _period_funnel(uow, pmap, before, manager_id))
+    return funnel
+
+
+async def _period_funnel(
+    uow: UnitOfWork, pmap: _Map, span: DateRange, manager_id: int | None
+) -> PeriodFunnel:
     # flow stages, archived ones too: what facts can point at
     rows = await uow.repo.analytics.funnel_cells(
         pmap.rules.pipeline.id, list(pmap.rank), *_epoch(span), manager_id
@@ -460,7 +488,10 @@ async def period_funnel(uow: UnitOfWork, actor: Actor, filters: ReportFilter) ->
             won_amount += int(amount or 0)
     reached = _suffix_sums(furthest)
     reached_amount = _suffix_sums(furthest_amount)
-    medians = await _medians(uow, pmap, span, manager_id)
+    medians = {
+        sid: (n, values[0])
+        for sid, (n, values) in (await _stays(uow, pmap, span, manager_id)).items()
+    }
     won = sum(at_stage[OUTCOME_WON])
     cohort = reached[0] if reached else 0
     steps = []
@@ -510,36 +541,71 @@ def _suffix_sums(values: Sequence[int]) -> list[int]:
     return out
 
 
-async def _medians(
-    uow: UnitOfWork, pmap: _Map, span: DateRange, manager_id: int | None
-) -> dict[int, tuple[int, float | None]]:
-    """Per active flow stage: (finished stays, exact median seconds).
+async def _stays(
+    uow: UnitOfWork,
+    pmap: _Map,
+    span: DateRange,
+    manager_id: int | None,
+    quantiles: Sequence[float] = (0.5,),
+) -> dict[int, tuple[int, list[float]]]:
+    """Per active flow stage with finished stays: (stays, the exact quantiles in seconds).
 
     A histogram of stays per (stage, duration bucket) — buckets are ordered by duration —
-    then one sorted slice of the bucket holding the middle of each stage reads the exact
-    middle value(s), all stages in one query. Only those buckets are ever sorted.
+    then one sorted slice per rank a quantile needs reads the exact values, all stages in
+    one query. Only those buckets are ever sorted. A quantile q is linear between the
+    values at ranks floor and ceil of q x (n - 1): the median is the middle value, or the
+    mean of the middle two.
     """
     stage_ids = [s.id for s in pmap.flow if s.kind == StageKind.ACTIVE]
     pipeline_id, (since, until) = pmap.rules.pipeline.id, _epoch(span)
     histogram = await uow.repo.analytics.visit_histogram(
         pipeline_id, stage_ids, since, until, manager_id
     )
-    # The middle one or two values of each stage: (stage, bucket, offset, how many).
-    picks: list[tuple[int, int, int, int]] = []
+    picks: list[tuple[int, int, int, int]] = []  # (stage, bucket, offset, how many)
+    ranks: dict[tuple[int, int], int] = {}  # (stage, rank) -> pick index
     totals: dict[int, int] = {}
     for stage_id, counts in histogram.items():
         buckets = sorted(counts.items())
         totals[stage_id] = total = sum(counts.values())
-        (b_lo, o_lo), (b_hi, o_hi) = (_locate(buckets, r) for r in ((total - 1) // 2, total // 2))
-        if b_lo == b_hi:
-            picks.append((stage_id, b_lo, o_lo, o_hi - o_lo + 1))
-        else:
-            picks += [(stage_id, b_lo, o_lo, 1), (stage_id, b_hi, o_hi, 1)]
-    middles: dict[int, list[int]] = defaultdict(list)
-    slices = await uow.repo.analytics.visit_slices(pipeline_id, since, until, manager_id, picks)
-    for pick, value in slices:
-        middles[picks[pick][0]].append(value)
-    return {sid: (totals[sid], sum(m) / len(m)) for sid, m in middles.items()}
+        for q in quantiles:
+            for rank in _ranks(q, total):
+                if (stage_id, rank) not in ranks:
+                    bucket, offset = _locate(buckets, rank)
+                    ranks[(stage_id, rank)] = len(picks)
+                    picks.append((stage_id, bucket, offset, 1))
+    values: dict[int, int] = {}
+    for pick, value in await uow.repo.analytics.visit_slices(
+        pipeline_id, since, until, manager_id, picks
+    ):
+        values[pick] = value
+    return {
+        sid: (
+            n,
+            [_interpolate(q, n, lambda r, sid=sid: values[ranks[(sid, r)]]) for q in quantiles],
+        )
+        for sid, n in totals.items()
+    }
+
+
+def _ranks(q: float, n: int) -> tuple[int, ...]:
+    position = q * (n - 1)
+    return tuple(sorted({math.floor(position), math.ceil(position)}))
+
+
+def _interpolate(q: float, n: int, value_at: Callable[[int], float]) -> float:
+    position = q * (n - 1)
+    low, high = math.floor(position), math.ceil(position)
+    a, b = value_at(low), value_at(high)
+    return a + (b - a) * (position - low) if high != low else float(a)
+
+
+def quantile_of_counts(counts: Mapping[int, int], q: float) -> float | None:
+    """The quantile q of integer values given as {value: how many} (same rule as above)."""
+    n = sum(counts.values())
+    if not n:
+        return None
+    buckets = sorted(counts.items())
+    return _interpolate(q, n, lambda rank: _locate(buckets, rank)[0])
 
 
 def _locate(buckets: Iterable[tuple[int, int]], rank: int) -> tuple[int, int]:
@@ -552,6 +618,107 @@ def _locate(buckets: Iterable[tuple[int, int]], rank: int) -> tuple[int, int]:
     raise AssertionError("rank beyond the histogram")
 
 
+# --- velocity -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StageSpeed:
+    stage: StageInfo
+    stays: int  # finished stays of cohort deals
+    median_seconds: float | None
+    p75_seconds: float | None
+
+
+@dataclass(frozen=True)
+class CycleSpeed:
+    manager_id: int | None  # None: deals nobody is responsible for (or, as the total, all)
+    name: str | None
+    won: int  # cohort deals won
+    median_days: float | None  # sales cycle: first entry into the pipeline -> won
+    p75_days: float | None
+
+
+@dataclass(frozen=True)
+class VelocityReport:
+    pipeline: PipelineInfo
+    range: DateRange
+    manager_id: int | None
+    stages: tuple[StageSpeed, ...]  # the active flow stages, in order
+    cycle: CycleSpeed  # everyone in scope
+    by_manager: tuple[CycleSpeed, ...]  # fastest median first
+    previous: VelocityReport | None = None
+
+
+async def velocity(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> VelocityReport:
+    """How fast the period's cohort moves: the median and 75th percentile of the time spent
+    in each active stage, and of the sales cycle (first entry into the pipeline -> won),
+    overall and per manager.
+
+    How moves count (the same rules as *time in stage* above):
+
+    - every finished stay is one sample: a deal moved back from the measurement to the
+      proposal ends its measurement stay (a sample) and starts a second proposal stay, which
+      is another sample when it ends; a deal's current stay is not a sample yet;
+    - a skipped stage has no stay, so it contributes nothing to that stage's times;
+    - a stay ends when the deal leaves the stage for anywhere: the next stage, back,
+      lost, frozen, or another pipeline (deferred). A deal that leaves the pipeline and
+      comes back belongs to its first cohort; its stays before and after both count;
+    - the cycle is counted once per won deal, from its *first* entry into the pipeline to
+      its entry into the won stage, in whole days (rounded down): time spent going back,
+      and time away in another pipeline, are part of it.
+    """
+    manager_id = scope_manager(actor, filters.manager_id)
+    pmap = await _pipeline(uow, filters)
+    now = uow.clock.now()
+    span = resolve_period(filters, now)
+    report = await _velocity(uow, pmap, span, manager_id)
+    if filters.compare:
+        before = previous_range(span, now, filters.tz)
+        report = replace(report, previous=await _velocity(uow, pmap, before, manager_id))
+    return report
+
+
+async def _velocity(
+    uow: UnitOfWork, pmap: _Map, span: DateRange, manager_id: int | None
+) -> VelocityReport:
+    stays = await _stays(uow, pmap, span, manager_id, (0.5, 0.75))
+    stages = []
+    for stage in pmap.flow:
+        if stage.kind != StageKind.ACTIVE:
+            continue
+        n, (median, p75) = stays.get(stage.id, (0, [None, None]))
+        stages.append(StageSpeed(stage, n, median, p75))
+    rows = await uow.repo.analytics.cycle_days(pmap.rules.pipeline.id, *_epoch(span), manager_id)
+    per_manager: dict[int | None, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    total: dict[int, int] = defaultdict(int)
+    for mid, days, n in rows:
+        per_manager[mid][days] += n
+        total[days] += n
+    names = {e.id: e.name for e in await uow.repo.employees.all()} if per_manager else {}
+
+    def speed(mid: int | None, counts: Mapping[int, int]) -> CycleSpeed:
+        return CycleSpeed(
+            mid,
+            names.get(mid) if mid is not None else None,
+            sum(counts.values()),
+            quantile_of_counts(counts, 0.5),
+            quantile_of_counts(counts, 0.75),
+        )
+
+    by_manager = sorted(
+        (speed(mid, counts) for mid, counts in per_manager.items()),
+        key=lambda c: (c.median_days or 0.0, -c.won, c.name or "", c.manager_id or 0),
+    )
+    return VelocityReport(
+        pipeline=pmap.info,
+        range=span,
+        manager_id=manager_id,
+        stages=tuple(stages),
+        cycle=speed(manager_id, total),
+        by_manager=tuple(by_manager),
+    )
+
+
 # --- loss reasons -------------------------------------------------------------------------
 
 
@@ -560,7 +727,18 @@ async def loss_reasons(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> 
     with the money and the stage where they happened."""
     manager_id = scope_manager(actor, filters.manager_id)
     pmap = await _pipeline(uow, filters)
-    span = resolve_period(filters, uow.clock.now())
+    now = uow.clock.now()
+    span = resolve_period(filters, now)
+    report = await _loss_reasons(uow, pmap, span, manager_id)
+    if filters.compare:
+        before = previous_range(span, now, filters.tz)
+        report = replace(report, previous=await _loss_reasons(uow, pmap, before, manager_id))
+    return report
+
+
+async def _loss_reasons(
+    uow: UnitOfWork, pmap: _Map, span: DateRange, manager_id: int | None
+) -> LossReport:
     reasons = {
         r.id: ReasonInfo(r.id, r.code, r.name, r.name_en, r.conditional)
         for r in await uow.repo.catalog.loss_reasons(include_inactive=True)
@@ -608,6 +786,16 @@ async def managers(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> Mana
     pmap = await _pipeline(uow, filters)
     now = uow.clock.now()
     span = resolve_period(filters, now)
+    report = await _managers(uow, pmap, span, manager_id, now)
+    if filters.compare:
+        before = previous_range(span, now, filters.tz)
+        report = replace(report, previous=await _managers(uow, pmap, before, manager_id, now))
+    return report
+
+
+async def _managers(
+    uow: UnitOfWork, pmap: _Map, span: DateRange, manager_id: int | None, now: datetime
+) -> ManagerReport:
     deals: dict[int | None, dict[str, tuple[int, int]]] = defaultdict(dict)
     rows = await uow.repo.analytics.manager_outcomes(
         pmap.rules.pipeline.id, pmap.ids, *_epoch(span), manager_id
@@ -684,6 +872,12 @@ __all__ = [
     "SnapshotFunnel",
     "SnapshotStage",
     "StageCount",
+    "StageSpeed",
+    "CycleSpeed",
+    "VelocityReport",
+    "previous_range",
+    "quantile_of_counts",
+    "velocity",
     "loss_reasons",
     "managers",
     "period_funnel",

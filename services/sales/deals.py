@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from services import validation
@@ -17,7 +17,7 @@ from services.dto import DealCard, DealListItem, HistoryEntry, Page
 from services.errors import RuleViolation, ValidationError
 from services.permissions import Action, Actor, require
 from services.sales import stage as stage_core
-from services.sales.pipelines import PipelineRules, rules_by_role
+from services.sales.pipelines import PipelineRules, rules_by_role, stale_days
 from services.sales.stage import Fields
 from services.work.tasks import create_task
 from storage.enums import ActivityKind, PipelineRole, Role, StageKind, TaskKind, TaskStatus
@@ -325,12 +325,34 @@ async def history(
     return Page(tuple(items), page, pages, len(rows))
 
 
-async def _stage_names(uow: UnitOfWork) -> dict[int, tuple[str, str | None]]:
-    names: dict[int, tuple[str, str | None]] = {}
+async def _stages(uow: UnitOfWork) -> dict[int, Stage]:
+    stages: dict[int, Stage] = {}
     for p in await uow.repo.pipelines.all(include_archived=True):
         for s in await uow.repo.pipelines.stages(p.id, include_archived=True):
-            names[s.id] = (s.name, s.name_en)
-    return names
+            stages[s.id] = s
+    return stages
+
+
+def list_items(
+    deals_: Sequence[Deal], stages: Mapping[int, Stage], now: datetime
+) -> tuple[DealListItem, ...]:
+    """Deals as list lines: title, stage, money, next contact, and stale days if past the
+    stage's limit."""
+    items = []
+    for d in deals_:
+        stage = stages.get(d.stage_id)
+        items.append(
+            DealListItem(
+                d.id,
+                d.title,
+                stage.name if stage else "?",
+                stage.name_en if stage else None,
+                d.amount,
+                d.next_contact_at,
+                stale_days(stage, d.stage_entered_at, now) if stage else None,
+            )
+        )
+    return tuple(items)
 
 
 async def list_deals(
@@ -354,13 +376,7 @@ async def list_deals(
         offset=page * per_page,
         limit=per_page,
     )
-    names = await _stage_names(uow)
-    items = tuple(
-        DealListItem(
-            d.id, d.title, *names.get(d.stage_id, ("?", None)), d.amount, d.next_contact_at
-        )
-        for d in rows
-    )
+    items = list_items(rows, await _stages(uow), uow.clock.now())
     return Page(items, page, max(1, math.ceil(total / per_page)), total)
 
 
@@ -370,13 +386,7 @@ async def search(uow: UnitOfWork, actor: Actor, query: str, limit: int = 10) -> 
     if len(needle) < 2:
         raise ValidationError("query", "too_short")
     rows = await uow.repo.deals.search(needle, None if actor.sees_all else actor.id, limit)
-    names = await _stage_names(uow)
-    return [
-        DealListItem(
-            d.id, d.title, *names.get(d.stage_id, ("?", None)), d.amount, d.next_contact_at
-        )
-        for d in rows
-    ]
+    return list(list_items(rows, await _stages(uow), uow.clock.now()))
 
 
 def normalize_search(text: str) -> str:

@@ -16,7 +16,7 @@ from services.dto import DealCard, NoteInfo, StageInfo
 from services.errors import NotFound, RuleViolation, ValidationError
 from services.permissions import Action, Actor, can, require
 from services.sales.pipeline_config import REQUIRABLE_FIELDS
-from services.sales.pipelines import PipelineRules, rules_for
+from services.sales.pipelines import PipelineRules, rules_for, stale_days
 from services.work.tasks import on_stage_entry
 from storage.enums import PipelineRole, StageKind
 from storage.models import Company, Contact, Deal, LossReason, Stage, StageHistory
@@ -95,6 +95,7 @@ async def build_card(
         may_move=can(actor, Action.DEAL_MOVE, deal),
         may_edit=can(actor, Action.DEAL_EDIT, deal),
         may_reassign=can(actor, Action.DEAL_REASSIGN, deal),
+        stale_days=stale_days(stage, deal.stage_entered_at, uow.clock.now()),
     )
 
 

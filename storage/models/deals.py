@@ -21,7 +21,11 @@ from storage.models.base import Base
 
 class Deal(Base):
     __tablename__ = "deals"
-    __table_args__ = (Index("ix_deals_pipeline_stage", "pipeline_id", "stage_id"),)
+    __table_args__ = (
+        Index("ix_deals_pipeline_stage", "pipeline_id", "stage_id"),
+        # Stale deals: one range per stage with a limit (services/work/rotting.py).
+        Index("ix_deals_stage_entered", "stage_id", "stage_entered_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(300))
