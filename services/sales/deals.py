@@ -302,7 +302,7 @@ async def history(
     deal, _ = await stage_core.load_for(uow, actor, deal_id, Action.DEAL_VIEW, None)
     rows = list(await uow.repo.history.for_deal(deal.id))
     rows.reverse()  # newest first
-    stage_names = await _stage_names(uow)
+    stage_names = {sid: (s.name, s.name_en) for sid, s in (await _stages(uow)).items()}
     reasons = {r.id: r.name for r in await uow.repo.catalog.loss_reasons(include_inactive=True)}
     pages = max(1, math.ceil(len(rows) / per_page))
     page = min(max(page, 0), pages - 1)
