@@ -357,7 +357,7 @@ def scope_manager(actor: Actor, manager_id: int | None) -> int | None:
 
 
 @dataclass(frozen=True)
-class _Map:
+class PipelineMap:
     """A pipeline's flow and where every stage of it (archived ones too) ranks."""
 
     rules: PipelineRules
@@ -374,7 +374,7 @@ class _Map:
         return self.rules.info
 
 
-async def _pipeline(uow: UnitOfWork, filters: ReportFilter) -> _Map:
+async def pipeline_map(uow: UnitOfWork, filters: ReportFilter) -> PipelineMap:
     """The asked-for pipeline (default: sales) with all its stages, archived ones too."""
     pipeline_id = filters.pipeline_id
     if pipeline_id is None:
@@ -400,10 +400,10 @@ async def _pipeline(uow: UnitOfWork, filters: ReportFilter) -> _Map:
         else:  # an archived active stage: where it stood
             before = [rank[f.id] for f in flow if f.position < s.position and f.kind != "won"]
             rank[s.id] = max(before, default=0)
-    return _Map(rules, stages, tuple(StageInfo.of(s) for s in flow), rank)
+    return PipelineMap(rules, stages, tuple(StageInfo.of(s) for s in flow), rank)
 
 
-def _epoch(span: DateRange) -> tuple[int, int]:
+def epoch(span: DateRange) -> tuple[int, int]:
     """The period as epoch seconds ``[since, until)``, how the analytics tables store it."""
     return _ts(span.start), _ts(span.end)
 
@@ -416,7 +416,7 @@ async def snapshot(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> Snap
     manager_id = scope_manager(actor, filters.manager_id)
     if filters.stuck_days < 0:
         raise ValidationError("stuck_days", "negative")
-    pmap = await _pipeline(uow, filters)
+    pmap = await pipeline_map(uow, filters)
     now = uow.clock.now()
     stuck_before = _ts(now - timedelta(days=filters.stuck_days))
     rows = await uow.repo.analytics.snapshot_cells(pmap.rules.pipeline.id, stuck_before, manager_id)
@@ -452,7 +452,7 @@ async def snapshot(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> Snap
 async def period_funnel(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> PeriodFunnel:
     """The cohort of the period through the pipeline's flow (see the module docstring)."""
     manager_id = scope_manager(actor, filters.manager_id)
-    pmap = await _pipeline(uow, filters)
+    pmap = await pipeline_map(uow, filters)
     now = uow.clock.now()
     span = resolve_period(filters, now)
     funnel = await _period_funnel(uow, pmap, span, manager_id)
@@ -463,11 +463,11 @@ async def period_funnel(uow: UnitOfWork, actor: Actor, filters: ReportFilter) ->
 
 
 async def _period_funnel(
-    uow: UnitOfWork, pmap: _Map, span: DateRange, manager_id: int | None
+    uow: UnitOfWork, pmap: PipelineMap, span: DateRange, manager_id: int | None
 ) -> PeriodFunnel:
     # flow stages, archived ones too: what facts can point at
     rows = await uow.repo.analytics.funnel_cells(
-        pmap.rules.pipeline.id, list(pmap.rank), *_epoch(span), manager_id
+        pmap.rules.pipeline.id, list(pmap.rank), *epoch(span), manager_id
     )
     size = len(pmap.flow)
     furthest = [0] * size
@@ -543,7 +543,7 @@ def _suffix_sums(values: Sequence[int]) -> list[int]:
 
 async def _stays(
     uow: UnitOfWork,
-    pmap: _Map,
+    pmap: PipelineMap,
     span: DateRange,
     manager_id: int | None,
     quantiles: Sequence[float] = (0.5,),
@@ -557,7 +557,7 @@ async def _stays(
     mean of the middle two.
     """
     stage_ids = [s.id for s in pmap.flow if s.kind == StageKind.ACTIVE]
-    pipeline_id, (since, until) = pmap.rules.pipeline.id, _epoch(span)
+    pipeline_id, (since, until) = pmap.rules.pipeline.id, epoch(span)
     histogram = await uow.repo.analytics.visit_histogram(
         pipeline_id, stage_ids, since, until, manager_id
     )
@@ -578,13 +578,14 @@ async def _stays(
         pipeline_id, since, until, manager_id, picks
     ):
         values[pick] = value
-    return {
-        sid: (
-            n,
-            [_interpolate(q, n, lambda r, sid=sid: values[ranks[(sid, r)]]) for q in quantiles],
-        )
-        for sid, n in totals.items()
-    }
+    result: dict[int, tuple[int, list[float]]] = {}
+    for sid, n in totals.items():
+
+        def value_at(rank: int, sid: int = sid) -> float:
+            return values[ranks[(sid, rank)]]
+
+        result[sid] = (n, [_interpolate(q, n, value_at) for q in quantiles])
+    return result
 
 
 def _ranks(q: float, n: int) -> tuple[int, ...]:
@@ -668,7 +669,7 @@ async def velocity(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> Velo
       and time away in another pipeline, are part of it.
     """
     manager_id = scope_manager(actor, filters.manager_id)
-    pmap = await _pipeline(uow, filters)
+    pmap = await pipeline_map(uow, filters)
     now = uow.clock.now()
     span = resolve_period(filters, now)
     report = await _velocity(uow, pmap, span, manager_id)
@@ -679,7 +680,7 @@ async def velocity(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> Velo
 
 
 async def _velocity(
-    uow: UnitOfWork, pmap: _Map, span: DateRange, manager_id: int | None
+    uow: UnitOfWork, pmap: PipelineMap, span: DateRange, manager_id: int | None
 ) -> VelocityReport:
     stays = await _stays(uow, pmap, span, manager_id, (0.5, 0.75))
     stages = []
@@ -688,7 +689,7 @@ async def _velocity(
             continue
         n, (median, p75) = stays.get(stage.id, (0, [None, None]))
         stages.append(StageSpeed(stage, n, median, p75))
-    rows = await uow.repo.analytics.cycle_days(pmap.rules.pipeline.id, *_epoch(span), manager_id)
+    rows = await uow.repo.analytics.cycle_days(pmap.rules.pipeline.id, *epoch(span), manager_id)
     per_manager: dict[int | None, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     total: dict[int, int] = defaultdict(int)
     for mid, days, n in rows:
@@ -726,7 +727,7 @@ async def loss_reasons(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> 
     """Refusals of the period's cohort (lost, or parked in conditional refusal) per reason,
     with the money and the stage where they happened."""
     manager_id = scope_manager(actor, filters.manager_id)
-    pmap = await _pipeline(uow, filters)
+    pmap = await pipeline_map(uow, filters)
     now = uow.clock.now()
     span = resolve_period(filters, now)
     report = await _loss_reasons(uow, pmap, span, manager_id)
@@ -737,7 +738,7 @@ async def loss_reasons(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> 
 
 
 async def _loss_reasons(
-    uow: UnitOfWork, pmap: _Map, span: DateRange, manager_id: int | None
+    uow: UnitOfWork, pmap: PipelineMap, span: DateRange, manager_id: int | None
 ) -> LossReport:
     reasons = {
         r.id: ReasonInfo(r.id, r.code, r.name, r.name_en, r.conditional)
@@ -745,7 +746,7 @@ async def _loss_reasons(
     }
     refusal_ids = [s.id for s in pmap.stages if s.kind in (StageKind.LOST, StageKind.FROZEN)]
     found = await uow.repo.analytics.refusal_cells(
-        pmap.rules.pipeline.id, list(pmap.rank), refusal_ids, *_epoch(span), manager_id
+        pmap.rules.pipeline.id, list(pmap.rank), refusal_ids, *epoch(span), manager_id
     )
     per_reason: dict[int | None, dict[int, list[int]]] = defaultdict(dict)
     frozen: dict[int | None, int] = defaultdict(int)
@@ -783,7 +784,7 @@ async def managers(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> Mana
     """Ranking by won money, won deals and conversion of the period's cohort, with leads
     handled, median response time to a new lead, and overdue tasks now."""
     manager_id = scope_manager(actor, filters.manager_id)
-    pmap = await _pipeline(uow, filters)
+    pmap = await pipeline_map(uow, filters)
     now = uow.clock.now()
     span = resolve_period(filters, now)
     report = await _managers(uow, pmap, span, manager_id, now)
@@ -794,11 +795,11 @@ async def managers(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> Mana
 
 
 async def _managers(
-    uow: UnitOfWork, pmap: _Map, span: DateRange, manager_id: int | None, now: datetime
+    uow: UnitOfWork, pmap: PipelineMap, span: DateRange, manager_id: int | None, now: datetime
 ) -> ManagerReport:
     deals: dict[int | None, dict[str, tuple[int, int]]] = defaultdict(dict)
     rows = await uow.repo.analytics.manager_outcomes(
-        pmap.rules.pipeline.id, pmap.ids, *_epoch(span), manager_id
+        pmap.rules.pipeline.id, pmap.ids, *epoch(span), manager_id
     )
     for mid, outcome, n, amount in rows:
         deals[mid][outcome] = (n, amount)
@@ -855,7 +856,7 @@ async def _lead_stats(
     if leads is None:
         return {}
     ids = [s.id for s in await uow.repo.pipelines.stages(leads.id, include_archived=True)]
-    return await uow.repo.analytics.lead_stats(leads.id, ids, *_epoch(span), manager_id)
+    return await uow.repo.analytics.lead_stats(leads.id, ids, *epoch(span), manager_id)
 
 
 __all__ = [

@@ -302,7 +302,7 @@ async def history(
     deal, _ = await stage_core.load_for(uow, actor, deal_id, Action.DEAL_VIEW, None)
     rows = list(await uow.repo.history.for_deal(deal.id))
     rows.reverse()  # newest first
-    stage_names = {sid: (s.name, s.name_en) for sid, s in (await _stages(uow)).items()}
+    stage_names = {sid: (s.name, s.name_en) for sid, s in (await stages_by_id(uow)).items()}
     reasons = {r.id: r.name for r in await uow.repo.catalog.loss_reasons(include_inactive=True)}
     pages = max(1, math.ceil(len(rows) / per_page))
     page = min(max(page, 0), pages - 1)
@@ -325,7 +325,7 @@ async def history(
     return Page(tuple(items), page, pages, len(rows))
 
 
-async def _stages(uow: UnitOfWork) -> dict[int, Stage]:
+async def stages_by_id(uow: UnitOfWork) -> dict[int, Stage]:
     stages: dict[int, Stage] = {}
     for p in await uow.repo.pipelines.all(include_archived=True):
         for s in await uow.repo.pipelines.stages(p.id, include_archived=True):
@@ -376,7 +376,7 @@ async def list_deals(
         offset=page * per_page,
         limit=per_page,
     )
-    items = list_items(rows, await _stages(uow), uow.clock.now())
+    items = list_items(rows, await stages_by_id(uow), uow.clock.now())
     return Page(items, page, max(1, math.ceil(total / per_page)), total)
 
 
@@ -386,7 +386,7 @@ async def search(uow: UnitOfWork, actor: Actor, query: str, limit: int = 10) -> 
     if len(needle) < 2:
         raise ValidationError("query", "too_short")
     rows = await uow.repo.deals.search(needle, None if actor.sees_all else actor.id, limit)
-    return list(list_items(rows, await _stages(uow), uow.clock.now()))
+    return list(list_items(rows, await stages_by_id(uow), uow.clock.now()))
 
 
 def normalize_search(text: str) -> str:

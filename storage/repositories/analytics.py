@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 
 from storage.enums import StageKind
-from storage.models import LossReason, Stage, Task
+from storage.models import Deal, LossReason, Stage, Task
 from storage.models.analytics import (
     OUTCOME_FROZEN,
     OUTCOME_LOST,
@@ -383,6 +383,89 @@ class AnalyticsRepo(Repo):
             mid: (int(n), int(done), int(converted), None if median is None else float(median))
             for mid, n, done, converted, median in rows
         }
+
+    # --- drill-down: the deals behind a number (services/reports/drill.py) -------------
+
+    async def _deals_page(
+        self, where: Sequence[ColumnElement[bool]], order: Sequence[Any], offset: int, limit: int
+    ) -> tuple[list[Deal], int]:
+        f = FunnelFact
+        total = await self.session.scalar(select(func.count()).select_from(f).where(*where))
+        ids = select(f.deal_id).where(*where).order_by(*order).offset(offset).limit(limit)
+        rows = list(await self.session.scalars(ids))
+        found = {d.id: d for d in await self.session.scalars(select(Deal).where(Deal.id.in_(rows)))}
+        return [found[i] for i in rows if i in found], int(total or 0)
+
+    async def open_in_stage(
+        self, pipeline_id: int, stage_id: int, manager_id: int | None, offset: int, limit: int
+    ) -> tuple[list[Deal], int]:
+        """Deals now in the (active) stage, longest there first; and how many in all."""
+        f = FunnelFact
+        where = [
+            f.pipeline_id == pipeline_id,
+            f.outcome == OUTCOME_OPEN,
+            f.stage_id == stage_id,
+            f.deal_id.is_not(None),
+            *_manager(f.manager_id, manager_id),
+        ]
+        return await self._deals_page(where, [f.stage_ts, f.deal_id], offset, limit)
+
+    async def reached(
+        self,
+        pipeline_id: int,
+        reached_ids: list[int],
+        since: int,
+        until: int,
+        manager_id: int | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[Deal], int]:
+        """Cohort deals whose furthest flow stage is one of `reached_ids`."""
+        f = FunnelFact
+        where = [
+            f.pipeline_id == pipeline_id,
+            f.reached_stage_id.in_(reached_ids),
+            _cohort(f.entered_ts, since, until),
+            f.deal_id.is_not(None),
+            *_manager(f.manager_id, manager_id),
+        ]
+        return await self._deals_page(where, [f.entered_ts, f.deal_id], offset, limit)
+
+    async def refused_for(
+        self,
+        pipeline_id: int,
+        reason_id: int,
+        since: int,
+        until: int,
+        manager_id: int | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[Deal], int]:
+        """Cohort deals lost or parked in conditional refusal for the reason."""
+        f = FunnelFact
+        where = [
+            f.pipeline_id == pipeline_id,
+            f.outcome.in_((OUTCOME_LOST, OUTCOME_FROZEN)),
+            f.reason_id == reason_id,
+            _cohort(f.entered_ts, since, until),
+            f.deal_id.is_not(None),
+            *_manager(f.manager_id, manager_id),
+        ]
+        return await self._deals_page(where, [f.entered_ts, f.deal_id], offset, limit)
+
+    async def won_by(
+        self, pipeline_id: int, manager_id: int, since: int, until: int, offset: int, limit: int
+    ) -> tuple[list[Deal], int]:
+        """A manager's won deals of the cohort."""
+        f = FunnelFact
+        where = [
+            f.pipeline_id == pipeline_id,
+            f.outcome == OUTCOME_WON,
+            f.manager_id == manager_id,
+            _cohort(f.entered_ts, since, until),
+            f.deal_id.is_not(None),
+        ]
+        return await self._deals_page(where, [f.entered_ts, f.deal_id], offset, limit)
 
     async def overdue_tasks(self, now: datetime, manager_id: int | None) -> dict[int, int]:
         """Open tasks past due at `now` per assignee."""

@@ -8,41 +8,23 @@ a whole number of days after the previous one.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from services.reports import analytics
 from services.reports.analytics import Period, ReportFilter
 from services.sales import deals
-from services.sales.pipeline_config import parse_config
-from services.sales.pipelines import sync_config
-from tests.factories import new_deal
+from tests.factories import loose_sales, new_deal
 
 DAY = 86400
-DEFAULT = Path(__file__).resolve().parents[2] / "config" / "pipelines" / "default.toml"
 MEASURE = {"measurement_at": datetime(2027, 1, 1, tzinfo=UTC), "address": "Lenina 1"}
 T0 = datetime(2026, 1, 12, 9, 0, tzinfo=UTC)
-
-
-async def _loose_sales(uow_factory) -> dict[str, int]:
-    text = DEFAULT.read_text(encoding="utf-8")
-    text = re.sub(
-        r'(code = "sales"\nrole = "sales"\n(?:.*\n)*?)strict = true', r"\1strict = false", text
-    )
-    async with uow_factory() as uow:
-        await sync_config(uow, parse_config(text))
-    async with uow_factory() as uow:
-        sales = await uow.repo.pipelines.by_code("sales")
-        assert sales is not None and not sales.strict
-        return {s.code: s.id for s in await uow.repo.pipelines.stages(sales.id)}
 
 
 async def story(uow_factory, clock, make_actor):
     ann = await make_actor(roles=("manager",), name="Ann")
     bob = await make_actor(roles=("manager",), name="Bob")
     lea = await make_actor(roles=("leader",), name="Lea")
-    st = await _loose_sales(uow_factory)
+    st = await loose_sales(uow_factory)
 
     async def at(day: float, who, deal_id: int, action: str, *args) -> None:
         clock.set(start + timedelta(days=day))
