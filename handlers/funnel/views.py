@@ -587,6 +587,32 @@ def digest_lines(p: Mapping[str, Any], lang: str, tz: tzinfo) -> list[str]:
             )
         )
     lines += [_deal_line(d, lang, True) for d in p.get("losses") or []]
+    lines.append(
+        t(
+            "digest.compare",
+            lang,
+            leads=change(p.get("leads", 0), p.get("prev_leads", 0)),
+            won=change(p.get("won", 0), p.get("prev_won", 0)),
+            lost=change(p.get("lost", 0), p.get("prev_lost", 0)),
+            money=fmt.compact_money(p.get("prev_won_amount", 0), lang),
+        )
+    )
+    if p.get("cycle_won"):
+        median, before = p.get("cycle_median_days"), p.get("prev_cycle_median_days")
+        lines.append(
+            t(
+                "digest.speed",
+                lang,
+                median=f"{median:g}",
+                won=p["cycle_won"],
+                change=change(median, before) or "—",
+            )
+        )
+    stale = p.get("stale_by_manager") or []
+    if stale:
+        lines.append(t("digest.stale", lang, count=sum(n for _, n in stale)))
+        for name, n in stale[:10]:
+            lines.append(f"  • {escape(str(name or t('funnel.no_manager', lang)))}: {n}")
     lines.append(t("digest.overdue", lang, count=p.get("overdue", 0), new=p.get("overdue_new", 0)))
     for task in p.get("overdue_tasks") or []:
         who = escape(str(task.get("assignee") or "—"))
