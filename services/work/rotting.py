@@ -12,7 +12,8 @@ through the same services and permission checks as on the card. "One" holds acro
 restarts and several workers: the dedupe key is ``rot:<deal>:<stay start>`` (a later stay
 past the limit is a new alert), and the scan's ``job_runs`` row is its watermark, committed
 with the alerts: each scan reads only the deals whose limit passed since the previous one
-(one index range per stage). A deal without a manager gets no alert (it still shows stale).
+(one index range per stage); the first scan ever looks back FIRST_LOOKBACK. A deal
+without a manager gets no alert (it still shows stale).
 Lowering a stage's limit does not alert the deals that crossed the new limit before the
 scan that saw it; they show stale and are counted in the leaders' digest.
 """
@@ -28,6 +29,10 @@ from storage.models import Deal, JobRun
 from storage.uow import UnitOfWork
 
 ROT_JOB = "rot.scan"
+# The very first scan (no job-run row yet: a new install, or an existing database on the
+# first start of this version) looks back this far only: deals that went stale long ago
+# show stale and are counted in the digest, but do not flood their managers at once.
+FIRST_LOOKBACK = timedelta(days=7)
 
 
 def alert_key(deal: Deal) -> str:
@@ -39,14 +44,14 @@ async def rot_scan(uow: UnitOfWork) -> int:
     returns the number of alerts added."""
     now = uow.clock.now()
     run = await uow.repo.get(JobRun, ROT_JOB)
-    previous = run.last_run_at if run is not None else None
+    previous = run.last_run_at if run is not None else now - FIRST_LOOKBACK
     added = 0
     for stage in await uow.repo.pipelines.rotting_stages():
         assert stage.rot_after_days is not None
         limit = timedelta(days=stage.rot_after_days)
         rules = await rules_for(uow, stage.pipeline_id)
         _, nxt = rules.neighbours(rules.stage(stage.id))
-        after = previous - limit if previous is not None else None
+        after = previous - limit
         for deal in await uow.repo.deals.entered_stage_between(stage.id, after, now - limit):
             if deal.manager_id is None:
                 continue

@@ -67,7 +67,7 @@ async def test_one_alert_per_stale_deal_none_twice_after_restarts(uow_factory, c
     assert notifier.items(ann.id)[0].payload["days"] == 3
 
     # A restart: a fresh scheduler scans and sweeps again; then one that lost the
-    # watermark (the job-run row) rescans everything: the dedupe keys hold.
+    # watermark (the job-run row) rescans the last week: the dedupe keys hold.
     for _ in range(2):
         jobs = _jobs(uow_factory, clock, notifier)
         await jobs.catch_up()
@@ -156,3 +156,23 @@ async def test_cards_and_lists_mark_stale_deals(harness, uow_factory, clock, mak
         DealCb.unpack(data).deal_id: text for text, data in listing.buttons() if data[:2] == "d:"
     }
     assert labels[old.id].startswith("🔴 ") and not labels[fresh.id].startswith("🔴 ")
+
+
+async def test_the_first_scan_ever_does_not_flood_with_old_stale_deals(
+    uow_factory, clock, make_actor
+):
+    ann = await make_actor(roles=("manager",), name="Ann")
+    old = await new_deal(uow_factory, ann)  # stale since day 3
+    clock.advance(days=7)
+    recent = await new_deal(uow_factory, ann)  # stale since day 10
+    clock.advance(days=3, hours=12)
+    await _jobs(uow_factory, clock, RecordingNotifier()).scan()  # day 10.5: the first scan
+    async with uow_factory() as uow:
+        alerted = set(
+            await uow.session.scalars(
+                select(Reminder.deal_id).where(Reminder.kind == Kind.DEAL_ROTTING.value)
+            )
+        )
+        card = await deals.get_card(uow, ann, old.id)
+    assert alerted == {recent.id}  # the old one went stale more than FIRST_LOOKBACK ago
+    assert card.stale_days == 10  # ... it still shows stale
