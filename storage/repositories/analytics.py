@@ -27,11 +27,9 @@ from sqlalchemy import (
     literal,
     literal_column,
     select,
-    true,
     union_all,
 )
 
-from storage.enums import StageKind
 from storage.models import Deal, LossReason, Stage, Task
 from storage.models.analytics import (
     OUTCOME_FROZEN,
@@ -117,28 +115,29 @@ class AnalyticsRepo(Repo):
         manager_id: int | None,
     ) -> list[tuple[int, str, int, int, int]]:
         """(furthest stage id, outcome, last flow stage id, count, amount) of the cohort,
-        one cell per combination (empty ones too)."""
+        one row per non-empty combination: one GROUP BY over the index ranges of
+        ix_funnel_facts_cohort (the IN-lists are its leading columns, in its order, so the
+        groups come out of the index already sorted: no temporary b-tree)."""
         f = FunnelFact
-        furthest_ids = _stage_ids(flow_stage_ids, "reached")
-        flow_ids = _stage_ids(flow_stage_ids, "flow")
-        outcomes = union_all(*(select(literal(o, String).label("o")) for o in OUTCOMES)).subquery()
-        cell = _count_and_sum(
-            f.amount,
-            f.pipeline_id == pipeline_id,
-            f.reached_stage_id == furthest_ids.c.id,
-            f.outcome == outcomes.c.o,
-            f.flow_stage_id == flow_ids.c.id,
-            _cohort(f.entered_ts, since, until),
-            *_manager(f.manager_id, manager_id),
-        )
-        return [
-            (reached_id, outcome, flow_id, *_pair(value))
-            for reached_id, outcome, flow_id, value in await self.session.execute(
-                select(furthest_ids.c.id, outcomes.c.o, flow_ids.c.id, cell).select_from(
-                    furthest_ids.join(outcomes, true()).join(flow_ids, true())
-                )
+        rows = await self.session.execute(
+            select(
+                f.reached_stage_id,
+                f.outcome,
+                f.flow_stage_id,
+                func.count(),
+                func.coalesce(func.sum(f.amount), 0),
             )
-        ]
+            .where(
+                f.pipeline_id == pipeline_id,
+                f.reached_stage_id.in_(flow_stage_ids),
+                f.outcome.in_(OUTCOMES),
+                f.flow_stage_id.in_(flow_stage_ids),
+                _cohort(f.entered_ts, since, until),
+                *_manager(f.manager_id, manager_id),
+            )
+            .group_by(f.reached_stage_id, f.outcome, f.flow_stage_id)
+        )
+        return [(r, o, k, int(n), int(a or 0)) for r, o, k, n, a in rows]
 
     async def visit_histogram(
         self,
@@ -152,53 +151,47 @@ class AnalyticsRepo(Repo):
 
         For everyone, the whole UTC days of the period come from the daily rollup
         (stage_visit_days) and only the partial days at its edges from stage_visits; for one
-        manager, everything comes from stage_visits."""
+        manager, everything comes from stage_visits. Each is one GROUP BY whose IN-lists
+        (stage, every bucket) are the index's leading columns, so it reads one range per
+        (stage, bucket) and the groups come out sorted."""
         first_day, end_day = -(-since // DAY_SECONDS), until // DAY_SECONDS
         histogram: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-        stages = select(Stage.id).where(Stage.id.in_(stage_ids)).subquery()
-        numbers = select(literal(0, Integer).label("n")).cte("buckets", recursive=True)
-        numbers = numbers.union_all(
-            select(numbers.c.n + 1).where(numbers.c.n < VISIT_BUCKET_LIMIT - 1)
-        )
-        cells = stages.join(numbers, true())
+        buckets = list(range(VISIT_BUCKET_LIMIT))
 
-        async def add(count: ScalarSelect[Any]) -> None:
-            rows = await self.session.execute(
-                select(stages.c.id, numbers.c.n, count).select_from(cells)
-            )
-            for stage_id, bucket, n in rows:
+        async def add(stmt: Any) -> None:
+            for stage_id, bucket, n in await self.session.execute(stmt):
                 if n:
                     histogram[stage_id][int(bucket)] += int(n)
 
         ranges = [(since, until)]
         if manager_id is None and first_day < end_day:
             d = StageVisitDay
-            await add(  # one index range per (stage, bucket) cell: see _count_and_sum
-                select(func.sum(d.visits))
+            await add(
+                select(d.stage_id, d.bucket, func.sum(d.visits))
                 .where(
                     d.pipeline_id == pipeline_id,
-                    d.stage_id == stages.c.id,
-                    d.bucket == numbers.c.n,
+                    d.stage_id.in_(stage_ids),
+                    d.bucket.in_(buckets),
                     d.day >= first_day,
                     d.day < end_day,
                 )
-                .scalar_subquery()
+                .group_by(d.stage_id, d.bucket)
             )
             ranges = [(since, first_day * DAY_SECONDS), (end_day * DAY_SECONDS, until)]
         v = StageVisit
         for low, high in ranges:
             if low < high:
                 await add(
-                    select(func.count())
+                    select(v.stage_id, v.bucket, func.count())
                     .where(
                         v.pipeline_id == pipeline_id,
-                        v.stage_id == stages.c.id,
-                        v.bucket == numbers.c.n,
+                        v.stage_id.in_(stage_ids),
+                        v.bucket.in_(buckets),
                         v.cohort_ts >= low,
                         v.cohort_ts < high,
                         *_manager(v.manager_id, manager_id),
                     )
-                    .scalar_subquery()
+                    .group_by(v.stage_id, v.bucket)
                 )
         return histogram
 
@@ -246,53 +239,36 @@ class AnalyticsRepo(Repo):
         until: int,
         manager_id: int | None,
     ) -> list[RefusalCell]:
-        """Refusals of the cohort (lost, or parked in conditional refusal): one cell per
-        refusal stage x reason x flow stage it happened at, then the rare refusals without
-        a reason (reason None) per outcome and flow stage."""
+        """Refusals of the cohort (lost, or parked in conditional refusal) per outcome x
+        reason x flow stage it happened at (reason None: refused without one). One GROUP BY
+        over the ranges of ix_funnel_facts_state (outcome, stage, reason and flow stage as
+        IN-lists, then the cohort range), and one for the rare refusals without a reason."""
         f = FunnelFact
         scope = [
             f.pipeline_id == pipeline_id,
+            f.outcome.in_((OUTCOME_LOST, OUTCOME_FROZEN)),
+            f.stage_id.in_(refusal_stage_ids),
+        ]
+        tail = [
+            f.flow_stage_id.in_(flow_stage_ids),
             _cohort(f.entered_ts, since, until),
             *_manager(f.manager_id, manager_id),
         ]
-        refusals = (
-            select(Stage.id, Stage.kind)
-            .where(
-                Stage.pipeline_id == pipeline_id,
-                Stage.kind.in_((StageKind.LOST, StageKind.FROZEN)),
-            )
-            .subquery("refusals")
-        )
-        reason_ids = select(LossReason.id).subquery("reasons")
-        flow_ids = _stage_ids(flow_stage_ids, "flow")
-        cell = _count_and_sum(
-            f.amount,
-            f.outcome == refusals.c.kind,
-            f.stage_id == refusals.c.id,
-            f.reason_id == reason_ids.c.id,
-            f.flow_stage_id == flow_ids.c.id,
-            *scope,
-        )
-        found: list[RefusalCell] = [
-            (outcome, reason_id, flow_id, *_pair(value))
-            for outcome, reason_id, flow_id, value in await self.session.execute(
-                select(refusals.c.kind, reason_ids.c.id, flow_ids.c.id, cell).select_from(
-                    refusals.join(reason_ids, true()).join(flow_ids, true())
+        reason_ids = select(LossReason.id).scalar_subquery()
+        found: list[RefusalCell] = []
+        for reason in (f.reason_id.in_(reason_ids), f.reason_id.is_(None)):
+            rows = await self.session.execute(
+                select(
+                    f.outcome,
+                    f.reason_id,
+                    f.flow_stage_id,
+                    func.count(),
+                    func.coalesce(func.sum(f.amount), 0),
                 )
+                .where(*scope, reason, *tail)
+                .group_by(f.outcome, f.stage_id, f.reason_id, f.flow_stage_id)
             )
-        ]
-        no_reason = await self.session.execute(
-            select(f.outcome, f.flow_stage_id, func.count(), func.sum(f.amount))
-            .where(
-                *scope,
-                f.outcome.in_((OUTCOME_LOST, OUTCOME_FROZEN)),
-                f.stage_id.in_(refusal_stage_ids),
-                f.reason_id.is_(None),
-                f.flow_stage_id.in_(flow_stage_ids),
-            )
-            .group_by(f.outcome, f.flow_stage_id)
-        )
-        found += [(o, None, flow, int(n), int(a or 0)) for o, flow, n, a in no_reason]
+            found += [(o, r, k, int(n), int(a or 0)) for o, r, k, n, a in rows]
         return found
 
     async def manager_outcomes(
