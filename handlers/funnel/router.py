@@ -51,13 +51,13 @@ EXPORT_CHUNK = 2000  # rows per progress step (tests make it small)
 PROGRESS_EVERY = 1.0  # seconds between two edits of the progress message at most
 
 
-def _filters(cb: FunnelCb, tz: tzinfo) -> ReportFilter:
+def _filters(cb: FunnelCb | DrillCb, tz: tzinfo) -> ReportFilter:
     return ReportFilter(
         pipeline_id=cb.pipeline_id or None,
         period=view.PERIODS[cb.period],
         manager_id=cb.manager_id or None,
         tz=str(tz),
-        compare=True,
+        compare=isinstance(cb, FunnelCb),  # a drill-down lists this period's deals only
     )
 
 
@@ -161,12 +161,7 @@ async def drill(
     """The deals behind a tapped number: a new message under the report; its page buttons
     edit that message."""
     cb = callback_data
-    filters = ReportFilter(
-        pipeline_id=cb.pipeline_id or None,
-        period=view.PERIODS[cb.period],
-        manager_id=cb.manager_id or None,
-        tz=str(tz),
-    )
+    filters = _filters(cb, tz)
     page = await drill_down(uow, actor, view.DRILLS[cb.what], filters, cb.key, cb.page)
     message = query.message
     if not isinstance(message, Message):

@@ -57,10 +57,11 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.dto import PipelineInfo, StageInfo
@@ -375,7 +376,23 @@ class PipelineMap:
 
 
 async def pipeline_map(uow: UnitOfWork, filters: ReportFilter) -> PipelineMap:
-    """The asked-for pipeline (default: sales) with all its stages, archived ones too."""
+    """The asked-for pipeline (default: sales) with all its stages, archived ones too; from
+    the process's configuration cache while pipelines and stages are unchanged (any write
+    to them bumps its epoch: storage/cache.py)."""
+    cache = await uow.cached("config")
+    key = ("report_map", filters.pipeline_id)
+    found: PipelineMap | None = cache.get(key) if _hashable(filters.pipeline_id) else None
+    if found is None:
+        found = await _load_map(uow, filters)
+        cache[key] = found
+    return found
+
+
+def _hashable(value: object) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool))
+
+
+async def _load_map(uow: UnitOfWork, filters: ReportFilter) -> PipelineMap:
     pipeline_id = filters.pipeline_id
     if pipeline_id is None:
         found = await uow.repo.pipelines.by_role("sales")
@@ -401,6 +418,27 @@ async def pipeline_map(uow: UnitOfWork, filters: ReportFilter) -> PipelineMap:
             before = [rank[f.id] for f in flow if f.position < s.position and f.kind != "won"]
             rank[s.id] = max(before, default=0)
     return PipelineMap(rules, stages, tuple(StageInfo.of(s) for s in flow), rank)
+
+
+_Report = TypeVar("_Report", "PeriodFunnel", "LossReport", "ManagerReport", "VelocityReport")
+
+
+async def _period_report(
+    uow: UnitOfWork,
+    actor: Actor,
+    filters: ReportFilter,
+    build: Callable[[UnitOfWork, PipelineMap, DateRange, int | None], Awaitable[_Report]],
+) -> _Report:
+    """A period report for the actor's scope, with the previous period's when asked."""
+    manager_id = scope_manager(actor, filters.manager_id)
+    pmap = await pipeline_map(uow, filters)
+    now = uow.clock.now()
+    span = resolve_period(filters, now)
+    report = await build(uow, pmap, span, manager_id)
+    if filters.compare:
+        before = previous_range(span, now, filters.tz)
+        report = replace(report, previous=await build(uow, pmap, before, manager_id))
+    return report
 
 
 def epoch(span: DateRange) -> tuple[int, int]:
@@ -451,15 +489,7 @@ async def snapshot(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> Snap
 
 async def period_funnel(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> PeriodFunnel:
     """The cohort of the period through the pipeline's flow (see the module docstring)."""
-    manager_id = scope_manager(actor, filters.manager_id)
-    pmap = await pipeline_map(uow, filters)
-    now = uow.clock.now()
-    span = resolve_period(filters, now)
-    funnel = await _period_funnel(uow, pmap, span, manager_id)
-    if filters.compare:
-        before = previous_range(span, now, filters.tz)
-        funnel = replace(funnel, previous=await _period_funnel(uow, pmap, before, manager_id))
-    return funnel
+    return await _period_report(uow, actor, filters, _period_funnel)
 
 
 async def _period_funnel(
@@ -668,15 +698,7 @@ async def velocity(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> Velo
       its entry into the won stage, in whole days (rounded down): time spent going back,
       and time away in another pipeline, are part of it.
     """
-    manager_id = scope_manager(actor, filters.manager_id)
-    pmap = await pipeline_map(uow, filters)
-    now = uow.clock.now()
-    span = resolve_period(filters, now)
-    report = await _velocity(uow, pmap, span, manager_id)
-    if filters.compare:
-        before = previous_range(span, now, filters.tz)
-        report = replace(report, previous=await _velocity(uow, pmap, before, manager_id))
-    return report
+    return await _period_report(uow, actor, filters, _velocity)
 
 
 async def _velocity(
@@ -726,15 +748,7 @@ async def _velocity(
 async def loss_reasons(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> LossReport:
     """Refusals of the period's cohort (lost, or parked in conditional refusal) per reason,
     with the money and the stage where they happened."""
-    manager_id = scope_manager(actor, filters.manager_id)
-    pmap = await pipeline_map(uow, filters)
-    now = uow.clock.now()
-    span = resolve_period(filters, now)
-    report = await _loss_reasons(uow, pmap, span, manager_id)
-    if filters.compare:
-        before = previous_range(span, now, filters.tz)
-        report = replace(report, previous=await _loss_reasons(uow, pmap, before, manager_id))
-    return report
+    return await _period_report(uow, actor, filters, _loss_reasons)
 
 
 async def _loss_reasons(
@@ -783,20 +797,13 @@ async def _loss_reasons(
 async def managers(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> ManagerReport:
     """Ranking by won money, won deals and conversion of the period's cohort, with leads
     handled, median response time to a new lead, and overdue tasks now."""
-    manager_id = scope_manager(actor, filters.manager_id)
-    pmap = await pipeline_map(uow, filters)
-    now = uow.clock.now()
-    span = resolve_period(filters, now)
-    report = await _managers(uow, pmap, span, manager_id, now)
-    if filters.compare:
-        before = previous_range(span, now, filters.tz)
-        report = replace(report, previous=await _managers(uow, pmap, before, manager_id, now))
-    return report
+    return await _period_report(uow, actor, filters, _managers)
 
 
 async def _managers(
-    uow: UnitOfWork, pmap: PipelineMap, span: DateRange, manager_id: int | None, now: datetime
+    uow: UnitOfWork, pmap: PipelineMap, span: DateRange, manager_id: int | None
 ) -> ManagerReport:
+    now = uow.clock.now()
     deals: dict[int | None, dict[str, tuple[int, int]]] = defaultdict(dict)
     rows = await uow.repo.analytics.manager_outcomes(
         pmap.rules.pipeline.id, pmap.ids, *epoch(span), manager_id

@@ -217,7 +217,7 @@ async def compose_digest(
         return [] if scope is None else [column == scope]
 
     in_window = [Lead.created_at >= since, Lead.created_at < until, *mine(Lead.manager_id)]
-    leads = int(await uow.session.scalar(select(func.count()).where(*in_window)) or 0)
+    leads = await _count(uow, in_window)
     lead_rows = await uow.session.execute(
         select(Lead.id, Lead.name, Lead.source)
         .where(*in_window)
@@ -232,8 +232,9 @@ async def compose_digest(
     overdue, overdue_new, overdue_tasks = await _overdue(uow, since, until, mine, names)
     snap = await analytics.snapshot(uow, leader, ReportFilter(tz=tz, manager_id=scope))
     before = since - (until - since)
-    prev_in_window = [Lead.created_at >= before, Lead.created_at < since, *mine(Lead.manager_id)]
-    prev_leads = int(await uow.session.scalar(select(func.count()).where(*prev_in_window)) or 0)
+    prev_leads = await _count(
+        uow, [Lead.created_at >= before, Lead.created_at < since, *mine(Lead.manager_id)]
+    )
     prev_won, prev_won_amount, _ = await _moves(uow, before, since, (StageKind.WON,), mine, names)
     prev_lost, prev_lost_amount, _ = await _moves(
         uow, before, since, (StageKind.LOST, StageKind.FROZEN), mine, names
@@ -288,6 +289,10 @@ async def compose_digest(
             key=lambda x: (-x[1], x[0] or ""),
         ),
     )
+
+
+async def _count(uow: UnitOfWork, where: Sequence[Any]) -> int:
+    return int(await uow.session.scalar(select(func.count()).where(*where)) or 0)
 
 
 async def _moves(

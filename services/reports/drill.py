@@ -86,6 +86,7 @@ async def drill_down(
     since, until = (0, 0) if span is None else analytics.epoch(span)
     page = max(page, 0)
     offset, repo = page * PER_PAGE, uow.repo.analytics
+    cohort = (pipeline_id, since, until, scope, offset, PER_PAGE)
     stage_info = reason_info = manager_name = None
     if kind is DrillKind.STAGE:
         stage = _stage(stages, key, (StageKind.ACTIVE,))
@@ -97,7 +98,7 @@ async def drill_down(
             raise NotFound("stage", key)
         stage_info = StageInfo.of(stage)
         ids = [sid for sid, r in pmap.rank.items() if r >= pmap.rank[stage.id]]
-        rows, total = await repo.reached(pipeline_id, ids, since, until, scope, offset, PER_PAGE)
+        rows, total = await repo.cohort_deals(*cohort, reached_ids=ids)
     elif kind is DrillKind.REASON:
         reasons = {r.id: r for r in await uow.repo.catalog.loss_reasons(include_inactive=True)}
         reason = reasons.get(key)
@@ -106,15 +107,15 @@ async def drill_down(
         reason_info = ReasonInfo(
             reason.id, reason.code, reason.name, reason.name_en, reason.conditional
         )
-        rows, total = await repo.refused_for(
-            pipeline_id, reason.id, since, until, scope, offset, PER_PAGE
-        )
+        rows, total = await repo.cohort_deals(*cohort, reason_id=reason.id)
     else:
         employee = await uow.repo.get(Employee, key)
         if employee is None or (scope is not None and key != scope):
             raise NotFound("employee", key)  # or outside the filter the report was drawn with
         manager_name = employee.name
-        rows, total = await repo.won_by(pipeline_id, key, since, until, offset, PER_PAGE)
+        rows, total = await repo.cohort_deals(
+            pipeline_id, since, until, key, offset, PER_PAGE, won=True
+        )
     items = list_items(rows, await stages_by_id(uow), now)
     return DrillPage(
         kind=kind,

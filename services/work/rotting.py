@@ -25,7 +25,7 @@ from datetime import timedelta
 from services.outbox import queue as outbox
 from services.outbox.queue import Kind
 from services.sales.pipelines import rules_for, stale_days
-from storage.models import Deal, JobRun
+from storage.models import Deal
 from storage.uow import UnitOfWork
 
 ROT_JOB = "rot.scan"
@@ -43,8 +43,7 @@ async def rot_scan(uow: UnitOfWork) -> int:
     """Alert the managers of deals that became stale since the previous scan. Commits;
     returns the number of alerts added."""
     now = uow.clock.now()
-    run = await uow.repo.get(JobRun, ROT_JOB)
-    previous = run.last_run_at if run is not None else now - FIRST_LOOKBACK
+    previous = await uow.repo.system.last_run(ROT_JOB) or now - FIRST_LOOKBACK
     added = 0
     for stage in await uow.repo.pipelines.rotting_stages():
         assert stage.rot_after_days is not None
@@ -76,10 +75,7 @@ async def rot_scan(uow: UnitOfWork) -> int:
                 deal_id=deal.id,
             ):
                 added += 1
-    if run is None:
-        uow.repo.add(JobRun(name=ROT_JOB, last_run_at=now))
-    else:
-        run.last_run_at = now
+    await uow.repo.system.record_run(ROT_JOB, now)
     await uow.commit()
     return added
 

@@ -11,18 +11,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Integer,
-    ScalarSelect,
-    String,
-    Subquery,
     and_,
     case,
-    cast,
     func,
     literal,
     literal_column,
@@ -30,7 +25,7 @@ from sqlalchemy import (
     union_all,
 )
 
-from storage.models import Deal, LossReason, Stage, Task
+from storage.models import Deal, LossReason, Task
 from storage.models.analytics import (
     OUTCOME_FROZEN,
     OUTCOME_LOST,
@@ -60,26 +55,20 @@ def _manager(column: Any, manager_id: int | None) -> list[ColumnElement[bool]]:
     return [] if manager_id is None else [column == manager_id]
 
 
-def _stage_ids(ids: list[int], name: str) -> Subquery:
-    return select(Stage.id).where(Stage.id.in_(ids)).subquery(name)
-
-
-def _count_and_sum(amount: Any, *where: ColumnElement[bool]) -> ScalarSelect[str]:
-    """A correlated subquery giving ``"count:sum"`` of the rows of one cell.
-
-    Reports fill a small grid of cells (stage x outcome x stage ...), each cell one index
-    range. Aggregating per cell in a correlated subquery costs about what COUNT costs:
-    SQLite's GROUP BY would compare the group columns on every row on top. SQLite has no
-    LATERAL to return two numbers from one scan, hence the two joined into one string.
-    """
-    count = cast(func.count(), String)
-    total = cast(func.coalesce(func.sum(amount), 0), String)
-    return select(count + ":" + total).where(*where).scalar_subquery()
-
-
-def _pair(value: str) -> tuple[int, int]:
-    count, total = value.split(":")
-    return int(count), int(Decimal(total))
+def _cohort_facts(
+    pipeline_id: int, stage_ids: list[int], since: int, until: int, manager_id: int | None
+) -> list[ColumnElement[bool]]:
+    """The period's cohort in a pipeline, as ranges of ix_funnel_facts_cohort: its leading
+    columns as IN-lists (every outcome), then the cohort range."""
+    f = FunnelFact
+    return [
+        f.pipeline_id == pipeline_id,
+        f.reached_stage_id.in_(stage_ids),
+        f.outcome.in_(OUTCOMES),
+        f.flow_stage_id.in_(stage_ids),
+        _cohort(f.entered_ts, since, until),
+        *_manager(f.manager_id, manager_id),
+    ]
 
 
 class AnalyticsRepo(Repo):
@@ -128,12 +117,7 @@ class AnalyticsRepo(Repo):
                 func.coalesce(func.sum(f.amount), 0),
             )
             .where(
-                f.pipeline_id == pipeline_id,
-                f.reached_stage_id.in_(flow_stage_ids),
-                f.outcome.in_(OUTCOMES),
-                f.flow_stage_id.in_(flow_stage_ids),
-                _cohort(f.entered_ts, since, until),
-                *_manager(f.manager_id, manager_id),
+                *_cohort_facts(pipeline_id, flow_stage_ids, since, until, manager_id),
             )
             .group_by(f.reached_stage_id, f.outcome, f.flow_stage_id)
         )
@@ -284,12 +268,7 @@ class AnalyticsRepo(Repo):
         rows = await self.session.execute(
             select(f.manager_id, f.outcome, func.count(), func.coalesce(func.sum(f.amount), 0))
             .where(
-                f.pipeline_id == pipeline_id,
-                f.reached_stage_id.in_(stage_ids),
-                f.outcome.in_(OUTCOMES),
-                f.flow_stage_id.in_(stage_ids),
-                _cohort(f.entered_ts, since, until),
-                *_manager(f.manager_id, manager_id),
+                *_cohort_facts(pipeline_id, stage_ids, since, until, manager_id),
             )
             .group_by(f.manager_id, f.outcome)
         )
@@ -336,12 +315,7 @@ class AnalyticsRepo(Repo):
                 func.count(f.response_s).over(partition_by=f.manager_id).label("done"),
             )
             .where(
-                f.pipeline_id == pipeline_id,
-                f.reached_stage_id.in_(stage_ids),
-                f.outcome.in_(OUTCOMES),
-                f.flow_stage_id.in_(stage_ids),
-                _cohort(f.entered_ts, since, until),
-                *_manager(f.manager_id, manager_id),
+                *_cohort_facts(pipeline_id, stage_ids, since, until, manager_id),
             )
             .subquery()
         )
@@ -386,60 +360,33 @@ class AnalyticsRepo(Repo):
         ]
         return await self._deals_page(where, [f.stage_ts, f.deal_id], offset, limit)
 
-    async def reached(
+    async def cohort_deals(
         self,
         pipeline_id: int,
-        reached_ids: list[int],
         since: int,
         until: int,
         manager_id: int | None,
         offset: int,
         limit: int,
+        *,
+        reached_ids: list[int] | None = None,
+        reason_id: int | None = None,
+        won: bool = False,
     ) -> tuple[list[Deal], int]:
-        """Cohort deals whose furthest flow stage is one of `reached_ids`."""
+        """Cohort deals, oldest first, of one set: those whose furthest flow stage is one
+        of `reached_ids`, or refused (lost or parked) for `reason_id`, or (`won`) won."""
         f = FunnelFact
-        where = [
-            f.pipeline_id == pipeline_id,
-            f.reached_stage_id.in_(reached_ids),
+        where = [f.pipeline_id == pipeline_id]
+        if reached_ids is not None:
+            where.append(f.reached_stage_id.in_(reached_ids))
+        if reason_id is not None:
+            where += [f.outcome.in_((OUTCOME_LOST, OUTCOME_FROZEN)), f.reason_id == reason_id]
+        if won:
+            where.append(f.outcome == OUTCOME_WON)
+        where += [
             _cohort(f.entered_ts, since, until),
             f.deal_id.is_not(None),
             *_manager(f.manager_id, manager_id),
-        ]
-        return await self._deals_page(where, [f.entered_ts, f.deal_id], offset, limit)
-
-    async def refused_for(
-        self,
-        pipeline_id: int,
-        reason_id: int,
-        since: int,
-        until: int,
-        manager_id: int | None,
-        offset: int,
-        limit: int,
-    ) -> tuple[list[Deal], int]:
-        """Cohort deals lost or parked in conditional refusal for the reason."""
-        f = FunnelFact
-        where = [
-            f.pipeline_id == pipeline_id,
-            f.outcome.in_((OUTCOME_LOST, OUTCOME_FROZEN)),
-            f.reason_id == reason_id,
-            _cohort(f.entered_ts, since, until),
-            f.deal_id.is_not(None),
-            *_manager(f.manager_id, manager_id),
-        ]
-        return await self._deals_page(where, [f.entered_ts, f.deal_id], offset, limit)
-
-    async def won_by(
-        self, pipeline_id: int, manager_id: int, since: int, until: int, offset: int, limit: int
-    ) -> tuple[list[Deal], int]:
-        """A manager's won deals of the cohort."""
-        f = FunnelFact
-        where = [
-            f.pipeline_id == pipeline_id,
-            f.outcome == OUTCOME_WON,
-            f.manager_id == manager_id,
-            _cohort(f.entered_ts, since, until),
-            f.deal_id.is_not(None),
         ]
         return await self._deals_page(where, [f.entered_ts, f.deal_id], offset, limit)
 
