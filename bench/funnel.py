@@ -115,7 +115,7 @@ async def build(size: int, path: Path, url: str | None = None) -> dict[str, Any]
         report = await demo.generate(engine, size, seed=SEED, now=NOW, progress=progress)
         if url.startswith("postgresql"):
             async with engine.connect() as conn:
-                await conn.exec_driver_sql("COMMIT")
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
                 await conn.exec_driver_sql("VACUUM ANALYZE")
                 size_bytes = await conn.scalar(
                     select(func.pg_database_size(func.current_database()))
