@@ -58,6 +58,7 @@ from storage.models.analytics import (
     OUTCOME_OPEN,
     OUTCOME_WON,
     OUTCOMES,
+    VISIT_BUCKET_LIMIT,
     FunnelFact,
     StageVisit,
     StageVisitDay,
@@ -78,6 +79,7 @@ SCREENS = (
     ReportKind.VELOCITY,
 )
 DAY = 86400
+BUCKETS = list(range(VISIT_BUCKET_LIMIT))  # as the screens read them: a range per bucket
 
 
 def url_of(path: Path) -> str:
@@ -197,7 +199,7 @@ async def floors(uow: UnitOfWork) -> dict[ReportKind, list[Select[Any]]]:
             .where(
                 d.pipeline_id == sales,
                 d.stage_id.in_(active),
-                d.bucket >= 0,
+                d.bucket.in_(BUCKETS),
                 d.day >= first,
                 d.day < end,
             )
@@ -210,7 +212,7 @@ async def floors(uow: UnitOfWork) -> dict[ReportKind, list[Select[Any]]]:
                     .where(
                         v.pipeline_id == sales,
                         v.stage_id.in_(active),
-                        v.bucket >= 0,
+                        v.bucket.in_(BUCKETS),
                         v.cohort_ts >= low,
                         v.cohort_ts < high,
                     )
