@@ -363,6 +363,7 @@ def pg_runs(sizes: list[int], repeat: int) -> list[str]:
             print(f"  built in {info['build_s']:.0f} s, {info['db_mb']} MB", flush=True)
             measured = run_measure(server.url(name), repeat)
             lines += table(f"PostgreSQL {server.version}", info, measured)
+            print("\n".join(lines[-(len(SCREENS) + 3) :]), flush=True)
     finally:
         server.stop()
     return lines
