@@ -21,6 +21,8 @@ RSS (``--rss SIZE``): ``voronka run`` (the real console script, this checkout fi
 PYTHONPATH) against a fake Bot API (an aiohttp server here) on that size's database, fed
 /funnel and a tap on each report; its VmHWM after the last answer, against a bare aiogram
 polling bot (one handler answering text) fed the same updates through the same fake API.
+Both run with libfaketime (Debian package faketime) at the demo's "now" when it is installed, so
+that the bot's periods hold demo deals and its start-up jobs see the demo's day.
 
 The period is last quarter (Europe/Moscow) as of the demo's "now".
 """
@@ -510,16 +512,16 @@ async def serve_funnel(command: list[str], env: dict[str, str], wait: float) -> 
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     env = {**env, "TELEGRAM_API_URL": f"http://127.0.0.1:{port}", "BOT_TOKEN": "1:bench"}
-    proc = await asyncio.create_subprocess_exec(
-        *command, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
-    )
+    log = (OUT / "rss" / "process.log").open("ab")  # a pipe nobody reads would fill up
+    proc = await asyncio.create_subprocess_exec(*command, env=env, stdout=log, stderr=log)
     user = int(env.get("BENCH_USER", "42"))
     started = time.monotonic()
 
     async def answer(kind: str) -> dict[str, Any]:
+        """The next `kind` request to our user (reminders to demo staff go out meanwhile)."""
         while True:
             method, data = await asyncio.wait_for(api.sent.get(), wait)
-            if method == kind:
+            if method == kind and str(data.get("chat_id")) == str(user):
                 return data
 
     try:
@@ -539,7 +541,11 @@ async def serve_funnel(command: list[str], env: dict[str, str], wait: float) -> 
     finally:
         proc.terminate()
         await proc.wait()
+        log.close()
         await runner.cleanup()
+
+
+FAKETIME_LIB = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 
 
 def voronka_command() -> list[str]:
@@ -550,7 +556,6 @@ def voronka_command() -> list[str]:
 
 def rss_run(path: Path) -> list[str]:
     import os
-    import shutil
 
     work = OUT / "rss"
     work.mkdir(exist_ok=True)
@@ -564,13 +569,16 @@ def rss_run(path: Path) -> list[str]:
     }
     bare = work / "bare_bot.py"
     bare.write_text(BARE_BOT)
+    # The demo's "now" for both processes, so that /funnel's periods hold demo deals
+    # (libfaketime preloaded into the process itself: its RSS is the one measured).
+    if FAKETIME_LIB.exists():
+        env |= {"LD_PRELOAD": str(FAKETIME_LIB), "FAKETIME": NOW.strftime("@%Y-%m-%d %H:%M:%S")}
     results = {}
     for name, command in (
         ("bare aiogram bot", [sys.executable, str(bare)]),
         ("voronka run", [*voronka_command(), "run"]),
     ):
         results[name] = asyncio.run(serve_funnel(command, env, wait=600))
-    shutil.rmtree(work, ignore_errors=True)
     bot, bare_bot = results["voronka run"], results["bare aiogram bot"]
     return [
         f"RSS serving /funnel (database {path.name}): voronka run peak {bot['peak_mb']:.0f} MB "
