@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -100,23 +101,11 @@ class MigrateResult:
     report: Any  # services.dto.SyncReport
 
 
-async def _current_revision(url: str) -> str | None:
-    from alembic.migration import MigrationContext
+async def migrate_and_sync(settings: Settings, *, child: bool = False) -> MigrateResult:
+    """Upgrade the schema to head, then sync the pipelines file (validated first).
 
-    from storage.db import create_engine
-
-    engine = create_engine(url)
-    try:
-        async with engine.connect() as conn:
-            return await conn.run_sync(
-                lambda sync_conn: MigrationContext.configure(sync_conn).get_current_revision()
-            )
-    finally:
-        await engine.dispose()
-
-
-async def migrate_and_sync(settings: Settings) -> MigrateResult:
-    """Upgrade the schema to head, then sync the pipelines file (validated first)."""
+    A schema already at head costs one SELECT and no Alembic import; with ``child`` an
+    upgrade runs in a child process (``voronka run``: the bot never imports Alembic)."""
     from services.clock import SystemClock
     from services.sales.pipeline_config import load_config
     from services.sales.pipelines import sync_config
@@ -126,9 +115,10 @@ async def migrate_and_sync(settings: Settings) -> MigrateResult:
 
     config = load_config(settings.pipelines_file)  # a broken file stops us before the db
     url = settings.database_url
-    before = await _current_revision(url)
-    await migrate.upgrade(url)
-    after = await _current_revision(url)
+    before = await migrate.current_revision(url)
+    if {before} != migrate.head_revisions():
+        await (migrate.upgrade_in_child(url) if child else migrate.upgrade(url))
+    after = await migrate.current_revision(url)
     engine = create_engine(url)
     try:
         async with UnitOfWork(create_session_factory(engine), SystemClock()) as uow:
@@ -166,14 +156,14 @@ def _describe(result: MigrateResult, pipelines_file: Path) -> list[str]:
     return lines
 
 
-def _run_migrate(settings: Settings) -> MigrateResult:
+def _run_migrate(settings: Settings, *, child: bool = False) -> MigrateResult:
     from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
     from services.errors import RuleViolation
     from services.sales.pipeline_config import ConfigError
 
     try:
-        return asyncio.run(migrate_and_sync(settings))
+        return asyncio.run(migrate_and_sync(settings, child=child))
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"{exc.path}: {problem}", file=sys.stderr)
@@ -188,6 +178,8 @@ def _run_migrate(settings: Settings) -> MigrateResult:
                 "Nothing was synced."
             ) from exc
         raise CliError(f"pipelines sync refused: {exc}") from exc
+    except subprocess.CalledProcessError as exc:  # the child printed its traceback
+        raise CliError("the schema upgrade failed (see above); the bot was not started") from exc
     except ArgumentError as exc:  # unparsable URL or unknown driver
         raise CliError(
             f"DATABASE_URL={settings.database_url!r} is not usable: {exc}", EXIT_USAGE
@@ -283,7 +275,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings()
     settings.require_token()  # before anything else: no token, nothing to do
     configure_logging(settings.log_level)
-    result = _run_migrate(settings)
+    result = _run_migrate(settings, child=True)
     for line in _describe(result, settings.pipelines_file):
         log.info("%s", line)
     from bot.app import StartupError

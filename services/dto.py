@@ -23,6 +23,7 @@ class StageInfo:
     is_key: bool
     probability: int
     required_fields: tuple[str, ...]
+    rot_after_days: int | None = None
 
     @classmethod
     def of(cls, stage: Stage) -> StageInfo:
@@ -36,6 +37,7 @@ class StageInfo:
             is_key=stage.is_key,
             probability=stage.probability,
             required_fields=tuple(stage.required_fields),
+            rot_after_days=stage.rot_after_days,
         )
 
     def label(self, lang: str | None) -> str:
@@ -138,6 +140,7 @@ class DealCard:
     messages: int = 0  # client chat messages (Telegram Business), both ways
     open_tasks: int = 0
     may_reply: bool = False  # may answer the client's Telegram chat (the deal's manager)
+    stale_days: int | None = None  # days in the stage, when past its rot_after_days
 
 
 @dataclass(frozen=True)
@@ -202,6 +205,7 @@ class DealListItem:
     stage_en: str | None
     amount: int | None
     next_contact_at: datetime | None
+    stale_days: int | None = None  # days in the stage, when past its rot_after_days
 
 
 @dataclass

@@ -56,6 +56,8 @@ def card_text(card: DealCard, lang: str, tz: tzinfo, notice: str | None = None) 
     bar = progress(card)
     if bar:
         lines.append(bar)
+    if card.stale_days is not None:
+        lines.append(t("deal.card.stale", lang, days=card.stale_days))
     if card.loss_reason:
         reason = card.loss_reason_en if lang == "en" and card.loss_reason_en else card.loss_reason
         lines.append(t("deal.card.reason", lang, reason=escape(reason)))
@@ -107,7 +109,8 @@ def list_text(page: Page[DealListItem], lang: str, heading: str) -> str:
 
 def list_button(item: DealListItem, lang: str) -> str:
     stage = item.stage_en if lang == "en" and item.stage_en else item.stage
-    return fmt.short(f"{item.title} · {stage}", 60)
+    mark = "🔴 " if item.stale_days is not None else ""
+    return fmt.short(f"{mark}{item.title} · {stage}", 60)
 
 
 # --- keyboards ------------------------------------------------------------------------------

@@ -31,14 +31,21 @@ from aiogram.types import (
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from handlers.funnel import views as view
-from handlers.ui.callbacks import ExportCb, FunnelCb, MenuAction, MenuCb
+from handlers.ui.callbacks import DrillCb, ExportCb, FunnelCb, MenuAction, MenuCb
 from handlers.ui.filters import Staff
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import with_app
 from services.permissions import Action, Actor, require
 from services.reports import charts, export
 from services.reports import screens as reports
-from services.reports.analytics import LossReport, PeriodFunnel, ReportFilter, SnapshotFunnel
+from services.reports.analytics import (
+    LossReport,
+    PeriodFunnel,
+    ReportFilter,
+    SnapshotFunnel,
+    VelocityReport,
+)
+from services.reports.drill import drill_down
 from services.reports.export import ExportFilter
 from services.reports.screens import ReportScreen
 from storage.uow import UnitOfWork, UnitOfWorkFactory
@@ -47,12 +54,13 @@ EXPORT_CHUNK = 2000  # rows per progress step (tests make it small)
 PROGRESS_EVERY = 1.0  # seconds between two edits of the progress message at most
 
 
-def _filters(cb: FunnelCb, tz: tzinfo) -> ReportFilter:
+def _filters(cb: FunnelCb | DrillCb, tz: tzinfo) -> ReportFilter:
     return ReportFilter(
         pipeline_id=cb.pipeline_id or None,
         period=view.PERIODS[cb.period],
         manager_id=cb.manager_id or None,
         tz=str(tz),
+        compare=isinstance(cb, FunnelCb),  # a drill-down lists this period's deals only
     )
 
 
@@ -71,6 +79,8 @@ def _chart(screen: ReportScreen, lang: str, tz: tzinfo) -> bytes:
         return charts.funnel_chart(report, lang, manager_name=who, currency=money)
     if isinstance(report, LossReport):
         return charts.loss_reasons_chart(report, lang, manager_name=who, currency=money)
+    if isinstance(report, VelocityReport):
+        return charts.velocity_chart(report, lang, manager_name=who)
     return charts.managers_chart(report, lang, currency=money)
 
 
@@ -172,6 +182,33 @@ async def _replace_photo(message: Message, photo_id: int, png: bytes, screen: Re
     return sent.message_id
 
 
+async def drill(
+    query: CallbackQuery,
+    callback_data: DrillCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+) -> None:
+    """The deals behind a tapped number: a new message under the report; its page buttons
+    edit that message."""
+    cb = callback_data
+    filters = _filters(cb, tz)
+    page = await drill_down(uow, actor, view.DRILLS[cb.what], filters, cb.key, cb.page)
+    message = query.message
+    if not isinstance(message, Message):
+        return
+    text, markup = view.drill_text(page, lang), view.drill_keyboard(page, cb, lang)
+    if cb.edit:
+        try:
+            await message.edit_text(text, reply_markup=markup)
+        except TelegramBadRequest as exc:
+            if "not modified" not in exc.message:
+                raise
+    else:
+        await message.answer(text, reply_markup=markup)
+
+
 # --- export -------------------------------------------------------------------------------
 
 
@@ -258,6 +295,7 @@ def setup() -> Router:
     router.message.register(funnel_command, Command("funnel"))
     router.callback_query.register(funnel_menu, MenuCb.filter(F.action == MenuAction.FUNNEL))
     router.callback_query.register(funnel_pick, FunnelCb.filter())
+    router.callback_query.register(drill, DrillCb.filter())
     router.message.register(export_command, Command("export"))
     router.callback_query.register(export_button, ExportCb.filter())
     return router

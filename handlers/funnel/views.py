@@ -15,8 +15,18 @@ from typing import Any
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
+from handlers.deals.views import list_button
 from handlers.ui import fmt
-from handlers.ui.callbacks import ExportCb, FunnelCb, FunnelPeriod, FunnelReport
+from handlers.ui.callbacks import (
+    DealAction,
+    DealCb,
+    DrillCb,
+    DrillWhat,
+    ExportCb,
+    FunnelCb,
+    FunnelPeriod,
+    FunnelReport,
+)
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
 from services.reports.analytics import (
@@ -25,7 +35,9 @@ from services.reports.analytics import (
     Period,
     PeriodFunnel,
     SnapshotFunnel,
+    VelocityReport,
 )
+from services.reports.drill import DrillKind, DrillPage
 from services.reports.screens import ReportKind, ReportScreen
 
 WIDTH = 40
@@ -36,6 +48,13 @@ REPORTS: dict[FunnelReport, ReportKind] = {
     FunnelReport.PERIOD: ReportKind.PERIOD,
     FunnelReport.LOSSES: ReportKind.LOSSES,
     FunnelReport.MANAGERS: ReportKind.MANAGERS,
+    FunnelReport.VELOCITY: ReportKind.VELOCITY,
+}
+DRILLS: dict[DrillWhat, DrillKind] = {
+    DrillWhat.STAGE: DrillKind.STAGE,
+    DrillWhat.REACHED: DrillKind.REACHED,
+    DrillWhat.REASON: DrillKind.REASON,
+    DrillWhat.WON: DrillKind.WON,
 }
 PERIODS: dict[FunnelPeriod, Period] = {
     FunnelPeriod.THIS_WEEK: Period.THIS_WEEK,
@@ -96,17 +115,36 @@ def _snapshot(r: SnapshotFunnel, lang: str) -> tuple[str, list[str]]:
     return table(head, rows, (17, 5, 8, 6)), notes
 
 
+def change(now: float | None, before: float | None) -> str:
+    """The change against the previous period: +3, −2, 0 (empty when not compared)."""
+    if now is None or before is None:
+        return ""
+    diff = now - before
+    if diff == 0:
+        return "0"
+    text = f"{abs(diff):g}" if isinstance(diff, float) else str(abs(diff))
+    return ("+" if diff > 0 else "−") + text
+
+
+def _compare_note(span_of: Any, lang: str) -> str:
+    when = f"{fmt.report_day(span_of.first_day, lang)} – {fmt.report_day(span_of.last_day, lang)}"
+    return t("funnel.compare.period", lang, when=when)
+
+
 def _period(r: PeriodFunnel, lang: str) -> tuple[str, list[str]]:
+    before = r.previous
+    prev_steps = {s.stage.id: s for s in before.steps} if before else {}
     rows = [
         [
             ("★" if s.stage.is_key else "") + s.stage.label(lang),
             str(s.reached),
+            change(s.reached, prev_steps[s.stage.id].reached if s.stage.id in prev_steps else None),
             fmt.percent(s.conversion, lang) if i else "",
             fmt.compact_money(s.reached_amount, lang),
         ]
         for i, s in enumerate(r.steps)
     ]
-    head = [t(f"funnel.col.{c}", lang) for c in ("stage", "deals", "step", "amount")]
+    head = [t(f"funnel.col.{c}", lang) for c in ("stage", "deals", "change", "step", "amount")]
     notes = [
         t(
             "funnel.period.summary",
@@ -128,7 +166,20 @@ def _period(r: PeriodFunnel, lang: str) -> tuple[str, list[str]]:
                     rate=fmt.percent(s.win_rate, lang),
                 )
             )
-    return table(head, rows, (18, 5, 5, 8)), notes
+    if before is not None:
+        notes += [
+            _compare_note(before.range, lang),
+            t(
+                "funnel.compare.funnel",
+                lang,
+                cohort=before.cohort,
+                won=before.won,
+                rate=fmt.percent(before.conversion, lang),
+                money=fmt.compact_money(before.won_amount, lang),
+                lost=before.lost,
+            ),
+        ]
+    return table(head, rows, (14, 5, 4, 5, 8)), notes
 
 
 def _losses(r: LossReport, lang: str) -> tuple[str, list[str]]:
@@ -146,6 +197,18 @@ def _losses(r: LossReport, lang: str) -> tuple[str, list[str]]:
     notes = [t("funnel.losses.total", lang, count=r.count, money=fmt.compact_money(r.amount, lang))]
     if not r.rows:
         notes = [t("funnel.empty", lang)]
+    if r.previous is not None:
+        prev = r.previous
+        notes += [
+            _compare_note(prev.range, lang),
+            t(
+                "funnel.compare.losses",
+                lang,
+                count=prev.count,
+                change=change(r.count, prev.count) or "0",
+                money=fmt.compact_money(prev.amount, lang),
+            ),
+        ]
     return table(head, rows, (18, 4, 5, 8)), notes
 
 
@@ -161,7 +224,15 @@ def _managers(r: ManagerReport, lang: str) -> tuple[str, list[str]]:
     ]
     head = [t(f"funnel.col.{c}", lang) for c in ("manager", "won", "amount", "conv")]
     notes = [t("funnel.managers.legend", lang)] if r.rows else [t("funnel.empty", lang)]
+    prev_won = {row.manager_id: row.won for row in r.previous.rows} if r.previous else None
+    if prev_won is not None and r.previous is not None:
+        notes.append(_compare_note(r.previous.range, lang))
     for i, row in enumerate(r.rows, start=1):
+        if prev_won is not None:
+            before = prev_won.get(row.manager_id, 0)
+            notes.append(
+                t("funnel.compare.manager", lang, n=i, won=before, change=change(row.won, before))
+            )
         response = (
             "—"
             if row.median_response_seconds is None
@@ -179,6 +250,69 @@ def _managers(r: ManagerReport, lang: str) -> tuple[str, list[str]]:
             )
         )
     return table(head, rows, (18, 4, 8, 5)), notes
+
+
+def _days(seconds: float | None) -> str:
+    """Days with one decimal (a compact table cell); — when there is nothing."""
+    return "—" if seconds is None else f"{seconds / 86400:.1f}"
+
+
+def _velocity(r: VelocityReport, lang: str) -> tuple[str, list[str]]:
+    before = {s.stage.id: s for s in r.previous.stages} if r.previous else {}
+    rows = []
+    for s in r.stages:
+        old = before.get(s.stage.id)
+        diff = ""
+        if old is not None and s.median_seconds is not None and old.median_seconds is not None:
+            diff = change(round(s.median_seconds / 86400, 1), round(old.median_seconds / 86400, 1))
+        rows.append(
+            [
+                ("★" if s.stage.is_key else "") + s.stage.label(lang),
+                _days(s.median_seconds),
+                _days(s.p75_seconds),
+                str(s.stays),
+                diff,
+            ]
+        )
+    head = [t(f"funnel.col.{c}", lang) for c in ("stage", "median", "p75", "stays", "change")]
+    cycle = r.cycle
+
+    def days(value: float | None) -> str:
+        return "—" if value is None else f"{value:g}"
+
+    notes = [
+        t("funnel.velocity.legend", lang),
+        t(
+            "funnel.velocity.cycle",
+            lang,
+            median=days(cycle.median_days),
+            p75=days(cycle.p75_days),
+            won=cycle.won,
+        ),
+    ]
+    for row in r.by_manager:
+        notes.append(
+            t(
+                "funnel.velocity.manager",
+                lang,
+                name=row.name or t("funnel.no_manager", lang),
+                median=days(row.median_days),
+                won=row.won,
+            )
+        )
+    if r.previous is not None:
+        prev = r.previous.cycle
+        notes += [
+            _compare_note(r.previous.range, lang),
+            t(
+                "funnel.compare.velocity",
+                lang,
+                median=days(prev.median_days),
+                won=prev.won,
+                change=change(cycle.median_days, prev.median_days),
+            ),
+        ]
+    return table(head, rows, (15, 5, 5, 5, 6)), notes
 
 
 def _duration(seconds: float, lang: str) -> str:
@@ -199,6 +333,8 @@ def table_text(screen: ReportScreen, lang: str) -> str:
         body, notes = _period(report, lang)
     elif isinstance(report, LossReport):
         body, notes = _losses(report, lang)
+    elif isinstance(report, VelocityReport):
+        body, notes = _velocity(report, lang)
     else:
         body, notes = _managers(report, lang)
     lines = [body, ""]
@@ -242,6 +378,7 @@ def screen_keyboard(screen: ReportScreen, cb: FunnelCb, lang: str) -> InlineKeyb
             for r in FunnelReport
         ]
     ]
+    rows += drill_rows(screen, cb, lang)
     if cb.report != FunnelReport.SNAPSHOT:
         periods = [
             button(
@@ -278,6 +415,90 @@ def screen_keyboard(screen: ReportScreen, cb: FunnelCb, lang: str) -> InlineKeyb
             )
         ]
     )
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def drill_rows(screen: ReportScreen, cb: FunnelCb, lang: str) -> list[list[InlineKeyboardButton]]:
+    """A button per number of the report that is a set of deals (services/reports/drill.py)."""
+    report = screen.report
+    base = DrillCb(
+        what=DrillWhat.STAGE,
+        pipeline_id=screen.pipeline.id,
+        period=cb.period,
+        manager_id=screen.filters.manager_id or 0,
+    )
+    found: list[tuple[str, DrillWhat, int]] = []
+    if isinstance(report, SnapshotFunnel):
+        found = [
+            (f"{s.stage.label(lang)} · {s.count}", DrillWhat.STAGE, s.stage.id)
+            for s in report.stages
+            if s.count
+        ]
+    elif isinstance(report, PeriodFunnel):
+        found = [
+            (f"{s.stage.label(lang)} · {s.reached}", DrillWhat.REACHED, s.stage.id)
+            for s in report.steps
+            if s.reached
+        ]
+    elif isinstance(report, LossReport):
+        found = [
+            (f"{row.reason.label(lang)} · {row.count}", DrillWhat.REASON, row.reason.id)
+            for row in report.rows
+            if row.reason is not None and row.count
+        ]
+    elif isinstance(report, ManagerReport | VelocityReport):
+        people = report.rows if isinstance(report, ManagerReport) else report.by_manager
+        found = [
+            (f"{row.name} · {row.won}", DrillWhat.WON, row.manager_id)
+            for row in people
+            if row.manager_id is not None and row.won
+        ]
+    buttons = [
+        button("🔎 " + fmt.short(label, 26), base.model_copy(update={"what": what, "key": key}))
+        for label, what, key in found
+    ]
+    return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+
+
+def drill_text(page: DrillPage, lang: str) -> str:
+    """The heading of a drill-down list: which number it is, with the report's filters."""
+    if page.kind is DrillKind.STAGE and page.stage is not None:
+        what = t("funnel.drill.stage", lang, stage=page.stage.label(lang))
+    elif page.kind is DrillKind.REACHED and page.stage is not None:
+        what = t("funnel.drill.reached", lang, stage=page.stage.label(lang))
+    elif page.kind is DrillKind.REASON and page.reason is not None:
+        what = t("funnel.drill.reason", lang, reason=page.reason.label(lang))
+    else:
+        what = t("funnel.drill.won", lang, name=page.manager_name or "")
+    if page.range is not None:
+        span = page.range
+        when = f"{fmt.report_day(span.first_day, lang)} – {fmt.report_day(span.last_day, lang)}"
+    else:
+        when = t("funnel.drill.now", lang)
+    deals = page.deals
+    lines = [
+        f"🔎 <b>{escape(what)}</b>",
+        f"{escape(page.pipeline.label(lang))} · {escape(when)}",
+        t("funnel.drill.count", lang, total=deals.total, page=deals.page + 1, pages=deals.pages),
+    ]
+    if not deals.items:
+        lines.append(t("funnel.empty", lang))
+    return "\n".join(lines)
+
+
+def drill_keyboard(page: DrillPage, cb: DrillCb, lang: str) -> InlineKeyboardMarkup:
+    rows = [
+        [button(list_button(item, lang), DealCb(action=DealAction.OPEN, deal_id=item.id))]
+        for item in page.deals.items
+    ]
+    nav = []
+    here = cb.model_copy(update={"edit": 1})
+    if page.deals.page > 0:
+        nav.append(button("◀", here.model_copy(update={"page": page.deals.page - 1})))
+    if page.deals.page + 1 < page.deals.pages:
+        nav.append(button("▶", here.model_copy(update={"page": page.deals.page + 1})))
+    if nav:
+        rows.append(nav)
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
@@ -366,6 +587,32 @@ def digest_lines(p: Mapping[str, Any], lang: str, tz: tzinfo) -> list[str]:
             )
         )
     lines += [_deal_line(d, lang, True) for d in p.get("losses") or []]
+    lines.append(
+        t(
+            "digest.compare",
+            lang,
+            leads=change(p.get("leads", 0), p.get("prev_leads", 0)),
+            won=change(p.get("won", 0), p.get("prev_won", 0)),
+            lost=change(p.get("lost", 0), p.get("prev_lost", 0)),
+            money=fmt.compact_money(p.get("prev_won_amount", 0), lang),
+        )
+    )
+    if p.get("cycle_won"):
+        median, before = p.get("cycle_median_days"), p.get("prev_cycle_median_days")
+        lines.append(
+            t(
+                "digest.speed",
+                lang,
+                median=f"{median:g}",
+                won=p["cycle_won"],
+                change=change(median, before) or "—",
+            )
+        )
+    stale = p.get("stale_by_manager") or []
+    if stale:
+        lines.append(t("digest.stale", lang, count=sum(n for _, n in stale)))
+        for name, n in stale[:10]:
+            lines.append(f"  • {escape(str(name or t('funnel.no_manager', lang)))}: {n}")
     lines.append(t("digest.overdue", lang, count=p.get("overdue", 0), new=p.get("overdue_new", 0)))
     for task in p.get("overdue_tasks") or []:
         who = escape(str(task.get("assignee") or "—"))

@@ -269,6 +269,8 @@ def _single(item: OutboxItem, lang: str, tz: tzinfo, now: datetime) -> tuple[lis
     elif kind in (Kind.DIGEST_DAILY, Kind.DIGEST_WEEKLY):
         lines = digest_lines(p, lang, tz)
         rows = [[_btn(t("menu.funnel", lang), MenuCb(action=MenuAction.FUNNEL))]]
+    elif kind == Kind.DEAL_ROTTING:
+        lines, rows = _rotting(item, lang)
     elif kind == Kind.ADMIN_UNREACHABLE:
         who = str(p.get("name") or "")
         if p.get("username"):
@@ -321,6 +323,35 @@ def _installment_buttons(item: OutboxItem, lang: str) -> Buttons:
         )
     rows.append([_open_deal(item, lang)])
     return rows
+
+
+def _rotting(item: OutboxItem, lang: str) -> tuple[list[str], Buttons]:
+    """A stale deal (services/work/rotting.py) with what to do about it right here: the
+    card's own callbacks (the services check rights and the version as on the card)."""
+    p = item.payload
+    assert item.deal_id is not None
+    stage = p.get("stage_en") if lang == "en" and p.get("stage_en") else p.get("stage")
+    lines = [
+        t("rot.header", lang, days=p.get("days"), stage=escape(str(stage)), limit=p.get("limit")),
+        f"<b>{_short(p.get('title'))}</b> · {fmt.compact_money(p.get('amount'), lang)}",
+    ]
+    deal_id, v = item.deal_id, int(p.get("v") or 0)
+    rows: Buttons = []
+    next_stage = p.get("next_en") if lang == "en" and p.get("next_en") else p.get("next")
+    if next_stage:
+        cb = DealCb(action=DealAction.NEXT, deal_id=deal_id, v=v)
+        rows.append([_btn(f"{fmt.short(str(next_stage), 22)} ▶", cb)])
+    rows.append(
+        [
+            _btn(
+                t("deal.btn.next_contact", lang),
+                DealCb(action=DealAction.NEXT_CONTACT, deal_id=deal_id, v=v),
+            ),
+            _btn(t("deal.btn.lose", lang), DealCb(action=DealAction.LOSE, deal_id=deal_id, v=v)),
+        ]
+    )
+    rows.append([_open_deal(item, lang)])
+    return lines, rows
 
 
 def _summary(item: OutboxItem, lang: str) -> tuple[list[str], Buttons]:

@@ -172,6 +172,7 @@ class FunnelReport(StrEnum):
     PERIOD = "p"
     LOSSES = "l"
     MANAGERS = "m"
+    VELOCITY = "v"
 
 
 class FunnelPeriod(StrEnum):
@@ -199,6 +200,27 @@ class ExportCb(Canonical, prefix="fx"):
     pipeline_id: Int = 0
     period: FunnelPeriod = FunnelPeriod.THIS_MONTH
     manager_id: Int = 0
+
+
+class DrillWhat(StrEnum):
+    """Which set of deals a /funnel number stands for (services/reports/drill.py)."""
+
+    STAGE = "s"  # key: stage id (snapshot: deals in it now, stuck first)
+    REACHED = "r"  # key: stage id (the period's deals that reached it)
+    REASON = "l"  # key: loss reason id
+    WON = "w"  # key: manager id (their won deals of the period)
+
+
+class DrillCb(Canonical, prefix="fd"):
+    """Open the deals behind a number of /funnel: the report's filters, the set, a page."""
+
+    what: DrillWhat
+    pipeline_id: Int = 0
+    period: FunnelPeriod = FunnelPeriod.THIS_MONTH
+    manager_id: Int = 0
+    key: Int = 0
+    page: Int = 0
+    edit: Int = 0  # 1: page through the list in its own message; 0: send the list
 
 
 # --- tasks, reminders and installments (prefixes start with "t") ---------------------------
@@ -332,6 +354,7 @@ ALL_CALLBACKS: tuple[type[Canonical], ...] = (
     ImportCb,
     FunnelCb,
     ExportCb,
+    DrillCb,
     TaskCb,
     AssignCb,
     TaskListCb,

@@ -59,6 +59,7 @@ from services.reports.analytics import (
     PeriodFunnel,
     ReportFilter,
     SnapshotFunnel,
+    VelocityReport,
 )
 from services.sales import board, deals
 from services.team import employees
@@ -477,7 +478,8 @@ async def get_funnel(request: web.Request, uow: UnitOfWork, caller: Caller) -> A
 
 
 def _report(
-    report: SnapshotFunnel | PeriodFunnel | LossReport | ManagerReport, lang: str
+    report: SnapshotFunnel | PeriodFunnel | LossReport | ManagerReport | VelocityReport,
+    lang: str,
 ) -> dict[str, Any]:
     """The numbers a chart is drawn from (money in kopecks, with its text)."""
 
@@ -514,6 +516,21 @@ def _report(
                 fmt.report_day(report.range.first_day, lang),
                 fmt.report_day(report.range.last_day, lang),
             ],
+        }
+    if isinstance(report, VelocityReport):  # days in each stage: median and 75th percentile
+        return {
+            "bars": [
+                {
+                    "label": s.stage.label(lang),
+                    "count": s.stays,
+                    "median_days": None if s.median_seconds is None else s.median_seconds / 86400,
+                    "p75_days": None if s.p75_seconds is None else s.p75_seconds / 86400,
+                }
+                for s in report.stages
+            ],
+            "won": report.cycle.won,
+            "cycle_median_days": report.cycle.median_days,
+            "cycle_p75_days": report.cycle.p75_days,
         }
     if isinstance(report, LossReport):
         return {

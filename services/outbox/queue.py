@@ -114,11 +114,18 @@ class Kind(StrEnum):
     DIGEST_DAILY = "digest.daily"  # to leaders: services/reports/digests.py
     DIGEST_WEEKLY = "digest.weekly"
     DEAL_REASSIGNED = "deal.reassigned"  # to the new manager and the previous one
+    DEAL_ROTTING = "deal.rotting"  # to the manager: a deal sat in its stage past the limit
 
 
 # Kinds that carry their own buttons and are never merged with others into one message.
 STANDALONE_KINDS = frozenset(
-    {Kind.TASK_NEW, Kind.SUMMARY_MORNING, Kind.DIGEST_DAILY, Kind.DIGEST_WEEKLY}
+    {
+        Kind.TASK_NEW,
+        Kind.SUMMARY_MORNING,
+        Kind.DIGEST_DAILY,
+        Kind.DIGEST_WEEKLY,
+        Kind.DEAL_ROTTING,
+    }
 )
 # Kinds that are moot once their task is closed.
 TASK_BOUND_KINDS = frozenset({Kind.TASK_NEW, Kind.TASK_DUE, Kind.TASK_ESCALATED})

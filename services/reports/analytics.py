@@ -57,10 +57,11 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.dto import PipelineInfo, StageInfo
@@ -106,6 +107,7 @@ class ReportFilter:
     manager_id: int | None = None  # None: everyone (only for REPORTS_ALL)
     tz: str = "UTC"
     stuck_days: int = 14
+    compare: bool = False  # also compute the previous period of the same length
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,19 @@ def resolve_period(filters: ReportFilter, now: datetime) -> DateRange:
     start = datetime.combine(first, datetime.min.time(), zone).astimezone(UTC)
     end = datetime.combine(last + timedelta(days=1), datetime.min.time(), zone).astimezone(UTC)
     return DateRange(period, first, last, start, end)
+
+
+def previous_range(span: DateRange, now: datetime, tz: str) -> DateRange:
+    """The period of the same length just before ``span``.
+
+    A period still running is compared up to now: this month's first five days against
+    the five days before them, not against a whole month. The previous cohort is counted
+    as of now too (it had longer to progress: said where the change is shown)."""
+    end = min(span.end, max(now, span.start))
+    start = span.start - (end - span.start)
+    zone = ZoneInfo(tz)
+    last = (span.start - timedelta(microseconds=1)).astimezone(zone).date()
+    return DateRange(span.period, start.astimezone(zone).date(), last, start, span.start)
 
 
 def _add_months(day: date, months: int) -> date:
@@ -240,6 +255,7 @@ class PeriodFunnel:
     open: int
     frozen: int
     left: int
+    previous: PeriodFunnel | None = None  # the period of the same length before
 
     @property
     def conversion(self) -> float | None:
@@ -284,6 +300,7 @@ class LossReport:
     range: DateRange
     manager_id: int | None
     rows: tuple[LossRow, ...]  # most frequent first
+    previous: LossReport | None = None
 
     @property
     def count(self) -> int:
@@ -320,6 +337,7 @@ class ManagerReport:
     pipeline: PipelineInfo
     range: DateRange
     rows: tuple[ManagerRow, ...]  # ranked: won amount, won count, conversion
+    previous: ManagerReport | None = None
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -340,7 +358,7 @@ def scope_manager(actor: Actor, manager_id: int | None) -> int | None:
 
 
 @dataclass(frozen=True)
-class _Map:
+class PipelineMap:
     """A pipeline's flow and where every stage of it (archived ones too) ranks."""
 
     rules: PipelineRules
@@ -357,8 +375,24 @@ class _Map:
         return self.rules.info
 
 
-async def _pipeline(uow: UnitOfWork, filters: ReportFilter) -> _Map:
-    """The asked-for pipeline (default: sales) with all its stages, archived ones too."""
+async def pipeline_map(uow: UnitOfWork, filters: ReportFilter) -> PipelineMap:
+    """The asked-for pipeline (default: sales) with all its stages, archived ones too; from
+    the process's configuration cache while pipelines and stages are unchanged (any write
+    to them bumps its epoch: storage/cache.py)."""
+    cache = await uow.cached("config")
+    key = ("report_map", filters.pipeline_id)
+    found: PipelineMap | None = cache.get(key) if _hashable(filters.pipeline_id) else None
+    if found is None:
+        found = await _load_map(uow, filters)
+        cache[key] = found
+    return found
+
+
+def _hashable(value: object) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool))
+
+
+async def _load_map(uow: UnitOfWork, filters: ReportFilter) -> PipelineMap:
     pipeline_id = filters.pipeline_id
     if pipeline_id is None:
         found = await uow.repo.pipelines.by_role("sales")
@@ -383,10 +417,31 @@ async def _pipeline(uow: UnitOfWork, filters: ReportFilter) -> _Map:
         else:  # an archived active stage: where it stood
             before = [rank[f.id] for f in flow if f.position < s.position and f.kind != "won"]
             rank[s.id] = max(before, default=0)
-    return _Map(rules, stages, tuple(StageInfo.of(s) for s in flow), rank)
+    return PipelineMap(rules, stages, tuple(StageInfo.of(s) for s in flow), rank)
 
 
-def _epoch(span: DateRange) -> tuple[int, int]:
+_Report = TypeVar("_Report", "PeriodFunnel", "LossReport", "ManagerReport", "VelocityReport")
+
+
+async def _period_report(
+    uow: UnitOfWork,
+    actor: Actor,
+    filters: ReportFilter,
+    build: Callable[[UnitOfWork, PipelineMap, DateRange, int | None], Awaitable[_Report]],
+) -> _Report:
+    """A period report for the actor's scope, with the previous period's when asked."""
+    manager_id = scope_manager(actor, filters.manager_id)
+    pmap = await pipeline_map(uow, filters)
+    now = uow.clock.now()
+    span = resolve_period(filters, now)
+    report = await build(uow, pmap, span, manager_id)
+    if filters.compare:
+        before = previous_range(span, now, filters.tz)
+        report = replace(report, previous=await build(uow, pmap, before, manager_id))
+    return report
+
+
+def epoch(span: DateRange) -> tuple[int, int]:
     """The period as epoch seconds ``[since, until)``, how the analytics tables store it."""
     return _ts(span.start), _ts(span.end)
 
@@ -399,7 +454,7 @@ async def snapshot(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> Snap
     manager_id = scope_manager(actor, filters.manager_id)
     if filters.stuck_days < 0:
         raise ValidationError("stuck_days", "negative")
-    pmap = await _pipeline(uow, filters)
+    pmap = await pipeline_map(uow, filters)
     now = uow.clock.now()
     stuck_before = _ts(now - timedelta(days=filters.stuck_days))
     rows = await uow.repo.analytics.snapshot_cells(pmap.rules.pipeline.id, stuck_before, manager_id)
@@ -434,12 +489,15 @@ async def snapshot(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> Snap
 
 async def period_funnel(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> PeriodFunnel:
     """The cohort of the period through the pipeline's flow (see the module docstring)."""
-    manager_id = scope_manager(actor, filters.manager_id)
-    pmap = await _pipeline(uow, filters)
-    span = resolve_period(filters, uow.clock.now())
+    return await _period_report(uow, actor, filters, _period_funnel)
+
+
+async def _period_funnel(
+    uow: UnitOfWork, pmap: PipelineMap, span: DateRange, manager_id: int | None
+) -> PeriodFunnel:
     # flow stages, archived ones too: what facts can point at
     rows = await uow.repo.analytics.funnel_cells(
-        pmap.rules.pipeline.id, list(pmap.rank), *_epoch(span), manager_id
+        pmap.rules.pipeline.id, list(pmap.rank), *epoch(span), manager_id
     )
     size = len(pmap.flow)
     furthest = [0] * size
@@ -460,7 +518,10 @@ async def period_funnel(uow: UnitOfWork, actor: Actor, filters: ReportFilter) ->
             won_amount += int(amount or 0)
     reached = _suffix_sums(furthest)
     reached_amount = _suffix_sums(furthest_amount)
-    medians = await _medians(uow, pmap, span, manager_id)
+    medians = {
+        sid: (n, values[0])
+        for sid, (n, values) in (await _stays(uow, pmap, span, manager_id)).items()
+    }
     won = sum(at_stage[OUTCOME_WON])
     cohort = reached[0] if reached else 0
     steps = []
@@ -510,36 +571,72 @@ def _suffix_sums(values: Sequence[int]) -> list[int]:
     return out
 
 
-async def _medians(
-    uow: UnitOfWork, pmap: _Map, span: DateRange, manager_id: int | None
-) -> dict[int, tuple[int, float | None]]:
-    """Per active flow stage: (finished stays, exact median seconds).
+async def _stays(
+    uow: UnitOfWork,
+    pmap: PipelineMap,
+    span: DateRange,
+    manager_id: int | None,
+    quantiles: Sequence[float] = (0.5,),
+) -> dict[int, tuple[int, list[float]]]:
+    """Per active flow stage with finished stays: (stays, the exact quantiles in seconds).
 
     A histogram of stays per (stage, duration bucket) — buckets are ordered by duration —
-    then one sorted slice of the bucket holding the middle of each stage reads the exact
-    middle value(s), all stages in one query. Only those buckets are ever sorted.
+    then one sorted slice per rank a quantile needs reads the exact values, all stages in
+    one query. Only those buckets are ever sorted. A quantile q is linear between the
+    values at ranks floor and ceil of q x (n - 1): the median is the middle value, or the
+    mean of the middle two.
     """
     stage_ids = [s.id for s in pmap.flow if s.kind == StageKind.ACTIVE]
-    pipeline_id, (since, until) = pmap.rules.pipeline.id, _epoch(span)
+    pipeline_id, (since, until) = pmap.rules.pipeline.id, epoch(span)
     histogram = await uow.repo.analytics.visit_histogram(
         pipeline_id, stage_ids, since, until, manager_id
     )
-    # The middle one or two values of each stage: (stage, bucket, offset, how many).
-    picks: list[tuple[int, int, int, int]] = []
+    picks: list[tuple[int, int, int, int]] = []  # (stage, bucket, offset, how many)
+    ranks: dict[tuple[int, int], int] = {}  # (stage, rank) -> pick index
     totals: dict[int, int] = {}
     for stage_id, counts in histogram.items():
         buckets = sorted(counts.items())
         totals[stage_id] = total = sum(counts.values())
-        (b_lo, o_lo), (b_hi, o_hi) = (_locate(buckets, r) for r in ((total - 1) // 2, total // 2))
-        if b_lo == b_hi:
-            picks.append((stage_id, b_lo, o_lo, o_hi - o_lo + 1))
-        else:
-            picks += [(stage_id, b_lo, o_lo, 1), (stage_id, b_hi, o_hi, 1)]
-    middles: dict[int, list[int]] = defaultdict(list)
-    slices = await uow.repo.analytics.visit_slices(pipeline_id, since, until, manager_id, picks)
-    for pick, value in slices:
-        middles[picks[pick][0]].append(value)
-    return {sid: (totals[sid], sum(m) / len(m)) for sid, m in middles.items()}
+        for q in quantiles:
+            for rank in _ranks(q, total):
+                if (stage_id, rank) not in ranks:
+                    bucket, offset = _locate(buckets, rank)
+                    ranks[(stage_id, rank)] = len(picks)
+                    picks.append((stage_id, bucket, offset, 1))
+    values: dict[int, int] = {}
+    for pick, value in await uow.repo.analytics.visit_slices(
+        pipeline_id, since, until, manager_id, picks
+    ):
+        values[pick] = value
+    result: dict[int, tuple[int, list[float]]] = {}
+    for sid, n in totals.items():
+
+        def value_at(rank: int, sid: int = sid) -> float:
+            return values[ranks[(sid, rank)]]
+
+        result[sid] = (n, [_interpolate(q, n, value_at) for q in quantiles])
+    return result
+
+
+def _ranks(q: float, n: int) -> tuple[int, ...]:
+    position = q * (n - 1)
+    return tuple(sorted({math.floor(position), math.ceil(position)}))
+
+
+def _interpolate(q: float, n: int, value_at: Callable[[int], float]) -> float:
+    position = q * (n - 1)
+    low, high = math.floor(position), math.ceil(position)
+    a, b = value_at(low), value_at(high)
+    return a + (b - a) * (position - low) if high != low else float(a)
+
+
+def quantile_of_counts(counts: Mapping[int, int], q: float) -> float | None:
+    """The quantile q of integer values given as {value: how many} (same rule as above)."""
+    n = sum(counts.values())
+    if not n:
+        return None
+    buckets = sorted(counts.items())
+    return _interpolate(q, n, lambda rank: _locate(buckets, rank)[0])
 
 
 def _locate(buckets: Iterable[tuple[int, int]], rank: int) -> tuple[int, int]:
@@ -552,22 +649,118 @@ def _locate(buckets: Iterable[tuple[int, int]], rank: int) -> tuple[int, int]:
     raise AssertionError("rank beyond the histogram")
 
 
+# --- velocity -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StageSpeed:
+    stage: StageInfo
+    stays: int  # finished stays of cohort deals
+    median_seconds: float | None
+    p75_seconds: float | None
+
+
+@dataclass(frozen=True)
+class CycleSpeed:
+    manager_id: int | None  # None: deals nobody is responsible for (or, as the total, all)
+    name: str | None
+    won: int  # cohort deals won
+    median_days: float | None  # sales cycle: first entry into the pipeline -> won
+    p75_days: float | None
+
+
+@dataclass(frozen=True)
+class VelocityReport:
+    pipeline: PipelineInfo
+    range: DateRange
+    manager_id: int | None
+    stages: tuple[StageSpeed, ...]  # the active flow stages, in order
+    cycle: CycleSpeed  # everyone in scope
+    by_manager: tuple[CycleSpeed, ...]  # fastest median first
+    previous: VelocityReport | None = None
+
+
+async def velocity(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> VelocityReport:
+    """How fast the period's cohort moves: the median and 75th percentile of the time spent
+    in each active stage, and of the sales cycle (first entry into the pipeline -> won),
+    overall and per manager.
+
+    How moves count (the same rules as *time in stage* above):
+
+    - every finished stay is one sample: a deal moved back from the measurement to the
+      proposal ends its measurement stay (a sample) and starts a second proposal stay, which
+      is another sample when it ends; a deal's current stay is not a sample yet;
+    - a skipped stage has no stay, so it contributes nothing to that stage's times;
+    - a stay ends when the deal leaves the stage for anywhere: the next stage, back,
+      lost, frozen, or another pipeline (deferred). A deal that leaves the pipeline and
+      comes back belongs to its first cohort; its stays before and after both count;
+    - the cycle is counted once per won deal, from its *first* entry into the pipeline to
+      its entry into the won stage, in whole days (rounded down): time spent going back,
+      and time away in another pipeline, are part of it.
+    """
+    return await _period_report(uow, actor, filters, _velocity)
+
+
+async def _velocity(
+    uow: UnitOfWork, pmap: PipelineMap, span: DateRange, manager_id: int | None
+) -> VelocityReport:
+    stays = await _stays(uow, pmap, span, manager_id, (0.5, 0.75))
+    stages = []
+    for stage in pmap.flow:
+        if stage.kind != StageKind.ACTIVE:
+            continue
+        n, (median, p75) = stays.get(stage.id, (0, [None, None]))
+        stages.append(StageSpeed(stage, n, median, p75))
+    rows = await uow.repo.analytics.cycle_days(pmap.rules.pipeline.id, *epoch(span), manager_id)
+    per_manager: dict[int | None, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    total: dict[int, int] = defaultdict(int)
+    for mid, days, n in rows:
+        per_manager[mid][days] += n
+        total[days] += n
+    names = {e.id: e.name for e in await uow.repo.employees.all()} if per_manager else {}
+
+    def speed(mid: int | None, counts: Mapping[int, int]) -> CycleSpeed:
+        return CycleSpeed(
+            mid,
+            names.get(mid) if mid is not None else None,
+            sum(counts.values()),
+            quantile_of_counts(counts, 0.5),
+            quantile_of_counts(counts, 0.75),
+        )
+
+    by_manager = sorted(
+        (speed(mid, counts) for mid, counts in per_manager.items()),
+        key=lambda c: (c.median_days or 0.0, -c.won, c.name or "", c.manager_id or 0),
+    )
+    return VelocityReport(
+        pipeline=pmap.info,
+        range=span,
+        manager_id=manager_id,
+        stages=tuple(stages),
+        cycle=speed(manager_id, total),
+        by_manager=tuple(by_manager),
+    )
+
+
 # --- loss reasons -------------------------------------------------------------------------
 
 
 async def loss_reasons(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> LossReport:
     """Refusals of the period's cohort (lost, or parked in conditional refusal) per reason,
     with the money and the stage where they happened."""
-    manager_id = scope_manager(actor, filters.manager_id)
-    pmap = await _pipeline(uow, filters)
-    span = resolve_period(filters, uow.clock.now())
+    return await _period_report(uow, actor, filters, _loss_reasons)
+
+
+async def _loss_reasons(
+    uow: UnitOfWork, pmap: PipelineMap, span: DateRange, manager_id: int | None
+) -> LossReport:
     reasons = {
         r.id: ReasonInfo(r.id, r.code, r.name, r.name_en, r.conditional)
         for r in await uow.repo.catalog.loss_reasons(include_inactive=True)
     }
     refusal_ids = [s.id for s in pmap.stages if s.kind in (StageKind.LOST, StageKind.FROZEN)]
     found = await uow.repo.analytics.refusal_cells(
-        pmap.rules.pipeline.id, list(pmap.rank), refusal_ids, *_epoch(span), manager_id
+        pmap.rules.pipeline.id, list(pmap.rank), refusal_ids, *epoch(span), manager_id
     )
     per_reason: dict[int | None, dict[int, list[int]]] = defaultdict(dict)
     frozen: dict[int | None, int] = defaultdict(int)
@@ -604,13 +797,16 @@ async def loss_reasons(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> 
 async def managers(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> ManagerReport:
     """Ranking by won money, won deals and conversion of the period's cohort, with leads
     handled, median response time to a new lead, and overdue tasks now."""
-    manager_id = scope_manager(actor, filters.manager_id)
-    pmap = await _pipeline(uow, filters)
+    return await _period_report(uow, actor, filters, _managers)
+
+
+async def _managers(
+    uow: UnitOfWork, pmap: PipelineMap, span: DateRange, manager_id: int | None
+) -> ManagerReport:
     now = uow.clock.now()
-    span = resolve_period(filters, now)
     deals: dict[int | None, dict[str, tuple[int, int]]] = defaultdict(dict)
     rows = await uow.repo.analytics.manager_outcomes(
-        pmap.rules.pipeline.id, pmap.ids, *_epoch(span), manager_id
+        pmap.rules.pipeline.id, pmap.ids, *epoch(span), manager_id
     )
     for mid, outcome, n, amount in rows:
         deals[mid][outcome] = (n, amount)
@@ -667,7 +863,7 @@ async def _lead_stats(
     if leads is None:
         return {}
     ids = [s.id for s in await uow.repo.pipelines.stages(leads.id, include_archived=True)]
-    return await uow.repo.analytics.lead_stats(leads.id, ids, *_epoch(span), manager_id)
+    return await uow.repo.analytics.lead_stats(leads.id, ids, *epoch(span), manager_id)
 
 
 __all__ = [
@@ -684,6 +880,12 @@ __all__ = [
     "SnapshotFunnel",
     "SnapshotStage",
     "StageCount",
+    "StageSpeed",
+    "CycleSpeed",
+    "VelocityReport",
+    "previous_range",
+    "quantile_of_counts",
+    "velocity",
     "loss_reasons",
     "managers",
     "period_funnel",

@@ -17,11 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from babel.numbers import format_compact_decimal, format_decimal
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from services.reports.analytics import (
     DateRange,
@@ -29,7 +27,11 @@ from services.reports.analytics import (
     ManagerReport,
     PeriodFunnel,
     SnapshotFunnel,
+    VelocityReport,
 )
+
+if TYPE_CHECKING:  # matplotlib (~40 MB) is imported on the first chart, not at start
+    from matplotlib.figure import Figure
 
 WIDTH_IN = 7.2
 DPI = 150  # 7.2 in x 150 = 1080 px
@@ -152,6 +154,9 @@ def _render(
     title, subtitle, summary, legend = header
     count = max(len(rows), 1)
     height = HEADER_IN + count * ROW_IN + (FOOTER_IN * len(footer) + 0.25)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(WIDTH_IN, height), dpi=DPI, facecolor="white")
     canvas = FigureCanvasAgg(fig)
 
@@ -466,3 +471,66 @@ def snapshot_chart(
         header, rows if snapshot.count else [], footer, centered=False, empty=t("snapshot_empty")
     )
     return png(figure)
+
+
+# --- velocity (/funnel's Speed view) ------------------------------------------------------
+
+VELOCITY_LABELS: dict[str, dict[str, str]] = {
+    "ru": {
+        "velocity": "Скорость · «{pipeline}»",
+        "velocity_summary": "Цикл сделки: медиана {median} · 75% за {p75} · выиграно {won}",
+        "velocity_legend": "дней на этапе: медиана · 75% · сколько раз",
+        "days": "{days} дн",
+        "velocity_empty": "Нет завершённых этапов",
+    },
+    "en": {
+        "velocity": "Speed · {pipeline}",
+        "velocity_summary": "Sales cycle: median {median} · 75% within {p75} · won {won}",
+        "velocity_legend": "days in stage: median · 75% · stays",
+        "days": "{days} d",
+        "velocity_empty": "No finished stays",
+    },
+}
+
+
+def velocity_chart(
+    report: VelocityReport,
+    lang: str = "ru",
+    *,
+    manager_name: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> bytes:
+    """Time in each stage (median bar, numbers median · p75 · stays) and the sales cycle."""
+    words = {**VELOCITY_LABELS.get(lang, VELOCITY_LABELS["ru"]), **(labels or {})}
+    t = _text(lang, words, "")
+
+    def days(seconds_or_days: float | None, unit: float = 1.0) -> str:
+        if seconds_or_days is None:
+            return "—"
+        return t(
+            "days", days=t.number(seconds_or_days / unit, 1).removesuffix(",0").removesuffix(".0")
+        )
+
+    top = max((s.median_seconds or 0.0 for s in report.stages), default=0.0)
+    rows = [
+        _Row(
+            name=_fit(s.stage.label(lang)),
+            numbers=f"{days(s.median_seconds, 86400)} · {days(s.p75_seconds, 86400)} · {s.stays}",
+            share=(s.median_seconds or 0.0) / top if top else 0.0,
+            color=KEY if s.stage.is_key else BAR,
+        )
+        for s in report.stages
+    ]
+    cycle = report.cycle
+    header = (
+        t("velocity", pipeline=report.pipeline.label(lang)),
+        f"{t.period(report.range)} · {manager_name or t('everyone')}",
+        t(
+            "velocity_summary",
+            median=days(cycle.median_days),
+            p75=days(cycle.p75_days),
+            won=cycle.won,
+        ),
+        t("velocity_legend"),
+    )
+    return png(_render(header, rows, [], centered=False, empty=t("velocity_empty")))

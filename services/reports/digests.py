@@ -37,6 +37,7 @@ from services.outbox import queue as outbox
 from services.permissions import Actor
 from services.reports import analytics
 from services.reports.analytics import ReportFilter
+from services.work import rotting
 from storage.enums import Role, StageKind
 from storage.models import Deal, Employee, JobRun, Lead, LossReason, Stage, StageHistory, Task
 from storage.repositories.tasks import OPEN_TASK_STATES
@@ -181,6 +182,18 @@ class Digest:
     active_amount: int = 0
     weighted: int = 0
     stuck: int = 0
+    # The window of the same length just before (issue 14): what the counts were then.
+    prev_leads: int = 0
+    prev_won: int = 0
+    prev_won_amount: int = 0
+    prev_lost: int = 0
+    prev_lost_amount: int = 0
+    # Speed of the last 30 days' cohort (and the 30 days before): services.reports.analytics.
+    cycle_median_days: float | None = None
+    cycle_won: int = 0
+    prev_cycle_median_days: float | None = None
+    # Stale deals now per manager (services/work/rotting.py): (name, count), most first.
+    stale_by_manager: list[tuple[str | None, int]] = field(default_factory=list)
 
     def payload(self) -> dict[str, Any]:
         return asdict(self)
@@ -204,7 +217,7 @@ async def compose_digest(
         return [] if scope is None else [column == scope]
 
     in_window = [Lead.created_at >= since, Lead.created_at < until, *mine(Lead.manager_id)]
-    leads = int(await uow.session.scalar(select(func.count()).where(*in_window)) or 0)
+    leads = await _count(uow, in_window)
     lead_rows = await uow.session.execute(
         select(Lead.id, Lead.name, Lead.source)
         .where(*in_window)
@@ -218,6 +231,28 @@ async def compose_digest(
     reasons = await _reasons(uow, since, until, mine)
     overdue, overdue_new, overdue_tasks = await _overdue(uow, since, until, mine, names)
     snap = await analytics.snapshot(uow, leader, ReportFilter(tz=tz, manager_id=scope))
+    before = since - (until - since)
+    prev_leads = await _count(
+        uow, [Lead.created_at >= before, Lead.created_at < since, *mine(Lead.manager_id)]
+    )
+    prev_won, prev_won_amount, _ = await _moves(uow, before, since, (StageKind.WON,), mine, names)
+    prev_lost, prev_lost_amount, _ = await _moves(
+        uow, before, since, (StageKind.LOST, StageKind.FROZEN), mine, names
+    )
+    today = until.astimezone(_zone(tz)).date()
+    speed = await analytics.velocity(
+        uow,
+        leader,
+        ReportFilter(
+            period=analytics.Period.CUSTOM,
+            start=today - timedelta(days=29),
+            end=today,
+            tz=tz,
+            manager_id=scope,
+            compare=True,
+        ),
+    )
+    stale = await rotting.stale_per_manager(uow, scope)
     return Digest(
         kind=kind,
         since=since.isoformat(),
@@ -241,7 +276,23 @@ async def compose_digest(
         active_amount=snap.amount,
         weighted=snap.weighted,
         stuck=snap.stuck,
+        prev_leads=prev_leads,
+        prev_won=prev_won,
+        prev_won_amount=prev_won_amount,
+        prev_lost=prev_lost,
+        prev_lost_amount=prev_lost_amount,
+        cycle_median_days=speed.cycle.median_days,
+        cycle_won=speed.cycle.won,
+        prev_cycle_median_days=speed.previous.cycle.median_days if speed.previous else None,
+        stale_by_manager=sorted(
+            ((names.get(mid) if mid is not None else None, n) for mid, n in stale.items() if n),
+            key=lambda x: (-x[1], x[0] or ""),
+        ),
     )
+
+
+async def _count(uow: UnitOfWork, where: Sequence[Any]) -> int:
+    return int(await uow.session.scalar(select(func.count()).where(*where)) or 0)
 
 
 async def _moves(

@@ -22,18 +22,20 @@ import io
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from sqlalchemy import Select, func, select
 
 from services.errors import ValidationError
 from services.permissions import Actor
 from services.reports.analytics import Period, ReportFilter, resolve_period, scope_manager
+
+if TYPE_CHECKING:  # openpyxl is imported on the first export, not at start
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+
 from storage.models import (
     Company,
     Contact,
@@ -243,6 +245,8 @@ async def export_deals_xlsx(
 async def _xlsx(
     uow: UnitOfWork, plan: _Plan, chunk: int, advance: Callable[[int], Awaitable[None]]
 ) -> bytes:
+    from openpyxl import Workbook
+
     words = plan.words
     book = Workbook(write_only=True)
     deals_sheet = _sheet(book, words["deals"], words["deal"], WIDTHS["deal"])
@@ -301,6 +305,8 @@ def csv_field(value: object) -> str:
 def _xlsx_row(sheet: WriteOnlyWorksheet, row: list[Any]) -> list[Any]:
     """Text cells that openpyxl would store as a formula (or an error value) are typed as
     strings: the cell shows the text, nothing is evaluated."""
+    from openpyxl.cell import WriteOnlyCell
+
     for i, value in enumerate(row):
         if isinstance(value, str) and value.startswith((*FORMULA_START, "#")):
             cell = WriteOnlyCell(sheet, value=value)
@@ -396,6 +402,9 @@ def _sheet(
     for column, width in zip("ABCDEFGHIJKLMNOPQRSTUVWXYZ", widths, strict=False):
         sheet.column_dimensions[column].width = width
     sheet.freeze_panes = "A2"
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
     bold = Font(bold=True)
     row = []
     for header in headers:
@@ -409,6 +418,8 @@ def _sheet(
 def _money(sheet: WriteOnlyWorksheet, amount: float | None) -> WriteOnlyCell | None:
     if amount is None:
         return None
+    from openpyxl.cell import WriteOnlyCell
+
     cell = WriteOnlyCell(sheet, value=amount)
     cell.number_format = MONEY_FORMAT
     return cell

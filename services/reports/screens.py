@@ -20,6 +20,7 @@ from services.reports.analytics import (
     PeriodFunnel,
     ReportFilter,
     SnapshotFunnel,
+    VelocityReport,
 )
 from services.sales.pipelines import list_pipelines
 from storage.enums import Role
@@ -36,9 +37,10 @@ class ReportKind(StrEnum):
     PERIOD = "period"
     LOSSES = "losses"
     MANAGERS = "managers"
+    VELOCITY = "velocity"
 
 
-Report = SnapshotFunnel | PeriodFunnel | LossReport | ManagerReport
+Report = SnapshotFunnel | PeriodFunnel | LossReport | ManagerReport | VelocityReport
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ async def report_screen(
         report = await analytics.period_funnel(uow, actor, filters)
     elif kind is ReportKind.LOSSES:
         report = await analytics.loss_reasons(uow, actor, filters)
+    elif kind is ReportKind.VELOCITY:
+        report = await analytics.velocity(uow, actor, filters)
     else:
         report = await analytics.managers(uow, actor, filters)
     managers: tuple[tuple[int, str], ...] = ()

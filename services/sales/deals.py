@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from services import timeline, validation
@@ -19,7 +19,7 @@ from services.outbox import queue as outbox
 from services.outbox.queue import Kind
 from services.permissions import Action, Actor, require
 from services.sales import stage as stage_core
-from services.sales.pipelines import PipelineRules, rules_by_role, stage_names
+from services.sales.pipelines import PipelineRules, rules_by_role, stage_names, stale_days
 from services.sales.stage import Fields
 from services.work.tasks import create_task
 from storage.enums import ActivityKind, PipelineRole, Role, StageKind, TaskKind, TaskStatus
@@ -335,7 +335,7 @@ async def history(
     deal, _ = await stage_core.load_for(uow, actor, deal_id, Action.DEAL_VIEW, None)
     rows = list(await uow.repo.history.for_deal(deal.id))
     rows.reverse()  # newest first
-    stage_names = await _stage_names(uow)
+    stage_names = {sid: (s.name, s.name_en) for sid, s in (await stages_by_id(uow)).items()}
     reasons = {r.id: r.name for r in await uow.repo.catalog.loss_reasons(include_inactive=True)}
     pages = max(1, math.ceil(len(rows) / per_page))
     page = min(max(page, 0), pages - 1)
@@ -362,6 +362,36 @@ async def _stage_names(uow: UnitOfWork) -> dict[int, tuple[str, str | None]]:
     return await stage_names(uow)
 
 
+async def stages_by_id(uow: UnitOfWork) -> dict[int, Stage]:
+    stages: dict[int, Stage] = {}
+    for p in await uow.repo.pipelines.all(include_archived=True):
+        for s in await uow.repo.pipelines.stages(p.id, include_archived=True):
+            stages[s.id] = s
+    return stages
+
+
+def list_items(
+    deals_: Sequence[Deal], stages: Mapping[int, Stage], now: datetime
+) -> tuple[DealListItem, ...]:
+    """Deals as list lines: title, stage, money, next contact, and stale days if past the
+    stage's limit."""
+    items = []
+    for d in deals_:
+        stage = stages.get(d.stage_id)
+        items.append(
+            DealListItem(
+                d.id,
+                d.title,
+                stage.name if stage else "?",
+                stage.name_en if stage else None,
+                d.amount,
+                d.next_contact_at,
+                stale_days(stage, d.stage_entered_at, now) if stage else None,
+            )
+        )
+    return tuple(items)
+
+
 async def list_deals(
     uow: UnitOfWork,
     actor: Actor,
@@ -383,13 +413,7 @@ async def list_deals(
         offset=page * per_page,
         limit=per_page,
     )
-    names = await _stage_names(uow)
-    items = tuple(
-        DealListItem(
-            d.id, d.title, *names.get(d.stage_id, ("?", None)), d.amount, d.next_contact_at
-        )
-        for d in rows
-    )
+    items = list_items(rows, await stages_by_id(uow), uow.clock.now())
     return Page(items, page, max(1, math.ceil(total / per_page)), total)
 
 
@@ -399,13 +423,7 @@ async def search(uow: UnitOfWork, actor: Actor, query: str, limit: int = 10) -> 
     if len(needle) < 2:
         raise ValidationError("query", "too_short")
     rows = await uow.repo.deals.search(needle, None if actor.sees_all else actor.id, limit)
-    names = await _stage_names(uow)
-    return [
-        DealListItem(
-            d.id, d.title, *names.get(d.stage_id, ("?", None)), d.amount, d.next_contact_at
-        )
-        for d in rows
-    ]
+    return list(list_items(rows, await stages_by_id(uow), uow.clock.now()))
 
 
 def normalize_search(text: str) -> str:

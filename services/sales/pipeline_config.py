@@ -61,7 +61,8 @@ class StageSpec(_Strict):
     probability: int = Field(default=0, ge=0, le=100)
     requires: tuple[str, ...] = ()
     task: TaskSpec | None = None
-    # A deal in this stage longer than this many days is stale (the board colours it).
+    # Days a deal may sit in this stage before it is stale ("rotting"): its manager gets
+    # one alert with buttons, cards and lists mark it (services/work/rotting.py).
     rot_after_days: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from services.dto import PipelineInfo, StageInfo, SyncReport
 from services.errors import NotFound, RuleViolation
@@ -139,6 +141,17 @@ def _assign(obj: object, **values: object) -> bool:
             setattr(obj, key, value)
             changed = True
     return changed
+
+
+def stale_days(stage: Stage, entered_at: datetime, now: datetime) -> int | None:
+    """Whole days the deal has been in the stage if that is past the stage's limit, else
+    None (not stale, or the stage has no limit)."""
+    if stage.rot_after_days is None or stage.kind != "active":
+        return None
+    held = now - entered_at
+    if held <= timedelta(days=stage.rot_after_days):
+        return None
+    return max(math.floor(held / timedelta(days=1)), stage.rot_after_days)
 
 
 # --- reading and rules --------------------------------------------------------------------

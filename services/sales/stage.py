@@ -16,7 +16,7 @@ from services.dto import DealCard, StageInfo
 from services.errors import NotFound, RuleViolation, ValidationError
 from services.permissions import Action, Actor, can, require
 from services.sales.pipeline_config import REQUIRABLE_FIELDS
-from services.sales.pipelines import PipelineRules, rules_for
+from services.sales.pipelines import PipelineRules, rules_for, stale_days
 from services.work.tasks import on_stage_entry
 from storage.enums import PipelineRole, StageKind
 from storage.models import Company, Contact, Deal, LossReason, Stage, StageHistory
@@ -99,6 +99,7 @@ async def build_card(
         files=summary.files,
         messages=summary.messages,
         open_tasks=summary.open_tasks,
+        stale_days=stale_days(stage, deal.stage_entered_at, uow.clock.now()),
     )
 
 

@@ -95,6 +95,17 @@ class FunnelFact(Base):
             "stage_ts",
             "amount",
         ),
+        # Sales cycle (velocity): the cohort's won facts, one range, the days computed
+        # from the index alone.
+        Index(
+            "ix_funnel_facts_won",
+            "pipeline_id",
+            "entered_ts",
+            "manager_id",
+            "stage_ts",
+            sqlite_where=text("outcome = 'won'"),
+            postgresql_where=text("outcome = 'won'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -32,6 +32,8 @@ class Deal(Base):
             "amount",
             "manager_id",
         ),
+        # Stale deals: one range per stage with a limit (services/work/rotting.py).
+        Index("ix_deals_stage_entered", "stage_id", "stage_entered_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

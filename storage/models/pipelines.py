@@ -43,6 +43,8 @@ class Stage(Base):
     probability: Mapped[int] = mapped_column(Integer, default=0)
     required_fields: Mapped[list[str]] = mapped_column(default=list)
     on_enter_task: Mapped[JSONDict | None]
+    # A deal in this stage longer than this many days is stale ("rotting"): one alert to
+    # its manager, a mark on cards and lists (services/work/rotting.py). None: never.
     rot_after_days: Mapped[int | None] = mapped_column(Integer)
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
 

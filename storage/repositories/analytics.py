@@ -11,27 +11,21 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Integer,
-    ScalarSelect,
-    String,
-    Subquery,
     and_,
     case,
-    cast,
     func,
     literal,
+    literal_column,
     select,
-    true,
     union_all,
 )
 
-from storage.enums import StageKind
-from storage.models import LossReason, Stage, Task
+from storage.models import Deal, LossReason, Task
 from storage.models.analytics import (
     OUTCOME_FROZEN,
     OUTCOME_LOST,
@@ -61,26 +55,20 @@ def _manager(column: Any, manager_id: int | None) -> list[ColumnElement[bool]]:
     return [] if manager_id is None else [column == manager_id]
 
 
-def _stage_ids(ids: list[int], name: str) -> Subquery:
-    return select(Stage.id).where(Stage.id.in_(ids)).subquery(name)
-
-
-def _count_and_sum(amount: Any, *where: ColumnElement[bool]) -> ScalarSelect[str]:
-    """A correlated subquery giving ``"count:sum"`` of the rows of one cell.
-
-    Reports fill a small grid of cells (stage x outcome x stage ...), each cell one index
-    range. Aggregating per cell in a correlated subquery costs about what COUNT costs:
-    SQLite's GROUP BY would compare the group columns on every row on top. SQLite has no
-    LATERAL to return two numbers from one scan, hence the two joined into one string.
-    """
-    count = cast(func.count(), String)
-    total = cast(func.coalesce(func.sum(amount), 0), String)
-    return select(count + ":" + total).where(*where).scalar_subquery()
-
-
-def _pair(value: str) -> tuple[int, int]:
-    count, total = value.split(":")
-    return int(count), int(Decimal(total))
+def _cohort_facts(
+    pipeline_id: int, stage_ids: list[int], since: int, until: int, manager_id: int | None
+) -> list[ColumnElement[bool]]:
+    """The period's cohort in a pipeline, as ranges of ix_funnel_facts_cohort: its leading
+    columns as IN-lists (every outcome), then the cohort range."""
+    f = FunnelFact
+    return [
+        f.pipeline_id == pipeline_id,
+        f.reached_stage_id.in_(stage_ids),
+        f.outcome.in_(OUTCOMES),
+        f.flow_stage_id.in_(stage_ids),
+        _cohort(f.entered_ts, since, until),
+        *_manager(f.manager_id, manager_id),
+    ]
 
 
 class AnalyticsRepo(Repo):
@@ -116,28 +104,24 @@ class AnalyticsRepo(Repo):
         manager_id: int | None,
     ) -> list[tuple[int, str, int, int, int]]:
         """(furthest stage id, outcome, last flow stage id, count, amount) of the cohort,
-        one cell per combination (empty ones too)."""
+        one row per non-empty combination: one GROUP BY over the index ranges of
+        ix_funnel_facts_cohort (the IN-lists are its leading columns, in its order, so the
+        groups come out of the index already sorted: no temporary b-tree)."""
         f = FunnelFact
-        furthest_ids = _stage_ids(flow_stage_ids, "reached")
-        flow_ids = _stage_ids(flow_stage_ids, "flow")
-        outcomes = union_all(*(select(literal(o, String).label("o")) for o in OUTCOMES)).subquery()
-        cell = _count_and_sum(
-            f.amount,
-            f.pipeline_id == pipeline_id,
-            f.reached_stage_id == furthest_ids.c.id,
-            f.outcome == outcomes.c.o,
-            f.flow_stage_id == flow_ids.c.id,
-            _cohort(f.entered_ts, since, until),
-            *_manager(f.manager_id, manager_id),
-        )
-        return [
-            (reached_id, outcome, flow_id, *_pair(value))
-            for reached_id, outcome, flow_id, value in await self.session.execute(
-                select(furthest_ids.c.id, outcomes.c.o, flow_ids.c.id, cell).select_from(
-                    furthest_ids.join(outcomes, true()).join(flow_ids, true())
-                )
+        rows = await self.session.execute(
+            select(
+                f.reached_stage_id,
+                f.outcome,
+                f.flow_stage_id,
+                func.count(),
+                func.coalesce(func.sum(f.amount), 0),
             )
-        ]
+            .where(
+                *_cohort_facts(pipeline_id, flow_stage_ids, since, until, manager_id),
+            )
+            .group_by(f.reached_stage_id, f.outcome, f.flow_stage_id)
+        )
+        return [(r, o, k, int(n), int(a or 0)) for r, o, k, n, a in rows]
 
     async def visit_histogram(
         self,
@@ -151,53 +135,47 @@ class AnalyticsRepo(Repo):
 
         For everyone, the whole UTC days of the period come from the daily rollup
         (stage_visit_days) and only the partial days at its edges from stage_visits; for one
-        manager, everything comes from stage_visits."""
+        manager, everything comes from stage_visits. Each is one GROUP BY whose IN-lists
+        (stage, every bucket) are the index's leading columns, so it reads one range per
+        (stage, bucket) and the groups come out sorted."""
         first_day, end_day = -(-since // DAY_SECONDS), until // DAY_SECONDS
         histogram: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-        stages = select(Stage.id).where(Stage.id.in_(stage_ids)).subquery()
-        numbers = select(literal(0, Integer).label("n")).cte("buckets", recursive=True)
-        numbers = numbers.union_all(
-            select(numbers.c.n + 1).where(numbers.c.n < VISIT_BUCKET_LIMIT - 1)
-        )
-        cells = stages.join(numbers, true())
+        buckets = list(range(VISIT_BUCKET_LIMIT))
 
-        async def add(count: ScalarSelect[Any]) -> None:
-            rows = await self.session.execute(
-                select(stages.c.id, numbers.c.n, count).select_from(cells)
-            )
-            for stage_id, bucket, n in rows:
+        async def add(stmt: Any) -> None:
+            for stage_id, bucket, n in await self.session.execute(stmt):
                 if n:
                     histogram[stage_id][int(bucket)] += int(n)
 
         ranges = [(since, until)]
         if manager_id is None and first_day < end_day:
             d = StageVisitDay
-            await add(  # one index range per (stage, bucket) cell: see _count_and_sum
-                select(func.sum(d.visits))
+            await add(
+                select(d.stage_id, d.bucket, func.sum(d.visits))
                 .where(
                     d.pipeline_id == pipeline_id,
-                    d.stage_id == stages.c.id,
-                    d.bucket == numbers.c.n,
+                    d.stage_id.in_(stage_ids),
+                    d.bucket.in_(buckets),
                     d.day >= first_day,
                     d.day < end_day,
                 )
-                .scalar_subquery()
+                .group_by(d.stage_id, d.bucket)
             )
             ranges = [(since, first_day * DAY_SECONDS), (end_day * DAY_SECONDS, until)]
         v = StageVisit
         for low, high in ranges:
             if low < high:
                 await add(
-                    select(func.count())
+                    select(v.stage_id, v.bucket, func.count())
                     .where(
                         v.pipeline_id == pipeline_id,
-                        v.stage_id == stages.c.id,
-                        v.bucket == numbers.c.n,
+                        v.stage_id.in_(stage_ids),
+                        v.bucket.in_(buckets),
                         v.cohort_ts >= low,
                         v.cohort_ts < high,
                         *_manager(v.manager_id, manager_id),
                     )
-                    .scalar_subquery()
+                    .group_by(v.stage_id, v.bucket)
                 )
         return histogram
 
@@ -245,53 +223,36 @@ class AnalyticsRepo(Repo):
         until: int,
         manager_id: int | None,
     ) -> list[RefusalCell]:
-        """Refusals of the cohort (lost, or parked in conditional refusal): one cell per
-        refusal stage x reason x flow stage it happened at, then the rare refusals without
-        a reason (reason None) per outcome and flow stage."""
+        """Refusals of the cohort (lost, or parked in conditional refusal) per outcome x
+        reason x flow stage it happened at (reason None: refused without one). One GROUP BY
+        over the ranges of ix_funnel_facts_state (outcome, stage, reason and flow stage as
+        IN-lists, then the cohort range), and one for the rare refusals without a reason."""
         f = FunnelFact
         scope = [
             f.pipeline_id == pipeline_id,
+            f.outcome.in_((OUTCOME_LOST, OUTCOME_FROZEN)),
+            f.stage_id.in_(refusal_stage_ids),
+        ]
+        tail = [
+            f.flow_stage_id.in_(flow_stage_ids),
             _cohort(f.entered_ts, since, until),
             *_manager(f.manager_id, manager_id),
         ]
-        refusals = (
-            select(Stage.id, Stage.kind)
-            .where(
-                Stage.pipeline_id == pipeline_id,
-                Stage.kind.in_((StageKind.LOST, StageKind.FROZEN)),
-            )
-            .subquery("refusals")
-        )
-        reason_ids = select(LossReason.id).subquery("reasons")
-        flow_ids = _stage_ids(flow_stage_ids, "flow")
-        cell = _count_and_sum(
-            f.amount,
-            f.outcome == refusals.c.kind,
-            f.stage_id == refusals.c.id,
-            f.reason_id == reason_ids.c.id,
-            f.flow_stage_id == flow_ids.c.id,
-            *scope,
-        )
-        found: list[RefusalCell] = [
-            (outcome, reason_id, flow_id, *_pair(value))
-            for outcome, reason_id, flow_id, value in await self.session.execute(
-                select(refusals.c.kind, reason_ids.c.id, flow_ids.c.id, cell).select_from(
-                    refusals.join(reason_ids, true()).join(flow_ids, true())
+        reason_ids = select(LossReason.id).scalar_subquery()
+        found: list[RefusalCell] = []
+        for reason in (f.reason_id.in_(reason_ids), f.reason_id.is_(None)):
+            rows = await self.session.execute(
+                select(
+                    f.outcome,
+                    f.reason_id,
+                    f.flow_stage_id,
+                    func.count(),
+                    func.coalesce(func.sum(f.amount), 0),
                 )
+                .where(*scope, reason, *tail)
+                .group_by(f.outcome, f.stage_id, f.reason_id, f.flow_stage_id)
             )
-        ]
-        no_reason = await self.session.execute(
-            select(f.outcome, f.flow_stage_id, func.count(), func.sum(f.amount))
-            .where(
-                *scope,
-                f.outcome.in_((OUTCOME_LOST, OUTCOME_FROZEN)),
-                f.stage_id.in_(refusal_stage_ids),
-                f.reason_id.is_(None),
-                f.flow_stage_id.in_(flow_stage_ids),
-            )
-            .group_by(f.outcome, f.flow_stage_id)
-        )
-        found += [(o, None, flow, int(n), int(a or 0)) for o, flow, n, a in no_reason]
+            found += [(o, r, k, int(n), int(a or 0)) for o, r, k, n, a in rows]
         return found
 
     async def manager_outcomes(
@@ -307,16 +268,30 @@ class AnalyticsRepo(Repo):
         rows = await self.session.execute(
             select(f.manager_id, f.outcome, func.count(), func.coalesce(func.sum(f.amount), 0))
             .where(
-                f.pipeline_id == pipeline_id,
-                f.reached_stage_id.in_(stage_ids),
-                f.outcome.in_(OUTCOMES),
-                f.flow_stage_id.in_(stage_ids),
-                _cohort(f.entered_ts, since, until),
-                *_manager(f.manager_id, manager_id),
+                *_cohort_facts(pipeline_id, stage_ids, since, until, manager_id),
             )
             .group_by(f.manager_id, f.outcome)
         )
         return [(mid, outcome, int(n), int(amount or 0)) for mid, outcome, n, amount in rows]
+
+    async def cycle_days(
+        self, pipeline_id: int, since: int, until: int, manager_id: int | None
+    ) -> list[tuple[int | None, int, int]]:
+        """(manager id, whole days from the first entry to won, count) of the cohort's won
+        deals: one range of the partial index of won facts (migration 0009)."""
+        f = FunnelFact
+        days = ((f.stage_ts - f.entered_ts) // literal_column(str(DAY_SECONDS))).label("days")
+        rows = await self.session.execute(
+            select(f.manager_id, days, func.count())
+            .where(
+                f.pipeline_id == pipeline_id,
+                f.outcome == OUTCOME_WON,
+                _cohort(f.entered_ts, since, until),
+                *_manager(f.manager_id, manager_id),
+            )
+            .group_by(f.manager_id, days)
+        )
+        return [(mid, int(d), int(n)) for mid, d, n in rows]
 
     async def lead_stats(
         self,
@@ -340,12 +315,7 @@ class AnalyticsRepo(Repo):
                 func.count(f.response_s).over(partition_by=f.manager_id).label("done"),
             )
             .where(
-                f.pipeline_id == pipeline_id,
-                f.reached_stage_id.in_(stage_ids),
-                f.outcome.in_(OUTCOMES),
-                f.flow_stage_id.in_(stage_ids),
-                _cohort(f.entered_ts, since, until),
-                *_manager(f.manager_id, manager_id),
+                *_cohort_facts(pipeline_id, stage_ids, since, until, manager_id),
             )
             .subquery()
         )
@@ -363,6 +333,62 @@ class AnalyticsRepo(Repo):
             mid: (int(n), int(done), int(converted), None if median is None else float(median))
             for mid, n, done, converted, median in rows
         }
+
+    # --- drill-down: the deals behind a number (services/reports/drill.py) -------------
+
+    async def _deals_page(
+        self, where: Sequence[ColumnElement[bool]], order: Sequence[Any], offset: int, limit: int
+    ) -> tuple[list[Deal], int]:
+        f = FunnelFact
+        total = await self.session.scalar(select(func.count()).select_from(f).where(*where))
+        ids = select(f.deal_id).where(*where).order_by(*order).offset(offset).limit(limit)
+        rows = list(await self.session.scalars(ids))
+        found = {d.id: d for d in await self.session.scalars(select(Deal).where(Deal.id.in_(rows)))}
+        return [found[i] for i in rows if i in found], int(total or 0)
+
+    async def open_in_stage(
+        self, pipeline_id: int, stage_id: int, manager_id: int | None, offset: int, limit: int
+    ) -> tuple[list[Deal], int]:
+        """Deals now in the (active) stage, longest there first; and how many in all."""
+        f = FunnelFact
+        where = [
+            f.pipeline_id == pipeline_id,
+            f.outcome == OUTCOME_OPEN,
+            f.stage_id == stage_id,
+            f.deal_id.is_not(None),
+            *_manager(f.manager_id, manager_id),
+        ]
+        return await self._deals_page(where, [f.stage_ts, f.deal_id], offset, limit)
+
+    async def cohort_deals(
+        self,
+        pipeline_id: int,
+        since: int,
+        until: int,
+        manager_id: int | None,
+        offset: int,
+        limit: int,
+        *,
+        reached_ids: list[int] | None = None,
+        reason_id: int | None = None,
+        won: bool = False,
+    ) -> tuple[list[Deal], int]:
+        """Cohort deals, oldest first, of one set: those whose furthest flow stage is one
+        of `reached_ids`, or refused (lost or parked) for `reason_id`, or (`won`) won."""
+        f = FunnelFact
+        where = [f.pipeline_id == pipeline_id]
+        if reached_ids is not None:
+            where.append(f.reached_stage_id.in_(reached_ids))
+        if reason_id is not None:
+            where += [f.outcome.in_((OUTCOME_LOST, OUTCOME_FROZEN)), f.reason_id == reason_id]
+        if won:
+            where.append(f.outcome == OUTCOME_WON)
+        where += [
+            _cohort(f.entered_ts, since, until),
+            f.deal_id.is_not(None),
+            *_manager(f.manager_id, manager_id),
+        ]
+        return await self._deals_page(where, [f.entered_ts, f.deal_id], offset, limit)
 
     async def overdue_tasks(self, now: datetime, manager_id: int | None) -> dict[int, int]:
         """Open tasks past due at `now` per assignee."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
@@ -70,6 +71,36 @@ class DealRepo(Repo):
             .limit(limit)
         )
         return rows.all(), int(total or 0)
+
+    async def entered_stage_between(
+        self, stage_id: int, after: datetime | None, before: datetime
+    ) -> Sequence[Deal]:
+        """Deals now in the stage that entered it in [after, before): one range of
+        ix_deals_stage_entered."""
+        stmt = select(Deal).where(Deal.stage_id == stage_id, Deal.stage_entered_at < before)
+        if after is not None:
+            stmt = stmt.where(Deal.stage_entered_at >= after)
+        return list(await self.session.scalars(stmt.order_by(Deal.stage_entered_at, Deal.id)))
+
+    async def stale_counts(
+        self, cutoffs: Sequence[tuple[int, datetime]], manager_id: int | None
+    ) -> dict[int | None, int]:
+        """Deals per manager now in one of the stages that entered it before the stage's
+        cutoff (stale deals): one index range per stage."""
+        counts: dict[int | None, int] = {}
+        for stage_id, cutoff in cutoffs:
+            rows = await self.session.execute(
+                select(Deal.manager_id, func.count())
+                .where(
+                    Deal.stage_id == stage_id,
+                    Deal.stage_entered_at < cutoff,
+                    *([] if manager_id is None else [Deal.manager_id == manager_id]),
+                )
+                .group_by(Deal.manager_id)
+            )
+            for mid, n in rows:
+                counts[mid] = counts.get(mid, 0) + int(n)
+        return counts
 
     async def search(self, needle: str, manager_id: int | None, limit: int) -> Sequence[Deal]:
         escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -35,6 +35,17 @@ class PipelineRepo(Repo):
             stmt = stmt.where(Stage.archived.is_(False))
         return (await self.session.scalars(stmt)).all()
 
+    async def rotting_stages(self) -> Sequence[Stage]:
+        """Live active stages with a stale limit (``rot_after_days``)."""
+        rows = await self.session.scalars(
+            select(Stage).where(
+                Stage.rot_after_days.is_not(None),
+                Stage.archived.is_(False),
+                Stage.kind == "active",
+            )
+        )
+        return list(rows)
+
     async def stage_by_code(self, pipeline_id: int, code: str) -> Stage | None:
         return await self.session.scalar(
             select(Stage).where(Stage.pipeline_id == pipeline_id, Stage.code == code)

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, select
 
-from storage.models import BotMenu, ProcessedUpdate
+from storage.models import BotMenu, JobRun, ProcessedUpdate
 from storage.repositories.base import Repo
 
 
@@ -40,3 +40,15 @@ class SystemRepo(Repo):
             await self.session.execute(
                 delete(BotMenu).where(BotMenu.scope.in_(scopes[lo : lo + 500]))
             )
+
+    async def last_run(self, name: str) -> datetime | None:
+        run = await self.session.get(JobRun, name)
+        return run.last_run_at if run is not None else None
+
+    async def record_run(self, name: str, at: datetime) -> None:
+        """The job's last run is `at` (in the caller's transaction)."""
+        run = await self.session.get(JobRun, name)
+        if run is None:
+            self.session.add(JobRun(name=name, last_run_at=at))
+        else:
+            run.last_run_at = at

@@ -519,7 +519,8 @@ async def test_every_forgery_case_is_refused(harness, world, db_snapshot, kind, 
     """The sweep: every (forger, class, action) case once per run (random ids), and an
     out-of-contract string of every class for every forger. Random sampling alone would
     leave rare cases (a measurer's forged Search button) out of most runs; the test above
-    samples the same cases more deeply."""
+    samples the same cases more deeply. One forger per example: all of them in one would
+    exceed Hypothesis' entropy budget as classes are added."""
     before = await db_snapshot()
     for cls in ALL_CALLBACKS:
         block = [data.draw(_raw(cls), label=f"{kind} raw {cls.__name__}")]

@@ -244,3 +244,43 @@ async def test_content_is_what_changed_since_the_previous_digest(uow_factory, cl
     item = OutboxItem(2, DAILY, second, clock.now(), False, None, None)
     text, _ = render(Delivery(lee.id, 1, "ru", (item,), clock.now()), ZoneInfo(MSK))
     assert "Сводка за день" in text and "с опозданием" in text
+
+
+async def test_comparison_speed_and_stale_deals_per_manager(uow_factory, clock, make_actor):
+    """Issue 14: the digest compares its window with the one of the same length before,
+    gives the sales cycle of the last 30 days, and counts stale deals per manager."""
+    from services.reports.digests import compose_digest
+
+    lee = await make_actor(roles=("leader",), name="Lee", language="en")
+    ann = await make_actor(roles=("manager",), name="Ann")
+    bob = await make_actor(roles=("manager",), name="Bob")
+    clock.set(utc(2026, 1, 12, 4, 0))
+    won = await new_deal(uow_factory, ann, amount="250000")
+    lost = await new_deal(uow_factory, ann)
+    await new_deal(uow_factory, ann)  # stays in data collection (rot_after_days = 3)
+    await new_deal(uow_factory, bob)
+    clock.set(utc(2026, 1, 14, 6, 0))
+    await win(uow_factory, ann, won.id, clock.now())  # a 2-day (2 d 2 h) cycle
+    async with uow_factory() as uow:
+        await deals.lose(uow, ann, lost.id, "expensive")
+    leader = lee
+    clock.set(utc(2026, 1, 16, 5, 0))
+    async with uow_factory() as uow:  # window: the last day; the one before: the day before
+        digest = await compose_digest(
+            uow, leader, "daily", utc(2026, 1, 15, 5, 0), clock.now(), tz=MSK
+        )
+    assert (digest.leads, digest.won, digest.lost) == (0, 0, 0)
+    assert (digest.prev_leads, digest.prev_won, digest.prev_lost) == (0, 1, 1)
+    assert digest.prev_won_amount == 25_000_000
+    assert (digest.cycle_won, digest.cycle_median_days) == (1, 2.0)
+    assert digest.stale_by_manager == [("Ann", 1), ("Bob", 1)]
+    async with uow_factory() as uow:  # a longer window: the one before holds the leads
+        earlier = await compose_digest(
+            uow, leader, "daily", utc(2026, 1, 14, 0, 0), utc(2026, 1, 16, 5, 0), tz=MSK
+        )
+    assert (earlier.won, earlier.prev_leads) == (1, 4)  # the deals' leads of Jan 12
+    item = OutboxItem(1, DAILY, digest.payload(), clock.now(), False, None, None)
+    text, _ = render(Delivery(lee.id, 1, "en", (item,), clock.now()), ZoneInfo(MSK))
+    assert "Against the window before: leads 0, won −1 (then 250K), refused −1" in text
+    assert "Sales cycle, last 30 days: median 2 d over 1 won" in text
+    assert "Stale deals now: 2" in text and "• Ann: 1" in text
