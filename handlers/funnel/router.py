@@ -48,7 +48,7 @@ from services.reports.analytics import (
 from services.reports.drill import drill_down
 from services.reports.export import ExportFilter
 from services.reports.screens import ReportScreen
-from storage.uow import UnitOfWork, UnitOfWorkFactory
+from storage.uow import UnitOfWorkFactory
 
 EXPORT_CHUNK = 2000  # rows per progress step (tests make it small)
 PROGRESS_EVERY = 1.0  # seconds between two edits of the progress message at most
@@ -64,8 +64,13 @@ def _filters(cb: FunnelCb | DrillCb, tz: tzinfo) -> ReportFilter:
     )
 
 
-async def _screen(uow: UnitOfWork, actor: Actor, cb: FunnelCb, tz: tzinfo) -> ReportScreen:
-    return await reports.report_screen(uow, actor, view.REPORTS[cb.report], _filters(cb, tz))
+async def _screen(
+    uow_factory: UnitOfWorkFactory, actor: Actor, cb: FunnelCb, tz: tzinfo
+) -> ReportScreen:
+    """A report is a long read: its own read-only unit of work (on SQLite: no write lock,
+    and the queries run off the event loop's thread, storage/sqlite_driver.py)."""
+    async with uow_factory.read_only() as uow:
+        return await reports.report_screen(uow, actor, view.REPORTS[cb.report], _filters(cb, tz))
 
 
 def _chart(screen: ReportScreen, lang: str, tz: tzinfo) -> bytes:
@@ -97,14 +102,14 @@ def _keyboard(
 
 async def _open(
     message: Message,
-    uow: UnitOfWork,
+    uow_factory: UnitOfWorkFactory,
     actor: Actor,
     lang: str,
     tz: tzinfo,
     web_app_url: str | None = None,
 ) -> None:
     cb = FunnelCb()
-    screen = await _screen(uow, actor, cb, tz)
+    screen = await _screen(uow_factory, actor, cb, tz)
     png = await asyncio.to_thread(_chart, screen, lang, tz)
     photo = await message.answer_photo(_photo(png, screen))
     cb = cb.model_copy(update={"photo": photo.message_id})
@@ -116,38 +121,38 @@ async def _open(
 
 async def funnel_command(
     message: Message,
-    uow: UnitOfWork,
+    uow_factory: UnitOfWorkFactory,
     actor: Actor,
     lang: str,
     tz: tzinfo,
     web_app_url: str | None = None,
 ) -> None:
-    await _open(message, uow, actor, lang, tz, web_app_url)
+    await _open(message, uow_factory, actor, lang, tz, web_app_url)
 
 
 async def funnel_menu(
     query: CallbackQuery,
-    uow: UnitOfWork,
+    uow_factory: UnitOfWorkFactory,
     actor: Actor,
     lang: str,
     tz: tzinfo,
     web_app_url: str | None = None,
 ) -> None:
     if isinstance(query.message, Message):
-        await _open(query.message, uow, actor, lang, tz, web_app_url)
+        await _open(query.message, uow_factory, actor, lang, tz, web_app_url)
 
 
 async def funnel_pick(
     query: CallbackQuery,
     callback_data: FunnelCb,
-    uow: UnitOfWork,
+    uow_factory: UnitOfWorkFactory,
     actor: Actor,
     lang: str,
     tz: tzinfo,
     web_app_url: str | None = None,
 ) -> None:
     cb = callback_data
-    screen = await _screen(uow, actor, cb, tz)
+    screen = await _screen(uow_factory, actor, cb, tz)
     message = query.message
     if not isinstance(message, Message):
         return
@@ -185,7 +190,7 @@ async def _replace_photo(message: Message, photo_id: int, png: bytes, screen: Re
 async def drill(
     query: CallbackQuery,
     callback_data: DrillCb,
-    uow: UnitOfWork,
+    uow_factory: UnitOfWorkFactory,
     actor: Actor,
     lang: str,
     tz: tzinfo,
@@ -194,7 +199,8 @@ async def drill(
     edit that message."""
     cb = callback_data
     filters = _filters(cb, tz)
-    page = await drill_down(uow, actor, view.DRILLS[cb.what], filters, cb.key, cb.page)
+    async with uow_factory.read_only() as uow:
+        page = await drill_down(uow, actor, view.DRILLS[cb.what], filters, cb.key, cb.page)
     message = query.message
     if not isinstance(message, Message):
         return
