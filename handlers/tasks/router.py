@@ -27,6 +27,7 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from handlers.deals import router as deal_ui
 from handlers.errors import error_text
 from handlers.tasks import views as view
+from handlers.ui import screen
 from handlers.ui.callbacks import (
     NEXT_CONTACT_CHOICES,
     SNOOZE_CHOICES,
@@ -81,21 +82,6 @@ class TaskInput(StatesGroup):
     payment = State()  # installments: "amount [date]"
 
 
-def _msg(query: CallbackQuery) -> Message | None:
-    return query.message if isinstance(query.message, Message) else None
-
-
-def _where(query: CallbackQuery) -> list[int] | None:
-    msg = _msg(query)
-    return [msg.chat.id, msg.message_id] if msg else None
-
-
-async def _prompt(query: CallbackQuery, text: str, lang: str, **kw: Any) -> None:
-    msg = _msg(query)
-    if msg is not None:
-        await msg.answer(text + "\n" + t("common.cancel_hint", lang), **kw)
-
-
 async def _edit(
     message: Message, where: list[int] | None, text: str, markup: InlineKeyboardMarkup | None
 ) -> None:
@@ -111,7 +97,7 @@ async def _edit(
 async def _show_task(
     query: CallbackQuery, card: TaskCard, lang: str, tz: tzinfo, notice: str | None = None
 ) -> None:
-    msg = _msg(query)
+    msg = screen.message_of(query)
     if msg is not None:
         await msg.edit_text(
             view.task_text(card, lang, tz, notice), reply_markup=view.task_keyboard(card, lang)
@@ -119,7 +105,7 @@ async def _show_task(
 
 
 async def _drop_buttons(query: CallbackQuery, task_id: int) -> None:
-    msg = _msg(query)
+    msg = screen.message_of(query)
     if msg is not None and msg.reply_markup is not None:
         await msg.edit_reply_markup(reply_markup=view.without_task(msg.reply_markup, task_id))
 
@@ -145,7 +131,7 @@ async def tasks_menu(
     query: CallbackQuery, uow: UnitOfWork, actor: Actor, lang: str, tz: tzinfo
 ) -> None:
     text, markup = await _list(uow, actor, lang, tz, TaskListScope.TODAY)
-    msg = _msg(query)
+    msg = screen.message_of(query)
     if msg is not None:
         await msg.answer(text, reply_markup=markup)
 
@@ -159,7 +145,7 @@ async def tasks_page(
     tz: tzinfo,
 ) -> None:
     text, markup = await _list(uow, actor, lang, tz, callback_data.scope)
-    msg = _msg(query)
+    msg = screen.message_of(query)
     if msg is not None:
         await msg.edit_text(text, reply_markup=markup)
 
@@ -175,7 +161,7 @@ async def open_task(
 ) -> None:
     await state.clear()
     card = await tasks.task_card(uow, actor, callback_data.task_id)
-    msg = _msg(query)
+    msg = screen.message_of(query)
     if msg is not None:
         await msg.answer(
             view.task_text(card, lang, tz), reply_markup=view.task_keyboard(card, lang)
@@ -197,7 +183,7 @@ async def assign(
         uow, actor, callback_data.task_id, callback_data.measurer_id
     )
     notice = t("tasks.assign.done", lang, name=card.measurer_name or "")
-    msg = _msg(query)
+    msg = screen.message_of(query)
     if msg is not None:  # the head sees what the measurer got, without its buttons
         await msg.edit_text(view.task_text(card, lang, tz, notice), reply_markup=None)
 
@@ -230,9 +216,14 @@ async def decline_ask(
     state: FSMContext,
 ) -> None:
     await tasks.task_card(uow, actor, callback_data.task_id)  # someone else's: refused
-    await state.set_state(TaskInput.decline)
-    await state.set_data({"task_id": callback_data.task_id, "card_msg": _where(query)})
-    await _prompt(query, t("tasks.ask.decline_reason", lang), lang)
+    await screen.ask(
+        query,
+        state,
+        TaskInput.decline,
+        t("tasks.ask.decline_reason", lang),
+        lang,
+        data={"task_id": callback_data.task_id},
+    )
 
 
 async def decline_input(
@@ -268,15 +259,14 @@ async def upload_start(
     state: FSMContext,
 ) -> None:
     await tasks.task_card(uow, actor, callback_data.task_id)  # someone else's: refused
-    await state.set_state(TaskInput.upload)
-    await state.set_data(
-        {"task_id": callback_data.task_id, "files": [], "comment": [], "card_msg": _where(query)}
-    )
-    await _prompt(
+    await screen.ask(
         query,
+        state,
+        TaskInput.upload,
         t("tasks.ask.upload", lang),
         lang,
-        reply_markup=_finish_button(callback_data.task_id, lang),
+        data={"task_id": callback_data.task_id, "files": [], "comment": []},
+        markup=_finish_button(callback_data.task_id, lang),
     )
 
 
@@ -334,7 +324,7 @@ async def upload_end(
     )
     await state.clear()
     notice = t("tasks.upload.done", lang, count=card.attachments)
-    msg = _msg(query)
+    msg = screen.message_of(query)
     if msg is not None:
         await msg.edit_text(view.task_text(card, lang, tz, notice), reply_markup=None)
     where = data.get("card_msg") if mine else None
@@ -417,7 +407,7 @@ async def deferred_lost(
         (rid, ("⏸ " if cond else "") + label)
         for rid, label, cond in await deals.loss_reasons(uow, lang)
     ]
-    msg = _msg(query)
+    msg = screen.message_of(query)
     if msg is not None:
         await msg.edit_reply_markup(reply_markup=view.reasons(callback_data.task_id, items))
 
@@ -440,7 +430,7 @@ async def deferred_again(
         await _card_here(query, card, lang, tz)
         return
     await tasks.task_card(uow, actor, callback_data.task_id)  # someone else's: refused
-    msg = _msg(query)
+    msg = screen.message_of(query)
     if msg is not None:
         await msg.edit_reply_markup(reply_markup=view.defer_again(callback_data.task_id, lang))
 
@@ -454,9 +444,14 @@ async def deferred_type(
     state: FSMContext,
 ) -> None:
     await tasks.task_card(uow, actor, callback_data.task_id)  # someone else's: refused
-    await state.set_state(TaskInput.defer_again)
-    await state.set_data({"task_id": callback_data.task_id, "card_msg": _where(query)})
-    await _prompt(query, t("tasks.ask.when", lang), lang)
+    await screen.ask(
+        query,
+        state,
+        TaskInput.defer_again,
+        t("tasks.ask.when", lang),
+        lang,
+        data={"task_id": callback_data.task_id},
+    )
 
 
 async def deferred_date_input(
@@ -637,7 +632,7 @@ async def task_when_quick(
     if not 0 <= callback_data.arg < len(NEXT_CONTACT_CHOICES):
         raise ValidationError("when", "unknown_choice")
     due = dates.quick(NEXT_CONTACT_CHOICES[callback_data.arg], clock, str(tz))
-    msg = _msg(query)
+    msg = screen.message_of(query)
     if msg is not None:
         await _due_chosen(msg, uow, actor, lang, tz, state, due)
 
@@ -660,14 +655,14 @@ async def task_for(
     )
     await state.clear()
     who = actor.name if assignee is None else (data.get("people") or {}).get(str(assignee), "")
-    msg = _msg(query)
+    msg = screen.message_of(query)
     if msg is not None:
         await msg.edit_text(_created(info, lang, tz, who), reply_markup=None)
 
 
 async def task_cancel(query: CallbackQuery, lang: str, state: FSMContext) -> None:
     await state.clear()
-    msg = _msg(query)
+    msg = screen.message_of(query)
     if msg is not None:
         await msg.edit_text(t("common.cancelled", lang), reply_markup=None)
 
@@ -808,11 +803,14 @@ async def pay_ask(
         check_version("deal", summary.version, callback_data.v or None)
     if summary.closed:
         raise RuleViolation("deal_closed", stage=summary.stage_code)
-    await state.set_state(TaskInput.payment)
-    await state.set_data(
-        {"deal_id": callback_data.deal_id, "v": callback_data.v, "card_msg": _where(query)}
+    await screen.ask(
+        query,
+        state,
+        TaskInput.payment,
+        _payment_prompt(summary, lang),
+        lang,
+        data={"deal_id": callback_data.deal_id, "v": callback_data.v},
     )
-    await _prompt(query, _payment_prompt(summary, lang), lang)
 
 
 def split_payment(text: str) -> tuple[str, str | None]:
