@@ -21,7 +21,7 @@ from services.dto import DealCard, HistoryEntry, PipelineInfo, StageInfo
 from services.errors import NotFound, ValidationError
 from services.permissions import Action, Actor, require
 from services.sales import deals
-from services.sales.pipelines import PipelineRules, rules_by_role, rules_for
+from services.sales.pipelines import PipelineRules, days_past, rules_by_role, rules_for
 from storage.enums import PipelineRole, Role, StageKind
 from storage.repositories.board import BoardRow
 from storage.uow import UnitOfWork
@@ -122,7 +122,7 @@ async def _cards(
                 amount=r.amount,
                 next_contact_at=r.next_contact_at,
                 days_in_stage=days,
-                stale=limit is not None and days > limit,
+                stale=days_past(limit, r.stage_entered_at, now) is not None,
                 manager_id=r.manager_id,
                 manager_name=await employee_name(uow, r.manager_id),
             )

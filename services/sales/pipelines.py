@@ -146,12 +146,20 @@ def _assign(obj: object, **values: object) -> bool:
 def stale_days(stage: Stage, entered_at: datetime, now: datetime) -> int | None:
     """Whole days the deal has been in the stage if that is past the stage's limit, else
     None (not stale, or the stage has no limit)."""
-    if stage.rot_after_days is None or stage.kind != "active":
+    if stage.kind != "active":
+        return None
+    return days_past(stage.rot_after_days, entered_at, now)
+
+
+def days_past(limit: int | None, entered_at: datetime, now: datetime) -> int | None:
+    """The one "stale" rule (cards, lists, the board, the rotting alert): whole days in the
+    stage when more than `limit` days have passed since `entered_at`, else None."""
+    if limit is None:
         return None
     held = now - entered_at
-    if held <= timedelta(days=stage.rot_after_days):
+    if held <= timedelta(days=limit):
         return None
-    return max(math.floor(held / timedelta(days=1)), stage.rot_after_days)
+    return max(math.floor(held / timedelta(days=1)), limit)
 
 
 # --- reading and rules --------------------------------------------------------------------
