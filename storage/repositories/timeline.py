@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -18,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     and_,
+    bindparam,
     cast,
     func,
     literal,
@@ -230,39 +232,7 @@ class TimelineRepo(Repo):
     async def card(self, deal_id: int, recent: int = 3) -> CardCounts:
         """Files, client messages and open tasks of a deal, and its `recent` newest activity
         rows: one statement (the counts row left-joined to the recent rows)."""
-        a = Activity
-        counts = select(
-            select(func.count())
-            .select_from(a)
-            .where(a.deal_id == deal_id, a.media_type.is_not(None))
-            .scalar_subquery()
-            .label("files"),
-            select(func.count())
-            .select_from(a)
-            .where(a.deal_id == deal_id, a.kind.in_([k.value for k in MESSAGE_KINDS[:2]]))
-            .scalar_subquery()
-            .label("messages"),
-            select(func.count())
-            .select_from(Task)
-            .where(Task.deal_id == deal_id, Task.status.in_([s.value for s in OPEN_TASK_STATUSES]))
-            .scalar_subquery()
-            .label("open_tasks"),
-        ).subquery("counts")
-        last = (
-            select(a.id)
-            .where(a.deal_id == deal_id)
-            .order_by(a.at.desc(), a.id.desc())
-            .limit(recent)
-            .subquery("last")
-        )
-        stmt = (
-            select(counts.c.files, counts.c.messages, counts.c.open_tasks, a)
-            .select_from(counts)
-            .outerjoin(last, true())
-            .outerjoin(a, a.id == last.c.id)
-            .order_by(a.at.desc(), a.id.desc())
-        )
-        rows = (await self.session.execute(stmt)).all()
+        rows = (await self.session.execute(_card_statement(), {"deal": deal_id, "n": recent})).all()
         first = rows[0]
         return CardCounts(
             files=int(first.files or 0),
@@ -313,3 +283,42 @@ class TimelineRepo(Repo):
             .order_by(Activity.id)
         )
         return rows.all()
+
+
+@cache
+def _card_statement() -> Select[Any]:
+    """The deal card's statement, built once (it runs on every tap: building and keying it
+    costs more than running it)."""
+    a = Activity
+    deal = bindparam("deal", type_=Integer)
+    counts = select(
+        select(func.count())
+        .select_from(a)
+        .where(a.deal_id == deal, a.media_type.is_not(None))
+        .scalar_subquery()
+        .label("files"),
+        select(func.count())
+        .select_from(a)
+        .where(a.deal_id == deal, a.kind.in_([k.value for k in MESSAGE_KINDS[:2]]))
+        .scalar_subquery()
+        .label("messages"),
+        select(func.count())
+        .select_from(Task)
+        .where(Task.deal_id == deal, Task.status.in_([s.value for s in OPEN_TASK_STATUSES]))
+        .scalar_subquery()
+        .label("open_tasks"),
+    ).subquery("counts")
+    last = (
+        select(a.id)
+        .where(a.deal_id == deal)
+        .order_by(a.at.desc(), a.id.desc())
+        .limit(bindparam("n", type_=Integer))
+        .subquery("last")
+    )
+    return (
+        select(counts.c.files, counts.c.messages, counts.c.open_tasks, a)
+        .select_from(counts)
+        .outerjoin(last, true())
+        .outerjoin(a, a.id == last.c.id)
+        .order_by(a.at.desc(), a.id.desc())
+    )
