@@ -19,9 +19,14 @@ from storage.enums import Role
 
 
 def button(text: str, cb: object) -> InlineKeyboardButton:
-    # Both fields are strings by construction: skip pydantic's validation (a card has
-    # a dozen buttons, drawn on every tap).
-    return InlineKeyboardButton.model_construct(text=text, callback_data=cb.pack())  # type: ignore[attr-defined]
+    # A copy of a validated prototype with the two strings set: a card has a dozen buttons,
+    # drawn on every tap, and this is a fifth of pydantic's cost of building one (both
+    # fields are strings by construction).
+    data = cb.pack()  # type: ignore[attr-defined]
+    return _BUTTON.model_copy(update={"text": text, "callback_data": data})
+
+
+_BUTTON = InlineKeyboardButton(text="-", callback_data="-")
 
 
 def with_app(
