@@ -564,7 +564,7 @@ class _Marker:
     async def _run(self) -> None:
         while self.pending:
             batch, self.pending = self.pending, []
-            await self.sweeper._mark_sent(batch, self.stats)
+            await self.sweeper.mark_sent(batch, self.stats)
             self.unmarked -= len(batch)
             async with self.progress:
                 self.progress.notify_all()
@@ -1009,7 +1009,7 @@ class Sweeper:
         self._let_go(message.claims)
         return int(result.rowcount or 0)
 
-    async def _mark_sent(self, messages: Sequence[_Message], stats: SweepStats) -> None:
+    async def mark_sent(self, messages: Sequence[_Message], stats: SweepStats) -> None:
         claims = {rid: a for m in messages for rid, a in m.claims.items()}
         together = _Message(messages[0].delivery, claims)
         await self._update(
