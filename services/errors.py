@@ -51,6 +51,19 @@ class RuleViolation(DomainError):
         self.rule = rule
 
 
+class FieldRequired(RuleViolation):
+    """The target stage needs fields the deal lacks: `fields` names them in the stage's
+    order (the first is asked first). Caught by type, never by the rule's name."""
+
+    def __init__(self, fields: list[str], **params: Any) -> None:
+        super().__init__("field_required", field=fields[0], fields=list(fields), **params)
+        self.fields = list(fields)
+
+    @property
+    def field(self) -> str:
+        return self.fields[0]
+
+
 class ValidationError(DomainError):
     """Input was wrong; `field` says which, `code` why."""
 

@@ -47,7 +47,7 @@ from handlers.ui.keyboards import button, with_app
 from services import dates
 from services.common import check_version
 from services.dto import DealCard
-from services.errors import PermissionDenied, RuleViolation, ValidationError
+from services.errors import FieldRequired, PermissionDenied, ValidationError
 from services.intake import business
 from services.permissions import Action, Actor, require
 from services.sales import deals, pipelines
@@ -174,10 +174,8 @@ async def move(
 ) -> None:
     try:
         card = await _move(callback_data, uow, actor)
-    except RuleViolation as exc:
-        if exc.rule != "field_required":
-            raise
-        await _ask_field(query, callback_data, exc.params["field"], {}, lang, state)
+    except FieldRequired as exc:
+        await _ask_field(query, callback_data, exc.field, {}, lang, state)
         return
     await show(query, card, lang, tz)
 
@@ -231,13 +229,13 @@ async def field_input(
         # Re-ask the same field; nothing was saved.
         await message.answer(screen.again(error_text(exc, lang), t(f"deal.ask.{field}", lang)))
         return
-    except RuleViolation as exc:
-        if exc.rule != "field_required" or exc.params["field"] in collected:
+    except FieldRequired as exc:
+        if exc.field in collected:
             raise
         stored = {
             k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in collected.items()
         }
-        await _ask_field(None, cb, exc.params["field"], stored, lang, state, message)
+        await _ask_field(None, cb, exc.field, stored, lang, state, message)
         return
     await state.clear()
     await replace_card(message, data.get("card_msg"), card, lang, tz)

@@ -44,6 +44,7 @@ from services import dates
 from services.dto import DealCard, HistoryEntry, PipelineInfo, StageInfo
 from services.errors import (
     DomainError,
+    FieldRequired,
     NotFound,
     PermissionDenied,
     RuleViolation,
@@ -171,9 +172,8 @@ def _domain_error(exc: DomainError, lang: str) -> web.Response:
         return _error(409, "stale", message="⚠️ " + t("error.stale_version", lang))
     if isinstance(exc, RuleViolation):
         extra["rule"] = exc.rule
-        if exc.rule == "field_required":
-            field = str(exc.params.get("field"))
-            extra.update(field=field, label=t(f"field.{field}", lang))
+        if isinstance(exc, FieldRequired):
+            extra.update(field=exc.field, label=t(f"field.{exc.field}", lang))
         return _error(422, "refused", **extra)
     if isinstance(exc, ValidationError):
         return _error(422, "invalid", field=exc.field, **extra)

@@ -13,7 +13,7 @@ from datetime import datetime
 from services import timeline, validation
 from services.common import check_version, commit, employee_name, flush, is_id
 from services.dto import DealCard, StageInfo
-from services.errors import NotFound, RuleViolation, ValidationError
+from services.errors import FieldRequired, NotFound, RuleViolation, ValidationError
 from services.permissions import Action, Actor, can, require
 from services.sales.pipeline_config import REQUIRABLE_FIELDS
 from services.sales.pipelines import PipelineRules, rules_for, stale_days
@@ -124,9 +124,9 @@ def apply_fields(deal: Deal, fields: Fields | None, now: datetime) -> None:
 
 
 def check_required(deal: Deal, stage: Stage) -> None:
-    for name in stage.required_fields:
-        if getattr(deal, name, None) in (None, ""):
-            raise RuleViolation("field_required", field=name, stage=stage.name, stage_id=stage.id)
+    missing = [name for name in stage.required_fields if getattr(deal, name, None) in (None, "")]
+    if missing:
+        raise FieldRequired(missing, stage=stage.name, stage_id=stage.id)
 
 
 async def enter(
