@@ -94,7 +94,7 @@ async def test_document_to_summary(harness, make_actor, uow_factory, db_snapshot
     assert "• 📝 Комментарий" in [text for text, _ in picker.buttons()]
     skipped = await harness.tap(user, picker.button("Не загружать"), shown)
     assert isinstance(skipped.last, EditMessageText)
-    assert "7. Комментарий → —" in skipped.last.text
+    assert "7. Комментарий → —" in skipped.text
     picker = await harness.tap(user, skipped.button("7. Комментарий"), shown)
     back = await harness.tap(user, picker.button("📝 Комментарий"), shown)
     assert "7. Комментарий → Комментарий" in back.last.text
@@ -170,7 +170,7 @@ async def test_a_failed_progress_edit_does_not_stop_the_import(
     done = await harness.tap(user, report.button("Импортировать"), shown)
     failed_edit = done.of(EditMessageText)[0]
     assert failed_edit.text == "⏳ Импорт: 1 из 3…"  # answered 429, skipped
-    assert isinstance(done.last, EditMessageText) and "Добавлено лидов: 3" in done.last.text
+    assert isinstance(done.last, EditMessageText) and "Добавлено лидов: 3" in done.text
     assert await count(uow_factory, Lead) == 3
 
 
