@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Sequence
 
 import openpyxl
 import pytest
@@ -19,7 +20,7 @@ from storage.models.imports import ImportJob
 from tests.tg import tg_user
 
 HEADER = ["ФИО", "Телефон", "Email", "Компания", "Источник", "Сумма", "Комментарий"]
-ROWS = [
+ROWS: list[list[object]] = [
     ["Иван Петров", "+7 916 200-00-01", "ivan@example.com", "", "Авито", "150000", "3 окна"],
     ["Мария Смирнова", 89162000002, "", "ООО Ромашка", "", "", ""],
     ["", "+7 916 200-00-03", "", "", "", "", ""],  # row 4: no name
@@ -30,7 +31,7 @@ ROWS = [
 ]
 
 
-def xlsx(rows: list[list[object]]) -> bytes:
+def xlsx(rows: Sequence[Sequence[object]]) -> bytes:
     book = openpyxl.Workbook()
     sheet = book.active
     for row in rows:

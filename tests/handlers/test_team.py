@@ -5,6 +5,7 @@ per-role, per-language commands menus."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from aiogram.methods import (
@@ -75,7 +76,7 @@ def commands_sent(sent, chat_id: int) -> list[SetMyCommands]:
     ]
 
 
-def without(snapshot: dict, *tables: str) -> dict:
+def without(snapshot: dict[str, Any], *tables: str) -> dict[str, Any]:
     return {k: v for k, v in snapshot.items() if k not in tables}
 
 
