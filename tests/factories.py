@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from services.dto import DealCard
+from services.dto import DealCard, LeadCard
 from services.permissions import Actor
 from services.sales import deals, leads
 from services.sales.leads import LeadInput
@@ -43,7 +43,7 @@ async def new_staff(
     return [first + i for i in range(count)]
 
 
-async def new_lead(uow_factory: UnitOfWorkFactory, actor: Actor, **fields: Any):  # type: ignore[no-untyped-def]
+async def new_lead(uow_factory: UnitOfWorkFactory, actor: Actor, **fields: Any) -> LeadCard:
     fields.setdefault("name", "Иван Петров")
     fields.setdefault("phone", next_phone())
     async with uow_factory() as uow:

@@ -181,6 +181,13 @@ def tg_user(
     )
 
 
+def text_of(method: SendMessage | EditMessageText) -> str:
+    """A sent or edited message's text. aiogram types an edit's text optional (a rich
+    message may replace it); the bot always edits with text."""
+    assert method.text is not None, f"an edit without text: {method}"
+    return method.text
+
+
 @dataclass
 class Sent:
     """What the bot did in answer to one update."""
@@ -196,7 +203,7 @@ class Sent:
         out = []
         for r in self.requests:
             if isinstance(r, (SendMessage, EditMessageText)):
-                out.append(r.text)
+                out.append(text_of(r))
         return out
 
     @property
@@ -204,6 +211,11 @@ class Sent:
         items = [r for r in self.requests if isinstance(r, (SendMessage, EditMessageText))]
         assert items, f"the bot sent no message (it did: {self.requests})"
         return items[-1]
+
+    @property
+    def text(self) -> str:
+        """The text of the last message sent or edited."""
+        return text_of(self.last)
 
     @property
     def message(self) -> Message:
@@ -313,7 +325,7 @@ def make_settings(db_url: str, **overrides: Any) -> Settings:
         "admin_ids": [],
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 def make_bot(session: RecordingSession) -> Bot:

@@ -12,7 +12,7 @@ from handlers.errors import error_text
 from services.errors import RuleViolation
 from services.sales import deals
 from tests.factories import new_deal
-from tests.tg import tg_user
+from tests.tg import text_of, tg_user
 from tests.webapp_kit import sign_init_data, tamper
 
 
@@ -96,7 +96,7 @@ async def test_board_renders_and_a_tap_moves_the_deal_and_its_chat_card(
         if isinstance(m, EditMessageText) and m.message_id == shown.message.message_id
     ]
     assert edits and edits[-1].chat_id == ann.telegram_id
-    assert "<b>КП отправлено</b>" in edits[-1].text
+    assert "<b>КП отправлено</b>" in text_of(edits[-1])
 
 
 async def test_a_strict_skip_is_refused_with_the_chats_message(

@@ -15,8 +15,8 @@ from functools import cache
 
 import pytest
 
-from bot.settings import DEFAULT_PIPELINES_FILE
 from handlers.ui.i18n import t
+from services.sales.pipeline_config import DEFAULT_FILE as DEFAULT_PIPELINES_FILE
 from services.sales.pipeline_config import CompanyConfig, load_config
 from tests.e2e.client import BotMessage, TgUser
 from tests.e2e.conftest import BotProcess

@@ -55,7 +55,8 @@ def show(messages: list[BotMessage]) -> None:
 def changes(user: TgUser, wait: float) -> list[BotMessage]:
     """What the bot sent or edited after the user's action: waits for the first change,
     then for the bot to go quiet."""
-    deadline, seen, quiet = time.monotonic() + wait, [], 0.0
+    deadline, quiet = time.monotonic() + wait, 0.0
+    seen: list[BotMessage] = []
     while time.monotonic() < deadline:
         now = user._changed()
         if now and [m.snapshot() for m in now] == [m.snapshot() for m in seen]:

@@ -157,6 +157,7 @@ async def test_a_known_client_lands_on_the_deal_edits_deletions_and_a_reply(
     deal = await new_deal(uow_factory, ann, amount="1000")
     await harness.feed(connection(ann))
     # known by the phone they share in the chat
+    assert deal.phone is not None
     shared = Contact(phone_number=deal.phone, first_name="Иван", user_id=CLIENT_ID)
     await harness.feed(client_msg(contact=shared))
     async with uow_factory() as uow:

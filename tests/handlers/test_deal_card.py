@@ -38,6 +38,7 @@ async def test_open_card_and_move_one_stage_in_one_tap(harness, make_actor, uow_
     assert harness.inputs - taps_before == 1
     edit = moved.last
     assert isinstance(edit, EditMessageText) and edit.message_id == shown.message.message_id
+    assert edit.text is not None
     assert "<b>КП отправлено</b>" in edit.text
     assert moved.alert is None  # answered, silently
     assert (await card_of(uow_factory, ann, deal.id)).stage.code == "proposal_sent"

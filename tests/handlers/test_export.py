@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
 from aiogram.methods import DeleteMessage, EditMessageText, SendDocument, SendMessage
 from openpyxl import load_workbook
@@ -16,7 +17,7 @@ from tests.factories import new_deal
 from tests.tg import tg_user
 
 
-def workbook(sent) -> dict[str, list[tuple]]:
+def workbook(sent) -> dict[str, list[tuple[Any, ...]]]:
     [doc] = sent.of(SendDocument)
     assert doc.document.filename.endswith(".xlsx")
     book = load_workbook(io.BytesIO(doc.document.data), read_only=True)

@@ -12,6 +12,7 @@ from aiogram.methods import (
     SendMessage,
     SendPhoto,
 )
+from aiogram.types import BufferedInputFile
 
 from handlers.ui.callbacks import FunnelCb, FunnelReport, MenuAction, MenuCb
 from services.sales import deals
@@ -33,7 +34,8 @@ def total_row(text: str) -> list[str]:
 
 
 def photo_bytes(request: SendPhoto) -> bytes:
-    return request.photo.data  # BufferedInputFile
+    assert isinstance(request.photo, BufferedInputFile)  # the chart, drawn in memory
+    return request.photo.data
 
 
 async def world(make_actor, uow_factory):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Sequence
 
 import openpyxl
 import pytest
@@ -19,7 +20,7 @@ from storage.models.imports import ImportJob
 from tests.tg import tg_user
 
 HEADER = ["ФИО", "Телефон", "Email", "Компания", "Источник", "Сумма", "Комментарий"]
-ROWS = [
+ROWS: list[list[object]] = [
     ["Иван Петров", "+7 916 200-00-01", "ivan@example.com", "", "Авито", "150000", "3 окна"],
     ["Мария Смирнова", 89162000002, "", "ООО Ромашка", "", "", ""],
     ["", "+7 916 200-00-03", "", "", "", "", ""],  # row 4: no name
@@ -30,7 +31,7 @@ ROWS = [
 ]
 
 
-def xlsx(rows: list[list[object]]) -> bytes:
+def xlsx(rows: Sequence[Sequence[object]]) -> bytes:
     book = openpyxl.Workbook()
     sheet = book.active
     for row in rows:
@@ -94,7 +95,7 @@ async def test_document_to_summary(harness, make_actor, uow_factory, db_snapshot
     assert "• 📝 Комментарий" in [text for text, _ in picker.buttons()]
     skipped = await harness.tap(user, picker.button("Не загружать"), shown)
     assert isinstance(skipped.last, EditMessageText)
-    assert "7. Комментарий → —" in skipped.last.text
+    assert "7. Комментарий → —" in skipped.text
     picker = await harness.tap(user, skipped.button("7. Комментарий"), shown)
     back = await harness.tap(user, picker.button("📝 Комментарий"), shown)
     assert "7. Комментарий → Комментарий" in back.last.text
@@ -170,7 +171,7 @@ async def test_a_failed_progress_edit_does_not_stop_the_import(
     done = await harness.tap(user, report.button("Импортировать"), shown)
     failed_edit = done.of(EditMessageText)[0]
     assert failed_edit.text == "⏳ Импорт: 1 из 3…"  # answered 429, skipped
-    assert isinstance(done.last, EditMessageText) and "Добавлено лидов: 3" in done.last.text
+    assert isinstance(done.last, EditMessageText) and "Добавлено лидов: 3" in done.text
     assert await count(uow_factory, Lead) == 3
 
 

@@ -55,6 +55,7 @@ async def test_card_toggles_questions_in_place(harness, make_actor, uow_factory)
     on = await harness.tap(user, card.button("Объект в зоне"), card)
     edit = on.last
     assert isinstance(edit, EditMessageText) and edit.message_id == card.message.message_id
+    assert edit.text is not None
     assert "✅ Объект в зоне обслуживания? *" in edit.text
     assert "🧭 <b>Квалификация</b>" in edit.text  # the first answer starts qualification
     assert on.alert is None
@@ -142,6 +143,7 @@ async def test_convert_opens_the_new_deal_card(harness, make_actor, uow_factory)
     assert (deal.lead_id, deal.amount, deal.manager_id) == (lead.id, 9_000_000, ann.id)
     edit = converted.last
     assert isinstance(edit, EditMessageText) and edit.message_id == card.message.message_id
+    assert edit.text is not None
     assert edit.text.startswith(
         f"<i>Лид #{lead.id} переведён в сделку ✅</i>\n\n💼 <b>Иван Петров: Окна</b> · #{deal.id}"
     )

@@ -144,6 +144,7 @@ async def test_menu_wizard_creates_a_legal_entity_lead(
     created = await harness.tap(user, confirm.button("Создать лид"), confirm)
     card = created.last
     assert isinstance(card, EditMessageText) and card.message_id == confirm.message.message_id
+    assert card.text is not None
     [lead] = await all_leads(uow_factory)
     assert card.text.startswith(
         f"<i>Лид создан ✅</i>\n\n🧲 <b>Иван Петров</b> · лид #{lead.id}\n"
@@ -416,7 +417,7 @@ async def test_duplicate_phone_offers_the_existing_lead(
     ]
     opened = await harness.tap(user, offer.button("Открыть лид"), offer)
     assert isinstance(opened.last, EditMessageText)
-    assert opened.last.text.startswith(f"🧲 <b>Иван Старый</b> · лид #{existing.id}")
+    assert opened.text.startswith(f"🧲 <b>Иван Старый</b> · лид #{existing.id}")
     assert (
         "🔄 В сделку",
         LeadCb(action=LeadAction.CONVERT, lead_id=existing.id, v=existing.version).pack(),
@@ -514,7 +515,7 @@ async def test_a_restart_mid_wizard_loses_nothing_when_the_storage_persists(
     assert need.last.text == ASK_NEED
     amount = await after.tap(user, need.button("Пропустить"), need)
     confirm = await after.tap(user, amount.button("Пропустить"), amount)
-    assert "👤 <b>Иван До-Рестарта</b>" in confirm.last.text
+    assert "👤 <b>Иван До-Рестарта</b>" in confirm.text
     await after.tap(user, confirm.button("Создать"), confirm)
     [lead] = await all_leads(uow_factory)
     assert (lead.name, lead.phone, lead.source) == ("Иван До-Рестарта", "+79165550011", "call")
@@ -648,7 +649,7 @@ async def phone_example(url: str, text: str) -> None:
         answer = await harness.send(user, text)
         held = accepted(text)
         if held is None:
-            assert answer.last.text.startswith("⚠️ ") and answer.last.text.endswith(ASK_PHONE)
+            assert answer.text.startswith("⚠️ ") and answer.text.endswith(ASK_PHONE)
             assert isinstance(answer.last.reply_markup, ReplyKeyboardMarkup)
         else:
             shown = f"✉️ {escape(held)}" if "@" in text else f"📞 {held}"

@@ -112,6 +112,7 @@ async def test_each_button_of_the_alert_acts(harness, uow_factory, clock, make_a
     # 1. Next stage: the deal moves to "Proposal sent" (the stage core), its card shown.
     first = cards[0].id
     data = keyboards[first]["Proposal sent ▶"]
+    assert data is not None
     assert DealCb.unpack(data) == DealCb(action=DealAction.NEXT, deal_id=first, v=cards[0].version)
     sent = await harness.tap(user, data)
     assert sent.alert is None

@@ -23,7 +23,7 @@ TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 def statements(engine: AsyncEngine) -> Iterator[list[str]]:
     seen: list[str] = []
 
-    def record(_conn, _cursor, statement, _params, _context, _many) -> None:  # type: ignore[no-untyped-def]
+    def record(_conn, _cursor, statement, _params, _context, _many) -> None:
         if not statement.lstrip().upper().startswith(TRANSACTION_CONTROL):
             seen.append(" ".join(statement.split())[:120])
 

@@ -90,7 +90,7 @@ async def measurer_assigned(harness, uow_factory, clock, team) -> tuple[int, int
     assert await stage_code(uow_factory, deal.id) == "measurement_scheduled"
 
     head = to(await deliver(harness, uow_factory, clock), hank)
-    assert "ул. Мира, 1" in head.last.text and "3 окна ПВХ" in head.last.text
+    assert "ул. Мира, 1" in head.text and "3 окна ПВХ" in head.text
     labels = [text for text, _ in head.buttons()]
     assert "Mia (0)" in labels and "Max (0)" in labels
     assigned = await harness.tap(tg_user(hank.telegram_id), head.button("Mia"), head)
@@ -105,7 +105,7 @@ async def measurer_assigned(harness, uow_factory, clock, team) -> tuple[int, int
 async def test_measurement_chain_end_to_end(harness, uow_factory, clock, team):
     ann, mia = team["ann"], team["mia"]
     deal_id, task_id, card = await measurer_assigned(harness, uow_factory, clock, team)
-    assert "ул. Мира, 1" in card.last.text and "+7916" in card.last.text
+    assert "ул. Мира, 1" in card.text and "+7916" in card.text
     assert any(data.startswith("https://yandex.ru/maps/") for _, data in card.buttons())
     u_mia = tg_user(mia.telegram_id)
 
@@ -143,8 +143,8 @@ async def test_measurement_chain_end_to_end(harness, uow_factory, clock, team):
         ("photo", "big2"),
     ]
     told = to(await deliver(harness, uow_factory, clock), ann)
-    assert "Замер выполнен" in told.last.text and "Mia" in told.last.text
-    assert "Проём 1200×1400" in told.last.text
+    assert "Замер выполнен" in told.text and "Mia" in told.text
+    assert "Проём 1200×1400" in told.text
 
 
 async def test_measurer_declines_and_the_head_gets_it_back(harness, uow_factory, clock, team):
@@ -156,7 +156,7 @@ async def test_measurer_declines_and_the_head_gets_it_back(harness, uow_factory,
     await harness.send(u_mia, "Заболел")
     assert await stage_code(uow_factory, deal_id) == "measurement_scheduled"
     head = to(await deliver(harness, uow_factory, clock), hank)
-    assert "Заболел" in head.last.text and "Mia" in head.last.text
+    assert "Заболел" in head.text and "Mia" in head.text
 
 
 async def test_forged_task_ids_are_refused(harness, uow_factory, clock, team, db_snapshot):

@@ -5,6 +5,7 @@ per-role, per-language commands menus."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from aiogram.methods import (
@@ -75,7 +76,7 @@ def commands_sent(sent, chat_id: int) -> list[SetMyCommands]:
     ]
 
 
-def without(snapshot: dict, *tables: str) -> dict:
+def without(snapshot: dict[str, Any], *tables: str) -> dict[str, Any]:
     return {k: v for k, v in snapshot.items() if k not in tables}
 
 
@@ -96,7 +97,10 @@ async def test_first_admin_from_admin_ids_invites_a_manager(harness, db_url, uow
     edit = made.last
     assert isinstance(edit, EditMessageText) and edit.message_id == picker.message.message_id
     assert made.of(GetMe)  # the link names the bot as Telegram knows it
-    token = LINK.search(edit.text).group(1)
+    assert edit.text is not None
+    link = LINK.search(edit.text)
+    assert link is not None, edit.text
+    token = link.group(1)
     assert "<b>менеджер</b>" in edit.text
     assert "15.01.2026 12:00" in edit.text  # 09:00 UTC + 72 h, shown in Moscow time
     async with uow_factory() as uow:

@@ -310,11 +310,11 @@ async def test_reassigning_tells_the_new_and_the_previous_manager(
     assert "Bob" in done.last.text
     sent = await deliver(harness, uow_factory, clock)
     to_bob = to(sent, bob)
-    assert "Lee передал(а) вам сделку" in to_bob.last.text and "Ann" in to_bob.last.text
+    assert "Lee передал(а) вам сделку" in to_bob.text and "Ann" in to_bob.text
     opened = await harness.tap(tg_user(bob.telegram_id), to_bob.button("Открыть"), to_bob)
     assert f"#{deal.id}" in opened.last.text  # the card, from the notice's button
     to_ann = to(sent, ann)
-    assert "менеджеру Bob" in to_ann.last.text
+    assert "менеджеру Bob" in to_ann.text
     assert not any(s.last.chat_id == lee.telegram_id for s in sent)  # not the leader herself
 
 

@@ -56,9 +56,10 @@ async def test_menu_button_for_sales_roles(db_url, uow_factory, clock, make_acto
     buttons = {
         m.chat_id: m.menu_button for m in session.requests if isinstance(m, SetChatMenuButton)
     }
-    assert isinstance(buttons[ann.telegram_id], MenuButtonWebApp)
-    assert buttons[ann.telegram_id].web_app.url == URL
-    assert buttons[ann.telegram_id].text == "Board"
+    menu = buttons[ann.telegram_id]
+    assert isinstance(menu, MenuButtonWebApp)
+    assert menu.web_app.url == URL
+    assert menu.text == "Board"
     assert isinstance(buttons[mark.telegram_id], MenuButtonCommands)
     session.requests.clear()
     await set_commands(make_bot(session), uow_factory)  # no Mini App: menu buttons untouched

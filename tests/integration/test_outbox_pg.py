@@ -140,5 +140,5 @@ async def test_two_concurrent_sweepers_deliver_each_reminder_exactly_once(db_url
             states = Counter((await uow.session.scalars(select(Reminder.state))).all())
         assert states == {"sent": total}
     finally:
-        for e in engines:
-            await e.dispose()
+        for engine in engines:
+            await engine.dispose()

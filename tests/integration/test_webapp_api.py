@@ -14,7 +14,7 @@ from handlers.errors import error_text
 from services.errors import RuleViolation
 from services.sales import deals
 from tests.factories import new_deal
-from tests.tg import harness, tg_user  # noqa: F401
+from tests.tg import harness, text_of, tg_user  # noqa: F401
 from tests.webapp_kit import auth, serve, sign_init_data, tamper
 
 
@@ -161,7 +161,7 @@ async def test_move_with_required_field_stale_version_and_chat_card(
         if isinstance(m, EditMessageText) and m.message_id == card_message
     ]
     assert edits and edits[-1].chat_id == ann.telegram_id
-    assert "<b>КП отправлено</b>" in edits[-1].text
+    assert "<b>КП отправлено</b>" in text_of(edits[-1])
     # The old version again: 409, nothing moves.
     r = await app.post(
         f"/app/api/deals/{deal.id}/move",
@@ -343,4 +343,4 @@ async def test_a_card_converted_from_a_lead_is_redrawn_too(
     assert r.status == 200, await r.text()
     last = harness.session.requests[-1]
     assert isinstance(last, EditMessageText) and last.message_id == card.message.message_id
-    assert "<b>КП отправлено</b>" in last.text
+    assert "<b>КП отправлено</b>" in text_of(last)

@@ -34,7 +34,7 @@ from tests.integration.webhook_kit import (
     start_worker,
     webhook_settings,
 )
-from tests.tg import RecordingSession, make_bot, tg_user
+from tests.tg import RecordingSession, make_bot, text_of, tg_user
 
 StartWorker = Callable[..., Awaitable[Worker]]
 
@@ -84,7 +84,7 @@ async def test_same_update_posted_twice_has_one_effect(workers, uow_factory, mak
     assert first.status == 200 and second.status == 200
     assert await _history(uow_factory, deal.id) == 2  # created + one move, not two
     edits = [r for r in worker.session.requests if isinstance(r, EditMessageText)]
-    assert len(edits) == 1 and "КП отправлено" in edits[0].text
+    assert len(edits) == 1 and "КП отправлено" in text_of(edits[0])
     assert len(worker.session.requests) == sent_after_first  # the redelivery did nothing
     async with uow_factory() as uow:
         assert await uow.session.get(ProcessedUpdate, tap.update_id) is not None

@@ -262,6 +262,7 @@ async def run_example(url: str, ops: list[tuple[int, str, int]]) -> None:
                         await deals.return_to_sales(uow, leader, deal_id, None)
                     elif op == "reassign":
                         deal = await uow.repo.get(Deal, deal_id)
+                        assert deal is not None
                         target = m2 if deal.manager_id == m1.id else m1
                         await deals.reassign(uow, leader, deal_id, target.id, None)
             except DomainError:
@@ -269,7 +270,9 @@ async def run_example(url: str, ops: list[tuple[int, str, int]]) -> None:
         year = ReportFilter(period=Period.CUSTOM, start=date(2026, 1, 1), end=date(2026, 12, 31))
         for code in ("sales", "deferred", "leads"):
             async with uf() as uow:
-                pipeline = (await uow.repo.pipelines.by_code(code)).id
+                found = await uow.repo.pipelines.by_code(code)
+                assert found is not None, code
+                pipeline = found.id
             for manager in (m1, m2):
                 filters = ReportFilter(**{**year.__dict__, "pipeline_id": pipeline})
                 async with uf() as uow:

@@ -8,8 +8,10 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from services.dto import PipelineInfo, StageInfo
 from services.reports import charts
@@ -83,16 +85,17 @@ def strings(fig: Figure) -> list[str]:
 def bars(fig: Figure) -> list[tuple[float, float, float]]:
     """(left, width, y) of the coloured bars, top first (the grey tracks left out)."""
     (ax,) = fig.axes
-    found = [
-        (p.get_x(), p.get_width(), p.get_y())
-        for p in ax.patches
-        if to_hex(p.get_facecolor()) != charts.TRACK.lower()
-    ]
+    found = []
+    for p in ax.patches:
+        if to_hex(p.get_facecolor()) != charts.TRACK.lower():
+            assert isinstance(p, Rectangle), p  # a bar, as barh draws it
+            found.append((p.get_x(), p.get_width(), p.get_y()))
     return sorted(found, key=lambda b: b[2])
 
 
 def assert_fits(fig: Figure) -> None:
     """Every text inside the picture; on each row the name ends before the numbers."""
+    assert isinstance(fig.canvas, FigureCanvasAgg)  # the charts draw on Agg
     renderer = fig.canvas.get_renderer()
     width = fig.get_figwidth() * fig.dpi
     boxes = [t.get_window_extent(renderer) for t in texts(fig) if t.get_text()]

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.settings import DEFAULT_PIPELINES_FILE, Settings
+from bot.settings import Settings
 from services.clock import FakeClock
+from services.sales.pipeline_config import DEFAULT_FILE as DEFAULT_PIPELINES_FILE
 from storage import migrate
 from storage.db import create_engine, create_session_factory
 from storage.models import Deal, Stage

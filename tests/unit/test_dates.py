@@ -17,8 +17,8 @@ MSK = "Europe/Moscow"
 # The FakeClock's default: Monday 12 January 2026, 09:00 UTC = 12:00 in Moscow.
 
 
-def msk(*args: int) -> datetime:
-    return datetime(*args, tzinfo=ZoneInfo(MSK)).astimezone(UTC)
+def msk(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=ZoneInfo(MSK)).astimezone(UTC)
 
 
 @pytest.mark.parametrize(

@@ -82,7 +82,7 @@ async def test_explicit_plan_must_add_up(uow_factory, clock, people, db_snapshot
     ann, bob = people["ann"], people["bob"]
     card = await contract_signed(uow_factory, ann, clock, amount="1000")
     before = await db_snapshot()
-    bad_plans = [
+    bad_plans: list[EqualSplit | ExplicitPlan] = [
         ExplicitPlan(((date(2026, 2, 1), 500 * RUB), (date(2026, 3, 1), 400 * RUB))),
         ExplicitPlan(((date(2026, 2, 1), 500 * RUB), (date(2026, 2, 1), 500 * RUB))),
         ExplicitPlan(((date(2025, 12, 1), 500 * RUB), (date(2026, 3, 1), 500 * RUB))),
@@ -178,7 +178,7 @@ async def test_due_reminders_overdue_partial_and_paid_off(uow_factory, clock, pe
         s = await installments.record_payment(uow, ann, card.id, 2_500_000)
     assert s.stage_code == "awaiting_payment" and s.overdue_amount == 0
     assert [d.paid for d in s.dues] == [3_000_000, 500_000, 0]
-    assert s.next_due.n == 2
+    assert s.next_due is not None and s.next_due.n == 2
 
     # The second part is paid before its reminder: the reminder is not sent.
     async with uow_factory() as uow:

@@ -192,7 +192,7 @@ async def test_5xx_retried_with_backoff_then_released_then_failed(uow_factory, c
     first = await sweeper.sweep_once()
     assert first.released == 1
     [row] = await reminders(uow_factory, state="pending")
-    assert row.attempts == 1 and "500" in row.last_error
+    assert row.attempts == 1 and row.last_error is not None and "500" in row.last_error
     await sweeper.sweep_once()
     final = await sweeper.sweep_once()
     assert final.failed == 1
@@ -247,7 +247,8 @@ async def test_rejected_message_fails_and_others_go_on(uow_factory, clock, make_
     stats = await sweeper.sweep_once()
     assert stats.failed == 1 and stats.messages_sent == 1
     failed = await reminders(uow_factory, state="failed")
-    assert len(failed) == 1 and "too long" in failed[0].last_error
+    assert len(failed) == 1 and failed[0].last_error is not None
+    assert "too long" in failed[0].last_error
 
 
 async def test_inactive_people_are_skipped(uow_factory, clock, make_actor):
@@ -445,6 +446,7 @@ class FloodControlled(RecordingNotifier):
         self.too_many = 0
 
     async def deliver(self, delivery):
+        assert self.timer is not None  # given to __init__
         now = self.timer.monotonic()
         self.window = [t for t in self.window if now - t < 1.0]
         wait = 0.0

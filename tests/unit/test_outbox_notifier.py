@@ -228,7 +228,7 @@ async def test_aiogram_errors_map_to_outbox_errors():
         with pytest.raises(expected) as err:
             await notifier.deliver(d)
         if expected is DeliveryRetryAfter:
-            assert err.value.seconds == 5
+            assert isinstance(err.value, DeliveryRetryAfter) and err.value.seconds == 5
     await notifier.deliver(d)  # and then it goes through
     sent = [r for r in session.requests if isinstance(r, SendMessage)]
     assert len(sent) == len(cases) + 1 and sent[-1].chat_id == 555

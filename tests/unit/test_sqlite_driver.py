@@ -24,7 +24,7 @@ def hops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     real = sqlite_driver.Connection._hop
 
-    async def counted(self: sqlite_driver.Connection, fn, *args):  # type: ignore[no-untyped-def]
+    async def counted(self: sqlite_driver.Connection, fn, *args):
         seen.append(getattr(fn, "__name__", repr(fn)))
         return await real(self, fn, *args)
 

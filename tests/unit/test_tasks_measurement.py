@@ -100,6 +100,7 @@ async def test_measurement_chain_head_to_measurer_to_done(uow_factory, clock, te
         measure_card = await measurement.assign_measurer(uow, hank, assign.id, mia.id)
     assert measure_card.task.kind == "measure" and measure_card.task.assignee_id == mia.id
     assert measure_card.address == "ул. Мира, 1"
+    assert measure_card.map_url is not None
     assert measure_card.map_url.startswith("https://yandex.ru/maps/?text=")
     assert measure_card.manager_comment == "Домофон 12, звонить за час"
     assert await stage_code(uow_factory, card.id) == "measurer_assigned"

@@ -52,8 +52,10 @@ async def test_process_cache_is_dropped_when_another_writer_changes_the_staff(
 
     ann = await make_actor(roles=("manager",), name="Ann")
     async with uow_factory() as uow:
-        assert (await employees.actor_for(uow, ann.telegram_id)).name == "Ann"
+        actor = await employees.actor_for(uow, ann.telegram_id)
+        assert actor is not None and actor.name == "Ann"
     async with engine.begin() as conn:
         await conn.exec_driver_sql(f"UPDATE employees SET name = 'Anna' WHERE id = {ann.id}")
     async with uow_factory() as uow:
-        assert (await employees.actor_for(uow, ann.telegram_id)).name == "Anna"
+        actor = await employees.actor_for(uow, ann.telegram_id)
+        assert actor is not None and actor.name == "Anna"
