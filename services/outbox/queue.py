@@ -187,7 +187,7 @@ class DeliveryRejected(DeliveryError):
 
 
 def is_made_up(telegram_id: int) -> bool:
-    """A person `voronka demo` invented (services/demo.py gives them negative ids)."""
+    """A person `voronka demo` invented (bot/demo.py gives them negative ids)."""
     return telegram_id < 0
 
 
