@@ -5,7 +5,7 @@ the bot's memory serving /funnel against a bare aiogram bot; the demo build.
                            [--pg 10000,100000] [--rss 1000000] [--plans]
 
 SQLite: for each size it builds ``bench/out/funnel-<size>.db`` once (migrate, sync
-config/pipelines/default.toml, ``services.demo`` with a fixed seed and "now"; a later run
+config/pipelines/default.toml, ``bot.demo`` with a fixed seed and "now"; a later run
 reuses the file: build time and size are those of the first build, kept next to it) and
 measures in a fresh subprocess. ``--pg``: the same on the throwaway PostgreSQL server of
 tests/pg.py (started and removed by the bench; built each run).
@@ -93,7 +93,7 @@ def url_of(path: Path) -> str:
 
 async def build(size: int, path: Path, url: str | None = None) -> dict[str, Any]:
     """Build the demo database (SQLite at ``path``, or PostgreSQL at ``url``)."""
-    from services import demo
+    from bot import demo
     from services.sales.pipeline_config import load_config
     from services.sales.pipelines import sync_config
     from storage import migrate

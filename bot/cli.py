@@ -324,7 +324,7 @@ def cmd_webhook(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from services.demo import DemoError, run_demo
+    from bot.demo import DemoError, run_demo
 
     if args.deals < 1:
         raise CliError("--deals must be at least 1", EXIT_USAGE)

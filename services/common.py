@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy.orm.exc import StaleDataError
-
 from services.errors import NotFound, StaleVersion
+from storage.errors import Conflict
 from storage.models import Base, Employee
 from storage.uow import UnitOfWork
 
@@ -17,7 +16,7 @@ async def commit(uow: UnitOfWork, entity: str = "deal") -> None:
     """Commit once; a concurrent update of a versioned row becomes StaleVersion."""
     try:
         await uow.commit()
-    except StaleDataError as exc:
+    except Conflict as exc:
         raise StaleVersion(entity) from exc
 
 
@@ -25,7 +24,7 @@ async def flush(uow: UnitOfWork, entity: str = "deal") -> None:
     """Flush now; a concurrent update of a versioned row becomes StaleVersion."""
     try:
         await uow.flush()
-    except StaleDataError as exc:
+    except Conflict as exc:
         raise StaleVersion(entity) from exc
 
 

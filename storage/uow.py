@@ -14,9 +14,11 @@ from typing import Any, Protocol, Self
 from sqlalchemy import bindparam, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
 from storage.cache import AREAS, ProcessCache
 from storage.db import NO_BEGIN, READ_ONLY
+from storage.errors import Conflict, Duplicate
 from storage.models import CacheEpoch, ProcessedUpdate
 from storage.repositories import Repositories
 
@@ -150,22 +152,35 @@ class UnitOfWork:
         await session.close()
 
     async def commit(self) -> None:
+        """Commit; a versioned row changed meanwhile raises `Conflict`, a unique key taken
+        `Duplicate` (storage.errors), a redelivered update `DuplicateUpdate`."""
         if self.read_only:
             raise RuntimeError("a read-only unit of work cannot commit")
-        if self._update_id is not None:
-            update_id, self._update_id = self._update_id, None  # once per update
-            await self.session.flush()  # the effect's own rows first, so a conflict below
-            try:
-                await self.session.execute(
-                    _RECORD_UPDATE, {"update_id": update_id, "at": self.clock.now()}
-                )
-            except IntegrityError as exc:  # another delivery of this update committed first
-                await self.session.rollback()
-                raise DuplicateUpdate(update_id) from exc
-        await self.session.commit()
+        try:
+            if self._update_id is not None:
+                update_id, self._update_id = self._update_id, None  # once per update
+                await self.session.flush()  # the effect's own rows first, so a conflict below
+                try:
+                    await self.session.execute(
+                        _RECORD_UPDATE, {"update_id": update_id, "at": self.clock.now()}
+                    )
+                except IntegrityError as exc:  # another delivery of this update committed first
+                    await self.session.rollback()
+                    raise DuplicateUpdate(update_id) from exc
+            await self.session.commit()
+        except StaleDataError as exc:
+            raise Conflict(str(exc)) from exc
+        except IntegrityError as exc:
+            raise Duplicate(str(exc.orig)) from exc
 
     async def flush(self) -> None:
-        await self.session.flush()
+        """Flush; errors as for `commit`."""
+        try:
+            await self.session.flush()
+        except StaleDataError as exc:
+            raise Conflict(str(exc)) from exc
+        except IntegrityError as exc:
+            raise Duplicate(str(exc.orig)) from exc
 
     async def rollback(self) -> None:
         await self.session.rollback()

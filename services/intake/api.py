@@ -47,14 +47,13 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Protocol
 
-from sqlalchemy.exc import IntegrityError
-
 from services import timeline, validation
 from services.clock import Clock
 from services.errors import DomainError, ValidationError
 from services.outbox.queue import enqueue
 from services.sales.leads import LeadInput, clean, insert_lead
 from storage.enums import ActivityKind, LeadSource, LeadStatus, Role
+from storage.errors import Duplicate
 from storage.models import Employee, Lead
 from storage.models.intake import AssignmentCursor, IdempotencyKey
 from storage.uow import UnitOfWork
@@ -337,7 +336,7 @@ async def _create(
         uow.repo.add(stored)
         try:
             await uow.flush()
-        except IntegrityError as exc:
+        except Duplicate as exc:
             await uow.rollback()
             raise _KeyTaken() from exc
 

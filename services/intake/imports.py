@@ -5,8 +5,9 @@ Each step is its own call, possibly on another worker, so the state lives in one
 its rows (compressed JSON); the dry run validates every row with the same rules as a lead
 typed into the bot (``services.leads.clean``), finds duplicates, and keeps the rows it would
 import; the import re-checks those rows against clients added since, then inserts leads and
-their first history rows with bulk Core inserts, chunk by chunk, in ONE transaction: an
-error anywhere (or a failed commit) leaves the database as it was.
+their first history rows with bulk Core inserts (storage/repositories/imports.py), chunk
+by chunk, in ONE transaction: an error anywhere (or a failed commit) leaves the database as
+it was.
 
 Which rows are imported: valid rows that are not duplicates. A row is a duplicate when its
 phone or email belongs to an existing contact or open lead, or to an earlier row of the
@@ -33,15 +34,13 @@ from pathlib import PurePath
 from typing import Any, TypeVar
 
 import charset_normalizer
-from sqlalchemy import JSON, Table, func, insert, literal, select, text, update
 
 from services.common import commit, load
 from services.errors import NotFound, RuleViolation, ValidationError
 from services.permissions import Action, Actor, require
 from services.sales.leads import CleanLead, LeadInput, clean
 from services.sales.pipelines import rules_by_role
-from storage.enums import ActivityKind, LeadSource, LeadStatus, Role
-from storage.models import Activity, Base, Contact, Lead, StageHistory
+from storage.enums import LeadSource, LeadStatus, Role
 from storage.models.imports import OPEN_STATUSES, ImportJob, ImportStatus
 from storage.uow import UnitOfWork
 
@@ -447,22 +446,13 @@ async def existing_clients(
     uow: UnitOfWork, phones: Iterable[str], emails: Iterable[str]
 ) -> tuple[set[str], set[str]]:
     """Which of these phones and (lower-cased) emails already belong to a contact or an open
-    lead: a few IN-list queries per 5,000 values, never one query per row."""
-    open_lead = Lead.status.in_((LeadStatus.NEW, LeadStatus.QUALIFYING))
+    lead: a few IN-list queries per IN_CHUNK values, never one query per row."""
     found_phones: set[str] = set()
     for chunk in _chunks(sorted(set(phones)), IN_CHUNK):
-        for stmt in (
-            select(Contact.phone).where(Contact.phone.in_(chunk)),
-            select(Lead.phone).where(Lead.phone.in_(chunk), open_lead),
-        ):
-            found_phones.update(p for p in await uow.session.scalars(stmt) if p)
+        found_phones |= await uow.repo.imports.taken_phones(chunk)
     found_emails: set[str] = set()
     for chunk in _chunks(sorted({_email_key(e) for e in emails}), IN_CHUNK):
-        for stmt in (
-            select(func.lower(Contact.email)).where(func.lower(Contact.email).in_(chunk)),
-            select(func.lower(Lead.email)).where(func.lower(Lead.email).in_(chunk), open_lead),
-        ):
-            found_emails.update(e for e in await uow.session.scalars(stmt) if e)
+        found_emails |= await uow.repo.imports.taken_emails(chunk)
     return found_phones, found_emails
 
 
@@ -535,20 +525,13 @@ def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
-async def _blob(uow: UnitOfWork, column: Any, job_id: int) -> bytes | None:
-    value: bytes | None = await uow.session.scalar(select(column).where(ImportJob.id == job_id))
-    return value
-
-
 async def _job(uow: UnitOfWork, actor: Actor, job_id: int, *, lock: bool = False) -> ImportJob:
     """The actor's own job; someone else's id is "not found" (ids come from callback data)."""
     require(actor, Action.IMPORT)
     if lock and isinstance(job_id, int):
         # Two Import taps on two workers: the second waits here for the first to commit,
-        # then reads "done" below. (SQLite transactions are exclusive from their start.)
-        await uow.session.execute(
-            select(ImportJob.id).where(ImportJob.id == job_id).with_for_update()
-        )
+        # then reads "done" below.
+        await uow.repo.imports.lock(job_id)
     job = await load(uow, ImportJob, job_id, "import")
     if job.actor_id != actor.id:
         raise NotFound("import", job_id)
@@ -647,11 +630,7 @@ async def upload(
 
 async def _expire_abandoned(uow: UnitOfWork, now: datetime) -> None:
     """Uploads nobody finished free their rows after EXPIRE_AFTER (one cheap UPDATE)."""
-    await uow.session.execute(
-        update(ImportJob)
-        .where(ImportJob.status.in_(OPEN_STATUSES), ImportJob.updated_at < now - EXPIRE_AFTER)
-        .values(status=ImportStatus.EXPIRED, payload=b"", checked=None)
-    )
+    await uow.repo.imports.expire_abandoned(now - EXPIRE_AFTER)
 
 
 async def get(uow: UnitOfWork, actor: Actor, job_id: int) -> ImportView:
@@ -690,7 +669,7 @@ async def dry_run(uow: UnitOfWork, actor: Actor, job_id: int) -> ImportView:
     if view.missing:
         raise RuleViolation("import_mapping", missing=[str(t) for t in view.missing])
     mapping, headers = list(job.mapping), list(job.headers)
-    blob = await _blob(uow, ImportJob.payload, job.id)
+    blob = await uow.repo.imports.payload(job.id)
     # Nothing is written yet: end this read before the CPU work (seconds for 50,000 rows).
     # On SQLite every transaction holds the write lock from its BEGIN (storage/db.py), and
     # other people's taps should not wait for our validation.
@@ -737,7 +716,7 @@ async def run(
     _require_open(job)
     if job.status != ImportStatus.CHECKED:
         raise RuleViolation("import_not_checked")
-    rows = await asyncio.to_thread(_unpack_checked, await _blob(uow, ImportJob.checked, job.id))
+    rows = await asyncio.to_thread(_unpack_checked, await uow.repo.imports.checked(job.id))
     phones, emails = await existing_clients(
         uow,
         (r.lead.phone for r in rows if r.lead.phone),
@@ -748,9 +727,6 @@ async def run(
     pipeline_id, stage_id = rules.pipeline.id, rules.entry.id
     manager_id = actor.id if actor.has(Role.MANAGER) else None
     now = uow.clock.now()
-    leads_table = Base.metadata.tables[Lead.__tablename__]
-    history_table = Base.metadata.tables[StageHistory.__tablename__]
-    activities_table = Base.metadata.tables[Activity.__tablename__]
     intake_payload = {"source": LeadSource.IMPORT.value, "file": job.filename}
     total = len(keep)
     if on_progress is not None:
@@ -779,43 +755,9 @@ async def run(
             }
             for r in chunk
         ]
-        ids = await _reserve_ids(uow, leads_table, len(lead_rows))
-        for lead_id, values in zip(ids, lead_rows, strict=True):
-            values["id"] = lead_id
-        await uow.session.execute(insert(leads_table), lead_rows)
-        # Each lead's first history row, copied from the lead in the database (no second
-        # round of per-row parameters); the analytics triggers fire on these inserts.
-        leads_c = leads_table.c
-        await uow.session.execute(
-            insert(history_table).from_select(
-                ["lead_id", "pipeline_id", "to_stage_id", "actor_id", "at"],
-                select(
-                    leads_c.id,
-                    leads_c.pipeline_id,
-                    leads_c.stage_id,
-                    leads_c.created_by_id,
-                    leads_c.created_at,
-                )
-                .where(leads_c.id.in_(ids))
-                .order_by(leads_c.id),
-            )
-        )
-        # ...and each lead's intake row on its timeline (the file it came from), likewise.
-        await uow.session.execute(
-            insert(activities_table).from_select(
-                ["lead_id", "kind", "text", "author_id", "at", "payload"],
-                select(
-                    leads_c.id,
-                    literal(ActivityKind.INTAKE.value),
-                    func.coalesce(leads_c.need, ""),
-                    leads_c.created_by_id,
-                    leads_c.created_at,
-                    literal(intake_payload, JSON),
-                )
-                .where(leads_c.id.in_(ids))
-                .order_by(leads_c.id),
-            )
-        )
+        # Each lead with its first history row and its intake row on the timeline (the
+        # file it came from).
+        await uow.repo.imports.insert_leads(lead_rows, intake_payload)
         done += len(chunk)
         if on_progress is not None:
             await on_progress(done, total)
@@ -830,27 +772,6 @@ async def run(
     job.updated_at = job.finished_at = now
     await commit(uow, "import")
     return _view(job)
-
-
-async def _reserve_ids(uow: UnitOfWork, table: Table, n: int) -> list[int]:
-    """Ids for `n` new rows of `table`, so a bulk insert needs no RETURNING (SQLite cannot
-    return a batch's ids in parameter order: SQLAlchemy would insert row by row).
-
-    PostgreSQL: `n` values of the table's sequence (unique whatever else runs). SQLite:
-    the ids after the current maximum, which is safe because every SQLite transaction here
-    starts with BEGIN IMMEDIATE (storage/db.py): nobody else inserts until we commit.
-    """
-    if uow.session.get_bind().dialect.name == "postgresql":
-        rows = await uow.session.scalars(
-            text(
-                "SELECT nextval(pg_get_serial_sequence(:table, 'id')::regclass) "
-                "FROM generate_series(1, :n)"
-            ),
-            {"table": table.name, "n": n},
-        )
-        return list(rows)
-    start = await uow.session.scalar(select(func.coalesce(func.max(table.c.id), 0)))
-    return list(range(int(start or 0) + 1, int(start or 0) + n + 1))
 
 
 async def cancel(uow: UnitOfWork, actor: Actor, job_id: int) -> ImportView:

@@ -16,7 +16,8 @@ insert is ``INSERT ... ON CONFLICT (dedupe_key) DO NOTHING`` on both backends):
   escalated to leaders (``task.escalated``), installments past their grace period
   (``installment.overdue``), the morning summary (``summary.morning``).
 
-Sweep (`Sweeper.sweep_once`, the interval job):
+Sweep (`Sweeper.sweep_once`, the interval job; every statement it runs is in
+storage/repositories/outbox.py):
 
 1. claim — in one transaction pick rows that are due (``pending`` and ``due_at <= now``, or
    ``claimed`` with an expired lease: a sweeper that died), at most ``max_recipients``
@@ -77,16 +78,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from itertools import islice
-from typing import Any, Protocol, cast
-
-from sqlalchemy import Table, and_, func, or_, select, update
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.engine import CursorResult
+from typing import Any, Protocol
 
 from services.clock import Clock
 from storage.enums import ReminderState, Role, TaskStatus
-from storage.models import Employee, InstallmentDue, Reminder, Task
+from storage.models import Employee, InstallmentDue, Task
+from storage.repositories.outbox import DueReminder
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -189,12 +186,8 @@ class DeliveryRejected(DeliveryError):
 # --- enqueueing ---------------------------------------------------------------------------
 
 
-def _dialect(uow: UnitOfWork) -> str:
-    return uow.session.get_bind().dialect.name
-
-
 def is_made_up(telegram_id: int) -> bool:
-    """A person `voronka demo` invented (services/demo.py gives them negative ids)."""
+    """A person `voronka demo` invented (bot/demo.py gives them negative ids)."""
     return telegram_id < 0
 
 
@@ -218,66 +211,28 @@ async def enqueue(
     if dedupe_key is not None and len(dedupe_key) > 128:
         raise ValueError("dedupe_key longer than 128")
     await uow.flush()  # rows this one references (a task just made) must exist
-    table = cast(Table, Reminder.__table__)
-    values = {
-        "due_at": due_at,
-        "recipient_id": recipient_id,
-        "kind": str(kind),
-        "payload": dict(payload),
-        "state": ReminderState.PENDING.value,
-        "attempts": 0,
-        "task_id": task_id,
-        "deal_id": deal_id,
-        "dedupe_key": dedupe_key,
-    }
-    dialect = _dialect(uow)
-    if dialect == "postgresql":
-        pg_stmt = pg_dialect.insert(table).values(**values)
-        stmt: Any = pg_stmt.on_conflict_do_nothing(index_elements=["dedupe_key"])
-    elif dialect == "sqlite":
-        lite_stmt = sqlite_dialect.insert(table).values(**values)
-        stmt = lite_stmt.on_conflict_do_nothing(index_elements=["dedupe_key"])
-    else:  # pragma: no cover - only the two supported backends
-        raise RuntimeError(f"unsupported database {dialect}")
-    result = cast(CursorResult[Any], await uow.session.execute(stmt))
-    return bool(result.rowcount == 1)
+    return await uow.repo.outbox.enqueue(
+        recipient_id=recipient_id,
+        kind=str(kind),
+        payload=payload,
+        due_at=due_at,
+        dedupe_key=dedupe_key,
+        task_id=task_id,
+        deal_id=deal_id,
+    )
 
 
 async def cancel_pending(
     uow: UnitOfWork, *, task_id: int, kinds: Sequence[str] | None = None
 ) -> int:
     """Cancel a task's reminders that have not gone out yet (caller commits)."""
-    conds = [Reminder.task_id == task_id, Reminder.state == ReminderState.PENDING.value]
-    if kinds is not None:
-        conds.append(Reminder.kind.in_([str(k) for k in kinds]))
-    result = cast(
-        CursorResult[Any],
-        await uow.session.execute(
-            update(Reminder)
-            .where(*conds)
-            .values(state=ReminderState.CANCELLED.value)
-            .execution_options(synchronize_session=False)
-        ),
+    return await uow.repo.outbox.cancel_pending(
+        task_id, None if kinds is None else [str(k) for k in kinds]
     )
-    return int(result.rowcount or 0)
 
 
 async def cancel_by_dedupe(uow: UnitOfWork, dedupe_keys: Sequence[str]) -> int:
-    if not dedupe_keys:
-        return 0
-    result = cast(
-        CursorResult[Any],
-        await uow.session.execute(
-            update(Reminder)
-            .where(
-                Reminder.dedupe_key.in_(list(dedupe_keys)),
-                Reminder.state == ReminderState.PENDING.value,
-            )
-            .values(state=ReminderState.CANCELLED.value)
-            .execution_options(synchronize_session=False)
-        ),
-    )
-    return int(result.rowcount or 0)
+    return await uow.repo.outbox.cancel_by_dedupe(dedupe_keys)
 
 
 async def mark_reachable(
@@ -290,22 +245,11 @@ async def mark_reachable(
         return 0
     emp.unreachable = False
     since = uow.clock.now() - requeue_within
-    result = cast(
-        CursorResult[Any],
-        await uow.session.execute(
-            update(Reminder)
-            .where(
-                Reminder.recipient_id == employee_id,
-                Reminder.state == ReminderState.FAILED.value,
-                Reminder.last_error.in_(["forbidden", "unreachable"]),
-                Reminder.due_at >= since,
-            )
-            .values(state=ReminderState.PENDING.value, attempts=0)
-            .execution_options(synchronize_session=False)
-        ),
+    requeued = await uow.repo.outbox.requeue_failed(
+        employee_id, ("forbidden", "unreachable"), since
     )
     await uow.commit()
-    return int(result.rowcount or 0)
+    return requeued
 
 
 # --- rate limiting ------------------------------------------------------------------------
@@ -501,32 +445,6 @@ class SweepStats:
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.sent_ids.extend(other.sent_ids)
-
-
-@dataclass(frozen=True, slots=True)
-class _Due:
-    """A due row as the claim reads it (a plain column select: no ORM objects to build)."""
-
-    id: int
-    recipient_id: int
-    kind: str
-    payload: Mapping[str, Any]
-    due_at: datetime
-    task_id: int | None
-    deal_id: int | None
-    attempts: int
-
-
-_DUE_COLUMNS = (
-    Reminder.id,
-    Reminder.recipient_id,
-    Reminder.kind,
-    Reminder.payload,
-    Reminder.due_at,
-    Reminder.task_id,
-    Reminder.deal_id,
-    Reminder.attempts,
-)
 
 
 @dataclass
@@ -740,12 +658,7 @@ class Sweeper:
         try:
             held = dict(self._held)
             async with self._writing(), self.uow_factory() as uow:
-                await uow.session.execute(
-                    update(Reminder)
-                    .where(self._fence(held))
-                    .values(claimed_at=now)
-                    .execution_options(synchronize_session=False)
-                )
+                await uow.repo.outbox.update_claimed(held, claimed_at=now)
                 await uow.commit()
             self._renewed_at = now
             self.renewals += 1
@@ -765,15 +678,6 @@ class Sweeper:
 
     # -- claim ---------------------------------------------------------------------------
 
-    def _due(self, now: datetime) -> Any:
-        return or_(
-            and_(Reminder.state == ReminderState.PENDING.value, Reminder.due_at <= now),
-            and_(
-                Reminder.state == ReminderState.CLAIMED.value,
-                Reminder.claimed_at <= now - self.lease,
-            ),
-        )
-
     def _writing(self) -> AbstractAsyncContextManager[Any]:
         """SQLite: this process's write transactions queue here, in asyncio, instead of
         in SQLite's busy handler (which sleeps up to 100 ms at a time and stalls sending).
@@ -783,47 +687,34 @@ class Sweeper:
     async def _claim(self, stats: SweepStats) -> list[_Message]:
         if self._serialize_writes is None:
             async with self.uow_factory() as probe:
-                self._serialize_writes = _dialect(probe) == "sqlite"
+                self._serialize_writes = probe.repo.outbox.writes_serialized()
         async with self._writing():
             return await self._claim_locked(stats)
 
     async def _claim_locked(self, stats: SweepStats) -> list[_Message]:
         now = self.clock.now()
         async with self.uow_factory() as uow:
-            session = uow.session
-            due = self._due(now)
-            recipients = list(
-                (
-                    await session.scalars(
-                        select(Reminder.recipient_id)
-                        .where(due)
-                        .group_by(Reminder.recipient_id)
-                        .order_by(func.min(Reminder.due_at), Reminder.recipient_id)
-                        .limit(self.max_recipients)
-                    )
-                ).all()
-            )
+            repo = uow.repo.outbox
+            recipients = await repo.due_recipients(now, self.lease, self.max_recipients)
             if not recipients:
                 return []
-            stmt = (
-                select(*_DUE_COLUMNS)
-                .where(due, Reminder.recipient_id.in_(recipients))
-                .order_by(Reminder.due_at, Reminder.id)
-                .limit(len(recipients) * self.max_items_per_recipient)
+            rows = await repo.lock_due(
+                now, self.lease, recipients, len(recipients) * self.max_items_per_recipient
             )
-            if _dialect(uow) == "postgresql":
-                stmt = stmt.with_for_update(skip_locked=True)
-            rows = [_Due(*row) for row in await session.execute(stmt)]
-            employees = {
-                e.id: e
-                for e in (
-                    await session.scalars(select(Employee).where(Employee.id.in_(recipients)))
-                ).all()
-            }
-            tasks = await self._tasks_of(uow, rows)
-            dues = await self._dues_of(uow, rows)
+            employees = await repo.recipients(recipients)
+            tasks = await repo.tasks(
+                {r.task_id for r in rows if r.task_id is not None and r.kind in TASK_BOUND_KINDS}
+            )
+            dues = await repo.dues(
+                {
+                    int(r.payload["due_id"])
+                    for r in rows
+                    if r.kind == Kind.INSTALLMENT_UPCOMING
+                    and isinstance(r.payload.get("due_id"), int)
+                }
+            )
 
-            per_person: dict[int, list[_Due]] = defaultdict(list)
+            per_person: dict[int, list[DueReminder]] = defaultdict(list)
             cancelled: dict[str, list[int]] = defaultdict(list)
             unreachable: list[int] = []
             for row in rows:
@@ -842,18 +733,10 @@ class Sweeper:
                     per_person[row.recipient_id].append(row)
             # Set-based updates (one statement each), not a flush of every row object.
             claimed_ids = [r.id for people in per_person.values() for r in people]
-            await self._set(
-                uow,
-                claimed_ids,
-                state=ReminderState.CLAIMED.value,
-                claimed_at=now,
-                attempts=Reminder.attempts + 1,
-            )
+            await repo.claim(claimed_ids, now)
             for reason, ids in cancelled.items():
-                await self._set(uow, ids, state=ReminderState.CANCELLED.value, last_error=reason)
-            await self._set(
-                uow, unreachable, state=ReminderState.FAILED.value, last_error="unreachable"
-            )
+                await repo.settle(ids, ReminderState.CANCELLED.value, reason)
+            await repo.settle(unreachable, ReminderState.FAILED.value, "unreachable")
             await uow.commit()
         stats.claimed += len(claimed_ids)
         stats.cancelled += sum(len(ids) for ids in cancelled.values())
@@ -875,35 +758,9 @@ class Sweeper:
         self._hold(ordered, now)
         return ordered
 
-    @staticmethod
-    async def _set(uow: UnitOfWork, ids: Sequence[int], **values: Any) -> None:
-        if ids:
-            await uow.session.execute(
-                update(Reminder)
-                .where(Reminder.id.in_(list(ids)))
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-
-    async def _tasks_of(self, uow: UnitOfWork, rows: Sequence[_Due]) -> dict[int, Task]:
-        ids = {r.task_id for r in rows if r.task_id is not None and r.kind in TASK_BOUND_KINDS}
-        if not ids:
-            return {}
-        found = await uow.session.scalars(select(Task).where(Task.id.in_(ids)))
-        return {t.id: t for t in found.all()}
-
-    async def _dues_of(self, uow: UnitOfWork, rows: Sequence[_Due]) -> dict[int, InstallmentDue]:
-        ids = {
-            int(r.payload["due_id"])
-            for r in rows
-            if r.kind == Kind.INSTALLMENT_UPCOMING and isinstance(r.payload.get("due_id"), int)
-        }
-        if not ids:
-            return {}
-        found = await uow.session.scalars(select(InstallmentDue).where(InstallmentDue.id.in_(ids)))
-        return {d.id: d for d in found.all()}
-
-    def _messages_for(self, emp: Employee, rows: list[_Due], now: datetime) -> list[_Message]:
+    def _messages_for(
+        self, emp: Employee, rows: list[DueReminder], now: datetime
+    ) -> list[_Message]:
         items = [
             OutboxItem(
                 id=r.id,
@@ -979,35 +836,12 @@ class Sweeper:
 
     # -- bookkeeping (each its own short transaction, fenced by the claim's attempts) ------
 
-    @staticmethod
-    def _fence(claims: Mapping[int, int]) -> Any:
-        by_attempts: dict[int, list[int]] = defaultdict(list)
-        for rid, attempts in claims.items():
-            by_attempts[attempts].append(rid)
-        return and_(
-            Reminder.state == ReminderState.CLAIMED.value,
-            or_(
-                *(
-                    and_(Reminder.id.in_(ids), Reminder.attempts == attempts)
-                    for attempts, ids in by_attempts.items()
-                )
-            ),
-        )
-
     async def _update(self, message: _Message, **values: Any) -> int:
         async with self._writing(), self.uow_factory() as uow:
-            result = cast(
-                CursorResult[Any],
-                await uow.session.execute(
-                    update(Reminder)
-                    .where(self._fence(message.claims))
-                    .values(**values)
-                    .execution_options(synchronize_session=False)
-                ),
-            )
+            updated = await uow.repo.outbox.update_claimed(message.claims, **values)
             await uow.commit()
         self._let_go(message.claims)
-        return int(result.rowcount or 0)
+        return updated
 
     async def mark_sent(self, messages: Sequence[_Message], stats: SweepStats) -> None:
         claims = {rid: a for m in messages for rid, a in m.claims.items()}
@@ -1042,21 +876,10 @@ class Sweeper:
         recipient_id = message.delivery.recipient_id
         now = self.clock.now()
         async with self._writing(), self.uow_factory() as uow:
-            await uow.session.execute(
-                update(Reminder)
-                .where(self._fence(message.claims))
-                .values(state=ReminderState.FAILED.value, last_error="forbidden")
-                .execution_options(synchronize_session=False)
+            await uow.repo.outbox.update_claimed(
+                message.claims, state=ReminderState.FAILED.value, last_error="forbidden"
             )
-            await uow.session.execute(
-                update(Reminder)
-                .where(
-                    Reminder.recipient_id == recipient_id,
-                    Reminder.state == ReminderState.PENDING.value,
-                )
-                .values(state=ReminderState.FAILED.value, last_error="unreachable")
-                .execution_options(synchronize_session=False)
-            )
+            await uow.repo.outbox.fail_pending(recipient_id, "unreachable")
             emp = await uow.repo.get(Employee, recipient_id)
             if emp is not None and not emp.unreachable:
                 emp.unreachable = True
@@ -1077,7 +900,7 @@ class Sweeper:
         stats.failed += len(message.claims)
 
 
-def _moot(row: _Due, tasks: Mapping[int, Task], dues: Mapping[int, InstallmentDue]) -> bool:
+def _moot(row: DueReminder, tasks: Mapping[int, Task], dues: Mapping[int, InstallmentDue]) -> bool:
     if row.kind in TASK_BOUND_KINDS and row.task_id is not None:
         task = tasks.get(row.task_id)
         if task is None or task.status in CLOSED_TASK_STATES:

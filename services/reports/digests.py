@@ -30,8 +30,6 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select
-
 from services.errors import ValidationError
 from services.outbox import queue as outbox
 from services.permissions import Actor
@@ -39,8 +37,7 @@ from services.reports import analytics
 from services.reports.analytics import ReportFilter
 from services.work import rotting
 from storage.enums import Role, StageKind
-from storage.models import Deal, Employee, JobRun, Lead, LossReason, Stage, StageHistory, Task
-from storage.repositories.tasks import OPEN_TASK_STATES
+from storage.models import Employee, JobRun
 from storage.uow import UnitOfWork
 
 DAILY = "daily"
@@ -212,32 +209,21 @@ async def compose_digest(
     """What changed in [since, until), as the leader may see it (a leader: everyone)."""
     scope = analytics.scope_manager(leader, None)
     names = {e.id: e.name for e in await uow.repo.employees.all()}
-
-    def mine(column: Any) -> list[Any]:
-        return [] if scope is None else [column == scope]
-
-    in_window = [Lead.created_at >= since, Lead.created_at < until, *mine(Lead.manager_id)]
-    leads = await _count(uow, in_window)
-    lead_rows = await uow.session.execute(
-        select(Lead.id, Lead.name, Lead.source)
-        .where(*in_window)
-        .order_by(Lead.created_at, Lead.id)
-        .limit(LIST_LIMIT)
-    )
-    won, won_amount, wins = await _moves(uow, since, until, (StageKind.WON,), mine, names)
+    repo = uow.repo.digests
+    leads = await repo.lead_count(since, until, scope)
+    lead_rows = await repo.first_leads(since, until, scope, LIST_LIMIT)
+    won, won_amount, wins = await _moves(uow, since, until, (StageKind.WON,), scope, names)
     lost, lost_amount, losses = await _moves(
-        uow, since, until, (StageKind.LOST, StageKind.FROZEN), mine, names
+        uow, since, until, (StageKind.LOST, StageKind.FROZEN), scope, names
     )
-    reasons = await _reasons(uow, since, until, mine)
-    overdue, overdue_new, overdue_tasks = await _overdue(uow, since, until, mine, names)
+    reasons = await _reasons(uow, since, until, scope)
+    overdue, overdue_new, overdue_tasks = await _overdue(uow, since, until, scope, names)
     snap = await analytics.snapshot(uow, leader, ReportFilter(tz=tz, manager_id=scope))
     before = since - (until - since)
-    prev_leads = await _count(
-        uow, [Lead.created_at >= before, Lead.created_at < since, *mine(Lead.manager_id)]
-    )
-    prev_won, prev_won_amount, _ = await _moves(uow, before, since, (StageKind.WON,), mine, names)
+    prev_leads = await repo.lead_count(before, since, scope)
+    prev_won, prev_won_amount, _ = await _moves(uow, before, since, (StageKind.WON,), scope, names)
     prev_lost, prev_lost_amount, _ = await _moves(
-        uow, before, since, (StageKind.LOST, StageKind.FROZEN), mine, names
+        uow, before, since, (StageKind.LOST, StageKind.FROZEN), scope, names
     )
     today = until.astimezone(_zone(tz)).date()
     speed = await analytics.velocity(
@@ -259,7 +245,7 @@ async def compose_digest(
         until=until.isoformat(),
         moment=(moment or until).isoformat(),
         leads=leads,
-        lead_names=[(int(i), str(n), str(s)) for i, n, s in lead_rows],
+        lead_names=lead_rows,
         won=won,
         won_amount=won_amount,
         wins=wins,
@@ -291,49 +277,20 @@ async def compose_digest(
     )
 
 
-async def _count(uow: UnitOfWork, where: Sequence[Any]) -> int:
-    return int(await uow.session.scalar(select(func.count()).where(*where)) or 0)
-
-
 async def _moves(
     uow: UnitOfWork,
     since: datetime,
     until: datetime,
     kinds: Sequence[str],
-    mine: Any,
+    scope: int | None,
     names: Mapping[int, str],
 ) -> tuple[int, int, list[DigestDeal]]:
     """Deals that entered a stage of these kinds in the window: count, money, the biggest."""
-    h = StageHistory
-    where = [
-        h.deal_id.is_not(None),
-        h.at >= since,
-        h.at < until,
-        Stage.kind.in_([str(k) for k in kinds]),
-        *mine(Deal.manager_id),
-    ]
-    joined = (
-        select(func.count(), func.coalesce(func.sum(Deal.amount), 0))
-        .select_from(h)
-        .join(Stage, Stage.id == h.to_stage_id)
-        .join(Deal, Deal.id == h.deal_id)
-        .where(*where)
-    )
-    count, amount = (await uow.session.execute(joined)).one()
-    rows = await uow.session.execute(
-        select(Deal.id, Deal.title, Deal.amount, Deal.manager_id, Stage.kind, LossReason)
-        .select_from(h)
-        .join(Stage, Stage.id == h.to_stage_id)
-        .join(Deal, Deal.id == h.deal_id)
-        .outerjoin(LossReason, LossReason.id == h.reason_id)
-        .where(*where)
-        .order_by(func.coalesce(Deal.amount, 0).desc(), h.at, h.id)
-        .limit(LIST_LIMIT)
-    )
+    count, amount, rows = await uow.repo.digests.moves(since, until, kinds, scope, LIST_LIMIT)
     items = [
         DigestDeal(
-            id=int(deal_id),
-            title=str(title),
+            id=deal_id,
+            title=title,
             amount=None if money is None else int(money),
             manager=names.get(manager_id) if manager_id is not None else None,
             reason=reason.name if reason is not None else None,
@@ -342,28 +299,13 @@ async def _moves(
         )
         for deal_id, title, money, manager_id, stage_kind, reason in rows
     ]
-    return int(count or 0), int(amount or 0), items
+    return count, amount, items
 
 
 async def _reasons(
-    uow: UnitOfWork, since: datetime, until: datetime, mine: Any
+    uow: UnitOfWork, since: datetime, until: datetime, scope: int | None
 ) -> list[DigestReason]:
-    h = StageHistory
-    rows = await uow.session.execute(
-        select(h.reason_id, func.count(), func.coalesce(func.sum(Deal.amount), 0))
-        .select_from(h)
-        .join(Stage, Stage.id == h.to_stage_id)
-        .join(Deal, Deal.id == h.deal_id)
-        .where(
-            h.deal_id.is_not(None),
-            h.at >= since,
-            h.at < until,
-            Stage.kind.in_([StageKind.LOST.value, StageKind.FROZEN.value]),
-            *mine(Deal.manager_id),
-        )
-        .group_by(h.reason_id)
-    )
-    found = [(reason_id, int(n), int(amount or 0)) for reason_id, n, amount in rows]
+    found = await uow.repo.digests.refusal_reasons(since, until, scope)
     labels = {
         r.id: (r.name, r.name_en)
         for r in await uow.repo.catalog.loss_reasons(include_inactive=True)
@@ -377,23 +319,13 @@ async def _reasons(
 
 
 async def _overdue(
-    uow: UnitOfWork, since: datetime, until: datetime, mine: Any, names: Mapping[int, str]
+    uow: UnitOfWork, since: datetime, until: datetime, scope: int | None, names: Mapping[int, str]
 ) -> tuple[int, int, list[DigestTask]]:
-    where = [Task.status.in_(OPEN_TASK_STATES), Task.due_at < until, *mine(Task.assignee_id)]
-    total = int(await uow.session.scalar(select(func.count()).where(*where)) or 0)
-    new = int(
-        await uow.session.scalar(select(func.count()).where(*where, Task.due_at >= since)) or 0
-    )
-    rows = await uow.session.execute(
-        select(Task.id, Task.title, Task.assignee_id, Task.due_at)
-        .where(*where)
-        .order_by(Task.due_at, Task.id)
-        .limit(LIST_LIMIT)
-    )
+    total, new, rows = await uow.repo.digests.overdue_tasks(since, until, scope, LIST_LIMIT)
     tasks = [
         DigestTask(
-            id=int(task_id),
-            title=str(title),
+            id=task_id,
+            title=title,
             assignee=names.get(assignee) if assignee is not None else None,
             due_at=_aware(due_at).isoformat() if due_at is not None else "",
         )
@@ -428,12 +360,7 @@ async def send_due_digests(
     now = uow.clock.now()
     stats = DigestStats()
     names = list(KINDS.values())
-    rows = {
-        r.name: r
-        for r in await uow.session.scalars(
-            select(JobRun).where(JobRun.name.in_(names)).with_for_update()
-        )
-    }
+    rows = await uow.repo.system.lock_runs(names)
     for name in names:
         if name not in rows:
             uow.repo.add(JobRun(name=name, last_run_at=now))

@@ -25,8 +25,6 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Select, func, select
-
 from services.errors import ValidationError
 from services.permissions import Actor
 from services.reports.analytics import Period, ReportFilter, resolve_period, scope_manager
@@ -36,16 +34,7 @@ if TYPE_CHECKING:  # openpyxl is imported on the first export, not at start
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
-from storage.models import (
-    Company,
-    Contact,
-    Deal,
-    Employee,
-    LossReason,
-    Pipeline,
-    Stage,
-    StageHistory,
-)
+from storage.repositories.export import DealScope, ExportNames
 from storage.uow import UnitOfWork
 
 Progress = Callable[[int, int], Awaitable[None] | None]
@@ -102,9 +91,9 @@ class ExportFilter:
 class _Plan:
     words: dict[str, Any]
     zone: ZoneInfo
-    conditions: list[Any]
+    scope: DealScope
     total: int  # rows to write (deals, plus changes when they are exported)
-    names: _Names
+    names: ExportNames
 
 
 async def _plan(
@@ -122,25 +111,14 @@ async def _plan(
         zone = ZoneInfo(filters.tz)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValidationError("tz", "unknown") from exc
-    conditions = _conditions(filters, manager_id, uow)
-    deals_total = int(
-        await uow.session.scalar(select(func.count()).select_from(Deal).where(*conditions)) or 0
-    )
+    scope = _scope(filters, manager_id, uow)
+    repo = uow.repo.export
+    deals_total = await repo.deal_count(scope)
     if deals_total > max_deals:
         raise ValidationError("export", "too_many", count=deals_total, limit=max_deals)
-    changes_total = 0
-    if history:
-        changes_total = int(
-            await uow.session.scalar(
-                select(func.count())
-                .select_from(StageHistory)
-                .join(Deal, Deal.id == StageHistory.deal_id)
-                .where(*conditions)
-            )
-            or 0
-        )
-    names = await _names(uow)
-    return _Plan(words, zone, conditions, deals_total + changes_total, names)
+    changes_total = await repo.change_count(scope) if history else 0
+    names = await repo.names()
+    return _Plan(words, zone, scope, deals_total + changes_total, names)
 
 
 def _reporter(total: int, progress: Progress | None) -> Callable[[int], Awaitable[None]]:
@@ -160,10 +138,7 @@ def _reporter(total: int, progress: Progress | None) -> Callable[[int], Awaitabl
 async def _deal_rows(uow: UnitOfWork, plan: _Plan, chunk: int) -> AsyncIterator[list[list[Any]]]:
     """The deals sheet, a database partition at a time (amounts in major units)."""
     names, kinds = plan.names, plan.words["kind"]
-    stream = await uow.session.stream(
-        _deals_query(plan.conditions).execution_options(yield_per=chunk)
-    )
-    async for part in stream.partitions():
+    async for part in uow.repo.export.deal_rows(plan.scope, chunk):
         rows = []
         for row in part:
             (deal_id, title, pipeline_id, stage_id, manager, amount, created, closed) = row[:8]
@@ -193,10 +168,7 @@ async def _deal_rows(uow: UnitOfWork, plan: _Plan, chunk: int) -> AsyncIterator[
 
 async def _change_rows(uow: UnitOfWork, plan: _Plan, chunk: int) -> AsyncIterator[list[list[Any]]]:
     names = plan.names
-    stream = await uow.session.stream(
-        _history_query(plan.conditions).execution_options(yield_per=chunk)
-    )
-    async for part in stream.partitions():
+    async for part in uow.repo.export.change_rows(plan.scope, chunk):
         yield [
             [
                 deal_id,
@@ -315,12 +287,8 @@ def _xlsx_row(sheet: WriteOnlyWorksheet, row: list[Any]) -> list[Any]:
     return row
 
 
-def _conditions(filters: ExportFilter, manager_id: int | None, uow: UnitOfWork) -> list[Any]:
-    conditions: list[Any] = []
-    if filters.pipeline_id is not None:
-        conditions.append(Deal.pipeline_id == filters.pipeline_id)
-    if manager_id is not None:
-        conditions.append(Deal.manager_id == manager_id)
+def _scope(filters: ExportFilter, manager_id: int | None, uow: UnitOfWork) -> DealScope:
+    created = None
     if filters.period is not None:
         span = resolve_period(
             ReportFilter(
@@ -328,71 +296,8 @@ def _conditions(filters: ExportFilter, manager_id: int | None, uow: UnitOfWork) 
             ),
             uow.clock.now(),
         )
-        conditions += [Deal.created_at >= span.start, Deal.created_at < span.end]
-    return conditions
-
-
-def _deals_query(conditions: Sequence[Any]) -> Select[*tuple[Any, ...]]:
-    return (
-        select(
-            Deal.id,
-            Deal.title,
-            Deal.pipeline_id,
-            Deal.stage_id,
-            Deal.manager_id,
-            Deal.amount,
-            Deal.created_at,
-            Deal.closed_at,
-            Deal.loss_reason_id,
-            Deal.with_installments,
-            Deal.parent_deal_id,
-            Contact.name,
-            Contact.phone,
-            Company.name,
-        )
-        .outerjoin(Contact, Contact.id == Deal.contact_id)
-        .outerjoin(Company, Company.id == Deal.company_id)
-        .where(*conditions)
-        .order_by(Deal.id)
-    )
-
-
-def _history_query(conditions: Sequence[Any]) -> Select[*tuple[Any, ...]]:
-    h = StageHistory
-    return (
-        select(h.deal_id, h.at, h.from_stage_id, h.to_stage_id, h.actor_id, h.reason_id, h.comment)
-        .join(Deal, Deal.id == h.deal_id)
-        .where(*conditions)
-        .order_by(h.deal_id, h.at, h.id)
-    )
-
-
-@dataclass(frozen=True)
-class _Names:
-    pipelines: dict[int, str]
-    stages: dict[int, tuple[str, str]]  # id -> (name, kind)
-    employees: dict[int, str]
-    reasons: dict[int, str]
-
-
-async def _names(uow: UnitOfWork) -> _Names:
-    """The small catalogs, loaded once (never a query per row)."""
-    session = uow.session
-    return _Names(
-        pipelines={
-            pid: name for pid, name in await session.execute(select(Pipeline.id, Pipeline.name))
-        },
-        stages={
-            sid: (name, kind)
-            for sid, name, kind in await session.execute(select(Stage.id, Stage.name, Stage.kind))
-        },
-        employees={
-            eid: name for eid, name in await session.execute(select(Employee.id, Employee.name))
-        },
-        reasons={
-            rid: name for rid, name in await session.execute(select(LossReason.id, LossReason.name))
-        },
-    )
+        created = (span.start, span.end)
+    return DealScope(filters.pipeline_id, manager_id, created)
 
 
 def _sheet(

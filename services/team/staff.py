@@ -6,9 +6,6 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
-
-from sqlalchemy import CursorResult, update
 
 from services import validation
 from services.common import load
@@ -130,17 +127,8 @@ async def accept_invite(
     else:
         emp.roles = sorted({*emp.roles, invite.role})
     await uow.flush()
-    # One-time even when two people open the link at once: only one UPDATE still finds it
-    # unused (on PostgreSQL the other waits for that commit, then matches no row).
-    claimed = cast(
-        CursorResult[Any],
-        await uow.session.execute(
-            update(Invite)
-            .where(Invite.id == invite.id, Invite.used_at.is_(None))
-            .values(used_at=now, used_by_id=emp.id)
-        ),
-    )
-    if claimed.rowcount != 1:
+    # One-time even when two people open the link at once (see TeamRepo.claim_invite).
+    if not await uow.repo.team.claim_invite(invite.id, now, emp.id):
         raise RuleViolation("invite_used")
     await uow.commit()
     return Actor.of(emp)

@@ -18,7 +18,9 @@ from storage.repositories.board import BoardRepo
 from storage.repositories.business import BusinessRepo
 from storage.repositories.clients import ContactRepo
 from storage.repositories.deals import DealRepo, HistoryRepo
+from storage.repositories.digests import DigestRepo
 from storage.repositories.employees import EmployeeRepo
+from storage.repositories.export import ExportRepo
 from storage.repositories.imports import ImportRepo
 from storage.repositories.installments import InstallmentRepo
 from storage.repositories.intake import IntakeRepo
@@ -86,6 +88,14 @@ class Repositories:
     @cached_property
     def analytics(self) -> AnalyticsRepo:
         return AnalyticsRepo(self.session)
+
+    @cached_property
+    def digests(self) -> DigestRepo:
+        return DigestRepo(self.session)
+
+    @cached_property
+    def export(self) -> ExportRepo:
+        return ExportRepo(self.session)
 
     @cached_property
     def imports(self) -> ImportRepo:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, func, or_
+from sqlalchemy import ColumnElement, CursorResult, Table, func, or_
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -18,6 +21,31 @@ class Repo:
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    @property
+    def dialect(self) -> str:
+        """ "sqlite" or "postgresql": the one place a repository asks which database it has."""
+        return self.session.get_bind().dialect.name
+
+    async def insert_or_ignore(
+        self,
+        table: Table,
+        values: Mapping[str, Any],
+        conflict_on: Sequence[str] | None = None,
+    ) -> bool:
+        """``INSERT ... ON CONFLICT [(conflict_on)] DO NOTHING`` on either backend; True when
+        the row went in."""
+        dialect = self.dialect
+        stmt: Any
+        if dialect == "postgresql":
+            stmt = pg_dialect.insert(table).values(**values)
+        elif dialect == "sqlite":
+            stmt = sqlite_dialect.insert(table).values(**values)
+        else:  # pragma: no cover - only the two supported backends
+            raise RuntimeError(f"unsupported database {dialect}")
+        stmt = stmt.on_conflict_do_nothing(index_elements=conflict_on)
+        result = cast(CursorResult[Any], await self.session.execute(stmt))
+        return bool(result.rowcount == 1)
 
 
 def same_phone_or_email(

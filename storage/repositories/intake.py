@@ -6,8 +6,6 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, select
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import CursorResult
 
 from storage.models.intake import AssignmentCursor, IdempotencyKey
@@ -30,14 +28,8 @@ class IntakeRepo(Repo):
 
     async def lock_cursor(self, name: str, now: datetime) -> AssignmentCursor:
         """The cursor row, created if missing, locked until the transaction ends."""
-        table = cast(Table, AssignmentCursor.__table__)
         values = {"name": name, "last_employee_id": None, "updated_at": now}
-        stmt: Any
-        if self.session.get_bind().dialect.name == "postgresql":
-            stmt = pg_dialect.insert(table).values(**values).on_conflict_do_nothing()
-        else:
-            stmt = sqlite_dialect.insert(table).values(**values).on_conflict_do_nothing()
-        await self.session.execute(stmt)
+        await self.insert_or_ignore(cast(Table, AssignmentCursor.__table__), values)
         locked = (
             select(AssignmentCursor)
             .where(AssignmentCursor.name == name)

@@ -45,6 +45,14 @@ class SystemRepo(Repo):
         run = await self.session.get(JobRun, name)
         return run.last_run_at if run is not None else None
 
+    async def lock_runs(self, names: Collection[str]) -> dict[str, JobRun]:
+        """These jobs' run rows (those that exist) by name, locked until the transaction
+        ends: a second worker checking the same jobs waits, then sees this one's runs."""
+        rows = await self.session.scalars(
+            select(JobRun).where(JobRun.name.in_(list(names))).with_for_update()
+        )
+        return {r.name: r for r in rows}
+
     async def record_run(self, name: str, at: datetime) -> None:
         """The job's last run is `at` (in the caller's transaction)."""
         run = await self.session.get(JobRun, name)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select, update
 
 from storage.models import AccessAttempt, Invite
 from storage.repositories.base import Repo
@@ -13,6 +15,20 @@ from storage.repositories.base import Repo
 class TeamRepo(Repo):
     async def invite_by_token(self, token: str) -> Invite | None:
         return await self.session.scalar(select(Invite).where(Invite.token == token))
+
+    async def claim_invite(self, invite_id: int, at: datetime, employee_id: int) -> bool:
+        """Mark the invite used by `employee_id`, if nobody used it yet: only one UPDATE
+        still finds it unused (on PostgreSQL a concurrent one waits for that commit, then
+        matches no row). False: it was used already."""
+        claimed = cast(
+            CursorResult[Any],
+            await self.session.execute(
+                update(Invite)
+                .where(Invite.id == invite_id, Invite.used_at.is_(None))
+                .values(used_at=at, used_by_id=employee_id)
+            ),
+        )
+        return bool(claimed.rowcount == 1)
 
     async def last_attempt(self, telegram_id: int) -> AccessAttempt | None:
         return await self.session.scalar(

@@ -17,6 +17,7 @@ import handlers.imports.router as import_handlers
 from services.intake import imports
 from storage.models import Activity, Lead
 from storage.models.imports import ImportJob
+from storage.repositories.imports import ImportRepo
 from tests.tg import tg_user
 
 HEADER = ["ФИО", "Телефон", "Email", "Компания", "Источник", "Сумма", "Комментарий"]
@@ -236,16 +237,16 @@ async def test_an_import_that_fails_midway_adds_nothing_and_says_so(
     user = tg_user(boss.telegram_id)
     shown = await send_file(harness, user, xlsx([HEADER, *ROWS]))
     report = await harness.tap(user, shown.button("Проверить"), shown)
-    real_reserve = imports._reserve_ids
+    real_reserve = ImportRepo.reserve_lead_ids
     calls = []
 
-    async def failing_reserve(uow, table, n):
+    async def failing_reserve(repo, n):
         calls.append(n)
         if len(calls) == 2:  # the first chunk is already in the database
             raise RuntimeError("disk full")
-        return await real_reserve(uow, table, n)
+        return await real_reserve(repo, n)
 
-    monkeypatch.setattr(imports, "_reserve_ids", failing_reserve)
+    monkeypatch.setattr(ImportRepo, "reserve_lead_ids", failing_reserve)
     before = await db_snapshot()
     failed = await harness.tap(user, report.button("Импортировать"), shown)
     assert calls == [1, 1]

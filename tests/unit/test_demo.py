@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services import demo
+from bot import demo
 from services.permissions import Actor
 from services.reports import analytics
 from services.reports.analytics import Period, ReportFilter

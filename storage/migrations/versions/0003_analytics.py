@@ -19,7 +19,7 @@ current stage there); a writer that leaves it NULL on a move loses that one visi
 
 SQLite runs each statement that fires a trigger with a statement journal; with the default
 ``temp_store`` that is a temporary file, about 20 µs per history insert. Bulk writers
-should insert many rows per statement (services/demo.py does), or set
+should insert many rows per statement (storage/bulk.py does), or set
 ``PRAGMA temp_store = MEMORY`` on their connection.
 
 On upgrade, existing history is replayed through the triggers (copied out, deleted and

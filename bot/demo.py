@@ -13,15 +13,15 @@ volume, skill and response time, so the ranking has something to rank. Deals tha
 recently are still open. A won deal paid in installments gets its copy in the installment
 pipeline with a payment schedule, payments made, and overdue or defaulted plans.
 
-Rows go in with Core ``insert()`` executemany in chunks (one transaction per chunk); the
-analytics tables are filled by the database triggers as the history rows go in, exactly as
-for live data. The same seed and ``now`` give the same data.
+A tool beside the CLI, not a part of the domain: it makes rows and hands them to storage's
+bulk loader (storage/bulk.py: staging tables and executemany, one transaction per chunk);
+the analytics tables are filled by the database triggers as the history rows go in, exactly
+as for live data. The same seed and ``now`` give the same data.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import random
 import time
@@ -29,31 +29,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    Column,
-    Date,
-    Integer,
-    MetaData,
-    Table,
-    func,
-    insert,
-    select,
-    text,
-)
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.errors import RuleViolation
 from services.sales.deals import search_text
 from services.sales.pipeline_config import DEFAULT_FILE, load_config
 from services.sales.pipelines import PipelineRules, rules_by_role, sync_config
 from storage import migrate
-from storage.db import create_engine, create_session_factory, is_sqlite
+from storage.bulk import BulkLoader, Prepared, max_id, row_count
+from storage.db import create_engine, create_session_factory
 from storage.enums import ActivityKind, LeadSource, LeadStatus, Role, StageKind, TaskKind
 from storage.enums import TaskStatus as TS
 from storage.models import (
@@ -70,7 +57,6 @@ from storage.models import (
     StageHistory,
     Task,
 )
-from storage.types import UTCDateTime
 from storage.uow import UnitOfWork
 
 DEFAULT_PIPELINES_FILE = DEFAULT_FILE  # the shipped default pipelines file
@@ -206,17 +192,9 @@ async def generate(
         world = await _World.load(uow, now, days, force=force)
     world.rng.seed(seed)
     report = DemoReport()
-    async with engine.connect() as conn:
-        if is_sqlite(str(engine.url)):
-            # For this bulk load only (this connection): a bigger page cache, and statement
-            # journals (each insert that fires the analytics triggers opens one) in memory.
-            await conn.exec_driver_sql("PRAGMA cache_size = -131072")
-            await conn.exec_driver_sql("PRAGMA temp_store = MEMORY")
-        await conn.commit()
-        await world.ensure_staff(conn)
-        writer = await _Writer.open(conn)
-        await conn.commit()
-        raw = conn.dialect.name == "sqlite"
+    async with BulkLoader.open(engine, TABLES) as loader:
+        await world.ensure_staff(loader)
+        await loader.commit()
 
         def build(first: int, count: int) -> _Batch:
             # In a worker thread: the database thread (which releases the GIL while SQLite
@@ -224,7 +202,7 @@ async def generate(
             batch = _Batch()
             for i in range(first, first + count):
                 world.one_deal(batch, i, deals)
-            batch.prepare(writer.staging, raw)
+            batch.prepare(loader)
             return batch
 
         done = 0
@@ -238,8 +216,9 @@ async def generate(
             if done < deals:
                 count = min(chunk, deals - done)
                 pending = asyncio.create_task(asyncio.to_thread(build, done, count))
-            await writer.write(batch)
-            await conn.commit()
+            assert batch.prepared is not None
+            await loader.write(batch.prepared)
+            await loader.commit()
             report.deals += batch.deals
             report.leads += batch.counts.get(Lead, 0)
             report.history_rows += batch.counts.get(StageHistory, 0)
@@ -247,15 +226,7 @@ async def generate(
                 waiting = progress(done, deals)
                 if waiting is not None:
                     await waiting
-        if conn.dialect.name == "postgresql":
-            for table in ("companies", "contacts", "leads", "deals", "installment_plans"):
-                await conn.execute(
-                    text(
-                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                        f"(SELECT COALESCE(max(id), 0) + 1 FROM {table}), false)"
-                    )
-                )
-            await conn.commit()
+        await loader.reset_sequences((Company, Contact, Lead, Deal, InstallmentPlan))
     report.seconds = time.monotonic() - started
     return report
 
@@ -283,8 +254,7 @@ class _Batch:
 
     deals: int = 0  # deals made (their installment copies not counted)
     counts: dict[type[Base], int] = field(default_factory=dict)
-    # per table: (the staging insert, its parameters, the columns given)
-    statements: list[tuple[type[Base], Any, list[Any], list[str]]] = field(default_factory=list)
+    prepared: Prepared | None = None  # what the loader sends (set by `prepare`)
     # (lead id, actor, rows) of the lead about to be converted by the next deal made
     pending_conversions: list[tuple[int, int, list[_Row]]] = field(default_factory=list)
     rows: dict[type[Base], list[dict[str, Any]]] = field(
@@ -294,101 +264,11 @@ class _Batch:
     def add(self, model: type[Base], **values: Any) -> None:
         self.rows[model].append(values)
 
-    def prepare(self, staging: dict[type[Base], Table], raw: bool) -> None:
-        """Turn the rows into what the writer sends (see _Writer); frees the dicts."""
+    def prepare(self, loader: BulkLoader) -> None:
+        """Turn the rows into what the loader sends; frees the dicts."""
         self.counts = {model: len(rows) for model, rows in self.rows.items()}
-        for model, rows in self.rows.items():
-            if not rows:
-                continue
-            names = list(rows[0])
-            if raw:
-                sql, params = _raw_statement(staging[model], names, rows)
-                self.statements.append((model, sql, params, names))
-            else:
-                self.statements.append((model, insert(staging[model]), rows, names))
+        self.prepared = loader.prepare(self.rows)
         self.rows = {}
-
-
-class _Writer:
-    """Writes prepared batches: per table, executemany into a staging table (temporary, no
-    index, no constraint: cheap), then one ``INSERT ... SELECT`` into the real table.
-
-    One statement per table and chunk rather than one per row matters on SQLite: it runs
-    each statement that may fail half-way (foreign keys, several indexes, triggers) with a
-    statement journal, a cost per statement; and stage history rows fire the analytics
-    triggers. On SQLite the values are also turned into its storage format here and
-    handed to the driver: SQLAlchemy's per-value bind processing would otherwise be most
-    of the time at a million deals."""
-
-    def __init__(self, conn: AsyncConnection, staging: dict[type[Base], Table]) -> None:
-        self.conn = conn
-        self.staging = staging
-
-    @classmethod
-    async def open(cls, conn: AsyncConnection) -> _Writer:
-        metadata = MetaData()
-        staging = {
-            model: Table(
-                f"demo_{model.__tablename__}",
-                metadata,
-                Column("demo_n", Integer, primary_key=True),
-                *(Column(c.name, c.type) for c in model.__table__.columns),
-                prefixes=["TEMPORARY"],
-            )
-            for model in TABLES
-        }
-        await conn.run_sync(metadata.create_all)
-        return cls(conn, staging)
-
-    async def write(self, batch: _Batch) -> None:
-        for model, statement, params, names in batch.statements:
-            if isinstance(statement, str):
-                await self.conn.exec_driver_sql(statement, params)
-            else:
-                await self.conn.execute(statement, params)
-            columns = ", ".join(names)
-            staging = self.staging[model].name
-            await self.conn.execute(
-                text(
-                    f"INSERT INTO {model.__tablename__} ({columns}) "
-                    f"SELECT {columns} FROM {staging} ORDER BY demo_n"
-                )
-            )
-            await self.conn.execute(text(f"DELETE FROM {staging}"))
-
-
-def _raw_statement(
-    table: Table, names: list[str], rows: list[dict[str, Any]]
-) -> tuple[str, list[tuple[Any, ...]]]:
-    """An INSERT for the SQLite driver, with the values in SQLite's storage format."""
-    get = itemgetter(*names)
-    converters = [
-        (i, convert)
-        for i, name in enumerate(names)
-        if (convert := _sqlite_value(table.c[name].type)) is not None
-    ]
-    params = []
-    for row in rows:
-        values = list(get(row)) if len(names) > 1 else [get(row)]
-        for i, convert in converters:
-            if values[i] is not None:
-                values[i] = convert(values[i])
-        params.append(tuple(values))
-    marks = ", ".join("?" * len(names))
-    return f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})", params
-
-
-def _sqlite_value(kind: Any) -> Callable[[Any], Any] | None:
-    """How SQLAlchemy would store a value of this column type in SQLite."""
-    if isinstance(kind, UTCDateTime):  # the generator's datetimes are all in UTC
-        return lambda v: v.replace(tzinfo=None).isoformat(" ", "microseconds")
-    if isinstance(kind, JSON):
-        return json.dumps
-    if isinstance(kind, Boolean):
-        return int
-    if isinstance(kind, Date):
-        return lambda v: v.isoformat()
-    return None
 
 
 @dataclass
@@ -445,8 +325,8 @@ class _World:
     async def load(
         cls, uow: UnitOfWork, now: datetime, days: int, *, force: bool = False
     ) -> _World:
-        deal_count = await uow.session.scalar(select(func.count()).select_from(Deal))
-        lead_count = await uow.session.scalar(select(func.count()).select_from(Lead))
+        deal_count = await row_count(uow, Deal)
+        lead_count = await row_count(uow, Lead)
         if (deal_count or lead_count) and not force:
             raise DemoError(
                 f"the database already has {deal_count} deals and {lead_count} leads; "
@@ -470,21 +350,13 @@ class _World:
             raise DemoError("the demo needs loss reasons in the pipelines config")
         ids = {}
         for model in (Company, Contact, Lead, Deal, InstallmentPlan):
-            top = await uow.session.scalar(select(func.max(model.id)))
-            ids[model.__tablename__] = int(top or 0)
+            ids[model.__tablename__] = await max_id(uow, model)
         return cls(now, days, flows, reasons, ids)
 
-    async def ensure_staff(self, conn: AsyncConnection) -> None:
+    async def ensure_staff(self, loader: BulkLoader) -> None:
         people = [(name, Role.MANAGER) for name, *_ in MANAGERS] + list(STAFF)
-        existing = {
-            tid: eid
-            for tid, eid in await conn.execute(
-                select(Employee.telegram_id, Employee.id).where(
-                    Employee.telegram_id <= DEMO_TELEGRAM_BASE,
-                    Employee.telegram_id > DEMO_TELEGRAM_BASE - len(people),
-                )
-            )
-        }
+        telegram_ids = [DEMO_TELEGRAM_BASE - i for i in range(len(people))]
+        existing = await loader.employee_ids(telegram_ids)
         missing = [
             {
                 "telegram_id": DEMO_TELEGRAM_BASE - i,
@@ -499,17 +371,8 @@ class _World:
             for i, (name, role) in enumerate(people)
             if DEMO_TELEGRAM_BASE - i not in existing
         ]
-        if missing:
-            await conn.execute(insert(Employee), missing)
-        ids = {
-            tid: eid
-            for tid, eid in await conn.execute(
-                select(Employee.telegram_id, Employee.id).where(
-                    Employee.telegram_id <= DEMO_TELEGRAM_BASE,
-                    Employee.telegram_id > DEMO_TELEGRAM_BASE - len(people),
-                )
-            )
-        }
+        await loader.insert(Employee, missing)
+        ids = await loader.employee_ids(telegram_ids)
         for i, (_name, share, skill, response) in enumerate(MANAGERS):
             self.managers.append((ids[DEMO_TELEGRAM_BASE - i], skill, response))
             self.manager_weights.append(share)
