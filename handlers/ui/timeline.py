@@ -86,6 +86,11 @@ def body(entry: TimelineEntry, lang: str, tz: tzinfo, width: int = 200) -> str:
         if entry.reason:
             out += f" · {escape(entry.reason)}"
         return out + (f" · <i>{text}</i>" if text else "")
+    if kind in (ActivityKind.TASK, ActivityKind.TASK_DONE, ActivityKind.TASK_SNOOZED):
+        # A configured task's title in the reader's language when the row has it
+        # ("title_en"); a typed one as it was typed.
+        title = p.get(f"title_{lang}")
+        text = escape(fmt.short(title, width)) if isinstance(title, str) and title else text
     if kind == ActivityKind.TASK:
         what = t(f"tasks.kind.{entry.media_type or 'custom'}", lang)
         return t("timeline.task", lang, kind=what, title=text)

@@ -14,7 +14,7 @@ from handlers.ui.i18n import t
 from services.work import installments
 from storage import migrate
 from storage.enums import ActivityKind
-from storage.models import Activity
+from storage.models import Activity, Task
 from tests.handlers.test_tasks_flow import contract_signed
 from tests.handlers.test_timeline import plain, won_in_three_parts
 from tests.tg import tg_user
@@ -40,10 +40,11 @@ async def _history(harness, user, deal_id: int, lang: str) -> list[str]:
         page = await harness.tap(user, page.button(older), page)
 
 
-async def _old_rows(uow_factory, clock, author_id: int, deal_id: int) -> None:
+async def _old_rows(uow_factory, clock, author_id: int, deal_id: int, task_deal_id: int) -> None:
     """Rows as the writers before 0012 left them: Russian-formatted text (a payment from
     before 0008 has no payload; one after it has its facts beside the text), and one whose
-    text no longer parses."""
+    text no longer parses; a configured task done on `task_deal_id`, with its Russian
+    title."""
     async with uow_factory() as uow:
         rows = [
             ("payment", "7 000 (2026-01-15)", None),
@@ -66,6 +67,22 @@ async def _old_rows(uow_factory, clock, author_id: int, deal_id: int) -> None:
                     payload=payload,
                 )
             )
+        # a configured task done, its Russian title as the row's text
+        task = await uow.session.scalar(
+            select(Task).where(Task.deal_id == task_deal_id, Task.title == "Назначить замерщика")
+        )
+        assert task is not None and task.payload["title_en"] == "Assign a measurer"
+        uow.repo.add(
+            Activity(
+                deal_id=task_deal_id,
+                task_id=task.id,
+                kind=ActivityKind.TASK_DONE,
+                text=task.title,
+                author_id=author_id,
+                at=clock.now() - timedelta(minutes=1),
+                payload={"task_kind": task.kind},
+            )
+        )
         await uow.commit()
 
 
@@ -96,7 +113,7 @@ async def test_rows_written_in_russian_read_in_english(
     await migrate.downgrade(db_url, BEFORE)
     down = await _payments(uow_factory, plan.deal_id)
     assert [text for text, _ in down.values()] == ["12 345,50 (2026-01-10)"]
-    await _old_rows(uow_factory, clock, ann.id, plan.deal_id)
+    await _old_rows(uow_factory, clock, ann.id, plan.deal_id, deal.id)
     await migrate.upgrade(db_url)
     up = await _payments(uow_factory, plan.deal_id)
     assert sorted(p["amount"] for text, p in up.values() if p and not text) == [
@@ -112,6 +129,8 @@ async def test_rows_written_in_russian_read_in_english(
     for line in lines + original:
         assert EN_MOMENT.match(line), line  # every row's time in English
         assert not RU_DAY.search(line) and "₽" not in line, line
+        if any(icon in line for icon in "🗓✅"):  # a configured task: its English title
+            assert not CYRILLIC.search(line) and "Assign a measurer" in line, line
         if "💳" in line or "🧾" in line:
             assert not RU_GROUPS.search(line), line
             assert not CYRILLIC.search(line) or "оплата наличными" in line, line
@@ -127,6 +146,7 @@ async def test_rows_written_in_russian_read_in_english(
     ):
         assert expected in text, expected
     assert any("Installment plan: 2/1/2026 — 100,000 RUB" in x for x in original)
+    assert any("✅ Ann: Task done: Assign a measurer" in x for x in original)
 
     # The Russian reader: Russian numbers and dates from the same rows.
     u_ann = tg_user(ann.telegram_id)

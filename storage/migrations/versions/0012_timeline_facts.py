@@ -12,6 +12,10 @@ reader draws them in its own language (handlers/ui/timeline.py); ``text`` is lef
 The upgrade parses the old text into the payload; a row whose text does not parse (or
 disagrees with the payload it already has) stays as it was and is drawn as its text. The
 downgrade writes the old text back from the payload (and drops the plan's ``dues``).
+
+Rows of a configured task done or snoozed carry the task's Russian title as text; the
+upgrade adds its English one (``title_en``, from the task's payload) beside it, which the
+downgrade leaves (the old reader ignores it).
 """
 
 from __future__ import annotations
@@ -35,8 +39,16 @@ ACTIVITIES = sa.table(
     sa.column("kind", sa.String),
     sa.column("text", sa.Text),
     sa.column("payload", sa.JSON),
+    sa.column("task_id", sa.Integer),
+)
+TASKS = sa.table(
+    "tasks",
+    sa.column("id", sa.Integer),
+    sa.column("title", sa.Text),
+    sa.column("payload", sa.JSON),
 )
 PAYMENT, PLAN = "payment", "plan"
+TASK_ROWS = ("task_done", "task_snoozed")
 PLAN_TEXT_MAX = 3000  # the old writer cut the plan's text here
 
 # An amount as the old writer put it: roubles grouped by three with spaces (any kind of
@@ -133,6 +145,27 @@ def upgrade() -> None:
         if facts is not None:
             updates.append({"row_id": row.id, "text": "", "payload": facts})
     _write(updates)
+    _write(_task_titles())
+
+
+def _task_titles() -> list[dict[str, Any]]:
+    """A configured task's English title beside its Russian one on the task's rows."""
+    a, t = ACTIVITIES.c, TASKS.c
+    stmt = (
+        sa.select(a.id, a.text, a.payload, t.title, t.payload.label("task_payload"))
+        .select_from(ACTIVITIES.join(TASKS, a.task_id == t.id))
+        .where(a.kind.in_(TASK_ROWS))
+        .order_by(a.id)
+    )
+    updates = []
+    for row in op.get_bind().execute(stmt):
+        payload = dict(row.payload or {})
+        title_en = (row.task_payload or {}).get("title_en")
+        if isinstance(title_en, str) and title_en and row.text == row.title:
+            if "title_en" not in payload:
+                payload["title_en"] = title_en
+                updates.append({"row_id": row.id, "text": row.text, "payload": payload})
+    return updates
 
 
 def downgrade() -> None:
