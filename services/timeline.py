@@ -35,7 +35,9 @@ def record(
     payload: dict[str, Any] | None = None,
 ) -> Activity:
     """Add one timeline row (no flush, no commit: the caller's unit of work owns it).
-    `media_type` is set exactly when `file_id` is (a row with a file)."""
+    `media_type` is set exactly when `file_id` is (a row with a file). Numbers, money and
+    dates go in `payload` as facts (kopecks, ISO text) for the reader to draw in its own
+    language (handlers/ui/timeline.py); `text` holds what a person typed, never them."""
     if (media_type is None) != (file_id is None):
         raise ValueError("media_type and file_id go together")
     row = Activity(

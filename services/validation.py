@@ -95,12 +95,3 @@ def amount(value: str | int | Decimal) -> int:
     if result > MAX_AMOUNT_MINOR:
         raise ValidationError("amount", "too_large")
     return result
-
-
-def format_amount(minor: int | None) -> str:
-    """12345600 -> '123 456' ; 12345650 -> '123 456,50' (non-breaking spaces avoided)."""
-    if minor is None:
-        return "—"
-    roubles, kop = divmod(minor, 100)
-    text = f"{roubles:,}".replace(",", " ")
-    return f"{text},{kop:02d}" if kop else text

@@ -10,11 +10,12 @@ reports and pictures (ru "380 thousand" abbreviated by CLDR, en "380K"),
 
 from __future__ import annotations
 
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, time, tzinfo
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+from babel.dates import format_skeleton, format_time
 from babel.numbers import format_compact_decimal, format_currency, format_decimal
 
 from handlers.ui.i18n import DEFAULT_LANG, LANGUAGES
@@ -100,6 +101,38 @@ def day(value: date | str | None) -> str:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value.strftime("%d.%m.%Y")
+
+
+def local_day(value: date | str | None, lang: str | None) -> str:
+    """A calendar day in the reader's locale (CLDR's numeric date): 02.01.2026 (ru),
+    1/2/2026 (en). ISO text is accepted; text that is no date gives the dash."""
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value[:10])
+        except ValueError:
+            return NONE
+    if not value:
+        return NONE
+    return _local_day(value, locale(lang))
+
+
+@lru_cache(maxsize=1024)
+def _local_day(value: date, lang: str) -> str:
+    return format_skeleton("yMd", value, locale=lang)
+
+
+def local_when(value: datetime | None, tz: tzinfo, lang: str | None) -> str:
+    """A moment in the company's timezone, in the reader's locale: 14.01.2026 12:00 (ru),
+    1/14/2026 12:00 PM (en)."""
+    if not value:
+        return NONE
+    moment = value.astimezone(tz)
+    return f"{_local_day(moment.date(), locale(lang))} {_local_time(moment.time(), locale(lang))}"
+
+
+@lru_cache(maxsize=4096)
+def _local_time(value: time, lang: str) -> str:
+    return format_time(value.replace(second=0, microsecond=0), "short", locale=lang)
 
 
 def report_day(value: date, lang: str | None) -> str:

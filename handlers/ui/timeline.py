@@ -46,6 +46,36 @@ def _media(entry: TimelineEntry, lang: str) -> str:
     return t(f"timeline.media.{entry.media_type}", lang)
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _moment(value: object) -> datetime | None:
+    """An ISO moment from a row's payload; None if it is not one."""
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _dues(dues: object, lang: str) -> str | None:
+    """An installment plan's dues ({"date", "amount"} each) in the reader's language;
+    None if the row has no readable dues (then its text is drawn)."""
+    if not isinstance(dues, list) or not all(
+        isinstance(d, dict) and _is_int(d.get("amount")) for d in dues
+    ):
+        return None
+    return "; ".join(
+        t(
+            "timeline.plan_due",
+            lang,
+            date=fmt.local_day(d.get("date"), lang),
+            amount=fmt.money(d["amount"], lang),
+        )
+        for d in dues
+    )
+
+
 def body(entry: TimelineEntry, lang: str, tz: tzinfo, width: int = 200) -> str:
     """What happened, without time and author (HTML)."""
     kind = entry.kind
@@ -56,14 +86,18 @@ def body(entry: TimelineEntry, lang: str, tz: tzinfo, width: int = 200) -> str:
         if entry.reason:
             out += f" · {escape(entry.reason)}"
         return out + (f" · <i>{text}</i>" if text else "")
+    if kind in (ActivityKind.TASK, ActivityKind.TASK_DONE, ActivityKind.TASK_SNOOZED):
+        # A configured task's title in the reader's language when the row has it
+        # ("title_en"); a typed one as it was typed.
+        title = p.get(f"title_{lang}")
+        text = escape(fmt.short(title, width)) if isinstance(title, str) and title else text
     if kind == ActivityKind.TASK:
         what = t(f"tasks.kind.{entry.media_type or 'custom'}", lang)
         return t("timeline.task", lang, kind=what, title=text)
     if kind == ActivityKind.TASK_DONE:
         return t("timeline.task_done", lang, title=text)
     if kind == ActivityKind.TASK_SNOOZED:
-        until = p.get("until")
-        when = fmt.when(datetime.fromisoformat(until), tz) if isinstance(until, str) else "—"
+        when = fmt.local_when(_moment(p.get("until")), tz, lang)
         return t("timeline.task_snoozed", lang, title=text, when=when)
     if kind == ActivityKind.MEASUREMENT:
         files = int(p.get("files") or 0)
@@ -86,9 +120,15 @@ def body(entry: TimelineEntry, lang: str, tz: tzinfo, width: int = 200) -> str:
             head += f" ({escape(str(p['file']))})"
         return f"{head}: {text}" if text else head
     if kind == ActivityKind.PAYMENT:
+        amount = p.get("amount")
+        if _is_int(amount):  # the facts (rows that kept text from before: the text)
+            paid_on = fmt.local_day(p.get("paid_on"), lang)
+            return t("timeline.payment_of", lang, amount=fmt.money(amount, lang), date=paid_on)
         return t("timeline.payment", lang, text=text)
     if kind == ActivityKind.PLAN:
-        return t("timeline.plan", lang, text=text)
+        dues = _dues(p.get("dues"), lang)
+        plan = escape(fmt.short(dues, width)) if dues is not None else text
+        return t("timeline.plan", lang, text=plan)
     if kind == ActivityKind.MESSAGE_DELETED:
         return t("timeline.msg_deleted", lang)
     if kind in (ActivityKind.MESSAGE_IN, ActivityKind.MESSAGE_OUT, ActivityKind.MESSAGE_EDITED):
@@ -107,7 +147,7 @@ def line(entry: TimelineEntry, lang: str, tz: tzinfo, width: int = 200) -> str:
     who = f"{escape(entry.actor)}: " if entry.actor else ""
     if entry.kind in (ActivityKind.MESSAGE_IN, ActivityKind.MESSAGE_EDITED):
         who = ""  # the client wrote it; the text says so
-    return f"<i>{fmt.when(entry.at, tz)}</i> {icon} {who}{body(entry, lang, tz, width)}"
+    return f"<i>{fmt.local_when(entry.at, tz, lang)}</i> {icon} {who}{body(entry, lang, tz, width)}"
 
 
 def page_text(page: TimelinePage, lang: str, tz: tzinfo) -> str:

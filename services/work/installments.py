@@ -294,17 +294,15 @@ async def win_with_installments(
     for due in dues:
         uow.repo.add(due)
     await uow.flush()
-    plan_text = "; ".join(
-        f"{d.due_date.isoformat()} {validation.format_amount(d.amount)}" for d in dues
-    )
+    # The facts, not text: the reader draws them in its own language (handlers/ui/timeline.py).
+    plan_dues = [{"date": d.due_date.isoformat(), "amount": d.amount} for d in dues]
     for on_deal in (deal.id, copy.id):  # the plan on both timelines
         timeline.record(
             uow,
             ActivityKind.PLAN,
             actor_id=actor.id,
-            text=plan_text[:3000],
             deal_id=on_deal,
-            payload={"total": deal.amount, "parts": len(dues)},
+            payload={"total": deal.amount, "parts": len(dues), "dues": plan_dues},
         )
     recipient = copy.manager_id or actor.id
     for due in dues:
@@ -451,7 +449,6 @@ async def record_payment(
         uow,
         ActivityKind.PAYMENT,
         actor_id=actor.id,
-        text=f"{validation.format_amount(value)} ({day.isoformat()})",
         deal_id=deal.id,
         at=now,
         payload={"amount": value, "paid_on": day.isoformat()},

@@ -505,8 +505,14 @@ def _on_timeline(
         deal_id=task.deal_id,
         lead_id=None if task.deal_id else task.lead_id,
         task_id=task.id,
-        payload={"task_kind": task.kind, **(payload or {})},
+        payload={"task_kind": task.kind, **_title_en(task), **(payload or {})},
     )
+
+
+def _title_en(task: Task) -> dict[str, Any]:
+    """A configured task's English title (the row's text is the Russian one)."""
+    title_en = (task.payload or {}).get("title_en")
+    return {"title_en": title_en} if title_en else {}
 
 
 async def snooze(

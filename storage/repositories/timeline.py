@@ -164,7 +164,7 @@ class TimelineRepo(Repo):
             t.kind.label("media_type"),  # the task's kind rides in this column
             cast(null(), String).label("file_id"),
             t.comment.label("caption"),
-            cast(null(), JSON).label("payload"),
+            t.payload.label("payload"),  # a configured task's title_en
         ).where(cond, _after(t.created_at, t.id, SOURCE_TASK, cursor))
 
     async def page(
