@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -86,7 +87,7 @@ async def _old_rows(uow_factory, clock, author_id: int, deal_id: int, task_deal_
         await uow.commit()
 
 
-async def _payments(uow_factory, deal_id: int) -> dict[int, tuple[str, dict | None]]:
+async def _payments(uow_factory, deal_id: int) -> dict[int, tuple[str, dict[str, Any] | None]]:
     async with uow_factory() as uow:
         rows = await uow.session.scalars(
             select(Activity).where(
