@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from services.errors import NotFound, PermissionDenied, RuleViolation, ValidationError
 from services.sales import leads
+from services.sales import stage as stage_core
 from services.sales.leads import LeadInput
 from storage.models import Company, Contact, Deal, Lead, StageHistory, Task
 from tests.factories import new_deal, new_lead, next_phone, qualify
@@ -203,7 +204,7 @@ async def test_conversion_is_atomic(uow_factory, make_actor, db_snapshot, monkey
     if fail_at == "company":
         monkeypatch.setattr(leads, "_company_for", explode)
     else:
-        monkeypatch.setattr(leads, "on_stage_entry", explode)
+        monkeypatch.setattr(stage_core, "on_stage_entry", explode)  # the deal's entry task
     with pytest.raises(Boom):
         async with uow_factory() as uow:
             await leads.convert(uow, ann, lead.id)
