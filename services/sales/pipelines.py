@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from services.dto import PipelineInfo, StageInfo, SyncReport
 from services.errors import NotFound, RuleViolation
@@ -93,45 +95,51 @@ async def sync_config(uow: UnitOfWork, config: CompanyConfig) -> SyncReport:
             stage.archived = True
             report.stages_archived.append(stage.code)
 
-    reasons = {r.code: r for r in await repo.catalog.loss_reasons(include_inactive=True)}
-    for pos, rspec in enumerate(config.loss_reasons):
-        reason = reasons.pop(rspec.code, None)
-        if reason is None:
-            reason = LossReason(code=rspec.code, name=rspec.name)
-            repo.add(reason)
-        if _assign(
-            reason,
-            name=rspec.name,
-            name_en=rspec.name_en,
-            position=pos,
-            conditional=rspec.conditional,
-            active=True,
-        ):
-            report.reasons_changed += 1
-    for reason in reasons.values():
-        if _assign(reason, active=False):
-            report.reasons_changed += 1
-
-    questions = {q.code: q for q in await repo.catalog.questions(include_inactive=True)}
-    for pos, qspec in enumerate(config.qualification):
-        question = questions.pop(qspec.code, None)
-        if question is None:
-            question = QualificationQuestion(code=qspec.code, text=qspec.text)
-            repo.add(question)
-        if _assign(
-            question,
-            text=qspec.text,
-            text_en=qspec.text_en,
-            position=pos,
-            required=qspec.required,
-            active=True,
-        ):
-            report.questions_changed += 1
-    for question in questions.values():
-        if _assign(question, active=False):
-            report.questions_changed += 1
+    report.reasons_changed += _sync_catalog(
+        uow,
+        await repo.catalog.loss_reasons(include_inactive=True),
+        [
+            (r.code, {"name": r.name, "name_en": r.name_en, "conditional": r.conditional})
+            for r in config.loss_reasons
+        ],
+        lambda code: LossReason(code=code),
+    )
+    report.questions_changed += _sync_catalog(
+        uow,
+        await repo.catalog.questions(include_inactive=True),
+        [
+            (q.code, {"text": q.text, "text_en": q.text_en, "required": q.required})
+            for q in config.qualification
+        ],
+        lambda code: QualificationQuestion(code=code),
+    )
     await uow.commit()
     return report
+
+
+_Row = TypeVar("_Row", LossReason, QualificationQuestion)
+
+
+def _sync_catalog(
+    uow: UnitOfWork,
+    rows: Sequence[_Row],
+    wanted: Sequence[tuple[str, Mapping[str, object]]],
+    new: Callable[[str], _Row],
+) -> int:
+    """Make a catalog (loss reasons, qualification questions) match the configuration's
+    (code, values) in its order: identity is the code, a row missing from the file is
+    deactivated (history points at it), never deleted. Returns how many rows changed."""
+    by_code = {row.code: row for row in rows}
+    changed = 0
+    for position, (code, values) in enumerate(wanted):
+        row = by_code.pop(code, None)
+        if row is None:
+            row = new(code)
+            uow.repo.add(row)
+        changed += _assign(row, **values, position=position, active=True)
+    for row in by_code.values():
+        changed += _assign(row, active=False)
+    return changed
 
 
 def _assign(obj: object, **values: object) -> bool:
