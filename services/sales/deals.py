@@ -21,7 +21,7 @@ from services.permissions import Action, Actor, require
 from services.sales import stage as stage_core
 from services.sales.pipelines import PipelineRules, rules_by_role, stage_names, stale_days
 from services.sales.stage import Fields
-from services.work.tasks import create_task
+from services.work.tasks import contact_task
 from storage.enums import ActivityKind, PipelineRole, Role, StageKind, TaskKind, TaskStatus
 from storage.models import (
     Company,
@@ -223,16 +223,7 @@ async def defer(
     stage_core.apply_fields(deal, {"next_contact_at": next_contact_at}, uow.clock.now())
     comment = validation.optional_text(comment, "comment")
     await stage_core.enter(uow, actor, deal, deferred.entry, comment=comment)
-    await create_task(
-        uow,
-        kind=TaskKind.DEFERRED_CONTACT,
-        title=deal.title,
-        due_at=next_contact_at,
-        created_by_id=actor.id,
-        deal_id=deal.id,
-        assignee_id=deal.manager_id or actor.id,
-        comment=comment,
-    )
+    await contact_task(uow, actor, deal, TaskKind.DEFERRED_CONTACT, next_contact_at, comment)
     return await stage_core.finish(uow, actor, deal)
 
 
