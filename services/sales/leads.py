@@ -8,7 +8,13 @@ from decimal import Decimal
 from services import timeline, validation
 from services.common import check_version, commit, employee_name, load
 from services.dto import Duplicate, LeadCard, StageInfo
-from services.errors import NotFound, RuleViolation, ValidationError
+from services.errors import (
+    DuplicateLead,
+    NotFound,
+    QualificationIncomplete,
+    RuleViolation,
+    ValidationError,
+)
 from services.permissions import Action, Actor, require
 from services.sales import stage as stage_core
 from services.sales.deals import loss_reason, search_text
@@ -113,7 +119,7 @@ async def insert_lead(
         dupes = await uow.repo.leads.duplicates(clean_data.phone, clean_data.email)
         open_dupes = [d for d in dupes if d.status in (LeadStatus.NEW, LeadStatus.QUALIFYING)]
         if open_dupes:
-            raise RuleViolation("duplicate", lead_ids=[d.id for d in open_dupes])
+            raise DuplicateLead([d.id for d in open_dupes])
     manager_id = data.manager_id
     if manager_id is not None:
         await _require_manager(uow, manager_id)
@@ -254,7 +260,7 @@ async def convert(
         if q.required and not lead.qualification.get(q.code)
     ]
     if missing:
-        raise RuleViolation("qualification_incomplete", missing=missing)
+        raise QualificationIncomplete(missing)
     await _touch(uow, actor, lead)
 
     contact = await _contact_for(uow, lead)

@@ -9,7 +9,14 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from services.dto import PipelineInfo, StageInfo, SyncReport
-from services.errors import NotFound, RuleViolation
+from services.errors import (
+    DealClosed,
+    NotFound,
+    ReasonRequired,
+    RuleViolation,
+    StageHasDeals,
+    StrictOrder,
+)
 from services.sales.pipeline_config import CompanyConfig
 from storage.enums import StageKind
 from storage.models import LossReason, Pipeline, QualificationQuestion, Stage
@@ -20,7 +27,7 @@ async def sync_config(uow: UnitOfWork, config: CompanyConfig) -> SyncReport:
     """Make the database match the configuration; commit once or not at all.
 
     Identity is the code: a renamed stage keeps its deals. A stage missing from the
-    file is archived if empty, refused (RuleViolation 'stage_has_deals') if not.
+    file is archived if empty, refused (StageHasDeals) if not.
     Running it twice changes nothing the second time.
     """
     report = SyncReport()
@@ -88,9 +95,7 @@ async def sync_config(uow: UnitOfWork, config: CompanyConfig) -> SyncReport:
         busy = [s for s in to_archive if occupied.get(s.id)]
         if busy:
             stage = busy[0]
-            raise RuleViolation(
-                "stage_has_deals", stage=stage.code, name=stage.name, count=occupied[stage.id]
-            )
+            raise StageHasDeals(stage.code, stage.name, occupied[stage.id])
         for stage in to_archive:
             stage.archived = True
             report.stages_archived.append(stage.code)
@@ -246,11 +251,11 @@ class PipelineRules:
         if target.id == current.id:
             raise RuleViolation("same_stage", stage=target.name)
         if current.kind in (StageKind.WON, StageKind.LOST):
-            raise RuleViolation("deal_closed", stage=current.name)
+            raise DealClosed(current.name)
         if current.kind == StageKind.FROZEN:
             raise RuleViolation("deal_frozen", stage=current.name)
         if target.kind == StageKind.LOST:
-            raise RuleViolation("reason_required")
+            raise ReasonRequired()
         if target.kind == StageKind.FROZEN:
             raise RuleViolation("use_refusal", stage=target.name)
         flow = self.flow
@@ -258,9 +263,7 @@ class PipelineRules:
             raise RuleViolation("not_in_flow", stage=target.name)
         i, j = flow.index(current), flow.index(target)
         if self.is_strict(target) and abs(j - i) != 1:
-            raise RuleViolation(
-                "no_skipping", stage=target.name, expected=flow[i + 1].name if j > i else ""
-            )
+            raise StrictOrder(target.name, flow[i + 1].name if j > i else "")
 
 
 async def rules_for(uow: UnitOfWork, pipeline_id: int) -> PipelineRules:

@@ -17,7 +17,7 @@ from datetime import datetime
 from services import timeline, validation
 from services.common import check_version, commit, employee_name, flush, is_id
 from services.dto import DealCard, StageInfo
-from services.errors import FieldRequired, NotFound, RuleViolation, ValidationError
+from services.errors import DealClosed, FieldRequired, NotFound, ValidationError
 from services.permissions import Action, Actor, can, require
 from services.sales.pipeline_config import REQUIRABLE_FIELDS
 from services.sales.pipelines import PipelineRules, rules_for, stale_days
@@ -267,10 +267,10 @@ async def finish(
 
 
 def ensure_open(rules: PipelineRules, deal: Deal, *, allow: tuple[StageKind, ...] = ()) -> Stage:
-    """The deal's current stage; RuleViolation "deal_closed" if it is won or lost (the one
+    """The deal's current stage; DealClosed if it is won or lost (the one
     "deal is closed" guard). `allow`: closed kinds this action accepts (a deferred deal
     goes back to Sales even from a won stage)."""
     stage = rules.stage(deal.stage_id)
     if stage.kind in CLOSED_KINDS and stage.kind not in allow:
-        raise RuleViolation("deal_closed", stage=stage.name)
+        raise DealClosed(stage.name)
     return stage

@@ -6,7 +6,16 @@ from datetime import timedelta
 
 import pytest
 
-from services.errors import NotFound, PermissionDenied, RuleViolation, StaleVersion, ValidationError
+from services.errors import (
+    FieldRequired,
+    NotFound,
+    PermissionDenied,
+    ReasonRequired,
+    RuleViolation,
+    StaleVersion,
+    StrictOrder,
+    ValidationError,
+)
 from services.sales import deals
 from services.sales import stage as stage_core
 from storage.models import Task
@@ -46,12 +55,12 @@ async def test_strict_pipeline_refuses_skipping(uow_factory, make_actor, db_snap
     card = await new_deal(uow_factory, ann, amount="100000")
     target = await stage_id(uow_factory, "contract_signed")
     before = await db_snapshot()
-    with pytest.raises(RuleViolation) as err:
+    with pytest.raises(StrictOrder) as strict:
         async with uow_factory() as uow:
             await deals.move_to(uow, ann, card.id, target, card.version)
-    assert err.value.rule == "no_skipping"
+    assert strict.value.rule == "no_skipping" and strict.value.key == "rule.no_skipping"
     lost = await stage_id(uow_factory, "lost")
-    with pytest.raises(RuleViolation) as err:
+    with pytest.raises(ReasonRequired) as err:
         async with uow_factory() as uow:
             await deals.move_to(uow, ann, card.id, lost, card.version)
     assert err.value.rule == "reason_required"
@@ -69,10 +78,11 @@ async def test_required_fields_are_asked_for(uow_factory, make_actor, clock, db_
     ann = await make_actor(roles=("manager",))
     card = await new_deal(uow_factory, ann)  # no amount
     before = await db_snapshot()
-    with pytest.raises(RuleViolation) as err:
+    with pytest.raises(FieldRequired) as err:
         async with uow_factory() as uow:
             await deals.advance(uow, ann, card.id, card.version)
     assert err.value.rule == "field_required" and err.value.params["field"] == "amount"
+    assert err.value.fields == ["amount"]
     with pytest.raises(ValidationError):
         async with uow_factory() as uow:
             await deals.advance(uow, ann, card.id, card.version, fields={"amount": "-1"})

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from services.clock import FakeClock
-from services.errors import RuleViolation
+from services.errors import StageHasDeals
 from services.sales.pipeline_config import CompanyConfig
 from services.sales.pipelines import sync_config
 from storage.models import Deal, Pipeline, Stage
@@ -152,10 +152,10 @@ async def test_removing_a_stage_that_holds_a_deal_is_refused(
     extra.update(code="extra", role="custom", name="Ещё одна")
     data["pipelines"].append(extra)
 
-    with pytest.raises(RuleViolation) as info:
+    with pytest.raises(StageHasDeals) as info:
         await sync(uow_factory, build(data))
 
-    assert info.value.rule == "stage_has_deals"
+    assert info.value.rule == "stage_has_deals" and info.value.count == 1
     assert info.value.params["stage"] == "measurer_assigned"
     assert info.value.params["count"] == 1
     assert await db_snapshot() == before
