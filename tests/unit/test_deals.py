@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
+import services
 from services.errors import (
     FieldRequired,
     NotFound,
@@ -332,3 +334,14 @@ async def test_concurrent_moves_one_wins(uow_factory, make_actor, backend, monke
     async with uow_factory() as uow:
         fresh = await deals.get_card(uow, ann, card.id)
     assert fresh.stage.code == "data_collection" and fresh.notes[0].text == "written meanwhile"
+
+
+def test_only_the_stage_core_writes_stage_history_and_entry_tasks():
+    """Every history row and every deal's birth goes through services/sales/stage.py."""
+    root = Path(services.__file__).parent
+    sources = {str(p.relative_to(root)): p.read_text(encoding="utf-8") for p in root.rglob("*.py")}
+    assert {name for name, text in sources.items() if "StageHistory(" in text} == {"sales/stage.py"}
+    assert {name for name, text in sources.items() if "on_stage_entry(" in text} == {
+        "sales/stage.py",
+        "work/tasks.py",  # where it is defined
+    }
