@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -17,7 +17,7 @@ from services.errors import (
     StageHasDeals,
     StrictOrder,
 )
-from services.sales.pipeline_config import CompanyConfig
+from services.sales.pipeline_config import CompanyConfig, LossReasonSpec, QuestionSpec
 from storage.enums import StageKind
 from storage.models import LossReason, Pipeline, QualificationQuestion, Stage
 from storage.uow import UnitOfWork
@@ -100,23 +100,11 @@ async def sync_config(uow: UnitOfWork, config: CompanyConfig) -> SyncReport:
             stage.archived = True
             report.stages_archived.append(stage.code)
 
-    report.reasons_changed += _sync_catalog(
-        uow,
-        await repo.catalog.loss_reasons(include_inactive=True),
-        [
-            (r.code, {"name": r.name, "name_en": r.name_en, "conditional": r.conditional})
-            for r in config.loss_reasons
-        ],
-        lambda code: LossReason(code=code),
-    )
+    reasons = await repo.catalog.loss_reasons(include_inactive=True)
+    report.reasons_changed += _sync_catalog(uow, reasons, config.loss_reasons, LossReason)
+    questions = await repo.catalog.questions(include_inactive=True)
     report.questions_changed += _sync_catalog(
-        uow,
-        await repo.catalog.questions(include_inactive=True),
-        [
-            (q.code, {"text": q.text, "text_en": q.text_en, "required": q.required})
-            for q in config.qualification
-        ],
-        lambda code: QualificationQuestion(code=code),
+        uow, questions, config.qualification, QualificationQuestion
     )
     await uow.commit()
     return report
@@ -128,19 +116,21 @@ _Row = TypeVar("_Row", LossReason, QualificationQuestion)
 def _sync_catalog(
     uow: UnitOfWork,
     rows: Sequence[_Row],
-    wanted: Sequence[tuple[str, Mapping[str, object]]],
-    new: Callable[[str], _Row],
+    specs: Sequence[LossReasonSpec | QuestionSpec],
+    model: type[_Row],
 ) -> int:
-    """Make a catalog (loss reasons, qualification questions) match the configuration's
-    (code, values) in its order: identity is the code, a row missing from the file is
-    deactivated (history points at it), never deleted. Returns how many rows changed."""
+    """Make a catalog (loss reasons, qualification questions) match the configuration: a
+    spec's fields are the row's columns, the file's order is the order, identity is the
+    code; a row missing from the file is deactivated (history points at it), never deleted.
+    Returns how many rows changed."""
     by_code = {row.code: row for row in rows}
     changed = 0
-    for position, (code, values) in enumerate(wanted):
-        row = by_code.pop(code, None)
+    for position, spec in enumerate(specs):
+        row = by_code.pop(spec.code, None)
         if row is None:
-            row = new(code)
+            row = model(code=spec.code)
             uow.repo.add(row)
+        values = spec.model_dump(exclude={"code"})
         changed += _assign(row, **values, position=position, active=True)
     for row in by_code.values():
         changed += _assign(row, active=False)

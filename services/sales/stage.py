@@ -136,22 +136,23 @@ def check_required(deal: Deal, stage: Stage) -> None:
 def _history(
     uow: UnitOfWork,
     actor: Actor | None,
+    subject: Deal | Lead,
     target: Stage,
-    from_stage_id: int | None,
     at: datetime,
     *,
-    deal_id: int | None = None,
-    lead_id: int | None = None,
+    first: bool = False,
     reason_id: int | None = None,
     comment: str | None = None,
 ) -> None:
-    """The one place a stage history row is made (a deal's or a lead's)."""
+    """The one place a stage history row is made: `subject` (a deal or a lead) enters
+    `target` from its current stage (`first`: from nowhere, it has just been born)."""
+    is_deal = isinstance(subject, Deal)
     uow.repo.add(
         StageHistory(
-            deal_id=deal_id,
-            lead_id=lead_id,
+            deal_id=subject.id if is_deal else None,
+            lead_id=None if is_deal else subject.id,
             pipeline_id=target.pipeline_id,
-            from_stage_id=from_stage_id,
+            from_stage_id=None if first else subject.stage_id,
             to_stage_id=target.id,
             actor_id=actor.employee_id if actor is not None else None,
             at=at,
@@ -176,7 +177,7 @@ async def birth(uow: UnitOfWork, actor: Actor, deal: Deal, rules: PipelineRules)
     deal.last_activity_at = now
     uow.repo.add(deal)
     await uow.flush()
-    _history(uow, actor, entry, None, now, deal_id=deal.id)
+    _history(uow, actor, deal, entry, now, first=True)
     await on_stage_entry(uow, deal, entry, actor.employee_id)
     return deal
 
@@ -194,7 +195,7 @@ async def birth_lead(
     lead.updated_at = now
     uow.repo.add(lead)
     await uow.flush()
-    _history(uow, actor, entry, None, now, lead_id=lead.id)
+    _history(uow, actor, lead, entry, now, first=True)
     return lead
 
 
@@ -208,16 +209,7 @@ def enter_lead(
     comment: str | None = None,
 ) -> None:
     """A lead enters `target` (a stage of its pipeline): its history row, its new stage."""
-    _history(
-        uow,
-        actor,
-        target,
-        lead.stage_id,
-        uow.clock.now(),
-        lead_id=lead.id,
-        reason_id=reason_id,
-        comment=comment,
-    )
+    _history(uow, actor, lead, target, uow.clock.now(), reason_id=reason_id, comment=comment)
     lead.stage_id = target.id
 
 
@@ -232,16 +224,7 @@ async def enter(
 ) -> None:
     check_required(deal, target)
     now = uow.clock.now()
-    _history(
-        uow,
-        actor,
-        target,
-        deal.stage_id,
-        now,
-        deal_id=deal.id,
-        reason_id=reason_id,
-        comment=comment,
-    )
+    _history(uow, actor, deal, target, now, reason_id=reason_id, comment=comment)
     deal.pipeline_id = target.pipeline_id
     deal.stage_id = target.id
     deal.stage_entered_at = now
