@@ -81,20 +81,6 @@ async def move_to(
     )
 
 
-def _next(rules: PipelineRules, current: Stage) -> Stage:
-    _, nxt = rules.neighbours(current)
-    if nxt is None:
-        raise RuleViolation("no_next_stage", stage=current.name)
-    return nxt
-
-
-def _previous(rules: PipelineRules, current: Stage) -> Stage:
-    prev, _ = rules.neighbours(current)
-    if prev is None:
-        raise RuleViolation("no_previous_stage", stage=current.name)
-    return prev
-
-
 async def advance(
     uow: UnitOfWork,
     actor: Actor,
@@ -102,13 +88,15 @@ async def advance(
     expected_version: int | None,
     fields: Fields | None = None,
 ) -> DealCard:
-    return await _move(uow, actor, deal_id, expected_version, _next, fields)
+    return await _move(uow, actor, deal_id, expected_version, PipelineRules.step, fields)
 
 
 async def step_back(
     uow: UnitOfWork, actor: Actor, deal_id: int, expected_version: int | None
 ) -> DealCard:
-    return await _move(uow, actor, deal_id, expected_version, _previous)
+    return await _move(
+        uow, actor, deal_id, expected_version, lambda rules, s: rules.step(s, forward=False)
+    )
 
 
 async def win(

@@ -234,6 +234,16 @@ class PipelineRules:
         nxt = flow[i + 1] if i + 1 < len(flow) else None
         return prev, nxt
 
+    def step(self, current: Stage, *, forward: bool = True) -> Stage:
+        """The next (or the previous) stage of the flow; RuleViolation "no_next_stage"
+        ("no_previous_stage") at its end or off it."""
+        prev, nxt = self.neighbours(current)
+        found = nxt if forward else prev
+        if found is None:
+            rule = "no_next_stage" if forward else "no_previous_stage"
+            raise RuleViolation(rule, stage=current.name)
+        return found
+
     def check_move(self, current: Stage, target: Stage) -> None:
         """Raise RuleViolation unless a plain move current -> target is allowed."""
         if target.pipeline_id != self.pipeline.id or target.archived:
