@@ -17,7 +17,7 @@ from services.errors import (
     StrictOrder,
     ValidationError,
 )
-from services.sales import deals
+from services.sales import deals, pipelines
 from services.sales import stage as stage_core
 from storage.models import Task
 from tests.factories import new_deal
@@ -38,11 +38,13 @@ async def tasks_of(uow_factory, deal_id: int) -> list[Task]:
 async def test_advance_one_step_and_back(uow_factory, make_actor):
     ann = await make_actor(roles=("manager",))
     card = await new_deal(uow_factory, ann, amount="100000")
-    assert card.stage.code == "data_collection" and card.next_stage.code == "proposal_sent"
+    assert card.stage.code == "data_collection"
+    assert card.next_stage is not None and card.next_stage.code == "proposal_sent"
     assert card.prev_stage is None
     async with uow_factory() as uow:
         card = await deals.advance(uow, ann, card.id, card.version)
-    assert card.stage.code == "proposal_sent" and card.prev_stage.code == "data_collection"
+    assert card.stage.code == "proposal_sent"
+    assert card.prev_stage is not None and card.prev_stage.code == "data_collection"
     async with uow_factory() as uow:
         card = await deals.step_back(uow, ann, card.id, card.version)
     assert card.stage.code == "data_collection"
@@ -79,11 +81,11 @@ async def test_required_fields_are_asked_for(uow_factory, make_actor, clock, db_
     ann = await make_actor(roles=("manager",))
     card = await new_deal(uow_factory, ann)  # no amount
     before = await db_snapshot()
-    with pytest.raises(FieldRequired) as err:
+    with pytest.raises(FieldRequired) as required:
         async with uow_factory() as uow:
             await deals.advance(uow, ann, card.id, card.version)
-    assert err.value.rule == "field_required" and err.value.params["field"] == "amount"
-    assert err.value.fields == ["amount"]
+    assert required.value.rule == "field_required" and required.value.params["field"] == "amount"
+    assert required.value.fields == ["amount"]
     with pytest.raises(ValidationError):
         async with uow_factory() as uow:
             await deals.advance(uow, ann, card.id, card.version, fields={"amount": "-1"})
@@ -162,7 +164,8 @@ async def test_lose_reopen_and_conditional_refusal(uow_factory, make_actor, db_s
     async with uow_factory() as uow:
         card = await deals.lose(uow, ann, card.id, "thinking", "позвонить весной", card.version)
     assert card.stage.code == "conditional_refusal" and card.stage.kind == "frozen"
-    assert not card.closed and card.can_reopen and card.loss_reason.startswith("Условный")
+    assert not card.closed and card.can_reopen and card.loss_reason is not None
+    assert card.loss_reason.startswith("Условный")
     with pytest.raises(RuleViolation) as frozen:
         async with uow_factory() as uow:
             await deals.advance(uow, ann, card.id, card.version)
@@ -189,12 +192,16 @@ async def test_win_only_from_the_last_stage(uow_factory, make_actor, clock):
     with pytest.raises(RuleViolation):
         async with uow_factory() as uow:
             await deals.win(uow, ann, card.id, card.version)
-    fields = {"measurement_at": clock.now() + timedelta(days=1), "address": "Мира 1"}
+    fields: stage_core.Fields | None = {
+        "measurement_at": clock.now() + timedelta(days=1),
+        "address": "Мира 1",
+    }
     for _ in range(5):
         async with uow_factory() as uow:
             card = await deals.advance(uow, ann, card.id, card.version, fields=fields)
         fields = None
-    assert card.stage.code == "contract_signed" and card.next_stage.code == "won"
+    assert card.stage.code == "contract_signed"
+    assert card.next_stage is not None and card.next_stage.code == "won"
     async with uow_factory() as uow:
         card = await deals.win(uow, ann, card.id, card.version)
     assert card.stage.kind == "won" and card.closed
@@ -314,8 +321,8 @@ async def test_concurrent_moves_one_wins(uow_factory, make_actor, backend, monke
         pytest.skip("SQLite serialises writers (BEGIN IMMEDIATE); no interleaving possible")
     ann = await make_actor(roles=("manager",))
     card = await new_deal(uow_factory, ann, amount="1000")
-    real_rules_for = stage_core.rules_for
-    interleaved = []
+    real_rules_for = pipelines.rules_for  # what the stage core calls, patched there below
+    interleaved: list[bool] = []
 
     async def rules_then_concurrent_write(uow, pipeline_id):
         if not interleaved:
