@@ -7,16 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services.errors import (
-    FieldRequired,
-    NotFound,
-    PermissionDenied,
-    ReasonRequired,
-    RuleViolation,
-    StaleVersion,
-    StrictOrder,
-    ValidationError,
-)
+from services import errors
+from services.errors import NotFound, PermissionDenied, RuleViolation, StaleVersion, ValidationError
 from services.sales import deals, pipelines
 from services.sales import stage as stage_core
 from storage.models import Task
@@ -58,12 +50,12 @@ async def test_strict_pipeline_refuses_skipping(uow_factory, make_actor, db_snap
     card = await new_deal(uow_factory, ann, amount="100000")
     target = await stage_id(uow_factory, "contract_signed")
     before = await db_snapshot()
-    with pytest.raises(StrictOrder) as strict:
+    with pytest.raises(errors.StrictOrder) as strict:
         async with uow_factory() as uow:
             await deals.move_to(uow, ann, card.id, target, card.version)
     assert strict.value.rule == "no_skipping" and strict.value.key == "rule.no_skipping"
     lost = await stage_id(uow_factory, "lost")
-    with pytest.raises(ReasonRequired) as err:
+    with pytest.raises(errors.ReasonRequired) as err:
         async with uow_factory() as uow:
             await deals.move_to(uow, ann, card.id, lost, card.version)
     assert err.value.rule == "reason_required"
@@ -81,7 +73,7 @@ async def test_required_fields_are_asked_for(uow_factory, make_actor, clock, db_
     ann = await make_actor(roles=("manager",))
     card = await new_deal(uow_factory, ann)  # no amount
     before = await db_snapshot()
-    with pytest.raises(FieldRequired) as required:
+    with pytest.raises(errors.FieldRequired) as required:
         async with uow_factory() as uow:
             await deals.advance(uow, ann, card.id, card.version)
     assert required.value.rule == "field_required" and required.value.params["field"] == "amount"
