@@ -42,11 +42,15 @@ class StaleVersion(DomainError):
 
 
 class RuleViolation(DomainError):
-    """A pipeline or workflow rule refused the operation; `rule` says which."""
+    """A pipeline or workflow rule refused the operation; `rule` says which (its text is
+    ``rule.<rule>``). The outcomes a caller acts on are subclasses below, caught by type:
+    their `rule` is fixed, so the texts and the Mini App's ``rule`` field stay as they were."""
 
     key = "error.rule"
+    rule: str = ""
 
-    def __init__(self, rule: str, **params: Any) -> None:
+    def __init__(self, rule: str | None = None, /, **params: Any) -> None:
+        rule = rule or type(self).rule
         super().__init__(f"rule.{rule}", rule=rule, **params)
         self.rule = rule
 
@@ -55,13 +59,72 @@ class FieldRequired(RuleViolation):
     """The target stage needs fields the deal lacks: `fields` names them in the stage's
     order (the first is asked first). Caught by type, never by the rule's name."""
 
+    rule = "field_required"
+
     def __init__(self, fields: list[str], **params: Any) -> None:
-        super().__init__("field_required", field=fields[0], fields=list(fields), **params)
+        super().__init__(field=fields[0], fields=list(fields), **params)
         self.fields = list(fields)
 
     @property
     def field(self) -> str:
         return self.fields[0]
+
+
+class DealClosed(RuleViolation):
+    """The deal is won or lost: nothing moves it but a reopen."""
+
+    rule = "deal_closed"
+
+    def __init__(self, stage: str, **params: Any) -> None:
+        super().__init__(stage=stage, **params)
+
+
+class ReasonRequired(RuleViolation):
+    """A lost stage is entered only through "Lost" with a reason from the list."""
+
+    rule = "reason_required"
+
+
+class StrictOrder(RuleViolation):
+    """A strict pipeline (or stage) goes one step at a time; `expected` is the next stage
+    forward ("" when the move went back more than one)."""
+
+    rule = "no_skipping"
+
+    def __init__(self, stage: str, expected: str, **params: Any) -> None:
+        super().__init__(stage=stage, expected=expected, **params)
+
+
+class DuplicateLead(RuleViolation):
+    """The client already has an open lead (`lead_ids`); creating another needs a
+    confirmation (`allow_duplicate`)."""
+
+    rule = "duplicate"
+
+    def __init__(self, lead_ids: list[int], **params: Any) -> None:
+        super().__init__(lead_ids=list(lead_ids), **params)
+        self.lead_ids = list(lead_ids)
+
+
+class QualificationIncomplete(RuleViolation):
+    """A lead is converted only with every required question answered yes (`missing`: the
+    codes of those that are not)."""
+
+    rule = "qualification_incomplete"
+
+    def __init__(self, missing: list[str], **params: Any) -> None:
+        super().__init__(missing=list(missing), **params)
+        self.missing = list(missing)
+
+
+class StageHasDeals(RuleViolation):
+    """A pipelines sync would archive a stage that still holds deals or leads."""
+
+    rule = "stage_has_deals"
+
+    def __init__(self, stage: str, name: str, count: int, **params: Any) -> None:
+        super().__init__(stage=stage, name=name, count=count, **params)
+        self.count = count
 
 
 class ValidationError(DomainError):

@@ -21,7 +21,7 @@ from services.permissions import Action, Actor, require
 from services.sales import stage as stage_core
 from services.sales.pipelines import PipelineRules, rules_by_role, stage_names, stale_days
 from services.sales.stage import Fields
-from services.work.tasks import create_task
+from services.work.tasks import contact_task
 from storage.enums import ActivityKind, PipelineRole, Role, StageKind, TaskKind, TaskStatus
 from storage.models import (
     Company,
@@ -81,20 +81,6 @@ async def move_to(
     )
 
 
-def _next(rules: PipelineRules, current: Stage) -> Stage:
-    _, nxt = rules.neighbours(current)
-    if nxt is None:
-        raise RuleViolation("no_next_stage", stage=current.name)
-    return nxt
-
-
-def _previous(rules: PipelineRules, current: Stage) -> Stage:
-    prev, _ = rules.neighbours(current)
-    if prev is None:
-        raise RuleViolation("no_previous_stage", stage=current.name)
-    return prev
-
-
 async def advance(
     uow: UnitOfWork,
     actor: Actor,
@@ -102,13 +88,15 @@ async def advance(
     expected_version: int | None,
     fields: Fields | None = None,
 ) -> DealCard:
-    return await _move(uow, actor, deal_id, expected_version, _next, fields)
+    return await _move(uow, actor, deal_id, expected_version, PipelineRules.step, fields)
 
 
 async def step_back(
     uow: UnitOfWork, actor: Actor, deal_id: int, expected_version: int | None
 ) -> DealCard:
-    return await _move(uow, actor, deal_id, expected_version, _previous)
+    return await _move(
+        uow, actor, deal_id, expected_version, lambda rules, s: rules.step(s, forward=False)
+    )
 
 
 async def win(
@@ -223,16 +211,7 @@ async def defer(
     stage_core.apply_fields(deal, {"next_contact_at": next_contact_at}, uow.clock.now())
     comment = validation.optional_text(comment, "comment")
     await stage_core.enter(uow, actor, deal, deferred.entry, comment=comment)
-    await create_task(
-        uow,
-        kind=TaskKind.DEFERRED_CONTACT,
-        title=deal.title,
-        due_at=next_contact_at,
-        created_by_id=actor.id,
-        deal_id=deal.id,
-        assignee_id=deal.manager_id or actor.id,
-        comment=comment,
-    )
+    await contact_task(uow, actor, deal, TaskKind.DEFERRED_CONTACT, next_contact_at, comment)
     return await stage_core.finish(uow, actor, deal)
 
 

@@ -8,13 +8,19 @@ from decimal import Decimal
 from services import timeline, validation
 from services.common import check_version, commit, employee_name, load
 from services.dto import Duplicate, LeadCard, StageInfo
-from services.errors import NotFound, RuleViolation, ValidationError
+from services.errors import (
+    DuplicateLead,
+    NotFound,
+    QualificationIncomplete,
+    RuleViolation,
+    ValidationError,
+)
 from services.permissions import Action, Actor, require
+from services.sales import stage as stage_core
 from services.sales.deals import loss_reason, search_text
 from services.sales.pipelines import rules_by_role, rules_for
-from services.work.tasks import on_stage_entry
 from storage.enums import ActivityKind, LeadSource, LeadStatus, PipelineRole, Role, StageKind
-from storage.models import Company, Contact, Deal, Employee, Lead, StageHistory
+from storage.models import Company, Contact, Deal, Employee, Lead
 from storage.uow import UnitOfWork
 
 
@@ -113,15 +119,13 @@ async def insert_lead(
         dupes = await uow.repo.leads.duplicates(clean_data.phone, clean_data.email)
         open_dupes = [d for d in dupes if d.status in (LeadStatus.NEW, LeadStatus.QUALIFYING)]
         if open_dupes:
-            raise RuleViolation("duplicate", lead_ids=[d.id for d in open_dupes])
+            raise DuplicateLead([d.id for d in open_dupes])
     manager_id = data.manager_id
     if manager_id is not None:
         await _require_manager(uow, manager_id)
     elif actor is not None and actor.has(Role.MANAGER):
         manager_id = actor.id
     rules = await rules_by_role(uow, PipelineRole.LEADS)
-    stage = rules.entry
-    now = uow.clock.now()
     lead = Lead(
         source=clean_data.source,
         name=clean_data.name,
@@ -132,33 +136,18 @@ async def insert_lead(
         company_name=clean_data.company_name,
         amount=clean_data.amount,
         status=LeadStatus.NEW,
-        pipeline_id=rules.pipeline.id,
-        stage_id=stage.id,
         qualification={},
         manager_id=manager_id,
         created_by_id=actor.id if actor else None,
-        created_at=now,
-        updated_at=now,
     )
-    uow.repo.add(lead)
-    await uow.flush()
-    uow.repo.add(
-        StageHistory(
-            lead_id=lead.id,
-            pipeline_id=rules.pipeline.id,
-            from_stage_id=None,
-            to_stage_id=stage.id,
-            actor_id=actor.id if actor else None,
-            at=now,
-        )
-    )
+    await stage_core.birth_lead(uow, actor, lead, rules)
     timeline.record(
         uow,
         ActivityKind.INTAKE,
         actor_id=actor.employee_id if actor else None,
         text=clean_data.need or "",
         lead_id=lead.id,
-        at=now,
+        at=lead.created_at,
         payload={"source": str(clean_data.source)},
     )
     return lead
@@ -202,29 +191,6 @@ async def _touch(uow: UnitOfWork, actor: Actor, lead: Lead) -> None:
     lead.updated_at = now
 
 
-async def _move_lead(
-    uow: UnitOfWork,
-    actor: Actor,
-    lead: Lead,
-    to_stage_id: int,
-    reason_id: int | None = None,
-    comment: str | None = None,
-) -> None:
-    uow.repo.add(
-        StageHistory(
-            lead_id=lead.id,
-            pipeline_id=lead.pipeline_id,
-            from_stage_id=lead.stage_id,
-            to_stage_id=to_stage_id,
-            actor_id=actor.id,
-            at=uow.clock.now(),
-            reason_id=reason_id,
-            comment=comment,
-        )
-    )
-    lead.stage_id = to_stage_id
-
-
 async def answer_question(
     uow: UnitOfWork,
     actor: Actor,
@@ -248,7 +214,7 @@ async def answer_question(
         rules = await rules_for(uow, lead.pipeline_id)
         _, nxt = rules.neighbours(rules.stage(lead.stage_id))
         if nxt is not None and nxt.kind == StageKind.ACTIVE:
-            await _move_lead(uow, actor, lead, nxt.id)
+            stage_core.enter_lead(uow, actor, lead, nxt)
         lead.status = LeadStatus.QUALIFYING
     await commit(uow, "lead")
     return await _card(uow, lead)
@@ -270,7 +236,7 @@ async def disqualify(
     rules = await rules_for(uow, lead.pipeline_id)
     lost = rules.first_of(StageKind.LOST)
     await _touch(uow, actor, lead)
-    await _move_lead(uow, actor, lead, lost.id, reason.id, comment)
+    stage_core.enter_lead(uow, actor, lead, lost, reason_id=reason.id, comment=comment)
     lead.status = LeadStatus.DISQUALIFIED
     lead.loss_reason_id = reason.id
     lead.loss_comment = comment
@@ -294,8 +260,7 @@ async def convert(
         if q.required and not lead.qualification.get(q.code)
     ]
     if missing:
-        raise RuleViolation("qualification_incomplete", missing=missing)
-    now = uow.clock.now()
+        raise QualificationIncomplete(missing)
     await _touch(uow, actor, lead)
 
     contact = await _contact_for(uow, lead)
@@ -304,7 +269,6 @@ async def convert(
         contact.company_id = company.id
 
     sales = await rules_by_role(uow, PipelineRole.SALES)
-    stage = sales.entry
     manager_id = lead.manager_id or (actor.id if actor.has(Role.MANAGER) else None)
     title = lead.company_name or lead.name
     if lead.need:
@@ -314,32 +278,14 @@ async def convert(
         contact_id=contact.id,
         company_id=company.id if company else None,
         lead_id=lead.id,
-        pipeline_id=sales.pipeline.id,
-        stage_id=stage.id,
         manager_id=manager_id,
         amount=lead.amount,
         need=lead.need,
-        created_at=now,
-        updated_at=now,
-        stage_entered_at=now,
-        last_activity_at=now,
         search_text=search_text(title, contact, company),
     )
-    uow.repo.add(deal)
-    await uow.flush()
-    uow.repo.add(
-        StageHistory(
-            deal_id=deal.id,
-            pipeline_id=sales.pipeline.id,
-            from_stage_id=None,
-            to_stage_id=stage.id,
-            actor_id=actor.id,
-            at=now,
-        )
-    )
-    await on_stage_entry(uow, deal, stage, actor.id)
+    await stage_core.birth(uow, actor, deal, sales)
     rules = await rules_for(uow, lead.pipeline_id)
-    await _move_lead(uow, actor, lead, rules.first_of(StageKind.WON).id)
+    stage_core.enter_lead(uow, actor, lead, rules.first_of(StageKind.WON))
     lead.status = LeadStatus.CONVERTED
     lead.deal_id = deal.id
     await commit(uow, "lead")

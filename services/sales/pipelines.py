@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from services.dto import PipelineInfo, StageInfo, SyncReport
-from services.errors import NotFound, RuleViolation
-from services.sales.pipeline_config import CompanyConfig
+from services.errors import (
+    DealClosed,
+    NotFound,
+    ReasonRequired,
+    RuleViolation,
+    StageHasDeals,
+    StrictOrder,
+)
+from services.sales.pipeline_config import CompanyConfig, LossReasonSpec, QuestionSpec
 from storage.enums import StageKind
 from storage.models import LossReason, Pipeline, QualificationQuestion, Stage
 from storage.uow import UnitOfWork
@@ -18,7 +27,7 @@ async def sync_config(uow: UnitOfWork, config: CompanyConfig) -> SyncReport:
     """Make the database match the configuration; commit once or not at all.
 
     Identity is the code: a renamed stage keeps its deals. A stage missing from the
-    file is archived if empty, refused (RuleViolation 'stage_has_deals') if not.
+    file is archived if empty, refused (StageHasDeals) if not.
     Running it twice changes nothing the second time.
     """
     report = SyncReport()
@@ -86,52 +95,46 @@ async def sync_config(uow: UnitOfWork, config: CompanyConfig) -> SyncReport:
         busy = [s for s in to_archive if occupied.get(s.id)]
         if busy:
             stage = busy[0]
-            raise RuleViolation(
-                "stage_has_deals", stage=stage.code, name=stage.name, count=occupied[stage.id]
-            )
+            raise StageHasDeals(stage.code, stage.name, occupied[stage.id])
         for stage in to_archive:
             stage.archived = True
             report.stages_archived.append(stage.code)
 
-    reasons = {r.code: r for r in await repo.catalog.loss_reasons(include_inactive=True)}
-    for pos, rspec in enumerate(config.loss_reasons):
-        reason = reasons.pop(rspec.code, None)
-        if reason is None:
-            reason = LossReason(code=rspec.code, name=rspec.name)
-            repo.add(reason)
-        if _assign(
-            reason,
-            name=rspec.name,
-            name_en=rspec.name_en,
-            position=pos,
-            conditional=rspec.conditional,
-            active=True,
-        ):
-            report.reasons_changed += 1
-    for reason in reasons.values():
-        if _assign(reason, active=False):
-            report.reasons_changed += 1
-
-    questions = {q.code: q for q in await repo.catalog.questions(include_inactive=True)}
-    for pos, qspec in enumerate(config.qualification):
-        question = questions.pop(qspec.code, None)
-        if question is None:
-            question = QualificationQuestion(code=qspec.code, text=qspec.text)
-            repo.add(question)
-        if _assign(
-            question,
-            text=qspec.text,
-            text_en=qspec.text_en,
-            position=pos,
-            required=qspec.required,
-            active=True,
-        ):
-            report.questions_changed += 1
-    for question in questions.values():
-        if _assign(question, active=False):
-            report.questions_changed += 1
+    reasons = await repo.catalog.loss_reasons(include_inactive=True)
+    report.reasons_changed += _sync_catalog(uow, reasons, config.loss_reasons, LossReason)
+    questions = await repo.catalog.questions(include_inactive=True)
+    report.questions_changed += _sync_catalog(
+        uow, questions, config.qualification, QualificationQuestion
+    )
     await uow.commit()
     return report
+
+
+_Row = TypeVar("_Row", LossReason, QualificationQuestion)
+
+
+def _sync_catalog(
+    uow: UnitOfWork,
+    rows: Sequence[_Row],
+    specs: Sequence[LossReasonSpec | QuestionSpec],
+    model: type[_Row],
+) -> int:
+    """Make a catalog (loss reasons, qualification questions) match the configuration: a
+    spec's fields are the row's columns, the file's order is the order, identity is the
+    code; a row missing from the file is deactivated (history points at it), never deleted.
+    Returns how many rows changed."""
+    by_code = {row.code: row for row in rows}
+    changed = 0
+    for position, spec in enumerate(specs):
+        row = by_code.pop(spec.code, None)
+        if row is None:
+            row = model(code=spec.code)
+            uow.repo.add(row)
+        values = spec.model_dump(exclude={"code"})
+        changed += _assign(row, **values, position=position, active=True)
+    for row in by_code.values():
+        changed += _assign(row, active=False)
+    return changed
 
 
 def _assign(obj: object, **values: object) -> bool:
@@ -231,6 +234,16 @@ class PipelineRules:
         nxt = flow[i + 1] if i + 1 < len(flow) else None
         return prev, nxt
 
+    def step(self, current: Stage, *, forward: bool = True) -> Stage:
+        """The next (or the previous) stage of the flow; RuleViolation "no_next_stage"
+        ("no_previous_stage") at its end or off it."""
+        prev, nxt = self.neighbours(current)
+        found = nxt if forward else prev
+        if found is None:
+            rule = "no_next_stage" if forward else "no_previous_stage"
+            raise RuleViolation(rule, stage=current.name)
+        return found
+
     def check_move(self, current: Stage, target: Stage) -> None:
         """Raise RuleViolation unless a plain move current -> target is allowed."""
         if target.pipeline_id != self.pipeline.id or target.archived:
@@ -238,11 +251,11 @@ class PipelineRules:
         if target.id == current.id:
             raise RuleViolation("same_stage", stage=target.name)
         if current.kind in (StageKind.WON, StageKind.LOST):
-            raise RuleViolation("deal_closed", stage=current.name)
+            raise DealClosed(current.name)
         if current.kind == StageKind.FROZEN:
             raise RuleViolation("deal_frozen", stage=current.name)
         if target.kind == StageKind.LOST:
-            raise RuleViolation("reason_required")
+            raise ReasonRequired()
         if target.kind == StageKind.FROZEN:
             raise RuleViolation("use_refusal", stage=target.name)
         flow = self.flow
@@ -250,9 +263,7 @@ class PipelineRules:
             raise RuleViolation("not_in_flow", stage=target.name)
         i, j = flow.index(current), flow.index(target)
         if self.is_strict(target) and abs(j - i) != 1:
-            raise RuleViolation(
-                "no_skipping", stage=target.name, expected=flow[i + 1].name if j > i else ""
-            )
+            raise StrictOrder(target.name, flow[i + 1].name if j > i else "")
 
 
 async def rules_for(uow: UnitOfWork, pipeline_id: int) -> PipelineRules:

@@ -3,6 +3,10 @@
 Every caller -- a tap on a deal card, a measurement task, an installment payment, a scheduled
 job -- goes through `load_for` (permission + version), `enter` (rules, history row, entry
 task) and `finish` (card DTO + one commit). Scheduled work acts as `permissions.SYSTEM`.
+
+It is also the only writer of stage history: a deal comes into being through `birth` (a
+converted lead, an installment copy), a lead through `birth_lead`, and a lead changes stage
+through `enter_lead`.
 """
 
 from __future__ import annotations
@@ -13,13 +17,13 @@ from datetime import datetime
 from services import timeline, validation
 from services.common import check_version, commit, employee_name, flush, is_id
 from services.dto import DealCard, StageInfo
-from services.errors import FieldRequired, NotFound, RuleViolation, ValidationError
+from services.errors import DealClosed, FieldRequired, NotFound, ValidationError
 from services.permissions import Action, Actor, can, require
 from services.sales.pipeline_config import REQUIRABLE_FIELDS
 from services.sales.pipelines import PipelineRules, rules_for, stale_days
 from services.work.tasks import on_stage_entry
 from storage.enums import PipelineRole, StageKind
-from storage.models import Company, Contact, Deal, LossReason, Stage, StageHistory
+from storage.models import Company, Contact, Deal, Lead, LossReason, Stage, StageHistory
 from storage.uow import UnitOfWork
 
 CLOSED_KINDS = (StageKind.WON, StageKind.LOST)
@@ -129,6 +133,86 @@ def check_required(deal: Deal, stage: Stage) -> None:
         raise FieldRequired(missing, stage=stage.name, stage_id=stage.id)
 
 
+def _history(
+    uow: UnitOfWork,
+    actor: Actor | None,
+    subject: Deal | Lead,
+    target: Stage,
+    at: datetime,
+    *,
+    first: bool = False,
+    reason_id: int | None = None,
+    comment: str | None = None,
+) -> None:
+    """The one place a stage history row is made: `subject` (a deal or a lead) enters
+    `target` from its current stage (`first`: from nowhere, it has just been born)."""
+    is_deal = isinstance(subject, Deal)
+    uow.repo.add(
+        StageHistory(
+            deal_id=subject.id if is_deal else None,
+            lead_id=None if is_deal else subject.id,
+            pipeline_id=target.pipeline_id,
+            from_stage_id=None if first else subject.stage_id,
+            to_stage_id=target.id,
+            actor_id=actor.employee_id if actor is not None else None,
+            at=at,
+            reason_id=reason_id,
+            comment=comment,
+        )
+    )
+
+
+async def birth(uow: UnitOfWork, actor: Actor, deal: Deal, rules: PipelineRules) -> Deal:
+    """A new deal in the entry stage of `rules`' pipeline: the row (with its id), its first
+    history row and the stage's entry task. The one way a deal comes into being (a converted
+    lead, an installment copy); no commit (the caller owns it). `deal` carries the rest of
+    its fields; its place and its times are set here."""
+    now = uow.clock.now()
+    entry = rules.entry
+    deal.pipeline_id = entry.pipeline_id
+    deal.stage_id = entry.id
+    deal.created_at = now
+    deal.updated_at = now
+    deal.stage_entered_at = now
+    deal.last_activity_at = now
+    uow.repo.add(deal)
+    await uow.flush()
+    _history(uow, actor, deal, entry, now, first=True)
+    await on_stage_entry(uow, deal, entry, actor.employee_id)
+    return deal
+
+
+async def birth_lead(
+    uow: UnitOfWork, actor: Actor | None, lead: Lead, rules: PipelineRules
+) -> Lead:
+    """A new lead in the entry stage of `rules`' pipeline, with its first history row (no
+    commit). `actor` None: the lead came from outside (a site form, a client's chat)."""
+    now = uow.clock.now()
+    entry = rules.entry
+    lead.pipeline_id = entry.pipeline_id
+    lead.stage_id = entry.id
+    lead.created_at = now
+    lead.updated_at = now
+    uow.repo.add(lead)
+    await uow.flush()
+    _history(uow, actor, lead, entry, now, first=True)
+    return lead
+
+
+def enter_lead(
+    uow: UnitOfWork,
+    actor: Actor,
+    lead: Lead,
+    target: Stage,
+    *,
+    reason_id: int | None = None,
+    comment: str | None = None,
+) -> None:
+    """A lead enters `target` (a stage of its pipeline): its history row, its new stage."""
+    _history(uow, actor, lead, target, uow.clock.now(), reason_id=reason_id, comment=comment)
+    lead.stage_id = target.id
+
+
 async def enter(
     uow: UnitOfWork,
     actor: Actor,
@@ -140,18 +224,7 @@ async def enter(
 ) -> None:
     check_required(deal, target)
     now = uow.clock.now()
-    uow.repo.add(
-        StageHistory(
-            deal_id=deal.id,
-            pipeline_id=target.pipeline_id,
-            from_stage_id=deal.stage_id,
-            to_stage_id=target.id,
-            actor_id=actor.employee_id,
-            at=now,
-            reason_id=reason_id,
-            comment=comment,
-        )
-    )
+    _history(uow, actor, deal, target, now, reason_id=reason_id, comment=comment)
     deal.pipeline_id = target.pipeline_id
     deal.stage_id = target.id
     deal.stage_entered_at = now
@@ -177,10 +250,10 @@ async def finish(
 
 
 def ensure_open(rules: PipelineRules, deal: Deal, *, allow: tuple[StageKind, ...] = ()) -> Stage:
-    """The deal's current stage; RuleViolation "deal_closed" if it is won or lost (the one
+    """The deal's current stage; DealClosed if it is won or lost (the one
     "deal is closed" guard). `allow`: closed kinds this action accepts (a deferred deal
     goes back to Sales even from a won stage)."""
     stage = rules.stage(deal.stage_id)
     if stage.kind in CLOSED_KINDS and stage.kind not in allow:
-        raise RuleViolation("deal_closed", stage=stage.name)
+        raise DealClosed(stage.name)
     return stage

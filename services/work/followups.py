@@ -18,7 +18,7 @@ from services.sales import deals
 from services.sales import stage as stage_core
 from services.work.tasks import (
     close_and_cancel,
-    create_task,
+    contact_task,
     future,
     load_task,
     require_kind,
@@ -57,16 +57,7 @@ async def set_next_contact(
     deal.next_contact_at = when
     deal.updated_at = now
     deal.last_activity_at = now
-    await create_task(
-        uow,
-        kind=kind,
-        title=deal.title,
-        due_at=when,
-        created_by_id=actor.id,
-        deal_id=deal.id,
-        assignee_id=deal.manager_id or actor.id,
-        comment=note,
-    )
+    await contact_task(uow, actor, deal, kind, when, note)
     card: DealCard = await stage_core.finish(uow, actor, deal)
     return card
 
@@ -134,15 +125,6 @@ async def defer_again(
     else:
         deal.updated_at = now
         deal.last_activity_at = now
-    await create_task(
-        uow,
-        kind=TaskKind.DEFERRED_CONTACT,
-        title=deal.title,
-        due_at=when,
-        created_by_id=actor.id,
-        deal_id=deal.id,
-        assignee_id=deal.manager_id or actor.id,
-        comment=note,
-    )
+    await contact_task(uow, actor, deal, TaskKind.DEFERRED_CONTACT, when, note)
     card: DealCard = await stage_core.finish(uow, actor, deal)
     return card

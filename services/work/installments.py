@@ -32,7 +32,6 @@ from services.outbox.queue import Kind
 from services.permissions import SYSTEM, Action, Actor, require
 from services.sales import stage as stage_core
 from services.sales.pipelines import PipelineRules, rules_by_role, rules_for
-from services.work.tasks import on_stage_entry
 from storage.enums import ActivityKind, PipelineRole, Role, StageKind
 from storage.models import (
     Deal,
@@ -41,7 +40,6 @@ from storage.models import (
     InstallmentPlan,
     Payment,
     Stage,
-    StageHistory,
 )
 from storage.uow import UnitOfWork
 
@@ -256,32 +254,14 @@ async def win_with_installments(
         contact_id=deal.contact_id,
         company_id=deal.company_id,
         parent_deal_id=deal.id,
-        pipeline_id=inst.pipeline.id,
-        stage_id=inst.entry.id,
         manager_id=deal.manager_id,
         amount=deal.amount,
         need=deal.need,
         address=deal.address,
         with_installments=True,
-        created_at=now,
-        updated_at=now,
-        stage_entered_at=now,
-        last_activity_at=now,
         search_text=deal.search_text,
     )
-    uow.repo.add(copy)
-    await uow.flush()
-    uow.repo.add(
-        StageHistory(
-            deal_id=copy.id,
-            pipeline_id=inst.pipeline.id,
-            from_stage_id=None,
-            to_stage_id=inst.entry.id,
-            actor_id=actor.id,
-            at=now,
-        )
-    )
-    await on_stage_entry(uow, copy, inst.entry, actor.id)
+    await stage_core.birth(uow, actor, copy, inst)
     record = InstallmentPlan(
         deal_id=copy.id, source_deal_id=deal.id, total=deal.amount, created_at=now
     )

@@ -75,10 +75,7 @@ def _stage_after(rules: PipelineRules, code: str, current: Stage) -> Stage:
     for s in rules.stages:
         if s.code == code:
             return s
-    _, nxt = rules.neighbours(current)
-    if nxt is None:
-        raise RuleViolation("no_next_stage", stage=current.name)
-    return nxt
+    return rules.step(current)
 
 
 async def assign_measurer(

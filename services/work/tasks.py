@@ -10,7 +10,7 @@ Also here: the task card (`task_card`, `card_of`) and lists (`list_my_tasks`), m
 helpers the other work modules share (`load_task`, `require_open`, `close_and_cancel`...).
 
 This module never moves a deal, so it imports nothing of services.sales but the pipelines:
-services.sales.stage calls `on_stage_entry`, services.sales.deals calls `create_task`. The
+services.sales.stage calls `on_stage_entry`, services.sales.deals calls `contact_task`. The
 modules that move deals sit above both: work/measurement.py (the measurement chain),
 work/followups.py (next contact, deferred-demand task buttons), work/installments.py and
 work/jobs.py (the scheduled work).
@@ -168,6 +168,24 @@ async def create_task(
     await uow.flush()
     await _schedule(uow, task, new=True)
     return task
+
+
+async def contact_task(
+    uow: UnitOfWork, actor: Actor, deal: Deal, kind: str, when: datetime, comment: str | None
+) -> Task:
+    """The next contact with the deal's client: a `kind` task (a follow-up, or in Deferred
+    demand the deferred-contact task) due at `when`, for the deal's manager, or for whoever
+    set it when the deal has none."""
+    return await create_task(
+        uow,
+        kind=kind,
+        title=deal.title,
+        due_at=when,
+        created_by_id=actor.id,
+        deal_id=deal.id,
+        assignee_id=deal.manager_id or actor.id,
+        comment=comment,
+    )
 
 
 async def on_stage_entry(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
+from services import errors
 from services.errors import NotFound, PermissionDenied, RuleViolation, StaleVersion, ValidationError
 from services.sales import deals, pipelines
 from services.sales import stage as stage_core
@@ -48,12 +50,12 @@ async def test_strict_pipeline_refuses_skipping(uow_factory, make_actor, db_snap
     card = await new_deal(uow_factory, ann, amount="100000")
     target = await stage_id(uow_factory, "contract_signed")
     before = await db_snapshot()
-    with pytest.raises(RuleViolation) as err:
+    with pytest.raises(errors.StrictOrder) as strict:
         async with uow_factory() as uow:
             await deals.move_to(uow, ann, card.id, target, card.version)
-    assert err.value.rule == "no_skipping"
+    assert strict.value.rule == "no_skipping" and strict.value.key == "rule.no_skipping"
     lost = await stage_id(uow_factory, "lost")
-    with pytest.raises(RuleViolation) as err:
+    with pytest.raises(errors.ReasonRequired) as err:
         async with uow_factory() as uow:
             await deals.move_to(uow, ann, card.id, lost, card.version)
     assert err.value.rule == "reason_required"
@@ -71,10 +73,11 @@ async def test_required_fields_are_asked_for(uow_factory, make_actor, clock, db_
     ann = await make_actor(roles=("manager",))
     card = await new_deal(uow_factory, ann)  # no amount
     before = await db_snapshot()
-    with pytest.raises(RuleViolation) as err:
+    with pytest.raises(errors.FieldRequired) as required:
         async with uow_factory() as uow:
             await deals.advance(uow, ann, card.id, card.version)
-    assert err.value.rule == "field_required" and err.value.params["field"] == "amount"
+    assert required.value.rule == "field_required" and required.value.params["field"] == "amount"
+    assert required.value.fields == ["amount"]
     with pytest.raises(ValidationError):
         async with uow_factory() as uow:
             await deals.advance(uow, ann, card.id, card.version, fields={"amount": "-1"})
@@ -329,3 +332,14 @@ async def test_concurrent_moves_one_wins(uow_factory, make_actor, backend, monke
     async with uow_factory() as uow:
         fresh = await deals.get_card(uow, ann, card.id)
     assert fresh.stage.code == "data_collection" and fresh.notes[0].text == "written meanwhile"
+
+
+def test_only_the_stage_core_writes_stage_history_and_entry_tasks():
+    """Every history row and every deal's birth goes through services/sales/stage.py."""
+    root = Path(__file__).resolve().parents[2] / "services"
+    sources = {str(p.relative_to(root)): p.read_text(encoding="utf-8") for p in root.rglob("*.py")}
+    assert {name for name, text in sources.items() if "StageHistory(" in text} == {"sales/stage.py"}
+    assert {name for name, text in sources.items() if "on_stage_entry(" in text} == {
+        "sales/stage.py",
+        "work/tasks.py",  # where it is defined
+    }

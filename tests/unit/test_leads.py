@@ -5,8 +5,16 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from services.errors import NotFound, PermissionDenied, RuleViolation, ValidationError
+from services.errors import (
+    DuplicateLead,
+    NotFound,
+    PermissionDenied,
+    QualificationIncomplete,
+    RuleViolation,
+    ValidationError,
+)
 from services.sales import leads
+from services.sales import stage as stage_core
 from services.sales.leads import LeadInput
 from storage.models import Company, Contact, Deal, Lead, StageHistory, Task
 from tests.factories import new_deal, new_lead, next_phone, qualify
@@ -74,9 +82,10 @@ async def test_bad_input_raises_and_saves_nothing(
 async def test_duplicate_phone_is_refused_unless_allowed(uow_factory, make_actor):
     ann = await make_actor(roles=("manager",))
     first = await new_lead(uow_factory, ann, phone="+7 916 000-00-01")
-    with pytest.raises(RuleViolation) as err:
+    with pytest.raises(DuplicateLead) as err:
         await new_lead(uow_factory, ann, phone="89160000001", name="Другой")
-    assert err.value.rule == "duplicate" and err.value.params["lead_ids"] == [first.id]
+    assert err.value.rule == "duplicate" and err.value.lead_ids == [first.id]
+    assert err.value.params["lead_ids"] == [first.id]
     async with uow_factory() as uow:
         found = await leads.find_duplicates(uow, ann, "8 916 000 00 01", None)
     assert [(d.kind, d.id) for d in found] == [("lead", first.id)]
@@ -100,7 +109,7 @@ async def test_duplicate_of_a_converted_client_points_to_the_deal(uow_factory, m
 async def test_qualification_moves_lead_and_gates_conversion(uow_factory, make_actor):
     ann = await make_actor(roles=("manager",))
     lead = await new_lead(uow_factory, ann)
-    with pytest.raises(RuleViolation) as err:
+    with pytest.raises(QualificationIncomplete) as err:
         async with uow_factory() as uow:
             await leads.convert(uow, ann, lead.id)
     assert err.value.rule == "qualification_incomplete"
@@ -203,7 +212,7 @@ async def test_conversion_is_atomic(uow_factory, make_actor, db_snapshot, monkey
     if fail_at == "company":
         monkeypatch.setattr(leads, "_company_for", explode)
     else:
-        monkeypatch.setattr(leads, "on_stage_entry", explode)
+        monkeypatch.setattr(stage_core, "on_stage_entry", explode)  # the deal's entry task
     with pytest.raises(Boom):
         async with uow_factory() as uow:
             await leads.convert(uow, ann, lead.id)

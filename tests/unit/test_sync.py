@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from services.clock import FakeClock
-from services.errors import RuleViolation
+from services.errors import StageHasDeals
 from services.sales.pipeline_config import CompanyConfig
 from services.sales.pipelines import sync_config
 from storage.models import Deal, Pipeline, Stage
@@ -152,10 +152,10 @@ async def test_removing_a_stage_that_holds_a_deal_is_refused(
     extra.update(code="extra", role="custom", name="Ещё одна")
     data["pipelines"].append(extra)
 
-    with pytest.raises(RuleViolation) as info:
+    with pytest.raises(StageHasDeals) as info:
         await sync(uow_factory, build(data))
 
-    assert info.value.rule == "stage_has_deals"
+    assert info.value.rule == "stage_has_deals" and info.value.count == 1
     assert info.value.params["stage"] == "measurer_assigned"
     assert info.value.params["count"] == 1
     assert await db_snapshot() == before
@@ -215,3 +215,27 @@ async def test_editing_stage_rules_is_reported_and_applied(
     assert not report.stages_renamed and not report.stages_added
     assert (await stage_row(uow_factory, "sales", "won")).probability == 99
     assert not (await sync(uow_factory, build(data))).changed
+
+
+async def test_catalogs_follow_the_file_by_code(uow_factory: UnitOfWorkFactory) -> None:
+    """Loss reasons and questions: a dropped one is deactivated (not deleted), a new one is
+    added, the file's order is the order, and a resync changes nothing."""
+    data = config_data()
+    data["loss_reasons"] = [
+        {"code": "new_reason", "name": "Новая причина", "name_en": "New reason"},
+        *data["loss_reasons"][1:],
+    ]
+    data["qualification"] = list(reversed(data["qualification"]))
+    dropped = config_data()["loss_reasons"][0]["code"]
+    report = await sync(uow_factory, build(data))
+    assert report.reasons_changed == 2  # the new one in the dropped one's place, the dropped one
+    assert report.questions_changed == len(data["qualification"])  # every one moved
+    async with uow_factory() as uow:
+        reasons = await uow.repo.catalog.loss_reasons(include_inactive=True)
+        active = [r.code for r in await uow.repo.catalog.loss_reasons()]
+        questions = [q.code for q in await uow.repo.catalog.questions()]
+    assert active == [r["code"] for r in data["loss_reasons"]]
+    assert dropped in {r.code for r in reasons if not r.active}
+    assert questions == [q["code"] for q in data["qualification"]]
+    again = await sync(uow_factory, build(data))
+    assert again.reasons_changed == 0 and again.questions_changed == 0
