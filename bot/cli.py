@@ -160,7 +160,7 @@ def _describe(result: MigrateResult, pipelines_file: Path) -> list[str]:
 def _run_migrate(settings: Settings, *, child: bool = False) -> MigrateResult:
     from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
-    from services.errors import RuleViolation
+    from services.errors import RuleViolation, StageHasDeals
     from services.sales.pipeline_config import ConfigError
 
     try:
@@ -169,15 +169,15 @@ def _run_migrate(settings: Settings, *, child: bool = False) -> MigrateResult:
         for problem in exc.problems:
             print(f"{exc.path}: {problem}", file=sys.stderr)
         raise CliError(f"{exc.path} is invalid; the database was not touched") from exc
+    except StageHasDeals as exc:
+        p = exc.params
+        raise CliError(
+            f'stage "{p.get("stage")}" ({p.get("name")}) is missing from '
+            f"{settings.pipelines_file} but still holds {p.get('count')} deal(s) or lead(s); "
+            "move them out first or keep the stage (rename it with `name` if needed). "
+            "Nothing was synced."
+        ) from exc
     except RuleViolation as exc:
-        if exc.rule == "stage_has_deals":
-            p = exc.params
-            raise CliError(
-                f'stage "{p.get("stage")}" ({p.get("name")}) is missing from '
-                f"{settings.pipelines_file} but still holds {p.get('count')} deal(s) or lead(s); "
-                "move them out first or keep the stage (rename it with `name` if needed). "
-                "Nothing was synced."
-            ) from exc
         raise CliError(f"pipelines sync refused: {exc}") from exc
     except subprocess.CalledProcessError as exc:  # the child printed its traceback
         raise CliError("the schema upgrade failed (see above); the bot was not started") from exc

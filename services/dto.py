@@ -12,6 +12,13 @@ from storage.models import Stage
 T = TypeVar("T")
 
 
+def label(lang: str | None, text: str, text_en: str | None) -> str:
+    """The one pick of a bilingual name (a stage, a pipeline, a loss reason, a task title...):
+    the English one for an English reader when the config has it, else the Russian one.
+    Every `*_en` field is read through here."""
+    return text_en if lang == "en" and text_en else text
+
+
 @dataclass(frozen=True)
 class StageInfo:
     id: int
@@ -41,7 +48,7 @@ class StageInfo:
         )
 
     def label(self, lang: str | None) -> str:
-        return self.name_en if lang == "en" and self.name_en else self.name
+        return label(lang, self.name, self.name_en)
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,7 @@ class PipelineInfo:
     stages: tuple[StageInfo, ...]
 
     def label(self, lang: str | None) -> str:
-        return self.name_en if lang == "en" and self.name_en else self.name
+        return label(lang, self.name, self.name_en)
 
 
 @dataclass(frozen=True)
@@ -77,9 +84,7 @@ class TimelineEntry:
     id: int = 0
 
     def stage_label(self, lang: str | None) -> str:
-        if lang == "en" and self.to_stage_en:
-            return self.to_stage_en
-        return self.to_stage or "?"
+        return label(lang, self.to_stage or "?", self.to_stage_en)
 
 
 @dataclass(frozen=True)
@@ -175,7 +180,7 @@ class Duplicate:
     stage_en: str | None = None
 
     def stage_label(self, lang: str | None) -> str:
-        return self.stage_en if lang == "en" and self.stage_en else self.stage
+        return label(lang, self.stage, self.stage_en)
 
 
 @dataclass(frozen=True)

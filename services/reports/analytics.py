@@ -64,7 +64,7 @@ from enum import StrEnum
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from services.dto import PipelineInfo, StageInfo
+from services.dto import PipelineInfo, StageInfo, label
 from services.errors import NotFound, RuleViolation, ValidationError
 from services.permissions import Action, Actor, can, require
 from services.sales.pipelines import PipelineRules
@@ -275,7 +275,7 @@ class ReasonInfo:
     conditional: bool
 
     def label(self, lang: str | None) -> str:
-        return self.name_en if lang == "en" and self.name_en else self.name
+        return label(lang, self.name, self.name_en)
 
 
 @dataclass(frozen=True)

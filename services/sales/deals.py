@@ -13,7 +13,7 @@ from datetime import datetime
 
 from services import timeline, validation
 from services.common import employee_name
-from services.dto import DealCard, DealListItem, HistoryEntry, Page
+from services.dto import DealCard, DealListItem, HistoryEntry, Page, label
 from services.errors import RuleViolation, ValidationError
 from services.outbox import queue as outbox
 from services.outbox.queue import Kind
@@ -159,7 +159,7 @@ async def loss_reason(uow: UnitOfWork, ref: str | int) -> LossReason:
 async def loss_reasons(uow: UnitOfWork, lang: str | None) -> list[tuple[int, str, bool]]:
     """(id, label, conditional) of the active loss reasons, in configured order."""
     return [
-        (r.id, r.name_en if lang == "en" and r.name_en else r.name, r.conditional)
+        (r.id, label(lang, r.name, r.name_en), r.conditional)
         for r in await uow.repo.catalog.loss_reasons()
     ]
 
