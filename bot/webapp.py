@@ -12,7 +12,7 @@ from aiogram.fsm.storage.base import BaseStorage
 from aiohttp import web
 
 from bot.settings import Settings
-from handlers.deals.router import refresh_in_chat
+from handlers.ui.deal_card import refresh_in_chat
 from handlers.webapp import api
 from services.dto import DealCard
 from services.permissions import Actor
