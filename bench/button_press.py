@@ -57,7 +57,7 @@ from sqlalchemy import bindparam, event, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import build_dispatcher
-from handlers.deals import views as view
+from handlers.ui import deal_card
 from handlers.ui.callbacks import DealAction, DealCb
 from services.clock import SystemClock
 from services.dto import DealCard
@@ -265,7 +265,7 @@ async def setups(url: str, total: int) -> tuple[list[Setup], UnitOfWorkFactory, 
     engine, uow_factory, actor = await prepare(url)
     card = await new_deal(uow_factory, actor, name="Иван Петров", amount="150000")
     floor_card = await new_deal(uow_factory, actor, name="Пётр Иванов", amount="150000")
-    drawn = (view.card_text(card, "ru", MSK), view.card_keyboard(card, "ru"))
+    drawn = (deal_card.card_text(card, "ru", MSK), deal_card.card_keyboard(card, "ru"))
     user = User(id=MANAGER_TG, is_bot=False, first_name="Anna", language_code="ru")
     ids = itertools.count(10**9 + 1)  # never a real update id of the database's own past
     floor_updates = taps(user, ["x"] * total, ids)

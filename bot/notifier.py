@@ -9,8 +9,8 @@ and sends one message, mapping aiogram's errors to the outbox's:
     TelegramServerError (5xx), TelegramNetworkError, other API errors -> DeliveryTransient
     TelegramBadRequest (400, e.g. text too long) -> DeliveryRejected
 
-Rendering is the notifier view, handlers.tasks.notify.render (a pure function: the same
-task views as the bot's cards).
+Rendering is the notifier view, handlers.notify.render (a pure function: one view per
+outbox kind, drawn with the same pieces as the bot's cards).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from aiogram.exceptions import (
 )
 from aiogram.types import LinkPreviewOptions
 
-from handlers.tasks.notify import render
+from handlers.notify import render
 from services.outbox.queue import (
     Delivery,
     DeliveryForbidden,

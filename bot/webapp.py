@@ -1,6 +1,7 @@
-"""Wiring of the Mini App (handlers/webapp): its state, the chat card it redraws, and the
-HTTP server `voronka run` starts for it when WEB_APP_URL is set (`voronka webhook` mounts it
-on its own server: bot/webhook.py)."""
+"""Wiring of the Mini App (handlers/webapp): its state, the chat card it redraws
+(handlers/ui/deal_card.py), and the HTTP server `voronka run` starts for it when WEB_APP_URL
+is set (`voronka webhook` mounts it on its own server: bot/webhook.py). The routes are put on
+the app by handlers.routers.mount_http."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from aiogram.fsm.storage.base import BaseStorage
 from aiohttp import web
 
 from bot.settings import Settings
-from handlers.deals.router import refresh_in_chat
+from handlers.routers import mount_http
+from handlers.ui.deal_card import refresh_in_chat
 from handlers.webapp import api
 from services.dto import DealCard
 from services.permissions import Actor
@@ -43,7 +45,7 @@ async def start_server(
 ) -> web.AppRunner:
     """`voronka run` with WEB_APP_URL: serve the Mini App on WEBHOOK_HOST:WEBHOOK_PORT."""
     app = web.Application()
-    api.mount(app, webapp_state(settings, uow_factory, bot, storage))
+    mount_http(app, webapp=webapp_state(settings, uow_factory, bot, storage))
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0)
     await runner.setup()
     await web.TCPSite(runner, settings.webhook_host, settings.webhook_port).start()

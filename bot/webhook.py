@@ -1,5 +1,5 @@
-"""Webhook mode (`voronka webhook`): one aiohttp server for Telegram, the lead intake API and
-a health check.
+"""Webhook mode (`voronka webhook`): one aiohttp server for Telegram, a health check and the
+other HTTP endpoints (handlers/http, handlers/webapp: mounted by handlers.routers.mount_http).
 
 Routes:
 
@@ -15,28 +15,8 @@ Routes:
 ``GET /healthz``  200 ``{"ok": true, "database": "ok", ["redis": "ok",] "in_flight": n}`` when
     the database (and Redis, when used) answer; 503 with ``"error"`` in place of ``"ok"``, or
     ``{"ok": false, "status": "shutting_down"}`` during a shutdown (the proxy stops sending).
-``POST /api/leads``  lead intake (services/intake/api.py): ``Authorization: Bearer <token>`` of
-    a source from ``INTAKE_TOKENS``; JSON object or form (urlencoded or multipart) with
-    ``name``, ``phone`` and/or ``email``, optional ``need`` (or ``message``/``comment``),
-    ``company``, ``amount``; optional ``Idempotency-Key`` header. Answers:
-
-    - 201 ``{"lead_id": 12, "status": "created"}`` — a new lead in the Leads pipeline, its
-      manager notified;
-    - 200 ``{"lead_id": 7, "status": "duplicate"}`` — the phone/email already has an open lead
-      (no second lead; its manager is told the client wrote again);
-    - a replay of an Idempotency-Key with the same fields: the original status and body,
-      plus the header ``Idempotency-Replayed: true``;
-    - 400 ``{"error": "bad_json" | "bad_form" | "bad_idempotency_key", "detail": ...}``;
-    - 401 ``{"error": "unauthorized"}`` (with ``WWW-Authenticate: Bearer``);
-    - 404 ``{"error": "intake_disabled"}`` when ``INTAKE_TOKENS`` is not set;
-    - 415 ``{"error": "unsupported_media_type"}``;
-    - 422 ``{"error": "validation_failed", "errors": {"phone": "invalid", ...}}`` or
-      ``{"error": "idempotency_key_reused", "errors": {"idempotency_key": "reused"}}``;
-    - 429 ``{"error": "rate_limited", "retry_after": 17}`` with ``Retry-After: 17``;
-    - 500 ``{"error": "internal_error"}`` (nothing saved; retry with the same key);
-    - 503 ``{"error": "shutting_down"}``.
-
-    If Redis cannot be reached the rate limit is skipped (logged): a lead is worth more.
+``POST /api/leads``  the site form (handlers/http/intake.py: its answers are listed there).
+``/app/``  the Mini App, when WEB_APP_URL is set (handlers/webapp/api.py).
 
 Graceful shutdown: the listening socket closes first, then ``on_shutdown`` refuses new work
 (503) and waits (up to ``shutdown_grace`` seconds) for every update and intake request in
@@ -70,15 +50,13 @@ from sqlalchemy import text
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from bot.settings import MissingSetting, Settings
+from handlers.http.intake import IntakeState
 from services.intake import api as intake
 from storage.uow import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-REPLAYED_HEADER = "Idempotency-Replayed"
-INTAKE_PATH = "/api/leads"
 HEALTH_PATH = "/healthz"
 HEALTH_TIMEOUT = 5.0
 
@@ -95,9 +73,6 @@ class WebhookState:
     bot: Bot
     uow_factory: UnitOfWorkFactory
     secret: bytes
-    tokens: intake.TokenRegistry
-    limiter: intake.RateLimiter
-    kick: Callable[[], None] | None = None
     redis: Any = None  # a redis.asyncio.Redis to ping in /healthz
     shutdown_grace: float = 30.0
     closing: bool = False
@@ -219,113 +194,6 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if ok else 503)
 
 
-# --- lead intake -------------------------------------------------------------------------
-
-
-class _BadBody(Exception):
-    def __init__(self, status: int, error: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.error = error
-        self.detail = detail
-
-
-def _bearer(request: web.Request) -> str | None:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return token.strip() or None
-
-
-async def _read_fields(request: web.Request) -> dict[str, object]:
-    kind = request.content_type
-    if kind == "application/json" or kind.endswith("+json"):
-        raw = await request.read()
-        try:
-            data = json.loads(raw.decode(request.charset or "utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise _BadBody(400, "bad_json", f"not valid JSON: {exc}"[:200]) from exc
-        if not isinstance(data, dict):
-            raise _BadBody(400, "bad_json", "expected a JSON object")
-        return data
-    if kind in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        try:
-            form = await request.post()
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise _BadBody(400, "bad_form", f"unreadable form: {exc}"[:200]) from exc
-        fields: dict[str, object] = {}
-        for key, value in form.items():
-            if isinstance(value, str) and key not in fields:  # files are ignored
-                fields[key] = value
-        return fields
-    raise _BadBody(
-        415,
-        "unsupported_media_type",
-        "send application/json, application/x-www-form-urlencoded or multipart/form-data",
-    )
-
-
-async def post_lead(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    if not state.tokens:
-        return _error(404, "intake_disabled")
-    source = state.tokens.authenticate(_bearer(request))
-    if source is None:
-        return _error(401, "unauthorized", {"WWW-Authenticate": 'Bearer realm="voronka"'})
-    if state.closing:
-        return _error(503, "shutting_down", {"Retry-After": "5"})
-    try:
-        decision = await state.limiter.hit(source.name)
-    except Exception as exc:  # Redis away: take the lead rather than lose it
-        log.warning("intake rate limit unavailable (%s); request let through", exc)
-        decision = intake.RateDecision(allowed=True, count=0, retry_after=0)
-    if not decision.allowed:
-        return _error(
-            429,
-            "rate_limited",
-            {"Retry-After": str(decision.retry_after)},
-            retry_after=decision.retry_after,
-        )
-    try:
-        fields = await _read_fields(request)
-    except _BadBody as exc:
-        return _error(exc.status, exc.error, detail=exc.detail)
-    try:
-        key = intake.check_idempotency_key(request.headers.get(IDEMPOTENCY_HEADER))
-    except ValueError as exc:
-        return _error(400, "bad_idempotency_key", detail=str(exc))
-    task = state.track(
-        intake.receive(
-            state.uow_factory,
-            source,
-            fields,
-            idempotency_key=key,
-            manager_telegram_ids=state.settings.intake_manager_ids,
-        )
-    )
-    try:
-        result = await asyncio.shield(task)
-    except intake.InvalidSubmission as exc:
-        return _error(422, "validation_failed", errors=exc.errors)
-    except intake.IdempotencyConflict:
-        return _error(422, "idempotency_key_reused", errors={"idempotency_key": "reused"})
-    except Exception:
-        log.exception("intake %s failed; nothing was saved", source.name)
-        return _error(500, "internal_error")
-    if result.notified and state.kick is not None:
-        state.kick()
-    log.info(
-        "intake %s: lead %s %s%s",
-        source.name,
-        result.lead_id,
-        result.outcome,
-        " (replayed)" if result.replayed else "",
-    )
-    headers = {REPLAYED_HEADER: "true"} if result.replayed else None
-    status = 201 if result.outcome == intake.CREATED else 200
-    return web.json_response(result.body(), status=status, headers=headers)
-
-
 # --- the app -----------------------------------------------------------------------------
 
 
@@ -359,21 +227,24 @@ def build_app(
         bot=bot,
         uow_factory=uow_factory,
         secret=settings.webhook_secret.get_secret_value().encode(),
-        tokens=tokens,
-        limiter=limiter or intake.MemoryRateLimiter(settings.intake_rate_limit, uow_factory.clock),
-        kick=kick,
         redis=redis,
         shutdown_grace=shutdown_grace,
+    )
+    site_form = IntakeState(
+        uow_factory=uow_factory,
+        tokens=tokens,
+        limiter=limiter or intake.MemoryRateLimiter(settings.intake_rate_limit, uow_factory.clock),
+        gate=state,
+        manager_telegram_ids=settings.intake_manager_ids,
+        kick=kick,
     )
     app = web.Application()
     app[STATE] = state
     app.router.add_post(settings.webhook_path, telegram_update)
     app.router.add_get(HEALTH_PATH, healthz)
-    app.router.add_post(INTAKE_PATH, post_lead)
-    if webapp is not None:
-        from handlers.webapp.api import mount
+    from handlers.routers import mount_http  # with the routers, when the app is built
 
-        mount(app, webapp)
+    mount_http(app, intake_state=site_form, webapp=webapp)
 
     async def on_shutdown(_app: web.Application) -> None:
         await state.drain()

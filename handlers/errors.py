@@ -12,37 +12,15 @@ from aiogram import Router
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent, InlineKeyboardMarkup, Message
 
-from handlers.deals import views as deal_view
-from handlers.leads import views as leads_view
+from handlers.ui import deal_card, lead_card
 from handlers.ui.callbacks import DealCb, InstallmentCb, LeadCb
-from handlers.ui.i18n import DEFAULT_LANG, has, t
-from services.errors import DomainError, StaleVersion, ValidationError
+from handlers.ui.error_text import error_text
+from handlers.ui.i18n import DEFAULT_LANG, t
+from services.errors import DomainError, StaleVersion
 from services.permissions import Actor
-from services.sales import deals, leads
 from storage.uow import DuplicateUpdate, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
-
-
-def _param_text(key: str, value: Any, lang: str) -> Any:
-    if key == "field" and isinstance(value, str):
-        return t(f"field.{value}", lang)
-    if key == "missing" and isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    return value
-
-
-def error_text(exc: DomainError, lang: str) -> str:
-    """The most specific translated text for an error, with its params filled in."""
-    params = {k: _param_text(k, v, lang) for k, v in exc.params.items()}
-    candidates = [exc.key]
-    if isinstance(exc, ValidationError):
-        candidates += [f"invalid.{exc.field}", "error.validation"]
-    candidates.append(type(exc).key)
-    for key in candidates:
-        if has(key, lang) or has(key):
-            return "⚠️ " + t(key, lang, **params)
-    return "⚠️ " + t("error.domain", lang)
 
 
 async def domain_error(
@@ -83,13 +61,15 @@ async def _refresh_card(
         async with uow_factory() as uow:
             if prefix in (DealCb.__prefix__, InstallmentCb.__prefix__):
                 cb = DealCb if prefix == DealCb.__prefix__ else InstallmentCb
-                deal = await deals.get_card(uow, actor, cb.unpack(data).deal_id)
-                text = deal_view.card_text(deal, lang, tz, t("deal.changed_elsewhere", lang))
-                markup = deal_view.card_keyboard(deal, lang)
+                notice = t("deal.changed_elsewhere", lang)
+                text, markup = await deal_card.drawn(
+                    uow, actor, cb.unpack(data).deal_id, lang, tz, notice
+                )
             elif prefix == LeadCb.__prefix__:
-                lead = await leads.get_lead(uow, actor, LeadCb.unpack(data).lead_id)
-                text = leads_view.lead_text(lead, lang, tz, t("lead.changed_elsewhere", lang))
-                markup = leads_view.lead_card(lead, lang)
+                notice = t("lead.changed_elsewhere", lang)
+                text, markup = await lead_card.drawn(
+                    uow, actor, LeadCb.unpack(data).lead_id, lang, tz, notice
+                )
             else:
                 return
     except (DomainError, ValueError, TypeError):

@@ -6,18 +6,15 @@ actor's right to the deal and the card's version; errors go to the error router.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, tzinfo
 from html import escape
 from typing import Any
 
-from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramBadRequest
+from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import (
     CallbackQuery,
     InlineKeyboardMarkup,
@@ -28,8 +25,7 @@ from aiogram.types import (
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from handlers.deals import views as view
-from handlers.errors import error_text
-from handlers.ui import cards, screen, timeline
+from handlers.ui import deal_card, screen, timeline
 from handlers.ui.callbacks import (
     DealAction,
     DealCb,
@@ -41,11 +37,11 @@ from handlers.ui.callbacks import (
     TimelineCb,
     TimelineSubject,
 )
+from handlers.ui.error_text import error_text
 from handlers.ui.filters import Staff
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button, with_app
 from services import dates
-from services.common import check_version
 from services.dto import DealCard
 from services.errors import FieldRequired, PermissionDenied, ValidationError
 from services.intake import business
@@ -55,8 +51,6 @@ from services.sales import timeline as timelines
 from storage.enums import ActivityKind
 from storage.uow import UnitOfWork
 
-log = logging.getLogger(__name__)
-
 
 class DealInput(StatesGroup):
     field = State()  # a stage's required field, asked inline
@@ -65,57 +59,6 @@ class DealInput(StatesGroup):
     reply = State()  # a reply to the client's Telegram chat
     defer_date = State()
     search = State()
-
-
-async def show(
-    query: CallbackQuery,
-    card: DealCard,
-    lang: str,
-    tz: tzinfo,
-    notice: str | None = None,
-    markup: InlineKeyboardMarkup | None = None,
-) -> None:
-    """Edit the card message in place."""
-    text = view.card_text(card, lang, tz, notice)
-    await screen.edit(query, text, markup or view.card_keyboard(card, lang))
-
-
-async def send_card(
-    message: Message,
-    card: DealCard,
-    lang: str,
-    tz: tzinfo,
-    notice: str | None = None,
-    storage: BaseStorage | None = None,
-) -> None:
-    """Send the card as a message of its own (remembered in `storage`, so a change made in
-    the Mini App redraws it: `refresh_in_chat`)."""
-    sent = await message.answer(
-        view.card_text(card, lang, tz, notice), reply_markup=view.card_keyboard(card, lang)
-    )
-    if storage is not None and message.bot is not None and isinstance(sent, Message):
-        await cards.remember(storage, message.bot.id, sent.chat.id, card.id, sent.message_id)
-
-
-async def refresh_in_chat(
-    bot: Bot, storage: BaseStorage, actor: Actor, lang: str, tz: tzinfo, card: DealCard
-) -> bool:
-    """Redraw this deal's card in the person's chat, where the bot last sent it (a move
-    made in the Mini App). False when there is no such card or it cannot be edited."""
-    message_id = await cards.message_of(storage, bot.id, actor.telegram_id, card.id)
-    if message_id is None:
-        return False
-    try:
-        await bot.edit_message_text(
-            text=view.card_text(card, lang, tz),
-            chat_id=actor.telegram_id,
-            message_id=message_id,
-            reply_markup=view.card_keyboard(card, lang),
-        )
-    except TelegramBadRequest as exc:  # deleted, too old, or "message is not modified"
-        log.info("deal %s card in chat %s not redrawn: %s", card.id, actor.telegram_id, exc)
-        return False
-    return True
 
 
 # --- open ---------------------------------------------------------------------------------
@@ -133,9 +76,9 @@ async def open_deal(
     await state.clear()
     card = await deals.get_card(uow, actor, callback_data.deal_id)
     if callback_data.v:  # a "back" from a sub-menu of this card: edit in place
-        await show(query, card, lang, tz)
+        await deal_card.show(query, card, lang, tz)
     elif isinstance(query.message, Message):  # opened from a list: a card of its own
-        await send_card(query.message, card, lang, tz, storage=state.storage)
+        await deal_card.send_card(query.message, card, lang, tz, storage=state.storage)
 
 
 async def deal_command(
@@ -146,21 +89,29 @@ async def deal_command(
         await message.answer(t("deal.usage", lang))
         return
     card = await deals.get_card(uow, actor, int(arg[0].lstrip("#")))
-    await send_card(message, card, lang, tz, storage=state.storage)
+    await deal_card.send_card(message, card, lang, tz, storage=state.storage)
 
 
 # --- stage moves (required fields asked inline) -------------------------------------------
+
+Move = Callable[[UnitOfWork, Actor, DealCb, dict[str, Any] | None], Awaitable[DealCard]]
+
+# The one dispatch of a move: the router's filter takes these actions, `_move` calls one.
+MOVES: dict[DealAction, Move] = {
+    DealAction.NEXT: lambda uow, a, cb, fields: deals.advance(uow, a, cb.deal_id, cb.v, fields),
+    DealAction.TO_STAGE: lambda uow, a, cb, fields: deals.move_to(
+        uow, a, cb.deal_id, cb.arg, cb.v, fields
+    ),
+}
 
 
 async def _move(
     callback_data: DealCb, uow: UnitOfWork, actor: Actor, fields: dict[str, Any] | None = None
 ) -> DealCard:
-    d, v = callback_data.deal_id, callback_data.v
-    if callback_data.action == DealAction.NEXT:
-        return await deals.advance(uow, actor, d, v, fields)
-    if callback_data.action == DealAction.TO_STAGE:
-        return await deals.move_to(uow, actor, d, callback_data.arg, v, fields)
-    raise ValidationError("action", "unknown")
+    move = MOVES.get(callback_data.action)
+    if move is None:  # a move asked for a field, then its callback was replaced: refuse
+        raise ValidationError("action", "unknown")
+    return await move(uow, actor, callback_data, fields)
 
 
 async def move(
@@ -177,7 +128,7 @@ async def move(
     except FieldRequired as exc:
         await _ask_field(query, callback_data, exc.field, {}, lang, state)
         return
-    await show(query, card, lang, tz)
+    await deal_card.show(query, card, lang, tz)
 
 
 async def _ask_field(
@@ -238,21 +189,7 @@ async def field_input(
         await _ask_field(None, cb, exc.field, stored, lang, state, message)
         return
     await state.clear()
-    await replace_card(message, data.get("card_msg"), card, lang, tz)
-
-
-async def replace_card(
-    message: Message,
-    card_msg: list[int] | None,
-    card: DealCard,
-    lang: str,
-    tz: tzinfo,
-    notice: str | None = None,
-) -> None:
-    """Update the original card in place if we know it (and say so), else send a fresh one."""
-    text = view.card_text(card, lang, tz, notice)
-    if await screen.edit_or_send(message, card_msg, text, view.card_keyboard(card, lang)):
-        await message.answer(t("deal.saved", lang))
+    await deal_card.replace_card(message, data.get("card_msg"), card, lang, tz)
 
 
 # --- one tap, one service call, the card re-rendered -----------------------------------------
@@ -277,7 +214,7 @@ async def one_call(
     tz: tzinfo,
 ) -> None:
     card = await ONE_CALL[callback_data.action](uow, actor, callback_data)
-    await show(query, card, lang, tz)
+    await deal_card.show(query, card, lang, tz)
 
 
 async def choose_stage(
@@ -288,15 +225,9 @@ async def choose_stage(
     lang: str,
     tz: tzinfo,
 ) -> None:
-    card = await fresh(uow, actor, callback_data)
-    await show(query, card, lang, tz, markup=view.stages(card, lang))
-
-
-async def fresh(uow: UnitOfWork, actor: Actor, cb: DealCb) -> DealCard:
-    """The card for a sub-menu; a stale one is refused like a move would be."""
-    card = await deals.get_card(uow, actor, cb.deal_id)
-    check_version("deal", card.version, cb.v or None)
-    return card
+    await deal_card.sub_menu(
+        query, uow, actor, callback_data, lang, tz, lambda card: view.stages(card, lang)
+    )
 
 
 # --- losing, refusal, reopening -----------------------------------------------------------
@@ -310,19 +241,15 @@ async def lose_menu(
     lang: str,
     tz: tzinfo,
 ) -> None:
-    card = await fresh(uow, actor, callback_data)
-    reasons = [
-        (rid, ("⏸ " if cond else "") + label)
-        for rid, label, cond in await deals.loss_reasons(uow, lang)
-    ]
-    await show(
-        query,
-        card,
-        lang,
-        tz,
-        notice=t("deal.lose.pick", lang),
-        markup=view.reasons(card, reasons, lang),
-    )
+    async def menu(card: DealCard) -> InlineKeyboardMarkup:
+        reasons = [
+            (rid, ("⏸ " if cond else "") + label)
+            for rid, label, cond in await deals.loss_reasons(uow, lang)
+        ]
+        return view.reasons(card, reasons, lang)
+
+    pick = t("deal.lose.pick", lang)
+    await deal_card.sub_menu(query, uow, actor, callback_data, lang, tz, menu, pick)
 
 
 # --- deferral -----------------------------------------------------------------------------
@@ -336,14 +263,9 @@ async def defer_menu(
     lang: str,
     tz: tzinfo,
 ) -> None:
-    card = await fresh(uow, actor, callback_data)
-    await show(
-        query,
-        card,
-        lang,
-        tz,
-        notice=t("deal.defer.pick", lang),
-        markup=view.defer_choices(card, lang),
+    pick = t("deal.defer.pick", lang)
+    await deal_card.sub_menu(
+        query, uow, actor, callback_data, lang, tz, lambda c: view.defer_choices(c, lang), pick
     )
 
 
@@ -361,7 +283,7 @@ async def defer_quick(
         raise ValidationError("when", "unknown")
     when = dates.quick(choices[callback_data.arg], clock, str(tz))
     card = await deals.defer(uow, actor, callback_data.deal_id, when, callback_data.v)
-    await show(query, card, lang, tz)
+    await deal_card.show(query, card, lang, tz)
 
 
 async def defer_type(
@@ -372,36 +294,10 @@ async def defer_type(
     lang: str,
     state: FSMContext,
 ) -> None:
-    await fresh(uow, actor, callback_data)
-    await ask_for_card(
+    await deal_card.fresh(uow, actor, callback_data)
+    await deal_card.ask_for_card(
         query, state, DealInput.defer_date, callback_data, t("deal.ask.defer", lang), lang
     )
-
-
-async def ask_for_card(
-    query: CallbackQuery, state: FSMContext, step: State, cb: DealCb, prompt: str, lang: str
-) -> None:
-    """Ask for a value typed for this card (read back by `typed`)."""
-    await screen.ask(query, state, step, prompt, lang, data={"cb": cb.pack()})
-
-
-async def typed(
-    message: Message,
-    state: FSMContext,
-    lang: str,
-    tz: tzinfo,
-    ask_key: str,
-    apply: Callable[[DealCb, str], Awaitable[DealCard]],
-) -> None:
-    """A value typed for a card (a date, a note): bad input re-asks and saves nothing."""
-    data = await state.get_data()
-    try:
-        card = await apply(DealCb.unpack(data["cb"]), message.text or "")
-    except ValidationError as exc:
-        await message.answer(screen.again(error_text(exc, lang), t(ask_key, lang)))
-        return
-    await state.clear()
-    await replace_card(message, data.get("card_msg"), card, lang, tz)
 
 
 async def defer_date_input(
@@ -417,7 +313,7 @@ async def defer_date_input(
         when = dates.parse_when(text, clock, str(tz))
         return await deals.defer(uow, actor, cb.deal_id, when, cb.v)
 
-    await typed(message, state, lang, tz, "deal.ask.defer", apply)
+    await deal_card.typed(message, state, lang, tz, "deal.ask.defer", apply)
 
 
 # --- notes, history, reassignment ---------------------------------------------------------
@@ -433,13 +329,13 @@ async def note_ask(
 ) -> None:
     """Note or call: a prompt from a stale card is refused at the tap (with the fresh card),
     not after the text is typed."""
-    card = await fresh(uow, actor, callback_data)
+    card = await deal_card.fresh(uow, actor, callback_data)
     if not card.may_edit:
         raise PermissionDenied(str(Action.DEAL_EDIT))
     call = callback_data.action == DealAction.CALL
     step = DealInput.call if call else DealInput.note
     key = "deal.ask.call" if call else "deal.ask.note"
-    await ask_for_card(query, state, step, callback_data, t(key, lang), lang)
+    await deal_card.ask_for_card(query, state, step, callback_data, t(key, lang), lang)
 
 
 async def note_input(
@@ -448,7 +344,7 @@ async def note_input(
     async def apply(cb: DealCb, text: str) -> DealCard:
         return await deals.add_note(uow, actor, cb.deal_id, text)
 
-    await typed(message, state, lang, tz, "deal.ask.note", apply)
+    await deal_card.typed(message, state, lang, tz, "deal.ask.note", apply)
 
 
 async def call_input(
@@ -457,7 +353,7 @@ async def call_input(
     async def apply(cb: DealCb, text: str) -> DealCard:
         return await deals.add_note(uow, actor, cb.deal_id, text, ActivityKind.CALL)
 
-    await typed(message, state, lang, tz, "deal.ask.call", apply)
+    await deal_card.typed(message, state, lang, tz, "deal.ask.call", apply)
 
 
 async def history(
@@ -520,7 +416,7 @@ async def files(
 ) -> None:
     """📎 Files: the deal's photos and videos back as media groups (captions kept), the
     other files one by one, a page at a time, then a line with "more" and "back"."""
-    card = await fresh(uow, actor, callback_data)
+    card = await deal_card.fresh(uow, actor, callback_data)
     page = await timelines.deal_files(uow, actor, card.id, callback_data.arg)
     msg = screen.message_of(query)
     if msg is None or msg.bot is None:
@@ -562,9 +458,9 @@ async def reply_ask(
 ) -> None:
     """💬 Reply: refused at the tap when the card is stale, the chat cannot be answered
     (no connection, no right to reply, the 24-hour window passed)."""
-    await fresh(uow, actor, callback_data)
+    await deal_card.fresh(uow, actor, callback_data)
     await business.check_reply(uow, actor, callback_data.deal_id)
-    await ask_for_card(
+    await deal_card.ask_for_card(
         query, state, DealInput.reply, callback_data, t("deal.ask.reply", lang), lang
     )
 
@@ -583,7 +479,7 @@ async def reply_input(
         )
         return await business.record_reply(uow, actor, target, sent.message_id)
 
-    await typed(message, state, lang, tz, "deal.ask.reply", apply)
+    await deal_card.typed(message, state, lang, tz, "deal.ask.reply", apply)
 
 
 async def exclude_chat(
@@ -595,7 +491,7 @@ async def exclude_chat(
     tz: tzinfo,
 ) -> None:
     card = await business.exclude_chat(uow, actor, callback_data.deal_id, callback_data.v)
-    await show(query, card, lang, tz, notice=t("deal.chat.excluded", lang))
+    await deal_card.show(query, card, lang, tz, notice=t("deal.chat.excluded", lang))
 
 
 async def reassign_menu(
@@ -606,16 +502,11 @@ async def reassign_menu(
     lang: str,
     tz: tzinfo,
 ) -> None:
-    card = await fresh(uow, actor, callback_data)
-    people = await deals.assignable_managers(uow, actor)
-    await show(
-        query,
-        card,
-        lang,
-        tz,
-        notice=t("deal.reassign.pick", lang),
-        markup=view.managers(card, people, lang),
-    )
+    async def menu(card: DealCard) -> InlineKeyboardMarkup:
+        return view.managers(card, await deals.assignable_managers(uow, actor), lang)
+
+    pick = t("deal.reassign.pick", lang)
+    await deal_card.sub_menu(query, uow, actor, callback_data, lang, tz, menu, pick)
 
 
 # --- my deals, search ---------------------------------------------------------------------
@@ -723,7 +614,7 @@ async def _search(
         await message.answer(t("deals.search.none", lang))
         return
     rows = [
-        [button(view.list_button(item, lang), DealCb(action=DealAction.OPEN, deal_id=item.id))]
+        [button(deal_card.list_button(item, lang), DealCb(action=DealAction.OPEN, deal_id=item.id))]
         for item in found
     ]
     await message.answer(
@@ -739,9 +630,7 @@ def setup() -> Router:
     router.callback_query.filter(Staff())
     router.callback_query.register(open_deal, DealCb.filter(F.action == DealAction.OPEN))
     router.message.register(deal_command, Command("deal"))
-    router.callback_query.register(
-        move, DealCb.filter(F.action.in_({DealAction.NEXT, DealAction.TO_STAGE}))
-    )
+    router.callback_query.register(move, DealCb.filter(F.action.in_(set(MOVES))))
     router.message.register(field_input, DealInput.field, F.text)
     router.callback_query.register(one_call, DealCb.filter(F.action.in_(set(ONE_CALL))))
     router.callback_query.register(choose_stage, DealCb.filter(F.action == DealAction.CHOOSE))

@@ -15,7 +15,6 @@ from typing import Any
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from handlers.deals.views import list_button
 from handlers.ui import fmt
 from handlers.ui.callbacks import (
     DealAction,
@@ -27,6 +26,7 @@ from handlers.ui.callbacks import (
     FunnelPeriod,
     FunnelReport,
 )
+from handlers.ui.deal_card import list_button
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
 from services.reports.analytics import (

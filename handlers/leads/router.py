@@ -13,6 +13,7 @@ The card: read the callback → one service call → render; errors go to the er
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import tzinfo
 from typing import Any
 
@@ -23,12 +24,11 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyKeyboardRemove
 from aiogram.types import Contact as TgContact
 
-from handlers.deals import views as deal_view
-from handlers.errors import error_text
 from handlers.leads import views as view
-from handlers.ui import cards
+from handlers.ui import cards, deal_card, lead_card, screen
 from handlers.ui import keyboards as kb
 from handlers.ui.callbacks import LeadAction, LeadCb, MenuAction, MenuCb, WizardAction, WizardCb
+from handlers.ui.error_text import error_text
 from handlers.ui.filters import Staff
 from handlers.ui.i18n import t
 from services import validation
@@ -196,7 +196,7 @@ async def lead_command(
     if arg and arg[0].lstrip("#").isdigit():
         card = await leads.get_lead(uow, actor, int(arg[0].lstrip("#")))
         await message.answer(
-            view.lead_text(card, lang, tz), reply_markup=view.lead_card(card, lang)
+            lead_card.card_text(card, lang, tz), reply_markup=lead_card.card_keyboard(card, lang)
         )
         return
     await _start(message, state, actor, lang)
@@ -453,8 +453,8 @@ async def _create(
         return
     await state.clear()
     await message.edit_text(
-        view.lead_text(card, lang, tz, t("lead.created", lang)),
-        reply_markup=view.lead_card(card, lang),
+        lead_card.card_text(card, lang, tz, t("lead.created", lang)),
+        reply_markup=lead_card.card_keyboard(card, lang),
     )
 
 
@@ -490,7 +490,17 @@ async def force(
     await _ask(state, data, then, lang, query.message, edit=True)
 
 
-async def open_duplicate_lead(
+# The existing lead or deal a duplicate warning offers, drawn in place of the wizard.
+Drawn = Callable[
+    [UnitOfWork, Actor, int, str, tzinfo], Awaitable[tuple[str, InlineKeyboardMarkup | None]]
+]
+DUPLICATE_CARDS: dict[WizardAction, Drawn] = {
+    WizardAction.OPEN_LEAD: lead_card.drawn,
+    WizardAction.OPEN_DEAL: deal_card.drawn,
+}
+
+
+async def open_duplicate(
     query: CallbackQuery,
     callback_data: WizardCb,
     uow: UnitOfWork,
@@ -499,32 +509,13 @@ async def open_duplicate_lead(
     tz: tzinfo,
     state: FSMContext,
 ) -> None:
-    """The existing lead instead of a new one (the wizard ends, nothing saved)."""
-    card = await leads.get_lead(uow, actor, callback_data.value)
+    """The existing lead or deal instead of a new one (the wizard ends, nothing saved)."""
+    text, markup = await DUPLICATE_CARDS[callback_data.action](
+        uow, actor, callback_data.value, lang, tz
+    )
     if await _step(state) is not None:
         await state.clear()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            view.lead_text(card, lang, tz), reply_markup=view.lead_card(card, lang)
-        )
-
-
-async def open_duplicate_deal(
-    query: CallbackQuery,
-    callback_data: WizardCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-    state: FSMContext,
-) -> None:
-    card = await deals.get_card(uow, actor, callback_data.value)
-    if await _step(state) is not None:
-        await state.clear()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            deal_view.card_text(card, lang, tz), reply_markup=deal_view.card_keyboard(card, lang)
-        )
+    await screen.edit(query, text, markup)
 
 
 async def unexpected_input(message: Message, lang: str, state: FSMContext) -> None:
@@ -547,8 +538,8 @@ async def _show(
 ) -> None:
     if isinstance(query.message, Message):
         await query.message.edit_text(
-            view.lead_text(card, lang, tz, notice),
-            reply_markup=markup or view.lead_card(card, lang),
+            lead_card.card_text(card, lang, tz, notice),
+            reply_markup=markup or lead_card.card_keyboard(card, lang),
         )
 
 
@@ -565,7 +556,7 @@ async def open_lead(
         await _show(query, card, lang, tz)
     elif isinstance(query.message, Message):
         await query.message.answer(
-            view.lead_text(card, lang, tz), reply_markup=view.lead_card(card, lang)
+            lead_card.card_text(card, lang, tz), reply_markup=lead_card.card_keyboard(card, lang)
         )
 
 
@@ -609,8 +600,8 @@ async def convert(
     if isinstance(query.message, Message):
         notice = t("lead.converted", lang, id=callback_data.lead_id)
         await query.message.edit_text(
-            deal_view.card_text(card, lang, tz, notice),
-            reply_markup=deal_view.card_keyboard(card, lang),
+            deal_card.card_text(card, lang, tz, notice),
+            reply_markup=deal_card.card_keyboard(card, lang),
         )
         if query.bot is not None:
             where = query.message
@@ -664,10 +655,7 @@ def setup() -> Router:
         force, LeadWizard.duplicate, WizardCb.filter(F.action == WizardAction.FORCE)
     )
     router.callback_query.register(
-        open_duplicate_lead, WizardCb.filter(F.action == WizardAction.OPEN_LEAD)
-    )
-    router.callback_query.register(
-        open_duplicate_deal, WizardCb.filter(F.action == WizardAction.OPEN_DEAL)
+        open_duplicate, WizardCb.filter(F.action.in_(set(DUPLICATE_CARDS)))
     )
     router.message.register(unexpected_input, StateFilter(LeadWizard), _not_command)
     router.callback_query.register(open_lead, LeadCb.filter(F.action == LeadAction.OPEN))

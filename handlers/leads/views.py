@@ -1,4 +1,5 @@
-"""The new-lead wizard's prompts and the lead card's keyboards.
+"""The new-lead wizard's prompts and the lead card's loss-reason menu (the card itself is
+handlers/ui/lead_card.py: the error router redraws it too).
 
 Texts come from t() (handlers/locales/*/leads.po); everything a person typed is escaped
 (the bot speaks HTML). The wizard's state is a plain dict kept in the FSM storage.
@@ -7,7 +8,6 @@ Texts come from t() (handlers/locales/*/leads.po); everything a person typed is 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import tzinfo
 from html import escape
 from typing import Any
 
@@ -21,21 +21,17 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from handlers.ui import fmt
 from handlers.ui.callbacks import (
-    DealAction,
-    DealCb,
     LeadAction,
-    LeadCb,
-    TimelineCb,
-    TimelineSubject,
     WizardAction,
     WizardCb,
 )
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
+from handlers.ui.lead_card import lead_cb
 from services import validation
 from services.dto import LeadCard
 from services.errors import ValidationError
-from storage.enums import LeadSource, LeadStatus
+from storage.enums import LeadSource
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup
 Data = Mapping[str, Any]
@@ -209,83 +205,7 @@ def duplicates(data: Data, lang: str) -> tuple[str, InlineKeyboardMarkup]:
     return "\n".join(lines), _markup(rows)
 
 
-# --- the lead card ------------------------------------------------------------------------
-
-
-def _card_body(card: LeadCard, lang: str) -> str:
-    lines = [f"🧲 <b>{escape(card.name)}</b> · {t('lead.label', lang)} #{card.id}"]
-    lines.append(t("lead.card.source", lang, source=t(f"source.{card.source}", lang)))
-    if card.phone:
-        lines.append(f"📞 {card.phone}")
-    if card.email:
-        lines.append(f"✉️ {escape(card.email)}")
-    if card.is_legal_entity and card.company_name:
-        lines.append(f"🏢 {escape(card.company_name)}")
-    if card.need:
-        lines.append(f"🔎 {escape(card.need[:300])}")
-    lines.append(f"💰 {fmt.money(card.amount, lang)}")
-    lines.append(f"🧭 <b>{escape(card.stage.label(lang))}</b>")
-    if card.manager_name:
-        lines.append(t("deal.card.manager", lang, name=escape(card.manager_name)))
-    if card.loss_reason:
-        lines.append(t("deal.card.reason", lang, reason=escape(card.loss_reason)))
-    if card.qualification:
-        lines.append("")
-        lines.append(t("lead.card.qualification", lang))
-        for _code, text, text_en, required, yes in card.qualification:
-            label = text_en if lang == "en" and text_en else text
-            mark = "✅" if yes else "⬜"
-            star = " *" if required else ""
-            lines.append(f"{mark} {escape(label)}{star}")
-    return "\n".join(lines)
-
-
-def lead_text(card: LeadCard, lang: str, tz: tzinfo, notice: str | None = None) -> str:
-    text = _card_body(card, lang)
-    return f"<i>{escape(notice)}</i>\n\n{text}" if notice else text
-
-
-def _lcb(card: LeadCard, action: LeadAction, arg: int = 0) -> LeadCb:
-    return LeadCb(action=action, lead_id=card.id, v=card.version, arg=arg)
-
-
-def _history(card: LeadCard, lang: str) -> list[InlineKeyboardButton]:
-    """📜 History: the lead's timeline (handlers/deals/router.py `timeline_page`)."""
-    cb = TimelineCb(subject=TimelineSubject.LEAD, subject_id=card.id)
-    return [button(t("deal.btn.history", lang), cb)]
-
-
-def lead_card(card: LeadCard, lang: str) -> InlineKeyboardMarkup | None:
-    if card.status == LeadStatus.CONVERTED and card.deal_id:
-        return _markup(
-            [
-                [
-                    button(
-                        t("lead.btn.open_deal", lang, id=card.deal_id),
-                        DealCb(action=DealAction.OPEN, deal_id=card.deal_id),
-                    )
-                ],
-                _history(card, lang),
-            ]
-        )
-    if card.status not in (LeadStatus.NEW, LeadStatus.QUALIFYING):
-        return _markup([_history(card, lang)])
-    rows = []
-    for i, (_code, text, text_en, required, yes) in enumerate(card.qualification):
-        label = text_en if lang == "en" and text_en else text
-        star = " *" if required else ""
-        mark = "✅" if yes else "⬜"
-        rows.append(
-            [button(f"{mark} {fmt.short(label, 34)}{star}", _lcb(card, LeadAction.TOGGLE, i))]
-        )
-    rows.append(
-        [
-            button(t("lead.btn.convert", lang), _lcb(card, LeadAction.CONVERT)),
-            button(t("lead.btn.disqualify", lang), _lcb(card, LeadAction.DISQUALIFY)),
-        ]
-    )
-    rows.append(_history(card, lang))
-    return _markup(rows)
+# --- the lead card's sub-menu (the card itself: handlers/ui/lead_card.py) ---------------
 
 
 def reasons(
@@ -293,7 +213,7 @@ def reasons(
 ) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     for reason_id, label, _conditional in items:
-        kb.add(button(fmt.short(label, 30), _lcb(card, LeadAction.REASON, reason_id)))
+        kb.add(button(fmt.short(label, 30), lead_cb(card, LeadAction.REASON, reason_id)))
     kb.adjust(2)
-    kb.row(button(t("common.back", lang), _lcb(card, LeadAction.OPEN)))
+    kb.row(button(t("common.back", lang), lead_cb(card, LeadAction.OPEN)))
     return kb.as_markup()

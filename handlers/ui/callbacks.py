@@ -104,7 +104,7 @@ class DealAction(StrEnum):
     REASSIGN = "a"  # show managers
     REASSIGN_TO = "at"  # arg: employee id
     CANCEL = "x"  # close a sub-menu, back to the card
-    NEXT_CONTACT = "nc"  # show the next-contact choices (handlers/tasks/router.py)
+    NEXT_CONTACT = "nc"  # show the next-contact choices (handlers/followups/router.py)
     FILES = "f"  # arg: page of the deal's files (sent back as media groups / documents)
     CALL = "cl"  # log a call: ask what was said
     REPLY = "rp"  # reply to the client's Telegram chat: ask for the text

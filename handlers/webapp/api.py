@@ -36,8 +36,8 @@ from typing import Any
 
 from aiohttp import web
 
-from handlers.errors import error_text
 from handlers.ui import fmt
+from handlers.ui.error_text import error_text
 from handlers.ui.i18n import catalog, lang_of, t
 from handlers.webapp.auth import Unauthorized, authenticate
 from services import dates

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from aiogram.methods import EditMessageText
 
-from handlers.errors import error_text
+from handlers.ui.error_text import error_text
 from services.errors import RuleViolation
 from services.sales import deals
 from tests.factories import new_deal

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bot.app import build_dispatcher
-from handlers.errors import error_text
 from handlers.ui.callbacks import LeadAction, LeadCb, WizardAction, WizardCb
+from handlers.ui.error_text import error_text
 from handlers.ui.i18n import LANGUAGES, catalog, t
 from services import validation
 from services.clock import FakeClock
@@ -584,7 +584,13 @@ async def test_people_outside_sales_cannot_start_a_lead(harness, make_actor, db_
 def test_every_text_the_lead_screens_use_exists_in_both_languages():
     root = Path(__file__).resolve().parents[2] / "handlers"
     keys = set()
-    for name in ("leads/router.py", "leads/views.py", "deals/views.py"):
+    for name in (
+        "leads/router.py",
+        "leads/views.py",
+        "ui/lead_card.py",
+        "deals/views.py",
+        "ui/deal_card.py",
+    ):
         source = (root / name).read_text(encoding="utf-8")
         keys |= set(re.findall(r"""\bt\(\s*["']([a-z_.]+)["']""", source))
     keys |= {f"source.{s}" for s in LeadSource}

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, select
 
 from bot.scheduler import ReminderJobs
-from handlers.tasks.notify import render
+from handlers.notify import render
 from handlers.ui.callbacks import DealAction, DealCb
 from services.outbox.queue import Kind
 from services.sales import deals

@@ -10,7 +10,7 @@ import pytest
 from aiogram.methods import EditMessageText
 from aiohttp import ClientSession
 
-from handlers.errors import error_text
+from handlers.ui.error_text import error_text
 from services.errors import RuleViolation
 from services.sales import deals
 from tests.factories import new_deal

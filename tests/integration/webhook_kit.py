@@ -20,7 +20,6 @@ from bot.app import build_dispatcher
 from bot.settings import Settings
 from bot.webhook import (
     HEALTH_PATH,
-    INTAKE_PATH,
     SECRET_HEADER,
     STATE,
     SweepKicker,
@@ -28,6 +27,7 @@ from bot.webhook import (
     build_app,
     install_outage_passthrough,
 )
+from handlers.http.intake import INTAKE_PATH
 from services.intake import api as intake
 from storage.uow import UnitOfWorkFactory
 from tests.tg import BOT_ID, RecordingSession, make_bot, make_settings

@@ -6,7 +6,10 @@
   literal name.
 - No import cycle between any two modules of bot/, handlers/, services/ and storage/ — an
   import inside a function counts (it is how a loop gets hidden), one under
-  ``if TYPE_CHECKING:`` does not (it never runs).
+  ``if TYPE_CHECKING:`` does not (it never runs). Nor between their subpackages (a
+  package-level cycle, e.g. handlers.errors <-> handlers.deals), but for one pair that is
+  interleaved by design (`ALLOWED_PACKAGE_CYCLES`).
+- Only the assembler (handlers/routers.py) imports an area's router module.
 - No module uses another module's private name: ``from x import _name``, ``import x._mod``
   from outside ``x``, or ``mod._name`` where ``mod`` is an imported module.
 - No ``# noqa: E402`` (an import below code) outside the Alembic migrations.
@@ -267,6 +270,93 @@ def test_the_cycle_checker_ignores_type_checking_imports() -> None:
         ),
     }
     assert cycles(import_graph(sources)) == []
+
+
+# --- no import cycles between packages ----------------------------------------------------
+
+# services.sales and services.work interleave module by module, one direction per module
+# (the import contract "sales and work, one direction per module" holds the order).
+ALLOWED_PACKAGE_CYCLES = [["services.sales", "services.work"]]
+
+
+def package_of(module: str) -> str:
+    """The subpackage (or top-level module) of bot/handlers/services/storage a module is in:
+    handlers.deals.router -> handlers.deals, handlers.errors -> handlers.errors."""
+    return ".".join(module.split(".")[:2])
+
+
+def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The module graph folded onto packages (imports inside one package dropped)."""
+    folded: dict[str, set[str]] = {}
+    for module, edges in graph.items():
+        here = package_of(module)
+        targets = folded.setdefault(here, set())
+        targets.update(p for p in map(package_of, edges) if p != here)
+    return folded
+
+
+def test_no_import_cycles_between_packages() -> None:
+    graph = package_graph(import_graph(_project_sources()))
+    assert len(graph) >= 20, "the walk found too few packages: wrong root?"
+    loops = [loop for loop in cycles(graph) if loop not in ALLOWED_PACKAGE_CYCLES]
+    assert not loops, "packages that import each other (draw what both need lower down):\n" + (
+        "\n".join(" <-> ".join(loop) for loop in loops)
+    )
+
+
+def test_the_package_cycle_checker_catches_a_loop_between_modules_of_two_packages() -> None:
+    sources = {
+        "handlers.errors": ("from handlers.deals import views\n", False),
+        "handlers.deals": ("", True),
+        "handlers.deals.views": ("X = 1\n", False),
+        "handlers.deals.router": ("from handlers.errors import error_text\n", False),
+        "handlers.ui.fmt": ("", False),
+    }
+    graph = import_graph(sources)
+    assert cycles(graph) == []  # no loop between modules, one between their packages
+    assert cycles(package_graph(graph)) == [["handlers.deals", "handlers.errors"]]
+
+
+# --- only the assembler imports a router ---------------------------------------------------
+
+ASSEMBLER = "handlers.routers"
+
+
+def router_imports(sources: dict[str, tuple[str, bool]]) -> list[str]:
+    """Imports of an area's router module (handlers.<area>.router) outside the assembler."""
+    found = []
+    for module, (source, is_package) in sorted(sources.items()):
+        if module == ASSEMBLER:
+            continue
+        package = module.split(".") if is_package else module.split(".")[:-1]
+        for line, name in imported_modules(source, package):
+            parts = name.split(".")
+            if len(parts) == 3 and parts[0] == "handlers" and parts[2] == "router":
+                found.append(f"{module} line {line}: {name}")
+    return found
+
+
+def test_only_the_assembler_imports_a_router_module() -> None:
+    found = router_imports(_project_sources())
+    assert not found, "only handlers/routers.py imports router modules:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize(
+    ("source", "caught"),
+    [
+        ("from handlers.deals import router\n", True),
+        ("from handlers.deals.router import refresh_in_chat\n", True),
+        ("def f():\n    import handlers.tasks.router\n", True),
+        ("from handlers.deals import views\n", False),
+        ("from handlers.ui import deal_card\n", False),
+    ],
+)
+def test_the_router_import_checker(source: str, caught: bool) -> None:
+    sources = {
+        "bot.webapp": (source, False),
+        ASSEMBLER: ("from handlers.deals import router\n", False),
+    }
+    assert bool(router_imports(sources)) == caught, source
 
 
 # --- no other module's private names -------------------------------------------------------

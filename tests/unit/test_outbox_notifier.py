@@ -12,7 +12,7 @@ from aiogram.exceptions import TelegramNetworkError
 from aiogram.methods import SendMessage
 
 from bot.notifier import BotNotifier, render
-from handlers.tasks.notify import delay_text
+from handlers.notify import delay_text
 from handlers.ui.callbacks import (
     SNOOZE_CHOICES,
     AssignCb,

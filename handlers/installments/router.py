@@ -1,0 +1,240 @@
+"""Installments on the phone: "Won with installments" on a deal (an equal split or typed
+lines), recording a payment ("amount [date]"), and /receivables.
+
+Every handler: read the callback/state -> one service call -> render. The ids in callback
+data are client input: the services load the deal and check the actor's right to it and
+the card's version. Errors go to the error router (handlers/errors.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import tzinfo
+from typing import Any
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, Message
+
+from handlers.installments import views as view
+from handlers.ui import deal_card, screen
+from handlers.ui.callbacks import DealAction, DealCb, InstallmentAction, InstallmentCb
+from handlers.ui.error_text import error_text
+from handlers.ui.filters import Staff
+from handlers.ui.i18n import t
+from services import dates
+from services.common import check_version
+from services.errors import RuleViolation, ValidationError
+from services.permissions import Actor
+from services.work import installments
+from services.work.installments import EqualSplit, PlanSpec
+from storage.uow import UnitOfWork
+
+_DATE_TOKEN = re.compile(r"^(\d{1,2}[./]\d{1,2}([./]\d{2,4})?|\d{4}-\d{1,2}-\d{1,2}|\w+)$")
+
+
+class InstallmentInput(StatesGroup):
+    """Stored as "TaskInput:<name>" as before the tasks area was split (FSM data in Redis
+    outlives a deploy)."""
+
+    plan_first_due = State(group_name="TaskInput")  # the first due date of an equal split
+    plan_lines = State(group_name="TaskInput")  # typed "date amount" lines
+    payment = State(group_name="TaskInput")  # "amount [date]"
+
+
+def _deal_cb(cb: InstallmentCb) -> DealCb:
+    return DealCb(action=DealAction.OPEN, deal_id=cb.deal_id, v=cb.v)
+
+
+async def win_menu(
+    query: CallbackQuery,
+    callback_data: InstallmentCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+) -> None:
+    ask = t("installments.ask.count", lang)
+    await deal_card.sub_menu(
+        query, uow, actor, _deal_cb(callback_data), lang, tz, lambda c: view.plan_menu(c, lang), ask
+    )
+
+
+async def plan_ask(
+    query: CallbackQuery,
+    callback_data: InstallmentCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    state: FSMContext,
+) -> None:
+    cb = _deal_cb(callback_data)
+    await deal_card.fresh(uow, actor, cb)
+    if callback_data.action == InstallmentAction.COUNT:
+        await deal_card.ask_for_card(
+            query,
+            state,
+            InstallmentInput.plan_first_due,
+            cb,
+            t("installments.ask.first_due", lang),
+            lang,
+        )
+        await state.update_data(count=callback_data.arg)
+    else:
+        await deal_card.ask_for_card(
+            query, state, InstallmentInput.plan_lines, cb, t("installments.ask.lines", lang), lang
+        )
+
+
+async def _win(
+    message: Message,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+    state: FSMContext,
+    ask_key: str,
+    plan_of: Callable[[dict[str, Any]], PlanSpec],
+) -> None:
+    data = await state.get_data()
+    cb = DealCb.unpack(data["cb"])
+    try:
+        summary = await installments.win_with_installments(
+            uow, actor, cb.deal_id, plan_of(data), cb.v or None, tz=str(tz)
+        )
+    except ValidationError as exc:
+        await message.answer(error_text(exc, lang) + "\n" + t(ask_key, lang))
+        return
+    await state.clear()
+    notice = t("installments.won", lang, source=summary.source_deal_id)
+    await screen.edit_or_send(
+        message,
+        data.get("card_msg"),
+        view.installment_text(summary, lang, notice),
+        view.installment_keyboard(summary, lang),
+    )
+
+
+async def plan_first_due(
+    message: Message,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+    state: FSMContext,
+    clock: Any,
+) -> None:
+    def plan_of(data: dict[str, Any]) -> PlanSpec:
+        first = dates.parse_day(message.text or "", clock, str(tz))
+        return EqualSplit(count=int(data.get("count") or 0), first_due=first)
+
+    await _win(message, uow, actor, lang, tz, state, "installments.ask.first_due", plan_of)
+
+
+async def plan_lines(
+    message: Message,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+    state: FSMContext,
+    clock: Any,
+) -> None:
+    def plan_of(data: dict[str, Any]) -> PlanSpec:
+        return installments.parse_plan_lines(message.text or "", clock, str(tz))
+
+    await _win(message, uow, actor, lang, tz, state, "installments.ask.lines", plan_of)
+
+
+async def pay_ask(
+    query: CallbackQuery,
+    callback_data: InstallmentCb,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+    state: FSMContext,
+) -> None:
+    summary = await installments.plan_summary(uow, actor, callback_data.deal_id, str(tz))
+    # A prompt from a stale card (a payment recorded since, the plan paid off) is refused
+    # here, at the tap, with the fresh card -- not after the amount is typed.
+    if summary.deal_id == callback_data.deal_id:
+        check_version("deal", summary.version, callback_data.v or None)
+    if summary.closed:
+        raise RuleViolation("deal_closed", stage=summary.stage_code)
+    await screen.ask(
+        query,
+        state,
+        InstallmentInput.payment,
+        view.payment_prompt(summary, lang),
+        lang,
+        data={"deal_id": callback_data.deal_id, "v": callback_data.v},
+    )
+
+
+def split_payment(text: str) -> tuple[str, str | None]:
+    """ "15 000" -> ("15 000", None); "15 000 20.01" -> ("15 000", "20.01")."""
+    parts = text.strip().rsplit(maxsplit=1)
+    if len(parts) == 2 and _DATE_TOKEN.match(parts[1]) and not parts[1].isdigit():
+        return parts[0], parts[1]
+    return text.strip(), None
+
+
+async def pay_input(
+    message: Message,
+    uow: UnitOfWork,
+    actor: Actor,
+    lang: str,
+    tz: tzinfo,
+    state: FSMContext,
+    clock: Any,
+) -> None:
+    data = await state.get_data()
+    amount, day = split_payment(message.text or "")
+    try:
+        paid_on = dates.parse_paid_on(day, clock, str(tz)) if day else None
+        summary = await installments.record_payment(
+            uow, actor, int(data["deal_id"]), amount, paid_on, data.get("v") or None, tz=str(tz)
+        )
+    except ValidationError as exc:
+        await message.answer(
+            error_text(exc, lang) + "\n" + t("installments.ask.payment_short", lang)
+        )
+        return
+    await state.clear()
+    notice = t("installments.recorded", lang)
+    await message.answer(
+        view.installment_text(summary, lang, notice),
+        reply_markup=view.installment_keyboard(summary, lang),
+    )
+
+
+async def receivables(
+    message: Message, uow: UnitOfWork, actor: Actor, lang: str, tz: tzinfo
+) -> None:
+    report = await installments.receivables(uow, actor, str(tz))
+    text, markup = view.receivables(report, lang)
+    await message.answer(text, reply_markup=markup)
+
+
+def setup() -> Router:
+    """A fresh router for one Dispatcher (its handlers in dispatch order)."""
+    router = Router(name="installments")
+    router.message.filter(Staff())
+    router.callback_query.filter(Staff())
+    router.callback_query.register(
+        win_menu, InstallmentCb.filter(F.action == InstallmentAction.WIN)
+    )
+    router.callback_query.register(
+        plan_ask,
+        InstallmentCb.filter(F.action.in_({InstallmentAction.COUNT, InstallmentAction.LINES})),
+    )
+    router.message.register(plan_first_due, InstallmentInput.plan_first_due, F.text)
+    router.message.register(plan_lines, InstallmentInput.plan_lines, F.text)
+    router.callback_query.register(pay_ask, InstallmentCb.filter(F.action == InstallmentAction.PAY))
+    router.message.register(pay_input, InstallmentInput.payment, F.text)
+    router.message.register(receivables, Command("receivables"))
+    return router

@@ -1,0 +1,221 @@
+"""The task card: its text and keyboard for every kind of task (a measurement, the head's
+choice of a measurer, deferred demand, a follow-up…), and the pieces reminders reuse.
+
+Drawn here because three places show it: the tasks area (/tasks, a task opened), the
+measurement chain (each step redraws the card) and the notifier (handlers/notify: a new or
+due task as a message). Built from service DTOs (services.work.tasks.TaskCard/TaskInfo);
+everything a person typed is escaped. Lines stay short: these are read on a phone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import tzinfo
+from html import escape
+
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
+
+from handlers.ui import screen
+from handlers.ui.callbacks import SNOOZE_CHOICES, AssignCb, TaskAction, TaskCb
+from handlers.ui.deal_card import open_button
+from handlers.ui.fmt import when
+from handlers.ui.i18n import t
+from handlers.ui.keyboards import button
+from services.work.tasks import TaskCard, TaskInfo
+from storage.enums import TaskKind, TaskStatus
+
+OPEN = (TaskStatus.OPEN, TaskStatus.ACCEPTED, TaskStatus.IN_PROGRESS)
+
+
+def title(info: TaskInfo, lang: str) -> str:
+    return info.title_en if lang == "en" and info.title_en else info.title
+
+
+def task_text(card: TaskCard, lang: str, tz: tzinfo, notice: str | None = None) -> str:
+    info = card.task
+    lines: list[str] = []
+    if notice:
+        lines += [escape(notice), ""]
+    if info.kind == TaskKind.MEASURE:
+        lines.append(t("tasks.measure.header", lang))
+    elif info.kind == TaskKind.ASSIGN_MEASURER:
+        lines.append(t("tasks.assign.header", lang))
+    else:
+        lines.append(t("tasks.card.header", lang, kind=t(f"tasks.kind.{info.kind}", lang)))
+    lines.append(f"<b>{escape(title(info, lang))}</b> · #{info.id}")
+    if info.deal_title and info.deal_title != info.title:
+        lines.append(t("reminder.deal", lang, deal=escape(info.deal_title)))
+    address = None
+    if card.address:
+        address = escape(card.address)
+        if card.map_url:
+            address = f'<a href="{escape(card.map_url)}">{address}</a>'
+    field_work = info.kind in (TaskKind.MEASURE, TaskKind.ASSIGN_MEASURER)
+    lines += detail_lines(
+        lang,
+        when=when(card.measurement_at, tz) if card.measurement_at else None,
+        address=address,
+        client=card.client_name,
+        phone=card.phone,
+        need=card.need,
+        need_key="tasks.card.need" if field_work else "tasks.card.need_other",
+        manager=card.manager_name if field_work else None,
+        comment=card.manager_comment if field_work else None,
+    )
+    if info.comment:
+        key = "tasks.card.head_comment" if info.kind == TaskKind.MEASURE else "tasks.card.comment"
+        lines.append(t(key, lang, comment=escape(info.comment)))
+    if card.declined_by:
+        lines.append(declined_line(card.declined_by, card.decline_reason, lang))
+    if info.kind not in (TaskKind.MEASURE, TaskKind.ASSIGN_MEASURER) and info.due_at:
+        key = (
+            "tasks.card.overdue"
+            if info.overdue
+            else "tasks.card.due_now"
+            if info.due_now
+            else "reminder.due_at"
+        )
+        lines.append(t(key, lang, when=when(info.due_at, tz)))
+    lines.append(t("tasks.card.status", lang, status=t(f"tasks.status.{info.status}", lang)))
+    if card.attachments:
+        lines.append(t("tasks.card.files", lang, count=card.attachments))
+    if info.kind == TaskKind.ASSIGN_MEASURER and info.status in OPEN:
+        lines += ["", t("tasks.assign.choose" if card.measurers else "tasks.assign.nobody", lang)]
+    return "\n".join(lines)
+
+
+def detail_lines(
+    lang: str,
+    *,
+    when: str | None = None,
+    address: str | None = None,
+    client: str | None = None,
+    phone: str | None = None,
+    need: str | None = None,
+    manager: str | None = None,
+    comment: str | None = None,
+    need_key: str = "tasks.card.need",
+) -> list[str]:
+    """The lines a measurer needs, in this order (a task card and its reminders): when,
+    address (`when` and `address` come ready, the address may be a link), the client, phone,
+    the need, the manager and the manager's comment (escaped here)."""
+    lines = []
+    if when:
+        lines.append(t("tasks.card.when", lang, when=when))
+    if address:
+        lines.append(t("tasks.card.address", lang, address=address))
+    if client:
+        lines.append(t("tasks.card.client", lang, name=escape(client)))
+    if phone:
+        lines.append(t("tasks.card.phone", lang, phone=escape(phone)))
+    if need:
+        lines.append(t(need_key, lang, need=escape(need)))
+    if manager:
+        lines.append(t("tasks.card.manager", lang, name=escape(manager)))
+    if comment:
+        lines.append(t("tasks.card.comment", lang, comment=escape(comment)))
+    return lines
+
+
+def declined_line(name: str, reason: str | None, lang: str) -> str:
+    return t("tasks.card.declined", lang, name=escape(name), reason=escape(reason or ""))
+
+
+def measure_rows(card: TaskCard, lang: str) -> list[list[InlineKeyboardButton]]:
+    return measure_buttons(card.task.id, TaskStatus(card.task.status), card.map_url, lang)
+
+
+def measure_buttons(
+    task_id: int, status: TaskStatus, map_url: str | None, lang: str
+) -> list[list[InlineKeyboardButton]]:
+    """The measurer's buttons for the task's status (a new task: all four), and the map."""
+
+    def tap(action: TaskAction) -> TaskCb:
+        return TaskCb(action=action, task_id=task_id)
+
+    accept = button(t("tasks.btn.accept", lang), tap(TaskAction.ACCEPT))
+    decline = button(t("tasks.btn.decline", lang), tap(TaskAction.DECLINE))
+    way = button(t("tasks.btn.on_my_way", lang), tap(TaskAction.ON_MY_WAY))
+    finish = button(t("tasks.btn.finish", lang), tap(TaskAction.FINISH))
+    rows: list[list[InlineKeyboardButton]]
+    if status == TaskStatus.OPEN:
+        rows = [[accept, decline], [way, finish]]
+    elif status == TaskStatus.ACCEPTED:
+        rows = [[way, finish], [decline]]
+    else:
+        rows = [[finish], [decline]]
+    if map_url:
+        rows.append([InlineKeyboardButton(text=t("tasks.btn.map", lang), url=map_url)])
+    return rows
+
+
+def assign_rows(
+    task_id: int, measurers: Iterable[tuple[int, str, int]], lang: str
+) -> list[list[InlineKeyboardButton]]:
+    """The head's choice of a measurer: one button per measurer (name and current load)."""
+    return [
+        [
+            button(
+                t("tasks.assign.measurer", lang, name=name, load=load),
+                AssignCb(task_id=task_id, measurer_id=mid),
+            )
+        ]
+        for mid, name, load in measurers
+    ]
+
+
+def done_snooze_rows(task_id: int, lang: str) -> list[list[InlineKeyboardButton]]:
+    """Done, and a row of Snooze choices."""
+    return [
+        [button(t("reminder.btn.done", lang), TaskCb(action=TaskAction.DONE, task_id=task_id))],
+        [
+            button(
+                t(f"reminder.btn.snooze_{choice.value}", lang),
+                TaskCb(action=TaskAction.SNOOZE, task_id=task_id, arg=i),
+            )
+            for i, choice in enumerate(SNOOZE_CHOICES)
+        ],
+    ]
+
+
+def task_keyboard(card: TaskCard, lang: str) -> InlineKeyboardMarkup | None:
+    info = card.task
+    if info.status not in OPEN:
+        return None
+    rows: list[list[InlineKeyboardButton]] = []
+    if info.kind == TaskKind.MEASURE:
+        rows = measure_rows(card, lang)
+    elif info.kind == TaskKind.ASSIGN_MEASURER:
+        rows = assign_rows(info.id, ((m.id, m.name, m.load) for m in card.measurers), lang)
+    elif info.kind == TaskKind.DEFERRED_CONTACT:
+        rows = deferred_rows(info.id, lang)
+    else:
+        rows = done_snooze_rows(info.id, lang)
+    if info.deal_id and info.kind not in (TaskKind.MEASURE, TaskKind.ASSIGN_MEASURER):
+        rows.append([open_button(info.deal_id, lang)])
+    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
+
+
+def deferred_rows(task_id: int, lang: str) -> list[list[InlineKeyboardButton]]:
+    return [
+        [
+            button(
+                t("tasks.btn.back_to_sales", lang),
+                TaskCb(action=TaskAction.BACK_TO_SALES, task_id=task_id),
+            ),
+            button(t("tasks.btn.lost", lang), TaskCb(action=TaskAction.LOST, task_id=task_id)),
+        ],
+        [
+            button(
+                t("tasks.btn.defer_again", lang),
+                TaskCb(action=TaskAction.DEFER_AGAIN, task_id=task_id),
+            )
+        ],
+    ]
+
+
+async def show(
+    query: CallbackQuery, card: TaskCard, lang: str, tz: tzinfo, notice: str | None = None
+) -> None:
+    """Redraw the tapped task card in place."""
+    await screen.edit(query, task_text(card, lang, tz, notice), task_keyboard(card, lang))
