@@ -27,7 +27,7 @@ from handlers.ui.filters import Staff
 from handlers.ui.i18n import t
 from services import dates
 from services.common import check_version
-from services.errors import RuleViolation, ValidationError
+from services.errors import DealClosed, ValidationError
 from services.permissions import Actor
 from services.work import installments
 from services.work.installments import EqualSplit, PlanSpec
@@ -164,7 +164,7 @@ async def pay_ask(
     if summary.deal_id == callback_data.deal_id:
         check_version("deal", summary.version, callback_data.v or None)
     if summary.closed:
-        raise RuleViolation("deal_closed", stage=summary.stage_code)
+        raise DealClosed(summary.stage_code)
     await screen.ask(
         query,
         state,

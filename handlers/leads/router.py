@@ -34,7 +34,7 @@ from handlers.ui.i18n import t
 from services import validation
 from services.common import check_version
 from services.dto import Duplicate, LeadCard
-from services.errors import RuleViolation, ValidationError
+from services.errors import DuplicateLead, ValidationError
 from services.permissions import Action, Actor, require
 from services.sales import deals, leads
 from services.sales.leads import LeadInput
@@ -437,10 +437,8 @@ async def _create(
         card = await leads.create_lead(
             uow, actor, _lead_input(data), allow_duplicate=bool(data.get("force"))
         )
-    except RuleViolation as exc:
+    except DuplicateLead:
         # An open lead with this phone appeared since the phone step: offer it now.
-        if exc.rule != "duplicate":
-            raise
         found = await leads.find_duplicates(uow, actor, data.get("phone"), data.get("email"))
         if not found:
             raise
