@@ -30,12 +30,12 @@ from handlers.ui.error_text import error_text
 from handlers.ui.filters import Staff
 from handlers.ui.fmt import when as fmt_when
 from handlers.ui.i18n import t
-from services import dates
+from services import dates, tasks
 from services.dto import DealCard
 from services.errors import ValidationError
 from services.permissions import Actor
 from services.sales import deals
-from services.work import followups, tasks
+from services.work import followups
 from storage.uow import UnitOfWork
 
 

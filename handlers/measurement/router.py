@@ -25,11 +25,12 @@ from handlers.ui.callbacks import AssignCb, TaskAction, TaskCb
 from handlers.ui.error_text import error_text
 from handlers.ui.filters import Staff
 from handlers.ui.i18n import t
+from services import tasks
 from services.errors import ValidationError
 from services.permissions import Actor
-from services.work import measurement, tasks
+from services.tasks import TaskCard
+from services.work import measurement
 from services.work.measurement import AttachmentIn
-from services.work.tasks import TaskCard
 from storage.uow import UnitOfWork
 
 

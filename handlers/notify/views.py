@@ -40,7 +40,7 @@ from handlers.ui.task_card import (
     measure_buttons,
 )
 from services.outbox.queue import Kind, OutboxItem
-from services.work.tasks import is_overdue, map_url
+from services.tasks import is_overdue, map_url
 from storage.enums import TaskStatus
 
 TITLE_WIDTH = 120

@@ -39,12 +39,11 @@ from handlers.ui.error_text import error_text
 from handlers.ui.filters import Staff
 from handlers.ui.fmt import when as fmt_when
 from handlers.ui.i18n import t
-from services import dates
+from services import dates, tasks
 from services.errors import ValidationError
 from services.permissions import Action, Actor, can, require
 from services.sales import deals
-from services.work import tasks
-from services.work.tasks import Scope
+from services.tasks import Scope
 from storage.uow import UnitOfWork
 
 SCOPES: dict[TaskListScope, Scope] = {

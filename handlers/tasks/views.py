@@ -27,7 +27,7 @@ from handlers.ui.fmt import short, when_short
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
 from handlers.ui.task_card import title
-from services.work.tasks import TaskInfo
+from services.tasks import TaskInfo
 
 MAX_LISTED = 20
 

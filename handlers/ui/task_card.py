@@ -3,7 +3,7 @@ choice of a measurer, deferred demand, a follow-up…), and the pieces reminders
 
 Drawn here because three places show it: the tasks area (/tasks, a task opened), the
 measurement chain (each step redraws the card) and the notifier (handlers/notify: a new or
-due task as a message). Built from service DTOs (services.work.tasks.TaskCard/TaskInfo);
+due task as a message). Built from service DTOs (services.tasks.TaskCard/TaskInfo);
 everything a person typed is escaped. Lines stay short: these are read on a phone.
 """
 
@@ -21,7 +21,7 @@ from handlers.ui.deal_card import open_button
 from handlers.ui.fmt import when
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
-from services.work.tasks import TaskCard, TaskInfo
+from services.tasks import TaskCard, TaskInfo
 from storage.enums import TaskKind, TaskStatus
 
 OPEN = (TaskStatus.OPEN, TaskStatus.ACCEPTED, TaskStatus.IN_PROGRESS)

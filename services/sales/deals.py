@@ -21,7 +21,7 @@ from services.permissions import Action, Actor, require
 from services.sales import stage as stage_core
 from services.sales.pipelines import PipelineRules, rules_by_role, stage_names, stale_days
 from services.sales.stage import Fields
-from services.work.tasks import contact_task
+from services.tasks import contact_task
 from storage.enums import ActivityKind, PipelineRole, Role, StageKind, TaskKind, TaskStatus
 from storage.models import (
     Company,

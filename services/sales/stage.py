@@ -21,7 +21,7 @@ from services.errors import DealClosed, FieldRequired, NotFound, ValidationError
 from services.permissions import Action, Actor, can, require
 from services.sales.pipeline_config import REQUIRABLE_FIELDS
 from services.sales.pipelines import PipelineRules, rules_for, stale_days
-from services.work.tasks import on_stage_entry
+from services.tasks import on_stage_entry
 from storage.enums import PipelineRole, StageKind
 from storage.models import Company, Contact, Deal, Lead, LossReason, Stage, StageHistory
 from storage.uow import UnitOfWork

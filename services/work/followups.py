@@ -16,7 +16,7 @@ from services.errors import RuleViolation
 from services.permissions import Action, Actor
 from services.sales import deals
 from services.sales import stage as stage_core
-from services.work.tasks import (
+from services.tasks import (
     close_and_cancel,
     contact_task,
     future,

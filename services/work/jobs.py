@@ -21,7 +21,7 @@ from services.outbox.queue import Kind
 from services.permissions import SYSTEM, Action, require
 from services.sales import stage as stage_core
 from services.sales.pipelines import rules_by_role
-from services.work.tasks import iso
+from services.tasks import iso
 from storage.enums import PipelineRole, Role, StageKind
 from storage.models import JobRun
 from storage.uow import UnitOfWork

@@ -24,7 +24,7 @@ from services.outbox.queue import Kind
 from services.permissions import Action, Actor, require
 from services.sales import stage as stage_core
 from services.sales.pipelines import PipelineRules, rules_for
-from services.work.tasks import (
+from services.tasks import (
     MeasurerLoad,
     TaskCard,
     TaskInfo,

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from handlers.ui.callbacks import TaskAction, TaskCb
 from services.sales import deals
-from services.work.tasks import DUE_NOW
+from services.tasks import DUE_NOW
 from storage.enums import TaskKind
 from tests.factories import new_deal
 from tests.tg import tg_user

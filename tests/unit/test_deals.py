@@ -341,5 +341,5 @@ def test_only_the_stage_core_writes_stage_history_and_entry_tasks():
     assert {name for name, text in sources.items() if "StageHistory(" in text} == {"sales/stage.py"}
     assert {name for name, text in sources.items() if "on_stage_entry(" in text} == {
         "sales/stage.py",
-        "work/tasks.py",  # where it is defined
+        "tasks.py",  # where it is defined
     }

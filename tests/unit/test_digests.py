@@ -11,10 +11,10 @@ from sqlalchemy import select
 
 from bot.notifier import render
 from bot.scheduler import build_scheduler
+from services import tasks
 from services.outbox.queue import Delivery, OutboxItem
 from services.reports.digests import KINDS, due_digests, latest_moment
 from services.sales import deals
-from services.work import tasks
 from storage.models import Deal, Pipeline, Reminder, Stage, StageHistory
 from tests.factories import new_deal, new_lead
 from tests.outbox_fakes import RecordingNotifier

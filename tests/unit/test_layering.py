@@ -7,8 +7,7 @@
 - No import cycle between any two modules of bot/, handlers/, services/ and storage/ — an
   import inside a function counts (it is how a loop gets hidden), one under
   ``if TYPE_CHECKING:`` does not (it never runs). Nor between their subpackages (a
-  package-level cycle, e.g. handlers.errors <-> handlers.deals), but for one pair that is
-  interleaved by design (`ALLOWED_PACKAGE_CYCLES`).
+  package-level cycle, e.g. handlers.errors <-> handlers.deals).
 - Only the assembler (handlers/routers.py) imports an area's router module.
 - No module uses another module's private name: ``from x import _name``, ``import x._mod``
   from outside ``x``, or ``mod._name`` where ``mod`` is an imported module.
@@ -274,11 +273,6 @@ def test_the_cycle_checker_ignores_type_checking_imports() -> None:
 
 # --- no import cycles between packages ----------------------------------------------------
 
-# services.sales and services.work interleave module by module, one direction per module
-# (the import contract "sales and work, one direction per module" holds the order).
-ALLOWED_PACKAGE_CYCLES = [["services.sales", "services.work"]]
-
-
 def package_of(module: str) -> str:
     """The subpackage (or top-level module) of bot/handlers/services/storage a module is in:
     handlers.deals.router -> handlers.deals, handlers.errors -> handlers.errors."""
@@ -298,7 +292,7 @@ def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
 def test_no_import_cycles_between_packages() -> None:
     graph = package_graph(import_graph(_project_sources()))
     assert len(graph) >= 20, "the walk found too few packages: wrong root?"
-    loops = [loop for loop in cycles(graph) if loop not in ALLOWED_PACKAGE_CYCLES]
+    loops = cycles(graph)
     assert not loops, "packages that import each other (draw what both need lower down):\n" + (
         "\n".join(" <-> ".join(loop) for loop in loops)
     )

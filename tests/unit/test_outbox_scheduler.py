@@ -11,8 +11,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.scheduler import ReminderJobs, build_scheduler
 from bot.settings import Settings
+from services import tasks
 from services.outbox.queue import Kind
-from services.work import tasks
 from tests.factories import new_deal
 from tests.outbox_fakes import FakeTimer, RecordingNotifier
 

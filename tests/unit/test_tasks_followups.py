@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import update
 
-from services import dates
+from services import dates, tasks
 from services.errors import PermissionDenied, RuleViolation, ValidationError
 from services.outbox.queue import Kind
 from services.sales import deals
-from services.work import followups, jobs, tasks
+from services.work import followups, jobs
 from storage.enums import TaskKind, TaskStatus
 from storage.models import Deal, Stage, Task
 from tests.factories import new_deal

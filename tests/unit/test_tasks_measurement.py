@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from services import tasks
 from services.errors import PermissionDenied, RuleViolation, ValidationError
 from services.outbox.queue import Kind
 from services.sales import deals
-from services.work import followups, measurement, tasks
+from services.work import followups, measurement
 from storage.enums import TaskKind, TaskStatus
 from storage.models import Activity, Deal, Task
 from tests.factories import new_deal
