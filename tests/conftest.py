@@ -8,7 +8,7 @@ Fixture contract (used by every test module; keep the names):
                  ``stock_sqlite``), runs the test on SQLite again with SQLAlchemy's stock
                  aiosqlite adapter: ``backend`` is "sqlite" and every engine the test creates
                  without naming a driver uses that adapter (storage.db.use_sqlite_driver).
-``sqlite_driver`` "voronka" | "aiosqlite": the SQLite driver of this test's engines.
+``sqlite_driver_name`` "voronka" | "aiosqlite": the SQLite driver of this test's engines.
 ``db_url``       a fresh database for this test, migrated to head, with the default
                  pipelines config synced. SQLite: ``sqlite+aiosqlite:///<tmp_path>/voronka.db``
                  (a copy of a session template file); PG: ``postgresql+asyncpg://.../t_<n>``
@@ -254,7 +254,7 @@ def backend(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 @pytest.fixture
-def sqlite_driver(backend: str) -> str:
+def sqlite_driver_name(backend: str) -> str:
     return sqlite_driver_in_use()
 
 

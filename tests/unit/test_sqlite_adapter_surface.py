@@ -261,7 +261,12 @@ async def test_tx_runs_a_job_on_the_connection_and_resolves_its_future() -> None
     try:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         raw = conn._conn
-        conn._tx.put_nowait((future, lambda: setattr(raw, "isolation_level", None) or 42))
+
+        def set_iso() -> int:
+            raw.isolation_level = None
+            return 42
+
+        conn._tx.put_nowait((future, set_iso))
         assert await asyncio.wait_for(future, 5) == 42
         assert conn.isolation_level is None
         assert conn._connection
