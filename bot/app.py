@@ -164,7 +164,7 @@ async def prepare(
 
     if not migrated:
         await upgrade(settings.database_url)
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, sqlite_driver=settings.sqlite_driver)
     from bot.scheduler import company_policy
 
     uow_factory = UnitOfWorkFactory(

@@ -111,9 +111,11 @@ async def migrate_and_sync(settings: Settings, *, child: bool = False) -> Migrat
     from services.sales.pipeline_config import load_config
     from services.sales.pipelines import sync_config
     from storage import migrate
-    from storage.db import create_engine, create_session_factory
+    from storage.db import create_engine, create_session_factory, use_sqlite_driver
     from storage.uow import UnitOfWork
 
+    # Every engine of this process from here on (migrations, the bot, the demo).
+    use_sqlite_driver(settings.sqlite_driver)
     config = load_config(settings.pipelines_file)  # a broken file stops us before the db
     url = settings.database_url
     before = await migrate.current_revision(url)

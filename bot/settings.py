@@ -33,6 +33,8 @@ class Settings(BaseSettings):
 
     bot_token: SecretStr | None = None
     database_url: str = "sqlite+aiosqlite:///./data/voronka.db"
+    # storage/sqlite_driver.py, or SQLAlchemy's stock aiosqlite adapter (storage/db.py).
+    sqlite_driver: Literal["voronka", "aiosqlite"] = "voronka"
     admin_ids: Annotated[list[PositiveInt], NoDecode] = Field(default_factory=list)
     timezone: str = "Europe/Moscow"
     pipelines_file: Path = DEFAULT_PIPELINES_FILE

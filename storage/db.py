@@ -15,6 +15,12 @@ lock is awaited from inside SQLAlchemy's greenlet (`await_only`), so nothing abo
 module knows about it. A writer that cannot get the lock in `WRITER_QUEUE_TIMEOUT_S` goes
 ahead and waits on busy_timeout as before (a nested write unit of work would otherwise
 wait for itself).
+
+The connections come from storage/sqlite_driver.py (``voronka``, the default) or, with
+``SQLITE_DRIVER=aiosqlite``, from SQLAlchemy's stock aiosqlite adapter: the way back if an
+upgrade of SQLAlchemy or aiosqlite breaks our driver (docs/architecture.md, "The SQLite
+driver"). Both get the same WAL, busy_timeout, BEGIN IMMEDIATE and writer queue; with the
+stock adapter every BEGIN is its own statement and SQLite's busy handler does the waiting.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import asyncio
 import logging
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import event
 from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
@@ -37,7 +43,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.util import await_only
 
-from storage import sqlite_driver
+from storage import sqlite_driver as voronka_driver
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 WRITER_QUEUE_TIMEOUT_S = 10.0
@@ -45,6 +51,10 @@ SQLITE_POOL_SIZE = 100  # >= the people tapping at once: nobody queues for a con
 READ_ONLY = "voronka_read_only"  # execution option: a transaction that will not write
 NO_BEGIN = "voronka_no_begin"  # with READ_ONLY: no BEGIN at all, each statement on its own
 _HELD = "voronka_writer_lock"  # connection info: the writer lock this transaction holds
+
+SqliteDriver = Literal["voronka", "aiosqlite"]
+SQLITE_DRIVERS: tuple[SqliteDriver, ...] = get_args(SqliteDriver)
+_default_driver: list[SqliteDriver] = ["voronka"]  # this process's, see use_sqlite_driver
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +70,28 @@ def _sqlite_file(url: str) -> Path | None:
     return Path(database)
 
 
-def create_engine(url: str, *, echo: bool = False, **kwargs: Any) -> AsyncEngine:
+def use_sqlite_driver(driver: str) -> None:
+    """The SQLite driver of every engine this process creates without naming one (the
+    SQLITE_DRIVER setting, applied where the settings are read: bot/cli.py)."""
+    _default_driver[0] = _known(driver)
+
+
+def sqlite_driver_in_use() -> SqliteDriver:
+    return _default_driver[0]
+
+
+def _known(driver: str) -> SqliteDriver:
+    for known in SQLITE_DRIVERS:
+        if driver == known:
+            return known
+    raise ValueError(f"unknown SQLite driver {driver!r}: one of {', '.join(SQLITE_DRIVERS)}")
+
+
+def create_engine(
+    url: str, *, echo: bool = False, sqlite_driver: SqliteDriver | None = None, **kwargs: Any
+) -> AsyncEngine:
+    """An engine on `url`; on SQLite with `sqlite_driver` (default: this process's, see
+    use_sqlite_driver)."""
     if not is_sqlite(url):
         kwargs.setdefault("pool_pre_ping", True)
         return create_async_engine(url, echo=echo, **kwargs)
@@ -77,7 +108,8 @@ def create_engine(url: str, *, echo: bool = False, **kwargs: Any) -> AsyncEngine
         # and a waiter for a connection queues in order too.
         kwargs.setdefault("pool_size", SQLITE_POOL_SIZE)
         kwargs.setdefault("max_overflow", 0)
-    kwargs.setdefault("async_creator", _connector(url, kwargs.pop("connect_args", {})))
+    if _known(sqlite_driver or sqlite_driver_in_use()) == "voronka":
+        kwargs.setdefault("async_creator", _connector(url, kwargs.pop("connect_args", {})))
     engine = create_async_engine(url, echo=echo, **kwargs)
     _install_sqlite_hooks(engine, wal=path is not None)
     return engine
@@ -87,7 +119,7 @@ def _connector(url: str, extra: dict[str, Any]) -> Any:
     """storage/sqlite_driver.py's connect, with the sqlite3 arguments SQLAlchemy's aiosqlite
     dialect would have given aiosqlite for this URL (file, ``uri``, memory forms)."""
     args, kwargs = SQLiteDialect_aiosqlite().create_connect_args(make_url(url))
-    return sqlite_driver.connector(
+    return voronka_driver.connector(
         *args, busy_timeout_s=SQLITE_BUSY_TIMEOUT_MS / 1000, **{**kwargs, **extra}
     )
 
@@ -135,7 +167,7 @@ def _install_sqlite_hooks(engine: AsyncEngine, *, wal: bool) -> None:
         # Sent with the transaction's first statement (storage/sqlite_driver.py), which waits
         # for another process's write lock without holding the event loop.
         driver = conn.connection.driver_connection
-        if isinstance(driver, sqlite_driver.Connection):
+        if isinstance(driver, voronka_driver.Connection):
             driver.defer(sql, threaded=threaded)
             return
         try:
@@ -154,9 +186,9 @@ def _install_sqlite_hooks(engine: AsyncEngine, *, wal: bool) -> None:
         # Our driver waits for another process's lock itself (asyncio, not the busy handler
         # sleeping in the event loop's thread); SQLite's own handler only rides out blips.
         ours = isinstance(
-            getattr(dbapi_connection, "driver_connection", None), sqlite_driver.Connection
+            getattr(dbapi_connection, "driver_connection", None), voronka_driver.Connection
         )
-        busy_ms = sqlite_driver.SHORT_BUSY_MS if ours else SQLITE_BUSY_TIMEOUT_MS
+        busy_ms = voronka_driver.SHORT_BUSY_MS if ours else SQLITE_BUSY_TIMEOUT_MS
         cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _REVISION = re.compile(r'^(down_revision|revision)\b[^=]*=\s*(?:"([^"]*)"|None)', re.M)
 URL_ENV = "VORONKA_MIGRATE_URL"
+DRIVER_ENV = "VORONKA_MIGRATE_SQLITE_DRIVER"  # the parent's SQLITE_DRIVER (it may be in .env)
 
 
 def alembic_config(url: str) -> Config:
@@ -47,7 +48,9 @@ async def upgrade(url: str, revision: str = "head") -> None:
 
 async def upgrade_in_child(url: str) -> None:
     """Upgrade to head in a child Python process (this one never imports Alembic)."""
-    env = {**os.environ, URL_ENV: url}
+    from storage.db import sqlite_driver_in_use
+
+    env = {**os.environ, URL_ENV: url, DRIVER_ENV: sqlite_driver_in_use()}
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "storage.migrate", env=env)
     if await proc.wait() != 0:
         raise subprocess.CalledProcessError(proc.returncode or 1, "python -m storage.migrate")
@@ -99,6 +102,9 @@ async def current_revision(url: str) -> str | None:
 
 
 def main() -> int:
+    from storage.db import use_sqlite_driver
+
+    use_sqlite_driver(os.environ.get(DRIVER_ENV, "voronka"))
     asyncio.run(upgrade(os.environ[URL_ENV]))
     return 0
 

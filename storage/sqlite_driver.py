@@ -9,7 +9,11 @@ a primary-key read, an update of one row, an insert -- take microseconds.
 
 This module is SQLAlchemy's ``async_creator`` for SQLite (storage/db.py): a connection with
 aiosqlite's shape (``cursor()``, ``execute``, ``fetch*``, ``commit``, ``rollback``,
-``close``, ``create_function``, ``_conn``, ``_tx``, ``stop``) that runs in two modes:
+``close``, ``create_function``, ``_conn``, ``_tx``, ``stop``) that runs in two modes. That
+shape is the part of aiosqlite SQLAlchemy's adapter reaches into, private names included:
+tests/unit/test_sqlite_adapter_surface.py lists it and fails when the adapter changes, and
+``SQLITE_DRIVER=aiosqlite`` switches back to the stock adapter (docs/architecture.md).
+The two modes:
 
 - **inline** (the default: writes, which one process makes one at a time anyway -- see the
   writer queue in storage/db.py -- and the first look of every update): the sqlite3 call is
@@ -189,6 +193,15 @@ class Cursor:
             rows.extend(await self._connection._call(self._more, None))
         return rows
 
+    def __aiter__(self) -> Cursor:
+        return self
+
+    async def __anext__(self) -> Any:
+        row = await self.fetchone()
+        if row is None:
+            raise StopAsyncIteration
+        return row
+
     async def close(self) -> None:
         self._rows.clear()
         cursor, self._cursor = self._cursor, None
@@ -228,6 +241,7 @@ class Connection:
         self._turn = time.monotonic()  # inline: when the loop last had a turn
         self._queue: SimpleQueue[_Job] = SimpleQueue()
         self._tx = _Jobs(self)
+        self._stopping = False  # close or stop sent: the worker ends after it
         self._thread = threading.Thread(
             target=_work, args=(self._queue,), name="voronka-sqlite", daemon=True
         )
@@ -309,12 +323,17 @@ class Connection:
         return _STOP
 
     async def close(self) -> None:
-        if self._thread.is_alive():
+        # Once only: the worker ends after the first close, maybe not yet when its future
+        # resolved, and a second job would wait for it forever.
+        if self._thread.is_alive() and not self._stopping:
+            self._stopping = True
             await self._hop(self._close)
 
     def stop(self) -> None:
         """Close without waiting (SQLAlchemy's forced terminate)."""
-        self._queue.put_nowait((None, self._close))
+        if not self._stopping:
+            self._stopping = True
+            self._queue.put_nowait((None, self._close))
 
 
 def connector(

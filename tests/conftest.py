@@ -3,7 +3,12 @@
 Fixture contract (used by every test module; keep the names):
 
 ``backend``      "sqlite" | "pg" — parametrizes a test over both (the pg param carries
-                 ``pytest.mark.pg``; ``-m "not pg"`` deselects it).
+                 ``pytest.mark.pg``; ``-m "not pg"`` deselects it). In the modules of
+                 ``STOCK_DRIVER_MODULES`` a third param, ``sqlite-aiosqlite`` (marked
+                 ``stock_sqlite``), runs the test on SQLite again with SQLAlchemy's stock
+                 aiosqlite adapter: ``backend`` is "sqlite" and every engine the test creates
+                 without naming a driver uses that adapter (storage.db.use_sqlite_driver).
+``sqlite_driver_name`` "voronka" | "aiosqlite": the SQLite driver of this test's engines.
 ``db_url``       a fresh database for this test, migrated to head, with the default
                  pipelines config synced. SQLite: ``sqlite+aiosqlite:///<tmp_path>/voronka.db``
                  (a copy of a session template file); PG: ``postgresql+asyncpg://.../t_<n>``
@@ -46,7 +51,12 @@ from services.permissions import Actor
 from services.sales.pipeline_config import load_config
 from services.sales.pipelines import sync_config
 from storage import migrate
-from storage.db import create_engine, create_session_factory
+from storage.db import (
+    create_engine,
+    create_session_factory,
+    sqlite_driver_in_use,
+    use_sqlite_driver,
+)
 from storage.models import Base, Employee
 from storage.uow import UnitOfWork, UnitOfWorkFactory
 from tests.dbdump import NOT_DATA
@@ -177,18 +187,75 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # --- per-test databases ------------------------------------------------------------------
 
+STOCK_SQLITE = "sqlite-aiosqlite"  # the backend param: SQLite through the stock adapter
+# The modules whose database tests run with SQLAlchemy's stock aiosqlite adapter too (the
+# fallback SQLITE_DRIVER=aiosqlite must keep working: units of work, the writer queue, the
+# services' statements). Paths under tests/; a missing one fails the run (moved? update it).
+STOCK_DRIVER_MODULES = (
+    "unit/test_uow.py",
+    "unit/test_sqlite_driver.py",
+    "unit/test_deals.py",
+    "unit/test_leads.py",
+    "unit/test_tasks_followups.py",
+    "unit/test_tasks_measurement.py",
+    "unit/test_installments.py",
+    "unit/test_outbox.py",
+)
+TESTS_DIR = Path(__file__).resolve().parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "stock_sqlite: SQLite through SQLAlchemy's stock aiosqlite adapter"
+    )
+    missing = [m for m in STOCK_DRIVER_MODULES if not (TESTS_DIR / m).is_file()]
+    if missing:
+        raise pytest.UsageError(
+            "tests/conftest.py STOCK_DRIVER_MODULES names missing test modules: "
+            f"{', '.join(missing)} (moved or renamed? list their new paths)"
+        )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The stock-adapter param runs only in STOCK_DRIVER_MODULES (the rest of the suite
+    would take twice as long on SQLite for little more)."""
+    chosen = {TESTS_DIR / m for m in STOCK_DRIVER_MODULES}
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        stock = callspec is not None and callspec.params.get("backend") == STOCK_SQLITE
+        (dropped if stock and item.path not in chosen else keep).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
 
 @pytest.fixture(
     params=[
         pytest.param("sqlite", id="sqlite"),
         pytest.param("pg", id="pg", marks=pytest.mark.pg),
+        pytest.param(STOCK_SQLITE, id=STOCK_SQLITE, marks=pytest.mark.stock_sqlite),
     ]
 )
-def backend(request: pytest.FixtureRequest) -> str:
+def backend(request: pytest.FixtureRequest) -> Iterator[str]:
     param: str = request.param
     if param == "pg":
         request.getfixturevalue("pg_server")  # starts it, or skips/fails per VORONKA_TEST_PG
-    return param
+    if param != STOCK_SQLITE:
+        yield param
+        return
+    before = sqlite_driver_in_use()
+    use_sqlite_driver("aiosqlite")
+    try:
+        yield "sqlite"
+    finally:
+        use_sqlite_driver(before)
+
+
+@pytest.fixture
+def sqlite_driver_name(backend: str) -> str:
+    return sqlite_driver_in_use()
 
 
 @pytest.fixture
