@@ -5,22 +5,22 @@ threads). Pictures are 1080 px wide — what Telegram keeps of a photo — with 
 high, so they stay readable when a phone shrinks them to its width. Every row is one line
 of text (name on the left, numbers on the right) over its bar.
 
-Text comes in the language asked for: stage and reason names from the configuration
-(``label(lang)``), the rest from a small built-in ru/en table that a caller may override
-(``labels=``) with its own catalog's strings.
+Text comes in the reader's language: stage and reason names from the configuration
+(``label(lang)``), the words from the catalog (``funnel.chart.*`` in
+handlers/locales/<lang>/LC_MESSAGES/funnel.po), numbers, money, percentages and days from
+handlers/ui/fmt.py, as in the text under the picture. Drawn here, in the front-end, because
+a picture is presentation: the services hand over the reports (services/reports/analytics).
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from babel.numbers import format_compact_decimal, format_decimal
-
+from handlers.ui import fmt, i18n
 from services.reports.analytics import (
     DateRange,
     LossReport,
@@ -49,83 +49,30 @@ LOSS = "#EF4444"
 PEOPLE = "#0EA5E9"
 TRACK = "#F3F4F6"
 
-LABELS: dict[str, dict[str, str]] = {
-    "ru": {
-        "funnel": "Воронка «{pipeline}»",
-        "summary": "Пришло {cohort} · выиграно {won} ({rate}) · {money}",
-        "funnel_legend": "сделок · % от предыдущего этапа · сумма",
-        "key": "★ После этапа «{stage}» выигрывают {rate}",
-        "lost": "Потеряно сделок: {count}, на {money}",
-        "everyone": "все менеджеры",
-        "nothing": "За этот период сделок нет",
-        "losses": "Причины отказов · «{pipeline}»",
-        "losses_summary": "Всего отказов {count} на {money}",
-        "losses_legend": "отказов · доля · сумма",
-        "managers": "Рейтинг менеджеров · «{pipeline}»",
-        "managers_summary": "Пришло {deals} · выиграно {won} · {money}",
-        "managers_legend": "выиграно · сумма · конверсия",
-        "no_reason": "Без причины",
-        "no_manager": "Без менеджера",
-    },
-    "en": {
-        "funnel": "Funnel: {pipeline}",
-        "summary": "Came in {cohort} · won {won} ({rate}) · {money}",
-        "funnel_legend": "deals · % of the previous stage · amount",
-        "key": "★ After “{stage}” {rate} are won",
-        "lost": "Deals lost: {count}, worth {money}",
-        "everyone": "all managers",
-        "nothing": "No deals in this period",
-        "losses": "Loss reasons · {pipeline}",
-        "losses_summary": "Refused {count}, worth {money}",
-        "losses_legend": "refusals · share · amount",
-        "managers": "Manager ranking · {pipeline}",
-        "managers_summary": "Came in {deals} · won {won} · {money}",
-        "managers_legend": "won · amount · conversion",
-        "no_reason": "No reason",
-        "no_manager": "No manager",
-    },
-}
-
 
 @dataclass(frozen=True)
-class _Text:
+class _Words:
+    """The picture's words and numbers in one language (the catalog and handlers/ui/fmt)."""
+
     lang: str
-    words: Mapping[str, str]
-    currency: str
 
     def __call__(self, key: str, **values: object) -> str:
-        return self.words[key].format(**values)
+        return i18n.t(key, self.lang, **values)
 
     def number(self, value: float, digits: int = 0) -> str:
-        """1 234 567,8 (ru) / 1,234,567.8 (en): Babel's (CLDR) separators."""
-        pattern = "#,##0" + ("." + "0" * digits if digits else "")
-        return format_decimal(value, pattern, locale=self.lang)
+        return fmt.number(value, self.lang, digits)
 
     def money(self, minor: int) -> str:
-        """Short roubles and the currency: 999 ₽, 12,3 тыс. ₽ / 12.3K ₽ (CLDR short forms)."""
-        value = Decimal(int(minor)) / 100
-        digits = 0
-        for limit in (10**9, 10**6, 10**3):
-            if abs(value) >= limit:
-                digits = 1 if abs(value) / limit < 100 else 0
-                break
-        text = format_compact_decimal(value, locale=self.lang, fraction_digits=digits)
-        return f"{text} {self.currency}"
+        return fmt.money(minor, self.lang, compact=True)
 
     def percent(self, ratio: float | None) -> str:
-        if ratio is None:
-            return "—"
-        value = ratio * 100
-        return f"{self.number(value, 1 if 0 < value < 10 else 0)}%"
+        return fmt.percent(ratio, self.lang)
 
     def period(self, span: DateRange) -> str:
-        fmt = "%d.%m.%Y" if self.lang == "ru" else "%Y-%m-%d"
-        return f"{span.first_day.strftime(fmt)} – {span.last_day.strftime(fmt)}"
+        return fmt.period(span.first_day, span.last_day, self.lang)
 
-
-def _text(lang: str, labels: Mapping[str, str] | None, currency: str) -> _Text:
-    base = LABELS.get(lang, LABELS["ru"])
-    return _Text(lang if lang in LABELS else "ru", {**base, **(labels or {})}, currency)
+    def everyone(self, manager_name: str | None) -> str:
+        return manager_name or i18n.t("funnel.everyone", self.lang)
 
 
 def _fit(name: str, limit: int = NAME_CHARS) -> str:
@@ -216,31 +163,15 @@ def _shorten(artist: Any, limit: float, renderer: Any) -> None:
 # --- the three pictures -------------------------------------------------------------------
 
 
-def funnel_chart(
-    funnel: PeriodFunnel,
-    lang: str = "ru",
-    *,
-    manager_name: str | None = None,
-    currency: str = "₽",
-    labels: Mapping[str, str] | None = None,
-) -> bytes:
+def funnel_chart(funnel: PeriodFunnel, lang: str, *, manager_name: str | None = None) -> bytes:
     """The period funnel as a PNG (see funnel_figure)."""
-    return png(
-        funnel_figure(funnel, lang, manager_name=manager_name, currency=currency, labels=labels)
-    )
+    return png(funnel_figure(funnel, lang, manager_name=manager_name))
 
 
-def funnel_figure(
-    funnel: PeriodFunnel,
-    lang: str = "ru",
-    *,
-    manager_name: str | None = None,
-    currency: str = "₽",
-    labels: Mapping[str, str] | None = None,
-) -> Figure:
+def funnel_figure(funnel: PeriodFunnel, lang: str, *, manager_name: str | None = None) -> Figure:
     """Centred funnel bars, one per flow stage: how many reached it, the step's
     conversion, and their money; key stages starred, the key-stage win rate below."""
-    t = _text(lang, labels, currency)
+    t = _Words(lang)
     first = funnel.cohort or 1
     rows = []
     for i, step in enumerate(funnel.steps if funnel.cohort else ()):
@@ -257,67 +188,53 @@ def funnel_figure(
             )
         )
     footer = [
-        (t("key", stage=_fit(s.stage.label(lang)), rate=t.percent(s.win_rate)), KEY)
+        (t("funnel.chart.key", stage=_fit(s.stage.label(lang)), rate=t.percent(s.win_rate)), KEY)
         for s in funnel.key_steps
         if s.reached
     ]
     if funnel.lost:
         footer.append(
-            (t("lost", count=t.number(funnel.lost), money=t.money(funnel.lost_amount)), LOSS)
+            (
+                t(
+                    "funnel.chart.lost",
+                    count=t.number(funnel.lost),
+                    money=t.money(funnel.lost_amount),
+                ),
+                LOSS,
+            )
         )
     header = (
-        t("funnel", pipeline=funnel.pipeline.label(lang)),
-        f"{t.period(funnel.range)} · {manager_name or t('everyone')}",
+        t("funnel.chart.funnel", pipeline=funnel.pipeline.label(lang)),
+        f"{t.period(funnel.range)} · {t.everyone(manager_name)}",
         t(
-            "summary",
+            "funnel.chart.summary",
             cohort=t.number(funnel.cohort),
             won=t.number(funnel.won),
             rate=t.percent(funnel.conversion),
             money=t.money(funnel.won_amount),
         ),
-        t("funnel_legend"),
+        t("funnel.chart.funnel_legend"),
     )
-    return _render(
-        header,
-        rows,
-        footer,
-        centered=True,
-        empty=t("nothing"),
-    )
+    return _render(header, rows, footer, centered=True, empty=t("funnel.chart.nothing"))
 
 
 def loss_reasons_chart(
-    report: LossReport,
-    lang: str = "ru",
-    *,
-    manager_name: str | None = None,
-    currency: str = "₽",
-    labels: Mapping[str, str] | None = None,
-    limit: int = 10,
+    report: LossReport, lang: str, *, manager_name: str | None = None, limit: int = 10
 ) -> bytes:
     """The loss reasons as a PNG (see loss_reasons_figure)."""
-    return png(
-        loss_reasons_figure(
-            report, lang, manager_name=manager_name, currency=currency, labels=labels, limit=limit
-        )
-    )
+    return png(loss_reasons_figure(report, lang, manager_name=manager_name, limit=limit))
 
 
 def loss_reasons_figure(
-    report: LossReport,
-    lang: str = "ru",
-    *,
-    manager_name: str | None = None,
-    currency: str = "₽",
-    labels: Mapping[str, str] | None = None,
-    limit: int = 10,
+    report: LossReport, lang: str, *, manager_name: str | None = None, limit: int = 10
 ) -> Figure:
     """Reasons, most frequent first: how many, their share of refusals, the money."""
-    t = _text(lang, labels, currency)
+    t = _Words(lang)
     top = max((r.count for r in report.rows), default=1) or 1
+    no_reason = i18n.t("funnel.no_reason", lang)
     rows = [
         _Row(
-            name=_fit(r.reason.label(lang) if r.reason else t("no_reason")),
+            name=_fit(r.reason.label(lang) if r.reason else no_reason),
             numbers=f"{t.number(r.count)} · {t.percent(r.count / report.count)} · "
             f"{t.money(r.amount)}",
             share=r.count / top,
@@ -326,48 +243,33 @@ def loss_reasons_figure(
         for r in report.rows[:limit]
     ]
     header = (
-        t("losses", pipeline=report.pipeline.label(lang)),
-        f"{t.period(report.range)} · {manager_name or t('everyone')}",
-        t("losses_summary", count=t.number(report.count), money=t.money(report.amount)),
-        t("losses_legend"),
+        t("funnel.chart.losses", pipeline=report.pipeline.label(lang)),
+        f"{t.period(report.range)} · {t.everyone(manager_name)}",
+        t(
+            "funnel.chart.losses_summary",
+            count=t.number(report.count),
+            money=t.money(report.amount),
+        ),
+        t("funnel.chart.losses_legend"),
     )
-    return _render(
-        header,
-        rows,
-        [],
-        centered=False,
-        empty=t("nothing"),
-    )
+    return _render(header, rows, [], centered=False, empty=t("funnel.chart.nothing"))
 
 
-def managers_chart(
-    report: ManagerReport,
-    lang: str = "ru",
-    *,
-    currency: str = "₽",
-    labels: Mapping[str, str] | None = None,
-    limit: int = 12,
-) -> bytes:
+def managers_chart(report: ManagerReport, lang: str, *, limit: int = 12) -> bytes:
     """The manager ranking as a PNG (see managers_figure)."""
-    return png(managers_figure(report, lang, currency=currency, labels=labels, limit=limit))
+    return png(managers_figure(report, lang, limit=limit))
 
 
-def managers_figure(
-    report: ManagerReport,
-    lang: str = "ru",
-    *,
-    currency: str = "₽",
-    labels: Mapping[str, str] | None = None,
-    limit: int = 12,
-) -> Figure:
+def managers_figure(report: ManagerReport, lang: str, *, limit: int = 12) -> Figure:
     """The ranking: won deals, won money, conversion; bars by won money."""
-    t = _text(lang, labels, currency)
+    t = _Words(lang)
     shown = report.rows[:limit]
     top_money = max((r.won_amount for r in shown), default=0)
     top_won = max((r.won for r in shown), default=0) or 1
+    no_manager = i18n.t("funnel.no_manager", lang)
     rows = [
         _Row(
-            name=f"{rank}. {_fit(r.name or t('no_manager'), NAME_CHARS - 4)}",
+            name=f"{rank}. {_fit(r.name or no_manager, NAME_CHARS - 4)}",
             numbers=f"{t.number(r.won)} · {t.money(r.won_amount)} · {t.percent(r.conversion)}",
             share=r.won_amount / top_money if top_money else r.won / top_won,
             color=PEOPLE,
@@ -375,61 +277,44 @@ def managers_figure(
         for rank, r in enumerate(shown, start=1)
     ]
     header = (
-        t("managers", pipeline=report.pipeline.label(lang)),
+        t("funnel.chart.managers", pipeline=report.pipeline.label(lang)),
         t.period(report.range),
         t(
-            "managers_summary",
+            "funnel.chart.managers_summary",
             deals=t.number(sum(r.deals for r in report.rows)),
             won=t.number(sum(r.won for r in report.rows)),
             money=t.money(sum(r.won_amount for r in report.rows)),
         ),
-        t("managers_legend"),
+        t("funnel.chart.managers_legend"),
     )
-    return _render(
-        header,
-        rows,
-        [],
-        centered=False,
-        empty=t("nothing"),
-    )
+    return _render(header, rows, [], centered=False, empty=t("funnel.chart.nothing"))
 
 
-# --- the snapshot (/funnel, handlers/funnel/router.py) ------------------------------------
-
-SNAPSHOT_LABELS: dict[str, dict[str, str]] = {
-    "ru": {
-        "snapshot": "Срез «{pipeline}»",
-        "snapshot_summary": "В работе {count} · {money} · прогноз {weighted}",
-        "snapshot_legend": "сделок · сумма · зависли",
-        "snapshot_frozen": "Условный отказ: {count} на {money}",
-        "snapshot_as_of": "на {date}",
-        "snapshot_empty": "Активных сделок нет",
-    },
-    "en": {
-        "snapshot": "Snapshot: {pipeline}",
-        "snapshot_summary": "In work {count} · {money} · forecast {weighted}",
-        "snapshot_legend": "deals · amount · stuck",
-        "snapshot_frozen": "Conditional refusal: {count} worth {money}",
-        "snapshot_as_of": "as of {date}",
-        "snapshot_empty": "No active deals",
-    },
-}
+# --- the snapshot (/funnel's first picture) -----------------------------------------------
 
 
 def snapshot_chart(
     snapshot: SnapshotFunnel,
-    lang: str = "ru",
+    lang: str,
     *,
     manager_name: str | None = None,
-    currency: str = "₽",
-    labels: Mapping[str, str] | None = None,
     tz: tzinfo | None = None,
 ) -> bytes:
-    """The snapshot (active deals per stage now) as a PNG: one bar per active stage, its
+    """The snapshot as a PNG (see snapshot_figure)."""
+    return png(snapshot_figure(snapshot, lang, manager_name=manager_name, tz=tz))
+
+
+def snapshot_figure(
+    snapshot: SnapshotFunnel,
+    lang: str,
+    *,
+    manager_name: str | None = None,
+    tz: tzinfo | None = None,
+) -> Figure:
+    """The snapshot (active deals per stage now): one bar per active stage, its
     length the stage's money (the count when there is no money), numbers: deals, amount,
     how many are stuck; conditional refusals in the footer."""
-    words = {**SNAPSHOT_LABELS.get(lang, SNAPSHOT_LABELS["ru"]), **(labels or {})}
-    t = _text(lang, words, currency)
+    t = _Words(lang)
     top_money = max((s.amount for s in snapshot.stages), default=0)
     top_count = max((s.count for s in snapshot.stages), default=0) or 1
     rows = [
@@ -447,7 +332,7 @@ def snapshot_chart(
         footer.append(
             (
                 t(
-                    "snapshot_frozen",
+                    "funnel.chart.snapshot_frozen",
                     count=t.number(snapshot.frozen),
                     money=t.money(snapshot.frozen_amount),
                 ),
@@ -455,67 +340,52 @@ def snapshot_chart(
             )
         )
     when = snapshot.as_of.astimezone(tz) if tz is not None else snapshot.as_of
-    day = when.strftime("%d.%m.%Y" if t.lang == "ru" else "%Y-%m-%d")
+    as_of = i18n.t("funnel.as_of", lang, date=fmt.day(when, lang))
     header = (
-        t("snapshot", pipeline=snapshot.pipeline.label(lang)),
-        f"{t('snapshot_as_of', date=day)} · {manager_name or t('everyone')}",
+        t("funnel.chart.snapshot", pipeline=snapshot.pipeline.label(lang)),
+        f"{as_of} · {t.everyone(manager_name)}",
         t(
-            "snapshot_summary",
+            "funnel.chart.snapshot_summary",
             count=t.number(snapshot.count),
             money=t.money(snapshot.amount),
             weighted=t.money(snapshot.weighted),
         ),
-        t("snapshot_legend"),
+        t("funnel.chart.snapshot_legend"),
     )
-    figure = _render(
-        header, rows if snapshot.count else [], footer, centered=False, empty=t("snapshot_empty")
+    return _render(
+        header,
+        rows if snapshot.count else [],
+        footer,
+        centered=False,
+        empty=t("funnel.chart.snapshot_empty"),
     )
-    return png(figure)
 
 
 # --- velocity (/funnel's Speed view) ------------------------------------------------------
 
-VELOCITY_LABELS: dict[str, dict[str, str]] = {
-    "ru": {
-        "velocity": "Скорость · «{pipeline}»",
-        "velocity_summary": "Цикл сделки: медиана {median} · 75% за {p75} · выиграно {won}",
-        "velocity_legend": "дней на этапе: медиана · 75% · сколько раз",
-        "days": "{days} дн",
-        "velocity_empty": "Нет завершённых этапов",
-    },
-    "en": {
-        "velocity": "Speed · {pipeline}",
-        "velocity_summary": "Sales cycle: median {median} · 75% within {p75} · won {won}",
-        "velocity_legend": "days in stage: median · 75% · stays",
-        "days": "{days} d",
-        "velocity_empty": "No finished stays",
-    },
-}
+
+def velocity_chart(report: VelocityReport, lang: str, *, manager_name: str | None = None) -> bytes:
+    """Speed as a PNG (see velocity_figure)."""
+    return png(velocity_figure(report, lang, manager_name=manager_name))
 
 
-def velocity_chart(
-    report: VelocityReport,
-    lang: str = "ru",
-    *,
-    manager_name: str | None = None,
-    labels: Mapping[str, str] | None = None,
-) -> bytes:
+def velocity_figure(
+    report: VelocityReport, lang: str, *, manager_name: str | None = None
+) -> Figure:
     """Time in each stage (median bar, numbers median · p75 · stays) and the sales cycle."""
-    words = {**VELOCITY_LABELS.get(lang, VELOCITY_LABELS["ru"]), **(labels or {})}
-    t = _text(lang, words, "")
+    t = _Words(lang)
 
     def days(seconds_or_days: float | None, unit: float = 1.0) -> str:
         if seconds_or_days is None:
-            return "—"
-        return t(
-            "days", days=t.number(seconds_or_days / unit, 1).removesuffix(",0").removesuffix(".0")
-        )
+            return fmt.NONE
+        return t("funnel.chart.days", days=t.number(seconds_or_days / unit, 1))
 
     top = max((s.median_seconds or 0.0 for s in report.stages), default=0.0)
     rows = [
         _Row(
             name=_fit(s.stage.label(lang)),
-            numbers=f"{days(s.median_seconds, 86400)} · {days(s.p75_seconds, 86400)} · {s.stays}",
+            numbers=f"{days(s.median_seconds, 86400)} · {days(s.p75_seconds, 86400)} · "
+            f"{t.number(s.stays)}",
             share=(s.median_seconds or 0.0) / top if top else 0.0,
             color=KEY if s.stage.is_key else BAR,
         )
@@ -523,14 +393,14 @@ def velocity_chart(
     ]
     cycle = report.cycle
     header = (
-        t("velocity", pipeline=report.pipeline.label(lang)),
-        f"{t.period(report.range)} · {manager_name or t('everyone')}",
+        t("funnel.chart.velocity", pipeline=report.pipeline.label(lang)),
+        f"{t.period(report.range)} · {t.everyone(manager_name)}",
         t(
-            "velocity_summary",
+            "funnel.chart.velocity_summary",
             median=days(cycle.median_days),
             p75=days(cycle.p75_days),
-            won=cycle.won,
+            won=t.number(cycle.won),
         ),
-        t("velocity_legend"),
+        t("funnel.chart.velocity_legend"),
     )
-    return png(_render(header, rows, [], centered=False, empty=t("velocity_empty")))
+    return _render(header, rows, [], centered=False, empty=t("funnel.chart.velocity_empty"))
