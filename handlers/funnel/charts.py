@@ -65,6 +65,10 @@ class _Words:
     def money(self, minor: int) -> str:
         return fmt.money(minor, self.lang, compact=True)
 
+    def counted(self, key: str, count: int, minor: int) -> str:
+        """A text about how many deals and their money ({count}, {money})."""
+        return self(key, count=self.number(count), money=self.money(minor))
+
     def percent(self, ratio: float | None) -> str:
         return fmt.percent(ratio, self.lang)
 
@@ -193,16 +197,7 @@ def funnel_figure(funnel: PeriodFunnel, lang: str, *, manager_name: str | None =
         if s.reached
     ]
     if funnel.lost:
-        footer.append(
-            (
-                t(
-                    "funnel.chart.lost",
-                    count=t.number(funnel.lost),
-                    money=t.money(funnel.lost_amount),
-                ),
-                LOSS,
-            )
-        )
+        footer.append((t.counted("funnel.chart.lost", funnel.lost, funnel.lost_amount), LOSS))
     header = (
         t("funnel.chart.funnel", pipeline=funnel.pipeline.label(lang)),
         f"{t.period(funnel.range)} · {t.everyone(manager_name)}",
@@ -245,11 +240,7 @@ def loss_reasons_figure(
     header = (
         t("funnel.chart.losses", pipeline=report.pipeline.label(lang)),
         f"{t.period(report.range)} · {t.everyone(manager_name)}",
-        t(
-            "funnel.chart.losses_summary",
-            count=t.number(report.count),
-            money=t.money(report.amount),
-        ),
+        t.counted("funnel.chart.losses_summary", report.count, report.amount),
         t("funnel.chart.losses_legend"),
     )
     return _render(header, rows, [], centered=False, empty=t("funnel.chart.nothing"))
@@ -329,16 +320,8 @@ def snapshot_figure(
     ]
     footer = []
     if snapshot.frozen:
-        footer.append(
-            (
-                t(
-                    "funnel.chart.snapshot_frozen",
-                    count=t.number(snapshot.frozen),
-                    money=t.money(snapshot.frozen_amount),
-                ),
-                MUTED,
-            )
-        )
+        frozen = t.counted("funnel.chart.snapshot_frozen", snapshot.frozen, snapshot.frozen_amount)
+        footer.append((frozen, MUTED))
     when = snapshot.as_of.astimezone(tz) if tz is not None else snapshot.as_of
     as_of = i18n.t("funnel.as_of", lang, date=fmt.day(when, lang))
     header = (
