@@ -312,10 +312,10 @@ def _history(entries: tuple[HistoryEntry, ...], lang: str, tz: tzinfo) -> list[d
     return [
         {
             "at": fmt.when(e.at, tz, lang),
-            "from": e.from_stage,
+            "from": label(lang, e.from_stage, e.from_stage_en) if e.from_stage else None,
             "to": label(lang, e.to_stage, e.to_stage_en),
             "actor": e.actor,
-            "reason": e.reason,
+            "reason": label(lang, e.reason, e.reason_en) if e.reason else None,
             "comment": e.comment,
         }
         for e in entries
