@@ -192,6 +192,8 @@ class HistoryEntry:
     actor: str | None
     reason: str | None
     comment: str | None
+    from_stage_en: str | None = None
+    reason_en: str | None = None
 
 
 @dataclass(frozen=True)

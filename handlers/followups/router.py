@@ -187,7 +187,7 @@ async def next_contact_pick(
     card = await followups.set_next_contact_quick(
         uow, actor, deal_id, NEXT_CONTACT_CHOICES[arg], str(tz), v or None
     )
-    notice = t("tasks.next_contact.set", lang, when=fmt_when(card.next_contact_at, tz))
+    notice = t("tasks.next_contact.set", lang, when=fmt_when(card.next_contact_at, tz, lang))
     await deal_card.show(query, card, lang, tz, notice=notice)
 
 

@@ -30,13 +30,15 @@ from aiogram.types import (
 )
 from aiogram.utils.callback_answer import CallbackAnswer
 
+from handlers.funnel import charts
 from handlers.funnel import views as view
+from handlers.ui import fmt
 from handlers.ui.callbacks import DrillCb, ExportCb, FunnelCb, MenuAction, MenuCb
 from handlers.ui.filters import Staff
-from handlers.ui.i18n import t
+from handlers.ui.i18n import t, tn
 from handlers.ui.keyboards import with_app
 from services.permissions import Action, Actor, require
-from services.reports import charts, export
+from services.reports import export
 from services.reports import screens as reports
 from services.reports.analytics import (
     LossReport,
@@ -76,17 +78,16 @@ async def _screen(
 def _chart(screen: ReportScreen, lang: str, tz: tzinfo) -> bytes:
     """PNG bytes (CPU work: called in a worker thread)."""
     report = screen.report
-    money = t("funnel.currency", lang)
     who = screen.manager_name
     if isinstance(report, SnapshotFunnel):
-        return charts.snapshot_chart(report, lang, manager_name=who, tz=tz, currency=money)
+        return charts.snapshot_chart(report, lang, manager_name=who, tz=tz)
     if isinstance(report, PeriodFunnel):
-        return charts.funnel_chart(report, lang, manager_name=who, currency=money)
+        return charts.funnel_chart(report, lang, manager_name=who)
     if isinstance(report, LossReport):
-        return charts.loss_reasons_chart(report, lang, manager_name=who, currency=money)
+        return charts.loss_reasons_chart(report, lang, manager_name=who)
     if isinstance(report, VelocityReport):
         return charts.velocity_chart(report, lang, manager_name=who)
-    return charts.managers_chart(report, lang, currency=money)
+    return charts.managers_chart(report, lang)
 
 
 def _photo(png: bytes, screen: ReportScreen) -> BufferedInputFile:
@@ -238,12 +239,22 @@ async def _export(
         if pct >= 100 or pct - last["percent"] < 5 or now - last["at"] < PROGRESS_EVERY:
             return
         last.update(at=now, percent=pct)
-        await status.edit_text(t("export.progress", lang, percent=pct, done=done, total=total))
+        await status.edit_text(
+            tn(
+                "export.progress",
+                total,
+                lang,
+                percent=pct,
+                done=fmt.number(done, lang),
+                total=fmt.number(total, lang),
+            )
+        )
 
     try:
         async with uow_factory.read_only() as uow:
+            words = view.export_words(lang)
             data = await export.export_deals(
-                uow, actor, filters, progress, kind=kind, lang=lang, chunk=EXPORT_CHUNK
+                uow, actor, filters, words, progress, kind=kind, lang=lang, chunk=EXPORT_CHUNK
             )
     except Exception:
         await status.delete()  # the error router says what went wrong

@@ -29,6 +29,7 @@ from handlers.ui.callbacks import (
 from handlers.ui.deal_card import list_button
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
+from services.reports import export
 from services.reports.analytics import (
     LossReport,
     ManagerReport,
@@ -127,7 +128,7 @@ def change(now: float | None, before: float | None) -> str:
 
 
 def _compare_note(span_of: Any, lang: str) -> str:
-    when = f"{fmt.report_day(span_of.first_day, lang)} – {fmt.report_day(span_of.last_day, lang)}"
+    when = fmt.period(span_of.first_day, span_of.last_day, lang)
     return t("funnel.compare.period", lang, when=when)
 
 
@@ -252,9 +253,9 @@ def _managers(r: ManagerReport, lang: str) -> tuple[str, list[str]]:
     return table(head, rows, (18, 4, 8, 5)), notes
 
 
-def _days(seconds: float | None) -> str:
-    """Days with one decimal (a compact table cell); — when there is nothing."""
-    return "—" if seconds is None else f"{seconds / 86400:.1f}"
+def _days(seconds: float | None, lang: str) -> str:
+    """Days with one decimal at most (a compact table cell); — when there is nothing."""
+    return fmt.NONE if seconds is None else fmt.number(seconds / 86400, lang, 1)
 
 
 def _velocity(r: VelocityReport, lang: str) -> tuple[str, list[str]]:
@@ -268,8 +269,8 @@ def _velocity(r: VelocityReport, lang: str) -> tuple[str, list[str]]:
         rows.append(
             [
                 ("★" if s.stage.is_key else "") + s.stage.label(lang),
-                _days(s.median_seconds),
-                _days(s.p75_seconds),
+                _days(s.median_seconds, lang),
+                _days(s.p75_seconds, lang),
                 str(s.stays),
                 diff,
             ]
@@ -278,7 +279,7 @@ def _velocity(r: VelocityReport, lang: str) -> tuple[str, list[str]]:
     cycle = r.cycle
 
     def days(value: float | None) -> str:
-        return "—" if value is None else f"{value:g}"
+        return fmt.NONE if value is None else fmt.number(value, lang, 1)
 
     notes = [
         t("funnel.velocity.legend", lang),
@@ -348,14 +349,20 @@ def screen_text(screen: ReportScreen, lang: str, tz: tzinfo) -> str:
     title = t(f"funnel.title.{screen.kind.value}", lang, pipeline=screen.pipeline.label(lang))
     who = screen.manager_name or t("funnel.everyone", lang)
     if isinstance(report, SnapshotFunnel):
-        when = t("funnel.as_of", lang, date=fmt.report_day(report.as_of.astimezone(tz), lang))
+        when = t("funnel.as_of", lang, date=fmt.day(report.as_of.astimezone(tz), lang))
     else:
         span = report.range
-        when = f"{fmt.report_day(span.first_day, lang)} – {fmt.report_day(span.last_day, lang)}"
+        when = fmt.period(span.first_day, span.last_day, lang)
     return (
         f"<b>{escape(title)}</b>\n{escape(when)} · {escape(who)}\n"
         f"<pre>{escape(table_text(screen, lang))}</pre>"
     )
+
+
+def export_words(lang: str) -> dict[str, str]:
+    """The words of an /export file (sheet names, column titles, outcomes) in the reader's
+    language: what services.reports.export asks for, from the catalog (``export.<code>``)."""
+    return {code: t(f"export.{code}", lang) for code in export.WORDS}
 
 
 # --- keyboards ----------------------------------------------------------------------------
@@ -472,7 +479,7 @@ def drill_text(page: DrillPage, lang: str) -> str:
         what = t("funnel.drill.won", lang, name=page.manager_name or "")
     if page.range is not None:
         span = page.range
-        when = f"{fmt.report_day(span.first_day, lang)} – {fmt.report_day(span.last_day, lang)}"
+        when = fmt.period(span.first_day, span.last_day, lang)
     else:
         when = t("funnel.drill.now", lang)
     deals = page.deals
@@ -537,11 +544,16 @@ def digest_lines(p: Mapping[str, Any], lang: str, tz: tzinfo) -> list[str]:
     since, until = str(p["since"]), str(p["until"])
     lines = [
         t(f"digest.header.{kind}", lang),
-        t("digest.window", lang, since=fmt.when_short(since, tz), until=fmt.when_short(until, tz)),
+        t(
+            "digest.window",
+            lang,
+            since=fmt.when_short(since, tz, lang),
+            until=fmt.when_short(until, tz, lang),
+        ),
     ]
     moment = p.get("moment")
     if moment and datetime.fromisoformat(until) - datetime.fromisoformat(str(moment)) > _LATE:
-        lines.append(t("digest.late", lang, when=fmt.when_short(str(moment), tz)))
+        lines.append(t("digest.late", lang, when=fmt.when_short(str(moment), tz, lang)))
     pipeline = p.get("pipeline_en") if lang == "en" and p.get("pipeline_en") else p.get("pipeline")
     lines += [
         "",
@@ -616,6 +628,6 @@ def digest_lines(p: Mapping[str, Any], lang: str, tz: tzinfo) -> list[str]:
     lines.append(t("digest.overdue", lang, count=p.get("overdue", 0), new=p.get("overdue_new", 0)))
     for task in p.get("overdue_tasks") or []:
         who = escape(str(task.get("assignee") or "—"))
-        due = fmt.when_short(str(task["due_at"]), tz)
+        due = fmt.when_short(str(task["due_at"]), tz, lang)
         lines.append(f"  • {escape(str(task['title']))[:60]} · {who} · {due}")
     return lines

@@ -184,7 +184,7 @@ def summary_text(view: ImportView, lang: str, seconds: float) -> str:
         lines.append(
             t("import.done.new_duplicates", lang, n=fmt.number(result.new_duplicates, lang))
         )
-    lines.append(t("import.done.time", lang, s=f"{seconds:.1f}"))
+    lines.append(t("import.done.time", lang, s=fmt.number(seconds, lang, 1)))
     return "\n".join(lines)
 
 

@@ -70,7 +70,7 @@ def installment_text(s: InstallmentSummary, lang: str, notice: str | None = None
                 "installments.due_line",
                 lang,
                 n=d.n,
-                date=fmt.day(d.due_date),
+                date=fmt.day(d.due_date, lang),
                 amount=money(d.amount, lang),
                 mark=mark,
             )
@@ -102,7 +102,7 @@ def payment_prompt(s: InstallmentSummary, lang: str) -> str:
             "installments.next",
             lang,
             amount=money(nxt.remaining, lang),
-            date=fmt.day(nxt.due_date),
+            date=fmt.day(nxt.due_date, lang),
         )
     return text
 
@@ -127,7 +127,7 @@ def receivables(r: Receivables, lang: str) -> tuple[str, InlineKeyboardMarkup | 
         if row.overdue:
             lines.append(_fit(t("receivables.row.overdue", lang, amount=money(row.overdue, lang))))
         if row.next_due:
-            lines.append(_fit(t("receivables.row.next", lang, date=fmt.day(row.next_due))))
+            lines.append(_fit(t("receivables.row.next", lang, date=fmt.day(row.next_due, lang))))
         rows.append(
             [
                 button(

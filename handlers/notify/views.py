@@ -102,7 +102,7 @@ def _essentials(p: Mapping[str, Any], lang: str, tz: tzinfo) -> list[str]:
     address = _text(p, "address")
     return detail_lines(
         lang,
-        when=fmt.when_short(p["measurement_at"], tz) if p.get("measurement_at") else None,
+        when=fmt.when_short(p["measurement_at"], tz, lang) if p.get("measurement_at") else None,
         address=escape(address) if address else None,
         client=_text(p, "client_name"),
         phone=_text(p, "phone"),
@@ -123,7 +123,7 @@ def late_line(item: OutboxItem, lang: str, tz: tzinfo) -> list[str]:
     """Sent later than it was due (the bot was down): say when it was due."""
     if not item.late:
         return []
-    return [t("reminder.sent_late", lang, when=fmt.when_short(item.due_at, tz))]
+    return [t("reminder.sent_late", lang, when=fmt.when_short(item.due_at, tz, lang))]
 
 
 def overdue_line(p: Mapping[str, Any], now: datetime, lang: str, tz: tzinfo) -> list[str]:
@@ -136,11 +136,11 @@ def overdue_line(p: Mapping[str, Any], now: datetime, lang: str, tz: tzinfo) -> 
             t(
                 "reminder.overdue",
                 lang,
-                when=fmt.when_short(due, tz),
+                when=fmt.when_short(due, tz, lang),
                 delay=delay_text(now - due_at, lang),
             )
         ]
-    return [t("reminder.due_at", lang, when=fmt.when_short(due, tz))]
+    return [t("reminder.due_at", lang, when=fmt.when_short(due, tz, lang))]
 
 
 def _task_buttons(item: OutboxItem, lang: str) -> Buttons:
@@ -292,7 +292,7 @@ def installment_upcoming(item: OutboxItem, lang: str, tz: tzinfo, now: datetime)
         n=p.get("n"),
         count=p.get("count"),
         amount=fmt.money(p.get("amount"), lang),
-        date=fmt.day(p.get("due_date")),
+        date=fmt.day(p.get("due_date"), lang),
         deal=cut(p.get("deal_title")),
     )
     return [line], _installment_buttons(item, lang)
@@ -305,7 +305,7 @@ def installment_overdue(item: OutboxItem, lang: str, tz: tzinfo, now: datetime) 
         lang,
         n=p.get("n"),
         amount=fmt.money(p.get("amount"), lang),
-        date=fmt.day(p.get("due_date")),
+        date=fmt.day(p.get("due_date"), lang),
         days=p.get("days"),
         deal=cut(p.get("deal_title")),
         manager=escape(str(p.get("manager") or "—")),
@@ -322,7 +322,7 @@ def installment_paid(item: OutboxItem, lang: str, tz: tzinfo, now: datetime) -> 
 
 def summary_morning(item: OutboxItem, lang: str, tz: tzinfo, now: datetime) -> Drawn:
     p = item.payload
-    lines = [t("tasks.summary.header", lang, date=fmt.day(p.get("date")))]
+    lines = [t("tasks.summary.header", lang, date=fmt.day(p.get("date"), lang))]
     if p.get("tasks_today"):
         lines.append(
             t("tasks.summary.tasks", lang, count=p["tasks_today"], overdue=p.get("overdue") or 0)

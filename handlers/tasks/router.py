@@ -154,7 +154,7 @@ async def snooze(
     info = await tasks.snooze_quick(
         uow, actor, callback_data.task_id, SNOOZE_CHOICES[callback_data.arg], str(tz)
     )
-    callback_answer.text = t("tasks.snoozed", lang, when=fmt_when(info.due_at, tz))
+    callback_answer.text = t("tasks.snoozed", lang, when=fmt_when(info.due_at, tz, lang))
     await _drop_buttons(query, callback_data.task_id)
 
 
@@ -217,7 +217,7 @@ def _created(info: tasks.TaskInfo, lang: str, tz: tzinfo, who: str) -> str:
         "tasks.new.created",
         lang,
         title=escape(info.title),
-        when=fmt_when(info.due_at, tz),
+        when=fmt_when(info.due_at, tz, lang),
         who=escape(who),
     )
 

@@ -42,7 +42,7 @@ def task_list(
     rows = []
     for info in items[:MAX_LISTED]:
         mark = "🔴 " if info.overdue else ""
-        label = f"{mark}{when_short(info.due_at, tz)} · {short(title(info, lang), 30)}"
+        label = f"{mark}{when_short(info.due_at, tz, lang)} · {short(title(info, lang), 30)}"
         rows.append([button(label, TaskCb(action=TaskAction.OPEN, task_id=info.id))])
     other = TaskListScope.UPCOMING if scope == TaskListScope.TODAY else TaskListScope.TODAY
     nav = [

@@ -125,7 +125,7 @@ def attempts(items: Sequence[AttemptInfo], lang: str, tz: tzinfo) -> str:
             t(
                 "team.attempts.row",
                 lang,
-                at=when(item.at, tz),
+                at=when(item.at, tz, lang),
                 who=who(item.name, item.username),
                 telegram_id=item.telegram_id,
             )
@@ -156,5 +156,5 @@ def invite_text(invite: InviteInfo, link: str, lang: str, tz: tzinfo) -> str:
         lang,
         role=t(f"role.{invite.role}", lang),
         link=escape(link),
-        expires=when(invite.expires_at, tz),
+        expires=when(invite.expires_at, tz, lang),
     )

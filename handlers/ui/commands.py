@@ -28,7 +28,7 @@ from aiogram.types import (
     WebAppInfo,
 )
 
-from handlers.ui.i18n import LANGUAGES, t
+from handlers.ui.i18n import DEFAULT_LANG, LANGUAGES, t
 from services.outbox.queue import RateLimiter
 from services.permissions import Actor
 from services.team import employees, menus
@@ -153,10 +153,10 @@ def default_menus(bot: Bot) -> list[Menu]:
     return [
         Menu.of(
             bot,
-            "default" if lang == "ru" else f"default:{lang}",
+            "default" if lang == DEFAULT_LANG else f"default:{lang}",
             BotCommandScopeDefault(),
             [BotCommand(command="start", description=t("cmd.start", lang))],
-            None if lang == "ru" else lang,
+            None if lang == DEFAULT_LANG else lang,
         )
         for lang in LANGUAGES
     ]

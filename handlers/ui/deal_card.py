@@ -33,7 +33,7 @@ from handlers.ui.error_text import error_text
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
 from services.common import check_version
-from services.dto import DealCard, DealListItem
+from services.dto import DealCard, DealListItem, label
 from services.errors import ValidationError
 from services.permissions import Actor
 from services.sales import deals
@@ -76,7 +76,7 @@ def card_text(card: DealCard, lang: str, tz: tzinfo, notice: str | None = None) 
     if card.stale_days is not None:
         lines.append(t("deal.card.stale", lang, days=card.stale_days))
     if card.loss_reason:
-        reason = card.loss_reason_en if lang == "en" and card.loss_reason_en else card.loss_reason
+        reason = label(lang, card.loss_reason, card.loss_reason_en)
         lines.append(t("deal.card.reason", lang, reason=escape(reason)))
     if card.manager_name:
         lines.append(t("deal.card.manager", lang, name=escape(card.manager_name)))
@@ -85,12 +85,14 @@ def card_text(card: DealCard, lang: str, tz: tzinfo, notice: str | None = None) 
             t(
                 "deal.card.measurement",
                 lang,
-                when=fmt.when(card.measurement_at, tz),
+                when=fmt.when(card.measurement_at, tz, lang),
                 address=escape(card.address or "—"),
             )
         )
     if card.next_contact_at:
-        lines.append(t("deal.card.next_contact", lang, when=fmt.when(card.next_contact_at, tz)))
+        lines.append(
+            t("deal.card.next_contact", lang, when=fmt.when(card.next_contact_at, tz, lang))
+        )
     if card.need:
         lines.append(f"🔎 {escape(card.need[:300])}")
     lines.append(
@@ -109,7 +111,7 @@ def card_text(card: DealCard, lang: str, tz: tzinfo, notice: str | None = None) 
 
 
 def list_button(item: DealListItem, lang: str) -> str:
-    stage = item.stage_en if lang == "en" and item.stage_en else item.stage
+    stage = label(lang, item.stage, item.stage_en)
     mark = "🔴 " if item.stale_days is not None else ""
     return fmt.short(f"{mark}{item.title} · {stage}", 60)
 

@@ -6,6 +6,11 @@ space and the decimal sign a comma ("150 000 ₽", "1 000,50 ₽"), en uses comm
 ("150,000 RUB"). Kopecks show only when there are any. `compact_money` is the short form of
 reports and pictures (ru "380 thousand" abbreviated by CLDR, en "380K"),
 `money(..., compact=True)` the same with the currency.
+
+Dates and times too, in the reader's locale (CLDR's numeric forms): `day` (14.01.2026 /
+1/14/2026), `when` (a moment in the company's timezone: 14.01.2026 12:00 / 1/14/2026
+12:00 PM), `when_short` (without the year), `period` (a report's first and last day).
+Every function takes the reader's language; nothing here writes a date pattern by hand.
 """
 
 from __future__ import annotations
@@ -81,31 +86,10 @@ def percent(ratio: float | None, lang: str | None) -> str:
     return number(value, lang, 1 if 0 < value < 10 else 0) + "%"
 
 
-def when(value: datetime | None, tz: tzinfo) -> str:
-    """A moment in the company's timezone: 14.01.2026 12:00."""
-    return value.astimezone(tz).strftime("%d.%m.%Y %H:%M") if value else NONE
-
-
-def when_short(value: datetime | str | None, tz: tzinfo) -> str:
-    """A moment without the year (reminders, lists): 14.01 12:00. ISO text is accepted."""
-    if not value:
-        return NONE
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment.astimezone(tz).strftime("%d.%m %H:%M")
-
-
-def day(value: date | str | None) -> str:
-    """A calendar day: 01.04.2026. ISO text is accepted."""
-    if not value:
-        return NONE
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.strftime("%d.%m.%Y")
-
-
-def local_day(value: date | str | None, lang: str | None) -> str:
-    """A calendar day in the reader's locale (CLDR's numeric date): 02.01.2026 (ru),
-    1/2/2026 (en). ISO text is accepted; text that is no date gives the dash."""
+def day(value: date | str | None, lang: str | None) -> str:
+    """A calendar day in the reader's locale (CLDR's numeric date): 01.04.2026 (ru),
+    4/1/2026 (en). A datetime counts by its own date; ISO text is accepted; text that is
+    no date gives the dash."""
     if isinstance(value, str):
         try:
             value = date.fromisoformat(value[:10])
@@ -113,31 +97,58 @@ def local_day(value: date | str | None, lang: str | None) -> str:
             return NONE
     if not value:
         return NONE
-    return _local_day(value, locale(lang))
+    if isinstance(value, datetime):
+        value = value.date()
+    return _day(value, locale(lang))
 
 
 @lru_cache(maxsize=1024)
-def _local_day(value: date, lang: str) -> str:
+def _day(value: date, lang: str) -> str:
     return format_skeleton("yMd", value, locale=lang)
 
 
-def local_when(value: datetime | None, tz: tzinfo, lang: str | None) -> str:
-    """A moment in the company's timezone, in the reader's locale: 14.01.2026 12:00 (ru),
-    1/14/2026 12:00 PM (en)."""
-    if not value:
-        return NONE
-    moment = value.astimezone(tz)
-    return f"{_local_day(moment.date(), locale(lang))} {_local_time(moment.time(), locale(lang))}"
+@lru_cache(maxsize=1024)
+def _day_month(value: date, lang: str) -> str:
+    return format_skeleton("Md", value, locale=lang)
 
 
 @lru_cache(maxsize=4096)
-def _local_time(value: time, lang: str) -> str:
+def _time(value: time, lang: str) -> str:
     return format_time(value.replace(second=0, microsecond=0), "short", locale=lang)
 
 
-def report_day(value: date, lang: str | None) -> str:
-    """A day in a report: 01.10.2025 (ru), 2025-10-01 (en)."""
-    return value.strftime("%d.%m.%Y" if locale(lang) == "ru" else "%Y-%m-%d")
+def _moment(value: datetime | str | None) -> datetime | None:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return value or None
+
+
+def when(value: datetime | str | None, tz: tzinfo, lang: str | None) -> str:
+    """A moment in the company's timezone, in the reader's locale: 14.01.2026 12:00 (ru),
+    1/14/2026 12:00 PM (en). ISO text is accepted; text that is no moment gives the dash."""
+    moment = _moment(value)
+    if moment is None:
+        return NONE
+    moment, code = moment.astimezone(tz), locale(lang)
+    return f"{_day(moment.date(), code)} {_time(moment.time(), code)}"
+
+
+def when_short(value: datetime | str | None, tz: tzinfo, lang: str | None) -> str:
+    """A moment without the year (reminders, lists): 14.01 12:00 (ru), 1/14 12:00 PM (en).
+    ISO text is accepted."""
+    moment = _moment(value)
+    if moment is None:
+        return NONE
+    moment, code = moment.astimezone(tz), locale(lang)
+    return f"{_day_month(moment.date(), code)} {_time(moment.time(), code)}"
+
+
+def period(first: date, last: date, lang: str | None) -> str:
+    """A report's days: 01.10.2025 – 31.12.2025 (ru), 10/1/2025 – 12/31/2025 (en)."""
+    return f"{day(first, lang)} – {day(last, lang)}"
 
 
 def short(text: str, width: int = 28) -> str:

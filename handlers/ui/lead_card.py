@@ -19,7 +19,7 @@ from handlers.ui.callbacks import (
 )
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
-from services.dto import LeadCard
+from services.dto import LeadCard, label
 from services.permissions import Actor
 from services.sales import leads
 from storage.enums import LeadStatus
@@ -47,10 +47,9 @@ def _card_body(card: LeadCard, lang: str) -> str:
         lines.append("")
         lines.append(t("lead.card.qualification", lang))
         for _code, text, text_en, required, yes in card.qualification:
-            label = text_en if lang == "en" and text_en else text
             mark = "✅" if yes else "⬜"
             star = " *" if required else ""
-            lines.append(f"{mark} {escape(label)}{star}")
+            lines.append(f"{mark} {escape(label(lang, text, text_en))}{star}")
     return "\n".join(lines)
 
 
@@ -82,12 +81,10 @@ def card_keyboard(card: LeadCard, lang: str) -> InlineKeyboardMarkup | None:
         return InlineKeyboardMarkup(inline_keyboard=[_history(card, lang)])
     rows = []
     for i, (_code, text, text_en, required, yes) in enumerate(card.qualification):
-        label = text_en if lang == "en" and text_en else text
         star = " *" if required else ""
         mark = "✅" if yes else "⬜"
-        rows.append(
-            [button(f"{mark} {fmt.short(label, 34)}{star}", lead_cb(card, LeadAction.TOGGLE, i))]
-        )
+        name = fmt.short(label(lang, text, text_en), 34)
+        rows.append([button(f"{mark} {name}{star}", lead_cb(card, LeadAction.TOGGLE, i))])
     rows.append(
         [
             button(t("lead.btn.convert", lang), lead_cb(card, LeadAction.CONVERT)),

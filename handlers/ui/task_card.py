@@ -21,6 +21,7 @@ from handlers.ui.deal_card import open_button
 from handlers.ui.fmt import when
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
+from services.dto import label
 from services.tasks import TaskCard, TaskInfo
 from storage.enums import TaskKind, TaskStatus
 
@@ -28,7 +29,7 @@ OPEN = (TaskStatus.OPEN, TaskStatus.ACCEPTED, TaskStatus.IN_PROGRESS)
 
 
 def title(info: TaskInfo, lang: str) -> str:
-    return info.title_en if lang == "en" and info.title_en else info.title
+    return label(lang, info.title, info.title_en)
 
 
 def task_text(card: TaskCard, lang: str, tz: tzinfo, notice: str | None = None) -> str:
@@ -53,7 +54,7 @@ def task_text(card: TaskCard, lang: str, tz: tzinfo, notice: str | None = None) 
     field_work = info.kind in (TaskKind.MEASURE, TaskKind.ASSIGN_MEASURER)
     lines += detail_lines(
         lang,
-        when=when(card.measurement_at, tz) if card.measurement_at else None,
+        when=when(card.measurement_at, tz, lang) if card.measurement_at else None,
         address=address,
         client=card.client_name,
         phone=card.phone,
@@ -75,7 +76,7 @@ def task_text(card: TaskCard, lang: str, tz: tzinfo, notice: str | None = None) 
             if info.due_now
             else "reminder.due_at"
         )
-        lines.append(t(key, lang, when=when(info.due_at, tz)))
+        lines.append(t(key, lang, when=when(info.due_at, tz, lang)))
     lines.append(t("tasks.card.status", lang, status=t(f"tasks.status.{info.status}", lang)))
     if card.attachments:
         lines.append(t("tasks.card.files", lang, count=card.attachments))

@@ -69,7 +69,7 @@ def _dues(dues: object, lang: str) -> str | None:
         t(
             "timeline.plan_due",
             lang,
-            date=fmt.local_day(d.get("date"), lang),
+            date=fmt.day(d.get("date"), lang),
             amount=fmt.money(d["amount"], lang),
         )
         for d in dues
@@ -97,7 +97,7 @@ def body(entry: TimelineEntry, lang: str, tz: tzinfo, width: int = 200) -> str:
     if kind == ActivityKind.TASK_DONE:
         return t("timeline.task_done", lang, title=text)
     if kind == ActivityKind.TASK_SNOOZED:
-        when = fmt.local_when(_moment(p.get("until")), tz, lang)
+        when = fmt.when(_moment(p.get("until")), tz, lang)
         return t("timeline.task_snoozed", lang, title=text, when=when)
     if kind == ActivityKind.MEASUREMENT:
         files = int(p.get("files") or 0)
@@ -122,7 +122,7 @@ def body(entry: TimelineEntry, lang: str, tz: tzinfo, width: int = 200) -> str:
     if kind == ActivityKind.PAYMENT:
         amount = p.get("amount")
         if _is_int(amount):  # the facts (rows that kept text from before: the text)
-            paid_on = fmt.local_day(p.get("paid_on"), lang)
+            paid_on = fmt.day(p.get("paid_on"), lang)
             return t("timeline.payment_of", lang, amount=fmt.money(amount, lang), date=paid_on)
         return t("timeline.payment", lang, text=text)
     if kind == ActivityKind.PLAN:
@@ -147,7 +147,7 @@ def line(entry: TimelineEntry, lang: str, tz: tzinfo, width: int = 200) -> str:
     who = f"{escape(entry.actor)}: " if entry.actor else ""
     if entry.kind in (ActivityKind.MESSAGE_IN, ActivityKind.MESSAGE_EDITED):
         who = ""  # the client wrote it; the text says so
-    return f"<i>{fmt.local_when(entry.at, tz, lang)}</i> {icon} {who}{body(entry, lang, tz, width)}"
+    return f"<i>{fmt.when(entry.at, tz, lang)}</i> {icon} {who}{body(entry, lang, tz, width)}"
 
 
 def page_text(page: TimelinePage, lang: str, tz: tzinfo) -> str:

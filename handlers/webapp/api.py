@@ -41,7 +41,7 @@ from handlers.ui.error_text import error_text
 from handlers.ui.i18n import catalog, lang_of, t
 from handlers.webapp.auth import Unauthorized, authenticate
 from services import dates
-from services.dto import DealCard, HistoryEntry, PipelineInfo, StageInfo
+from services.dto import DealCard, HistoryEntry, PipelineInfo, StageInfo, label
 from services.errors import (
     DomainError,
     FieldRequired,
@@ -274,7 +274,7 @@ def _card(c: board.BoardCard, lang: str, tz: tzinfo) -> dict[str, Any]:
         "client": c.client,
         "amount": c.amount,
         "amount_text": fmt.money(c.amount, lang) if c.amount is not None else None,
-        "next_contact": fmt.when_short(c.next_contact_at, tz) if c.next_contact_at else None,
+        "next_contact": fmt.when_short(c.next_contact_at, tz, lang) if c.next_contact_at else None,
         "days": c.days_in_stage,
         "days_text": t("app.days", lang, n=c.days_in_stage),
         "stale": c.stale,
@@ -294,14 +294,16 @@ def _deal(card: DealCard, lang: str, tz: tzinfo) -> dict[str, Any]:
         "amount_text": fmt.money(card.amount, lang) if card.amount is not None else None,
         "need": card.need,
         "address": card.address,
-        "measurement": fmt.when(card.measurement_at, tz) if card.measurement_at else None,
-        "next_contact": fmt.when(card.next_contact_at, tz) if card.next_contact_at else None,
+        "measurement": fmt.when(card.measurement_at, tz, lang) if card.measurement_at else None,
+        "next_contact": fmt.when(card.next_contact_at, tz, lang) if card.next_contact_at else None,
         "pipeline": _pipeline(card.pipeline, lang),
         "stages": [_stage(s, lang) for s in card.pipeline.stages],
         "stage": _stage(card.stage, lang),
         "manager": card.manager_name,
         "closed": card.closed,
-        "loss_reason": (card.loss_reason_en if lang == "en" else None) or card.loss_reason,
+        "loss_reason": label(lang, card.loss_reason, card.loss_reason_en)
+        if card.loss_reason
+        else None,
         "may_move": card.may_move,
     }
 
@@ -309,11 +311,11 @@ def _deal(card: DealCard, lang: str, tz: tzinfo) -> dict[str, Any]:
 def _history(entries: tuple[HistoryEntry, ...], lang: str, tz: tzinfo) -> list[dict[str, Any]]:
     return [
         {
-            "at": fmt.when(e.at, tz),
-            "from": e.from_stage,
-            "to": e.to_stage_en if lang == "en" and e.to_stage_en else e.to_stage,
+            "at": fmt.when(e.at, tz, lang),
+            "from": label(lang, e.from_stage, e.from_stage_en) if e.from_stage else None,
+            "to": label(lang, e.to_stage, e.to_stage_en),
             "actor": e.actor,
-            "reason": e.reason,
+            "reason": label(lang, e.reason, e.reason_en) if e.reason else None,
             "comment": e.comment,
         }
         for e in entries
@@ -513,8 +515,8 @@ def _report(
             "lost": report.lost,
             "conversion": fmt.percent(report.conversion, lang),
             "range": [
-                fmt.report_day(report.range.first_day, lang),
-                fmt.report_day(report.range.last_day, lang),
+                fmt.day(report.range.first_day, lang),
+                fmt.day(report.range.last_day, lang),
             ],
         }
     if isinstance(report, VelocityReport):  # days in each stage: median and 75th percentile

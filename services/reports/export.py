@@ -7,6 +7,12 @@ gets their own deals whatever the filter says (as for the reports); measurers ar
 ``/export csv`` gives the deals sheet as CSV (UTF-8 with a BOM, ``;``-separated, every
 field quoted), for tools that do not read XLSX.
 
+Words and numbers: the sheet names, column titles and outcomes are the caller's words, in
+its reader's language (the front-end's catalog, ``export.*``; see WORDS), so this module
+writes none. Amounts and moments stay typed cells (a number with a money format, a local
+datetime): the spreadsheet shows them in its own reader's locale. The CSV keeps the forms
+tools read back (``1234.50``, ``2026-01-14 12:00:00``).
+
 Formula injection (OWASP "CSV Injection"): names, titles, phones and comments come from
 people, the import and the public intake API. A text that a spreadsheet could read as a
 formula (it starts with ``=``, ``+``, ``-``, ``@``, a tab or a CR) is written as text: in
@@ -19,12 +25,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from services.dto import label
 from services.errors import ValidationError
 from services.permissions import Actor
 from services.reports.analytics import Period, ReportFilter, resolve_period, scope_manager
@@ -43,32 +50,23 @@ Progress = Callable[[int, int], Awaitable[None] | None]
 MAX_DEALS = 100_000  # a Telegram document is at most 50 MB: ask for a shorter period
 MONEY_FORMAT = "#,##0.00"
 
-HEADERS: dict[str, dict[str, Any]] = {
-    "ru": {
-        "deals": "Сделки",
-        "history": "История",
-        "deal": (
-            "ID", "Сделка", "Воронка", "Этап", "Итог", "Менеджер", "Клиент", "Телефон",
-            "Компания", "Сумма", "Создана", "Закрыта", "Причина отказа", "Рассрочка",
-            "Исходная сделка",
-        ),
-        "change": ("ID сделки", "Когда", "Из этапа", "В этап", "Кто", "Причина", "Комментарий"),
-        "kind": {"active": "в работе", "won": "успех", "lost": "провал", "frozen": "отказ?"},
-        "yes": "да",
-    },
-    "en": {
-        "deals": "Deals",
-        "history": "History",
-        "deal": (
-            "ID", "Deal", "Pipeline", "Stage", "Outcome", "Manager", "Client", "Phone",
-            "Company", "Amount", "Created", "Closed", "Loss reason", "Installments",
-            "Source deal",
-        ),
-        "change": ("Deal ID", "When", "From stage", "To stage", "Who", "Reason", "Comment"),
-        "kind": {"active": "open", "won": "won", "lost": "lost", "frozen": "refused?"},
-        "yes": "yes",
-    },
-}  # fmt: skip
+# The columns of the two sheets, by code; their titles are the caller's words.
+DEAL_COLUMNS = (
+    "id", "deal", "pipeline", "stage", "outcome", "manager", "client", "phone", "company",
+    "amount", "created", "closed", "loss_reason", "installments", "source_deal",
+)  # fmt: skip
+CHANGE_COLUMNS = ("deal_id", "when", "from_stage", "to_stage", "who", "reason", "comment")
+KINDS = ("active", "won", "lost", "frozen")
+WORDS = (
+    "sheet.deals",
+    "sheet.history",
+    *(f"col.{c}" for c in (*DEAL_COLUMNS, *CHANGE_COLUMNS)),
+    *(f"kind.{k}" for k in KINDS),
+    "yes",
+)
+"""Every word the file needs, by code: the caller passes them in the reader's language
+(the front-end's catalog, ``export.<code>``), so no word of the file is written here."""
+
 WIDTHS: dict[str, tuple[int, ...]] = {
     "deal": (8, 40, 18, 24, 10, 22, 24, 16, 24, 14, 18, 18, 24, 10, 10)
 }
@@ -88,25 +86,46 @@ class ExportFilter:
 
 
 @dataclass(frozen=True)
+class _Names:
+    """The configured names in the reader's language (services.dto.label), and people."""
+
+    pipelines: dict[int, str]
+    stages: dict[int, tuple[str, str]]  # id -> (name, kind)
+    employees: dict[int, str]
+    reasons: dict[int, str]
+
+    @classmethod
+    def of(cls, names: ExportNames, lang: str) -> _Names:
+        return cls(
+            pipelines={i: label(lang, *pair) for i, pair in names.pipelines.items()},
+            stages={i: (label(lang, n, en), kind) for i, (n, en, kind) in names.stages.items()},
+            employees=names.employees,
+            reasons={i: label(lang, *pair) for i, pair in names.reasons.items()},
+        )
+
+
+@dataclass(frozen=True)
 class _Plan:
-    words: dict[str, Any]
+    words: Mapping[str, str]
     zone: ZoneInfo
     scope: DealScope
     total: int  # rows to write (deals, plus changes when they are exported)
-    names: ExportNames
+    names: _Names
 
 
 async def _plan(
     uow: UnitOfWork,
     actor: Actor,
     filters: ExportFilter,
+    words: Mapping[str, str],
     lang: str,
     max_deals: int,
     *,
     history: bool,
 ) -> _Plan:
     manager_id = scope_manager(actor, filters.manager_id)
-    words = HEADERS.get(lang, HEADERS["ru"])
+    if missing := [code for code in WORDS if code not in words]:
+        raise ValueError(f"export words missing: {missing}")  # a programming error
     try:
         zone = ZoneInfo(filters.tz)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -117,7 +136,7 @@ async def _plan(
     if deals_total > max_deals:
         raise ValidationError("export", "too_many", count=deals_total, limit=max_deals)
     changes_total = await repo.change_count(scope) if history else 0
-    names = await repo.names()
+    names = _Names.of(await repo.names(), lang)
     return _Plan(words, zone, scope, deals_total + changes_total, names)
 
 
@@ -137,7 +156,7 @@ def _reporter(total: int, progress: Progress | None) -> Callable[[int], Awaitabl
 
 async def _deal_rows(uow: UnitOfWork, plan: _Plan, chunk: int) -> AsyncIterator[list[list[Any]]]:
     """The deals sheet, a database partition at a time (amounts in major units)."""
-    names, kinds = plan.names, plan.words["kind"]
+    names, words = plan.names, plan.words
     async for part in uow.repo.export.deal_rows(plan.scope, chunk):
         rows = []
         for row in part:
@@ -150,7 +169,7 @@ async def _deal_rows(uow: UnitOfWork, plan: _Plan, chunk: int) -> AsyncIterator[
                     title,
                     names.pipelines.get(pipeline_id, "?"),
                     stage_name,
-                    kinds.get(kind, kind),
+                    words.get(f"kind.{kind}", kind),
                     names.employees.get(manager) if manager else None,
                     contact,
                     phone,
@@ -159,7 +178,7 @@ async def _deal_rows(uow: UnitOfWork, plan: _Plan, chunk: int) -> AsyncIterator[
                     _local(created, plan.zone),
                     _local(closed, plan.zone),
                     names.reasons.get(reason_id) if reason_id else None,
-                    plan.words["yes"] if installments else None,
+                    words["yes"] if installments else None,
                     parent,
                 ]
             )
@@ -187,6 +206,7 @@ async def export_deals(
     uow: UnitOfWork,
     actor: Actor,
     filters: ExportFilter,
+    words: Mapping[str, str],
     progress: Progress | None = None,
     *,
     kind: str = "xlsx",
@@ -195,9 +215,10 @@ async def export_deals(
     max_deals: int = MAX_DEALS,
 ) -> bytes:
     """The file's bytes: "xlsx" (deals and their history) or "csv" (the deals, UTF-8 with
-    a BOM so Excel reads it as UTF-8). ValidationError("export", "too_many") above
-    ``max_deals``."""
-    plan = await _plan(uow, actor, filters, lang, max_deals, history=kind != "csv")
+    a BOM so Excel reads it as UTF-8), its sheet names, column titles and outcomes in
+    ``words`` (a word per code of WORDS), the configured names (pipelines, stages, loss
+    reasons) in ``lang``. ValidationError("export", "too_many") above ``max_deals``."""
+    plan = await _plan(uow, actor, filters, words, lang, max_deals, history=kind != "csv")
     advance = _reporter(plan.total, progress)
     if kind == "csv":
         return await _csv(uow, plan, chunk, advance)
@@ -208,10 +229,11 @@ async def export_deals_xlsx(
     uow: UnitOfWork,
     actor: Actor,
     filters: ExportFilter,
+    words: Mapping[str, str],
     progress: Progress | None = None,
     **kw: Any,
 ) -> bytes:
-    return await export_deals(uow, actor, filters, progress, kind="xlsx", **kw)
+    return await export_deals(uow, actor, filters, words, progress, kind="xlsx", **kw)
 
 
 async def _xlsx(
@@ -221,8 +243,10 @@ async def _xlsx(
 
     words = plan.words
     book = Workbook(write_only=True)
-    deals_sheet = _sheet(book, words["deals"], words["deal"], WIDTHS["deal"])
-    changes_sheet = _sheet(book, words["history"], words["change"], WIDTHS["change"])
+    deals_sheet = _sheet(book, words["sheet.deals"], _titles(words, DEAL_COLUMNS), WIDTHS["deal"])
+    changes_sheet = _sheet(
+        book, words["sheet.history"], _titles(words, CHANGE_COLUMNS), WIDTHS["change"]
+    )
     money = DEAL_AMOUNT_COLUMN
     async for rows in _deal_rows(uow, plan, chunk):
         for row in rows:
@@ -243,7 +267,7 @@ async def _csv(
 ) -> bytes:
     text = io.StringIO(newline="")
     writer = csv.writer(text, delimiter=";", quoting=csv.QUOTE_ALL, lineterminator="\r\n")
-    writer.writerow([csv_field(h) for h in plan.words["deal"]])
+    writer.writerow([csv_field(h) for h in _titles(plan.words, DEAL_COLUMNS)])
     async for rows in _deal_rows(uow, plan, chunk):
         writer.writerows([csv_field(v) for v in row] for row in rows)
         await advance(len(rows))
@@ -253,7 +277,7 @@ async def _csv(
 # What a spreadsheet may take for the start of a formula (OWASP CSV Injection), and "#",
 # which openpyxl would otherwise take for an error value (#N/A) instead of text.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-DEAL_AMOUNT_COLUMN = 9
+DEAL_AMOUNT_COLUMN = DEAL_COLUMNS.index("amount")
 
 
 def formula_like(value: object) -> bool:
@@ -285,6 +309,10 @@ def _xlsx_row(sheet: WriteOnlyWorksheet, row: list[Any]) -> list[Any]:
             cell.data_type = "s"
             row[i] = cell
     return row
+
+
+def _titles(words: Mapping[str, str], columns: Sequence[str]) -> list[str]:
+    return [words[f"col.{c}"] for c in columns]
 
 
 def _scope(filters: ExportFilter, manager_id: int | None, uow: UnitOfWork) -> DealScope:

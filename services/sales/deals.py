@@ -315,14 +315,18 @@ async def history(
     rows = list(await uow.repo.history.for_deal(deal.id))
     rows.reverse()  # newest first
     stage_names = {sid: (s.name, s.name_en) for sid, s in (await stages_by_id(uow)).items()}
-    reasons = {r.id: r.name for r in await uow.repo.catalog.loss_reasons(include_inactive=True)}
+    reasons = {
+        r.id: (r.name, r.name_en)
+        for r in await uow.repo.catalog.loss_reasons(include_inactive=True)
+    }
     pages = max(1, math.ceil(len(rows) / per_page))
     page = min(max(page, 0), pages - 1)
     chunk = rows[page * per_page : (page + 1) * per_page]
     items = []
     for r in chunk:
         to_name, to_en = stage_names.get(r.to_stage_id, ("?", None))
-        from_name = stage_names[r.from_stage_id][0] if r.from_stage_id in stage_names else None
+        from_name, from_en = stage_names.get(r.from_stage_id or 0, (None, None))
+        reason, reason_en = reasons.get(r.reason_id or 0, (None, None))
         items.append(
             HistoryEntry(
                 at=r.at,
@@ -330,8 +334,10 @@ async def history(
                 to_stage=to_name,
                 to_stage_en=to_en,
                 actor=await employee_name(uow, r.actor_id),
-                reason=reasons.get(r.reason_id) if r.reason_id else None,
+                reason=reason,
                 comment=r.comment,
+                from_stage_en=from_en,
+                reason_en=reason_en,
             )
         )
     return Page(tuple(items), page, pages, len(rows))

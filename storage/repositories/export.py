@@ -38,12 +38,13 @@ class DealScope:
 
 @dataclass(frozen=True)
 class ExportNames:
-    """The small catalogs, loaded once (never a query per row)."""
+    """The small catalogs, loaded once (never a query per row); configured names come in
+    both languages (name, name_en) for the service to pick the reader's."""
 
-    pipelines: dict[int, str]
-    stages: dict[int, tuple[str, str]]  # id -> (name, kind)
+    pipelines: dict[int, tuple[str, str | None]]
+    stages: dict[int, tuple[str, str | None, str]]  # id -> (name, name_en, kind)
     employees: dict[int, str]
-    reasons: dict[int, str]
+    reasons: dict[int, tuple[str, str | None]]
 
 
 class ExportRepo(Repo):
@@ -111,19 +112,24 @@ class ExportRepo(Repo):
         session = self.session
         return ExportNames(
             pipelines={
-                pid: name for pid, name in await session.execute(select(Pipeline.id, Pipeline.name))
+                pid: (name, name_en)
+                for pid, name, name_en in await session.execute(
+                    select(Pipeline.id, Pipeline.name, Pipeline.name_en)
+                )
             },
             stages={
-                sid: (name, kind)
-                for sid, name, kind in await session.execute(
-                    select(Stage.id, Stage.name, Stage.kind)
+                sid: (name, name_en, kind)
+                for sid, name, name_en, kind in await session.execute(
+                    select(Stage.id, Stage.name, Stage.name_en, Stage.kind)
                 )
             },
             employees={
                 eid: name for eid, name in await session.execute(select(Employee.id, Employee.name))
             },
             reasons={
-                rid: name
-                for rid, name in await session.execute(select(LossReason.id, LossReason.name))
+                rid: (name, name_en)
+                for rid, name, name_en in await session.execute(
+                    select(LossReason.id, LossReason.name, LossReason.name_en)
+                )
             },
         )

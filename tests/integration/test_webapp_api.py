@@ -216,6 +216,11 @@ async def test_lose_with_a_reason_and_the_deal_history(app, team, clock, uow_fac
     view = await (await app.get(f"/app/api/deals/{deal.id}", headers=head)).json()
     assert view["deal"]["loss_reason"] == "Дорого"
     assert view["history"][0]["to"] == "Провал" and view["history"][0]["reason"] == "Дорого"
+    english = auth(sign_init_data(ann.telegram_id, clock.now(), lang="en"))
+    view = await (await app.get(f"/app/api/deals/{deal.id}", headers=english)).json()
+    assert view["deal"]["loss_reason"] == "Too expensive"
+    last = view["history"][0]  # every configured name in her language, through label()
+    assert (last["to"], last["reason"]) == ("Lost", "Too expensive") and last["from"].isascii()
     body = await (await app.get("/app/api/board", headers=head)).json()
     assert deal.title not in titles(body)  # closed deals leave the board
 

@@ -3,9 +3,11 @@ running off the picture or into its neighbour, a 1080 px PNG."""
 
 from __future__ import annotations
 
+import re
 import struct
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -13,9 +15,11 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from handlers.funnel import charts
+from handlers.ui import fmt
 from services.dto import PipelineInfo, StageInfo
-from services.reports import charts
 from services.reports.analytics import (
+    CycleSpeed,
     DateRange,
     FunnelStep,
     LossReport,
@@ -25,7 +29,11 @@ from services.reports.analytics import (
     Period,
     PeriodFunnel,
     ReasonInfo,
+    SnapshotFunnel,
+    SnapshotStage,
     StageCount,
+    StageSpeed,
+    VelocityReport,
 )
 
 SPAN = DateRange(
@@ -107,7 +115,7 @@ def assert_fits(fig: Figure) -> None:
 
 
 def test_funnel_bars_follow_the_stages_centred():
-    fig = charts.funnel_figure(funnel([1260, 456, 59, 40], [0, 0, 0, 0]))
+    fig = charts.funnel_figure(funnel([1260, 456, 59, 40], [0, 0, 0, 0]), "ru")
     found = bars(fig)
     widths = [w for _, w, _ in found]
     assert widths == pytest.approx([1.0, 456 / 1260, 59 / 1260, 40 / 1260])
@@ -119,23 +127,23 @@ def test_funnel_text_in_russian_and_english():
     data = funnel([1260, 456, 59, 40], [252_000_000_00, 91_200_000_00, 11_800_000_00, 8_000_000_00])
     ru = strings(charts.funnel_figure(data, "ru", manager_name="Анна"))
     assert "Воронка «Продажа»" in ru and "★ Замер выполнен" in ru
-    assert "1\u00a0260 · 100% · 252\u00a0млн ₽" in ru and "59 · 13% · 11,8\u00a0млн ₽" in ru
+    assert (
+        "1\u00a0260 · 100% · 252\u00a0млн\u00a0₽" in ru and "59 · 13% · 11,8\u00a0млн\u00a0₽" in ru
+    )
     assert "★ После этапа «Замер выполнен» выигрывают 68%" in ru
     assert any(s.endswith("· Анна") and s.startswith("01.10.2025 – 31.12.2025") for s in ru)
     en = strings(charts.funnel_figure(data, "en"))
     assert "Funnel: Sales" in en and "★ Measurement done" in en
-    assert "1,260 · 100% · 252M ₽" in en and "2025-10-01 – 2025-12-31 · all managers" in en
-    own = strings(charts.funnel_figure(data, "en", labels={"funnel": "Воронка {pipeline}!"}))
-    assert "Воронка Sales!" in own
+    assert "1,260 · 100% · 252M\u00a0RUB" in en and "10/1/2025 – 12/31/2025 · all managers" in en
 
 
 def test_empty_funnel_says_so():
-    fig = charts.funnel_figure(funnel([0, 0, 0, 0], [0, 0, 0, 0]))
+    fig = charts.funnel_figure(funnel([0, 0, 0, 0], [0, 0, 0, 0]), "ru")
     assert "За этот период сделок нет" in strings(fig) and bars(fig) == []
 
 
 def test_png_is_phone_sized():
-    data = charts.funnel_chart(funnel([10, 5, 2, 1], [1, 1, 1, 1]))
+    data = charts.funnel_chart(funnel([10, 5, 2, 1], [1, 1, 1, 1]), "ru")
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])
     assert width == 1080 and height > 1000
@@ -152,18 +160,18 @@ def test_loss_reasons_most_frequent_first():
         LossRow(None, 12, 0, 0, ()),
         LossRow(reason(2, "competitor", "Ушёл к конкуренту"), 6, 1_500_000, 2, ()),
     )
-    fig = charts.loss_reasons_figure(LossReport(PIPELINE, SPAN, None, rows))
+    fig = charts.loss_reasons_figure(LossReport(PIPELINE, SPAN, None, rows), "ru")
     assert [round(w, 3) for _, w, _ in bars(fig)] == [1.0, 0.4, 0.2]
     found = strings(fig)
-    assert "Без причины" in found and "30 · 62% · 90\u00a0тыс. ₽" in found
-    assert "Всего отказов 48 на 105\u00a0тыс. ₽" in found
+    assert "Без причины" in found and "30 · 62% · 90\u00a0тыс.\u00a0₽" in found
+    assert "Всего отказов 48 на 105\u00a0тыс.\u00a0₽" in found
     assert_fits(fig)
 
 
 def test_a_wide_name_is_cut_before_the_numbers():
     wide = ReasonInfo(1, "wide", "Ш" * 23, None, False)  # short enough, but wide
     row = LossRow(wide, 123_456, 123_456_789_000_00, 0, ())
-    fig = charts.loss_reasons_figure(LossReport(PIPELINE, SPAN, None, (row,)))
+    fig = charts.loss_reasons_figure(LossReport(PIPELINE, SPAN, None, (row,)), "ru")
     (name,) = [s for s in strings(fig) if s.startswith("Ш")]
     assert name.endswith("…") and len(name) < 23
     assert_fits(fig)
@@ -178,25 +186,79 @@ def test_manager_ranking_bars_by_money():
         row(2, "Константин Константинопольский-Щедрин", 12, 100_000_00, 120),
         row(3, None, 0, 0, 5),
     )
-    fig = charts.managers_figure(ManagerReport(PIPELINE, SPAN, rows))
+    fig = charts.managers_figure(ManagerReport(PIPELINE, SPAN, rows), "ru")
     assert [round(w, 3) for _, w, _ in bars(fig)] == [1.0, 0.25, 0.012]  # (a sliver for 0)
     found = strings(fig)
     assert "1. Анна Смирнова" in found and "3. Без менеджера" in found
     assert any(s.startswith("2. Константин") and s.endswith("…") for s in found)
-    assert "10 · 400\u00a0тыс. ₽ · 10%" in found
+    assert "10 · 400\u00a0тыс.\u00a0₽ · 10%" in found
     assert_fits(fig)
+
+
+def every_picture(lang: str) -> dict[str, list[str]]:
+    """The texts of all five /funnel pictures, drawn for a reader of `lang`."""
+    money = [252_000_000_00, 91_200_000_00, 11_800_000_00, 8_000_000_00]
+    reason = ReasonInfo(1, "expensive", "Дорого", "Too expensive", False)
+    losses = LossReport(PIPELINE, SPAN, None, (LossRow(reason, 1234, 9_000_000, 0, ()),))
+    people = ManagerReport(
+        PIPELINE, SPAN, (ManagerRow(1, "Ann", 1500, 1234, 400_000_00, 0, 0, 0, 0, 0, 0, None, 0),)
+    )
+    snapshot = SnapshotFunnel(
+        PIPELINE,
+        None,
+        datetime(2026, 1, 14, 22, tzinfo=UTC),
+        7,
+        tuple(SnapshotStage(s, 1260, 1_234_567_00, 100_00, 3) for s in STAGES[:3]),
+        2,
+        50_000_00,
+    )
+    speed = VelocityReport(
+        PIPELINE,
+        SPAN,
+        None,
+        tuple(StageSpeed(s, 1234, 2.5 * 86400, 10 * 86400) for s in STAGES[:3]),
+        CycleSpeed(None, None, 1234, 12.5, 30.0),
+        (),
+    )
+    return {
+        "funnel": strings(charts.funnel_figure(funnel([1260, 456, 59, 40], money), lang)),
+        "losses": strings(charts.loss_reasons_figure(losses, lang)),
+        "managers": strings(charts.managers_figure(people, lang)),
+        "snapshot": strings(charts.snapshot_figure(snapshot, lang, tz=ZoneInfo("Europe/Moscow"))),
+        "speed": strings(charts.velocity_figure(speed, lang)),
+    }
+
+
+def test_an_english_reader_sees_english_words_numbers_and_dates():
+    """Words from the en catalog, numbers, money and dates from handlers/ui/fmt in en:
+    no Russian letter, no Russian number anywhere on the five pictures."""
+    en = every_picture("en")
+    for name, found in en.items():
+        assert not [s for s in found if re.search("[\u0400-\u04ff]", s)], (name, found)
+        assert not [s for s in found if re.search(r"\d\u00a0\d|\d,\d\D", s)], (name, found)
+    assert "1,260 · 100% · 252M\u00a0RUB" in en["funnel"]
+    assert "1,234 · 100% · 90K\u00a0RUB" in en["losses"] and "Too expensive" in en["losses"]
+    assert "1,234 · 400K\u00a0RUB · 82%" in en["managers"]
+    assert "as of 1/15/2026 · all managers" in en["snapshot"]
+    assert "1,260 · 1.2M\u00a0RUB · 3" in en["snapshot"]
+    assert "2.5 d · 10 d · 1,234" in en["speed"]
+    assert "Sales cycle: median 12.5 d · 75% within 30 d · won 1,234" in en["speed"]
+    ru = every_picture("ru")
+    assert "на 15.01.2026 · все менеджеры" in ru["snapshot"]
+    assert "2,5 дн · 10 дн · 1\u00a0234" in ru["speed"]
 
 
 @pytest.mark.parametrize(
     ("lang", "minor", "money"),
     [
-        ("ru", 99_900, "999 ₽"),
-        ("ru", 1_234_500, "12,3\u00a0тыс. ₽"),
-        ("ru", 123_456_789_00, "123\u00a0млн ₽"),
-        ("ru", 2_500_000_000_00, "2,5\u00a0млрд ₽"),
-        ("en", 1_234_500, "12.3K ₽"),
-        ("en", 0, "0 ₽"),
+        ("ru", 99_900, "999\u00a0₽"),
+        ("ru", 1_234_500, "12,3\u00a0тыс.\u00a0₽"),
+        ("ru", 123_456_789_00, "123\u00a0млн\u00a0₽"),
+        ("ru", 2_500_000_000_00, "2,5\u00a0млрд\u00a0₽"),
+        ("en", 1_234_500, "12.3K\u00a0RUB"),
+        ("en", 0, "0\u00a0RUB"),
     ],
 )
 def test_money(lang, minor, money):
-    assert charts._text(lang, None, "₽").money(minor) == money
+    """A picture's money is the one formatter's short money (handlers/ui/fmt.py)."""
+    assert fmt.money(minor, lang, compact=True) == money

@@ -228,7 +228,10 @@ async def test_content_is_what_changed_since_the_previous_digest(uow_factory, cl
     item = OutboxItem(row.id, row.kind, row.payload, row.due_at, False, None, None)
     delivery = Delivery(lee.id, lee.telegram_id, "en", (item,), clock.now())
     text, markup = render(delivery, ZoneInfo(MSK))
-    assert "Daily digest" in text and "Since the previous one: 12.01 07:00 – 12.01 08:30" in text
+    assert (
+        "Daily digest" in text
+        and "Since the previous one: 1/12 7:00\u202fAM – 1/12 8:30\u202fAM" in text
+    )
     assert "New leads: 4" in text and "Petr Ivanov" in text
     assert "In work (Sales): 1 deal, 30K\u00a0RUB, forecast" in text  # one deal, in RUB
     assert "Won: 1, 250K\u00a0RUB" in text and "Happy Client" in text

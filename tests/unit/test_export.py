@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
 from datetime import datetime
 
 import pytest
 from openpyxl import load_workbook
 
+from handlers.funnel.views import export_words
+from handlers.ui.i18n import LANGUAGES, has
 from services.errors import PermissionDenied, ValidationError
+from services.reports import export
 from services.reports.analytics import Period
 from services.reports.export import ExportFilter, csv_field, export_deals, export_deals_xlsx
 from services.sales import deals
 from tests.factories import new_deal
+
+RU, EN = export_words("ru"), export_words("en")  # the front-end's words for the file
 
 
 @pytest.fixture
@@ -55,6 +61,7 @@ async def test_leader_exports_every_deal_with_history(uow_factory, people, three
             uow,
             people["lea"],
             ExportFilter(tz="Europe/Moscow"),
+            RU,
             lambda done, total: calls.append((done, total)),
             chunk=2,
         )
@@ -89,7 +96,7 @@ async def test_leader_exports_every_deal_with_history(uow_factory, people, three
 async def test_a_manager_exports_only_their_deals(uow_factory, people, three_deals):
     async with uow_factory() as uow:
         data = await export_deals_xlsx(
-            uow, people["ann"], ExportFilter(manager_id=people["bob"].id), lang="en"
+            uow, people["ann"], ExportFilter(manager_id=people["bob"].id), EN, lang="en"
         )
     book = sheets(data)
     assert list(book) == ["Deals", "History"]
@@ -98,20 +105,50 @@ async def test_a_manager_exports_only_their_deals(uow_factory, people, three_dea
     assert book["Deals"][1][4] == "open"
 
 
+async def test_an_english_reader_reads_the_file_in_english(uow_factory, people, three_deals):
+    """Titles and outcomes from the en catalog, configured names by their English names;
+    what people typed stays as typed; amounts and moments stay numbers and datetimes."""
+    async with uow_factory() as uow:
+        data = await export_deals_xlsx(
+            uow, people["lea"], ExportFilter(tz="Europe/Moscow"), EN, lang="en"
+        )
+    book = sheets(data)
+    assert list(book) == ["Deals", "History"]
+    (header, *rows), (changes_header, *changes) = book["Deals"], book["History"]
+    assert header == tuple(EN[f"col.{c}"] for c in export.DEAL_COLUMNS)
+    assert changes_header[:4] == ("Deal ID", "When", "From stage", "To stage")
+    typed = {"Олег Старый", "Иван Петров", "Мария Белова", "дорого для неё"}
+    cells = [c for r in (header, *rows, changes_header, *changes) for c in r if c not in typed]
+    assert not [c for c in cells if isinstance(c, str) and re.search("[\u0400-\u04ff]", c)]
+    by_id = {r[0]: r for r in rows}
+    first, second = by_id[three_deals["first"]], by_id[three_deals["second"]]
+    assert first[2:5] == ("Sales", "Proposal sent", "open") and first[9] == 150_000.50
+    assert (second[3], second[4], second[12]) == ("Lost", "lost", "Too expensive")
+    assert changes[-1][2:6] == ("Data collection", "Lost", "Ann", "Too expensive")
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_word_of_the_file_is_in_the_catalog(lang):
+    words = export_words(lang)
+    assert set(words) == set(export.WORDS)
+    assert all(has(f"export.{code}", lang) for code in export.WORDS)
+    assert len(set(words.values())) > len(export.DEAL_COLUMNS)  # words, not the codes
+
+
 async def test_period_and_pipeline_filters(uow_factory, people, three_deals):
     async with uow_factory() as uow:
         sales = (await uow.repo.pipelines.by_code("sales")).id
         deferred = (await uow.repo.pipelines.by_code("deferred")).id
     async with uow_factory() as uow:
         month = await export_deals_xlsx(
-            uow, people["lea"], ExportFilter(period=Period.THIS_MONTH, pipeline_id=sales)
+            uow, people["lea"], ExportFilter(period=Period.THIS_MONTH, pipeline_id=sales), RU
         )
     assert [r[0] for r in sheets(month)["Сделки"][1:]] == [
         three_deals["first"],
         three_deals["second"],
     ]
     async with uow_factory() as uow:
-        none = await export_deals_xlsx(uow, people["lea"], ExportFilter(pipeline_id=deferred))
+        none = await export_deals_xlsx(uow, people["lea"], ExportFilter(pipeline_id=deferred), RU)
     assert sheets(none)["Сделки"][1:] == [] and sheets(none)["История"][1:] == []
 
 
@@ -119,14 +156,14 @@ async def test_refusals(uow_factory, make_actor, people, three_deals):
     measurer = await make_actor(roles=("measurer",), name="Max")
     with pytest.raises(PermissionDenied):
         async with uow_factory() as uow:
-            await export_deals_xlsx(uow, measurer, ExportFilter())
+            await export_deals_xlsx(uow, measurer, ExportFilter(), RU)
     with pytest.raises(ValidationError) as err:
         async with uow_factory() as uow:
-            await export_deals_xlsx(uow, people["lea"], ExportFilter(), max_deals=2)
+            await export_deals_xlsx(uow, people["lea"], ExportFilter(), RU, max_deals=2)
     assert err.value.code == "too_many" and err.value.params["count"] == 3
     with pytest.raises(ValidationError):
         async with uow_factory() as uow:
-            await export_deals_xlsx(uow, people["lea"], ExportFilter(tz="Nowhere/City"))
+            await export_deals_xlsx(uow, people["lea"], ExportFilter(tz="Nowhere/City"), RU)
 
 
 async def test_async_progress_is_awaited(uow_factory, people, three_deals):
@@ -136,7 +173,7 @@ async def test_async_progress_is_awaited(uow_factory, people, three_deals):
         seen.append(done)
 
     async with uow_factory() as uow:
-        await export_deals_xlsx(uow, people["lea"], ExportFilter(), progress)
+        await export_deals_xlsx(uow, people["lea"], ExportFilter(), RU, progress)
     assert seen[-1] == 8
 
 
@@ -166,7 +203,7 @@ async def formula_deals(uow_factory, clock, people):
 
 async def test_xlsx_cells_that_look_like_formulas_are_text(uow_factory, people, formula_deals):
     async with uow_factory() as uow:
-        data = await export_deals_xlsx(uow, people["lea"], ExportFilter())
+        data = await export_deals_xlsx(uow, people["lea"], ExportFilter(), RU)
     book = load_workbook(io.BytesIO(data))
     texts: set[str] = set()
     for sheet in book:
@@ -191,7 +228,7 @@ async def test_xlsx_cells_that_look_like_formulas_are_text(uow_factory, people, 
 
 async def test_csv_export_escapes_formulas_and_keeps_the_text(uow_factory, people, formula_deals):
     async with uow_factory() as uow:
-        data = await export_deals(uow, people["lea"], ExportFilter(), kind="csv", lang="en")
+        data = await export_deals(uow, people["lea"], ExportFilter(), EN, kind="csv", lang="en")
     assert data.startswith("\ufeff".encode())
     text = data.decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))

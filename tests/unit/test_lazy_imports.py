@@ -47,9 +47,9 @@ dp = bot.app.build_dispatcher(settings, UnitOfWorkFactory(create_session_factory
 
 
 def test_charts_and_export_import_their_library_on_first_use() -> None:
-    assert _loaded_after("import services.reports.charts, services.reports.export") == set()
+    assert _loaded_after("import handlers.funnel.charts, services.reports.export") == set()
     loaded = _loaded_after(
-        "from services.reports import charts\ncharts._render(('a','b','c','d'), [], [],"
+        "from handlers.funnel import charts\ncharts._render(('a','b','c','d'), [], [],"
         " centered=False, empty='-')"
     )
     assert loaded == {"matplotlib"}
