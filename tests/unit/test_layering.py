@@ -273,6 +273,7 @@ def test_the_cycle_checker_ignores_type_checking_imports() -> None:
 
 # --- no import cycles between packages ----------------------------------------------------
 
+
 def package_of(module: str) -> str:
     """The subpackage (or top-level module) of bot/handlers/services/storage a module is in:
     handlers.deals.router -> handlers.deals, handlers.errors -> handlers.errors."""
