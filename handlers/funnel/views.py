@@ -541,7 +541,7 @@ def digest_lines(p: Digest, lang: str, tz: tzinfo) -> list[str]:
             until=fmt.when_short(p.until, tz),
         ),
     ]
-    if p.until - p.moment > _LATE:
+    if p.moment is not None and p.until - p.moment > _LATE:
         lines.append(t("digest.late", lang, when=fmt.when_short(p.moment, tz)))
     pipeline = label(lang, p.pipeline, p.pipeline_en)
     lines += [

@@ -246,8 +246,8 @@ class Digest(Payload):
     kind: str  # "daily" or "weekly"
     since: Moment
     until: Moment
-    moment: Moment  # the scheduled moment (a late digest says so)
-    leads: int
+    moment: MaybeMoment = None  # the scheduled moment (a late digest says so)
+    leads: int = 0
     lead_names: list[tuple[int, str, str]] = []  # id, name, source
     won: int = 0
     won_amount: int = 0
