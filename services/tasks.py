@@ -144,19 +144,34 @@ def reminder_card(task_id: int, deal_id: int | None, p: TaskPayload, now: dateti
         assignee_role=p.assignee_role,
         comment=p.comment,
     )
+    return _card(info, p, p.measurers, p.declined_by, p.decline_reason)
+
+
+def _card(
+    info: TaskInfo,
+    ess: DealEssentials,
+    measurers: tuple[MeasurerLoad, ...],
+    declined_by: str | None,
+    decline_reason: str | None,
+    *,
+    measurer_name: str | None = None,
+    attachments: int = 0,
+) -> TaskCard:
     return TaskCard(
         task=info,
-        client_name=p.client_name,
-        phone=p.phone,
-        address=p.address,
-        map_url=map_url(p.address) if p.address else None,
-        measurement_at=p.measurement_at,
-        need=p.need,
-        manager_name=p.manager_name,
-        manager_comment=p.manager_comment,
-        measurers=p.measurers,
-        declined_by=p.declined_by,
-        decline_reason=p.decline_reason,
+        client_name=ess.client_name,
+        phone=ess.phone,
+        address=ess.address,
+        map_url=map_url(ess.address) if ess.address else None,
+        measurement_at=ess.measurement_at,
+        need=ess.need,
+        manager_name=ess.manager_name,
+        manager_comment=ess.manager_comment,
+        measurer_name=measurer_name,
+        measurers=measurers,
+        declined_by=declined_by,
+        decline_reason=decline_reason,
+        attachments=attachments,
     )
 
 
@@ -408,20 +423,13 @@ async def card_of(uow: UnitOfWork, task: Task) -> TaskCard:
     n_files = 0
     if task.kind == TaskKind.MEASURE:
         n_files = await uow.repo.tasks.attachment_count(task.id)
-    return TaskCard(
-        task=info,
-        client_name=ess.client_name,
-        phone=ess.phone,
-        address=deal.address,
-        map_url=map_url(deal.address) if deal.address else None,
-        measurement_at=deal.measurement_at,
-        need=deal.need,
-        manager_name=ess.manager_name,
-        manager_comment=ess.manager_comment,
+    return _card(
+        info,
+        ess,
+        measurers,
+        declined_by,
+        decline_reason,
         measurer_name=await employee_name(uow, deal.measurer_id),
-        measurers=measurers,
-        declined_by=declined_by,
-        decline_reason=decline_reason,
         attachments=n_files,
     )
 

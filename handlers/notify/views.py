@@ -1,11 +1,13 @@
-"""One view per outbox kind: an item's payload (what the services enqueued) as the lines and
-the buttons of a message of its own, in the recipient's language.
+"""One view per outbox kind: an item's typed payload (services/outbox/payloads.py: what the
+services enqueued, parsed back by the sweeper) as the lines and the buttons of a message of
+its own, in the recipient's language.
 
 Task reminders are drawn with the task card's own pieces (handlers/ui/task_card.py: detail
-lines, measurer, assignment, deferred-demand and done/snooze buttons), "Open deal" with the
-deal card's (handlers/ui/deal_card.py), digests with handlers/funnel/views.py, money and
-dates with handlers/ui/fmt.py. `VIEWS` maps each kind to its view; handlers/notify/message.py
-puts one or several items into a message.
+lines, the declined line, and its keyboard `task_keyboard` over the card the payload
+describes), "Open deal" with the deal card's (handlers/ui/deal_card.py), digests with
+handlers/funnel/views.py, money and dates with handlers/ui/fmt.py, bilingual names with
+services.dto.label. `VIEWS` maps each kind to its view and the payload class it draws;
+handlers/notify/message.py puts one or several items into a message.
 """
 
 from __future__ import annotations

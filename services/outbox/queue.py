@@ -23,7 +23,9 @@ storage/repositories/outbox.py):
    ``claimed`` with an expired lease: a sweeper that died), at most ``max_recipients``
    people and ``max_items_per_recipient`` rows each; on PostgreSQL the row lock is
    ``FOR UPDATE SKIP LOCKED`` so several workers never claim the same row (SQLite runs every
-   transaction as BEGIN IMMEDIATE: the claim is exclusive there). Rows that became moot are
+   transaction as BEGIN IMMEDIATE: the claim is exclusive there). Each row's payload is
+   parsed into its kind's class (services/outbox/payloads.py); one that does not parse is
+   failed with the reason (and logged), the others go on. Rows that became moot are
    cancelled (their task is closed or was rescheduled, the installment is paid), rows for a
    deactivated person are cancelled, and so are rows for the made-up people of
    ``voronka demo`` (negative Telegram ids, which no real account has: they never get a
