@@ -52,6 +52,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from bot.notifier import BotNotifier
 from services.clock import SystemClock
 from services.outbox import queue as outbox
+from services.outbox.payloads import TaskPayload
 from services.outbox.queue import Kind, Sweeper
 from storage import migrate
 from storage.db import create_engine, create_session_factory
@@ -204,7 +205,7 @@ async def seed(url: str, people: int, reminders: int) -> tuple[AsyncEngine, Unit
                 uow,
                 who.id,
                 Kind.TASK_DUE,
-                {"task_kind": "custom", "title": f"bench-{n}", "due_at": due.isoformat()},
+                TaskPayload(task_kind="custom", title=f"bench-{n}", due_at=due),
                 due,
                 dedupe_key=f"bench:{n}",
             )

@@ -32,6 +32,7 @@ from services import dates, policy, timeline, validation
 from services.common import check_version, commit, employee_name, is_id, load
 from services.errors import RuleViolation, ValidationError
 from services.outbox import queue as outbox
+from services.outbox.payloads import DealEssentials, MeasurerLoad, TaskPayload
 from services.outbox.queue import Kind
 from services.permissions import Action, Actor, require
 from storage.enums import OPEN_TASK_STATUSES, ActivityKind, Role, TaskKind, TaskStatus
@@ -45,13 +46,6 @@ FLOW_KINDS = (TaskKind.ASSIGN_MEASURER, TaskKind.MEASURE)
 
 
 # --- read models --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MeasurerLoad:
-    id: int
-    name: str
-    load: int  # measurements that day
 
 
 @dataclass(frozen=True)
@@ -129,6 +123,55 @@ def task_info(task: Task, now: datetime, deal_title: str | None = None) -> TaskI
         assignee_id=task.assignee_id,
         assignee_role=task.assignee_role,
         comment=task.comment,
+    )
+
+
+def reminder_card(task_id: int, deal_id: int | None, p: TaskPayload, now: datetime) -> TaskCard:
+    """An open task's card as its reminder knows it (the payload: the notifier has no
+    database), so the reminder is drawn with the card's own keyboard."""
+    info = TaskInfo(
+        id=task_id,
+        version=0,
+        kind=p.task_kind,
+        title=p.title,
+        title_en=p.title_en,
+        status=TaskStatus.OPEN,
+        due_at=p.due_at,
+        overdue=is_overdue(p.due_at, now),
+        deal_id=deal_id,
+        deal_title=p.deal_title,
+        assignee_id=None,
+        assignee_role=p.assignee_role,
+        comment=p.comment,
+    )
+    return _card(info, p, p.measurers, p.declined_by, p.decline_reason)
+
+
+def _card(
+    info: TaskInfo,
+    ess: DealEssentials,
+    measurers: tuple[MeasurerLoad, ...],
+    declined_by: str | None,
+    decline_reason: str | None,
+    *,
+    measurer_name: str | None = None,
+    attachments: int = 0,
+) -> TaskCard:
+    return TaskCard(
+        task=info,
+        client_name=ess.client_name,
+        phone=ess.phone,
+        address=ess.address,
+        map_url=map_url(ess.address) if ess.address else None,
+        measurement_at=ess.measurement_at,
+        need=ess.need,
+        manager_name=ess.manager_name,
+        manager_comment=ess.manager_comment,
+        measurer_name=measurer_name,
+        measurers=measurers,
+        declined_by=declined_by,
+        decline_reason=decline_reason,
+        attachments=attachments,
     )
 
 
@@ -259,19 +302,19 @@ async def _schedule(uow: UnitOfWork, task: Task, *, new: bool) -> None:
         )
 
 
-async def essentials(uow: UnitOfWork, deal: Deal) -> dict[str, Any]:
+async def essentials(uow: UnitOfWork, deal: Deal) -> DealEssentials:
     contact = await uow.repo.get(Contact, deal.contact_id) if deal.contact_id else None
     note = await uow.repo.tasks.last_note(deal.id, ActivityKind.NOTE)
-    return {
-        "deal_title": deal.title,
-        "client_name": contact.name if contact else None,
-        "phone": contact.phone if contact else None,
-        "address": deal.address,
-        "measurement_at": iso(deal.measurement_at) if deal.measurement_at else None,
-        "need": deal.need,
-        "manager_name": await employee_name(uow, deal.manager_id),
-        "manager_comment": note.text if note else None,
-    }
+    return DealEssentials(
+        deal_title=deal.title,
+        client_name=contact.name if contact else None,
+        phone=contact.phone if contact else None,
+        address=deal.address,
+        measurement_at=deal.measurement_at,
+        need=deal.need,
+        manager_name=await employee_name(uow, deal.manager_id),
+        manager_comment=note.text if note else None,
+    )
 
 
 async def _last_decline(uow: UnitOfWork, deal_id: int) -> tuple[str | None, str | None] | None:
@@ -283,27 +326,28 @@ async def _last_decline(uow: UnitOfWork, deal_id: int) -> tuple[str | None, str 
     return await employee_name(uow, declined.assignee_id), reason
 
 
-async def _payload(uow: UnitOfWork, task: Task) -> dict[str, Any]:
+async def _payload(uow: UnitOfWork, task: Task) -> TaskPayload:
     """What the notifier renders (it has no database): a snapshot taken now."""
-    data: dict[str, Any] = {
-        "task_kind": task.kind,
-        "title": task.title,
-        "title_en": (task.payload or {}).get("title_en"),
-        "due_at": iso(task.due_at) if task.due_at else None,
-        "comment": task.comment,
-        "assignee_role": task.assignee_role,
-        "created_by": await employee_name(uow, task.created_by_id),
-    }
     deal = await uow.repo.get(Deal, task.deal_id) if task.deal_id else None
-    if deal is not None:
-        data.update(await essentials(uow, deal))
-        if task.kind == TaskKind.ASSIGN_MEASURER:
-            loads = await loads_on(uow, deal.measurement_at)
-            data["measurers"] = [[m.id, m.name, m.load] for m in loads]
-            declined = await _last_decline(uow, deal.id)
-            if declined is not None:
-                data["declined_by"], data["decline_reason"] = declined
-    return data
+    ess = await essentials(uow, deal) if deal is not None else DealEssentials()
+    measurers: tuple[MeasurerLoad, ...] = ()
+    declined: tuple[str | None, str | None] | None = None
+    if deal is not None and task.kind == TaskKind.ASSIGN_MEASURER:
+        measurers = tuple(await loads_on(uow, deal.measurement_at))
+        declined = await _last_decline(uow, deal.id)
+    return TaskPayload(
+        **ess.model_dump(),
+        task_kind=task.kind,
+        title=task.title,
+        title_en=(task.payload or {}).get("title_en"),
+        due_at=task.due_at,
+        comment=task.comment,
+        assignee_role=task.assignee_role,
+        created_by=await employee_name(uow, task.created_by_id),
+        measurers=measurers,
+        declined_by=declined[0] if declined else None,
+        decline_reason=declined[1] if declined else None,
+    )
 
 
 async def loads_on(uow: UnitOfWork, when: datetime | None) -> list[MeasurerLoad]:
@@ -379,20 +423,13 @@ async def card_of(uow: UnitOfWork, task: Task) -> TaskCard:
     n_files = 0
     if task.kind == TaskKind.MEASURE:
         n_files = await uow.repo.tasks.attachment_count(task.id)
-    return TaskCard(
-        task=info,
-        client_name=ess["client_name"],
-        phone=ess["phone"],
-        address=deal.address,
-        map_url=map_url(deal.address) if deal.address else None,
-        measurement_at=deal.measurement_at,
-        need=deal.need,
-        manager_name=ess["manager_name"],
-        manager_comment=ess["manager_comment"],
+    return _card(
+        info,
+        ess,
+        measurers,
+        declined_by,
+        decline_reason,
         measurer_name=await employee_name(uow, deal.measurer_id),
-        measurers=measurers,
-        declined_by=declined_by,
-        decline_reason=decline_reason,
         attachments=n_files,
     )
 

@@ -8,8 +8,8 @@ own words (handlers.ui.fmt.compact_money).
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, tzinfo
+from collections.abc import Sequence
+from datetime import timedelta, tzinfo
 from html import escape
 from typing import Any
 
@@ -29,6 +29,8 @@ from handlers.ui.callbacks import (
 from handlers.ui.deal_card import list_button
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
+from services.dto import label
+from services.outbox.payloads import Digest, DigestDeal
 from services.reports import export
 from services.reports.analytics import (
     LossReport,
@@ -521,113 +523,97 @@ def _manager_picker(screen: ReportScreen, state: FunnelCb, lang: str) -> InlineK
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-# --- the digest (an outbox item's payload: services.digests.Digest) -----------------------
+# --- the digest (an outbox item's payload: services.outbox.payloads.Digest) ---------------
 
 
-def _deal_line(item: Mapping[str, Any], lang: str, refusal: bool) -> str:
-    parts = [
-        f"#{item['id']} {escape(str(item['title']))[:60]}",
-        fmt.compact_money(item.get("amount"), lang),
-    ]
+def _deal_line(item: DigestDeal, lang: str, refusal: bool) -> str:
+    parts = [f"#{item.id} {escape(item.title)[:60]}", fmt.compact_money(item.amount, lang)]
     if refusal:
-        reason = item.get("reason_en") if lang == "en" and item.get("reason_en") else None
-        reason = reason or item.get("reason") or t("funnel.no_reason", lang)
-        parts.append(("⏸ " if item.get("frozen") else "") + escape(str(reason)))
-    if item.get("manager"):
-        parts.append(escape(str(item["manager"])))
+        reason = label(lang, item.reason, item.reason_en) if item.reason else None
+        reason = reason or t("funnel.no_reason", lang)
+        parts.append(("⏸ " if item.frozen else "") + escape(reason))
+    if item.manager:
+        parts.append(escape(item.manager))
     return "  • " + " · ".join(parts)
 
 
-def digest_lines(p: Mapping[str, Any], lang: str, tz: tzinfo) -> list[str]:
+def digest_lines(p: Digest, lang: str, tz: tzinfo) -> list[str]:
     """The digest message: headline, what changed since the previous one, overdue tasks."""
-    kind = str(p.get("kind") or "daily")
-    since, until = str(p["since"]), str(p["until"])
     lines = [
-        t(f"digest.header.{kind}", lang),
+        t(f"digest.header.{p.kind}", lang),
         t(
             "digest.window",
             lang,
-            since=fmt.when_short(since, tz, lang),
-            until=fmt.when_short(until, tz, lang),
+            since=fmt.when_short(p.since, tz, lang),
+            until=fmt.when_short(p.until, tz, lang),
         ),
     ]
-    moment = p.get("moment")
-    if moment and datetime.fromisoformat(until) - datetime.fromisoformat(str(moment)) > _LATE:
-        lines.append(t("digest.late", lang, when=fmt.when_short(str(moment), tz, lang)))
-    pipeline = p.get("pipeline_en") if lang == "en" and p.get("pipeline_en") else p.get("pipeline")
+    if p.moment is not None and p.until - p.moment > _LATE:
+        lines.append(t("digest.late", lang, when=fmt.when_short(p.moment, tz, lang)))
+    pipeline = label(lang, p.pipeline, p.pipeline_en)
     lines += [
         "",
         t(
             "digest.snapshot",
             lang,
-            pipeline=escape(str(pipeline or "")),
-            count=p.get("active", 0),
-            money=fmt.money(p.get("active_amount", 0), lang, compact=True),
-            weighted=fmt.money(p.get("weighted", 0), lang, compact=True),
+            pipeline=escape(pipeline),
+            count=p.active,
+            money=fmt.money(p.active_amount, lang, compact=True),
+            weighted=fmt.money(p.weighted, lang, compact=True),
         ),
         "",
-        t("digest.leads", lang, count=p.get("leads", 0)),
+        t("digest.leads", lang, count=p.leads),
     ]
-    for lead_id, name, source in p.get("lead_names") or []:
-        lines.append(f"  • #{lead_id} {escape(str(name))[:60]} · {t(f'source.{source}', lang)}")
+    for lead_id, name, source in p.lead_names:
+        lines.append(f"  • #{lead_id} {escape(name)[:60]} · {t(f'source.{source}', lang)}")
     lines.append(
-        t(
-            "digest.won",
-            lang,
-            count=p.get("won", 0),
-            money=fmt.money(p.get("won_amount", 0), lang, compact=True),
-        )
+        t("digest.won", lang, count=p.won, money=fmt.money(p.won_amount, lang, compact=True))
     )
-    lines += [_deal_line(d, lang, False) for d in p.get("wins") or []]
+    lines += [_deal_line(d, lang, False) for d in p.wins]
     lines.append(
-        t(
-            "digest.lost",
-            lang,
-            count=p.get("lost", 0),
-            money=fmt.money(p.get("lost_amount", 0), lang, compact=True),
-        )
+        t("digest.lost", lang, count=p.lost, money=fmt.money(p.lost_amount, lang, compact=True))
     )
-    for r in p.get("reasons") or []:
-        name = r.get("name_en") if lang == "en" and r.get("name_en") else r.get("name")
+    for r in p.reasons:
+        reason = label(lang, r.name, r.name_en) if r.name else t("funnel.no_reason", lang)
         lines.append(
             t(
                 "digest.reason",
                 lang,
-                reason=escape(str(name or t("funnel.no_reason", lang))),
-                count=r.get("count", 0),
-                money=fmt.money(r.get("amount", 0), lang, compact=True),
+                reason=escape(reason),
+                count=r.count,
+                money=fmt.money(r.amount, lang, compact=True),
             )
         )
-    lines += [_deal_line(d, lang, True) for d in p.get("losses") or []]
+    lines += [_deal_line(d, lang, True) for d in p.losses]
     lines.append(
         t(
             "digest.compare",
             lang,
-            leads=change(p.get("leads", 0), p.get("prev_leads", 0)),
-            won=change(p.get("won", 0), p.get("prev_won", 0)),
-            lost=change(p.get("lost", 0), p.get("prev_lost", 0)),
-            money=fmt.compact_money(p.get("prev_won_amount", 0), lang),
+            leads=change(p.leads, p.prev_leads),
+            won=change(p.won, p.prev_won),
+            lost=change(p.lost, p.prev_lost),
+            money=fmt.compact_money(p.prev_won_amount, lang),
         )
     )
-    if p.get("cycle_won"):
-        median, before = p.get("cycle_median_days"), p.get("prev_cycle_median_days")
+    if p.cycle_won and p.cycle_median_days is not None:
+        median, before = p.cycle_median_days, p.prev_cycle_median_days
         lines.append(
             t(
                 "digest.speed",
                 lang,
                 median=f"{median:g}",
-                won=p["cycle_won"],
+                won=p.cycle_won,
                 change=change(median, before) or "—",
             )
         )
-    stale = p.get("stale_by_manager") or []
+    stale = p.stale_by_manager
     if stale:
         lines.append(t("digest.stale", lang, count=sum(n for _, n in stale)))
-        for name, n in stale[:10]:
-            lines.append(f"  • {escape(str(name or t('funnel.no_manager', lang)))}: {n}")
-    lines.append(t("digest.overdue", lang, count=p.get("overdue", 0), new=p.get("overdue_new", 0)))
-    for task in p.get("overdue_tasks") or []:
-        who = escape(str(task.get("assignee") or "—"))
-        due = fmt.when_short(str(task["due_at"]), tz, lang)
-        lines.append(f"  • {escape(str(task['title']))[:60]} · {who} · {due}")
+        for manager, n in stale[:10]:
+            lines.append(f"  • {escape(manager or t('funnel.no_manager', lang))}: {n}")
+    lines.append(t("digest.overdue", lang, count=p.overdue, new=p.overdue_new))
+    for task in p.overdue_tasks:
+        who = escape(task.assignee or "—")
+        due = fmt.when_short(task.due_at, tz, lang)
+        lines.append(f"  • {escape(task.title)[:60]} · {who} · {due}")
     return lines

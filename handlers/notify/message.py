@@ -18,12 +18,13 @@ from handlers.ui.callbacks import (
     TaskCb,
 )
 from handlers.ui.i18n import lang_of, t
+from services.outbox.payloads import TaskEscalated, TaskLine
 from services.outbox.queue import Delivery, Kind, OutboxItem
 
 MAX_TEXT = 4096
 INSTALLMENTS = (Kind.INSTALLMENT_UPCOMING, Kind.INSTALLMENT_OVERDUE, Kind.INSTALLMENT_PAID)
 # Task kinds a merged reminder answers with Done and Snooze (the others: open the task).
-SIMPLE_TASKS = ("follow_up", "custom", "call_back", "collect_payment", None)
+SIMPLE_TASKS = ("follow_up", "custom", "call_back", "collect_payment")
 
 
 def _compact(
@@ -38,20 +39,20 @@ def _compact(
             buttons.append(
                 btn(f"{n}. 💳", InstallmentCb(action=InstallmentAction.PAY, deal_id=item.deal_id))
             )
-    elif item.kind in (Kind.TASK_DUE, Kind.TASK_ESCALATED):
+    elif item.kind in (Kind.TASK_DUE, Kind.TASK_ESCALATED) and isinstance(p, TaskLine):
         prefix = (
-            t("tasks.escalated.short", lang, who=escape(str(p.get("assignee") or "")))
-            if item.kind == Kind.TASK_ESCALATED
+            t("tasks.escalated.short", lang, who=escape(p.assignee or ""))
+            if isinstance(p, TaskEscalated)
             else "⏰"
         )
         parts = [f"{prefix} <b>{title(p, lang)}</b>"]
-        if p.get("deal_title") and p.get("deal_title") != p.get("title"):
-            parts.append(cut(p["deal_title"], 60))
+        if p.deal_title and p.deal_title != p.title:
+            parts.append(cut(p.deal_title, 60))
         parts += overdue_line(p, now, lang, tz)
         text = " · ".join(parts)
         tid = item.task_id
         if item.kind == Kind.TASK_DUE and tid is not None:
-            if p.get("task_kind") in SIMPLE_TASKS:
+            if p.task_kind in SIMPLE_TASKS:
                 buttons.append(btn(f"{n}. ✅", TaskCb(action=TaskAction.DONE, task_id=tid)))
                 buttons.append(
                     btn(f"{n}. ⏰", TaskCb(action=TaskAction.SNOOZE, task_id=tid, arg=0))

@@ -1,19 +1,22 @@
-"""One view per outbox kind: an item's payload (what the services enqueued) as the lines and
-the buttons of a message of its own, in the recipient's language.
+"""One view per outbox kind: an item's typed payload (services/outbox/payloads.py: what the
+services enqueued, parsed back by the sweeper) as the lines and the buttons of a message of
+its own, in the recipient's language.
 
 Task reminders are drawn with the task card's own pieces (handlers/ui/task_card.py: detail
-lines, measurer, assignment, deferred-demand and done/snooze buttons), "Open deal" with the
-deal card's (handlers/ui/deal_card.py), digests with handlers/funnel/views.py, money and
-dates with handlers/ui/fmt.py. `VIEWS` maps each kind to its view; handlers/notify/message.py
-puts one or several items into a message.
+lines, the declined line, and its keyboard `task_keyboard` over the card the payload
+describes), "Open deal" with the deal card's (handlers/ui/deal_card.py), digests with
+handlers/funnel/views.py, money and dates with handlers/ui/fmt.py, bilingual names with
+services.dto.label. `VIEWS` maps each kind to its view and the payload class it draws;
+handlers/notify/message.py puts one or several items into a message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from html import escape
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from aiogram.types import InlineKeyboardButton
 
@@ -31,22 +34,36 @@ from handlers.ui.callbacks import (
 )
 from handlers.ui.deal_card import open_button
 from handlers.ui.i18n import t
-from handlers.ui.task_card import (
-    assign_rows,
-    declined_line,
-    deferred_rows,
-    detail_lines,
-    done_snooze_rows,
-    measure_buttons,
+from handlers.ui.task_card import declined_line, detail_lines, task_keyboard
+from services.dto import label
+from services.outbox.payloads import (
+    AdminUnreachable,
+    DealEssentials,
+    DealReassigned,
+    DealRotting,
+    Digest,
+    InstallmentOverdue,
+    InstallmentPaid,
+    InstallmentUpcoming,
+    LeadNew,
+    MeasureDone,
+    Payload,
+    SummaryMorning,
+    TaskDeclined,
+    TaskEscalated,
+    TaskLine,
+    TaskPayload,
+    Unknown,
 )
 from services.outbox.queue import Kind, OutboxItem
-from services.tasks import is_overdue, map_url
-from storage.enums import TaskStatus
+from services.tasks import is_overdue, reminder_card
+from storage.enums import TaskKind
 
 TITLE_WIDTH = 120
 Buttons = list[list[InlineKeyboardButton]]
 Drawn = tuple[list[str], Buttons]
 View = Callable[[OutboxItem, str, tzinfo, datetime], Drawn]
+P = TypeVar("P", bound=Payload)
 
 
 def btn(text: str, cb: Any = None, url: str | None = None) -> InlineKeyboardButton:
@@ -67,20 +84,14 @@ def delay_text(delta: timedelta, lang: str) -> str:
     return t("reminder.delay.m", lang, m=mins)
 
 
-def cut(text: Any, width: int = TITLE_WIDTH) -> str:
+def cut(text: str | None, width: int = TITLE_WIDTH) -> str:
     """A payload's text, escaped and cut to `width` characters."""
-    value = str(text or "")
+    value = text or ""
     return escape(value if len(value) <= width else value[: width - 1] + "…")
 
 
-def title(p: Mapping[str, Any], lang: str) -> str:
-    value = p.get("title_en") if lang == "en" and p.get("title_en") else p.get("title")
-    return cut(value)
-
-
-def _task_kind(p: Mapping[str, Any], lang: str) -> str:
-    kind = str(p.get("task_kind") or "custom")
-    return t(f"tasks.kind.{kind}", lang)
+def title(p: TaskLine, lang: str) -> str:
+    return cut(label(lang, p.title, p.title_en))
 
 
 def _open_deal(item: OutboxItem, lang: str) -> InlineKeyboardButton:
@@ -92,31 +103,18 @@ def _open_deal_row(item: OutboxItem, lang: str) -> Buttons:
     return [[_open_deal(item, lang)]] if item.deal_id else []
 
 
-def _text(p: Mapping[str, Any], key: str) -> str | None:
-    value = p.get(key)
-    return str(value) if value else None
-
-
-def _essentials(p: Mapping[str, Any], lang: str, tz: tzinfo) -> list[str]:
+def _essentials(p: DealEssentials, lang: str, tz: tzinfo) -> list[str]:
     """The task card's detail lines (handlers.ui.task_card.detail_lines) from the payload."""
-    address = _text(p, "address")
     return detail_lines(
         lang,
-        when=fmt.when_short(p["measurement_at"], tz, lang) if p.get("measurement_at") else None,
-        address=escape(address) if address else None,
-        client=_text(p, "client_name"),
-        phone=_text(p, "phone"),
-        need=_text(p, "need"),
-        manager=_text(p, "manager_name"),
-        comment=_text(p, "manager_comment"),
+        when=fmt.when_short(p.measurement_at, tz, lang) if p.measurement_at else None,
+        address=escape(p.address) if p.address else None,
+        client=p.client_name,
+        phone=p.phone,
+        need=p.need,
+        manager=p.manager_name,
+        comment=p.manager_comment,
     )
-
-
-def _measure_buttons(item: OutboxItem, lang: str) -> Buttons:
-    assert item.task_id is not None
-    address = item.payload.get("address")
-    url = map_url(str(address)) if address else None
-    return measure_buttons(item.task_id, TaskStatus.OPEN, url, lang)
 
 
 def late_line(item: OutboxItem, lang: str, tz: tzinfo) -> list[str]:
@@ -126,149 +124,135 @@ def late_line(item: OutboxItem, lang: str, tz: tzinfo) -> list[str]:
     return [t("reminder.sent_late", lang, when=fmt.when_short(item.due_at, tz, lang))]
 
 
-def overdue_line(p: Mapping[str, Any], now: datetime, lang: str, tz: tzinfo) -> list[str]:
-    due = p.get("due_at")
-    if not due:
+def overdue_line(p: TaskLine, now: datetime, lang: str, tz: tzinfo) -> list[str]:
+    due = p.due_at
+    if due is None:
         return []
-    due_at = datetime.fromisoformat(due)
-    if is_overdue(due_at, now):
+    if is_overdue(due, now):
         return [
             t(
                 "reminder.overdue",
                 lang,
                 when=fmt.when_short(due, tz, lang),
-                delay=delay_text(now - due_at, lang),
+                delay=delay_text(now - due, lang),
             )
         ]
     return [t("reminder.due_at", lang, when=fmt.when_short(due, tz, lang))]
 
 
-def _task_buttons(item: OutboxItem, lang: str) -> Buttons:
-    """Done / Snooze 1 h / Snooze tomorrow / Open deal (or the flow's own buttons)."""
-    p = item.payload
-    tid = item.task_id
-    kind = p.get("task_kind")
-    rows: Buttons = []
-    if tid is None:
+def _card_buttons(item: OutboxItem, p: TaskPayload, now: datetime, lang: str) -> Buttons:
+    """The task card's own keyboard (handlers.ui.task_card.task_keyboard) for the task as
+    its payload knows it: measurer's steps, a measurer to choose, deferred demand, or Done /
+    Snooze, with "Open deal"."""
+    if item.task_id is None:
         return _open_deal_row(item, lang)
-    if kind == "deferred_contact":
-        rows = deferred_rows(tid, lang)
-    elif kind == "measure":
-        return _measure_buttons(item, lang)
-    elif kind == "assign_measurer":
-        rows.append([btn(t("tasks.btn.open", lang), TaskCb(action=TaskAction.OPEN, task_id=tid))])
-        return rows
-    else:
-        rows = done_snooze_rows(tid, lang)
-    if item.deal_id:
-        rows.append([_open_deal(item, lang)])
-    return rows
+    markup = task_keyboard(reminder_card(item.task_id, item.deal_id, p, now), lang)
+    return [list(row) for row in markup.inline_keyboard] if markup else []
 
 
-def _assign_card(item: OutboxItem, lang: str, tz: tzinfo) -> Drawn:
-    p = item.payload
-    lines = [t("tasks.assign.header", lang), f"<b>{cut(p.get('deal_title'))}</b>"]
+def _task_buttons(item: OutboxItem, p: TaskPayload, now: datetime, lang: str) -> Buttons:
+    """A reminder's buttons: the card's, except for the choice of a measurer, which is made
+    on the card itself (Open)."""
+    tid = item.task_id
+    if tid is not None and p.task_kind == TaskKind.ASSIGN_MEASURER:
+        return [[btn(t("tasks.btn.open", lang), TaskCb(action=TaskAction.OPEN, task_id=tid))]]
+    return _card_buttons(item, p, now, lang)
+
+
+def _assign_card(item: OutboxItem, p: TaskPayload, lang: str, tz: tzinfo, now: datetime) -> Drawn:
+    lines = [t("tasks.assign.header", lang), f"<b>{cut(p.deal_title)}</b>"]
     lines += _essentials(p, lang, tz)
-    if p.get("declined_by"):
-        lines.append(declined_line(str(p["declined_by"]), _text(p, "decline_reason"), lang))
-    measurers = p.get("measurers") or []
+    if p.declined_by:
+        lines.append(declined_line(p.declined_by, p.decline_reason, lang))
     lines.append("")
-    lines.append(t("tasks.assign.choose", lang) if measurers else t("tasks.assign.nobody", lang))
-    assert item.task_id is not None
-    people = ((int(mid), str(name), int(load)) for mid, name, load in measurers)
-    rows = assign_rows(item.task_id, people, lang)
-    return lines, rows
+    lines.append(t("tasks.assign.choose" if p.measurers else "tasks.assign.nobody", lang))
+    return lines, _card_buttons(item, p, now, lang)
 
 
-def _measure_card(item: OutboxItem, lang: str, tz: tzinfo) -> Drawn:
-    p = item.payload
-    lines = [t("tasks.measure.header", lang), f"<b>{cut(p.get('deal_title'))}</b>"]
+def _measure_card(item: OutboxItem, p: TaskPayload, lang: str, tz: tzinfo, now: datetime) -> Drawn:
+    lines = [t("tasks.measure.header", lang), f"<b>{cut(p.deal_title)}</b>"]
     lines += _essentials(p, lang, tz)
-    if p.get("comment"):
-        lines.append(t("tasks.card.head_comment", lang, comment=escape(str(p["comment"]))))
-    return lines, _measure_buttons(item, lang)
+    if p.comment:
+        lines.append(t("tasks.card.head_comment", lang, comment=escape(p.comment)))
+    return lines, _card_buttons(item, p, now, lang)
 
 
-def _task(item: OutboxItem, head: str, lang: str, tz: tzinfo, now: datetime) -> Drawn:
+def _task(
+    item: OutboxItem, p: TaskPayload, head: str, lang: str, tz: tzinfo, now: datetime
+) -> Drawn:
     """A task given to someone, or due: its title, deal, when, comment and buttons."""
-    p = item.payload
-    lines = [t(head, lang, who=escape(str(p.get("created_by") or "")), kind=_task_kind(p, lang))]
+    kind = t(f"tasks.kind.{p.task_kind}", lang)
+    lines = [t(head, lang, who=escape(p.created_by or ""), kind=kind)]
     lines.append(f"<b>{title(p, lang)}</b>")
-    if p.get("deal_title") and p.get("deal_title") != p.get("title"):
-        lines.append(t("reminder.deal", lang, deal=cut(p["deal_title"])))
-    if p.get("task_kind") == "measure":
+    if p.deal_title and p.deal_title != p.title:
+        lines.append(t("reminder.deal", lang, deal=cut(p.deal_title)))
+    if p.task_kind == TaskKind.MEASURE:
         lines += _essentials(p, lang, tz)
     lines += overdue_line(p, now, lang, tz)
-    if p.get("comment"):
-        lines.append(t("tasks.card.comment", lang, comment=escape(str(p["comment"]))))
-    return lines, _task_buttons(item, lang)
+    if p.comment:
+        lines.append(t("tasks.card.comment", lang, comment=escape(p.comment)))
+    return lines, _task_buttons(item, p, now, lang)
 
 
 # --- one view per kind ----------------------------------------------------------------------
 
 
-def task_new(item: OutboxItem, lang: str, tz: tzinfo, now: datetime) -> Drawn:
+def task_new(item: OutboxItem, p: TaskPayload, lang: str, tz: tzinfo, now: datetime) -> Drawn:
     """A task card for its assignee: the head's choice of a measurer, a measurement, or a
     task someone gave."""
-    kind = item.payload.get("task_kind")
-    if kind == "assign_measurer":
-        return _assign_card(item, lang, tz)
-    if kind == "measure":
-        return _measure_card(item, lang, tz)
-    return _task(item, "tasks.new.given", lang, tz, now)
+    if p.task_kind == TaskKind.ASSIGN_MEASURER:
+        return _assign_card(item, p, lang, tz, now)
+    if p.task_kind == TaskKind.MEASURE:
+        return _measure_card(item, p, lang, tz, now)
+    return _task(item, p, "tasks.new.given", lang, tz, now)
 
 
-def task_due(item: OutboxItem, lang: str, tz: tzinfo, now: datetime) -> Drawn:
-    return _task(item, "reminder.due.header", lang, tz, now)
+def task_due(item: OutboxItem, p: TaskPayload, lang: str, tz: tzinfo, now: datetime) -> Drawn:
+    return _task(item, p, "reminder.due.header", lang, tz, now)
 
 
-def task_escalated(item: OutboxItem, lang: str, tz: tzinfo, now: datetime) -> Drawn:
-    p = item.payload
-    who = p.get("assignee") or t(f"role.{p.get('assignee_role')}", lang)
+def task_escalated(
+    item: OutboxItem, p: TaskEscalated, lang: str, tz: tzinfo, now: datetime
+) -> Drawn:
+    who = p.assignee or t(f"role.{p.assignee_role}", lang)
     lines = [
         t("tasks.escalated.header", lang),
         f"<b>{title(p, lang)}</b>",
-        t("tasks.escalated.who", lang, who=escape(str(who))),
+        t("tasks.escalated.who", lang, who=escape(who)),
     ]
-    if p.get("deal_title"):
-        lines.append(t("reminder.deal", lang, deal=cut(p["deal_title"])))
+    if p.deal_title:
+        lines.append(t("reminder.deal", lang, deal=cut(p.deal_title)))
     lines += overdue_line(p, now, lang, tz)
     return lines, _open_deal_row(item, lang)
 
 
-def task_declined(item: OutboxItem, lang: str, tz: tzinfo, now: datetime) -> Drawn:
-    p = item.payload
-    who, reason = escape(str(p.get("declined_by"))), escape(str(p.get("reason")))
-    lines = [
-        t("tasks.declined", lang, who=who, reason=reason),
-        f"<b>{cut(p.get('deal_title'))}</b>",
-    ]
+def task_declined(item: OutboxItem, p: TaskDeclined, lang: str, tz: tzinfo, now: datetime) -> Drawn:
+    who, reason = escape(p.declined_by), escape(p.reason)
+    lines = [t("tasks.declined", lang, who=who, reason=reason), f"<b>{cut(p.deal_title)}</b>"]
     return lines + _essentials(p, lang, tz), []
 
 
-def measure_done(item: OutboxItem, lang: str, tz: tzinfo, now: datetime) -> Drawn:
-    p = item.payload
-    who = escape(str(p.get("measurer")))
-    photos, files = int(p.get("photos") or 0), int(p.get("files") or 0)
+def measure_done(item: OutboxItem, p: MeasureDone, lang: str, tz: tzinfo, now: datetime) -> Drawn:
     lines = [
-        t("tasks.measure_done", lang, deal=cut(p.get("deal_title")), who=who),
-        t("tasks.measure_done.files", lang, photos=photos, files=files),
+        t("tasks.measure_done", lang, deal=cut(p.deal_title), who=escape(p.measurer)),
+        t("tasks.measure_done.files", lang, photos=p.photos, files=p.files),
     ]
-    if p.get("comment"):
-        lines.append(t("tasks.card.comment", lang, comment=escape(str(p["comment"]))))
+    if p.comment:
+        lines.append(t("tasks.card.comment", lang, comment=escape(p.comment)))
     return lines, _open_deal_row(item, lang)
 
 
-def deal_reassigned(item: OutboxItem, lang: str, tz: tzinfo, now: datetime) -> Drawn:
-    p = item.payload
-    new = p.get("role") == "new"
+def deal_reassigned(
+    item: OutboxItem, p: DealReassigned, lang: str, tz: tzinfo, now: datetime
+) -> Drawn:
+    new = p.role == "new"
     line = t(
         "reminder.reassigned.new" if new else "reminder.reassigned.old",
         lang,
-        by=escape(str(p.get("by") or "")),
-        deal=cut(p.get("deal_title")),
-        old=escape(str(p.get("from") or "—")),
-        new=escape(str(p.get("to") or "")),
+        by=escape(p.by or ""),
+        deal=cut(p.deal_title),
+        old=escape(p.previous or "—"),
+        new=escape(p.to or ""),
     )
     return [line], _open_deal_row(item, lang) if new else []
 
@@ -284,87 +268,84 @@ def _installment_buttons(item: OutboxItem, lang: str, pay: bool = True) -> Butto
     return rows
 
 
-def installment_upcoming(item: OutboxItem, lang: str, tz: tzinfo, now: datetime) -> Drawn:
-    p = item.payload
+def installment_upcoming(
+    item: OutboxItem, p: InstallmentUpcoming, lang: str, tz: tzinfo, now: datetime
+) -> Drawn:
     line = t(
         "installments.upcoming",
         lang,
-        n=p.get("n"),
-        count=p.get("count"),
-        amount=fmt.money(p.get("amount"), lang),
-        date=fmt.day(p.get("due_date"), lang),
-        deal=cut(p.get("deal_title")),
+        n=p.n,
+        count=p.count,
+        amount=fmt.money(p.amount, lang),
+        date=fmt.day(p.due_date, lang),
+        deal=cut(p.deal_title),
     )
     return [line], _installment_buttons(item, lang)
 
 
-def installment_overdue(item: OutboxItem, lang: str, tz: tzinfo, now: datetime) -> Drawn:
-    p = item.payload
+def installment_overdue(
+    item: OutboxItem, p: InstallmentOverdue, lang: str, tz: tzinfo, now: datetime
+) -> Drawn:
     line = t(
         "installments.overdue",
         lang,
-        n=p.get("n"),
-        amount=fmt.money(p.get("amount"), lang),
-        date=fmt.day(p.get("due_date"), lang),
-        days=p.get("days"),
-        deal=cut(p.get("deal_title")),
-        manager=escape(str(p.get("manager") or "—")),
+        n=p.n,
+        amount=fmt.money(p.amount, lang),
+        date=fmt.day(p.due_date, lang),
+        days=p.days,
+        deal=cut(p.deal_title),
+        manager=escape(p.manager or "—"),
     )
     return [line], _installment_buttons(item, lang)
 
 
-def installment_paid(item: OutboxItem, lang: str, tz: tzinfo, now: datetime) -> Drawn:
-    p = item.payload
-    amount = fmt.money(p.get("total"), lang)
-    line = t("installments.paid", lang, deal=cut(p.get("deal_title")), amount=amount)
+def installment_paid(
+    item: OutboxItem, p: InstallmentPaid, lang: str, tz: tzinfo, now: datetime
+) -> Drawn:
+    amount = fmt.money(p.total, lang)
+    line = t("installments.paid", lang, deal=cut(p.deal_title), amount=amount)
     return [line], _installment_buttons(item, lang, pay=False)
 
 
-def summary_morning(item: OutboxItem, lang: str, tz: tzinfo, now: datetime) -> Drawn:
-    p = item.payload
-    lines = [t("tasks.summary.header", lang, date=fmt.day(p.get("date"), lang))]
-    if p.get("tasks_today"):
-        lines.append(
-            t("tasks.summary.tasks", lang, count=p["tasks_today"], overdue=p.get("overdue") or 0)
-        )
+def summary_morning(
+    item: OutboxItem, p: SummaryMorning, lang: str, tz: tzinfo, now: datetime
+) -> Drawn:
+    lines = [t("tasks.summary.header", lang, date=fmt.day(p.date, lang))]
+    if p.tasks_today:
+        lines.append(t("tasks.summary.tasks", lang, count=p.tasks_today, overdue=p.overdue))
     rows: Buttons = []
-    stale = p.get("stale") or []
-    if stale:
+    if p.stale:
         lines.append("")
-        lines.append(
-            t("tasks.summary.stale", lang, days=p.get("stale_days"), count=p.get("stale_total"))
-        )
-        for _deal_id, name, days in stale:
-            lines.append(t("tasks.summary.stale_item", lang, title=cut(name, 60), days=days))
-        for deal_id, name, _days in stale[:5]:
-            cb = DealCb(action=DealAction.OPEN, deal_id=int(deal_id))
-            rows.append([btn(f"📂 {str(name)[:40]}", cb)])
+        lines.append(t("tasks.summary.stale", lang, days=p.stale_days, count=p.stale_total))
+        for deal in p.stale:
+            name = cut(deal.title, 60)
+            lines.append(t("tasks.summary.stale_item", lang, title=name, days=deal.days))
+        for deal in p.stale[:5]:
+            rows.append([open_button(deal.deal_id, lang, f"📂 {deal.title[:40]}")])
     rows.append([btn(t("tasks.summary.btn.tasks", lang), MenuCb(action=MenuAction.TASKS))])
     return lines, rows
 
 
-def digest(item: OutboxItem, lang: str, tz: tzinfo, now: datetime) -> Drawn:
+def digest(item: OutboxItem, p: Digest, lang: str, tz: tzinfo, now: datetime) -> Drawn:
     """The daily or weekly digest (handlers/funnel/views.py `digest_lines`)."""
     rows = [[btn(t("menu.funnel", lang), MenuCb(action=MenuAction.FUNNEL))]]
-    return digest_lines(item.payload, lang, tz), rows
+    return digest_lines(p, lang, tz), rows
 
 
-def deal_rotting(item: OutboxItem, lang: str, tz: tzinfo, now: datetime) -> Drawn:
+def deal_rotting(item: OutboxItem, p: DealRotting, lang: str, tz: tzinfo, now: datetime) -> Drawn:
     """A stale deal (services/work/rotting.py) with what to do about it right here: the
     card's own callbacks (the services check rights and the version as on the card)."""
-    p = item.payload
     assert item.deal_id is not None
-    stage = p.get("stage_en") if lang == "en" and p.get("stage_en") else p.get("stage")
+    stage = label(lang, p.stage, p.stage_en)
     lines = [
-        t("rot.header", lang, days=p.get("days"), stage=escape(str(stage)), limit=p.get("limit")),
-        f"<b>{cut(p.get('title'))}</b> · {fmt.compact_money(p.get('amount'), lang)}",
+        t("rot.header", lang, days=p.days, stage=escape(stage), limit=p.limit),
+        f"<b>{cut(p.title)}</b> · {fmt.compact_money(p.amount, lang)}",
     ]
-    deal_id, v = item.deal_id, int(p.get("v") or 0)
+    deal_id, v = item.deal_id, p.v
     rows: Buttons = []
-    next_stage = p.get("next_en") if lang == "en" and p.get("next_en") else p.get("next")
-    if next_stage:
+    if p.next:
         cb = DealCb(action=DealAction.NEXT, deal_id=deal_id, v=v)
-        rows.append([btn(f"{fmt.short(str(next_stage), 22)} ▶", cb)])
+        rows.append([btn(f"{fmt.short(label(lang, p.next, p.next_en), 22)} ▶", cb)])
     rows.append(
         [
             btn(
@@ -378,34 +359,57 @@ def deal_rotting(item: OutboxItem, lang: str, tz: tzinfo, now: datetime) -> Draw
     return lines, rows
 
 
-def admin_unreachable(item: OutboxItem, lang: str, tz: tzinfo, now: datetime) -> Drawn:
-    p = item.payload
-    who = str(p.get("name") or "")
-    if p.get("username"):
-        who += f" (@{p['username']})"
+def admin_unreachable(
+    item: OutboxItem, p: AdminUnreachable, lang: str, tz: tzinfo, now: datetime
+) -> Drawn:
+    who = p.name + (f" (@{p.username})" if p.username else "")
     return [t("tasks.unreachable", lang, name=escape(who))], []
+
+
+def lead_new(item: OutboxItem, p: LeadNew, lang: str, tz: tzinfo, now: datetime) -> Drawn:
+    """A lead from the site form: its language-neutral line, as it came."""
+    return [escape(p.title)], []
 
 
 def unknown(item: OutboxItem, lang: str, tz: tzinfo, now: datetime) -> Drawn:
     """A kind this build does not know (a newer worker enqueued it): its title, as is."""
-    return [escape(str(item.payload.get("title") or item.kind))], []
+    p = item.payload
+    text = p.title if isinstance(p, Unknown) and p.title else item.kind
+    return [escape(text)], []
 
 
-VIEWS: dict[str, View] = {  # Kind -> its view (a Kind is its str value)
-    Kind.TASK_NEW: task_new,
-    Kind.TASK_DUE: task_due,
-    Kind.TASK_ESCALATED: task_escalated,
-    Kind.TASK_DECLINED: task_declined,
-    Kind.MEASURE_DONE: measure_done,
-    Kind.INSTALLMENT_UPCOMING: installment_upcoming,
-    Kind.INSTALLMENT_OVERDUE: installment_overdue,
-    Kind.INSTALLMENT_PAID: installment_paid,
-    Kind.SUMMARY_MORNING: summary_morning,
-    Kind.ADMIN_UNREACHABLE: admin_unreachable,
-    Kind.DIGEST_DAILY: digest,
-    Kind.DIGEST_WEEKLY: digest,
-    Kind.DEAL_REASSIGNED: deal_reassigned,
-    Kind.DEAL_ROTTING: deal_rotting,
+@dataclass(frozen=True)
+class _View(Generic[P]):
+    """A kind's view: `draw` for items whose payload is a `payload` (the class the sweeper
+    parsed the row into: services.outbox.payloads.PAYLOADS)."""
+
+    payload: type[P]
+    draw: Callable[[OutboxItem, P, str, tzinfo, datetime], Drawn]
+
+    def __call__(self, item: OutboxItem, lang: str, tz: tzinfo, now: datetime) -> Drawn:
+        p = item.payload
+        if not isinstance(p, self.payload):
+            name = self.payload.__name__
+            raise TypeError(f"{item.kind} draws {name}, not {type(p).__name__}")
+        return self.draw(item, p, lang, tz, now)
+
+
+VIEWS: dict[str, _View[Any]] = {  # Kind -> its view (a Kind is its str value)
+    Kind.TASK_NEW: _View(TaskPayload, task_new),
+    Kind.TASK_DUE: _View(TaskPayload, task_due),
+    Kind.TASK_ESCALATED: _View(TaskEscalated, task_escalated),
+    Kind.TASK_DECLINED: _View(TaskDeclined, task_declined),
+    Kind.MEASURE_DONE: _View(MeasureDone, measure_done),
+    Kind.INSTALLMENT_UPCOMING: _View(InstallmentUpcoming, installment_upcoming),
+    Kind.INSTALLMENT_OVERDUE: _View(InstallmentOverdue, installment_overdue),
+    Kind.INSTALLMENT_PAID: _View(InstallmentPaid, installment_paid),
+    Kind.SUMMARY_MORNING: _View(SummaryMorning, summary_morning),
+    Kind.ADMIN_UNREACHABLE: _View(AdminUnreachable, admin_unreachable),
+    Kind.DIGEST_DAILY: _View(Digest, digest),
+    Kind.DIGEST_WEEKLY: _View(Digest, digest),
+    Kind.DEAL_REASSIGNED: _View(DealReassigned, deal_reassigned),
+    Kind.DEAL_ROTTING: _View(DealRotting, deal_rotting),
+    Kind.LEAD_NEW: _View(LeadNew, lead_new),
 }
 
 

@@ -50,7 +50,8 @@ from typing import Any, Protocol
 from services import timeline, validation
 from services.clock import Clock
 from services.errors import DomainError, ValidationError
-from services.outbox.queue import enqueue
+from services.outbox.payloads import LeadNew
+from services.outbox.queue import Kind, enqueue
 from services.sales.leads import LeadInput, clean, insert_lead
 from storage.enums import ActivityKind, LeadSource, LeadStatus, Role
 from storage.errors import Duplicate
@@ -58,7 +59,7 @@ from storage.models import Employee, Lead
 from storage.models.intake import AssignmentCursor, IdempotencyKey
 from storage.uow import UnitOfWork
 
-LEAD_NEW = "lead.new"  # outbox kind: a lead came in through the intake API (or came again)
+LEAD_NEW = Kind.LEAD_NEW  # a lead came in through the intake API (or came again)
 
 CREATED = "created"
 DUPLICATE = "duplicate"
@@ -376,19 +377,19 @@ async def _create(
         recipients = [manager.id] if manager else await _fallback_recipients(uow)
 
     contact = cleaned.phone or cleaned.email or ""
-    payload = {
-        # A language-neutral line for notifiers that have no lead.new template.
-        "title": f"{cleaned.name} · {contact}" + (f" — {cleaned.need}" if cleaned.need else ""),
-        "lead_id": lead.id,
-        "source": source.name,
-        "name": cleaned.name,
-        "phone": cleaned.phone,
-        "email": cleaned.email,
-        "need": cleaned.need,
-        "company": cleaned.company_name,
-        "amount": cleaned.amount,
-        "repeat": outcome == DUPLICATE,
-    }
+    payload = LeadNew(
+        # A language-neutral line (the notifier draws it as it is).
+        title=f"{cleaned.name} · {contact}" + (f" — {cleaned.need}" if cleaned.need else ""),
+        lead_id=lead.id,
+        source=source.name,
+        name=cleaned.name,
+        phone=cleaned.phone,
+        email=cleaned.email,
+        need=cleaned.need,
+        company=cleaned.company_name,
+        amount=cleaned.amount,
+        repeat=outcome == DUPLICATE,
+    )
     for employee_id in recipients:
         await enqueue(
             uow,

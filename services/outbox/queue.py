@@ -23,7 +23,9 @@ storage/repositories/outbox.py):
    ``claimed`` with an expired lease: a sweeper that died), at most ``max_recipients``
    people and ``max_items_per_recipient`` rows each; on PostgreSQL the row lock is
    ``FOR UPDATE SKIP LOCKED`` so several workers never claim the same row (SQLite runs every
-   transaction as BEGIN IMMEDIATE: the claim is exclusive there). Rows that became moot are
+   transaction as BEGIN IMMEDIATE: the claim is exclusive there). Each row's payload is
+   parsed into its kind's class (services/outbox/payloads.py); one that does not parse is
+   failed with the reason (and logged), the others go on. Rows that became moot are
    cancelled (their task is closed or was rescheduled, the installment is paid), rows for a
    deactivated person are cancelled, and so are rows for the made-up people of
    ``voronka demo`` (negative Telegram ids, which no real account has: they never get a
@@ -75,12 +77,20 @@ from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from itertools import islice
 from typing import Any, Protocol
 
 from services.clock import Clock
+from services.outbox import payloads
+from services.outbox.payloads import (
+    AdminUnreachable,
+    InstallmentUpcoming,
+    Payload,
+    PayloadError,
+    TaskLine,
+)
 from storage.enums import ReminderState, Role, TaskStatus
 from storage.models import Employee, InstallmentDue, Task
 from storage.repositories.outbox import DueReminder
@@ -96,7 +106,8 @@ CLOSED_TASK_STATES = (TaskStatus.DONE, TaskStatus.DECLINED, TaskStatus.CANCELLED
 
 
 class Kind(StrEnum):
-    """What a reminder row is about; bot/notifier.py renders each kind."""
+    """What a reminder row is about: its payload's class is `payloads.PAYLOADS[kind]`, its
+    view `handlers.notify.views.VIEWS[kind]`."""
 
     TASK_NEW = "task.new"  # a task card for its assignee (assign measurer, measure, given task)
     TASK_DUE = "task.due"  # a task (follow-up, deferred contact, manual...) is due
@@ -112,6 +123,7 @@ class Kind(StrEnum):
     DIGEST_WEEKLY = "digest.weekly"
     DEAL_REASSIGNED = "deal.reassigned"  # to the new manager and the previous one
     DEAL_ROTTING = "deal.rotting"  # to the manager: a deal sat in its stage past the limit
+    LEAD_NEW = "lead.new"  # a lead came in through the intake API (or came again)
 
 
 # Kinds that carry their own buttons and are never merged with others into one message.
@@ -135,7 +147,7 @@ TASK_BOUND_KINDS = frozenset({Kind.TASK_NEW, Kind.TASK_DUE, Kind.TASK_ESCALATED}
 class OutboxItem:
     id: int
     kind: str
-    payload: Mapping[str, Any]
+    payload: Payload  # parsed from the row: `payloads.PAYLOADS[kind]` (or `Unknown`)
     due_at: datetime
     late: bool
     task_id: int | None
@@ -195,7 +207,7 @@ async def enqueue(
     uow: UnitOfWork,
     recipient_id: int,
     kind: str,
-    payload: Mapping[str, Any],
+    payload: Payload,
     due_at: datetime,
     dedupe_key: str | None = None,
     task_id: int | None = None,
@@ -203,9 +215,12 @@ async def enqueue(
 ) -> bool:
     """Add a row to the outbox in the caller's transaction (the caller commits).
 
+    `payload` must be the kind's class (services/outbox/payloads.py): anything else raises
+    `PayloadMismatch` here, in the transaction of the change that enqueues it.
     With a ``dedupe_key`` a second call with the same key adds nothing (returns False):
     generators can run again after a crash or on two workers without sending twice.
     """
+    payloads.check(str(kind), payload)
     if due_at.tzinfo is None:
         raise ValueError("enqueue needs an aware due_at")
     if dedupe_key is not None and len(dedupe_key) > 128:
@@ -214,7 +229,7 @@ async def enqueue(
     return await uow.repo.outbox.enqueue(
         recipient_id=recipient_id,
         kind=str(kind),
-        payload=payload,
+        payload=payloads.dump(payload),
         due_at=due_at,
         dedupe_key=dedupe_key,
         task_id=task_id,
@@ -701,23 +716,23 @@ class Sweeper:
             rows = await repo.lock_due(
                 now, self.lease, recipients, len(recipients) * self.max_items_per_recipient
             )
+            parsed, broken = _parse(rows)
             employees = await repo.recipients(recipients)
             tasks = await repo.tasks(
-                {r.task_id for r in rows if r.task_id is not None and r.kind in TASK_BOUND_KINDS}
+                {r.task_id for r in parsed if r.task_id is not None and r.kind in TASK_BOUND_KINDS}
             )
             dues = await repo.dues(
                 {
-                    int(r.payload["due_id"])
-                    for r in rows
-                    if r.kind == Kind.INSTALLMENT_UPCOMING
-                    and isinstance(r.payload.get("due_id"), int)
+                    r.payload.due_id
+                    for r in parsed
+                    if isinstance(r.payload, InstallmentUpcoming) and r.payload.due_id is not None
                 }
             )
 
-            per_person: dict[int, list[DueReminder]] = defaultdict(list)
+            per_person: dict[int, list[_Parsed]] = defaultdict(list)
             cancelled: dict[str, list[int]] = defaultdict(list)
             unreachable: list[int] = []
-            for row in rows:
+            for row in parsed:
                 if len(per_person[row.recipient_id]) >= self.max_items_per_recipient:
                     continue  # left pending for the next sweep
                 emp = employees.get(row.recipient_id)
@@ -737,10 +752,12 @@ class Sweeper:
             for reason, ids in cancelled.items():
                 await repo.settle(ids, ReminderState.CANCELLED.value, reason)
             await repo.settle(unreachable, ReminderState.FAILED.value, "unreachable")
+            for rid, error in broken.items():  # kept, with the reason: never sent half-drawn
+                await repo.settle([rid], ReminderState.FAILED.value, error)
             await uow.commit()
         stats.claimed += len(claimed_ids)
         stats.cancelled += sum(len(ids) for ids in cancelled.values())
-        stats.failed += len(unreachable)
+        stats.failed += len(unreachable) + len(broken)
 
         messages_per_person: list[list[_Message]] = []
         for recipient_id, claimed in per_person.items():
@@ -758,14 +775,12 @@ class Sweeper:
         self._hold(ordered, now)
         return ordered
 
-    def _messages_for(
-        self, emp: Employee, rows: list[DueReminder], now: datetime
-    ) -> list[_Message]:
+    def _messages_for(self, emp: Employee, rows: list[_Parsed], now: datetime) -> list[_Message]:
         items = [
             OutboxItem(
                 id=r.id,
                 kind=r.kind,
-                payload=dict(r.payload),
+                payload=r.payload,
                 due_at=r.due_at,
                 late=now - r.due_at > self.late_after,
                 task_id=r.task_id,
@@ -891,7 +906,7 @@ class Sweeper:
                         uow,
                         admin.id,
                         Kind.ADMIN_UNREACHABLE,
-                        {"employee_id": emp.id, "name": emp.name, "username": emp.username},
+                        AdminUnreachable(employee_id=emp.id, name=emp.name, username=emp.username),
                         now,
                         dedupe_key=f"unreachable:{emp.id}:{admin.id}:{day}",
                     )
@@ -900,19 +915,52 @@ class Sweeper:
         stats.failed += len(message.claims)
 
 
-def _moot(row: DueReminder, tasks: Mapping[int, Task], dues: Mapping[int, InstallmentDue]) -> bool:
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    """A claimed row whose payload parsed into its kind's class."""
+
+    id: int
+    recipient_id: int
+    kind: str
+    payload: Payload
+    due_at: datetime
+    task_id: int | None
+    deal_id: int | None
+    attempts: int
+
+
+def _parse(rows: Sequence[DueReminder]) -> tuple[list[_Parsed], dict[int, str]]:
+    """Each row's payload as its kind's class (services/outbox/payloads.py). A row that does
+    not parse is logged and goes to `broken` (id -> the reason), to be failed: no message
+    is drawn from it, and the rest of the sweep goes on."""
+    parsed: list[_Parsed] = []
+    broken: dict[int, str] = {}
+    for r in rows:
+        try:
+            payload = payloads.parse(r.kind, r.payload)
+        except PayloadError as exc:
+            log.error("reminder %s (%s): the payload does not parse: %s", r.id, r.kind, exc)
+            broken[r.id] = f"payload: {exc}"[:500]
+            continue
+        parsed.append(
+            _Parsed(
+                r.id, r.recipient_id, r.kind, payload, r.due_at, r.task_id, r.deal_id, r.attempts
+            )
+        )
+    return parsed, broken
+
+
+def _moot(row: _Parsed, tasks: Mapping[int, Task], dues: Mapping[int, InstallmentDue]) -> bool:
+    p = row.payload
     if row.kind in TASK_BOUND_KINDS and row.task_id is not None:
         task = tasks.get(row.task_id)
         if task is None or task.status in CLOSED_TASK_STATES:
             return True
-        if row.kind in (Kind.TASK_DUE, Kind.TASK_ESCALATED):
-            planned = row.payload.get("due_at")
-            if planned is not None and task.due_at is not None:
-                if planned != task.due_at.astimezone(UTC).isoformat():
-                    return True  # rescheduled (snoozed) since: a newer row exists
-    if row.kind == Kind.INSTALLMENT_UPCOMING:
-        due_id = row.payload.get("due_id")
-        due = dues.get(due_id) if isinstance(due_id, int) else None
+        if row.kind in (Kind.TASK_DUE, Kind.TASK_ESCALATED) and isinstance(p, TaskLine):
+            if p.due_at is not None and task.due_at is not None and p.due_at != task.due_at:
+                return True  # rescheduled (snoozed) since: a newer row exists
+    if isinstance(p, InstallmentUpcoming):
+        due = dues.get(p.due_id) if p.due_id is not None else None
         if due is None or due.paid >= due.amount:
             return True
     return False

@@ -25,13 +25,13 @@ and a second worker racing it adds nothing.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.errors import ValidationError
 from services.outbox import queue as outbox
+from services.outbox.payloads import Digest, DigestDeal, DigestReason, DigestTask
 from services.permissions import Actor
 from services.reports import analytics
 from services.reports.analytics import ReportFilter
@@ -128,74 +128,6 @@ def due_digests(
 # --- what ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DigestDeal:
-    id: int
-    title: str
-    amount: int | None
-    manager: str | None
-    reason: str | None = None  # refusals: the reason's name
-    reason_en: str | None = None
-    frozen: bool = False  # parked in conditional refusal
-
-
-@dataclass(frozen=True)
-class DigestReason:
-    name: str | None  # None: refused without a reason
-    name_en: str | None
-    count: int
-    amount: int
-
-
-@dataclass(frozen=True)
-class DigestTask:
-    id: int
-    title: str
-    assignee: str | None
-    due_at: str  # ISO, UTC
-
-
-@dataclass(frozen=True)
-class Digest:
-    kind: str
-    since: str  # ISO, UTC
-    until: str
-    moment: str  # the scheduled moment (a late digest says so)
-    leads: int
-    lead_names: list[tuple[int, str, str]] = field(default_factory=list)  # id, name, source
-    won: int = 0
-    won_amount: int = 0
-    wins: list[DigestDeal] = field(default_factory=list)
-    lost: int = 0
-    lost_amount: int = 0
-    losses: list[DigestDeal] = field(default_factory=list)
-    reasons: list[DigestReason] = field(default_factory=list)
-    overdue: int = 0  # open tasks past due now
-    overdue_new: int = 0  # ... of which fell due in the window
-    overdue_tasks: list[DigestTask] = field(default_factory=list)
-    pipeline: str = ""
-    pipeline_en: str | None = None
-    active: int = 0  # the snapshot headline: deals in work, their money, the forecast
-    active_amount: int = 0
-    weighted: int = 0
-    stuck: int = 0
-    # The window of the same length just before (issue 14): what the counts were then.
-    prev_leads: int = 0
-    prev_won: int = 0
-    prev_won_amount: int = 0
-    prev_lost: int = 0
-    prev_lost_amount: int = 0
-    # Speed of the last 30 days' cohort (and the 30 days before): services.reports.analytics.
-    cycle_median_days: float | None = None
-    cycle_won: int = 0
-    prev_cycle_median_days: float | None = None
-    # Stale deals now per manager (services/work/rotting.py): (name, count), most first.
-    stale_by_manager: list[tuple[str | None, int]] = field(default_factory=list)
-
-    def payload(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 async def compose_digest(
     uow: UnitOfWork,
     leader: Actor,
@@ -241,9 +173,9 @@ async def compose_digest(
     stale = await rotting.stale_per_manager(uow, scope)
     return Digest(
         kind=kind,
-        since=since.isoformat(),
-        until=until.isoformat(),
-        moment=(moment or until).isoformat(),
+        since=since,
+        until=until,
+        moment=moment or until,
         leads=leads,
         lead_names=lead_rows,
         won=won,
@@ -313,7 +245,7 @@ async def _reasons(
     result = []
     for rid, n, amount in found:
         name, name_en = labels.get(rid, (None, None)) if rid is not None else (None, None)
-        result.append(DigestReason(name, name_en, n, amount))
+        result.append(DigestReason(name=name, name_en=name_en, count=n, amount=amount))
     result.sort(key=lambda r: (-r.count, -r.amount, r.name or ""))
     return result
 
@@ -327,7 +259,7 @@ async def _overdue(
             id=task_id,
             title=title,
             assignee=names.get(assignee) if assignee is not None else None,
-            due_at=_aware(due_at).isoformat() if due_at is not None else "",
+            due_at=_aware(due_at) if due_at is not None else None,
         )
         for task_id, title, assignee, due_at in rows
     ]
@@ -392,7 +324,7 @@ async def _enqueue(
             uow,
             leader.id,
             KINDS[due.kind],
-            composed.payload(),
+            composed,
             now,
             dedupe_key=f"digest:{due.kind}:{due.period}:{leader.id}",
         ):

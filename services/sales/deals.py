@@ -10,12 +10,14 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from typing import Literal
 
 from services import timeline, validation
 from services.common import employee_name
 from services.dto import DealCard, DealListItem, HistoryEntry, Page, label
 from services.errors import RuleViolation, ValidationError
 from services.outbox import queue as outbox
+from services.outbox.payloads import DealReassigned
 from services.outbox.queue import Kind
 from services.permissions import Action, Actor, require
 from services.sales import stage as stage_core
@@ -285,19 +287,23 @@ async def reassign(
     )
     deal.manager_id = emp.id
     deal.updated_at = now
-    payload = {
-        "deal_title": deal.title,
-        "by": actor.name,
-        "from": previous_name,
-        "to": emp.name,
-    }
-    for person, role in ((emp.id, "new"), (previous, "old")):
+    roles: tuple[tuple[int | None, Literal["new", "old"]], ...] = (
+        (emp.id, "new"),
+        (previous, "old"),
+    )
+    for person, role in roles:
         if person is not None and person != actor.id:
             await outbox.enqueue(
                 uow,
                 person,
                 Kind.DEAL_REASSIGNED,
-                {**payload, "role": role},
+                DealReassigned(
+                    deal_title=deal.title,
+                    by=actor.name,
+                    previous=previous_name,
+                    to=emp.name,
+                    role=role,
+                ),
                 now,
                 dedupe_key=f"deal:{deal.id}:reassigned:{deal.version}:{person}",
                 deal_id=deal.id,

@@ -28,6 +28,7 @@ from services.clock import Clock
 from services.common import check_version, commit, employee_name, load
 from services.errors import RuleViolation, ValidationError
 from services.outbox import queue as outbox
+from services.outbox.payloads import InstallmentOverdue, InstallmentPaid, InstallmentUpcoming
 from services.outbox.queue import Kind
 from services.permissions import SYSTEM, Action, Actor, require
 from services.sales import stage as stage_core
@@ -291,14 +292,14 @@ async def win_with_installments(
             uow,
             recipient,
             Kind.INSTALLMENT_UPCOMING,
-            {
-                "deal_title": copy.title,
-                "n": due.n,
-                "count": len(dues),
-                "amount": due.amount,
-                "due_date": due.due_date.isoformat(),
-                "due_id": due.id,
-            },
+            InstallmentUpcoming(
+                deal_title=copy.title,
+                n=due.n,
+                count=len(dues),
+                amount=due.amount,
+                due_date=due.due_date,
+                due_id=due.id,
+            ),
             max(remind_at, now),
             dedupe_key=f"inst:{due.id}:pre",
             deal_id=copy.id,
@@ -443,7 +444,7 @@ async def record_payment(
                 uow,
                 deal.manager_id,
                 Kind.INSTALLMENT_PAID,
-                {"deal_title": deal.title, "total": plan.total},
+                InstallmentPaid(deal_title=deal.title, total=plan.total),
                 now,
                 dedupe_key=f"inst:{plan.id}:paid",
                 deal_id=deal.id,
@@ -492,14 +493,14 @@ async def mark_overdue(
             await stage_core.enter(uow, SYSTEM, deal, overdue_stage)
             moved.add(deal.id)
         due.overdue_notified_at = now
-        payload = {
-            "deal_title": deal.title,
-            "n": due.n,
-            "amount": due.amount - due.paid,
-            "due_date": due.due_date.isoformat(),
-            "days": (today - due.due_date).days,
-            "manager": await employee_name(uow, deal.manager_id),
-        }
+        payload = InstallmentOverdue(
+            deal_title=deal.title,
+            n=due.n,
+            amount=due.amount - due.paid,
+            due_date=due.due_date,
+            days=(today - due.due_date).days,
+            manager=await employee_name(uow, deal.manager_id),
+        )
         recipients = [deal.manager_id] if deal.manager_id is not None else []
         recipients += [e.id for e in leaders if e.id not in recipients]
         for rid in recipients:

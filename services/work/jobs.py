@@ -17,6 +17,7 @@ from services import dates, policy
 from services.common import employee_name
 from services.errors import RuleViolation
 from services.outbox import queue as outbox
+from services.outbox.payloads import StaleDeal, SummaryMorning, TaskEscalated
 from services.outbox.queue import Kind
 from services.permissions import SYSTEM, Action, require
 from services.sales import stage as stage_core
@@ -79,15 +80,15 @@ async def escalate_overdue(uow: UnitOfWork, delay: timedelta | None = None) -> i
     for task in overdue:
         assert task.due_at is not None
         assignee = await employee_name(uow, task.assignee_id)
-        payload = {
-            "task_kind": task.kind,
-            "title": task.title,
-            "title_en": (task.payload or {}).get("title_en"),
-            "due_at": iso(task.due_at),
-            "assignee": assignee,
-            "assignee_role": task.assignee_role,
-            "deal_title": titles.get(task.deal_id) if task.deal_id else None,
-        }
+        payload = TaskEscalated(
+            task_kind=task.kind,
+            title=task.title,
+            title_en=(task.payload or {}).get("title_en"),
+            due_at=task.due_at,
+            assignee=assignee,
+            assignee_role=task.assignee_role,
+            deal_title=titles.get(task.deal_id) if task.deal_id else None,
+        )
         for leader in leaders:
             if leader.id == task.assignee_id:
                 continue
@@ -142,14 +143,14 @@ async def morning_summary(
         stale_list = per_manager.get(manager.id, [])
         if not tasks_today and not stale_list:
             continue
-        payload = {
-            "date": today.isoformat(),
-            "tasks_today": tasks_today,
-            "overdue": overdue,
-            "stale_days": stale_days,
-            "stale_total": len(stale_list),
-            "stale": [[d, t, (now - at).days] for d, t, at in stale_list[:SUMMARY_LIST]],
-        }
+        payload = SummaryMorning(
+            date=today,
+            tasks_today=tasks_today,
+            overdue=overdue,
+            stale_days=stale_days,
+            stale_total=len(stale_list),
+            stale=tuple(StaleDeal(d, t, (now - at).days) for d, t, at in stale_list[:SUMMARY_LIST]),
+        )
         if await outbox.enqueue(
             uow,
             manager.id,

@@ -20,12 +20,12 @@ from services import timeline, validation
 from services.common import check_version, commit, is_id
 from services.errors import RuleViolation, ValidationError
 from services.outbox import queue as outbox
+from services.outbox.payloads import MeasureDone, MeasurerLoad, TaskDeclined
 from services.outbox.queue import Kind
 from services.permissions import Action, Actor, require
 from services.sales import stage as stage_core
 from services.sales.pipelines import PipelineRules, rules_for
 from services.tasks import (
-    MeasurerLoad,
     TaskCard,
     TaskInfo,
     card_of,
@@ -188,7 +188,11 @@ async def decline(
                 uow,
                 head.id,
                 Kind.TASK_DECLINED,
-                {**await essentials(uow, deal), "declined_by": actor.name, "reason": text},
+                TaskDeclined(
+                    **(await essentials(uow, deal)).model_dump(),
+                    declined_by=actor.name,
+                    reason=text,
+                ),
                 now,
                 dedupe_key=f"task:{task.id}:declined:{head.id}",
                 deal_id=deal.id,
@@ -289,14 +293,14 @@ async def complete_measurement(
             uow,
             deal.manager_id,
             Kind.MEASURE_DONE,
-            {
-                "deal_title": deal.title,
-                "measurer": actor.name,
-                "photos": sum(1 for f in files if f.kind == "photo"),
-                "files": len(files),
-                "comment": text,
-                "moved": current.code == MEASURER_ASSIGNED,
-            },
+            MeasureDone(
+                deal_title=deal.title,
+                measurer=actor.name,
+                photos=sum(1 for f in files if f.kind == "photo"),
+                files=len(files),
+                comment=text,
+                moved=current.code == MEASURER_ASSIGNED,
+            ),
             now,
             dedupe_key=f"task:{task.id}:done",
             deal_id=deal.id,

@@ -23,6 +23,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from services.outbox import queue as outbox
+from services.outbox.payloads import DealRotting
 from services.outbox.queue import Kind
 from services.sales.pipelines import rules_for, stale_days
 from storage.models import Deal
@@ -54,17 +55,17 @@ async def rot_scan(uow: UnitOfWork) -> int:
         for deal in await uow.repo.deals.entered_stage_between(stage.id, after, now - limit):
             if deal.manager_id is None:
                 continue
-            payload = {
-                "title": deal.title,
-                "amount": deal.amount,
-                "stage": stage.name,
-                "stage_en": stage.name_en,
-                "days": stale_days(stage, deal.stage_entered_at, now),
-                "limit": stage.rot_after_days,
-                "v": deal.version,
-                "next": nxt.name if nxt else None,
-                "next_en": nxt.name_en if nxt else None,
-            }
+            payload = DealRotting(
+                title=deal.title,
+                amount=deal.amount,
+                stage=stage.name,
+                stage_en=stage.name_en,
+                days=stale_days(stage, deal.stage_entered_at, now),
+                limit=stage.rot_after_days,
+                v=deal.version,
+                next=nxt.name if nxt else None,
+                next_en=nxt.name_en if nxt else None,
+            )
             if await outbox.enqueue(
                 uow,
                 deal.manager_id,

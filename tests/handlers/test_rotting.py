@@ -64,7 +64,7 @@ async def test_one_alert_per_stale_deal_none_twice_after_restarts(uow_factory, c
     await jobs.sweep()
     assert sorted(i.deal_id for i in notifier.items()) == sorted([a1.id, b1.id])
     assert [i.deal_id for i in notifier.items(ann.id)] == [a1.id]
-    assert notifier.items(ann.id)[0].payload["days"] == 3
+    assert notifier.items(ann.id)[0].payload.days == 3
 
     # A restart: a fresh scheduler scans and sweeps again; then one that lost the
     # watermark (the job-run row) rescans the last week: the dedupe keys hold.

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from services.clock import FakeClock
 from services.outbox import queue as outbox
+from services.outbox.payloads import TaskPayload
 from services.outbox.queue import Delivery, Kind, RateLimiter, Sweeper
 from storage.db import create_engine, create_session_factory
 from storage.models import Employee, Reminder
@@ -104,7 +105,8 @@ async def test_two_concurrent_sweepers_deliver_each_reminder_exactly_once(db_url
             await uow.flush()
             for n in range(PER_PERSON):
                 for e in staff:
-                    await outbox.enqueue(uow, e.id, Kind.TASK_DUE, {"n": n}, clock.now())
+                    task = TaskPayload(title=str(n))
+                    await outbox.enqueue(uow, e.id, Kind.TASK_DUE, task, clock.now())
             await uow.commit()
         total = PEOPLE * PER_PERSON
         assert await pending(factories[0]) == total == 1000

@@ -27,6 +27,7 @@ from bot.webhook import SweepKicker, make_isolation
 from handlers.ui.callbacks import DealAction, DealCb
 from services.clock import FakeClock
 from services.intake import api as intake
+from services.outbox.payloads import TaskPayload
 from services.outbox.queue import Delivery, Kind, Sweeper, enqueue
 from storage.db import create_engine, create_session_factory
 from storage.enums import ReminderState
@@ -202,7 +203,7 @@ async def test_1000_due_reminders_swept_by_two_workers_each_sent_once(
         await uow.flush()
         for n in range(4):
             for e in staff:
-                await enqueue(uow, e.id, Kind.TASK_DUE, {"title": f"R{n}"}, clock.now())
+                await enqueue(uow, e.id, Kind.TASK_DUE, TaskPayload(title=f"R{n}"), clock.now())
         await uow.commit()
         ids = set((await uow.session.scalars(select(Reminder.id))).all())
     assert len(ids) == 1000

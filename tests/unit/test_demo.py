@@ -159,6 +159,7 @@ async def test_the_made_up_people_never_get_a_message(engine, uow_factory, clock
     """What the bot's jobs queue after a demo (summaries, escalations, task reminders) is
     cancelled for the made-up staff at the sweep; a real person still gets theirs."""
     from services.outbox import queue
+    from services.outbox.payloads import TaskPayload
     from services.work import jobs
     from tests.outbox_fakes import RecordingNotifier, make_sweeper, reminders
 
@@ -171,7 +172,7 @@ async def test_the_made_up_people_never_get_a_message(engine, uow_factory, clock
         ).all()
         assert made_up and all(queue.is_made_up(e.telegram_id) for e in made_up)
         for person in (*made_up[:3], real):
-            await queue.enqueue(uow, person.id, "task.due", {"title": "Call"}, NOW)
+            await queue.enqueue(uow, person.id, "task.due", TaskPayload(title="Call"), NOW)
         await uow.commit()
     async with uow_factory() as uow:
         await jobs.morning_summary(uow, force=True)

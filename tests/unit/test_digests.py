@@ -12,6 +12,7 @@ from sqlalchemy import select
 from bot.notifier import render
 from bot.scheduler import build_scheduler
 from services import tasks
+from services.outbox.payloads import parse
 from services.outbox.queue import Delivery, OutboxItem
 from services.reports.digests import KINDS, due_digests, latest_moment
 from services.sales import deals
@@ -225,7 +226,7 @@ async def test_content_is_what_changed_since_the_previous_digest(uow_factory, cl
     assert p["active"] == 1 and p["active_amount"] == 3_000_000  # the snapshot headline
 
     # What the leader reads (the notifier's renderer, in their language).
-    item = OutboxItem(row.id, row.kind, row.payload, row.due_at, False, None, None)
+    item = OutboxItem(row.id, row.kind, parse(row.kind, p), row.due_at, False, None, None)
     delivery = Delivery(lee.id, lee.telegram_id, "en", (item,), clock.now())
     text, markup = render(delivery, ZoneInfo(MSK))
     assert (
@@ -246,7 +247,7 @@ async def test_content_is_what_changed_since_the_previous_digest(uow_factory, cl
     second = (await rows(uow_factory, DAILY, lee.id))[-1].payload
     assert (second["leads"], second["won"], second["lost"]) == (0, 0, 0)
     assert (second["overdue"], second["overdue_new"]) == (1, 0)
-    item = OutboxItem(2, DAILY, second, clock.now(), False, None, None)
+    item = OutboxItem(2, DAILY, parse(DAILY, second), clock.now(), False, None, None)
     text, _ = render(Delivery(lee.id, 1, "ru", (item,), clock.now()), ZoneInfo(MSK))
     assert "Сводка за день" in text and "с опозданием" in text
 
@@ -284,7 +285,7 @@ async def test_comparison_speed_and_stale_deals_per_manager(uow_factory, clock, 
             uow, leader, "daily", utc(2026, 1, 14, 0, 0), utc(2026, 1, 16, 5, 0), tz=MSK
         )
     assert (earlier.won, earlier.prev_leads) == (1, 4)  # the deals' leads of Jan 12
-    item = OutboxItem(1, DAILY, digest.payload(), clock.now(), False, None, None)
+    item = OutboxItem(1, DAILY, digest, clock.now(), False, None, None)
     text, _ = render(Delivery(lee.id, 1, "en", (item,), clock.now()), ZoneInfo(MSK))
     assert "Against the window before: leads 0, won −1 (then 250K), refused −1" in text
     assert "Sales cycle, last 30 days: median 2 d over 1 won" in text

@@ -138,8 +138,8 @@ async def test_due_reminders_overdue_partial_and_paid_off(uow_factory, clock, pe
     await sweeper.sweep_until_idle()
     [upcoming] = notifier.items(ann.id)
     assert upcoming.kind == Kind.INSTALLMENT_UPCOMING and upcoming.deal_id == deal_id
-    assert upcoming.payload["n"] == 1 and upcoming.payload["amount"] == 3_000_000
-    assert upcoming.payload["due_date"] == "2026-02-01"
+    assert upcoming.payload.n == 1 and upcoming.payload.amount == 3_000_000
+    assert upcoming.payload.due_date.isoformat() == "2026-02-01"
 
     # Not paid: within the grace period nothing happens; after it -> Overdue, both told.
     clock.set(datetime(2026, 2, 4, 9, 0, tzinfo=UTC))  # due + 3 days
@@ -154,7 +154,7 @@ async def test_due_reminders_overdue_partial_and_paid_off(uow_factory, clock, pe
     await sweeper.sweep_until_idle()
     for person in (ann, lee):
         [item] = [i for i in notifier.items(person.id) if i.kind == Kind.INSTALLMENT_OVERDUE]
-        assert item.payload["amount"] == 3_000_000 and item.payload["days"] == 4
+        assert item.payload.amount == 3_000_000 and item.payload.days == 4
 
     # A partial payment: the balance drops, still overdue.
     async with uow_factory() as uow:

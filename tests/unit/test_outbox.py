@@ -13,7 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.clock import FakeClock
+from services.outbox import payloads
 from services.outbox import queue as outbox
+from services.outbox.payloads import TaskPayload
 from services.outbox.queue import (
     DeliveryForbidden,
     DeliveryRejected,
@@ -25,12 +27,13 @@ from services.outbox.queue import (
 from storage.models import Employee
 from tests.outbox_fakes import FakeTimer, RecordingNotifier, make_sweeper, reminders
 
+TASK = TaskPayload(title="t")
+
 
 async def put(uow_factory, recipient_id, due_at, kind=Kind.TASK_DUE, key=None, **payload):
     async with uow_factory() as uow:
-        added = await outbox.enqueue(
-            uow, recipient_id, kind, payload or {"title": "t"}, due_at, dedupe_key=key
-        )
+        typed = payloads.parse(kind, payload or {"title": "t"})
+        added = await outbox.enqueue(uow, recipient_id, kind, typed, due_at, dedupe_key=key)
         await uow.commit()
     return added
 
@@ -43,7 +46,7 @@ async def test_due_items_of_one_person_go_as_one_message(uow_factory, clock, mak
         await put(uow_factory, ann.id, now - timedelta(minutes=i), title=f"a{i}")
     await put(uow_factory, bob.id, now, title="b")
     await put(uow_factory, bob.id, now + timedelta(minutes=1), title="later")  # not due yet
-    await put(uow_factory, ann.id, now, Kind.SUMMARY_MORNING, date="x")  # goes alone
+    await put(uow_factory, ann.id, now, Kind.SUMMARY_MORNING, date="2026-01-12")  # goes alone
     notifier = RecordingNotifier()
     sweeper, _ = make_sweeper(uow_factory, notifier, clock)
 
@@ -51,7 +54,8 @@ async def test_due_items_of_one_person_go_as_one_message(uow_factory, clock, mak
 
     assert stats.claimed == 5 and stats.messages_sent == 3 and stats.items_sent == 5
     merged = [d for d in notifier.to(ann.id) if len(d.items) == 3]
-    assert [i.payload["title"] for i in merged[0].items] == ["a2", "a1", "a0"]  # by due time
+    titles = [i.payload.title for i in merged[0].items if isinstance(i.payload, TaskPayload)]
+    assert titles == ["a2", "a1", "a0"]  # by due time
     assert [len(d.items) for d in notifier.to(bob.id)] == [1]
     assert {r.state for r in await reminders(uow_factory, state="sent")} == {"sent"}
     assert len(await reminders(uow_factory, state="pending")) == 1
@@ -91,7 +95,7 @@ async def test_after_downtime_everything_due_is_sent_once_and_flagged_late(
     notifier = RecordingNotifier()
     sweeper, _ = make_sweeper(uow_factory, notifier, clock)
     await sweeper.sweep_until_idle()
-    late = {i.payload["title"]: i.late for i in notifier.items()}
+    late = {i.payload.title: i.late for i in notifier.items()}
     assert late == {"during downtime": True, "just now": False}
     await sweeper.sweep_until_idle()
     assert len(notifier.items()) == 2
@@ -219,7 +223,7 @@ async def test_403_marks_unreachable_and_tells_admins(uow_factory, clock, make_a
 
     await sweeper.sweep_once()  # the admin's notice
     [notice] = notifier.items(admin.id)
-    assert notice.kind == Kind.ADMIN_UNREACHABLE and notice.payload["name"] == "Ann"
+    assert notice.kind == Kind.ADMIN_UNREACHABLE and notice.payload.name == "Ann"
     await put(uow_factory, ann.id, clock.now(), title="while blocked")
     await sweeper.sweep_once()
     assert notifier.items(ann.id) == []  # no more attempts at a blocked chat
@@ -229,7 +233,7 @@ async def test_403_marks_unreachable_and_tells_admins(uow_factory, clock, make_a
         assert await outbox.mark_reachable(uow, ann.id) == 3
     clock.advance(hours=1)
     await sweeper.sweep_until_idle()
-    assert sorted(i.payload["title"] for i in notifier.items(ann.id)) == [
+    assert sorted(i.payload.title for i in notifier.items(ann.id)) == [
         "first",
         "later",
         "while blocked",
@@ -314,7 +318,7 @@ async def test_sweeper_sends_at_most_30_per_second_and_1_per_chat(uow_factory, c
     async with uow_factory() as uow:
         for person in people:
             for _ in range(12):  # two messages each with items_per_message=10
-                await outbox.enqueue(uow, person.id, Kind.TASK_DUE, {}, clock.now())
+                await outbox.enqueue(uow, person.id, Kind.TASK_DUE, TASK, clock.now())
         await uow.commit()
     notifier = RecordingNotifier()
     sweeper, _ = make_sweeper(uow_factory, notifier, clock, per_second=30, max_in_flight=6)

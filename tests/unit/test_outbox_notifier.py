@@ -21,7 +21,9 @@ from handlers.ui.callbacks import (
     TaskAction,
     TaskCb,
 )
+from services.outbox import payloads
 from services.outbox import queue as outbox
+from services.outbox.payloads import TaskPayload
 from services.outbox.queue import (
     Delivery,
     DeliveryForbidden,
@@ -40,7 +42,8 @@ NOW = datetime(2026, 1, 12, 9, 0, tzinfo=UTC)
 
 
 def item(kind, payload, *, task_id=7, deal_id=3, late=False, due_at=NOW, id_=1) -> OutboxItem:
-    return OutboxItem(id_, kind, payload, due_at, late, task_id, deal_id)
+    """An item as the sweeper makes it: the stored dict parsed into its kind's class."""
+    return OutboxItem(id_, kind, payloads.parse(kind, payload), due_at, late, task_id, deal_id)
 
 
 def delivery(*items: OutboxItem, lang: str = "ru") -> Delivery:
@@ -240,7 +243,9 @@ async def test_network_error_is_transient():
             raise TelegramNetworkError(method=method, message="Cannot connect")
 
     with pytest.raises(DeliveryTransient):
-        await BotNotifier(make_bot(Offline())).deliver(delivery(item(Kind.TASK_DUE, {})))
+        await BotNotifier(make_bot(Offline())).deliver(
+            delivery(item(Kind.TASK_DUE, {"title": "x"}))
+        )
 
 
 class PerChatSession(RecordingSession):
@@ -273,7 +278,7 @@ async def test_sweeper_with_a_recorded_session_handles_429_5xx_and_403(
     async with uow_factory() as uow:
         for person in (ann, bob, cid):
             await outbox.enqueue(
-                uow, person.id, Kind.TASK_DUE, {"title": f"for {person.name}"}, clock.now()
+                uow, person.id, Kind.TASK_DUE, TaskPayload(title=f"for {person.name}"), clock.now()
             )
         await uow.commit()
     session = PerChatSession(

@@ -16,6 +16,7 @@ import pytest
 from handlers.funnel.views import digest_lines
 from handlers.ui import fmt
 from handlers.ui.i18n import LANGUAGES, catalog, is_plural, t, texts, tn
+from services.outbox.payloads import Digest
 from tests.unit.test_locales import sources
 
 COUNTS = (1, 2, 5, 11, 21)
@@ -95,7 +96,7 @@ def test_the_digest_headline_reads_right(lang, n, words):
         "won": 1,
         "won_amount": 25_000_000,
     }
-    lines = digest_lines(payload, lang, ZoneInfo("Europe/Moscow"))
+    lines = digest_lines(Digest.model_validate(payload), lang, ZoneInfo("Europe/Moscow"))
     headline = next(line for line in lines if line.startswith("📊"))
     if lang == "ru":
         money = "380\u00a0тыс.\u00a0₽, прогноз 123\u00a0тыс.\u00a0₽"

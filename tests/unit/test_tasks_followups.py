@@ -74,8 +74,8 @@ async def test_next_contact_reminds_the_manager_at_that_time(
     [delivery] = notifier.deliveries
     [item] = delivery.items
     assert delivery.recipient_id == ann.id and delivery.chat_id == ann.telegram_id
-    assert item.kind == Kind.TASK_DUE and item.payload["task_kind"] == "follow_up"
-    assert item.payload["deal_title"] == card.title and not item.late
+    assert item.kind == Kind.TASK_DUE and item.payload.task_kind == "follow_up"
+    assert item.payload.deal_title == card.title and not item.late
     assert item.deal_id == card.id
 
     # a new next contact replaces the open follow-up (and its pending reminder)
@@ -183,7 +183,7 @@ async def test_leader_gives_a_manager_a_task_and_overdue_escalates(
         info = await tasks.create_manual_task(uow, lee, "Отчёт по КП", due, assignee_id=ann.id)
     await sweeper.sweep_until_idle()
     assert notifier.kinds(ann.id) == [Kind.TASK_NEW]
-    assert notifier.items(ann.id)[0].payload["created_by"] == "Lee"
+    assert notifier.items(ann.id)[0].payload.created_by == "Lee"
 
     delay = timedelta(minutes=30)
     clock.set(due + delay - timedelta(minutes=1))
@@ -197,8 +197,8 @@ async def test_leader_gives_a_manager_a_task_and_overdue_escalates(
     await sweeper.sweep_until_idle()
     for leader in (lee, liz):
         [item] = notifier.items(leader.id)
-        assert item.kind == Kind.TASK_ESCALATED and item.payload["assignee"] == "Ann"
-        assert item.payload["title"] == "Отчёт по КП"
+        assert item.kind == Kind.TASK_ESCALATED and item.payload.assignee == "Ann"
+        assert item.payload.title == "Отчёт по КП"
     assert notifier.kinds(ann.id) == [Kind.TASK_NEW, Kind.TASK_DUE]  # one message, merged
     assert (await task_row(uow_factory, info.id)).escalated_at == due + delay
 
@@ -242,8 +242,8 @@ async def test_deferred_demand_task_back_to_sales(uow_factory, clock, people, no
     await sweeper.sweep_until_idle()
     [item] = notifier.items(ann.id)
     assert item.kind == Kind.TASK_DUE and item.task_id == task.id
-    assert item.payload["task_kind"] == "deferred_contact"
-    assert item.payload["comment"] == "после ремонта"
+    assert item.payload.task_kind == "deferred_contact"
+    assert item.payload.comment == "после ремонта"
 
     async with uow_factory() as uow:
         back = await followups.deferred_back_to_sales(uow, ann, task.id)
@@ -310,10 +310,10 @@ async def test_morning_summary_lists_stale_deals_once_a_day(
     [summary] = [d for d in notifier.to(ann.id) if d.items[0].kind == Kind.SUMMARY_MORNING]
     assert len(summary.items) == 1  # a summary is a message of its own
     payload = summary.items[0].payload
-    assert [d[0] for d in payload["stale"]] == [stale.id]
-    assert payload["stale"][0][2] == 7 and payload["tasks_today"] == 1 and payload["overdue"] == 1
+    assert [d[0] for d in payload.stale] == [stale.id]
+    assert payload.stale[0][2] == 7 and payload.tasks_today == 1 and payload.overdue == 1
     assert notifier.to(bob.id) == []  # nothing to tell Bob
-    assert fresh.id not in [d[0] for d in payload["stale"]] and fresh_at
+    assert fresh.id not in [d[0] for d in payload.stale] and fresh_at
 
     clock.advance(days=1)  # the next morning it runs again
     async with uow_factory() as uow:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from services import tasks
 from services.errors import PermissionDenied, RuleViolation, ValidationError
+from services.outbox.payloads import MeasureDone, TaskPayload
 from services.outbox.queue import Kind
 from services.sales import deals
 from services.work import followups, measurement
@@ -89,11 +90,12 @@ async def test_measurement_chain_head_to_measurer_to_done(uow_factory, clock, te
     [item] = delivery.items
     assert item.kind == Kind.TASK_NEW and item.task_id == assign.id
     p = item.payload
-    assert p["task_kind"] == "assign_measurer"
-    assert p["address"] == "ул. Мира, 1" and p["need"] == "3 окна ПВХ"
-    assert p["client_name"] == "Иван Петров" and p["phone"].startswith("+7916")
-    assert p["measurement_at"] == MEASURE_AT.isoformat()
-    assert sorted(p["measurers"]) == sorted([[mia.id, "Mia", 0], [max_.id, "Max", 1]])
+    assert isinstance(p, TaskPayload)
+    assert p.task_kind == "assign_measurer"
+    assert p.address == "ул. Мира, 1" and p.need == "3 окна ПВХ"
+    assert p.client_name == "Иван Петров" and (p.phone or "").startswith("+7916")
+    assert p.measurement_at == MEASURE_AT
+    assert sorted(p.measurers) == sorted([(mia.id, "Mia", 0), (max_.id, "Max", 1)])
     assert notifier.to(ann.id) == []  # the manager made no task for herself to be told of
 
     # 2. The head picks Mia: deal -> Measurer assigned, Mia gets a card for her phone.
@@ -108,10 +110,10 @@ async def test_measurement_chain_head_to_measurer_to_done(uow_factory, clock, te
     assert (await deal_row(uow_factory, card.id)).measurer_id == mia.id
     await sweeper.sweep_once()
     [delivery] = notifier.to(mia.id)
-    item = delivery.items[0]
-    assert item.kind == Kind.TASK_NEW and item.payload["task_kind"] == "measure"
-    assert item.payload["phone"] and item.payload["address"] == "ул. Мира, 1"
-    assert item.payload["manager_comment"] == "Домофон 12, звонить за час"
+    p = delivery.items[0].payload
+    assert delivery.items[0].kind == Kind.TASK_NEW and isinstance(p, TaskPayload)
+    assert p.task_kind == "measure" and p.phone and p.address == "ул. Мира, 1"
+    assert p.manager_comment == "Домофон 12, звонить за час"
 
     # 3. Accept, on my way, done with two photos, a document and a comment.
     measure_id = measure_card.task.id
@@ -156,9 +158,9 @@ async def test_measurement_chain_head_to_measurer_to_done(uow_factory, clock, te
     clock.advance(days=3)
     await sweeper.sweep_until_idle()
     [told] = notifier.to(ann.id)
-    assert told.items[0].kind == Kind.MEASURE_DONE
-    assert told.items[0].payload["photos"] == 2 and told.items[0].payload["files"] == 3
-    assert told.items[0].payload["comment"] == "Всё замерено"
+    told_p = told.items[0].payload
+    assert told.items[0].kind == Kind.MEASURE_DONE and isinstance(told_p, MeasureDone)
+    assert told_p.photos == 2 and told_p.files == 3 and told_p.comment == "Всё замерено"
     assert [d.items[0].kind for d in notifier.to(mia.id)] == [Kind.TASK_NEW]
     left = await reminders(uow_factory, task_id=measure_id)
     assert {r.state for r in left} <= {"sent", "cancelled"}
@@ -189,8 +191,9 @@ async def test_decline_goes_back_to_the_head_with_the_reason(uow_factory, clock,
     await sweeper.sweep_once()
     [delivery] = notifier.to(hank.id)
     payload = delivery.items[0].payload
+    assert isinstance(payload, TaskPayload)
     assert delivery.items[0].task_id == again.id
-    assert payload["declined_by"] == "Mia" and payload["decline_reason"] == "Заболел"
+    assert payload.declined_by == "Mia" and payload.decline_reason == "Заболел"
     async with uow_factory() as uow:
         head_card = await tasks.task_card(uow, hank, again.id)
     assert head_card.declined_by == "Mia" and head_card.decline_reason == "Заболел"
