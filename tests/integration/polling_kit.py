@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from tests.fake_bot_api import FakeBotApi
-from tests.unit.test_cli import clean_env, voronka_command
+from tests.unit.core.test_cli import clean_env, voronka_command
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ADMIN_ID = 4_000_001

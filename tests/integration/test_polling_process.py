@@ -34,7 +34,7 @@ from tests.integration.polling_kit import (
     process_env,
     wait_for,
 )
-from tests.unit.test_cli import voronka_command
+from tests.unit.core.test_cli import voronka_command
 
 PEOPLE = 5
 TAPS_PER_WAVE = 3  # per person, in one getUpdates batch: their order matters (versions)

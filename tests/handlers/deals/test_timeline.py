@@ -23,7 +23,7 @@ from services.sales import deals
 from services.work import installments
 from storage.enums import ActivityKind
 from tests.factories import new_deal, new_lead
-from tests.handlers.test_tasks_flow import (
+from tests.handlers.tasks.test_tasks_flow import (
     contract_signed,
     deliver,
     measurer_assigned,

@@ -582,7 +582,7 @@ async def test_people_outside_sales_cannot_start_a_lead(harness, make_actor, db_
 
 
 def test_every_text_the_lead_screens_use_exists_in_both_languages():
-    root = Path(__file__).resolve().parents[2] / "handlers"
+    root = Path(__file__).resolve().parents[3] / "handlers"
     keys = set()
     for name in (
         "leads/router.py",

@@ -387,7 +387,7 @@ def forgeries(
         return None
     # /funnel pickers and its Excel button (handlers/funnel/router.py): a report is always scoped
     # to what the role may see (a manager: their own deals), so for sales roles the ints
-    # only choose, never grant (tests/handlers/test_funnel.py covers that). Others: forged.
+    # only choose, never grant (tests/handlers/funnel/test_funnel.py covers that). Others: forged.
     if cls.__name__ in ("FunnelCb", "ExportCb"):
         return None if kind in ("manager", "leader", "admin") else _default(cls, None, ANY_INT)
     # the task callbacks (matched by name: another feature's)

@@ -18,7 +18,7 @@ from storage import migrate
 from storage.db import create_engine, create_session_factory
 from storage.models import Deal, Stage
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "pipelines" / "default.toml"
 assert DEFAULT_CONFIG.resolve() == DEFAULT_PIPELINES_FILE  # the packaged default, in a checkout
 

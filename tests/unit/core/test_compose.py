@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from bot.settings import Settings
-from tests.unit.test_env_example import entries
+from tests.unit.core.test_env_example import entries
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 COMPOSE = ROOT / "compose.yaml"
 KEY = re.compile(r"^(\s*)([A-Za-z0-9_.-]+):\s*(.*)$")
 DEFAULTED = re.compile(r"\$\{([A-Z_][A-Z0-9_]*):-([^}]*)\}")

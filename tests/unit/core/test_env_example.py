@@ -11,7 +11,7 @@ from pydantic_core import PydanticUndefined
 
 from bot.settings import Settings
 
-EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
+EXAMPLE = Path(__file__).resolve().parents[3] / ".env.example"
 ASSIGNMENT = re.compile(r"^(#\s*)?([A-Z][A-Z0-9_]*)=(.*)$")
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 PACKAGES = ("bot", "handlers", "services", "storage")
 GUARDED = ("services", "storage")
 FORBIDDEN = ("aiogram", "handlers", "bot")
@@ -272,6 +272,7 @@ def test_the_cycle_checker_ignores_type_checking_imports() -> None:
 
 
 # --- no import cycles between packages ----------------------------------------------------
+
 
 def package_of(module: str) -> str:
     """The subpackage (or top-level module) of bot/handlers/services/storage a module is in:

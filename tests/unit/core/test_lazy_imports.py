@@ -14,7 +14,7 @@ from pathlib import Path
 from storage import migrate
 
 HEAVY = ("matplotlib", "openpyxl", "alembic", "asyncpg", "redis")
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _loaded_after(code: str, **env: str) -> set[str]:

@@ -24,7 +24,7 @@ from handlers.ui.commands import COMMANDS
 from handlers.ui.i18n import LANGUAGES, LOCALES_DIR, catalog
 from storage.enums import Role
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SCANNED = ("handlers", "bot")
 CYRILLIC = re.compile(r"[\u0400-\u04FF]")
 

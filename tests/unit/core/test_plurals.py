@@ -16,7 +16,7 @@ import pytest
 from handlers.funnel.views import digest_lines
 from handlers.ui import fmt
 from handlers.ui.i18n import LANGUAGES, catalog, is_plural, t, texts, tn
-from tests.unit.test_locales import sources
+from tests.unit.core.test_locales import sources
 
 COUNTS = (1, 2, 5, 11, 21)
 # The plural index each count must get: ru one/few/many, en one/other.

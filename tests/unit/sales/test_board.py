@@ -18,7 +18,7 @@ from tests.factories import new_deal
 DEFAULT = re.sub(
     r"^\s*rot_after_days = \d+\n",
     "",
-    (Path(__file__).resolve().parents[2] / "config" / "pipelines" / "default.toml").read_text(
+    (Path(__file__).resolve().parents[3] / "config" / "pipelines" / "default.toml").read_text(
         encoding="utf-8"
     ),
     flags=re.M,

@@ -10,7 +10,7 @@ import pytest
 from services.sales.pipeline_config import ConfigError, load_config, parse_config
 from storage.enums import StageKind
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config" / "pipelines"
+CONFIG_DIR = Path(__file__).resolve().parents[3] / "config" / "pipelines"
 DEFAULT = (CONFIG_DIR / "default.toml").read_text(encoding="utf-8")
 
 

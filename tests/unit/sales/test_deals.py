@@ -336,7 +336,7 @@ async def test_concurrent_moves_one_wins(uow_factory, make_actor, backend, monke
 
 def test_only_the_stage_core_writes_stage_history_and_entry_tasks():
     """Every history row and every deal's birth goes through services/sales/stage.py."""
-    root = Path(__file__).resolve().parents[2] / "services"
+    root = Path(__file__).resolve().parents[3] / "services"
     sources = {str(p.relative_to(root)): p.read_text(encoding="utf-8") for p in root.rglob("*.py")}
     assert {name for name, text in sources.items() if "StageHistory(" in text} == {"sales/stage.py"}
     assert {name for name, text in sources.items() if "on_stage_entry(" in text} == {

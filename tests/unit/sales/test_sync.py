@@ -17,7 +17,7 @@ from services.sales.pipelines import sync_config
 from storage.models import Deal, Pipeline, Stage
 from storage.uow import UnitOfWorkFactory
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config" / "pipelines"
+CONFIG_DIR = Path(__file__).resolve().parents[3] / "config" / "pipelines"
 
 
 def config_data(name: str = "default.toml") -> dict[str, Any]:
