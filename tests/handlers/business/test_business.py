@@ -33,7 +33,7 @@ from services.sales import deals
 from services.sales import timeline as timelines
 from storage.models import Activity, BusinessChat, Lead
 from storage.models import Contact as ContactRow
-from tests.factories import new_deal
+from tests.factories import cast, new_deal
 from tests.tg import tg_user
 
 CLIENT_ID = 777_000_111
@@ -106,12 +106,7 @@ async def known_by_telegram(uow_factory, deal_id: int) -> int:
 
 @pytest.fixture
 async def staff(make_actor):
-    return {
-        "ann": await make_actor(roles=("manager",), name="Ann"),
-        "bob": await make_actor(roles=("manager",), name="Bob"),
-        "lee": await make_actor(roles=("leader",), name="Lee"),
-        "mia": await make_actor(roles=("measurer",), name="Mia"),
-    }
+    return await cast(make_actor, "ann", "bob", "lee", "mia")
 
 
 async def test_connect_then_a_stranger_becomes_a_lead_and_talks_on(harness, uow_factory, staff):

@@ -9,13 +9,8 @@ from handlers.ui.callbacks import DealAction, DealCb
 from handlers.ui.i18n import t
 from services.sales import deals
 from storage.models import AccessAttempt
-from tests.factories import new_deal
+from tests.factories import card_of, new_deal
 from tests.tg import tg_user
-
-
-async def card_of(uow_factory, actor, deal_id):
-    async with uow_factory() as uow:
-        return await deals.get_card(uow, actor, deal_id)
 
 
 async def test_open_card_and_move_one_stage_in_one_tap(harness, make_actor, uow_factory):

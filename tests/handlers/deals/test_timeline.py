@@ -6,7 +6,6 @@ at the tap, and a reassignment tells both managers."""
 from __future__ import annotations
 
 import re
-from datetime import date
 
 from aiogram.methods import (
     EditMessageText,
@@ -20,31 +19,18 @@ from aiogram.types import Document, PhotoSize
 from handlers.ui.callbacks import DealAction, DealCb, LeadAction, LeadCb, TimelineCb
 from services import timeline
 from services.sales import deals
-from services.work import installments
 from storage.enums import ActivityKind
-from tests.factories import new_deal, new_lead
-from tests.handlers.tasks.test_tasks_flow import (
+from tests.factories import (
     contract_signed,
     deliver,
     measurer_assigned,
-    team,  # noqa: F401 (a fixture)
+    new_deal,
+    new_lead,
+    plain,
     to,
+    won_in_three_parts,
 )
 from tests.tg import tg_user
-
-
-def plain(html: str) -> str:
-    return re.sub(r"<[^>]+>", "", html)
-
-
-async def won_in_three_parts(uow_factory, manager, deal_id: int, version: int):
-    """Won with an installment plan of three parts: the plan's summary."""
-    async with uow_factory() as uow:
-        await installments.win_with_installments(
-            uow, manager, deal_id, installments.EqualSplit(3, date(2026, 2, 1)), version
-        )
-    async with uow_factory() as uow:
-        return await installments.plan_summary(uow, manager, deal_id)
 
 
 async def history_of(harness, user, deal_id: int):
@@ -52,7 +38,7 @@ async def history_of(harness, user, deal_id: int):
     return await harness.tap(user, card.button("История"), card)
 
 
-async def measured(harness, uow_factory, clock, team):  # noqa: F811
+async def measured(harness, uow_factory, clock, team):
     """Mia measures through the bot: two photos (one with a caption), a document, a comment."""
     deal_id, task_id, card = await measurer_assigned(harness, uow_factory, clock, team)
     u_mia = tg_user(team["mia"].telegram_id)
@@ -73,7 +59,7 @@ async def test_the_measurement_visit_on_the_card_history_and_files(
     harness,
     uow_factory,
     clock,
-    team,  # noqa: F811
+    team,
 ):
     ann = team["ann"]
     u_ann = tg_user(ann.telegram_id)
@@ -156,7 +142,7 @@ async def test_every_kind_on_the_history_with_filters_and_paging(
     harness,
     uow_factory,
     clock,
-    team,  # noqa: F811
+    team,
 ):
     ann, lee = team["ann"], team["lee"]
     u_ann = tg_user(ann.telegram_id)
@@ -262,7 +248,7 @@ async def test_a_stale_cards_prompts_are_refused_at_the_tap(
     harness,
     uow_factory,
     clock,
-    team,  # noqa: F811
+    team,
 ):
     ann = team["ann"]
     u_ann = tg_user(ann.telegram_id)
@@ -299,7 +285,7 @@ async def test_reassigning_tells_the_new_and_the_previous_manager(
     harness,
     uow_factory,
     clock,
-    team,  # noqa: F811
+    team,
 ):
     ann, bob, lee = team["ann"], team["bob"], team["lee"]
     deal = await new_deal(uow_factory, ann, amount="1000")
@@ -333,7 +319,7 @@ async def test_the_measurer_and_other_managers_see_no_timeline(
     harness,
     uow_factory,
     clock,
-    team,  # noqa: F811
+    team,
 ):
     deal_id = await measured(harness, uow_factory, clock, team)
     for who in ("mia", "bob"):

@@ -16,8 +16,7 @@ from services.work import installments
 from storage import migrate
 from storage.enums import ActivityKind
 from storage.models import Activity, Task
-from tests.handlers.deals.test_timeline import plain, won_in_three_parts
-from tests.handlers.tasks.test_tasks_flow import contract_signed
+from tests.factories import contract_signed, plain, won_in_three_parts
 from tests.tg import tg_user
 
 BEFORE = "0009"  # the revision before timeline rows kept facts (0012)

@@ -3,21 +3,19 @@ with progress → summary, checking the texts, the keyboards and the database at
 
 from __future__ import annotations
 
-import io
 import re
-from collections.abc import Sequence
 
-import openpyxl
 import pytest
 from aiogram.methods import EditMessageReplyMarkup, EditMessageText, GetFile, SendMessage
 from aiogram.types import Document
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 import handlers.imports.router as import_handlers
 from services.intake import imports
 from storage.models import Activity, Lead
 from storage.models.imports import ImportJob
 from storage.repositories.imports import ImportRepo
+from tests.factories import count, xlsx
 from tests.tg import tg_user
 
 HEADER = ["ФИО", "Телефон", "Email", "Компания", "Источник", "Сумма", "Комментарий"]
@@ -32,26 +30,11 @@ ROWS: list[list[object]] = [
 ]
 
 
-def xlsx(rows: Sequence[Sequence[object]]) -> bytes:
-    book = openpyxl.Workbook()
-    sheet = book.active
-    for row in rows:
-        sheet.append(row)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
-
-
 async def send_file(harness, user, data: bytes, name: str = "clients.xlsx"):
     file_id = f"file-{len(harness.session.files)}"
     harness.session.files[file_id] = data
     doc = Document(file_id=file_id, file_unique_id=file_id, file_name=name, file_size=len(data))
     return await harness.send_message(user, document=doc)
-
-
-async def count(uow_factory, model) -> int:
-    async with uow_factory() as uow:
-        return int(await uow.session.scalar(select(func.count()).select_from(model)) or 0)
 
 
 def visible_lines(html: str) -> list[str]:

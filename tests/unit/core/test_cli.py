@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 import subprocess
@@ -11,43 +10,16 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.settings import Settings
 from services.clock import FakeClock
 from services.sales.pipeline_config import DEFAULT_FILE as DEFAULT_PIPELINES_FILE
 from storage import migrate
 from storage.db import create_engine, create_session_factory
 from storage.models import Deal, Stage
+from tests.factories import clean_env, voronka
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "pipelines" / "default.toml"
 assert DEFAULT_CONFIG.resolve() == DEFAULT_PIPELINES_FILE  # the packaged default, in a checkout
-
-
-def voronka_command() -> list[str]:
-    script = Path(sys.executable).parent / "voronka"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "bot"]
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The current environment without any Voronka setting, plus ``extra``."""
-    names = {name.upper() for name in Settings.model_fields}
-    env = {k: v for k, v in os.environ.items() if k.upper() not in names}
-    env.update(extra)
-    return env
-
-
-def voronka(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*voronka_command(), *args],
-        cwd=cwd,
-        env=env if env is not None else clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_help_lists_the_commands(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from tests.unit.core.test_cli import clean_env, voronka
+from tests.factories import clean_env, voronka
 
 
 def test_demo_fills_a_fresh_database(tmp_path: Path) -> None:

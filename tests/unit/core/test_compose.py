@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from bot.settings import Settings
-from tests.unit.core.test_env_example import entries
+from tests.factories import env_example_entries
 
 ROOT = Path(__file__).resolve().parents[3]
 COMPOSE = ROOT / "compose.yaml"
@@ -80,7 +80,7 @@ def test_the_parser_sees_the_services_and_their_environment():
 
 @pytest.mark.parametrize("service", sorted(voronka_environments()))
 def test_compose_sets_only_settings_documented_in_env_example(service):
-    documented = set(entries())
+    documented = set(env_example_entries())
     env = voronka_environments()[service]
     assert set(env) <= documented, f"{service}: not in .env.example: {set(env) - documented}"
 

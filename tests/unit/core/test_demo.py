@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import demo
@@ -20,25 +20,20 @@ from storage.enums import LeadStatus, Role
 from storage.models import Deal, Employee, Lead, StageHistory, Task
 from storage.models.analytics import FunnelFact
 from storage.uow import UnitOfWork, UnitOfWorkFactory
+from tests.factories import count_in
 
 NOW = datetime(2026, 1, 12, 9, 0, tzinfo=UTC)
 LEADER = Actor(id=0, telegram_id=0, name="Lea", roles=frozenset({Role.LEADER}))
-
-
-async def count(uow: UnitOfWork, model: type, *where: ColumnElement[bool]) -> int:
-    found = await uow.session.scalar(select(func.count()).select_from(model).where(*where))
-    assert found is not None  # COUNT(*) always returns a row
-    return found
 
 
 async def test_demo_rows_are_consistent(engine: AsyncEngine, uow_factory: UnitOfWorkFactory):
     report = await demo.generate(engine, 240, now=NOW, chunk=100)
     assert (report.deals, report.leads) == (240, 360)
     async with uow_factory() as uow:
-        assert await count(uow, Deal, Deal.parent_deal_id.is_(None)) == 240
-        assert await count(uow, Lead) == 360
-        assert await count(uow, Lead, Lead.status == LeadStatus.CONVERTED) == 240
-        assert await count(uow, StageHistory) == report.history_rows
+        assert await count_in(uow, Deal, Deal.parent_deal_id.is_(None)) == 240
+        assert await count_in(uow, Lead) == 360
+        assert await count_in(uow, Lead, Lead.status == LeadStatus.CONVERTED) == 240
+        assert await count_in(uow, StageHistory) == report.history_rows
         assert report.history_rows / report.deals > 5  # "about six history rows a deal"
         # Every subject's history chains up and ends where the subject is now.
         rows = (await uow.session.scalars(select(StageHistory).order_by(StageHistory.id))).all()
@@ -56,8 +51,8 @@ async def test_demo_rows_are_consistent(engine: AsyncEngine, uow_factory: UnitOf
             assert last[("lead", lead.id)].to_stage_id == lead.stage_id
         # The triggers saw every history row: one fact per subject and pipeline entered.
         entered = {(r.deal_id, r.lead_id, r.pipeline_id) for r in rows}
-        assert await count(uow, FunnelFact) == len(entered) > 600
-        assert await count(uow, Task, Task.due_at < NOW, Task.status == "open") > 0
+        assert await count_in(uow, FunnelFact) == len(entered) > 600
+        assert await count_in(uow, Task, Task.due_at < NOW, Task.status == "open") > 0
 
 
 async def test_demo_ids_leave_room_for_new_rows(engine, uow_factory, make_actor):
@@ -67,7 +62,7 @@ async def test_demo_ids_leave_room_for_new_rows(engine, uow_factory, make_actor)
     async with uow_factory() as uow:
         lead = await leads.create_lead(uow, ann, LeadInput(name="Новый", phone="+79160000001"))
     async with uow_factory() as uow:
-        assert await count(uow, Lead) == 46 and lead.id > 45
+        assert await count_in(uow, Lead) == 46 and lead.id > 45
 
 
 async def test_demo_refuses_a_database_with_deals(engine):
@@ -82,7 +77,7 @@ async def test_run_demo_on_a_fresh_file(tmp_path):
     engine = create_engine(url)
     try:
         async with UnitOfWork(create_session_factory(engine)) as uow:
-            assert await count(uow, Deal, Deal.parent_deal_id.is_(None)) == 20
+            assert await count_in(uow, Deal, Deal.parent_deal_id.is_(None)) == 20
             names = (await uow.session.scalars(select(Employee.name))).all()
         assert "Анна Смирнова" in names and len(names) == 15
     finally:
@@ -132,7 +127,7 @@ async def test_demo_has_the_seeds_shape(engine, uow_factory, clock):
         ranking = await analytics.managers(uow, LEADER, year)
         reasons = await analytics.loss_reasons(uow, LEADER, year)
         snap = await analytics.snapshot(uow, LEADER, ReportFilter())
-        leads_total = await count(uow, Lead)
+        leads_total = await count_in(uow, Lead)
     steps = {s.stage.code: s for s in funnel.steps}
     measured = steps["measurement_done"]
     assert measured.win_rate is not None and 0.55 < measured.win_rate < 0.8  # the key stage

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -10,45 +9,24 @@ import pytest
 from pydantic_core import PydanticUndefined
 
 from bot.settings import Settings
-
-EXAMPLE = Path(__file__).resolve().parents[3] / ".env.example"
-ASSIGNMENT = re.compile(r"^(#\s*)?([A-Z][A-Z0-9_]*)=(.*)$")
-
-
-def entries() -> dict[str, tuple[bool, str, str]]:
-    """KEY -> (commented out?, example value, the comment block right above it)."""
-    found: dict[str, tuple[bool, str, str]] = {}
-    comment: list[str] = []
-    for line in EXAMPLE.read_text(encoding="utf-8").splitlines():
-        match = ASSIGNMENT.match(line.strip())
-        if match:
-            commented, key, value = match.groups()
-            assert key not in found, f"{key} appears twice in .env.example"
-            found[key] = (commented is not None, value, " ".join(comment))
-            comment = []
-        elif line.startswith("#"):
-            comment.append(line.lstrip("# ").strip())
-        else:
-            comment = []
-    return found
-
+from tests.factories import ENV_EXAMPLE, env_example_entries
 
 FIELDS = {name.upper(): info for name, info in Settings.model_fields.items()}
 
 
 def test_every_setting_is_in_env_example() -> None:
-    missing = sorted(set(FIELDS) - set(entries()))
+    missing = sorted(set(FIELDS) - set(env_example_entries()))
     assert not missing, f".env.example lacks: {', '.join(missing)}"
 
 
 def test_env_example_has_no_unknown_settings() -> None:
-    unknown = sorted(set(entries()) - set(FIELDS))
+    unknown = sorted(set(env_example_entries()) - set(FIELDS))
     assert not unknown, f".env.example has settings Settings does not know: {unknown}"
 
 
 @pytest.mark.parametrize("key", sorted(FIELDS))
 def test_each_setting_is_explained_with_its_default(key: str) -> None:
-    _, _, comment = entries()[key]
+    _, _, comment = env_example_entries()[key]
     assert len(comment) > 20, f"{key}: no comment saying what it does"
     assert "Default:" in comment, f"{key}: the comment does not state the default"
     default: Any = FIELDS[key].default
@@ -70,7 +48,7 @@ def no_settings_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("no_settings_env")
 def test_copying_env_example_changes_no_default() -> None:
-    from_example = Settings(_env_file=EXAMPLE)
+    from_example = Settings(_env_file=ENV_EXAMPLE)
     defaults = Settings(_env_file=None)
     assert from_example.model_dump(exclude={"bot_token"}) == defaults.model_dump(
         exclude={"bot_token"}
@@ -79,7 +57,7 @@ def test_copying_env_example_changes_no_default() -> None:
 
 @pytest.mark.usefixtures("no_settings_env")
 def test_every_example_value_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, (_, value, _) in entries().items():
+    for key, (_, value, _) in env_example_entries().items():
         if value:
             monkeypatch.setenv(key, value)
     settings = Settings(_env_file=None)

@@ -23,20 +23,10 @@ import pytest
 from handlers.ui.commands import COMMANDS
 from handlers.ui.i18n import LANGUAGES, LOCALES_DIR, catalog
 from storage.enums import Role
+from tests.factories import ui_sources
 
 ROOT = Path(__file__).resolve().parents[3]
-SCANNED = ("handlers", "bot")
 CYRILLIC = re.compile(r"[\u0400-\u04FF]")
-
-
-# The demo generator's made-up clients, streets and notes are data, not texts of the UI.
-NOT_UI = {Path("bot/demo.py")}
-
-
-def sources() -> list[Path]:
-    return sorted(
-        p for d in SCANNED for p in (ROOT / d).rglob("*.py") if p.relative_to(ROOT) not in NOT_UI
-    )
 
 
 def _where(path: Path, node: ast.AST) -> str:
@@ -62,7 +52,7 @@ def _keys(arg: ast.expr) -> Iterator[tuple[str, bool]]:
 
 def used_keys() -> list[tuple[str, bool, str]]:
     found = []
-    for path in sources():
+    for path in ui_sources():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if not isinstance(node, ast.Call) or not node.args:
                 continue
@@ -102,7 +92,7 @@ def test_every_role_and_command_has_a_text(lang):
 
 def test_no_user_facing_literals_in_code():
     found = []
-    for path in sources():
+    for path in ui_sources():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if (
                 isinstance(node, ast.Constant)

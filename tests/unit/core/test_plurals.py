@@ -16,7 +16,7 @@ import pytest
 from handlers.funnel.views import digest_lines
 from handlers.ui import fmt
 from handlers.ui.i18n import LANGUAGES, catalog, is_plural, t, texts, tn
-from tests.unit.core.test_locales import sources
+from tests.factories import ui_sources
 
 COUNTS = (1, 2, 5, 11, 21)
 # The plural index each count must get: ru one/few/many, en one/other.
@@ -117,7 +117,7 @@ def test_code_passes_the_number_every_plural_text_needs():
     """A t() call for a plural text must pass the parameter its msgid_plural names,
     or the text falls back to the "many" form for every number."""
     wrong = []
-    for path in sources():
+    for path in ui_sources():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "t"):
                 continue

@@ -9,7 +9,7 @@ from typing import Any
 
 import openpyxl
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from services.errors import NotFound, PermissionDenied, RuleViolation, ValidationError
 from services.intake import imports
@@ -18,23 +18,13 @@ from services.sales.pipelines import rules_by_role
 from storage.models import Lead, StageHistory
 from storage.models.analytics import FunnelFact
 from storage.models.imports import ImportJob, ImportStatus
-from tests.factories import new_deal, new_lead
+from tests.factories import count, new_deal, new_lead, xlsx
 
 T = Target
 
 
 def csv_bytes(rows: list[list[Any]], sep: str = ";", encoding: str = "utf-8-sig") -> bytes:
     return "\n".join(sep.join(str(c) for c in row) for row in rows).encode(encoding)
-
-
-def xlsx_bytes(rows: list[list[Any]]) -> bytes:
-    book = openpyxl.Workbook()
-    sheet = book.active
-    for row in rows:
-        sheet.append(row)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
 
 
 HEADER = ["ФИО", "Телефон", "Email", "Компания", "Источник", "Сумма", "Комментарий"]
@@ -68,11 +58,6 @@ async def dry_run(uow_factory, actor, job_id: int):
 async def run(uow_factory, actor, job_id: int, **kwargs: Any):
     async with uow_factory() as uow:
         return await imports.run(uow, actor, job_id, **kwargs)
-
-
-async def count(uow_factory, model) -> int:
-    async with uow_factory() as uow:
-        return int(await uow.session.scalar(select(func.count()).select_from(model)) or 0)
 
 
 # --- parsing and mapping detection (pure) ---------------------------------------------------
@@ -157,7 +142,7 @@ async def test_upload_keeps_the_rows_in_the_database_and_proposes_a_mapping(
     uow_factory, make_actor
 ):
     boss = await make_actor(roles=("leader",))
-    view = await upload(uow_factory, boss, xlsx_bytes([HEADER, *GOOD]), "Клиенты.xlsx")
+    view = await upload(uow_factory, boss, xlsx([HEADER, *GOOD]), "Клиенты.xlsx")
     assert view.status == ImportStatus.MAPPING and view.rows == 3
     assert [c.target for c in view.columns] == [
         T.NAME, T.PHONE, T.EMAIL, T.COMPANY, T.SOURCE, T.AMOUNT, T.COMMENT
@@ -302,7 +287,7 @@ async def test_dry_run_lists_the_first_rows_and_counts_the_rest(
 async def test_import_inserts_valid_non_duplicate_rows_with_history(uow_factory, make_actor, clock):
     boss = await make_actor(roles=("leader",))
     rows = [HEADER, *GOOD, *BROKEN, ["Повтор", "+79161000001", "", "", "", "", ""]]
-    view = await upload(uow_factory, boss, xlsx_bytes(rows), "c.xlsx")
+    view = await upload(uow_factory, boss, xlsx(rows), "c.xlsx")
     await dry_run(uow_factory, boss, view.id)
     calls: list[tuple[int, int]] = []
 

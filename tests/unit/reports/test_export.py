@@ -14,16 +14,12 @@ from services.errors import PermissionDenied, ValidationError
 from services.reports.analytics import Period
 from services.reports.export import ExportFilter, csv_field, export_deals, export_deals_xlsx
 from services.sales import deals
-from tests.factories import new_deal
+from tests.factories import cast, new_deal
 
 
 @pytest.fixture
 async def people(make_actor):
-    return {
-        "ann": await make_actor(roles=("manager",), name="Ann"),
-        "bob": await make_actor(roles=("manager",), name="Bob"),
-        "lea": await make_actor(roles=("leader",), name="Lea"),
-    }
+    return await cast(make_actor, "ann", "bob", "lea")
 
 
 @pytest.fixture

@@ -17,12 +17,7 @@ from services.sales import leads
 from services.sales import stage as stage_core
 from services.sales.leads import LeadInput
 from storage.models import Company, Contact, Deal, Lead, StageHistory, Task
-from tests.factories import new_deal, new_lead, next_phone, qualify
-
-
-async def count(uow_factory, model) -> int:
-    async with uow_factory() as uow:
-        return int(await uow.session.scalar(select(func.count()).select_from(model)) or 0)
+from tests.factories import count, new_deal, new_lead, next_phone, qualify
 
 
 async def test_create_lead_normalises_and_records_history(uow_factory, make_actor):

@@ -3,7 +3,7 @@ overdue after the grace period, partial and full payments, /receivables."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import pytest
 from hypothesis import given
@@ -11,11 +11,10 @@ from hypothesis import strategies as st
 
 from services.errors import PermissionDenied, RuleViolation, ValidationError
 from services.outbox.queue import Kind
-from services.sales import deals
 from services.work import installments
 from services.work.installments import EqualSplit, ExplicitPlan
-from storage.models import Deal, InstallmentDue, Stage
-from tests.factories import new_deal
+from storage.models import Deal, InstallmentDue
+from tests.factories import cast, contract_signed, stage_code
 from tests.outbox_fakes import RecordingNotifier, make_sweeper
 
 TZ = "Europe/Moscow"
@@ -24,27 +23,7 @@ RUB = 100  # kopecks
 
 @pytest.fixture
 async def people(make_actor):
-    return {
-        "ann": await make_actor(roles=("manager",), name="Ann"),
-        "bob": await make_actor(roles=("manager",), name="Bob"),
-        "lee": await make_actor(roles=("leader",), name="Lee"),
-    }
-
-
-async def contract_signed(uow_factory, ann, clock, amount="300000"):
-    card = await new_deal(uow_factory, ann, amount=amount)
-    fields = {"measurement_at": clock.now() + timedelta(days=1), "address": "Мира 1"}
-    for extra in (None, fields, None, None, None):
-        async with uow_factory() as uow:
-            card = await deals.advance(uow, ann, card.id, card.version, fields=extra)
-    assert card.stage.code == "contract_signed"
-    return card
-
-
-async def stage_code(uow_factory, deal_id: int) -> str:
-    async with uow_factory() as uow:
-        deal = await uow.repo.get(Deal, deal_id)
-        return (await uow.repo.get(Stage, deal.stage_id)).code
+    return await cast(make_actor, "ann", "bob", "lee")
 
 
 async def test_win_with_equal_split_creates_the_linked_copy(uow_factory, clock, people):

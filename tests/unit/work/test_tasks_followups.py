@@ -15,7 +15,7 @@ from services.sales import deals
 from services.work import followups, jobs
 from storage.enums import TaskKind, TaskStatus
 from storage.models import Deal, Stage, Task
-from tests.factories import new_deal
+from tests.factories import cast, new_deal
 from tests.outbox_fakes import RecordingNotifier, make_sweeper, reminders
 
 TZ = "Europe/Moscow"
@@ -23,12 +23,7 @@ TZ = "Europe/Moscow"
 
 @pytest.fixture
 async def people(make_actor):
-    return {
-        "ann": await make_actor(roles=("manager",), name="Ann"),
-        "bob": await make_actor(roles=("manager",), name="Bob"),
-        "lee": await make_actor(roles=("leader",), name="Lee"),
-        "liz": await make_actor(roles=("leader", "admin"), name="Liz"),
-    }
+    return await cast(make_actor, "ann", "bob", "lee", "liz")
 
 
 @pytest.fixture

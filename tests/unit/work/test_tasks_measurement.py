@@ -14,8 +14,8 @@ from services.outbox.queue import Kind
 from services.sales import deals
 from services.work import followups, measurement
 from storage.enums import TaskKind, TaskStatus
-from storage.models import Activity, Deal, Task
-from tests.factories import new_deal
+from storage.models import Activity, Task
+from tests.factories import cast, deal_row, new_deal, stage_code
 from tests.outbox_fakes import RecordingNotifier, make_sweeper, reminders
 
 MEASURE_AT = datetime(2026, 1, 14, 9, 0, tzinfo=UTC)  # 12:00 in Moscow, two days ahead
@@ -23,13 +23,7 @@ MEASURE_AT = datetime(2026, 1, 14, 9, 0, tzinfo=UTC)  # 12:00 in Moscow, two day
 
 @pytest.fixture
 async def team(make_actor):
-    return {
-        "ann": await make_actor(roles=("manager",), name="Ann"),
-        "hank": await make_actor(roles=("head_measurer",), name="Hank"),
-        "mia": await make_actor(roles=("measurer",), name="Mia"),
-        "max": await make_actor(roles=("measurer",), name="Max"),
-        "lee": await make_actor(roles=("leader",), name="Lee"),
-    }
+    return await cast(make_actor, "ann", "hank", "mia", "max", "lee")
 
 
 async def scheduled_deal(uow_factory, ann, when=MEASURE_AT, address="ул. Мира, 1"):
@@ -51,19 +45,6 @@ async def open_task(uow_factory, deal_id: int, kind: str) -> Task:
         found = await uow.repo.tasks.open_for_deal(deal_id, kind)
     assert len(found) == 1, found
     return found[0]
-
-
-async def deal_row(uow_factory, deal_id: int) -> Deal:
-    async with uow_factory() as uow:
-        return await uow.repo.get(Deal, deal_id)
-
-
-async def stage_code(uow_factory, deal_id: int) -> str:
-    async with uow_factory() as uow:
-        deal = await uow.repo.get(Deal, deal_id)
-        from storage.models import Stage
-
-        return (await uow.repo.get(Stage, deal.stage_id)).code
 
 
 async def test_measurement_chain_head_to_measurer_to_done(uow_factory, clock, team):
