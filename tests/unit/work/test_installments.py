@@ -8,13 +8,24 @@ from datetime import UTC, date, datetime
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import select
 
-from services.errors import PermissionDenied, RuleViolation, ValidationError
+from services.errors import (
+    DealClosed,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+    StaleVersion,
+    StrictOrder,
+    ValidationError,
+)
 from services.outbox.queue import Kind
+from services.sales import deals
 from services.work import installments
 from services.work.installments import EqualSplit, ExplicitPlan
-from storage.models import Deal, InstallmentDue
-from tests.factories import cast, contract_signed, stage_code
+from storage.enums import ActivityKind
+from storage.models import Activity, Deal, InstallmentDue, InstallmentPlan, Reminder, StageHistory
+from tests.factories import cast, contract_signed, count, new_deal, stage_code
 from tests.outbox_fakes import RecordingNotifier, make_sweeper
 
 TZ = "Europe/Moscow"
@@ -23,7 +34,17 @@ RUB = 100  # kopecks
 
 @pytest.fixture
 async def people(make_actor):
-    return await cast(make_actor, "ann", "bob", "lee")
+    return await cast(make_actor, "ann", "bob", "lee", "liz", "mia")
+
+
+async def reminders_of(uow_factory, deal_id: int, kind: str) -> list[Reminder]:
+    async with uow_factory() as uow:
+        rows = await uow.session.scalars(
+            select(Reminder)
+            .where(Reminder.deal_id == deal_id, Reminder.kind == kind)
+            .order_by(Reminder.due_at, Reminder.recipient_id)
+        )
+        return list(rows)
 
 
 async def test_win_with_equal_split_creates_the_linked_copy(uow_factory, clock, people):
@@ -247,3 +268,265 @@ def test_equal_split_adds_up_and_parts_differ_by_at_most_a_kopeck(total, count, 
     assert max(amounts) - min(amounts) <= 1
     dates_ = [d for d, _ in parts]
     assert dates_ == sorted(set(dates_)) and dates_[0] == day
+
+
+# --- plans --------------------------------------------------------------------------------
+
+
+async def test_explicit_lines_are_sorted_on_both_timelines_and_each_part_is_reminded(
+    uow_factory, clock, people
+):
+    ann = people["ann"]
+    card = await contract_signed(uow_factory, ann, clock, amount="1000")
+    plan = ExplicitPlan(  # typed out of order; the first part falls inside the reminder window
+        ((date(2026, 3, 10), 700 * RUB), (date(2026, 1, 13), 300 * RUB)),
+    )
+    async with uow_factory() as uow:
+        s = await installments.win_with_installments(uow, ann, card.id, plan, reminder_days=3)
+    assert [(d.n, d.due_date, d.amount) for d in s.dues] == [
+        (1, date(2026, 1, 13), 30_000),
+        (2, date(2026, 3, 10), 70_000),
+    ]
+    assert s.next_due is not None and s.next_due.n == 1
+
+    for deal_id in (card.id, s.deal_id):  # the plan is a fact on both timelines
+        async with uow_factory() as uow:
+            [row] = await uow.session.scalars(
+                select(Activity).where(
+                    Activity.deal_id == deal_id, Activity.kind == ActivityKind.PLAN
+                )
+            )
+        assert row.payload == {
+            "total": 100_000,
+            "parts": 2,
+            "dues": [
+                {"date": "2026-01-13", "amount": 30_000},
+                {"date": "2026-03-10", "amount": 70_000},
+            ],
+        }
+
+    upcoming = await reminders_of(uow_factory, s.deal_id, Kind.INSTALLMENT_UPCOMING)
+    assert [(r.recipient_id, r.payload["n"], r.payload["count"]) for r in upcoming] == [
+        (ann.id, 1, 2),
+        (ann.id, 2, 2),
+    ]
+    # 3 days before 13.01 is in the past: the reminder is due now, not skipped.
+    assert upcoming[0].due_at == clock.now()
+    # 3 days before 10.03, at 10:00 in Moscow.
+    assert upcoming[1].due_at == datetime(2026, 3, 7, 7, 0, tzinfo=UTC)
+    async with uow_factory() as uow:
+        dues = await uow.repo.installments.dues(
+            (await uow.repo.installments.plan_for_deal(s.deal_id)).id
+        )
+    assert [r.dedupe_key for r in upcoming] == [f"inst:{d.id}:pre" for d in dues]
+
+
+async def test_every_second_month_and_the_31st(uow_factory, clock, people):
+    ann = people["ann"]
+    card = await contract_signed(uow_factory, ann, clock, amount="900")
+    plan = EqualSplit(count=3, first_due=date(2026, 1, 31), every_months=2)
+    async with uow_factory() as uow:
+        s = await installments.win_with_installments(uow, ann, card.id, plan)
+    assert [(d.due_date, d.amount) for d in s.dues] == [
+        (date(2026, 1, 31), 30_000),
+        (date(2026, 3, 31), 30_000),
+        (date(2026, 5, 31), 30_000),
+    ]
+    with pytest.raises(ValidationError):
+        installments.equal_split(100, 2, date(2026, 1, 1), every_months=13)
+
+
+async def test_a_plan_is_refused_where_a_win_is_and_nothing_is_written(
+    uow_factory, clock, people, db_snapshot
+):
+    ann, bob, mia = people["ann"], people["bob"], people["mia"]
+    ready = await contract_signed(uow_factory, ann, clock, amount="1000")
+    fresh = await new_deal(uow_factory, ann, amount="1000")  # at the entry stage of Sales
+    lost = await new_deal(uow_factory, ann, amount="1000")
+    async with uow_factory() as uow:
+        await deals.lose(uow, ann, lost.id, "expensive")
+    done = await contract_signed(uow_factory, ann, clock, amount="1000")
+    async with uow_factory() as uow:
+        won = await installments.win_with_installments(
+            uow, ann, done.id, EqualSplit(2, date(2026, 2, 1))
+        )
+    plan = EqualSplit(2, date(2026, 2, 1))
+    before = await db_snapshot()
+
+    async def refused(actor, deal_id, version=None):
+        async with uow_factory() as uow:
+            await installments.win_with_installments(uow, actor, deal_id, plan, version)
+
+    with pytest.raises(PermissionDenied):  # another manager's deal
+        await refused(bob, ready.id)
+    with pytest.raises(PermissionDenied):  # a measurer never moves a deal
+        await refused(mia, ready.id)
+    with pytest.raises(StaleVersion):  # the card was changed meanwhile
+        await refused(ann, ready.id, ready.version - 1)
+    with pytest.raises(NotFound):
+        await refused(ann, 10**9)
+    with pytest.raises(DealClosed):  # lost already
+        await refused(ann, lost.id)
+    with pytest.raises(StrictOrder):  # Sales is strict: won only from Contract signed
+        await refused(ann, fresh.id)
+    with pytest.raises(RuleViolation) as copy:  # the installment deal itself
+        await refused(ann, won.deal_id)
+    assert copy.value.rule == "already_installments"
+    with pytest.raises(RuleViolation) as again:  # the original, won with a plan already
+        await refused(ann, done.id)
+    assert again.value.rule == "plan_exists"
+    assert await db_snapshot() == before
+    assert await count(uow_factory, InstallmentPlan) == 1
+
+
+# --- reading and paying -------------------------------------------------------------------
+
+
+async def test_who_sees_a_plan_and_who_pays_it_off(uow_factory, clock, people, db_snapshot):
+    ann, bob, lee, mia = people["ann"], people["bob"], people["lee"], people["mia"]
+    plain_deal = await new_deal(uow_factory, ann, amount="1000")
+    card = await contract_signed(uow_factory, ann, clock, amount="2000")
+    async with uow_factory() as uow:
+        s = await installments.win_with_installments(
+            uow, ann, card.id, EqualSplit(2, date(2026, 2, 1))
+        )
+    before = await db_snapshot()
+    for who in (bob, mia):
+        with pytest.raises(PermissionDenied):
+            async with uow_factory() as uow:
+                await installments.plan_summary(uow, who, s.deal_id)
+        with pytest.raises(PermissionDenied):
+            async with uow_factory() as uow:
+                await installments.record_payment(uow, who, s.deal_id, 100)
+    with pytest.raises(RuleViolation) as no_plan:
+        async with uow_factory() as uow:
+            await installments.plan_summary(uow, ann, plain_deal.id)
+    assert no_plan.value.rule == "no_installment_plan"
+    with pytest.raises(StaleVersion):
+        async with uow_factory() as uow:
+            await installments.record_payment(
+                uow, ann, s.deal_id, 100, expected_version=s.version - 1
+            )
+    with pytest.raises(ValidationError) as future:
+        async with uow_factory() as uow:
+            await installments.record_payment(uow, ann, s.deal_id, 100, date(2026, 1, 13))
+    assert future.value.code == "in_the_future"
+    assert await db_snapshot() == before
+
+    # The leader records the whole sum for Ann: paid off, and Ann is told.
+    async with uow_factory() as uow:
+        paid = await installments.record_payment(uow, lee, s.deal_id, "2 000")
+    assert paid.closed and paid.stage_code == "paid" and paid.remaining == 0
+    [told] = await reminders_of(uow_factory, s.deal_id, Kind.INSTALLMENT_PAID)
+    assert told.recipient_id == ann.id and told.payload["total"] == 200_000
+    assert await reminders_of(uow_factory, s.deal_id, Kind.INSTALLMENT_UPCOMING) != []
+    async with uow_factory() as uow:  # both parts paid: their reminders are cancelled
+        pending = await uow.session.scalars(
+            select(Reminder).where(
+                Reminder.deal_id == s.deal_id,
+                Reminder.kind == Kind.INSTALLMENT_UPCOMING,
+                Reminder.state == "pending",
+            )
+        )
+        assert list(pending) == []
+    async with uow_factory() as uow:  # the payment is a fact on the timeline
+        [row] = await uow.session.scalars(
+            select(Activity).where(
+                Activity.deal_id == s.deal_id, Activity.kind == ActivityKind.PAYMENT
+            )
+        )
+    assert row.payload == {"amount": 200_000, "paid_on": "2026-01-12"}
+    assert row.author_id == lee.id
+
+
+async def test_paying_off_ones_own_plan_tells_nobody(uow_factory, clock, people):
+    ann = people["ann"]
+    card = await contract_signed(uow_factory, ann, clock, amount="500")
+    async with uow_factory() as uow:
+        s = await installments.win_with_installments(
+            uow, ann, card.id, EqualSplit(1, date(2026, 2, 1))
+        )
+    async with uow_factory() as uow:
+        s = await installments.record_payment(uow, ann, card.id, 50_000)
+    assert s.closed and s.remaining == 0
+    assert await reminders_of(uow_factory, s.deal_id, Kind.INSTALLMENT_PAID) == []
+
+
+# --- the overdue scan ---------------------------------------------------------------------
+
+
+async def test_the_overdue_scan_moves_a_deal_once_and_tells_each_person_once_a_part(
+    uow_factory, clock, people
+):
+    ann, bob, lee, liz = people["ann"], people["bob"], people["lee"], people["liz"]
+    late = await contract_signed(uow_factory, ann, clock, amount="3000")
+    on_time = await contract_signed(uow_factory, bob, clock, amount="3000")
+    async with uow_factory() as uow:
+        a = await installments.win_with_installments(
+            uow, ann, late.id, EqualSplit(3, date(2026, 1, 15))
+        )
+    async with uow_factory() as uow:
+        b = await installments.win_with_installments(
+            uow, bob, on_time.id, EqualSplit(3, date(2026, 1, 15))
+        )
+    async with uow_factory() as uow:  # Bob's client pays the first two parts in advance
+        await installments.record_payment(uow, bob, b.deal_id, 200_000)
+
+    clock.set(datetime(2026, 2, 17, 9, 0, tzinfo=UTC))  # 15.02 is within its grace days
+    async with uow_factory() as uow:
+        assert await installments.mark_overdue(uow, grace_days=3) == 1  # only 15.01
+    clock.set(datetime(2026, 2, 19, 9, 0, tzinfo=UTC))  # 15.02 is 4 days late
+    async with uow_factory() as uow:
+        assert await installments.mark_overdue(uow, grace_days=3) == 1  # now 15.02
+    async with uow_factory() as uow:
+        assert await installments.mark_overdue(uow, grace_days=3) == 0  # each part once
+    assert await stage_code(uow_factory, a.deal_id) == "overdue"
+    assert await stage_code(uow_factory, b.deal_id) == "awaiting_payment"
+    async with uow_factory() as uow:
+        moves = await uow.session.scalars(
+            select(StageHistory).where(StageHistory.deal_id == a.deal_id)
+        )
+        assert len(list(moves)) == 2  # born at Awaiting payment, moved to Overdue once
+
+    told = await reminders_of(uow_factory, a.deal_id, Kind.INSTALLMENT_OVERDUE)
+    by_part = sorted((r.payload["n"], r.recipient_id) for r in told)
+    assert by_part == sorted((n, p.id) for n in (1, 2) for p in (ann, lee, liz))
+    first = next(r for r in told if r.payload["n"] == 1 and r.recipient_id == ann.id)
+    assert first.payload["days"] == 33 and first.payload["amount"] == 100_000
+    assert first.payload["manager"] == "Ann"
+    assert await reminders_of(uow_factory, b.deal_id, Kind.INSTALLMENT_OVERDUE) == []
+
+    # Paying what is overdue brings the deal back to Awaiting payment.
+    async with uow_factory() as uow:
+        s = await installments.record_payment(uow, ann, late.id, 200_000)
+    assert s.stage_code == "awaiting_payment" and s.overdue_amount == 0
+
+
+# --- /receivables -------------------------------------------------------------------------
+
+
+async def test_receivables_scope_empty_and_paid_off(uow_factory, clock, people):
+    ann, lee, mia = people["ann"], people["lee"], people["mia"]
+    with pytest.raises(PermissionDenied):
+        async with uow_factory() as uow:
+            await installments.receivables(uow, mia, TZ)
+    async with uow_factory() as uow:
+        empty = await installments.receivables(uow, lee, TZ)
+    assert empty.rows == () and empty.total_remaining == empty.total_overdue == 0
+
+    card = await contract_signed(uow_factory, ann, clock, amount="1000")
+    async with uow_factory() as uow:
+        s = await installments.win_with_installments(
+            uow, ann, card.id, EqualSplit(2, date(2026, 2, 1))
+        )
+    async with uow_factory() as uow:
+        listed = await installments.receivables(uow, lee, TZ)
+    assert [(r.deal_id, r.remaining, r.paid, r.total) for r in listed.rows] == [
+        (s.deal_id, 100_000, 0, 100_000)
+    ]
+    assert listed.rows[0].manager_name == "Ann" and listed.rows[0].overdue_since is None
+    async with uow_factory() as uow:
+        await installments.record_payment(uow, ann, s.deal_id, 100_000)
+    async with uow_factory() as uow:
+        after = await installments.receivables(uow, lee, TZ)
+    assert after.rows == () and after.total_remaining == 0
