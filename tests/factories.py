@@ -5,7 +5,7 @@ module.
 
 - people: `cast` (the named staff of the tests: ann, bob, lee...);
 - leads and deals: `new_lead`, `qualify`, `new_deal`, `contract_signed`, `won_in_three_parts`,
-  `loose_sales`;
+  `loose_sales`, `bare_deal` (a row by hand);
 - reading: `card_of`, `deal_row`, `stage_code`, `open_tasks`, `count`, `count_in`;
 - the chat: `deliver` (run the outbox into the harness), `to` (one person's message),
   `measurer_assigned`, `plain` (HTML to text);
@@ -21,7 +21,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +137,22 @@ async def loose_sales(uow_factory: UnitOfWorkFactory) -> dict[str, int]:
         sales = await uow.repo.pipelines.by_code("sales")
         assert sales is not None and not sales.strict
         return {s.code: s.id for s in await uow.repo.pipelines.stages(sales.id)}
+
+
+def bare_deal(stage: Stage, at: datetime, title: str = "Окна", **fields: Any) -> Deal:
+    """A Deal row at `stage`, every timestamp `at`, written by hand (no history row, no
+    task: for tests that build the past themselves or need a deal the services never
+    made)."""
+    return Deal(
+        title=title,
+        pipeline_id=stage.pipeline_id,
+        stage_id=stage.id,
+        created_at=at,
+        updated_at=at,
+        stage_entered_at=at,
+        last_activity_at=at,
+        **fields,
+    )
 
 
 async def contract_signed(

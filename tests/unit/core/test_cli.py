@@ -14,8 +14,8 @@ from services.clock import FakeClock
 from services.sales.pipeline_config import DEFAULT_FILE as DEFAULT_PIPELINES_FILE
 from storage import migrate
 from storage.db import create_engine, create_session_factory
-from storage.models import Deal, Stage
-from tests.factories import clean_env, voronka
+from storage.models import Stage
+from tests.factories import bare_deal, clean_env, voronka
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "pipelines" / "default.toml"
@@ -188,17 +188,7 @@ async def test_migrate_refuses_to_drop_a_stage_with_deals(tmp_path: Path) -> Non
             stage = await session.scalar(select(Stage).where(Stage.code == "measurer_assigned"))
             assert stage is not None
             now = FakeClock().now()
-            session.add(
-                Deal(
-                    title="Окна",
-                    pipeline_id=stage.pipeline_id,
-                    stage_id=stage.id,
-                    created_at=now,
-                    updated_at=now,
-                    stage_entered_at=now,
-                    last_activity_at=now,
-                )
-            )
+            session.add(bare_deal(stage, now))
             await session.commit()
     finally:
         await engine.dispose()

@@ -24,7 +24,7 @@ from storage.enums import TaskStatus
 from storage.models import Deal, Employee, StageHistory, Task
 from storage.models.analytics import FunnelFact, StageVisit
 from storage.uow import UnitOfWorkFactory
-from tests.conftest import DEFAULT_PIPELINES
+from tests.factories import DEFAULT_PIPELINES, bare_deal
 
 H = 3600
 JAN = ReportFilter(period=Period.CUSTOM, start=date(2026, 1, 1), end=date(2026, 1, 31))
@@ -67,17 +67,7 @@ async def story(
     async with uow_factory() as uow:
         reasons = {r.code: r.id for r in await uow.repo.catalog.loss_reasons()}
         first = stages[steps[0][0]]
-        deal = Deal(
-            title="deal",
-            pipeline_id=first.pipeline_id,
-            stage_id=first.id,
-            manager_id=manager_id,
-            amount=amount,
-            created_at=start,
-            updated_at=start,
-            stage_entered_at=start,
-            last_activity_at=start,
-        )
+        deal = bare_deal(first, start, "deal", manager_id=manager_id, amount=amount)
         uow.repo.add(deal)
         await uow.flush()
         at, previous = start, None

@@ -16,6 +16,7 @@ from services.sales.pipeline_config import CompanyConfig
 from services.sales.pipelines import sync_config
 from storage.models import Deal, Pipeline, Stage
 from storage.uow import UnitOfWorkFactory
+from tests.factories import bare_deal
 
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "config" / "pipelines"
 
@@ -57,15 +58,7 @@ async def stage_row(uow_factory: UnitOfWorkFactory, pipeline: str, code: str) ->
 async def add_deal(uow_factory: UnitOfWorkFactory, clock: FakeClock, stage: Stage) -> int:
     now = clock.now()
     async with uow_factory() as uow:
-        deal = Deal(
-            title="Окна на дачу",
-            pipeline_id=stage.pipeline_id,
-            stage_id=stage.id,
-            created_at=now,
-            updated_at=now,
-            stage_entered_at=now,
-            last_activity_at=now,
-        )
+        deal = bare_deal(stage, now, "Окна на дачу")
         uow.repo.add(deal)
         await uow.commit()
         return deal.id

@@ -37,6 +37,12 @@ async def people(make_actor):
     return await cast(make_actor, "ann", "bob", "lee", "liz", "mia")
 
 
+async def win(uow_factory, actor, deal_id: int, plan, *args, **kwargs):
+    """Win `deal_id` with installments in a unit of work of its own: the plan's summary."""
+    async with uow_factory() as uow:
+        return await installments.win_with_installments(uow, actor, deal_id, plan, *args, **kwargs)
+
+
 async def reminders_of(uow_factory, deal_id: int, kind: str) -> list[Reminder]:
     async with uow_factory() as uow:
         rows = await uow.session.scalars(
@@ -51,8 +57,7 @@ async def test_win_with_equal_split_creates_the_linked_copy(uow_factory, clock, 
     ann = people["ann"]
     card = await contract_signed(uow_factory, ann, clock, amount="100000")
     plan = EqualSplit(count=3, first_due=date(2026, 2, 1))
-    async with uow_factory() as uow:
-        summary = await installments.win_with_installments(uow, ann, card.id, plan, card.version)
+    summary = await win(uow_factory, ann, card.id, plan, card.version)
 
     assert summary.source_deal_id == card.id and summary.deal_id != card.id
     assert summary.stage_code == "awaiting_payment" and not summary.closed
@@ -110,8 +115,7 @@ async def test_explicit_plan_must_add_up(uow_factory, clock, people, db_snapshot
     typed = installments.parse_plan_lines("01.02.2026 600\n1 000 — 01.03\n", clock, TZ)
     assert typed.items == ((date(2026, 2, 1), 600 * RUB), (date(2026, 3, 1), 1000 * RUB))
     typed = installments.parse_plan_lines("01.02.2026 600\n01.03.2026 400", clock, TZ)
-    async with uow_factory() as uow:
-        summary = await installments.win_with_installments(uow, ann, card.id, typed)
+    summary = await win(uow_factory, ann, card.id, typed)
     assert [d.amount for d in summary.dues] == [60_000, 40_000]
     with pytest.raises(RuleViolation):  # won already: no second plan
         async with uow_factory() as uow:
@@ -126,8 +130,7 @@ async def test_due_reminders_overdue_partial_and_paid_off(uow_factory, clock, pe
     sweeper, _ = make_sweeper(uow_factory, notifier, clock)
     card = await contract_signed(uow_factory, ann, clock, amount="90000")
     plan = EqualSplit(count=3, first_due=date(2026, 2, 1))
-    async with uow_factory() as uow:
-        s = await installments.win_with_installments(uow, ann, card.id, plan, reminder_days=3)
+    s = await win(uow_factory, ann, card.id, plan, reminder_days=3)
     deal_id = s.deal_id
 
     # Reminder 3 days before the first due date, at 10:00 local time.
@@ -204,14 +207,8 @@ async def test_receivables_and_who_may_record(uow_factory, clock, people):
     ann, bob, lee = people["ann"], people["bob"], people["lee"]
     first = await contract_signed(uow_factory, ann, clock, amount="60000")
     second = await contract_signed(uow_factory, bob, clock, amount="10000")
-    async with uow_factory() as uow:
-        a = await installments.win_with_installments(
-            uow, ann, first.id, EqualSplit(3, date(2026, 1, 20))
-        )
-    async with uow_factory() as uow:
-        b = await installments.win_with_installments(
-            uow, bob, second.id, EqualSplit(1, date(2026, 3, 1))
-        )
+    a = await win(uow_factory, ann, first.id, EqualSplit(3, date(2026, 1, 20)))
+    b = await win(uow_factory, bob, second.id, EqualSplit(1, date(2026, 3, 1)))
     with pytest.raises(PermissionDenied):
         async with uow_factory() as uow:
             await installments.record_payment(uow, bob, a.deal_id, 100)
@@ -234,10 +231,7 @@ async def test_receivables_and_who_may_record(uow_factory, clock, people):
 async def test_dues_are_stored_in_kopecks(uow_factory, clock, people):
     ann = people["ann"]
     card = await contract_signed(uow_factory, ann, clock, amount="1000,01")
-    async with uow_factory() as uow:
-        s = await installments.win_with_installments(
-            uow, ann, card.id, EqualSplit(4, date(2026, 1, 31))
-        )
+    s = await win(uow_factory, ann, card.id, EqualSplit(4, date(2026, 1, 31)))
     async with uow_factory() as uow:
         rows = await uow.session.run_sync(
             lambda sync: sync.query(InstallmentDue).order_by(InstallmentDue.n).all()
@@ -281,8 +275,7 @@ async def test_explicit_lines_are_sorted_on_both_timelines_and_each_part_is_remi
     plan = ExplicitPlan(  # typed out of order; the first part falls inside the reminder window
         ((date(2026, 3, 10), 700 * RUB), (date(2026, 1, 13), 300 * RUB)),
     )
-    async with uow_factory() as uow:
-        s = await installments.win_with_installments(uow, ann, card.id, plan, reminder_days=3)
+    s = await win(uow_factory, ann, card.id, plan, reminder_days=3)
     assert [(d.n, d.due_date, d.amount) for d in s.dues] == [
         (1, date(2026, 1, 13), 30_000),
         (2, date(2026, 3, 10), 70_000),
@@ -325,8 +318,7 @@ async def test_every_second_month_and_the_31st(uow_factory, clock, people):
     ann = people["ann"]
     card = await contract_signed(uow_factory, ann, clock, amount="900")
     plan = EqualSplit(count=3, first_due=date(2026, 1, 31), every_months=2)
-    async with uow_factory() as uow:
-        s = await installments.win_with_installments(uow, ann, card.id, plan)
+    s = await win(uow_factory, ann, card.id, plan)
     assert [(d.due_date, d.amount) for d in s.dues] == [
         (date(2026, 1, 31), 30_000),
         (date(2026, 3, 31), 30_000),
@@ -346,10 +338,7 @@ async def test_a_plan_is_refused_where_a_win_is_and_nothing_is_written(
     async with uow_factory() as uow:
         await deals.lose(uow, ann, lost.id, "expensive")
     done = await contract_signed(uow_factory, ann, clock, amount="1000")
-    async with uow_factory() as uow:
-        won = await installments.win_with_installments(
-            uow, ann, done.id, EqualSplit(2, date(2026, 2, 1))
-        )
+    won = await win(uow_factory, ann, done.id, EqualSplit(2, date(2026, 2, 1)))
     plan = EqualSplit(2, date(2026, 2, 1))
     before = await db_snapshot()
 
@@ -386,10 +375,7 @@ async def test_who_sees_a_plan_and_who_pays_it_off(uow_factory, clock, people, d
     ann, bob, lee, mia = people["ann"], people["bob"], people["lee"], people["mia"]
     plain_deal = await new_deal(uow_factory, ann, amount="1000")
     card = await contract_signed(uow_factory, ann, clock, amount="2000")
-    async with uow_factory() as uow:
-        s = await installments.win_with_installments(
-            uow, ann, card.id, EqualSplit(2, date(2026, 2, 1))
-        )
+    s = await win(uow_factory, ann, card.id, EqualSplit(2, date(2026, 2, 1)))
     before = await db_snapshot()
     for who in (bob, mia):
         with pytest.raises(PermissionDenied):
@@ -442,10 +428,7 @@ async def test_who_sees_a_plan_and_who_pays_it_off(uow_factory, clock, people, d
 async def test_paying_off_ones_own_plan_tells_nobody(uow_factory, clock, people):
     ann = people["ann"]
     card = await contract_signed(uow_factory, ann, clock, amount="500")
-    async with uow_factory() as uow:
-        s = await installments.win_with_installments(
-            uow, ann, card.id, EqualSplit(1, date(2026, 2, 1))
-        )
+    s = await win(uow_factory, ann, card.id, EqualSplit(1, date(2026, 2, 1)))
     async with uow_factory() as uow:
         s = await installments.record_payment(uow, ann, card.id, 50_000)
     assert s.closed and s.remaining == 0
@@ -461,14 +444,8 @@ async def test_the_overdue_scan_moves_a_deal_once_and_tells_each_person_once_a_p
     ann, bob, lee, liz = people["ann"], people["bob"], people["lee"], people["liz"]
     late = await contract_signed(uow_factory, ann, clock, amount="3000")
     on_time = await contract_signed(uow_factory, bob, clock, amount="3000")
-    async with uow_factory() as uow:
-        a = await installments.win_with_installments(
-            uow, ann, late.id, EqualSplit(3, date(2026, 1, 15))
-        )
-    async with uow_factory() as uow:
-        b = await installments.win_with_installments(
-            uow, bob, on_time.id, EqualSplit(3, date(2026, 1, 15))
-        )
+    a = await win(uow_factory, ann, late.id, EqualSplit(3, date(2026, 1, 15)))
+    b = await win(uow_factory, bob, on_time.id, EqualSplit(3, date(2026, 1, 15)))
     async with uow_factory() as uow:  # Bob's client pays the first two parts in advance
         await installments.record_payment(uow, bob, b.deal_id, 200_000)
 
@@ -515,10 +492,7 @@ async def test_receivables_scope_empty_and_paid_off(uow_factory, clock, people):
     assert empty.rows == () and empty.total_remaining == empty.total_overdue == 0
 
     card = await contract_signed(uow_factory, ann, clock, amount="1000")
-    async with uow_factory() as uow:
-        s = await installments.win_with_installments(
-            uow, ann, card.id, EqualSplit(2, date(2026, 2, 1))
-        )
+    s = await win(uow_factory, ann, card.id, EqualSplit(2, date(2026, 2, 1)))
     async with uow_factory() as uow:
         listed = await installments.receivables(uow, lee, TZ)
     assert [(r.deal_id, r.remaining, r.paid, r.total) for r in listed.rows] == [
