@@ -11,7 +11,7 @@ This module is SQLAlchemy's ``async_creator`` for SQLite (storage/db.py): a conn
 aiosqlite's shape (``cursor()``, ``execute``, ``fetch*``, ``commit``, ``rollback``,
 ``close``, ``create_function``, ``_conn``, ``_tx``, ``stop``) that runs in two modes. That
 shape is the part of aiosqlite SQLAlchemy's adapter reaches into, private names included:
-tests/unit/test_sqlite_adapter_surface.py lists it and fails when the adapter changes, and
+tests/unit/core/test_sqlite_adapter_surface.py lists it and fails when the adapter changes, and
 ``SQLITE_DRIVER=aiosqlite`` switches back to the stock adapter (docs/architecture.md).
 The two modes:
 

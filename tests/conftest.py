@@ -192,14 +192,14 @@ STOCK_SQLITE = "sqlite-aiosqlite"  # the backend param: SQLite through the stock
 # fallback SQLITE_DRIVER=aiosqlite must keep working: units of work, the writer queue, the
 # services' statements). Paths under tests/; a missing one fails the run (moved? update it).
 STOCK_DRIVER_MODULES = (
-    "unit/test_uow.py",
-    "unit/test_sqlite_driver.py",
-    "unit/test_deals.py",
-    "unit/test_leads.py",
-    "unit/test_tasks_followups.py",
-    "unit/test_tasks_measurement.py",
-    "unit/test_installments.py",
-    "unit/test_outbox.py",
+    "unit/core/test_uow.py",
+    "unit/core/test_sqlite_driver.py",
+    "unit/sales/test_deals.py",
+    "unit/sales/test_leads.py",
+    "unit/work/test_tasks_followups.py",
+    "unit/work/test_tasks_measurement.py",
+    "unit/work/test_installments.py",
+    "unit/outbox/test_outbox.py",
 )
 TESTS_DIR = Path(__file__).resolve().parent
 

@@ -21,7 +21,7 @@ gettext plural rule (the catalog's ``Plural-Forms`` header, else Babel's CLDR da
 forms for ru, two for en), so callers need not know which texts have plurals. `tn(key, n,
 lang, **params)` does the same with the number given explicitly. `catalog(lang)` maps a
 plural key to its last ("many"/"other") form, for checks that only look at the keys and
-placeholders; tests/unit/test_plurals.py renders every plural text for 1, 2, 5, 11, 21.
+placeholders; tests/unit/core/test_plurals.py renders every plural text for 1, 2, 5, 11, 21.
 """
 
 from __future__ import annotations

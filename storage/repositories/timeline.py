@@ -1,7 +1,7 @@
 """The timeline of a deal, a lead or a contact: `activities` rows merged with the stage
 changes (`stage_history`) and the tasks made (`tasks`) in one statement, newest first,
 keyset-paged on (at, source, id) and filterable by kind; the card's counts and last events
-in one statement too (it runs inside every stage move: tests/handlers/test_tap_budget.py)."""
+in one statement too (it runs inside every stage move: tests/handlers/deals/test_tap_budget.py)."""
 
 from __future__ import annotations
 

@@ -11,14 +11,9 @@ from aiogram.methods import EditMessageText
 from handlers.ui.error_text import error_text
 from services.errors import RuleViolation
 from services.sales import deals
-from tests.factories import new_deal
+from tests.factories import card_of, new_deal
 from tests.tg import text_of, tg_user
 from tests.webapp_kit import sign_init_data, tamper
-
-
-async def card_of(uow_factory, actor, deal_id):
-    async with uow_factory() as uow:
-        return await deals.get_card(uow, actor, deal_id)
 
 
 async def move(uow_factory, actor, deal, code, **fields):

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from tests.factories import clean_env, voronka_command
 from tests.fake_bot_api import FakeBotApi
-from tests.unit.test_cli import clean_env, voronka_command
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ADMIN_ID = 4_000_001

@@ -20,7 +20,7 @@ from services.permissions import Actor
 from storage.db import create_engine, create_session_factory
 from storage.models import Deal, ProcessedUpdate, StageHistory
 from storage.uow import UnitOfWorkFactory
-from tests.factories import new_deal
+from tests.factories import new_deal, voronka_command
 from tests.fake_bot_api import FakeBotApi
 from tests.integration.polling_kit import (
     ADMIN_ID,
@@ -34,7 +34,6 @@ from tests.integration.polling_kit import (
     process_env,
     wait_for,
 )
-from tests.unit.test_cli import voronka_command
 
 PEOPLE = 5
 TAPS_PER_WAVE = 3  # per person, in one getUpdates batch: their order matters (versions)

@@ -12,8 +12,7 @@ from aiohttp import ClientSession
 
 from handlers.ui.error_text import error_text
 from services.errors import RuleViolation
-from services.sales import deals
-from tests.factories import new_deal
+from tests.factories import card_of, new_deal
 from tests.tg import harness, text_of, tg_user  # noqa: F401
 from tests.webapp_kit import auth, serve, sign_init_data, tamper
 
@@ -24,11 +23,6 @@ async def app(harness, db_url, uow_factory):  # noqa: F811
     async with ClientSession(base_url=str(server.make_url(""))) as client:
         yield client
     await server.close()
-
-
-async def card_of(uow_factory, actor, deal_id):
-    async with uow_factory() as uow:
-        return await deals.get_card(uow, actor, deal_id)
 
 
 @pytest.fixture
