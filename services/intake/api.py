@@ -40,15 +40,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from services import timeline, validation
-from services.clock import Clock
 from services.errors import DomainError, ValidationError
 from services.outbox.payloads import LeadNew
 from services.outbox.queue import Kind, enqueue
@@ -57,6 +55,13 @@ from storage.enums import ActivityKind, LeadSource, LeadStatus, Role
 from storage.errors import Duplicate
 from storage.models import Employee, Lead
 from storage.models.intake import AssignmentCursor, IdempotencyKey
+
+# The rate-limit counters live in storage (this process's memory, or Redis shared by every
+# worker); re-exported for the endpoint and the wiring.
+from storage.ratelimit import MemoryRateLimiter as MemoryRateLimiter
+from storage.ratelimit import RateDecision as RateDecision
+from storage.ratelimit import RateLimiter as RateLimiter
+from storage.ratelimit import RedisRateLimiter as RedisRateLimiter
 from storage.uow import UnitOfWork
 
 LEAD_NEW = Kind.LEAD_NEW  # a lead came in through the intake API (or came again)
@@ -468,75 +473,3 @@ async def purge_idempotency_keys(uow: UnitOfWork, older_than: timedelta = timede
     purged = await uow.repo.intake.purge_keys_before(uow.clock.now() - older_than)
     await uow.commit()
     return purged
-
-
-# --- rate limiting ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RateDecision:
-    allowed: bool
-    count: int  # requests of this source in the current window, this one included
-    retry_after: int  # whole seconds until the window ends (at least 1)
-
-
-class RateLimiter(Protocol):
-    async def hit(self, source: str) -> RateDecision: ...
-
-
-def _window(clock: Clock, window: int) -> tuple[int, int]:
-    """(window number, whole seconds until it ends, at least 1)."""
-    ts = clock.now().timestamp()
-    number = int(ts // window)
-    return number, max(1, math.ceil((number + 1) * window - ts))
-
-
-class MemoryRateLimiter:
-    """Fixed window per source in this process (one worker). ``limit`` <= 0: no limit."""
-
-    def __init__(self, limit: int, clock: Clock, window: int = 60) -> None:
-        self.limit = limit
-        self.clock = clock
-        self.window = window
-        self._counts: dict[str, tuple[int, int]] = {}  # source -> (window, count)
-
-    async def hit(self, source: str) -> RateDecision:
-        number, retry_after = _window(self.clock, self.window)
-        current, count = self._counts.get(source, (number, 0))
-        count = count + 1 if current == number else 1
-        self._counts[source] = (number, count)
-        return RateDecision(self.limit <= 0 or count <= self.limit, count, retry_after)
-
-
-class RedisLike(Protocol):
-    """What RedisRateLimiter needs of ``redis.asyncio.Redis``."""
-
-    def pipeline(self, transaction: bool = True) -> Any: ...
-
-
-class RedisRateLimiter:
-    """Fixed window per source, one counter in Redis shared by every worker:
-    ``INCR key`` + ``EXPIRE key 2*window`` in one MULTI, the key naming the window."""
-
-    def __init__(
-        self,
-        redis: RedisLike,
-        limit: int,
-        clock: Clock,
-        window: int = 60,
-        prefix: str = "voronka:intake:rate",
-    ) -> None:
-        self.redis = redis
-        self.limit = limit
-        self.clock = clock
-        self.window = window
-        self.prefix = prefix
-
-    async def hit(self, source: str) -> RateDecision:
-        number, retry_after = _window(self.clock, self.window)
-        key = f"{self.prefix}:{source}:{number}"
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, 2 * self.window)
-            count, _ = await pipe.execute()
-        return RateDecision(self.limit <= 0 or int(count) <= self.limit, int(count), retry_after)
