@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import tzinfo
 from html import escape
 
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from handlers.ui import fmt
+from handlers.ui import fmt, screen
 from handlers.ui.callbacks import (
     DealAction,
     DealCb,
@@ -17,6 +17,7 @@ from handlers.ui.callbacks import (
     TimelineCb,
     TimelineSubject,
 )
+from handlers.ui.context import Ctx
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
 from services.dto import LeadCard, label
@@ -101,3 +102,22 @@ async def drawn(
     """The lead's current card, loaded (the actor's right checked) and drawn."""
     card = await leads.get_lead(uow, actor, lead_id)
     return card_text(card, lang, tz, notice), card_keyboard(card, lang)
+
+
+async def send(message: Message, ctx: Ctx, card: LeadCard) -> None:
+    """The card as a message of its own."""
+    await message.answer(
+        card_text(card, ctx.lang, ctx.tz), reply_markup=card_keyboard(card, ctx.lang)
+    )
+
+
+async def show(
+    query: CallbackQuery,
+    ctx: Ctx,
+    card: LeadCard,
+    notice: str | None = None,
+    markup: InlineKeyboardMarkup | None = None,
+) -> None:
+    """Edit the card message in place (`markup` in place of its buttons)."""
+    text = card_text(card, ctx.lang, ctx.tz, notice)
+    await screen.edit(query, text, markup or card_keyboard(card, ctx.lang))
