@@ -37,7 +37,7 @@ from handlers.ui.callbacks import (
     TimelineSubject,
 )
 from handlers.ui.context import Ctx
-from handlers.ui.filters import Staff
+from handlers.ui.filters import staff_router
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button, with_app
 from services import dates
@@ -477,9 +477,7 @@ async def _search(message: Message, ctx: Ctx, text: str) -> None:
 
 def setup() -> Router:
     """A fresh router for one Dispatcher (its handlers in dispatch order)."""
-    router = Router(name="deals")
-    router.message.filter(Staff())
-    router.callback_query.filter(Staff())
+    router = staff_router("deals")
     router.callback_query.register(open_deal, DealCb.filter(F.action == DealAction.OPEN))
     router.message.register(deal_command, Command("deal"))
     router.callback_query.register(move, DealCb.filter(F.action.in_(set(MOVES))))

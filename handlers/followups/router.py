@@ -25,7 +25,7 @@ from handlers.ui.callbacks import (
     TaskCb,
 )
 from handlers.ui.context import Ctx
-from handlers.ui.filters import Staff
+from handlers.ui.filters import staff_router
 from handlers.ui.fmt import when as fmt_when
 from services import dates
 from services.dto import DealCard
@@ -130,9 +130,7 @@ async def next_contact_input(message: Message, ctx: Ctx) -> None:
 
 def setup() -> Router:
     """A fresh router for one Dispatcher (its handlers in dispatch order)."""
-    router = Router(name="followups")
-    router.message.filter(Staff())
-    router.callback_query.filter(Staff())
+    router = staff_router("followups")
     router.callback_query.register(
         deferred_back, TaskCb.filter(F.action == TaskAction.BACK_TO_SALES)
     )

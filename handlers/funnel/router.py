@@ -35,7 +35,7 @@ from handlers.funnel import views as view
 from handlers.ui import fmt
 from handlers.ui.callbacks import DrillCb, ExportCb, FunnelCb, MenuAction, MenuCb
 from handlers.ui.context import Ctx
-from handlers.ui.filters import Staff
+from handlers.ui.filters import staff_router
 from handlers.ui.i18n import t, tn
 from handlers.ui.keyboards import with_app
 from services.permissions import Action, require
@@ -280,9 +280,7 @@ async def export_button(
 
 def setup() -> Router:
     """A fresh router for one Dispatcher (its handlers in dispatch order)."""
-    router = Router(name="funnel")
-    router.message.filter(Staff())
-    router.callback_query.filter(Staff())
+    router = staff_router("funnel")
     router.message.register(funnel_command, Command("funnel"))
     router.callback_query.register(funnel_menu, MenuCb.filter(F.action == MenuAction.FUNNEL))
     router.callback_query.register(funnel_pick, FunnelCb.filter())

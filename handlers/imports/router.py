@@ -21,7 +21,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from handlers.ui import fmt, screen
 from handlers.ui.callbacks import ImportAction, ImportCb
 from handlers.ui.context import Ctx
-from handlers.ui.filters import Staff
+from handlers.ui.filters import staff_router
 from handlers.ui.i18n import has, t
 from services.errors import ValidationError
 from services.intake import imports
@@ -343,9 +343,7 @@ async def cancel(query: CallbackQuery, callback_data: ImportCb, ctx: Ctx) -> Non
 
 def setup() -> Router:
     """A fresh router for one Dispatcher (its handlers in dispatch order)."""
-    router = Router(name="imports")
-    router.message.filter(Staff())
-    router.callback_query.filter(Staff())
+    router = staff_router("imports")
     router.message.register(upload, F.document)
     router.callback_query.register(show_mapping, ImportCb.filter(F.action == ImportAction.MAPPING))
     router.callback_query.register(pick_target, ImportCb.filter(F.action == ImportAction.COLUMN))

@@ -21,7 +21,7 @@ from handlers.installments import views as view
 from handlers.ui import deal_card, screen
 from handlers.ui.callbacks import DealAction, DealCb, InstallmentAction, InstallmentCb
 from handlers.ui.context import Ctx
-from handlers.ui.filters import Staff
+from handlers.ui.filters import staff_router
 from services import dates
 from services.common import check_version
 from services.errors import DealClosed, ValidationError
@@ -157,9 +157,7 @@ async def receivables(message: Message, ctx: Ctx) -> None:
 
 def setup() -> Router:
     """A fresh router for one Dispatcher (its handlers in dispatch order)."""
-    router = Router(name="installments")
-    router.message.filter(Staff())
-    router.callback_query.filter(Staff())
+    router = staff_router("installments")
     router.callback_query.register(
         win_menu, InstallmentCb.filter(F.action == InstallmentAction.WIN)
     )

@@ -29,7 +29,7 @@ from handlers.ui import keyboards as kb
 from handlers.ui.callbacks import LeadAction, LeadCb, MenuAction, MenuCb, WizardAction, WizardCb
 from handlers.ui.context import Ctx
 from handlers.ui.error_text import error_text
-from handlers.ui.filters import Staff
+from handlers.ui.filters import staff_router
 from services import validation
 from services.common import check_version
 from services.dto import Duplicate
@@ -500,9 +500,7 @@ async def convert(query: CallbackQuery, callback_data: LeadCb, ctx: Ctx) -> None
 
 def setup() -> Router:
     """A fresh router for one Dispatcher (its handlers in dispatch order)."""
-    router = Router(name="leads")
-    router.message.filter(Staff())
-    router.callback_query.filter(Staff())
+    router = staff_router("leads")
     router.message.register(lead_command, Command("lead"))
     router.callback_query.register(new_lead, MenuCb.filter(F.action == MenuAction.NEW_LEAD))
     router.message.register(contact_shared, StateFilter(None), F.contact)

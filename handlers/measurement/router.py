@@ -22,7 +22,7 @@ from handlers.ui import screen, task_card
 from handlers.ui.callbacks import AssignCb, TaskAction, TaskCb
 from handlers.ui.context import Ctx
 from handlers.ui.error_text import error_text
-from handlers.ui.filters import Staff
+from handlers.ui.filters import staff_router
 from services.errors import ValidationError
 from services.permissions import Actor
 from services.tasks import TaskCard
@@ -156,9 +156,7 @@ async def upload_end(query: CallbackQuery, callback_data: TaskCb, ctx: Ctx) -> N
 
 def setup() -> Router:
     """A fresh router for one Dispatcher (its handlers in dispatch order)."""
-    router = Router(name="measurement")
-    router.message.filter(Staff())
-    router.callback_query.filter(Staff())
+    router = staff_router("measurement")
     router.callback_query.register(assign, AssignCb.filter())
     router.callback_query.register(measure_step, TaskCb.filter(F.action.in_(set(STEPS))))
     router.callback_query.register(decline_ask, TaskCb.filter(F.action == TaskAction.DECLINE))

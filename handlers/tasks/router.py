@@ -34,7 +34,7 @@ from handlers.ui.callbacks import (
     TaskListScope,
 )
 from handlers.ui.context import Ctx
-from handlers.ui.filters import Staff
+from handlers.ui.filters import staff_router
 from handlers.ui.fmt import when as fmt_when
 from services import dates, tasks
 from services.errors import ValidationError
@@ -223,9 +223,7 @@ async def task_cancel(query: CallbackQuery, ctx: Ctx) -> None:
 
 def setup() -> Router:
     """A fresh router for one Dispatcher (its handlers in dispatch order)."""
-    router = Router(name="tasks")
-    router.message.filter(Staff())
-    router.callback_query.filter(Staff())
+    router = staff_router("tasks")
     router.message.register(tasks_command, Command("tasks"))
     router.callback_query.register(tasks_menu, MenuCb.filter(F.action == MenuAction.TASKS))
     router.callback_query.register(tasks_page, TaskListCb.filter())

@@ -4,6 +4,7 @@ access attempts of people nobody invited. Admins only: every service call checks
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Protocol
@@ -17,7 +18,7 @@ from handlers.ui import screen
 from handlers.ui.callbacks import InviteCb, MenuAction, MenuCb, TeamAction, TeamCb
 from handlers.ui.commands import clear_commands_for, set_commands_for, set_menu_button_for
 from handlers.ui.context import Ctx
-from handlers.ui.filters import Staff
+from handlers.ui.filters import staff_router
 from services.errors import ValidationError
 from services.permissions import Actor
 from services.team import staff as team
@@ -126,30 +127,32 @@ async def open_employee(query: CallbackQuery, callback_data: TeamCb, ctx: Ctx) -
     await _show_employee(query, ctx, person)
 
 
-async def toggle_role(
-    query: CallbackQuery,
-    callback_data: TeamCb,
-    ctx: Ctx,
-    uow_factory: UnitOfWorkFactory,
-    web_app_url: str | None = None,
-) -> None:
-    role = _role_at(callback_data.value)
-    person = await team.toggle_role(ctx.uow, ctx.actor, callback_data.employee_id, role)
-    await _show_employee(query, ctx, person)
-    await _refresh_commands(query.bot, person, uow_factory, web_app_url)
+async def _toggle_role(ctx: Ctx, cb: TeamCb) -> EmployeeInfo:
+    return await team.toggle_role(ctx.uow, ctx.actor, cb.employee_id, _role_at(cb.value))
 
 
-async def set_active(
-    query: CallbackQuery,
-    callback_data: TeamCb,
-    ctx: Ctx,
-    uow_factory: UnitOfWorkFactory,
-    web_app_url: str | None = None,
-) -> None:
-    if callback_data.value not in (0, 1):
+async def _set_active(ctx: Ctx, cb: TeamCb) -> EmployeeInfo:
+    if cb.value not in (0, 1):
         raise ValidationError("action", "unknown")
-    active = bool(callback_data.value)
-    person = await team.set_active(ctx.uow, ctx.actor, callback_data.employee_id, active)
+    return await team.set_active(ctx.uow, ctx.actor, cb.employee_id, bool(cb.value))
+
+
+# A change to a person: a role toggled (TeamCb.value: its index), or deactivated / active
+# again (0 / 1). Their commands menu follows.
+CHANGES: dict[TeamAction, Callable[[Ctx, TeamCb], Awaitable[EmployeeInfo]]] = {
+    TeamAction.ROLE: _toggle_role,
+    TeamAction.ACTIVE: _set_active,
+}
+
+
+async def change(
+    query: CallbackQuery,
+    callback_data: TeamCb,
+    ctx: Ctx,
+    uow_factory: UnitOfWorkFactory,
+    web_app_url: str | None = None,
+) -> None:
+    person = await CHANGES[callback_data.action](ctx, callback_data)
     await _show_employee(query, ctx, person)
     await _refresh_commands(query.bot, person, uow_factory, web_app_url)
 
@@ -161,9 +164,7 @@ async def access_attempts(query: CallbackQuery, ctx: Ctx) -> None:
 
 def setup() -> Router:
     """A fresh router for one Dispatcher (its handlers in dispatch order)."""
-    router = Router(name="team")
-    router.message.filter(Staff())
-    router.callback_query.filter(Staff())
+    router = staff_router("team")
     router.message.register(invite_command, Command("invite"))
     router.callback_query.register(invite_menu, MenuCb.filter(F.action == MenuAction.INVITE))
     router.callback_query.register(create_invite, InviteCb.filter())
@@ -171,7 +172,6 @@ def setup() -> Router:
     router.callback_query.register(team_menu, MenuCb.filter(F.action == MenuAction.TEAM))
     router.callback_query.register(team_list, TeamCb.filter(F.action == TeamAction.LIST))
     router.callback_query.register(open_employee, TeamCb.filter(F.action == TeamAction.OPEN))
-    router.callback_query.register(toggle_role, TeamCb.filter(F.action == TeamAction.ROLE))
-    router.callback_query.register(set_active, TeamCb.filter(F.action == TeamAction.ACTIVE))
+    router.callback_query.register(change, TeamCb.filter(F.action.in_(set(CHANGES))))
     router.callback_query.register(access_attempts, TeamCb.filter(F.action == TeamAction.ATTEMPTS))
     return router
