@@ -474,7 +474,7 @@ async def card_action(query: CallbackQuery, callback_data: LeadCb, ctx: Ctx) -> 
         check_version("lead", card.version, cb.v or None)
         items = await deals.loss_reasons(uow, ctx.lang)
         pick = ctx.t("lead.disqualify.pick")
-        await lead_card.show(query, ctx, card, pick, view.reasons(card, items, ctx.lang))
+        await lead_card.show(query, ctx, card, (pick, view.reasons(card, items, ctx.lang)))
         return
     await lead_card.show(query, ctx, card)
 

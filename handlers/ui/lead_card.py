@@ -26,6 +26,8 @@ from services.sales import leads
 from storage.enums import LeadStatus
 from storage.uow import UnitOfWork
 
+Menu = tuple[str, InlineKeyboardMarkup]
+
 
 def _card_body(card: LeadCard, lang: str) -> str:
     lines = [f"🧲 <b>{escape(card.name)}</b> · {t('lead.label', lang)} #{card.id}"]
@@ -111,13 +113,8 @@ async def send(message: Message, ctx: Ctx, card: LeadCard) -> None:
     )
 
 
-async def show(
-    query: CallbackQuery,
-    ctx: Ctx,
-    card: LeadCard,
-    notice: str | None = None,
-    markup: InlineKeyboardMarkup | None = None,
-) -> None:
-    """Edit the card message in place (`markup` in place of its buttons)."""
-    text = card_text(card, ctx.lang, ctx.tz, notice)
-    await screen.edit(query, text, markup or card_keyboard(card, ctx.lang))
+async def show(query: CallbackQuery, ctx: Ctx, card: LeadCard, menu: Menu | None = None) -> None:
+    """Edit the card message in place; `menu` (a question, its buttons) in place of the
+    card's buttons."""
+    notice, markup = menu or (None, card_keyboard(card, ctx.lang))
+    await screen.edit(query, card_text(card, ctx.lang, ctx.tz, notice), markup)
