@@ -13,6 +13,7 @@ from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, StorageKey
 from aiogram.types import TelegramObject, Update, User
 
+from handlers.ui.context import Ctx
 from handlers.ui.i18n import lang_of, t
 from services.outbox import queue as outbox
 from services.team import employees
@@ -104,7 +105,10 @@ class TrackedStorage(BaseStorage):
 
 class ContextMiddleware(BaseMiddleware):
     """Loads the acting employee (None when uninvited or deactivated) and the language,
-    and opens the update's unit of work (`uow`); services commit it once."""
+    and opens the update's unit of work (`uow`); services commit it once. For a known
+    employee it also puts the update's `ctx` (handlers/ui/context.py) in the handler data:
+    the unit of work, actor, language, the Dispatcher's `tz` and `clock`, and the FSM
+    context (`state`, set by aiogram's FSM middleware, which runs before this one)."""
 
     def __init__(self, uow_factory: UnitOfWorkFactory) -> None:
         self.uow_factory = uow_factory
@@ -142,6 +146,9 @@ class ContextMiddleware(BaseMiddleware):
                 if update_id is not None:
                     uow.bind_update(update_id)
                 data["uow"] = uow
+                state = data.get("state")
+                if actor is not None and state is not None:
+                    data["ctx"] = Ctx(uow, actor, data["lang"], data["tz"], data["clock"], state)
                 result = await handler(event, data)
                 unrecorded = uow.update_pending  # no commit of this update's effect
         finally:

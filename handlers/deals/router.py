@@ -7,13 +7,13 @@ actor's right to the deal and the card's version; errors go to the error router.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime, tzinfo
+from dataclasses import dataclass
+from datetime import datetime
 from html import escape
 from typing import Any
 
 from aiogram import F, Router
-from aiogram.filters import Command
-from aiogram.fsm.context import FSMContext
+from aiogram.filters import Command, StateFilter
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import (
     CallbackQuery,
@@ -22,7 +22,6 @@ from aiogram.types import (
     InputMediaVideo,
     Message,
 )
-from aiogram.utils.callback_answer import CallbackAnswer
 
 from handlers.deals import views as view
 from handlers.ui import deal_card, screen, timeline
@@ -37,8 +36,8 @@ from handlers.ui.callbacks import (
     TimelineCb,
     TimelineSubject,
 )
-from handlers.ui.error_text import error_text
-from handlers.ui.filters import Staff
+from handlers.ui.context import Ctx
+from handlers.ui.filters import staff_router
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button, with_app
 from services import dates
@@ -64,32 +63,22 @@ class DealInput(StatesGroup):
 # --- open ---------------------------------------------------------------------------------
 
 
-async def open_deal(
-    query: CallbackQuery,
-    callback_data: DealCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-    state: FSMContext,
-) -> None:
-    await state.clear()
-    card = await deals.get_card(uow, actor, callback_data.deal_id)
+async def open_deal(query: CallbackQuery, callback_data: DealCb, ctx: Ctx) -> None:
+    await ctx.state.clear()
+    card = await deals.get_card(ctx.uow, ctx.actor, callback_data.deal_id)
     if callback_data.v:  # a "back" from a sub-menu of this card: edit in place
-        await deal_card.show(query, card, lang, tz)
+        await deal_card.show(query, ctx, card)
     elif isinstance(query.message, Message):  # opened from a list: a card of its own
-        await deal_card.send_card(query.message, card, lang, tz, storage=state.storage)
+        await deal_card.send_card(query.message, ctx, card)
 
 
-async def deal_command(
-    message: Message, uow: UnitOfWork, actor: Actor, lang: str, tz: tzinfo, state: FSMContext
-) -> None:
+async def deal_command(message: Message, ctx: Ctx) -> None:
     arg = (message.text or "").split(maxsplit=1)[1:]
     if not arg or not arg[0].lstrip("#").isdigit():
-        await message.answer(t("deal.usage", lang))
+        await message.answer(ctx.t("deal.usage"))
         return
-    card = await deals.get_card(uow, actor, int(arg[0].lstrip("#")))
-    await deal_card.send_card(message, card, lang, tz, storage=state.storage)
+    card = await deals.get_card(ctx.uow, ctx.actor, int(arg[0].lstrip("#")))
+    await deal_card.send_card(message, ctx, card)
 
 
 # --- stage moves (required fields asked inline) -------------------------------------------
@@ -105,30 +94,20 @@ MOVES: dict[DealAction, Move] = {
 }
 
 
-async def _move(
-    callback_data: DealCb, uow: UnitOfWork, actor: Actor, fields: dict[str, Any] | None = None
-) -> DealCard:
+async def _move(callback_data: DealCb, ctx: Ctx, fields: dict[str, Any] | None = None) -> DealCard:
     move = MOVES.get(callback_data.action)
     if move is None:  # a move asked for a field, then its callback was replaced: refuse
         raise ValidationError("action", "unknown")
-    return await move(uow, actor, callback_data, fields)
+    return await move(ctx.uow, ctx.actor, callback_data, fields)
 
 
-async def move(
-    query: CallbackQuery,
-    callback_data: DealCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-    state: FSMContext,
-) -> None:
+async def move(query: CallbackQuery, callback_data: DealCb, ctx: Ctx) -> None:
     try:
-        card = await _move(callback_data, uow, actor)
+        card = await _move(callback_data, ctx)
     except FieldRequired as exc:
-        await _ask_field(query, callback_data, exc.field, {}, lang, state)
+        await _ask_field(query, callback_data, exc.field, {}, ctx)
         return
-    await deal_card.show(query, card, lang, tz)
+    await deal_card.show(query, ctx, card)
 
 
 async def _ask_field(
@@ -136,36 +115,27 @@ async def _ask_field(
     cb: DealCb,
     field: str,
     collected: dict[str, Any],
-    lang: str,
-    state: FSMContext,
+    ctx: Ctx,
     message: Message | None = None,
 ) -> None:
-    card_msg = (await state.get_data()).get("card_msg")
+    card_msg = (await ctx.state.get_data()).get("card_msg")
     if query is not None and screen.message_of(query) is not None:
         card_msg = screen.where(query)
     target = message or query
     if target is None:
         return
     data = {"cb": cb.pack(), "field": field, "fields": collected, "card_msg": card_msg}
-    await screen.ask(target, state, DealInput.field, t(f"deal.ask.{field}", lang), lang, data=data)
+    await screen.ask(target, ctx, DealInput.field, ctx.t(f"deal.ask.{field}"), data=data)
 
 
-def _parse_field(field: str, text: str, tz: tzinfo, clock: Any) -> Any:
+def _parse_field(field: str, text: str, ctx: Ctx) -> Any:
     if field in ("measurement_at", "next_contact_at"):
-        return dates.parse_when(text, clock, str(tz))
+        return dates.parse_when(text, ctx.clock, ctx.zone)
     return text
 
 
-async def field_input(
-    message: Message,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-    state: FSMContext,
-    clock: Any,
-) -> None:
-    data = await state.get_data()
+async def field_input(message: Message, ctx: Ctx) -> None:
+    data = await ctx.state.get_data()
     cb = DealCb.unpack(data["cb"])
     field = data["field"]
     collected: dict[str, Any] = dict(data.get("fields") or {})
@@ -173,12 +143,12 @@ async def field_input(
         if isinstance(collected.get(key), str):
             collected[key] = datetime.fromisoformat(collected[key])
     try:
-        value = _parse_field(field, message.text or "", tz, clock)
+        value = _parse_field(field, message.text or "", ctx)
         collected[field] = value
-        card = await _move(cb, uow, actor, collected)
+        card = await _move(cb, ctx, collected)
     except ValidationError as exc:
         # Re-ask the same field; nothing was saved.
-        await message.answer(screen.again(error_text(exc, lang), t(f"deal.ask.{field}", lang)))
+        await screen.refused(message, ctx, exc, f"deal.ask.{field}")
         return
     except FieldRequired as exc:
         if exc.field in collected:
@@ -186,10 +156,10 @@ async def field_input(
         stored = {
             k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in collected.items()
         }
-        await _ask_field(None, cb, exc.field, stored, lang, state, message)
+        await _ask_field(None, cb, exc.field, stored, ctx, message)
         return
-    await state.clear()
-    await deal_card.replace_card(message, data.get("card_msg"), card, lang, tz)
+    await ctx.state.clear()
+    await deal_card.replace_card(message, ctx, data.get("card_msg"), card)
 
 
 # --- one tap, one service call, the card re-rendered -----------------------------------------
@@ -205,182 +175,161 @@ ONE_CALL: dict[DealAction, OneCall] = {
 }
 
 
-async def one_call(
-    query: CallbackQuery,
-    callback_data: DealCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-) -> None:
-    card = await ONE_CALL[callback_data.action](uow, actor, callback_data)
-    await deal_card.show(query, card, lang, tz)
+async def one_call(query: CallbackQuery, callback_data: DealCb, ctx: Ctx) -> None:
+    card = await ONE_CALL[callback_data.action](ctx.uow, ctx.actor, callback_data)
+    await deal_card.show(query, ctx, card)
 
 
-async def choose_stage(
-    query: CallbackQuery,
-    callback_data: DealCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-) -> None:
-    await deal_card.sub_menu(
-        query, uow, actor, callback_data, lang, tz, lambda card: view.stages(card, lang)
-    )
+async def exclude_chat(query: CallbackQuery, callback_data: DealCb, ctx: Ctx) -> None:
+    card = await business.exclude_chat(ctx.uow, ctx.actor, callback_data.deal_id, callback_data.v)
+    await deal_card.show(query, ctx, card, notice=ctx.t("deal.chat.excluded"))
 
 
-# --- losing, refusal, reopening -----------------------------------------------------------
-
-
-async def lose_menu(
-    query: CallbackQuery,
-    callback_data: DealCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-) -> None:
-    async def menu(card: DealCard) -> InlineKeyboardMarkup:
-        reasons = [
-            (rid, ("⏸ " if cond else "") + label)
-            for rid, label, cond in await deals.loss_reasons(uow, lang)
-        ]
-        return view.reasons(card, reasons, lang)
-
-    pick = t("deal.lose.pick", lang)
-    await deal_card.sub_menu(query, uow, actor, callback_data, lang, tz, menu, pick)
-
-
-# --- deferral -----------------------------------------------------------------------------
-
-
-async def defer_menu(
-    query: CallbackQuery,
-    callback_data: DealCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-) -> None:
-    pick = t("deal.defer.pick", lang)
-    await deal_card.sub_menu(
-        query, uow, actor, callback_data, lang, tz, lambda c: view.defer_choices(c, lang), pick
-    )
-
-
-async def defer_quick(
-    query: CallbackQuery,
-    callback_data: DealCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-    clock: Any,
-) -> None:
+async def defer_quick(query: CallbackQuery, callback_data: DealCb, ctx: Ctx) -> None:
     choices = view.DEFER_CHOICES
     if not 0 <= callback_data.arg < len(choices):
         raise ValidationError("when", "unknown")
-    when = dates.quick(choices[callback_data.arg], clock, str(tz))
-    card = await deals.defer(uow, actor, callback_data.deal_id, when, callback_data.v)
-    await deal_card.show(query, card, lang, tz)
+    when = dates.quick(choices[callback_data.arg], ctx.clock, ctx.zone)
+    card = await deals.defer(ctx.uow, ctx.actor, callback_data.deal_id, when, callback_data.v)
+    await deal_card.show(query, ctx, card)
 
 
-async def defer_type(
-    query: CallbackQuery,
-    callback_data: DealCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    state: FSMContext,
-) -> None:
-    await deal_card.fresh(uow, actor, callback_data)
-    await deal_card.ask_for_card(
-        query, state, DealInput.defer_date, callback_data, t("deal.ask.defer", lang), lang
-    )
+# --- sub-menus: stages, loss reasons, deferral, reassignment ------------------------------
+
+SubMenu = Callable[[Ctx, DealCard], deal_card.Markup]
 
 
-async def defer_date_input(
-    message: Message,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-    state: FSMContext,
-    clock: Any,
-) -> None:
-    async def apply(cb: DealCb, text: str) -> DealCard:
-        when = dates.parse_when(text, clock, str(tz))
-        return await deals.defer(uow, actor, cb.deal_id, when, cb.v)
-
-    await deal_card.typed(message, state, lang, tz, "deal.ask.defer", apply)
+async def _loss_reasons(ctx: Ctx, card: DealCard) -> InlineKeyboardMarkup:
+    reasons = [
+        (rid, ("⏸ " if cond else "") + label)
+        for rid, label, cond in await deals.loss_reasons(ctx.uow, ctx.lang)
+    ]
+    return view.reasons(card, reasons, ctx.lang)
 
 
-# --- notes, history, reassignment ---------------------------------------------------------
+async def _managers(ctx: Ctx, card: DealCard) -> InlineKeyboardMarkup:
+    return view.managers(card, await deals.assignable_managers(ctx.uow, ctx.actor), ctx.lang)
 
 
-async def note_ask(
-    query: CallbackQuery,
-    callback_data: DealCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    state: FSMContext,
-) -> None:
-    """Note or call: a prompt from a stale card is refused at the tap (with the fresh card),
-    not after the text is typed."""
-    card = await deal_card.fresh(uow, actor, callback_data)
+# action -> (the keyboard in place of the card's buttons, the key of the text above it)
+SUB_MENUS: dict[DealAction, tuple[SubMenu, str | None]] = {
+    DealAction.CHOOSE: (lambda ctx, card: view.stages(card, ctx.lang), None),
+    DealAction.LOSE: (_loss_reasons, "deal.lose.pick"),
+    DealAction.DEFER: (lambda ctx, card: view.defer_choices(card, ctx.lang), "deal.defer.pick"),
+    DealAction.REASSIGN: (_managers, "deal.reassign.pick"),
+}
+
+
+async def sub_menu(query: CallbackQuery, callback_data: DealCb, ctx: Ctx) -> None:
+    markup, pick = SUB_MENUS[callback_data.action]
+    await deal_card.sub_menu(query, ctx, callback_data, lambda card: markup(ctx, card), pick)
+
+
+# --- typed values: a deferral date, notes, calls, replies to the client's chat -----------
+
+
+def _may_edit(ctx: Ctx, card: DealCard) -> None:
     if not card.may_edit:
         raise PermissionDenied(str(Action.DEAL_EDIT))
-    call = callback_data.action == DealAction.CALL
-    step = DealInput.call if call else DealInput.note
-    key = "deal.ask.call" if call else "deal.ask.note"
-    await deal_card.ask_for_card(query, state, step, callback_data, t(key, lang), lang)
 
 
-async def note_input(
-    message: Message, uow: UnitOfWork, actor: Actor, lang: str, tz: tzinfo, state: FSMContext
-) -> None:
-    async def apply(cb: DealCb, text: str) -> DealCard:
-        return await deals.add_note(uow, actor, cb.deal_id, text)
-
-    await deal_card.typed(message, state, lang, tz, "deal.ask.note", apply)
+async def _defer_to(ctx: Ctx, cb: DealCb, text: str, message: Message) -> DealCard:
+    when = dates.parse_when(text, ctx.clock, ctx.zone)
+    return await deals.defer(ctx.uow, ctx.actor, cb.deal_id, when, cb.v)
 
 
-async def call_input(
-    message: Message, uow: UnitOfWork, actor: Actor, lang: str, tz: tzinfo, state: FSMContext
-) -> None:
-    async def apply(cb: DealCb, text: str) -> DealCard:
-        return await deals.add_note(uow, actor, cb.deal_id, text, ActivityKind.CALL)
+async def _reply(ctx: Ctx, cb: DealCb, text: str, message: Message) -> DealCard:
+    target = await business.prepare_reply(ctx.uow, ctx.actor, cb.deal_id, text)
+    if message.bot is None:
+        raise ValidationError("reply", "not_sent")
+    sent = await message.bot.send_message(
+        target.chat_id,
+        escape(target.text),
+        business_connection_id=target.connection_id,
+    )
+    return await business.record_reply(ctx.uow, ctx.actor, target, sent.message_id)
 
-    await deal_card.typed(message, state, lang, tz, "deal.ask.call", apply)
+
+Apply = Callable[[Ctx, DealCb, str, Message], Awaitable[DealCard]]
+Check = Callable[[Ctx, DealCard], Awaitable[object] | None]
 
 
-async def history(
-    query: CallbackQuery,
-    callback_data: DealCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-) -> None:
-    """📜 History: the newest page of the deal's timeline, every kind."""
-    card = await deals.get_card(uow, actor, callback_data.deal_id)
-    page = await timelines.deal_timeline(uow, actor, card.id)
-    await screen.edit(
-        query, timeline.page_text(page, lang, tz), view.history_markup(card, page, lang)
+@dataclass(frozen=True, slots=True)
+class Typed:
+    """A value typed for the card: the step, its question (a key; asked again after a
+    refused value), the service call, and what refuses the question at the tap."""
+
+    step: State
+    prompt: str
+    apply: Apply
+    check: Check | None = None
+
+
+TYPED: dict[DealAction, Typed] = {
+    DealAction.DEFER_TYPE: Typed(DealInput.defer_date, "deal.ask.defer", _defer_to),
+    # a note or a call on a stale card is refused at the tap (with the fresh card)
+    DealAction.NOTE: Typed(
+        DealInput.note,
+        "deal.ask.note",
+        lambda ctx, cb, text, _m: deals.add_note(ctx.uow, ctx.actor, cb.deal_id, text),
+        _may_edit,
+    ),
+    DealAction.CALL: Typed(
+        DealInput.call,
+        "deal.ask.call",
+        lambda ctx, cb, text, _m: deals.add_note(
+            ctx.uow, ctx.actor, cb.deal_id, text, ActivityKind.CALL
+        ),
+        _may_edit,
+    ),
+    # refused at the tap when the chat cannot be answered (no connection, no right to
+    # reply, the 24-hour window passed)
+    DealAction.REPLY: Typed(
+        DealInput.reply,
+        "deal.ask.reply",
+        _reply,
+        lambda ctx, card: business.check_reply(ctx.uow, ctx.actor, card.id),
+    ),
+}
+TYPED_AT: dict[str | None, Typed] = {typed.step.state: typed for typed in TYPED.values()}
+
+
+async def typed_ask(query: CallbackQuery, callback_data: DealCb, ctx: Ctx) -> None:
+    typed = TYPED[callback_data.action]
+    check = typed.check
+    await deal_card.ask_for_card(
+        query,
+        ctx,
+        typed.step,
+        callback_data,
+        typed.prompt,
+        check=(lambda card: check(ctx, card)) if check else None,
     )
 
 
-async def timeline_page(
-    query: CallbackQuery,
-    callback_data: TimelineCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-) -> None:
+async def typed_input(message: Message, ctx: Ctx, raw_state: str | None = None) -> None:
+    typed = TYPED_AT[raw_state]
+    apply = typed.apply
+    await deal_card.typed(
+        message, ctx, typed.prompt, lambda cb, text: apply(ctx, cb, text, message)
+    )
+
+
+# --- history ------------------------------------------------------------------------------
+
+
+async def history(query: CallbackQuery, callback_data: DealCb, ctx: Ctx) -> None:
+    """📜 History: the newest page of the deal's timeline, every kind."""
+    card = await deals.get_card(ctx.uow, ctx.actor, callback_data.deal_id)
+    page = await timelines.deal_timeline(ctx.uow, ctx.actor, card.id)
+    await screen.edit(
+        query, timeline.page_text(page, ctx.lang, ctx.tz), view.history_markup(card, page, ctx.lang)
+    )
+
+
+async def timeline_page(query: CallbackQuery, callback_data: TimelineCb, ctx: Ctx) -> None:
     """A filter button or "older" on a deal's or a lead's history."""
+    uow, actor, lang = ctx.uow, ctx.actor, ctx.lang
     flt = timeline.FILTER_OF[callback_data.f]
     after = (callback_data.src, callback_data.rid) if callback_data.src else None
     ident = callback_data.subject_id
@@ -392,7 +341,7 @@ async def timeline_page(
         # v set: "back" redraws the card in this message (open_deal checks no version)
         back = [button(t("common.back", lang), DealCb(action=DealAction.OPEN, deal_id=ident, v=1))]
     markup = timeline.page_keyboard(page, callback_data.subject, ident, lang, back)
-    await screen.edit(query, timeline.page_text(page, lang, tz), markup)
+    await screen.edit(query, timeline.page_text(page, lang, ctx.tz), markup)
 
 
 # --- files ----------------------------------------------------------------------------------
@@ -407,17 +356,11 @@ SEND_ONE: dict[str, Callable[..., Any]] = {
 }
 
 
-async def files(
-    query: CallbackQuery,
-    callback_data: DealCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-) -> None:
+async def files(query: CallbackQuery, callback_data: DealCb, ctx: Ctx) -> None:
     """📎 Files: the deal's photos and videos back as media groups (captions kept), the
     other files one by one, a page at a time, then a line with "more" and "back"."""
-    card = await deal_card.fresh(uow, actor, callback_data)
-    page = await timelines.deal_files(uow, actor, card.id, callback_data.arg)
+    card = await deal_card.fresh(ctx, callback_data)
+    page = await timelines.deal_files(ctx.uow, ctx.actor, card.id, callback_data.arg)
     msg = screen.message_of(query)
     if msg is None or msg.bot is None:
         return
@@ -440,81 +383,16 @@ async def files(
         if f.media_type in SEND_ONE:
             await SEND_ONE[f.media_type](bot, chat, f)
     await msg.answer(
-        view.files_text(card, page, lang, timelines.FILES_PER_PAGE),
-        reply_markup=view.files_markup(card, page, lang),
+        view.files_text(card, page, ctx.lang, timelines.FILES_PER_PAGE),
+        reply_markup=view.files_markup(card, page, ctx.lang),
     )
-
-
-# --- client chats (Telegram Business) -------------------------------------------------------
-
-
-async def reply_ask(
-    query: CallbackQuery,
-    callback_data: DealCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    state: FSMContext,
-) -> None:
-    """💬 Reply: refused at the tap when the card is stale, the chat cannot be answered
-    (no connection, no right to reply, the 24-hour window passed)."""
-    await deal_card.fresh(uow, actor, callback_data)
-    await business.check_reply(uow, actor, callback_data.deal_id)
-    await deal_card.ask_for_card(
-        query, state, DealInput.reply, callback_data, t("deal.ask.reply", lang), lang
-    )
-
-
-async def reply_input(
-    message: Message, uow: UnitOfWork, actor: Actor, lang: str, tz: tzinfo, state: FSMContext
-) -> None:
-    async def apply(cb: DealCb, text: str) -> DealCard:
-        target = await business.prepare_reply(uow, actor, cb.deal_id, text)
-        if message.bot is None:
-            raise ValidationError("reply", "not_sent")
-        sent = await message.bot.send_message(
-            target.chat_id,
-            escape(target.text),
-            business_connection_id=target.connection_id,
-        )
-        return await business.record_reply(uow, actor, target, sent.message_id)
-
-    await deal_card.typed(message, state, lang, tz, "deal.ask.reply", apply)
-
-
-async def exclude_chat(
-    query: CallbackQuery,
-    callback_data: DealCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-) -> None:
-    card = await business.exclude_chat(uow, actor, callback_data.deal_id, callback_data.v)
-    await deal_card.show(query, card, lang, tz, notice=t("deal.chat.excluded", lang))
-
-
-async def reassign_menu(
-    query: CallbackQuery,
-    callback_data: DealCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-) -> None:
-    async def menu(card: DealCard) -> InlineKeyboardMarkup:
-        return view.managers(card, await deals.assignable_managers(uow, actor), lang)
-
-    pick = t("deal.reassign.pick", lang)
-    await deal_card.sub_menu(query, uow, actor, callback_data, lang, tz, menu, pick)
 
 
 # --- my deals, search ---------------------------------------------------------------------
 
 
-async def _list(
-    uow: UnitOfWork, actor: Actor, lang: str, cb: ListCb, web_app_url: str | None = None
-) -> tuple[str, Any]:
+async def _list(ctx: Ctx, cb: ListCb, web_app_url: str | None) -> tuple[str, Any]:
+    uow, actor, lang = ctx.uow, ctx.actor, ctx.lang
     page = await deals.list_deals(
         uow,
         actor,
@@ -535,122 +413,84 @@ async def _list(
     return view.list_text(page, lang, heading), with_app(markup, web_app_url, lang)
 
 
-async def my_deals(
-    query: CallbackQuery,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    web_app_url: str | None = None,
-) -> None:
-    text, markup = await _list(uow, actor, lang, ListCb(), web_app_url)
+async def my_deals(query: CallbackQuery, ctx: Ctx, web_app_url: str | None = None) -> None:
+    text, markup = await _list(ctx, ListCb(), web_app_url)
     if isinstance(query.message, Message):
         await query.message.answer(text, reply_markup=markup)
 
 
-async def my_deals_command(
-    message: Message,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    web_app_url: str | None = None,
-) -> None:
-    text, markup = await _list(uow, actor, lang, ListCb(), web_app_url)
+async def my_deals_command(message: Message, ctx: Ctx, web_app_url: str | None = None) -> None:
+    text, markup = await _list(ctx, ListCb(), web_app_url)
     await message.answer(text, reply_markup=markup)
 
 
 async def list_page(
-    query: CallbackQuery,
-    callback_data: ListCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    web_app_url: str | None = None,
+    query: CallbackQuery, callback_data: ListCb, ctx: Ctx, web_app_url: str | None = None
 ) -> None:
-    text, markup = await _list(uow, actor, lang, callback_data, web_app_url)
+    text, markup = await _list(ctx, callback_data, web_app_url)
     if isinstance(query.message, Message):
         await query.message.edit_text(text, reply_markup=markup)
 
 
-async def search_ask(
-    query: CallbackQuery,
-    actor: Actor,
-    lang: str,
-    state: FSMContext,
-    callback_answer: CallbackAnswer,
-) -> None:
-    require(actor, Action.REPORTS_OWN)  # a forged Search button (measurers): refused
-    await screen.ask(query, state, DealInput.search, t("deals.search.ask", lang), lang)
+async def search_ask(query: CallbackQuery, ctx: Ctx) -> None:
+    require(ctx.actor, Action.REPORTS_OWN)  # a forged Search button (measurers): refused
+    await screen.ask(query, ctx, DealInput.search, ctx.t("deals.search.ask"))
 
 
-async def search_command(
-    message: Message, uow: UnitOfWork, actor: Actor, lang: str, state: FSMContext
-) -> None:
+async def search_command(message: Message, ctx: Ctx) -> None:
     query = (message.text or "").split(maxsplit=1)[1:]
     if not query:
-        require(actor, Action.REPORTS_OWN)
-        await screen.ask(
-            message, state, DealInput.search, t("deals.search.ask", lang), lang, hint=False
-        )
+        require(ctx.actor, Action.REPORTS_OWN)
+        await screen.ask(message, ctx, DealInput.search, ctx.t("deals.search.ask"), hint=False)
         return
-    await _search(message, uow, actor, lang, query[0], state)
+    await _search(message, ctx, query[0])
 
 
-async def search_input(
-    message: Message, uow: UnitOfWork, actor: Actor, lang: str, state: FSMContext
-) -> None:
-    await _search(message, uow, actor, lang, message.text or "", state)
+async def search_input(message: Message, ctx: Ctx) -> None:
+    await _search(message, ctx, message.text or "")
 
 
-async def _search(
-    message: Message, uow: UnitOfWork, actor: Actor, lang: str, text: str, state: FSMContext
-) -> None:
+async def _search(message: Message, ctx: Ctx, text: str) -> None:
     try:
-        found = await deals.search(uow, actor, text)
+        found = await deals.search(ctx.uow, ctx.actor, text)
     except ValidationError as exc:
-        await message.answer(error_text(exc, lang) + "\n" + t("deals.search.ask", lang))
+        await screen.refused(message, ctx, exc, "deals.search.ask")
         return
-    await state.clear()
+    await ctx.state.clear()
     if not found:
-        await message.answer(t("deals.search.none", lang))
+        await message.answer(ctx.t("deals.search.none"))
         return
     rows = [
-        [button(deal_card.list_button(item, lang), DealCb(action=DealAction.OPEN, deal_id=item.id))]
+        [
+            button(
+                deal_card.list_button(item, ctx.lang),
+                DealCb(action=DealAction.OPEN, deal_id=item.id),
+            )
+        ]
         for item in found
     ]
     await message.answer(
-        t("deals.search.found", lang, n=len(found)),
+        ctx.t("deals.search.found", n=len(found)),
         reply_markup=InlineKeyboardMarkup(inline_keyboard=rows),
     )
 
 
 def setup() -> Router:
     """A fresh router for one Dispatcher (its handlers in dispatch order)."""
-    router = Router(name="deals")
-    router.message.filter(Staff())
-    router.callback_query.filter(Staff())
+    router = staff_router("deals")
     router.callback_query.register(open_deal, DealCb.filter(F.action == DealAction.OPEN))
     router.message.register(deal_command, Command("deal"))
     router.callback_query.register(move, DealCb.filter(F.action.in_(set(MOVES))))
     router.message.register(field_input, DealInput.field, F.text)
     router.callback_query.register(one_call, DealCb.filter(F.action.in_(set(ONE_CALL))))
-    router.callback_query.register(choose_stage, DealCb.filter(F.action == DealAction.CHOOSE))
-    router.callback_query.register(lose_menu, DealCb.filter(F.action == DealAction.LOSE))
-    router.callback_query.register(defer_menu, DealCb.filter(F.action == DealAction.DEFER))
+    router.callback_query.register(exclude_chat, DealCb.filter(F.action == DealAction.EXCLUDE_CHAT))
     router.callback_query.register(defer_quick, DealCb.filter(F.action == DealAction.DEFER_QUICK))
-    router.callback_query.register(defer_type, DealCb.filter(F.action == DealAction.DEFER_TYPE))
-    router.message.register(defer_date_input, DealInput.defer_date, F.text)
-    router.callback_query.register(
-        note_ask, DealCb.filter(F.action.in_({DealAction.NOTE, DealAction.CALL}))
-    )
-    router.message.register(note_input, DealInput.note, F.text)
-    router.message.register(call_input, DealInput.call, F.text)
+    router.callback_query.register(sub_menu, DealCb.filter(F.action.in_(set(SUB_MENUS))))
+    router.callback_query.register(typed_ask, DealCb.filter(F.action.in_(set(TYPED))))
+    router.message.register(typed_input, StateFilter(*(x.step for x in TYPED.values())), F.text)
     router.callback_query.register(history, DealCb.filter(F.action == DealAction.HISTORY))
     router.callback_query.register(timeline_page, TimelineCb.filter())
     router.callback_query.register(files, DealCb.filter(F.action == DealAction.FILES))
-    router.callback_query.register(reply_ask, DealCb.filter(F.action == DealAction.REPLY))
-    router.message.register(reply_input, DealInput.reply, F.text)
-    router.callback_query.register(exclude_chat, DealCb.filter(F.action == DealAction.EXCLUDE_CHAT))
-    router.callback_query.register(reassign_menu, DealCb.filter(F.action == DealAction.REASSIGN))
     router.callback_query.register(my_deals, MenuCb.filter(F.action == MenuAction.MY_DEALS))
     router.message.register(my_deals_command, Command("deals"))
     router.callback_query.register(list_page, ListCb.filter())

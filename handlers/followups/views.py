@@ -3,8 +3,9 @@ demand's task ("Defer again" choices, the loss reasons of "Lost")."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
@@ -23,40 +24,35 @@ def reasons(task_id: int, items: Sequence[tuple[int, str]]) -> InlineKeyboardMar
     return kb.as_markup()
 
 
-def defer_again(task_id: int, lang: str) -> InlineKeyboardMarkup:
+def _when_choices(
+    lang: str, choice: Callable[[int], CallbackData], typed: CallbackData
+) -> InlineKeyboardBuilder:
+    """The quick "when" choices (`choice(i)`: the i-th one's callback), two a row, then
+    "Type a date"."""
     kb = InlineKeyboardBuilder()
-    for i, choice in enumerate(NEXT_CONTACT_CHOICES):
-        kb.add(
-            button(
-                t(f"tasks.when.{choice.value}", lang),
-                TaskCb(action=TaskAction.DEFER_AGAIN, task_id=task_id, arg=i + 1),
-            )
-        )
+    for i, when in enumerate(NEXT_CONTACT_CHOICES):
+        kb.add(button(t(f"tasks.when.{when.value}", lang), choice(i)))
     kb.adjust(2)
-    kb.row(
-        button(
-            t("tasks.next_contact.type", lang),
-            TaskCb(action=TaskAction.DEFER_TYPE, task_id=task_id),
-        )
+    kb.row(button(t("tasks.next_contact.type", lang), typed))
+    return kb
+
+
+def defer_again(task_id: int, lang: str) -> InlineKeyboardMarkup:
+    """Deferred demand's "Defer again": its choices count from 1 (0: show the choices)."""
+    kb = _when_choices(
+        lang,
+        lambda i: TaskCb(action=TaskAction.DEFER_AGAIN, task_id=task_id, arg=i + 1),
+        TaskCb(action=TaskAction.DEFER_TYPE, task_id=task_id),
     )
     return kb.as_markup()
 
 
 def next_contact(card: DealCard, lang: str) -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    for i, choice in enumerate(NEXT_CONTACT_CHOICES):
-        kb.add(
-            button(
-                t(f"tasks.when.{choice.value}", lang),
-                NextContactCb(deal_id=card.id, arg=i, v=card.version),
-            )
-        )
-    kb.adjust(2)
-    kb.row(
-        button(
-            t("tasks.next_contact.type", lang),
-            NextContactCb(deal_id=card.id, arg=len(NEXT_CONTACT_CHOICES), v=card.version),
-        )
+    """The deal card's "Next contact" (its last choice, after the quick ones: type a date)."""
+    kb = _when_choices(
+        lang,
+        lambda i: NextContactCb(deal_id=card.id, arg=i, v=card.version),
+        NextContactCb(deal_id=card.id, arg=len(NEXT_CONTACT_CHOICES), v=card.version),
     )
     kb.row(*back_to_card(card, lang))
     return kb.as_markup()

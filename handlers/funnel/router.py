@@ -34,10 +34,11 @@ from handlers.funnel import charts
 from handlers.funnel import views as view
 from handlers.ui import fmt
 from handlers.ui.callbacks import DrillCb, ExportCb, FunnelCb, MenuAction, MenuCb
-from handlers.ui.filters import Staff
+from handlers.ui.context import Ctx
+from handlers.ui.filters import staff_router
 from handlers.ui.i18n import t, tn
 from handlers.ui.keyboards import with_app
-from services.permissions import Action, Actor, require
+from services.permissions import Action, require
 from services.reports import export
 from services.reports import screens as reports
 from services.reports.analytics import (
@@ -66,13 +67,12 @@ def _filters(cb: FunnelCb | DrillCb, tz: tzinfo) -> ReportFilter:
     )
 
 
-async def _screen(
-    uow_factory: UnitOfWorkFactory, actor: Actor, cb: FunnelCb, tz: tzinfo
-) -> ReportScreen:
+async def _screen(uow_factory: UnitOfWorkFactory, ctx: Ctx, cb: FunnelCb) -> ReportScreen:
     """A report is a long read: its own read-only unit of work (on SQLite: no write lock,
     and the queries run off the event loop's thread, storage/sqlite_driver.py)."""
+    kind, filters = view.REPORTS[cb.report], _filters(cb, ctx.tz)
     async with uow_factory.read_only() as uow:
-        return await reports.report_screen(uow, actor, view.REPORTS[cb.report], _filters(cb, tz))
+        return await reports.report_screen(uow, ctx.actor, kind, filters)
 
 
 def _chart(screen: ReportScreen, lang: str, tz: tzinfo) -> bytes:
@@ -102,63 +102,49 @@ def _keyboard(
 
 
 async def _open(
-    message: Message,
-    uow_factory: UnitOfWorkFactory,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-    web_app_url: str | None = None,
+    message: Message, ctx: Ctx, uow_factory: UnitOfWorkFactory, web_app_url: str | None
 ) -> None:
     cb = FunnelCb()
-    screen = await _screen(uow_factory, actor, cb, tz)
-    png = await asyncio.to_thread(_chart, screen, lang, tz)
+    screen = await _screen(uow_factory, ctx, cb)
+    png = await asyncio.to_thread(_chart, screen, ctx.lang, ctx.tz)
     photo = await message.answer_photo(_photo(png, screen))
     cb = cb.model_copy(update={"photo": photo.message_id})
     await message.answer(
-        view.screen_text(screen, lang, tz),
-        reply_markup=_keyboard(screen, cb, lang, web_app_url),
+        view.screen_text(screen, ctx.lang, ctx.tz),
+        reply_markup=_keyboard(screen, cb, ctx.lang, web_app_url),
     )
 
 
 async def funnel_command(
-    message: Message,
-    uow_factory: UnitOfWorkFactory,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-    web_app_url: str | None = None,
+    message: Message, ctx: Ctx, uow_factory: UnitOfWorkFactory, web_app_url: str | None = None
 ) -> None:
-    await _open(message, uow_factory, actor, lang, tz, web_app_url)
+    await _open(message, ctx, uow_factory, web_app_url)
 
 
 async def funnel_menu(
     query: CallbackQuery,
+    ctx: Ctx,
     uow_factory: UnitOfWorkFactory,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
     web_app_url: str | None = None,
 ) -> None:
     if isinstance(query.message, Message):
-        await _open(query.message, uow_factory, actor, lang, tz, web_app_url)
+        await _open(query.message, ctx, uow_factory, web_app_url)
 
 
 async def funnel_pick(
     query: CallbackQuery,
     callback_data: FunnelCb,
+    ctx: Ctx,
     uow_factory: UnitOfWorkFactory,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
     web_app_url: str | None = None,
 ) -> None:
-    cb = callback_data
-    screen = await _screen(uow_factory, actor, cb, tz)
+    cb, lang = callback_data, ctx.lang
+    screen = await _screen(uow_factory, ctx, cb)
     message = query.message
     if not isinstance(message, Message):
         return
     if cb.menu != 1:  # the manager picker only changes the buttons: the chart stays
-        png = await asyncio.to_thread(_chart, screen, lang, tz)
+        png = await asyncio.to_thread(_chart, screen, lang, ctx.tz)
         cb = cb.model_copy(update={"photo": await _replace_photo(message, cb.photo, png, screen)})
     markup = (
         _keyboard(screen, cb, lang, web_app_url)
@@ -166,7 +152,7 @@ async def funnel_pick(
         else view.screen_keyboard(screen, cb, lang)
     )
     try:
-        await message.edit_text(view.screen_text(screen, lang, tz), reply_markup=markup)
+        await message.edit_text(view.screen_text(screen, lang, ctx.tz), reply_markup=markup)
     except TelegramBadRequest as exc:
         if "not modified" not in exc.message:
             raise
@@ -189,19 +175,14 @@ async def _replace_photo(message: Message, photo_id: int, png: bytes, screen: Re
 
 
 async def drill(
-    query: CallbackQuery,
-    callback_data: DrillCb,
-    uow_factory: UnitOfWorkFactory,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
+    query: CallbackQuery, callback_data: DrillCb, ctx: Ctx, uow_factory: UnitOfWorkFactory
 ) -> None:
     """The deals behind a tapped number: a new message under the report; its page buttons
     edit that message."""
-    cb = callback_data
-    filters = _filters(cb, tz)
+    cb, lang = callback_data, ctx.lang
+    filters, what = _filters(cb, ctx.tz), view.DRILLS[cb.what]
     async with uow_factory.read_only() as uow:
-        page = await drill_down(uow, actor, view.DRILLS[cb.what], filters, cb.key, cb.page)
+        page = await drill_down(uow, ctx.actor, what, filters, cb.key, cb.page)
     message = query.message
     if not isinstance(message, Message):
         return
@@ -221,14 +202,14 @@ async def drill(
 
 async def _export(
     message: Message,
+    ctx: Ctx,
     uow_factory: UnitOfWorkFactory,
-    actor: Actor,
-    lang: str,
     filters: ExportFilter,
     kind: str = "xlsx",
 ) -> None:
     """A long read: its own read-only unit of work, so on SQLite it holds no write lock
     while rows are written and progress edits go out to Telegram."""
+    actor, lang = ctx.actor, ctx.lang
     require(actor, Action.REPORTS_OWN)  # before the progress message: measurers get nothing
     status = await message.answer(t("export.progress.start", lang))
     last = {"at": time.monotonic(), "percent": 0}
@@ -268,25 +249,18 @@ async def _export(
 
 
 async def export_command(
-    message: Message,
-    command: CommandObject,
-    uow_factory: UnitOfWorkFactory,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
+    message: Message, command: CommandObject, ctx: Ctx, uow_factory: UnitOfWorkFactory
 ) -> None:
     """/export: the XLSX; /export csv: the deals as CSV."""
     kind = "csv" if (command.args or "").strip().lower() == "csv" else "xlsx"
-    await _export(message, uow_factory, actor, lang, ExportFilter(tz=str(tz)), kind)
+    await _export(message, ctx, uow_factory, ExportFilter(tz=ctx.zone), kind)
 
 
 async def export_button(
     query: CallbackQuery,
     callback_data: ExportCb,
+    ctx: Ctx,
     uow_factory: UnitOfWorkFactory,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
     callback_answer: CallbackAnswer,
 ) -> None:
     cb = callback_data
@@ -294,21 +268,19 @@ async def export_button(
         pipeline_id=cb.pipeline_id or None,
         period=view.PERIODS[cb.period],
         manager_id=cb.manager_id or None,
-        tz=str(tz),
+        tz=ctx.zone,
     )
-    require(actor, Action.REPORTS_OWN)
+    require(ctx.actor, Action.REPORTS_OWN)
     # A big export outlives a callback query's life: answer the tap now, not after.
     callback_answer.disabled = True
     await query.answer()
     if isinstance(query.message, Message):
-        await _export(query.message, uow_factory, actor, lang, filters)
+        await _export(query.message, ctx, uow_factory, filters)
 
 
 def setup() -> Router:
     """A fresh router for one Dispatcher (its handlers in dispatch order)."""
-    router = Router(name="funnel")
-    router.message.filter(Staff())
-    router.callback_query.filter(Staff())
+    router = staff_router("funnel")
     router.message.register(funnel_command, Command("funnel"))
     router.callback_query.register(funnel_menu, MenuCb.filter(F.action == MenuAction.FUNNEL))
     router.callback_query.register(funnel_pick, FunnelCb.filter())

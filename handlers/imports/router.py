@@ -18,15 +18,14 @@ from aiogram.enums import ChatAction
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from handlers.ui import fmt
+from handlers.ui import fmt, screen
 from handlers.ui.callbacks import ImportAction, ImportCb
-from handlers.ui.filters import Staff
+from handlers.ui.context import Ctx
+from handlers.ui.filters import staff_router
 from handlers.ui.i18n import has, t
 from services.errors import ValidationError
 from services.intake import imports
 from services.intake.imports import Column, ImportView, Report, RowIssue, Target
-from services.permissions import Actor
-from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +203,7 @@ def _column(view: ImportView, index: int) -> Column:
 # --- the document ---------------------------------------------------------------------------
 
 
-async def upload(message: Message, uow: UnitOfWork, actor: Actor, lang: str) -> None:
+async def upload(message: Message, ctx: Ctx) -> None:
     document = message.document
     assert document is not None
 
@@ -216,51 +215,46 @@ async def upload(message: Message, uow: UnitOfWork, actor: Actor, lang: str) -> 
         assert stream is not None
         return stream.read()
 
-    view = await imports.upload(uow, actor, document.file_name or "", document.file_size, read)
-    await message.answer(mapping_text(view, lang), reply_markup=mapping_keyboard(view, lang))
+    view = await imports.upload(
+        ctx.uow, ctx.actor, document.file_name or "", document.file_size, read
+    )
+    await message.answer(
+        mapping_text(view, ctx.lang), reply_markup=mapping_keyboard(view, ctx.lang)
+    )
 
 
 # --- mapping ------------------------------------------------------------------------------
 
 
-async def _edit(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None) -> None:
-    if isinstance(query.message, Message):
-        await query.message.edit_text(text, reply_markup=markup)
+async def show_mapping(query: CallbackQuery, callback_data: ImportCb, ctx: Ctx) -> None:
+    view = await imports.get(ctx.uow, ctx.actor, callback_data.job)
+    await screen.edit(query, mapping_text(view, ctx.lang), mapping_keyboard(view, ctx.lang))
 
 
-async def show_mapping(
-    query: CallbackQuery, callback_data: ImportCb, uow: UnitOfWork, actor: Actor, lang: str
-) -> None:
-    view = await imports.get(uow, actor, callback_data.job)
-    await _edit(query, mapping_text(view, lang), mapping_keyboard(view, lang))
-
-
-async def pick_target(
-    query: CallbackQuery, callback_data: ImportCb, uow: UnitOfWork, actor: Actor, lang: str
-) -> None:
-    view = await imports.get(uow, actor, callback_data.job)
+async def pick_target(query: CallbackQuery, callback_data: ImportCb, ctx: Ctx) -> None:
+    view = await imports.get(ctx.uow, ctx.actor, callback_data.job)
     column = _column(view, callback_data.col)
-    await _edit(query, targets_text(view, column, lang), targets_keyboard(view, column, lang))
+    await screen.edit(
+        query, targets_text(view, column, ctx.lang), targets_keyboard(view, column, ctx.lang)
+    )
 
 
-async def set_target(
-    query: CallbackQuery, callback_data: ImportCb, uow: UnitOfWork, actor: Actor, lang: str
-) -> None:
+async def set_target(query: CallbackQuery, callback_data: ImportCb, ctx: Ctx) -> None:
     cb = callback_data
-    view = await imports.set_target(uow, actor, cb.job, cb.col, imports.target_of(cb.to))
-    await _edit(query, mapping_text(view, lang), mapping_keyboard(view, lang))
+    view = await imports.set_target(ctx.uow, ctx.actor, cb.job, cb.col, imports.target_of(cb.to))
+    await screen.edit(query, mapping_text(view, ctx.lang), mapping_keyboard(view, ctx.lang))
 
 
 # --- dry run, import, cancel ----------------------------------------------------------------
 
 
-async def check(
-    query: CallbackQuery, callback_data: ImportCb, uow: UnitOfWork, actor: Actor, lang: str
-) -> None:
-    view = await imports.dry_run(uow, actor, callback_data.job)
+async def check(query: CallbackQuery, callback_data: ImportCb, ctx: Ctx) -> None:
+    view = await imports.dry_run(ctx.uow, ctx.actor, callback_data.job)
     assert view.report is not None
-    await _edit(
-        query, report_text(view, view.report, lang), report_keyboard(view, view.report, lang)
+    await screen.edit(
+        query,
+        report_text(view, view.report, ctx.lang),
+        report_keyboard(view, view.report, ctx.lang),
     )
 
 
@@ -323,39 +317,33 @@ class Progress:
         await self.anchor.answer(text)
 
 
-async def run(
-    query: CallbackQuery, callback_data: ImportCb, uow: UnitOfWork, actor: Actor, lang: str
-) -> None:
+async def run(query: CallbackQuery, callback_data: ImportCb, ctx: Ctx) -> None:
     if not isinstance(query.message, Message):
         return
-    progress = Progress(query.message, lang)
+    progress = Progress(query.message, ctx.lang)
     started = time.monotonic()
     try:
-        view = await imports.run(uow, actor, callback_data.job, progress)
+        view = await imports.run(ctx.uow, ctx.actor, callback_data.job, progress)
     except Exception:
         if progress.started:  # the counter is showing: say that nothing was added
-            await progress.finish(t("import.failed", lang))
+            await progress.finish(t("import.failed", ctx.lang))
         raise
-    await progress.finish(summary_text(view, lang, time.monotonic() - started))
+    await progress.finish(summary_text(view, ctx.lang, time.monotonic() - started))
     try:  # the report's buttons are spent (a tap would only hear "already imported")
         await query.message.edit_reply_markup(reply_markup=None)
     except TelegramAPIError as exc:
         log.info("import report keyboard left in place: %s", exc)
 
 
-async def cancel(
-    query: CallbackQuery, callback_data: ImportCb, uow: UnitOfWork, actor: Actor, lang: str
-) -> None:
-    view = await imports.cancel(uow, actor, callback_data.job)
-    text = t("import.cancelled", lang, name=escape(_cut(view.filename, WIDTH)))
-    await _edit(query, text, None)
+async def cancel(query: CallbackQuery, callback_data: ImportCb, ctx: Ctx) -> None:
+    view = await imports.cancel(ctx.uow, ctx.actor, callback_data.job)
+    text = t("import.cancelled", ctx.lang, name=escape(_cut(view.filename, WIDTH)))
+    await screen.edit(query, text, None)
 
 
 def setup() -> Router:
     """A fresh router for one Dispatcher (its handlers in dispatch order)."""
-    router = Router(name="imports")
-    router.message.filter(Staff())
-    router.callback_query.filter(Staff())
+    router = staff_router("imports")
     router.message.register(upload, F.document)
     router.callback_query.register(show_mapping, ImportCb.filter(F.action == ImportAction.MAPPING))
     router.callback_query.register(pick_target, ImportCb.filter(F.action == ImportAction.COLUMN))

@@ -10,28 +10,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import tzinfo
 from typing import Any
 
 from aiogram import F, Router
 from aiogram.filters import Command
-from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 
 from handlers.installments import views as view
 from handlers.ui import deal_card, screen
 from handlers.ui.callbacks import DealAction, DealCb, InstallmentAction, InstallmentCb
-from handlers.ui.error_text import error_text
-from handlers.ui.filters import Staff
-from handlers.ui.i18n import t
+from handlers.ui.context import Ctx
+from handlers.ui.filters import staff_router
 from services import dates
 from services.common import check_version
 from services.errors import DealClosed, ValidationError
-from services.permissions import Actor
 from services.work import installments
 from services.work.installments import EqualSplit, PlanSpec
-from storage.uow import UnitOfWork
 
 _DATE_TOKEN = re.compile(r"^(\d{1,2}[./]\d{1,2}([./]\d{2,4})?|\d{4}-\d{1,2}-\d{1,2}|\w+)$")
 
@@ -49,116 +44,63 @@ def _deal_cb(cb: InstallmentCb) -> DealCb:
     return DealCb(action=DealAction.OPEN, deal_id=cb.deal_id, v=cb.v)
 
 
-async def win_menu(
-    query: CallbackQuery,
-    callback_data: InstallmentCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-) -> None:
-    ask = t("installments.ask.count", lang)
-    await deal_card.sub_menu(
-        query, uow, actor, _deal_cb(callback_data), lang, tz, lambda c: view.plan_menu(c, lang), ask
-    )
+async def win_menu(query: CallbackQuery, callback_data: InstallmentCb, ctx: Ctx) -> None:
+    cb, ask = _deal_cb(callback_data), "installments.ask.count"
+    await deal_card.sub_menu(query, ctx, cb, lambda card: view.plan_menu(card, ctx.lang), ask)
 
 
-async def plan_ask(
-    query: CallbackQuery,
-    callback_data: InstallmentCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    state: FSMContext,
-) -> None:
-    cb = _deal_cb(callback_data)
-    await deal_card.fresh(uow, actor, cb)
-    if callback_data.action == InstallmentAction.COUNT:
-        await deal_card.ask_for_card(
-            query,
-            state,
-            InstallmentInput.plan_first_due,
-            cb,
-            t("installments.ask.first_due", lang),
-            lang,
-        )
-        await state.update_data(count=callback_data.arg)
-    else:
-        await deal_card.ask_for_card(
-            query, state, InstallmentInput.plan_lines, cb, t("installments.ask.lines", lang), lang
-        )
+# an equal split's count asks for the first due date, typed lines ask for the lines
+PLAN_ASKS: dict[InstallmentAction, tuple[State, str]] = {
+    InstallmentAction.COUNT: (InstallmentInput.plan_first_due, "installments.ask.first_due"),
+    InstallmentAction.LINES: (InstallmentInput.plan_lines, "installments.ask.lines"),
+}
+
+
+async def plan_ask(query: CallbackQuery, callback_data: InstallmentCb, ctx: Ctx) -> None:
+    step, prompt = PLAN_ASKS[callback_data.action]
+    count = {"count": callback_data.arg} if callback_data.action == InstallmentAction.COUNT else {}
+    await deal_card.ask_for_card(query, ctx, step, _deal_cb(callback_data), prompt, data=count)
 
 
 async def _win(
-    message: Message,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-    state: FSMContext,
-    ask_key: str,
-    plan_of: Callable[[dict[str, Any]], PlanSpec],
+    message: Message, ctx: Ctx, ask_key: str, plan_of: Callable[[dict[str, Any]], PlanSpec]
 ) -> None:
-    data = await state.get_data()
+    data = await ctx.state.get_data()
     cb = DealCb.unpack(data["cb"])
     try:
         summary = await installments.win_with_installments(
-            uow, actor, cb.deal_id, plan_of(data), cb.v or None, tz=str(tz)
+            ctx.uow, ctx.actor, cb.deal_id, plan_of(data), cb.v or None, tz=ctx.zone
         )
     except ValidationError as exc:
-        await message.answer(error_text(exc, lang) + "\n" + t(ask_key, lang))
+        await screen.refused(message, ctx, exc, ask_key)
         return
-    await state.clear()
-    notice = t("installments.won", lang, source=summary.source_deal_id)
+    await ctx.state.clear()
+    notice = ctx.t("installments.won", source=summary.source_deal_id)
     await screen.edit_or_send(
         message,
         data.get("card_msg"),
-        view.installment_text(summary, lang, notice),
-        view.installment_keyboard(summary, lang),
+        view.installment_text(summary, ctx.lang, notice),
+        view.installment_keyboard(summary, ctx.lang),
     )
 
 
-async def plan_first_due(
-    message: Message,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-    state: FSMContext,
-    clock: Any,
-) -> None:
+async def plan_first_due(message: Message, ctx: Ctx) -> None:
     def plan_of(data: dict[str, Any]) -> PlanSpec:
-        first = dates.parse_day(message.text or "", clock, str(tz))
+        first = dates.parse_day(message.text or "", ctx.clock, ctx.zone)
         return EqualSplit(count=int(data.get("count") or 0), first_due=first)
 
-    await _win(message, uow, actor, lang, tz, state, "installments.ask.first_due", plan_of)
+    await _win(message, ctx, "installments.ask.first_due", plan_of)
 
 
-async def plan_lines(
-    message: Message,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-    state: FSMContext,
-    clock: Any,
-) -> None:
+async def plan_lines(message: Message, ctx: Ctx) -> None:
     def plan_of(data: dict[str, Any]) -> PlanSpec:
-        return installments.parse_plan_lines(message.text or "", clock, str(tz))
+        return installments.parse_plan_lines(message.text or "", ctx.clock, ctx.zone)
 
-    await _win(message, uow, actor, lang, tz, state, "installments.ask.lines", plan_of)
+    await _win(message, ctx, "installments.ask.lines", plan_of)
 
 
-async def pay_ask(
-    query: CallbackQuery,
-    callback_data: InstallmentCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-    state: FSMContext,
-) -> None:
-    summary = await installments.plan_summary(uow, actor, callback_data.deal_id, str(tz))
+async def pay_ask(query: CallbackQuery, callback_data: InstallmentCb, ctx: Ctx) -> None:
+    summary = await installments.plan_summary(ctx.uow, ctx.actor, callback_data.deal_id, ctx.zone)
     # A prompt from a stale card (a payment recorded since, the plan paid off) is refused
     # here, at the tap, with the fresh card -- not after the amount is typed.
     if summary.deal_id == callback_data.deal_id:
@@ -167,10 +109,9 @@ async def pay_ask(
         raise DealClosed(summary.stage_code)
     await screen.ask(
         query,
-        state,
+        ctx,
         InstallmentInput.payment,
-        view.payment_prompt(summary, lang),
-        lang,
+        view.payment_prompt(summary, ctx.lang),
         data={"deal_id": callback_data.deal_id, "v": callback_data.v},
     )
 
@@ -183,48 +124,40 @@ def split_payment(text: str) -> tuple[str, str | None]:
     return text.strip(), None
 
 
-async def pay_input(
-    message: Message,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-    state: FSMContext,
-    clock: Any,
-) -> None:
-    data = await state.get_data()
+async def pay_input(message: Message, ctx: Ctx) -> None:
+    data = await ctx.state.get_data()
     amount, day = split_payment(message.text or "")
     try:
-        paid_on = dates.parse_paid_on(day, clock, str(tz)) if day else None
+        paid_on = dates.parse_paid_on(day, ctx.clock, ctx.zone) if day else None
         summary = await installments.record_payment(
-            uow, actor, int(data["deal_id"]), amount, paid_on, data.get("v") or None, tz=str(tz)
+            ctx.uow,
+            ctx.actor,
+            int(data["deal_id"]),
+            amount,
+            paid_on,
+            data.get("v") or None,
+            tz=ctx.zone,
         )
     except ValidationError as exc:
-        await message.answer(
-            error_text(exc, lang) + "\n" + t("installments.ask.payment_short", lang)
-        )
+        await screen.refused(message, ctx, exc, "installments.ask.payment_short")
         return
-    await state.clear()
-    notice = t("installments.recorded", lang)
+    await ctx.state.clear()
+    notice = ctx.t("installments.recorded")
     await message.answer(
-        view.installment_text(summary, lang, notice),
-        reply_markup=view.installment_keyboard(summary, lang),
+        view.installment_text(summary, ctx.lang, notice),
+        reply_markup=view.installment_keyboard(summary, ctx.lang),
     )
 
 
-async def receivables(
-    message: Message, uow: UnitOfWork, actor: Actor, lang: str, tz: tzinfo
-) -> None:
-    report = await installments.receivables(uow, actor, str(tz))
-    text, markup = view.receivables(report, lang)
+async def receivables(message: Message, ctx: Ctx) -> None:
+    report = await installments.receivables(ctx.uow, ctx.actor, ctx.zone)
+    text, markup = view.receivables(report, ctx.lang)
     await message.answer(text, reply_markup=markup)
 
 
 def setup() -> Router:
     """A fresh router for one Dispatcher (its handlers in dispatch order)."""
-    router = Router(name="installments")
-    router.message.filter(Staff())
-    router.callback_query.filter(Staff())
+    router = staff_router("installments")
     router.callback_query.register(
         win_menu, InstallmentCb.filter(F.action == InstallmentAction.WIN)
     )

@@ -19,7 +19,6 @@ from typing import Any
 
 from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
-from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyKeyboardRemove
 from aiogram.types import Contact as TgContact
@@ -28,12 +27,12 @@ from handlers.leads import views as view
 from handlers.ui import cards, deal_card, lead_card, screen
 from handlers.ui import keyboards as kb
 from handlers.ui.callbacks import LeadAction, LeadCb, MenuAction, MenuCb, WizardAction, WizardCb
+from handlers.ui.context import Ctx
 from handlers.ui.error_text import error_text
-from handlers.ui.filters import Staff
-from handlers.ui.i18n import t
+from handlers.ui.filters import staff_router
 from services import validation
 from services.common import check_version
-from services.dto import Duplicate, LeadCard
+from services.dto import Duplicate
 from services.errors import DuplicateLead, ValidationError
 from services.permissions import Action, Actor, require
 from services.sales import deals, leads
@@ -89,17 +88,16 @@ def _prev(step: str, data: dict[str, Any]) -> str | None:
     return STEPS[i] if i >= 0 else None
 
 
-async def _step(state: FSMContext) -> str | None:
-    raw = await state.get_state()
+async def _step(ctx: Ctx) -> str | None:
+    raw = await ctx.state.get_state()
     prefix = LeadWizard.__full_group_name__ + ":"
     return raw[len(prefix) :] if raw and raw.startswith(prefix) else None
 
 
 async def _ask(
-    state: FSMContext,
+    ctx: Ctx,
     data: dict[str, Any],
     step: str,
-    lang: str,
     target: Message,
     *,
     edit: bool = False,
@@ -109,6 +107,7 @@ async def _ask(
 
     The phone step's reply keyboard (share contact) is taken away, with a line saying
     what the step holds, as soon as the wizard leaves that step."""
+    lang, state = ctx.lang, ctx.state
     text, markup = view.prompt(step, data, lang)
     if error:
         text = f"{error}\n\n{text}"
@@ -124,10 +123,10 @@ async def _ask(
         await target.answer(text, reply_markup=markup)
 
 
-async def _reask(state: FSMContext, lang: str, target: Message, error: str) -> None:
-    step = await _step(state)
+async def _reask(ctx: Ctx, target: Message, error: str) -> None:
+    step = await _step(ctx)
     if step is not None:
-        await _ask(state, await state.get_data(), step, lang, target, error=error)
+        await _ask(ctx, await ctx.state.get_data(), step, target, error=error)
 
 
 def _dups(found: list[Duplicate], lang: str) -> list[list[Any]]:
@@ -136,12 +135,9 @@ def _dups(found: list[Duplicate], lang: str) -> list[list[Any]]:
 
 
 async def _after_contact(
-    state: FSMContext,
+    ctx: Ctx,
     data: dict[str, Any],
-    lang: str,
     target: Message,
-    uow: UnitOfWork,
-    actor: Actor,
     *,
     back_to: str | None,
     then: str,
@@ -149,12 +145,12 @@ async def _after_contact(
 ) -> None:
     """A new phone/email: offer the client's open leads and deals, else go on to `then`."""
     data["force"] = False
-    found = await leads.find_duplicates(uow, actor, data.get("phone"), data.get("email"))
+    found = await leads.find_duplicates(ctx.uow, ctx.actor, data.get("phone"), data.get("email"))
     if found:
-        data.update(dups=_dups(found, lang), dup_from=back_to, dup_next=then)
-        await _ask(state, data, "duplicate", lang, target, edit=edit)
+        data.update(dups=_dups(found, ctx.lang), dup_from=back_to, dup_next=then)
+        await _ask(ctx, data, "duplicate", target, edit=edit)
     else:
-        await _ask(state, data, then, lang, target, edit=edit)
+        await _ask(ctx, data, then, target, edit=edit)
 
 
 def _contact_phone(contact: TgContact) -> str | None:
@@ -180,84 +176,89 @@ def _contact_name(contact: TgContact) -> str | None:
 # --- starting ------------------------------------------------------------------------------
 
 
-async def _start(target: Message, state: FSMContext, actor: Actor, lang: str) -> None:
-    require(actor, Action.LEAD_CREATE)  # a measurer is told now, not after seven steps
-    if (await state.get_data()).get("kb") == "reply":  # /lead again at the phone step
-        await target.answer(t("lead.wizard.closed", lang), reply_markup=ReplyKeyboardRemove())
-    await state.clear()
-    await _ask(state, {}, "source", lang, target)
+async def _start(target: Message, ctx: Ctx) -> None:
+    require(ctx.actor, Action.LEAD_CREATE)  # a measurer is told now, not after seven steps
+    if (await ctx.state.get_data()).get("kb") == "reply":  # /lead again at the phone step
+        await target.answer(ctx.t("lead.wizard.closed"), reply_markup=ReplyKeyboardRemove())
+    await ctx.state.clear()
+    await _ask(ctx, {}, "source", target)
 
 
-async def lead_command(
-    message: Message, uow: UnitOfWork, actor: Actor, lang: str, tz: tzinfo, state: FSMContext
-) -> None:
+async def lead_command(message: Message, ctx: Ctx) -> None:
     """/lead starts the wizard; /lead 12 opens lead 12."""
     arg = (message.text or "").split(maxsplit=1)[1:]
     if arg and arg[0].lstrip("#").isdigit():
-        card = await leads.get_lead(uow, actor, int(arg[0].lstrip("#")))
-        await message.answer(
-            lead_card.card_text(card, lang, tz), reply_markup=lead_card.card_keyboard(card, lang)
-        )
+        card = await leads.get_lead(ctx.uow, ctx.actor, int(arg[0].lstrip("#")))
+        await lead_card.send(message, ctx, card)
         return
-    await _start(message, state, actor, lang)
+    await _start(message, ctx)
 
 
-async def new_lead(query: CallbackQuery, actor: Actor, lang: str, state: FSMContext) -> None:
+async def new_lead(query: CallbackQuery, ctx: Ctx) -> None:
     if isinstance(query.message, Message):
-        await _start(query.message, state, actor, lang)
+        await _start(query.message, ctx)
 
 
-async def contact_shared(
-    message: Message, uow: UnitOfWork, actor: Actor, lang: str, state: FSMContext
-) -> None:
+async def contact_shared(message: Message, ctx: Ctx) -> None:
     """A contact sent to the bot: a new lead with name and phone filled."""
     assert message.contact is not None
-    require(actor, Action.LEAD_CREATE)
-    await state.clear()
+    require(ctx.actor, Action.LEAD_CREATE)
+    await ctx.state.clear()
     data: dict[str, Any] = {"name": _contact_name(message.contact)}
     data["phone"] = _contact_phone(message.contact)
     data["auto"] = [step for step in ("name", "phone") if data.get(step)]
     if data["phone"] is None:
-        await _ask(state, data, "source", lang, message)
+        await _ask(ctx, data, "source", message)
         return
-    await _after_contact(state, data, lang, message, uow, actor, back_to=None, then="source")
+    await _after_contact(ctx, data, message, back_to=None, then="source")
 
 
 # --- the steps -----------------------------------------------------------------------------
 
 
-async def source_chosen(
-    query: CallbackQuery, callback_data: WizardCb, lang: str, state: FSMContext
-) -> None:
+async def source_chosen(query: CallbackQuery, callback_data: WizardCb, ctx: Ctx) -> None:
     if not 0 <= callback_data.value < len(view.SOURCES):
         raise ValidationError("source", "unknown")
-    data = await state.get_data()
+    data = await ctx.state.get_data()
     data["source"] = str(view.SOURCES[callback_data.value])
     if isinstance(query.message, Message):
-        await _ask(state, data, _next("source", data), lang, query.message, edit=True)
+        await _ask(ctx, data, _next("source", data), query.message, edit=True)
 
 
-async def name_typed(message: Message, lang: str, state: FSMContext) -> None:
+def _amount(text: str) -> str:
+    validation.amount(text)
+    return text  # as typed: create_lead parses it again
+
+
+# A step typed as text (the phone has its own handler): the value kept, from the text.
+TYPED_STEPS: dict[str, Callable[[str], Any]] = {
+    "name": validation.name,
+    "company": lambda text: validation.name(text, "company_name", max_len=300),
+    "need": lambda text: validation.optional_text(text, "need"),
+    "amount": lambda text: _amount(text.strip()),
+}
+
+
+async def step_typed(message: Message, ctx: Ctx, raw_state: str | None = None) -> None:
+    step = (raw_state or "").rpartition(":")[2]
     try:
-        name = validation.name(message.text or "")
+        value = TYPED_STEPS[step](message.text or "")
     except ValidationError as exc:
-        await _reask(state, lang, message, error_text(exc, lang))
+        await _reask(ctx, message, error_text(exc, ctx.lang))
         return
-    data = await state.get_data()
-    data["name"] = name
-    await _ask(state, data, _next("name", data), lang, message)
+    data = await ctx.state.get_data()
+    data[step] = value
+    await _ask(ctx, data, _next(step, data), message)
 
 
-async def contact_in_wizard(
-    message: Message, uow: UnitOfWork, actor: Actor, lang: str, state: FSMContext
-) -> None:
+async def contact_in_wizard(message: Message, ctx: Ctx) -> None:
     """A contact at the name or phone step: its phone (and its name, at the name step)."""
     assert message.contact is not None
-    step = await _step(state) or "phone"
-    data = await state.get_data()
+    step = await _step(ctx) or "phone"
+    data = await ctx.state.get_data()
     phone = _contact_phone(message.contact)
     if phone is None:
-        await _reask(state, lang, message, error_text(ValidationError("phone"), lang))
+        await _reask(ctx, message, error_text(ValidationError("phone"), ctx.lang))
         return
     data.update(phone=phone, email=None)
     name = _contact_name(message.contact)
@@ -268,23 +269,21 @@ async def contact_in_wizard(
     else:  # a contact without a usable name: ask for it, then go past the phone
         data["auto"] = ["phone"]
         then = "name"
-    await _after_contact(state, data, lang, message, uow, actor, back_to=step, then=then)
+    await _after_contact(ctx, data, message, back_to=step, then=then)
 
 
-async def phone_typed(
-    message: Message, uow: UnitOfWork, actor: Actor, lang: str, state: FSMContext
-) -> None:
+async def phone_typed(message: Message, ctx: Ctx) -> None:
     """A phone number or an email; the reply keyboard's Back/Keep/Cancel arrive as text."""
     text = (message.text or "").strip()
-    data = await state.get_data()
-    if text == t("common.cancel", lang):
-        await _cancel(message, state, actor, lang, edit=False)
+    data = await ctx.state.get_data()
+    if text == ctx.t("common.cancel"):
+        await _cancel(message, ctx, edit=False)
         return
-    if text == t("common.back", lang):
-        await _back(message, state, actor, lang, edit=False)
+    if text == ctx.t("common.back"):
+        await _back(message, ctx, edit=False)
         return
-    if text == t("lead.wizard.keep", lang) and view.contact_value(data):
-        await _ask(state, data, _next("phone", data), lang, message)
+    if text == ctx.t("lead.wizard.keep") and view.contact_value(data):
+        await _ask(ctx, data, _next("phone", data), message)
         return
     try:
         if "@" in text:
@@ -292,104 +291,62 @@ async def phone_typed(
         else:
             data.update(phone=validation.phone(text), email=None)
     except ValidationError as exc:
-        await _reask(state, lang, message, error_text(exc, lang))
+        await _reask(ctx, message, error_text(exc, ctx.lang))
         return
-    await _after_contact(
-        state, data, lang, message, uow, actor, back_to="phone", then=_next("phone", data)
-    )
+    await _after_contact(ctx, data, message, back_to="phone", then=_next("phone", data))
 
 
-async def legal_chosen(
-    query: CallbackQuery, callback_data: WizardCb, lang: str, state: FSMContext
-) -> None:
-    data = await state.get_data()
+async def legal_chosen(query: CallbackQuery, callback_data: WizardCb, ctx: Ctx) -> None:
+    data = await ctx.state.get_data()
     data["legal"] = bool(callback_data.value)
     if isinstance(query.message, Message):
-        await _ask(state, data, _next("legal", data), lang, query.message, edit=True)
+        await _ask(ctx, data, _next("legal", data), query.message, edit=True)
 
 
-async def company_typed(message: Message, lang: str, state: FSMContext) -> None:
-    try:
-        company = validation.name(message.text or "", "company_name", max_len=300)
-    except ValidationError as exc:
-        await _reask(state, lang, message, error_text(exc, lang))
-        return
-    data = await state.get_data()
-    data["company"] = company
-    await _ask(state, data, _next("company", data), lang, message)
-
-
-async def need_typed(message: Message, lang: str, state: FSMContext) -> None:
-    try:
-        need = validation.optional_text(message.text, "need")
-    except ValidationError as exc:
-        await _reask(state, lang, message, error_text(exc, lang))
-        return
-    data = await state.get_data()
-    data["need"] = need
-    await _ask(state, data, _next("need", data), lang, message)
-
-
-async def amount_typed(message: Message, lang: str, state: FSMContext) -> None:
-    text = (message.text or "").strip()
-    try:
-        validation.amount(text)
-    except ValidationError as exc:
-        await _reask(state, lang, message, error_text(exc, lang))
-        return
-    data = await state.get_data()
-    data["amount"] = text  # as typed: create_lead parses it again
-    await _ask(state, data, _next("amount", data), lang, message)
-
-
-async def step_skipped(query: CallbackQuery, lang: str, state: FSMContext) -> None:
-    step = await _step(state)
-    data = await state.get_data()
+async def step_skipped(query: CallbackQuery, ctx: Ctx) -> None:
+    step = await _step(ctx)
+    data = await ctx.state.get_data()
     if step is None or not isinstance(query.message, Message):
         return
     data[step] = None
-    await _ask(state, data, _next(step, data), lang, query.message, edit=True)
+    await _ask(ctx, data, _next(step, data), query.message, edit=True)
 
 
-async def step_kept(query: CallbackQuery, lang: str, state: FSMContext) -> None:
-    step = await _step(state)
-    data = await state.get_data()
+async def step_kept(query: CallbackQuery, ctx: Ctx) -> None:
+    step = await _step(ctx)
+    data = await ctx.state.get_data()
     if step is None or not isinstance(query.message, Message):
         return
     if not data.get(step):  # nothing to keep: ask again
-        await _ask(state, data, step, lang, query.message, edit=True)
+        await _ask(ctx, data, step, query.message, edit=True)
         return
-    await _ask(state, data, _next(step, data), lang, query.message, edit=True)
+    await _ask(ctx, data, _next(step, data), query.message, edit=True)
 
 
 # --- back, cancel --------------------------------------------------------------------------
 
 
-async def _back(target: Message, state: FSMContext, actor: Actor, lang: str, *, edit: bool) -> None:
-    step = await _step(state)
-    data = await state.get_data()
+async def _back(target: Message, ctx: Ctx, *, edit: bool) -> None:
+    step = await _step(ctx)
+    data = await ctx.state.get_data()
     data["auto"] = []  # going back shows every step again, values kept
     prev = data.get("dup_from") if step == "duplicate" else _prev(step or "source", data)
     if prev is None:  # before the first step: the main menu (nothing was saved)
-        await _leave(target, state, actor, lang, t("menu.title", lang), edit=edit)
+        await _leave(target, ctx, ctx.t("menu.title"), edit=edit)
         return
-    await _ask(state, data, prev, lang, target, edit=edit)
+    await _ask(ctx, data, prev, target, edit=edit)
 
 
-async def _cancel(
-    target: Message, state: FSMContext, actor: Actor, lang: str, *, edit: bool
-) -> None:
-    await _leave(target, state, actor, lang, t("lead.wizard.cancelled", lang), edit=edit)
+async def _cancel(target: Message, ctx: Ctx, *, edit: bool) -> None:
+    await _leave(target, ctx, ctx.t("lead.wizard.cancelled"), edit=edit)
 
 
-async def _leave(
-    target: Message, state: FSMContext, actor: Actor, lang: str, text: str, *, edit: bool
-) -> None:
-    data = await state.get_data()
-    await state.clear()
-    menu = kb.main_menu(actor, lang)
+async def _leave(target: Message, ctx: Ctx, text: str, *, edit: bool) -> None:
+    data = await ctx.state.get_data()
+    await ctx.state.clear()
+    menu = kb.main_menu(ctx.actor, ctx.lang)
     if data.get("kb") == "reply":  # the phone step's keyboard goes with a message of its own
-        await target.answer(t("lead.wizard.closed", lang), reply_markup=ReplyKeyboardRemove())
+        await target.answer(ctx.t("lead.wizard.closed"), reply_markup=ReplyKeyboardRemove())
         edit = False
     if edit:
         await target.edit_text(text, reply_markup=menu)
@@ -397,14 +354,14 @@ async def _leave(
         await target.answer(text, reply_markup=menu)
 
 
-async def back_tapped(query: CallbackQuery, actor: Actor, lang: str, state: FSMContext) -> None:
+async def back_tapped(query: CallbackQuery, ctx: Ctx) -> None:
     if isinstance(query.message, Message):
-        await _back(query.message, state, actor, lang, edit=True)
+        await _back(query.message, ctx, edit=True)
 
 
-async def cancel_tapped(query: CallbackQuery, actor: Actor, lang: str, state: FSMContext) -> None:
+async def cancel_tapped(query: CallbackQuery, ctx: Ctx) -> None:
     if isinstance(query.message, Message):
-        await _cancel(query.message, state, actor, lang, edit=True)
+        await _cancel(query.message, ctx, edit=True)
 
 
 # --- duplicates, confirm -------------------------------------------------------------------
@@ -424,15 +381,8 @@ def _lead_input(data: dict[str, Any]) -> LeadInput:
     )
 
 
-async def _create(
-    message: Message,
-    data: dict[str, Any],
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-    state: FSMContext,
-) -> None:
+async def _create(message: Message, data: dict[str, Any], ctx: Ctx) -> None:
+    uow, actor, lang = ctx.uow, ctx.actor, ctx.lang
     try:
         card = await leads.create_lead(
             uow, actor, _lead_input(data), allow_duplicate=bool(data.get("force"))
@@ -443,49 +393,35 @@ async def _create(
         if not found:
             raise
         data.update(dups=_dups(found, lang), dup_from="confirm", dup_next="create")
-        await _ask(state, data, "duplicate", lang, message, edit=True)
+        await _ask(ctx, data, "duplicate", message, edit=True)
         return
     except ValidationError as exc:  # each step validated; a stale store may still be off
         step = FIELD_STEP.get(exc.field, "confirm")
-        await _ask(state, data, step, lang, message, error=error_text(exc, lang))
+        await _ask(ctx, data, step, message, error=error_text(exc, lang))
         return
-    await state.clear()
+    await ctx.state.clear()
     await message.edit_text(
-        lead_card.card_text(card, lang, tz, t("lead.created", lang)),
+        lead_card.card_text(card, lang, ctx.tz, ctx.t("lead.created")),
         reply_markup=lead_card.card_keyboard(card, lang),
     )
 
 
-async def confirm(
-    query: CallbackQuery,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-    state: FSMContext,
-) -> None:
+async def confirm(query: CallbackQuery, ctx: Ctx) -> None:
     if isinstance(query.message, Message):
-        await _create(query.message, await state.get_data(), uow, actor, lang, tz, state)
+        await _create(query.message, await ctx.state.get_data(), ctx)
 
 
-async def force(
-    query: CallbackQuery,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-    state: FSMContext,
-) -> None:
+async def force(query: CallbackQuery, ctx: Ctx) -> None:
     """Not the same client after all: go on (or create, when offered at Confirm)."""
-    data = await state.get_data()
+    data = await ctx.state.get_data()
     data["force"] = True
     if not isinstance(query.message, Message):
         return
     then = data.get("dup_next") or "source"
     if then == "create":
-        await _create(query.message, data, uow, actor, lang, tz, state)
+        await _create(query.message, data, ctx)
         return
-    await _ask(state, data, then, lang, query.message, edit=True)
+    await _ask(ctx, data, then, query.message, edit=True)
 
 
 # The existing lead or deal a duplicate warning offers, drawn in place of the wizard.
@@ -498,75 +434,37 @@ DUPLICATE_CARDS: dict[WizardAction, Drawn] = {
 }
 
 
-async def open_duplicate(
-    query: CallbackQuery,
-    callback_data: WizardCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-    state: FSMContext,
-) -> None:
+async def open_duplicate(query: CallbackQuery, callback_data: WizardCb, ctx: Ctx) -> None:
     """The existing lead or deal instead of a new one (the wizard ends, nothing saved)."""
     text, markup = await DUPLICATE_CARDS[callback_data.action](
-        uow, actor, callback_data.value, lang, tz
+        ctx.uow, ctx.actor, callback_data.value, ctx.lang, ctx.tz
     )
-    if await _step(state) is not None:
-        await state.clear()
+    if await _step(ctx) is not None:
+        await ctx.state.clear()
     await screen.edit(query, text, markup)
 
 
-async def unexpected_input(message: Message, lang: str, state: FSMContext) -> None:
+async def unexpected_input(message: Message, ctx: Ctx) -> None:
     """A sticker at a text step, text where buttons are expected…: ask the step again."""
-    step = await _step(state)
+    step = await _step(ctx)
     hint = "lead.wizard.use_text" if step in TEXT_STEPS else "lead.wizard.use_buttons"
-    await _reask(state, lang, message, t(hint, lang))
+    await _reask(ctx, message, ctx.t(hint))
 
 
 # --- the lead card -------------------------------------------------------------------------
 
 
-async def _show(
-    query: CallbackQuery,
-    card: LeadCard,
-    lang: str,
-    tz: tzinfo,
-    notice: str | None = None,
-    markup: Any = None,
-) -> None:
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            lead_card.card_text(card, lang, tz, notice),
-            reply_markup=markup or lead_card.card_keyboard(card, lang),
-        )
-
-
-async def open_lead(
-    query: CallbackQuery,
-    callback_data: LeadCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-) -> None:
-    card = await leads.get_lead(uow, actor, callback_data.lead_id)
+async def open_lead(query: CallbackQuery, callback_data: LeadCb, ctx: Ctx) -> None:
+    card = await leads.get_lead(ctx.uow, ctx.actor, callback_data.lead_id)
     if callback_data.v:  # "back" from a sub-menu of this card: edit in place
-        await _show(query, card, lang, tz)
+        await lead_card.show(query, ctx, card)
     elif isinstance(query.message, Message):
-        await query.message.answer(
-            lead_card.card_text(card, lang, tz), reply_markup=lead_card.card_keyboard(card, lang)
-        )
+        await lead_card.send(query.message, ctx, card)
 
 
-async def card_action(
-    query: CallbackQuery,
-    callback_data: LeadCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-) -> None:
-    cb = callback_data  # a stale card: the error router shows the current one
+async def card_action(query: CallbackQuery, callback_data: LeadCb, ctx: Ctx) -> None:
+    # a stale card: the error router shows the current one
+    cb, uow, actor = callback_data, ctx.uow, ctx.actor
     if cb.action == LeadAction.TOGGLE:
         card = await leads.toggle_question(uow, actor, cb.lead_id, cb.arg, cb.v)
     elif cb.action == LeadAction.REASON:
@@ -574,52 +472,43 @@ async def card_action(
     else:  # DISQUALIFY: the reasons, on the card
         card = await leads.get_lead(uow, actor, cb.lead_id)
         check_version("lead", card.version, cb.v or None)
-        items = await deals.loss_reasons(uow, lang)
-        pick = t("lead.disqualify.pick", lang)
-        await _show(query, card, lang, tz, pick, view.reasons(card, items, lang))
+        items = await deals.loss_reasons(uow, ctx.lang)
+        pick = ctx.t("lead.disqualify.pick")
+        await lead_card.show(query, ctx, card, (pick, view.reasons(card, items, ctx.lang)))
         return
-    await _show(query, card, lang, tz)
+    await lead_card.show(query, ctx, card)
 
 
-async def convert(
-    query: CallbackQuery,
-    callback_data: LeadCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-    state: FSMContext,
-) -> None:
+async def convert(query: CallbackQuery, callback_data: LeadCb, ctx: Ctx) -> None:
     """Contact + deal in Sales; the card becomes the new deal's card (remembered as the
     deal's card in this chat: the Mini App redraws it). Unanswered required questions: the
     error router's alert (RuleViolation qualification_incomplete)."""
-    deal_id = await leads.convert(uow, actor, callback_data.lead_id, callback_data.v)
-    card = await deals.get_card(uow, actor, deal_id)
+    deal_id = await leads.convert(ctx.uow, ctx.actor, callback_data.lead_id, callback_data.v)
+    card = await deals.get_card(ctx.uow, ctx.actor, deal_id)
     if isinstance(query.message, Message):
-        notice = t("lead.converted", lang, id=callback_data.lead_id)
+        notice = ctx.t("lead.converted", id=callback_data.lead_id)
         await query.message.edit_text(
-            deal_card.card_text(card, lang, tz, notice),
-            reply_markup=deal_card.card_keyboard(card, lang),
+            deal_card.card_text(card, ctx.lang, ctx.tz, notice),
+            reply_markup=deal_card.card_keyboard(card, ctx.lang),
         )
         if query.bot is not None:
             where = query.message
             await cards.remember(
-                state.storage, query.bot.id, where.chat.id, card.id, where.message_id
+                ctx.state.storage, query.bot.id, where.chat.id, card.id, where.message_id
             )
 
 
 def setup() -> Router:
     """A fresh router for one Dispatcher (its handlers in dispatch order)."""
-    router = Router(name="leads")
-    router.message.filter(Staff())
-    router.callback_query.filter(Staff())
+    router = staff_router("leads")
     router.message.register(lead_command, Command("lead"))
     router.callback_query.register(new_lead, MenuCb.filter(F.action == MenuAction.NEW_LEAD))
     router.message.register(contact_shared, StateFilter(None), F.contact)
     router.callback_query.register(
         source_chosen, LeadWizard.source, WizardCb.filter(F.action == WizardAction.SOURCE)
     )
-    router.message.register(name_typed, LeadWizard.name, F.text, _not_command)
+    typed_steps = StateFilter(*(getattr(LeadWizard, step) for step in TYPED_STEPS))
+    router.message.register(step_typed, typed_steps, F.text, _not_command)
     router.message.register(
         contact_in_wizard, StateFilter(LeadWizard.name, LeadWizard.phone), F.contact
     )
@@ -627,9 +516,6 @@ def setup() -> Router:
     router.callback_query.register(
         legal_chosen, LeadWizard.legal, WizardCb.filter(F.action == WizardAction.LEGAL)
     )
-    router.message.register(company_typed, LeadWizard.company, F.text, _not_command)
-    router.message.register(need_typed, LeadWizard.need, F.text, _not_command)
-    router.message.register(amount_typed, LeadWizard.amount, F.text, _not_command)
     router.callback_query.register(
         step_skipped,
         StateFilter(LeadWizard.need, LeadWizard.amount),

@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import tzinfo
 from typing import Any
 
 from aiogram import F, Router
-from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 
 from handlers.measurement import views as view
 from handlers.ui import screen, task_card
 from handlers.ui.callbacks import AssignCb, TaskAction, TaskCb
+from handlers.ui.context import Ctx
 from handlers.ui.error_text import error_text
-from handlers.ui.filters import Staff
-from handlers.ui.i18n import t
-from services import tasks
+from handlers.ui.filters import staff_router
 from services.errors import ValidationError
 from services.permissions import Actor
 from services.tasks import TaskCard
@@ -42,72 +39,44 @@ class MeasurementInput(StatesGroup):
     upload = State(group_name="TaskInput")  # photos/documents/comment, until "Finish"
 
 
-async def assign(
-    query: CallbackQuery,
-    callback_data: AssignCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-) -> None:
+async def assign(query: CallbackQuery, callback_data: AssignCb, ctx: Ctx) -> None:
     card = await measurement.assign_measurer(
-        uow, actor, callback_data.task_id, callback_data.measurer_id
+        ctx.uow, ctx.actor, callback_data.task_id, callback_data.measurer_id
     )
-    notice = t("tasks.assign.done", lang, name=card.measurer_name or "")
+    notice = ctx.t("tasks.assign.done", name=card.measurer_name or "")
     msg = screen.message_of(query)
     if msg is not None:  # the head sees what the measurer got, without its buttons
-        await msg.edit_text(task_card.task_text(card, lang, tz, notice), reply_markup=None)
+        await msg.edit_text(task_card.task_text(card, ctx.lang, ctx.tz, notice), reply_markup=None)
 
 
 MeasureStep = Callable[[UnitOfWork, Actor, int], Awaitable[TaskCard]]
 STEPS: dict[TaskAction, MeasureStep] = {
-    TaskAction.ACCEPT: lambda uow, a, tid: measurement.accept(uow, a, tid),
-    TaskAction.ON_MY_WAY: lambda uow, a, tid: measurement.on_my_way(uow, a, tid),
+    TaskAction.ACCEPT: measurement.accept,
+    TaskAction.ON_MY_WAY: measurement.on_my_way,
 }
 
 
-async def measure_step(
-    query: CallbackQuery,
-    callback_data: TaskCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-) -> None:
-    card = await STEPS[callback_data.action](uow, actor, callback_data.task_id)
-    await task_card.show(query, card, lang, tz)
+async def measure_step(query: CallbackQuery, callback_data: TaskCb, ctx: Ctx) -> None:
+    card = await STEPS[callback_data.action](ctx.uow, ctx.actor, callback_data.task_id)
+    await task_card.show(query, ctx, card)
 
 
-async def decline_ask(
-    query: CallbackQuery,
-    callback_data: TaskCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    state: FSMContext,
-) -> None:
-    await tasks.task_card(uow, actor, callback_data.task_id)  # someone else's: refused
-    await screen.ask(
-        query,
-        state,
-        MeasurementInput.decline,
-        t("tasks.ask.decline_reason", lang),
-        lang,
-        data={"task_id": callback_data.task_id},
+async def decline_ask(query: CallbackQuery, callback_data: TaskCb, ctx: Ctx) -> None:
+    step = MeasurementInput.decline
+    await task_card.ask_for_task(
+        query, ctx, step, callback_data.task_id, "tasks.ask.decline_reason"
     )
 
 
-async def decline_input(
-    message: Message, uow: UnitOfWork, actor: Actor, lang: str, state: FSMContext
-) -> None:
-    data = await state.get_data()
+async def decline_input(message: Message, ctx: Ctx) -> None:
+    data = await ctx.state.get_data()
     try:
-        await measurement.decline(uow, actor, int(data["task_id"]), message.text or "")
+        await measurement.decline(ctx.uow, ctx.actor, int(data["task_id"]), message.text or "")
     except ValidationError as exc:
-        await message.answer(error_text(exc, lang) + "\n" + t("tasks.ask.decline_reason", lang))
+        await screen.refused(message, ctx, exc, "tasks.ask.decline_reason")
         return
-    await state.clear()
-    reply = t("tasks.declined.sent", lang)
+    await ctx.state.clear()
+    reply = ctx.t("tasks.declined.sent")
     await screen.edit_or_send(message, data.get("card_msg"), reply, None)
 
 
@@ -116,23 +85,16 @@ async def decline_input(
 _upload_locks: dict[int, asyncio.Lock] = {}
 
 
-async def upload_start(
-    query: CallbackQuery,
-    callback_data: TaskCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    state: FSMContext,
-) -> None:
-    await tasks.task_card(uow, actor, callback_data.task_id)  # someone else's: refused
-    await screen.ask(
+async def upload_start(query: CallbackQuery, callback_data: TaskCb, ctx: Ctx) -> None:
+    task_id = callback_data.task_id
+    await task_card.ask_for_task(
         query,
-        state,
+        ctx,
         MeasurementInput.upload,
-        t("tasks.ask.upload", lang),
-        lang,
-        data={"task_id": callback_data.task_id, "files": [], "comment": []},
-        markup=view.finish_button(callback_data.task_id, lang),
+        task_id,
+        "tasks.ask.upload",
+        data={"files": [], "comment": []},
+        markup=view.finish_button(task_id, ctx.lang),
     )
 
 
@@ -150,49 +112,41 @@ def _file_of(message: Message) -> list[Any] | None:
     return None
 
 
-async def upload_input(message: Message, lang: str, state: FSMContext) -> None:
+async def upload_input(message: Message, ctx: Ctx) -> None:
     item = _file_of(message)
     if item is None and not message.text:
-        await message.answer(error_text(ValidationError("attachments", "unknown_kind"), lang))
+        await message.answer(error_text(ValidationError("attachments", "unknown_kind"), ctx.lang))
         return
     key = message.from_user.id if message.from_user else message.chat.id
     lock = _upload_locks.setdefault(key, asyncio.Lock())
     async with lock:
-        data = await state.get_data()
+        data = await ctx.state.get_data()
         files: list[Any] = list(data.get("files") or [])
         comment: list[str] = list(data.get("comment") or [])
         if item is not None:
             files.append(item)
         else:
             comment.append(message.text or "")
-        await state.update_data(files=files, comment=comment)
+        await ctx.state.update_data(files=files, comment=comment)
     await message.answer(
-        t("tasks.upload.got", lang, files=len(files), comment=len(comment)),
-        reply_markup=view.finish_button(int(data["task_id"]), lang),
+        ctx.t("tasks.upload.got", files=len(files), comment=len(comment)),
+        reply_markup=view.finish_button(int(data["task_id"]), ctx.lang),
     )
 
 
-async def upload_end(
-    query: CallbackQuery,
-    callback_data: TaskCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-    state: FSMContext,
-) -> None:
-    data = await state.get_data()
+async def upload_end(query: CallbackQuery, callback_data: TaskCb, ctx: Ctx) -> None:
+    data = await ctx.state.get_data()
     mine = data.get("task_id") == callback_data.task_id
     files = [AttachmentIn(*f) for f in data.get("files") or []] if mine else []
     comment = "\n".join(data.get("comment") or []) if mine else ""
     card = await measurement.complete_measurement(
-        uow, actor, callback_data.task_id, files, comment or None
+        ctx.uow, ctx.actor, callback_data.task_id, files, comment or None
     )
-    await state.clear()
-    notice = t("tasks.upload.done", lang, count=card.attachments)
+    await ctx.state.clear()
+    notice = ctx.t("tasks.upload.done", count=card.attachments)
     msg = screen.message_of(query)
     if msg is not None:
-        await msg.edit_text(task_card.task_text(card, lang, tz, notice), reply_markup=None)
+        await msg.edit_text(task_card.task_text(card, ctx.lang, ctx.tz, notice), reply_markup=None)
     where = data.get("card_msg") if mine else None
     if where and msg is not None and msg.bot is not None and where[1] != msg.message_id:
         await msg.bot.edit_message_reply_markup(
@@ -202,9 +156,7 @@ async def upload_end(
 
 def setup() -> Router:
     """A fresh router for one Dispatcher (its handlers in dispatch order)."""
-    router = Router(name="measurement")
-    router.message.filter(Staff())
-    router.callback_query.filter(Staff())
+    router = staff_router("measurement")
     router.callback_query.register(assign, AssignCb.filter())
     router.callback_query.register(measure_step, TaskCb.filter(F.action.in_(set(STEPS))))
     router.callback_query.register(decline_ask, TaskCb.filter(F.action == TaskAction.DECLINE))

@@ -7,12 +7,20 @@ import logging
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove, TelegramObject, User
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyKeyboardRemove,
+    TelegramObject,
+    User,
+)
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from handlers.ui import keyboards as kb
 from handlers.ui.callbacks import LangCb, MenuAction, MenuCb
-from handlers.ui.filters import Staff
+from handlers.ui.context import Ctx
+from handlers.ui.filters import staff_router
 from handlers.ui.i18n import lang_of, t
 from services.permissions import Actor
 from services.team import staff as team
@@ -62,50 +70,56 @@ async def start_with_token(
         await set_commands_for(bot, new_actor, uow_factory, web_app_url)
 
 
-async def show_menu(message: Message, actor: Actor, lang: str, state: FSMContext) -> None:
-    if await state.get_state() is not None:  # leaving a wizard: drop its reply keyboard too
-        await message.answer(t("common.cancelled", lang), reply_markup=ReplyKeyboardRemove())
-    await state.clear()
-    await message.answer(t("menu.title", lang), reply_markup=kb.main_menu(actor, lang))
+def _menu(ctx: Ctx) -> tuple[str, InlineKeyboardMarkup]:
+    return ctx.t("menu.title"), kb.main_menu(ctx.actor, ctx.lang)
 
 
-async def cancel(message: Message, actor: Actor, lang: str, state: FSMContext) -> None:
-    await state.clear()
+async def show_menu(message: Message, ctx: Ctx) -> None:
+    if await ctx.state.get_state() is not None:  # leaving a wizard: drop its reply keyboard
+        await message.answer(ctx.t("common.cancelled"), reply_markup=ReplyKeyboardRemove())
+    await ctx.state.clear()
+    text, markup = _menu(ctx)
+    await message.answer(text, reply_markup=markup)
+
+
+async def cancel(message: Message, ctx: Ctx) -> None:
+    await ctx.state.clear()
     # Also takes away a reply keyboard a wizard step may have shown (share contact).
-    await message.answer(t("common.cancelled", lang), reply_markup=ReplyKeyboardRemove())
-    await message.answer(t("menu.title", lang), reply_markup=kb.main_menu(actor, lang))
+    await message.answer(ctx.t("common.cancelled"), reply_markup=ReplyKeyboardRemove())
+    text, markup = _menu(ctx)
+    await message.answer(text, reply_markup=markup)
 
 
-async def menu_home(query: CallbackQuery, actor: Actor, lang: str, state: FSMContext) -> None:
-    await state.clear()
+async def menu_home(query: CallbackQuery, ctx: Ctx) -> None:
+    await ctx.state.clear()
     if isinstance(query.message, Message):
-        await query.message.edit_text(t("menu.title", lang), reply_markup=kb.main_menu(actor, lang))
+        text, markup = _menu(ctx)
+        await query.message.edit_text(text, reply_markup=markup)
 
 
-async def help_command(message: Message, actor: Actor, lang: str) -> None:
+async def help_command(message: Message, ctx: Ctx) -> None:
     from handlers.ui.commands import help_text
 
-    await message.answer(help_text(actor, lang))
+    await message.answer(help_text(ctx.actor, ctx.lang))
 
 
-async def lang_command(message: Message, lang: str) -> None:
-    await message.answer(t("lang.pick", lang), reply_markup=kb.languages())
+async def lang_command(message: Message, ctx: Ctx) -> None:
+    await message.answer(ctx.t("lang.pick"), reply_markup=kb.languages())
 
 
-async def lang_menu(query: CallbackQuery, lang: str) -> None:
+async def lang_menu(query: CallbackQuery, ctx: Ctx) -> None:
     if isinstance(query.message, Message):
-        await query.message.answer(t("lang.pick", lang), reply_markup=kb.languages())
+        await query.message.answer(ctx.t("lang.pick"), reply_markup=kb.languages())
 
 
 async def set_lang(
     query: CallbackQuery,
     callback_data: LangCb,
-    uow: UnitOfWork,
-    actor: Actor,
+    ctx: Ctx,
     uow_factory: UnitOfWorkFactory,
     web_app_url: str | None = None,
 ) -> None:
-    updated = await team.set_language(uow, actor, callback_data.lang)
+    updated = await team.set_language(ctx.uow, ctx.actor, callback_data.lang)
     lang = updated.language or "ru"
     if isinstance(query.message, Message):
         await query.message.edit_text(t("lang.set", lang))
@@ -158,10 +172,8 @@ async def stranger_callback(
 def setup() -> tuple[Router, Router, Router]:
     """Fresh routers for one Dispatcher: access, menu, strangers."""
     access = Router(name="access")
-    menu = Router(name="menu")
+    menu = staff_router("menu")
     strangers = Router(name="strangers")
-    menu.message.filter(Staff())
-    menu.callback_query.filter(Staff())
     access.message.register(start_with_token, CommandStart(deep_link=True))
     menu.message.register(show_menu, CommandStart())
     menu.message.register(show_menu, Command("menu"))

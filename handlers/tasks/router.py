@@ -10,13 +10,11 @@ Errors go to the error router (handlers/errors.py).
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+from datetime import datetime
 from html import escape
-from typing import Any
 
 from aiogram import F, Router
 from aiogram.filters import Command
-from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.callback_answer import CallbackAnswer
@@ -35,16 +33,14 @@ from handlers.ui.callbacks import (
     TaskListCb,
     TaskListScope,
 )
-from handlers.ui.error_text import error_text
-from handlers.ui.filters import Staff
+from handlers.ui.context import Ctx
+from handlers.ui.filters import staff_router
 from handlers.ui.fmt import when as fmt_when
-from handlers.ui.i18n import t
 from services import dates, tasks
 from services.errors import ValidationError
-from services.permissions import Action, Actor, can, require
+from services.permissions import Action, can, require
 from services.sales import deals
 from services.tasks import Scope
-from storage.uow import UnitOfWork
 
 SCOPES: dict[TaskListScope, Scope] = {
     TaskListScope.TODAY: "today",
@@ -69,58 +65,38 @@ async def _drop_buttons(query: CallbackQuery, task_id: int) -> None:
 # --- /tasks -----------------------------------------------------------------------------------
 
 
-async def _list(
-    uow: UnitOfWork, actor: Actor, lang: str, tz: tzinfo, scope: TaskListScope
-) -> tuple[str, InlineKeyboardMarkup]:
-    items = await tasks.list_my_tasks(uow, actor, SCOPES[scope], str(tz))
-    return view.task_list(items, scope, lang, tz)
+async def _list(ctx: Ctx, scope: TaskListScope) -> tuple[str, InlineKeyboardMarkup]:
+    items = await tasks.list_my_tasks(ctx.uow, ctx.actor, SCOPES[scope], ctx.zone)
+    return view.task_list(items, scope, ctx.lang, ctx.tz)
 
 
-async def tasks_command(
-    message: Message, uow: UnitOfWork, actor: Actor, lang: str, tz: tzinfo
-) -> None:
-    text, markup = await _list(uow, actor, lang, tz, TaskListScope.TODAY)
+async def tasks_command(message: Message, ctx: Ctx) -> None:
+    text, markup = await _list(ctx, TaskListScope.TODAY)
     await message.answer(text, reply_markup=markup)
 
 
-async def tasks_menu(
-    query: CallbackQuery, uow: UnitOfWork, actor: Actor, lang: str, tz: tzinfo
-) -> None:
-    text, markup = await _list(uow, actor, lang, tz, TaskListScope.TODAY)
+async def tasks_menu(query: CallbackQuery, ctx: Ctx) -> None:
+    text, markup = await _list(ctx, TaskListScope.TODAY)
     msg = screen.message_of(query)
     if msg is not None:
         await msg.answer(text, reply_markup=markup)
 
 
-async def tasks_page(
-    query: CallbackQuery,
-    callback_data: TaskListCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-) -> None:
-    text, markup = await _list(uow, actor, lang, tz, callback_data.scope)
+async def tasks_page(query: CallbackQuery, callback_data: TaskListCb, ctx: Ctx) -> None:
+    text, markup = await _list(ctx, callback_data.scope)
     msg = screen.message_of(query)
     if msg is not None:
         await msg.edit_text(text, reply_markup=markup)
 
 
-async def open_task(
-    query: CallbackQuery,
-    callback_data: TaskCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-    state: FSMContext,
-) -> None:
-    await state.clear()
-    card = await tasks.task_card(uow, actor, callback_data.task_id)
+async def open_task(query: CallbackQuery, callback_data: TaskCb, ctx: Ctx) -> None:
+    await ctx.state.clear()
+    card = await tasks.task_card(ctx.uow, ctx.actor, callback_data.task_id)
     msg = screen.message_of(query)
     if msg is not None:
         await msg.answer(
-            task_card.task_text(card, lang, tz), reply_markup=task_card.task_keyboard(card, lang)
+            task_card.task_text(card, ctx.lang, ctx.tz),
+            reply_markup=task_card.task_keyboard(card, ctx.lang),
         )
 
 
@@ -128,170 +104,126 @@ async def open_task(
 
 
 async def done(
-    query: CallbackQuery,
-    callback_data: TaskCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    callback_answer: CallbackAnswer,
+    query: CallbackQuery, callback_data: TaskCb, ctx: Ctx, callback_answer: CallbackAnswer
 ) -> None:
-    await tasks.done(uow, actor, callback_data.task_id)
-    callback_answer.text = t("tasks.done", lang)
+    await tasks.done(ctx.uow, ctx.actor, callback_data.task_id)
+    callback_answer.text = ctx.t("tasks.done")
     await _drop_buttons(query, callback_data.task_id)
 
 
 async def snooze(
-    query: CallbackQuery,
-    callback_data: TaskCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-    callback_answer: CallbackAnswer,
+    query: CallbackQuery, callback_data: TaskCb, ctx: Ctx, callback_answer: CallbackAnswer
 ) -> None:
     if not 0 <= callback_data.arg < len(SNOOZE_CHOICES):
         raise ValidationError("when", "unknown_choice")
     info = await tasks.snooze_quick(
-        uow, actor, callback_data.task_id, SNOOZE_CHOICES[callback_data.arg], str(tz)
+        ctx.uow, ctx.actor, callback_data.task_id, SNOOZE_CHOICES[callback_data.arg], ctx.zone
     )
-    callback_answer.text = t("tasks.snoozed", lang, when=fmt_when(info.due_at, tz, lang))
+    callback_answer.text = ctx.t("tasks.snoozed", when=fmt_when(info.due_at, ctx.tz, ctx.lang))
     await _drop_buttons(query, callback_data.task_id)
 
 
 # --- manual tasks -------------------------------------------------------------------------
 
 
-async def _ask_title(message: Message, lang: str, state: FSMContext) -> None:
-    await state.set_state(TaskInput.new_title)
-    await state.set_data({})
-    await message.answer(t("tasks.new.ask_title", lang) + "\n" + t("common.cancel_hint", lang))
+async def _ask_title(message: Message, ctx: Ctx) -> None:
+    await ctx.state.set_state(TaskInput.new_title)
+    await ctx.state.set_data({})
+    await message.answer(ctx.t("tasks.new.ask_title") + "\n" + ctx.t("common.cancel_hint"))
 
 
-async def _ask_when(message: Message, lang: str, state: FSMContext, title: str) -> None:
-    await state.set_state(TaskInput.new_when)
-    await state.set_data({"title": title})
+async def _ask_when(message: Message, ctx: Ctx, title: str) -> None:
+    await ctx.state.set_state(TaskInput.new_when)
+    await ctx.state.set_data({"title": title})
     await message.answer(
-        t("tasks.new.ask_when", lang) + "\n" + t("tasks.ask.when", lang),
-        reply_markup=view.new_task_when(lang),
+        ctx.t("tasks.new.ask_when") + "\n" + ctx.t("tasks.ask.when"),
+        reply_markup=view.new_task_when(ctx.lang),
     )
 
 
-async def task_command(message: Message, actor: Actor, lang: str, state: FSMContext) -> None:
-    require(actor, Action.TASK_CREATE)  # measurers: refused
+async def task_command(message: Message, ctx: Ctx) -> None:
+    require(ctx.actor, Action.TASK_CREATE)  # measurers: refused
     text = (message.text or "").split(maxsplit=1)[1:]
     if text:
-        await _ask_when(message, lang, state, text[0])
+        await _ask_when(message, ctx, text[0])
     else:
-        await _ask_title(message, lang, state)
+        await _ask_title(message, ctx)
 
 
-async def task_title(message: Message, lang: str, state: FSMContext) -> None:
-    await _ask_when(message, lang, state, message.text or "")
+async def task_title(message: Message, ctx: Ctx) -> None:
+    await _ask_when(message, ctx, message.text or "")
 
 
-async def _due_chosen(
-    message: Message,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-    state: FSMContext,
-    due: datetime,
-) -> None:
+async def _due_chosen(message: Message, ctx: Ctx, due: datetime) -> None:
     """A leader picks whose task it is; anyone else gets it created for themselves."""
+    uow, actor, state = ctx.uow, ctx.actor, ctx.state
     data = await state.get_data()
     if can(actor, Action.TASK_CREATE_FOR_OTHERS):
         people = await deals.assignable_managers(uow, actor)
         await state.update_data(due=due.isoformat(), people={str(i): n for i, n in people})
         await message.answer(
-            t("tasks.new.ask_for", lang), reply_markup=view.new_task_for(people, actor.id, lang)
+            ctx.t("tasks.new.ask_for"), reply_markup=view.new_task_for(people, actor.id, ctx.lang)
         )
         return
     info = await tasks.create_manual_task(uow, actor, data.get("title") or "", due)
     await state.clear()
-    await message.answer(_created(info, lang, tz, actor.name))
+    await message.answer(_created(info, ctx, actor.name))
 
 
-def _created(info: tasks.TaskInfo, lang: str, tz: tzinfo, who: str) -> str:
-    return t(
+def _created(info: tasks.TaskInfo, ctx: Ctx, who: str) -> str:
+    return ctx.t(
         "tasks.new.created",
-        lang,
         title=escape(info.title),
-        when=fmt_when(info.due_at, tz, lang),
+        when=fmt_when(info.due_at, ctx.tz, ctx.lang),
         who=escape(who),
     )
 
 
-async def task_when_typed(
-    message: Message,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-    state: FSMContext,
-    clock: Any,
-) -> None:
+async def task_when_typed(message: Message, ctx: Ctx) -> None:
     try:
-        due = dates.parse_when(message.text or "", clock, str(tz))
+        due = dates.parse_when(message.text or "", ctx.clock, ctx.zone)
     except ValidationError as exc:
-        await message.answer(error_text(exc, lang) + "\n" + t("tasks.ask.when", lang))
+        await screen.refused(message, ctx, exc, "tasks.ask.when")
         return
-    await _due_chosen(message, uow, actor, lang, tz, state, due)
+    await _due_chosen(message, ctx, due)
 
 
-async def task_when_quick(
-    query: CallbackQuery,
-    callback_data: NewTaskCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-    state: FSMContext,
-    clock: Any,
-) -> None:
+async def task_when_quick(query: CallbackQuery, callback_data: NewTaskCb, ctx: Ctx) -> None:
     if not 0 <= callback_data.arg < len(NEXT_CONTACT_CHOICES):
         raise ValidationError("when", "unknown_choice")
-    due = dates.quick(NEXT_CONTACT_CHOICES[callback_data.arg], clock, str(tz))
+    due = dates.quick(NEXT_CONTACT_CHOICES[callback_data.arg], ctx.clock, ctx.zone)
     msg = screen.message_of(query)
     if msg is not None:
-        await _due_chosen(msg, uow, actor, lang, tz, state, due)
+        await _due_chosen(msg, ctx, due)
 
 
-async def task_for(
-    query: CallbackQuery,
-    callback_data: NewTaskCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-    state: FSMContext,
-) -> None:
-    data = await state.get_data()
+async def task_for(query: CallbackQuery, callback_data: NewTaskCb, ctx: Ctx) -> None:
+    data = await ctx.state.get_data()
     if not data.get("due"):
         raise ValidationError("when", "not_a_datetime")
     assignee = callback_data.arg or None
+    due = datetime.fromisoformat(data["due"])
     info = await tasks.create_manual_task(
-        uow, actor, data.get("title") or "", datetime.fromisoformat(data["due"]), assignee
+        ctx.uow, ctx.actor, data.get("title") or "", due, assignee
     )
-    await state.clear()
-    who = actor.name if assignee is None else (data.get("people") or {}).get(str(assignee), "")
+    await ctx.state.clear()
+    people = data.get("people") or {}
+    who = ctx.actor.name if assignee is None else people.get(str(assignee), "")
     msg = screen.message_of(query)
     if msg is not None:
-        await msg.edit_text(_created(info, lang, tz, who), reply_markup=None)
+        await msg.edit_text(_created(info, ctx, who), reply_markup=None)
 
 
-async def task_cancel(query: CallbackQuery, lang: str, state: FSMContext) -> None:
-    await state.clear()
+async def task_cancel(query: CallbackQuery, ctx: Ctx) -> None:
+    await ctx.state.clear()
     msg = screen.message_of(query)
     if msg is not None:
-        await msg.edit_text(t("common.cancelled", lang), reply_markup=None)
+        await msg.edit_text(ctx.t("common.cancelled"), reply_markup=None)
 
 
 def setup() -> Router:
     """A fresh router for one Dispatcher (its handlers in dispatch order)."""
-    router = Router(name="tasks")
-    router.message.filter(Staff())
-    router.callback_query.filter(Staff())
+    router = staff_router("tasks")
     router.message.register(tasks_command, Command("tasks"))
     router.callback_query.register(tasks_menu, MenuCb.filter(F.action == MenuAction.TASKS))
     router.callback_query.register(tasks_page, TaskListCb.filter())

@@ -4,8 +4,9 @@ access attempts of people nobody invited. Admins only: every service call checks
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import timedelta, tzinfo
+from datetime import timedelta
 from typing import Protocol
 
 from aiogram import Bot, F, Router
@@ -13,16 +14,17 @@ from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from handlers.team import views as view
+from handlers.ui import screen
 from handlers.ui.callbacks import InviteCb, MenuAction, MenuCb, TeamAction, TeamCb
 from handlers.ui.commands import clear_commands_for, set_commands_for, set_menu_button_for
-from handlers.ui.filters import Staff
-from handlers.ui.i18n import t
+from handlers.ui.context import Ctx
+from handlers.ui.filters import staff_router
 from services.errors import ValidationError
 from services.permissions import Actor
 from services.team import staff as team
 from services.team.staff import EmployeeInfo
 from storage.enums import Role
-from storage.uow import UnitOfWork, UnitOfWorkFactory
+from storage.uow import UnitOfWorkFactory
 
 
 class InviteSettings(Protocol):
@@ -32,11 +34,6 @@ class InviteSettings(Protocol):
 
 
 log = logging.getLogger(__name__)
-
-
-async def _edit(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup) -> None:
-    if isinstance(query.message, Message):
-        await query.message.edit_text(text, reply_markup=markup)
 
 
 def _role_at(index: int) -> str:
@@ -69,107 +66,105 @@ async def _refresh_commands(
 # --- invites ------------------------------------------------------------------------------
 
 
-async def invite_command(message: Message, actor: Actor, lang: str) -> None:
-    roles = team.invite_roles(actor)
-    await message.answer(t("team.invite.pick", lang), reply_markup=view.invite_roles(roles, lang))
+def _invite_menu(ctx: Ctx) -> tuple[str, InlineKeyboardMarkup]:
+    roles = team.invite_roles(ctx.actor)
+    return ctx.t("team.invite.pick"), view.invite_roles(roles, ctx.lang)
 
 
-async def invite_menu(query: CallbackQuery, actor: Actor, lang: str) -> None:
-    roles = team.invite_roles(actor)
+async def invite_command(message: Message, ctx: Ctx) -> None:
+    text, markup = _invite_menu(ctx)
+    await message.answer(text, reply_markup=markup)
+
+
+async def invite_menu(query: CallbackQuery, ctx: Ctx) -> None:
+    text, markup = _invite_menu(ctx)
     if isinstance(query.message, Message):
-        await query.message.answer(
-            t("team.invite.pick", lang), reply_markup=view.invite_roles(roles, lang)
-        )
+        await query.message.answer(text, reply_markup=markup)
 
 
 async def create_invite(
-    query: CallbackQuery,
-    callback_data: InviteCb,
-    bot: Bot,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    tz: tzinfo,
-    settings: InviteSettings,
+    query: CallbackQuery, callback_data: InviteCb, bot: Bot, ctx: Ctx, settings: InviteSettings
 ) -> None:
     role = _role_at(callback_data.role)
-    invite = await team.create_invite(uow, actor, role, timedelta(hours=settings.invite_ttl_hours))
+    ttl = timedelta(hours=settings.invite_ttl_hours)
+    invite = await team.create_invite(ctx.uow, ctx.actor, role, ttl)
     me = await bot.me()  # cached by aiogram (polling fetched it at start)
     link = view.invite_link(me.username or "", invite.token)
-    await _edit(query, view.invite_text(invite, link, lang, tz), view.back_to_team(lang))
+    text = view.invite_text(invite, link, ctx.lang, ctx.tz)
+    await screen.edit(query, text, view.back_to_team(ctx.lang))
 
 
 # --- staff --------------------------------------------------------------------------------
 
 
-async def team_command(message: Message, uow: UnitOfWork, actor: Actor, lang: str) -> None:
-    staff = await team.team(uow, actor)
-    await message.answer(view.team_list(staff, lang), reply_markup=view.team_keyboard(staff, lang))
+async def _team(ctx: Ctx) -> tuple[str, InlineKeyboardMarkup]:
+    staff = await team.team(ctx.uow, ctx.actor)
+    return view.team_list(staff, ctx.lang), view.team_keyboard(staff, ctx.lang)
 
 
-async def team_menu(query: CallbackQuery, uow: UnitOfWork, actor: Actor, lang: str) -> None:
-    staff = await team.team(uow, actor)
+async def team_command(message: Message, ctx: Ctx) -> None:
+    text, markup = await _team(ctx)
+    await message.answer(text, reply_markup=markup)
+
+
+async def team_menu(query: CallbackQuery, ctx: Ctx) -> None:
+    text, markup = await _team(ctx)
     if isinstance(query.message, Message):
-        await query.message.answer(
-            view.team_list(staff, lang), reply_markup=view.team_keyboard(staff, lang)
-        )
+        await query.message.answer(text, reply_markup=markup)
 
 
-async def team_list(query: CallbackQuery, uow: UnitOfWork, actor: Actor, lang: str) -> None:
-    staff = await team.team(uow, actor)
-    await _edit(query, view.team_list(staff, lang), view.team_keyboard(staff, lang))
+async def team_list(query: CallbackQuery, ctx: Ctx) -> None:
+    await screen.edit(query, *await _team(ctx))
 
 
-async def open_employee(
-    query: CallbackQuery, callback_data: TeamCb, uow: UnitOfWork, actor: Actor, lang: str
-) -> None:
-    person = await team.employee(uow, actor, callback_data.employee_id)
-    await _edit(query, view.employee_card(person, lang), view.employee_keyboard(person, lang))
+async def _show_employee(query: CallbackQuery, ctx: Ctx, person: EmployeeInfo) -> None:
+    card = view.employee_card(person, ctx.lang)
+    await screen.edit(query, card, view.employee_keyboard(person, ctx.lang))
 
 
-async def toggle_role(
-    query: CallbackQuery,
-    callback_data: TeamCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    uow_factory: UnitOfWorkFactory,
-    web_app_url: str | None = None,
-) -> None:
-    role = _role_at(callback_data.value)
-    person = await team.toggle_role(uow, actor, callback_data.employee_id, role)
-    await _edit(query, view.employee_card(person, lang), view.employee_keyboard(person, lang))
-    await _refresh_commands(query.bot, person, uow_factory, web_app_url)
+async def open_employee(query: CallbackQuery, callback_data: TeamCb, ctx: Ctx) -> None:
+    person = await team.employee(ctx.uow, ctx.actor, callback_data.employee_id)
+    await _show_employee(query, ctx, person)
 
 
-async def set_active(
-    query: CallbackQuery,
-    callback_data: TeamCb,
-    uow: UnitOfWork,
-    actor: Actor,
-    lang: str,
-    uow_factory: UnitOfWorkFactory,
-    web_app_url: str | None = None,
-) -> None:
-    if callback_data.value not in (0, 1):
+async def _toggle_role(ctx: Ctx, cb: TeamCb) -> EmployeeInfo:
+    return await team.toggle_role(ctx.uow, ctx.actor, cb.employee_id, _role_at(cb.value))
+
+
+async def _set_active(ctx: Ctx, cb: TeamCb) -> EmployeeInfo:
+    if cb.value not in (0, 1):
         raise ValidationError("action", "unknown")
-    person = await team.set_active(uow, actor, callback_data.employee_id, bool(callback_data.value))
-    await _edit(query, view.employee_card(person, lang), view.employee_keyboard(person, lang))
+    return await team.set_active(ctx.uow, ctx.actor, cb.employee_id, bool(cb.value))
+
+
+# A change to a person: a role toggled (TeamCb.value: its index), or deactivated / active
+# again (0 / 1). Their commands menu follows.
+CHANGES: dict[TeamAction, Callable[[Ctx, TeamCb], Awaitable[EmployeeInfo]]] = {
+    TeamAction.ROLE: _toggle_role,
+    TeamAction.ACTIVE: _set_active,
+}
+
+
+async def change(
+    query: CallbackQuery,
+    callback_data: TeamCb,
+    ctx: Ctx,
+    uow_factory: UnitOfWorkFactory,
+    web_app_url: str | None = None,
+) -> None:
+    person = await CHANGES[callback_data.action](ctx, callback_data)
+    await _show_employee(query, ctx, person)
     await _refresh_commands(query.bot, person, uow_factory, web_app_url)
 
 
-async def access_attempts(
-    query: CallbackQuery, uow: UnitOfWork, actor: Actor, lang: str, tz: tzinfo
-) -> None:
-    items = await team.attempts(uow, actor, limit=20)
-    await _edit(query, view.attempts(items, lang, tz), view.back_to_team(lang))
+async def access_attempts(query: CallbackQuery, ctx: Ctx) -> None:
+    items = await team.attempts(ctx.uow, ctx.actor, limit=20)
+    await screen.edit(query, view.attempts(items, ctx.lang, ctx.tz), view.back_to_team(ctx.lang))
 
 
 def setup() -> Router:
     """A fresh router for one Dispatcher (its handlers in dispatch order)."""
-    router = Router(name="team")
-    router.message.filter(Staff())
-    router.callback_query.filter(Staff())
+    router = staff_router("team")
     router.message.register(invite_command, Command("invite"))
     router.callback_query.register(invite_menu, MenuCb.filter(F.action == MenuAction.INVITE))
     router.callback_query.register(create_invite, InviteCb.filter())
@@ -177,7 +172,6 @@ def setup() -> Router:
     router.callback_query.register(team_menu, MenuCb.filter(F.action == MenuAction.TEAM))
     router.callback_query.register(team_list, TeamCb.filter(F.action == TeamAction.LIST))
     router.callback_query.register(open_employee, TeamCb.filter(F.action == TeamAction.OPEN))
-    router.callback_query.register(toggle_role, TeamCb.filter(F.action == TeamAction.ROLE))
-    router.callback_query.register(set_active, TeamCb.filter(F.action == TeamAction.ACTIVE))
+    router.callback_query.register(change, TeamCb.filter(F.action.in_(set(CHANGES))))
     router.callback_query.register(access_attempts, TeamCb.filter(F.action == TeamAction.ATTEMPTS))
     return router

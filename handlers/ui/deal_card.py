@@ -19,17 +19,17 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import tzinfo
 from html import escape
+from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from handlers.ui import cards, fmt, screen, timeline
 from handlers.ui.callbacks import DealAction, DealCb, InstallmentAction, InstallmentCb
-from handlers.ui.error_text import error_text
+from handlers.ui.context import Ctx
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
 from services.common import check_version
@@ -213,101 +213,103 @@ def open_button(deal_id: int, lang: str, label: str | None = None) -> InlineKeyb
 # --- redrawing ------------------------------------------------------------------------------
 
 
-async def fresh(uow: UnitOfWork, actor: Actor, cb: DealCb) -> DealCard:
+async def fresh(ctx: Ctx, cb: DealCb) -> DealCard:
     """The card for a sub-menu; a stale one is refused like a move would be."""
-    card = await deals.get_card(uow, actor, cb.deal_id)
+    card = await deals.get_card(ctx.uow, ctx.actor, cb.deal_id)
     check_version("deal", card.version, cb.v or None)
     return card
 
 
 async def show(
     query: CallbackQuery,
+    ctx: Ctx,
     card: DealCard,
-    lang: str,
-    tz: tzinfo,
     notice: str | None = None,
     markup: InlineKeyboardMarkup | None = None,
 ) -> None:
     """Edit the card message in place."""
-    text = card_text(card, lang, tz, notice)
-    await screen.edit(query, text, markup or card_keyboard(card, lang))
+    text = card_text(card, ctx.lang, ctx.tz, notice)
+    await screen.edit(query, text, markup or card_keyboard(card, ctx.lang))
 
 
 async def sub_menu(
     query: CallbackQuery,
-    uow: UnitOfWork,
-    actor: Actor,
+    ctx: Ctx,
     cb: DealCb,
-    lang: str,
-    tz: tzinfo,
     markup: Callable[[DealCard], Markup],
-    notice: str | None = None,
+    pick: str | None = None,
 ) -> DealCard:
     """A sub-menu of the card (stages, loss reasons, deferral, next contact, a plan…): the
-    fresh card with `notice` above and `markup(card)` below in place of its buttons. A tap
-    on a stale card is refused (the error router shows the current one)."""
-    card = await fresh(uow, actor, cb)
+    fresh card with the text `pick` (a key) above and `markup(card)` below in place of its
+    buttons. A tap on a stale card is refused (the error router shows the current one)."""
+    card = await fresh(ctx, cb)
     keyboard = markup(card)
     if inspect.isawaitable(keyboard):
         keyboard = await keyboard
-    await show(query, card, lang, tz, notice=notice, markup=keyboard)
+    await show(query, ctx, card, notice=ctx.t(pick) if pick else None, markup=keyboard)
     return card
 
 
 async def ask_for_card(
-    query: CallbackQuery, state: FSMContext, step: State, cb: DealCb, prompt: str, lang: str
-) -> None:
-    """Ask for a value typed for this card (read back by `typed`)."""
-    await screen.ask(query, state, step, prompt, lang, data={"cb": cb.pack()})
+    query: CallbackQuery,
+    ctx: Ctx,
+    step: State,
+    cb: DealCb,
+    prompt: str,
+    *,
+    check: Callable[[DealCard], Awaitable[object] | None] | None = None,
+    data: dict[str, Any] | None = None,
+) -> DealCard:
+    """Ask for a value typed for this card (read back by `typed`; the text `prompt` is a
+    key). The card is loaded first: a stale one, or one `check(card)` refuses, is refused
+    at the tap, not after the value is typed. `data`: more to keep in the FSM."""
+    card = await fresh(ctx, cb)
+    if check is not None:
+        checked = check(card)
+        if inspect.isawaitable(checked):
+            await checked
+    await screen.ask(query, ctx, step, ctx.t(prompt), data={"cb": cb.pack(), **(data or {})})
+    return card
 
 
 async def replace_card(
     message: Message,
+    ctx: Ctx,
     card_msg: list[int] | None,
     card: DealCard,
-    lang: str,
-    tz: tzinfo,
     notice: str | None = None,
 ) -> None:
     """Update the original card in place if we know it (and say so), else send a fresh one."""
-    text = card_text(card, lang, tz, notice)
-    if await screen.edit_or_send(message, card_msg, text, card_keyboard(card, lang)):
-        await message.answer(t("deal.saved", lang))
+    text = card_text(card, ctx.lang, ctx.tz, notice)
+    if await screen.edit_or_send(message, card_msg, text, card_keyboard(card, ctx.lang)):
+        await message.answer(ctx.t("deal.saved"))
 
 
 async def typed(
     message: Message,
-    state: FSMContext,
-    lang: str,
-    tz: tzinfo,
+    ctx: Ctx,
     ask_key: str,
     apply: Callable[[DealCb, str], Awaitable[DealCard]],
 ) -> None:
     """A value typed for a card (a date, a note): bad input re-asks and saves nothing."""
-    data = await state.get_data()
+    data = await ctx.state.get_data()
     try:
         card = await apply(DealCb.unpack(data["cb"]), message.text or "")
     except ValidationError as exc:
-        await message.answer(screen.again(error_text(exc, lang), t(ask_key, lang)))
+        await screen.refused(message, ctx, exc, ask_key)
         return
-    await state.clear()
-    await replace_card(message, data.get("card_msg"), card, lang, tz)
+    await ctx.state.clear()
+    await replace_card(message, ctx, data.get("card_msg"), card)
 
 
-async def send_card(
-    message: Message,
-    card: DealCard,
-    lang: str,
-    tz: tzinfo,
-    notice: str | None = None,
-    storage: BaseStorage | None = None,
-) -> None:
-    """Send the card as a message of its own (remembered in `storage`, so a change made in
-    the Mini App redraws it: `refresh_in_chat`)."""
+async def send_card(message: Message, ctx: Ctx, card: DealCard, notice: str | None = None) -> None:
+    """Send the card as a message of its own (remembered in the FSM storage, so a change
+    made in the Mini App redraws it: `refresh_in_chat`)."""
     sent = await message.answer(
-        card_text(card, lang, tz, notice), reply_markup=card_keyboard(card, lang)
+        card_text(card, ctx.lang, ctx.tz, notice), reply_markup=card_keyboard(card, ctx.lang)
     )
-    if storage is not None and message.bot is not None and isinstance(sent, Message):
+    if message.bot is not None and isinstance(sent, Message):
+        storage = ctx.state.storage
         await cards.remember(storage, message.bot.id, sent.chat.id, card.id, sent.message_id)
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import tzinfo
 from html import escape
 
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from handlers.ui import fmt
+from handlers.ui import fmt, screen
 from handlers.ui.callbacks import (
     DealAction,
     DealCb,
@@ -17,6 +17,7 @@ from handlers.ui.callbacks import (
     TimelineCb,
     TimelineSubject,
 )
+from handlers.ui.context import Ctx
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
 from services.dto import LeadCard, label
@@ -24,6 +25,8 @@ from services.permissions import Actor
 from services.sales import leads
 from storage.enums import LeadStatus
 from storage.uow import UnitOfWork
+
+Menu = tuple[str, InlineKeyboardMarkup]
 
 
 def _card_body(card: LeadCard, lang: str) -> str:
@@ -101,3 +104,17 @@ async def drawn(
     """The lead's current card, loaded (the actor's right checked) and drawn."""
     card = await leads.get_lead(uow, actor, lead_id)
     return card_text(card, lang, tz, notice), card_keyboard(card, lang)
+
+
+async def send(message: Message, ctx: Ctx, card: LeadCard) -> None:
+    """The card as a message of its own."""
+    await message.answer(
+        card_text(card, ctx.lang, ctx.tz), reply_markup=card_keyboard(card, ctx.lang)
+    )
+
+
+async def show(query: CallbackQuery, ctx: Ctx, card: LeadCard, menu: Menu | None = None) -> None:
+    """Edit the card message in place; `menu` (a question, its buttons) in place of the
+    card's buttons."""
+    notice, markup = menu or (None, card_keyboard(card, ctx.lang))
+    await screen.edit(query, card_text(card, ctx.lang, ctx.tz, notice), markup)

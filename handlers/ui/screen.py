@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
 from aiogram.types import (
     CallbackQuery,
@@ -21,7 +20,10 @@ from aiogram.types import (
     ReplyKeyboardRemove,
 )
 
+from handlers.ui.context import Ctx
+from handlers.ui.error_text import error_text
 from handlers.ui.i18n import t
+from services.errors import DomainError
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 Where = list[int]  # [chat_id, message_id]: JSON-friendly, it is kept in the FSM data
@@ -46,12 +48,16 @@ def again(error: str, prompt: str) -> str:
     return error + "\n" + prompt
 
 
+async def refused(message: Message, ctx: Ctx, exc: DomainError, ask_key: str) -> None:
+    """A typed value was refused (nothing saved): what was wrong, and `ask_key` again."""
+    await message.answer(again(error_text(exc, ctx.lang), ctx.t(ask_key)))
+
+
 async def ask(
     target: CallbackQuery | Message,
-    state: FSMContext,
+    ctx: Ctx,
     step: State,
     prompt: str,
-    lang: str,
     *,
     data: dict[str, Any] | None = None,
     markup: Markup | None = None,
@@ -67,11 +73,11 @@ async def ask(
         msg = message_of(target)
     else:
         msg = target
-    await state.set_state(step)
-    await state.set_data(context)
+    await ctx.state.set_state(step)
+    await ctx.state.set_data(context)
     if msg is None:
         return
-    text = with_hint(prompt, lang) if hint else prompt
+    text = with_hint(prompt, ctx.lang) if hint else prompt
     if edit and (markup is None or isinstance(markup, InlineKeyboardMarkup)):
         await msg.edit_text(text, reply_markup=markup)
     else:

@@ -12,15 +12,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import tzinfo
 from html import escape
+from typing import Any
 
+from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
 
 from handlers.ui import screen
 from handlers.ui.callbacks import SNOOZE_CHOICES, AssignCb, TaskAction, TaskCb
+from handlers.ui.context import Ctx
 from handlers.ui.deal_card import open_button
 from handlers.ui.fmt import when
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
+from services import tasks
 from services.dto import label
 from services.tasks import TaskCard, TaskInfo
 from storage.enums import TaskKind, TaskStatus
@@ -215,8 +219,27 @@ def deferred_rows(task_id: int, lang: str) -> list[list[InlineKeyboardButton]]:
     ]
 
 
-async def show(
-    query: CallbackQuery, card: TaskCard, lang: str, tz: tzinfo, notice: str | None = None
-) -> None:
+async def show(query: CallbackQuery, ctx: Ctx, card: TaskCard, notice: str | None = None) -> None:
     """Redraw the tapped task card in place."""
-    await screen.edit(query, task_text(card, lang, tz, notice), task_keyboard(card, lang))
+    text = task_text(card, ctx.lang, ctx.tz, notice)
+    await screen.edit(query, text, task_keyboard(card, ctx.lang))
+
+
+async def ask_for_task(
+    query: CallbackQuery, ctx: Ctx, step: State, task_id: int, prompt: str, **kw: Any
+) -> None:
+    """Ask for a value typed for this task (the text `prompt` is a key; the task id is kept
+    in the FSM data with `kw["data"]`); someone else's task is refused at the tap."""
+    await tasks.task_card(ctx.uow, ctx.actor, task_id)
+    data = {"task_id": task_id, **kw.pop("data", {})}
+    await screen.ask(query, ctx, step, ctx.t(prompt), data=data, **kw)
+
+
+async def sub_menu(
+    query: CallbackQuery, ctx: Ctx, task_id: int, markup: InlineKeyboardMarkup
+) -> None:
+    """Choices in place of the tapped message's buttons; someone else's task is refused."""
+    await tasks.task_card(ctx.uow, ctx.actor, task_id)
+    msg = screen.message_of(query)
+    if msg is not None:
+        await msg.edit_reply_markup(reply_markup=markup)
