@@ -172,8 +172,9 @@ def _domain_error(exc: DomainError, lang: str) -> web.Response:
         return _error(409, "stale", message="⚠️ " + t("error.stale_version", lang))
     if isinstance(exc, RuleViolation):
         extra["rule"] = exc.rule
-        if isinstance(exc, FieldRequired):
-            extra.update(field=exc.field, label=t(f"field.{exc.field}", lang))
+        if isinstance(exc, FieldRequired):  # the page asks for them: its own error kind
+            label = t(f"field.{exc.field}", lang)
+            return _error(422, "missing", field=exc.field, fields=exc.fields, label=label, **extra)
         return _error(422, "refused", **extra)
     if isinstance(exc, ValidationError):
         return _error(422, "invalid", field=exc.field, **extra)

@@ -167,8 +167,9 @@ async def test_move_with_required_field_stale_version_and_chat_card(
     target = {"stage_id": stages["measurement_scheduled"].id, "version": moved["version"]}
     r = await app.post(f"/app/api/deals/{deal.id}/move", headers=head, json=target)
     body = await r.json()
-    assert r.status == 422 and body["rule"] == "field_required"
+    assert r.status == 422 and body["error"] == "missing" and body["rule"] == "field_required"
     assert body["field"] == "measurement_at" and body["label"]
+    assert body["fields"] == ["measurement_at", "address"]
     when = (clock.now() + timedelta(days=2)).strftime("%Y-%m-%dT10:00")
     r = await app.post(
         f"/app/api/deals/{deal.id}/move",

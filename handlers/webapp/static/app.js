@@ -328,7 +328,7 @@
       if (!(e instanceof ApiError) || e.status === 401) { if (!(e instanceof ApiError)) failed(e); return null; }
       haptic("error");
       const b = e.body;
-      if (b.rule === "field_required" && !(fields && b.field in fields)) {
+      if (b.error === "missing" && !(fields && b.field in fields)) {
         askField(deal, stage, b.field, b.label, fields);
         return null;
       }
