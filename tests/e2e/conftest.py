@@ -13,6 +13,8 @@ timeout) — also when a test failed.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import secrets
@@ -75,24 +77,41 @@ def ensure_node_modules() -> str:
         unavailable("the e2e tests need node and npm (apt-get install nodejs npm)")
     assert node is not None and npm is not None
     if _installed_version() != _pinned_version():
-        try:
-            done = subprocess.run(
-                [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                cwd=E2E_DIR,
-                capture_output=True,
-                text=True,
-                timeout=600,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            unavailable(f"npm ci in {E2E_DIR} took over 10 minutes")
-        else:
-            if done.returncode != 0 or _installed_version() != _pinned_version():
-                unavailable(
-                    f"npm ci in {E2E_DIR} failed (exit {done.returncode}):\n"
-                    f"{done.stdout[-2000:]}{done.stderr[-2000:]}"
-                )
+        with _install_lock():
+            if _installed_version() != _pinned_version():  # another worker may have done it
+                _npm_ci(npm)
     return node
+
+
+@contextlib.contextmanager
+def _install_lock() -> Iterator[None]:
+    """One `npm ci` at a time across pytest-xdist workers (it empties node_modules first)."""
+    with open(E2E_DIR / ".npm-ci.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _npm_ci(npm: str) -> None:
+    try:
+        done = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=E2E_DIR,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        unavailable(f"npm ci in {E2E_DIR} took over 10 minutes")
+    else:
+        if done.returncode != 0 or _installed_version() != _pinned_version():
+            unavailable(
+                f"npm ci in {E2E_DIR} failed (exit {done.returncode}):\n"
+                f"{done.stdout[-2000:]}{done.stderr[-2000:]}"
+            )
 
 
 def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
