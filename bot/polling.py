@@ -49,7 +49,7 @@ from aiogram.utils.backoff import Backoff, BackoffConfig
 
 from bot.app import build_dispatcher, check_telegram, make_bot, make_storage, prepare
 from bot.settings import Settings
-from bot.webhook import OUTAGES, housekeeping, install_outage_passthrough
+from bot.webhook import OUTAGES, heartbeat, housekeeping, install_outage_passthrough
 
 log = logging.getLogger(__name__)
 
@@ -366,6 +366,7 @@ async def run_polling(
         stack.callback(scheduler.shutdown, wait=False)
         chores = asyncio.get_running_loop().create_task(housekeeping(uow_factory))
         stack.callback(chores.cancel)
+        await heartbeat(stack, uow_factory)
         poller = Poller(
             dp, bot, allowed_updates=dp.resolve_used_update_types(), **(poller_options or {})
         )

@@ -338,6 +338,34 @@ async def housekeeping(uow_factory: UnitOfWorkFactory, every: float = 3600.0) ->
         await asyncio.sleep(every)
 
 
+async def heartbeat(stack: AsyncExitStack, uow_factory: UnitOfWorkFactory) -> None:
+    """Beat every `backups.BEAT_SECONDS` while the bot runs (`voronka restore` refuses
+    meanwhile, services/backups.py); the beat is taken back when `stack` closes."""
+    from services import backups
+
+    name = backups.beat_name()
+
+    async def beating() -> None:
+        while True:
+            try:
+                async with uow_factory() as uow:
+                    await backups.beat(uow, name)
+            except Exception as exc:  # an outage: the next beat tries again
+                log.warning("heartbeat failed: %s", exc)
+            await asyncio.sleep(backups.BEAT_SECONDS)
+
+    async def stop() -> None:
+        task.cancel()
+        try:
+            async with uow_factory() as uow:
+                await backups.stop_beating(uow, name)
+        except Exception as exc:
+            log.warning("could not remove the heartbeat: %s", exc)
+
+    task = asyncio.get_running_loop().create_task(beating())
+    stack.push_async_callback(stop)
+
+
 async def run_webhook(
     settings: Settings,
     *,
@@ -420,6 +448,7 @@ async def run_webhook(
         )
         chores = asyncio.get_running_loop().create_task(housekeeping(uow_factory))
         stack.callback(chores.cancel)
+        await heartbeat(stack, uow_factory)
         log.info("Voronka webhook on %s:%s (%s)", settings.webhook_host, settings.webhook_port, url)
         if started is not None:
             outcome = started(runner)
