@@ -459,6 +459,31 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- export-all ------------------------------------------------------------------------
+
+
+def cmd_export_all(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from sqlalchemy.exc import DBAPIError
+
+    from storage.portable import export_all
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    target: Path = args.target
+    try:
+        counts = export_all(settings.database_url, target, datetime.now(UTC))
+    except FileExistsError as exc:
+        raise CliError(f"{exc}: give a new folder or a .zip file", EXIT_USAGE) from exc
+    except (DBAPIError, OSError) as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise CliError(f"export failed: {detail}") from exc
+    print(f"database: {_safe_url(settings.database_url)}")
+    print(f"exported: {target} ({len(counts)} tables, {sum(counts.values())} rows; README.md)")
+    return 0
+
+
 # --- entry point -------------------------------------------------------------------------
 
 
@@ -560,6 +585,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not save the current database before replacing it",
     )
     restore.set_defaults(func=cmd_restore)
+    export = commands.add_parser(
+        "export-all",
+        help="write every table the company owns as JSON Lines (a folder or a .zip)",
+        description="Write one TABLE.jsonl per table of the company's data (deals, leads, "
+        "contacts, history, tasks, timeline, payments, team...), a README.md describing "
+        "every field and a manifest.json with the row counts, into TARGET: a new folder, or "
+        "a .zip file. Safe while the bot runs.",
+    )
+    export.add_argument("target", type=Path, metavar="TARGET", help="a new folder or a .zip")
+    export.set_defaults(func=cmd_export_all)
     return parser
 
 
