@@ -338,6 +338,7 @@ async def run_polling(
     scheduler or anything else started), the commands menus that changed, the scheduler,
     then bot/polling.py until SIGTERM/SIGINT; the bot session closes after the updates in
     flight are finished and confirmed."""
+    from bot.files import add_file_job
     from bot.notifier import BotNotifier
     from bot.scheduler import build_scheduler
     from handlers.ui.commands import set_commands
@@ -362,6 +363,7 @@ async def run_polling(
         await set_commands(bot, uow_factory, settings.web_app_url)
         notifier = BotNotifier(bot, settings.timezone)
         scheduler = build_scheduler(uow_factory, notifier, uow_factory.clock, settings)
+        add_file_job(scheduler, bot, uow_factory, settings)
         scheduler.start()
         stack.callback(scheduler.shutdown, wait=False)
         chores = asyncio.get_running_loop().create_task(housekeeping(uow_factory))

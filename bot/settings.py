@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     backup_at: str = "03:30"
     backup_keep_daily: int = Field(7, ge=1, le=366, description="days, 1-366")
     backup_keep_weekly: int = Field(4, ge=0, le=520, description="weeks, 0-520")
+    # Voronka's own copy of every file people send (bot/files.py), content-addressed.
+    store_files: bool = True
+    files_dir: Path = Path("./data/files")
     # Client chats through Telegram Business (services/intake/business.py): off = ignore them.
     business_capture: bool = True
     # Webhook mode (`voronka webhook`) and the lead intake API on the same HTTP server.

@@ -381,6 +381,7 @@ async def run_webhook(
     never deletes it: the other workers keep serving while this one restarts.
     """
     from bot.app import build_dispatcher, check_telegram, make_bot, make_storage, prepare
+    from bot.files import add_file_job
     from bot.notifier import BotNotifier
     from bot.scheduler import build_scheduler
     from handlers.ui.commands import set_commands
@@ -413,6 +414,7 @@ async def run_webhook(
         scheduler = build_scheduler(
             uow_factory, BotNotifier(bot, settings.timezone), uow_factory.clock, settings
         )
+        add_file_job(scheduler, bot, uow_factory, settings)
         scheduler.start()
         stack.callback(scheduler.shutdown, wait=False)
         kicker = _make_kicker(scheduler, uow_factory, bot, settings.timezone)
