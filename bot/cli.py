@@ -385,6 +385,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
         print("checked: pg_restore --list reads it whole")
     else:
         print(f"checked: integrity ok, schema {revision}")
+    if settings.store_files:
+        print(f"files: not in this copy; they are in {settings.files_dir} (copy that folder too)")
     return 0
 
 

@@ -88,7 +88,7 @@ async def nightly(
         log.exception("backup into %s failed", directory)
         await report_failure(uow_factory, clock, directory, str(exc) or type(exc).__name__)
         return None
-    log.info("backup: %s (%d bytes)", made.path, made.size)
+    log.info("backup: %s (%d bytes); the files are not in it (FILES_DIR)", made.path, made.size)
     return made
 
 
