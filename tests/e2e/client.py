@@ -302,31 +302,26 @@ class TgUser:
         self.sha256[ids[-1]] = str(result["sha256"])
         return ids[-1]
 
-    def uploads_received(self) -> list[tuple[str, str]]:
-        """(SHA-256, caption or "[photo]") of every file the bot uploaded to this user
-        (sent as bytes, not by a file id: patch 16), oldest first."""
+    def _files_sent(self, key: str) -> list[tuple[str, str]]:
+        """(the message's `key`, caption or "[photo]"/"[document]") of every bot message to
+        this user that carries `key`, oldest first."""
         items = [
             item
             for item in self.emulator.history(self.token)
-            if str(item["message"].get("chat_id")) == str(self.id)
-            and item["message"].get("upload_sha256")
+            if str(item["message"].get("chat_id")) == str(self.id) and item["message"].get(key)
         ]
         items.sort(key=lambda item: int(item["messageId"]))
-        return [
-            (item["message"]["upload_sha256"], item["message"].get("text") or "") for item in items
-        ]
+        return [(item["message"][key], item["message"].get("text") or "") for item in items]
+
+    def uploads_received(self) -> list[tuple[str, str]]:
+        """(SHA-256, caption) of every file the bot uploaded to this user (sent as bytes,
+        not by a file id: patch 16), oldest first."""
+        return self._files_sent("upload_sha256")
 
     def files_received(self) -> list[tuple[str, str]]:
-        """(file id, caption or "[photo]"/"[document]") of every file the bot sent this user
-        (patch 11 keeps the id with the message), oldest first."""
-        items = [
-            item
-            for item in self.emulator.history(self.token)
-            if str(item["message"].get("chat_id")) == str(self.id)
-            and item["message"].get("file_id")
-        ]
-        items.sort(key=lambda item: int(item["messageId"]))
-        return [(item["message"]["file_id"], item["message"].get("text") or "") for item in items]
+        """(file id, caption) of every file the bot sent this user by its id (patch 11
+        keeps the id with the message), oldest first."""
+        return self._files_sent("file_id")
 
     def tap(self, part: str, on: BotMessage | None = None) -> BotMessage:
         """Press the inline button whose label contains `part` — on `on` (as it is now), or
