@@ -3,6 +3,7 @@ one copy a night, old ones pruned by the retention rule, a failure told to the a
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -11,11 +12,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.cli import main
 from bot.scheduler import BackupJobs, ReminderJobs, build_scheduler
 from services.backups import to_prune
 from services.outbox.payloads import BackupFailed
 from services.outbox.queue import Kind
-from storage.backup import Backup, check, list_backups
+from storage.backup import Backup, BackupError, check, list_backups, take
 from tests.outbox_fakes import FakeTimer, RecordingNotifier
 
 MSK = ZoneInfo("Europe/Moscow")
@@ -121,3 +123,24 @@ async def test_a_failing_backup_is_a_message_to_the_admins(
     await jobs.check()
     await sender.sweep()
     assert notifier.kinds(admin.id) == [Kind.BACKUP_FAILED, Kind.BACKUP_FAILED]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_restore_refuses_a_file_that_is_not_a_whole_backup(
+    db_url, db_snapshot, tmp_path, monkeypatch, capsys
+):
+    before = await db_snapshot()
+    made = take(db_url, tmp_path / "backups", datetime(2026, 3, 2, tzinfo=UTC))
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(made.path.read_bytes()[:4096])  # cut short: not a whole database
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database")
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("BACKUP_DIR", str(tmp_path / "safety"))
+    for bad in (broken, text, tmp_path / "missing.db"):
+        with pytest.raises(BackupError):
+            check(bad)
+        assert await asyncio.to_thread(main, ["restore", "--yes", str(bad)]) == 1
+        assert "the database was not touched" in capsys.readouterr().err
+    assert await db_snapshot() == before
+    assert not (tmp_path / "safety").exists()
