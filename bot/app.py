@@ -77,6 +77,7 @@ def build_dispatcher(
         clock=clock or uow_factory.clock,
         tz=ZoneInfo(settings.timezone),
         web_app_url=settings.web_app_url,
+        files_dir=settings.files_dir if settings.store_files else None,
         **extra,
     )
     dp.update.outer_middleware(ThrottleMiddleware(settings.throttle_seconds))

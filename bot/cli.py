@@ -352,6 +352,140 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- backup and restore --------------------------------------------------------------------
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("bytes", "KB", "MB"):
+        if size < 1024:
+            return f"{n} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from storage.backup import BackupError, check, take
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    directory: Path = args.dir if args.dir is not None else settings.backup_dir
+    try:
+        made = take(settings.database_url, directory, datetime.now(UTC))
+        revision = check(made.path)
+    except BackupError as exc:
+        raise CliError(f"backup failed: {exc}") from exc
+    except OSError as exc:
+        raise CliError(f"backup failed: {exc}") from exc
+    print(f"database: {_safe_url(settings.database_url)}")
+    print(f"backup: {made.path} ({_size(made.size)})")
+    if revision == "pg_dump":
+        print("checked: pg_restore --list reads it whole")
+    else:
+        print(f"checked: integrity ok, schema {revision}")
+    if settings.store_files:
+        print(f"files: not in this copy; they are in {settings.files_dir} (copy that folder too)")
+    return 0
+
+
+async def _bots_running(url: str) -> list[tuple[str, Any]]:
+    """The bot processes beating on `url` now (services/backups.py); none for a database
+    that does not exist or has no schema yet."""
+    from sqlalchemy.exc import DBAPIError
+
+    from services import backups
+    from services.clock import SystemClock
+    from storage.backup import is_sqlite, sqlite_path
+    from storage.db import create_engine, create_session_factory
+    from storage.uow import UnitOfWork
+
+    if is_sqlite(url) and not sqlite_path(url).exists():
+        return []
+    engine = create_engine(url)
+    try:
+        async with UnitOfWork(create_session_factory(engine), SystemClock()) as uow:
+            return await backups.running(uow)
+    except DBAPIError:  # no database, or no job_runs table: nothing runs on it
+        return []
+    finally:
+        await engine.dispose()
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from storage.backup import BackupError, check, is_sqlite, restore, sqlite_path, take
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    url = settings.database_url
+    source: Path = args.file
+    try:
+        revision = check(source)
+    except BackupError as exc:
+        raise CliError(f"{exc}; the database was not touched") from exc
+    running = asyncio.run(_bots_running(url))
+    if running:
+        names = ", ".join(name.removeprefix("alive:") for name, _ in running)
+        raise CliError(
+            f"the bot is running on {_safe_url(url)} ({names}); stop it first "
+            "(a killed bot counts as running for 90 s after its last heartbeat). "
+            "Nothing was restored"
+        )
+    if not args.yes:
+        print(f"This replaces the database {_safe_url(url)} with {source}.")
+        try:
+            answer = input("Type yes to go on: ")
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() != "yes":
+            raise CliError("not confirmed; nothing was restored", EXIT_USAGE)
+    exists = not is_sqlite(url) or sqlite_path(url).exists()
+    if exists and not args.no_safety_copy:
+        try:  # the database being replaced, in case the wrong file was restored
+            kept = take(url, settings.backup_dir, datetime.now(UTC))
+            print(f"the current database was saved first: {kept.path}")
+        except (BackupError, OSError) as exc:
+            print(f"warning: no copy of the current database was made ({exc})", file=sys.stderr)
+    try:
+        restore(source, url)
+    except (BackupError, OSError) as exc:
+        raise CliError(f"restore failed: {exc}") from exc
+    print(f"restored: {source} ({'schema ' + revision if revision != 'pg_dump' else 'pg_dump'})")
+    result = _run_migrate(settings)
+    print(f"database: {_safe_url(url)}")
+    for line in _describe(result, settings.pipelines_file):
+        print(line)
+    return 0
+
+
+# --- export-all ------------------------------------------------------------------------
+
+
+def cmd_export_all(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from sqlalchemy.exc import DBAPIError
+
+    from storage.portable import export_all
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    target: Path = args.target
+    try:
+        counts = export_all(settings.database_url, target, datetime.now(UTC))
+    except FileExistsError as exc:
+        raise CliError(f"{exc}: give a new folder or a .zip file", EXIT_USAGE) from exc
+    except (DBAPIError, OSError) as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise CliError(f"export failed: {detail}") from exc
+    print(f"database: {_safe_url(settings.database_url)}")
+    print(f"exported: {target} ({len(counts)} tables, {sum(counts.values())} rows; README.md)")
+    return 0
+
+
 # --- entry point -------------------------------------------------------------------------
 
 
@@ -426,6 +560,43 @@ def build_parser() -> argparse.ArgumentParser:
         help="add the made-up data even if the database already has deals or leads",
     )
     demo.set_defaults(func=cmd_demo)
+    backup = commands.add_parser(
+        "backup",
+        help="write a checked copy of the database, named by time, into BACKUP_DIR",
+        description="Copy DATABASE_URL while the bot runs (SQLite: VACUUM INTO, one "
+        "consistent instant; PostgreSQL: pg_dump), check the copy (integrity check / "
+        "pg_restore --list) and name it by the UTC time, e.g. voronka-20261207T033000Z.db. "
+        "The bot makes one every night at BACKUP_AT by itself.",
+    )
+    backup.add_argument(
+        "--dir", type=Path, metavar="DIR", help="where to write it (default: BACKUP_DIR)"
+    )
+    backup.set_defaults(func=cmd_backup)
+    restore = commands.add_parser(
+        "restore",
+        help="replace the database with a backup (the bot must be stopped)",
+        description="Check FILE, refuse while a bot runs on DATABASE_URL, save the current "
+        "database into BACKUP_DIR, put FILE in its place and migrate it to the current "
+        "schema. PostgreSQL: the database must exist (createdb) and is emptied first.",
+    )
+    restore.add_argument("file", type=Path, metavar="FILE", help="a backup made by voronka")
+    restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    restore.add_argument(
+        "--no-safety-copy",
+        action="store_true",
+        help="do not save the current database before replacing it",
+    )
+    restore.set_defaults(func=cmd_restore)
+    export = commands.add_parser(
+        "export-all",
+        help="write every table the company owns as JSON Lines (a folder or a .zip)",
+        description="Write one TABLE.jsonl per table of the company's data (deals, leads, "
+        "contacts, history, tasks, timeline, payments, team...), a README.md describing "
+        "every field and a manifest.json with the row counts, into TARGET: a new folder, or "
+        "a .zip file. Safe while the bot runs.",
+    )
+    export.add_argument("target", type=Path, metavar="TARGET", help="a new folder or a .zip")
+    export.set_defaults(func=cmd_export_all)
     return parser
 
 

@@ -49,7 +49,7 @@ from aiogram.utils.backoff import Backoff, BackoffConfig
 
 from bot.app import build_dispatcher, check_telegram, make_bot, make_storage, prepare
 from bot.settings import Settings
-from bot.webhook import OUTAGES, housekeeping, install_outage_passthrough
+from bot.webhook import OUTAGES, heartbeat, housekeeping, install_outage_passthrough
 
 log = logging.getLogger(__name__)
 
@@ -338,6 +338,7 @@ async def run_polling(
     scheduler or anything else started), the commands menus that changed, the scheduler,
     then bot/polling.py until SIGTERM/SIGINT; the bot session closes after the updates in
     flight are finished and confirmed."""
+    from bot.files import add_file_job
     from bot.notifier import BotNotifier
     from bot.scheduler import build_scheduler
     from handlers.ui.commands import set_commands
@@ -362,10 +363,12 @@ async def run_polling(
         await set_commands(bot, uow_factory, settings.web_app_url)
         notifier = BotNotifier(bot, settings.timezone)
         scheduler = build_scheduler(uow_factory, notifier, uow_factory.clock, settings)
+        add_file_job(scheduler, bot, uow_factory, settings)
         scheduler.start()
         stack.callback(scheduler.shutdown, wait=False)
         chores = asyncio.get_running_loop().create_task(housekeeping(uow_factory))
         stack.callback(chores.cancel)
+        await heartbeat(stack, uow_factory)
         poller = Poller(
             dp, bot, allowed_updates=dp.resolve_used_update_types(), **(poller_options or {})
         )

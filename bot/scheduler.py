@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,6 +25,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from services import backups
 from services.clock import Clock
 from services.outbox.queue import Notifier, Sweeper
 from services.policy import CompanyPolicy
@@ -146,6 +148,50 @@ class ReminderJobs:
             log.exception("reminder job %s failed", name)
 
 
+class BackupJobs:
+    """The nightly backup (services/backups.py) as a plain coroutine: `check` takes one when
+    the last BACKUP_AT moment has passed since the newest copy in BACKUP_DIR (so a night the
+    bot was down is made up for at the next check)."""
+
+    def __init__(self, uow_factory: UowFactory, clock: Clock, settings: Any) -> None:
+        from services.reports.digests import parse_time
+
+        self.uow_factory = uow_factory
+        self.clock = clock
+        self.url = str(settings.database_url)
+        self.directory = Path(settings.backup_dir)
+        self.keep_daily = int(settings.backup_keep_daily)
+        self.keep_weekly = int(settings.backup_keep_weekly)
+        self.tz = str(setting(settings, "timezone"))
+        self.at = None if settings.backup_at == "off" else parse_time(settings.backup_at)
+
+    def due(self) -> datetime | None:
+        """The BACKUP_AT moment a copy is owed for, or None when the newest is newer."""
+        if self.at is None:
+            return None
+        local = self.clock.now().astimezone(ZoneInfo(self.tz))
+        moment = datetime.combine(local.date(), self.at, tzinfo=local.tzinfo)
+        if moment > local:
+            moment -= timedelta(days=1)
+        from storage.backup import list_backups
+
+        made = list_backups(self.directory)
+        return None if made and made[-1].taken_at >= moment else moment
+
+    async def check(self) -> None:
+        if self.due() is None:
+            return
+        await backups.nightly(
+            self.uow_factory,
+            self.clock,
+            url=self.url,
+            directory=self.directory,
+            keep_daily=self.keep_daily,
+            keep_weekly=self.keep_weekly,
+            tz=self.tz,
+        )
+
+
 def build_scheduler(
     uow_factory: UowFactory, notifier: Notifier, clock: Clock, settings: Any
 ) -> AsyncIOScheduler:
@@ -178,6 +224,15 @@ def build_scheduler(
         **common,
     )
     scheduler.add_job(jobs.catch_up, id="reminders.catch_up", **common)  # once, at start
+    if getattr(settings, "backup_at", "off") != "off":
+        nightly = BackupJobs(uow_factory, clock, settings)
+        scheduler.add_job(
+            nightly.check,  # not at start: a first copy ten minutes after the first start
+            IntervalTrigger(minutes=10, timezone=tz),
+            id="backup.nightly",
+            misfire_grace_time=600,
+            **common,
+        )
     from bot.digests import add_digest_jobs
 
     add_digest_jobs(scheduler, uow_factory, clock, settings)

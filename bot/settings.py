@@ -59,6 +59,16 @@ class Settings(BaseSettings):
     summary_hour: int = Field(9, ge=0, le=23, description="an hour of the day, 0-23")
     stale_days: int = Field(7, ge=1, le=365, description="days, 1-365")
     scan_minutes: float = Field(5, ge=0.1, le=1440, description="minutes, 0.1-1440")
+    # Backups (services/backups.py, `voronka backup` / `restore`): a nightly copy at
+    # BACKUP_AT (TIMEZONE; "off" for none) into BACKUP_DIR, keeping the newest of the last
+    # BACKUP_KEEP_DAILY days and BACKUP_KEEP_WEEKLY weeks.
+    backup_dir: Path = Path("./data/backups")
+    backup_at: str = "03:30"
+    backup_keep_daily: int = Field(7, ge=1, le=366, description="days, 1-366")
+    backup_keep_weekly: int = Field(4, ge=0, le=520, description="weeks, 0-520")
+    # Voronka's own copy of every file people send (bot/files.py), content-addressed.
+    store_files: bool = True
+    files_dir: Path = Path("./data/files")
     # Client chats through Telegram Business (services/intake/business.py): off = ignore them.
     business_capture: bool = True
     # Webhook mode (`voronka webhook`) and the lead intake API on the same HTTP server.
@@ -131,6 +141,21 @@ class Settings(BaseSettings):
         except Invalid as exc:
             raise ValueError("a weekday and a time, e.g. Mon 09:00") from exc
         return value.strip()
+
+    @field_validator("backup_at")
+    @classmethod
+    def _check_backup_at(cls, value: str) -> str:
+        from services.errors import ValidationError as Invalid
+        from services.reports.digests import parse_time
+
+        value = value.strip()
+        if value.lower() in ("off", ""):
+            return "off"
+        try:
+            parse_time(value)
+        except Invalid as exc:
+            raise ValueError("a time of day as HH:MM, e.g. 03:30, or off") from exc
+        return value
 
     @field_validator("webhook_path")
     @classmethod

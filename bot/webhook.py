@@ -338,6 +338,34 @@ async def housekeeping(uow_factory: UnitOfWorkFactory, every: float = 3600.0) ->
         await asyncio.sleep(every)
 
 
+async def heartbeat(stack: AsyncExitStack, uow_factory: UnitOfWorkFactory) -> None:
+    """Beat every `backups.BEAT_SECONDS` while the bot runs (`voronka restore` refuses
+    meanwhile, services/backups.py); the beat is taken back when `stack` closes."""
+    from services import backups
+
+    name = backups.beat_name()
+
+    async def beating() -> None:
+        while True:
+            try:
+                async with uow_factory() as uow:
+                    await backups.beat(uow, name)
+            except Exception as exc:  # an outage: the next beat tries again
+                log.warning("heartbeat failed: %s", exc)
+            await asyncio.sleep(backups.BEAT_SECONDS)
+
+    async def stop() -> None:
+        task.cancel()
+        try:
+            async with uow_factory() as uow:
+                await backups.stop_beating(uow, name)
+        except Exception as exc:
+            log.warning("could not remove the heartbeat: %s", exc)
+
+    task = asyncio.get_running_loop().create_task(beating())
+    stack.push_async_callback(stop)
+
+
 async def run_webhook(
     settings: Settings,
     *,
@@ -353,6 +381,7 @@ async def run_webhook(
     never deletes it: the other workers keep serving while this one restarts.
     """
     from bot.app import build_dispatcher, check_telegram, make_bot, make_storage, prepare
+    from bot.files import add_file_job
     from bot.notifier import BotNotifier
     from bot.scheduler import build_scheduler
     from handlers.ui.commands import set_commands
@@ -385,6 +414,7 @@ async def run_webhook(
         scheduler = build_scheduler(
             uow_factory, BotNotifier(bot, settings.timezone), uow_factory.clock, settings
         )
+        add_file_job(scheduler, bot, uow_factory, settings)
         scheduler.start()
         stack.callback(scheduler.shutdown, wait=False)
         kicker = _make_kicker(scheduler, uow_factory, bot, settings.timezone)
@@ -420,6 +450,7 @@ async def run_webhook(
         )
         chores = asyncio.get_running_loop().create_task(housekeeping(uow_factory))
         stack.callback(chores.cancel)
+        await heartbeat(stack, uow_factory)
         log.info("Voronka webhook on %s:%s (%s)", settings.webhook_host, settings.webhook_port, url)
         if started is not None:
             outcome = started(runner)

@@ -10,13 +10,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
+from pathlib import Path
 from typing import Any
 
 from aiogram import F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import (
     CallbackQuery,
+    FSInputFile,
     InlineKeyboardMarkup,
     InputMediaPhoto,
     InputMediaVideo,
@@ -41,7 +44,7 @@ from handlers.ui.filters import staff_router
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button, with_app
 from services import dates
-from services.dto import DealCard
+from services.dto import DealCard, FileItem
 from services.errors import FieldRequired, PermissionDenied, ValidationError
 from services.intake import business
 from services.permissions import Action, Actor, require
@@ -346,42 +349,67 @@ async def timeline_page(query: CallbackQuery, callback_data: TimelineCb, ctx: Ct
 
 # --- files ----------------------------------------------------------------------------------
 
-SEND_ONE: dict[str, Callable[..., Any]] = {
-    "document": lambda bot, chat, f: bot.send_document(chat, f.file_id, caption=f.caption),
-    "voice": lambda bot, chat, f: bot.send_voice(chat, f.file_id, caption=f.caption),
-    "audio": lambda bot, chat, f: bot.send_audio(chat, f.file_id, caption=f.caption),
-    "animation": lambda bot, chat, f: bot.send_animation(chat, f.file_id, caption=f.caption),
-    "video_note": lambda bot, chat, f: bot.send_video_note(chat, f.file_id),
-    "sticker": lambda bot, chat, f: bot.send_sticker(chat, f.file_id),
+SEND_ONE: dict[str, Callable[..., Any]] = {  # (bot, chat, file item, file id or upload)
+    "photo": lambda bot, chat, f, m: bot.send_photo(chat, m, caption=f.caption),
+    "video": lambda bot, chat, f, m: bot.send_video(chat, m, caption=f.caption),
+    "document": lambda bot, chat, f, m: bot.send_document(chat, m, caption=f.caption),
+    "voice": lambda bot, chat, f, m: bot.send_voice(chat, m, caption=f.caption),
+    "audio": lambda bot, chat, f, m: bot.send_audio(chat, m, caption=f.caption),
+    "animation": lambda bot, chat, f, m: bot.send_animation(chat, m, caption=f.caption),
+    "video_note": lambda bot, chat, f, m: bot.send_video_note(chat, m),
+    "sticker": lambda bot, chat, f, m: bot.send_sticker(chat, m),
 }
+ALBUM = ("photo", "video")
 
 
-async def files(query: CallbackQuery, callback_data: DealCb, ctx: Ctx) -> None:
+def _refused_file(exc: TelegramBadRequest) -> bool:
+    """Telegram does not know this file id (another bot's, a deleted file)."""
+    return "file" in exc.message.lower()
+
+
+async def files(
+    query: CallbackQuery, callback_data: DealCb, ctx: Ctx, files_dir: Path | None = None
+) -> None:
     """📎 Files: the deal's photos and videos back as media groups (captions kept), the
-    other files one by one, a page at a time, then a line with "more" and "back"."""
+    other files one by one, a page at a time, then a line with "more" and "back". A file id
+    Telegram refuses is sent as Voronka's own copy (services/files.py), uploaded from disk."""
     card = await deal_card.fresh(ctx, callback_data)
     page = await timelines.deal_files(ctx.uow, ctx.actor, card.id, callback_data.arg)
     msg = screen.message_of(query)
     if msg is None or msg.bot is None:
         return
     bot, chat = msg.bot, msg.chat.id
-    album: list[InputMediaPhoto | InputMediaVideo] = []
-    for f in page.items:
-        if f.media_type == "photo":
-            album.append(InputMediaPhoto(media=f.file_id, caption=f.caption))
-        elif f.media_type == "video":
-            album.append(InputMediaVideo(media=f.file_id, caption=f.caption))
-    if len(album) == 1:
-        one = album[0]
-        if isinstance(one, InputMediaPhoto):
-            await bot.send_photo(chat, str(one.media), caption=one.caption)
-        else:
-            await bot.send_video(chat, str(one.media), caption=one.caption)
-    elif album:
-        await bot.send_media_group(chat, media=list(album))
-    for f in page.items:
+
+    async def send_one(f: FileItem) -> None:
+        try:
+            await SEND_ONE[f.media_type](bot, chat, f, f.file_id)
+        except TelegramBadRequest as exc:
+            path = None
+            if files_dir is not None and _refused_file(exc):
+                path = await timelines.stored_copy(
+                    ctx.uow, ctx.actor, card.id, f.file_id, files_dir
+                )
+            if path is None:
+                raise
+            await SEND_ONE[f.media_type](bot, chat, f, FSInputFile(path))
+
+    visual = [f for f in page.items if f.media_type in ALBUM]
+    if len(visual) > 1:
+        album: list[InputMediaPhoto | InputMediaVideo] = [
+            InputMediaPhoto(media=f.file_id, caption=f.caption)
+            if f.media_type == "photo"
+            else InputMediaVideo(media=f.file_id, caption=f.caption)
+            for f in visual
+        ]
+        try:
+            await bot.send_media_group(chat, media=list(album))
+            visual = []
+        except TelegramBadRequest as exc:  # an id refused: each alone, that one from disk
+            if not _refused_file(exc):
+                raise
+    for f in [*visual, *(f for f in page.items if f.media_type not in ALBUM)]:
         if f.media_type in SEND_ONE:
-            await SEND_ONE[f.media_type](bot, chat, f)
+            await send_one(f)
     await msg.answer(
         view.files_text(card, page, ctx.lang, timelines.FILES_PER_PAGE),
         reply_markup=view.files_markup(card, page, ctx.lang),

@@ -38,6 +38,7 @@ from handlers.ui.task_card import declined_line, detail_lines, task_keyboard
 from services.dto import label
 from services.outbox.payloads import (
     AdminUnreachable,
+    BackupFailed,
     DealEssentials,
     DealReassigned,
     DealRotting,
@@ -366,6 +367,10 @@ def admin_unreachable(
     return [t("tasks.unreachable", lang, name=escape(who))], []
 
 
+def backup_failed(item: OutboxItem, p: BackupFailed, lang: str, tz: tzinfo, now: datetime) -> Drawn:
+    return [t("tasks.backup_failed", lang, dir=escape(p.directory), error=escape(p.error))], []
+
+
 def lead_new(item: OutboxItem, p: LeadNew, lang: str, tz: tzinfo, now: datetime) -> Drawn:
     """A lead from the site form: its language-neutral line, as it came."""
     return [escape(p.title)], []
@@ -405,6 +410,7 @@ VIEWS: dict[str, _View[Any]] = {  # Kind -> its view (a Kind is its str value)
     Kind.INSTALLMENT_PAID: _View(InstallmentPaid, installment_paid),
     Kind.SUMMARY_MORNING: _View(SummaryMorning, summary_morning),
     Kind.ADMIN_UNREACHABLE: _View(AdminUnreachable, admin_unreachable),
+    Kind.BACKUP_FAILED: _View(BackupFailed, backup_failed),
     Kind.DIGEST_DAILY: _View(Digest, digest),
     Kind.DIGEST_WEEKLY: _View(Digest, digest),
     Kind.DEAL_REASSIGNED: _View(DealReassigned, deal_reassigned),

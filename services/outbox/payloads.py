@@ -290,6 +290,13 @@ class AdminUnreachable(Payload):
     username: str | None = None
 
 
+class BackupFailed(Payload):
+    """backup.failed: to every admin, the nightly backup could not be made (services/backups.py)."""
+
+    error: str
+    directory: str
+
+
 class LeadNew(Payload):
     """lead.new: a lead came in through the intake API (or came again)."""
 
@@ -324,6 +331,7 @@ PAYLOADS: dict[str, type[Payload]] = {
     "installment.paid": InstallmentPaid,
     "summary.morning": SummaryMorning,
     "admin.unreachable": AdminUnreachable,
+    "backup.failed": BackupFailed,
     "digest.daily": Digest,
     "digest.weekly": Digest,
     "deal.reassigned": DealReassigned,

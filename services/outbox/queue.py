@@ -119,6 +119,7 @@ class Kind(StrEnum):
     INSTALLMENT_PAID = "installment.paid"
     SUMMARY_MORNING = "summary.morning"
     ADMIN_UNREACHABLE = "admin.unreachable"
+    BACKUP_FAILED = "backup.failed"  # to admins: the nightly backup failed (services/backups.py)
     DIGEST_DAILY = "digest.daily"  # to leaders: services/reports/digests.py
     DIGEST_WEEKLY = "digest.weekly"
     DEAL_REASSIGNED = "deal.reassigned"  # to the new manager and the previous one

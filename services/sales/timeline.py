@@ -10,7 +10,9 @@ contact by leaders and admins, and by the manager of one of the contact's deals.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+from services import files
 from services.common import employee_name, is_id, load
 from services.dto import FileItem, Page, TimelineEntry, TimelinePage
 from services.errors import NotFound, PermissionDenied, RuleViolation, ValidationError
@@ -170,3 +172,18 @@ async def deal_files(
         ]
     )
     return Page(items, page, pages, total)
+
+
+async def stored_copy(
+    uow: UnitOfWork, actor: Actor, deal_id: int, file_id: str, directory: Path
+) -> Path | None:
+    """Voronka's copy on disk of a file on the deal's timeline (services/files.py), for
+    someone who may see the deal; None when there is none (not stored yet, or not a file
+    of this deal)."""
+    deal, _ = await stage_core.load_for(uow, actor, deal_id, Action.DEAL_VIEW, None)
+    readable = can(actor, Action.MESSAGES_READ, deal)
+    sha256 = await uow.repo.files.copy_of(deal.id, file_id, with_messages=readable)
+    if sha256 is None:
+        return None
+    path = files.content_path(directory, sha256)
+    return path if path.is_file() else None

@@ -6,6 +6,7 @@ from storage.models.base import NAMING_CONVENTION, Base, JSONDict
 from storage.models.business import BusinessChat, BusinessConnection
 from storage.models.clients import Company, Contact
 from storage.models.deals import Activity, Deal, StageHistory
+from storage.models.files import StoredFile
 from storage.models.imports import ImportJob, ImportStatus
 from storage.models.installments import InstallmentDue, InstallmentPlan, Payment
 from storage.models.intake import AssignmentCursor, IdempotencyKey
@@ -33,6 +34,7 @@ __all__ = [
     "Deal",
     "StageHistory",
     "Activity",
+    "StoredFile",
     "Task",
     "Attachment",
     "BusinessConnection",

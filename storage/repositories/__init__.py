@@ -21,6 +21,7 @@ from storage.repositories.deals import DealRepo, HistoryRepo
 from storage.repositories.digests import DigestRepo
 from storage.repositories.employees import EmployeeRepo
 from storage.repositories.export import ExportRepo
+from storage.repositories.files import StoredFileRepo
 from storage.repositories.imports import ImportRepo
 from storage.repositories.installments import InstallmentRepo
 from storage.repositories.intake import IntakeRepo
@@ -72,6 +73,10 @@ class Repositories:
     @cached_property
     def history(self) -> HistoryRepo:
         return HistoryRepo(self.session)
+
+    @cached_property
+    def files(self) -> StoredFileRepo:
+        return StoredFileRepo(self.session)
 
     @cached_property
     def tasks(self) -> TaskRepo:

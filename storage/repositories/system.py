@@ -53,6 +53,25 @@ class SystemRepo(Repo):
         )
         return {r.name: r for r in rows}
 
+    async def runs_since(self, prefix: str, since: datetime) -> list[tuple[str, datetime]]:
+        """Runs named `prefix`... that ran at or after `since` (the bots' heartbeats)."""
+        rows = await self.session.execute(
+            select(JobRun.name, JobRun.last_run_at).where(
+                JobRun.name.startswith(prefix, autoescape=True), JobRun.last_run_at >= since
+            )
+        )
+        return [(name, at) for name, at in rows.all()]
+
+    async def forget_run(self, name: str) -> None:
+        await self.session.execute(delete(JobRun).where(JobRun.name == name))
+
+    async def forget_runs_before(self, prefix: str, when: datetime) -> None:
+        await self.session.execute(
+            delete(JobRun).where(
+                JobRun.name.startswith(prefix, autoescape=True), JobRun.last_run_at < when
+            )
+        )
+
     async def record_run(self, name: str, at: datetime) -> None:
         """The job's last run is `at` (in the caller's transaction)."""
         run = await self.session.get(JobRun, name)

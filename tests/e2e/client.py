@@ -9,6 +9,7 @@ messages of the chat, so a failure says what the bot did instead.
 
 from __future__ import annotations
 
+import base64
 import html
 import itertools
 import json
@@ -65,6 +66,11 @@ class Emulator:
         deleted_business_messages. Returns its update id."""
         answer = self.post("/e2e/business", {"botToken": token, "update": update})
         return int(answer["result"]["update_id"])
+
+    def forget_file(self, file_id: str) -> bool:
+        """Telegram forgets a file (patch 15): sending it by id and getFile are refused from
+        now on. True when the file was known."""
+        return bool(self.post("/e2e/forgetFile", {"file_id": file_id})["result"])
 
     def bot_state(self, token: str) -> dict[str, Any]:
         """The wrapper's view of one bot: {"polled": bool, "webhook": url | None,
@@ -168,6 +174,7 @@ class TgUser:
         self.language_code = language_code
         self._mark: dict[int, Any] = {}
         self._answers = 0  # callback answers of this bot before this user's last tap
+        self.sha256: dict[str, str] = {}  # file id -> SHA-256 of what this user uploaded
 
     def __repr__(self) -> str:
         return f"TgUser({self.first_name}, id={self.id})"
@@ -272,29 +279,49 @@ class TgUser:
         else:
             self.emulator.post("/sendMessage", payload)
 
-    def upload(self, kind: str, caption: str | None = None, file_name: str | None = None) -> str:
-        """Send a photo or a document (the wrapper's patch 10 makes its Telegram file ids);
-        returns the file id the bot will keep (a photo's largest size)."""
+    def upload(
+        self,
+        kind: str,
+        caption: str | None = None,
+        file_name: str | None = None,
+        content: bytes | None = None,
+    ) -> str:
+        """Send a photo or a document (the wrapper's patch 10 makes its Telegram file ids;
+        `content`: its bytes, else a few the wrapper makes); returns the file id the bot
+        will keep (a photo's largest size). `sha256[file id]` is the content's hash."""
         self._remember()
         payload = self._payload(kind=kind)
         if caption is not None:
             payload["caption"] = caption
         if file_name is not None:
             payload["file_name"] = file_name
-        ids: list[str] = self.emulator.post("/e2e/sendMedia", payload)["result"]["file_ids"]
+        if content is not None:
+            payload["content"] = base64.b64encode(content).decode()
+        result = self.emulator.post("/e2e/sendMedia", payload)["result"]
+        ids: list[str] = result["file_ids"]
+        self.sha256[ids[-1]] = str(result["sha256"])
         return ids[-1]
 
-    def files_received(self) -> list[tuple[str, str]]:
-        """(file id, caption or "[photo]"/"[document]") of every file the bot sent this user
-        (patch 11 keeps the id with the message), oldest first."""
+    def _files_sent(self, key: str) -> list[tuple[str, str]]:
+        """(the message's `key`, caption or "[photo]"/"[document]") of every bot message to
+        this user that carries `key`, oldest first."""
         items = [
             item
             for item in self.emulator.history(self.token)
-            if str(item["message"].get("chat_id")) == str(self.id)
-            and item["message"].get("file_id")
+            if str(item["message"].get("chat_id")) == str(self.id) and item["message"].get(key)
         ]
         items.sort(key=lambda item: int(item["messageId"]))
-        return [(item["message"]["file_id"], item["message"].get("text") or "") for item in items]
+        return [(item["message"][key], item["message"].get("text") or "") for item in items]
+
+    def uploads_received(self) -> list[tuple[str, str]]:
+        """(SHA-256, caption) of every file the bot uploaded to this user (sent as bytes,
+        not by a file id: patch 16), oldest first."""
+        return self._files_sent("upload_sha256")
+
+    def files_received(self) -> list[tuple[str, str]]:
+        """(file id, caption) of every file the bot sent this user by its id (patch 11
+        keeps the id with the message), oldest first."""
+        return self._files_sent("file_id")
 
     def tap(self, part: str, on: BotMessage | None = None) -> BotMessage:
         """Press the inline button whose label contains `part` — on `on` (as it is now), or

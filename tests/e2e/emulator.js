@@ -8,6 +8,7 @@
 // /sendCommand, /sendCallback, /getUpdatesHistory); the bot talks to /bot<token>/<method>.
 // Everything below `patches` is a gap of the emulator, each with what it is for.
 
+const crypto = require('crypto');
 const http = require('http');
 const axios = require('axios'); // the package's own HTTP client (a dependency of it)
 const TelegramServer = require('telegram-test-api');
@@ -45,6 +46,8 @@ function asMessage(stored) {
 const findBotMessage = (server, chatId, messageId) => server.storage.botMessages.find(
   (u) => String(u.messageId) === String(messageId) && String(u.message.chat_id) === String(chatId),
 );
+
+const sha256 = (buffer) => crypto.createHash('sha256').update(buffer).digest('hex');
 
 const USER_EVENTS = ['AddedUserMessage', 'AddedUserCommand', 'AddedUserCallbackQuery'];
 
@@ -146,10 +149,16 @@ function patches(app, server) {
       headers: { 'content-type': req.headers['content-type'] },
     }).formData();
     const fields = {};
+    const uploads = {}; // patch 16: part name -> sha256 of the uploaded bytes
     for (const [key, value] of form.entries()) {
-      if (typeof value === 'string') fields[key] = value;
+      if (typeof value === 'string') {
+        fields[key] = value;
+      } else {
+        uploads[key] = sha256(Buffer.from(await value.arrayBuffer()));
+      }
     }
     if (typeof fields.reply_markup === 'string') fields.reply_markup = JSON.parse(fields.reply_markup);
+    Object.defineProperty(fields, 'uploads', { value: uploads }); // not a field
     return fields;
   };
   app.all('/bot:token/:method(sendPhoto|sendDocument)', async (req, res) => {
@@ -165,6 +174,11 @@ function patches(app, server) {
     }
     const message = { chat_id: fields.chat_id, text: fields.caption || `[${kind}]` };
     if (fileId !== null) message.file_id = fileId;
+    // 16. ...an upload (the file itself in the request: "attach://<part>") is kept as the
+    //     SHA-256 of its bytes, so a test sees which content came (Voronka's stored copy).
+    const part = typeof fields[kind] === 'string' && fields[kind].startsWith('attach://')
+      ? fields[kind].slice('attach://'.length) : null;
+    if (part !== null && fields.uploads[part]) message.upload_sha256 = fields.uploads[part];
     if (fields.reply_markup) message.reply_markup = fields.reply_markup;
     server.addBotMessage(message, req.params.token);
     const stored = server.storage.botMessages[server.storage.botMessages.length - 1];
@@ -229,9 +243,49 @@ function patches(app, server) {
       res.status(400).json({ ok: false, description: 'kind: photo or document' });
       return;
     }
-    ids.forEach((id) => server.e2eFiles.set(id, body.kind));
+    // Patch 13 serves these bytes: the test's `content` (base64), else a few of its own.
+    const content = body.content
+      ? Buffer.from(body.content, 'base64') : Buffer.from(`voronka e2e file ${n}\n`);
+    ids.forEach((id) => server.e2eFiles.set(id, { kind: body.kind, content }));
     server.addUserMessage(message);
-    res.json({ ok: true, result: { file_ids: ids } });
+    res.json({ ok: true, result: { file_ids: ids, sha256: sha256(content) } });
+  });
+
+  // 13. getFile and the file download (Voronka keeps its own copy of every file, bot/files.py):
+  //     the emulator knows neither. Here: getFile answers a file a user uploaded (patch 10)
+  //     with a file_path, and GET /file/bot<token>/<file_path> serves its bytes, as the Bot
+  //     API does; an unknown id is Telegram's 400.
+  app.all('/bot:token/getFile', (req, res) => {
+    const params = { ...req.query, ...req.body };
+    const file = server.e2eFiles.get(String(params.file_id));
+    if (!file) {
+      res.status(400).json({ ok: false, error_code: 400, description: 'Bad Request: invalid file_id' });
+      return;
+    }
+    res.json({
+      ok: true,
+      result: {
+        file_id: String(params.file_id),
+        file_unique_id: `u${params.file_id}`,
+        file_size: file.content.length,
+        file_path: `${file.kind}s/${params.file_id}`,
+      },
+    });
+  });
+  app.get('/file/bot:token/:kind/:fileId', (req, res) => {
+    const file = server.e2eFiles.get(req.params.fileId);
+    if (!file) {
+      res.status(404).json({ ok: false, error_code: 404, description: 'Not Found' });
+      return;
+    }
+    res.type('application/octet-stream').send(file.content);
+  });
+
+  // 15. For the tests: Telegram forgets a file (the bot was replaced, the file deleted):
+  //     POST {file_id}; from then on sending it by id and getFile are Telegram's 400.
+  app.post('/e2e/forgetFile', (req, res) => {
+    const known = server.e2eFiles.delete(String(req.body.file_id));
+    res.json({ ok: true, result: known });
   });
 
   // 12. Telegram Business updates (business_connection, business_message,
@@ -350,7 +404,7 @@ function main() {
   const server = new TelegramServer({ host: '127.0.0.1', storeTimeout: 24 * 3600 });
   server.e2ePolled = new Set();
   server.e2eAnswers = [];
-  server.e2eFiles = new Map(); // file_id -> kind, of users' uploads (patches 10, 11)
+  server.e2eFiles = new Map(); // file_id -> {kind, content}, users' uploads (patches 10, 11, 13)
   server.e2eFileSeq = 0;
   server.addUserUpdate = addUserUpdate;
   // Listening ourselves (not server.start()): the package's config turns port 0 into 9000;

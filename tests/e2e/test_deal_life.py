@@ -5,13 +5,18 @@ The measurement visit: the manager schedules it, the head of measurers assigns a
 from the task the bot sends, the measurer uploads two photos (one with a caption) and a
 document with a comment (the wrapper's patch 10), and the manager -- told by the bot --
 opens the deal: its card counts the files and shows the visit, and Files sends back exactly
-those files by their Telegram ids, the photos as one album (patch 11). Then the manager
+those files by their Telegram ids, the photos as one album (patch 11). Voronka keeps its own
+copy of the kitchen photo under its hash (getFile and the download: patch 13); when Telegram
+then forgets that file id (patch 15), Files still sends the photo, uploaded from the copy
+(patch 16 keeps the hash of what was uploaded). Then the manager
 connects their Telegram Business account and a stranger writes to them (patch 12): the
 manager is told what Voronka does, and the stranger becomes a lead.
 """
 
 from __future__ import annotations
 
+import hashlib
+import sqlite3
 import time
 
 import pytest
@@ -31,6 +36,17 @@ from tests.e2e.test_flows import (
 pytestmark = pytest.mark.e2e
 
 SLOW = 60.0  # the outbox sweeps every 10 s by default: notices take that long
+KITCHEN_JPEG = b"\xff\xd8\xff\xe0 the kitchen window, 1200x1400" * 40
+
+
+def stored_copy(bot: BotProcess, file_id: str) -> tuple[str, str] | None:
+    """(sha256, state) of Voronka's record of a file (stored_files), if any."""
+    with sqlite3.connect(bot.log_path.parent / "voronka.db", timeout=10) as conn:
+        row = conn.execute(
+            "SELECT sha256, state FROM stored_files WHERE file_id = ?", (file_id,)
+        ).fetchone()
+    conn.close()
+    return None if row is None else (row[0], row[1])
 
 
 def test_measurement_visit_files_and_a_client_chat(bot: BotProcess) -> None:
@@ -67,7 +83,7 @@ def test_measurement_visit_files_and_a_client_chat(bot: BotProcess) -> None:
     measurer.wait_for(lambda m: m.find(t("tasks.btn.finish", EN)) is not None)
     measurer.tap(t("tasks.btn.finish", EN))
     measurer.wait_for(t("tasks.ask.upload", EN).split(" (")[0])
-    kitchen = measurer.upload("photo", caption="Kitchen window")
+    kitchen = measurer.upload("photo", caption="Kitchen window", content=KITCHEN_JPEG)
     measurer.wait_for(lambda m: t("tasks.btn.upload_end", EN) in [b.text for b in m.buttons])
     room = measurer.upload("photo")
     measurer.wait_for(lambda m: "2" in m.text and m.find(t("tasks.btn.upload_end", EN)) is not None)
@@ -88,12 +104,30 @@ def test_measurement_visit_files_and_a_client_chat(bot: BotProcess) -> None:
     assert "Opening 1200x1400" in opened.text
     before = len(manager.files_received())
     manager.tap(t("deal.btn.files", EN), on=opened)
-    manager.wait_for(lambda m: "files 1–3 of 3" in m.text)
+    listed = manager.wait_for(lambda m: "files 1–3 of 3" in m.text)
     assert manager.files_received()[before:] == [
         (kitchen, "Kitchen window"),
         (room, "[photo]"),
         (sheet, "Measurements"),
     ]
+
+    # Voronka keeps its own copy of the photo, under its hash (fetched in the background)...
+    sha256 = measurer.sha256[kitchen]
+    assert sha256 == hashlib.sha256(KITCHEN_JPEG).hexdigest()
+    copy = bot.log_path.parent / "data" / "files" / sha256[:2] / sha256
+    deadline = time.monotonic() + SLOW
+    while stored_copy(bot, kitchen) != (sha256, "stored") or not copy.is_file():
+        assert time.monotonic() < deadline, f"no stored copy of {kitchen}{bot.log_tail()}"
+        time.sleep(0.2)
+    assert copy.read_bytes() == KITCHEN_JPEG
+    # ...so when Telegram refuses its file id (a new bot, a deleted file), Files still
+    # sends the photo: uploaded from the copy; the others by their ids as before.
+    assert bot.emulator.forget_file(kitchen)
+    before = len(manager.files_received())
+    manager.tap(t("deal.btn.files", EN), on=opened)
+    manager.wait_for(lambda m: "files 1–3 of 3" in m.text and m.message_id != listed.message_id)
+    assert manager.uploads_received() == [(sha256, "Kitchen window")]
+    assert manager.files_received()[before:] == [(room, "[photo]"), (sheet, "Measurements")]
 
     # Telegram Business: the manager connects, a stranger writes, a lead appears
     bot.emulator.business(

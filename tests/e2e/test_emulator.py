@@ -9,6 +9,7 @@ secret header and an emulator that dies on a non-2xx answer.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -278,6 +279,41 @@ def test_user_uploads_and_files_sent_back_by_id(emulator: Emulator, token: str) 
         emulator, token, "sendPhoto", {"chat_id": 79, "photo": "attach://chart"}, "chart"
     )
     assert chart["ok"] and Message.model_validate(chart["result"]).text == "[photo]"
+
+
+def test_get_file_download_a_forgotten_file_and_uploads(emulator: Emulator, token: str) -> None:
+    """Patches 13, 15 and 16: getFile and the download serve the bytes a user uploaded;
+    once Telegram forgets the file, getFile, the download and sending it by id are refused;
+    a file the bot uploads itself is kept as the hash of its bytes."""
+    user = TgUser(emulator, token, 81, "Gleb")
+    content = b"\xff\xd8 a photo of a window"
+    photo_id = user.upload("photo", content=content)
+    assert user.sha256[photo_id] == hashlib.sha256(content).hexdigest()
+    info = bot_call(emulator, token, "getFile", file_id=photo_id)["result"]
+    assert info["file_id"] == photo_id and info["file_size"] == len(content)
+    url = f"{emulator.base_url}/file/bot{token}/{info['file_path']}"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        assert response.read() == content
+
+    assert emulator.forget_file(photo_id) and not emulator.forget_file(photo_id)
+    assert bot_call(emulator, token, "getFile", file_id=photo_id)["http_status"] == 400
+    with pytest.raises(urllib.error.HTTPError, match="404"):
+        urllib.request.urlopen(url, timeout=30)
+    by_id = bot_call(emulator, token, "sendPhoto", chat_id=81, photo=photo_id)
+    assert by_id["http_status"] == 400 and "file identifier" in by_id["description"]
+
+    sent = multipart_call(
+        emulator,
+        token,
+        "sendPhoto",
+        {"chat_id": 81, "photo": "attach://pic", "caption": "from disk"},
+        "pic",
+    )
+    assert sent["ok"]
+    assert user.uploads_received() == [
+        (hashlib.sha256(b"\x89PNG not really").hexdigest(), "from disk")
+    ]
+    assert user.files_received() == []  # an upload, not a file id
 
 
 def test_business_updates(emulator: Emulator, token: str) -> None:

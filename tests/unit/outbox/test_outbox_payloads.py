@@ -182,6 +182,7 @@ OLD: dict[str, dict[str, object]] = {
         "amount": None,
         "repeat": False,
     },
+    Kind.BACKUP_FAILED: {"error": "[Errno 28] No space left on device", "directory": "/srv/b"},
 }
 OLD[Kind.DIGEST_WEEKLY] = {**OLD[Kind.DIGEST_DAILY], "kind": "weekly"}
 
