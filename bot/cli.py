@@ -335,20 +335,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     result = _run_migrate(settings)
     for line in _describe(result, settings.pipelines_file):
         log.info("%s", line)
+    lang = args.lang or settings.default_language
     try:
-        asyncio.run(
+        report = asyncio.run(
             run_demo(
                 settings.database_url,
                 args.deals,
                 args.seed,
                 pipelines_file=settings.pipelines_file,
                 force=args.force,
+                lang=lang,
             )
         )
     except DemoError as exc:
         raise CliError(str(exc)) from exc
     print(f"database: {_safe_url(settings.database_url)}")
-    print(f"demo data: {args.deals} deals (seed {args.seed})")
+    print(f"demo data: {args.deals} deals (seed {args.seed}, language {lang})")
+    for line in report.lines():
+        print(line)
     return 0
 
 
@@ -420,6 +424,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--deals", type=int, required=True, metavar="N", help="how many deals")
     demo.add_argument("--seed", type=int, default=1, metavar="S", help="random seed (default 1)")
+    demo.add_argument(
+        "--lang",
+        choices=("ru", "en"),
+        help="language of the made-up names, needs and tasks (default: DEFAULT_LANGUAGE)",
+    )
     demo.add_argument(
         "--force",
         action="store_true",

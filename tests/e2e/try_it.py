@@ -94,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     env["TELEGRAM_API_URL"] = emulator.base_url
     if args.demo:
         print(f"filling {work / 'voronka.db'} with {args.demo} made-up deals…")
-        subprocess.run(voronka("demo", "--deals", str(args.demo), "--force"), cwd=work, env=env)
+        subprocess.run(
+            voronka("demo", "--deals", str(args.demo), "--force", "--lang", args.lang),
+            cwd=work,
+            env=env,
+        )
     bot = subprocess.Popen(
         voronka("run"),
         cwd=work,
