@@ -20,6 +20,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+import phonenumbers
 from babel.dates import format_skeleton, format_time
 from babel.numbers import format_compact_decimal, format_currency, format_decimal
 
@@ -149,6 +150,32 @@ def when_short(value: datetime | str | None, tz: tzinfo, lang: str | None) -> st
 def period(first: date, last: date, lang: str | None) -> str:
     """A report's days: 01.10.2025 – 31.12.2025 (ru), 10/1/2025 – 12/31/2025 (en)."""
     return f"{day(first, lang)} – {day(last, lang)}"
+
+
+def phone(value: str | None, region: str = "RU") -> str:
+    """A stored phone (E.164, "+79161234567") as people write it: the company's own
+    country's numbers in its national format ("8 (916) 123-45-67"), others international
+    ("+49 30 123456"); anything else as it is."""
+    if not value:
+        return NONE
+    return _phone(value, region)
+
+
+@lru_cache(maxsize=4096)
+def _phone(value: str, region: str) -> str:
+    try:
+        parsed = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return value
+    if not phonenumbers.is_valid_number(parsed):
+        return value
+    home = phonenumbers.region_code_for_number(parsed) == region
+    style = (
+        phonenumbers.PhoneNumberFormat.NATIONAL
+        if home
+        else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    )
+    return str(phonenumbers.format_number(parsed, style))
 
 
 def short(text: str, width: int = 28) -> str:

@@ -83,8 +83,9 @@ def body(entry: TimelineEntry, lang: str, tz: tzinfo, width: int = 200) -> str:
     p = entry.payload
     if kind == ActivityKind.STAGE:
         out = f"→ <b>{escape(entry.stage_label(lang))}</b>"
-        if entry.reason:
-            out += f" · {escape(entry.reason)}"
+        reason = entry.reason_label(lang)
+        if reason:
+            out += f" · {escape(reason)}"
         return out + (f" · <i>{text}</i>" if text else "")
     if kind in (ActivityKind.TASK, ActivityKind.TASK_DONE, ActivityKind.TASK_SNOOZED):
         # A configured task's title in the reader's language when the row has it

@@ -148,6 +148,7 @@ function patches(app, server) {
     const fields = {};
     for (const [key, value] of form.entries()) {
       if (typeof value === 'string') fields[key] = value;
+      else if (value && value.name) fields[`${key}_name`] = value.name; // an upload's file name
     }
     if (typeof fields.reply_markup === 'string') fields.reply_markup = JSON.parse(fields.reply_markup);
     return fields;
@@ -165,6 +166,9 @@ function patches(app, server) {
     }
     const message = { chat_id: fields.chat_id, text: fields.caption || `[${kind}]` };
     if (fileId !== null) message.file_id = fileId;
+    // the file's name: the upload's own, or the one a user's file came with (patch 10)
+    const fileName = fields[`${kind}_name`] || (fileId !== null && server.e2eFileNames.get(fileId));
+    if (fileName) message.file_name = fileName;
     if (fields.reply_markup) message.reply_markup = fields.reply_markup;
     server.addBotMessage(message, req.params.token);
     const stored = server.storage.botMessages[server.storage.botMessages.length - 1];
@@ -191,6 +195,9 @@ function patches(app, server) {
     const result = media.map((item) => {
       const message = { chat_id: fields.chat_id, text: item.caption || `[${item.type}]` };
       if (isFileId(item.media)) message.file_id = item.media;
+      if (isFileId(item.media) && server.e2eFileNames.get(item.media)) {
+        message.file_name = server.e2eFileNames.get(item.media);
+      }
       server.addBotMessage(message, req.params.token);
       return asMessage(server.storage.botMessages[server.storage.botMessages.length - 1]);
     });
@@ -225,6 +232,7 @@ function patches(app, server) {
         mime_type: 'application/pdf',
       };
       ids = [message.document.file_id];
+      server.e2eFileNames.set(message.document.file_id, message.document.file_name);
     } else {
       res.status(400).json({ ok: false, description: 'kind: photo or document' });
       return;
@@ -352,6 +360,7 @@ function main() {
   server.e2eAnswers = [];
   server.e2eFiles = new Map(); // file_id -> kind, of users' uploads (patches 10, 11)
   server.e2eFileSeq = 0;
+  server.e2eFileNames = new Map(); // file_id -> the name a user's document came with
   server.addUserUpdate = addUserUpdate;
   // Listening ourselves (not server.start()): the package's config turns port 0 into 9000;
   // a port chosen by the OS cannot clash with other test runs.

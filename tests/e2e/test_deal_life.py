@@ -36,7 +36,7 @@ SLOW = 60.0  # the outbox sweeps every 10 s by default: notices take that long
 def test_measurement_visit_files_and_a_client_chat(bot: BotProcess) -> None:
     admin = bot.admin()
     admin.send("/start")
-    admin.wait_for(t("menu.title", EN))
+    admin.wait_for(t("start.setup.title", EN).split("\n")[0])  # the first admin: the guide
     manager = join(bot, "Misha", invite(admin, "manager"), "manager")
     head = join(bot, "Hanna", invite(admin, "head_measurer"), "head_measurer")
     measurer = join(bot, "Max", invite(admin, "measurer"), "measurer")

@@ -1,0 +1,123 @@
+"""Issue 20: an English reader sees no Russian the system wrote -- over the emulator, against
+the real `voronka` process (polling only: the language does not depend on the transport).
+
+The first admin starts the bot; a manager (Telegram language "en") enters a lead whose client
+has a Russian name (typed by the manager: the one Cyrillic text allowed), converts it, moves
+the deal with its amount, sets a task with /task, opens it from /tasks and marks it done, wins
+the deal with three installments, reads its history, and loses a second deal with the
+"Other" reason and a comment. Every message of both chats, every button and every popup is
+then read: no Cyrillic letter is left once what the users typed is taken out.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from handlers.ui.i18n import t
+from tests.e2e.client import TgUser
+from tests.e2e.conftest import BotProcess
+from tests.e2e.test_flows import (
+    EN,
+    in_stage,
+    invite,
+    join,
+    new_lead,
+    next_stage,
+    qualify_and_convert,
+    reason_names,
+    stage_name,
+)
+
+pytestmark = pytest.mark.e2e
+
+CYRILLIC = re.compile(r"[\u0400-\u04ff]+")
+TYPED = ["Иван Петров"]  # what the users typed in Russian: theirs to read back
+
+
+def russian_left(user: TgUser, typed: list[str]) -> list[str]:
+    """Every Cyrillic word the bot showed `user` (texts, buttons) that nobody typed."""
+    found = []
+    for message in user.messages():
+        shown = [message.text, *(b.text for b in message.buttons)]
+        for text in shown:
+            for word in typed:
+                text = text.replace(word, "")
+            words = CYRILLIC.findall(text)
+            found += [f"#{message.message_id}: {w} in {text[:120]!r}" for w in words]
+    return found
+
+
+@pytest.mark.parametrize("bot", ["polling"], indirect=True)
+def test_an_english_day_has_no_russian(bot: BotProcess) -> None:
+    admin = bot.admin()
+    admin.send("/start")
+    admin.wait_for(t("start.setup.title", EN).split("\n")[0])
+    manager = join(bot, "Misha", invite(admin, "manager"), "manager")
+
+    # The lead wizard, the card, a stage move with its amount.
+    lead = new_lead(manager, "Иван Петров", "+7 916 123-45-67", "Three windows, flat")
+    deal = qualify_and_convert(manager, lead)
+    manager.tap(f"{stage_name('sales', 'proposal_sent')} ▶", on=deal)
+    manager.wait_for(t("deal.ask.amount", EN))
+    manager.send("185000")
+    card = manager.wait_for(in_stage("sales", "proposal_sent"))
+    assert "185,000" in card.text and "8 (916) 123-45-67" in card.text  # en number, phone
+
+    # A task by /task: one question for its time, then found in /tasks and done.
+    manager.send("/task Call the architect")
+    manager.wait_for(t("tasks.new.ask_when", EN).split("?")[0])
+    manager.send("tomorrow 3pm")
+    manager.wait_for(t("tasks.new.created", EN).split(":")[0])
+    manager.send("/tasks")
+    manager.tap(t("tasks.list.btn.upcoming", EN))
+    listed = manager.wait_for(t("tasks.list.upcoming", EN))
+    manager.tap("Call the architect", on=listed)
+    task = manager.wait_for("Call the architect")
+    manager.tap(t("reminder.btn.done", EN), on=task)
+    assert manager.wait_for_alert() == t("tasks.done", EN)
+
+    # Through the measurement to the contract, then won with three installments.
+    manager.tap(f"{stage_name('sales', 'measurement_scheduled')} ▶", on=card)
+    manager.wait_for(t("deal.ask.measurement_at", EN).split("?")[0])
+    manager.send("tomorrow 11:00")
+    manager.wait_for(t("deal.ask.address", EN))
+    manager.send("Moscow, Tverskaya 1, flat 5")
+    card = manager.wait_for(in_stage("sales", "measurement_scheduled"))
+    for code in ("measurer_assigned", "measurement_done", "contract_signed"):
+        card = next_stage(manager, card, code)
+    manager.tap(t("installments.btn.win", EN), on=card)
+    manager.tap(t("installments.btn.count", EN, n=3))
+    manager.wait_for(t("installments.ask.first_due", EN).split("?")[0])
+    manager.send("25 Feb")
+    plan = manager.wait_for(t("installments.won", EN, source=card_id(card)))
+    assert "61,666.67" in plan.text or "61,667" in plan.text
+
+    # The won deal's history: stage names, the task's and the plan's lines in English.
+    manager.send(f"/deal {card_id(card)}")
+    opened = manager.wait_for(in_stage("sales", "won"))
+    manager.tap(t("deal.btn.history", EN), on=opened)
+    manager.wait_for(t("timeline.plan", EN, text="").split(":")[0])
+
+    # A second deal lost with "Other": a comment is asked for and kept.
+    lead = new_lead(manager, "Olga Sidorova", "+7 926 765-43-21", "Balcony glazing")
+    deal = qualify_and_convert(manager, lead)
+    manager.tap(t("deal.btn.lose", EN), on=deal)
+    english, _ = reason_names("other")
+    manager.tap(english, on=deal)
+    manager.wait_for(t("deal.lose.ask_comment", EN, reason=english).split(":")[0])
+    manager.send("Moved abroad")
+    lost = manager.wait_for(in_stage("sales", "lost"))
+    assert "Moved abroad" in lost.text
+
+    answers = bot.emulator.bot_state(bot.token)["answers"]
+    popups = [a["text"] for a in answers if CYRILLIC.search(a.get("text") or "")]
+    leaks = russian_left(manager, TYPED) + russian_left(admin, TYPED) + popups
+    assert not leaks, "\n".join(leaks)
+
+
+def card_id(card: object) -> int:
+    found = re.search(r"deal #(\d+)|· #(\d+)", getattr(card, "text", ""))
+    assert found is not None, getattr(card, "text", "")
+    return int(found.group(1) or found.group(2))
