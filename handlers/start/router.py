@@ -26,7 +26,7 @@ from handlers.ui.context import Ctx
 from handlers.ui.filters import staff_router
 from handlers.ui.i18n import lang_of, t
 from handlers.ui.keyboards import button
-from services.permissions import Actor
+from services.permissions import Action, Actor, require
 from services.sales import pipelines
 from services.team import staff as team
 from storage.uow import UnitOfWork, UnitOfWorkFactory
@@ -115,6 +115,7 @@ def _setup_keyboard(ctx: Ctx, web_app_url: str | None) -> InlineKeyboardMarkup:
 async def setup_pipelines(query: CallbackQuery, ctx: Ctx) -> None:
     """The guide's "Check the pipelines": each pipeline and its stages, in the reader's
     language, and where they are configured."""
+    require(ctx.actor, Action.TEAM_MANAGE)  # the guide is the admins'
     lines = [ctx.t("start.setup.pipelines.title")]
     for p in await pipelines.list_pipelines(ctx.uow):
         stages = " → ".join(escape(s.label(ctx.lang)) for s in p.stages)
@@ -125,6 +126,7 @@ async def setup_pipelines(query: CallbackQuery, ctx: Ctx) -> None:
 
 
 async def setup_business(query: CallbackQuery, ctx: Ctx) -> None:
+    require(ctx.actor, Action.TEAM_MANAGE)  # the guide is the admins'
     back = [[button(ctx.t("common.back"), MenuCb(action=MenuAction.HOME))]]
     await screen.edit(
         query, ctx.t("start.setup.business.how"), InlineKeyboardMarkup(inline_keyboard=back)

@@ -108,6 +108,27 @@ def _day(value: date, lang: str) -> str:
     return format_skeleton("yMd", value, locale=lang)
 
 
+def day_words(value: date | str | None, lang: str | None) -> str:
+    """A calendar day with the month in words (CLDR's "yMMMd"; en: Feb 25, 2026; ru: the
+    day, the month's short name, the year) -- never read the wrong way round. ISO text is
+    accepted."""
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value[:10])
+        except ValueError:
+            return NONE
+    if not value:
+        return NONE
+    if isinstance(value, datetime):
+        value = value.date()
+    return _day_words(value, locale(lang))
+
+
+@lru_cache(maxsize=1024)
+def _day_words(value: date, lang: str) -> str:
+    return format_skeleton("yMMMd", value, locale=lang)
+
+
 @lru_cache(maxsize=1024)
 def _day_month(value: date, lang: str) -> str:
     return format_skeleton("Md", value, locale=lang)
