@@ -91,16 +91,20 @@ def day(value: date | str | None, lang: str | None) -> str:
     """A calendar day in the reader's locale (CLDR's numeric date): 01.04.2026 (ru),
     4/1/2026 (en). A datetime counts by its own date; ISO text is accepted; text that is
     no date gives the dash."""
+    found = _calendar_day(value)
+    return NONE if found is None else _day(found, locale(lang))
+
+
+def _calendar_day(value: date | str | None) -> date | None:
+    """A day from a date, a datetime (its own date) or ISO text; None if none."""
     if isinstance(value, str):
         try:
-            value = date.fromisoformat(value[:10])
+            return date.fromisoformat(value[:10])
         except ValueError:
-            return NONE
+            return None
     if not value:
-        return NONE
-    if isinstance(value, datetime):
-        value = value.date()
-    return _day(value, locale(lang))
+        return None
+    return value.date() if isinstance(value, datetime) else value
 
 
 @lru_cache(maxsize=1024)
@@ -112,16 +116,8 @@ def day_words(value: date | str | None, lang: str | None) -> str:
     """A calendar day with the month in words (CLDR's "yMMMd"; en: Feb 25, 2026; ru: the
     day, the month's short name, the year) -- never read the wrong way round. ISO text is
     accepted."""
-    if isinstance(value, str):
-        try:
-            value = date.fromisoformat(value[:10])
-        except ValueError:
-            return NONE
-    if not value:
-        return NONE
-    if isinstance(value, datetime):
-        value = value.date()
-    return _day_words(value, locale(lang))
+    found = _calendar_day(value)
+    return NONE if found is None else _day_words(found, locale(lang))
 
 
 @lru_cache(maxsize=1024)

@@ -20,17 +20,19 @@ from collections.abc import Iterator
 import pytest
 
 from handlers.ui.i18n import t
-from tests.e2e.client import BotMessage, Emulator, TgUser
-from tests.e2e.conftest import BotProcess, _start_bot, stop_process
+from tests.e2e.client import Emulator, TgUser
+from tests.e2e.conftest import BotProcess, start_bot, stop_process
 from tests.e2e.test_flows import (
     EN,
+    deal_id_of,
     in_stage,
     invite,
     join,
+    lose_a_new_deal,
     new_lead,
     next_stage,
     qualify_and_convert,
-    reason_names,
+    schedule_measurement,
     stage_name,
 )
 
@@ -43,7 +45,7 @@ FAST = 30.0  # seconds for a reminder-borne message (swept every second here)
 @pytest.fixture(scope="module")
 def bot(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:
     workdir = tmp_path_factory.mktemp("voronka-english")
-    started = _start_bot("polling", emulator, workdir, {"REMINDER_SWEEP_SECONDS": "1"})
+    started = start_bot("polling", emulator, workdir, {"REMINDER_SWEEP_SECONDS": "1"})
     try:
         yield started
     finally:
@@ -100,12 +102,7 @@ def test_an_english_day_has_no_russian(bot: BotProcess) -> None:
     assert manager.wait_for_alert() == t("tasks.done", EN)
 
     # Through the measurement to the contract, then won with three installments.
-    manager.tap(f"{stage_name('sales', 'measurement_scheduled')} ▶", on=card)
-    manager.wait_for(t("deal.ask.measurement_at", EN).split("?")[0])
-    manager.send("tomorrow 11:00")
-    manager.wait_for(t("deal.ask.address", EN))
-    manager.send("Moscow, Tverskaya 1, flat 5")
-    card = manager.wait_for(in_stage("sales", "measurement_scheduled"))
+    card = schedule_measurement(manager, card)
     assert card.find(f"{stage_name('sales', 'measurer_assigned')} ▶") is None  # no measurer
     task = head.wait_for(t("tasks.assign.header", EN), timeout=FAST)
     head.tap(t("tasks.assign.measurer", EN, name="Max", load=0), on=task)
@@ -129,12 +126,7 @@ def test_an_english_day_has_no_russian(bot: BotProcess) -> None:
     manager.wait_for(t("timeline.plan", EN, text="").split(":")[0])
 
     # A second deal lost with "Other": a comment is asked for and kept.
-    lead = new_lead(manager, "Olga Sidorova", "+7 926 765-43-21", "Balcony glazing")
-    deal = qualify_and_convert(manager, lead)
-    manager.tap(t("deal.btn.lose", EN), on=deal)
-    manager.wait_for(t("deal.lose.pick", EN).split("?")[0])
-    english, _ = reason_names("other")
-    manager.tap(english, on=deal)
+    english = lose_a_new_deal(manager, "other")
     manager.wait_for(t("deal.lose.ask_comment", EN, reason=english).split(":")[0])
     manager.send("Moved abroad")
     lost = manager.wait_for(in_stage("sales", "lost"))
@@ -149,7 +141,4 @@ def test_an_english_day_has_no_russian(bot: BotProcess) -> None:
     assert not leaks, "\n".join(leaks)
 
 
-def card_id(card: BotMessage) -> int:
-    found = re.search(r"· deal #(\d+)", card.text)
-    assert found is not None, card.text
-    return int(found.group(1))
+card_id = deal_id_of

@@ -159,6 +159,28 @@ def next_stage(manager: TgUser, card: BotMessage, code: str) -> BotMessage:
     return manager.wait_for(in_stage("sales", code))
 
 
+def schedule_measurement(manager: TgUser, card: BotMessage) -> BotMessage:
+    """ "Measurement scheduled ▶": its date and address asked inline; the card after."""
+    manager.tap(f"{stage_name('sales', 'measurement_scheduled')} ▶", on=card)
+    manager.wait_for(t("deal.ask.measurement_at", EN).split("?")[0])
+    manager.send("tomorrow 11:00")
+    manager.wait_for(t("deal.ask.address", EN))
+    manager.send("Moscow, Tverskaya 1, flat 5")
+    return manager.wait_for(in_stage("sales", "measurement_scheduled"))
+
+
+def lose_a_new_deal(manager: TgUser, reason: str) -> str:
+    """A second client's lead, converted, then "Lost" with `reason` (a code) tapped; the
+    reason's English name."""
+    lead = new_lead(manager, "Olga Sidorova", "+7 926 765-43-21", "Balcony glazing")
+    deal = qualify_and_convert(manager, lead)
+    manager.tap(t("deal.btn.lose", EN), on=deal)
+    manager.wait_for(t("deal.lose.pick", EN).split("?")[0])
+    english, _ = reason_names(reason)
+    manager.tap(english, on=deal)
+    return english
+
+
 def deal_id_of(card: BotMessage) -> int:
     found = re.search(r"· deal #(\d+)", card.text)
     assert found is not None, card.text
@@ -202,12 +224,7 @@ def test_sales_flow(bot: BotProcess) -> None:
     assert card.message_id == deal.message_id  # the card was edited in place
     assert "185" in card.text
 
-    manager.tap(f"{stage_name('sales', 'measurement_scheduled')} ▶", on=card)
-    manager.wait_for(t("deal.ask.measurement_at", EN).split("?")[0])
-    manager.send("tomorrow 11:00")
-    manager.wait_for(t("deal.ask.address", EN))
-    manager.send("Moscow, Tverskaya 1, flat 5")
-    card = manager.wait_for(in_stage("sales", "measurement_scheduled"))
+    card = schedule_measurement(manager, card)
     assert "Tverskaya 1" in card.text
     # Measurer assigned waits for a measurer (issue 20): not offered until there is one.
     assert card.find(f"{stage_name('sales', 'measurer_assigned')} ▶") is None
@@ -218,12 +235,7 @@ def test_sales_flow(bot: BotProcess) -> None:
     assert not any("▶" in b.text for b in card.buttons)  # a won deal moves no further
 
     # A lost deal: lost with a reason from the fixed list.
-    lead = new_lead(manager, "Olga Sidorova", "+7 926 765-43-21", "Balcony glazing")
-    deal = qualify_and_convert(manager, lead)
-    manager.tap(t("deal.btn.lose", EN), on=deal)
-    manager.wait_for(t("deal.lose.pick", EN).split("?")[0])
-    english, _ = reason_names("expensive")
-    manager.tap(english, on=deal)
+    english = lose_a_new_deal(manager, "expensive")
     lost = manager.wait_for(in_stage("sales", "lost"))
     assert t("deal.card.reason", EN, reason=english) in lost.text  # in the reader's language
 
