@@ -124,6 +124,8 @@ class _Words:
     company: str  # "{last}" -> a company name
     measured: str  # "{n}" -> the measurer's note
     tasks: dict[str, str]  # task kind -> title
+    feminine_ends: tuple[str, ...] = ()  # a first name ending so is a woman's...
+    feminine_suffix: str = ""  # ...whose surname takes this
 
 
 NAMES = {
@@ -159,6 +161,8 @@ NAMES = {
             "follow_up": "Связаться с клиентом",
             "deferred_contact": "Отложенный спрос: позвонить",
         },
+        feminine_ends=("а", "я"),
+        feminine_suffix="а",
     ),
     "en": _Words(
         managers=(
@@ -537,8 +541,8 @@ class _World:
 
     def person(self) -> str:
         first, last = self.rng.choice(self.words.first), self.rng.choice(self.words.last)
-        if self.lang == "ru" and first.endswith(("а", "я")):
-            last += "а"
+        if first.endswith(self.words.feminine_ends):  # Russian: Петрова
+            last += self.words.feminine_suffix
         return f"{first} {last}"
 
     def client(self, legal: bool, with_amount: bool = True) -> _Client:
@@ -1053,12 +1057,12 @@ class _Tally:
         self.stages[stage] += 1
         share = self.managers.setdefault(manager, ManagerShare(world.manager_names[manager]))
         share.deals += 1
-        self.months[at.strftime("%Y-%m")] += 1
+        self.months[at.date().isoformat()[:7]] += 1  # "2026-01": a key, not for reading
         if won_at is not None:
             self.won += 1
             share.won += 1
             share.won_amount += amount or 0
-            self.won_months[won_at.strftime("%Y-%m")] += 1
+            self.won_months[won_at.date().isoformat()[:7]] += 1
 
     def fill(self, report: DemoReport, world: _World) -> None:
         order = [s.id for f in (world.sales, world.deferred) for s in f.rules.stages]
