@@ -245,6 +245,10 @@ def describe_config(config: Any) -> list[str]:
     lines.append("loss reasons:")
     for reason in config.loss_reasons:
         extra = "  (conditional: the deal is frozen, not lost)" if reason.conditional else ""
+        if reason.comment_required:
+            extra += "  (asks for a comment)"
+        if reason.applies_to != "any":
+            extra += f"  ({reason.applies_to} only)"
         lines.append(f"    {reason.code:<24} {reason.name}{extra}")
     if config.qualification:
         lines.append("")
@@ -252,7 +256,25 @@ def describe_config(config: Any) -> list[str]:
         for question in config.qualification:
             extra = "  (required)" if question.required else ""
             lines.append(f"    {question.code:<24} {question.text}{extra}")
+    missing = missing_english(config)
+    if missing:  # English readers see these in the configured language
+        lines.append("")
+        lines.append(f"no English name (English readers see the name as written): {len(missing)}")
+        lines += [f"    {where}" for where in missing]
     return lines
+
+
+def missing_english(config: Any) -> list[str]:
+    """Where the pipelines file gives no `name_en` / `text_en` / `title_en`."""
+    found = [f"pipeline {p.code}" for p in config.pipelines if not p.name_en]
+    for p in config.pipelines:
+        found += [f"stage {p.code}.{s.code}" for s in p.stages if not s.name_en]
+        for s in p.stages:
+            if s.task is not None and not s.task.title_en:
+                found.append(f"task of stage {p.code}.{s.code}")
+    found += [f"loss reason {r.code}" for r in config.loss_reasons if not r.name_en]
+    found += [f"question {q.code}" for q in config.qualification if not q.text_en]
+    return found
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -335,20 +357,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     result = _run_migrate(settings)
     for line in _describe(result, settings.pipelines_file):
         log.info("%s", line)
+    lang = args.lang or settings.default_language
     try:
-        asyncio.run(
+        report = asyncio.run(
             run_demo(
                 settings.database_url,
                 args.deals,
                 args.seed,
                 pipelines_file=settings.pipelines_file,
                 force=args.force,
+                lang=lang,
             )
         )
     except DemoError as exc:
         raise CliError(str(exc)) from exc
     print(f"database: {_safe_url(settings.database_url)}")
-    print(f"demo data: {args.deals} deals (seed {args.seed})")
+    print(f"demo data: {args.deals} deals (seed {args.seed}, language {lang})")
+    for line in report.lines():
+        print(line)
     return 0
 
 
@@ -554,6 +580,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--deals", type=int, required=True, metavar="N", help="how many deals")
     demo.add_argument("--seed", type=int, default=1, metavar="S", help="random seed (default 1)")
+    demo.add_argument(
+        "--lang",
+        choices=("ru", "en"),
+        help="language of the made-up names, needs and tasks (default: DEFAULT_LANGUAGE)",
+    )
     demo.add_argument(
         "--force",
         action="store_true",

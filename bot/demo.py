@@ -4,14 +4,17 @@
 everything around them: staff, about 1.5 leads per deal, contacts, companies, the whole
 stage history, tasks (some overdue), measurement notes, installment plans and payments.
 
-The shape (default pipelines): leads come in all year round; two in three become deals;
-few deals get as far as a measurement (≈4% of deals, ≈3% of leads: "calls → visit"), but
-two in three measured deals are won (the key stage). On the way some deals are deferred
-and come back or not, some are parked in conditional refusal, some go back a step when a
-measurement is rescheduled; losses carry reasons typical of the stage. Managers differ in
-volume, skill and response time, so the ranking has something to rank. Deals that came in
-recently are still open. A won deal paid in installments gets its copy in the installment
-pipeline with a payment schedule, payments made, and overdue or defaulted plans.
+The shape (default pipelines), a company worth showing: leads come in all year round, more
+of them lately (this month and the last one are full); two in three become deals; about a
+quarter of the deals are won, and two in three measured deals are (the key stage). On the
+way some deals are deferred and come back or not, some are parked in conditional refusal,
+some go back a step when a measurement is rescheduled; losses carry reasons typical of the
+stage. Managers differ in volume, skill and response time, so the ranking has something to
+rank. Recent deals are still open, in every active stage of Sales (one in eight deals is
+held open on purpose, spread over the stages). A won deal paid in installments gets its copy
+in the installment pipeline with a payment schedule, payments made, and overdue or defaulted
+plans. Names, needs, streets and task titles are in the demo's language (``ru`` or ``en``);
+`DemoReport` tells the distribution made (per stage, won share, per manager).
 
 A tool beside the CLI, not a part of the domain: it makes rows and hands them to storage's
 bulk loader (storage/bulk.py: staging tables and executemany, one transaction per chunk);
@@ -25,6 +28,7 @@ import asyncio
 import math
 import random
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -69,13 +73,16 @@ HOUR = 3600.0
 
 # Leads: one behind every deal, and every other deal brings one that never became a deal.
 # Chance to move on from each active stage of the sales flow (data collection, proposal,
-# measurement scheduled, measurer assigned, measurement done, contract signed): 35% get a
-# proposal, 15% of those book a measurement, 0.72 x 0.93 = 67% of the measured win.
-STEP = (0.35, 0.15, 0.93, 0.88, 0.72, 0.93)
+# measurement scheduled, measurer assigned, measurement done, contract signed): 82% get a
+# proposal, 62% of those book a measurement, 0.72 x 0.93 = 67% of the measured win; about
+# 0.3 of the closed deals are won, a quarter of all (some are still open).
+STEP = (0.82, 0.62, 0.93, 0.9, 0.72, 0.93)
 GENERIC_STEP = 0.6  # a configured flow longer than the default
 # Mean hours in each stage before the next step (or the loss).
 STAY_HOURS = (30.0, 72.0, 20.0, 60.0, 70.0, 120.0)
 GENERIC_STAY = 48.0
+RECENT = 0.55  # deal times: t**RECENT of the span, so recent months hold more deals
+HELD_OPEN = 8  # one deal in this many is held open in a stage of Sales (all stages get some)
 DEFER_CHANCE = 0.06  # instead of a loss at the first two stages
 REFUSAL_CHANCE = 0.05  # conditional refusal ("thinking") instead of a loss
 RESCHEDULE_CHANCE = 0.06  # measurer assigned -> back to measurement scheduled
@@ -90,40 +97,108 @@ REASONS = (
     {"expensive": 45, "competitor": 40, "other": 15},
 )
 
-MANAGERS = (  # name, share of leads, skill, response-time factor
-    ("Анна Смирнова", 1.4, 1.20, 0.6),
-    ("Борис Иванов", 1.2, 1.05, 0.9),
-    ("Виктория Кузнецова", 1.1, 1.10, 0.8),
-    ("Глеб Попов", 1.0, 0.95, 1.2),
-    ("Дарья Соколова", 1.0, 1.00, 1.0),
-    ("Егор Лебедев", 0.9, 0.85, 1.6),
-    ("Жанна Козлова", 0.8, 0.90, 1.3),
-    ("Илья Новиков", 0.6, 0.75, 2.2),
+MANAGERS = (  # share of leads, skill, response-time factor (names: NAMES[lang].managers)
+    (1.4, 1.25, 0.6),
+    (1.2, 1.05, 0.9),
+    (1.1, 1.15, 0.8),
+    (1.0, 0.95, 1.2),
+    (1.0, 1.00, 1.0),
+    (0.9, 0.85, 1.6),
+    (0.8, 0.90, 1.3),
+    (0.6, 0.70, 2.2),
 )
-STAFF = (
-    ("Ольга Руководитель", Role.LEADER),
-    ("Павел Админ", Role.ADMIN),
-    ("Сергей Главный замерщик", Role.HEAD_MEASURER),
-    ("Тимур Замерщик", Role.MEASURER),
-    ("Фёдор Замерщик", Role.MEASURER),
-    ("Хасан Замерщик", Role.MEASURER),
-    ("Юрий Замерщик", Role.MEASURER),
-)
+STAFF_ROLES = (Role.LEADER, Role.ADMIN, Role.HEAD_MEASURER) + (Role.MEASURER,) * 4
 DEMO_TELEGRAM_BASE = -1_000_000  # demo staff get negative ids: no real account has them
 
-FIRST = (
-    "Иван", "Мария", "Алексей", "Елена", "Сергей", "Ольга", "Дмитрий", "Наталья",
-    "Андрей", "Татьяна", "Михаил", "Ирина", "Николай", "Светлана", "Павел", "Юлия",
-)  # fmt: skip
-LAST = (
-    "Петров", "Сидоров", "Орлов", "Волков", "Зайцев", "Морозов", "Фролов", "Белов",
-    "Титов", "Гусев", "Киселев", "Макаров", "Андреев", "Ковалев", "Ильин", "Поляков",
-)  # fmt: skip
-NEEDS = (
-    "Окна в квартиру", "Остекление балкона", "Окна в частный дом", "Входная дверь",
-    "Москитные сетки", "Замена стеклопакета", "Панорамное остекление", "Ремонт окон",
-)  # fmt: skip
-STREETS = ("ул. Ленина", "пр. Мира", "ул. Гагарина", "ул. Садовая", "ул. Лесная", "пер. Южный")
+
+@dataclass(frozen=True)
+class _Words:
+    """What the demo writes, in one language."""
+
+    managers: tuple[str, ...]  # one per MANAGERS row
+    staff: tuple[str, ...]  # one per STAFF_ROLES row
+    first: tuple[str, ...]
+    last: tuple[str, ...]
+    needs: tuple[tuple[str, int], ...]  # a need and its typical amount (roubles)
+    streets: tuple[str, ...]
+    company: str  # "{last}" -> a company name
+    measured: str  # "{n}" -> the measurer's note
+    tasks: dict[str, str]  # task kind -> title
+    feminine_ends: tuple[str, ...] = ()  # a first name ending so is a woman's...
+    feminine_suffix: str = ""  # ...whose surname takes this
+
+
+NAMES = {
+    "ru": _Words(
+        managers=(
+            "Анна Смирнова", "Борис Иванов", "Виктория Кузнецова", "Глеб Попов",
+            "Дарья Соколова", "Егор Лебедев", "Жанна Козлова", "Илья Новиков",
+        ),
+        staff=(
+            "Ольга Руководитель", "Павел Админ", "Сергей Главный замерщик",
+            "Тимур Замерщик", "Фёдор Замерщик", "Хасан Замерщик", "Юрий Замерщик",
+        ),
+        first=(
+            "Иван", "Мария", "Алексей", "Елена", "Сергей", "Ольга", "Дмитрий", "Наталья",
+            "Андрей", "Татьяна", "Михаил", "Ирина", "Николай", "Светлана", "Павел", "Юлия",
+        ),
+        last=(
+            "Петров", "Сидоров", "Орлов", "Волков", "Зайцев", "Морозов", "Фролов", "Белов",
+            "Титов", "Гусев", "Киселев", "Макаров", "Андреев", "Ковалев", "Ильин", "Поляков",
+        ),
+        needs=(
+            ("Окна в квартиру", 180_000), ("Остекление балкона", 120_000),
+            ("Окна в частный дом", 420_000), ("Входная дверь", 90_000),
+            ("Москитные сетки", 12_000), ("Замена стеклопакета", 25_000),
+            ("Панорамное остекление", 650_000), ("Ремонт окон", 15_000),
+        ),
+        streets=("ул. Ленина", "пр. Мира", "ул. Гагарина", "ул. Садовая", "ул. Лесная"),
+        company="ООО «{last} и партнёры»",
+        measured="Замер выполнен: окон {n}, фото в карточке",
+        tasks={
+            "assign_measurer": "Назначить замерщика",
+            "measure": "Замер",
+            "follow_up": "Связаться с клиентом",
+            "deferred_contact": "Отложенный спрос: позвонить",
+        },
+        feminine_ends=("а", "я"),
+        feminine_suffix="а",
+    ),
+    "en": _Words(
+        managers=(
+            "Anna Smith", "Boris Johnson", "Victoria King", "Glen Porter",
+            "Daria Scott", "Edward Lewis", "Jane Cooper", "Ian Newman",
+        ),
+        staff=(
+            "Olivia Leader", "Paul Admin", "Sam Head Measurer",
+            "Tim Measurer", "Fred Measurer", "Harry Measurer", "Yuri Measurer",
+        ),
+        first=(
+            "John", "Mary", "Alex", "Helen", "Steven", "Olga", "David", "Natalie",
+            "Andrew", "Tanya", "Michael", "Irene", "Nick", "Susan", "Paul", "Julia",
+        ),
+        last=(
+            "Peters", "Sidney", "Orwell", "Wolfe", "Hare", "Frost", "Fuller", "White",
+            "Taylor", "Goose", "Kessler", "Mack", "Andrews", "Kovacs", "Elliot", "Pollock",
+        ),
+        needs=(
+            ("Flat windows", 180_000), ("Balcony glazing", 120_000),
+            ("House windows", 420_000), ("Front door", 90_000),
+            ("Insect screens", 12_000), ("Glass unit replacement", 25_000),
+            ("Panoramic glazing", 650_000), ("Window repair", 15_000),
+        ),
+        streets=("Main St", "Park Ave", "Oak St", "Garden Rd", "Forest Ln"),
+        company="{last} & Partners Ltd",
+        measured="Measured: {n} windows, photos on the card",
+        tasks={
+            "assign_measurer": "Assign a measurer",
+            "measure": "Measurement",
+            "follow_up": "Contact the client",
+            "deferred_contact": "Deferred demand: call",
+        },
+    ),
+}  # fmt: skip
+LANGUAGES = tuple(NAMES)
 SOURCES = (
     (LeadSource.CALL, 40),
     (LeadSource.SITE, 30),
@@ -138,11 +213,53 @@ class DemoError(Exception):
 
 
 @dataclass
+class ManagerShare:
+    name: str
+    deals: int = 0
+    won: int = 0
+    won_amount: int = 0  # kopecks
+
+    @property
+    def won_share(self) -> float:
+        return self.won / self.deals if self.deals else 0.0
+
+
+@dataclass
 class DemoReport:
     deals: int = 0
     leads: int = 0
     history_rows: int = 0
     seconds: float = 0.0
+    # The distribution made: deals (not installment copies) per stage code where they are
+    # now (a deal deferred or lost there counts in its pipeline's stage), per manager, deals
+    # made per month ("2026-01") and deals won per month.
+    stages: dict[str, int] = field(default_factory=dict)
+    open_stages: dict[str, int] = field(default_factory=dict)  # Sales' active stages
+    won: int = 0
+    managers: list[ManagerShare] = field(default_factory=list)
+    months: dict[str, int] = field(default_factory=dict)
+    won_months: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def won_share(self) -> float:
+        return self.won / self.deals if self.deals else 0.0
+
+    def lines(self) -> list[str]:
+        """The distribution, for the CLI to print."""
+        out = [f"won: {self.won} of {self.deals} deals ({self.won_share:.0%})"]
+        out.append("open in Sales: " + ", ".join(f"{c} {n}" for c, n in self.open_stages.items()))
+        out.append("all by stage: " + ", ".join(f"{c} {n}" for c, n in self.stages.items()))
+        recent = list(self.months.items())[-2:]
+        out.append(
+            "recent months (made / won): "
+            + ", ".join(f"{m} {n}/{self.won_months.get(m, 0)}" for m, n in recent)
+        )
+        out.append("per manager (deals, won, won share, won money):")
+        for m in self.managers:
+            out.append(
+                f"  {m.name}: {m.deals}, {m.won}, {m.won_share:.0%}, {m.won_amount // 100:,}"
+            )
+        return out
 
 
 # --- entry points -------------------------------------------------------------------------
@@ -155,18 +272,21 @@ async def run_demo(
     *,
     pipelines_file: Path | None = None,
     force: bool = False,
-) -> None:
+    lang: str = "ru",
+) -> DemoReport:
     """``voronka demo --deals N``: migrate, sync the pipelines if there are none yet, fill.
     A database that already has deals or leads is refused unless ``force``."""
     if deals < 1:
         raise DemoError("--deals must be at least 1")
+    if lang not in NAMES:
+        raise DemoError(f"the demo speaks {', '.join(LANGUAGES)}, not {lang!r}")
     await migrate.upgrade(url)
     engine = create_engine(url)
     try:
         async with UnitOfWork(create_session_factory(engine)) as uow:
             if not await uow.repo.pipelines.all():
                 await sync_config(uow, load_config(pipelines_file or DEFAULT_PIPELINES_FILE))
-        await generate(engine, deals, seed=seed, force=force)
+        return await generate(engine, deals, seed=seed, force=force, lang=lang)
     finally:
         await engine.dispose()
 
@@ -181,6 +301,7 @@ async def generate(
     chunk: int = 5000,
     progress: Progress | None = None,
     force: bool = False,
+    lang: str = "ru",
 ) -> DemoReport:
     """Fill an (empty of leads and deals) database with ``deals`` deals over ``days``;
     ``force`` adds them to a database that has some. The made-up staff get negative
@@ -189,7 +310,7 @@ async def generate(
     started = time.monotonic()
     now = now or datetime.now(UTC)
     async with UnitOfWork(create_session_factory(engine)) as uow:
-        world = await _World.load(uow, now, days, force=force)
+        world = await _World.load(uow, now, days, force=force, words=NAMES[lang], lang=lang)
     world.rng.seed(seed)
     report = DemoReport()
     async with BulkLoader.open(engine, TABLES) as loader:
@@ -227,6 +348,7 @@ async def generate(
                 if waiting is not None:
                     await waiting
         await loader.reset_sequences((Company, Contact, Lead, Deal, InstallmentPlan))
+    world.tally.fill(report, world)
     report.seconds = time.monotonic() - started
     return report
 
@@ -299,8 +421,17 @@ class _World:
         flows: dict[str, _Flow],
         reasons: dict[str, int],
         ids: dict[str, int],
+        words: _Words,
+        lang: str,
     ) -> None:
         self.rng = random.Random()
+        self.words, self.lang = words, lang
+        self.tally = _Tally()
+        self.code_of = {  # Sales' stages by their code, the others' as "pipeline.stage"
+            s.id: s.code if role == "sales" else f"{flow.rules.pipeline.code}.{s.code}"
+            for role, flow in flows.items()
+            for s in flow.rules.stages
+        }
         self.now, self.start = now, now - timedelta(days=days)
         self.sales, self.leads = flows["sales"], flows["leads"]
         self.deferred, self.installments = flows["deferred"], flows["installments"]
@@ -310,6 +441,7 @@ class _World:
             s.id: s.pipeline_id for flow in flows.values() for s in flow.rules.stages
         }
         self.managers: list[tuple[int, float, float]] = []  # id, skill, response factor
+        self.manager_names: dict[int, str] = {}
         self.manager_weights: list[float] = []
         self.measurers: list[int] = []
         self.reason_tables = []
@@ -323,7 +455,14 @@ class _World:
 
     @classmethod
     async def load(
-        cls, uow: UnitOfWork, now: datetime, days: int, *, force: bool = False
+        cls,
+        uow: UnitOfWork,
+        now: datetime,
+        days: int,
+        *,
+        force: bool = False,
+        words: _Words = NAMES["ru"],
+        lang: str = "ru",
     ) -> _World:
         deal_count = await row_count(uow, Deal)
         lead_count = await row_count(uow, Lead)
@@ -351,10 +490,12 @@ class _World:
         ids = {}
         for model in (Company, Contact, Lead, Deal, InstallmentPlan):
             ids[model.__tablename__] = await max_id(uow, model)
-        return cls(now, days, flows, reasons, ids)
+        return cls(now, days, flows, reasons, ids, words, lang)
 
     async def ensure_staff(self, loader: BulkLoader) -> None:
-        people = [(name, Role.MANAGER) for name, *_ in MANAGERS] + list(STAFF)
+        words = self.words
+        people = [(name, Role.MANAGER) for name in words.managers]
+        people += list(zip(words.staff, STAFF_ROLES, strict=True))
         telegram_ids = [DEMO_TELEGRAM_BASE - i for i in range(len(people))]
         existing = await loader.employee_ids(telegram_ids)
         missing = [
@@ -364,7 +505,7 @@ class _World:
                 "username": None,
                 "roles": [str(role)],
                 "active": True,
-                "language": "ru",
+                "language": self.lang,
                 "unreachable": False,
                 "created_at": self.start - timedelta(days=30),
             }
@@ -373,11 +514,12 @@ class _World:
         ]
         await loader.insert(Employee, missing)
         ids = await loader.employee_ids(telegram_ids)
-        for i, (_name, share, skill, response) in enumerate(MANAGERS):
+        for i, (share, skill, response) in enumerate(MANAGERS):
             self.managers.append((ids[DEMO_TELEGRAM_BASE - i], skill, response))
+            self.manager_names[ids[DEMO_TELEGRAM_BASE - i]] = words.managers[i]
             self.manager_weights.append(share)
         self.manager_weights = list(accumulate(self.manager_weights))
-        for i, (_name, role) in enumerate(STAFF, start=len(MANAGERS)):
+        for i, role in enumerate(STAFF_ROLES, start=len(MANAGERS)):
             if role == Role.MEASURER:
                 self.measurers.append(ids[DEMO_TELEGRAM_BASE - i])
 
@@ -398,32 +540,51 @@ class _World:
         return self.rng.choices(ids, cum_weights=cumulative)[0]
 
     def person(self) -> str:
-        first, last = self.rng.choice(FIRST), self.rng.choice(LAST)
-        if first.endswith(("а", "я")):
-            last += "а"
+        first, last = self.rng.choice(self.words.first), self.rng.choice(self.words.last)
+        if first.endswith(self.words.feminine_ends):  # Russian: Петрова
+            last += self.words.feminine_suffix
         return f"{first} {last}"
+
+    def client(self, legal: bool, with_amount: bool = True) -> _Client:
+        """A client with a need and an amount typical of it."""
+        rng = self.rng
+        need, typical = rng.choice(self.words.needs)
+        amount = None
+        if with_amount:  # roubles around the need's typical sum, in kopecks, whole hundreds
+            amount = max(100, int(rng.lognormvariate(math.log(typical), 0.35)) // 100 * 100)
+            amount *= 100
+        name = self.person()
+        company = self.words.company.format(last=name.split()[1]) if legal else None
+        return _Client(name, need, company, amount)
 
     # --- one deal and its lead(s)
 
     def one_deal(self, batch: _Batch, index: int, total: int) -> None:
         rng = self.rng
         span = (self.now - self.start).total_seconds()
-        deal_at = self.start + timedelta(seconds=span * (index + rng.random()) / total)
+        active = len(self.sales.flow) - 1
+        hold = None  # held open in this flow stage
+        if index % HELD_OPEN == HELD_OPEN - 1:
+            hold = (index // HELD_OPEN) % active
+            # made within the last three weeks, early enough to have reached the stage
+            back = timedelta(days=rng.uniform(2 + 2 * hold, 21)) if hold else timedelta(0)
+            deal_at = self.now - back - timedelta(hours=rng.uniform(1, 30))
+        else:
+            share = ((index + rng.random()) / total) ** RECENT
+            deal_at = self.start + timedelta(seconds=span * share)
         manager, skill, response = rng.choices(self.managers, cum_weights=self.manager_weights)[0]
         # The lead behind the deal: answered after the response time, converted later.
         answer = timedelta(seconds=rng.lognormvariate(math.log(1500 * response), 1.0))
         convert = timedelta(seconds=rng.lognormvariate(math.log(3 * HOUR), 1.0))
-        amount = int(rng.lognormvariate(math.log(180_000), 0.6)) // 100 * 100 * 100
-        client = _Client(self.person(), rng.choice(NEEDS), rng.random() < 0.08, amount)
+        client = self.client(rng.random() < 0.08)
         deal_id = self.next_id("deals")
         lead_id = self.lead(batch, deal_at - convert - answer, manager, client, answer, deal_id)
-        self.deal(batch, deal_id, deal_at, manager, skill, lead_id, client)
+        self.deal(batch, deal_id, deal_at, manager, skill, lead_id, client, hold)
         # Every other deal brings a lead that never became one.
         if index % 2 == 1:
             at = deal_at - timedelta(hours=rng.uniform(0, 48))
             answer = timedelta(seconds=rng.lognormvariate(math.log(1500 * response), 1.0))
-            other = _Client(self.person(), rng.choice(NEEDS), False, None)
-            self.lead(batch, at, manager, other, answer, None)
+            self.lead(batch, at, manager, self.client(False, False), answer, None)
 
     def lead(
         self,
@@ -468,7 +629,7 @@ class _World:
             phone=_phone(lead_id),
             email=None,
             need=client.need,
-            is_legal_entity=client.legal,
+            is_legal_entity=client.company is not None,
             company_name=client.company,
             amount=client.amount if client.amount and rng.random() < 0.6 else None,
             status=str(status),
@@ -500,6 +661,7 @@ class _World:
         skill: float,
         lead_id: int,
         client: _Client,
+        hold: int | None = None,
     ) -> None:
         rng = self.rng
         contact_id = self.next_id("contacts")
@@ -517,7 +679,7 @@ class _World:
         lead_rows.append((at, self.leads.flow[2], None))
         self.history(batch, lead_rows, lead_id=lead_id_, actor=lead_actor)
 
-        path = self.sales_path(at, skill)
+        path = self.held_path(at, hold) if hold is not None else self.sales_path(at, skill)
         flow = self.sales.flow
         entered = {stage: when for when, stage, _ in path.rows}
         last_at, stage = path.rows[-1][0], path.rows[-1][1]
@@ -539,7 +701,9 @@ class _World:
             measurer_id=measurer,
             amount=client.amount,
             need=client.need,
-            address=f"{rng.choice(STREETS)}, {rng.randint(1, 120)}" if scheduled else None,
+            address=f"{rng.choice(self.words.streets)}, {rng.randint(1, 120)}"
+            if scheduled
+            else None,
             measurement_at=scheduled + timedelta(days=2) if scheduled else None,
             next_contact_at=path.next_contact,
             with_installments=installments,
@@ -555,6 +719,8 @@ class _World:
         )
         self.history(batch, path.rows, deal_id=deal_id, actor=manager)
         batch.deals += 1
+        won_at = last_at if stage == flow[-1] else None
+        self.tally.add(self, at, manager, stage, client.amount, won_at)
         self.tasks(batch, deal_id, manager, measurer, entered, stage, path.next_contact)
         done_at = entered.get(flow[4])
         if done_at is not None and measurer is not None:
@@ -563,12 +729,21 @@ class _World:
                 deal_id=deal_id,
                 lead_id=None,
                 kind=str(ActivityKind.MEASUREMENT),
-                text=f"Замер выполнен: окон {rng.randint(1, 6)}, фото в карточке",
+                text=self.words.measured.format(n=rng.randint(1, 6)),
                 author_id=measurer,
                 at=done_at,
             )
         if installments:
             self.installment_copy(batch, deal_id, last_at, manager, title, contact_id, client)
+
+    def held_path(self, at: datetime, hold: int) -> _Path:
+        """A recent deal that went straight to flow stage ``hold`` and waits there."""
+        flow = self.sales.flow
+        rows: list[_Row] = [(at, flow[0], None)]
+        step = (self.now - at) / (hold + 2)
+        for k in range(1, hold + 1):
+            rows.append((at + step * k, flow[k], None))
+        return _Path(rows, reached=hold)
 
     def sales_path(self, at: datetime, skill: float) -> _Path:
         """Where a deal made at ``at`` went by ``now``: the history rows of a simulation."""
@@ -638,12 +813,15 @@ class _World:
     ) -> None:
         flow = self.sales.flow
 
-        def task(kind: str, title: str, start: datetime, due: datetime, **kw: Any) -> None:
+        def task(kind: str, start: datetime, due: datetime, **kw: Any) -> None:
             """An auto task is done when the deal reached the next stage, open while the deal
             still waits for it, and was cancelled when the deal went elsewhere."""
             done, waiting = kw.pop("done", None), kw.pop("waiting", True)
             status = TS.DONE if done else TS.OPEN if waiting else TS.CANCELLED
-            values = {"assignee_id": None, "assignee_role": None, "payload": {}, **kw}
+            values = {"assignee_id": None, "assignee_role": None, **kw}
+            # the English title beside the row's own, as configured tasks carry it
+            values["payload"] = {**kw.get("payload", {}), "title_en": NAMES["en"].tasks[kind]}
+            title = self.words.tasks[kind]
             batch.add(
                 Task,
                 kind=kind,
@@ -665,7 +843,6 @@ class _World:
             start = entered[flow[2]]
             task(
                 str(TaskKind.ASSIGN_MEASURER),
-                "Назначить замерщика",
                 start,
                 start + timedelta(hours=2),
                 assignee_role=str(Role.HEAD_MEASURER),
@@ -677,7 +854,6 @@ class _World:
             start = entered[flow[3]]
             task(
                 str(TaskKind.MEASURE),
-                "Замер",
                 start,
                 start + timedelta(days=2),
                 assignee_id=measurer,
@@ -688,11 +864,10 @@ class _World:
         if stage in flow[:-1]:  # an open deal: the manager's next contact, maybe overdue
             start = max(entered.values())
             due = start + timedelta(days=self.rng.uniform(1, 6))
-            task(str(TaskKind.FOLLOW_UP), "Связаться с клиентом", start, due, assignee_id=manager)
+            task(str(TaskKind.FOLLOW_UP), start, due, assignee_id=manager)
         if next_contact is not None:
             task(
                 str(TaskKind.DEFERRED_CONTACT),
-                "Отложенный спрос: позвонить",
                 max(entered.values()),
                 next_contact,
                 assignee_id=manager,
@@ -856,12 +1031,47 @@ class _Path:
 class _Client:
     name: str
     need: str
-    legal: bool
+    company: str | None
     amount: int | None
 
-    @property
-    def company(self) -> str | None:
-        return f"ООО «{self.name.split()[1]} и партнёры»" if self.legal else None
+
+@dataclass
+class _Tally:
+    """The distribution made so far (deals only, not their installment copies)."""
+
+    stages: Counter[int] = field(default_factory=Counter)
+    won: int = 0
+    managers: dict[int, ManagerShare] = field(default_factory=dict)
+    months: Counter[str] = field(default_factory=Counter)
+    won_months: Counter[str] = field(default_factory=Counter)
+
+    def add(
+        self,
+        world: _World,
+        at: datetime,
+        manager: int,
+        stage: int,
+        amount: int | None,
+        won_at: datetime | None,
+    ) -> None:
+        self.stages[stage] += 1
+        share = self.managers.setdefault(manager, ManagerShare(world.manager_names[manager]))
+        share.deals += 1
+        self.months[at.date().isoformat()[:7]] += 1  # "2026-01": a key, not for reading
+        if won_at is not None:
+            self.won += 1
+            share.won += 1
+            share.won_amount += amount or 0
+            self.won_months[won_at.date().isoformat()[:7]] += 1
+
+    def fill(self, report: DemoReport, world: _World) -> None:
+        order = [s.id for f in (world.sales, world.deferred) for s in f.rules.stages]
+        report.stages = {world.code_of[i]: self.stages[i] for i in order if self.stages[i]}
+        report.open_stages = {world.code_of[i]: self.stages[i] for i in world.sales.flow[:-1]}
+        report.won = self.won
+        report.managers = sorted(self.managers.values(), key=lambda m: -m.won_share)
+        report.months = dict(sorted(self.months.items()))
+        report.won_months = dict(sorted(self.won_months.items()))
 
 
 def _phone(lead_id: int) -> str:

@@ -77,6 +77,7 @@ class TimelineEntry:
     to_stage: str | None = None
     to_stage_en: str | None = None
     reason: str | None = None
+    reason_en: str | None = None
     media_type: str | None = None
     caption: str | None = None
     payload: Mapping[str, Any] = field(default_factory=dict)
@@ -85,6 +86,9 @@ class TimelineEntry:
 
     def stage_label(self, lang: str | None) -> str:
         return label(lang, self.to_stage or "?", self.to_stage_en)
+
+    def reason_label(self, lang: str | None) -> str | None:
+        return label(lang, self.reason, self.reason_en) if self.reason else None
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,8 @@ class DealCard:
     open_tasks: int = 0
     may_reply: bool = False  # may answer the client's Telegram chat (the deal's manager)
     stale_days: int | None = None  # days in the stage, when past its rot_after_days
+    loss_comment: str | None = None  # what the manager wrote with the loss reason
+    measurer_id: int | None = None  # the measurer assigned (a stage may require one)
 
 
 @dataclass(frozen=True)
@@ -169,6 +175,8 @@ class LeadCard:
     """(code, text, text_en, required, answered-yes) per active question."""
     deal_id: int | None = None
     loss_reason: str | None = None
+    loss_reason_en: str | None = None
+    loss_comment: str | None = None
 
 
 @dataclass(frozen=True)

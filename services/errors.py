@@ -70,6 +70,18 @@ class FieldRequired(RuleViolation):
         return self.fields[0]
 
 
+class MeasurerRequired(RuleViolation):
+    """The target stage needs a measurer assigned to the deal (by the head of measurers)."""
+
+    rule = "measurer_required"
+
+
+class CommentRequired(RuleViolation):
+    """This loss reason needs a comment: ask for it, then lose with it."""
+
+    rule = "comment_required"
+
+
 class DealClosed(RuleViolation):
     """The deal is won or lost: nothing moves it but a reopen."""
 

@@ -45,7 +45,7 @@ from handlers.ui.i18n import t
 from handlers.ui.keyboards import button, with_app
 from services import dates
 from services.dto import DealCard, FileItem
-from services.errors import FieldRequired, PermissionDenied, ValidationError
+from services.errors import CommentRequired, FieldRequired, PermissionDenied, ValidationError
 from services.intake import business
 from services.permissions import Action, Actor, require
 from services.sales import deals, pipelines
@@ -61,6 +61,7 @@ class DealInput(StatesGroup):
     reply = State()  # a reply to the client's Telegram chat
     defer_date = State()
     search = State()
+    loss_comment = State()  # a loss reason that needs a comment ("Other")
 
 
 # --- open ---------------------------------------------------------------------------------
@@ -179,7 +180,12 @@ ONE_CALL: dict[DealAction, OneCall] = {
 
 
 async def one_call(query: CallbackQuery, callback_data: DealCb, ctx: Ctx) -> None:
-    card = await ONE_CALL[callback_data.action](ctx.uow, ctx.actor, callback_data)
+    try:
+        card = await ONE_CALL[callback_data.action](ctx.uow, ctx.actor, callback_data)
+    except CommentRequired:  # the reason needs a comment: ask, then lose with it
+        comment = LOSS_COMMENT
+        await deal_card.ask_for_card(query, ctx, comment.step, callback_data, comment.prompt)
+        return
     await deal_card.show(query, ctx, card)
 
 
@@ -294,7 +300,15 @@ TYPED: dict[DealAction, Typed] = {
         lambda ctx, card: business.check_reply(ctx.uow, ctx.actor, card.id),
     ),
 }
-TYPED_AT: dict[str | None, Typed] = {typed.step.state: typed for typed in TYPED.values()}
+# Not a button of its own: asked when a tapped loss reason needs a comment (`one_call`).
+LOSS_COMMENT = Typed(
+    DealInput.loss_comment,
+    "deal.lose.ask_comment",
+    lambda ctx, cb, text, _m: deals.lose(ctx.uow, ctx.actor, cb.deal_id, cb.arg, text, cb.v),
+)
+TYPED_AT: dict[str | None, Typed] = {
+    typed.step.state: typed for typed in (*TYPED.values(), LOSS_COMMENT)
+}
 
 
 async def typed_ask(query: CallbackQuery, callback_data: DealCb, ctx: Ctx) -> None:
@@ -515,7 +529,7 @@ def setup() -> Router:
     router.callback_query.register(defer_quick, DealCb.filter(F.action == DealAction.DEFER_QUICK))
     router.callback_query.register(sub_menu, DealCb.filter(F.action.in_(set(SUB_MENUS))))
     router.callback_query.register(typed_ask, DealCb.filter(F.action.in_(set(TYPED))))
-    router.message.register(typed_input, StateFilter(*(x.step for x in TYPED.values())), F.text)
+    router.message.register(typed_input, StateFilter(*(x.step for x in TYPED_AT.values())), F.text)
     router.callback_query.register(history, DealCb.filter(F.action == DealAction.HISTORY))
     router.callback_query.register(timeline_page, TimelineCb.filter())
     router.callback_query.register(files, DealCb.filter(F.action == DealAction.FILES))

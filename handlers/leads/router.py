@@ -1,9 +1,11 @@
 """New leads (a wizard) and the lead card (qualification, disqualification, conversion).
 
-The wizard is an FSM: source → name → phone (or email; a shared contact fills it) →
-person or legal entity → company (legal entities only) → need → amount → confirm.
-Every step validates with the same validators the service uses and re-asks on bad input;
-each has Back (the previous step, its value kept) and Cancel. Everything typed lives in
+The wizard is an FSM: source → person or legal entity → company (legal entities only) →
+name (a company's contact person) → phone (or email; a shared contact fills it) → need →
+amount → confirm. Person or company is asked before the names, so a company's name is never
+typed as the client's. Every step validates with the same validators the service uses and
+re-asks on bad input; each has Back (the previous step, its value kept) and Cancel (the
+phone step too: inline buttons, like the others). Everything typed lives in
 the FSM data (so it survives a restart when the storage does, e.g. Redis); nothing is saved
 until Confirm, when create_lead validates it all again. A contact shared outside the
 wizard starts it with name and phone filled.
@@ -33,7 +35,7 @@ from handlers.ui.filters import staff_router
 from services import validation
 from services.common import check_version
 from services.dto import Duplicate
-from services.errors import DuplicateLead, ValidationError
+from services.errors import CommentRequired, DuplicateLead, ValidationError
 from services.permissions import Action, Actor, require
 from services.sales import deals, leads
 from services.sales.leads import LeadInput
@@ -42,17 +44,21 @@ from storage.uow import UnitOfWork
 
 class LeadWizard(StatesGroup):
     source = State()
-    name = State()
-    phone = State()
     legal = State()
     company = State()
+    name = State()
+    phone = State()
     need = State()
     amount = State()
     confirm = State()
     duplicate = State()  # an existing lead/deal has this phone or email
 
 
-STEPS = ("source", "name", "phone", "legal", "company", "need", "amount", "confirm")
+class LeadCardInput(StatesGroup):
+    loss_comment = State()  # a loss reason that needs a comment ("Other")
+
+
+STEPS = ("source", "legal", "company", "name", "phone", "need", "amount", "confirm")
 TEXT_STEPS = ("name", "phone", "company", "need", "amount")
 # The step that asks for a field a ValidationError names.
 FIELD_STEP = {
@@ -105,16 +111,16 @@ async def _ask(
 ) -> None:
     """Ask `step`: edit the tapped prompt in place when possible, else send a new one.
 
-    The phone step's reply keyboard (share contact) is taken away, with a line saying
-    what the step holds, as soon as the wizard leaves that step."""
+    A reply keyboard left by an earlier version's phone step (kept in a persistent FSM
+    storage) is taken away, with a line saying what the step holds."""
     lang, state = ctx.lang, ctx.state
     text, markup = view.prompt(step, data, lang)
     if error:
         text = f"{error}\n\n{text}"
-    if data.get("kb") == "reply" and step != "phone":
+    if data.get("kb") == "reply":
         await target.answer(view.contact_line(data, lang), reply_markup=ReplyKeyboardRemove())
         edit = False
-    data["kb"] = "reply" if step == "phone" else "inline"
+    data["kb"] = "inline"
     await state.set_state(getattr(LeadWizard, step))
     await state.set_data(data)
     if edit and isinstance(markup, InlineKeyboardMarkup):
@@ -273,7 +279,8 @@ async def contact_in_wizard(message: Message, ctx: Ctx) -> None:
 
 
 async def phone_typed(message: Message, ctx: Ctx) -> None:
-    """A phone number or an email; the reply keyboard's Back/Keep/Cancel arrive as text."""
+    """A phone number or an email. (Back and Cancel typed as text: the reply keyboard of an
+    earlier version's phone step, still shown in a chat mid-wizard.)"""
     text = (message.text or "").strip()
     data = await ctx.state.get_data()
     if text == ctx.t("common.cancel"):
@@ -281,9 +288,6 @@ async def phone_typed(message: Message, ctx: Ctx) -> None:
         return
     if text == ctx.t("common.back"):
         await _back(message, ctx, edit=False)
-        return
-    if text == ctx.t("lead.wizard.keep") and view.contact_value(data):
-        await _ask(ctx, data, _next("phone", data), message)
         return
     try:
         if "@" in text:
@@ -317,7 +321,8 @@ async def step_kept(query: CallbackQuery, ctx: Ctx) -> None:
     data = await ctx.state.get_data()
     if step is None or not isinstance(query.message, Message):
         return
-    if not data.get(step):  # nothing to keep: ask again
+    kept = view.contact_value(data) if step == "phone" else data.get(step)
+    if not kept:  # nothing to keep: ask again
         await _ask(ctx, data, step, query.message, edit=True)
         return
     await _ask(ctx, data, _next(step, data), query.message, edit=True)
@@ -468,15 +473,39 @@ async def card_action(query: CallbackQuery, callback_data: LeadCb, ctx: Ctx) -> 
     if cb.action == LeadAction.TOGGLE:
         card = await leads.toggle_question(uow, actor, cb.lead_id, cb.arg, cb.v)
     elif cb.action == LeadAction.REASON:
-        card = await leads.disqualify(uow, actor, cb.lead_id, cb.arg, None, cb.v)
-    else:  # DISQUALIFY: the reasons, on the card
+        try:
+            card = await leads.disqualify(uow, actor, cb.lead_id, cb.arg, None, cb.v)
+        except CommentRequired:  # ask for it; the lead is disqualified when it is typed
+            prompt = ctx.t("deal.lose.ask_comment")
+            await screen.ask(query, ctx, LeadCardInput.loss_comment, prompt, data={"cb": cb.pack()})
+            return
+    else:  # DISQUALIFY: the reasons for leads, on the card
         card = await leads.get_lead(uow, actor, cb.lead_id)
         check_version("lead", card.version, cb.v or None)
-        items = await deals.loss_reasons(uow, ctx.lang)
+        items = await deals.loss_reasons(uow, ctx.lang, "leads")
         pick = ctx.t("lead.disqualify.pick")
         await lead_card.show(query, ctx, card, (pick, view.reasons(card, items, ctx.lang)))
         return
     await lead_card.show(query, ctx, card)
+
+
+async def loss_comment(message: Message, ctx: Ctx) -> None:
+    """The comment a loss reason asked for: the lead is disqualified with it (an empty or bad
+    one is asked again, nothing saved)."""
+    data = await ctx.state.get_data()
+    cb = LeadCb.unpack(data["cb"])
+    try:
+        card = await leads.disqualify(
+            ctx.uow, ctx.actor, cb.lead_id, cb.arg, message.text or "", cb.v
+        )
+    except (ValidationError, CommentRequired) as exc:
+        await screen.refused(message, ctx, exc, "deal.lose.ask_comment")
+        return
+    await ctx.state.clear()
+    text = lead_card.card_text(card, ctx.lang, ctx.tz, ctx.t("deal.saved"))
+    await screen.edit_or_send(
+        message, data.get("card_msg"), text, lead_card.card_keyboard(card, ctx.lang)
+    )
 
 
 async def convert(query: CallbackQuery, callback_data: LeadCb, ctx: Ctx) -> None:
@@ -523,7 +552,13 @@ def setup() -> Router:
     )
     router.callback_query.register(
         step_kept,
-        StateFilter(LeadWizard.name, LeadWizard.company, LeadWizard.need, LeadWizard.amount),
+        StateFilter(
+            LeadWizard.name,
+            LeadWizard.phone,
+            LeadWizard.company,
+            LeadWizard.need,
+            LeadWizard.amount,
+        ),
         WizardCb.filter(F.action == WizardAction.KEEP),
     )
     router.callback_query.register(
@@ -548,4 +583,5 @@ def setup() -> Router:
         LeadCb.filter(F.action.in_({LeadAction.TOGGLE, LeadAction.REASON, LeadAction.DISQUALIFY})),
     )
     router.callback_query.register(convert, LeadCb.filter(F.action == LeadAction.CONVERT))
+    router.message.register(loss_comment, LeadCardInput.loss_comment, F.text, _not_command)
     return router

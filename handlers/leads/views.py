@@ -11,12 +11,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from aiogram.types import (
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    KeyboardButton,
-    ReplyKeyboardMarkup,
-)
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, ReplyKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from handlers.ui import fmt
@@ -85,7 +80,7 @@ def contact_line(data: Data, lang: str) -> str:
     """What the wizard holds from the phone step (said when that step's keyboard goes)."""
     if data.get("email"):
         return f"✉️ {escape(data['email'])}"
-    return f"📞 {data.get('phone') or '—'}"
+    return f"📞 {fmt.phone(data.get('phone'))}"
 
 
 def prompt(step: str, data: Data, lang: str) -> tuple[str, Markup]:
@@ -112,25 +107,19 @@ def prompt(step: str, data: Data, lang: str) -> tuple[str, Markup]:
         kb.row(*nav(lang))
         return text, kb.as_markup()
     if step == "name":
-        text = t("lead.wizard.ask_name", lang) + _current(escape(data.get("name") or ""), lang)
+        # a company's client is its contact person: asked as such, with the company's name
+        if data.get("legal"):
+            company = escape(data.get("company") or "—")
+            text = t("lead.wizard.ask_contact_person", lang, company=company)
+        else:
+            text = t("lead.wizard.ask_name", lang)
+        text += _current(escape(data.get("name") or ""), lang)
         return text, _markup([*_keep_row(data, "name", lang), nav(lang)])
     if step == "phone":
         value = contact_value(data)
         text = t("lead.wizard.ask_phone", lang) + _current(escape(value or ""), lang)
-        rows = [[KeyboardButton(text=t("lead.wizard.share_contact", lang), request_contact=True)]]
-        if value:
-            rows.append([KeyboardButton(text=t("lead.wizard.keep", lang))])
-        rows.append(
-            [
-                KeyboardButton(text=t("common.back", lang)),
-                KeyboardButton(text=t("common.cancel", lang)),
-            ]
-        )
-        return text, ReplyKeyboardMarkup(
-            keyboard=rows,
-            resize_keyboard=True,
-            input_field_placeholder=t("lead.wizard.phone_placeholder", lang),
-        )
+        keep = [[_wb(t("lead.wizard.keep", lang), WizardAction.KEEP)]] if value else []
+        return text, _markup([*keep, nav(lang)])
     if step == "legal":
         legal = data.get("legal")
         person = ("• " if legal is False else "") + t("lead.wizard.person", lang)
@@ -166,17 +155,17 @@ def prompt(step: str, data: Data, lang: str) -> tuple[str, Markup]:
 
 def summary(data: Data, lang: str) -> str:
     lines = [t("lead.wizard.confirm", lang), ""]
-    lines.append(f"👤 <b>{escape(data.get('name') or '—')}</b>")
+    if data.get("legal"):
+        lines.append(f"🏢 <b>{escape(data.get('company') or '—')}</b>")
+        lines.append(t("lead.card.contact_person", lang, name=escape(data.get("name") or "—")))
+    else:
+        lines.append(f"👤 <b>{escape(data.get('name') or '—')}</b>")
     source = data.get("source") or LeadSource.MANUAL
     lines.append(t("lead.card.source", lang, source=t(f"source.{source}", lang)))
     if data.get("phone"):
-        lines.append(f"📞 {data['phone']}")
+        lines.append(f"📞 {fmt.phone(data['phone'])}")
     if data.get("email"):
         lines.append(f"✉️ {escape(data['email'])}")
-    if data.get("legal"):
-        lines.append(f"🏢 {escape(data.get('company') or '—')}")
-    else:
-        lines.append(t("lead.wizard.person", lang))
     if data.get("need"):
         lines.append(f"🔎 {escape(fmt.short(data['need'], 300))}")
     lines.append(f"💰 {amount_text(data, lang)}")
@@ -185,7 +174,8 @@ def summary(data: Data, lang: str) -> str:
 
 def duplicates(data: Data, lang: str) -> tuple[str, InlineKeyboardMarkup]:
     """The existing leads/deals of this phone or email, offered instead of a new lead."""
-    lines = [t("lead.dup.title", lang, contact=escape(contact_value(data) or "—")), ""]
+    shown = escape(data["email"]) if data.get("email") else fmt.phone(data.get("phone"))
+    lines = [t("lead.dup.title", lang, contact=shown), ""]
     rows: list[list[InlineKeyboardButton]] = []
     for kind, ident, name, stage in data.get("dups") or []:
         lines.append(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from html import escape
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.types import (
     CallbackQuery,
+    InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
     ReplyKeyboardRemove,
@@ -18,11 +20,14 @@ from aiogram.types import (
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from handlers.ui import keyboards as kb
+from handlers.ui import screen
 from handlers.ui.callbacks import LangCb, MenuAction, MenuCb
 from handlers.ui.context import Ctx
 from handlers.ui.filters import staff_router
 from handlers.ui.i18n import lang_of, t
-from services.permissions import Actor
+from handlers.ui.keyboards import button
+from services.permissions import Action, Actor, require
+from services.sales import pipelines
 from services.team import staff as team
 from storage.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -80,6 +85,52 @@ async def show_menu(message: Message, ctx: Ctx) -> None:
     await ctx.state.clear()
     text, markup = _menu(ctx)
     await message.answer(text, reply_markup=markup)
+
+
+async def start(message: Message, ctx: Ctx, web_app_url: str | None = None) -> None:
+    """/start: the menu; the first admin, with nobody invited yet, gets the setup guide."""
+    if await team.setting_up(ctx.uow, ctx.actor):
+        await ctx.state.clear()
+        await message.answer(
+            ctx.t("start.setup.title"), reply_markup=_setup_keyboard(ctx, web_app_url)
+        )
+        return
+    await show_menu(message, ctx)
+
+
+def _setup_keyboard(ctx: Ctx, web_app_url: str | None) -> InlineKeyboardMarkup:
+    def row(key: str, action: MenuAction) -> list[InlineKeyboardButton]:
+        return [button(ctx.t(key), MenuCb(action=action))]
+
+    rows = [
+        row("start.setup.invite", MenuAction.INVITE),
+        row("start.setup.pipelines", MenuAction.SETUP_PIPELINES),
+        row("start.setup.business", MenuAction.SETUP_BUSINESS),
+        row("start.setup.board", MenuAction.FUNNEL),
+        row("start.setup.menu", MenuAction.HOME),
+    ]
+    return kb.with_app(InlineKeyboardMarkup(inline_keyboard=rows), web_app_url, ctx.lang)
+
+
+async def setup_pipelines(query: CallbackQuery, ctx: Ctx) -> None:
+    """The guide's "Check the pipelines": each pipeline and its stages, in the reader's
+    language, and where they are configured."""
+    require(ctx.actor, Action.TEAM_MANAGE)  # the guide is the admins'
+    lines = [ctx.t("start.setup.pipelines.title")]
+    for p in await pipelines.list_pipelines(ctx.uow):
+        stages = " → ".join(escape(s.label(ctx.lang)) for s in p.stages)
+        lines += ["", f"<b>{escape(p.label(ctx.lang))}</b>", stages]
+    lines += ["", ctx.t("start.setup.pipelines.how")]
+    back = [[button(ctx.t("common.back"), MenuCb(action=MenuAction.HOME))]]
+    await screen.edit(query, "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=back))
+
+
+async def setup_business(query: CallbackQuery, ctx: Ctx) -> None:
+    require(ctx.actor, Action.TEAM_MANAGE)  # the guide is the admins'
+    back = [[button(ctx.t("common.back"), MenuCb(action=MenuAction.HOME))]]
+    await screen.edit(
+        query, ctx.t("start.setup.business.how"), InlineKeyboardMarkup(inline_keyboard=back)
+    )
 
 
 async def cancel(message: Message, ctx: Ctx) -> None:
@@ -175,10 +226,16 @@ def setup() -> tuple[Router, Router, Router]:
     menu = staff_router("menu")
     strangers = Router(name="strangers")
     access.message.register(start_with_token, CommandStart(deep_link=True))
-    menu.message.register(show_menu, CommandStart())
+    menu.message.register(start, CommandStart())
     menu.message.register(show_menu, Command("menu"))
     menu.message.register(cancel, Command("cancel"))
     menu.callback_query.register(menu_home, MenuCb.filter(F.action == MenuAction.HOME))
+    menu.callback_query.register(
+        setup_pipelines, MenuCb.filter(F.action == MenuAction.SETUP_PIPELINES)
+    )
+    menu.callback_query.register(
+        setup_business, MenuCb.filter(F.action == MenuAction.SETUP_BUSINESS)
+    )
     menu.message.register(help_command, Command("help"))
     menu.message.register(lang_command, Command("lang"))
     menu.callback_query.register(lang_menu, MenuCb.filter(F.action == MenuAction.LANG))

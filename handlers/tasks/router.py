@@ -136,7 +136,7 @@ async def _ask_when(message: Message, ctx: Ctx, title: str) -> None:
     await ctx.state.set_state(TaskInput.new_when)
     await ctx.state.set_data({"title": title})
     await message.answer(
-        ctx.t("tasks.new.ask_when") + "\n" + ctx.t("tasks.ask.when"),
+        ctx.t("tasks.new.ask_when"),  # one question: "by when?" with its examples
         reply_markup=view.new_task_when(ctx.lang),
     )
 

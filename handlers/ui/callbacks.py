@@ -47,6 +47,8 @@ class MenuAction(StrEnum):
     INVITE = "i"
     LANG = "lg"
     HOME = "h"
+    SETUP_PIPELINES = "sp"  # the first admin's setup guide: the pipelines configured
+    SETUP_BUSINESS = "sb"  # the setup guide: how to connect Telegram Business
 
 
 class MenuCb(Canonical, prefix="m"):

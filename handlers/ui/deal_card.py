@@ -37,6 +37,7 @@ from services.dto import DealCard, DealListItem, label
 from services.errors import ValidationError
 from services.permissions import Actor
 from services.sales import deals
+from services.sales.pipeline_config import MEASURER
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -56,16 +57,30 @@ def progress(card: DealCard) -> str:
     return "▰" * (pos + 1) + "▱" * (len(flow) - pos - 1) + f" {pos + 1}/{len(flow)}"
 
 
+def headline(card: DealCard) -> str | None:
+    """The deal's title when it says more than the lines below it: a converted lead's title
+    is "<client>: <need>", which the card shows as its own lines (each fact once)."""
+    rest = card.title
+    for fact in (card.company_name, card.contact_name, card.need):
+        if fact:
+            rest = rest.replace(fact, "")
+    return card.title if rest.strip(" :·,-—") else None
+
+
 def card_text(card: DealCard, lang: str, tz: tzinfo, notice: str | None = None) -> str:
     lines = []
     if notice:
         lines += [f"<i>{escape(notice)}</i>", ""]
-    lines.append(f"💼 <b>{escape(card.title)}</b> · #{card.id}")
-    client = " · ".join(escape(x) for x in (card.contact_name, card.company_name) if x)
-    if client:
-        lines.append(f"👤 {client}")
+    # The headline: the title when it says more, else the client (each fact once).
+    company, contact = card.company_name, card.contact_name
+    title = headline(card) or company or contact or card.title
+    lines.append(f"💼 <b>{escape(title)}</b> · {t('deal.no', lang, id=card.id)}")
+    if company and company != title:
+        lines.append(f"🏢 {escape(company)}")
+    if contact and contact not in (company, title):
+        lines.append(f"👤 {escape(contact)}")
     if card.phone:
-        lines.append(f"📞 {card.phone}")
+        lines.append(f"📞 {fmt.phone(card.phone)}")
     if card.email:
         lines.append(f"✉️ {escape(card.email)}")
     lines.append(f"💰 {fmt.money(card.amount, lang)}")
@@ -75,8 +90,12 @@ def card_text(card: DealCard, lang: str, tz: tzinfo, notice: str | None = None) 
         lines.append(bar)
     if card.stale_days is not None:
         lines.append(t("deal.card.stale", lang, days=card.stale_days))
+    if card.may_move and not card.closed and waits_for_measurer(card):
+        lines.append(t("deal.card.waits_for_measurer", lang))
     if card.loss_reason:
         reason = label(lang, card.loss_reason, card.loss_reason_en)
+        if card.loss_comment:
+            reason += f": {card.loss_comment}"
         lines.append(t("deal.card.reason", lang, reason=escape(reason)))
     if card.manager_name:
         lines.append(t("deal.card.manager", lang, name=escape(card.manager_name)))
@@ -116,6 +135,13 @@ def list_button(item: DealListItem, lang: str) -> str:
     return fmt.short(f"{mark}{item.title} · {stage}", 60)
 
 
+def waits_for_measurer(card: DealCard) -> bool:
+    """The next stage needs an assigned measurer and the deal has none: its button is not
+    offered (the head of measurers' assignment moves the deal); the card says so."""
+    nxt = card.next_stage
+    return nxt is not None and MEASURER in nxt.required_fields and card.measurer_id is None
+
+
 # --- keyboard -------------------------------------------------------------------------------
 
 
@@ -136,7 +162,7 @@ def card_keyboard(card: DealCard, lang: str) -> InlineKeyboardMarkup:
                     card_cb(card, DealAction.BACK),
                 )
             )
-        if card.next_stage is not None:
+        if card.next_stage is not None and not waits_for_measurer(card):
             nav.append(
                 button(
                     f"{fmt.short(card.next_stage.label(lang), 22)} ▶",
@@ -279,10 +305,10 @@ async def replace_card(
     card: DealCard,
     notice: str | None = None,
 ) -> None:
-    """Update the original card in place if we know it (and say so), else send a fresh one."""
-    text = card_text(card, ctx.lang, ctx.tz, notice)
-    if await screen.edit_or_send(message, card_msg, text, card_keyboard(card, ctx.lang)):
-        await message.answer(ctx.t("deal.saved"))
+    """Update the original card in place if we know it, else send a fresh one. The card
+    itself says "Saved" (no message of its own: confirmations are not chat messages)."""
+    text = card_text(card, ctx.lang, ctx.tz, notice or ctx.t("deal.saved"))
+    await screen.edit_or_send(message, card_msg, text, card_keyboard(card, ctx.lang))
 
 
 async def typed(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.ui.i18n import has, t
+from services.dto import label
 from services.errors import DomainError, ValidationError
 
 
@@ -20,8 +21,14 @@ def _param_text(key: str, value: Any, lang: str) -> Any:
 
 
 def error_text(exc: DomainError, lang: str) -> str:
-    """The most specific translated text for an error, with its params filled in."""
-    params = {k: _param_text(k, v, lang) for k, v in exc.params.items()}
+    """The most specific translated text for an error, with its params filled in. A name
+    given with its English one (``stage`` and ``stage_en``) is read in the reader's
+    language (services.dto.label: the configured name when there is no English one)."""
+    raw = {
+        k: label(lang, v, exc.params.get(f"{k}_en")) if isinstance(v, str) else v
+        for k, v in exc.params.items()
+    }
+    params = {k: _param_text(k, v, lang) for k, v in raw.items()}
     candidates = [exc.key]
     if isinstance(exc, ValidationError):
         candidates += [f"invalid.{exc.field}", "error.validation"]

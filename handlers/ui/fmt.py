@@ -20,6 +20,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+import phonenumbers
 from babel.dates import format_skeleton, format_time
 from babel.numbers import format_compact_decimal, format_currency, format_decimal
 
@@ -90,21 +91,38 @@ def day(value: date | str | None, lang: str | None) -> str:
     """A calendar day in the reader's locale (CLDR's numeric date): 01.04.2026 (ru),
     4/1/2026 (en). A datetime counts by its own date; ISO text is accepted; text that is
     no date gives the dash."""
+    found = _calendar_day(value)
+    return NONE if found is None else _day(found, locale(lang))
+
+
+def _calendar_day(value: date | str | None) -> date | None:
+    """A day from a date, a datetime (its own date) or ISO text; None if none."""
     if isinstance(value, str):
         try:
-            value = date.fromisoformat(value[:10])
+            return date.fromisoformat(value[:10])
         except ValueError:
-            return NONE
+            return None
     if not value:
-        return NONE
-    if isinstance(value, datetime):
-        value = value.date()
-    return _day(value, locale(lang))
+        return None
+    return value.date() if isinstance(value, datetime) else value
 
 
 @lru_cache(maxsize=1024)
 def _day(value: date, lang: str) -> str:
     return format_skeleton("yMd", value, locale=lang)
+
+
+def day_words(value: date | str | None, lang: str | None) -> str:
+    """A calendar day with the month in words (CLDR's "yMMMd"; en: Feb 25, 2026; ru: the
+    day, the month's short name, the year) -- never read the wrong way round. ISO text is
+    accepted."""
+    found = _calendar_day(value)
+    return NONE if found is None else _day_words(found, locale(lang))
+
+
+@lru_cache(maxsize=1024)
+def _day_words(value: date, lang: str) -> str:
+    return format_skeleton("yMMMd", value, locale=lang)
 
 
 @lru_cache(maxsize=1024)
@@ -149,6 +167,32 @@ def when_short(value: datetime | str | None, tz: tzinfo, lang: str | None) -> st
 def period(first: date, last: date, lang: str | None) -> str:
     """A report's days: 01.10.2025 – 31.12.2025 (ru), 10/1/2025 – 12/31/2025 (en)."""
     return f"{day(first, lang)} – {day(last, lang)}"
+
+
+def phone(value: str | None, region: str = "RU") -> str:
+    """A stored phone (E.164, "+79161234567") as people write it: the company's own
+    country's numbers in its national format ("8 (916) 123-45-67"), others international
+    ("+49 30 123456"); anything else as it is."""
+    if not value:
+        return NONE
+    return _phone(value, region)
+
+
+@lru_cache(maxsize=4096)
+def _phone(value: str, region: str) -> str:
+    try:
+        parsed = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return value
+    if not phonenumbers.is_valid_number(parsed):
+        return value
+    home = phonenumbers.region_code_for_number(parsed) == region
+    style = (
+        phonenumbers.PhoneNumberFormat.NATIONAL
+        if home
+        else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    )
+    return str(phonenumbers.format_number(parsed, style))
 
 
 def short(text: str, width: int = 28) -> str:

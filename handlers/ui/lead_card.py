@@ -30,14 +30,16 @@ Menu = tuple[str, InlineKeyboardMarkup]
 
 
 def _card_body(card: LeadCard, lang: str) -> str:
-    lines = [f"🧲 <b>{escape(card.name)}</b> · {t('lead.label', lang)} #{card.id}"]
+    company = card.company_name if card.is_legal_entity else None
+    head = company or card.name  # a company's lead is the company's, with its contact person
+    lines = [f"🧲 <b>{escape(head)}</b> · {t('lead.label', lang)} #{card.id}"]
+    if company and card.name and card.name != company:
+        lines.append(t("lead.card.contact_person", lang, name=escape(card.name)))
     lines.append(t("lead.card.source", lang, source=t(f"source.{card.source}", lang)))
     if card.phone:
-        lines.append(f"📞 {card.phone}")
+        lines.append(f"📞 {fmt.phone(card.phone)}")
     if card.email:
         lines.append(f"✉️ {escape(card.email)}")
-    if card.is_legal_entity and card.company_name:
-        lines.append(f"🏢 {escape(card.company_name)}")
     if card.need:
         lines.append(f"🔎 {escape(card.need[:300])}")
     lines.append(f"💰 {fmt.money(card.amount, lang)}")
@@ -45,10 +47,15 @@ def _card_body(card: LeadCard, lang: str) -> str:
     if card.manager_name:
         lines.append(t("deal.card.manager", lang, name=escape(card.manager_name)))
     if card.loss_reason:
-        lines.append(t("deal.card.reason", lang, reason=escape(card.loss_reason)))
+        reason = label(lang, card.loss_reason, card.loss_reason_en)
+        if card.loss_comment:
+            reason += f": {card.loss_comment}"
+        lines.append(t("deal.card.reason", lang, reason=escape(reason)))
     if card.qualification:
         lines.append("")
         lines.append(t("lead.card.qualification", lang))
+        if card.status in (LeadStatus.NEW, LeadStatus.QUALIFYING):
+            return "\n".join(lines)  # the questions are the buttons below: not listed twice
         for _code, text, text_en, required, yes in card.qualification:
             mark = "✅" if yes else "⬜"
             star = " *" if required else ""
@@ -86,7 +93,7 @@ def card_keyboard(card: LeadCard, lang: str) -> InlineKeyboardMarkup | None:
     for i, (_code, text, text_en, required, yes) in enumerate(card.qualification):
         star = " *" if required else ""
         mark = "✅" if yes else "⬜"
-        name = fmt.short(label(lang, text, text_en), 34)
+        name = label(lang, text, text_en)  # whole: a question is not cut
         rows.append([button(f"{mark} {name}{star}", lead_cb(card, LeadAction.TOGGLE, i))])
     rows.append(
         [

@@ -17,7 +17,7 @@ from typing import Any
 from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
 
-from handlers.ui import screen
+from handlers.ui import fmt, screen
 from handlers.ui.callbacks import SNOOZE_CHOICES, AssignCb, TaskAction, TaskCb
 from handlers.ui.context import Ctx
 from handlers.ui.deal_card import open_button
@@ -47,9 +47,12 @@ def task_text(card: TaskCard, lang: str, tz: tzinfo, notice: str | None = None) 
         lines.append(t("tasks.assign.header", lang))
     else:
         lines.append(t("tasks.card.header", lang, kind=t(f"tasks.kind.{info.kind}", lang)))
-    lines.append(f"<b>{escape(title(info, lang))}</b> · #{info.id}")
+    lines.append(f"<b>{escape(title(info, lang))}</b> · {t('tasks.card.no', lang, id=info.id)}")
     if info.deal_title and info.deal_title != info.title:
-        lines.append(t("reminder.deal", lang, deal=escape(info.deal_title)))
+        deal = escape(info.deal_title)
+        if info.deal_id:  # a deal's number, told apart from the task's
+            deal = t("deal.no", lang, id=info.deal_id) + f" · {deal}"
+        lines.append(t("reminder.deal", lang, deal=deal))
     address = None
     if card.address:
         address = escape(card.address)
@@ -112,7 +115,7 @@ def detail_lines(
     if client:
         lines.append(t("tasks.card.client", lang, name=escape(client)))
     if phone:
-        lines.append(t("tasks.card.phone", lang, phone=escape(phone)))
+        lines.append(t("tasks.card.phone", lang, phone=escape(fmt.phone(phone))))
     if need:
         lines.append(t(need_key, lang, need=escape(need)))
     if manager:

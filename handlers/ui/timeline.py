@@ -58,18 +58,28 @@ def _moment(value: object) -> datetime | None:
         return None
 
 
-def _dues(dues: object, lang: str) -> str | None:
-    """An installment plan's dues ({"date", "amount"} each) in the reader's language;
+def _dues(dues: object, lang: str, short: bool = False) -> str | None:
+    """An installment plan's dues ({"date", "amount"} each) in the reader's language, dates
+    in words; `short` (a card's line): how many, the total and the first and last dates.
     None if the row has no readable dues (then its text is drawn)."""
-    if not isinstance(dues, list) or not all(
-        isinstance(d, dict) and _is_int(d.get("amount")) for d in dues
-    ):
+    if not isinstance(dues, list) or not dues:
         return None
+    if not all(isinstance(d, dict) and _is_int(d.get("amount")) for d in dues):
+        return None
+    if short:
+        return t(
+            "timeline.plan_short",
+            lang,
+            parts=len(dues),
+            total=fmt.money(sum(d["amount"] for d in dues), lang),
+            first=fmt.day_words(dues[0].get("date"), lang),
+            last=fmt.day_words(dues[-1].get("date"), lang),
+        )
     return "; ".join(
         t(
             "timeline.plan_due",
             lang,
-            date=fmt.day(d.get("date"), lang),
+            date=fmt.day_words(d.get("date"), lang),
             amount=fmt.money(d["amount"], lang),
         )
         for d in dues
@@ -83,8 +93,9 @@ def body(entry: TimelineEntry, lang: str, tz: tzinfo, width: int = 200) -> str:
     p = entry.payload
     if kind == ActivityKind.STAGE:
         out = f"→ <b>{escape(entry.stage_label(lang))}</b>"
-        if entry.reason:
-            out += f" · {escape(entry.reason)}"
+        reason = entry.reason_label(lang)
+        if reason:
+            out += f" · {escape(reason)}"
         return out + (f" · <i>{text}</i>" if text else "")
     if kind in (ActivityKind.TASK, ActivityKind.TASK_DONE, ActivityKind.TASK_SNOOZED):
         # A configured task's title in the reader's language when the row has it
@@ -122,11 +133,11 @@ def body(entry: TimelineEntry, lang: str, tz: tzinfo, width: int = 200) -> str:
     if kind == ActivityKind.PAYMENT:
         amount = p.get("amount")
         if _is_int(amount):  # the facts (rows that kept text from before: the text)
-            paid_on = fmt.day(p.get("paid_on"), lang)
+            paid_on = fmt.day_words(p.get("paid_on"), lang)
             return t("timeline.payment_of", lang, amount=fmt.money(amount, lang), date=paid_on)
         return t("timeline.payment", lang, text=text)
     if kind == ActivityKind.PLAN:
-        dues = _dues(p.get("dues"), lang)
+        dues = _dues(p.get("dues"), lang, short=width < 200)  # a card's line is short
         plan = escape(fmt.short(dues, width)) if dues is not None else text
         return t("timeline.plan", lang, text=plan)
     if kind == ActivityKind.MESSAGE_DELETED:
@@ -134,7 +145,9 @@ def body(entry: TimelineEntry, lang: str, tz: tzinfo, width: int = 200) -> str:
     if kind in (ActivityKind.MESSAGE_IN, ActivityKind.MESSAGE_OUT, ActivityKind.MESSAGE_EDITED):
         media = _media(entry, lang)
         caption = escape(fmt.short(entry.caption, width)) if entry.caption else ""
-        parts = [x for x in (f"[{media}]" if media else "", text or caption) if x]
+        phone = p.get("phone")  # a contact the client shared: its number, not just [contact]
+        shared = f"📞 {escape(fmt.phone(phone))}" if isinstance(phone, str) and phone else ""
+        parts = [x for x in (f"[{media}]" if media else "", text or caption, shared) if x]
         head = t(f"timeline.{kind}", lang)
         return f"{head}: {' '.join(parts)}" if parts else head
     return text

@@ -232,6 +232,31 @@ async def _known(uow: UnitOfWork, chat: BusinessChat, msg: MessageIn) -> bool:
     return True
 
 
+def _phone(raw: str) -> str | None:
+    """A shared contact's number (Telegram gives digits without '+'), or None."""
+    for candidate in (raw.strip(), "+" + raw.strip().lstrip("+")):
+        try:
+            return validation.phone(candidate)
+        except ValidationError:
+            continue
+    return None
+
+
+async def _keep_phone(
+    uow: UnitOfWork, phone: str, lead_id: int | None, contact_id: int | None
+) -> None:
+    """The client shared their own number in the chat: their lead and contact keep it
+    (where they have none yet: a typed number is never overwritten)."""
+    if lead_id is not None:
+        lead = await uow.repo.business.lead(lead_id)
+        if lead is not None and not lead.phone and not lead.email:
+            lead.phone = phone
+    if contact_id is not None:
+        contact = await uow.repo.get(Contact, contact_id)
+        if contact is not None and not contact.phone:
+            contact.phone = phone
+
+
 async def _chat(
     uow: UnitOfWork, conn: BusinessConnection, emp: Employee, chat_id: int
 ) -> BusinessChat:
@@ -287,7 +312,10 @@ async def client_message(uow: UnitOfWork, msg: MessageIn) -> BusinessResult:
     if msg.username:
         payload["username"] = msg.username
     if msg.shared_phone:
-        payload["phone"] = msg.shared_phone[:32]
+        phone = _phone(msg.shared_phone)
+        payload["phone"] = phone or msg.shared_phone[:32]
+        if phone and not own and msg.shared_user_id == msg.from_id:
+            await _keep_phone(uow, phone, lead_id, contact_id)
     timeline.record(
         uow,
         ActivityKind.MESSAGE_OUT if own else ActivityKind.MESSAGE_IN,

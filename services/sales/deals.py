@@ -15,7 +15,7 @@ from typing import Literal
 from services import timeline, validation
 from services.common import employee_name
 from services.dto import DealCard, DealListItem, HistoryEntry, Page, label
-from services.errors import RuleViolation, ValidationError
+from services.errors import CommentRequired, RuleViolation, ValidationError
 from services.outbox import queue as outbox
 from services.outbox.payloads import DealReassigned
 from services.outbox.queue import Kind
@@ -132,12 +132,12 @@ async def lose(
     has one) so it can be worked again."""
     deal, rules = await stage_core.load_for(uow, actor, deal_id, Action.DEAL_MOVE, expected_version)
     current = stage_core.ensure_open(rules, deal)
-    reason = await loss_reason(uow, reason_code)
-    comment = validation.optional_text(comment, "comment")
+    reason = await loss_reason(uow, reason_code, "deals")
+    comment = reason_comment(reason, comment)
     refusal = rules.conditional_refusal()
     if reason.conditional and refusal is not None:
         if current.id == refusal.id:
-            raise RuleViolation("same_stage", stage=current.name)
+            raise RuleViolation("same_stage", stage=current.name, stage_en=current.name_en)
         target = refusal
     else:
         target = rules.first_of(StageKind.LOST)
@@ -147,22 +147,42 @@ async def lose(
     return await stage_core.finish(uow, actor, deal)
 
 
-async def loss_reason(uow: UnitOfWork, ref: str | int) -> LossReason:
-    """An active loss reason by code, or by id (from a button); else ValidationError."""
+ReasonFor = Literal["leads", "deals"]
+
+
+async def loss_reason(uow: UnitOfWork, ref: str | int, subject: ReasonFor) -> LossReason:
+    """An active loss reason for `subject` (its ``applies_to``: that, or "any") by code, or
+    by id (from a button); else ValidationError."""
     if isinstance(ref, int) and not isinstance(ref, bool):
         reason = await uow.repo.get(LossReason, ref) if ref > 0 else None
     else:
         reason = await uow.repo.catalog.loss_reason_by_code(str(ref))
-    if reason is None or not reason.active:
+    if reason is None or not reason.active or reason.applies_to not in ("any", subject):
         raise ValidationError("reason", "unknown")
     return reason
 
 
-async def loss_reasons(uow: UnitOfWork, lang: str | None) -> list[tuple[int, str, bool]]:
-    """(id, label, conditional) of the active loss reasons, in configured order."""
+def reason_comment(reason: LossReason, comment: str | None) -> str | None:
+    """The comment checked. The reason needs one: none given is `CommentRequired` (ask for
+    it), an empty one a ValidationError (ask again)."""
+    text = validation.optional_text(comment, "comment")
+    if reason.comment_required and not text and comment is not None:
+        raise ValidationError("comment", "empty")
+    if reason.comment_required and not text:
+        name = reason.name
+        raise CommentRequired(reason_id=reason.id, reason=name, reason_en=reason.name_en)
+    return text
+
+
+async def loss_reasons(
+    uow: UnitOfWork, lang: str | None, subject: ReasonFor = "deals"
+) -> list[tuple[int, str, bool]]:
+    """(id, label, conditional) of the active loss reasons for `subject`, in configured
+    order."""
     return [
         (r.id, label(lang, r.name, r.name_en), r.conditional)
         for r in await uow.repo.catalog.loss_reasons()
+        if r.applies_to in ("any", subject)
     ]
 
 
@@ -178,7 +198,7 @@ async def reopen(
     deal, rules = await stage_core.load_for(uow, actor, deal_id, Action.DEAL_MOVE, expected_version)
     current = rules.stage(deal.stage_id)
     if current.kind not in (StageKind.FROZEN, StageKind.LOST):
-        raise RuleViolation("not_refused", stage=current.name)
+        raise RuleViolation("not_refused", stage=current.name, stage_en=current.name_en)
     target = await _stage_before(uow, deal, rules) or rules.entry
     await stage_core.enter(uow, actor, deal, target)
     return await stage_core.finish(uow, actor, deal)

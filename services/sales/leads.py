@@ -17,7 +17,7 @@ from services.errors import (
 )
 from services.permissions import Action, Actor, require
 from services.sales import stage as stage_core
-from services.sales.deals import loss_reason, search_text
+from services.sales.deals import loss_reason, reason_comment, search_text
 from services.sales.pipelines import rules_by_role, rules_for
 from storage.enums import ActivityKind, LeadSource, LeadStatus, PipelineRole, Role, StageKind
 from storage.models import Company, Contact, Deal, Employee, Lead
@@ -231,8 +231,8 @@ async def disqualify(
     lead = await _load_for(uow, actor, lead_id, Action.LEAD_EDIT)
     check_version("lead", lead.version, expected_version)
     _require_open(lead)
-    reason = await loss_reason(uow, reason_code)
-    comment = validation.optional_text(comment, "comment")
+    reason = await loss_reason(uow, reason_code, "leads")
+    comment = reason_comment(reason, comment)
     rules = await rules_for(uow, lead.pipeline_id)
     lost = rules.first_of(StageKind.LOST)
     await _touch(uow, actor, lead)
@@ -317,10 +317,10 @@ async def _company_for(uow: UnitOfWork, lead: Lead) -> Company | None:
 async def _card(uow: UnitOfWork, lead: Lead) -> LeadCard:
     rules = await rules_for(uow, lead.pipeline_id)
     questions = await uow.repo.catalog.questions()
-    reason = None
+    reason = reason_en = None
     if lead.loss_reason_id is not None:
-        reasons = {r.id: r.name for r in await uow.repo.catalog.loss_reasons(include_inactive=True)}
-        reason = reasons.get(lead.loss_reason_id)
+        found = await stage_core.loss_reason_by_id(uow, lead.loss_reason_id)
+        reason, reason_en = (found.name, found.name_en) if found else (None, None)
     return LeadCard(
         id=lead.id,
         version=lead.version,
@@ -343,6 +343,8 @@ async def _card(uow: UnitOfWork, lead: Lead) -> LeadCard:
         ),
         deal_id=lead.deal_id,
         loss_reason=reason,
+        loss_reason_en=reason_en,
+        loss_comment=lead.loss_comment,
     )
 
 

@@ -23,8 +23,12 @@ DEFAULT_FILE = DEFAULTS_DIR / "default.toml"
 
 CODE_PATTERN = r"^[a-z][a-z0-9_]{0,40}$"
 
-# Deal fields a stage may require before a deal enters it.
-REQUIRABLE_FIELDS = frozenset({"amount", "measurement_at", "address", "next_contact_at", "need"})
+# Deal fields a stage may require before a deal enters it: the typed ones (asked when the
+# move needs them) and "measurer" (assigned by the head of measurers, never typed: the move
+# waits for it).
+TYPED_FIELDS = frozenset({"amount", "measurement_at", "address", "next_contact_at", "need"})
+MEASURER = "measurer"
+REQUIRABLE_FIELDS = TYPED_FIELDS | {MEASURER}
 
 PipelineRole = Literal["leads", "sales", "deferred", "installments", "refusal", "custom"]
 SINGLETON_ROLES = ("leads", "sales", "deferred", "installments", "refusal")
@@ -109,6 +113,16 @@ class LossReasonSpec(_Strict):
     name: str = Field(min_length=1, max_length=100)
     name_en: str | None = Field(default=None, max_length=100)
     conditional: bool = False
+    comment_required: bool = False  # losing with it asks for a comment ("Other")
+    applies_to: Literal["any", "leads", "deals"] = "any"  # where it is offered
+
+    @model_validator(mode="after")
+    def _check(self) -> LossReasonSpec:
+        if self.conditional and self.applies_to == "leads":
+            raise ValueError(
+                "a conditional reason parks a deal in conditional refusal: not for leads"
+            )
+        return self
 
 
 class QuestionSpec(_Strict):

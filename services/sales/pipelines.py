@@ -241,7 +241,7 @@ class PipelineRules:
         found = nxt if forward else prev
         if found is None:
             rule = "no_next_stage" if forward else "no_previous_stage"
-            raise RuleViolation(rule, stage=current.name)
+            raise RuleViolation(rule, stage=current.name, stage_en=current.name_en)
         return found
 
     def check_move(self, current: Stage, target: Stage) -> None:
@@ -249,21 +249,27 @@ class PipelineRules:
         if target.pipeline_id != self.pipeline.id or target.archived:
             raise NotFound("stage", target.id)
         if target.id == current.id:
-            raise RuleViolation("same_stage", stage=target.name)
+            raise RuleViolation("same_stage", stage=target.name, stage_en=target.name_en)
         if current.kind in (StageKind.WON, StageKind.LOST):
-            raise DealClosed(current.name)
+            raise DealClosed(current.name, stage_en=current.name_en)
         if current.kind == StageKind.FROZEN:
-            raise RuleViolation("deal_frozen", stage=current.name)
+            raise RuleViolation("deal_frozen", stage=current.name, stage_en=current.name_en)
         if target.kind == StageKind.LOST:
             raise ReasonRequired()
         if target.kind == StageKind.FROZEN:
-            raise RuleViolation("use_refusal", stage=target.name)
+            raise RuleViolation("use_refusal", stage=target.name, stage_en=target.name_en)
         flow = self.flow
         if target not in flow:
-            raise RuleViolation("not_in_flow", stage=target.name)
+            raise RuleViolation("not_in_flow", stage=target.name, stage_en=target.name_en)
         i, j = flow.index(current), flow.index(target)
         if self.is_strict(target) and abs(j - i) != 1:
-            raise StrictOrder(target.name, flow[i + 1].name if j > i else "")
+            ahead = flow[i + 1] if j > i else None
+            raise StrictOrder(
+                target.name,
+                ahead.name if ahead else "",
+                stage_en=target.name_en,
+                expected_en=ahead.name_en if ahead else None,
+            )
 
 
 async def rules_for(uow: UnitOfWork, pipeline_id: int) -> PipelineRules:

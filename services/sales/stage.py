@@ -17,9 +17,15 @@ from datetime import datetime
 from services import timeline, validation
 from services.common import check_version, commit, employee_name, flush, is_id
 from services.dto import DealCard, StageInfo
-from services.errors import DealClosed, FieldRequired, NotFound, ValidationError
+from services.errors import (
+    DealClosed,
+    FieldRequired,
+    MeasurerRequired,
+    NotFound,
+    ValidationError,
+)
 from services.permissions import Action, Actor, can, require
-from services.sales.pipeline_config import REQUIRABLE_FIELDS
+from services.sales.pipeline_config import MEASURER, TYPED_FIELDS
 from services.sales.pipelines import PipelineRules, rules_for, stale_days
 from services.tasks import on_stage_entry
 from storage.enums import PipelineRole, StageKind
@@ -87,6 +93,8 @@ async def build_card(
         closed=stage.kind in CLOSED_KINDS,
         loss_reason=reason.name if reason else None,
         loss_reason_en=reason.name_en if reason else None,
+        loss_comment=deal.loss_comment if reason else None,
+        measurer_id=deal.measurer_id,
         notes=tuple(notes),
         next_stage=StageInfo.of(nxt) if nxt else None,
         prev_stage=StageInfo.of(prev)
@@ -110,7 +118,7 @@ async def build_card(
 def apply_fields(deal: Deal, fields: Fields | None, now: datetime) -> None:
     """Validate and set fields given along with a move (a stage's required fields)."""
     for key, raw in (fields or {}).items():
-        if key not in REQUIRABLE_FIELDS:
+        if key not in TYPED_FIELDS:
             raise ValidationError(key, "unknown_field")
         if key == "amount":
             deal.amount = validation.amount(raw)  # type: ignore[arg-type]
@@ -128,9 +136,14 @@ def apply_fields(deal: Deal, fields: Fields | None, now: datetime) -> None:
 
 
 def check_required(deal: Deal, stage: Stage) -> None:
-    missing = [name for name in stage.required_fields if getattr(deal, name, None) in (None, "")]
+    """The stage's required fields: a measurer it needs must be assigned (nothing to type:
+    `MeasurerRequired`), the typed ones missing are `FieldRequired` (asked, in order)."""
+    if MEASURER in stage.required_fields and deal.measurer_id is None:
+        raise MeasurerRequired(stage=stage.name, stage_en=stage.name_en)
+    typed = [name for name in stage.required_fields if name != MEASURER]
+    missing = [name for name in typed if getattr(deal, name, None) in (None, "")]
     if missing:
-        raise FieldRequired(missing, stage=stage.name, stage_id=stage.id)
+        raise FieldRequired(missing, stage=stage.name, stage_en=stage.name_en, stage_id=stage.id)
 
 
 def _history(

@@ -37,12 +37,12 @@ def _filter(value: str | TimelineFilter) -> TimelineFilter:
 
 
 async def _entry(uow: UnitOfWork, row: TimelineRow) -> TimelineEntry:
-    to_name = to_en = reason = None
+    to_name = to_en = reason = reason_en = None
     if row.to_stage_id is not None:
         to_name, to_en = (await stage_names(uow)).get(row.to_stage_id, ("?", None))
     if row.reason_id is not None:
         found = await stage_core.loss_reason_by_id(uow, row.reason_id)
-        reason = found.name if found else None
+        reason, reason_en = (found.name, found.name_en) if found else (None, None)
     return TimelineEntry(
         kind=row.kind,
         at=row.at,
@@ -51,6 +51,7 @@ async def _entry(uow: UnitOfWork, row: TimelineRow) -> TimelineEntry:
         to_stage=to_name,
         to_stage_en=to_en,
         reason=reason,
+        reason_en=reason_en,
         media_type=row.media_type,
         caption=row.caption,
         payload=dict(row.payload or {}),

@@ -160,6 +160,15 @@ async def attempts(uow: UnitOfWork, actor: Actor, limit: int = 10) -> list[Attem
     return [AttemptInfo(r.telegram_id, r.name, r.username, r.at) for r in rows]
 
 
+async def setting_up(uow: UnitOfWork, actor: Actor) -> bool:
+    """True when an admin has nobody to work with yet: every active employee is an admin
+    (the ADMIN_IDS people, before the first invitation is accepted). Their /start then
+    gets the setup guide instead of the bare menu."""
+    if not actor.has(Role.ADMIN):
+        return False
+    return all(Role.ADMIN in e.roles for e in await uow.repo.employees.active())
+
+
 async def team(uow: UnitOfWork, actor: Actor) -> list[EmployeeInfo]:
     require(actor, Action.TEAM_MANAGE)
     return [_info(e) for e in await uow.repo.employees.all()]

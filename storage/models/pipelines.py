@@ -8,6 +8,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -59,6 +60,10 @@ class LossReason(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     conditional: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Losing with this reason asks for a comment; the reason is offered for "leads",
+    # "deals" or "any" (migration 0014).
+    comment_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    applies_to: Mapped[str] = mapped_column(String(16), default="any", server_default="any")
 
 
 class QualificationQuestion(Base):

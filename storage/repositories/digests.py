@@ -67,7 +67,8 @@ class DigestRepo(Repo):
         limit: int,
     ) -> tuple[int, int, list[MoveRow]]:
         """Deals that entered a stage of these kinds in the window: how many, their money,
-        and the biggest `limit` of them."""
+        and the biggest `limit` of them. A deal's copy in Installment control (it has a
+        parent deal) is not a sale of its own: its payoff is not counted as a win."""
         h = StageHistory
         where = [
             h.deal_id.is_not(None),
@@ -76,6 +77,8 @@ class DigestRepo(Repo):
             Stage.kind.in_([str(k) for k in kinds]),
             *_mine(Deal.manager_id, manager_id),
         ]
+        if StageKind.WON in kinds:
+            where.append(Deal.parent_deal_id.is_(None))
         joined = (
             select(func.count(), func.coalesce(func.sum(Deal.amount), 0))
             .select_from(h)

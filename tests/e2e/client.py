@@ -101,6 +101,7 @@ class BotMessage:
     html: str  # as sent (parse_mode HTML)
     keyboard: tuple[tuple[Button, ...], ...]
     date: int
+    file_name: str | None = None  # a document's name (the wrapper's patches 9-11)
 
     @property
     def text(self) -> str:
@@ -147,6 +148,7 @@ class BotMessage:
             html=message.get("text") or message.get("caption") or "",
             keyboard=rows,
             date=int(item.get("time", 0)) // 1000,
+            file_name=message.get("file_name"),
         )
 
 

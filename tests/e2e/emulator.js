@@ -155,6 +155,7 @@ function patches(app, server) {
         fields[key] = value;
       } else {
         uploads[key] = sha256(Buffer.from(await value.arrayBuffer()));
+        if (value.name) fields[`${key}_name`] = value.name; // an upload's file name
       }
     }
     if (typeof fields.reply_markup === 'string') fields.reply_markup = JSON.parse(fields.reply_markup);
@@ -179,6 +180,10 @@ function patches(app, server) {
     const part = typeof fields[kind] === 'string' && fields[kind].startsWith('attach://')
       ? fields[kind].slice('attach://'.length) : null;
     if (part !== null && fields.uploads[part]) message.upload_sha256 = fields.uploads[part];
+    // the file's name: the upload's own, or the one a user's file came with (patch 10)
+    const fileName = fields[`${kind}_name`] || (part !== null && fields[`${part}_name`])
+      || (fileId !== null && server.e2eFileNames.get(fileId));
+    if (fileName) message.file_name = fileName;
     if (fields.reply_markup) message.reply_markup = fields.reply_markup;
     server.addBotMessage(message, req.params.token);
     const stored = server.storage.botMessages[server.storage.botMessages.length - 1];
@@ -205,6 +210,9 @@ function patches(app, server) {
     const result = media.map((item) => {
       const message = { chat_id: fields.chat_id, text: item.caption || `[${item.type}]` };
       if (isFileId(item.media)) message.file_id = item.media;
+      if (isFileId(item.media) && server.e2eFileNames.get(item.media)) {
+        message.file_name = server.e2eFileNames.get(item.media);
+      }
       server.addBotMessage(message, req.params.token);
       return asMessage(server.storage.botMessages[server.storage.botMessages.length - 1]);
     });
@@ -239,6 +247,7 @@ function patches(app, server) {
         mime_type: 'application/pdf',
       };
       ids = [message.document.file_id];
+      server.e2eFileNames.set(message.document.file_id, message.document.file_name);
     } else {
       res.status(400).json({ ok: false, description: 'kind: photo or document' });
       return;
@@ -406,6 +415,7 @@ function main() {
   server.e2eAnswers = [];
   server.e2eFiles = new Map(); // file_id -> {kind, content}, users' uploads (patches 10, 11, 13)
   server.e2eFileSeq = 0;
+  server.e2eFileNames = new Map(); // file_id -> the name a user's document came with
   server.addUserUpdate = addUserUpdate;
   // Listening ourselves (not server.start()): the package's config turns port 0 into 9000;
   // a port chosen by the OS cannot clash with other test runs.

@@ -337,3 +337,30 @@ async def test_a_client_with_only_closed_deals_lands_on_the_newest(harness, uow_
         assert (
             await uow.session.scalars(select(Lead).where(Lead.source == "telegram"))
         ).all() == []
+
+
+async def test_a_shared_contact_keeps_its_phone(harness, uow_factory, staff):
+    """Issue 20: a stranger's lead has no phone; the client then shares their own contact in
+    the chat: the lead keeps the number, and the timeline shows it (not a bare "Client")."""
+    ann = staff["ann"]
+    await harness.feed(connection(ann))
+    await harness.feed(client_msg(text="Здравствуйте"))
+    async with uow_factory() as uow:
+        [lead] = (await uow.session.scalars(select(Lead))).all()
+    assert lead.phone is None
+    shared = Contact(phone_number="79161112233", first_name="Олег", user_id=CLIENT_ID)
+    await harness.feed(client_msg(contact=shared))
+    async with uow_factory() as uow:
+        lead = await uow.repo.get(Lead, lead.id)
+    assert lead.phone == "+79161112233"
+    # someone else's number, shared by the client, is shown but not taken as theirs
+    other = Contact(phone_number="79160000000", first_name="Жена", user_id=123)
+    await harness.feed(client_msg(contact=other))
+    async with uow_factory() as uow:
+        assert (await uow.repo.get(Lead, lead.id)).phone == "+79161112233"
+    u_ann = tg_user(ann.telegram_id)
+    card = await harness.send(u_ann, f"/lead {lead.id}")
+    assert "📞 8 (916) 111-22-33" in card.last.text
+    history = await harness.tap(u_ann, card.button("История"), card)
+    text = plain(history.last.text)
+    assert "📞 8 (916) 111-22-33" in text and "📞 8 (916) 000-00-00" in text

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from handlers.ui import fmt
 from handlers.ui.i18n import t
 from services.work import installments
 from storage import migrate
@@ -25,6 +26,11 @@ RU_DAY = re.compile(r"\b\d{2}\.\d{2}\.\d{4}\b")
 RU_GROUPS = re.compile(r"\d \d{3}\b")  # "12 345": Russian digit groups
 CYRILLIC = re.compile(r"[А-Яа-яЁё]")
 EN_MOMENT = re.compile(r"^\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2} [AP]M ")
+
+
+def ru_day(month: int, day: int) -> str:
+    """A 2026 day in words, as a Russian reader sees it (spaces plain)."""
+    return fmt.day_words(date(2026, month, day), "ru").translate(SPACES)
 
 
 async def _history(harness, user, deal_id: int, lang: str) -> list[str]:
@@ -136,25 +142,26 @@ async def test_rows_written_in_russian_read_in_english(
             assert not CYRILLIC.search(line) or "оплата наличными" in line, line
     text = "\n".join(lines)
     for expected in (
-        "💳 Ann: Payment 12,345.50 RUB (1/10/2026)",  # after
-        "💳 Ann: Payment 7,000 RUB (1/15/2026)",  # before 0008, no payload
-        "💳 Ann: Payment 1,234,567.05 RUB (1/16/2026)",  # before, with its facts
+        # dates in words (issue 20): never read the wrong way round
+        "💳 Ann: Payment 12,345.50 RUB (Jan 10, 2026)",  # after
+        "💳 Ann: Payment 7,000 RUB (Jan 15, 2026)",  # before 0008, no payload
+        "💳 Ann: Payment 1,234,567.05 RUB (Jan 16, 2026)",  # before, with its facts
         "💳 Ann: Payment оплата наличными",  # unreadable: its text
-        "🧾 Ann: Installment plan: 5/1/2026 — 50,000.50 RUB; 6/1/2026 — 49,999.50 RUB",
-        "🧾 Ann: Installment plan: 2/1/2026 — 100,000 RUB; 3/1/2026 — 100,000 RUB; "
-        "4/1/2026 — 100,000 RUB",
+        "🧾 Ann: Installment plan: May 1, 2026 — 50,000.50 RUB; Jun 1, 2026 — 49,999.50 RUB",
+        "🧾 Ann: Installment plan: Feb 1, 2026 — 100,000 RUB; Mar 1, 2026 — 100,000 RUB; "
+        "Apr 1, 2026 — 100,000 RUB",
     ):
         assert expected in text, expected
-    assert any("Installment plan: 2/1/2026 — 100,000 RUB" in x for x in original)
+    assert any("Installment plan: Feb 1, 2026 — 100,000 RUB" in x for x in original)
     assert any("✅ Ann: Task done: Assign a measurer" in x for x in original)
 
     # The Russian reader: Russian numbers and dates from the same rows.
     u_ann = tg_user(ann.telegram_id)
     ru = "\n".join(await _history(harness, u_ann, plan.deal_id, "ru"))
     for expected in (
-        "💳 Ann: Оплата 12 345,50 ₽ (10.01.2026)",
-        "💳 Ann: Оплата 7 000 ₽ (15.01.2026)",
-        "🧾 Ann: График рассрочки: 01.02.2026 — 100 000 ₽; 01.03.2026 — 100 000 ₽",
+        f"💳 Ann: Оплата 12 345,50 ₽ ({ru_day(1, 10)})",
+        f"💳 Ann: Оплата 7 000 ₽ ({ru_day(1, 15)})",
+        f"🧾 Ann: График рассрочки: {ru_day(2, 1)} — 100 000 ₽; {ru_day(3, 1)} — 100 000 ₽",
     ):
         assert expected in ru, expected
     assert "1/10/2026" not in ru and "RUB" not in ru

@@ -6,12 +6,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
-from html import escape
 from pathlib import Path
 
 from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.methods import EditMessageText, SendMessage
-from aiogram.types import ReplyKeyboardMarkup, ReplyKeyboardRemove
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -72,21 +70,11 @@ def err(field: str, code: str, lang: str = "ru", **params) -> str:
     return text
 
 
-def reply_keyboard(sent: Sent) -> list[list[str]]:
-    markup = sent.last.reply_markup
-    assert isinstance(markup, ReplyKeyboardMarkup), markup
-    return [[b.text for b in row] for row in markup.keyboard]
-
-
-def assert_keyboard_removed(sent: Sent, text: str) -> None:
-    """Leaving the phone step takes its reply keyboard away, saying what the step holds."""
-    ack = sent.of(SendMessage)[0]
-    assert ack.text == text and isinstance(ack.reply_markup, ReplyKeyboardRemove)
-
-
 async def to_phone_step(harness, user, source: str = "Звонок", name: str = "Иван") -> Sent:
+    """/lead, a source, a person, the name: the phone is asked."""
     start = await harness.send(user, "/lead")
-    await harness.tap(user, start.button(source), start)
+    legal = await harness.tap(user, start.button(source), start)
+    await harness.tap(user, legal.button("Частное лицо"), legal)
     return await harness.send(user, name)
 
 
@@ -105,24 +93,24 @@ async def test_menu_wizard_creates_a_legal_entity_lead(
     assert isinstance(source.last, SendMessage) and source.last.text == ASK_SOURCE
     assert source.buttons() == [*SOURCE_BUTTONS, *NAV]
 
-    name = await harness.tap(user, source.button("Рекомендация"), source)
-    assert isinstance(name.last, EditMessageText)  # the prompt becomes the next one
-    assert name.last.message_id == source.message.message_id
-    assert name.last.text == ASK_NAME and name.buttons() == NAV
-
-    phone = await harness.send(user, "  Иван   Петров ")
-    assert phone.last.text == ASK_PHONE
-    assert reply_keyboard(phone) == [["📱 Поделиться контактом"], ["◀ Назад", "✖ Отмена"]]
-    assert phone.last.reply_markup.keyboard[0][0].request_contact is True
-
-    legal = await harness.send(user, "8 (916) 555-12-34")
-    assert_keyboard_removed(legal, "📞 +79165551234")
+    # Issue 20: person or company first, then the right name (a company's contact person).
+    legal = await harness.tap(user, source.button("Рекомендация"), source)
+    assert isinstance(legal.last, EditMessageText)  # the prompt becomes the next one
+    assert legal.last.message_id == source.message.message_id
     assert legal.last.text == ASK_LEGAL and legal.buttons() == [*LEGAL_BUTTONS, *NAV]
 
     company = await harness.tap(user, legal.button("Организация"), legal)
     assert company.last.text == "Название организации?" and company.buttons() == NAV
 
-    need = await harness.send(user, "ООО «Окна & <Двери>»")
+    name = await harness.send(user, "ООО «Окна & <Двери>»")
+    assert name.last.text == "Контактное лицо в «ООО «Окна &amp; &lt;Двери&gt;»»: как его зовут?"
+    assert name.buttons() == NAV
+
+    phone = await harness.send(user, "  Иван   Петров ")
+    assert phone.last.text == ASK_PHONE
+    assert phone.buttons() == NAV  # Back and Cancel, like every step (no reply keyboard)
+
+    need = await harness.send(user, "8 (916) 555-12-34")
     assert need.last.text == ASK_NEED and need.buttons() == [SKIP, *NAV]
 
     amount = await harness.send(user, "Остекление балкона, 3 окна")
@@ -131,10 +119,10 @@ async def test_menu_wizard_creates_a_legal_entity_lead(
     confirm = await harness.send(user, "150 000")
     assert confirm.last.text == (
         "Проверьте и создайте лид:\n\n"
-        "👤 <b>Иван Петров</b>\n"
+        "🏢 <b>ООО «Окна &amp; &lt;Двери&gt;»</b>\n"
+        "👤 Контактное лицо: Иван Петров\n"
         "📥 Источник: 🤝 Рекомендация\n"
-        "📞 +79165551234\n"
-        "🏢 ООО «Окна &amp; &lt;Двери&gt;»\n"
+        "📞 8 (916) 555-12-34\n"
         "🔎 Остекление балкона, 3 окна\n"
         "💰 150\u00a0000\u00a0₽"
     )
@@ -147,8 +135,8 @@ async def test_menu_wizard_creates_a_legal_entity_lead(
     assert card.text is not None
     [lead] = await all_leads(uow_factory)
     assert card.text.startswith(
-        f"<i>Лид создан ✅</i>\n\n🧲 <b>Иван Петров</b> · лид #{lead.id}\n"
-        "📥 Источник: 🤝 Рекомендация\n📞 +79165551234\n🏢 ООО «Окна &amp; &lt;Двери&gt;»"
+        f"<i>Лид создан ✅</i>\n\n🧲 <b>ООО «Окна &amp; &lt;Двери&gt;»</b> · лид #{lead.id}\n"
+        "👤 Контактное лицо: Иван Петров\n📥 Источник: 🤝 Рекомендация\n📞 8 (916) 555-12-34"
     )
     assert "🧭 <b>Новый запрос</b>" in card.text and "Ответственный: Анна" in card.text
     assert created.buttons()[-3:] == [
@@ -222,13 +210,12 @@ async def test_contact_shared_at_the_phone_step_fills_the_phone(harness, make_ac
     ann = await make_actor(roles=("manager",))
     user = tg_user(ann.telegram_id)
     await to_phone_step(harness, user, name="Пётр")
-    legal = await harness.share_contact(user, "+79163334455", "Peter", "Client")
-    assert_keyboard_removed(legal, "📞 +79163334455")
-    assert legal.last.text == ASK_LEGAL
-    need = await harness.tap(user, legal.button("Частное"), legal)
+    need = await harness.share_contact(user, "+79163334455", "Peter", "Client")
+    assert need.last.text == ASK_NEED
     amount = await harness.tap(user, need.button("Пропустить"), need)
     confirm = await harness.tap(user, amount.button("Пропустить"), amount)
     assert "👤 <b>Пётр</b>" in confirm.last.text  # the typed name is kept
+    assert "📞 8 (916) 333-44-55" in confirm.last.text  # shown in the national format
     await harness.tap(user, confirm.button("Создать"), confirm)
     [lead] = await all_leads(uow_factory)
     assert (lead.name, lead.phone) == ("Пётр", "+79163334455")
@@ -243,6 +230,10 @@ async def test_bad_input_is_asked_again_and_nothing_is_saved(harness, make_actor
     before = await db_snapshot()
     start = await harness.send(user, "/lead")
     await harness.tap(user, start.button("Сайт"), start)
+    typed = await harness.send(user, "частное")  # buttons are expected here
+    assert typed.last.text == "Выберите вариант кнопкой.\n\n" + ASK_LEGAL
+    assert typed.buttons() == [*LEGAL_BUTTONS, *NAV]
+    await harness.tap(user, typed.button("Частное"), typed)
 
     long = await harness.send(user, "Я" * 5000)
     assert long.last.text == err("name", "too_long", max=200) + "\n\n" + ASK_NAME
@@ -254,16 +245,12 @@ async def test_bad_input_is_asked_again_and_nothing_is_saved(harness, make_actor
     await harness.send(user, "Иван")
     bad_phone = await harness.send(user, "12345")
     assert bad_phone.last.text == err("phone", "invalid") + "\n\n" + ASK_PHONE
-    assert reply_keyboard(bad_phone) == [["📱 Поделиться контактом"], ["◀ Назад", "✖ Отмена"]]
+    assert bad_phone.buttons() == NAV
     bad_email = await harness.send(user, "ivan@")
     assert bad_email.last.text == err("email", "invalid") + "\n\n" + ASK_PHONE
 
-    legal = await harness.send(user, "Ivan@Example.com")
-    assert_keyboard_removed(legal, "✉️ Ivan@example.com")
-    typed = await harness.send(user, "частное")  # buttons are expected here
-    assert typed.last.text == "Выберите вариант кнопкой.\n\n" + ASK_LEGAL
-    assert typed.buttons() == [*LEGAL_BUTTONS, *NAV]
-    need = await harness.tap(user, typed.button("Частное"), typed)
+    need = await harness.send(user, "Ivan@Example.com")
+    assert need.last.text == ASK_NEED
     await harness.tap(user, need.button("Пропустить"), need)
 
     letters = await harness.send(user, "сто тысяч")
@@ -284,32 +271,32 @@ async def test_back_returns_to_the_previous_step_with_its_value(harness, make_ac
     ann = await make_actor(roles=("manager",))
     user = tg_user(ann.telegram_id)
     await to_phone_step(harness, user, source="Звонок", name="Иван")
-    legal = await harness.send(user, "+79161234567")
+    need = await harness.send(user, "+79161234567")
 
-    phone = await harness.tap(user, w(WizardAction.BACK), legal)
+    phone = await harness.tap(user, w(WizardAction.BACK), need)
     assert phone.last.text == ASK_PHONE + "\nСейчас: <b>+79161234567</b>"
-    assert reply_keyboard(phone) == [
-        ["📱 Поделиться контактом"],
-        ["✓ Оставить"],
-        ["◀ Назад", "✖ Отмена"],
-    ]
-    name = await harness.send(user, "◀ Назад")  # the reply keyboard's Back
-    assert_keyboard_removed(name, "📞 +79161234567")
+    assert phone.buttons() == [KEEP, *NAV]  # the phone step: inline Back and Cancel too
+    name = await harness.tap(user, phone.button("Назад"), phone)
     assert name.last.text == ASK_NAME + "\nСейчас: <b>Иван</b>"
     assert name.buttons() == [KEEP, *NAV]
-    source = await harness.tap(user, name.button("Назад"), name)
+    legal = await harness.tap(user, name.button("Назад"), name)
+    assert ("• 👤 Частное лицо", w(WizardAction.LEGAL, 0)) in legal.buttons()
+    source = await harness.tap(user, legal.button("Назад"), legal)
     assert source.last.text == ASK_SOURCE and ("• 📞 Звонок", w(WizardAction.SOURCE, 1)) in (
         source.buttons()
     )
-    name = await harness.tap(user, source.button("Сайт"), source)
-    assert name.last.text == ASK_NAME + "\nСейчас: <b>Иван</b>"
+    legal = await harness.tap(user, source.button("Сайт"), source)
+    company = await harness.tap(user, legal.button("Организация"), legal)
+    assert company.last.text == "Название организации?"
+    name = await harness.send(user, "ООО Ромашка")
+    assert name.last.text == (
+        "Контактное лицо в «ООО Ромашка»: как его зовут?\nСейчас: <b>Иван</b>"
+    )
     phone = await harness.tap(user, name.button("Оставить"), name)
     assert phone.last.text == ASK_PHONE + "\nСейчас: <b>+79161234567</b>"
-    legal = await harness.send(user, "✓ Оставить")
-    assert legal.last.text == ASK_LEGAL
+    need = await harness.tap(user, phone.button("Оставить"), phone)
+    assert need.last.text == ASK_NEED
 
-    company = await harness.tap(user, legal.button("Организация"), legal)
-    need = await harness.send(user, "ООО Ромашка")
     amount = await harness.send(user, "окна")
     need = await harness.tap(user, amount.button("Назад"), amount)
     assert need.last.text == ASK_NEED + "\nСейчас: <b>окна</b>"
@@ -319,17 +306,21 @@ async def test_back_returns_to_the_previous_step_with_its_value(harness, make_ac
     amount = await harness.tap(user, confirm.button("Назад"), confirm)
     assert amount.last.text == ASK_AMOUNT + "\nСейчас: <b>1\u00a0000\u00a0₽</b>"
     need = await harness.tap(user, amount.button("Назад"), amount)
-    company = await harness.tap(user, need.button("Назад"), need)
+    phone = await harness.tap(user, need.button("Назад"), need)
+    name = await harness.tap(user, phone.button("Назад"), phone)
+    company = await harness.tap(user, name.button("Назад"), name)
     assert company.last.text == "Название организации?\nСейчас: <b>ООО Ромашка</b>"
     legal = await harness.tap(user, company.button("Назад"), company)
     assert ("• 🏢 Организация", w(WizardAction.LEGAL, 1)) in legal.buttons()
-    need = await harness.tap(user, legal.button("Частное"), legal)  # no company step now
-    assert need.last.text == ASK_NEED + "\nСейчас: <b>окна</b>"
+    name = await harness.tap(user, legal.button("Частное"), legal)  # no company step now
+    assert name.last.text == ASK_NAME + "\nСейчас: <b>Иван</b>"
+    phone = await harness.tap(user, name.button("Оставить"), name)
+    need = await harness.tap(user, phone.button("Оставить"), phone)
     amount = await harness.tap(user, need.button("Оставить"), need)
     confirm = await harness.tap(user, amount.button("Оставить"), amount)
     assert confirm.last.text == (
         "Проверьте и создайте лид:\n\n👤 <b>Иван</b>\n📥 Источник: 🌐 Сайт\n"
-        "📞 +79161234567\n👤 Частное лицо\n🔎 окна\n💰 1\u00a0000\u00a0₽"
+        "📞 8 (916) 123-45-67\n🔎 окна\n💰 1\u00a0000\u00a0₽"
     )
     await harness.tap(user, confirm.button("Создать"), confirm)
     [lead] = await all_leads(uow_factory)
@@ -349,21 +340,19 @@ async def test_cancel_clears_the_wizard_and_saves_nothing(
     user = tg_user(ann.telegram_id)
     before = await db_snapshot()
 
-    await to_phone_step(harness, user)
-    cancelled = await harness.send(user, "✖ Отмена")  # the phone step's reply keyboard
-    closed, menu = cancelled.of(SendMessage)
-    assert isinstance(closed.reply_markup, ReplyKeyboardRemove)
-    assert menu.text == "Отменено — лид не сохранён."
+    phone = await to_phone_step(harness, user)
+    cancelled = await harness.tap(user, phone.button("Отмена"), phone)  # the phone step too
+    assert cancelled.last.text == "Отменено — лид не сохранён."
     assert "➕ Новый лид" in [text for text, _ in cancelled.buttons()]  # the main menu
     assert (await harness.send(user, "+79161234567")).last.text == UNKNOWN
 
     await to_phone_step(harness, user, name="Пётр")
-    legal = await harness.send(user, "+79161234567")
-    tapped = await harness.tap(user, legal.button("Отмена"), legal)
+    need = await harness.send(user, "+79161234567")
+    tapped = await harness.tap(user, need.button("Отмена"), need)
     assert isinstance(tapped.last, EditMessageText)
-    assert tapped.last.message_id == legal.message.message_id
+    assert tapped.last.message_id == need.message.message_id
     assert tapped.last.text == "Отменено — лид не сохранён."
-    stale = await harness.tap(user, w(WizardAction.LEGAL, 0), legal)  # an old prompt's button
+    stale = await harness.tap(user, w(WizardAction.SKIP), need)  # an old prompt's button
     assert stale.alert == "Эта кнопка устарела. Откройте меню: /menu"
     assert await db_snapshot() == before
     assert await all_leads(uow_factory) == []
@@ -374,9 +363,9 @@ async def test_lead_command_mid_wizard_starts_afresh(harness, make_actor):
     user = tg_user(ann.telegram_id)
     await to_phone_step(harness, user, name="Иван")
     again = await harness.send(user, "/lead")
-    assert_keyboard_removed(again, "Ввод лида закрыт.")
     assert again.last.text == ASK_SOURCE
-    name = await harness.tap(user, again.button("Сайт"), again)
+    legal = await harness.tap(user, again.button("Сайт"), again)
+    name = await harness.tap(user, legal.button("Частное"), legal)
     assert name.last.text == ASK_NAME and name.buttons() == NAV  # nothing kept
 
 
@@ -404,9 +393,8 @@ async def test_duplicate_phone_offers_the_existing_lead(
     await to_phone_step(harness, user, name="Иван")
 
     offer = await harness.send(user, "8 916 123-00-00")
-    assert_keyboard_removed(offer, "📞 +79161230000")
     assert offer.last.text == (
-        "⚠️ Клиент +79161230000 уже есть:\n\n"
+        "⚠️ Клиент 8 (916) 123-00-00 уже есть:\n\n"
         f"🧲 Лид #{existing.id} · Иван Старый · Новый запрос\n\n"
         "Откройте его — или создайте новый лид, если это другой клиент."
     )
@@ -470,8 +458,7 @@ async def test_a_duplicate_made_meanwhile_is_offered_at_confirm(harness, make_ac
     bob = await make_actor(roles=("manager",))
     user = tg_user(ann.telegram_id)
     await to_phone_step(harness, user)
-    legal = await harness.send(user, "+79167778899")
-    need = await harness.tap(user, legal.button("Частное"), legal)
+    need = await harness.send(user, "+79167778899")
     amount = await harness.tap(user, need.button("Пропустить"), need)
     confirm = await harness.tap(user, amount.button("Пропустить"), amount)
     other = await new_lead(uow_factory, bob, name="Иван от Боба", phone="+79167778899")
@@ -508,10 +495,9 @@ async def test_a_restart_mid_wizard_loses_nothing_when_the_storage_persists(
 
     before = process(1)
     await to_phone_step(before, user, name="Иван До-Рестарта")
-    legal = await before.send(user, "+79165550011")
+    need = await before.send(user, "+79165550011")
 
     after = process(1000)  # a new process: new dispatcher, same storage
-    need = await after.tap(user, legal.button("Частное"), legal)
     assert need.last.text == ASK_NEED
     amount = await after.tap(user, need.button("Пропустить"), need)
     confirm = await after.tap(user, amount.button("Пропустить"), amount)
@@ -536,16 +522,16 @@ async def test_english_speaker_gets_english(harness, make_actor, uow_factory):
         "◀ Back",
         "✖ Cancel",
     ]
-    name = await harness.tap(user, start.button("Call"), start)
+    legal = await harness.tap(user, start.button("Call"), start)
+    assert legal.last.text == "Is the client a person or a company?"
+    name = await harness.tap(user, legal.button("Person"), legal)
     assert name.last.text == "What is the client's name?"
     phone = await harness.send(user, "John Smith")
-    assert reply_keyboard(phone) == [["📱 Share contact"], ["◀ Back", "✖ Cancel"]]
+    assert [text for text, _ in phone.buttons()] == ["◀ Back", "✖ Cancel"]
     bad = await harness.send(user, "not a phone")
     assert bad.last.text.startswith(err("phone", "invalid", lang="en") + "\n\n")
     assert bad.last.text.endswith("Type it or send a contact (📎 → Contact).")
-    legal = await harness.send(user, "+44 20 7946 0958")
-    assert legal.last.text == "Is the client a person or a company?"
-    need = await harness.tap(user, legal.button("Person"), legal)
+    need = await harness.send(user, "+44 20 7946 0958")
     assert need.last.text == "What does the client need? Briefly, in your own words."
     assert [text for text, _ in need.buttons()] == ["Skip ⏭", "◀ Back", "✖ Cancel"]
     amount = await harness.send(user, "New windows")
@@ -562,8 +548,10 @@ async def test_english_speaker_gets_english(harness, make_actor, uow_factory):
     created = await harness.tap(user, confirm.button("Create lead"), confirm)
     assert created.last.text.startswith("<i>Lead created ✅</i>\n\n🧲 <b>John Smith</b> · lead #")
     assert "<b>Qualification</b> (* required):" in created.last.text
-    assert "⬜ Is the site in our service area? *" in created.last.text
+    # the questions are the buttons: listed once, whole (issue 20)
+    assert "Is the site in our service area?" not in created.last.text
     labels = [text for text, _ in created.buttons()]
+    assert "⬜ Is the site in our service area? *" in labels
     assert labels[-3:] == ["🔄 To deal", "❌ Not a fit", "📜 History"]
     [lead] = await all_leads(uow_factory)
     assert (lead.phone, lead.need, lead.amount) == ("+442079460958", "New windows", 250_000)
@@ -656,11 +644,9 @@ async def phone_example(url: str, text: str) -> None:
         held = accepted(text)
         if held is None:
             assert answer.text.startswith("⚠️ ") and answer.text.endswith(ASK_PHONE)
-            assert isinstance(answer.last.reply_markup, ReplyKeyboardMarkup)
+            assert answer.buttons() == NAV
         else:
-            shown = f"✉️ {escape(held)}" if "@" in text else f"📞 {held}"
-            assert_keyboard_removed(answer, shown)
-            assert answer.last.text == ASK_LEGAL
+            assert answer.last.text == ASK_NEED
         assert await dump(engine) == before  # nothing saved, whatever was typed
     finally:
         await engine.dispose()
@@ -682,16 +668,17 @@ async def test_a_redelivered_fsm_only_step_is_skipped(harness, make_actor, uow_f
     ann = await make_actor(roles=("manager",))
     user = tg_user(ann.telegram_id)
     start = await harness.send(user, "/lead")
-    source = await harness.tap(user, start.button("Звонок"), start)
+    legal = await harness.tap(user, start.button("Звонок"), start)
+    source = await harness.tap(user, legal.button("Частное"), legal)
     tap = harness.last_update
     phone = await harness.send(user, "Иван")
     assert phone.last.text == ASK_PHONE
     again = await harness.feed(harness.last_update)
     assert again.requests == []  # silently skipped, as a redelivered write is
-    assert (await harness.feed(tap)).requests == []  # the source button too
+    assert (await harness.feed(tap)).requests == []  # the person button too
     assert source.last.text == ASK_NAME
-    legal = await harness.send(user, "+7 916 555-12-34")
-    assert legal.last.text == ASK_LEGAL
+    need = await harness.send(user, "+7 916 555-12-34")
+    assert need.last.text == ASK_NEED
     async with uow_factory() as uow:
         for update in (tap, harness.last_update):
             assert await uow.repo.system.seen(update.update_id)

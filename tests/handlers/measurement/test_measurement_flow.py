@@ -26,7 +26,7 @@ from tests.tg import tg_user
 async def test_measurement_chain_end_to_end(harness, uow_factory, clock, team):
     ann, mia = team["ann"], team["mia"]
     deal_id, task_id, card = await measurer_assigned(harness, uow_factory, clock, team)
-    assert "ул. Мира, 1" in card.text and "+7916" in card.text
+    assert "ул. Мира, 1" in card.text and "8 (916)" in card.text
     assert any(data.startswith("https://yandex.ru/maps/") for _, data in card.buttons())
     u_mia = tg_user(mia.telegram_id)
 

@@ -216,7 +216,10 @@ class World:
 def _menu_actions(actor: Actor) -> set[MenuAction]:
     markup: InlineKeyboardMarkup = kb.main_menu(actor, "ru")
     packed = [b.callback_data for row in markup.inline_keyboard for b in row if b.callback_data]
-    return {MenuCb.unpack(p).action for p in packed} | {MenuAction.HOME}
+    actions = {MenuCb.unpack(p).action for p in packed} | {MenuAction.HOME}
+    if actor.has(Role.ADMIN):  # the first start's setup guide (handlers/start/router.py)
+        actions |= {MenuAction.SETUP_PIPELINES, MenuAction.SETUP_BUSINESS}
+    return actions
 
 
 @pytest.fixture

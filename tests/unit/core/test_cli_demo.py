@@ -13,7 +13,10 @@ def test_demo_fills_a_fresh_database(tmp_path: Path) -> None:
     env = clean_env(DATABASE_URL=f"sqlite+aiosqlite:///{db}")
     done = voronka("demo", "--deals", "200", "--seed", "7", cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
-    assert "demo data: 200 deals (seed 7)" in done.stdout
+    assert "demo data: 200 deals (seed 7, language ru)" in done.stdout
+    # The distribution it made (issue 20): won share, open deals per stage, per manager.
+    assert "won: " in done.stdout and "open in Sales: data_collection " in done.stdout
+    assert "per manager (deals, won, won share, won money):" in done.stdout
     with sqlite3.connect(db) as conn:
         deals = conn.execute("SELECT count(*) FROM deals WHERE parent_deal_id IS NULL").fetchone()
         history = conn.execute("SELECT count(*) FROM stage_history").fetchone()

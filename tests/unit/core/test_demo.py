@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -17,7 +18,7 @@ from services.sales import leads
 from services.sales.leads import LeadInput
 from storage.db import create_engine, create_session_factory
 from storage.enums import LeadStatus, Role
-from storage.models import Deal, Employee, Lead, StageHistory, Task
+from storage.models import Contact, Deal, Employee, Lead, Stage, StageHistory, Task
 from storage.models.analytics import FunnelFact
 from storage.uow import UnitOfWork, UnitOfWorkFactory
 from tests.factories import count_in
@@ -117,8 +118,43 @@ async def test_same_seed_same_data(tmp_path, sqlite_template):
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_demo_is_a_company_worth_showing(engine, uow_factory, clock):
+    """Issue 20: open deals in every active stage of Sales, about a quarter won, this month
+    and the last one full, managers with different results, all in the demo's language; the
+    report tells that distribution, and the reports read the same from the rows."""
+    report = await demo.generate(engine, 300, now=NOW, seed=1, lang="en")
+    active = ["data_collection", "proposal_sent", "measurement_scheduled"]
+    active += ["measurer_assigned", "measurement_done", "contract_signed"]
+    assert list(report.open_stages) == active and min(report.open_stages.values()) >= 3
+    assert 0.2 <= report.won_share <= 0.3
+    this, last = "2026-01", "2025-12"  # NOW is 12 January: twelve days of this month
+    assert report.months[last] >= 0.1 * 300 and report.months[this] >= 0.04 * 300
+    assert report.won_months[last] >= 5 and report.won_months[this] >= 1
+    shares = [m.won_share for m in report.managers]
+    assert len(shares) == 8 and shares == sorted(shares, reverse=True)
+    assert shares[0] - shares[-1] > 0.2 and len({round(s, 2) for s in shares}) >= 5
+    assert sum(m.deals for m in report.managers) == 300
+    assert sum(report.stages.values()) == 300 and report.stages["won"] == report.won
+    printed = "\n".join(report.lines())
+    assert "won: " in printed and "Anna Smith: " in printed and "contract_signed " in printed
+    # The rows say the same: the board and the snapshot see every stage.
+    clock.set(NOW)
+    async with uow_factory() as uow:
+        snap = await analytics.snapshot(uow, LEADER, ReportFilter())
+        texts = []
+        for column in (Deal.title, Deal.address, Employee.name, Task.title, Contact.name):
+            texts += [t for t in (await uow.session.scalars(select(column))).all() if t]
+        won_stage = select(Stage.id).where(Stage.code == "won").scalar_subquery()
+        won_rows = await count_in(uow, Deal, Deal.stage_id == won_stage)
+    assert {s.stage.code: s.count for s in snap.stages if s.count} == report.open_stages
+    assert won_rows == report.won
+    cyrillic = [t for t in texts if re.search("[а-яА-ЯёЁ]", t)]
+    assert not cyrillic, cyrillic[:3]  # names, needs and task titles in English
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 async def test_demo_has_the_seeds_shape(engine, uow_factory, clock):
-    """Few deals reach a measurement, two in three measured deals are won (seed 002)."""
+    """Two in three measured deals are won (the key stage of seed 002), a quarter of all."""
     await demo.generate(engine, 6000, now=NOW, seed=1)
     clock.set(NOW)
     year = ReportFilter(period=Period.CUSTOM, start=datetime(2025, 1, 1).date(), end=NOW.date())
@@ -131,9 +167,10 @@ async def test_demo_has_the_seeds_shape(engine, uow_factory, clock):
     steps = {s.stage.code: s for s in funnel.steps}
     measured = steps["measurement_done"]
     assert measured.win_rate is not None and 0.55 < measured.win_rate < 0.8  # the key stage
-    assert 0.02 < measured.reached / leads_total < 0.045  # "calls -> visit"
+    assert 0.25 < measured.reached / leads_total < 0.4
     proposal_conversion = steps["proposal_sent"].conversion
-    assert proposal_conversion is not None and 0.25 < proposal_conversion < 0.45
+    assert proposal_conversion is not None and 0.7 < proposal_conversion < 0.9
+    assert 0.2 < funnel.won / 6000 < 0.3
     # Deals moved back (rescheduled measurements), deferred and parked exist.
     assert funnel.left > 0 and funnel.lost > 0 and funnel.open > 0
     assert steps["measurement_scheduled"].visits > steps["measurement_scheduled"].reached

@@ -72,7 +72,7 @@ def test_measure_card_is_made_for_a_phone(lang):
     text, markup = render(delivery(item(Kind.TASK_NEW, payload), lang=lang), MSK)
     # Moscow time, in the reader's locale
     assert ("14.01 12:00" if lang == "ru" else "1/14 12:00\u202fPM") in text
-    assert "+79161234567" in text and "Иван Петров" in text and "3 окна ПВХ" in text
+    assert "8 (916) 123-45-67" in text and "Иван Петров" in text and "3 окна ПВХ" in text
     assert "&lt;кв. 5&gt;" in text  # user text is escaped for HTML
     assert "Домофон 12" in text
     assert "tasks." not in text and "reminder." not in text  # no missing translations

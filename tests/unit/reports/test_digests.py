@@ -290,3 +290,35 @@ async def test_comparison_speed_and_stale_deals_per_manager(uow_factory, clock, 
     assert "Against the window before: leads 0, won −1 (then 250K), refused −1" in text
     assert "Sales cycle, last 30 days: median 2 d over 1 won" in text
     assert "Stale deals now: 2" in text and "• Ann: 1" in text
+
+
+async def test_a_won_installment_sale_counts_once(uow_factory, clock, make_actor):
+    """Issue 20: a deal won with installments has a copy in Installment control; the copy
+    paid off enters that pipeline's won stage, but it is the same sale: one win, its money
+    once."""
+    from services.reports.digests import compose_digest
+    from services.work import installments
+    from tests.factories import contract_signed, won_in_three_parts
+
+    lee = await make_actor(roles=("leader",), name="Lee", language="en")
+    ann = await make_actor(roles=("manager",), name="Ann")
+    clock.set(utc(2026, 1, 12, 4, 0))
+    since = clock.now()
+    signed = await contract_signed(uow_factory, ann, clock, amount="185000")
+    summary = await won_in_three_parts(uow_factory, ann, signed.id, signed.version)
+    async with uow_factory() as uow:  # paid off at once: the copy enters its won stage
+        paid = await installments.record_payment(uow, ann, summary.deal_id, "185000")
+    async with uow_factory() as uow:
+        copy = await uow.repo.get(Deal, summary.deal_id)
+        won_copy = await uow.session.scalar(
+            select(StageHistory.id)
+            .join(Stage, Stage.id == StageHistory.to_stage_id)
+            .where(StageHistory.deal_id == copy.id, Stage.kind == "won")
+        )
+    assert copy.parent_deal_id == signed.id and paid.closed and paid.remaining == 0
+    assert won_copy is not None  # the copy's payoff is a won-stage entry in the window
+    clock.advance(hours=1)
+    async with uow_factory() as uow:
+        digest = await compose_digest(uow, lee, "daily", since, clock.now(), tz=MSK)
+    assert (digest.won, digest.won_amount) == (1, 18_500_000)
+    assert [w.id for w in digest.wins] == [signed.id]

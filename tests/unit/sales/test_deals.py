@@ -8,11 +8,18 @@ from pathlib import Path
 import pytest
 
 from services import errors
-from services.errors import NotFound, PermissionDenied, RuleViolation, StaleVersion, ValidationError
+from services.errors import (
+    MeasurerRequired,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+    StaleVersion,
+    ValidationError,
+)
 from services.sales import deals, pipelines
 from services.sales import stage as stage_core
 from storage.models import Task
-from tests.factories import new_deal
+from tests.factories import new_deal, with_measurer
 
 
 async def stage_id(uow_factory, code: str, pipeline: str = "sales") -> int:
@@ -189,6 +196,11 @@ async def test_win_only_from_the_last_stage(uow_factory, make_actor, clock):
         "address": "Мира 1",
     }
     for _ in range(5):
+        if card.stage.code == "measurement_scheduled":  # the next stage needs a measurer
+            with pytest.raises(MeasurerRequired):
+                async with uow_factory() as uow:
+                    await deals.advance(uow, ann, card.id, card.version)
+            card = await with_measurer(uow_factory, ann, card.id)
         async with uow_factory() as uow:
             card = await deals.advance(uow, ann, card.id, card.version, fields=fields)
         fields = None
