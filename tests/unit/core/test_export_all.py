@@ -37,7 +37,8 @@ async def test_export_all_of_the_demo_database(db_url, engine, tmp_path, monkeyp
     async with engine.connect() as conn:
         for table in owned_tables():
             counts[table.name] = await conn.scalar(select(func.count()).select_from(table))
-    assert counts["deals"] == 40 and counts["stage_history"] > 40
+    # 40 sales deals, plus the Installment control copies of the won ones sold in parts
+    assert counts["deals"] >= 40 and counts["stage_history"] > 40
 
     written = await asyncio.to_thread(export_all, db_url, tmp_path / "out", NOW)
     assert written == counts
