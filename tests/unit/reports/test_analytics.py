@@ -488,7 +488,7 @@ async def test_upgrade_replays_existing_history(empty_db_url, clock):
     # story is written through the models, gone again before the upgrade adds them.
     later = [
         ("stages", "rot_after_days", "INTEGER"),  # 0011
-        ("loss_reasons", "comment_required", "BOOLEAN NOT NULL DEFAULT 0"),  # 0014
+        ("loss_reasons", "comment_required", "BOOLEAN NOT NULL DEFAULT FALSE"),  # 0014
         ("loss_reasons", "applies_to", "VARCHAR(16) NOT NULL DEFAULT 'any'"),  # 0014
     ]
     async with engine.begin() as conn:
