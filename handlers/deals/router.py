@@ -15,6 +15,7 @@ from typing import Any
 from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.state import State, StatesGroup
+from aiogram.fsm.storage.base import StorageKey
 from aiogram.types import (
     CallbackQuery,
     InlineKeyboardMarkup,
@@ -33,6 +34,7 @@ from handlers.ui.callbacks import (
     ListCb,
     MenuAction,
     MenuCb,
+    SearchCb,
     TimelineCb,
     TimelineSubject,
 )
@@ -41,7 +43,7 @@ from handlers.ui.filters import staff_router
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button, with_app
 from services import dates
-from services.dto import DealCard
+from services.dto import DealCard, DealListItem, Page
 from services.errors import FieldRequired, PermissionDenied, ValidationError
 from services.intake import business
 from services.permissions import Action, Actor, require
@@ -450,16 +452,15 @@ async def search_input(message: Message, ctx: Ctx) -> None:
     await _search(message, ctx, message.text or "")
 
 
-async def _search(message: Message, ctx: Ctx, text: str) -> None:
-    try:
-        found = await deals.search(ctx.uow, ctx.actor, text)
-    except ValidationError as exc:
-        await screen.refused(message, ctx, exc, "deals.search.ask")
-        return
-    await ctx.state.clear()
-    if not found:
-        await message.answer(ctx.t("deals.search.none"))
-        return
+SEARCH_DESTINY = "deal_search"  # the last /search query of a chat (its pages' buttons)
+
+
+def _search_key(bot_id: int, chat_id: int) -> StorageKey:
+    return StorageKey(bot_id=bot_id, chat_id=chat_id, user_id=chat_id, destiny=SEARCH_DESTINY)
+
+
+def _found(page: Page[DealListItem], ctx: Ctx) -> tuple[str, InlineKeyboardMarkup]:
+    """A page of search results: one button per deal, then ◀ / ▶ when there are more."""
     rows = [
         [
             button(
@@ -467,12 +468,51 @@ async def _search(message: Message, ctx: Ctx, text: str) -> None:
                 DealCb(action=DealAction.OPEN, deal_id=item.id),
             )
         ]
-        for item in found
+        for item in page.items
     ]
-    await message.answer(
-        ctx.t("deals.search.found", n=len(found)),
-        reply_markup=InlineKeyboardMarkup(inline_keyboard=rows),
-    )
+    nav = []
+    if page.page > 0:
+        nav.append(button(ctx.t("deals.search.less"), SearchCb(page=page.page - 1)))
+    if page.page + 1 < page.pages:
+        nav.append(button(ctx.t("deals.search.more"), SearchCb(page=page.page + 1)))
+    if nav:
+        rows.append(nav)
+    if page.pages > 1:
+        text = ctx.t("deals.search.page", total=page.total, page=page.page + 1, pages=page.pages)
+    else:
+        text = ctx.t("deals.search.found", n=page.total)
+    return text, InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+async def _search(message: Message, ctx: Ctx, text: str) -> None:
+    try:
+        found = await deals.search(ctx.uow, ctx.actor, text)
+    except ValidationError as exc:
+        await screen.refused(message, ctx, exc, "deals.search.ask")
+        return
+    await ctx.state.clear()
+    if not found.total:
+        await message.answer(ctx.t("deals.search.none"))
+        return
+    if message.bot is not None:
+        key = _search_key(message.bot.id, message.chat.id)
+        await ctx.state.storage.set_data(key, {"q": text})
+    shown, markup = _found(found, ctx)
+    await message.answer(shown, reply_markup=markup)
+
+
+async def search_page(query: CallbackQuery, callback_data: SearchCb, ctx: Ctx) -> None:
+    """◀ / ▶ under the results: the same query (kept per chat), another page."""
+    msg = screen.message_of(query)
+    if msg is None or msg.bot is None:
+        return
+    kept = await ctx.state.storage.get_data(_search_key(msg.bot.id, msg.chat.id))
+    text = kept.get("q")
+    if not isinstance(text, str):
+        raise ValidationError("query", "expired")
+    found = await deals.search(ctx.uow, ctx.actor, text, page=callback_data.page)
+    shown, markup = _found(found, ctx)
+    await screen.edit(query, shown, markup)
 
 
 def setup() -> Router:
@@ -497,4 +537,5 @@ def setup() -> Router:
     router.callback_query.register(search_ask, MenuCb.filter(F.action == MenuAction.SEARCH))
     router.message.register(search_command, Command("search"))
     router.message.register(search_input, DealInput.search, F.text)
+    router.callback_query.register(search_page, SearchCb.filter())
     return router

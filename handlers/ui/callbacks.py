@@ -77,6 +77,8 @@ class LeadAction(StrEnum):
     DISQUALIFY = "x"
     REASON = "r"  # arg: loss reason id
     CONVERT = "c"
+    EDIT = "e"  # show the fields that can be corrected (handlers/edit/router.py)
+    EDIT_FIELD = "ef"  # arg: index into services.sales.edit.LEAD_FIELDS: ask the new value
 
 
 class LeadCb(Canonical, prefix="l"):
@@ -109,6 +111,10 @@ class DealAction(StrEnum):
     CALL = "cl"  # log a call: ask what was said
     REPLY = "rp"  # reply to the client's Telegram chat: ask for the text
     EXCLUDE_CHAT = "xc"  # stop recording the client's Telegram chat
+    EDIT = "e"  # show the fields that can be corrected (handlers/edit/router.py)
+    EDIT_FIELD = "ef"  # arg: index into services.sales.edit.DEAL_FIELDS: ask the new value
+    EDIT_OK = "eo"  # arg: the field's index: the typed date said back is right
+    FIELD_OK = "fo"  # a stage's required date said back is right: go on with the move
 
 
 class DealCb(Canonical, prefix="d"):
@@ -122,6 +128,12 @@ class ListCb(Canonical, prefix="ls"):
     page: Int = 0
     pipeline_id: Int = 0
     stage_id: Int = 0
+
+
+class SearchCb(Canonical, prefix="sr"):
+    """A page of /search results (the query is kept in the FSM storage: handlers/deals)."""
+
+    page: Int = 0
 
 
 class TeamAction(StrEnum):
@@ -348,6 +360,7 @@ ALL_CALLBACKS: tuple[type[Canonical], ...] = (
     LeadCb,
     DealCb,
     ListCb,
+    SearchCb,
     TeamCb,
     InviteCb,
     LangCb,
