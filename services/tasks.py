@@ -302,6 +302,37 @@ async def _schedule(uow: UnitOfWork, task: Task, *, new: bool) -> None:
         )
 
 
+async def measurement_moved(uow: UnitOfWork, deal: Deal) -> None:
+    """The deal's measurement moved (a new date or address): its open measure task follows
+    the date (its reminder with it), and whoever holds the measurement gets the card again,
+    marked as moved: the measurer, or the heads of measurers while the assign task is
+    open."""
+    now = uow.clock.now()
+    for task in await uow.repo.tasks.open_for_deal(deal.id):
+        if task.kind not in (TaskKind.MEASURE, TaskKind.ASSIGN_MEASURER):
+            continue
+        rescheduled = task.kind == TaskKind.MEASURE and task.due_at != deal.measurement_at
+        if rescheduled:
+            task.due_at = deal.measurement_at
+            task.escalated_at = None
+            await outbox.cancel_pending(uow, task_id=task.id, kinds=[Kind.TASK_DUE])
+            await uow.flush()
+        payload = (await _payload(uow, task)).model_copy(update={"moved": True})
+        for rid in await _recipients(uow, task):
+            await outbox.enqueue(
+                uow,
+                rid,
+                Kind.TASK_NEW,
+                payload,
+                now,
+                dedupe_key=f"task:{task.id}:moved:{rid}:{iso(now)}",
+                task_id=task.id,
+                deal_id=deal.id,
+            )
+        if rescheduled:
+            await _schedule(uow, task, new=False)
+
+
 async def essentials(uow: UnitOfWork, deal: Deal) -> DealEssentials:
     contact = await uow.repo.get(Contact, deal.contact_id) if deal.contact_id else None
     note = await uow.repo.tasks.last_note(deal.id, ActivityKind.NOTE)

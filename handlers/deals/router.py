@@ -23,9 +23,10 @@ from aiogram.types import (
     InputMediaVideo,
     Message,
 )
+from aiogram.utils.callback_answer import CallbackAnswer
 
 from handlers.deals import views as view
-from handlers.ui import deal_card, screen, timeline
+from handlers.ui import deal_card, screen, timeline, when
 from handlers.ui.callbacks import (
     DealAction,
     DealCb,
@@ -130,28 +131,28 @@ async def _ask_field(
     await screen.ask(target, ctx, DealInput.field, ctx.t(f"deal.ask.{field}"), data=data)
 
 
-def _parse_field(field: str, text: str, ctx: Ctx) -> Any:
-    if field in ("measurement_at", "next_contact_at"):
-        return dates.parse_when(text, ctx.clock, ctx.zone)
-    return text
+# A stage's required dates: said back in words (✅ / ✏️) before the move goes on, and a day
+# without a time asks for the time (handlers/ui/when.py).
+DATE_FIELDS = ("measurement_at", "next_contact_at")
+FIELD_CONFIRM, FIELD_CHANGE = 0, 1  # FIELD_OK's arg
 
 
-async def field_input(message: Message, ctx: Ctx) -> None:
-    data = await ctx.state.get_data()
-    cb = DealCb.unpack(data["cb"])
-    field = data["field"]
+def _collected(data: dict[str, Any]) -> dict[str, Any]:
+    """The fields gathered so far for the move (dates are kept in the FSM as ISO text)."""
     collected: dict[str, Any] = dict(data.get("fields") or {})
-    for key in ("measurement_at", "next_contact_at"):  # kept in the FSM as ISO text
+    for key in DATE_FIELDS:
         if isinstance(collected.get(key), str):
             collected[key] = datetime.fromisoformat(collected[key])
+    return collected
+
+
+async def _go_on(
+    cb: DealCb, ctx: Ctx, collected: dict[str, Any], data: dict[str, Any], message: Message
+) -> bool:
+    """Try the move with the fields gathered; ask the next missing one (False), or redraw
+    the card (True)."""
     try:
-        value = _parse_field(field, message.text or "", ctx)
-        collected[field] = value
         card = await _move(cb, ctx, collected)
-    except ValidationError as exc:
-        # Re-ask the same field; nothing was saved.
-        await screen.refused(message, ctx, exc, f"deal.ask.{field}")
-        return
     except FieldRequired as exc:
         if exc.field in collected:
             raise
@@ -159,9 +160,55 @@ async def field_input(message: Message, ctx: Ctx) -> None:
             k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in collected.items()
         }
         await _ask_field(None, cb, exc.field, stored, ctx, message)
-        return
+        return False
     await ctx.state.clear()
     await deal_card.replace_card(message, ctx, data.get("card_msg"), card)
+    return True
+
+
+async def field_input(message: Message, ctx: Ctx) -> None:
+    data = await ctx.state.get_data()
+    cb = DealCb.unpack(data["cb"])
+    field = data["field"]
+    if field in DATE_FIELDS:
+        ok, change = (
+            DealCb(action=DealAction.FIELD_OK, deal_id=cb.deal_id, v=cb.v, arg=arg)
+            for arg in (FIELD_CONFIRM, FIELD_CHANGE)
+        )
+        await when.typed(message, ctx, ctx.t(f"edit.field.{field}"), ok, change)
+        return
+    collected = _collected(data)
+    try:
+        collected[field] = message.text or ""
+        await _go_on(cb, ctx, collected, data, message)
+    except ValidationError as exc:
+        # Re-ask the same field; nothing was saved.
+        await screen.refused(message, ctx, exc, f"deal.ask.{field}")
+
+
+async def field_confirmed(
+    query: CallbackQuery, callback_data: DealCb, ctx: Ctx, callback_answer: CallbackAnswer
+) -> None:
+    """✅ under a stage's date said back: the move goes on (or asks the next field); ✏️:
+    the date is asked again."""
+    data = await ctx.state.get_data()
+    if "cb" not in data or DealCb.unpack(data["cb"]).deal_id != callback_data.deal_id:
+        raise ValidationError("when", "expired")
+    cb, field = DealCb.unpack(data["cb"]), data["field"]
+    if callback_data.arg == FIELD_CHANGE:
+        again = {**data, "value": None, "day": None}
+        await screen.ask(query, ctx, DealInput.field, ctx.t(f"deal.ask.{field}"), data=again)
+        return
+    at = await when.confirmed(ctx)
+    collected = _collected(data)
+    collected[field] = at
+    done = ctx.t("edit.confirmed", field=ctx.t(f"edit.field.{field}"), when=when.said(ctx, at))
+    msg = screen.message_of(query)
+    if msg is None:
+        return
+    if await _go_on(cb, ctx, collected, data, msg):
+        callback_answer.text = done
+    await screen.edit(query, done)
 
 
 # --- one tap, one service call, the card re-rendered -----------------------------------------
@@ -522,6 +569,7 @@ def setup() -> Router:
     router.message.register(deal_command, Command("deal"))
     router.callback_query.register(move, DealCb.filter(F.action.in_(set(MOVES))))
     router.message.register(field_input, DealInput.field, F.text)
+    router.callback_query.register(field_confirmed, DealCb.filter(F.action == DealAction.FIELD_OK))
     router.callback_query.register(one_call, DealCb.filter(F.action.in_(set(ONE_CALL))))
     router.callback_query.register(exclude_chat, DealCb.filter(F.action == DealAction.EXCLUDE_CHAT))
     router.callback_query.register(defer_quick, DealCb.filter(F.action == DealAction.DEFER_QUICK))

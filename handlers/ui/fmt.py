@@ -10,7 +10,7 @@ reports and pictures (ru "380 thousand" abbreviated by CLDR, en "380K"),
 Dates and times too, in the reader's locale (CLDR's numeric forms): `day` (14.01.2026 /
 1/14/2026), `when` (a moment in the company's timezone: 14.01.2026 12:00 / 1/14/2026
 12:00 PM), `when_short` (without the year), `said` / `said_day` (a typed date said back in
-words: "пт, 11 декабря, 10:00"), `period` (a report's first and last day).
+words: "Fri, December 11, 10:00 AM", the weekday and month named in Russian too), `period` (a report's first and last day).
 Every function takes the reader's language; nothing here writes a date pattern by hand.
 """
 
@@ -148,8 +148,8 @@ def when_short(value: datetime | str | None, tz: tzinfo, lang: str | None) -> st
 
 
 def said_day(value: date, lang: str | None, this_year: int | None = None) -> str:
-    """A day in words, as a typed date is said back: "пт, 11 декабря" (ru), "Fri, December
-    11" (en); the year only when it is not `this_year`."""
+    """A day in words, as a typed date is said back: "Fri, December 11" (en; ru names
+    them the same way); the year only when it is not `this_year`."""
     skeleton = "MMMMEd" if this_year in (None, value.year) else "yMMMMEd"
     return format_skeleton(skeleton, value, locale=locale(lang))
 
@@ -157,8 +157,8 @@ def said_day(value: date, lang: str | None, this_year: int | None = None) -> str
 def said(
     value: datetime | str | None, tz: tzinfo, lang: str | None, now: datetime | None = None
 ) -> str:
-    """A typed moment said back in words before it is used: "пт, 11 декабря, 10:00" (ru),
-    "Fri, December 11, 10:00 AM" (en); the year only when it is not the year of `now`."""
+    """A typed moment said back in words before it is used: "Fri, December 11, 10:00 AM"
+    (en; ru in its own words and 24-hour time); the year only when it is not `now`'s."""
     moment = _moment(value)
     if moment is None:
         return NONE
