@@ -10,7 +10,8 @@ reports and pictures (ru "380 thousand" abbreviated by CLDR, en "380K"),
 Dates and times too, in the reader's locale (CLDR's numeric forms): `day` (14.01.2026 /
 1/14/2026), `when` (a moment in the company's timezone: 14.01.2026 12:00 / 1/14/2026
 12:00 PM), `when_short` (without the year), `said` / `said_day` (a typed date said back in
-words: "Fri, December 11, 10:00 AM", the weekday and month named in Russian too), `period` (a report's first and last day).
+words: "Fri, December 11, 10:00 AM", named in Russian too), `period` (a report's first
+and last day).
 Every function takes the reader's language; nothing here writes a date pattern by hand.
 """
 

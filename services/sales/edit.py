@@ -74,14 +74,24 @@ def _client_value(field: str, raw: object) -> str:
 
 
 def _record(
-    uow: UnitOfWork, actor: Actor, field: str, old: Any, new: Any, **subject: int | None
+    uow: UnitOfWork,
+    actor: Actor,
+    field: str,
+    old: Any,
+    new: Any,
+    *,
+    deal_id: int | None = None,
+    lead_id: int | None = None,
+    contact_id: int | None = None,
 ) -> None:
     timeline.record(
         uow,
         ActivityKind.EDITED,
         actor_id=actor.id,
         payload={"field": field, "old": _fact(old), "new": _fact(new)},
-        **subject,
+        deal_id=deal_id,
+        lead_id=lead_id,
+        contact_id=contact_id,
     )
 
 

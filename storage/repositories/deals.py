@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import ColumnElement, bindparam, func, or_, select
 
 from storage.models import Company, Contact, Deal, StageHistory
 from storage.repositories.base import Repo
@@ -114,10 +114,10 @@ class DealRepo(Repo):
         """A page of the deals whose search text holds `needle` (or whose number is
         `deal_id`), open ones first, and how many there are in all."""
         escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        match = Deal.search_text.like(f"%{escaped}%", escape="\\")
+        match: ColumnElement[bool] = Deal.search_text.like(f"%{escaped}%", escape="\\")
         if deal_id is not None:
             match = or_(match, Deal.id == deal_id)
-        where = [match]
+        where: list[ColumnElement[bool]] = [match]
         if manager_id is not None:
             where.append(Deal.manager_id == manager_id)
         total = await self.session.scalar(select(func.count()).select_from(Deal).where(*where))
