@@ -325,7 +325,7 @@ async def measurement_moved(uow: UnitOfWork, deal: Deal) -> None:
                 Kind.TASK_NEW,
                 payload,
                 now,
-                dedupe_key=f"task:{task.id}:moved:{rid}:{iso(now)}",
+                dedupe_key=f"task:{task.id}:moved:{rid}:{deal.version}",
                 task_id=task.id,
                 deal_id=deal.id,
             )
