@@ -59,14 +59,14 @@ async def test_every_deal_field_edited_from_the_card(harness, team, uow_factory)
     assert {"Сумма", "Дата замера", "Телефон", "Организация", "Имя клиента"} <= set(labels)
     assert set(DEAL_EDITS) | {"measurement_at"} == set(DEAL_FIELDS)
 
-    for field, (typed, shown, row) in DEAL_EDITS.items():
+    for field, (typed, shown, line) in DEAL_EDITS.items():
         version = (await card_of(uow_factory, ann, deal.id)).version
         asked = await harness.tap(user, _ask(deal.id, version, field), card)
         assert "Сейчас:" in asked.last.text, field
         done = await harness.send(user, typed)
         [edit] = done.of(EditMessageText)  # the card, in place
         assert edit.message_id == card.message.message_id
-        assert shown in edit.text and row in plain(edit.text), (field, edit.text)
+        assert shown in edit.text and line in plain(edit.text), (field, edit.text)
         assert "✏️ Ann:" in plain(edit.text)  # who (and when) on the card's last events
 
     row = await deal_row(uow_factory, deal.id)
