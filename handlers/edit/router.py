@@ -8,7 +8,8 @@ the ✅ tap, confirmed with a toast. A refused value says why and asks again: no
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from aiogram import F, Router
 from aiogram.fsm.state import State, StatesGroup
@@ -26,6 +27,8 @@ from services.dto import DealCard
 from services.errors import PermissionDenied, ValidationError
 from services.permissions import Action
 from services.sales import edit, leads
+
+C = TypeVar("C")
 
 
 class EditInput(StatesGroup):
@@ -45,6 +48,17 @@ async def _keep_card_msg(ctx: Ctx, query: CallbackQuery, subject: str, ident: in
     if data.get("subject") == [subject, ident] and data.get("card_msg"):
         return data["card_msg"]
     return screen.where(query)
+
+
+async def _saved(message: Message, ctx: Ctx, call: Awaitable[C]) -> C | None:
+    """A typed value saved (the step over), or refused: why, and the step stays (None)."""
+    try:
+        card = await call
+    except ValidationError as exc:
+        await message.answer(error_text(exc, ctx.lang))
+        return None
+    await ctx.state.clear()
+    return card
 
 
 # --- the deal card --------------------------------------------------------------------------
@@ -81,12 +95,13 @@ async def deal_typed(message: Message, ctx: Ctx) -> None:
         ok = DealCb(action=DealAction.EDIT_OK, deal_id=cb.deal_id, v=cb.v, arg=index)
         await when.typed(message, ctx, view.label(field, ctx.lang), ok, cb)
         return
-    try:
-        card = await edit.edit_deal(ctx.uow, ctx.actor, cb.deal_id, field, message.text or "", cb.v)
-    except ValidationError as exc:
-        await message.answer(error_text(exc, ctx.lang))
+    card = await _saved(
+        message,
+        ctx,
+        edit.edit_deal(ctx.uow, ctx.actor, cb.deal_id, field, message.text or "", cb.v),
+    )
+    if card is None:
         return
-    await ctx.state.clear()
     notice = view.saved(field, view.deal_value(card, field), ctx)
     await deal_card.replace_card(message, ctx, data.get("card_msg"), card, notice=notice)
 
@@ -137,12 +152,13 @@ async def lead_typed(message: Message, ctx: Ctx) -> None:
     data = await ctx.state.get_data()
     cb = LeadCb.unpack(data["cb"])
     field = data["field"]
-    try:
-        card = await edit.edit_lead(ctx.uow, ctx.actor, cb.lead_id, field, message.text or "", cb.v)
-    except ValidationError as exc:
-        await message.answer(error_text(exc, ctx.lang))
+    card = await _saved(
+        message,
+        ctx,
+        edit.edit_lead(ctx.uow, ctx.actor, cb.lead_id, field, message.text or "", cb.v),
+    )
+    if card is None:
         return
-    await ctx.state.clear()
     notice = view.saved(field, view.lead_value(card, field), ctx)
     text = lead_card.card_text(card, ctx.lang, ctx.tz, notice)
     markup = lead_card.card_keyboard(card, ctx.lang)
