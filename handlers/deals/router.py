@@ -50,6 +50,7 @@ from services.intake import business
 from services.permissions import Action, Actor, require
 from services.sales import deals, pipelines
 from services.sales import timeline as timelines
+from services.work import measurement
 from storage.enums import ActivityKind
 from storage.uow import UnitOfWork
 
@@ -128,7 +129,12 @@ async def _ask_field(
     if target is None:
         return
     data = {"cb": cb.pack(), "field": field, "fields": collected, "card_msg": card_msg}
-    await screen.ask(target, ctx, DealInput.field, ctx.t(f"deal.ask.{field}"), data=data)
+    prompt, markup = ctx.t(f"deal.ask.{field}"), None
+    if field == "measurement_at":  # quick days and times, with each measurer's load
+        days = await measurement.slot_days(ctx.uow, ctx.actor, cb.deal_id, ctx.zone)
+        slots, markup = view.measurement_slots(days, cb, ctx.lang)
+        prompt += "\n\n" + slots
+    await screen.ask(target, ctx, DealInput.field, prompt, data=data, markup=markup)
 
 
 # A stage's required dates: said back in words (✅ / ✏️) before the move goes on, and a day
@@ -186,6 +192,28 @@ async def field_input(message: Message, ctx: Ctx) -> None:
         await screen.refused(message, ctx, exc, f"deal.ask.{field}")
 
 
+async def field_quick(
+    query: CallbackQuery, callback_data: DealCb, ctx: Ctx, callback_answer: CallbackAnswer
+) -> None:
+    """A measurement date's quick button: the day and time taken, the move goes on."""
+    data = await ctx.state.get_data()
+    if data.get("field") != "measurement_at" or "cb" not in data:
+        raise ValidationError("when", "expired")
+    cb = DealCb.unpack(data["cb"])
+    if cb.deal_id != callback_data.deal_id:
+        raise ValidationError("when", "expired")
+    offset, index = divmod(callback_data.arg, 10)
+    at = measurement.slot(ctx.uow, offset, index, ctx.zone)
+    collected = _collected(data)
+    collected["measurement_at"] = at
+    msg = screen.message_of(query)
+    if msg is not None:
+        await _go_on(cb, ctx, collected, data, msg)  # the card, or the next field asked
+        callback_answer.text = ctx.t(
+            "edit.confirmed", field=ctx.t("edit.field.measurement_at"), when=when.said(ctx, at)
+        )
+
+
 async def field_confirmed(
     query: CallbackQuery, callback_data: DealCb, ctx: Ctx, callback_answer: CallbackAnswer
 ) -> None:
@@ -206,8 +234,8 @@ async def field_confirmed(
     msg = screen.message_of(query)
     if msg is None:
         return
-    if await _go_on(cb, ctx, collected, data, msg):
-        callback_answer.text = done
+    await _go_on(cb, ctx, collected, data, msg)  # the card, or the next field asked
+    callback_answer.text = done
     await screen.edit(query, done)
 
 
@@ -570,6 +598,7 @@ def setup() -> Router:
     router.callback_query.register(move, DealCb.filter(F.action.in_(set(MOVES))))
     router.message.register(field_input, DealInput.field, F.text)
     router.callback_query.register(field_confirmed, DealCb.filter(F.action == DealAction.FIELD_OK))
+    router.callback_query.register(field_quick, DealCb.filter(F.action == DealAction.FIELD_QUICK))
     router.callback_query.register(one_call, DealCb.filter(F.action.in_(set(ONE_CALL))))
     router.callback_query.register(exclude_chat, DealCb.filter(F.action == DealAction.EXCLUDE_CHAT))
     router.callback_query.register(defer_quick, DealCb.filter(F.action == DealAction.DEFER_QUICK))

@@ -115,6 +115,7 @@ class DealAction(StrEnum):
     EDIT_FIELD = "ef"  # arg: index into services.sales.edit.DEAL_FIELDS: ask the new value
     EDIT_OK = "eo"  # arg: the field's index: the typed date said back is right
     FIELD_OK = "fo"  # a stage's required date said back is right: go on with the move
+    FIELD_QUICK = "fq"  # a measurement date's quick button: arg = day offset * 10 + slot
 
 
 class DealCb(Canonical, prefix="d"):

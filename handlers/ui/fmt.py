@@ -148,6 +148,11 @@ def when_short(value: datetime | str | None, tz: tzinfo, lang: str | None) -> st
     return f"{_day_month(moment.date(), code)} {_time(moment.time(), code)}"
 
 
+def time_of(hour: int, lang: str | None) -> str:
+    """An hour of the day in the reader's locale: 16:00 (ru), 4:00 PM (en)."""
+    return _time(time(hour), locale(lang))
+
+
 def said_day(value: date, lang: str | None, this_year: int | None = None) -> str:
     """A day in words, as a typed date is said back: "Fri, December 11" (en; ru names
     them the same way); the year only when it is not `this_year`."""

@@ -232,3 +232,27 @@ async def test_every_lead_field_edited_from_the_card(harness, team, uow_factory)
     assert (await harness.send(user, "not-an-email")).last.text.startswith("⚠️")
     async with uow_factory() as uow:
         assert (await uow.repo.get(Lead, lead.id)).email == "ivan@example.com"
+
+
+async def test_measurement_date_quick_buttons_with_each_measurers_load(
+    harness, team, uow_factory, clock
+):
+    ann = team["ann"]
+    await measurer_assigned(harness, uow_factory, clock, team)  # Mia: one tomorrow (Tue)
+    deal = await new_deal(uow_factory, ann, amount="90000")
+    user = tg_user(ann.telegram_id)
+    card = await harness.send(user, f"/deal {deal.id}")
+    moved = await harness.tap(user, card.button("▶"), card)
+    asked = await harness.tap(user, moved.button("Замер запланирован ▶"), card)
+    text = asked.last.text
+    assert "вт, 13 января: Max 0 · Mia 1" in text and "ср, 14 января: Max 0 · Mia 0" in text
+    assert "вс," not in text  # no Sundays
+    labels = [label for label, _ in asked.buttons()]
+    assert labels[:3] == ["вт 10:00", "вт 13:00", "вт 16:00"] and len(labels) == 15
+    address = await harness.tap(user, asked.button("вт 16:00"), asked)
+    assert address.alert == "✅ Дата замера: вт, 13 января, 16:00"
+    assert "Адрес замера" in address.texts[0]
+    await harness.send(user, "ул. Мира, 5")
+    row = await deal_row(uow_factory, deal.id)
+    assert row.measurement_at == datetime(2026, 1, 13, 13, 0, tzinfo=UTC)
+    assert row.address == "ул. Мира, 5"
