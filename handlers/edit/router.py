@@ -17,11 +17,12 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from handlers.edit import views as view
-from handlers.ui import deal_card, lead_card, screen, when
-from handlers.ui.callbacks import DealAction, DealCb, LeadAction, LeadCb
+from handlers.ui import deal_card, lead_card, screen, task_card, when
+from handlers.ui.callbacks import DealAction, DealCb, LeadAction, LeadCb, TaskAction, TaskCb
 from handlers.ui.context import Ctx
 from handlers.ui.error_text import error_text
 from handlers.ui.filters import staff_router
+from services import tasks
 from services.common import check_version
 from services.dto import DealCard
 from services.errors import PermissionDenied, ValidationError
@@ -34,6 +35,7 @@ C = TypeVar("C")
 class EditInput(StatesGroup):
     deal = State()  # a deal field's new value (data: cb, field, card_msg; a date: day, value)
     lead = State()
+    task = State()  # a task's new due time (data: task_id, subject, card_msg; day, value)
 
 
 def _may_edit(card: DealCard) -> None:
@@ -165,6 +167,46 @@ async def lead_typed(message: Message, ctx: Ctx) -> None:
     await screen.edit_or_send(message, data.get("card_msg"), text, markup)
 
 
+# --- the task card: its due time ----------------------------------------------------------
+
+
+async def task_due_ask(query: CallbackQuery, callback_data: TaskCb, ctx: Ctx) -> None:
+    """✏️ Due: ask the new due time (someone else's task is refused at the tap)."""
+    ident = callback_data.task_id
+    card_msg = await _keep_card_msg(ctx, query, "task", ident)
+    data = {"subject": ["task", ident], "card_msg": card_msg}
+    await task_card.ask_for_task(query, ctx, EditInput.task, ident, "edit.ask.due", data=data)
+
+
+async def task_due_typed(message: Message, ctx: Ctx) -> None:
+    ident = (await ctx.state.get_data())["task_id"]
+    ok = TaskCb(action=TaskAction.DUE_OK, task_id=ident)
+    change = TaskCb(action=TaskAction.DUE, task_id=ident)
+    await when.typed(message, ctx, view.label("due_at", ctx.lang), ok, change)
+
+
+async def task_due_confirmed(
+    query: CallbackQuery, callback_data: TaskCb, ctx: Ctx, callback_answer: CallbackAnswer
+) -> None:
+    """✅ under the said-back due time: the task moved (tasks.snooze: its reminder with it)."""
+    data = await ctx.state.get_data()
+    if data.get("subject") != ["task", callback_data.task_id]:
+        raise ValidationError("when", "expired")
+    at = await when.confirmed(ctx)
+    await tasks.snooze(ctx.uow, ctx.actor, callback_data.task_id, at)
+    await ctx.state.clear()
+    done = ctx.t("edit.confirmed", field=view.label("due_at", ctx.lang), when=when.said(ctx, at))
+    callback_answer.text = done
+    await screen.edit(query, done)
+    msg = screen.message_of(query)
+    if msg is not None and data.get("card_msg"):
+        card = await tasks.task_card(ctx.uow, ctx.actor, callback_data.task_id)
+        text = task_card.task_text(card, ctx.lang, ctx.tz)
+        await screen.edit_or_send(
+            msg, data["card_msg"], text, task_card.task_keyboard(card, ctx.lang)
+        )
+
+
 def setup() -> Router:
     """A fresh router for one Dispatcher."""
     router = staff_router("edit")
@@ -175,4 +217,7 @@ def setup() -> Router:
     router.callback_query.register(lead_menu, LeadCb.filter(F.action == LeadAction.EDIT))
     router.callback_query.register(lead_ask, LeadCb.filter(F.action == LeadAction.EDIT_FIELD))
     router.message.register(lead_typed, EditInput.lead, F.text)
+    router.callback_query.register(task_due_ask, TaskCb.filter(F.action == TaskAction.DUE))
+    router.callback_query.register(task_due_confirmed, TaskCb.filter(F.action == TaskAction.DUE_OK))
+    router.message.register(task_due_typed, EditInput.task, F.text)
     return router

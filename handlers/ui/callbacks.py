@@ -263,6 +263,8 @@ class TaskAction(StrEnum):
     DEFER_AGAIN = "da"  # deferred demand: arg 0 shows the dates, arg i+1 picks
     #                     NEXT_CONTACT_CHOICES[i]
     DEFER_TYPE = "dt"  # deferred demand: ask for a typed date
+    DUE = "du"  # ✏️ the due time: ask for it typed (handlers/edit/router.py)
+    DUE_OK = "dk"  # the typed due time said back is right: moved
 
 
 class TaskCb(Canonical, prefix="tk"):

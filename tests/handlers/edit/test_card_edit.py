@@ -4,14 +4,15 @@ saved), and the measurer told when the measurement moves."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from aiogram.methods import EditMessageText
+from aiogram.methods import EditMessageText, SendMessage
 
-from handlers.ui.callbacks import DealAction, DealCb, LeadAction, LeadCb
+from handlers.ui.callbacks import DealAction, DealCb, LeadAction, LeadCb, TaskAction, TaskCb
+from services import tasks
 from services.sales.edit import DEAL_FIELDS, LEAD_FIELDS
 from storage.enums import TaskKind
-from storage.models import Activity, Company, Contact, Deal, Lead
+from storage.models import Activity, Company, Contact, Deal, Lead, Task
 from tests.factories import (
     card_of,
     deal_row,
@@ -256,3 +257,30 @@ async def test_measurement_date_quick_buttons_with_each_measurers_load(
     row = await deal_row(uow_factory, deal.id)
     assert row.measurement_at == datetime(2026, 1, 13, 13, 0, tzinfo=UTC)
     assert row.address == "ул. Мира, 5"
+
+
+async def test_a_tasks_due_time_edited_from_its_card(harness, team, uow_factory, clock):
+    ann, bob = team["ann"], team["bob"]
+    async with uow_factory() as uow:
+        info = await tasks.create_manual_task(
+            uow, ann, "Позвонить клиенту", clock.now() + timedelta(hours=2)
+        )
+    user = tg_user(ann.telegram_id)
+    opened = await harness.tap(user, TaskCb(action=TaskAction.OPEN, task_id=info.id))
+    [card] = opened.of(SendMessage)
+    assert ("✏️ Срок", TaskCb(action=TaskAction.DUE, task_id=info.id).pack()) in opened.buttons()
+    refused = await harness.tap(
+        tg_user(bob.telegram_id), TaskCb(action=TaskAction.DUE, task_id=info.id)
+    )
+    assert refused.alert  # someone else's task
+    await harness.tap(user, TaskCb(action=TaskAction.DUE, task_id=info.id), opened)
+    said = await harness.send(user, "завтра вечером")
+    assert "Срок: <b>вт, 13 января, 18:00</b> — верно?" in said.last.text
+    ok = await harness.tap(user, said.button("Верно"), said)
+    assert ok.alert == "✅ Срок: вт, 13 января, 18:00"
+    async with uow_factory() as uow:
+        task = await uow.repo.get(Task, info.id)
+    assert task.due_at == datetime(2026, 1, 13, 15, 0, tzinfo=UTC)
+    redrawn = [e for e in ok.of(EditMessageText) if e.message_id == opened.message.message_id]
+    assert redrawn and "13.01" in redrawn[0].text, [e.text for e in ok.of(EditMessageText)]
+    assert card.chat_id == user.id

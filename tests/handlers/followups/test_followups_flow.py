@@ -72,7 +72,7 @@ async def test_next_contact_quick_then_reminder_snooze_and_done(harness, uow_fac
     clock.advance(hours=1, minutes=1)
     reminder = to(await deliver(harness, uow_factory, clock), ann)
     labels = [t for t, _ in reminder.buttons()]
-    assert labels == ["✅ Готово", "⏰ Через час", "⏰ Завтра 10:00", "📂 Открыть сделку"]
+    assert labels == ["✅ Готово", "⏰ Через час", "⏰ Завтра 10:00", "✏️ Срок", "📂 Открыть сделку"]
     snoozed = await harness.tap(user, reminder.button("Завтра 10:00"), reminder)
     assert snoozed.alert.startswith("⏰ Напомню 13.01.2026 10:00")
     async with uow_factory() as uow:
