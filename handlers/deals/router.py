@@ -310,9 +310,19 @@ def _may_edit(ctx: Ctx, card: DealCard) -> None:
         raise PermissionDenied(str(Action.DEAL_EDIT))
 
 
-async def _defer_to(ctx: Ctx, cb: DealCb, text: str, message: Message) -> DealCard:
-    when = dates.parse_when(text, ctx.clock, ctx.zone)
-    return await deals.defer(ctx.uow, ctx.actor, cb.deal_id, when, cb.v)
+async def _defer_at(message: Message, ctx: Ctx, data: dict[str, Any], at: datetime) -> None:
+    """A typed deferral date, said back and confirmed (handlers/ui/when.py)."""
+    cb = DealCb.unpack(data["cb"])
+    card = await deals.defer(ctx.uow, ctx.actor, cb.deal_id, at, cb.v)
+    await ctx.state.clear()
+    await deal_card.replace_card(message, ctx, data.get("card_msg"), card)
+
+
+when.use(DealInput.defer_date, "deal.ask.defer", "edit.field.defer", _defer_at)
+
+
+async def defer_type(query: CallbackQuery, callback_data: DealCb, ctx: Ctx) -> None:
+    await deal_card.ask_for_card(query, ctx, DealInput.defer_date, callback_data, "deal.ask.defer")
 
 
 async def _reply(ctx: Ctx, cb: DealCb, text: str, message: Message) -> DealCard:
@@ -343,7 +353,6 @@ class Typed:
 
 
 TYPED: dict[DealAction, Typed] = {
-    DealAction.DEFER_TYPE: Typed(DealInput.defer_date, "deal.ask.defer", _defer_to),
     # a note or a call on a stale card is refused at the tap (with the fresh card)
     DealAction.NOTE: Typed(
         DealInput.note,
@@ -603,6 +612,8 @@ def setup() -> Router:
     router.callback_query.register(exclude_chat, DealCb.filter(F.action == DealAction.EXCLUDE_CHAT))
     router.callback_query.register(defer_quick, DealCb.filter(F.action == DealAction.DEFER_QUICK))
     router.callback_query.register(sub_menu, DealCb.filter(F.action.in_(set(SUB_MENUS))))
+    router.callback_query.register(defer_type, DealCb.filter(F.action == DealAction.DEFER_TYPE))
+    router.message.register(when.typed_for, DealInput.defer_date, F.text)
     router.callback_query.register(typed_ask, DealCb.filter(F.action.in_(set(TYPED))))
     router.message.register(typed_input, StateFilter(*(x.step for x in TYPED.values())), F.text)
     router.callback_query.register(history, DealCb.filter(F.action == DealAction.HISTORY))

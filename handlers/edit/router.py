@@ -18,7 +18,15 @@ from aiogram.utils.callback_answer import CallbackAnswer
 
 from handlers.edit import views as view
 from handlers.ui import deal_card, lead_card, screen, task_card, when
-from handlers.ui.callbacks import DealAction, DealCb, LeadAction, LeadCb, TaskAction, TaskCb
+from handlers.ui.callbacks import (
+    DealAction,
+    DealCb,
+    LeadAction,
+    LeadCb,
+    TaskAction,
+    TaskCb,
+    WhenCb,
+)
 from handlers.ui.context import Ctx
 from handlers.ui.error_text import error_text
 from handlers.ui.filters import staff_router
@@ -220,4 +228,5 @@ def setup() -> Router:
     router.callback_query.register(task_due_ask, TaskCb.filter(F.action == TaskAction.DUE))
     router.callback_query.register(task_due_confirmed, TaskCb.filter(F.action == TaskAction.DUE_OK))
     router.message.register(task_due_typed, EditInput.task, F.text)
+    router.callback_query.register(when.tapped, WhenCb.filter())  # every area's said-back date
     return router

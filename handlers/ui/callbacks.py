@@ -137,6 +137,12 @@ class SearchCb(Canonical, prefix="sr"):
     page: Int = 0
 
 
+class WhenCb(Canonical, prefix="wn"):
+    """Under a typed date said back (handlers/ui/when.py): 1 right, 0 change it."""
+
+    ok: Int = 0
+
+
 class TeamAction(StrEnum):
     OPEN = "o"
     ROLE = "r"  # role: index into Role
@@ -364,6 +370,7 @@ ALL_CALLBACKS: tuple[type[Canonical], ...] = (
     DealCb,
     ListCb,
     SearchCb,
+    WhenCb,
     TeamCb,
     InviteCb,
     LangCb,

@@ -50,12 +50,16 @@ async def test_next_contact_typed(harness, uow_factory, clock, team, typed, expe
     assert (await deal_row(uow_factory, deal.id)).next_contact_at is None
     assert await open_tasks(uow_factory, deal.id, TaskKind.FOLLOW_UP) == []
 
-    saved = await harness.send(user, typed)
+    said = await harness.send(user, typed)
+    assert "— верно?" in said.last.text  # said back in words before it is used
+    assert (await deal_row(uow_factory, deal.id)).next_contact_at is None
+    saved = await harness.tap(user, said.button("Верно"), said)
+    assert saved.alert and saved.alert.startswith("✅ След. контакт:")
     assert (await deal_row(uow_factory, deal.id)).next_contact_at == expected
     [task] = await open_tasks(uow_factory, deal.id, TaskKind.FOLLOW_UP)
     assert task.due_at == expected and task.assignee_id == ann.id
-    edit = saved.of(EditMessageText)[0]
-    assert edit.message_id == card.message.message_id
+    edits = [e.message_id for e in saved.of(EditMessageText)]
+    assert card.message.message_id in edits  # the card, in place
 
 
 async def test_next_contact_quick_then_reminder_snooze_and_done(harness, uow_factory, clock, team):
