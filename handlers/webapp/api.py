@@ -308,7 +308,7 @@ def _deal(card: DealCard, lang: str, tz: tzinfo) -> dict[str, Any]:
         if card.loss_reason
         else None,
         "may_move": card.may_move,
-        "may_edit": card.may_edit and not card.closed,
+        "may_edit": card.may_edit,
         "edit": [_editable(card, f, lang, tz) for f in edit.DEAL_FIELDS],
     }
 
