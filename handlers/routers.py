@@ -17,6 +17,7 @@ from aiohttp import web
 from handlers import errors
 from handlers.business import router as business
 from handlers.deals import router as deals
+from handlers.edit import router as edit
 from handlers.followups import router as followups
 from handlers.funnel import router as funnel
 from handlers.http import intake
@@ -36,6 +37,7 @@ def routers() -> list[Router]:
     access, menu, strangers = start.setup()
     areas = (
         deals,
+        edit,
         leads,
         team,
         tasks,

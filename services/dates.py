@@ -19,7 +19,16 @@ so "завтра 10:00 blah" is refused instead of half-read. Components:
 - a time: "14:30", "2:30pm", "3pm", "3 pm", "в 18", "at 15", "10 утра", "3 дня",
   "8 вечера", "noon"/"полдень", "midnight"/"полночь"
 
-Rules: a day without a time means 10:00 (`DEFAULT_HOUR`); a time without a day means today,
+- a part of the day: "утром" (10:00), "днём" (13:00), "после обеда" (15:00), "вечером"
+  (18:00), "morning", "afternoon", "evening" (the same hours); with an hour it says which
+  half of the day ("вечером в 7" is 19:00)
+
+An hour from 1 to 6 said alone ("в 5") is refused as ambiguous (``"ambiguous"``): 5 in the
+morning or in the evening? "5 утра", "в 17", "5pm", "вечером в 5" are read.
+
+Rules: a day without a time means 10:00 (`DEFAULT_HOUR`) for `parse_when`; `read_when`
+(what people type for a measurement, an edited date) raises `TimeMissing` instead, so the
+time is asked for; a time without a day means today,
 or tomorrow when it has passed ("сегодня" said explicitly never rolls over); a day and month
 without a year mean the next such date; a bare weekday is the first such day from today on
 that is still ahead, "next <weekday>" the first one after today; "in N days/weeks/months"
@@ -86,8 +95,40 @@ def _alt(words: dict[str, int]) -> str:
 
 
 _FILLERS = frozenset(
-    {"в", "во", "на", "к", "at", "on", "the", "by", "of", "this", "г", "года", "год"}
+    {
+        "в",
+        "во",
+        "на",
+        "к",
+        "at",
+        "on",
+        "the",
+        "by",
+        "of",
+        "this",
+        "г",
+        "года",
+        "год",
+        "эту",
+        "этот",
+        "это",
+        "in",
+    }
 )
+
+# Parts of the day: the hour each stands for, and whether an hour said with it is in the
+# afternoon ("вечером в 7": 19:00).
+_DAY_PARTS: dict[str, tuple[int, bool]] = {
+    "утром": (DEFAULT_HOUR, False),
+    "с утра": (DEFAULT_HOUR, False),
+    "morning": (DEFAULT_HOUR, False),
+    "днем": (13, True),
+    "днём": (13, True),
+    "после обеда": (15, True),
+    "afternoon": (15, True),
+    "вечером": (18, True),
+    "evening": (18, True),
+}
 
 _UNIT = (
     r"(?P<unit>минут[ауы]?|мин|minutes?|mins?|час(?:а|ов)?|ч|hours?|hrs?|h|"
@@ -121,6 +162,9 @@ _HOUR_DAYPART = re.compile(
 )
 _PREP_HOUR = re.compile(
     r"(?<!\w)(?:в|во|at|к)\s+(?P<h>\d{1,2})(?:\s*(?:ч|час(?:а|ов)?|h|o'clock))?(?![\w:.])"
+)
+_PART_OF_DAY = re.compile(
+    r"(?<!\w)(?P<w>" + "|".join(sorted(_DAY_PARTS, key=len, reverse=True)) + r")(?!\w)"
 )
 _NOON = re.compile(r"(?<!\w)(?P<w>noon|полдень|midnight|полночь)(?!\w)")
 _AFTER_TOMORROW = re.compile(r"(?<!\w)(?:послезавтра|day after tomorrow)(?!\w)")
@@ -161,6 +205,8 @@ class _Parts:
     weekday: int | None = None
     weekday_next: bool = False
     clock: time | None = None
+    part_of_day: str | None = None
+    bare_hour: int | None = None  # an hour said without minutes, am/pm or part of the day
     delta: timedelta | None = None
     months: int = 0
     relative_small: bool = False  # minutes/hours: a moment, not a day
@@ -223,6 +269,18 @@ def _set_time(parts: _Parts, h: int, mi: int = 0) -> None:
     if parts.clock is not None or not 0 <= mi <= 59:
         raise _bad()
     parts.clock = time(h, mi)
+
+
+def _part_of_day(parts: _Parts, word: str) -> None:
+    """ "вечером": 18:00, or the afternoon half for an hour said with it ("вечером в 7")."""
+    hour, afternoon = _DAY_PARTS[word]
+    parts.part_of_day = word
+    if parts.clock is None:
+        parts.clock = time(hour)
+    elif parts.bare_hour is not None and afternoon and 1 <= parts.bare_hour < 12:
+        parts.clock = parts.clock.replace(hour=parts.bare_hour + 12)
+    elif parts.bare_hour is None and afternoon != (parts.clock.hour >= 12):
+        raise _bad()  # "10 утра вечером", "8pm утром": two different halves
 
 
 def _day_of(today: date, year: int | None, month: int, day: int) -> tuple[date, bool]:
@@ -296,9 +354,14 @@ def _scan(text: str, today: date) -> _Parts:
     if (m := sc.take(_HOUR_DAYPART)) is not None:
         _set_time(parts, _hour(int(m["h"]), None, m["dp"]))
     if (m := sc.take(_PREP_HOUR)) is not None:
-        _set_time(parts, _hour(int(m["h"]), None, None))
+        parts.bare_hour = int(m["h"])
+        _set_time(parts, _hour(parts.bare_hour, None, None))
     if (m := sc.take(_NOON)) is not None:
         _set_time(parts, 12 if m["w"] in ("noon", "полдень") else 0)
+    if (m := sc.take(_PART_OF_DAY)) is not None:
+        _part_of_day(parts, m["w"])
+    elif parts.bare_hour is not None and 1 <= parts.bare_hour <= 6:
+        raise ValidationError("when", "ambiguous")
 
     if sc.take(_AFTER_TOMORROW) is not None:
         _set_day(parts, today + timedelta(days=2))
@@ -396,6 +459,46 @@ def parse_when(text: str, clock: Clock, tz: str) -> datetime:
     if result - now > MAX_AHEAD:
         raise ValidationError("when", "too_far")
     return result
+
+
+class TimeMissing(ValidationError):
+    """A day was typed without a time ("в пятницу", "25.12"): ask for the time. `day` is
+    the local day it names."""
+
+    def __init__(self, day: date) -> None:
+        super().__init__("when", "no_time", day=day.isoformat())
+        self.day = day
+
+
+def read_when(text: str, clock: Clock, tz: str, day: date | None = None) -> datetime:
+    """Like `parse_when`, but a day without a time is not taken as 10:00: `TimeMissing`
+    says which day was named, so the time can be asked for. `day`: the day named before
+    (the answer to "what time?"): the text is then read as a time of that day, or as a whole
+    new date ("fri 10am")."""
+    if day is not None and isinstance(text, str):
+        said = text.strip()
+        if said.isdigit() and len(said) <= 2:  # "10" in answer to "what time?"
+            said = "в " + said
+        try:
+            return read_when(f"{day.isoformat()} {said}", clock, tz)
+        except TimeMissing:
+            raise
+        except ValidationError as exc:
+            if exc.code != "unparseable":
+                raise
+    if not isinstance(text, str) or len(text) > MAX_INPUT:
+        raise _bad()
+    normalized = _normalize(text)
+    if not normalized:
+        raise _bad()
+    now_local = clock.now().astimezone(zone(tz)).replace(tzinfo=None)
+    parts = _scan(normalized, now_local.date())
+    if parts.clock is None and parts.delta is None:
+        local = _resolve(parts, now_local)
+        if local.date() < now_local.date():
+            raise ValidationError("when", "in_the_past")
+        raise TimeMissing(local.date())
+    return parse_when(text, clock, tz)
 
 
 def parse_day(text: str, clock: Clock, tz: str, *, allow_today: bool = True) -> date:

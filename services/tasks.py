@@ -263,6 +263,22 @@ async def _recipients(uow: UnitOfWork, task: Task) -> list[int]:
     return []
 
 
+async def _send_card(
+    uow: UnitOfWork, task: Task, recipient_id: int, payload: TaskPayload, dedupe_key: str
+) -> None:
+    """The task's card to one recipient, now."""
+    await outbox.enqueue(
+        uow,
+        recipient_id,
+        Kind.TASK_NEW,
+        payload,
+        uow.clock.now(),
+        dedupe_key=dedupe_key,
+        task_id=task.id,
+        deal_id=task.deal_id,
+    )
+
+
 async def _schedule(uow: UnitOfWork, task: Task, *, new: bool) -> None:
     """Queue the task's card (when new) and its due-time reminder for each recipient."""
     now = uow.clock.now()
@@ -272,16 +288,7 @@ async def _schedule(uow: UnitOfWork, task: Task, *, new: bool) -> None:
     if new:
         for rid in recipients:
             if task.kind in CARD_KINDS or rid != task.created_by_id:
-                await outbox.enqueue(
-                    uow,
-                    rid,
-                    Kind.TASK_NEW,
-                    payload,
-                    now,
-                    dedupe_key=f"task:{task.id}:new:{rid}",
-                    task_id=task.id,
-                    deal_id=task.deal_id,
-                )
+                await _send_card(uow, task, rid, payload, f"task:{task.id}:new:{rid}")
                 carded.add(rid)
     if task.due_at is None:
         return
@@ -300,6 +307,27 @@ async def _schedule(uow: UnitOfWork, task: Task, *, new: bool) -> None:
             task_id=task.id,
             deal_id=task.deal_id,
         )
+
+
+async def measurement_moved(uow: UnitOfWork, deal: Deal) -> None:
+    """The deal's measurement moved (a new date or address): its open measure task follows
+    the date (its reminder with it), and whoever holds the measurement gets the card again,
+    marked as moved: the measurer, or the heads of measurers while the assign task is
+    open."""
+    for task in await uow.repo.tasks.open_for_deal(deal.id):
+        if task.kind not in (TaskKind.MEASURE, TaskKind.ASSIGN_MEASURER):
+            continue
+        rescheduled = task.kind == TaskKind.MEASURE and task.due_at != deal.measurement_at
+        if rescheduled:
+            task.due_at = deal.measurement_at
+            task.escalated_at = None
+            await outbox.cancel_pending(uow, task_id=task.id, kinds=[Kind.TASK_DUE])
+            await uow.flush()
+        payload = (await _payload(uow, task)).model_copy(update={"moved": True})
+        for rid in await _recipients(uow, task):
+            await _send_card(uow, task, rid, payload, f"task:{task.id}:moved:{rid}:{deal.version}")
+        if rescheduled:
+            await _schedule(uow, task, new=False)
 
 
 async def essentials(uow: UnitOfWork, deal: Deal) -> DealEssentials:

@@ -63,6 +63,7 @@ class ActivityKind(StrEnum):
     TASK_DONE = "task_done"
     TASK_SNOOZED = "task_snoozed"
     REASSIGNED = "reassigned"
+    EDITED = "edited"  # a field corrected from the card: payload {field, old, new}
     INTAKE = "intake"  # a lead from the site form, an import, a Telegram chat
     MESSAGE_IN = "msg_in"  # a client's message through Telegram Business
     MESSAGE_OUT = "msg_out"  # the manager's reply from the deal card
@@ -100,6 +101,7 @@ FILTER_KINDS: dict[TimelineFilter, tuple[ActivityKind, ...]] = {
         ActivityKind.MEASUREMENT,
         ActivityKind.SYSTEM,
         ActivityKind.REASSIGNED,
+        ActivityKind.EDITED,
         ActivityKind.INTAKE,
     ),
     TimelineFilter.FILES: (ActivityKind.FILE,),

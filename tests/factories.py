@@ -281,7 +281,8 @@ async def measurer_assigned(
     u_ann = tg_user(ann.telegram_id)
     card = await harness.send(u_ann, f"/deal {deal.id}")
     await harness.tap(u_ann, card.button("Замер запланирован ▶"), card)
-    await harness.send(u_ann, "завтра 12:00")
+    said = await harness.send(u_ann, "завтра 12:00")
+    await harness.tap(u_ann, said.button("Верно"), said)  # the date said back: right
     await harness.send(u_ann, "ул. Мира, 1")
     assert await stage_code(uow_factory, deal.id) == "measurement_scheduled"
 

@@ -17,6 +17,7 @@ from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.state import State, StatesGroup
+from aiogram.fsm.storage.base import StorageKey
 from aiogram.types import (
     CallbackQuery,
     FSInputFile,
@@ -25,9 +26,10 @@ from aiogram.types import (
     InputMediaVideo,
     Message,
 )
+from aiogram.utils.callback_answer import CallbackAnswer
 
 from handlers.deals import views as view
-from handlers.ui import deal_card, screen, timeline
+from handlers.ui import deal_card, screen, timeline, when
 from handlers.ui.callbacks import (
     DealAction,
     DealCb,
@@ -36,6 +38,7 @@ from handlers.ui.callbacks import (
     ListCb,
     MenuAction,
     MenuCb,
+    SearchCb,
     TimelineCb,
     TimelineSubject,
 )
@@ -44,12 +47,13 @@ from handlers.ui.filters import staff_router
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button, with_app
 from services import dates
-from services.dto import DealCard, FileItem
+from services.dto import DealCard, DealListItem, FileItem, Page
 from services.errors import CommentRequired, FieldRequired, PermissionDenied, ValidationError
 from services.intake import business
 from services.permissions import Action, Actor, require
 from services.sales import deals, pipelines
 from services.sales import timeline as timelines
+from services.work import measurement
 from storage.enums import ActivityKind
 from storage.uow import UnitOfWork
 
@@ -129,31 +133,36 @@ async def _ask_field(
     if target is None:
         return
     data = {"cb": cb.pack(), "field": field, "fields": collected, "card_msg": card_msg}
-    await screen.ask(target, ctx, DealInput.field, ctx.t(f"deal.ask.{field}"), data=data)
+    prompt, markup = ctx.t(f"deal.ask.{field}"), None
+    if field == "measurement_at":  # quick days and times, with each measurer's load
+        days = await measurement.slot_days(ctx.uow, ctx.actor, cb.deal_id, ctx.zone)
+        slots, markup = view.measurement_slots(days, cb, ctx.lang)
+        prompt += "\n\n" + slots
+    await screen.ask(target, ctx, DealInput.field, prompt, data=data, markup=markup)
 
 
-def _parse_field(field: str, text: str, ctx: Ctx) -> Any:
-    if field in ("measurement_at", "next_contact_at"):
-        return dates.parse_when(text, ctx.clock, ctx.zone)
-    return text
+# A stage's required dates: said back in words (✅ / ✏️) before the move goes on, and a day
+# without a time asks for the time (handlers/ui/when.py).
+DATE_FIELDS = ("measurement_at", "next_contact_at")
+FIELD_CONFIRM, FIELD_CHANGE = 0, 1  # FIELD_OK's arg
 
 
-async def field_input(message: Message, ctx: Ctx) -> None:
-    data = await ctx.state.get_data()
-    cb = DealCb.unpack(data["cb"])
-    field = data["field"]
+def _collected(data: dict[str, Any]) -> dict[str, Any]:
+    """The fields gathered so far for the move (dates are kept in the FSM as ISO text)."""
     collected: dict[str, Any] = dict(data.get("fields") or {})
-    for key in ("measurement_at", "next_contact_at"):  # kept in the FSM as ISO text
+    for key in DATE_FIELDS:
         if isinstance(collected.get(key), str):
             collected[key] = datetime.fromisoformat(collected[key])
+    return collected
+
+
+async def _go_on(
+    cb: DealCb, ctx: Ctx, collected: dict[str, Any], data: dict[str, Any], message: Message
+) -> bool:
+    """Try the move with the fields gathered; ask the next missing one (False), or redraw
+    the card (True)."""
     try:
-        value = _parse_field(field, message.text or "", ctx)
-        collected[field] = value
         card = await _move(cb, ctx, collected)
-    except ValidationError as exc:
-        # Re-ask the same field; nothing was saved.
-        await screen.refused(message, ctx, exc, f"deal.ask.{field}")
-        return
     except FieldRequired as exc:
         if exc.field in collected:
             raise
@@ -161,9 +170,77 @@ async def field_input(message: Message, ctx: Ctx) -> None:
             k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in collected.items()
         }
         await _ask_field(None, cb, exc.field, stored, ctx, message)
-        return
+        return False
     await ctx.state.clear()
     await deal_card.replace_card(message, ctx, data.get("card_msg"), card)
+    return True
+
+
+async def field_input(message: Message, ctx: Ctx) -> None:
+    data = await ctx.state.get_data()
+    cb = DealCb.unpack(data["cb"])
+    field = data["field"]
+    if field in DATE_FIELDS:
+        ok, change = (
+            DealCb(action=DealAction.FIELD_OK, deal_id=cb.deal_id, v=cb.v, arg=arg)
+            for arg in (FIELD_CONFIRM, FIELD_CHANGE)
+        )
+        await when.typed(message, ctx, ctx.t(f"edit.field.{field}"), ok, change)
+        return
+    collected = _collected(data)
+    try:
+        collected[field] = message.text or ""
+        await _go_on(cb, ctx, collected, data, message)
+    except ValidationError as exc:
+        # Re-ask the same field; nothing was saved.
+        await screen.refused(message, ctx, exc, f"deal.ask.{field}")
+
+
+async def field_quick(
+    query: CallbackQuery, callback_data: DealCb, ctx: Ctx, callback_answer: CallbackAnswer
+) -> None:
+    """A measurement date's quick button: the day and time taken, the move goes on."""
+    data = await ctx.state.get_data()
+    if data.get("field") != "measurement_at" or "cb" not in data:
+        raise ValidationError("when", "expired")
+    cb = DealCb.unpack(data["cb"])
+    if cb.deal_id != callback_data.deal_id:
+        raise ValidationError("when", "expired")
+    offset, index = divmod(callback_data.arg, 10)
+    at = measurement.slot(ctx.uow, offset, index, ctx.zone)
+    collected = _collected(data)
+    collected["measurement_at"] = at
+    msg = screen.message_of(query)
+    if msg is not None:
+        await _go_on(cb, ctx, collected, data, msg)  # the card, or the next field asked
+        callback_answer.text = ctx.t(
+            "edit.confirmed", field=ctx.t("edit.field.measurement_at"), when=when.said(ctx, at)
+        )
+
+
+async def field_confirmed(
+    query: CallbackQuery, callback_data: DealCb, ctx: Ctx, callback_answer: CallbackAnswer
+) -> None:
+    """✅ under a stage's date said back: the move goes on (or asks the next field); ✏️:
+    the date is asked again."""
+    data = await ctx.state.get_data()
+    if "cb" not in data or DealCb.unpack(data["cb"]).deal_id != callback_data.deal_id:
+        raise ValidationError("when", "expired")
+    cb, field = DealCb.unpack(data["cb"]), data["field"]
+    if callback_data.arg == FIELD_CHANGE:
+        again = {**data, "value": None, "day": None}
+        await screen.ask(query, ctx, DealInput.field, ctx.t(f"deal.ask.{field}"), data=again)
+        return
+    at = await when.confirmed(ctx)
+    collected = _collected(data)
+    collected[field] = at
+    done = ctx.t("edit.confirmed", field=ctx.t(f"edit.field.{field}"), when=when.said(ctx, at))
+    msg = screen.message_of(query)
+    if msg is None:
+        return
+    await _go_on(cb, ctx, collected, data, msg)  # the card, or the next field asked
+    callback_answer.text = done
+    await screen.edit(query, done)
 
 
 # --- one tap, one service call, the card re-rendered -----------------------------------------
@@ -242,9 +319,19 @@ def _may_edit(ctx: Ctx, card: DealCard) -> None:
         raise PermissionDenied(str(Action.DEAL_EDIT))
 
 
-async def _defer_to(ctx: Ctx, cb: DealCb, text: str, message: Message) -> DealCard:
-    when = dates.parse_when(text, ctx.clock, ctx.zone)
-    return await deals.defer(ctx.uow, ctx.actor, cb.deal_id, when, cb.v)
+async def _defer_at(message: Message, ctx: Ctx, data: dict[str, Any], at: datetime) -> None:
+    """A typed deferral date, said back and confirmed (handlers/ui/when.py)."""
+    cb = DealCb.unpack(data["cb"])
+    card = await deals.defer(ctx.uow, ctx.actor, cb.deal_id, at, cb.v)
+    await ctx.state.clear()
+    await deal_card.replace_card(message, ctx, data.get("card_msg"), card)
+
+
+when.use(DealInput.defer_date, "deal.ask.defer", "edit.field.defer", _defer_at)
+
+
+async def defer_type(query: CallbackQuery, callback_data: DealCb, ctx: Ctx) -> None:
+    await deal_card.ask_for_card(query, ctx, DealInput.defer_date, callback_data, "deal.ask.defer")
 
 
 async def _reply(ctx: Ctx, cb: DealCb, text: str, message: Message) -> DealCard:
@@ -275,7 +362,6 @@ class Typed:
 
 
 TYPED: dict[DealAction, Typed] = {
-    DealAction.DEFER_TYPE: Typed(DealInput.defer_date, "deal.ask.defer", _defer_to),
     # a note or a call on a stale card is refused at the tap (with the fresh card)
     DealAction.NOTE: Typed(
         DealInput.note,
@@ -492,16 +578,15 @@ async def search_input(message: Message, ctx: Ctx) -> None:
     await _search(message, ctx, message.text or "")
 
 
-async def _search(message: Message, ctx: Ctx, text: str) -> None:
-    try:
-        found = await deals.search(ctx.uow, ctx.actor, text)
-    except ValidationError as exc:
-        await screen.refused(message, ctx, exc, "deals.search.ask")
-        return
-    await ctx.state.clear()
-    if not found:
-        await message.answer(ctx.t("deals.search.none"))
-        return
+SEARCH_DESTINY = "deal_search"  # the last /search query of a chat (its pages' buttons)
+
+
+def _search_key(bot_id: int, chat_id: int) -> StorageKey:
+    return StorageKey(bot_id=bot_id, chat_id=chat_id, user_id=chat_id, destiny=SEARCH_DESTINY)
+
+
+def _found(page: Page[DealListItem], ctx: Ctx) -> tuple[str, InlineKeyboardMarkup]:
+    """A page of search results: one button per deal, then ◀ / ▶ when there are more."""
     rows = [
         [
             button(
@@ -509,12 +594,51 @@ async def _search(message: Message, ctx: Ctx, text: str) -> None:
                 DealCb(action=DealAction.OPEN, deal_id=item.id),
             )
         ]
-        for item in found
+        for item in page.items
     ]
-    await message.answer(
-        ctx.t("deals.search.found", n=len(found)),
-        reply_markup=InlineKeyboardMarkup(inline_keyboard=rows),
-    )
+    nav = []
+    if page.page > 0:
+        nav.append(button(ctx.t("deals.search.less"), SearchCb(page=page.page - 1)))
+    if page.page + 1 < page.pages:
+        nav.append(button(ctx.t("deals.search.more"), SearchCb(page=page.page + 1)))
+    if nav:
+        rows.append(nav)
+    if page.pages > 1:
+        text = ctx.t("deals.search.page", total=page.total, page=page.page + 1, pages=page.pages)
+    else:
+        text = ctx.t("deals.search.found", n=page.total)
+    return text, InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+async def _search(message: Message, ctx: Ctx, text: str) -> None:
+    try:
+        found = await deals.search(ctx.uow, ctx.actor, text)
+    except ValidationError as exc:
+        await screen.refused(message, ctx, exc, "deals.search.ask")
+        return
+    await ctx.state.clear()
+    if not found.total:
+        await message.answer(ctx.t("deals.search.none"))
+        return
+    if message.bot is not None:
+        key = _search_key(message.bot.id, message.chat.id)
+        await ctx.state.storage.set_data(key, {"q": text})
+    shown, markup = _found(found, ctx)
+    await message.answer(shown, reply_markup=markup)
+
+
+async def search_page(query: CallbackQuery, callback_data: SearchCb, ctx: Ctx) -> None:
+    """◀ / ▶ under the results: the same query (kept per chat), another page."""
+    msg = screen.message_of(query)
+    if msg is None or msg.bot is None:
+        return
+    kept = await ctx.state.storage.get_data(_search_key(msg.bot.id, msg.chat.id))
+    text = kept.get("q")
+    if not isinstance(text, str):
+        raise ValidationError("query", "expired")
+    found = await deals.search(ctx.uow, ctx.actor, text, page=callback_data.page)
+    shown, markup = _found(found, ctx)
+    await screen.edit(query, shown, markup)
 
 
 def setup() -> Router:
@@ -524,10 +648,14 @@ def setup() -> Router:
     router.message.register(deal_command, Command("deal"))
     router.callback_query.register(move, DealCb.filter(F.action.in_(set(MOVES))))
     router.message.register(field_input, DealInput.field, F.text)
+    router.callback_query.register(field_confirmed, DealCb.filter(F.action == DealAction.FIELD_OK))
+    router.callback_query.register(field_quick, DealCb.filter(F.action == DealAction.FIELD_QUICK))
     router.callback_query.register(one_call, DealCb.filter(F.action.in_(set(ONE_CALL))))
     router.callback_query.register(exclude_chat, DealCb.filter(F.action == DealAction.EXCLUDE_CHAT))
     router.callback_query.register(defer_quick, DealCb.filter(F.action == DealAction.DEFER_QUICK))
     router.callback_query.register(sub_menu, DealCb.filter(F.action.in_(set(SUB_MENUS))))
+    router.callback_query.register(defer_type, DealCb.filter(F.action == DealAction.DEFER_TYPE))
+    router.message.register(when.typed_for, DealInput.defer_date, F.text)
     router.callback_query.register(typed_ask, DealCb.filter(F.action.in_(set(TYPED))))
     router.message.register(typed_input, StateFilter(*(x.step for x in TYPED_AT.values())), F.text)
     router.callback_query.register(history, DealCb.filter(F.action == DealAction.HISTORY))
@@ -539,4 +667,5 @@ def setup() -> Router:
     router.callback_query.register(search_ask, MenuCb.filter(F.action == MenuAction.SEARCH))
     router.message.register(search_command, Command("search"))
     router.message.register(search_input, DealInput.search, F.text)
+    router.callback_query.register(search_page, SearchCb.filter())
     return router

@@ -16,6 +16,7 @@ from handlers.ui.deal_card import back_to_card, card_cb, list_button
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
 from services.dto import DealCard, DealListItem, FileItem, Page, StageInfo, TimelinePage
+from services.work.measurement import SLOT_HOURS, SlotDay
 
 # Quick next-contact choices for Defer (services.dates.QuickChoice values; index = arg).
 DEFER_CHOICES = ("tm", "3d", "nw", "1m")
@@ -164,3 +165,33 @@ def stage_filter(
             )
     kb.adjust(2)
     return kb.export()
+
+
+def measurement_slots(
+    days: Sequence[SlotDay], cb: DealCb, lang: str
+) -> tuple[str, InlineKeyboardMarkup]:
+    """The measurement date's quick buttons: a row per working day, a button per slot
+    time; above them, each measurer's load that day."""
+    lines = [t("edit.slots.head", lang)]
+    rows = []
+    for d in days:
+        loads = " · ".join(f"{escape(m.name)} {m.load}" for m in d.loads)
+        lines.append(
+            f"{fmt.said_day(d.day, lang)}: {loads}" if loads else fmt.said_day(d.day, lang)
+        )
+        weekday = fmt.said_day(d.day, lang).split(",")[0]
+        rows.append(
+            [
+                button(
+                    f"{weekday} {fmt.time_of(hour, lang)}",
+                    DealCb(
+                        action=DealAction.FIELD_QUICK,
+                        deal_id=cb.deal_id,
+                        v=cb.v,
+                        arg=d.offset * 10 + i,
+                    ),
+                )
+                for i, hour in enumerate(SLOT_HOURS)
+            ]
+        )
+    return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)

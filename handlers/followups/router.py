@@ -8,14 +8,15 @@ the task/deal and check the actor's right to it. Errors go to the error router.
 
 from __future__ import annotations
 
-from typing import cast
+from datetime import datetime
+from typing import Any, cast
 
 from aiogram import F, Router
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 
 from handlers.followups import views as view
-from handlers.ui import deal_card, screen, task_card
+from handlers.ui import deal_card, task_card, when
 from handlers.ui.callbacks import (
     NEXT_CONTACT_CHOICES,
     DealAction,
@@ -28,7 +29,6 @@ from handlers.ui.context import Ctx
 from handlers.ui.filters import staff_router
 from handlers.ui.fmt import when as fmt_when
 from services import dates
-from services.dto import DealCard
 from services.errors import ValidationError
 from services.sales import deals
 from services.work import followups
@@ -82,16 +82,13 @@ async def deferred_type(query: CallbackQuery, callback_data: TaskCb, ctx: Ctx) -
     await task_card.ask_for_task(query, ctx, step, callback_data.task_id, "tasks.ask.when")
 
 
-async def deferred_date_input(message: Message, ctx: Ctx) -> None:
-    data = await ctx.state.get_data()
-    try:
-        at = dates.parse_when(message.text or "", ctx.clock, ctx.zone)
-        card = await followups.defer_again(ctx.uow, ctx.actor, int(data["task_id"]), at)
-    except ValidationError as exc:
-        await screen.refused(message, ctx, exc, "tasks.ask.when")
-        return
+async def _defer_again_at(message: Message, ctx: Ctx, data: dict[str, Any], at: datetime) -> None:
+    card = await followups.defer_again(ctx.uow, ctx.actor, int(data["task_id"]), at)
     await ctx.state.clear()
     await deal_card.replace_card(message, ctx, data.get("card_msg"), card)
+
+
+when.use(FollowupInput.defer_again, "tasks.ask.when", "edit.field.next_contact_at", _defer_again_at)
 
 
 # --- "Next contact" on a deal card --------------------------------------------------------
@@ -120,12 +117,16 @@ async def next_contact_pick(query: CallbackQuery, callback_data: NextContactCb, 
     await deal_card.show(query, ctx, card, notice=ctx.t("tasks.next_contact.set", when=when))
 
 
-async def next_contact_input(message: Message, ctx: Ctx) -> None:
-    async def apply(cb: DealCb, text: str) -> DealCard:
-        at = dates.parse_when(text, ctx.clock, ctx.zone)
-        return await followups.set_next_contact(ctx.uow, ctx.actor, cb.deal_id, at, cb.v or None)
+async def _next_contact_at(message: Message, ctx: Ctx, data: dict[str, Any], at: datetime) -> None:
+    cb = DealCb.unpack(data["cb"])
+    card = await followups.set_next_contact(ctx.uow, ctx.actor, cb.deal_id, at, cb.v or None)
+    await ctx.state.clear()
+    await deal_card.replace_card(message, ctx, data.get("card_msg"), card)
 
-    await deal_card.typed(message, ctx, "tasks.ask.when", apply)
+
+when.use(
+    FollowupInput.next_contact, "tasks.ask.when", "edit.field.next_contact_at", _next_contact_at
+)
 
 
 def setup() -> Router:
@@ -139,10 +140,10 @@ def setup() -> Router:
         deferred_again, TaskCb.filter(F.action == TaskAction.DEFER_AGAIN)
     )
     router.callback_query.register(deferred_type, TaskCb.filter(F.action == TaskAction.DEFER_TYPE))
-    router.message.register(deferred_date_input, FollowupInput.defer_again, F.text)
+    router.message.register(when.typed_for, FollowupInput.defer_again, F.text)
     router.callback_query.register(
         next_contact_menu, DealCb.filter(F.action == DealAction.NEXT_CONTACT)
     )
     router.callback_query.register(next_contact_pick, NextContactCb.filter())
-    router.message.register(next_contact_input, FollowupInput.next_contact, F.text)
+    router.message.register(when.typed_for, FollowupInput.next_contact, F.text)
     return router

@@ -160,8 +160,13 @@ def _task_buttons(item: OutboxItem, p: TaskPayload, now: datetime, lang: str) ->
     return _card_buttons(item, p, now, lang)
 
 
+def _moved(p: TaskPayload, lang: str) -> list[str]:
+    """The card sent again because the measurement's date or address changed."""
+    return [t("tasks.moved.header", lang)] if p.moved else []
+
+
 def _assign_card(item: OutboxItem, p: TaskPayload, lang: str, tz: tzinfo, now: datetime) -> Drawn:
-    lines = [t("tasks.assign.header", lang), f"<b>{cut(p.deal_title)}</b>"]
+    lines = [*_moved(p, lang), t("tasks.assign.header", lang), f"<b>{cut(p.deal_title)}</b>"]
     lines += _essentials(p, lang, tz)
     if p.declined_by:
         lines.append(declined_line(p.declined_by, p.decline_reason, lang))
@@ -171,7 +176,7 @@ def _assign_card(item: OutboxItem, p: TaskPayload, lang: str, tz: tzinfo, now: d
 
 
 def _measure_card(item: OutboxItem, p: TaskPayload, lang: str, tz: tzinfo, now: datetime) -> Drawn:
-    lines = [t("tasks.measure.header", lang), f"<b>{cut(p.deal_title)}</b>"]
+    lines = [*_moved(p, lang), t("tasks.measure.header", lang), f"<b>{cut(p.deal_title)}</b>"]
     lines += _essentials(p, lang, tz)
     if p.comment:
         lines.append(t("tasks.card.head_comment", lang, comment=escape(p.comment)))

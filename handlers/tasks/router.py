@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from html import escape
+from typing import Any
 
 from aiogram import F, Router
 from aiogram.filters import Command
@@ -20,7 +21,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from handlers.tasks import views as view
-from handlers.ui import screen, task_card
+from handlers.ui import screen, task_card, when
 from handlers.ui.callbacks import (
     NEXT_CONTACT_CHOICES,
     SNOOZE_CHOICES,
@@ -179,13 +180,11 @@ def _created(info: tasks.TaskInfo, ctx: Ctx, who: str) -> str:
     )
 
 
-async def task_when_typed(message: Message, ctx: Ctx) -> None:
-    try:
-        due = dates.parse_when(message.text or "", ctx.clock, ctx.zone)
-    except ValidationError as exc:
-        await screen.refused(message, ctx, exc, "tasks.ask.when")
-        return
-    await _due_chosen(message, ctx, due)
+async def _due_typed(message: Message, ctx: Ctx, data: dict[str, Any], at: datetime) -> None:
+    await _due_chosen(message, ctx, at)
+
+
+when.use(TaskInput.new_when, "tasks.ask.when", "edit.field.due_at", _due_typed)
 
 
 async def task_when_quick(query: CallbackQuery, callback_data: NewTaskCb, ctx: Ctx) -> None:
@@ -232,7 +231,7 @@ def setup() -> Router:
     router.callback_query.register(snooze, TaskCb.filter(F.action == TaskAction.SNOOZE))
     router.message.register(task_command, Command("task"))
     router.message.register(task_title, TaskInput.new_title, F.text)
-    router.message.register(task_when_typed, TaskInput.new_when, F.text)
+    router.message.register(when.typed_for, TaskInput.new_when, F.text)
     router.callback_query.register(
         task_when_quick, NewTaskCb.filter(F.action == NewTaskAction.WHEN), TaskInput.new_when
     )

@@ -79,6 +79,8 @@ class LeadAction(StrEnum):
     DISQUALIFY = "x"
     REASON = "r"  # arg: loss reason id
     CONVERT = "c"
+    EDIT = "e"  # show the fields that can be corrected (handlers/edit/router.py)
+    EDIT_FIELD = "ef"  # arg: index into services.sales.edit.LEAD_FIELDS: ask the new value
 
 
 class LeadCb(Canonical, prefix="l"):
@@ -111,6 +113,11 @@ class DealAction(StrEnum):
     CALL = "cl"  # log a call: ask what was said
     REPLY = "rp"  # reply to the client's Telegram chat: ask for the text
     EXCLUDE_CHAT = "xc"  # stop recording the client's Telegram chat
+    EDIT = "e"  # show the fields that can be corrected (handlers/edit/router.py)
+    EDIT_FIELD = "ef"  # arg: index into services.sales.edit.DEAL_FIELDS: ask the new value
+    EDIT_OK = "eo"  # arg: the field's index: the typed date said back is right
+    FIELD_OK = "fo"  # a stage's required date said back is right: go on with the move
+    FIELD_QUICK = "fq"  # a measurement date's quick button: arg = day offset * 10 + slot
 
 
 class DealCb(Canonical, prefix="d"):
@@ -124,6 +131,18 @@ class ListCb(Canonical, prefix="ls"):
     page: Int = 0
     pipeline_id: Int = 0
     stage_id: Int = 0
+
+
+class SearchCb(Canonical, prefix="sr"):
+    """A page of /search results (the query is kept in the FSM storage: handlers/deals)."""
+
+    page: Int = 0
+
+
+class WhenCb(Canonical, prefix="wn"):
+    """Under a typed date said back (handlers/ui/when.py): 1 right, 0 change it."""
+
+    ok: Int = 0
 
 
 class TeamAction(StrEnum):
@@ -252,6 +271,8 @@ class TaskAction(StrEnum):
     DEFER_AGAIN = "da"  # deferred demand: arg 0 shows the dates, arg i+1 picks
     #                     NEXT_CONTACT_CHOICES[i]
     DEFER_TYPE = "dt"  # deferred demand: ask for a typed date
+    DUE = "du"  # ✏️ the due time: ask for it typed (handlers/edit/router.py)
+    DUE_OK = "dk"  # the typed due time said back is right: moved
 
 
 class TaskCb(Canonical, prefix="tk"):
@@ -350,6 +371,8 @@ ALL_CALLBACKS: tuple[type[Canonical], ...] = (
     LeadCb,
     DealCb,
     ListCb,
+    SearchCb,
+    WhenCb,
     TeamCb,
     InviteCb,
     LangCb,

@@ -199,6 +199,7 @@ def card_keyboard(card: DealCard, lang: str) -> InlineKeyboardMarkup:
     if card.may_edit:
         row.insert(0, button(t("deal.btn.note", lang), card_cb(card, DealAction.NOTE)))
         rows.append(row)
+        rows.append([button(t("edit.btn", lang), card_cb(card, DealAction.EDIT))])
         row = [button(t("deal.btn.call", lang), card_cb(card, DealAction.CALL))]
         if card.messages and card.may_reply:
             row.append(button(t("deal.btn.reply", lang), card_cb(card, DealAction.REPLY)))

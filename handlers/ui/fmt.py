@@ -9,7 +9,9 @@ reports and pictures (ru "380 thousand" abbreviated by CLDR, en "380K"),
 
 Dates and times too, in the reader's locale (CLDR's numeric forms): `day` (14.01.2026 /
 1/14/2026), `when` (a moment in the company's timezone: 14.01.2026 12:00 / 1/14/2026
-12:00 PM), `when_short` (without the year), `period` (a report's first and last day).
+12:00 PM), `when_short` (without the year), `said` / `said_day` (a typed date said back in
+words: "Fri, December 11, 10:00 AM", named in Russian too), `period` (a report's first
+and last day).
 Every function takes the reader's language; nothing here writes a date pattern by hand.
 """
 
@@ -162,6 +164,31 @@ def when_short(value: datetime | str | None, tz: tzinfo, lang: str | None) -> st
         return NONE
     moment, code = moment.astimezone(tz), locale(lang)
     return f"{_day_month(moment.date(), code)} {_time(moment.time(), code)}"
+
+
+def time_of(hour: int, lang: str | None) -> str:
+    """An hour of the day in the reader's locale: 16:00 (ru), 4:00 PM (en)."""
+    return _time(time(hour), locale(lang))
+
+
+def said_day(value: date, lang: str | None, this_year: int | None = None) -> str:
+    """A day in words, as a typed date is said back: "Fri, December 11" (en; ru names
+    them the same way); the year only when it is not `this_year`."""
+    skeleton = "MMMMEd" if this_year in (None, value.year) else "yMMMMEd"
+    return format_skeleton(skeleton, value, locale=locale(lang))
+
+
+def said(
+    value: datetime | str | None, tz: tzinfo, lang: str | None, now: datetime | None = None
+) -> str:
+    """A typed moment said back in words before it is used: "Fri, December 11, 10:00 AM"
+    (en; ru in its own words and 24-hour time); the year only when it is not `now`'s."""
+    moment = _moment(value)
+    if moment is None:
+        return NONE
+    moment, code = moment.astimezone(tz), locale(lang)
+    this_year = now.astimezone(tz).year if now is not None else None
+    return f"{said_day(moment.date(), code, this_year)}, {_time(moment.time(), code)}"
 
 
 def period(first: date, last: date, lang: str | None) -> str:

@@ -101,7 +101,9 @@ def card_keyboard(card: LeadCard, lang: str) -> InlineKeyboardMarkup | None:
             button(t("lead.btn.disqualify", lang), lead_cb(card, LeadAction.DISQUALIFY)),
         ]
     )
-    rows.append(_history(card, lang))
+    rows.append(
+        [*_history(card, lang), button(t("edit.btn", lang), lead_cb(card, LeadAction.EDIT))]
+    )
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 

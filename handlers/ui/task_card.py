@@ -182,7 +182,8 @@ def done_snooze_rows(task_id: int, lang: str) -> list[list[InlineKeyboardButton]
                 TaskCb(action=TaskAction.SNOOZE, task_id=task_id, arg=i),
             )
             for i, choice in enumerate(SNOOZE_CHOICES)
-        ],
+        ]
+        + [button(t("edit.btn.due", lang), TaskCb(action=TaskAction.DUE, task_id=task_id))],
     ]
 
 

@@ -28,6 +28,7 @@ ICONS = {
     ActivityKind.PAYMENT: "💳",
     ActivityKind.PLAN: "🧾",
     ActivityKind.REASSIGNED: "👥",
+    ActivityKind.EDITED: "✏️",
     ActivityKind.INTAKE: "📥",
     ActivityKind.MESSAGE_IN: "💬",
     ActivityKind.MESSAGE_OUT: "↪️",
@@ -86,6 +87,19 @@ def _dues(dues: object, lang: str, short: bool = False) -> str | None:
     )
 
 
+def field_value(field: str, value: object, lang: str, tz: tzinfo) -> str:
+    """A card field's value in the reader's language (HTML): money, a moment, or the text
+    as typed (a need is cut; names, phones and addresses never are)."""
+    if value is None or value == "":
+        return fmt.NONE
+    if field == "amount" and _is_int(value):
+        return fmt.money(value, lang)
+    if field.endswith("_at"):
+        return fmt.when(_moment(value) if isinstance(value, str) else value, tz, lang)  # type: ignore[arg-type]
+    text = str(value)
+    return escape(fmt.short(text, 80) if field == "need" else text)
+
+
 def body(entry: TimelineEntry, lang: str, tz: tzinfo, width: int = 200) -> str:
     """What happened, without time and author (HTML)."""
     kind = entry.kind
@@ -123,6 +137,15 @@ def body(entry: TimelineEntry, lang: str, tz: tzinfo, width: int = 200) -> str:
             lang,
             old=escape(str(p.get("from") or "—")),
             new=escape(str(p.get("to") or text)),
+        )
+    if kind == ActivityKind.EDITED:
+        field = str(p.get("field") or "")
+        return t(
+            "timeline.edited",
+            lang,
+            field=t(f"edit.field.{field}", lang),
+            old=field_value(field, p.get("old"), lang, tz),
+            new=field_value(field, p.get("new"), lang, tz),
         )
     if kind == ActivityKind.INTAKE:
         source = t(f"source.{p.get('source') or 'manual'}", lang)

@@ -10,6 +10,8 @@ Routes (``/app/``):
 ``GET /app/api/deals/{id}``        the deal's card and history
 ``POST /app/api/deals/{id}/move``  ``{"stage_id", "version", "fields": {...}}``
 ``POST /app/api/deals/{id}/lose``  ``{"reason_id", "version"}``
+``POST /app/api/deals/{id}/edit``  ``{"field", "value", "version"}``: a field corrected (the
+                                   chat's ✏️, services/sales/edit.py)
 ``GET /app/api/funnel``            ``?report=snapshot|period|losses|managers&pipeline=&period=
                                    &manager=`` the /funnel reports as numbers
 
@@ -62,7 +64,7 @@ from services.reports.analytics import (
     SnapshotFunnel,
     VelocityReport,
 )
-from services.sales import board, deals
+from services.sales import board, deals, edit
 from services.team import employees
 from storage.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -306,6 +308,24 @@ def _deal(card: DealCard, lang: str, tz: tzinfo) -> dict[str, Any]:
         if card.loss_reason
         else None,
         "may_move": card.may_move,
+        "may_edit": card.may_edit,
+        "edit": [_editable(card, f, lang, tz) for f in edit.DEAL_FIELDS],
+    }
+
+
+def _editable(card: DealCard, field: str, lang: str, tz: tzinfo) -> dict[str, Any]:
+    """A field of the sheet's edit form: its label, input type and current value as the
+    input takes it (roubles; a local "YYYY-MM-DDTHH:MM")."""
+    value: Any = getattr(card, field, None)
+    if field == "amount" and value is not None:
+        value = f"{value / 100:.2f}" if value % 100 else str(value // 100)
+    elif isinstance(value, datetime):
+        value = value.astimezone(tz).replace(tzinfo=None).isoformat(timespec="minutes")
+    return {
+        "field": field,
+        "label": t(f"edit.field.{field}", lang),
+        "type": "datetime-local" if field in edit.DATE_FIELDS else "text",
+        "value": value,
     }
 
 
@@ -431,6 +451,21 @@ async def post_move(request: web.Request, uow: UnitOfWork, caller: Caller) -> An
         _body_int(data, "stage_id"),
         _body_int(data, "version"),
         fields or None,
+    )
+    return await _changed(request, caller, card)
+
+
+async def post_edit(request: web.Request, uow: UnitOfWork, caller: Caller) -> Any:
+    """One field corrected, by the chat's service (right, version, rules of entry)."""
+    data = await _json(request)
+    field, value = data.get("field"), data.get("value")
+    if not isinstance(field, str) or not isinstance(value, str):
+        raise ValidationError("field", "invalid")
+    raw: object = value
+    if field in edit.DATE_FIELDS:
+        raw = _when(value, field, uow, request.app[WEBAPP].tz)
+    card = await edit.edit_deal(
+        uow, caller.actor, _deal_id(request), field, raw, _body_int(data, "version")
     )
     return await _changed(request, caller, card)
 
@@ -588,3 +623,4 @@ def mount(app: web.Application, state: WebAppState) -> None:
     app.router.add_get(API + "/deals/{deal_id}", endpoint(get_deal))
     app.router.add_post(API + "/deals/{deal_id}/move", endpoint(post_move, write=True))
     app.router.add_post(API + "/deals/{deal_id}/lose", endpoint(post_lose, write=True))
+    app.router.add_post(API + "/deals/{deal_id}/edit", endpoint(post_edit, write=True))

@@ -114,6 +114,7 @@ class TaskPayload(TaskLine, DealEssentials):
     measurers: tuple[MeasurerLoad, ...] = ()  # assign_measurer: whom to choose from
     declined_by: str | None = None  # assign_measurer: the last measurer who declined
     decline_reason: str | None = None
+    moved: bool = False  # the measurement's date or address changed (sent again)
 
 
 class TaskEscalated(TaskLine):

@@ -428,13 +428,31 @@ async def list_deals(
     return Page(items, page, max(1, math.ceil(total / per_page)), total)
 
 
-async def search(uow: UnitOfWork, actor: Actor, query: str, limit: int = 10) -> list[DealListItem]:
+SEARCH_PAGE = 10
+
+
+async def search(
+    uow: UnitOfWork, actor: Actor, query: str, page: int = 0, per_page: int = SEARCH_PAGE
+) -> Page[DealListItem]:
+    """Every deal the actor may see that matches: by title, the client's name, phone digits
+    (typed any way), email, company, or the deal's number ("306", "#306"); a page of them
+    and the true count."""
     require(actor, Action.REPORTS_OWN)
     needle = normalize_search(query)
-    if len(needle) < 2:
+    number = query.strip().lstrip("#№ ")
+    deal_id = int(number) if number.isdigit() and len(number) <= 9 else None
+    if len(needle) < 2 and deal_id is None:
         raise ValidationError("query", "too_short")
-    rows = await uow.repo.deals.search(needle, None if actor.sees_all else actor.id, limit)
-    return list(list_items(rows, await stages_by_id(uow), uow.clock.now()))
+    page = max(page, 0)
+    rows, total = await uow.repo.deals.search(
+        needle,
+        None if actor.sees_all else actor.id,
+        per_page,
+        offset=page * per_page,
+        deal_id=deal_id,
+    )
+    items = list_items(rows, await stages_by_id(uow), uow.clock.now())
+    return Page(items, page, max(1, math.ceil(total / per_page)), total)
 
 
 def normalize_search(text: str) -> str:

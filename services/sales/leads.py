@@ -176,7 +176,7 @@ async def get_lead(uow: UnitOfWork, actor: Actor, lead_id: int) -> LeadCard:
     return await _card(uow, lead)
 
 
-def _require_open(lead: Lead) -> None:
+def require_open(lead: Lead) -> None:
     if lead.status in (LeadStatus.CONVERTED, LeadStatus.DISQUALIFIED):
         raise RuleViolation("lead_closed", status=lead.status)
 
@@ -202,7 +202,7 @@ async def answer_question(
     """Set a qualification answer; the first answer moves the lead to qualification."""
     lead = await _load_for(uow, actor, lead_id, Action.LEAD_EDIT)
     check_version("lead", lead.version, expected_version)
-    _require_open(lead)
+    require_open(lead)
     question = await uow.repo.catalog.question_by_code(code)
     if question is None or not question.active:
         raise NotFound("question", code)
@@ -230,7 +230,7 @@ async def disqualify(
 ) -> LeadCard:
     lead = await _load_for(uow, actor, lead_id, Action.LEAD_EDIT)
     check_version("lead", lead.version, expected_version)
-    _require_open(lead)
+    require_open(lead)
     reason = await loss_reason(uow, reason_code, "leads")
     comment = reason_comment(reason, comment)
     rules = await rules_for(uow, lead.pipeline_id)
@@ -253,7 +253,7 @@ async def convert(
     """
     lead = await _load_for(uow, actor, lead_id, Action.LEAD_EDIT)
     check_version("lead", lead.version, expected_version)
-    _require_open(lead)
+    require_open(lead)
     missing = [
         q.code
         for q in await uow.repo.catalog.questions()

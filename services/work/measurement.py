@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
-from services import timeline, validation
+from services import dates, timeline, validation
 from services.common import check_version, commit, is_id
 from services.errors import RuleViolation, ValidationError
 from services.outbox import queue as outbox
@@ -68,6 +68,46 @@ async def measurer_loads(
     """Active measurers and how many measurements each has on the local day of `when`."""
     require(actor, Action.ASSIGN_MEASURER)
     return await loads_on(uow, when)
+
+
+SLOT_HOURS = (10, 13, 16)  # the measurement date's quick buttons: these hours of a day
+SLOT_DAYS = 5  # working days offered (Sundays skipped), from tomorrow
+
+
+@dataclass(frozen=True)
+class SlotDay:
+    """A day offered for a measurement: its local date, how far from today, and each
+    active measurer's measurements that day."""
+
+    day: date
+    offset: int
+    loads: tuple[MeasurerLoad, ...]
+
+
+async def slot_days(uow: UnitOfWork, actor: Actor, deal_id: int, tz: str) -> list[SlotDay]:
+    """The next working days with each measurer's load: what the manager sees when the
+    measurement date is asked (the actor must be allowed to move the deal)."""
+    await stage_core.load_for(uow, actor, deal_id, Action.DEAL_MOVE, None)
+    today = dates.local_today(uow.clock, tz)
+    out: list[SlotDay] = []
+    offset = 0
+    while len(out) < SLOT_DAYS:
+        offset += 1
+        day = today + timedelta(days=offset)
+        if day.weekday() == 6:
+            continue
+        loads = await loads_on(uow, dates.at_local(day, 12, tz))
+        out.append(SlotDay(day, offset, tuple(loads)))
+    return out
+
+
+def slot(uow: UnitOfWork, offset: int, index: int, tz: str) -> datetime:
+    """The moment of a quick button: `offset` days from today, at SLOT_HOURS[index]
+    (client input: refused when out of range)."""
+    if not 1 <= offset <= 14 or not 0 <= index < len(SLOT_HOURS):
+        raise ValidationError("when", "unknown_choice")
+    day = dates.local_today(uow.clock, tz) + timedelta(days=offset)
+    return dates.at_local(day, SLOT_HOURS[index], tz)
 
 
 def _stage_after(rules: PipelineRules, code: str, current: Stage) -> Stage:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import ColumnElement, bindparam, func, or_, select
 
 from storage.models import Company, Contact, Deal, StageHistory
 from storage.repositories.base import Repo
@@ -102,15 +102,33 @@ class DealRepo(Repo):
                 counts[mid] = counts.get(mid, 0) + int(n)
         return counts
 
-    async def search(self, needle: str, manager_id: int | None, limit: int) -> Sequence[Deal]:
+    async def search(
+        self,
+        needle: str,
+        manager_id: int | None,
+        limit: int,
+        *,
+        offset: int = 0,
+        deal_id: int | None = None,
+    ) -> tuple[Sequence[Deal], int]:
+        """A page of the deals whose search text holds `needle` (or whose number is
+        `deal_id`), open ones first, and how many there are in all."""
         escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        stmt = select(Deal).where(Deal.search_text.like(f"%{escaped}%", escape="\\"))
+        match: ColumnElement[bool] = Deal.search_text.like(f"%{escaped}%", escape="\\")
+        if deal_id is not None:
+            match = or_(match, Deal.id == deal_id)
+        where: list[ColumnElement[bool]] = [match]
         if manager_id is not None:
-            stmt = stmt.where(Deal.manager_id == manager_id)
+            where.append(Deal.manager_id == manager_id)
+        total = await self.session.scalar(select(func.count()).select_from(Deal).where(*where))
         rows = await self.session.scalars(
-            stmt.order_by(Deal.closed_at.is_not(None), Deal.updated_at.desc()).limit(limit)
+            select(Deal)
+            .where(*where)
+            .order_by(Deal.closed_at.is_not(None), Deal.updated_at.desc(), Deal.id.desc())
+            .offset(offset)
+            .limit(limit)
         )
-        return rows.all()
+        return rows.all(), int(total or 0)
 
     async def by_contact_ids(self, contact_ids: Sequence[int]) -> Sequence[Deal]:
         if not contact_ids:

@@ -2,20 +2,23 @@
 process -- polling and webhook.
 
 The measurement visit: the manager schedules it, the head of measurers assigns a measurer
-from the task the bot sends, the measurer uploads two photos (one with a caption) and a
-document with a comment (the wrapper's patch 10), and the manager -- told by the bot --
-opens the deal: its card counts the files and shows the visit, and Files sends back exactly
-those files by their Telegram ids, the photos as one album (patch 11). Voronka keeps its own
-copy of the kitchen photo under its hash (getFile and the download: patch 13); when Telegram
-then forgets that file id (patch 15), Files still sends the photo, uploaded from the copy
-(patch 16 keeps the hash of what was uploaded). Then the manager
-connects their Telegram Business account and a stranger writes to them (patch 12): the
-manager is told what Voronka does, and the stranger becomes a lead.
+from the task the bot sends, the manager corrects the amount and moves the visit (a day,
+then its time, said back before it is saved: the measurer is told, issue 20), the measurer
+uploads two photos (one with a caption) and a document with a comment (the wrapper's
+patch 10), and the manager -- told by the bot -- opens the deal: its card counts the files
+and shows the visit, and Files sends back exactly those files by their Telegram ids, the
+photos as one album (patch 11). Voronka keeps its own copy of the kitchen photo under its
+hash (getFile and the download: patch 13); when Telegram then forgets that file id (patch
+15), Files still sends the photo, uploaded from the copy (patch 16 keeps the hash of what
+was uploaded). Then the manager connects their Telegram Business account and a stranger
+writes to them (patch 12): the manager is told what Voronka does, and the stranger becomes
+a lead.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
 import time
 
@@ -67,6 +70,8 @@ def test_measurement_visit_files_and_a_client_chat(bot: BotProcess) -> None:
     manager.tap(f"{stage_name('sales', 'measurement_scheduled')} ▶", on=card)
     manager.wait_for(t("deal.ask.measurement_at", EN).split("?")[0])
     manager.send("tomorrow 11:00")
+    said = manager.wait_for("— right?")  # the date said back before it is used
+    manager.tap(t("edit.btn.ok", EN), on=said)
     manager.wait_for(t("deal.ask.address", EN))
     manager.send("Moscow, Tverskaya 1, flat 5")
     manager.wait_for(in_stage("sales", "measurement_scheduled"))
@@ -79,6 +84,31 @@ def test_measurement_visit_files_and_a_client_chat(bot: BotProcess) -> None:
     # Max's card: on my way, done, the files and a comment, finish
     job = measurer.wait_for(t("tasks.measure.header", EN), timeout=SLOW)
     assert "Tverskaya 1" in job.text
+
+    # the manager corrects the amount and moves the measurement (a day first, then its
+    # time): the date is said back, and Max gets his card again, marked as moved
+    number = re.search(r"· #(\d+)", deal.text)
+    assert number is not None
+    manager.send(f"/deal {number[1]}")
+    card = manager.wait_for(in_stage("sales", "measurer_assigned"))
+    manager.tap(t("edit.btn", EN), on=card)
+    manager.wait_for(t("edit.pick", EN))
+    manager.tap(t("edit.field.amount", EN), on=card)
+    manager.wait_for(lambda m: "185,000" in m.text and m.find(t("edit.btn", EN)) is None)
+    manager.send("195k")
+    card = manager.wait_for(lambda m: "195,000" in m.text and m.message_id == card.message_id)
+    manager.tap(t("edit.btn", EN), on=card)
+    manager.wait_for(t("edit.pick", EN))
+    manager.tap(t("edit.field.measurement_at", EN), on=card)
+    manager.wait_for(lambda m: t("edit.field.measurement_at", EN) in m.text and "Now:" in m.text)
+    manager.send("next friday")
+    manager.wait_for("what time?")
+    manager.send("fri 10am")  # the time, not the next step's answer
+    said = manager.wait_for("— right?")
+    manager.tap(t("edit.btn.ok", EN), on=said)
+    manager.wait_for(lambda m: "Amount: 185,000" in m.text and "12/11/2026 10:00" in m.text)
+    moved = measurer.wait_for("Measurement moved", timeout=SLOW)
+    assert "12/11 10:00" in moved.text and "Tverskaya 1" in moved.text
     measurer.tap(t("tasks.btn.on_my_way", EN), on=job)
     measurer.wait_for(lambda m: m.find(t("tasks.btn.finish", EN)) is not None)
     measurer.tap(t("tasks.btn.finish", EN))

@@ -91,6 +91,8 @@ def test_an_english_day_has_no_russian(bot: BotProcess) -> None:
     manager.send("/task Call the architect")
     manager.wait_for(t("tasks.new.ask_when", EN).split("?")[0])
     manager.send("tomorrow 3pm")
+    said = manager.wait_for("— right?")  # the date said back before it is used
+    manager.tap(t("edit.btn.ok", EN), on=said)
     manager.wait_for(t("tasks.new.created", EN).split(":")[0])
     manager.send("/tasks")
     today = manager.wait_for(t("tasks.list.today", EN))

@@ -164,6 +164,8 @@ def schedule_measurement(manager: TgUser, card: BotMessage) -> BotMessage:
     manager.tap(f"{stage_name('sales', 'measurement_scheduled')} ▶", on=card)
     manager.wait_for(t("deal.ask.measurement_at", EN).split("?")[0])
     manager.send("tomorrow 11:00")
+    said = manager.wait_for("— right?")  # the date said back before it is used
+    manager.tap(t("edit.btn.ok", EN), on=said)
     manager.wait_for(t("deal.ask.address", EN))
     manager.send("Moscow, Tverskaya 1, flat 5")
     return manager.wait_for(in_stage("sales", "measurement_scheduled"))

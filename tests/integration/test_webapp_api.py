@@ -4,7 +4,7 @@ chat, refusals in the chat's words with nothing saved."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiogram.methods import EditMessageText
@@ -12,7 +12,8 @@ from aiohttp import ClientSession
 
 from handlers.ui.error_text import error_text
 from services.errors import RuleViolation
-from tests.factories import card_of, new_deal
+from services.sales.edit import DEAL_FIELDS
+from tests.factories import card_of, deal_row, new_deal
 from tests.tg import harness, text_of, tg_user  # noqa: F401
 from tests.webapp_kit import auth, serve, sign_init_data, tamper
 
@@ -218,6 +219,55 @@ async def test_lose_with_a_reason_and_the_deal_history(app, team, clock, uow_fac
     assert (last["to"], last["reason"]) == ("Lost", "Too expensive") and last["from"].isascii()
     body = await (await app.get("/app/api/board", headers=head)).json()
     assert deal.title not in titles(body)  # closed deals leave the board
+
+
+async def test_the_sheet_edits_a_deal_through_the_chats_service(
+    app, team, uow_factory, clock, db_snapshot
+):
+    """✏️ in the sheet: the chat's service (issue 20) — saved, or refused for another
+    manager, a stale version, a bad value or an unknown field with nothing saved."""
+    ann, bob = team["ann"], team["bob"]
+    deal = await new_deal(uow_factory, ann, name="Иван", amount="120000")
+    head = auth(sign_init_data(ann.telegram_id, clock.now()))
+    url = f"/app/api/deals/{deal.id}/edit"
+
+    r = await app.get(f"/app/api/deals/{deal.id}", headers=head)
+    sheet = (await r.json())["deal"]
+    assert sheet["may_edit"] and [f["field"] for f in sheet["edit"]] == list(DEAL_FIELDS)
+    assert {"field": "amount", "label": "Сумма", "type": "text", "value": "120000"} in sheet["edit"]
+
+    # refusals: nothing saved
+    before = await db_snapshot()
+    other = auth(sign_init_data(bob.telegram_id, clock.now()))
+    r = await app.post(url, headers=other, json={"field": "amount", "value": "1", "version": 1})
+    assert r.status == 403
+    r = await app.post(
+        url, headers=head, json={"field": "amount", "value": "1,200", "version": deal.version}
+    )
+    assert r.status == 422 and "1 200" in (await r.json())["message"]
+    r = await app.post(url, headers=head, json={"field": "amount", "value": "5", "version": 99})
+    assert r.status == 409
+    r = await app.post(
+        url, headers=head, json={"field": "manager_id", "value": "1", "version": deal.version}
+    )
+    assert r.status == 422
+    assert await db_snapshot() == before
+
+    r = await app.post(
+        url, headers=head, json={"field": "amount", "value": "135 тыс", "version": deal.version}
+    )
+    assert r.status == 200, await r.text()
+    body = (await r.json())["deal"]
+    assert body["amount_text"] == "135\u00a0000\u00a0₽"
+    r = await app.post(
+        url,
+        headers=head,
+        json={"field": "measurement_at", "value": "2026-01-20T15:30", "version": body["version"]},
+    )
+    assert r.status == 200, await r.text()
+    row = await deal_row(uow_factory, deal.id)
+    assert row.amount == 13_500_000
+    assert row.measurement_at == datetime(2026, 1, 20, 12, 30, tzinfo=UTC)  # Moscow time typed
 
 
 async def test_column_pages_and_funnel_numbers(app, team, clock):

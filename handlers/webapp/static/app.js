@@ -266,6 +266,9 @@
       row(T("app.next_contact"), d.next_contact), row(T("app.manager"), d.manager), row(T("app.loss_reason"), d.loss_reason),
       moves.length ? h("h3", {}, T("app.move_to")) : null,
       moves.length ? h("div", { class: "stages", id: "move-to" }, moves) : null,
+      d.may_edit ? h("h3", {}, T("app.edit")) : null,
+      d.may_edit ? h("div", { class: "stages", id: "edit-fields" }, d.edit.map((f) =>
+        h("button", { type: "button", class: "stage-btn", dataset: { field: f.field }, onclick: () => editField(d, f) }, f.label))) : null,
       h("h3", {}, T("app.history")),
       data.history.length
         ? h("ol", { class: "history" }, data.history.map((e) => h("li", {},
@@ -311,6 +314,40 @@
       h("div", { class: "actions" },
         h("button", { type: "submit", class: "primary" }, T("app.save")),
         h("button", { type: "button", class: "secondary", onclick: closeSheet }, T("app.cancel"))));
+    showSheet(form);
+    input.focus();
+  }
+
+  // ✏️ one field of the deal, by the chat's own service: the value checked there.
+  function editField(deal, f) {
+    const input = h("input", { id: "edit-input", name: f.field, type: f.type, required: true, value: f.value == null ? "" : String(f.value), inputmode: f.field === "amount" ? "decimal" : null });
+    const error = h("p", { class: "note error", id: "edit-error", hidden: true });
+    const form = h("form", {
+      id: "edit-form",
+      onsubmit: async (e) => {
+        e.preventDefault();
+        if (!input.value.trim()) { error.textContent = T("app.fill_in"); error.hidden = false; return; }
+        try {
+          const res = await api("/deals/" + deal.id + "/edit", { json: { field: f.field, value: input.value.trim(), version: deal.version } });
+          haptic("success");
+          toast(T("app.edited", { field: f.label }), "ok");
+          await openDeal(res.deal.id);
+          if (state.view === "board") loadBoard().catch(failed);
+        } catch (err) {
+          if (!(err instanceof ApiError) || err.status === 401) { if (!(err instanceof ApiError)) failed(err); return; }
+          haptic("error");
+          if (err.status === 422) { error.textContent = err.body.message || T("app.error"); error.hidden = false; return; }
+          closeSheet();
+          toast(err.body.message || T("app.error"), "error");
+        }
+      },
+    },
+      h("h2", {}, T("app.edit.title", { field: f.label })),
+      h("label", { class: "field" }, h("span", {}, f.label), input),
+      error,
+      h("div", { class: "actions" },
+        h("button", { type: "submit", class: "primary" }, T("app.edit.save")),
+        h("button", { type: "button", class: "secondary", onclick: () => openDeal(deal.id) }, T("app.cancel"))));
     showSheet(form);
     input.focus();
   }

@@ -162,9 +162,12 @@ async def test_two_required_fields_are_asked_one_after_the_other(
     asked = await harness.tap(user, card.button("Замер запланирован ▶"), card)
     assert "Когда замер" in asked.last.text
     again = await harness.send(user, "вчера")
-    assert "Когда замер" in again.last.text  # a past date re-asks the same field
-    address = await harness.send(user, "завтра 10:00")
-    assert "Адрес замера" in address.last.text
+    assert again.last.text.startswith("⚠️")  # refused, nothing saved; the step stays
+    said = await harness.send(user, "завтра 10:00")
+    assert "Дата замера: <b>вт, 13 января, 10:00</b> — верно?" in said.last.text  # said back
+    address = await harness.tap(user, said.button("Верно"), said)
+    assert "Адрес замера" in address.texts[0]
+    assert address.alert is None or "13 января" in address.alert
     done = await harness.send(user, "ул. Ленина, 5, кв. 12")
     edit = done.of(EditMessageText)[0]
     assert "<b>Замер запланирован</b>" in edit.text and "ул. Ленина, 5, кв. 12" in edit.text

@@ -50,12 +50,16 @@ async def test_next_contact_typed(harness, uow_factory, clock, team, typed, expe
     assert (await deal_row(uow_factory, deal.id)).next_contact_at is None
     assert await open_tasks(uow_factory, deal.id, TaskKind.FOLLOW_UP) == []
 
-    saved = await harness.send(user, typed)
+    said = await harness.send(user, typed)
+    assert "— верно?" in said.last.text  # said back in words before it is used
+    assert (await deal_row(uow_factory, deal.id)).next_contact_at is None
+    saved = await harness.tap(user, said.button("Верно"), said)
+    assert saved.alert and saved.alert.startswith("✅ След. контакт:")
     assert (await deal_row(uow_factory, deal.id)).next_contact_at == expected
     [task] = await open_tasks(uow_factory, deal.id, TaskKind.FOLLOW_UP)
     assert task.due_at == expected and task.assignee_id == ann.id
-    edit = saved.of(EditMessageText)[0]
-    assert edit.message_id == card.message.message_id
+    edits = [e.message_id for e in saved.of(EditMessageText)]
+    assert card.message.message_id in edits  # the card, in place
 
 
 async def test_next_contact_quick_then_reminder_snooze_and_done(harness, uow_factory, clock, team):
@@ -72,7 +76,7 @@ async def test_next_contact_quick_then_reminder_snooze_and_done(harness, uow_fac
     clock.advance(hours=1, minutes=1)
     reminder = to(await deliver(harness, uow_factory, clock), ann)
     labels = [t for t, _ in reminder.buttons()]
-    assert labels == ["✅ Готово", "⏰ Через час", "⏰ Завтра 10:00", "📂 Открыть сделку"]
+    assert labels == ["✅ Готово", "⏰ Через час", "⏰ Завтра 10:00", "✏️ Срок", "📂 Открыть сделку"]
     snoozed = await harness.tap(user, reminder.button("Завтра 10:00"), reminder)
     assert snoozed.alert.startswith("⏰ Напомню 13.01.2026 10:00")
     async with uow_factory() as uow:

@@ -48,6 +48,7 @@ async def test_card_toggles_questions_in_place(harness, make_actor, uow_factory)
         ("🔄 В сделку", lcb(LeadAction.CONVERT, lead.id, 1)),
         ("❌ Нецелевой", lcb(LeadAction.DISQUALIFY, lead.id, 1)),
         ("📜 История", f"h:l:{lead.id}:a:0:0"),
+        ("✏️ Изменить", lcb(LeadAction.EDIT, lead.id, 1)),
     ]
 
     on = await harness.tap(user, card.button("Объект в зоне"), card)
@@ -213,6 +214,7 @@ async def test_english_speaker_gets_an_english_card(harness, make_actor, uow_fac
         "🔄 To deal",
         "❌ Not a fit",
         "📜 History",
+        "✏️ Edit",
     ]
     menu = await harness.tap(user, card.button("Not a fit"), card)
     assert menu.last.text.startswith("<i>Why is the lead not a fit?</i>")

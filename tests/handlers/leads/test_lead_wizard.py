@@ -139,10 +139,11 @@ async def test_menu_wizard_creates_a_legal_entity_lead(
         "👤 Контактное лицо: Иван Петров\n📥 Источник: 🤝 Рекомендация\n📞 8 (916) 555-12-34"
     )
     assert "🧭 <b>Новый запрос</b>" in card.text and "Ответственный: Анна" in card.text
-    assert created.buttons()[-3:] == [
+    assert created.buttons()[-4:] == [
         ("🔄 В сделку", LeadCb(action=LeadAction.CONVERT, lead_id=lead.id, v=1).pack()),
         ("❌ Нецелевой", LeadCb(action=LeadAction.DISQUALIFY, lead_id=lead.id, v=1).pack()),
         ("📜 История", f"h:l:{lead.id}:a:0:0"),
+        ("✏️ Изменить", LeadCb(action=LeadAction.EDIT, lead_id=lead.id, v=1).pack()),
     ]
     assert (
         lead.name,
@@ -552,7 +553,7 @@ async def test_english_speaker_gets_english(harness, make_actor, uow_factory):
     assert "Is the site in our service area?" not in created.last.text
     labels = [text for text, _ in created.buttons()]
     assert "⬜ Is the site in our service area? *" in labels
-    assert labels[-3:] == ["🔄 To deal", "❌ Not a fit", "📜 History"]
+    assert labels[-4:] == ["🔄 To deal", "❌ Not a fit", "📜 History", "✏️ Edit"]
     [lead] = await all_leads(uow_factory)
     assert (lead.phone, lead.need, lead.amount) == ("+442079460958", "New windows", 250_000)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from aiogram.methods import SendMessage
 from sqlalchemy import select
 
 from storage.models import Task
@@ -41,8 +42,14 @@ async def test_manual_tasks_for_myself_and_from_a_leader(harness, uow_factory, c
     await harness.send(u_lee, "Отчёт по КП")
     bad = await harness.send(u_lee, "абракадабра")
     assert bad.last.text.startswith("⚠️")
-    whom = await harness.send(u_lee, "завтра 10:00")
-    given = await harness.tap(u_lee, whom.button("Ann"), whom)
+    said = await harness.send(u_lee, "завтра 10:00")
+    assert "Срок: <b>вт, 13 января, 10:00</b> — верно?" in said.last.text  # said back
+    ok = await harness.tap(u_lee, said.button("Верно"), said)
+    [whom] = [m for m in ok.of(SendMessage) if m.reply_markup is not None]
+    ann_button = next(
+        b.callback_data for row in whom.reply_markup.inline_keyboard for b in row if b.text == "Ann"
+    )
+    given = await harness.tap(u_lee, ann_button, said)
     assert "Отчёт по КП" in given.last.text and "Ann" in given.last.text
     async with uow_factory() as uow:
         rows = (await uow.session.scalars(select(Task).order_by(Task.id))).all()

@@ -123,6 +123,7 @@ def test_reminder_says_what_which_deal_how_late_with_done_snooze_open(lang):
     assert [(c.action, c.arg) for c in tk] == [
         (TaskAction.DONE, 0),
         *[(TaskAction.SNOOZE, i) for i in range(len(SNOOZE_CHOICES))],
+        (TaskAction.DUE, 0),  # ✏️ a due time typed (issue 20)
     ]
     assert DealCb.unpack(got[-1][1]).deal_id == 3
     assert "tasks." not in text and "reminder." not in text

@@ -309,9 +309,9 @@ async def test_notes_history_paging_and_search(uow_factory, make_actor):
     for query in ("СИДОРОВ", "петр", "8 916 555-00-11", "5550011"):
         async with uow_factory() as uow:
             found = await deals.search(uow, ann, query)
-        assert [d.id for d in found] == [card.id], query
+        assert [d.id for d in found.items] == [card.id], query
     async with uow_factory() as uow:
-        assert await deals.search(uow, ann, "Иванов") == []
+        assert (await deals.search(uow, ann, "Иванов")).items == ()
     with pytest.raises(ValidationError):
         async with uow_factory() as uow:
             await deals.search(uow, ann, "x")
