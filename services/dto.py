@@ -146,6 +146,21 @@ class DealCard:
     open_tasks: int = 0
     may_reply: bool = False  # may answer the client's Telegram chat (the deal's manager)
     stale_days: int | None = None  # days in the stage, when past its rot_after_days
+    # Linked deals (issue 24): the sale of an order, the order of a sale, a claim...
+    links: tuple[DealLink, ...] = ()
+    items: tuple[str, ...] = ()  # an order's items to install
+    production_at: datetime | None = None
+    delivery_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DealLink:
+    """A deal linked to the one on the card: its id, title and pipeline's names."""
+
+    deal_id: int
+    title: str
+    pipeline: str
+    pipeline_en: str | None
 
 
 @dataclass(frozen=True)

@@ -249,20 +249,12 @@ async def win_with_installments(
     inst = await rules_by_role(uow, PipelineRole.INSTALLMENTS)
 
     deal.with_installments = True
-    await stage_core.enter(uow, actor, deal, target)
-    copy = Deal(
-        title=deal.title,
-        contact_id=deal.contact_id,
-        company_id=deal.company_id,
-        parent_deal_id=deal.id,
-        manager_id=deal.manager_id,
-        amount=deal.amount,
-        need=deal.need,
-        address=deal.address,
-        with_installments=True,
-        search_text=deal.search_text,
-    )
-    await stage_core.birth(uow, actor, copy, inst)
+    # The copy in Installment control is a linked deal of the won stage (pipelines file:
+    # its `links`, `when = "with_installments"`), made by the stage core.
+    made = await stage_core.enter(uow, actor, deal, target)
+    copy = next((d for d in made if d.pipeline_id == inst.pipeline.id), None)
+    if copy is None:
+        raise RuleViolation("pipeline_missing", role=PipelineRole.INSTALLMENTS)
     record = InstallmentPlan(
         deal_id=copy.id, source_deal_id=deal.id, total=deal.amount, created_at=now
     )
