@@ -40,9 +40,15 @@ from storage.models import Contact, Deal, Employee, Stage, Task
 from storage.uow import UnitOfWork
 
 # Kinds whose card always goes to the assignee (it carries the buttons of the flow).
-CARD_KINDS = (TaskKind.ASSIGN_MEASURER, TaskKind.MEASURE)
+CARD_KINDS = (
+    TaskKind.ASSIGN_MEASURER,
+    TaskKind.MEASURE,
+    TaskKind.ASSIGN_CREW,
+    TaskKind.INSTALL,
+    TaskKind.QUALITY_CHECK,
+)
 # Kinds closed only through their own flow, never by a plain "Done".
-FLOW_KINDS = (TaskKind.ASSIGN_MEASURER, TaskKind.MEASURE)
+FLOW_KINDS = CARD_KINDS
 
 
 # --- read models --------------------------------------------------------------------------
@@ -350,13 +356,20 @@ async def _payload(uow: UnitOfWork, task: Task) -> TaskPayload:
     )
 
 
-async def loads_on(uow: UnitOfWork, when: datetime | None) -> list[MeasurerLoad]:
-    measurers = await uow.repo.employees.with_role(Role.MEASURER)
+async def loads_on(
+    uow: UnitOfWork,
+    when: datetime | None,
+    role: Role = Role.MEASURER,
+    kind: TaskKind = TaskKind.MEASURE,
+) -> list[MeasurerLoad]:
+    """The active people of a field `role` (measurers, installers) and how many `kind` jobs
+    each has on the local day of `when`."""
+    measurers = await uow.repo.employees.with_role(role)
     if when is None:
         return [MeasurerLoad(m.id, m.name, 0) for m in measurers]
     day = when.astimezone(dates.zone(policy.of(uow).timezone)).date()
     start, end = dates.local_day_bounds(day, policy.of(uow).timezone)
-    counts = await uow.repo.tasks.measurer_loads([m.id for m in measurers], start, end)
+    counts = await uow.repo.tasks.measurer_loads([m.id for m in measurers], start, end, kind)
     return [MeasurerLoad(m.id, m.name, counts.get(m.id, 0)) for m in measurers]
 
 

@@ -63,6 +63,9 @@ STAFF: dict[str, tuple[str, tuple[str, ...]]] = {
     "hank": ("Hank", ("head_measurer",)),
     "mia": ("Mia", ("measurer",)),
     "max": ("Max", ("measurer",)),
+    "ivan": ("Ivan", ("head_installer",)),
+    "igor": ("Igor", ("installer",)),
+    "ilya": ("Ilya", ("installer",)),
 }
 
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from services import timeline, validation
 from services.common import check_version, commit, employee_name, flush, is_id
 from services.dto import DealCard, DealLink, StageInfo
-from services.errors import DealClosed, FieldRequired, NotFound, ValidationError
+from services.errors import DealClosed, FieldRequired, NotFound, RuleViolation, ValidationError
 from services.permissions import Action, Actor, can, require
 from services.sales.pipeline_config import REQUIRABLE_FIELDS
 from services.sales.pipelines import PipelineRules, rules_by_code, rules_for, stale_days
@@ -244,6 +244,8 @@ async def enter(
 ) -> list[Deal]:
     """The deal enters `target`: rules, history row, entry task, linked deals (returned)."""
     check_required(deal, target)
+    if (target.extras or {}).get("debt_blocks"):
+        await _check_paid(uow, deal, target)
     now = uow.clock.now()
     _history(uow, actor, deal, target, now, reason_id=reason_id, comment=comment)
     deal.pipeline_id = target.pipeline_id
@@ -257,6 +259,17 @@ async def enter(
         deal.loss_comment = None
     await on_stage_entry(uow, deal, target, actor.employee_id)
     return await follow_links(uow, actor, deal, target)
+
+
+async def _check_paid(uow: UnitOfWork, deal: Deal, target: Stage) -> None:
+    """A stage with `debt_blocks` (pipelines file) is not entered while the deal's plan
+    (its final payment, an installment plan) has money owed."""
+    plan = await uow.repo.installments.plan_for_deal(deal.id)
+    if plan is None:
+        return
+    owed = sum(d.amount - d.paid for d in await uow.repo.installments.dues(plan.id))
+    if owed > 0:
+        raise RuleViolation("money_owed", stage=target.name, amount=owed)
 
 
 def _link_applies(when: str, deal: Deal) -> bool:

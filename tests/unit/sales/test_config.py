@@ -63,7 +63,10 @@ def test_won_sale_links_its_order_and_installment_copy() -> None:
     ]
     assert "files" in won.links[1].carry and "items" in won.links[1].carry
     extras = won.extras()
-    assert extras is not None and [x["to"] for x in extras["links"]] == ["installments", "fulfilment"]
+    assert extras is not None and [x["to"] for x in extras["links"]] == [
+        "installments",
+        "fulfilment",
+    ]
     stages = {s.code: s for s in config.pipeline("fulfilment").stages}
     job = stages["installation_scheduled"].job
     assert job is not None and job.photos_before == 1 and len(job.checklist) == 6
