@@ -20,14 +20,14 @@ itself and see no money but what they must collect.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from services import timeline, validation
+from services import dates, policy, timeline, validation
 from services.common import check_version, commit, is_id
-from services.errors import PermissionDenied, RuleViolation, ValidationError
+from services.errors import RuleViolation, ValidationError
 from services.outbox.payloads import MeasurerLoad
-from services.permissions import Action, Actor, can, require
+from services.permissions import Action, Actor, require
 from services.sales import stage as stage_core
 from services.sales.pipelines import rules_by_role, rules_for
 from services.tasks import (
@@ -66,7 +66,8 @@ class JobCard:
     version: int
     status: str
     title: str
-    due_at: datetime | None
+    due_at: datetime | None  # the job's time (the head's card: the day it is planned for)
+    kind: str
     client_name: str | None
     phone: str | None
     address: str | None
@@ -104,15 +105,18 @@ async def job_card(uow: UnitOfWork, task: Task) -> JobCard:
     photos = {p: int((payload.get("photos") or {}).get(p, 0)) for p in PHASES}
     needed = {p: int(job.get(f"photos_{p}", 0)) for p in PHASES}
     crew: tuple[MeasurerLoad, ...] = ()
+    due_at = task.due_at
     if task.kind == TaskKind.ASSIGN_CREW:
-        crew = tuple(await loads_on(uow, task.due_at, Role.INSTALLER, TaskKind.INSTALL))
+        due_at = job_day(uow, deal)
+        crew = tuple(await loads_on(uow, due_at, Role.INSTALLER, TaskKind.INSTALL))
     items = payload.get("items")
     return JobCard(
         task_id=task.id,
         version=task.version,
         status=task.status,
         title=deal.title,
-        due_at=task.due_at,
+        due_at=due_at,
+        kind=task.kind,
         client_name=contact.name if contact else None,
         phone=contact.phone if contact else None,
         address=deal.address,
@@ -125,6 +129,19 @@ async def job_card(uow: UnitOfWork, task: Task) -> JobCard:
         installer_id=task.assignee_id if task.kind == TaskKind.INSTALL else None,
         crew=crew,
     )
+
+
+def job_day(uow: UnitOfWork, deal: Deal) -> datetime:
+    """When an order's installation is planned: its delivery time, or tomorrow morning."""
+    now = uow.clock.now()
+    if deal.delivery_at is not None and deal.delivery_at > now:
+        return deal.delivery_at
+    return next_morning(uow)
+
+
+def next_morning(uow: UnitOfWork) -> datetime:
+    zone = policy.of(uow).timezone
+    return dates.at_local(dates.local_today(uow.clock, zone) + timedelta(days=1), 10, zone)
 
 
 def _map_url(address: str | None) -> str | None:
@@ -149,20 +166,21 @@ async def assign_crew(
     actor: Actor,
     task_id: int,
     installer_id: int,
-    when: datetime,
+    when: datetime | None = None,
     expected_version: int | None = None,
 ) -> JobCard:
-    """The head's choice: the installer gets the job for `when` (their job card)."""
+    """The head's choice: the installer gets the job for `when` (default: the order's
+    planned day, `job_day`); returns the installer's job card."""
     task = await load_task(uow, actor, task_id, Action.TASK_VIEW)
     require(actor, Action.ASSIGN_CREW, task)
     require_kind(task, TaskKind.ASSIGN_CREW)
     require_open(task)
     check_version("task", task.version, expected_version)
-    due = future(when, uow.clock.now(), "when")
+    deal = await task_deal(uow, task)
+    due = future(when or job_day(uow, deal), uow.clock.now(), "when")
     installer = await uow.repo.get(Employee, installer_id) if is_id(installer_id) else None
     if installer is None or not installer.active or Role.INSTALLER not in installer.roles:
         raise ValidationError("installer", "not_an_installer")
-    deal = await task_deal(uow, task)
     rules = await rules_for(uow, deal.pipeline_id)
     stage = rules.stage(deal.stage_id)
     job = (stage.extras or {}).get("job") or {}
@@ -297,9 +315,7 @@ async def finish(
         payload={"installed": done, "left": rest},
     )
     if rest:
-        if again_at is None:
-            raise ValidationError("when", "empty")
-        again = future(again_at, now, "when")
+        again = future(again_at or next_morning(uow), now, "when")
         await create_task(
             uow,
             kind=TaskKind.INSTALL,
@@ -330,28 +346,27 @@ async def _move_on(uow: UnitOfWork, actor: Actor, deal: Deal) -> None:
 
 
 async def sign_off(
-    uow: UnitOfWork, actor: Actor, deal_id: int, file_id: str, media_type: str = "document"
+    uow: UnitOfWork, actor: Actor, task_id: int, file_id: str, media_type: str = "document"
 ) -> int:
-    """The client's signature (drawn in the Mini App on the installer's phone, sent as a
-    file): on the order's timeline; the heads get the quality check. Only an installer who
-    worked on this order. Returns the quality-check task id."""
-    deal = await uow.repo.get(Deal, deal_id) if is_id(deal_id) else None
-    if deal is None:
-        raise ValidationError("deal", "unknown")
+    """The client's signature (drawn in the Mini App on the installer's phone, or a picture
+    of it) on the order's timeline, once the installer's job (`task_id`, their own) and every
+    other job of the order are done; the heads get the quality check. Returns its task id."""
+    task = await load_task(uow, actor, task_id, Action.INSTALL_ACT)
+    require_kind(task, TaskKind.INSTALL)
+    deal = await task_deal(uow, task)
     jobs = await uow.repo.tasks.of_deal(deal.id, TaskKind.INSTALL)
-    if not any(can(actor, Action.INSTALL_ACT, j) or j.assignee_id == actor.id for j in jobs):
-        raise PermissionDenied(str(Action.INSTALL_ACT))
-    if not actor.has(Role.INSTALLER):
-        raise PermissionDenied(str(Action.INSTALL_ACT))
-    if not jobs or any(j.status != TaskStatus.DONE for j in jobs):
+    if any(j.status != TaskStatus.DONE for j in jobs):
         raise RuleViolation("job_not_done")
-    if not isinstance(file_id, str) or not 0 < len(file_id) <= 256:
+    if media_type not in ("photo", "document") or not isinstance(file_id, str):
+        raise ValidationError("attachments", "invalid")
+    if not 0 < len(file_id) <= 256:
         raise ValidationError("attachments", "invalid")
     timeline.record(
         uow,
         ActivityKind.FILE,
         actor_id=actor.id,
         deal_id=deal.id,
+        task_id=task.id,
         media_type=media_type,
         file_id=file_id,
         caption="signature",
@@ -368,7 +383,6 @@ async def sign_off(
         created_by_id=actor.id,
         deal_id=deal.id,
         assignee_role=Role.HEAD_INSTALLER,
-        payload={"title_en": None},
     )
     await commit(uow, "deal")
     return check.id

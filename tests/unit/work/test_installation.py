@@ -54,9 +54,9 @@ async def assigned(uow_factory, clock, crew) -> tuple[int, int, int]:
     sale_id, order_id = await order_of(uow_factory, clock, crew["ann"])
     [assign] = await open_tasks(uow_factory, order_id, TaskKind.ASSIGN_CREW)
     async with uow_factory() as uow:
-        job = await installation.assign_crew(
-            uow, crew["ivan"], assign.id, crew["igor"].id, clock.now() + timedelta(days=11)
-        )
+        loads = await installation.crew_loads(uow, crew["ivan"], clock.now() + timedelta(days=10))
+        assert [(x.name, x.load) for x in loads] == [("Igor", 0), ("Ilya", 0)]
+        job = await installation.assign_crew(uow, crew["ivan"], assign.id, crew["igor"].id)
     return sale_id, order_id, job.task_id
 
 
@@ -92,6 +92,10 @@ async def test_job_flow_partial_then_done_signed_checked_and_a_claim(uow_factory
         await installation.finish(
             uow, igor, job_id, ["Окно спальня"], clock.now() + timedelta(days=12)
         )
+    async with uow_factory() as uow:
+        with pytest.raises(RuleViolation) as early:  # one item is still to install
+            await installation.sign_off(uow, igor, job_id, "too-early")
+    assert early.value.rule == "job_not_done"
     assert await stage_code(uow_factory, order_id) == "installation_scheduled"
     [rest] = await open_tasks(uow_factory, order_id, TaskKind.INSTALL)
     assert rest.assignee_id == igor.id and rest.payload["items"] == ["Окно спальня"]
@@ -105,7 +109,7 @@ async def test_job_flow_partial_then_done_signed_checked_and_a_claim(uow_factory
         await installation.finish(uow, igor, rest.id)
     assert await stage_code(uow_factory, order_id) == "installed"
     async with uow_factory() as uow:
-        check_id = await installation.sign_off(uow, igor, order_id, "signature-file")
+        check_id = await installation.sign_off(uow, igor, rest.id, "signature-file")
     # 30 % of 100 000 is owed: the head's acceptance is refused, nothing changes.
     async with uow_factory() as uow:
         with pytest.raises(RuleViolation) as refused:
