@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from services import dates, policy, timeline, validation
-from services.common import check_version, commit, is_id
+from services.common import check_version, commit, employee_name, is_id
 from services.errors import RuleViolation, ValidationError
 from services.outbox.payloads import MeasurerLoad
 from services.permissions import Action, Actor, require
@@ -78,6 +78,7 @@ class JobCard:
     photos_needed: dict[str, int]
     to_collect: int  # what the client still owes on the order (kopecks)
     installer_id: int | None
+    installer_name: str | None = None
     crew: tuple[MeasurerLoad, ...] = ()  # the head's card: installers and their load
 
     @property
@@ -127,6 +128,9 @@ async def job_card(uow: UnitOfWork, task: Task) -> JobCard:
         photos_needed=needed,
         to_collect=await _owed(uow, deal.id),
         installer_id=task.assignee_id if task.kind == TaskKind.INSTALL else None,
+        installer_name=await employee_name(uow, task.assignee_id)
+        if task.kind == TaskKind.INSTALL
+        else None,
         crew=crew,
     )
 
@@ -227,12 +231,26 @@ async def _own_job(
     return task
 
 
+async def view(uow: UnitOfWork, actor: Actor, task_id: int, *, own: bool = False) -> JobCard:
+    """A job's card as its installer (or a head, a leader) sees it; `own`: only the job's
+    installer (a step is about to be asked for). A forged id is refused."""
+    task = await load_task(uow, actor, task_id, Action.INSTALL_ACT if own else Action.TASK_VIEW)
+    require_kind(task, TaskKind.ASSIGN_CREW, TaskKind.INSTALL, TaskKind.QUALITY_CHECK)
+    return await job_card(uow, task)
+
+
 async def tick(
-    uow: UnitOfWork, actor: Actor, task_id: int, code: str, expected_version: int | None = None
+    uow: UnitOfWork,
+    actor: Actor,
+    task_id: int,
+    item: int | str,
+    expected_version: int | None = None,
 ) -> JobCard:
-    """A checklist item ticked (or unticked: a second tap)."""
+    """A checklist item (its code, or its place in the list) ticked, or unticked by a
+    second tap."""
     task = await _own_job(uow, actor, task_id, expected_version)
     codes = [str(c["code"]) for c in _job(task).get("checklist") or ()]
+    code = item if isinstance(item, str) else codes[item] if 0 <= item < len(codes) else ""
     if code not in codes:
         raise ValidationError("check", "unknown")
     ticked = list((task.payload or {}).get("ticked") or ())

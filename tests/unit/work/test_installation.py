@@ -12,8 +12,8 @@ from services.errors import PermissionDenied, RuleViolation
 from services.sales import deals
 from services.work import installation, installments
 from storage.enums import TaskKind
-from storage.models import Activity, Deal, Task
-from tests.factories import cast, contract_signed, open_tasks, stage_code
+from storage.models import Activity, Task
+from tests.factories import cast, open_tasks, order_at_installation, stage_code
 
 CHECKS = ("dismantling", "installation", "foam", "slopes", "sills", "cleanup")
 
@@ -23,35 +23,8 @@ async def crew(make_actor):
     return await cast(make_actor, "ann", "lee", "mia", "ivan", "igor", "ilya")
 
 
-async def order_of(uow_factory, clock, ann) -> tuple[int, int]:
-    """A won sale (items from its need) and its order, moved to Installation scheduled."""
-    card = await contract_signed(uow_factory, ann, clock, amount="100000")
-    async with uow_factory() as uow:
-        deal = await uow.repo.get(Deal, card.id)
-        assert deal is not None
-        deal.items = ["Окно кухня", "Окно спальня"]
-        await uow.commit()
-    async with uow_factory() as uow:
-        won = await deals.win(uow, ann, card.id, None)
-    [link] = won.links
-    order_id = link.deal_id
-    assert link.pipeline == "Исполнение заказа"
-    dates = {
-        "in_production": {"production_at": clock.now() + timedelta(days=5)},
-        "ready": None,
-        "delivery_scheduled": {"delivery_at": clock.now() + timedelta(days=10)},
-        "installation_scheduled": None,
-    }
-    for code, fields in dates.items():
-        async with uow_factory() as uow:
-            order = await deals.get_card(uow, ann, order_id)
-            stage = next(s for s in order.pipeline.stages if s.code == code)
-            await deals.move_to(uow, ann, order_id, stage.id, order.version, fields=fields)
-    return card.id, order_id
-
-
 async def assigned(uow_factory, clock, crew) -> tuple[int, int, int]:
-    sale_id, order_id = await order_of(uow_factory, clock, crew["ann"])
+    sale_id, order_id = await order_at_installation(uow_factory, clock, crew["ann"])
     [assign] = await open_tasks(uow_factory, order_id, TaskKind.ASSIGN_CREW)
     async with uow_factory() as uow:
         loads = await installation.crew_loads(uow, crew["ivan"], clock.now() + timedelta(days=10))
@@ -61,7 +34,7 @@ async def assigned(uow_factory, clock, crew) -> tuple[int, int, int]:
 
 
 async def test_the_order_links_back_and_carries_the_sale(uow_factory, clock, crew):
-    sale_id, order_id = await order_of(uow_factory, clock, crew["ann"])
+    sale_id, order_id = await order_at_installation(uow_factory, clock, crew["ann"])
     async with uow_factory() as uow:
         order = await deals.get_card(uow, crew["ann"], order_id)
         sale = await deals.get_card(uow, crew["ann"], sale_id)
