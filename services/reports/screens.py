@@ -29,7 +29,7 @@ from storage.uow import UnitOfWork
 
 # Pipelines a funnel makes sense for (the leads pipeline has its own cards, installments
 # are payments): sales first, then deferred demand, then anything custom.
-REPORT_ROLES = ("sales", "deferred", "custom")
+REPORT_ROLES = ("sales", "deferred", "fulfilment", "claims", "custom")
 
 
 class ReportKind(StrEnum):
