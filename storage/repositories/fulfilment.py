@@ -26,7 +26,7 @@ class FulfilmentRepo(Repo):
             if not deal_ids:
                 return {}
             stmt = stmt.where(StageHistory.deal_id.in_(list(deal_ids)))
-        return {int(d): at for d, at in await self.session.execute(stmt)}
+        return {int(d): at for d, at in await self.session.execute(stmt) if d is not None}
 
     async def parents(self, deal_ids: Sequence[int]) -> dict[int, tuple[int | None, datetime]]:
         """{deal id: (the deal it was made from, its creation time)}."""
@@ -51,7 +51,7 @@ class FulfilmentRepo(Repo):
             )
             .group_by(Task.assignee_id, Task.status)
         )
-        return [(int(a), str(s), int(n)) for a, s, n in rows]
+        return [(int(a), str(s), int(n)) for a, s, n in rows if a is not None]
 
     async def claims_with_crews(
         self, claims_pipeline_id: int, start: datetime, end: datetime
