@@ -151,6 +151,7 @@ class DealCard:
     items: tuple[str, ...] = ()  # an order's items to install
     production_at: datetime | None = None
     delivery_at: datetime | None = None
+    owed: int = 0  # an order's unpaid final payment (kopecks)
 
 
 @dataclass(frozen=True)

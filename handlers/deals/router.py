@@ -110,6 +110,10 @@ async def move(query: CallbackQuery, callback_data: DealCb, ctx: Ctx) -> None:
     await deal_card.show(query, ctx, card)
 
 
+# Fields typed as a date and time (the rest are text).
+DATE_FIELDS = ("measurement_at", "next_contact_at", "production_at", "delivery_at")
+
+
 async def _ask_field(
     query: CallbackQuery | None,
     cb: DealCb,
@@ -129,7 +133,7 @@ async def _ask_field(
 
 
 def _parse_field(field: str, text: str, ctx: Ctx) -> Any:
-    if field in ("measurement_at", "next_contact_at"):
+    if field in DATE_FIELDS:
         return dates.parse_when(text, ctx.clock, ctx.zone)
     return text
 
@@ -139,7 +143,7 @@ async def field_input(message: Message, ctx: Ctx) -> None:
     cb = DealCb.unpack(data["cb"])
     field = data["field"]
     collected: dict[str, Any] = dict(data.get("fields") or {})
-    for key in ("measurement_at", "next_contact_at"):  # kept in the FSM as ISO text
+    for key in DATE_FIELDS:  # kept in the FSM as ISO text
         if isinstance(collected.get(key), str):
             collected[key] = datetime.fromisoformat(collected[key])
     try:

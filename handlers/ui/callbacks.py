@@ -381,6 +381,7 @@ ALL_CALLBACKS: tuple[type[Canonical], ...] = (
     DrillCb,
     TaskCb,
     AssignCb,
+    JobCb,
     TaskListCb,
     NewTaskCb,
     NextContactCb,

@@ -56,6 +56,20 @@ def progress(card: DealCard) -> str:
     return "▰" * (pos + 1) + "▱" * (len(flow) - pos - 1) + f" {pos + 1}/{len(flow)}"
 
 
+def order_lines(card: DealCard, lang: str, tz: tzinfo) -> list[str]:
+    """An order's dates and items, and the deals linked to this one (issue 24)."""
+    lines = []
+    if card.production_at:
+        lines.append(t("deal.card.production", lang, when=fmt.when(card.production_at, tz, lang)))
+    if card.delivery_at:
+        lines.append(t("deal.card.delivery", lang, when=fmt.when(card.delivery_at, tz, lang)))
+    if card.items:
+        lines.append(t("deal.card.items", lang, items=escape("; ".join(card.items))))
+    if card.owed:
+        lines.append(t("deal.card.owed", lang, amount=fmt.money(card.owed, lang)))
+    return lines
+
+
 def card_text(card: DealCard, lang: str, tz: tzinfo, notice: str | None = None) -> str:
     lines = []
     if notice:
@@ -95,6 +109,7 @@ def card_text(card: DealCard, lang: str, tz: tzinfo, notice: str | None = None) 
         )
     if card.need:
         lines.append(f"🔎 {escape(card.need[:300])}")
+    lines += order_lines(card, lang, tz)
     lines.append(
         t(
             "deal.card.counts",
@@ -180,6 +195,9 @@ def card_keyboard(card: DealCard, lang: str) -> InlineKeyboardMarkup:
                 button(t("deal.btn.exclude_chat", lang), card_cb(card, DealAction.EXCLUDE_CHAT))
             )
     rows.append(row)
+    for link in card.links:  # the order of a sale, the sale of an order, a claim
+        name = label(lang, link.pipeline, link.pipeline_en)
+        rows.append([open_button(link.deal_id, lang, f"🔗 {name} #{link.deal_id}")])
     if card.may_reassign:
         rows.append([button(t("deal.btn.reassign", lang), card_cb(card, DealAction.REASSIGN))])
     return InlineKeyboardMarkup(inline_keyboard=rows)
@@ -188,10 +206,14 @@ def card_keyboard(card: DealCard, lang: str) -> InlineKeyboardMarkup:
 def _installment_rows(card: DealCard, lang: str) -> list[list[InlineKeyboardButton]]:
     """At the last active stage: "Won with installments" beside the plain move to Won; on an
     Installment control deal: "Record a payment" (handlers/installments/router.py)."""
-    if card.pipeline.role == "installments":
+    if card.pipeline.role == "installments" or card.owed:
         cb = InstallmentCb(action=InstallmentAction.PAY, deal_id=card.id, v=card.version)
         return [[button(t("installments.btn.pay", lang), cb)]]
-    if card.next_stage is not None and card.next_stage.kind == "won":
+    if (
+        card.pipeline.role == "sales"
+        and card.next_stage is not None
+        and card.next_stage.kind == "won"
+    ):
         cb = InstallmentCb(action=InstallmentAction.WIN, deal_id=card.id, v=card.version)
         return [[button(t("installments.btn.win", lang), cb)]]
     return []

@@ -109,6 +109,7 @@ async def build_card(
         items=tuple(deal.items or ()),
         production_at=deal.production_at,
         delivery_at=deal.delivery_at,
+        owed=await owed(uow, deal) if rules.pipeline.role == PipelineRole.FULFILMENT else 0,
     )
 
 
@@ -261,15 +262,20 @@ async def enter(
     return await follow_links(uow, actor, deal, target)
 
 
+async def owed(uow: UnitOfWork, deal: Deal) -> int:
+    """What is unpaid on the deal's own plan (an order's final payment); 0 without one."""
+    plan = await uow.repo.installments.plan_for_deal(deal.id)
+    if plan is None:
+        return 0
+    return sum(d.amount - d.paid for d in await uow.repo.installments.dues(plan.id))
+
+
 async def _check_paid(uow: UnitOfWork, deal: Deal, target: Stage) -> None:
     """A stage with `debt_blocks` (pipelines file) is not entered while the deal's plan
     (its final payment, an installment plan) has money owed."""
-    plan = await uow.repo.installments.plan_for_deal(deal.id)
-    if plan is None:
-        return
-    owed = sum(d.amount - d.paid for d in await uow.repo.installments.dues(plan.id))
-    if owed > 0:
-        raise RuleViolation("money_owed", stage=target.name, amount=owed)
+    left = await owed(uow, deal)
+    if left > 0:
+        raise RuleViolation("money_owed", stage=target.name, amount=left)
 
 
 def _link_applies(when: str, deal: Deal) -> bool:

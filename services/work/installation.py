@@ -126,7 +126,7 @@ async def job_card(uow: UnitOfWork, task: Task) -> JobCard:
         checklist=checklist,
         photos=photos,
         photos_needed=needed,
-        to_collect=await _owed(uow, deal.id),
+        to_collect=await stage_core.owed(uow, deal),
         installer_id=task.assignee_id if task.kind == TaskKind.INSTALL else None,
         installer_name=await employee_name(uow, task.assignee_id)
         if task.kind == TaskKind.INSTALL
@@ -150,13 +150,6 @@ def next_morning(uow: UnitOfWork) -> datetime:
 
 def _map_url(address: str | None) -> str | None:
     return map_url(address) if address else None
-
-
-async def _owed(uow: UnitOfWork, deal_id: int) -> int:
-    plan = await uow.repo.installments.plan_for_deal(deal_id)
-    if plan is None:
-        return 0
-    return sum(d.amount - d.paid for d in await uow.repo.installments.dues(plan.id))
 
 
 async def crew_loads(uow: UnitOfWork, actor: Actor, when: datetime | None) -> list[MeasurerLoad]:
