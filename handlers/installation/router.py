@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from handlers.installation import views as view
 from handlers.ui import screen
-from handlers.ui.callbacks import JobAction, JobCb
+from handlers.ui.callbacks import ClaimCb, JobAction, JobCb
 from handlers.ui.context import Ctx
+from handlers.ui.deal_card import open_button
 from handlers.ui.error_text import error_text
 from handlers.ui.filters import staff_router
 from services.errors import ValidationError
@@ -167,6 +168,17 @@ async def check(query: CallbackQuery, callback_data: JobCb, ctx: Ctx) -> None:
         await msg.edit_text(notice, reply_markup=None)
 
 
+async def claim(query: CallbackQuery, callback_data: ClaimCb, ctx: Ctx) -> None:
+    """A claim on an accepted order (its manager, a leader): a linked deal in Claims."""
+    claim_id = await installation.open_claim(ctx.uow, ctx.actor, callback_data.deal_id)
+    msg = screen.message_of(query)
+    if msg is not None:
+        await msg.answer(
+            ctx.t("job.claim.opened", id=claim_id),
+            reply_markup=InlineKeyboardMarkup(inline_keyboard=[[open_button(claim_id, ctx.lang)]]),
+        )
+
+
 STEPS = {JobAction.ACCEPT, JobAction.ON_MY_WAY, JobAction.TICK}
 
 
@@ -186,4 +198,5 @@ def setup() -> Router:
     router.message.register(signature_input, JobInput.signature)
     router.callback_query.register(crew, JobCb.filter(F.action == JobAction.CREW))
     router.callback_query.register(check, JobCb.filter(F.action == JobAction.CHECK))
+    router.callback_query.register(claim, ClaimCb.filter())
     return router

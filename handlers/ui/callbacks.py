@@ -289,6 +289,12 @@ class JobCb(Canonical, prefix="jb"):
     arg: Int = 0
 
 
+class ClaimCb(Canonical, prefix="jc"):
+    """A claim on an order, from its card (handlers/installation)."""
+
+    deal_id: Int
+
+
 class NewTaskAction(StrEnum):
     """A manual task (/task): its due time and (a leader) its assignee."""
 
@@ -382,6 +388,7 @@ ALL_CALLBACKS: tuple[type[Canonical], ...] = (
     TaskCb,
     AssignCb,
     JobCb,
+    ClaimCb,
     TaskListCb,
     NewTaskCb,
     NextContactCb,

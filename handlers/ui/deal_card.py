@@ -28,7 +28,7 @@ from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from handlers.ui import cards, fmt, screen, timeline
-from handlers.ui.callbacks import DealAction, DealCb, InstallmentAction, InstallmentCb
+from handlers.ui.callbacks import ClaimCb, DealAction, DealCb, InstallmentAction, InstallmentCb
 from handlers.ui.context import Ctx
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
@@ -195,6 +195,8 @@ def card_keyboard(card: DealCard, lang: str) -> InlineKeyboardMarkup:
                 button(t("deal.btn.exclude_chat", lang), card_cb(card, DealAction.EXCLUDE_CHAT))
             )
     rows.append(row)
+    if card.pipeline.role == "fulfilment" and card.stage.kind == "won" and card.may_edit:
+        rows.append([button(t("deal.btn.claim", lang), ClaimCb(deal_id=card.id))])
     for link in card.links:  # the order of a sale, the sale of an order, a claim
         name = label(lang, link.pipeline, link.pipeline_en)
         rows.append([open_button(link.deal_id, lang, f"🔗 {name} #{link.deal_id}")])

@@ -278,6 +278,13 @@ async def _check_paid(uow: UnitOfWork, deal: Deal, target: Stage) -> None:
         raise RuleViolation("money_owed", stage=target.name, amount=left)
 
 
+def items_of(need: str | None) -> list[str]:
+    """A sale's need as items to install: one per line or per ";" ("Kitchen window;
+    Bedroom window"), the whole need when it has no such breaks."""
+    parts = [p.strip() for line in (need or "").splitlines() for p in line.split(";")]
+    return [p[:200] for p in parts if p][:50]
+
+
 def _link_applies(when: str, deal: Deal) -> bool:
     if when == "with_installments":
         return deal.with_installments
@@ -322,7 +329,7 @@ async def _linked_copy(
         search_text=deal.search_text,
     )
     if "items" in carry:
-        copy.items = list(deal.items or ([deal.need] if deal.need else []))
+        copy.items = list(deal.items or items_of(deal.need))
     await birth(uow, actor, copy, rules)
     if "files" in carry:
         rows, _ = await uow.repo.timeline.files(deal.id, 0, 200, with_messages=False)
