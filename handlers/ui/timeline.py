@@ -105,6 +105,8 @@ def body(entry: TimelineEntry, lang: str, tz: tzinfo, width: int = 200) -> str:
         return f"{head}: {text}" if text else head
     if kind == ActivityKind.FILE:
         caption = escape(fmt.short(entry.caption, width)) if entry.caption else ""
+        if p.get("job"):  # an installation's photo before / after, the client's signature
+            caption = t(f"timeline.job.{p['job']}", lang)
         return _media(entry, lang) + (f": {caption}" if caption else "")
     if kind == ActivityKind.REASSIGNED:
         return t(
@@ -129,6 +131,9 @@ def body(entry: TimelineEntry, lang: str, tz: tzinfo, width: int = 200) -> str:
         dues = _dues(p.get("dues"), lang)
         plan = escape(fmt.short(dues, width)) if dues is not None else text
         return t("timeline.plan", lang, text=plan)
+    if kind == ActivityKind.SYSTEM and isinstance(p.get("installed"), list):
+        left = p.get("left") if isinstance(p.get("left"), list) else []
+        return t("timeline.installed", lang, done=len(p["installed"]), left=len(left))
     if kind == ActivityKind.MESSAGE_DELETED:
         return t("timeline.msg_deleted", lang)
     if kind in (ActivityKind.MESSAGE_IN, ActivityKind.MESSAGE_OUT, ActivityKind.MESSAGE_EDITED):

@@ -281,7 +281,7 @@ async def add_photo(
         media_type="photo",
         file_id=file_id,
         file_unique_id=file_unique_id,
-        caption=phase,
+        payload={"job": phase},
     )
     await commit(uow, "task")
     return await job_card(uow, task)
@@ -380,7 +380,7 @@ async def sign_off(
         task_id=task.id,
         media_type=media_type,
         file_id=file_id,
-        caption="signature",
+        payload={"job": "signature"},
     )
     pending = await uow.repo.tasks.open_for_deal(deal.id, TaskKind.QUALITY_CHECK)
     if pending:  # signed again: the check already waits
