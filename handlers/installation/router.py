@@ -48,12 +48,11 @@ async def open_job(query: CallbackQuery, callback_data: JobCb, ctx: Ctx) -> None
 async def step(query: CallbackQuery, callback_data: JobCb, ctx: Ctx) -> None:
     """Accept, On my way, a checklist tick: one service call, the card redrawn."""
     task_id, action = callback_data.task_id, callback_data.action
-    if action == JobAction.ACCEPT:
-        card = await installation.accept(ctx.uow, ctx.actor, task_id)
-    elif action == JobAction.ON_MY_WAY:
-        card = await installation.on_my_way(ctx.uow, ctx.actor, task_id)
-    else:
+    if action == JobAction.TICK:
         card = await installation.tick(ctx.uow, ctx.actor, task_id, callback_data.arg)
+    else:
+        name = "accept" if action == JobAction.ACCEPT else "on_my_way"
+        card = await installation.step(ctx.uow, ctx.actor, task_id, name)
     await _show(query, ctx, card)
 
 

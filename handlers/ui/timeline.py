@@ -131,9 +131,10 @@ def body(entry: TimelineEntry, lang: str, tz: tzinfo, width: int = 200) -> str:
         dues = _dues(p.get("dues"), lang)
         plan = escape(fmt.short(dues, width)) if dues is not None else text
         return t("timeline.plan", lang, text=plan)
-    if kind == ActivityKind.SYSTEM and isinstance(p.get("installed"), list):
-        left = p.get("left") if isinstance(p.get("left"), list) else []
-        return t("timeline.installed", lang, done=len(p["installed"]), left=len(left))
+    installed, left = p.get("installed"), p.get("left")
+    if kind == ActivityKind.SYSTEM and isinstance(installed, list):
+        left_n = len(left) if isinstance(left, list) else 0
+        return t("timeline.installed", lang, done=len(installed), left=left_n)
     if kind == ActivityKind.MESSAGE_DELETED:
         return t("timeline.msg_deleted", lang)
     if kind in (ActivityKind.MESSAGE_IN, ActivityKind.MESSAGE_OUT, ActivityKind.MESSAGE_EDITED):

@@ -19,6 +19,7 @@ itself and see no money but what they must collect.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +32,7 @@ from services.permissions import Action, Actor, require
 from services.sales import stage as stage_core
 from services.sales.pipelines import rules_by_role, rules_for
 from services.tasks import (
+    TaskCard,
     close_and_cancel,
     create_task,
     future,
@@ -197,20 +199,17 @@ async def assign_crew(
     return await job_card(uow, job_task)
 
 
-async def accept(
-    uow: UnitOfWork, actor: Actor, task_id: int, expected_version: int | None = None
-) -> JobCard:
-    """The installer takes the job (the measurement chain's step, for their own job)."""
-    await _own_job(uow, actor, task_id, None)
-    task = (await measurement.accept(uow, actor, task_id, expected_version)).task
-    return await job_card(uow, await load_task(uow, actor, task.id, Action.INSTALL_ACT))
+# Accept / On my way: the measurement chain's own steps (they take either field job).
+FieldStep = Callable[[UnitOfWork, Actor, int, int | None], Awaitable[TaskCard]]
+STEPS: dict[str, FieldStep] = {"accept": measurement.accept, "on_my_way": measurement.on_my_way}
 
 
-async def on_my_way(
-    uow: UnitOfWork, actor: Actor, task_id: int, expected_version: int | None = None
+async def step(
+    uow: UnitOfWork, actor: Actor, task_id: int, name: str, expected_version: int | None = None
 ) -> JobCard:
+    """A step of the installer's own job ("accept", "on_my_way")."""
     await _own_job(uow, actor, task_id, None)
-    task = (await measurement.on_my_way(uow, actor, task_id, expected_version)).task
+    task = (await STEPS[name](uow, actor, task_id, expected_version)).task
     return await job_card(uow, await load_task(uow, actor, task.id, Action.INSTALL_ACT))
 
 
@@ -253,6 +252,12 @@ async def tick(
     return await job_card(uow, task)
 
 
+def _check_file(file_id: object) -> None:
+    """A Telegram file id as the client sent it (ids, never bytes)."""
+    if not isinstance(file_id, str) or not 0 < len(file_id) <= 256:
+        raise ValidationError("attachments", "invalid")
+
+
 async def add_photo(
     uow: UnitOfWork,
     actor: Actor,
@@ -265,8 +270,7 @@ async def add_photo(
     task = await _own_job(uow, actor, task_id, None)
     if phase not in PHASES:
         raise ValidationError("phase", "unknown")
-    if not isinstance(file_id, str) or not 0 < len(file_id) <= 256:
-        raise ValidationError("attachments", "invalid")
+    _check_file(file_id)
     photos = dict((task.payload or {}).get("photos") or {})
     if sum(photos.values()) >= MAX_PHOTOS:
         raise ValidationError("attachments", "too_many", max=MAX_PHOTOS)
@@ -368,10 +372,9 @@ async def sign_off(
     jobs = await uow.repo.tasks.of_deal(deal.id, TaskKind.INSTALL)
     if any(j.status != TaskStatus.DONE for j in jobs):
         raise RuleViolation("job_not_done")
-    if media_type not in ("photo", "document") or not isinstance(file_id, str):
+    if media_type not in ("photo", "document"):
         raise ValidationError("attachments", "invalid")
-    if not 0 < len(file_id) <= 256:
-        raise ValidationError("attachments", "invalid")
+    _check_file(file_id)
     timeline.record(
         uow,
         ActivityKind.FILE,

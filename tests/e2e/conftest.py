@@ -227,7 +227,7 @@ def _ready(bot: BotProcess) -> bool:
         return sock.connect_ex(("127.0.0.1", int(bot.env["WEBHOOK_PORT"]))) == 0
 
 
-def _start_bot(
+def start_bot(
     mode: str, emulator: Emulator, workdir: Path, extra_env: dict[str, str]
 ) -> BotProcess:
     token = new_token(mode)
@@ -290,7 +290,7 @@ def bot(
     if mode == "webhook":
         extra = webhook_env()
     workdir = tmp_path_factory.mktemp(f"voronka-{mode}")
-    bot = _start_bot(mode, emulator, workdir, extra)
+    bot = start_bot(mode, emulator, workdir, extra)
     try:
         yield bot
     finally:

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 import pytest
 
 from handlers.ui.i18n import t
-from tests.e2e.client import BotMessage, TgUser
-from tests.e2e.conftest import BotProcess, Emulator, _start_bot, stop_process
+from tests.e2e.client import BotMessage, Emulator, TgUser
+from tests.e2e.conftest import BotProcess, start_bot, stop_process
 from tests.e2e.test_flows import (
     EN,
     in_stage,
@@ -36,7 +36,7 @@ CHECKS = ("Dismantling", "Installation", "Foam and sealing", "Slopes", "Sills", 
 @pytest.fixture(scope="module")
 def bot(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:
     workdir = tmp_path_factory.mktemp("voronka-fulfilment")
-    process = _start_bot("polling", emulator, workdir, {"REMINDER_SWEEP_SECONDS": "1"})
+    process = start_bot("polling", emulator, workdir, {"REMINDER_SWEEP_SECONDS": "1"})
     try:
         yield process
     finally:

@@ -53,7 +53,7 @@ async def test_job_flow_partial_then_done_signed_checked_and_a_claim(uow_factory
     assert card.to_collect == 0 and card.installer_id == igor.id
     assert card.map_url and card.map_url.startswith("https://yandex.ru/maps/")
     async with uow_factory() as uow:
-        await installation.accept(uow, igor, job_id)
+        await installation.step(uow, igor, job_id, "accept")
     for phase in ("before", "after"):
         async with uow_factory() as uow:
             await installation.add_photo(uow, igor, job_id, phase, f"photo-{phase}")
