@@ -261,6 +261,42 @@ async def on_stage_entry(
     )
 
 
+# An order's dates (issue 24): the manager's reminder on the day, (title, English title).
+DATE_REMINDERS = {
+    "production_at": ("Срок производства: заказ готов?", "Production date: is the order ready?"),
+    "delivery_at": ("Срок доставки: заказ доставлен?", "Delivery date: has it been delivered?"),
+}
+
+
+async def date_reminder(
+    uow: UnitOfWork, deal: Deal, field: str, actor_id: int | None
+) -> Task | None:
+    """The manager's reminder on an order's production or delivery date (set when the deal
+    entered the stage that needs it); a date set again moves the open reminder."""
+    when = getattr(deal, field, None)
+    if field not in DATE_REMINDERS or when is None or deal.manager_id is None:
+        return None
+    for task in await uow.repo.tasks.open_for_deal(deal.id, TaskKind.CUSTOM):
+        if (task.payload or {}).get("date_field") == field:
+            if task.due_at != when:
+                task.due_at = when
+                await outbox.cancel_pending(uow, task_id=task.id, kinds=[Kind.TASK_DUE])
+                await uow.flush()
+                await _schedule(uow, task, new=False)
+            return task
+    title, title_en = DATE_REMINDERS[field]
+    return await create_task(
+        uow,
+        kind=TaskKind.CUSTOM,
+        title=title,
+        due_at=when,
+        created_by_id=actor_id,
+        deal_id=deal.id,
+        assignee_id=deal.manager_id,
+        payload={"title_en": title_en, "date_field": field, "auto": True},
+    )
+
+
 async def _recipients(uow: UnitOfWork, task: Task) -> list[int]:
     if task.assignee_id is not None:
         return [task.assignee_id]

@@ -21,7 +21,7 @@ from services.errors import DealClosed, FieldRequired, NotFound, RuleViolation, 
 from services.permissions import Action, Actor, can, require
 from services.sales.pipeline_config import REQUIRABLE_FIELDS
 from services.sales.pipelines import PipelineRules, rules_by_code, rules_for, stale_days
-from services.tasks import on_stage_entry
+from services.tasks import DATE_REMINDERS, date_reminder, on_stage_entry
 from storage.enums import ActivityKind, PipelineRole, StageKind
 from storage.models import Company, Contact, Deal, Lead, LossReason, Stage, StageHistory
 from storage.uow import UnitOfWork
@@ -259,6 +259,9 @@ async def enter(
         deal.loss_reason_id = None
         deal.loss_comment = None
     await on_stage_entry(uow, deal, target, actor.employee_id)
+    for field in DATE_REMINDERS:
+        if field in target.required_fields:
+            await date_reminder(uow, deal, field, actor.employee_id)
     return await follow_links(uow, actor, deal, target)
 
 

@@ -37,6 +37,19 @@ class FulfilmentRepo(Repo):
         )
         return {int(i): (p, at) for i, p, at in rows}
 
+    async def past_date_in_stage(
+        self, stage_id: int, field: str, now: datetime, limit: int = 500
+    ) -> Sequence[Deal]:
+        """Deals at the stage whose date `field` (production_at, delivery_at) has passed."""
+        column = getattr(Deal, field)
+        rows = await self.session.scalars(
+            select(Deal)
+            .where(Deal.stage_id == stage_id, column.is_not(None), column < now)
+            .order_by(Deal.id)
+            .limit(limit)
+        )
+        return rows.all()
+
     async def crew_jobs(self, start: datetime, end: datetime) -> list[tuple[int, str, int]]:
         """(installer id, status, jobs) of installation jobs due in [start, end), cancelled
         and declined left out."""

@@ -10,10 +10,10 @@ from sqlalchemy import select
 
 from services.errors import PermissionDenied, RuleViolation
 from services.sales import deals
-from services.work import installation, installments
+from services.work import installation, installments, orders
 from storage.enums import TaskKind
-from storage.models import Activity, Task
-from tests.factories import cast, open_tasks, order_at_installation, stage_code
+from storage.models import Activity, Reminder, Task
+from tests.factories import cast, contract_signed, open_tasks, order_at_installation, stage_code
 
 CHECKS = ("dismantling", "installation", "foam", "slopes", "sills", "cleanup")
 
@@ -130,3 +130,32 @@ async def test_refusals_leave_the_job_unchanged(uow_factory, clock, crew):
     async with uow_factory() as uow:
         task = await uow.repo.get(Task, job_id)
         assert task.status == "open" and task.payload["photos"] == {}
+
+
+async def test_order_dates_remind_and_a_slipped_date_alerts_the_manager_once(
+    uow_factory, clock, crew
+):
+    ann = crew["ann"]
+    card = await contract_signed(uow_factory, ann, clock, amount="100000")
+    async with uow_factory() as uow:
+        [link] = (await deals.win(uow, ann, card.id, None)).links
+    async with uow_factory() as uow:
+        order = await deals.get_card(uow, ann, link.deal_id)
+        stage = next(s for s in order.pipeline.stages if s.code == "in_production")
+        when = clock.now() + timedelta(days=5)
+        await deals.move_to(uow, ann, order.id, stage.id, order.version, {"production_at": when})
+    [reminder] = await open_tasks(uow_factory, order.id, TaskKind.CUSTOM)
+    assert reminder.due_at == when and reminder.assignee_id == ann.id
+    assert reminder.payload["title_en"] == "Production date: is the order ready?"
+    async with uow_factory() as uow:
+        assert await orders.slipped_scan(uow) == 0  # not yet
+    clock.advance(days=6)
+    for expected in (1, 0):  # once per date
+        async with uow_factory() as uow:
+            assert await orders.slipped_scan(uow) == expected
+    async with uow_factory() as uow:
+        [alert] = (
+            await uow.session.scalars(select(Reminder).where(Reminder.kind == "deal.date_slipped"))
+        ).all()
+    assert alert.recipient_id == ann.id and alert.deal_id == order.id
+    assert alert.payload["field"] == "production_at"
