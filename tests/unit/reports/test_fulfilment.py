@@ -3,13 +3,16 @@ contract to the installation (median, 75th percentile), crew load, claims per cr
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
 
+from handlers.funnel.views import screen_text
 from services.errors import PermissionDenied
 from services.reports.analytics import Period, ReportFilter
 from services.reports.fulfilment import fulfilment, percentile
+from services.reports.screens import ReportKind, report_screen
 from storage.models import Stage, StageHistory, Task
 from tests.factories import bare_deal, cast
 
@@ -101,6 +104,17 @@ async def test_lead_time_crew_load_and_claims_by_hand(uow_factory, make_actor):
     crews = {(r.name, r.jobs, r.done, r.claims) for r in report.crews}
     # Igor: three March jobs (two done), claims on o1 and o2; Ilya: one, and o2's claim.
     assert crews == {("Igor", 3, 2, 2), ("Ilya", 1, 1, 1)}
+    # On /funnel: under the Order fulfilment pipeline's funnel, for a leader.
+    async with uow_factory() as uow:
+        pipeline = await uow.repo.pipelines.by_role("fulfilment")
+        assert pipeline is not None
+        chosen = replace(MARCH, pipeline_id=pipeline.id)
+        screen = await report_screen(uow, staff["lee"], ReportKind.PERIOD, chosen)
+    assert screen.fulfilment == report
+    text = screen_text(screen, "en", UTC)
+    assert "Contract → installed: median 11.5 d, 75% within 14.8 d (4 orders)" in text
+    assert "🔧 Igor: jobs 3, done 2, claims 2" in text
+    assert "🔧 Ilya: jobs 1, done 1, claims 1" in text
     async with uow_factory() as uow:
         with pytest.raises(PermissionDenied):
             await fulfilment(uow, staff["ann"], MARCH)
