@@ -47,6 +47,7 @@ from services.intake import business
 from services.permissions import Action, Actor, require
 from services.sales import deals, pipelines
 from services.sales import timeline as timelines
+from services.sales.pipeline_config import DATE_FIELDS
 from storage.enums import ActivityKind
 from storage.uow import UnitOfWork
 
@@ -108,10 +109,6 @@ async def move(query: CallbackQuery, callback_data: DealCb, ctx: Ctx) -> None:
         await _ask_field(query, callback_data, exc.field, {}, ctx)
         return
     await deal_card.show(query, ctx, card)
-
-
-# Fields typed as a date and time (the rest are text).
-DATE_FIELDS = ("measurement_at", "next_contact_at", "production_at", "delivery_at")
 
 
 async def _ask_field(

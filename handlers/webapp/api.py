@@ -63,6 +63,7 @@ from services.reports.analytics import (
     VelocityReport,
 )
 from services.sales import board, deals
+from services.sales.pipeline_config import DATE_FIELDS
 from services.team import employees
 from storage.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -71,7 +72,6 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 PREFIX = "/app"
 API = PREFIX + "/api"
-DATE_FIELDS = ("measurement_at", "next_contact_at")
 PERIODS = (
     Period.THIS_WEEK,
     Period.LAST_WEEK,

@@ -36,6 +36,9 @@ REQUIRABLE_FIELDS = frozenset(
     }
 )
 
+# Of those, the ones that take a date and time (typed "tomorrow 10:00", a date input).
+DATE_FIELDS = ("measurement_at", "next_contact_at", "production_at", "delivery_at")
+
 PipelineRole = Literal[
     "leads", "sales", "deferred", "installments", "fulfilment", "claims", "refusal", "custom"
 ]

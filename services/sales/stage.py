@@ -19,7 +19,7 @@ from services.common import check_version, commit, employee_name, flush, is_id
 from services.dto import DealCard, DealLink, StageInfo
 from services.errors import DealClosed, FieldRequired, NotFound, RuleViolation, ValidationError
 from services.permissions import Action, Actor, can, require
-from services.sales.pipeline_config import REQUIRABLE_FIELDS
+from services.sales.pipeline_config import DATE_FIELDS, REQUIRABLE_FIELDS
 from services.sales.pipelines import PipelineRules, rules_by_code, rules_for, stale_days
 from services.tasks import DATE_REMINDERS, date_reminder, on_stage_entry
 from storage.enums import ActivityKind, PipelineRole, StageKind
@@ -135,7 +135,7 @@ def apply_fields(deal: Deal, fields: Fields | None, now: datetime) -> None:
             raise ValidationError(key, "unknown_field")
         if key == "amount":
             deal.amount = validation.amount(raw)  # type: ignore[arg-type]
-        elif key in ("measurement_at", "next_contact_at", "production_at", "delivery_at"):
+        elif key in DATE_FIELDS:
             if not isinstance(raw, datetime) or raw.tzinfo is None:
                 raise ValidationError(key, "not_a_datetime")
             if raw <= now:
