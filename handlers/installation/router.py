@@ -96,12 +96,16 @@ async def photo_input(message: Message, ctx: Ctx) -> None:
     )
 
 
-async def done(query: CallbackQuery, callback_data: JobCb, ctx: Ctx) -> None:
+async def done(
+    query: CallbackQuery, callback_data: JobCb, ctx: Ctx, web_app_url: str | None = None
+) -> None:
     card = await installation.finish(ctx.uow, ctx.actor, callback_data.task_id)
     await screen.edit(query, view.job_text(card, ctx.lang, ctx.tz, ctx.t("job.done")), None)
     msg = screen.message_of(query)
     if msg is not None:
-        await msg.answer(ctx.t("job.sign.offer"), reply_markup=view.sign_keyboard(card, ctx.lang))
+        await msg.answer(
+            ctx.t("job.sign.offer"), reply_markup=view.sign_keyboard(card, ctx.lang, web_app_url)
+        )
 
 
 async def partial(query: CallbackQuery, callback_data: JobCb, ctx: Ctx) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import tzinfo
 from html import escape
 
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
 
 from handlers.ui.callbacks import JobAction, JobCb
 from handlers.ui.fmt import money, when
@@ -131,10 +131,15 @@ def partial_keyboard(card: JobCard, left: set[int], lang: str) -> InlineKeyboard
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def sign_keyboard(card: JobCard, lang: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        inline_keyboard=[[button(t("job.btn.sign", lang), _cb(card, JobAction.SIGN))]]
-    )
+def sign_keyboard(card: JobCard, lang: str, web_app_url: str | None) -> InlineKeyboardMarkup:
+    """The client signs: drawn on the screen in the Mini App (when there is one,
+    static/sign.html), or a picture of the signed paper sent in the chat."""
+    rows = [[button(t("job.btn.sign", lang), _cb(card, JobAction.SIGN))]]
+    if web_app_url:
+        url = f"{web_app_url.split('?')[0].rstrip('/')}/static/sign.html?task={card.task_id}"
+        draw = InlineKeyboardButton(text=t("job.btn.sign_draw", lang), web_app=WebAppInfo(url=url))
+        rows.insert(0, [draw])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def back_keyboard(task_id: int, lang: str) -> InlineKeyboardMarkup:

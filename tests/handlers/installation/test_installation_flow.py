@@ -6,8 +6,11 @@ acceptance while money is owed)."""
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from aiogram.types import PhotoSize
+from aiohttp import ClientSession
 
 from handlers.ui.callbacks import JobAction, JobCb
 from services.work import installation
@@ -22,6 +25,7 @@ from tests.factories import (
     to,
 )
 from tests.tg import tg_user
+from tests.webapp_kit import auth, serve, sign_init_data
 
 DENIED = "⚠️ Нет доступа."
 CHECKS = 6
@@ -119,3 +123,52 @@ async def test_done_signed_then_acceptance_refused_while_money_is_owed(
     assert refused.alert == DENIED
     async with uow_factory() as uow:
         assert (await installation.view(uow, crew["igor"], job_id)).to_collect == 3_000_000
+
+
+PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+async def test_the_signature_drawn_in_the_mini_app(
+    harness, db_url, uow_factory, clock, crew, db_snapshot
+):
+    """POST /app/api/jobs/<task>/signature: another installer, a manager, junk and a job not
+    yet done are refused with nothing saved; the installer's own finished job takes it."""
+    order_id, job_id, card = await job_on_phone(harness, uow_factory, clock, crew)
+    server = await serve(harness, db_url, uow_factory)
+    url = f"/app/api/jobs/{job_id}/signature"
+    good = {"png": base64.b64encode(PNG_BYTES).decode()}
+
+    def head(who: str):
+        return auth(sign_init_data(crew[who].telegram_id, clock.now()))
+
+    try:
+        async with ClientSession(base_url=str(server.make_url(""))) as app:
+            before = await db_snapshot()
+            for who, body, status in (
+                ("ilya", good, 403),
+                ("ann", good, 403),
+                ("igor", {"png": "not base64!"}, 422),
+                ("igor", {"png": base64.b64encode(b"GIF89a").decode()}, 422),
+                ("igor", good, 422),  # the job is not done yet
+            ):
+                r = await app.post(url, json=body, headers=head(who))
+                assert r.status == status, (who, await r.text())
+            assert await db_snapshot() == before
+            async with uow_factory() as uow:
+                await installation.step(uow, crew["igor"], job_id, "accept")
+                for i in range(CHECKS):
+                    await installation.tick(uow, crew["igor"], job_id, i)
+                for phase in ("before", "after"):
+                    await installation.add_photo(uow, crew["igor"], job_id, phase, f"f-{phase}")
+                await installation.finish(uow, crew["igor"], job_id)
+            r = await app.post(url, json=good, headers=head("igor"))
+            assert r.status == 200, await r.text()
+            assert (await r.json())["message"].startswith("✍️")
+    finally:
+        await server.close()
+    [check] = await open_tasks(uow_factory, order_id, TaskKind.QUALITY_CHECK)
+    async with uow_factory() as uow:
+        files = await uow.repo.timeline.files(order_id, 0, 50)
+    signature = [a for a in files[0] if (a.payload or {}).get("job") == "signature"]
+    assert len(signature) == 1 and signature[0].file_id.startswith("sent-doc-")
+    assert check.assignee_role == "head_installer"
