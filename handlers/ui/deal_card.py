@@ -211,11 +211,8 @@ def _installment_rows(card: DealCard, lang: str) -> list[list[InlineKeyboardButt
     if card.pipeline.role == "installments" or card.owed:
         cb = InstallmentCb(action=InstallmentAction.PAY, deal_id=card.id, v=card.version)
         return [[button(t("installments.btn.pay", lang), cb)]]
-    if (
-        card.pipeline.role == "sales"
-        and card.next_stage is not None
-        and card.next_stage.kind == "won"
-    ):
+    after_sale = card.pipeline.role in ("fulfilment", "claims")  # an order is not sold twice
+    if not after_sale and card.next_stage is not None and card.next_stage.kind == "won":
         cb = InstallmentCb(action=InstallmentAction.WIN, deal_id=card.id, v=card.version)
         return [[button(t("installments.btn.win", lang), cb)]]
     return []
