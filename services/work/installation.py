@@ -185,18 +185,32 @@ async def assign_crew(
     job = (stage.extras or {}).get("job") or {}
     await close_and_cancel(uow, task, TaskStatus.DONE)
     task.payload = {**(task.payload or {}), "installer_id": installer.id}
-    job_task = await create_task(
+    job_task = await _new_job(uow, actor, deal, installer.id, due, job, list(deal.items or ()))
+    await commit(uow, "deal")
+    return await job_card(uow, job_task)
+
+
+async def _new_job(
+    uow: UnitOfWork,
+    actor: Actor,
+    deal: Deal,
+    installer_id: int,
+    due: datetime,
+    job: dict[str, Any],
+    items: list[str],
+) -> Task:
+    """An installation job for the installer on `due`: the stage's checklist and photos
+    (`job`), the items to install, nothing ticked or sent yet."""
+    return await create_task(
         uow,
         kind=TaskKind.INSTALL,
         title=deal.title,
         due_at=due,
         created_by_id=actor.id,
         deal_id=deal.id,
-        assignee_id=installer.id,
-        payload={"job": job, "items": list(deal.items or ()), "ticked": [], "photos": {}},
+        assignee_id=installer_id,
+        payload={"job": job, "items": items, "ticked": [], "photos": {}},
     )
-    await commit(uow, "deal")
-    return await job_card(uow, job_task)
 
 
 # Accept / On my way: the measurement chain's own steps (they take either field job).
@@ -331,16 +345,8 @@ async def finish(
     )
     if rest:
         again = future(again_at or next_morning(uow), now, "when")
-        await create_task(
-            uow,
-            kind=TaskKind.INSTALL,
-            title=deal.title,
-            due_at=again,
-            created_by_id=actor.id,
-            deal_id=deal.id,
-            assignee_id=task.assignee_id,
-            payload={"job": _job(task), "items": rest, "ticked": [], "photos": {}},
-        )
+        assert task.assignee_id is not None  # an installation job is always someone's
+        await _new_job(uow, actor, deal, task.assignee_id, again, _job(task), rest)
     else:
         await _move_on(uow, actor, deal)
     await commit(uow, "deal")
