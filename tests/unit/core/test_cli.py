@@ -160,10 +160,13 @@ def test_migrate_creates_the_database_and_a_second_run_is_a_no_op(tmp_path: Path
     assert first.returncode == 0, first.stderr
     assert db.exists()
     assert f"schema: empty -> {head}" in first.stdout
-    assert "pipelines added (4): leads, sales, deferred, installments" in first.stdout
+    assert (
+        "pipelines added (6): leads, sales, deferred, installments, fulfilment, claims"
+        in first.stdout
+    )
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(head,)]
-        assert conn.execute("SELECT count(*) FROM pipelines").fetchone() == (4,)
+        assert conn.execute("SELECT count(*) FROM pipelines").fetchone() == (6,)
     conn.close()
     before = _dump(db)
 
