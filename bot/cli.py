@@ -225,6 +225,19 @@ def _stage_line(stage: Any, pipeline_strict: bool) -> list[str]:
             f"{'':<33}task on entry: {task.title!r} ({task.kind}) -> {target}, "
             f"due in {task.due_in_hours:g}h"
         )
+    for link in stage.links:
+        when = "" if link.when == "always" else f" ({link.when})"
+        lines.append(f"{'':<33}links to: {link.to}{when}, carries {', '.join(link.carry)}")
+    if stage.job is not None:
+        job = stage.job
+        lines.append(
+            f"{'':<33}job: {len(job.checklist)} checks, photos "
+            f"{job.photos_before} before / {job.photos_after} after"
+        )
+    if stage.final_payment_percent is not None:
+        lines.append(f"{'':<33}final payment due: {stage.final_payment_percent}% of the amount")
+    if stage.debt_blocks:
+        lines.append(f"{'':<33}refused while money is owed")
     return lines
 
 

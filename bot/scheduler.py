@@ -29,7 +29,7 @@ from services import backups
 from services.clock import Clock
 from services.outbox.queue import Notifier, Sweeper
 from services.policy import CompanyPolicy
-from services.work import installments, rotting
+from services.work import installments, orders, rotting
 from services.work import jobs as work_jobs
 from storage.uow import UnitOfWork
 
@@ -116,7 +116,7 @@ class ReminderJobs:
 
     async def scan(self) -> None:
         """Generators: escalations, installment overdue, deferred contact dates, stale
-        deals."""
+        deals, orders' slipped dates."""
         policy = self.policy
         await self._run(
             "escalate", lambda uow: work_jobs.escalate_overdue(uow, policy.escalation_delay)
@@ -127,6 +127,7 @@ class ReminderJobs:
         )
         await self._run("deferred", work_jobs.deferred_due_scan)
         await self._run("rotting", rotting.rot_scan)
+        await self._run("order dates", orders.slipped_scan)
 
     async def morning_summary(self) -> None:
         await self._run(

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from aiogram import Bot
 from aiogram.fsm.storage.base import BaseStorage
+from aiogram.types import BufferedInputFile
 from aiohttp import web
 
 from bot.settings import Settings
@@ -31,12 +32,18 @@ def webapp_state(
     async def redraw(actor: Actor, lang: str, card: DealCard) -> None:
         await refresh_in_chat(bot, storage, actor, lang, tz, card)
 
+    async def send_file(chat_id: int, content: bytes, filename: str) -> str:
+        sent = await bot.send_document(chat_id, BufferedInputFile(content, filename))
+        assert sent.document is not None
+        return sent.document.file_id
+
     return api.WebAppState(
         uow_factory=uow_factory,
         bot_token=settings.require_token(),
         tz=tz,
         max_age=settings.web_app_max_age,
         on_deal_changed=redraw,
+        send_file=send_file,
     )
 
 

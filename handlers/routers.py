@@ -22,6 +22,7 @@ from handlers.followups import router as followups
 from handlers.funnel import router as funnel
 from handlers.http import intake
 from handlers.imports import router as imports
+from handlers.installation import router as installation
 from handlers.installments import router as installments
 from handlers.leads import router as leads
 from handlers.measurement import router as measurement
@@ -42,6 +43,7 @@ def routers() -> list[Router]:
         team,
         tasks,
         measurement,
+        installation,
         followups,
         installments,
         funnel,

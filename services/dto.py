@@ -152,6 +152,22 @@ class DealCard:
     stale_days: int | None = None  # days in the stage, when past its rot_after_days
     loss_comment: str | None = None  # what the manager wrote with the loss reason
     measurer_id: int | None = None  # the measurer assigned (a stage may require one)
+    # Linked deals (issue 24): the sale of an order, the order of a sale, a claim...
+    links: tuple[DealLink, ...] = ()
+    items: tuple[str, ...] = ()  # an order's items to install
+    production_at: datetime | None = None
+    delivery_at: datetime | None = None
+    owed: int = 0  # an order's unpaid final payment (kopecks)
+
+
+@dataclass(frozen=True)
+class DealLink:
+    """A deal linked to the one on the card: its id, title and pipeline's names."""
+
+    deal_id: int
+    title: str
+    pipeline: str
+    pipeline_en: str | None
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,9 @@ class Action(StrEnum):
     TASK_VIEW = "task.view"
     TASK_ACT = "task.act"
     ASSIGN_MEASURER = "task.assign_measurer"
+    ASSIGN_CREW = "task.assign_crew"  # the head of installation's choice of a crew
+    QUALITY_CHECK = "task.quality_check"
+    INSTALL_ACT = "task.install"  # a step of an installation job: its own installer only
     TEAM_MANAGE = "team.manage"
     CONFIG_EDIT = "config.edit"
     REPORTS_OWN = "reports.own"
@@ -92,6 +95,8 @@ _ROLE_ONLY: dict[Action, tuple[Role, ...]] = {
     Action.REPORTS_ALL: (Role.LEADER, Role.ADMIN),
     Action.IMPORT: (Role.LEADER, Role.ADMIN),
     Action.ASSIGN_MEASURER: (Role.HEAD_MEASURER, Role.LEADER, Role.ADMIN),
+    Action.ASSIGN_CREW: (Role.HEAD_INSTALLER, Role.LEADER, Role.ADMIN),
+    Action.QUALITY_CHECK: (Role.HEAD_INSTALLER, Role.LEADER, Role.ADMIN),
 }
 
 
@@ -132,6 +137,10 @@ def can(actor: Actor, action: Action, obj: object = None) -> bool:
             return True
         # An unassigned lead (site form, import) can be taken by any manager.
         return actor.has(Role.MANAGER) and obj.manager_id in (actor.id, None)
+    if isinstance(obj, Task) and action == Action.INSTALL_ACT:
+        # Only the installer the job was given to: not another crew, not a manager, not a
+        # measurer, not a leader acting for them.
+        return actor.has(Role.INSTALLER) and obj.assignee_id == actor.id
     if isinstance(obj, Task) and action in (Action.TASK_VIEW, Action.TASK_ACT):
         if obj.assignee_id == actor.id:
             return True

@@ -40,9 +40,15 @@ from storage.models import Contact, Deal, Employee, Stage, Task
 from storage.uow import UnitOfWork
 
 # Kinds whose card always goes to the assignee (it carries the buttons of the flow).
-CARD_KINDS = (TaskKind.ASSIGN_MEASURER, TaskKind.MEASURE)
+CARD_KINDS = (
+    TaskKind.ASSIGN_MEASURER,
+    TaskKind.MEASURE,
+    TaskKind.ASSIGN_CREW,
+    TaskKind.INSTALL,
+    TaskKind.QUALITY_CHECK,
+)
 # Kinds closed only through their own flow, never by a plain "Done".
-FLOW_KINDS = (TaskKind.ASSIGN_MEASURER, TaskKind.MEASURE)
+FLOW_KINDS = CARD_KINDS
 
 
 # --- read models --------------------------------------------------------------------------
@@ -255,6 +261,42 @@ async def on_stage_entry(
     )
 
 
+# An order's dates (issue 24): the manager's reminder on the day, (title, English title).
+DATE_REMINDERS = {
+    "production_at": ("Срок производства: заказ готов?", "Production date: is the order ready?"),
+    "delivery_at": ("Срок доставки: заказ доставлен?", "Delivery date: has it been delivered?"),
+}
+
+
+async def date_reminder(
+    uow: UnitOfWork, deal: Deal, field: str, actor_id: int | None
+) -> Task | None:
+    """The manager's reminder on an order's production or delivery date (set when the deal
+    entered the stage that needs it); a date set again moves the open reminder."""
+    when = getattr(deal, field, None)
+    if field not in DATE_REMINDERS or when is None or deal.manager_id is None:
+        return None
+    for task in await uow.repo.tasks.open_for_deal(deal.id, TaskKind.CUSTOM):
+        if (task.payload or {}).get("date_field") == field:
+            if task.due_at != when:
+                task.due_at = when
+                await outbox.cancel_pending(uow, task_id=task.id, kinds=[Kind.TASK_DUE])
+                await uow.flush()
+                await _schedule(uow, task, new=False)
+            return task
+    title, title_en = DATE_REMINDERS[field]
+    return await create_task(
+        uow,
+        kind=TaskKind.CUSTOM,
+        title=title,
+        due_at=when,
+        created_by_id=actor_id,
+        deal_id=deal.id,
+        assignee_id=deal.manager_id,
+        payload={"title_en": title_en, "date_field": field, "auto": True},
+    )
+
+
 async def _recipients(uow: UnitOfWork, task: Task) -> list[int]:
     if task.assignee_id is not None:
         return [task.assignee_id]
@@ -378,13 +420,20 @@ async def _payload(uow: UnitOfWork, task: Task) -> TaskPayload:
     )
 
 
-async def loads_on(uow: UnitOfWork, when: datetime | None) -> list[MeasurerLoad]:
-    measurers = await uow.repo.employees.with_role(Role.MEASURER)
+async def loads_on(
+    uow: UnitOfWork,
+    when: datetime | None,
+    role: Role = Role.MEASURER,
+    kind: TaskKind = TaskKind.MEASURE,
+) -> list[MeasurerLoad]:
+    """The active people of a field `role` (measurers, installers) and how many `kind` jobs
+    each has on the local day of `when`."""
+    measurers = await uow.repo.employees.with_role(role)
     if when is None:
         return [MeasurerLoad(m.id, m.name, 0) for m in measurers]
     day = when.astimezone(dates.zone(policy.of(uow).timezone)).date()
     start, end = dates.local_day_bounds(day, policy.of(uow).timezone)
-    counts = await uow.repo.tasks.measurer_loads([m.id for m in measurers], start, end)
+    counts = await uow.repo.tasks.measurer_loads([m.id for m in measurers], start, end, kind)
     return [MeasurerLoad(m.id, m.name, counts.get(m.id, 0)) for m in measurers]
 
 

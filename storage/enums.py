@@ -11,6 +11,8 @@ class Role(StrEnum):
     MANAGER = "manager"
     HEAD_MEASURER = "head_measurer"
     MEASURER = "measurer"
+    HEAD_INSTALLER = "head_installer"
+    INSTALLER = "installer"
 
 
 class PipelineRole(StrEnum):
@@ -20,6 +22,8 @@ class PipelineRole(StrEnum):
     SALES = "sales"
     DEFERRED = "deferred"
     INSTALLMENTS = "installments"
+    FULFILMENT = "fulfilment"  # an order after the sale: production, delivery, installation
+    CLAIMS = "claims"  # warranty claims on an installed order
     REFUSAL = "refusal"
     CUSTOM = "custom"
 
@@ -119,6 +123,9 @@ class TaskKind(StrEnum):
     MEASURE = "measure"
     DEFERRED_CONTACT = "deferred_contact"
     COLLECT_PAYMENT = "collect_payment"
+    ASSIGN_CREW = "assign_crew"  # the head of installation picks an installer for the day
+    INSTALL = "install"  # the installer's job card
+    QUALITY_CHECK = "quality_check"  # the head's check after the client's sign-off
 
 
 class TaskStatus(StrEnum):

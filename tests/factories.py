@@ -63,6 +63,9 @@ STAFF: dict[str, tuple[str, tuple[str, ...]]] = {
     "hank": ("Hank", ("head_measurer",)),
     "mia": ("Mia", ("measurer",)),
     "max": ("Max", ("measurer",)),
+    "ivan": ("Ivan", ("head_installer",)),
+    "igor": ("Igor", ("installer",)),
+    "ilya": ("Ilya", ("installer",)),
 }
 
 
@@ -196,6 +199,36 @@ async def won_in_three_parts(
         )
     async with uow_factory() as uow:
         return await installments.plan_summary(uow, manager, deal_id)
+
+
+async def order_at_installation(
+    uow_factory: UnitOfWorkFactory, clock: Clock, ann: Actor
+) -> tuple[int, int]:
+    """A won sale of `ann` (two items, 100 000) and its order (issue 24), moved through
+    production and delivery dates to Installation scheduled: (sale id, order id)."""
+    card = await contract_signed(uow_factory, ann, clock, amount="100000")
+    async with uow_factory() as uow:
+        deal = await uow.repo.get(Deal, card.id)
+        assert deal is not None
+        deal.items = ["Окно кухня", "Окно спальня"]
+        await uow.commit()
+    async with uow_factory() as uow:
+        won = await deals.win(uow, ann, card.id, None)
+    [link] = won.links
+    order_id = link.deal_id
+    assert link.pipeline == "Исполнение заказа"
+    steps: dict[str, Any] = {
+        "in_production": {"production_at": clock.now() + timedelta(days=5)},
+        "ready": None,
+        "delivery_scheduled": {"delivery_at": clock.now() + timedelta(days=10)},
+        "installation_scheduled": None,
+    }
+    for code, fields in steps.items():
+        async with uow_factory() as uow:
+            order = await deals.get_card(uow, ann, order_id)
+            stage = next(s for s in order.pipeline.stages if s.code == code)
+            await deals.move_to(uow, ann, order_id, stage.id, order.version, fields=fields)
+    return card.id, order_id
 
 
 # --- reading what the rows became ---------------------------------------------------------

@@ -139,7 +139,11 @@ class RecordingSession(BaseSession):
                 "file_size": len(content),
                 "file_path": f"documents/{method.file_id}",
             }
-        if isinstance(method, (SendPhoto, SendDocument, SendVideo, SendVoice, SendAudio)):
+        if isinstance(method, SendDocument):  # a file the bot sent: Telegram gives it an id
+            sent = self._message(method.chat_id, None, caption=method.caption)
+            ident = f"sent-doc-{sent['message_id']}"
+            return {**sent, "document": {"file_id": ident, "file_unique_id": ident}}
+        if isinstance(method, (SendPhoto, SendVideo, SendVoice, SendAudio)):
             return self._message(method.chat_id, None, caption=method.caption)
         if isinstance(method, SendAnimation):
             return self._message(method.chat_id, None, caption=method.caption)

@@ -53,6 +53,7 @@ from services.intake import business
 from services.permissions import Action, Actor, require
 from services.sales import deals, pipelines
 from services.sales import timeline as timelines
+from services.sales.pipeline_config import DATE_FIELDS
 from services.work import measurement
 from storage.enums import ActivityKind
 from storage.uow import UnitOfWork
@@ -141,9 +142,8 @@ async def _ask_field(
     await screen.ask(target, ctx, DealInput.field, prompt, data=data, markup=markup)
 
 
-# A stage's required dates: said back in words (✅ / ✏️) before the move goes on, and a day
-# without a time asks for the time (handlers/ui/when.py).
-DATE_FIELDS = ("measurement_at", "next_contact_at")
+# A stage's required dates (DATE_FIELDS): said back in words (✅ / ✏️) before the move goes
+# on, and a day without a time asks for the time (handlers/ui/when.py).
 FIELD_CONFIRM, FIELD_CHANGE = 0, 1  # FIELD_OK's arg
 
 

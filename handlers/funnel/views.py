@@ -41,6 +41,7 @@ from services.reports.analytics import (
     VelocityReport,
 )
 from services.reports.drill import DrillKind, DrillPage
+from services.reports.fulfilment import FulfilmentReport
 from services.reports.screens import ReportKind, ReportScreen
 
 WIDTH = 40
@@ -358,7 +359,36 @@ def screen_text(screen: ReportScreen, lang: str, tz: tzinfo) -> str:
     return (
         f"<b>{escape(title)}</b>\n{escape(when)} · {escape(who)}\n"
         f"<pre>{escape(table_text(screen, lang))}</pre>"
+    ) + fulfilment_text(screen.fulfilment, lang)
+
+
+def fulfilment_text(report: FulfilmentReport | None, lang: str) -> str:
+    """Order fulfilment's figures under its funnel: lead time, crews' load and claims."""
+    if report is None:
+        return ""
+
+    def days(value: float | None) -> str:
+        return "—" if value is None else fmt.number(value, lang, 1)
+
+    head = t(
+        "funnel.fulfilment.lead_time",
+        lang,
+        median=days(report.median_days),
+        p75=days(report.p75_days),
+        orders=report.orders,
     )
+    crews = [
+        t(
+            "funnel.fulfilment.crew",
+            lang,
+            name=escape(r.name),
+            jobs=r.jobs,
+            done=r.done,
+            claims=r.claims,
+        )
+        for r in report.crews
+    ]
+    return "\n" + "\n".join([escape(head), *crews])
 
 
 def export_words(lang: str) -> dict[str, str]:

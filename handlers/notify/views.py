@@ -39,6 +39,7 @@ from services.dto import label
 from services.outbox.payloads import (
     AdminUnreachable,
     BackupFailed,
+    DateSlipped,
     DealEssentials,
     DealReassigned,
     DealRotting,
@@ -365,6 +366,16 @@ def deal_rotting(item: OutboxItem, p: DealRotting, lang: str, tz: tzinfo, now: d
     return lines, rows
 
 
+def date_slipped(item: OutboxItem, p: DateSlipped, lang: str, tz: tzinfo, now: datetime) -> Drawn:
+    """An order's production or delivery date passed while it is still at that stage."""
+    stage = label(lang, p.stage, p.stage_en)
+    lines = [
+        t(f"order.slipped.{p.field}", lang, when=fmt.when(p.when, tz, lang), stage=escape(stage)),
+        f"<b>{cut(p.title)}</b>",
+    ]
+    return lines, [[_open_deal(item, lang)]]
+
+
 def admin_unreachable(
     item: OutboxItem, p: AdminUnreachable, lang: str, tz: tzinfo, now: datetime
 ) -> Drawn:
@@ -420,6 +431,7 @@ VIEWS: dict[str, _View[Any]] = {  # Kind -> its view (a Kind is its str value)
     Kind.DIGEST_WEEKLY: _View(Digest, digest),
     Kind.DEAL_REASSIGNED: _View(DealReassigned, deal_reassigned),
     Kind.DEAL_ROTTING: _View(DealRotting, deal_rotting),
+    Kind.DATE_SLIPPED: _View(DateSlipped, date_slipped),
     Kind.LEAD_NEW: _View(LeadNew, lead_new),
 }
 

@@ -288,6 +288,36 @@ class AssignCb(Canonical, prefix="ta"):
     measurer_id: Int
 
 
+class JobAction(StrEnum):
+    """An installation job's card (handlers/installation): the installer's steps, the head's
+    crew choice and quality check."""
+
+    OPEN = "o"  # show the job card
+    ACCEPT = "a"
+    ON_MY_WAY = "w"
+    TICK = "k"  # arg: index into the checklist
+    PHOTOS = "p"  # arg: 0 before, 1 after (then photos are sent)
+    DONE = "d"
+    PARTIAL = "pt"  # choose the items left for another day
+    LEAVE = "l"  # arg: index into the items (toggle "left for later")
+    RESCHEDULE = "r"  # finish today, the chosen items tomorrow
+    SIGN = "s"  # the client's signature
+    CREW = "c"  # arg: the installer's employee id
+    CHECK = "q"  # arg: 1 accepted, 0 a claim
+
+
+class JobCb(Canonical, prefix="jb"):
+    action: JobAction
+    task_id: Int
+    arg: Int = 0
+
+
+class ClaimCb(Canonical, prefix="jc"):
+    """A claim on an order, from its card (handlers/installation)."""
+
+    deal_id: Int
+
+
 class NewTaskAction(StrEnum):
     """A manual task (/task): its due time and (a leader) its assignee."""
 
@@ -382,6 +412,8 @@ ALL_CALLBACKS: tuple[type[Canonical], ...] = (
     DrillCb,
     TaskCb,
     AssignCb,
+    JobCb,
+    ClaimCb,
     TaskListCb,
     NewTaskCb,
     NextContactCb,

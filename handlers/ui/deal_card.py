@@ -28,7 +28,7 @@ from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from handlers.ui import cards, fmt, screen, timeline
-from handlers.ui.callbacks import DealAction, DealCb, InstallmentAction, InstallmentCb
+from handlers.ui.callbacks import ClaimCb, DealAction, DealCb, InstallmentAction, InstallmentCb
 from handlers.ui.context import Ctx
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
@@ -65,6 +65,20 @@ def headline(card: DealCard) -> str | None:
         if fact:
             rest = rest.replace(fact, "")
     return card.title if rest.strip(" :·,-—") else None
+
+
+def order_lines(card: DealCard, lang: str, tz: tzinfo) -> list[str]:
+    """An order's dates and items, and the deals linked to this one (issue 24)."""
+    lines = []
+    if card.production_at:
+        lines.append(t("deal.card.production", lang, when=fmt.when(card.production_at, tz, lang)))
+    if card.delivery_at:
+        lines.append(t("deal.card.delivery", lang, when=fmt.when(card.delivery_at, tz, lang)))
+    if card.items:
+        lines.append(t("deal.card.items", lang, items=escape("; ".join(card.items))))
+    if card.owed:
+        lines.append(t("deal.card.owed", lang, amount=fmt.money(card.owed, lang)))
+    return lines
 
 
 def card_text(card: DealCard, lang: str, tz: tzinfo, notice: str | None = None) -> str:
@@ -114,6 +128,7 @@ def card_text(card: DealCard, lang: str, tz: tzinfo, notice: str | None = None) 
         )
     if card.need:
         lines.append(f"🔎 {escape(card.need[:300])}")
+    lines += order_lines(card, lang, tz)
     lines.append(
         t(
             "deal.card.counts",
@@ -207,6 +222,11 @@ def card_keyboard(card: DealCard, lang: str) -> InlineKeyboardMarkup:
                 button(t("deal.btn.exclude_chat", lang), card_cb(card, DealAction.EXCLUDE_CHAT))
             )
     rows.append(row)
+    if card.pipeline.role == "fulfilment" and card.stage.kind == "won" and card.may_edit:
+        rows.append([button(t("deal.btn.claim", lang), ClaimCb(deal_id=card.id))])
+    for link in card.links:  # the order of a sale, the sale of an order, a claim
+        name = label(lang, link.pipeline, link.pipeline_en)
+        rows.append([open_button(link.deal_id, lang, f"🔗 {name} #{link.deal_id}")])
     if card.may_reassign:
         rows.append([button(t("deal.btn.reassign", lang), card_cb(card, DealAction.REASSIGN))])
     return InlineKeyboardMarkup(inline_keyboard=rows)
@@ -215,10 +235,11 @@ def card_keyboard(card: DealCard, lang: str) -> InlineKeyboardMarkup:
 def _installment_rows(card: DealCard, lang: str) -> list[list[InlineKeyboardButton]]:
     """At the last active stage: "Won with installments" beside the plain move to Won; on an
     Installment control deal: "Record a payment" (handlers/installments/router.py)."""
-    if card.pipeline.role == "installments":
+    if card.pipeline.role == "installments" or card.owed:
         cb = InstallmentCb(action=InstallmentAction.PAY, deal_id=card.id, v=card.version)
         return [[button(t("installments.btn.pay", lang), cb)]]
-    if card.next_stage is not None and card.next_stage.kind == "won":
+    after_sale = card.pipeline.role in ("fulfilment", "claims")  # an order is not sold twice
+    if not after_sale and card.next_stage is not None and card.next_stage.kind == "won":
         cb = InstallmentCb(action=InstallmentAction.WIN, deal_id=card.id, v=card.version)
         return [[button(t("installments.btn.win", lang), cb)]]
     return []

@@ -18,7 +18,14 @@ from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
 
 from handlers.ui import fmt, screen
-from handlers.ui.callbacks import SNOOZE_CHOICES, AssignCb, TaskAction, TaskCb
+from handlers.ui.callbacks import (
+    SNOOZE_CHOICES,
+    AssignCb,
+    JobAction,
+    JobCb,
+    TaskAction,
+    TaskCb,
+)
 from handlers.ui.context import Ctx
 from handlers.ui.deal_card import open_button
 from handlers.ui.fmt import when
@@ -30,6 +37,8 @@ from services.tasks import TaskCard, TaskInfo
 from storage.enums import TaskKind, TaskStatus
 
 OPEN = (TaskStatus.OPEN, TaskStatus.ACCEPTED, TaskStatus.IN_PROGRESS)
+# Installation jobs: their card and buttons are the installation area's (one "Open" here).
+JOB_KINDS = (TaskKind.ASSIGN_CREW, TaskKind.INSTALL, TaskKind.QUALITY_CHECK)
 
 
 def title(info: TaskInfo, lang: str) -> str:
@@ -198,6 +207,9 @@ def task_keyboard(card: TaskCard, lang: str) -> InlineKeyboardMarkup | None:
         rows = assign_rows(info.id, ((m.id, m.name, m.load) for m in card.measurers), lang)
     elif info.kind == TaskKind.DEFERRED_CONTACT:
         rows = deferred_rows(info.id, lang)
+    elif info.kind in JOB_KINDS:  # drawn in full by handlers/installation
+        cb = JobCb(action=JobAction.OPEN, task_id=info.id)
+        return InlineKeyboardMarkup(inline_keyboard=[[button(t("job.btn.open", lang), cb)]])
     else:
         rows = done_snooze_rows(info.id, lang)
     if info.deal_id and info.kind not in (TaskKind.MEASURE, TaskKind.ASSIGN_MEASURER):

@@ -130,6 +130,8 @@ def body(entry: TimelineEntry, lang: str, tz: tzinfo, width: int = 200) -> str:
         return f"{head}: {text}" if text else head
     if kind == ActivityKind.FILE:
         caption = escape(fmt.short(entry.caption, width)) if entry.caption else ""
+        if p.get("job"):  # an installation's photo before / after, the client's signature
+            caption = t(f"timeline.job.{p['job']}", lang)
         return _media(entry, lang) + (f": {caption}" if caption else "")
     if kind == ActivityKind.REASSIGNED:
         return t(
@@ -163,6 +165,10 @@ def body(entry: TimelineEntry, lang: str, tz: tzinfo, width: int = 200) -> str:
         dues = _dues(p.get("dues"), lang, short=width < 200)  # a card's line is short
         plan = escape(fmt.short(dues, width)) if dues is not None else text
         return t("timeline.plan", lang, text=plan)
+    installed, left = p.get("installed"), p.get("left")
+    if kind == ActivityKind.SYSTEM and isinstance(installed, list):
+        left_n = len(left) if isinstance(left, list) else 0
+        return t("timeline.installed", lang, done=len(installed), left=left_n)
     if kind == ActivityKind.MESSAGE_DELETED:
         return t("timeline.msg_deleted", lang)
     if kind in (ActivityKind.MESSAGE_IN, ActivityKind.MESSAGE_OUT, ActivityKind.MESSAGE_EDITED):

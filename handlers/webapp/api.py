@@ -27,6 +27,8 @@ A move that went through redraws the deal's card in the person's chat too
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import time
@@ -65,7 +67,9 @@ from services.reports.analytics import (
     VelocityReport,
 )
 from services.sales import board, deals, edit
+from services.sales.pipeline_config import DATE_FIELDS
 from services.team import employees
+from services.work import installation
 from storage.uow import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -73,7 +77,6 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 PREFIX = "/app"
 API = PREFIX + "/api"
-DATE_FIELDS = ("measurement_at", "next_contact_at")
 PERIODS = (
     Period.THIS_WEEK,
     Period.LAST_WEEK,
@@ -85,6 +88,7 @@ PERIODS = (
 
 # A move made here redraws the card in the chat: (actor, lang, card) -> None.
 DealChanged = Callable[[Actor, str, DealCard], Awaitable[None]]
+SendFile = Callable[[int, bytes, str], Awaitable[str]]
 
 
 @dataclass
@@ -94,6 +98,38 @@ class WebAppState:
     tz: tzinfo
     max_age: int  # seconds an initData stays valid
     on_deal_changed: DealChanged | None = None
+    # Sends a file to a person's chat and returns its Telegram file id (the client's
+    # signature drawn in the Mini App is kept as a file, like every file on a timeline).
+    send_file: SendFile | None = None
+
+
+SIGNATURE_MAX = 512 * 1024  # bytes of a signature picture
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+async def post_signature(request: web.Request, uow: UnitOfWork, caller: Caller) -> Any:
+    """The client's signature drawn on the installer's phone: checked (the job is this
+    installer's, a PNG of sane size) before anything is sent; then sent to the installer's
+    chat (its Telegram file id) and put on the order's timeline in a transaction of its own,
+    so no write lock is held while Telegram answers."""
+    state = request.app[WEBAPP]
+    task_id = _int(request.match_info.get("task_id"), "task")
+    if task_id is None:
+        raise NotFound("task")
+    data = await _json(request)
+    try:
+        content = base64.b64decode(str(data.get("png") or ""), validate=True)
+    except (ValueError, binascii.Error) as exc:
+        raise ValidationError("signature", "invalid") from exc
+    if not content.startswith(PNG) or len(content) > SIGNATURE_MAX:
+        raise ValidationError("signature", "invalid")
+    card = await installation.view(uow, caller.actor, task_id, own=True)
+    if state.send_file is None:
+        raise RuleViolation("signature_unavailable")
+    file_id = await state.send_file(caller.actor.telegram_id, content, f"signature-{task_id}.png")
+    async with state.uow_factory() as writing:
+        await installation.sign_off(writing, caller.actor, card.task_id, file_id, "document")
+    return {"ok": True, "message": t("job.sign.saved", caller.lang)}
 
 
 WEBAPP = web.AppKey("voronka_webapp", WebAppState)
@@ -624,3 +660,4 @@ def mount(app: web.Application, state: WebAppState) -> None:
     app.router.add_post(API + "/deals/{deal_id}/move", endpoint(post_move, write=True))
     app.router.add_post(API + "/deals/{deal_id}/lose", endpoint(post_lose, write=True))
     app.router.add_post(API + "/deals/{deal_id}/edit", endpoint(post_edit, write=True))
+    app.router.add_post(API + "/jobs/{task_id}/signature", endpoint(post_signature))

@@ -168,6 +168,17 @@ class DealRotting(Payload):
     next_en: str | None = None
 
 
+class DateSlipped(Payload):
+    """deal.date_slipped: an order's production or delivery date passed while the order
+    is still at the stage that date is for (services/work/orders.py)."""
+
+    title: str
+    field: str  # production_at | delivery_at
+    when: Moment
+    stage: str
+    stage_en: str | None = None
+
+
 # --- installments -------------------------------------------------------------------------
 
 
@@ -337,6 +348,7 @@ PAYLOADS: dict[str, type[Payload]] = {
     "digest.weekly": Digest,
     "deal.reassigned": DealReassigned,
     "deal.rotting": DealRotting,
+    "deal.date_slipped": DateSlipped,
     "lead.new": LeadNew,
 }
 

@@ -124,6 +124,7 @@ class Kind(StrEnum):
     DIGEST_WEEKLY = "digest.weekly"
     DEAL_REASSIGNED = "deal.reassigned"  # to the new manager and the previous one
     DEAL_ROTTING = "deal.rotting"  # to the manager: a deal sat in its stage past the limit
+    DATE_SLIPPED = "deal.date_slipped"  # to the manager: an order's date passed (issue 24)
     LEAD_NEW = "lead.new"  # a lead came in through the intake API (or came again)
 
 

@@ -22,6 +22,7 @@ from services.reports.analytics import (
     SnapshotFunnel,
     VelocityReport,
 )
+from services.reports.fulfilment import FulfilmentReport, fulfilment
 from services.sales.pipelines import list_pipelines
 from storage.enums import Role
 from storage.models import Employee
@@ -29,7 +30,7 @@ from storage.uow import UnitOfWork
 
 # Pipelines a funnel makes sense for (the leads pipeline has its own cards, installments
 # are payments): sales first, then deferred demand, then anything custom.
-REPORT_ROLES = ("sales", "deferred", "custom")
+REPORT_ROLES = ("sales", "deferred", "fulfilment", "claims", "custom")
 
 
 class ReportKind(StrEnum):
@@ -53,6 +54,8 @@ class ReportScreen:
     managers: tuple[tuple[int, str], ...]  # (id, name) to choose from; empty for a manager
     manager_name: str | None  # whose numbers (None: everyone)
     sees_all: bool
+    # The Order fulfilment pipeline's own figures (issue 24), for leaders and admins.
+    fulfilment: FulfilmentReport | None = None
 
 
 async def report_screen(
@@ -84,7 +87,11 @@ async def report_screen(
     if scope is not None:
         employee = await uow.repo.get(Employee, scope)
         manager_name = employee.name if employee is not None else None
+    extra = None
+    if report.pipeline.role == "fulfilment" and sees_all:
+        extra = await fulfilment(uow, actor, filters)
     return ReportScreen(
+        fulfilment=extra,
         kind=kind,
         filters=filters,
         report=report,

@@ -33,6 +33,8 @@ BOARD_ROLES = (
     PipelineRole.SALES,
     PipelineRole.DEFERRED,
     PipelineRole.INSTALLMENTS,
+    PipelineRole.FULFILMENT,
+    PipelineRole.CLAIMS,
     PipelineRole.CUSTOM,
 )
 # Stages shown as columns: where open deals are. Won and lost are drop targets.

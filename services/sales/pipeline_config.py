@@ -26,12 +26,32 @@ CODE_PATTERN = r"^[a-z][a-z0-9_]{0,40}$"
 # Deal fields a stage may require before a deal enters it: the typed ones (asked when the
 # move needs them) and "measurer" (assigned by the head of measurers, never typed: the move
 # waits for it).
-TYPED_FIELDS = frozenset({"amount", "measurement_at", "address", "next_contact_at", "need"})
+TYPED_FIELDS = frozenset(
+    {
+        "amount",
+        "measurement_at",
+        "address",
+        "next_contact_at",
+        "need",
+        "production_at",
+        "delivery_at",
+    }
+)
 MEASURER = "measurer"
 REQUIRABLE_FIELDS = TYPED_FIELDS | {MEASURER}
 
-PipelineRole = Literal["leads", "sales", "deferred", "installments", "refusal", "custom"]
-SINGLETON_ROLES = ("leads", "sales", "deferred", "installments", "refusal")
+# Of those, the ones that take a date and time (typed "tomorrow 10:00", a date input).
+DATE_FIELDS = ("measurement_at", "next_contact_at", "production_at", "delivery_at")
+
+PipelineRole = Literal[
+    "leads", "sales", "deferred", "installments", "fulfilment", "claims", "refusal", "custom"
+]
+SINGLETON_ROLES = ("leads", "sales", "deferred", "installments", "fulfilment", "claims", "refusal")
+
+# What a linked deal may carry over from the deal that made it (services/sales/links.py).
+CARRIABLE = frozenset({"client", "manager", "amount", "need", "address", "items", "files"})
+# When a link fires: always, or only for a deal won with an installment plan.
+LinkWhen = Literal["always", "with_installments", "without_installments"]
 
 
 class _Strict(BaseModel):
@@ -55,6 +75,37 @@ class TaskSpec(_Strict):
         return self
 
 
+class ChecklistItem(_Strict):
+    code: str = Field(pattern=CODE_PATTERN)
+    name: str = Field(min_length=1, max_length=100)
+    name_en: str | None = Field(default=None, max_length=100)
+
+
+class JobSpec(_Strict):
+    """A field job made from this stage's task (an installation): what Done needs."""
+
+    checklist: tuple[ChecklistItem, ...] = ()
+    photos_before: int = Field(default=0, ge=0, le=20)
+    photos_after: int = Field(default=0, ge=0, le=20)
+
+
+class LinkSpec(_Strict):
+    """Entering the stage creates a deal in pipeline `to` (once per deal and pipeline),
+    carrying `carry` over; both cards link to each other."""
+
+    to: str = Field(pattern=CODE_PATTERN)
+    when: LinkWhen = "always"
+    carry: tuple[str, ...] = ("client", "manager", "amount", "need", "address")
+
+    @model_validator(mode="after")
+    def _check(self) -> LinkSpec:
+        unknown = sorted(set(self.carry) - CARRIABLE)
+        if unknown:
+            allowed = ", ".join(sorted(CARRIABLE))
+            raise ValueError(f"carry: unknown field(s) {unknown}; allowed: {allowed}")
+        return self
+
+
 class StageSpec(_Strict):
     code: str = Field(pattern=CODE_PATTERN)
     name: str = Field(min_length=1, max_length=100)
@@ -68,6 +119,27 @@ class StageSpec(_Strict):
     # Days a deal may sit in this stage before it is stale ("rotting"): its manager gets
     # one alert with buttons, cards and lists mark it (services/work/rotting.py).
     rot_after_days: int | None = Field(default=None, ge=1)
+    # Deals made in other pipelines when a deal enters this stage (issue 24).
+    links: tuple[LinkSpec, ...] = ()
+    # A field job: the task of this stage is a crew assignment, the job's checklist and photos.
+    job: JobSpec | None = None
+    # Entering this stage makes this share of the deal's amount due now (the final payment).
+    final_payment_percent: int | None = Field(default=None, ge=1, le=100)
+    # A deal with money owed may not enter this stage.
+    debt_blocks: bool = False
+
+    def extras(self) -> dict[str, Any] | None:
+        """What `stages.extras` stores (None when the stage has none of it)."""
+        data: dict[str, Any] = {}
+        if self.links:
+            data["links"] = [link.model_dump(mode="json") for link in self.links]
+        if self.job is not None:
+            data["job"] = self.job.model_dump(mode="json")
+        if self.final_payment_percent is not None:
+            data["final_payment_percent"] = self.final_payment_percent
+        if self.debt_blocks:
+            data["debt_blocks"] = True
+        return data or None
 
     @model_validator(mode="after")
     def _check(self) -> StageSpec:
@@ -154,6 +226,7 @@ class CompanyConfig(_Strict):
         for role in ("leads", "sales"):
             if role not in roles:
                 raise ValueError(f'a pipeline with role = "{role}" is required')
+        _check_links(self.pipelines)
         return self
 
     def pipeline(self, code: str) -> PipelineSpec:
@@ -161,6 +234,29 @@ class CompanyConfig(_Strict):
             if p.code == code:
                 return p
         raise KeyError(code)
+
+
+def _check_links(pipelines: tuple[PipelineSpec, ...]) -> None:
+    """Each link names another pipeline of this file, once per stage; said with where it is."""
+    codes = [p.code for p in pipelines]
+    for i, p in enumerate(pipelines):
+        for j, stage in enumerate(p.stages):
+            seen: set[str] = set()
+            for k, link in enumerate(stage.links):
+                where = f'pipelines[{i}] "{p.code}" > stages[{j}] "{stage.code}" > links[{k}]'
+                if link.to == p.code:
+                    raise ValueError(f"{where} > to: a deal cannot link into its own pipeline")
+                if link.to not in codes:
+                    known = ", ".join(c for c in codes if c != p.code)
+                    raise ValueError(
+                        f'{where} > to: there is no pipeline "{link.to}" in this file '
+                        f"(pipelines: {known})"
+                    )
+                if link.to in seen:
+                    raise ValueError(f'{where} > to: "{link.to}" is linked twice from this stage')
+                seen.add(link.to)
+                if stage.kind in (StageKind.LOST, StageKind.FROZEN):
+                    raise ValueError(f"{where}: a {stage.kind} stage cannot start a linked deal")
 
 
 def _unique(what: str, codes: Iterable[str]) -> None:
@@ -217,7 +313,8 @@ def parse_config(text: str, path: Path = Path("<string>")) -> CompanyConfig:
         for err in exc.errors():
             where = _describe_loc(data, tuple(err["loc"]))
             msg = err["msg"].removeprefix("Value error, ")
-            problems.append(f"{where}: {msg}")
+            # A check across pipelines (a link) says its own place in the file.
+            problems.append(msg if msg.startswith("pipelines[") else f"{where}: {msg}")
         raise ConfigError(path, problems) from exc
 
 

@@ -80,6 +80,7 @@ async def sync_config(uow: UnitOfWork, config: CompanyConfig) -> SyncReport:
                 required_fields=list(sspec.requires),
                 on_enter_task=task,
                 rot_after_days=sspec.rot_after_days,
+                extras=sspec.extras(),
                 archived=False,
             )
             label = f"{spec.code}.{sspec.code}"
@@ -290,6 +291,13 @@ async def rules_by_role(uow: UnitOfWork, role: str) -> PipelineRules:
     pipeline = await uow.repo.pipelines.by_role(role)
     if pipeline is None:
         raise RuleViolation("pipeline_missing", role=role)
+    return await rules_for(uow, pipeline.id)
+
+
+async def rules_by_code(uow: UnitOfWork, code: str) -> PipelineRules:
+    pipeline = await uow.repo.pipelines.by_code(code)
+    if pipeline is None or pipeline.archived:
+        raise RuleViolation("pipeline_missing", role=code)
     return await rules_for(uow, pipeline.id)
 
 

@@ -16,19 +16,20 @@ from datetime import datetime
 
 from services import timeline, validation
 from services.common import check_version, commit, employee_name, flush, is_id
-from services.dto import DealCard, StageInfo
+from services.dto import DealCard, DealLink, StageInfo
 from services.errors import (
     DealClosed,
     FieldRequired,
     MeasurerRequired,
     NotFound,
+    RuleViolation,
     ValidationError,
 )
 from services.permissions import Action, Actor, can, require
-from services.sales.pipeline_config import MEASURER, TYPED_FIELDS
-from services.sales.pipelines import PipelineRules, rules_for, stale_days
-from services.tasks import on_stage_entry
-from storage.enums import PipelineRole, StageKind
+from services.sales.pipeline_config import DATE_FIELDS, MEASURER, TYPED_FIELDS
+from services.sales.pipelines import PipelineRules, rules_by_code, rules_for, stale_days
+from services.tasks import DATE_REMINDERS, date_reminder, on_stage_entry
+from storage.enums import ActivityKind, PipelineRole, StageKind
 from storage.models import Company, Contact, Deal, Lead, LossReason, Stage, StageHistory
 from storage.uow import UnitOfWork
 
@@ -72,6 +73,7 @@ async def build_card(
     notes = [await timeline.entry_of(uow, a) for a in summary.recent]
     prev, nxt = rules.neighbours(stage)
     strict_back = prev is not None and rules.is_strict(stage)
+    links = await _links_of(uow, deal, rules, stage)
     return DealCard(
         id=deal.id,
         version=deal.version,
@@ -112,7 +114,27 @@ async def build_card(
         messages=summary.messages,
         open_tasks=summary.open_tasks,
         stale_days=stale_days(stage, deal.stage_entered_at, uow.clock.now()),
+        links=links,
+        items=tuple(deal.items or ()),
+        production_at=deal.production_at,
+        delivery_at=deal.delivery_at,
+        owed=await owed(uow, deal) if rules.pipeline.role == PipelineRole.FULFILMENT else 0,
     )
+
+
+async def _links_of(
+    uow: UnitOfWork, deal: Deal, rules: PipelineRules, stage: Stage
+) -> tuple[DealLink, ...]:
+    """The deals linked to this one. Read only where there can be some (the deal came from
+    another, or it has passed a stage that links): a plain tap stays at six statements."""
+    linking = [s.position for s in rules.stages if (s.extras or {}).get("links")]
+    if deal.parent_deal_id is None and not (linking and stage.position >= min(linking)):
+        return ()
+    found = []
+    for other in await uow.repo.deals.linked(deal.id, deal.parent_deal_id):
+        info = (await rules_for(uow, other.pipeline_id)).pipeline
+        found.append(DealLink(other.id, other.title, info.name, info.name_en))
+    return tuple(found)
 
 
 def apply_fields(deal: Deal, fields: Fields | None, now: datetime) -> None:
@@ -122,7 +144,7 @@ def apply_fields(deal: Deal, fields: Fields | None, now: datetime) -> None:
             raise ValidationError(key, "unknown_field")
         if key == "amount":
             deal.amount = validation.amount(raw)  # type: ignore[arg-type]
-        elif key in ("measurement_at", "next_contact_at"):
+        elif key in DATE_FIELDS:
             if not isinstance(raw, datetime) or raw.tzinfo is None:
                 raise ValidationError(key, "not_a_datetime")
             if raw <= now:
@@ -234,8 +256,11 @@ async def enter(
     *,
     reason_id: int | None = None,
     comment: str | None = None,
-) -> None:
+) -> list[Deal]:
+    """The deal enters `target`: rules, history row, entry task, linked deals (returned)."""
     check_required(deal, target)
+    if (target.extras or {}).get("debt_blocks"):
+        await _check_paid(uow, deal, target)
     now = uow.clock.now()
     _history(uow, actor, deal, target, now, reason_id=reason_id, comment=comment)
     deal.pipeline_id = target.pipeline_id
@@ -248,6 +273,96 @@ async def enter(
         deal.loss_reason_id = None
         deal.loss_comment = None
     await on_stage_entry(uow, deal, target, actor.employee_id)
+    for field in DATE_REMINDERS:
+        if field in target.required_fields:
+            await date_reminder(uow, deal, field, actor.employee_id)
+    return await follow_links(uow, actor, deal, target)
+
+
+async def owed(uow: UnitOfWork, deal: Deal) -> int:
+    """What is unpaid on the deal's own plan (an order's final payment); 0 without one."""
+    plan = await uow.repo.installments.plan_for_deal(deal.id)
+    if plan is None:
+        return 0
+    return sum(d.amount - d.paid for d in await uow.repo.installments.dues(plan.id))
+
+
+async def _check_paid(uow: UnitOfWork, deal: Deal, target: Stage) -> None:
+    """A stage with `debt_blocks` (pipelines file) is not entered while the deal's plan
+    (its final payment, an installment plan) has money owed."""
+    left = await owed(uow, deal)
+    if left > 0:
+        raise RuleViolation("money_owed", stage=target.name, amount=left)
+
+
+def items_of(need: str | None) -> list[str]:
+    """A sale's need as items to install: one per line or per ";" ("Kitchen window;
+    Bedroom window"), the whole need when it has no such breaks."""
+    parts = [p.strip() for line in (need or "").splitlines() for p in line.split(";")]
+    return [p[:200] for p in parts if p][:50]
+
+
+def _link_applies(when: str, deal: Deal) -> bool:
+    if when == "with_installments":
+        return deal.with_installments
+    if when == "without_installments":
+        return not deal.with_installments
+    return True
+
+
+async def follow_links(uow: UnitOfWork, actor: Actor, deal: Deal, stage: Stage) -> list[Deal]:
+    """The deals the stage's `links` (pipelines file) make in other pipelines: one per
+    link, once per deal and pipeline (re-entering the stage makes no second one), each in
+    its pipeline's entry stage with what the link carries. Returns those made now."""
+    specs = [spec for spec in (stage.extras or {}).get("links") or () if isinstance(spec, dict)]
+    specs = [spec for spec in specs if _link_applies(str(spec.get("when", "always")), deal)]
+    if not specs:
+        return []
+    await uow.flush()
+    existing = {d.pipeline_id for d in await uow.repo.deals.linked(deal.id, None)}
+    made = []
+    for spec in specs:
+        target = await rules_by_code(uow, str(spec["to"]))
+        if target.pipeline.id in existing:
+            continue
+        made.append(await _linked_copy(uow, actor, deal, target, frozenset(spec.get("carry", ()))))
+    return made
+
+
+async def _linked_copy(
+    uow: UnitOfWork, actor: Actor, deal: Deal, rules: PipelineRules, carry: frozenset[str]
+) -> Deal:
+    client = "client" in carry
+    copy = Deal(
+        title=deal.title,
+        contact_id=deal.contact_id if client else None,
+        company_id=deal.company_id if client else None,
+        parent_deal_id=deal.id,
+        manager_id=deal.manager_id if "manager" in carry else None,
+        amount=deal.amount if "amount" in carry else None,
+        need=deal.need if "need" in carry else None,
+        address=deal.address if "address" in carry else None,
+        with_installments=rules.pipeline.role == PipelineRole.INSTALLMENTS,
+        search_text=deal.search_text,
+    )
+    if "items" in carry:
+        copy.items = list(deal.items or items_of(deal.need))
+    await birth(uow, actor, copy, rules)
+    if "files" in carry:
+        rows, _ = await uow.repo.timeline.files(deal.id, 0, 200, with_messages=False)
+        for row in rows:
+            timeline.record(
+                uow,
+                ActivityKind.FILE,
+                actor_id=row.author_id,
+                deal_id=copy.id,
+                at=row.at,
+                media_type=row.media_type,
+                file_id=row.file_id,
+                file_unique_id=row.file_unique_id,
+                caption=row.caption,
+            )
+    return copy
 
 
 async def finish(

@@ -249,23 +249,31 @@ async def win_with_installments(
     inst = await rules_by_role(uow, PipelineRole.INSTALLMENTS)
 
     deal.with_installments = True
-    await stage_core.enter(uow, actor, deal, target)
-    copy = Deal(
-        title=deal.title,
-        contact_id=deal.contact_id,
-        company_id=deal.company_id,
-        parent_deal_id=deal.id,
-        manager_id=deal.manager_id,
-        amount=deal.amount,
-        need=deal.need,
-        address=deal.address,
-        with_installments=True,
-        search_text=deal.search_text,
-    )
-    await stage_core.birth(uow, actor, copy, inst)
-    record = InstallmentPlan(
-        deal_id=copy.id, source_deal_id=deal.id, total=deal.amount, created_at=now
-    )
+    # The copy in Installment control is a linked deal of the won stage (pipelines file:
+    # its `links`, `when = "with_installments"`), made by the stage core.
+    made = await stage_core.enter(uow, actor, deal, target)
+    copy = next((d for d in made if d.pipeline_id == inst.pipeline.id), None)
+    if copy is None:
+        raise RuleViolation("pipeline_missing", role=PipelineRole.INSTALLMENTS)
+    await _open_plan(uow, actor, deal, copy, schedule, reminder_days, zone)
+    await commit(uow, "deal")
+    return await _summary(uow, copy, inst, today)
+
+
+async def _open_plan(
+    uow: UnitOfWork,
+    actor: Actor,
+    deal: Deal,
+    copy: Deal,
+    schedule: list[tuple[date, int]],
+    reminder_days: int,
+    zone: str,
+) -> None:
+    """The plan of `copy` (made from `deal`): its dues, the plan on both timelines, and
+    each due's reminder `reminder_days` before its date (no commit)."""
+    now = uow.clock.now()
+    total = sum(amount for _, amount in schedule)
+    record = InstallmentPlan(deal_id=copy.id, source_deal_id=deal.id, total=total, created_at=now)
     uow.repo.add(record)
     await uow.flush()
     dues = [
@@ -277,15 +285,17 @@ async def win_with_installments(
     await uow.flush()
     # The facts, not text: the reader draws them in its own language (handlers/ui/timeline.py).
     plan_dues = [{"date": d.due_date.isoformat(), "amount": d.amount} for d in dues]
-    for on_deal in (deal.id, copy.id):  # the plan on both timelines
+    for on_deal in sorted({deal.id, copy.id}):  # the plan on both timelines
         timeline.record(
             uow,
             ActivityKind.PLAN,
-            actor_id=actor.id,
+            actor_id=actor.employee_id,
             deal_id=on_deal,
-            payload={"total": deal.amount, "parts": len(dues), "dues": plan_dues},
+            payload={"total": total, "parts": len(dues), "dues": plan_dues},
         )
-    recipient = copy.manager_id or actor.id
+    recipient = copy.manager_id or actor.employee_id
+    if recipient is None:
+        return
     for due in dues:
         remind_at = dates.at_local(due.due_date - timedelta(days=reminder_days), REMIND_HOUR, zone)
         await outbox.enqueue(
@@ -304,8 +314,22 @@ async def win_with_installments(
             dedupe_key=f"inst:{due.id}:pre",
             deal_id=copy.id,
         )
-    await commit(uow, "deal")
-    return await _summary(uow, copy, inst, today)
+
+
+async def open_final_payment(uow: UnitOfWork, actor: Actor, order: Deal, percent: int) -> int:
+    """An order's final payment (a stage's `final_payment_percent`): one part of the
+    installment engine due today, its reminder and overdue checks as for any plan. Once per
+    order; returns the amount (0: no amount, or already planned). No commit."""
+    if not order.amount or await uow.repo.installments.plan_for_deal(order.id) is not None:
+        return 0
+    amount = max(1, order.amount * percent // 100)
+    company = policy.of(uow)
+    zone = company.timezone
+    today = dates.local_today(uow.clock, zone)
+    await _open_plan(
+        uow, actor, order, order, [(today, amount)], company.installment_reminder_days, zone
+    )
+    return amount
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -437,7 +461,7 @@ async def record_payment(
     deal.last_activity_at = now
     deal.updated_at = now
     await outbox.cancel_by_dedupe(uow, [f"inst:{i}:pre" for i in paid_off])
-    if remaining - value == 0:
+    if remaining - value == 0 and rules.pipeline.role == PipelineRole.INSTALLMENTS:
         await stage_core.enter(uow, actor, deal, rules.first_of(StageKind.WON))
         if deal.manager_id is not None and deal.manager_id != actor.id:
             await outbox.enqueue(

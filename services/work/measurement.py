@@ -43,6 +43,8 @@ from storage.enums import ActivityKind, Role, TaskKind, TaskStatus
 from storage.models import Employee, Stage
 from storage.uow import UnitOfWork
 
+# Field jobs whose Accept / On my way are these steps: a measurement, an installation.
+FIELD_KINDS = (TaskKind.MEASURE, TaskKind.INSTALL)
 MEASURER_ASSIGNED = "measurer_assigned"
 MEASUREMENT_DONE = "measurement_done"
 ATTACHMENT_KINDS = frozenset({"photo", "document", "video"})
@@ -166,9 +168,9 @@ async def assign_measurer(
 async def accept(
     uow: UnitOfWork, actor: Actor, task_id: int, expected_version: int | None = None
 ) -> TaskCard:
-    """The measurer takes the job."""
+    """The measurer (or the installer) takes the job."""
     task = await load_task(uow, actor, task_id)
-    require_kind(task, TaskKind.MEASURE)
+    require_kind(task, *FIELD_KINDS)
     check_version("task", task.version, expected_version)
     if task.status != TaskStatus.OPEN:
         raise RuleViolation("task_not_open", status=task.status)
@@ -181,7 +183,7 @@ async def on_my_way(
     uow: UnitOfWork, actor: Actor, task_id: int, expected_version: int | None = None
 ) -> TaskCard:
     task = await load_task(uow, actor, task_id)
-    require_kind(task, TaskKind.MEASURE)
+    require_kind(task, *FIELD_KINDS)
     check_version("task", task.version, expected_version)
     if task.status not in (TaskStatus.OPEN, TaskStatus.ACCEPTED):
         raise RuleViolation("task_not_open", status=task.status)

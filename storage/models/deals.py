@@ -50,6 +50,10 @@ class Deal(Base):
     need: Mapped[str | None] = mapped_column(Text)
     address: Mapped[str | None] = mapped_column(String(500))
     measurement_at: Mapped[datetime | None]
+    # An order (issue 24): the items to install (one line each), production and delivery.
+    items: Mapped[list[str] | None]
+    production_at: Mapped[datetime | None]
+    delivery_at: Mapped[datetime | None]
     next_contact_at: Mapped[datetime | None] = mapped_column(index=True)
     with_installments: Mapped[bool] = mapped_column(Boolean, default=False)
     loss_reason_id: Mapped[int | None] = mapped_column(ForeignKey("loss_reasons.id"))

@@ -47,6 +47,9 @@ class Stage(Base):
     # A deal in this stage longer than this many days is stale ("rotting"): one alert to
     # its manager, a mark on cards and lists (services/work/rotting.py). None: never.
     rot_after_days: Mapped[int | None] = mapped_column(Integer)
+    # What the stage does besides its task (issue 24): `links` (deals made in other
+    # pipelines on entry), `final_payment_percent`, `debt_blocks` (services/work/fulfilment.py).
+    extras: Mapped[JSONDict | None]
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
 
 

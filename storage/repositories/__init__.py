@@ -22,6 +22,7 @@ from storage.repositories.digests import DigestRepo
 from storage.repositories.employees import EmployeeRepo
 from storage.repositories.export import ExportRepo
 from storage.repositories.files import StoredFileRepo
+from storage.repositories.fulfilment import FulfilmentRepo
 from storage.repositories.imports import ImportRepo
 from storage.repositories.installments import InstallmentRepo
 from storage.repositories.intake import IntakeRepo
@@ -125,6 +126,10 @@ class Repositories:
     @cached_property
     def business(self) -> BusinessRepo:
         return BusinessRepo(self.session)
+
+    @cached_property
+    def fulfilment(self) -> FulfilmentRepo:
+        return FulfilmentRepo(self.session)
 
     async def get(self, model: type[M], ident: Any) -> M | None:
         return await self.session.get(model, ident)

@@ -138,6 +138,15 @@ class DealRepo(Repo):
         )
         return rows.all()
 
+    async def linked(self, deal_id: int, parent_id: int | None) -> Sequence[Deal]:
+        """The deals linked to this one: the deal it came from and those made from it
+        (linked deals, issue 24), oldest first."""
+        cond = Deal.parent_deal_id == deal_id
+        if parent_id is not None:
+            cond = cond | (Deal.id == parent_id)
+        rows = await self.session.scalars(select(Deal).where(cond).order_by(Deal.id))
+        return rows.all()
+
 
 class HistoryRepo(Repo):
     async def for_deal(self, deal_id: int) -> Sequence[StageHistory]:

@@ -28,6 +28,11 @@ class TaskRepo(Repo):
             stmt = stmt.where(Task.kind == kind)
         return list((await self.session.scalars(stmt.order_by(Task.id))).all())
 
+    async def of_deal(self, deal_id: int, kind: str) -> list[Task]:
+        """Every task of `kind` on the deal, open or not, oldest first."""
+        stmt = select(Task).where(Task.deal_id == deal_id, Task.kind == kind).order_by(Task.id)
+        return list((await self.session.scalars(stmt)).all())
+
     async def mine(
         self,
         employee_id: int,
@@ -61,15 +66,20 @@ class TaskRepo(Repo):
         return (await self.session.scalars(stmt)).all()
 
     async def measurer_loads(
-        self, measurer_ids: Sequence[int], start: datetime, end: datetime
+        self,
+        measurer_ids: Sequence[int],
+        start: datetime,
+        end: datetime,
+        kind: str = TaskKind.MEASURE.value,
     ) -> dict[int, int]:
-        """Measurements per measurer in [start, end) (declined and cancelled don't count)."""
+        """Field jobs of `kind` (measurements, installations) per person in [start, end)
+        (declined and cancelled don't count)."""
         if not measurer_ids:
             return {}
         rows = await self.session.execute(
             select(Task.assignee_id, func.count())
             .where(
-                Task.kind == TaskKind.MEASURE.value,
+                Task.kind == kind,
                 Task.assignee_id.in_(list(measurer_ids)),
                 Task.status.in_(NOT_CANCELLED),
                 Task.due_at >= start,

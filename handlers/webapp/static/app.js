@@ -294,7 +294,7 @@
       h("button", { type: "button", class: "secondary", onclick: closeSheet }, T("app.cancel")));
   }
 
-  const INPUTS = { amount: "text", measurement_at: "datetime-local", next_contact_at: "datetime-local", address: "text", need: "text" };
+  const INPUTS = { amount: "text", measurement_at: "datetime-local", next_contact_at: "datetime-local", production_at: "datetime-local", delivery_at: "datetime-local", address: "text", need: "text" };
 
   function askField(deal, stage, field, label, fields) {
     const input = h("input", { id: "field-input", name: field, type: INPUTS[field] || "text", required: true, inputmode: field === "amount" ? "decimal" : null });

@@ -20,12 +20,17 @@ EXPECTED = {
     Role.MANAGER: {"lead", "deals", "search", "task", "receivables"},
     Role.HEAD_MEASURER: {"tasks", "task"},
     Role.MEASURER: {"tasks"},
+    Role.HEAD_INSTALLER: {"tasks"},
+    Role.INSTALLER: {"tasks"},
 }
 NEVER = {
     Role.LEADER: {"invite", "team"},
     Role.MANAGER: {"invite", "team"},
     Role.HEAD_MEASURER: {"invite", "team", "deals", "funnel", "lead"},
     Role.MEASURER: {"invite", "team", "deals", "funnel", "lead", "task"},
+    Role.HEAD_INSTALLER: {"invite", "team", "deals", "lead", "receivables", "export"},
+    # An installer sees no money: no deals, no receivables, no reports.
+    Role.INSTALLER: {"invite", "team", "deals", "funnel", "lead", "task", "receivables", "export"},
 }
 
 

@@ -121,6 +121,22 @@ def test_check_config_broken_file_names_the_field(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_check_config_explains_a_bad_link(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.toml"
+    text = DEFAULT_CONFIG.read_text(encoding="utf-8")
+    broken.write_text(text.replace('to = "fulfilment"', 'to = "orders"'), encoding="utf-8")
+    result = voronka("check-config", str(broken), cwd=tmp_path)
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line == (
+        f'{broken}: pipelines[1] "sales" > stages[6] "won" > links[1] > to: there is no '
+        'pipeline "orders" in this file (pipelines: leads, deferred, installments, '
+        "fulfilment, claims)"
+    )
+    ok = voronka("check-config", cwd=tmp_path)
+    assert "links to: fulfilment, carries" in ok.stdout
+
+
 def test_check_config_uses_pipelines_file_setting(tmp_path: Path) -> None:
     missing = tmp_path / "nope.toml"
     result = voronka("check-config", cwd=tmp_path, env=clean_env(PIPELINES_FILE=str(missing)))
@@ -144,10 +160,13 @@ def test_migrate_creates_the_database_and_a_second_run_is_a_no_op(tmp_path: Path
     assert first.returncode == 0, first.stderr
     assert db.exists()
     assert f"schema: empty -> {head}" in first.stdout
-    assert "pipelines added (4): leads, sales, deferred, installments" in first.stdout
+    assert (
+        "pipelines added (6): leads, sales, deferred, installments, fulfilment, claims"
+        in first.stdout
+    )
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(head,)]
-        assert conn.execute("SELECT count(*) FROM pipelines").fetchone() == (4,)
+        assert conn.execute("SELECT count(*) FROM pipelines").fetchone() == (6,)
     conn.close()
     before = _dump(db)
 

@@ -170,6 +170,13 @@ OLD: dict[str, dict[str, object]] = {
         "next": "КП",
         "next_en": "Proposal",
     },
+    Kind.DATE_SLIPPED: {
+        "title": "Окна",
+        "field": "delivery_at",
+        "when": "2026-03-02T07:00:00+00:00",
+        "stage": "Доставка запланирована",
+        "stage_en": "Delivery scheduled",
+    },
     Kind.LEAD_NEW: {
         "title": "Петр · +79160000000",
         "lead_id": 9,

@@ -490,6 +490,10 @@ async def test_upgrade_replays_existing_history(empty_db_url, clock):
         ("stages", "rot_after_days", "INTEGER"),  # 0011
         ("loss_reasons", "comment_required", "BOOLEAN NOT NULL DEFAULT FALSE"),  # 0014
         ("loss_reasons", "applies_to", "VARCHAR(16) NOT NULL DEFAULT 'any'"),  # 0014
+        ("stages", "extras", "JSON"),  # 0018
+        ("deals", "items", "JSON"),
+        ("deals", "production_at", "TIMESTAMP WITH TIME ZONE"),
+        ("deals", "delivery_at", "TIMESTAMP WITH TIME ZONE"),
     ]
     async with engine.begin() as conn:
         for table, column, kind in later:

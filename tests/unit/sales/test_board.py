@@ -12,7 +12,7 @@ from services.errors import NotFound, PermissionDenied, ValidationError
 from services.sales import board, deals
 from services.sales.pipeline_config import ConfigError, parse_config
 from services.sales.pipelines import sync_config
-from tests.factories import new_deal
+from tests.factories import cast, new_deal, order_at_installation
 
 # The shipped pipelines without their own limits: each test sets the one it needs.
 DEFAULT = re.sub(
@@ -70,7 +70,34 @@ async def test_columns_counts_money_days_and_stale(uow_factory, make_actor, cloc
     assert [(c.days_in_stage, c.stale) for c in first.cards] == [(4, True), (0, False)]
     assert not first.more
     assert all(c.count == 0 and not c.cards for c in result.columns[1:])
-    assert {p.role for p in result.pipelines} == {"sales", "deferred", "installments"}
+    assert {p.role for p in result.pipelines} == {
+        "sales",
+        "deferred",
+        "installments",
+        "fulfilment",
+        "claims",
+    }
+
+
+async def test_the_board_shows_the_fulfilment_pipeline(uow_factory, make_actor, clock):
+    staff = await cast(make_actor, "ann", "lee")
+    _, order_id = await order_at_installation(uow_factory, clock, staff["ann"])
+    async with uow_factory() as uow:
+        fulfilment = await uow.repo.pipelines.by_role("fulfilment")
+        assert fulfilment is not None
+        result = await board.board(uow, staff["lee"], fulfilment.id)
+    assert [c.stage.code for c in result.columns] == [
+        "production_ordered",
+        "in_production",
+        "ready",
+        "delivery_scheduled",
+        "installation_scheduled",
+        "installed",
+    ]
+    [(column, card)] = [(c, c.cards[0]) for c in result.columns if c.count]
+    assert column.stage.code == "installation_scheduled" and card.id == order_id
+    assert (column.count, column.amount) == (1, 10_000_000)
+    assert [t.code for t in result.targets] == ["accepted", "cancelled"]
 
 
 async def test_pages_scopes_and_refusals(uow_factory, make_actor):

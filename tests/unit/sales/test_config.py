@@ -37,7 +37,14 @@ def problems(text: str) -> list[str]:
 
 def test_default_config_loads() -> None:
     config = load_config(CONFIG_DIR / "default.toml")
-    assert [p.role for p in config.pipelines] == ["leads", "sales", "deferred", "installments"]
+    assert [p.role for p in config.pipelines] == [
+        "leads",
+        "sales",
+        "deferred",
+        "installments",
+        "fulfilment",
+        "claims",
+    ]
     sales = config.pipeline("sales")
     assert sales.name == "Продажа"
     assert [s.code for s in sales.stages if s.key] == ["measurement_done"]
@@ -45,6 +52,64 @@ def test_default_config_loads() -> None:
     assert scheduled.requires == ("measurement_at", "address")
     assert scheduled.task is not None and scheduled.task.to_role == "head_measurer"
     assert [r.code for r in config.loss_reasons if r.conditional] == ["thinking"]
+
+
+def test_won_sale_links_its_order_and_installment_copy() -> None:
+    config = load_config(CONFIG_DIR / "default.toml")
+    won = next(s for s in config.pipeline("sales").stages if s.code == "won")
+    assert [(link.to, link.when) for link in won.links] == [
+        ("installments", "with_installments"),
+        ("fulfilment", "always"),
+    ]
+    assert "files" in won.links[1].carry and "items" in won.links[1].carry
+    extras = won.extras()
+    assert extras is not None and [x["to"] for x in extras["links"]] == [
+        "installments",
+        "fulfilment",
+    ]
+    stages = {s.code: s for s in config.pipeline("fulfilment").stages}
+    job = stages["installation_scheduled"].job
+    assert job is not None and job.photos_before == 1 and len(job.checklist) == 6
+    assert stages["installed"].final_payment_percent == 30
+    assert stages["accepted"].debt_blocks and stages["accepted"].kind == StageKind.WON
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            'to = "fulfilment"',
+            'to = "fulfilmnt"',
+            'pipelines[1] "sales" > stages[6] "won" > links[1] > to: there is no pipeline '
+            '"fulfilmnt" in this file (pipelines: leads, deferred, installments, fulfilment, '
+            "claims)",
+        ),
+        (
+            'to = "fulfilment"',
+            'to = "sales"',
+            'pipelines[1] "sales" > stages[6] "won" > links[1] > to: a deal cannot link into '
+            "its own pipeline",
+        ),
+        (
+            'to = "fulfilment"',
+            'to = "installments"',
+            'pipelines[1] "sales" > stages[6] "won" > links[1] > to: "installments" is '
+            "linked twice from this stage",
+        ),
+    ],
+)
+def test_bad_link_is_explained(old: str, new: str, expected: str) -> None:
+    assert problems(edit(old, new)) == [expected]
+
+
+def test_link_carrying_an_unknown_field_is_refused() -> None:
+    text = edit(
+        'carry = ["client", "manager", "amount", "need", "address", "items", "files"]',
+        'carry = ["client", "colour"]',
+    )
+    [problem] = problems(text)
+    assert problem.startswith('pipelines[1] "sales" > stages[6] "won" > links[1]')
+    assert "unknown field(s) ['colour']" in problem and "allowed:" in problem
 
 
 def test_b2b_config_loads() -> None:

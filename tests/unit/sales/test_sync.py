@@ -70,7 +70,14 @@ async def test_the_template_holds_the_default_config(uow_factory: UnitOfWorkFact
         sales = await uow.repo.pipelines.by_role("sales")
         assert sales is not None
         stages = await uow.repo.pipelines.stages(sales.id)
-    assert [p.code for p in pipelines] == ["leads", "sales", "deferred", "installments"]
+    assert [p.code for p in pipelines] == [
+        "leads",
+        "sales",
+        "deferred",
+        "installments",
+        "fulfilment",
+        "claims",
+    ]
     assert [s.code for s in stages][:2] == ["data_collection", "proposal_sent"]
     assert [s.code for s in stages if s.is_key] == ["measurement_done"]
 
@@ -107,6 +114,8 @@ async def test_switching_config_then_resyncing_is_a_no_op(
         "sales",
         "deferred",
         "installments",
+        "fulfilment",
+        "claims",
     }
 
 
@@ -189,7 +198,7 @@ async def test_sync_never_duplicates_rows(uow_factory: UnitOfWorkFactory) -> Non
     async with uow_factory() as uow:
         pipelines = (await uow.session.scalars(select(Pipeline))).all()
         stages = (await uow.session.scalars(select(Stage))).all()
-    assert len(pipelines) == 4
+    assert len(pipelines) == len(config_data()["pipelines"]) == 6
     assert len(stages) == sum(len(p["stages"]) for p in config_data()["pipelines"])
 
 
