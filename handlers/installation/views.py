@@ -36,6 +36,7 @@ def job_text(card: JobCard, lang: str, tz: tzinfo, notice: str | None = None) ->
         address=address,
         client=card.client_name,
         phone=card.phone,
+        when_key="job.when",
     )
     if card.items:
         lines.append(t("job.items", lang))

@@ -112,13 +112,14 @@ def detail_lines(
     manager: str | None = None,
     comment: str | None = None,
     need_key: str = "tasks.card.need",
+    when_key: str = "tasks.card.when",
 ) -> list[str]:
     """The lines a measurer needs, in this order (a task card and its reminders): when,
     address (`when` and `address` come ready, the address may be a link), the client, phone,
     the need, the manager and the manager's comment (escaped here)."""
     lines = []
     if when:
-        lines.append(t("tasks.card.when", lang, when=when))
+        lines.append(t(when_key, lang, when=when))
     if address:
         lines.append(t("tasks.card.address", lang, address=address))
     if client:

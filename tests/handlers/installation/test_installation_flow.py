@@ -54,7 +54,8 @@ async def job_on_phone(harness, uow_factory, clock, crew):
 async def test_the_job_card_shows_what_the_installer_needs(harness, uow_factory, clock, crew):
     _, _, card = await job_on_phone(harness, uow_factory, clock, crew)
     text = card.last.text
-    assert "🔧 Монтаж" in text and "Мира 1" in text and "+7916" in text
+    assert "🔧 Монтаж" in text and "Мира 1" in text and "8 (916)" in text
+    assert "🕘 Время:" in text and "📐" not in text  # the job's time, not a measurement
     assert "• Окно кухня" in text and "⬜ Демонтаж" in text and "📷 До: 0 из 1" in text
     assert "₽" not in text  # nothing is owed yet: no money on the installer's card
     assert any(data.startswith("https://yandex.ru/maps/") for _, data in card.buttons())
