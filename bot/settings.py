@@ -12,6 +12,7 @@ from pydantic import AfterValidator, Field, PositiveInt, SecretStr, field_valida
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.sales.pipeline_config import DEFAULT_FILE as DEFAULT_PIPELINES_FILE
+from storage.enums import Role
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -61,6 +62,10 @@ class Settings(BaseSettings):
     scan_minutes: float = Field(5, ge=0.1, le=1440, description="minutes, 0.1-1440")
     # Client chats through Telegram Business (services/intake/business.py): off = ignore them.
     business_capture: bool = True
+    # Whose Business chats are recorded (roles, comma-separated); others are told so.
+    business_roles: Annotated[list[Role], NoDecode] = Field(
+        default_factory=lambda: [Role.MANAGER, Role.LEADER, Role.ADMIN]
+    )
     # Webhook mode (`voronka webhook`) and the lead intake API on the same HTTP server.
     webhook_base_url: str | None = None
     webhook_path: str = "/telegram/webhook"
@@ -93,6 +98,17 @@ class Settings(BaseSettings):
             return [int(p) for p in parts]
         if isinstance(value, int):
             return [value]
+        return value
+
+    @field_validator("business_roles", mode="before")
+    @classmethod
+    def _split_roles(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p.strip().lower() for p in value.replace(";", ",").split(",") if p.strip()]
+            known = {r.value for r in Role}
+            if not all(p in known for p in parts):
+                raise ValueError("roles separated by commas: " + ", ".join(sorted(known)))
+            return parts
         return value
 
     @field_validator("timezone")
