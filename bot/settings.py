@@ -12,6 +12,7 @@ from pydantic import AfterValidator, Field, PositiveInt, SecretStr, field_valida
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.sales.pipeline_config import DEFAULT_FILE as DEFAULT_PIPELINES_FILE
+from storage.db import PoolSettings
 from storage.enums import Role
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -36,6 +37,14 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./data/voronka.db"
     # storage/sqlite_driver.py, or SQLAlchemy's stock aiosqlite adapter (storage/db.py).
     sqlite_driver: Literal["voronka", "aiosqlite"] = "voronka"
+    # PostgreSQL only: the connection pool of each process (storage/db.py PoolSettings).
+    db_pool_size: int = Field(20, ge=1, le=1000, description="connections, 1-1000")
+    db_max_overflow: int = Field(10, ge=0, le=1000, description="connections, 0-1000")
+    db_pool_timeout: float = Field(10, gt=0, le=600, description="seconds, above 0 and <= 600")
+    db_pool_recycle: float = Field(
+        1800, ge=-1, le=86400, description="seconds, -1 (never) to 86400"
+    )
+    db_pool_pre_ping: bool = True
     admin_ids: Annotated[list[PositiveInt], NoDecode] = Field(default_factory=list)
     timezone: str = "Europe/Moscow"
     pipelines_file: Path = DEFAULT_PIPELINES_FILE
@@ -185,6 +194,15 @@ class Settings(BaseSettings):
         if value is not None:
             parse_tokens(value.get_secret_value())
         return value
+
+    def db_pool(self) -> PoolSettings:
+        return PoolSettings(
+            size=self.db_pool_size,
+            overflow=self.db_max_overflow,
+            timeout=self.db_pool_timeout,
+            recycle=self.db_pool_recycle,
+            pre_ping=self.db_pool_pre_ping,
+        )
 
     def require_token(self) -> str:
         if self.bot_token is None or not self.bot_token.get_secret_value().strip():
