@@ -52,7 +52,7 @@ DEFAULTS: dict[str, Any] = {
     "stale_days": 7,
     "scan_minutes": 5,
     "business_capture": True,
-    "business_roles": ["manager", "leader", "admin"],
+    "business_roles": "manager,leader,admin",
 }
 
 
@@ -73,7 +73,9 @@ def company_policy(settings: Any) -> CompanyPolicy:
         installment_reminder_days=int(setting(settings, "installment_reminder_days")),
         stale_days=int(setting(settings, "stale_days")),
         business_capture=bool(setting(settings, "business_capture")),
-        business_roles=frozenset(setting(settings, "business_roles")),
+        business_roles=frozenset(
+            r for r in str(setting(settings, "business_roles")).split(",") if r
+        ),
     )
 
 

@@ -72,9 +72,7 @@ class Settings(BaseSettings):
     # Client chats through Telegram Business (services/intake/business.py): off = ignore them.
     business_capture: bool = True
     # Whose Business chats are recorded (roles, comma-separated); others are told so.
-    business_roles: Annotated[list[Role], NoDecode] = Field(
-        default_factory=lambda: [Role.MANAGER, Role.LEADER, Role.ADMIN]
-    )
+    business_roles: str = "manager,leader,admin"
     # Webhook mode (`voronka webhook`) and the lead intake API on the same HTTP server.
     webhook_base_url: str | None = None
     webhook_path: str = "/telegram/webhook"
@@ -109,16 +107,14 @@ class Settings(BaseSettings):
             return [value]
         return value
 
-    @field_validator("business_roles", mode="before")
+    @field_validator("business_roles")
     @classmethod
-    def _split_roles(cls, value: object) -> object:
-        if isinstance(value, str):
-            parts = [p.strip().lower() for p in value.replace(";", ",").split(",") if p.strip()]
-            known = {r.value for r in Role}
-            if not all(p in known for p in parts):
-                raise ValueError("roles separated by commas: " + ", ".join(sorted(known)))
-            return parts
-        return value
+    def _check_roles(cls, value: str) -> str:
+        parts = [p.strip().lower() for p in value.replace(";", ",").split(",") if p.strip()]
+        known = {r.value for r in Role}
+        if not all(p in known for p in parts):
+            raise ValueError("roles separated by commas: " + ", ".join(sorted(known)))
+        return ",".join(parts)
 
     @field_validator("timezone")
     @classmethod
