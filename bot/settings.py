@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     db_pool_recycle: float = Field(
         1800, ge=-1, le=86400, description="seconds, -1 (never) to 86400"
     )
-    db_pool_pre_ping: bool = True
+    db_pool_pre_ping: bool = False
     admin_ids: Annotated[list[PositiveInt], NoDecode] = Field(default_factory=list)
     timezone: str = "Europe/Moscow"
     pipelines_file: Path = DEFAULT_PIPELINES_FILE

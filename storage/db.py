@@ -101,7 +101,11 @@ class PoolSettings:
     overflow: int = 10  # opened beyond `size` at a peak (closed when returned)
     timeout: float = 10.0  # seconds to wait for a free connection, then an error
     recycle: float = 1800.0  # seconds before a connection is replaced (-1: never)
-    pre_ping: bool = True  # test a connection before each use (a restarted server)
+    # Test each connection before use: a round trip per checkout (two or three per update),
+    # for what a restarted server costs anyway without it: the first statement on a dead
+    # connection fails, SQLAlchemy drops the whole pool, and the update is answered 500
+    # and delivered again (bot/webhook.py OUTAGES; polling leaves it unconfirmed).
+    pre_ping: bool = False
 
 
 def create_engine(

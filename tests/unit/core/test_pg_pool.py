@@ -23,7 +23,7 @@ def test_the_default_pool_covers_a_busy_worker() -> None:
     pool = create_engine(URL).sync_engine.pool
     assert isinstance(pool, QueuePool)
     assert (pool.size(), pool._max_overflow) == (20, 10)  # not SQLAlchemy's 5 + 10
-    assert pool._pre_ping and pool._recycle == 1800
+    assert not pool._pre_ping and pool._recycle == 1800  # no round trip per checkout
     assert PoolSettings() == Settings(_env_file=None).db_pool()
 
 
@@ -33,7 +33,7 @@ def test_the_pool_settings_reach_the_engine() -> None:
         db_max_overflow=0,
         db_pool_timeout=3,
         db_pool_recycle=-1,
-        db_pool_pre_ping=False,
+        db_pool_pre_ping=True,
     )
     assert (pool.size(), pool._max_overflow, pool._timeout) == (40, 0, 3)
-    assert pool._recycle == -1 and not pool._pre_ping
+    assert pool._recycle == -1 and pool._pre_ping
