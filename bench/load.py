@@ -15,8 +15,8 @@ once (history rows and versions against taps sent).
 
 ``--backend pg`` runs the same against PostgreSQL: a throwaway server started by the bench
 (tests/pg.py, the one the test suite uses; Debian's postgresql package), stopped after;
-``--pool size,overflow`` sets its connection pool (default: DB_POOL_SIZE/DB_MAX_OVERFLOW's
-defaults, 20,10; SQLAlchemy's own was 5,10).
+``--pool size,overflow[,ping]`` sets its connection pool (default: the DB_POOL_* defaults,
+20,10 without pre-ping; before issue 21 it was SQLAlchemy's 5,10 with pre-ping: ``5,10,ping``).
 
 ``--workers N``: N webhook worker processes sharing one PostgreSQL and one Redis behind one
 address (bench/load_workers.py); every tap applied exactly once, each chat's in order.
@@ -57,7 +57,7 @@ from tests.factories import new_deal
 from tests.tg import BOT_ID, RecordingSession, make_bot, make_settings
 
 FIRST_TG = 710_000_001
-POOL: dict[str, int] = {}  # --pool (PostgreSQL): size and overflow
+POOL: dict[str, Any] = {}  # --pool (PostgreSQL): size, overflow, pre_ping
 
 
 class ErrorCount(logging.Handler):
@@ -235,10 +235,11 @@ if __name__ == "__main__":
     parser.add_argument(
         "--pool",
         default="20,10",
-        help="PostgreSQL pool size,overflow (DB_POOL_SIZE, DB_MAX_OVERFLOW); default 20,10",
+        help="PostgreSQL pool size,overflow[,ping] (DB_POOL_SIZE, DB_MAX_OVERFLOW, "
+        "DB_POOL_PRE_PING); default 20,10; SQLAlchemy's own: 5,10,ping",
     )
     args = parser.parse_args()
-    size, overflow = (int(x) for x in args.pool.split(","))
+    size, overflow, *ping = args.pool.split(",")
     if args.workers:
         from bench.load_workers import run_workers
 
@@ -251,9 +252,9 @@ if __name__ == "__main__":
                     args.think,
                     args.seed,
                     args.redeliver,
-                    (size, overflow),
+                    (int(size), int(overflow)),
                 )
             )
         )
-    POOL.update(size=size, overflow=overflow)
+    POOL.update(size=int(size), overflow=int(overflow), pre_ping=ping == ["ping"])
     sys.exit(asyncio.run(main(args.people, args.taps, args.think, args.seed, args.backend)))
