@@ -14,7 +14,12 @@ Prints taps/s, p50/p95/p99/max latency of a tap (from feed_update to its answer)
 once (history rows and versions against taps sent).
 
 ``--backend pg`` runs the same against PostgreSQL: a throwaway server started by the bench
-(tests/pg.py, the one the test suite uses; Debian's postgresql package), stopped after.
+(tests/pg.py, the one the test suite uses; Debian's postgresql package), stopped after;
+``--pool size,overflow[,ping]`` sets its connection pool (default: the DB_POOL_* defaults,
+20,10 without pre-ping; before issue 21 it was SQLAlchemy's 5,10 with pre-ping: ``5,10,ping``).
+
+``--workers N``: N webhook worker processes sharing one PostgreSQL and one Redis behind one
+address (bench/load_workers.py); every tap applied exactly once, each chat's in order.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -44,13 +50,14 @@ from services.sales import deals
 from services.sales.pipeline_config import load_config
 from services.sales.pipelines import sync_config
 from storage import migrate
-from storage.db import create_engine, create_session_factory
+from storage.db import PoolSettings, create_engine, create_session_factory
 from storage.models import Employee
 from storage.uow import UnitOfWorkFactory
 from tests.factories import new_deal
 from tests.tg import BOT_ID, RecordingSession, make_bot, make_settings
 
 FIRST_TG = 710_000_001
+POOL: dict[str, Any] = {}  # --pool (PostgreSQL): size, overflow, pre_ping
 
 
 class ErrorCount(logging.Handler):
@@ -89,34 +96,60 @@ async def main(people: int, taps: int, think: tuple[float, float], seed: int, ba
     return await run(url, people, taps, think, seed)
 
 
+async def seed(uow_factory: UnitOfWorkFactory, people: int) -> tuple[list[Actor], list[Any]]:
+    """The pipelines, `people` managers and a deal of each (its card as created)."""
+    async with uow_factory() as uow:
+        await sync_config(uow, load_config(DEFAULT_PIPELINES))
+    async with uow_factory() as uow:
+        emps = [
+            Employee(
+                telegram_id=FIRST_TG + i,
+                name=f"M{i}",
+                roles=["manager"],
+                active=True,
+                created_at=uow.clock.now(),
+            )
+            for i in range(people)
+        ]
+        for emp in emps:
+            uow.repo.add(emp)
+        await uow.commit()
+        actors = [Actor.of(e) for e in emps]
+    return actors, [await new_deal(uow_factory, a, amount="1000") for a in actors]
+
+
+async def check_applied(
+    uow_factory: UnitOfWorkFactory, actors: list[Actor], cards: list[Any], taps: int
+) -> tuple[int, int, int]:
+    """(taps applied, people with a wrong count, people whose taps were applied out of
+    order): each deal's history must hold exactly `taps` moves, alternating forward
+    (NEXT) and back (BACK) in the order they were sent."""
+    applied = wrong = disordered = 0
+    for a, c in zip(actors, cards, strict=True):
+        async with uow_factory() as uow:
+            after = await deals.get_card(uow, a, c.id)
+            history = await uow.repo.history.for_deal(c.id)
+        moves = list(history)[1:]
+        applied += len(moves)
+        wrong += (after.version - c.version) != taps or len(moves) != taps
+        start = c.stage.id  # NEXT leaves it, BACK returns to it: in the order sent
+        forth_ok = all(m.from_stage_id == start != m.to_stage_id for m in moves[0::2])
+        back_ok = all(m.to_stage_id == start for m in moves[1::2])
+        disordered += not (forth_ok and back_ok)
+    return applied, wrong, disordered
+
+
 async def run(url: str, people: int, taps: int, think: tuple[float, float], seed: int) -> int:
     rng = random.Random(seed)
+    seed_people = globals()["seed"]
     backend = "PostgreSQL" if url.startswith("postgresql") else "SQLite file"
     await migrate.upgrade(url)
-    engine = create_engine(url)
+    engine = create_engine(url, pool=PoolSettings(**POOL) if POOL else None)
     errors = ErrorCount()
     logging.getLogger().addHandler(errors)
     uow_factory = UnitOfWorkFactory(create_session_factory(engine), SystemClock())
     try:
-        async with uow_factory() as uow:
-            await sync_config(uow, load_config(DEFAULT_PIPELINES))
-        actors: list[Actor] = []
-        async with uow_factory() as uow:
-            emps = [
-                Employee(
-                    telegram_id=FIRST_TG + i,
-                    name=f"M{i}",
-                    roles=["manager"],
-                    active=True,
-                    created_at=uow.clock.now(),
-                )
-                for i in range(people)
-            ]
-            for emp in emps:
-                uow.repo.add(emp)
-            await uow.commit()
-            actors = [Actor.of(e) for e in emps]
-        cards = [await new_deal(uow_factory, a, amount="1000") for a in actors]
+        actors, cards = await seed_people(uow_factory, people)
         dp = build_dispatcher(make_settings(url, throttle_seconds=0), uow_factory)
         latencies: list[float] = []
         exceptions = 0
@@ -149,14 +182,7 @@ async def run(url: str, people: int, taps: int, think: tuple[float, float], seed
         started = time.perf_counter()
         await asyncio.gather(*(person(i) for i in range(people)))
         wall = time.perf_counter() - started
-        applied = 0
-        wrong = 0
-        for a, c in zip(actors, cards, strict=True):
-            async with uow_factory() as uow:
-                after = await deals.get_card(uow, a, c.id)
-                history = await uow.repo.history.for_deal(c.id)
-            applied += len(history) - 1
-            wrong += (after.version - c.version) != taps or len(history) - 1 != taps
+        applied, wrong, disordered = await check_applied(uow_factory, actors, cards, taps)
         ms = [1000 * v for v in latencies]
         print(
             f"load: {people} people x {taps} taps, think {think[0]}-{think[1]} s, {backend}, "
@@ -171,8 +197,11 @@ async def run(url: str, people: int, taps: int, think: tuple[float, float], seed
             f"  errors: {exceptions} exceptions, {errors.count} ERROR log records;"
             f" refusals {refusals}"
         )
-        print(f"  applied {applied} of {people * taps} taps, people with a wrong count: {wrong}")
-        ok = exceptions == 0 and errors.count == 0 and refusals == 0 and wrong == 0
+        print(
+            f"  applied {applied} of {people * taps} taps, people with a wrong count: {wrong},"
+            f" out of order: {disordered}"
+        )
+        ok = exceptions == 0 and errors.count == 0 and refusals == 0 and wrong == disordered == 0
         return 0 if ok else 1
     finally:
         logging.getLogger().removeHandler(errors)
@@ -193,5 +222,39 @@ if __name__ == "__main__":
     parser.add_argument("--think", type=think_range, default=(0.3, 1.5), help="seconds, a-b")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--backend", choices=("sqlite", "pg"), default="sqlite")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="N webhook worker processes on PostgreSQL + Redis behind one proxy "
+        "(bench/load_workers.py); 0: the dispatcher in this process",
+    )
+    parser.add_argument(
+        "--redeliver", type=float, default=0.0, help="--workers: share of taps posted twice"
+    )
+    parser.add_argument(
+        "--pool",
+        default="20,10",
+        help="PostgreSQL pool size,overflow[,ping] (DB_POOL_SIZE, DB_MAX_OVERFLOW, "
+        "DB_POOL_PRE_PING); default 20,10; SQLAlchemy's own: 5,10,ping",
+    )
     args = parser.parse_args()
+    size, overflow, *ping = args.pool.split(",")
+    if args.workers:
+        from bench.load_workers import run_workers
+
+        sys.exit(
+            asyncio.run(
+                run_workers(
+                    args.workers,
+                    args.people,
+                    args.taps,
+                    args.think,
+                    args.seed,
+                    args.redeliver,
+                    (int(size), int(overflow)),
+                )
+            )
+        )
+    POOL.update(size=int(size), overflow=int(overflow), pre_ping=ping == ["ping"])
     sys.exit(asyncio.run(main(args.people, args.taps, args.think, args.seed, args.backend)))

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/reminders.py [--people 300] [--reminders 3000] [--rate 29.5]
     .venv/bin/python bench/reminders.py --rate 45 --people 3000   # set above the limit
+    .venv/bin/python bench/reminders.py --faults --blocked 10        # ordinary faults
 
 A local aiohttp server (127.0.0.1, a random port; nothing else is contacted) speaks the Bot
 API's ``POST /bot<token>/sendMessage`` and answers 429 with ``retry_after`` whenever the
@@ -15,8 +16,14 @@ With ``--rate`` above the server's 30/s (45: a rate set too high) the sender mee
 adapts (services.outbox.RateLimiter.throttled): it slows down to what the server accepted
 and probes upwards slowly; the figure shows what that costs.
 
-Prints: achieved rate / allowed rate, lost, duplicates, messages sent, 429s, the sender's
-lowest and final rate. Bounded: the
+``--faults``: on top of the limits, each send is answered at random with a 429 for that
+chat (10%, ``retry_after`` 1-3 s, which the server then enforces for that chat), a 500
+(10%), or the connection is dropped before an answer (5%); none of them delivers.
+``--blocked N``: N of the people have blocked the bot (403); nothing may reach them, and
+after their first 403 nothing more is tried (their reminders fail; they are not "lost").
+
+Prints: delivered per second / allowed rate, lost, duplicates, messages sent, 429s, the
+sender's lowest and final rate. Bounded: the
 sweep gives up after `--timeout` seconds. Exit status 1 if anything was lost or duplicated.
 """
 
@@ -77,6 +84,13 @@ class FakeTelegram:
     last_by_chat: dict[int, float] = field(default_factory=dict)
     next_id: int = 1
 
+    faults: bool = False
+    blocked: set[int] = field(default_factory=set)
+    rnd: random.Random = field(default_factory=lambda: random.Random(21))
+    chat_hold: dict[int, float] = field(default_factory=dict)  # a fault 429's retry_after
+    injected: Counter[str] = field(default_factory=Counter)
+    to_blocked: Counter[int] = field(default_factory=Counter)  # attempts per blocked chat
+
     def _retry_after(self, seconds: float) -> web.Response:
         self.too_many += 1
         n = max(1, math.ceil(seconds))
@@ -104,6 +118,33 @@ class FakeTelegram:
         chat = int(form["chat_id"])
         text = str(form.get("text", ""))
         now = time.monotonic()
+        if chat in self.blocked:
+            self.to_blocked[chat] += 1
+            return web.json_response(
+                {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked"},
+                status=403,
+            )
+        if self.faults:
+            held = self.chat_hold.get(chat, 0.0)
+            if now < held:  # a fault 429 said so for this chat: enforced
+                return self._retry_after(held - now)
+            roll = self.rnd.random()
+            if roll < 0.10:
+                self.injected["429"] += 1
+                wait = self.rnd.choice((1, 2, 3))
+                self.chat_hold[chat] = now + wait
+                return self._retry_after(wait)
+            if roll < 0.20:
+                self.injected["500"] += 1
+                return web.json_response(
+                    {"ok": False, "error_code": 500, "description": "Internal Server Error"},
+                    status=500,
+                )
+            if roll < 0.25:
+                self.injected["drop"] += 1
+                assert request.transport is not None
+                request.transport.close()  # no answer at all
+                return web.Response()
         while self.window and now - self.window[0] >= 1.0:
             self.window.popleft()
         if len(self.window) >= ALLOWED_PER_SECOND:
@@ -214,7 +255,10 @@ async def seed(url: str, people: int, reminders: int) -> tuple[AsyncEngine, Unit
 
 
 async def run(args: argparse.Namespace) -> int:
-    fake = FakeTelegram()
+    fake = FakeTelegram(faults=args.faults)
+    # the blocked people: spread over the list (telegram id = 7_000_000 + index)
+    step = max(1, args.people // max(1, args.blocked)) if args.blocked else 0
+    fake.blocked = {7_000_000 + i * step for i in range(args.blocked)} if step else set()
     server = ServerThread(fake)
     port = server.start()
     workdir = Path(tempfile.mkdtemp(prefix="voronka-bench-", dir=args.db_dir))
@@ -255,18 +299,29 @@ async def run(args: argparse.Namespace) -> int:
         achieved = (sent - 1) / span if span > 0 else float("inf")
     else:
         achieved = 0.0
-    expected = set(range(args.reminders))
+    blocked_index = {chat - 7_000_000 for chat in fake.blocked}
+    expected = {n for n in range(args.reminders) if n % args.people not in blocked_index}
     lost = len(expected - set(fake.tokens))
+    to_blocked = {n for n in fake.tokens if n % args.people in blocked_index}
     duplicates = sum(n - 1 for n in fake.tokens.values() if n > 1)
-    print(f"reminders: {args.reminders} for {args.people} people")
+    print(f"reminders: {args.reminders} for {args.people} people ({len(fake.blocked)} blocked)")
+    mode = "with faults" if args.faults else "no faults"
     print(
-        f"achieved rate / allowed rate: {achieved:.2f} / {ALLOWED_PER_SECOND} msg/s "
-        f"= {100 * achieved / ALLOWED_PER_SECOND:.1f}%"
+        f"delivered/s against the allowed rate ({mode}): {achieved:.2f} / "
+        f"{ALLOWED_PER_SECOND} msg/s = {100 * achieved / ALLOWED_PER_SECOND:.1f}%"
     )
     print(f"lost: {lost}")
     print(f"duplicates: {duplicates}")
+    print(
+        f"sent to blocked people: {len(to_blocked)}; tries to a blocked chat after its 403: "
+        f"{sum(n - 1 for n in fake.to_blocked.values())}"
+    )
     print(f"messages sent: {sent} (items {stats.items_sent})")
-    print(f"429 answers: {fake.too_many}; transient errors: {stats.transient_errors}")
+    injected = ", ".join(f"{k} {v}" for k, v in sorted(fake.injected.items())) or "none"
+    print(
+        f"429 answers: {fake.too_many}; faults injected: {injected}; "
+        f"transient errors seen: {stats.transient_errors}"
+    )
     limiter = sweeper.limiter
     print(
         f"sender rate: set {args.rate}/s, lowest {limiter.lowest_rate:.2f}/s after 429s, "
@@ -274,7 +329,7 @@ async def run(args: argparse.Namespace) -> int:
     )
     setting = f"sender rate setting {args.rate}/s, {args.concurrency} in flight"
     print(f"wall time: {wall:.2f}s ({setting})")
-    ok = lost == 0 and duplicates == 0
+    ok = lost == 0 and duplicates == 0 and not to_blocked
     return 0 if ok else 1
 
 
@@ -290,6 +345,10 @@ def main() -> int:
         help="sender's cap in any 1 s (default: what the rate implies, at least 30)",
     )
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument(
+        "--faults", action="store_true", help="10%% 429 (per chat), 10%% 500, 5%% dropped"
+    )
+    parser.add_argument("--blocked", type=int, default=0, help="people who blocked the bot")
     parser.add_argument("--batch", type=int, default=100, help="people claimed per sweep")
     parser.add_argument("--timeout", type=float, default=180.0)
     parser.add_argument(

@@ -165,7 +165,9 @@ async def prepare(
 
     if not migrated:
         await upgrade(settings.database_url)
-    engine = create_engine(settings.database_url, sqlite_driver=settings.sqlite_driver)
+    engine = create_engine(
+        settings.database_url, sqlite_driver=settings.sqlite_driver, pool=settings.db_pool()
+    )
     from bot.scheduler import company_policy
 
     uow_factory = UnitOfWorkFactory(

@@ -14,6 +14,8 @@ jobs here pass its values explicitly.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -52,6 +54,7 @@ DEFAULTS: dict[str, Any] = {
     "stale_days": 7,
     "scan_minutes": 5,
     "business_capture": True,
+    "business_roles": "manager,leader,admin",
 }
 
 
@@ -72,6 +75,9 @@ def company_policy(settings: Any) -> CompanyPolicy:
         installment_reminder_days=int(setting(settings, "installment_reminder_days")),
         stale_days=int(setting(settings, "stale_days")),
         business_capture=bool(setting(settings, "business_capture")),
+        business_roles=frozenset(
+            r for r in str(setting(settings, "business_roles")).split(",") if r
+        ),
     )
 
 
@@ -237,4 +243,21 @@ def build_scheduler(
     from bot.digests import add_digest_jobs
 
     add_digest_jobs(scheduler, uow_factory, clock, settings)
+    for job in scheduler.get_jobs():
+        job.modify(func=stoppable(job.func))
     return scheduler
+
+
+def stoppable(job: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
+    """A job cancelled by the scheduler's shutdown (SIGTERM while it runs) stops quietly:
+    APScheduler would log the CancelledError's traceback at ERROR. What it was doing is
+    safe to cut (the outbox's claimed rows go back when their lease runs out)."""
+
+    @functools.wraps(job)
+    async def run(*args: Any, **kwargs: Any) -> None:
+        try:
+            await job(*args, **kwargs)
+        except asyncio.CancelledError:
+            log.info("job %s stopped by the shutdown", getattr(job, "__name__", job))
+
+    return run

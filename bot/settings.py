@@ -12,6 +12,8 @@ from pydantic import AfterValidator, Field, PositiveInt, SecretStr, field_valida
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.sales.pipeline_config import DEFAULT_FILE as DEFAULT_PIPELINES_FILE
+from storage.db import PoolSettings
+from storage.enums import Role
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -35,6 +37,14 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./data/voronka.db"
     # storage/sqlite_driver.py, or SQLAlchemy's stock aiosqlite adapter (storage/db.py).
     sqlite_driver: Literal["voronka", "aiosqlite"] = "voronka"
+    # PostgreSQL only: the connection pool of each process (storage/db.py PoolSettings).
+    db_pool_size: int = Field(20, ge=1, le=1000, description="connections, 1-1000")
+    db_max_overflow: int = Field(10, ge=0, le=1000, description="connections, 0-1000")
+    db_pool_timeout: float = Field(10, gt=0, le=600, description="seconds, above 0 and <= 600")
+    db_pool_recycle: float = Field(
+        1800, ge=-1, le=86400, description="seconds, -1 (never) to 86400"
+    )
+    db_pool_pre_ping: bool = False
     admin_ids: Annotated[list[PositiveInt], NoDecode] = Field(default_factory=list)
     timezone: str = "Europe/Moscow"
     pipelines_file: Path = DEFAULT_PIPELINES_FILE
@@ -71,6 +81,8 @@ class Settings(BaseSettings):
     files_dir: Path = Path("./data/files")
     # Client chats through Telegram Business (services/intake/business.py): off = ignore them.
     business_capture: bool = True
+    # Whose Business chats are recorded (roles, comma-separated); others are told so.
+    business_roles: str = "manager,leader,admin"
     # Webhook mode (`voronka webhook`) and the lead intake API on the same HTTP server.
     webhook_base_url: str | None = None
     webhook_path: str = "/telegram/webhook"
@@ -104,6 +116,15 @@ class Settings(BaseSettings):
         if isinstance(value, int):
             return [value]
         return value
+
+    @field_validator("business_roles")
+    @classmethod
+    def _check_roles(cls, value: str) -> str:
+        parts = [p.strip().lower() for p in value.replace(";", ",").split(",") if p.strip()]
+        known = {r.value for r in Role}
+        if not all(p in known for p in parts):
+            raise ValueError("roles separated by commas: " + ", ".join(sorted(known)))
+        return ",".join(parts)
 
     @field_validator("timezone")
     @classmethod
@@ -194,6 +215,15 @@ class Settings(BaseSettings):
         if value is not None:
             parse_tokens(value.get_secret_value())
         return value
+
+    def db_pool(self) -> PoolSettings:
+        return PoolSettings(
+            size=self.db_pool_size,
+            overflow=self.db_max_overflow,
+            timeout=self.db_pool_timeout,
+            recycle=self.db_pool_recycle,
+            pre_ping=self.db_pool_pre_ping,
+        )
 
     def require_token(self) -> str:
         if self.bot_token is None or not self.bot_token.get_secret_value().strip():

@@ -82,6 +82,30 @@ async def duplicate_update(event: ErrorEvent) -> None:
     log.info("update %s: duplicate delivery ignored", event.update.update_id)
 
 
+BUSINESS_UPDATES = (
+    "business_connection",
+    "business_message",
+    "edited_business_message",
+    "deleted_business_messages",
+)
+
+
+def is_business(event: ErrorEvent) -> bool:
+    return any(getattr(event.update, kind, None) is not None for kind in BUSINESS_UPDATES)
+
+
+async def business_update_failed(event: ErrorEvent) -> None:
+    """A Business update came from a client, not from someone who can read an apology, and
+    its effect was not committed (so its id is not recorded as applied): say so at ERROR and
+    let the exception escape, so the webhook answers 500 and Telegram delivers it again."""
+    log.error(
+        "business update %s could not be recorded; left for a retry",
+        event.update.update_id,
+        exc_info=event.exception,
+    )
+    raise event.exception
+
+
 async def unexpected_error(event: ErrorEvent, lang: str = DEFAULT_LANG) -> None:
     log.exception("update %s failed", event.update.update_id, exc_info=event.exception)
     text = t("error.unexpected", lang)
@@ -95,7 +119,8 @@ async def unexpected_error(event: ErrorEvent, lang: str = DEFAULT_LANG) -> None:
 def setup() -> Router:
     """A fresh router for one Dispatcher (its handlers in dispatch order)."""
     router = Router(name="errors")
-    router.error.register(domain_error, ExceptionTypeFilter(DomainError))
     router.error.register(duplicate_update, ExceptionTypeFilter(DuplicateUpdate))
+    router.error.register(business_update_failed, is_business)
+    router.error.register(domain_error, ExceptionTypeFilter(DomainError))
     router.error.register(unexpected_error)
     return router

@@ -20,7 +20,7 @@ from handlers.deals import router as deals
 from handlers.edit import router as edit
 from handlers.followups import router as followups
 from handlers.funnel import router as funnel
-from handlers.http import intake
+from handlers.http import headers, intake
 from handlers.imports import router as imports
 from handlers.installation import router as installation
 from handlers.installments import router as installments
@@ -59,7 +59,9 @@ def mount_http(
     intake_state: intake.IntakeState | None = None,
     webapp: webapp_api.WebAppState | None = None,
 ) -> None:
-    """The site form (``POST /api/leads``) and the Mini App (``/app/``), each when given."""
+    """The site form (``POST /api/leads``) and the Mini App (``/app/``), each when given;
+    the security headers on every answer (handlers/http/headers.py)."""
+    headers.harden(app)
     if intake_state is not None:
         intake.mount(app, intake_state)
     if webapp is not None:

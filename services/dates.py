@@ -453,11 +453,21 @@ def parse_when(text: str, clock: Clock, tz: str) -> datetime:
     now_local = now.astimezone(zi).replace(tzinfo=None)
     parts = _scan(normalized, now_local.date())
     local = _resolve(parts, now_local)
-    result = local.replace(tzinfo=zi).astimezone(UTC)
-    if result <= now:
-        raise ValidationError("when", "in_the_past")
-    if result - now > MAX_AHEAD:
-        raise ValidationError("when", "too_far")
+    return check_when(local.replace(tzinfo=zi), clock)
+
+
+def check_when(moment: datetime, clock: Clock) -> datetime:
+    """The rules every typed moment meets, however it was typed (the chat's words, or a
+    form's ISO date): after now, at most `MAX_AHEAD` ahead; returned in UTC."""
+    now = clock.now()
+    try:
+        result = moment.astimezone(UTC)
+        if result <= now:
+            raise ValidationError("when", "in_the_past")
+        if result - now > MAX_AHEAD:
+            raise ValidationError("when", "too_far")
+    except OverflowError as exc:  # year 9999 in a zone east of UTC
+        raise ValidationError("when", "too_far") from exc
     return result
 
 

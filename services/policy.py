@@ -31,6 +31,9 @@ class CompanyPolicy:
     stale_days: int = 7
     # Record client chats that reach Voronka through managers' Telegram Business accounts.
     business_capture: bool = True
+    # Whose Business chats are recorded: an employee with one of these roles (others are
+    # told so when they connect, and nothing of theirs is read).
+    business_roles: frozenset[str] = frozenset({"manager", "leader", "admin"})
 
     def __post_init__(self) -> None:
         dates.zone(self.timezone)  # refuse an unknown zone now, not at the first task

@@ -9,6 +9,7 @@ child process (`python -m storage.migrate`), so the serving process never holds 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import subprocess
@@ -54,6 +55,14 @@ async def upgrade_in_child(url: str) -> None:
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "storage.migrate", env=env)
     if await proc.wait() != 0:
         raise subprocess.CalledProcessError(proc.returncode or 1, "python -m storage.migrate")
+
+
+def announce_drops(revision: str, *what: str) -> None:
+    """A downgrade that drops data says what, as it runs (on stderr and in the log): what
+    it names is gone for good; upgrading again brings the tables and columns back empty."""
+    line = f"downgrade {revision} drops: " + "; ".join(what)
+    logging.getLogger("voronka.migrate").warning(line)
+    print(line, file=sys.stderr, flush=True)
 
 
 async def downgrade(url: str, revision: str) -> None:

@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot.webapp import webapp_state
-from handlers.webapp.api import mount
+from handlers.routers import mount_http
 from tests.tg import BOT_TOKEN, BotHarness, make_settings
 
 
@@ -60,7 +60,7 @@ async def serve(harness: BotHarness, db_url: str, uow_factory: Any, **settings: 
     state = webapp_state(
         make_settings(db_url, **settings), uow_factory, harness.bot, harness.dp.storage
     )
-    mount(app, state)
+    mount_http(app, webapp=state)  # with the headers every answer carries
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     return server

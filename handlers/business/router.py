@@ -84,9 +84,13 @@ async def on_connection(event: BusinessConnection, uow: UnitOfWork, bot: Bot) ->
             enabled=event.is_enabled,
         ),
     )
+    if result.outcome == Outcome.IGNORED:
+        return
     lang = result.language or lang_of(event.user.language_code)
     if result.outcome == Outcome.NOT_STAFF:
         text = t("business.not_staff", lang)
+    elif result.outcome == Outcome.ROLE_OFF:
+        text = t("business.role_off", lang)
     elif result.outcome == Outcome.DISABLED:
         text = t("business.disconnected", lang)
     else:

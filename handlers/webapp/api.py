@@ -19,8 +19,11 @@ Every API call: ``Authorization: tma <initData>`` (handlers/webapp/auth.py) — 
 ``{"error": "unauthorized"}`` and nothing else without a valid, fresh one; 403 for anyone
 who is not an active employee. Then one service call — the same services, and so the same
 permission checks, as the chat. Domain errors answer with the chat's message in the
-person's language: 404 not found, 403 not allowed, 409 the deal changed, 422 a refused
-move or bad input (``{"error", "message", "rule"?, "field"?}``).
+person's language: 404 not found (also a deal the person may not see), 403 not allowed,
+409 the deal changed, 422 a refused move or bad input (``{"error", "message", "rule"?,
+"field"?}``), 400 a request no page sends (a number beyond the database's range, JSON
+nested deeper than 16, a NUL character). Dates follow the chat's rules (`dates.check_when`).
+Security headers on every answer: handlers/http/headers.py.
 A move that went through redraws the deal's card in the person's chat too
 (`on_deal_changed`); 409 means: reload. Each API answer carries ``Server-Timing: app;dur=<ms>``.
 """
@@ -55,7 +58,7 @@ from services.errors import (
     StaleVersion,
     ValidationError,
 )
-from services.permissions import Actor
+from services.permissions import Action, Actor
 from services.reports import screens
 from services.reports.analytics import (
     LossReport,
@@ -77,6 +80,8 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 PREFIX = "/app"
 API = PREFIX + "/api"
+MAX_INT = 2**31 - 1  # INTEGER columns (ids, versions): PostgreSQL's 32 bits
+MAX_DEPTH = 16  # JSON nesting: the page sends 2 levels
 PERIODS = (
     Period.THIS_WEEK,
     Period.LAST_WEEK,
@@ -202,6 +207,11 @@ def endpoint(fn: Api, *, write: bool = False) -> Callable[[web.Request], Awaitab
 
 def _domain_error(exc: DomainError, lang: str) -> web.Response:
     extra: dict[str, Any] = {"message": error_text(exc, lang)}
+    if isinstance(exc, BadRequest):
+        return _error(400, "bad_request", field=exc.field, **extra)
+    if isinstance(exc, PermissionDenied) and exc.action == Action.DEAL_VIEW:
+        # a deal the person may not see answers like one that does not exist
+        return _error(404, "not_found", message=error_text(NotFound("deal"), lang))
     if isinstance(exc, NotFound):
         return _error(404, "not_found", **extra)
     if isinstance(exc, PermissionDenied):
@@ -222,37 +232,98 @@ def _domain_error(exc: DomainError, lang: str) -> web.Response:
 # --- reading the request ------------------------------------------------------------------
 
 
+class BadRequest(ValidationError):
+    """A request no page of ours sends (a number out of the database's range, JSON nested
+    too deep, a NUL character): 400, with the chat's "invalid" message for the field."""
+
+
+def _in_range(value: int, name: str) -> int:
+    # ids, versions, offsets and limits are INTEGER columns (PostgreSQL: 32 bits)
+    if not 0 <= value <= MAX_INT:
+        raise BadRequest(name, "invalid")
+    return value
+
+
 def _int(value: str | None, name: str, *, default: int | None = None) -> int | None:
     if value is None or value == "":
         return default
+    if len(value) > 20:
+        raise BadRequest(name, "invalid")
     try:
-        return int(value)
+        number = int(value)
     except ValueError as exc:
         raise ValidationError(name, "not_a_number") from exc
+    return _in_range(number, name)
+
+
+def _depth_and_nul(value: object, depth: int = 0) -> None:
+    """Refuse JSON nested deeper than MAX_DEPTH, or a NUL in any string (PostgreSQL's text
+    cannot hold one; SQLite would keep it: refused on both)."""
+    if depth > MAX_DEPTH:
+        raise BadRequest("body", "invalid")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise BadRequest("body", "invalid")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _depth_and_nul(key, depth + 1)
+            _depth_and_nul(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _depth_and_nul(item, depth + 1)
 
 
 async def _json(request: web.Request) -> dict[str, Any]:
+    raw = await request.read() or b"{}"
+    # nesting counted before parsing: json.loads recurses (RecursionError at ~1000 levels)
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _nesting(raw) > MAX_DEPTH:
+        raise BadRequest("body", "invalid")
     try:
-        data = json.loads(await request.read() or b"{}")
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ValidationError("body", "not_json") from exc
     if not isinstance(data, dict):
         raise ValidationError("body", "not_json")
+    _depth_and_nul(data)
     return data
+
+
+def _nesting(raw: bytes) -> int:
+    """The deepest nesting of brackets outside strings, stopping once past MAX_DEPTH."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_DEPTH:
+                break
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
 
 
 def _body_int(data: dict[str, Any], name: str) -> int:
     value = data.get(name)
     if not isinstance(value, int) or isinstance(value, bool):
         raise ValidationError(name, "not_a_number")
-    return value
+    return _in_range(value, name)
 
 
 def _deal_id(request: web.Request) -> int:
-    value = _int(request.match_info.get("deal_id"), "deal")
-    if value is None:
-        raise NotFound("deal")
-    return value
+    raw = request.match_info.get("deal_id") or ""
+    if not raw.isdigit() or len(raw) > 10 or not 0 < int(raw) <= MAX_INT:
+        raise NotFound("deal")  # no such deal can exist
+    return int(raw)
 
 
 def _fields(raw: object, uow: UnitOfWork, tz: tzinfo) -> dict[str, object]:
@@ -274,14 +345,18 @@ def _fields(raw: object, uow: UnitOfWork, tz: tzinfo) -> dict[str, object]:
 
 
 def _when(text: str, name: str, uow: UnitOfWork, tz: tzinfo) -> datetime:
+    """A date as the form's input gives it, or as typed: under the chat's rules either
+    way (in the future, at most five years ahead: `dates.check_when`)."""
     try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
+        if len(text) > dates.MAX_INPUT:
+            raise ValidationError("when", "unparseable")
         try:
+            moment = datetime.fromisoformat(text.strip())
+        except ValueError:
             return dates.parse_when(text, uow.clock, str(tz))
-        except ValidationError as exc:
-            raise ValidationError(name, exc.params.get("code", "invalid")) from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+        return dates.check_when(moment if moment.tzinfo else moment.replace(tzinfo=tz), uow.clock)
+    except ValidationError as exc:
+        raise ValidationError(name, exc.params.get("code", "invalid")) from exc
 
 
 # --- JSON views ---------------------------------------------------------------------------
@@ -477,17 +552,29 @@ async def _changed(request: web.Request, caller: Caller, card: DealCard) -> dict
     return {"deal": _deal(card, caller.lang, state.tz)}
 
 
+async def _unseen_is_missing(uow: UnitOfWork, caller: Caller, deal_id: int) -> None:
+    """After a refused change: a deal the person may not even see is 'not found' (which
+    ids exist is not told); one they see but may not change stays 'not allowed'."""
+    await uow.rollback()
+    await deals.get_card(uow, caller.actor, deal_id)  # PermissionDenied(DEAL_VIEW) -> 404
+
+
 async def post_move(request: web.Request, uow: UnitOfWork, caller: Caller) -> Any:
+    deal_id = _deal_id(request)
     data = await _json(request)
     fields = _fields(data.get("fields"), uow, request.app[WEBAPP].tz)
-    card = await deals.move_to(
-        uow,
-        caller.actor,
-        _deal_id(request),
-        _body_int(data, "stage_id"),
-        _body_int(data, "version"),
-        fields or None,
-    )
+    try:
+        card = await deals.move_to(
+            uow,
+            caller.actor,
+            deal_id,
+            _body_int(data, "stage_id"),
+            _body_int(data, "version"),
+            fields or None,
+        )
+    except PermissionDenied:
+        await _unseen_is_missing(uow, caller, deal_id)
+        raise
     return await _changed(request, caller, card)
 
 
@@ -507,15 +594,20 @@ async def post_edit(request: web.Request, uow: UnitOfWork, caller: Caller) -> An
 
 
 async def post_lose(request: web.Request, uow: UnitOfWork, caller: Caller) -> Any:
+    deal_id = _deal_id(request)
     data = await _json(request)
-    card = await deals.lose(
-        uow,
-        caller.actor,
-        _deal_id(request),
-        _body_int(data, "reason_id"),
-        None,
-        _body_int(data, "version"),
-    )
+    try:
+        card = await deals.lose(
+            uow,
+            caller.actor,
+            deal_id,
+            _body_int(data, "reason_id"),
+            None,
+            _body_int(data, "version"),
+        )
+    except PermissionDenied:
+        await _unseen_is_missing(uow, caller, deal_id)
+        raise
     return await _changed(request, caller, card)
 
 

@@ -8,8 +8,15 @@ capture`), a client's message in that manager's chats lands on a timeline:
 - a known client -- the chat was linked before, or the contact is known by their Telegram
   user id, or by the phone they shared in the chat -- on their open deal's (or lead's)
   timeline, and on the contact's;
-- a stranger -> a new lead in Leads (source Telegram, the first message as the need),
-  assigned to that manager, with the usual duplicate check (services.sales.leads).
+- a stranger -> a new lead in Leads (source Telegram, the first message as the need,
+  trimmed with "…" to the need's limit while the timeline keeps it whole), assigned to that
+  employee (a leader's or an admin's own chat: theirs), with the usual duplicate check
+  (services.sales.leads).
+
+Whose chats are recorded is `CompanyPolicy.business_roles` (BUSINESS_ROLES: managers,
+leaders, admins by default); anyone else is told so when they connect and nothing of theirs
+is read. Edits and deletions are matched by (connection, chat, message): a client's chat id
+is the same in every manager's account while message ids are numbered per account.
 
 Photos, documents, voice and contacts are kept as Telegram file ids (or the shared phone);
 edits and deletions are recorded as events of their own (the original stays). The manager's
@@ -48,6 +55,7 @@ class Outcome(StrEnum):
     CONNECTED = "connected"
     DISABLED = "disabled"  # the manager turned the connection off (or removed the bot)
     NOT_STAFF = "not_staff"  # someone who is not an active employee connected the bot
+    ROLE_OFF = "role_off"  # an employee whose roles' chats are not captured (BUSINESS_ROLES)
     NEW_LEAD = "new_lead"
     APPENDED = "appended"
     IGNORED = "ignored"
@@ -115,9 +123,10 @@ async def connection_update(uow: UnitOfWork, conn: ConnectionIn) -> BusinessResu
     """Record a connection's state. Only an active employee's connection is kept enabled;
     someone else's is recorded as disabled (their chats are never read)."""
     if not isinstance(conn.id, str) or not 0 < len(conn.id) <= 128:
-        raise ValidationError("connection", "invalid")
+        return IGNORED  # not a connection Telegram makes: nothing to record, nothing to retry
     emp = await uow.repo.employees.by_telegram_id(conn.user_id)
     staff = emp is not None and emp.active
+    captured = emp is not None and _captured_role(uow, emp)
     now = uow.clock.now()
     row = await uow.repo.business.connection(conn.id)
     if row is None:
@@ -129,15 +138,22 @@ async def connection_update(uow: UnitOfWork, conn: ConnectionIn) -> BusinessResu
         )
         uow.repo.add(row)
     elif row.telegram_user_id != conn.user_id:
-        raise ValidationError("connection", "invalid")  # the id is someone else's
+        return IGNORED  # the id is someone else's: refused, nothing changes
     row.employee_id = emp.id if staff and emp is not None else None
     row.user_chat_id = conn.user_chat_id
     row.can_reply = bool(conn.can_reply)
-    row.enabled = bool(conn.enabled) and staff
+    row.enabled = bool(conn.enabled) and staff and captured
     row.updated_at = now
     await commit(uow, "connection")
     if not staff or emp is None:
         return BusinessResult(Outcome.NOT_STAFF, employee_chat_id=conn.user_chat_id)
+    if not captured:
+        return BusinessResult(
+            Outcome.ROLE_OFF,
+            employee_id=emp.id,
+            employee_chat_id=conn.user_chat_id,
+            language=emp.language,
+        )
     return BusinessResult(
         Outcome.CONNECTED if row.enabled else Outcome.DISABLED,
         employee_id=emp.id,
@@ -146,6 +162,11 @@ async def connection_update(uow: UnitOfWork, conn: ConnectionIn) -> BusinessResu
         can_reply=row.can_reply,
         capture=policy.of(uow).business_capture,
     )
+
+
+def _captured_role(uow: UnitOfWork, emp: Employee) -> bool:
+    """Are this employee's Business chats recorded (a role of theirs is in BUSINESS_ROLES)?"""
+    return any(role in policy.of(uow).business_roles for role in emp.roles)
 
 
 async def _live_connection(
@@ -162,6 +183,8 @@ async def _live_connection(
     emp = await uow.repo.get(Employee, conn.employee_id)
     if emp is None or not emp.active or emp.telegram_id != conn.telegram_user_id:
         return None
+    if not _captured_role(uow, emp):  # their roles changed since they connected
+        return None
     return conn, emp
 
 
@@ -174,6 +197,17 @@ def _name(msg: MessageIn) -> str:
         return validation.name(full)
     except ValidationError:
         return f"@{msg.username}" if msg.username else f"Telegram {msg.from_id}"
+
+
+def _need(text: str | None) -> str | None:
+    """The first message as the lead's need, trimmed with "…" to the need's limit (the
+    whole message is on the timeline)."""
+    if text is None:
+        return None
+    text = text.strip()
+    if len(text) <= validation.MAX_TEXT:
+        return text or None
+    return text[: validation.MAX_TEXT - 1].rstrip() + "…"
 
 
 def _media(msg: MessageIn) -> tuple[str | None, str | None, str | None]:
@@ -298,11 +332,13 @@ async def client_message(uow: UnitOfWork, msg: MessageIn) -> BusinessResult:
                 leads.LeadInput(
                     name=_name(msg),
                     source=LeadSource.TELEGRAM,
-                    need=(msg.text or msg.caption or None),
+                    need=_need(msg.text or msg.caption),
                     manager_id=emp.id if Role.MANAGER in emp.roles else None,
                 ),
                 allow_duplicate=False,
             )
+            # a leader's or an admin's own client chat: the lead is theirs, not the pool's
+            lead.manager_id = emp.id
             chat.lead_id = lead.id
             outcome = Outcome.NEW_LEAD
     deal_id, lead_id, contact_id = await _link(uow, chat)
@@ -398,7 +434,7 @@ async def edited_message(uow: UnitOfWork, msg: MessageIn) -> BusinessResult:
     if followed is None or not is_id(msg.message_id):
         return IGNORED
     _, emp = followed
-    originals = await uow.repo.timeline.by_message(msg.chat_id, msg.message_id)
+    originals = await uow.repo.timeline.by_message(msg.connection_id, msg.chat_id, msg.message_id)
     if not originals:
         return IGNORED
     first = originals[0]
@@ -428,7 +464,7 @@ async def deleted_messages(
     for message_id in message_ids[:100]:
         if not is_id(message_id):
             continue
-        originals = await uow.repo.timeline.by_message(chat_id, message_id)
+        originals = await uow.repo.timeline.by_message(connection_id, chat_id, message_id)
         if not originals:
             continue
         first = originals[0]

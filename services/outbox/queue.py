@@ -36,13 +36,15 @@ storage/repositories/outbox.py):
    buttons and go alone. Items due more than ``late_after`` ago are flagged ``late``.
 3. send — through a `Notifier` (bot/notifier.py; no aiogram here), ``max_in_flight`` at a
    time, each send first taking a slot from the `RateLimiter` (≈30 messages/s per bot,
-   1/s per chat). `DeliveryRetryAfter` (429): every sender holds for ``retry_after`` and
-   the message is tried again; the limiter slows down to what the server accepted (or
-   paces that chat slower) and regains speed slowly (`RateLimiter.throttled`).
-   `DeliveryTransient` (5xx, network): retried with exponential
-   backoff, then released back to ``pending`` for the next sweep (``failed`` after
-   ``max_attempts`` claims). `DeliveryForbidden` (403, the bot is blocked): the employee is
-   marked unreachable, their rows fail, and every admin gets ``admin.unreachable``.
+   1/s per chat). `DeliveryRetryAfter` (429): its scope -- that chat, or the whole bot
+   when several chats are refused in a row -- holds for ``retry_after`` and the message is
+   tried again; only a bot-wide 429 slows the limiter down to what the server accepted, and
+   it regains speed slowly (`RateLimiter.throttled`). `DeliveryTransient` (5xx, network):
+   the message is retried with exponential backoff of its own while the others go on (the
+   bot's pace is not lowered), then released back to ``pending`` for the next sweep
+   (``failed`` after ``max_attempts`` claims). `DeliveryForbidden` (403, the bot is
+   blocked): the employee is marked unreachable, their rows fail, and every admin gets
+   ``admin.unreachable``.
    `DeliveryRejected` (400): the rows fail with the reason.
 4. mark — after each successful send its rows become ``sent``, fenced by ``attempts`` (a
    row re-claimed by someone else is not touched). One marker task commits everything sent
@@ -79,7 +81,6 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from itertools import islice
 from typing import Any, Protocol
 
 from services.clock import Clock
@@ -271,6 +272,8 @@ async def mark_reachable(
 
 # --- rate limiting ------------------------------------------------------------------------
 
+BOT_SCOPE_RUN = 4  # 429s in a row, from as many chats, that mean the bot's own limit
+
 
 class RateLimiter:
     """Telegram's limits on one bot: `per_second` messages overall (and never more than
@@ -288,11 +291,13 @@ class RateLimiter:
     when the previous send finished. Call `sent(chat)` after each attempt.
 
     It adapts to what Telegram actually allows (AIMD-like), so a rate set too high costs
-    little: on a 429 (`throttled`) everybody holds for `retry_after`, and the rate drops
-    to below what the server had accepted (the sends of the second before the refused
-    one, minus one; at most `decrease` times the rate) with the 1-second cap following it;
-    when the chat had a message just before, its per-chat pace grows instead (x1.5, at
-    most 4 x `per_chat`).
+    little; only 429s move it. A 429 holds its scope for `retry_after` (`throttled`): one
+    chat (whose per-chat pace grows when it had a message just before: x1.5, at most
+    4 x `per_chat`), or -- several chats refused in a row -- the whole bot, whose rate then
+    drops to below what the server had accepted (the sends of the second before the
+    refused one, minus one; at most `decrease` times the rate) with the 1-second cap
+    following it. A send that never arrived (`not_delivered`: 5xx, a dropped connection, a
+    429) gives its slot back.
     Every second of sending without a 429 gives back `recovery` messages/s and
     `pace_recovery` seconds of the pace, up to the configured values: the limit is found
     again by probing slowly.
@@ -325,6 +330,9 @@ class RateLimiter:
         self.recovery = recovery
         self.pace_recovery = pace_recovery
         self.throttles = 0  # 429s seen
+        self.bot_throttles = 0  # of them, taken as the bot's limit (everybody held)
+        self._refused_run: set[int] = set()  # chats refused in a row, none accepted since
+        self._chat_delivered: dict[int, float] = {}  # chat -> when a send to it last went
         self.lowest_rate = per_second
         self._monotonic = monotonic
         self._sleep = sleep
@@ -341,28 +349,66 @@ class RateLimiter:
         self._grown_at = monotonic()
 
     def hold(self, seconds: float) -> None:
-        """A 429 arrived: nobody sends for `seconds`."""
+        """A 429 for the whole bot: nobody sends for `seconds`."""
         self._hold_until = max(self._hold_until, self._monotonic() + seconds)
 
-    def throttled(self, chat_id: int, retry_after: float) -> None:
-        """Telegram answered 429 to a send to `chat_id` (after `sent`): hold, then slow down
-        (multiplicative decrease) to below what the server had accepted in the second before."""
+    def hold_chat(self, chat_id: int, seconds: float) -> None:
+        """A 429 for one chat: nothing goes to it for `seconds`; the others go on."""
+        until = self._monotonic() + seconds
+        self._chat_next[chat_id] = max(self._chat_next.get(chat_id, 0.0), until)
+
+    def throttled(self, chat_id: int, retry_after: float) -> bool:
+        """Telegram answered 429 to a send to `chat_id` (after `sent`). Its `retry_after`
+        applies to its scope, which the answer does not name:
+
+        - the bot's: `BOT_SCOPE_RUN` refusals in a row (no send accepted in between) from
+          different chats -- over the bot's limit the server refuses every chat. Everybody
+          holds, and the rate drops (multiplicative decrease) to below what the server had
+          accepted in the second before.
+        - else the chat's: only that chat waits (its per-chat pace grows when it had a
+          message just before); the bot's pace is untouched.
+
+        Returns True when the bot holds."""
         now = self._monotonic()
         self.throttles += 1
+        self._refused_run.add(chat_id)
+        delivered = self._chat_delivered.get(chat_id, float("-inf"))
+        if now - delivered < 2 * self.chat_pace:  # a message just before: too fast for it
+            self.chat_pace = min(4 * self.per_chat, max(self.chat_pace * 1.5, 1e-3))
+        self.hold_chat(chat_id, retry_after + (self.chat_pace if self.chat_pace else 0.0))
+        if len(self._refused_run) < BOT_SCOPE_RUN:
+            return False
+        self._refused_run.clear()
+        self.bot_throttles += 1
         self.hold(retry_after)
         self._grown_at = max(self._grown_at, self._hold_until)  # no regain while holding
         # What the server had accepted when it refused: the sends of the second before the
         # refused one started (counted then; later the window has moved on).
         accepted = self._sent_before.get(chat_id, 0)
-        previous = self._chat_done.get(chat_id, (0.0, float("-inf")))[1]
-        chat_busy = now - previous < 2 * self.chat_pace
-        if chat_busy:  # the chat had a message just before: its pace was too fast
-            self.chat_pace = min(4 * self.per_chat, max(self.chat_pace * 1.5, 1e-3))
-            self._chat_next[chat_id] = max(
-                self._chat_next.get(chat_id, 0.0), self._hold_until + self.chat_pace
-            )
-        if not chat_busy or accepted >= 0.8 * self.rate:  # the bot's overall limit
-            self._set_rate(max(1.0, min(self.rate * self.decrease, accepted - 1)))
+        self._set_rate(max(1.0, min(self.rate * self.decrease, accepted - 1)))
+        return True
+
+    def accepted(self, chat_id: int) -> None:
+        """A send to `chat_id` went through: the run of refusals that would mean the bot's
+        limit ends."""
+        self._refused_run.clear()
+        self._chat_delivered[chat_id] = self._monotonic()
+
+    def not_delivered(self, chat_id: int) -> None:
+        """The send to `chat_id` taken by the last `sent` never reached the chat (5xx, a
+        dropped connection, a 429): it does not count against the 1-second cap, the grid or
+        the chat's gap, so ordinary faults do not lower the pace. (Called right after
+        `sent`; a 429's hold is set after this, by `throttled`.)"""
+        if self._window:
+            self._window.pop()
+        now = self._monotonic()
+        if self._slot - self.interval >= now - self.catch_up:
+            self._slot -= self.interval  # the slot it used is given back
+        self._chat_next[chat_id] = self._chat_delivered.get(chat_id, now - self.chat_pace) + (
+            self.chat_pace
+        )
+        last, previous = self._chat_done.get(chat_id, (now, float("-inf")))
+        self._chat_done[chat_id] = (previous, previous)
 
     def _set_rate(self, rate: float) -> None:
         self.rate = min(self.ceiling, rate)
@@ -408,6 +454,9 @@ class RateLimiter:
         if len(self._chat_next) > 10_000:
             self._forget(now)
 
+    def now(self) -> float:
+        return self._monotonic()
+
     def chat_ready(self, chat_id: int) -> bool:
         """Could a message to this chat go now as far as the per-chat limit goes?"""
         return self._chat_next.get(chat_id, 0.0) <= self._monotonic()
@@ -430,6 +479,7 @@ class RateLimiter:
                 self._chat_locks.pop(chat, None)
                 self._chat_done.pop(chat, None)
                 self._sent_before.pop(chat, None)
+                self._chat_delivered.pop(chat, None)
 
 
 # --- the sweeper --------------------------------------------------------------------------
@@ -468,6 +518,9 @@ class SweepStats:
 class _Message:
     delivery: Delivery
     claims: dict[int, int]  # reminder id -> attempts value of our claim (the fence)
+    tries: int = 0  # failed sends so far in this sweep (429s and transient errors)
+    transient: int = 0  # of them, 5xx / network: the backoff's exponent
+    not_before: float = 0.0  # monotonic time before which it is not tried again
 
 
 class _Marker:
@@ -573,7 +626,11 @@ class Sweeper:
 
                 async def worker() -> None:
                     while queue:
-                        await self._send(self._next_message(queue), stats, marker)
+                        message = self._next_message(queue)
+                        if message is None:
+                            await self._sleep(self._wait_for(queue))
+                            continue
+                        await self._send(message, stats, marker, queue)
 
                 for _ in range(min(self.max_in_flight, len(messages))):
                     group.create_task(worker())
@@ -624,12 +681,22 @@ class Sweeper:
             async def worker() -> None:
                 nonlocal claims_left, refill
                 while True:
-                    low = len(queue) <= self.max_in_flight
+                    # (messages waiting for their retry time do not count: more is claimed
+                    # while they wait)
+                    now = self.limiter.now()
+                    ready = sum(1 for m in queue if m.not_before <= now)
+                    low = ready <= self.max_in_flight
                     if low and refill is None and not exhausted and claims_left > 0:
                         claims_left -= 1
                         refill = group.create_task(claim_more())
                     if queue:
-                        await self._send(self._next_message(queue), stats, marker)
+                        message = self._next_message(queue)
+                        if message is not None:
+                            await self._send(message, stats, marker, queue)
+                        elif refill is not None:  # all waiting for a retry time
+                            await asyncio.wait({refill})
+                        else:
+                            await self._sleep(self._wait_for(queue))
                         continue
                     pending = refill
                     if pending is None:
@@ -639,14 +706,37 @@ class Sweeper:
             for _ in range(self.max_in_flight):
                 group.create_task(worker())
 
-    def _next_message(self, queue: deque[_Message], look_ahead: int = 64) -> _Message:
+    def _next_message(self, queue: deque[_Message], look_ahead: int = 64) -> _Message | None:
         """The first queued message whose chat may be written to now (so a sender does not
-        sit out a per-chat second while other chats could go); else the first one."""
-        for i, message in enumerate(islice(queue, look_ahead)):
+        sit out a per-chat second while other chats could go); else the first one not
+        waiting for its retry time; None when every one is waiting (see `_wait_for`).
+        Messages waiting for a retry are passed over without counting against
+        `look_ahead`."""
+        now = self.limiter.now()
+        first: int | None = None
+        looked = 0
+        for i, message in enumerate(queue):
+            if message.not_before > now:
+                continue
             if self.limiter.chat_ready(message.delivery.chat_id):
                 del queue[i]
                 return message
-        return queue.popleft()
+            if first is None:
+                first = i
+            looked += 1
+            if looked >= look_ahead:
+                break
+        if first is None:
+            return None
+        message = queue[first]
+        del queue[first]
+        return message
+
+    def _wait_for(self, queue: deque[_Message]) -> float:
+        """How long until the soonest queued retry is due (at least a millisecond)."""
+        now = self.limiter.now()
+        soonest = min((m.not_before for m in queue), default=now)
+        return min(max(soonest - now, 1e-3), self.renew_every)
 
     # -- the lease -----------------------------------------------------------------------
 
@@ -812,44 +902,72 @@ class Sweeper:
 
     # -- send ----------------------------------------------------------------------------
 
-    async def _send(self, message: _Message, stats: SweepStats, marker: _Marker) -> None:
-        delivery = message.delivery
-        tries = 0
+    async def _send(
+        self,
+        message: _Message,
+        stats: SweepStats,
+        marker: _Marker,
+        queue: deque[_Message] | None = None,
+    ) -> None:
+        """One try. A 429 or a transient error puts the message back in `queue` with the
+        time it may be tried again (its chat's `retry_after`, or its own exponential
+        backoff): the sender goes on with other chats meanwhile. After `send_retries`
+        failed tries it is released to pending for a later sweep."""
         while True:
-            await self._renew_if_due()
-            await self.limiter.acquire(delivery.chat_id)
-            try:
-                try:
-                    await self.notifier.deliver(delivery)
-                finally:
-                    self.limiter.sent(delivery.chat_id)
-            except DeliveryRetryAfter as exc:
-                stats.rate_limited += 1
-                self.limiter.throttled(delivery.chat_id, exc.seconds)
-                tries += 1
-                if tries > self.send_retries:
-                    await self._release(message, stats, "429")
-                    return
-                continue
-            except DeliveryForbidden:
-                stats.forbidden += 1
-                await self._forbidden(message, stats)
+            retry_in = await self._try(message, stats, marker)
+            if retry_in is None:
                 return
-            except DeliveryRejected as exc:
-                await self._give_up(message, stats, f"rejected: {exc}"[:500])
-                return
-            except Exception as exc:  # DeliveryTransient, or a bug in rendering
-                if not isinstance(exc, DeliveryTransient):
-                    log.exception("notifier failed on reminders %s", list(message.claims))
-                stats.transient_errors += 1
-                tries += 1
-                if tries > self.send_retries:
-                    await self._release(message, stats, f"transient: {exc}"[:500])
-                    return
-                await self._sleep(min(self.backoff_base * 2 ** (tries - 1), self.backoff_max))
+            if queue is None:  # a caller without a queue: wait here
+                await self._sleep(retry_in)
                 continue
-            await marker.sent(message)
+            message.not_before = self.limiter.now() + retry_in
+            queue.append(message)
             return
+
+    async def _try(self, message: _Message, stats: SweepStats, marker: _Marker) -> float | None:
+        """Send once; None when the message is done with (sent, failed, released), else
+        the seconds before it may be tried again."""
+        delivery = message.delivery
+        await self._renew_if_due()
+        await self.limiter.acquire(delivery.chat_id)
+        delivered = False
+        try:
+            try:
+                await self.notifier.deliver(delivery)
+                delivered = True
+            finally:
+                self.limiter.sent(delivery.chat_id)
+                if not delivered:
+                    self.limiter.not_delivered(delivery.chat_id)
+        except DeliveryRetryAfter as exc:
+            stats.rate_limited += 1
+            self.limiter.throttled(delivery.chat_id, exc.seconds)
+            message.tries += 1
+            if message.tries > self.send_retries:
+                await self._release(message, stats, "429")
+                return None
+            return float(exc.seconds)  # its chat (or the bot) holds as long
+        except DeliveryForbidden:
+            stats.forbidden += 1
+            await self._forbidden(message, stats)
+            return None
+        except DeliveryRejected as exc:
+            await self._give_up(message, stats, f"rejected: {exc}"[:500])
+            return None
+        except Exception as exc:  # DeliveryTransient, or a bug in rendering
+            if not isinstance(exc, DeliveryTransient):
+                log.exception("notifier failed on reminders %s", list(message.claims))
+            stats.transient_errors += 1
+            message.tries += 1
+            message.transient += 1
+            if message.tries > self.send_retries:
+                await self._release(message, stats, f"transient: {exc}"[:500])
+                return None
+            backoff = self.backoff_base * 2.0 ** (message.transient - 1)
+            return float(min(backoff, self.backoff_max))
+        self.limiter.accepted(delivery.chat_id)
+        await marker.sent(message)
+        return None
 
     # -- bookkeeping (each its own short transaction, fenced by the claim's attempts) ------
 

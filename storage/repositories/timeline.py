@@ -275,14 +275,19 @@ class TimelineRepo(Repo):
         )
         return list(rows.all()), int(total or 0)
 
-    async def by_message(self, chat_id: int, message_id: int) -> Sequence[Activity]:
-        """Timeline rows of one business message (the original and its edits)."""
+    async def by_message(
+        self, connection_id: str, chat_id: int, message_id: int
+    ) -> Sequence[Activity]:
+        """Timeline rows of one business message (the original and its edits) as one
+        connection recorded it. A client's chat id is the same in every manager's Business
+        account while message ids are numbered per account: (chat, message) alone can name
+        another manager's message."""
         rows = await self.session.scalars(
             select(Activity)
             .where(Activity.chat_id == chat_id, Activity.message_id == message_id)
             .order_by(Activity.id)
         )
-        return rows.all()
+        return [r for r in rows.all() if (r.payload or {}).get("connection") == connection_id]
 
 
 @cache

@@ -318,3 +318,25 @@ async def test_data_comparison_catches_a_loss(empty_db_url: str, loss: str, tabl
 
     problems = await _round_trip(empty_db_url, revisions[-2], revisions[-1], damage)
     assert problems == [f"{revisions[-1]} up: {table} changed"]
+
+
+async def test_a_downgrade_that_drops_data_names_it(
+    empty_db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Going below 0011 loses stages.rot_after_days, below 0008 activities.payload (and
+    more): each downgrade says so as it runs; one that drops nothing says nothing.
+    (The chain: 0006, 0008, 0011, 0007, 0009, 0012.)"""
+    await migrate.upgrade(empty_db_url, "0012")
+    capsys.readouterr()
+    await migrate.downgrade(empty_db_url, "0009")
+    assert "downgrade 0012 drops: activities.payload 'dues'" in capsys.readouterr().err
+    await migrate.downgrade(empty_db_url, "0007")  # 0009's: indexes only
+    assert "drops" not in capsys.readouterr().err
+    await migrate.downgrade(empty_db_url, "0008")  # 0007's, then 0011's
+    said = capsys.readouterr().err
+    assert "downgrade 0007 drops: table bot_menus" in said
+    assert "downgrade 0011 drops: stages.rot_after_days" in said
+    await migrate.downgrade(empty_db_url, "0006")
+    said = capsys.readouterr().err
+    assert "downgrade 0008 drops:" in said
+    assert "payload" in said and "contacts.telegram_id" in said

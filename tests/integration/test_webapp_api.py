@@ -4,6 +4,7 @@ chat, refusals in the chat's words with nothing saved."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from aiogram.methods import EditMessageText
 from aiohttp import ClientSession
 
 from handlers.ui.error_text import error_text
-from services.errors import RuleViolation
+from services.errors import RuleViolation, ValidationError
 from services.sales.edit import DEAL_FIELDS
 from tests.factories import card_of, deal_row, new_deal
 from tests.tg import harness, text_of, tg_user  # noqa: F401
@@ -64,7 +65,7 @@ async def test_board_shows_a_manager_only_their_deals(app, team, clock):
         f"/app/api/deals/{team['b1'].id}",
         headers=auth(sign_init_data(ann.telegram_id, clock.now())),
     )
-    assert r.status == 403 and "deal" not in await r.json()
+    assert r.status == 404 and "deal" not in await r.json()  # as if it did not exist
 
 
 async def test_a_leader_sees_everyone_and_filters_by_manager(app, team, clock):
@@ -394,3 +395,129 @@ async def test_a_card_converted_from_a_lead_is_redrawn_too(
     last = harness.session.requests[-1]
     assert isinstance(last, EditMessageText) and last.message_id == card.message.message_id
     assert "<b>КП отправлено</b>" in text_of(last)
+
+
+# --- issue 21: what an outsider sends ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("get", "/app/api/deals/9223372036854775808", None, 404),
+        ("get", "/app/api/deals/2147483648", None, 404),
+        ("get", "/app/api/deals/99999999999999999999999999", None, 404),
+        ("get", "/app/api/board?pipeline=100000000000000000000", None, 400),
+        ("get", "/app/api/board?manager=9223372036854775808", None, 400),
+        ("get", "/app/api/column?pipeline=1&stage=1&offset=9223372036854775808", None, 400),
+        ("get", "/app/api/column?pipeline=1&stage=2147483648", None, 400),
+        ("get", "/app/api/funnel?manager=-9223372036854775809", None, 400),
+        ("post", "/app/api/deals/{a1}/lose", {"reason_id": 2**63, "version": 1}, 400),
+        ("post", "/app/api/deals/{a1}/move", {"stage_id": 2**31, "version": 1}, 400),
+        ("post", "/app/api/deals/{a1}/move", {"stage_id": 1, "version": -(2**63) - 1}, 400),
+        ("post", "/app/api/deals/{a1}/move", "[" * 100_000, 400),
+        ("post", "/app/api/deals/{a1}/move", '{"fields": {"x": ' + "[" * 40 + "]" * 40 + "}}", 400),
+        (
+            "post",
+            "/app/api/deals/{a1}/move",
+            {"stage_id": 1, "version": 1, "fields": {"address": "a\x00b"}},
+            400,
+        ),
+        (
+            "post",
+            "/app/api/deals/{a1}/move",
+            {"stage_id": 1, "version": 1, "fields": {"a\x00": "b"}},
+            400,
+        ),
+    ],
+)
+async def test_numbers_beyond_the_database_deep_json_and_nul_are_refused(
+    app, team, clock, db_snapshot, method, path, body, status
+):
+    """Ids and numbers beyond the database's INTEGER (PostgreSQL: 32 bits), JSON nested
+    deeper than 16 (100,000 levels used to be a RecursionError), a NUL in any string
+    (PostgreSQL's text cannot hold one): 404 or 400 with a message, never a 500, nothing
+    saved -- on both databases."""
+    head = auth(sign_init_data(team["ann"].telegram_id, clock.now()))
+    before = await db_snapshot()
+    url = path.format(a1=team["a1"].id)
+    if isinstance(body, str):
+        r = await app.post(url, headers={**head, "Content-Type": "application/json"}, data=body)
+    elif body is not None:
+        r = await app.post(url, headers=head, json=body)
+    else:
+        r = await app.get(url, headers=head)
+    assert r.status == status, await r.text()
+    assert (await r.json())["message"]
+    assert await db_snapshot() == before
+
+
+async def test_a_date_follows_the_chats_rules(app, team, clock, uow_factory, db_snapshot):
+    """The form's date is held to the chat's rules: a year-9999 date (an OverflowError in
+    the measurers' load before) and one in 2046 are "too far", like the chat says."""
+    ann, deal = team["ann"], team["a1"]
+    head = auth(sign_init_data(ann.telegram_id, clock.now()))
+    stages = {s.code: s for s in deal.pipeline.stages}
+    r = await app.post(
+        f"/app/api/deals/{deal.id}/move",
+        headers=head,
+        json={"stage_id": stages["proposal_sent"].id, "version": deal.version},
+    )
+    version = (await r.json())["deal"]["version"]
+    before = await db_snapshot()
+    for when in ("9999-12-31T23:59", "9999-12-31T23:59:59-12:00", "2046-06-01T10:00"):
+        r = await app.post(
+            f"/app/api/deals/{deal.id}/move",
+            headers=head,
+            json={
+                "stage_id": stages["measurement_scheduled"].id,
+                "version": version,
+                "fields": {"measurement_at": when, "address": "Тверская, 1"},
+            },
+        )
+        body = await r.json()
+        assert r.status == 422 and body["field"] == "measurement_at", (when, body)
+        assert body["message"] == error_text(ValidationError("measurement_at", "too_far"), "ru")
+    assert await db_snapshot() == before
+
+
+async def test_a_deal_the_person_may_not_see_is_not_found(app, team, clock, db_snapshot):
+    """Another manager's deal answers exactly like a missing one, read or changed."""
+    ann, b1 = team["ann"], team["b1"]
+    head = auth(sign_init_data(ann.telegram_id, clock.now()))
+    before = await db_snapshot()
+    missing = b1.id + 1000
+    for deal_id in (b1.id, missing):
+        r = await app.get(f"/app/api/deals/{deal_id}", headers=head)
+        assert r.status == 404
+        moved = await app.post(
+            f"/app/api/deals/{deal_id}/move", headers=head, json={"stage_id": 1, "version": 1}
+        )
+        lost = await app.post(
+            f"/app/api/deals/{deal_id}/lose", headers=head, json={"reason_id": 1, "version": 1}
+        )
+        assert (moved.status, lost.status) == (404, 404)
+    assert await db_snapshot() == before
+
+
+async def test_security_headers_on_the_page_and_the_api(app, team, clock):
+    head = auth(sign_init_data(team["ann"].telegram_id, clock.now()))
+    for r in (
+        await app.get("/app/"),
+        await app.get("/app/static/app.js"),
+        await app.get("/app/api/me", headers=head),
+        await app.get("/app/api/me"),  # a 401 too
+    ):
+        csp = r.headers.get("Content-Security-Policy", "")
+        assert "script-src 'self'" in csp and "https://telegram.org" in csp, r.url
+        assert "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
+        assert r.headers.get("X-Content-Type-Options") == "nosniff"
+        assert r.headers.get("Referrer-Policy") == "no-referrer"
+        assert r.headers.get("Server") == "Voronka"
+
+
+async def test_an_oversized_authorization_header_is_not_logged_as_an_error(app, caplog):
+    caplog.set_level(logging.DEBUG)
+    r = await app.get("/app/api/me", headers={"Authorization": "tma " + "x" * 20_000})
+    assert r.status in (400, 431)
+    assert not [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
+    assert "xxxxxxxxxx" not in caplog.text

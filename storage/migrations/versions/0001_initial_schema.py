@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import storage.types
+from storage.migrate import announce_drops
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -516,6 +517,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    announce_drops("0001", "every table and its rows (the whole database)")
     with op.batch_alter_table("reminders", schema=None) as batch_op:
         batch_op.drop_index("ix_reminders_state_due")
         batch_op.drop_index(batch_op.f("ix_reminders_recipient_id"))

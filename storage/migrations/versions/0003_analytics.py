@@ -35,6 +35,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from storage.migrate import announce_drops
+
 revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
@@ -390,6 +392,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    announce_drops(
+        "0003",
+        "tables funnel_facts, stage_visits, stage_visit_days"
+        " (the upgrade rebuilds them from the stage history)",
+    )
     _drop_triggers(op.get_bind().dialect.name)
     op.drop_table("stage_visit_days")
     op.drop_table("stage_visits")

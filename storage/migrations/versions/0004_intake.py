@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import storage.types
+from storage.migrate import announce_drops
 
 revision: str = "0004"
 down_revision: str | None = "0003"
@@ -47,6 +48,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    announce_drops(
+        "0004",
+        "tables idempotency_keys (intake replay protection),"
+        " assignment_cursors (round-robin position)",
+    )
     op.drop_table("assignment_cursors")
     with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
         batch_op.drop_index("ix_idempotency_keys_created_at")

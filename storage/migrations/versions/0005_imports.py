@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import storage.types
+from storage.migrate import announce_drops
 
 revision: str = "0005"
 down_revision: str | None = "0004"
@@ -45,6 +46,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    announce_drops("0005", "table import_jobs (import history)")
     with op.batch_alter_table("import_jobs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_import_jobs_status"))
         batch_op.drop_index(batch_op.f("ix_import_jobs_actor_id"))

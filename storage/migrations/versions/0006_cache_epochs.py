@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from storage.migrate import announce_drops
+
 revision: str = "0006"
 down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
@@ -62,6 +64,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    announce_drops("0006", "table cache_epochs (cache counters; rebuilt empty)")
     sqlite = op.get_bind().dialect.name == "sqlite"
     for tables in AREAS.values():
         for table in tables:

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import storage.types
+from storage.migrate import announce_drops
 
 revision: str = "0007"
 down_revision: str | None = "0011"
@@ -28,4 +29,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    announce_drops("0007", "table bot_menus (per-person menu settings)")
     op.drop_table("bot_menus")

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import storage.types
+from storage.migrate import announce_drops
 
 revision: str = "0008"
 down_revision: str | None = "0006"
@@ -174,6 +175,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    announce_drops(
+        "0008",
+        "tables business_connections, business_chats (Telegram Business links)",
+        "contacts.telegram_id",
+        "activities columns contact_id, task_id, file_id, file_unique_id, media_type,"
+        " caption, chat_id, message_id, payload (chat messages and timeline facts;"
+        " files are copied back to attachments)",
+    )
     with op.batch_alter_table("business_chats", schema=None) as batch_op:
         batch_op.drop_index("ix_business_chats_employee_chat")
         batch_op.drop_index("ix_business_chats_chat")

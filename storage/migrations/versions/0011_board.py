@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from storage.migrate import announce_drops
+
 revision: str = "0011"
 down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
@@ -33,5 +35,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    announce_drops(
+        "0011", "stages.rot_after_days (set again from the pipelines file on the next start)"
+    )
     op.drop_index("ix_deals_board", table_name="deals")
     op.drop_column("stages", "rot_after_days")

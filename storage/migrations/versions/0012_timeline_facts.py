@@ -28,6 +28,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
+from storage.migrate import announce_drops
+
 revision: str = "0012"
 down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
@@ -169,6 +171,9 @@ def _task_titles() -> list[dict[str, Any]]:
 
 
 def downgrade() -> None:
+    announce_drops(
+        "0012", "activities.payload 'dues' of installment-plan rows (written back as text)"
+    )
     updates = []
     for row in _rows((PAYMENT, PLAN)):
         if row.text:

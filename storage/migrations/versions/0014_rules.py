@@ -17,6 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from storage.migrate import announce_drops
+
 revision: str = "0014"
 down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
@@ -35,9 +37,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    print(
-        "0014 downgrade: drops loss_reasons.comment_required and loss_reasons.applies_to "
-        "(configuration only: the pipelines file sets them again after an upgrade)"
+    announce_drops(
+        "0014",
+        "loss_reasons.comment_required, loss_reasons.applies_to (configuration only: the "
+        "pipelines file sets them again after an upgrade)",
     )
     op.drop_column("loss_reasons", "applies_to")
     op.drop_column("loss_reasons", "comment_required")

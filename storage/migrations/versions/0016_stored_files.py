@@ -11,12 +11,12 @@ refers to them), only the record of which file id each one is goes.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
+from storage.migrate import announce_drops
 from storage.types import UTCDateTime
 
 revision: str = "0016"
@@ -53,10 +53,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     count = op.get_bind().scalar(sa.text("SELECT count(*) FROM stored_files"))
     if count:
-        print(
-            f"0016 downgrade: dropping stored_files ({count} rows: which file id each copy "
-            "under FILES_DIR is); the copies on disk are kept",
-            file=sys.stderr,
+        announce_drops(
+            "0016",
+            f"table stored_files ({count} rows: which file id each copy under FILES_DIR "
+            "is); the copies on disk are kept",
         )
     op.drop_index("ix_stored_files_due", table_name="stored_files")
     op.drop_index(op.f("ix_stored_files_sha256"), table_name="stored_files")

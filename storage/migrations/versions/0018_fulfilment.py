@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import storage.types
+from storage.migrate import announce_drops
 
 revision: str = "0018"
 down_revision: str | None = "0014"
@@ -35,9 +36,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    print(
-        "0018 downgrade: dropping deals.items, deals.production_at, deals.delivery_at "
-        "(orders' items and dates are lost) and stages.extras (re-read from the pipelines file)"
+    announce_drops(
+        "0018",
+        "deals.items, deals.production_at, deals.delivery_at (orders' items and dates)",
+        "stages.extras (read again from the pipelines file)",
     )
     op.drop_column("deals", "delivery_at")
     op.drop_column("deals", "production_at")

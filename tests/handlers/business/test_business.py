@@ -364,3 +364,110 @@ async def test_a_shared_contact_keeps_its_phone(harness, uow_factory, staff):
     history = await harness.tap(u_ann, card.button("История"), card)
     text = plain(history.last.text)
     assert "📞 8 (916) 111-22-33" in text and "📞 8 (916) 000-00-00" in text
+
+
+# --- issue 21 -----------------------------------------------------------------------------
+
+
+async def test_an_edit_or_deletion_lands_on_its_own_managers_lead(harness, uow_factory, staff):
+    """A client's chat id is the same in every manager's account while message ids are
+    numbered per account: Bob's edit and deletion of his message 500 land on Bob's lead,
+    not on Ann's (whose message 500 is another one)."""
+    ann, bob = staff["ann"], staff["bob"]
+    await harness.feed(connection(ann, "bc-ann"))
+    await harness.feed(connection(bob, "bc-bob"))
+    await harness.feed(client_msg("bc-ann", text="Нужны окна", mid=500))
+    await harness.feed(client_msg("bc-bob", text="Бобу: цена 40 000?", mid=777))
+    await harness.feed(client_msg("bc-bob", text="Бобу: цена 45 000", mid=500))
+    await harness.feed(
+        client_msg("bc-bob", text="Бобу: цена 45 000 (исправлено)", mid=500, edited=True)
+    )
+    await harness.feed(deleted("bc-bob", [500]))
+    async with uow_factory() as uow:
+        leads = {
+            lead.manager_id: lead.id for lead in (await uow.session.scalars(select(Lead))).all()
+        }
+    on_ann = [(r.kind, r.text) for r in await rows(uow_factory, lead_id=leads[ann.id])]
+    on_bob = [(r.kind, r.text) for r in await rows(uow_factory, lead_id=leads[bob.id])]
+    assert [k for k in on_ann if k[0].startswith("msg")] == [("msg_in", "Нужны окна")]
+    assert [k for k in on_bob if k[0].startswith("msg")] == [
+        ("msg_in", "Бобу: цена 40 000?"),
+        ("msg_in", "Бобу: цена 45 000"),
+        ("msg_edited", "Бобу: цена 45 000 (исправлено)"),
+        ("msg_deleted", "Бобу: цена 45 000"),
+    ]
+
+
+async def test_a_strangers_long_first_message_is_kept_whole(harness, uow_factory, staff):
+    """Over the need's 2,000 characters: the lead is made with the need trimmed with "…",
+    the whole message is on its timeline."""
+    await harness.feed(connection(staff["ann"]))
+    long = "Окна " + "очень " * 600  # 3,605 characters
+    await harness.feed(client_msg(text=long))
+    async with uow_factory() as uow:
+        [lead] = (await uow.session.scalars(select(Lead))).all()
+    assert len(lead.need) == 2000 and lead.need.endswith("…")
+    assert long.startswith(lead.need[:-1])
+    [kept] = await rows(uow_factory, lead_id=lead.id, kind="msg_in")
+    assert kept.text == long
+
+
+async def test_a_business_update_that_cannot_be_recorded_is_logged_and_kept(
+    harness, uow_factory, staff, db_snapshot, caplog, monkeypatch
+):
+    """Whatever fails while recording a Business update: ERROR with its update id, nothing
+    saved, its id not marked applied, and the failure escapes the dispatcher (the webhook
+    answers 500, Telegram delivers it again) -- never a silent acknowledgement."""
+    from services.errors import ValidationError
+    from services.sales import leads
+
+    await harness.feed(connection(staff["ann"]))
+    before = await db_snapshot()
+
+    async def refuse(*args, **kwargs):
+        raise ValidationError("need", "too_long", max=2000)
+
+    monkeypatch.setattr(leads, "insert_lead", refuse)
+    update = client_msg(text="Здравствуйте")
+    with pytest.raises(ValidationError):
+        await harness.feed(update)
+    failed = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert failed and str(update.update_id) in failed[0].getMessage()
+    assert await db_snapshot() == before
+    async with uow_factory.peek() as uow:
+        assert not await uow.peek_update(update.update_id)
+    monkeypatch.undo()
+    await harness.feed(update)  # the retry
+    async with uow_factory() as uow:
+        assert len((await uow.session.scalars(select(Lead))).all()) == 1
+
+
+async def test_whose_business_chats_are_captured_is_a_setting(
+    harness, uow_factory, staff, db_snapshot
+):
+    """Default: managers, leaders, admins. A measurer is told their chats are not read and
+    nothing of theirs is recorded; a stranger writing to a leader is the leader's lead."""
+    mia, lee = staff["mia"], staff["lee"]
+    told = await harness.feed(connection(mia, "bc-mia"))
+    assert "не записывает чаты" in told.of(SendMessage)[0].text
+    before = await db_snapshot()
+    quiet = await harness.feed(client_msg("bc-mia", text="Здравствуйте, сколько стоит?"))
+    assert await db_snapshot() == before and not quiet.of(SendMessage)
+
+    await harness.feed(connection(lee, "bc-lee"))
+    await harness.feed(client_msg("bc-lee", text="Мне окна", client=CLIENT_ID + 1))
+    async with uow_factory() as uow:
+        [lead] = (await uow.session.scalars(select(Lead))).all()
+    assert lead.manager_id == lee.id
+
+    # leaders' chats off: a leader connecting is told so, nothing more is recorded
+    uow_factory.policy = CompanyPolicy(business_roles=frozenset({"manager"}))
+    try:
+        told = await harness.feed(connection(lee, "bc-lee"))
+        assert "не записывает чаты" in told.of(SendMessage)[0].text
+        mid = await db_snapshot()
+        await harness.feed(client_msg("bc-lee", text="Ещё вопрос", client=CLIENT_ID + 1))
+        await harness.feed(client_msg("bc-lee", text="Новый", client=CLIENT_ID + 2))
+        assert await db_snapshot() == mid
+    finally:
+        uow_factory.policy = None

@@ -17,6 +17,7 @@ from services.outbox import payloads
 from services.outbox import queue as outbox
 from services.outbox.payloads import TaskPayload
 from services.outbox.queue import (
+    BOT_SCOPE_RUN,
     DeliveryForbidden,
     DeliveryRejected,
     DeliveryRetryAfter,
@@ -156,7 +157,11 @@ async def test_killed_between_send_and_mark_nothing_lost_at_most_in_flight_twice
     assert all(i.late for i in restarted_notifier.items())
 
 
-async def test_429_waits_retry_after_and_goes_on(uow_factory, clock, make_actor):
+async def test_a_429_holds_its_chat_for_retry_after_and_the_others_go_on(
+    uow_factory, clock, make_actor
+):
+    """A 429 to one chat (the others are accepted): that chat waits its retry_after, the
+    bot does not, and its pace is not lowered."""
     ann = await make_actor()
     bob = await make_actor(name="Bob")
     await put(uow_factory, ann.id, clock.now())
@@ -169,10 +174,66 @@ async def test_429_waits_retry_after_and_goes_on(uow_factory, clock, make_actor)
     stats = await sweeper.sweep_once()
 
     assert stats.rate_limited == 1 and stats.messages_sent == 2
-    assert [d.recipient_id for d in notifier.deliveries] == [ann.id, bob.id]
-    first_try, retry = notifier.attempts[0][1], notifier.attempts[1][1]
-    assert retry - first_try >= 7  # nobody sent anything during the flood wait
-    assert timer.monotonic() - start >= 7
+    assert [d.recipient_id for d in notifier.deliveries] == [bob.id, ann.id]
+    (ann_chat, first_try), (bob_chat, bob_sent) = notifier.attempts[:2]
+    assert bob_sent - first_try < 1  # Bob did not wait for Ann's flood wait
+    ann_retry = [t for chat, t in notifier.attempts if chat == ann_chat][1]
+    assert ann_retry - first_try >= 7 and timer.monotonic() - start >= 7
+    assert sweeper.limiter.rate == 29.0 and sweeper.limiter.bot_throttles == 0
+    assert {r.state for r in await reminders(uow_factory)} == {"sent"}
+
+
+async def test_429s_to_several_chats_in_a_row_hold_the_whole_bot(uow_factory, clock, make_actor):
+    """Refusals from BOT_SCOPE_RUN chats in a row, none accepted between: the bot's own
+    limit -- nobody sends for retry_after, and the rate comes down."""
+    people = [await make_actor(name=f"P{i}") for i in range(6)]
+    for person in people:
+        await put(uow_factory, person.id, clock.now())
+    notifier = RecordingNotifier()
+    notifier.script.extend([DeliveryRetryAfter(5)] * BOT_SCOPE_RUN)
+    sweeper, timer = make_sweeper(uow_factory, notifier, clock, max_in_flight=1)
+
+    stats = await sweeper.sweep_once()
+
+    assert stats.rate_limited == BOT_SCOPE_RUN and stats.messages_sent == 6
+    last_refused = notifier.attempts[BOT_SCOPE_RUN - 1][1]
+    next_try = notifier.attempts[BOT_SCOPE_RUN][1]
+    assert next_try - last_refused >= 5  # everybody held
+    assert sweeper.limiter.bot_throttles == 1 and sweeper.limiter.lowest_rate < 29.0
+
+
+async def test_5xx_and_dropped_connections_wait_per_message_not_the_bot(
+    uow_factory, clock, make_actor
+):
+    """Ann's message meets a 502 and a dropped connection: it backs off on its own (1 s,
+    then 2 s) while Bob's and Cid's go at once; the bot's rate and the 1-second cap are
+    untouched."""
+    ann, bob, cid = [await make_actor(name=n) for n in ("Ann", "Bob", "Cid")]
+    for person in (ann, bob, cid):
+        await put(uow_factory, person.id, clock.now())
+    faults = [DeliveryTransient("502"), DeliveryTransient("disconnected")]
+
+    class AnnsChatFails(RecordingNotifier):
+        async def deliver(self, delivery):
+            if delivery.chat_id == ann.telegram_id and faults:
+                assert self.timer is not None
+                self.attempts.append((delivery.chat_id, self.timer.monotonic()))
+                raise faults.pop(0)
+            await super().deliver(delivery)
+
+    notifier = AnnsChatFails()
+    sweeper, timer = make_sweeper(uow_factory, notifier, clock, max_in_flight=1)
+    start = timer.monotonic()
+
+    stats = await sweeper.sweep_once()
+
+    assert stats.transient_errors == 2 and stats.messages_sent == 3
+    sent = {
+        d.recipient_id: t for d, (_, t) in zip(notifier.deliveries, notifier.sent_at, strict=True)
+    }
+    assert sent[bob.id] - start < 1 and sent[cid.id] - start < 1  # not behind Ann's backoff
+    assert sent[ann.id] - start >= 3  # 1 s, then 2 s
+    assert sweeper.limiter.rate == 29.0 and sweeper.limiter.throttles == 0
     assert {r.state for r in await reminders(uow_factory)} == {"sent"}
 
 
@@ -184,7 +245,7 @@ async def test_5xx_retried_with_backoff_then_released_then_failed(uow_factory, c
     sweeper, timer = make_sweeper(uow_factory, notifier, clock, send_retries=4)
     stats = await sweeper.sweep_once()
     assert stats.transient_errors == 2 and stats.messages_sent == 1
-    assert timer.slept[-2:] == [1.0, 2.0]  # exponential backoff
+    assert sum(timer.slept) >= 3.0  # exponential backoff: 1 s, then 2 s
     [row] = await reminders(uow_factory)
     assert row.state == "sent" and row.attempts == 1
 

@@ -75,3 +75,33 @@ def test_a_fractional_scan_interval_builds_the_scheduler(uow_factory, clock):
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert jobs["reminders.scan"].trigger.interval == timedelta(seconds=6)
     assert jobs["outbox.sweep"].trigger.interval == timedelta(seconds=0.5)
+
+
+async def test_a_stop_while_a_job_runs_logs_no_traceback(uow_factory, clock, make_actor, caplog):
+    """SIGTERM while the sweep is sending: the scheduler's shutdown cancels the job, and
+    that is said at INFO -- not APScheduler's CancelledError traceback at ERROR."""
+    import asyncio
+    import logging
+
+    from tests.unit.outbox.test_outbox import put
+
+    ann = await make_actor()
+    await put(uow_factory, ann.id, clock.now())
+    sending = asyncio.Event()
+
+    class Hangs(RecordingNotifier):
+        async def deliver(self, delivery):
+            sending.set()
+            await asyncio.Event().wait()  # Telegram never answers
+
+    settings = SimpleNamespace(**vars(SETTINGS), reminder_sweep_seconds=0.5)
+    scheduler = build_scheduler(uow_factory, Hangs(), clock, settings)
+    caplog.set_level(logging.INFO)
+    scheduler.start()
+    try:
+        await asyncio.wait_for(sending.wait(), 10)
+    finally:
+        scheduler.shutdown(wait=False)
+    await asyncio.sleep(0.1)  # the cancelled job finishes
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    assert "stopped by the shutdown" in caplog.text
