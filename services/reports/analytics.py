@@ -805,15 +805,15 @@ async def _managers(
 ) -> ManagerReport:
     now = uow.clock.now()
     deals: dict[int | None, dict[str, tuple[int, int]]] = defaultdict(dict)
+    employees = {e.id: e for e in await uow.repo.employees.all()}
     rows = await uow.repo.analytics.manager_outcomes(
-        pmap.rules.pipeline.id, pmap.ids, *epoch(span), manager_id
+        pmap.rules.pipeline.id, sorted(employees), *epoch(span), manager_id
     )
     for mid, outcome, n, amount in rows:
         deals[mid][outcome] = (n, amount)
     leads = await _lead_stats(uow, span, manager_id)
     overdue = await uow.repo.analytics.overdue_tasks(now, manager_id)
 
-    employees = {e.id: e for e in await uow.repo.employees.all()}
     ids: set[int | None] = set(deals) | set(leads)
     if manager_id is None:
         ids |= {e.id for e in employees.values() if e.active and Role.MANAGER in e.roles}

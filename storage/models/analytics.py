@@ -95,6 +95,15 @@ class FunnelFact(Base):
             "stage_ts",
             "amount",
         ),
+        # Managers ranking: one range per (manager, outcome) of the cohort, groups in order.
+        Index(
+            "ix_funnel_facts_manager",
+            "pipeline_id",
+            "manager_id",
+            "outcome",
+            "entered_ts",
+            "amount",
+        ),
         # Sales cycle (velocity): the cohort's won facts, one range, the days computed
         # from the index alone.
         Index(

@@ -258,20 +258,36 @@ class AnalyticsRepo(Repo):
     async def manager_outcomes(
         self,
         pipeline_id: int,
-        stage_ids: list[int],
+        manager_ids: list[int],
         since: int,
         until: int,
         manager_id: int | None,
     ) -> list[tuple[int | None, str, int, int]]:
-        """(manager id, outcome, count, amount) of the period's cohort."""
+        """(manager id, outcome, count, amount) of the period's cohort.
+
+        Reads ix_funnel_facts_manager: one entered_ts range per (manager, outcome) — the
+        managers as an IN-list (``manager_ids``: everyone who can own a deal), and the deals
+        nobody owns as one more range — so the cost follows the cohort's rows, not the
+        pipeline's, and the groups come out of the index in order."""
         f = FunnelFact
-        rows = await self.session.execute(
-            select(f.manager_id, f.outcome, func.count(), func.coalesce(func.sum(f.amount), 0))
-            .where(
-                *_cohort_facts(pipeline_id, stage_ids, since, until, manager_id),
+
+        def part(who: ColumnElement[bool]) -> Any:
+            return (
+                select(f.manager_id, f.outcome, func.count(), func.coalesce(func.sum(f.amount), 0))
+                .where(
+                    f.pipeline_id == pipeline_id,
+                    who,
+                    f.outcome.in_(OUTCOMES),
+                    _cohort(f.entered_ts, since, until),
+                )
+                .group_by(f.manager_id, f.outcome)
             )
-            .group_by(f.manager_id, f.outcome)
-        )
+
+        if manager_id is not None:
+            stmt = part(f.manager_id == manager_id)
+        else:
+            stmt = union_all(part(f.manager_id.in_(manager_ids)), part(f.manager_id.is_(None)))
+        rows = await self.session.execute(stmt)
         return [(mid, outcome, int(n), int(amount or 0)) for mid, outcome, n, amount in rows]
 
     async def cycle_days(

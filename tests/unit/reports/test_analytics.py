@@ -486,7 +486,11 @@ async def test_upgrade_replays_existing_history(empty_db_url, clock):
     uow_factory = UnitOfWorkFactory(create_session_factory(engine), clock)
     # Columns later revisions add to tables the models write here: present while the
     # story is written through the models, gone again before the upgrade adds them.
-    later = [("stages", "rot_after_days", "INTEGER")]  # 0011
+    later = [
+        ("stages", "rot_after_days", "INTEGER"),  # 0011
+        ("stages", "short", "VARCHAR(16)"),  # 0017
+        ("stages", "short_en", "VARCHAR(16)"),
+    ]
     async with engine.begin() as conn:
         for table, column, kind in later:
             await conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
