@@ -255,6 +255,38 @@ class AnalyticsRepo(Repo):
             found += [(o, r, k, int(n), int(a or 0)) for o, r, k, n, a in rows]
         return found
 
+    async def happened_cells(
+        self,
+        pipeline_id: int,
+        outcomes: Sequence[str],
+        since: int,
+        until: int,
+        manager_id: int | None,
+    ) -> list[RefusalCell]:
+        """What *happened* in the period, whenever the deal came in: deals whose current
+        outcome (won, lost, frozen) was reached in ``[since, until)`` — the entry into the
+        won or refusal stage they are in (``stage_ts``) — per outcome x reason x the last flow
+        stage. One GROUP BY over one range per outcome of ix_funnel_facts_happened."""
+        f = FunnelFact
+        rows = await self.session.execute(
+            select(
+                f.outcome,
+                f.reason_id,
+                f.flow_stage_id,
+                func.count(),
+                func.coalesce(func.sum(f.amount), 0),
+            )
+            .where(
+                f.pipeline_id == pipeline_id,
+                f.outcome.in_(outcomes),
+                f.stage_ts >= since,
+                f.stage_ts < until,
+                *_manager(f.manager_id, manager_id),
+            )
+            .group_by(f.outcome, f.reason_id, f.flow_stage_id)
+        )
+        return [(o, r, k, int(n), int(a or 0)) for o, r, k, n, a in rows]
+
     async def manager_outcomes(
         self,
         pipeline_id: int,

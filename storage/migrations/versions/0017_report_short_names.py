@@ -7,6 +7,8 @@ Revises: 0012
 None until the next config sync fills them. ``ix_funnel_facts_manager`` (pipeline, manager,
 outcome, first entry, amount): the managers ranking reads one short range per (manager,
 outcome) of the period's cohort instead of the whole cohort grouped in a temporary b-tree.
+``ix_funnel_facts_happened`` (pipeline, outcome, stage entry, ...): what *happened* in a period
+(won, lost, parked by the date of it), whenever the deal came in.
 The downgrade drops the index and the two columns (the short names come back from the
 config on the next sync after an upgrade: nothing is lost that the config does not hold).
 """
@@ -32,10 +34,24 @@ def upgrade() -> None:
         "funnel_facts",
         ["pipeline_id", "manager_id", "outcome", "entered_ts", "amount"],
     )
+    op.create_index(
+        "ix_funnel_facts_happened",
+        "funnel_facts",
+        [
+            "pipeline_id",
+            "outcome",
+            "stage_ts",
+            "manager_id",
+            "reason_id",
+            "flow_stage_id",
+            "amount",
+        ],
+    )
 
 
 def downgrade() -> None:
     print("0017 downgrade: dropping stages.short/short_en (they come from the config)")
+    op.drop_index("ix_funnel_facts_happened", table_name="funnel_facts")
     op.drop_index("ix_funnel_facts_manager", table_name="funnel_facts")
     op.drop_column("stages", "short_en")
     op.drop_column("stages", "short")
