@@ -906,7 +906,7 @@ async def _managers(
     )
     for mid, outcome, n, amount in rows:
         deals[mid][outcome] = (n, amount)
-    leads = await _lead_stats(uow, span, manager_id)
+    leads = await _lead_stats(uow, span, sorted(employees), manager_id)
     overdue = await uow.repo.analytics.overdue_tasks(now, manager_id)
 
     ids: set[int | None] = set(deals) | set(leads)
@@ -949,16 +949,15 @@ async def _managers(
 
 
 async def _lead_stats(
-    uow: UnitOfWork, span: DateRange, manager_id: int | None
+    uow: UnitOfWork, span: DateRange, staff: list[int], manager_id: int | None
 ) -> dict[int | None, tuple[int, int, int, float | None]]:
     """Per manager: leads that came in during the period (entered the leads pipeline),
     processed (with a first action), converted, and the median response time
-    (first_action_at - created_at, kept in their facts rows), in one pass."""
+    (first_action_at - created_at, kept in their facts rows)."""
     leads = await uow.repo.pipelines.by_role("leads")
     if leads is None:
         return {}
-    ids = [s.id for s in await uow.repo.pipelines.stages(leads.id, include_archived=True)]
-    return await uow.repo.analytics.lead_stats(leads.id, ids, *epoch(span), manager_id)
+    return await uow.repo.analytics.lead_stats(leads.id, staff, *epoch(span), manager_id)
 
 
 __all__ = [

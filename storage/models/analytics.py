@@ -115,6 +115,7 @@ class FunnelFact(Base):
             "outcome",
             "entered_ts",
             "amount",
+            "response_s",
         ),
         # Sales cycle (velocity): the cohort's won facts, one range, the days computed
         # from the index alone.

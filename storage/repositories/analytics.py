@@ -344,43 +344,68 @@ class AnalyticsRepo(Repo):
     async def lead_stats(
         self,
         pipeline_id: int,
-        stage_ids: list[int],
+        manager_ids: list[int],
         since: int,
         until: int,
         manager_id: int | None,
     ) -> dict[int | None, tuple[int, int, int, float | None]]:
         """Per manager, of the leads pipeline's cohort: (leads, processed — with a first
-        action —, converted, median response seconds), in one pass."""
+        action —, converted, median response seconds).
+
+        Reads ix_funnel_facts_manager (manager first, then outcome, the cohort range, and
+        the response time in the index): one GROUP BY over a range per (manager, outcome)
+        for the counts, then per manager with replies the one or two middle values of its
+        own range, sorted — so the cost follows the period's leads, manager by manager."""
         f = FunnelFact
-        ranked = (
-            select(
-                f.manager_id.label("mid"),
-                f.response_s.label("d"),
-                case((f.outcome == OUTCOME_WON, 1), else_=0).label("converted"),
-                func.row_number()
-                .over(partition_by=f.manager_id, order_by=f.response_s.asc().nulls_last())
-                .label("rn"),
-                func.count(f.response_s).over(partition_by=f.manager_id).label("done"),
+
+        def where(who: ColumnElement[bool]) -> list[ColumnElement[bool]]:
+            return [
+                f.pipeline_id == pipeline_id,
+                who,
+                f.outcome.in_(OUTCOMES),
+                _cohort(f.entered_ts, since, until),
+            ]
+
+        def counts(who: ColumnElement[bool]) -> Any:
+            return (
+                select(
+                    f.manager_id,
+                    func.count(),
+                    func.count(f.response_s),
+                    func.coalesce(func.sum(case((f.outcome == OUTCOME_WON, 1), else_=0)), 0),
+                )
+                .where(*where(who))
+                .group_by(f.manager_id)
             )
-            .where(
-                *_cohort_facts(pipeline_id, stage_ids, since, until, manager_id),
-            )
-            .subquery()
-        )
-        middle = ranked.c.rn.in_([(ranked.c.done + 1) // 2, (ranked.c.done + 2) // 2])
-        rows = await self.session.execute(
-            select(
-                ranked.c.mid,
-                func.count(),
-                func.max(ranked.c.done),
-                func.sum(ranked.c.converted),
-                func.avg(case((middle, ranked.c.d))),
-            ).group_by(ranked.c.mid)
-        )
-        return {
-            mid: (int(n), int(done), int(converted), None if median is None else float(median))
-            for mid, n, done, converted, median in rows
-        }
+
+        if manager_id is not None:
+            stmt = counts(f.manager_id == manager_id)
+        else:
+            stmt = union_all(counts(f.manager_id.in_(manager_ids)), counts(f.manager_id.is_(None)))
+        totals: dict[int | None, list[int]] = {}
+        for mid, n, done, converted in await self.session.execute(stmt):
+            found = totals.setdefault(mid, [0, 0, 0])
+            found[0] += int(n)
+            found[1] += int(done)
+            found[2] += int(converted or 0)
+        result: dict[int | None, tuple[int, int, int, float | None]] = {}
+        for mid, (n, done, converted) in totals.items():
+            median = None
+            if done:
+                who = f.manager_id.is_(None) if mid is None else f.manager_id == mid
+                middle = list(
+                    await self.session.scalars(
+                        select(f.response_s)
+                        .where(*where(who), f.response_s.is_not(None))
+                        .order_by(f.response_s)
+                        .limit(2 - done % 2)
+                        .offset((done - 1) // 2)
+                    )
+                )
+                values = [int(v) for v in middle if v is not None]
+                median = sum(values) / len(values) if values else None
+            result[mid] = (n, done, converted, median)
+        return result
 
     # --- drill-down: the deals behind a number (services/reports/drill.py) -------------
 

@@ -9,7 +9,8 @@ outcome, first entry, amount): the managers ranking reads one short range per (m
 outcome) of the period's cohort instead of the whole cohort grouped in a temporary b-tree.
 ``ix_funnel_facts_happened`` (pipeline, outcome, stage entry, ...): what *happened* in a period
 (won, lost, parked by the date of it), whenever the deal came in.
-The downgrade drops the index and the two columns (the short names come back from the
+The leads of a manager (response times in the index) come from it too.
+The downgrade drops the indexes and the two columns (the short names come back from the
 config on the next sync after an upgrade: nothing is lost that the config does not hold).
 """
 
@@ -32,7 +33,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_funnel_facts_manager",
         "funnel_facts",
-        ["pipeline_id", "manager_id", "outcome", "entered_ts", "amount"],
+        ["pipeline_id", "manager_id", "outcome", "entered_ts", "amount", "response_s"],
     )
     op.create_index(
         "ix_funnel_facts_happened",
