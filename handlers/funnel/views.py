@@ -718,6 +718,16 @@ def _deal_line(item: DigestDeal, lang: str, refusal: bool) -> str:
     return "  • " + " · ".join(parts)
 
 
+def _counted(key: str, count: int, amount: int, lang: str, **params: Any) -> str:
+    """ "Won: 3, 1.2M RUB"; none: in words ("No refusals"); no money: the count alone
+    (not "Refusals: 2, 0 RUB" for refusals nobody put an amount on)."""
+    if not count:
+        return t(f"{key}.none", lang, **params)
+    if not amount:
+        return t(f"{key}.count", lang, count=count, **params)
+    return t(key, lang, count=count, money=fmt.money(amount, lang, compact=True), **params)
+
+
 def digest_lines(p: Digest, lang: str, tz: tzinfo) -> list[str]:
     """The digest message: headline, what changed since the previous one, overdue tasks."""
     lines = [
@@ -732,8 +742,7 @@ def digest_lines(p: Digest, lang: str, tz: tzinfo) -> list[str]:
     if p.moment is not None and p.until - p.moment > _LATE:
         lines.append(t("digest.late", lang, when=fmt.when_short(p.moment, tz, lang)))
     pipeline = label(lang, p.pipeline, p.pipeline_en)
-    lines += [
-        "",
+    snapshot = (
         t(
             "digest.snapshot",
             lang,
@@ -741,39 +750,33 @@ def digest_lines(p: Digest, lang: str, tz: tzinfo) -> list[str]:
             count=p.active,
             money=fmt.money(p.active_amount, lang, compact=True),
             weighted=fmt.money(p.weighted, lang, compact=True),
-        ),
+        )
+        if p.active
+        else t("digest.snapshot.none", lang, pipeline=escape(pipeline))
+    )
+    lines += [
+        "",
+        snapshot,
         "",
         t("digest.leads", lang, count=p.leads),
     ]
     for lead_id, name, source in p.lead_names:
         lines.append(f"  • #{lead_id} {escape(name)[:60]} · {t(f'source.{source}', lang)}")
-    lines.append(
-        t("digest.won", lang, count=p.won, money=fmt.money(p.won_amount, lang, compact=True))
-    )
+    lines.append(_counted("digest.won", p.won, p.won_amount, lang))
     lines += [_deal_line(d, lang, False) for d in p.wins]
-    lines.append(
-        t("digest.lost", lang, count=p.lost, money=fmt.money(p.lost_amount, lang, compact=True))
-    )
+    lines.append(_counted("digest.lost", p.lost, p.lost_amount, lang))
     for r in p.reasons:
         reason = label(lang, r.name, r.name_en) if r.name else t("funnel.no_reason", lang)
-        lines.append(
-            t(
-                "digest.reason",
-                lang,
-                reason=escape(reason),
-                count=r.count,
-                money=fmt.money(r.amount, lang, compact=True),
-            )
-        )
+        lines.append(_counted("digest.reason", r.count, r.amount, lang, reason=escape(reason)))
     lines += [_deal_line(d, lang, True) for d in p.losses]
     lines.append(
         t(
-            "digest.compare",
+            "digest.compare" if p.prev_won_amount else "digest.compare.no_money",
             lang,
-            leads=change(p.leads, p.prev_leads),
-            won=change(p.won, p.prev_won),
-            lost=change(p.lost, p.prev_lost),
-            money=fmt.compact_money(p.prev_won_amount, lang),
+            leads=change(p.leads, p.prev_leads, lang),
+            won=change(p.won, p.prev_won, lang),
+            lost=change(p.lost, p.prev_lost, lang),
+            money=fmt.money(p.prev_won_amount, lang, compact=True),
         )
     )
     if p.cycle_won and p.cycle_median_days is not None:
@@ -782,9 +785,9 @@ def digest_lines(p: Digest, lang: str, tz: tzinfo) -> list[str]:
             t(
                 "digest.speed",
                 lang,
-                median=f"{median:g}",
+                median=fmt.number(median, lang, 1),
                 won=p.cycle_won,
-                change=change(median, before) or "—",
+                change=change(median, before, lang, 1) or fmt.NONE,
             )
         )
     stale = p.stale_by_manager

@@ -257,3 +257,26 @@ def test_view_buttons_fit_a_thumb() -> None:
     report = screen(ReportKind.PERIOD, period(10, True))
     markup = views.screen_keyboard(report, FunnelCb(), "ru")
     assert all(len(row) <= 3 for row in markup.inline_keyboard)
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+def test_the_digest_says_refusals_without_money_in_words(lang: str) -> None:
+    from services.outbox.payloads import Digest
+
+    payload = {
+        "kind": "daily",
+        "since": "2026-01-12T04:00:00+00:00",
+        "until": "2026-01-13T05:30:00+00:00",
+        "pipeline": "Продажа",
+        "pipeline_en": "Sales",
+        "lost": 2,
+        "lost_amount": 0,
+        "reasons": [{"name": "Дорого", "name_en": "Too expensive", "count": 2, "amount": 0}],
+        "cycle_won": 3,
+        "cycle_median_days": 0.7,
+        "prev_cycle_median_days": 55.2,
+    }
+    text = "\n".join(views.digest_lines(Digest.model_validate(payload), lang, TZ))
+    assert re.search(r"\b0\s?(₽|RUB)", text) is None, text  # no "2, 0 RUB"
+    assert ("Выигранных сделок нет" if lang == "ru" else "No deals won") in text
+    assert ("0,7" if lang == "ru" else "0.7") in text and "−54" in text  # the locale's numbers
