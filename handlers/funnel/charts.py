@@ -33,6 +33,8 @@ from services.reports.analytics import (
 if TYPE_CHECKING:  # matplotlib (~40 MB) is imported on the first chart, not at start
     from matplotlib.figure import Figure
 
+    from services.reports.screens import ReportScreen
+
 WIDTH_IN = 7.2
 DPI = 150  # 7.2 in x 150 = 1080 px
 ROW_IN = 0.92
@@ -389,3 +391,18 @@ def velocity_figure(
         t("funnel.chart.velocity_legend"),
     )
     return _render(header, rows, [], centered=False, empty=t("funnel.chart.velocity_empty"))
+
+
+def draw(screen: ReportScreen, lang: str, tz: tzinfo) -> bytes:
+    """The picture of a /funnel screen (drawn in the renderer process: render.py)."""
+    report = screen.report
+    who = screen.manager_name
+    if isinstance(report, SnapshotFunnel):
+        return snapshot_chart(report, lang, manager_name=who, tz=tz)
+    if isinstance(report, PeriodFunnel):
+        return funnel_chart(report, lang, manager_name=who)
+    if isinstance(report, LossReport):
+        return loss_reasons_chart(report, lang, manager_name=who)
+    if isinstance(report, VelocityReport):
+        return velocity_chart(report, lang, manager_name=who)
+    return managers_chart(report, lang)
