@@ -241,19 +241,26 @@ class AnalyticsRepo(Repo):
         reason_ids = select(LossReason.id).scalar_subquery()
         found: list[RefusalCell] = []
         for reason in (f.reason_id.in_(reason_ids), f.reason_id.is_(None)):
-            rows = await self.session.execute(
-                select(
-                    f.outcome,
-                    f.reason_id,
-                    f.flow_stage_id,
-                    func.count(),
-                    func.coalesce(func.sum(f.amount), 0),
-                )
-                .where(*scope, reason, *tail)
-                .group_by(f.outcome, f.stage_id, f.reason_id, f.flow_stage_id)
-            )
-            found += [(o, r, k, int(n), int(a or 0)) for o, r, k, n, a in rows]
+            found += await self._outcome_cells([*scope, reason, *tail], [f.stage_id])
         return found
+
+    async def _outcome_cells(
+        self, where: Sequence[ColumnElement[bool]], extra_groups: Sequence[Any] = ()
+    ) -> list[RefusalCell]:
+        """(outcome, reason, flow stage, count, amount) of the facts ``where`` selects."""
+        f = FunnelFact
+        rows = await self.session.execute(
+            select(
+                f.outcome,
+                f.reason_id,
+                f.flow_stage_id,
+                func.count(),
+                func.coalesce(func.sum(f.amount), 0),
+            )
+            .where(*where)
+            .group_by(f.outcome, *extra_groups, f.reason_id, f.flow_stage_id)
+        )
+        return [(o, r, k, int(n), int(a or 0)) for o, r, k, n, a in rows]
 
     async def happened_cells(
         self,
@@ -268,24 +275,15 @@ class AnalyticsRepo(Repo):
         won or refusal stage they are in (``stage_ts``) — per outcome x reason x the last flow
         stage. One GROUP BY over one range per outcome of ix_funnel_facts_happened."""
         f = FunnelFact
-        rows = await self.session.execute(
-            select(
-                f.outcome,
-                f.reason_id,
-                f.flow_stage_id,
-                func.count(),
-                func.coalesce(func.sum(f.amount), 0),
-            )
-            .where(
+        return await self._outcome_cells(
+            [
                 f.pipeline_id == pipeline_id,
                 f.outcome.in_(outcomes),
                 f.stage_ts >= since,
                 f.stage_ts < until,
                 *_manager(f.manager_id, manager_id),
-            )
-            .group_by(f.outcome, f.reason_id, f.flow_stage_id)
+            ]
         )
-        return [(o, r, k, int(n), int(a or 0)) for o, r, k, n, a in rows]
 
     async def manager_outcomes(
         self,
