@@ -53,7 +53,7 @@ from services.reports.analytics import Period, ReportFilter
 from services.reports.screens import ReportKind
 from storage.db import create_engine, create_session_factory
 from storage.enums import Role, StageKind
-from storage.models import Task
+from storage.models import LossReason, Task
 from storage.models.analytics import (
     OUTCOME_FROZEN,
     OUTCOME_LOST,
@@ -219,13 +219,20 @@ async def floors(uow: UnitOfWork) -> dict[ReportKind, list[Select[Any]]]:
                 )
         return queries
 
-    def happened(since: int, until: int, outcomes: tuple[str, ...]) -> Select[Any]:
-        return _count(
-            f.pipeline_id == sales,
-            f.outcome.in_(outcomes),
-            f.stage_ts >= since,
-            f.stage_ts < until,
-        )
+    reasons = list(await uow.session.scalars(select(LossReason.id)))
+
+    def happened(since: int, until: int, outcomes: tuple[str, ...]) -> list[Select[Any]]:
+        return [
+            _count(
+                f.pipeline_id == sales,
+                f.outcome.in_(outcomes),
+                reason,
+                f.flow_stage_id.in_(flow_ids),
+                f.stage_ts >= since,
+                f.stage_ts < until,
+            )
+            for reason in (f.reason_id.in_(reasons), f.reason_id.is_(None))
+        ]
 
     def cells(pipeline: int, ids: list[int], since: int, until: int) -> Select[Any]:
         return _count(
@@ -257,9 +264,9 @@ async def floors(uow: UnitOfWork) -> dict[ReportKind, list[Select[Any]]]:
         result[ReportKind.PERIOD] += [
             cells(sales, flow_ids, since, until),
             *stays(since, until),
-            happened(since, until, (OUTCOME_WON, OUTCOME_LOST, OUTCOME_FROZEN)),
+            *happened(since, until, (OUTCOME_WON, OUTCOME_LOST, OUTCOME_FROZEN)),
         ]
-        result[ReportKind.LOSSES] += [happened(since, until, (OUTCOME_LOST, OUTCOME_FROZEN))]
+        result[ReportKind.LOSSES] += happened(since, until, (OUTCOME_LOST, OUTCOME_FROZEN))
         for pipeline in (sales, leads.id):  # the deals, then the leads, manager by manager
             result[ReportKind.MANAGERS] += [
                 _count(

@@ -626,6 +626,7 @@ async def _happened(
     cells = await uow.repo.analytics.happened_cells(
         pmap.rules.pipeline.id,
         (OUTCOME_WON, OUTCOME_LOST, OUTCOME_FROZEN),
+        list(pmap.rank),
         *epoch(span),
         manager_id,
     )
@@ -855,7 +856,11 @@ async def _loss_reasons(
         )
     else:
         found = await uow.repo.analytics.happened_cells(
-            pmap.rules.pipeline.id, (OUTCOME_LOST, OUTCOME_FROZEN), *epoch(span), manager_id
+            pmap.rules.pipeline.id,
+            (OUTCOME_LOST, OUTCOME_FROZEN),
+            list(pmap.rank),
+            *epoch(span),
+            manager_id,
         )
     per_reason: dict[int | None, dict[int, list[int]]] = defaultdict(dict)
     frozen: dict[int | None, int] = defaultdict(int)

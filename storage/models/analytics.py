@@ -95,16 +95,16 @@ class FunnelFact(Base):
             "stage_ts",
             "amount",
         ),
-        # What happened in a period (won, lost, frozen by the date of it): one range per
-        # outcome of the moment the deal entered the stage it is in.
+        # What happened in a period (won, lost, frozen by the date of it): the groups first
+        # (outcome, reason, flow stage), then the moment the deal entered its stage.
         Index(
             "ix_funnel_facts_happened",
             "pipeline_id",
             "outcome",
-            "stage_ts",
-            "manager_id",
             "reason_id",
             "flow_stage_id",
+            "stage_ts",
+            "manager_id",
             "amount",
         ),
         # Managers ranking: one range per (manager, outcome) of the cohort, groups in order.

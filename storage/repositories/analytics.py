@@ -266,6 +266,7 @@ class AnalyticsRepo(Repo):
         self,
         pipeline_id: int,
         outcomes: Sequence[str],
+        flow_stage_ids: list[int],
         since: int,
         until: int,
         manager_id: int | None,
@@ -273,17 +274,26 @@ class AnalyticsRepo(Repo):
         """What *happened* in the period, whenever the deal came in: deals whose current
         outcome (won, lost, frozen) was reached in ``[since, until)`` — the entry into the
         won or refusal stage they are in (``stage_ts``) — per outcome x reason x the last flow
-        stage. One GROUP BY over one range per outcome of ix_funnel_facts_happened."""
+        stage. ix_funnel_facts_happened leads with the groups (outcome, reason and flow
+        stage as IN-lists, then the stage_ts range), so each cell is one index range and
+        the groups come out in order: no temporary b-tree however many rows; one query for
+        the facts with a reason, one for those without (won deals, refusals without one)."""
         f = FunnelFact
-        return await self._outcome_cells(
-            [
-                f.pipeline_id == pipeline_id,
-                f.outcome.in_(outcomes),
-                f.stage_ts >= since,
-                f.stage_ts < until,
-                *_manager(f.manager_id, manager_id),
-            ]
-        )
+        reason_ids = select(LossReason.id).scalar_subquery()
+        found: list[RefusalCell] = []
+        for reason in (f.reason_id.in_(reason_ids), f.reason_id.is_(None)):
+            found += await self._outcome_cells(
+                [
+                    f.pipeline_id == pipeline_id,
+                    f.outcome.in_(outcomes),
+                    reason,
+                    f.flow_stage_id.in_(flow_stage_ids),
+                    f.stage_ts >= since,
+                    f.stage_ts < until,
+                    *_manager(f.manager_id, manager_id),
+                ]
+            )
+        return found
 
     async def manager_outcomes(
         self,

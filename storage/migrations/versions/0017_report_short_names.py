@@ -41,10 +41,10 @@ def upgrade() -> None:
         [
             "pipeline_id",
             "outcome",
-            "stage_ts",
-            "manager_id",
             "reason_id",
             "flow_stage_id",
+            "stage_ts",
+            "manager_id",
             "amount",
         ],
     )
