@@ -257,7 +257,15 @@ async def test_column_pages_and_funnel_numbers(app, team, clock):
 async def test_the_dashboard_numbers_are_the_chats(app, team, clock, uow_factory):
     """One report service: the Mini App dashboard shows /funnel's numbers, view by view."""
     from services.reports import screens
-    from services.reports.analytics import Period, ReportFilter
+    from services.reports.analytics import (
+        LossReport,
+        ManagerReport,
+        Period,
+        PeriodFunnel,
+        ReportFilter,
+        SnapshotFunnel,
+        VelocityReport,
+    )
 
     lea = team["lea"]
     head = auth(sign_init_data(lea.telegram_id, clock.now()))
@@ -268,20 +276,22 @@ async def test_the_dashboard_numbers_are_the_chats(app, team, clock, uow_factory
                 uow, lea, kind, ReportFilter(period=Period.THIS_MONTH, tz="Europe/Moscow")
             )
         report = chat.report
-        counts = [b["count"] for b in body["data"]["bars"]]
-        if kind is screens.ReportKind.SNAPSHOT:
+        data = body["data"]
+        counts = [b["count"] for b in data["bars"]]
+        if isinstance(report, SnapshotFunnel):
             assert counts == [s.count for s in report.stages]
-        elif kind is screens.ReportKind.PERIOD:
+        elif isinstance(report, PeriodFunnel):
             assert counts == [s.reached for s in report.steps]
-            assert (body["data"]["won"], body["data"]["lost"]) == (report.won, report.lost)
-        elif kind is screens.ReportKind.LOSSES:
+            assert (data["won"], data["lost"]) == (report.won, report.lost)
+        elif isinstance(report, LossReport):
             assert counts == [r.count for r in report.rows]
-        elif kind is screens.ReportKind.MANAGERS:
+        elif isinstance(report, ManagerReport):
             ranked = [r for r in report.rows if r.manager_id is not None]
-            assert [(b["count"], b["won"]) for b in body["data"]["bars"]] == [
+            assert [(b["count"], b["won"]) for b in data["bars"]] == [
                 (r.deals, r.won) for r in ranked
             ]
         else:
+            assert isinstance(report, VelocityReport)
             assert counts == [s.stays for s in report.stages]
 
 

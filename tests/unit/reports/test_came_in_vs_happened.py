@@ -96,7 +96,8 @@ async def test_came_in_against_happened_by_hand(uow_factory, clock, make_actor):
     # itself only E was lost. Its previous period is all of October.
     assert (nov.cohort, nov.won, nov.won_amount, nov.lost) == (3, 1, 20_000_000, 2)
     assert (nov.happened.won, nov.happened.lost, nov.happened.lost_amount) == (0, 1, 3_000_000)
-    assert nov_losses.count == 1 and nov_losses.rows[0].reason.code == "expensive"
+    reason = nov_losses.rows[0].reason
+    assert nov_losses.count == 1 and reason is not None and reason.code == "expensive"
     assert nov.previous is not None
     assert (nov.previous.range.first_day.isoformat(), nov.previous.range.last_day.isoformat()) == (
         "2026-10-01",
