@@ -170,7 +170,10 @@ async def run(
         latencies: list[float] = []
         exceptions = 0
         refusals = 0
-        update_ids = iter(range(1, 10**9))
+        # Update ids unseen by this database: the dispatcher drops an update id it has
+        # processed before, and --mixed runs reuse their database.
+        first_update = int(time.time() * 1000)
+        update_ids = iter(range(first_update, first_update + 10**9))
 
         running = people
         report_ms: list[float] = []
@@ -222,6 +225,7 @@ async def run(
                 answer = session.requests[-1] if session.requests else None
                 if isinstance(answer, AnswerCallbackQuery) and answer.show_alert:
                     refusals += 1
+
                 if think[1] > 0:
                     await asyncio.sleep(rng.uniform(*think))
 
