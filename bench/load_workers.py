@@ -201,7 +201,7 @@ async def run_workers(
         await migrate.upgrade(url)
         engine = create_engine(url)
         uow_factory = UnitOfWorkFactory(create_session_factory(engine), SystemClock())
-        actors, cards = await seed_people(uow_factory, people)
+        actors, cards, _ = await seed_people(uow_factory, people)
 
         api = FakeBotApi()
         api_app = web.Application()

@@ -31,6 +31,8 @@ class StageInfo:
     probability: int
     required_fields: tuple[str, ...]
     rot_after_days: int | None = None
+    short: str | None = None  # a report table's name (config `short`)
+    short_en: str | None = None
 
     @classmethod
     def of(cls, stage: Stage) -> StageInfo:
@@ -45,10 +47,19 @@ class StageInfo:
             probability=stage.probability,
             required_fields=tuple(stage.required_fields),
             rot_after_days=stage.rot_after_days,
+            short=stage.short,
+            short_en=stage.short_en,
         )
 
     def label(self, lang: str | None) -> str:
         return label(lang, self.name, self.name_en)
+
+    def short_label(self, lang: str | None) -> str:
+        """The name for a narrow table column: the configured short name in the reader's
+        language, else the full one (which the table abbreviates by rule if it must)."""
+        if lang == "en":
+            return self.short_en or self.name_en or self.short or self.name
+        return self.short or self.name
 
 
 @dataclass(frozen=True)

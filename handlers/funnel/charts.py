@@ -33,6 +33,8 @@ from services.reports.analytics import (
 if TYPE_CHECKING:  # matplotlib (~40 MB) is imported on the first chart, not at start
     from matplotlib.figure import Figure
 
+    from services.reports.screens import ReportScreen
+
 WIDTH_IN = 7.2
 DPI = 150  # 7.2 in x 150 = 1080 px
 ROW_IN = 0.92
@@ -73,7 +75,8 @@ class _Words:
         return fmt.percent(ratio, self.lang)
 
     def period(self, span: DateRange) -> str:
-        return fmt.period(span.first_day, span.last_day, self.lang)
+        """The period in words ("December 2026", "Dec 1 – 7"), as under the picture."""
+        return fmt.span(span.first_day, span.last_day, self.lang)
 
     def everyone(self, manager_name: str | None) -> str:
         return manager_name or i18n.t("funnel.everyone", self.lang)
@@ -139,11 +142,14 @@ def _render(
         name = ax.text(x0, i + 0.08, row.name, fontsize=17, color=row.name_color, va="top")
         # A long name never runs into the numbers.
         _shorten(name, numbers.get_window_extent(renderer).x0 - 12, renderer)
-        width = (x1 - x0) * max(row.share, 0.012)
+        # A zero draws no bar at all (a sliver would read as "a little"); a tiny non-zero
+        # share keeps a visible minimum.
+        width = (x1 - x0) * (max(row.share, 0.012) if row.share > 0 else 0.0)
         start = -width / 2 if centered else x0
         if not centered:
             ax.barh(i + 0.66, x1 - x0, left=x0, height=0.4, color=TRACK)
-        ax.barh(i + 0.66, width, left=start, height=0.4, color=row.color)
+        if width:
+            ax.barh(i + 0.66, width, left=start, height=0.4, color=row.color)
     for n, (line, color) in enumerate(footer):
         top = body_top + count * ROW_IN + 0.12 + n * FOOTER_IN
         _shorten(fig.text(left, y(top), line, fontsize=15, color=color, va="top"), edge, renderer)
@@ -252,17 +258,16 @@ def managers_chart(report: ManagerReport, lang: str, *, limit: int = 12) -> byte
 
 
 def managers_figure(report: ManagerReport, lang: str, *, limit: int = 12) -> Figure:
-    """The ranking: won deals, won money, conversion; bars by won money."""
+    """The ranking: won deals, won money, conversion; bars by won deals (the first
+    number). Deals nobody is responsible for are not a rank (the text under it says them)."""
     t = _Words(lang)
-    shown = report.rows[:limit]
-    top_money = max((r.won_amount for r in shown), default=0)
+    shown = [r for r in report.rows if r.manager_id is not None][:limit]  # nobody: no rank
     top_won = max((r.won for r in shown), default=0) or 1
-    no_manager = i18n.t("funnel.no_manager", lang)
     rows = [
         _Row(
-            name=f"{rank}. {_fit(r.name or no_manager, NAME_CHARS - 4)}",
+            name=f"{rank}. {_fit(r.name or '', NAME_CHARS - 4)}",
             numbers=f"{t.number(r.won)} · {t.money(r.won_amount)} · {t.percent(r.conversion)}",
-            share=r.won_amount / top_money if top_money else r.won / top_won,
+            share=r.won / top_won,  # the bar measures the first number: deals won
             color=PEOPLE,
         )
         for rank, r in enumerate(shown, start=1)
@@ -303,16 +308,15 @@ def snapshot_figure(
     tz: tzinfo | None = None,
 ) -> Figure:
     """The snapshot (active deals per stage now): one bar per active stage, its
-    length the stage's money (the count when there is no money), numbers: deals, amount,
+    length the stage's deals (the first number, as in the table), numbers: deals, amount,
     how many are stuck; conditional refusals in the footer."""
     t = _Words(lang)
-    top_money = max((s.amount for s in snapshot.stages), default=0)
     top_count = max((s.count for s in snapshot.stages), default=0) or 1
     rows = [
         _Row(
             name=("★ " if s.stage.is_key else "") + _fit(s.stage.label(lang)),
             numbers=f"{t.number(s.count)} · {t.money(s.amount)} · {t.number(s.stuck)}",
-            share=s.amount / top_money if top_money else s.count / top_count,
+            share=s.count / top_count,  # the bar measures the first number: deals
             color=KEY if s.stage.is_key else BAR,
             name_color=KEY if s.stage.is_key else TEXT,
         )
@@ -323,7 +327,7 @@ def snapshot_figure(
         frozen = t.counted("funnel.chart.snapshot_frozen", snapshot.frozen, snapshot.frozen_amount)
         footer.append((frozen, MUTED))
     when = snapshot.as_of.astimezone(tz) if tz is not None else snapshot.as_of
-    as_of = i18n.t("funnel.as_of", lang, date=fmt.day(when, lang))
+    as_of = i18n.t("funnel.as_of", lang, date=fmt.span(when.date(), when.date(), lang))
     header = (
         t("funnel.chart.snapshot", pipeline=snapshot.pipeline.label(lang)),
         f"{as_of} · {t.everyone(manager_name)}",
@@ -387,3 +391,18 @@ def velocity_figure(
         t("funnel.chart.velocity_legend"),
     )
     return _render(header, rows, [], centered=False, empty=t("funnel.chart.velocity_empty"))
+
+
+def draw(screen: ReportScreen, lang: str, tz: tzinfo) -> bytes:
+    """The picture of a /funnel screen (drawn in the renderer process: render.py)."""
+    report = screen.report
+    who = screen.manager_name
+    if isinstance(report, SnapshotFunnel):
+        return snapshot_chart(report, lang, manager_name=who, tz=tz)
+    if isinstance(report, PeriodFunnel):
+        return funnel_chart(report, lang, manager_name=who)
+    if isinstance(report, LossReport):
+        return loss_reasons_chart(report, lang, manager_name=who)
+    if isinstance(report, VelocityReport):
+        return velocity_chart(report, lang, manager_name=who)
+    return managers_chart(report, lang)

@@ -14,7 +14,6 @@ progress message that is edited as rows are written, then sends the file as a do
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import tzinfo
 
@@ -30,7 +29,7 @@ from aiogram.types import (
 )
 from aiogram.utils.callback_answer import CallbackAnswer
 
-from handlers.funnel import charts
+from handlers.funnel import render
 from handlers.funnel import views as view
 from handlers.ui import fmt
 from handlers.ui.callbacks import DrillCb, ExportCb, FunnelCb, MenuAction, MenuCb
@@ -42,11 +41,7 @@ from services.permissions import Action, require
 from services.reports import export
 from services.reports import screens as reports
 from services.reports.analytics import (
-    LossReport,
-    PeriodFunnel,
     ReportFilter,
-    SnapshotFunnel,
-    VelocityReport,
 )
 from services.reports.drill import drill_down
 from services.reports.export import ExportFilter
@@ -75,21 +70,6 @@ async def _screen(uow_factory: UnitOfWorkFactory, ctx: Ctx, cb: FunnelCb) -> Rep
         return await reports.report_screen(uow, ctx.actor, kind, filters)
 
 
-def _chart(screen: ReportScreen, lang: str, tz: tzinfo) -> bytes:
-    """PNG bytes (CPU work: called in a worker thread)."""
-    report = screen.report
-    who = screen.manager_name
-    if isinstance(report, SnapshotFunnel):
-        return charts.snapshot_chart(report, lang, manager_name=who, tz=tz)
-    if isinstance(report, PeriodFunnel):
-        return charts.funnel_chart(report, lang, manager_name=who)
-    if isinstance(report, LossReport):
-        return charts.loss_reasons_chart(report, lang, manager_name=who)
-    if isinstance(report, VelocityReport):
-        return charts.velocity_chart(report, lang, manager_name=who)
-    return charts.managers_chart(report, lang)
-
-
 def _photo(png: bytes, screen: ReportScreen) -> BufferedInputFile:
     return BufferedInputFile(png, filename=f"{screen.kind.value}.png")
 
@@ -106,7 +86,7 @@ async def _open(
 ) -> None:
     cb = FunnelCb()
     screen = await _screen(uow_factory, ctx, cb)
-    png = await asyncio.to_thread(_chart, screen, ctx.lang, ctx.tz)
+    png = await render.chart(screen, ctx.lang, ctx.tz)
     photo = await message.answer_photo(_photo(png, screen))
     cb = cb.model_copy(update={"photo": photo.message_id})
     await message.answer(
@@ -144,7 +124,7 @@ async def funnel_pick(
     if not isinstance(message, Message):
         return
     if cb.menu != 1:  # the manager picker only changes the buttons: the chart stays
-        png = await asyncio.to_thread(_chart, screen, lang, ctx.tz)
+        png = await render.chart(screen, lang, ctx.tz)
         cb = cb.model_copy(update={"photo": await _replace_photo(message, cb.photo, png, screen)})
     markup = (
         _keyboard(screen, cb, lang, web_app_url)

@@ -1,14 +1,19 @@
 """/funnel texts and keyboards, and the digest message (rendered by bot/notifier.py).
 
-Tables are monospace (<pre>) and at most WIDTH characters a line, so they fit a phone
-screen without wrapping: names are cut with an ellipsis, money is compact in the locale's
-own words (handlers.ui.fmt.compact_money).
+Phone first: only what is tabular goes in the monospace table (<pre>), at most WIDTH
+characters a line so a 360-px phone shows it without wrapping; sentences stay outside it
+and wrap as text. Nothing is cut with an ellipsis: a stage's table name is its configured
+short name (``short`` / ``short_en``), a longer name is abbreviated by rule
+(fmt.abbreviate), a money column is in one unit named in its header (fmt.money_column),
+and a table drops its least important columns before it would cut a number. Every zero
+or empty case is said in words. Each heading says what is counted: the deals that *came
+in* during the period (the cohort), or what *happened* in it (by the date it happened).
 """
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
 from html import escape
 from typing import Any
@@ -29,7 +34,7 @@ from handlers.ui.callbacks import (
 from handlers.ui.deal_card import list_button
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
-from services.dto import label
+from services.dto import StageInfo, label
 from services.outbox.payloads import Digest, DigestDeal
 from services.reports import export
 from services.reports.analytics import (
@@ -44,7 +49,8 @@ from services.reports.drill import DrillKind, DrillPage
 from services.reports.fulfilment import FulfilmentReport
 from services.reports.screens import ReportKind, ReportScreen
 
-WIDTH = 40
+WIDTH = 32  # monospace characters a 360-px phone shows on a line of a message
+NAME_MIN = 7  # the narrowest name column before a table drops a column
 _LATE = timedelta(minutes=10)  # a digest sent this long after its time says so
 
 REPORTS: dict[FunnelReport, ReportKind] = {
@@ -69,191 +75,335 @@ PERIODS: dict[FunnelPeriod, Period] = {
 }
 
 
-def _cell(text: str, width: int, right: bool) -> str:
-    if len(text) > width:
-        text = text[: width - 1] + "…"
-    return text.rjust(width) if right else text.ljust(width)
+@dataclass(frozen=True)
+class Column:
+    """A right-aligned column of a report table: its header and one cell per row."""
+
+    header: str
+    cells: Sequence[str]
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], widths: Sequence[int]) -> str:
-    """Columns of fixed widths (the first left-aligned, the others right-aligned)."""
+def table(
+    name_header: str, names: Sequence[str], columns: Sequence[Column], name_min: int = NAME_MIN
+) -> str:
+    """A phone-width table (at most WIDTH characters a line): the names on the left, the
+    numbers right-aligned in columns as wide as their widest cell. The name column takes
+    what is left, and a longer name is abbreviated by rule (fmt.abbreviate); numbers are
+    never cut: columns are dropped from the right instead when the names would get too
+    narrow (callers put the columns that matter most first)."""
+    columns = list(columns)
+    while True:
+        widths = [max([len(c.header), *(len(v) for v in c.cells)]) for c in columns]
+        room = WIDTH - sum(widths) - len(widths)
+        if room >= min(name_min, max(len(n) for n in [name_header, *names])) or len(columns) <= 1:
+            break
+        columns.pop()
+    longest = max((len(n) for n in [name_header, *names]), default=0)
+    room = min(room, longest)
     lines = []
-    for row in [list(headers), *rows]:
-        cells = [_cell(str(v), w, i > 0) for i, (v, w) in enumerate(zip(row, widths, strict=True))]
-        lines.append(" ".join(cells).rstrip())
+    for i, name in enumerate([name_header, *names]):
+        cells = [
+            (c.header if i == 0 else c.cells[i - 1]).rjust(w)
+            for c, w in zip(columns, widths, strict=True)
+        ]
+        lines.append(" ".join([fmt.abbreviate(name, room).ljust(room), *cells]).rstrip())
     return "\n".join(lines)
 
 
-def wrap(text: str) -> list[str]:
-    return textwrap.wrap(text, WIDTH) or [""]
+def change(
+    now: float | None, before: float | None, lang: str | None = None, digits: int = 0
+) -> str:
+    """The change against the previous period: +3, −2, 0 (empty when not compared)."""
+    if now is None or before is None:
+        return ""
+    return fmt.signed(round(now - before, digits) if digits else now - before, lang, digits)
+
+
+def _num(value: int, lang: str) -> str:
+    return fmt.number(value, lang)
+
+
+def _money(minor: int, lang: str) -> str:
+    return fmt.money(minor, lang, compact=True)
+
+
+def person(name: str, width: int = 11) -> str:
+    """A person's name for a table: as it is, else the first name and the initial of the
+    last one ("Anna S."), else abbreviated by rule."""
+    if len(name) <= width:
+        return name
+    words = name.split()
+    if len(words) > 1:
+        brief = f"{words[0]} {words[-1][0]}."
+        if len(brief) <= width:
+            return brief
+    return fmt.abbreviate(name, width)
+
+
+def _stage(stage: StageInfo, lang: str) -> str:
+    return ("★" if stage.is_key else "") + stage.short_label(lang)
+
+
+@dataclass
+class Body:
+    """A report's message body: prose before the table, the table (<pre>), prose after."""
+
+    before: list[str] = field(default_factory=list)
+    table: str = ""
+    after: list[str] = field(default_factory=list)
+
+
+def _compared(span: Any, lang: str) -> str:
+    return t("funnel.compare.to", lang, when=fmt.span(span.first_day, span.last_day, lang))
 
 
 # --- the report text ----------------------------------------------------------------------
 
 
-def _snapshot(r: SnapshotFunnel, lang: str) -> tuple[str, list[str]]:
-    rows = [
-        [
-            ("★" if s.stage.is_key else "") + s.stage.label(lang),
-            str(s.count),
-            fmt.compact_money(s.amount, lang),
-            str(s.stuck),
-        ]
-        for s in r.stages
-    ]
-    rows.append(
-        [t("funnel.col.total", lang), str(r.count), fmt.compact_money(r.amount, lang), str(r.stuck)]
-    )
-    head = [t(f"funnel.col.{c}", lang) for c in ("stage", "deals", "amount", "stuck")]
-    notes = [t("funnel.snapshot.forecast", lang, money=fmt.compact_money(r.weighted, lang))]
-    notes.append(t("funnel.snapshot.stuck", lang, days=r.stuck_days))
+def _snapshot(r: SnapshotFunnel, lang: str) -> Body:
+    body = Body()
+    if not r.count:
+        body.before.append(t("funnel.snapshot.none", lang))
+    else:
+        body.before.append(
+            t(
+                "funnel.snapshot.head",
+                lang,
+                count=_num(r.count, lang),
+                money=_money(r.amount, lang),
+                weighted=_money(r.weighted, lang),
+            )
+        )
+        unit, amounts = fmt.money_column([s.amount for s in r.stages] + [r.amount], lang)
+        body.table = table(
+            t("funnel.col.stage", lang),
+            [_stage(s.stage, lang) for s in r.stages] + [t("funnel.col.total", lang)],
+            [
+                Column(
+                    t("funnel.col.deals", lang),
+                    [_num(s.count, lang) for s in r.stages] + [_num(r.count, lang)],
+                ),
+                Column(unit, amounts),
+                Column(
+                    t("funnel.col.stuck", lang),
+                    [_num(s.stuck, lang) for s in r.stages] + [_num(r.stuck, lang)],
+                ),
+            ],
+        )
+        body.after.append(t("funnel.snapshot.stuck", lang, days=r.stuck_days))
     if r.frozen:
-        notes.append(
+        body.after.append(
             t(
                 "funnel.snapshot.frozen",
                 lang,
-                count=r.frozen,
-                money=fmt.compact_money(r.frozen_amount, lang),
+                count=_num(r.frozen, lang),
+                money=_money(r.frozen_amount, lang),
             )
         )
-    return table(head, rows, (17, 5, 8, 6)), notes
+    return body
 
 
-def change(now: float | None, before: float | None) -> str:
-    """The change against the previous period: +3, −2, 0 (empty when not compared)."""
-    if now is None or before is None:
-        return ""
-    diff = now - before
-    if diff == 0:
-        return "0"
-    text = f"{abs(diff):g}" if isinstance(diff, float) else str(abs(diff))
-    return ("+" if diff > 0 else "−") + text
+def _happened(r: PeriodFunnel, lang: str) -> str:
+    h = r.happened
+    if not h.won and not h.refused:
+        return t("funnel.happened.none", lang)
+    return t(
+        "funnel.happened",
+        lang,
+        won=_num(h.won, lang),
+        won_money=_money(h.won_amount, lang),
+        lost=_num(h.refused, lang),
+        lost_money=_money(h.refused_amount, lang),
+    )
 
 
-def _compare_note(span_of: Any, lang: str) -> str:
-    when = fmt.period(span_of.first_day, span_of.last_day, lang)
-    return t("funnel.compare.period", lang, when=when)
-
-
-def _period(r: PeriodFunnel, lang: str) -> tuple[str, list[str]]:
+def _period(r: PeriodFunnel, lang: str) -> Body:
+    body = Body()
     before = r.previous
-    prev_steps = {s.stage.id: s for s in before.steps} if before else {}
-    rows = [
-        [
-            ("★" if s.stage.is_key else "") + s.stage.label(lang),
-            str(s.reached),
-            change(s.reached, prev_steps[s.stage.id].reached if s.stage.id in prev_steps else None),
-            fmt.percent(s.conversion, lang) if i else "",
-            fmt.compact_money(s.reached_amount, lang),
+    if not r.cohort:
+        body.before.append(t("funnel.period.none", lang))
+    else:
+        body.before.append(t("funnel.period.head", lang, cohort=_num(r.cohort, lang)))
+        prev = {s.stage.id: s.reached for s in before.steps} if before else {}
+        columns = [
+            Column(t("funnel.col.reached", lang), [_num(s.reached, lang) for s in r.steps]),
+            Column(
+                t("funnel.col.step", lang),
+                [fmt.percent(s.conversion, lang) if i else "" for i, s in enumerate(r.steps)],
+            ),
         ]
-        for i, s in enumerate(r.steps)
-    ]
-    head = [t(f"funnel.col.{c}", lang) for c in ("stage", "deals", "change", "step", "amount")]
-    notes = [
-        t(
-            "funnel.period.summary",
-            lang,
-            cohort=r.cohort,
-            won=r.won,
-            rate=fmt.percent(r.conversion, lang),
-        ),
-        t("funnel.period.won", lang, money=fmt.compact_money(r.won_amount, lang)),
-        t("funnel.period.lost", lang, count=r.lost, money=fmt.compact_money(r.lost_amount, lang)),
-    ]
-    for s in r.key_steps:
-        if s.reached:
-            notes.append(
-                t(
-                    "funnel.period.key",
-                    lang,
-                    stage=s.stage.label(lang),
-                    rate=fmt.percent(s.win_rate, lang),
+        if before is not None:
+            columns.append(
+                Column(
+                    t("funnel.col.change", lang),
+                    [change(s.reached, prev.get(s.stage.id, 0), lang) for s in r.steps],
                 )
             )
+        body.table = table(
+            t("funnel.col.stage", lang), [_stage(s.stage, lang) for s in r.steps], columns
+        )
+        if r.won:
+            body.after.append(
+                t(
+                    "funnel.period.won",
+                    lang,
+                    won=_num(r.won, lang),
+                    rate=fmt.percent(r.conversion, lang),
+                    money=_money(r.won_amount, lang),
+                )
+            )
+        else:
+            body.after.append(t("funnel.period.won_none", lang))
+        refused = r.lost + r.frozen
+        body.after.append(
+            t("funnel.period.rest", lang, lost=_num(refused, lang), open=_num(r.open, lang))
+        )
+        for s in r.key_steps:
+            if s.reached:
+                body.after.append(
+                    t(
+                        "funnel.period.key",
+                        lang,
+                        stage=s.stage.label(lang),
+                        rate=fmt.percent(s.win_rate, lang),
+                    )
+                )
     if before is not None:
-        notes += [
-            _compare_note(before.range, lang),
-            t(
+        body.after.append(
+            _compared(before.range, lang)
+            + " "
+            + t(
                 "funnel.compare.funnel",
                 lang,
-                cohort=before.cohort,
-                won=before.won,
-                rate=fmt.percent(before.conversion, lang),
-                money=fmt.compact_money(before.won_amount, lang),
-                lost=before.lost,
-            ),
-        ]
-    return table(head, rows, (14, 5, 4, 5, 8)), notes
-
-
-def _losses(r: LossReport, lang: str) -> tuple[str, list[str]]:
-    rows = [
-        [
-            ("⏸" if row.frozen else "")
-            + (row.reason.label(lang) if row.reason else t("funnel.no_reason", lang)),
-            str(row.count),
-            fmt.percent(row.count / r.count if r.count else None, lang),
-            fmt.compact_money(row.amount, lang),
-        ]
-        for row in r.rows
+                cohort=_num(before.cohort, lang),
+                won=_num(before.won, lang),
+            )
+        )
+    body.after += [
+        "",
+        "<b>" + escape(t("funnel.happened.title", lang)) + "</b>",
+        _happened(r, lang),
     ]
-    head = [t(f"funnel.col.{c}", lang) for c in ("reason", "count", "share", "amount")]
-    notes = [t("funnel.losses.total", lang, count=r.count, money=fmt.compact_money(r.amount, lang))]
+    return body
+
+
+def _losses(r: LossReport, lang: str) -> Body:
+    body = Body()
+    basis = "came_in" if r.came_in else "happened"
+    prev = (
+        {row.reason.id if row.reason else None: row.count for row in r.previous.rows}
+        if r.previous
+        else None
+    )
     if not r.rows:
-        notes = [t("funnel.empty", lang)]
-    if r.previous is not None:
-        prev = r.previous
-        notes += [
-            _compare_note(prev.range, lang),
+        body.before.append(t(f"funnel.losses.none.{basis}", lang))
+    else:
+        body.before.append(
             t(
+                f"funnel.losses.head.{basis}",
+                lang,
+                count=_num(r.count, lang),
+                money=_money(r.amount, lang),
+            )
+        )
+        unit, amounts = fmt.money_column([row.amount for row in r.rows], lang)
+        columns = [
+            Column(t("funnel.col.count", lang), [_num(row.count, lang) for row in r.rows]),
+            Column(unit, amounts),
+        ]
+        if prev is not None:
+            columns.append(
+                Column(
+                    t("funnel.col.change", lang),
+                    [
+                        change(row.count, prev.get(row.reason.id if row.reason else None, 0), lang)
+                        for row in r.rows
+                    ],
+                )
+            )
+        names = [
+            row.reason.label(lang) if row.reason else t("funnel.no_reason", lang) for row in r.rows
+        ]
+        share = [fmt.percent(row.count / r.count, lang) for row in r.rows]
+        columns.append(Column(t("funnel.col.share", lang), share))  # the first to go
+        body.table = table(t("funnel.col.reason", lang), names, columns, name_min=11)
+        frozen = sum(row.frozen for row in r.rows)
+        if frozen:
+            body.after.append(t("funnel.losses.frozen", lang, count=_num(frozen, lang)))
+    if r.previous is not None:
+        body.after.append(
+            _compared(r.previous.range, lang)
+            + " "
+            + t(
                 "funnel.compare.losses",
                 lang,
-                count=prev.count,
-                change=change(r.count, prev.count) or "0",
-                money=fmt.compact_money(prev.amount, lang),
-            ),
-        ]
-    return table(head, rows, (18, 4, 5, 8)), notes
-
-
-def _managers(r: ManagerReport, lang: str) -> tuple[str, list[str]]:
-    rows = [
-        [
-            f"{i}. {row.name or t('funnel.no_manager', lang)}",
-            str(row.won),
-            fmt.compact_money(row.won_amount, lang),
-            fmt.percent(row.conversion, lang),
-        ]
-        for i, row in enumerate(r.rows, start=1)
-    ]
-    head = [t(f"funnel.col.{c}", lang) for c in ("manager", "won", "amount", "conv")]
-    notes = [t("funnel.managers.legend", lang)] if r.rows else [t("funnel.empty", lang)]
-    prev_won = {row.manager_id: row.won for row in r.previous.rows} if r.previous else None
-    if prev_won is not None and r.previous is not None:
-        notes.append(_compare_note(r.previous.range, lang))
-    for i, row in enumerate(r.rows, start=1):
-        if prev_won is not None:
-            before = prev_won.get(row.manager_id, 0)
-            notes.append(
-                t("funnel.compare.manager", lang, n=i, won=before, change=change(row.won, before))
+                count=_num(r.previous.count, lang),
+                money=_money(r.previous.amount, lang),
             )
+        )
+    return body
+
+
+def _managers(r: ManagerReport, lang: str) -> Body:
+    body = Body()
+    ranked = [row for row in r.rows if row.manager_id is not None]
+    nobody = next((row for row in r.rows if row.manager_id is None), None)
+    prev = {row.manager_id: row.won for row in r.previous.rows} if r.previous else None
+    if not any(row.deals or row.leads for row in r.rows):
+        body.before.append(t("funnel.managers.none", lang))
+        return body
+    body.before.append(t("funnel.managers.head", lang))
+    unit, amounts = fmt.money_column([row.won_amount for row in ranked], lang)
+    columns = [
+        Column(t("funnel.col.won", lang), [_num(row.won, lang) for row in ranked]),
+        Column(unit, amounts),
+    ]
+    if prev is not None:
+        columns.append(
+            Column(
+                t("funnel.col.change", lang),
+                [change(row.won, prev.get(row.manager_id, 0), lang) for row in ranked],
+            )
+        )
+    conversion = [fmt.percent(row.conversion, lang) for row in ranked]
+    columns.append(Column(t("funnel.col.conv", lang), conversion))  # the first to go
+    names = [f"{i}. {person(row.name or '')}" for i, row in enumerate(ranked, start=1)]
+    body.table = table(t("funnel.col.manager", lang), names, columns, name_min=12)
+    if r.previous is not None:
+        body.after.append(
+            _compared(r.previous.range, lang) + " " + t("funnel.compare.manager", lang)
+        )
+    if nobody is not None and (nobody.deals or nobody.leads):
+        body.after.append(
+            t(
+                "funnel.managers.nobody",
+                lang,
+                deals=_num(nobody.deals, lang),
+                won=_num(nobody.won, lang),
+            )
+        )
+    body.after += ["", "<b>" + escape(t("funnel.managers.leads_title", lang)) + "</b>"]
+    for i, row in enumerate(ranked, start=1):
+        if not row.leads and not row.overdue_tasks:
+            continue
         response = (
-            "—"
+            t("funnel.managers.no_response", lang)
             if row.median_response_seconds is None
             else _duration(row.median_response_seconds, lang)
         )
-        notes.append(
+        body.after.append(
             t(
                 "funnel.managers.row",
                 lang,
                 n=i,
-                leads=row.leads,
-                processed=row.leads_processed,
+                name=row.name or "",
+                leads=_num(row.leads, lang),
+                processed=_num(row.leads_processed, lang),
                 response=response,
-                overdue=row.overdue_tasks,
+                overdue=_num(row.overdue_tasks, lang),
             )
         )
-    return table(head, rows, (18, 4, 8, 5)), notes
+    return body
 
 
 def _days(seconds: float | None, lang: str) -> str:
@@ -261,62 +411,79 @@ def _days(seconds: float | None, lang: str) -> str:
     return fmt.NONE if seconds is None else fmt.number(seconds / 86400, lang, 1)
 
 
-def _velocity(r: VelocityReport, lang: str) -> tuple[str, list[str]]:
-    before = {s.stage.id: s for s in r.previous.stages} if r.previous else {}
-    rows = []
-    for s in r.stages:
-        old = before.get(s.stage.id)
-        diff = ""
-        if old is not None and s.median_seconds is not None and old.median_seconds is not None:
-            diff = change(round(s.median_seconds / 86400, 1), round(old.median_seconds / 86400, 1))
-        rows.append(
-            [
-                ("★" if s.stage.is_key else "") + s.stage.label(lang),
-                _days(s.median_seconds, lang),
-                _days(s.p75_seconds, lang),
-                str(s.stays),
-                diff,
-            ]
-        )
-    head = [t(f"funnel.col.{c}", lang) for c in ("stage", "median", "p75", "stays", "change")]
-    cycle = r.cycle
+def _velocity(r: VelocityReport, lang: str) -> Body:
+    body = Body()
+    before = {s.stage.id: s for s in r.previous.stages} if r.previous else None
 
     def days(value: float | None) -> str:
         return fmt.NONE if value is None else fmt.number(value, lang, 1)
 
-    notes = [
-        t("funnel.velocity.legend", lang),
-        t(
-            "funnel.velocity.cycle",
-            lang,
-            median=days(cycle.median_days),
-            p75=days(cycle.p75_days),
-            won=cycle.won,
-        ),
-    ]
-    for row in r.by_manager:
-        notes.append(
+    if not any(s.stays for s in r.stages) and not r.cycle.won:
+        body.before.append(t("funnel.velocity.none", lang))
+    else:
+        body.before.append(t("funnel.velocity.head", lang))
+        columns = [
+            Column(t("funnel.col.median", lang), [_days(s.median_seconds, lang) for s in r.stages]),
+            Column(t("funnel.col.p75", lang), [_days(s.p75_seconds, lang) for s in r.stages]),
+            Column(t("funnel.col.stays", lang), [_num(s.stays, lang) for s in r.stages]),
+        ]
+        if before is not None:
+            cells = []
+            for s in r.stages:
+                old = before.get(s.stage.id)
+                if old is None or s.median_seconds is None or old.median_seconds is None:
+                    cells.append("")
+                else:
+                    cells.append(
+                        change(s.median_seconds / 86400, old.median_seconds / 86400, lang, 1)
+                    )
+            columns.append(Column(t("funnel.col.change", lang), cells))
+        body.table = table(
+            t("funnel.col.stage", lang), [_stage(s.stage, lang) for s in r.stages], columns
+        )
+    cycle = r.cycle
+    if cycle.won:
+        body.after.append(
             t(
-                "funnel.velocity.manager",
+                "funnel.velocity.cycle",
                 lang,
-                name=row.name or t("funnel.no_manager", lang),
-                median=days(row.median_days),
-                won=row.won,
+                median=days(cycle.median_days),
+                p75=days(cycle.p75_days),
+                won=_num(cycle.won, lang),
             )
         )
+        for row in r.by_manager:
+            if row.manager_id is None:
+                continue
+            body.after.append(
+                t(
+                    "funnel.velocity.manager",
+                    lang,
+                    name=row.name or "",
+                    median=days(row.median_days),
+                    won=_num(row.won, lang),
+                )
+            )
+    else:
+        body.after.append(t("funnel.velocity.cycle_none", lang))
     if r.previous is not None:
         prev = r.previous.cycle
-        notes += [
-            _compare_note(r.previous.range, lang),
-            t(
+        if (
+            prev.won
+            and cycle.won
+            and prev.median_days is not None
+            and cycle.median_days is not None
+        ):
+            text = t(
                 "funnel.compare.velocity",
                 lang,
                 median=days(prev.median_days),
-                won=prev.won,
-                change=change(cycle.median_days, prev.median_days),
-            ),
-        ]
-    return table(head, rows, (15, 5, 5, 5, 6)), notes
+                change=change(cycle.median_days, prev.median_days, lang, 1),
+            )
+        else:
+            text = t("funnel.compare.velocity_none", lang)
+        body.after.append(_compared(r.previous.range, lang) + " " + text)
+    return body
 
 
 def _duration(seconds: float, lang: str) -> str:
@@ -328,38 +495,53 @@ def _duration(seconds: float, lang: str) -> str:
     return t("funnel.dur.d", lang, d=minutes // 1440)
 
 
-def table_text(screen: ReportScreen, lang: str) -> str:
-    """What goes inside <pre> (plain text, not escaped)."""
+def report_body(screen: ReportScreen, lang: str) -> Body:
     report = screen.report
     if isinstance(report, SnapshotFunnel):
-        body, notes = _snapshot(report, lang)
-    elif isinstance(report, PeriodFunnel):
-        body, notes = _period(report, lang)
-    elif isinstance(report, LossReport):
-        body, notes = _losses(report, lang)
-    elif isinstance(report, VelocityReport):
-        body, notes = _velocity(report, lang)
-    else:
-        body, notes = _managers(report, lang)
-    lines = [body, ""]
-    for note in notes:
-        lines.extend(wrap(note))
-    return "\n".join(lines)
+        return _snapshot(report, lang)
+    if isinstance(report, PeriodFunnel):
+        return _period(report, lang)
+    if isinstance(report, LossReport):
+        return _losses(report, lang)
+    if isinstance(report, VelocityReport):
+        return _velocity(report, lang)
+    return _managers(report, lang)
+
+
+def table_text(screen: ReportScreen, lang: str) -> str:
+    """What goes inside <pre> (plain text, not escaped); empty when there is no table."""
+    return report_body(screen, lang).table
+
+
+def period_words(report: Any, lang: str, tz: tzinfo) -> str:
+    """The screen's when: the day for the snapshot ("as of Dec 7"), else the period."""
+    if isinstance(report, SnapshotFunnel):
+        today = report.as_of.astimezone(tz).date()
+        return t("funnel.as_of", lang, date=fmt.span(today, today, lang))
+    span = report.range
+    return fmt.span(span.first_day, span.last_day, lang)
 
 
 def screen_text(screen: ReportScreen, lang: str, tz: tzinfo) -> str:
+    """The /funnel message: heading (which report, what it counts), when and whose, prose,
+    the table in <pre> (phone width), prose."""
     report = screen.report
-    title = t(f"funnel.title.{screen.kind.value}", lang, pipeline=screen.pipeline.label(lang))
+    kind = screen.kind.value
+    if isinstance(report, LossReport) and report.came_in:
+        kind = "losses_came_in"
+    title = t(f"funnel.title.{kind}", lang, pipeline=screen.pipeline.label(lang))
     who = screen.manager_name or t("funnel.everyone", lang)
-    if isinstance(report, SnapshotFunnel):
-        when = t("funnel.as_of", lang, date=fmt.day(report.as_of.astimezone(tz), lang))
-    else:
-        span = report.range
-        when = fmt.period(span.first_day, span.last_day, lang)
-    return (
-        f"<b>{escape(title)}</b>\n{escape(when)} · {escape(who)}\n"
-        f"<pre>{escape(table_text(screen, lang))}</pre>"
-    ) + fulfilment_text(screen.fulfilment, lang)
+    body = report_body(screen, lang)
+    parts = [
+        f"<b>{escape(title)}</b>",
+        f"{escape(period_words(report, lang, tz))} · {escape(who)}",
+        "",
+    ]
+    parts += [escape(line) for line in body.before]
+    if body.table:
+        parts.append(f"<pre>{escape(body.table)}</pre>")
+    parts += [line if line.startswith("<b>") else escape(line) for line in body.after]
+    return "\n".join(parts).strip() + fulfilment_text(screen.fulfilment, lang)
 
 
 def fulfilment_text(report: FulfilmentReport | None, lang: str) -> str:
@@ -408,15 +590,14 @@ def screen_keyboard(screen: ReportScreen, cb: FunnelCb, lang: str) -> InlineKeyb
     state = cb.model_copy(update={"menu": 0})
     if cb.menu == 1 and screen.sees_all:
         return _manager_picker(screen, state, lang)
-    rows: list[list[InlineKeyboardButton]] = [
-        [
-            button(
-                _mark(t(f"funnel.report.{r.value}", lang), r == cb.report),
-                state.model_copy(update={"report": r}),
-            )
-            for r in FunnelReport
-        ]
+    views = [
+        button(
+            _mark(t(f"funnel.report.{r.value}", lang), r == cb.report),
+            state.model_copy(update={"report": r}),
+        )
+        for r in FunnelReport
     ]
+    rows: list[list[InlineKeyboardButton]] = [views[:3], views[3:]]  # a thumb's width each
     rows += drill_rows(screen, cb, lang)
     if cb.report != FunnelReport.SNAPSHOT:
         periods = [
@@ -567,6 +748,16 @@ def _deal_line(item: DigestDeal, lang: str, refusal: bool) -> str:
     return "  • " + " · ".join(parts)
 
 
+def _counted(key: str, count: int, amount: int, lang: str, **params: Any) -> str:
+    """ "Won: 3, 1.2M RUB"; none: in words ("No refusals"); no money: the count alone
+    (not "Refusals: 2, 0 RUB" for refusals nobody put an amount on)."""
+    if not count:
+        return t(f"{key}.none", lang, **params)
+    if not amount:
+        return t(f"{key}.count", lang, count=count, **params)
+    return t(key, lang, count=count, money=fmt.money(amount, lang, compact=True), **params)
+
+
 def digest_lines(p: Digest, lang: str, tz: tzinfo) -> list[str]:
     """The digest message: headline, what changed since the previous one, overdue tasks."""
     lines = [
@@ -581,8 +772,7 @@ def digest_lines(p: Digest, lang: str, tz: tzinfo) -> list[str]:
     if p.moment is not None and p.until - p.moment > _LATE:
         lines.append(t("digest.late", lang, when=fmt.when_short(p.moment, tz, lang)))
     pipeline = label(lang, p.pipeline, p.pipeline_en)
-    lines += [
-        "",
+    snapshot = (
         t(
             "digest.snapshot",
             lang,
@@ -590,39 +780,33 @@ def digest_lines(p: Digest, lang: str, tz: tzinfo) -> list[str]:
             count=p.active,
             money=fmt.money(p.active_amount, lang, compact=True),
             weighted=fmt.money(p.weighted, lang, compact=True),
-        ),
+        )
+        if p.active
+        else t("digest.snapshot.none", lang, pipeline=escape(pipeline))
+    )
+    lines += [
+        "",
+        snapshot,
         "",
         t("digest.leads", lang, count=p.leads),
     ]
     for lead_id, name, source in p.lead_names:
         lines.append(f"  • #{lead_id} {escape(name)[:60]} · {t(f'source.{source}', lang)}")
-    lines.append(
-        t("digest.won", lang, count=p.won, money=fmt.money(p.won_amount, lang, compact=True))
-    )
+    lines.append(_counted("digest.won", p.won, p.won_amount, lang))
     lines += [_deal_line(d, lang, False) for d in p.wins]
-    lines.append(
-        t("digest.lost", lang, count=p.lost, money=fmt.money(p.lost_amount, lang, compact=True))
-    )
+    lines.append(_counted("digest.lost", p.lost, p.lost_amount, lang))
     for r in p.reasons:
         reason = label(lang, r.name, r.name_en) if r.name else t("funnel.no_reason", lang)
-        lines.append(
-            t(
-                "digest.reason",
-                lang,
-                reason=escape(reason),
-                count=r.count,
-                money=fmt.money(r.amount, lang, compact=True),
-            )
-        )
+        lines.append(_counted("digest.reason", r.count, r.amount, lang, reason=escape(reason)))
     lines += [_deal_line(d, lang, True) for d in p.losses]
     lines.append(
         t(
-            "digest.compare",
+            "digest.compare" if p.prev_won_amount else "digest.compare.no_money",
             lang,
-            leads=change(p.leads, p.prev_leads),
-            won=change(p.won, p.prev_won),
-            lost=change(p.lost, p.prev_lost),
-            money=fmt.compact_money(p.prev_won_amount, lang),
+            leads=change(p.leads, p.prev_leads, lang),
+            won=change(p.won, p.prev_won, lang),
+            lost=change(p.lost, p.prev_lost, lang),
+            money=fmt.money(p.prev_won_amount, lang, compact=True),
         )
     )
     if p.cycle_won and p.cycle_median_days is not None:
@@ -631,9 +815,9 @@ def digest_lines(p: Digest, lang: str, tz: tzinfo) -> list[str]:
             t(
                 "digest.speed",
                 lang,
-                median=f"{median:g}",
+                median=fmt.number(median, lang, 1),
                 won=p.cycle_won,
-                change=change(median, before) or "—",
+                change=change(median, before, lang, 1) or fmt.NONE,
             )
         )
     stale = p.stale_by_manager

@@ -17,13 +17,14 @@ Every function takes the reader's language; nothing here writes a date pattern b
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, tzinfo
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
 import phonenumbers
-from babel.dates import format_skeleton, format_time
+from babel.dates import format_date, format_interval, format_skeleton, format_time
 from babel.numbers import format_compact_decimal, format_currency, format_decimal
 
 from handlers.ui.i18n import DEFAULT_LANG, LANGUAGES
@@ -75,7 +76,46 @@ def compact_money(minor: Any, lang: str | None) -> str:
     return format_compact_decimal(value, locale=locale(lang), fraction_digits=digits)
 
 
-def number(value: float | int, lang: str | None, digits: int = 0) -> str:
+def money_column(values: Sequence[int | None], lang: str | None) -> tuple[str, list[str]]:
+    """Money for one table column, all in one unit so the cells stay short and comparable:
+    (the unit with the currency, for the header — "K RUB", "M RUB" in English —, the cells). The
+    unit is the largest of thousands, millions, billions that keeps the top value under
+    1000; one decimal when it is under 100 ("55,2"), none above ("380"); nothing is cut."""
+    top = max((abs(_roubles(v)) for v in values if v), default=Decimal(0))
+    scale = 1
+    for limit in (10**9, 10**6, 10**3):
+        if top >= limit:
+            scale = limit
+            break
+    digits = 1 if scale > 1 and top / scale < 100 else 0
+    tiny = Decimal(1).scaleb(-max(digits, 1)) * scale  # shown as 0 at these digits
+
+    def cell(v: int | None) -> str:
+        if v is None:
+            return NONE
+        if v and abs(_roubles(v)) < tiny / 2:  # not nothing: say "under 0,1"
+            return "<" + number(tiny / scale, lang, max(digits, 1))
+        return number(_roubles(v) / scale, lang, digits) if v else "0"
+
+    return (f"{_unit(scale, locale(lang))} {currency(lang)}".strip(), [cell(v) for v in values])
+
+
+@lru_cache(maxsize=16)
+def _unit(scale: int, lang: str) -> str:
+    """CLDR's short word of a power of ten: "K", "M" (en; ru alike); 1: none."""
+    if scale == 1:
+        return ""
+    return format_compact_decimal(scale, locale=lang).replace("1", "", 1).strip()
+
+
+def signed(diff: float | int, lang: str | None, digits: int = 0) -> str:
+    """A change: +3, −2,5 (a true minus sign), 0."""
+    if not diff:
+        return "0"
+    return ("+" if diff > 0 else "−") + number(abs(diff), lang, digits)
+
+
+def number(value: float | int | Decimal, lang: str | None, digits: int = 0) -> str:
     """1260 -> '1 260' (ru) / '1,260' (en); `digits` decimals at most."""
     pattern = "#,##0" + ("." + "#" * digits if digits else "")
     return format_decimal(value, pattern, locale=locale(lang))
@@ -220,6 +260,64 @@ def _phone(value: str, region: str) -> str:
         else phonenumbers.PhoneNumberFormat.INTERNATIONAL
     )
     return str(phonenumbers.format_number(parsed, style))
+
+
+def span(first: date, last: date, lang: str | None) -> str:
+    """A report's period in words, as a calendar names it (CLDR, the reader's language):
+    "December 2026" for a whole month (a running one too), "4th quarter 2026" for a whole
+    quarter, else the days: "Dec 1 – 7" (with the years when it crosses one)."""
+    return _span(first, last, locale(lang))
+
+
+@lru_cache(maxsize=256)
+def _span(first: date, last: date, lang: str) -> str:
+    next_day = last + timedelta(days=1)
+    if first.day == 1 and next_day.day == 1:
+        months = (next_day.year - first.year) * 12 + next_day.month - first.month
+        if months == 1:
+            return format_date(first, "LLLL y", locale=lang)
+        if months == 3 and first.month % 3 == 1:
+            return format_skeleton("yQQQQ", first, locale=lang)
+    skeleton = "MMMd" if first.year == last.year else "yMMMd"
+    if first == last:
+        return format_skeleton(skeleton, first, locale=lang)
+    return format_interval(first, last, skeleton, locale=lang).replace(" ", " ")
+
+
+def abbreviate(text: str, width: int) -> str:
+    """`text` in at most `width` characters by the rule of a printed table, never with an
+    ellipsis: words are shortened to their first letters and a full stop, the last word
+    first ("Measurement scheduled" -> "Measur. sch."), at least three letters a word, and
+    the tail words of a long name go; if that is not enough, the first letters of the words
+    ("M. s."); a single word that still does not fit keeps its first `width - 1` letters
+    and a full stop."""
+    if len(text) <= width:
+        return text
+    words = text.split()
+    while True:
+        shortened = _shorten_words(list(words), width)
+        if len(shortened) <= width or len(words) <= 2:
+            break
+        words = words[:-1]  # the tail of a long name goes first
+    if len(shortened) <= width:
+        return shortened
+    initials = " ".join(w[0] + "." for w in words)
+    if len(words) > 1 and len(initials) <= width:
+        return initials
+    return text[: max(width - 1, 1)].rstrip() + "."
+
+
+def _shorten_words(words: list[str], width: int) -> str:
+    for i in reversed(range(len(words))):
+        excess = len(" ".join(words)) - width
+        if excess <= 0:
+            break
+        word = words[i].rstrip(":,;.")
+        if len(word) > 4:
+            keep = max(3, len(word) - 1 - excess)
+            if keep < len(word):
+                words[i] = word[:keep] + "."
+    return " ".join(words)
 
 
 def short(text: str, width: int = 28) -> str:

@@ -639,6 +639,11 @@ async def get_funnel(request: web.Request, uow: UnitOfWork, caller: Caller) -> A
         "managers": [{"id": i, "name": n} for i, n in screen.managers],
         "manager_name": screen.manager_name,
         "sees_all": screen.sees_all,
+        # the period as applied, in words (the same as /funnel's heading): a quarter picked
+        # is seen to be the quarter
+        "period_text": None
+        if isinstance(screen.report, SnapshotFunnel)
+        else fmt.span(screen.report.range.first_day, screen.report.range.last_day, lang),
         "data": _report(screen.report, lang),
     }
 
@@ -689,12 +694,20 @@ def _report(
                 {
                     "label": s.stage.label(lang),
                     "count": s.stays,
+                    "median": None
+                    if s.median_seconds is None
+                    else t(
+                        "app.sum.median", lang, days=fmt.number(s.median_seconds / 86400, lang, 1)
+                    ),
                     "median_days": None if s.median_seconds is None else s.median_seconds / 86400,
                     "p75_days": None if s.p75_seconds is None else s.p75_seconds / 86400,
                 }
                 for s in report.stages
             ],
             "won": report.cycle.won,
+            "cycle": None
+            if report.cycle.median_days is None
+            else t("app.sum.cycle", lang, days=fmt.number(report.cycle.median_days, lang, 1)),
             "cycle_median_days": report.cycle.median_days,
             "cycle_p75_days": report.cycle.p75_days,
         }
@@ -712,15 +725,16 @@ def _report(
             "amount": money(report.amount),
         }
     return {
-        "bars": [
+        "bars": [  # deals nobody is responsible for are not a rank (as in the chat)
             {
-                "label": r.name or t("funnel.no_manager", lang),
+                "label": r.name or "",
                 "count": r.deals,
                 "won": r.won,
                 "amount": money(r.won_amount),
                 "conversion": fmt.percent(r.conversion, lang),
             }
             for r in report.rows
+            if r.manager_id is not None
         ],
     }
 

@@ -107,7 +107,10 @@ class ReportFilter:
     manager_id: int | None = None  # None: everyone (only for REPORTS_ALL)
     tz: str = "UTC"
     stuck_days: int = 14
-    compare: bool = False  # also compute the previous period of the same length
+    compare: bool = False  # also compute the previous period (previous_range)
+    # Losses: the refusals of the deals that *came in* during the period (the cohort)
+    # instead of the refusals that *happened* in it (the default).
+    came_in: bool = False
 
 
 @dataclass(frozen=True)
@@ -153,22 +156,50 @@ def resolve_period(filters: ReportFilter, now: datetime) -> DateRange:
         if period is Period.LAST_QUARTER:
             first = _add_months(first, -3)
         last = _add_months(first, 3) - timedelta(days=1)
-    start = datetime.combine(first, datetime.min.time(), zone).astimezone(UTC)
-    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), zone).astimezone(UTC)
-    return DateRange(period, first, last, start, end)
+    return _range(period, first, last, zone)
 
 
 def previous_range(span: DateRange, now: datetime, tz: str) -> DateRange:
-    """The period of the same length just before ``span``.
-
-    A period still running is compared up to now: this month's first five days against
-    the five days before them, not against a whole month. The previous cohort is counted
-    as of now too (it had longer to progress: said where the change is shown)."""
-    end = min(span.end, max(now, span.start))
-    start = span.start - (end - span.start)
+    """The same span of the previous calendar unit, as a director names it: last week for
+    a week, last month for a month (all of October for November, not "02.10–31.10"), the
+    previous quarter for a quarter. A period still running is compared day for day: this
+    month's 1–7 against the previous month's 1–7 (clipped to its end: 31 March -> 30 April
+    is not a thing). A custom period: the same number of days just before it.
+    The previous cohort is counted as of now too (it had longer to progress)."""
     zone = ZoneInfo(tz)
-    last = (span.start - timedelta(microseconds=1)).astimezone(zone).date()
-    return DateRange(span.period, start.astimezone(zone).date(), last, start, span.start)
+    today = now.astimezone(zone).date()
+    first, last = span.first_day, span.last_day
+    still_running = first <= today < last
+    months = {
+        Period.THIS_MONTH: 1,
+        Period.LAST_MONTH: 1,
+        Period.THIS_QUARTER: 3,
+        Period.LAST_QUARTER: 3,
+    }.get(span.period)
+    if months is not None:
+        prev_first = _add_months(first, -months)
+        prev_last = first - timedelta(days=1)
+        if still_running:  # the same day of the month, months back (or that month's end)
+            month_end = _add_months(today, -months + 1) - timedelta(days=1)
+            prev_last = min(month_end.replace(day=min(today.day, month_end.day)), prev_last)
+    else:  # a week (or a custom period): the same number of days just before
+        length = (last - first).days + 1
+        prev_first, prev_last = first - timedelta(days=length), first - timedelta(days=1)
+        if still_running and span.period is not Period.CUSTOM:
+            prev_last = prev_first + (today - first)
+    return _range(span.period, prev_first, prev_last, zone)
+
+
+def running(span: DateRange, now: datetime, tz: str) -> bool:
+    """The period has not ended yet (today is in it, before its last day)."""
+    today = now.astimezone(ZoneInfo(tz)).date()
+    return span.first_day <= today < span.last_day
+
+
+def _range(period: Period, first: date, last: date, zone: ZoneInfo) -> DateRange:
+    start = datetime.combine(first, datetime.min.time(), zone).astimezone(UTC)
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), zone).astimezone(UTC)
+    return DateRange(period, first, last, start, end)
 
 
 def _add_months(day: date, months: int) -> date:
@@ -241,6 +272,27 @@ class FunnelStep:
 
 
 @dataclass(frozen=True)
+class Happened:
+    """What happened in a period by the date it happened, whenever the deal came in: deals
+    won, lost and parked in conditional refusal then (and still so now)."""
+
+    won: int = 0
+    won_amount: int = 0
+    lost: int = 0
+    lost_amount: int = 0
+    frozen: int = 0
+    frozen_amount: int = 0
+
+    @property
+    def refused(self) -> int:
+        return self.lost + self.frozen
+
+    @property
+    def refused_amount(self) -> int:
+        return self.lost_amount + self.frozen_amount
+
+
+@dataclass(frozen=True)
 class PeriodFunnel:
     pipeline: PipelineInfo
     range: DateRange
@@ -255,7 +307,8 @@ class PeriodFunnel:
     open: int
     frozen: int
     left: int
-    previous: PeriodFunnel | None = None  # the period of the same length before
+    happened: Happened = field(default_factory=Happened)  # by the date it happened
+    previous: PeriodFunnel | None = None  # the previous period (previous_range)
 
     @property
     def conversion(self) -> float | None:
@@ -301,6 +354,7 @@ class LossReport:
     manager_id: int | None
     rows: tuple[LossRow, ...]  # most frequent first
     previous: LossReport | None = None
+    came_in: bool = False  # the cohort's refusals; False: the refusals made in the period
 
     @property
     def count(self) -> int:
@@ -547,10 +601,12 @@ async def _period_funnel(
                 median_seconds=median,
             )
         )
+    happened = await _happened(uow, pmap, span, manager_id)
     return PeriodFunnel(
         pipeline=pmap.info,
         range=span,
         manager_id=manager_id,
+        happened=happened,
         steps=tuple(steps),
         cohort=cohort,
         cohort_amount=reached_amount[0] if reached_amount else 0,
@@ -562,6 +618,26 @@ async def _period_funnel(
         frozen=sum(at_stage[OUTCOME_FROZEN]),
         left=sum(at_stage[OUTCOME_LEFT]),
     )
+
+
+async def _happened(
+    uow: UnitOfWork, pmap: PipelineMap, span: DateRange, manager_id: int | None
+) -> Happened:
+    cells = await uow.repo.analytics.happened_cells(
+        pmap.rules.pipeline.id,
+        (OUTCOME_WON, OUTCOME_LOST, OUTCOME_FROZEN),
+        list(pmap.rank),
+        *epoch(span),
+        manager_id,
+    )
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for outcome, _, _, n, amount in cells:
+        totals[outcome][0] += n
+        totals[outcome][1] += amount
+    (won, won_amount), (lost, lost_amount), (frozen, frozen_amount) = (
+        totals[o] for o in (OUTCOME_WON, OUTCOME_LOST, OUTCOME_FROZEN)
+    )
+    return Happened(won, won_amount, lost, lost_amount, frozen, frozen_amount)
 
 
 def _suffix_sums(values: Sequence[int]) -> list[int]:
@@ -746,22 +822,46 @@ async def _velocity(
 
 
 async def loss_reasons(uow: UnitOfWork, actor: Actor, filters: ReportFilter) -> LossReport:
-    """Refusals of the period's cohort (lost, or parked in conditional refusal) per reason,
-    with the money and the stage where they happened."""
-    return await _period_report(uow, actor, filters, _loss_reasons)
+    """Refusals (lost, or parked in conditional refusal) per reason, with the money and the
+    stage where they happened: by default those *made* in the period (a deal lost today
+    with "too expensive" is in this month's losses whenever it came in); with
+    ``filters.came_in`` those of the deals that came in during the period (the cohort)."""
+    build = _cohort_loss_reasons if filters.came_in else _happened_loss_reasons
+    return await _period_report(uow, actor, filters, build)
+
+
+async def _cohort_loss_reasons(
+    uow: UnitOfWork, pmap: PipelineMap, span: DateRange, manager_id: int | None
+) -> LossReport:
+    return await _loss_reasons(uow, pmap, span, manager_id, came_in=True)
+
+
+async def _happened_loss_reasons(
+    uow: UnitOfWork, pmap: PipelineMap, span: DateRange, manager_id: int | None
+) -> LossReport:
+    return await _loss_reasons(uow, pmap, span, manager_id, came_in=False)
 
 
 async def _loss_reasons(
-    uow: UnitOfWork, pmap: PipelineMap, span: DateRange, manager_id: int | None
+    uow: UnitOfWork, pmap: PipelineMap, span: DateRange, manager_id: int | None, came_in: bool
 ) -> LossReport:
     reasons = {
         r.id: ReasonInfo(r.id, r.code, r.name, r.name_en, r.conditional)
         for r in await uow.repo.catalog.loss_reasons(include_inactive=True)
     }
     refusal_ids = [s.id for s in pmap.stages if s.kind in (StageKind.LOST, StageKind.FROZEN)]
-    found = await uow.repo.analytics.refusal_cells(
-        pmap.rules.pipeline.id, list(pmap.rank), refusal_ids, *epoch(span), manager_id
-    )
+    if came_in:
+        found = await uow.repo.analytics.refusal_cells(
+            pmap.rules.pipeline.id, list(pmap.rank), refusal_ids, *epoch(span), manager_id
+        )
+    else:
+        found = await uow.repo.analytics.happened_cells(
+            pmap.rules.pipeline.id,
+            (OUTCOME_LOST, OUTCOME_FROZEN),
+            list(pmap.rank),
+            *epoch(span),
+            manager_id,
+        )
     per_reason: dict[int | None, dict[int, list[int]]] = defaultdict(dict)
     frozen: dict[int | None, int] = defaultdict(int)
     for outcome, reason_id, flow_id, n, amount in found:
@@ -788,7 +888,7 @@ async def _loss_reasons(
             )
         )
     result.sort(key=lambda r: (-r.count, -r.amount, r.reason.id if r.reason else 1 << 62))
-    return LossReport(pmap.info, span, manager_id, tuple(result))
+    return LossReport(pmap.info, span, manager_id, tuple(result), came_in=came_in)
 
 
 # --- managers -----------------------------------------------------------------------------
@@ -805,15 +905,15 @@ async def _managers(
 ) -> ManagerReport:
     now = uow.clock.now()
     deals: dict[int | None, dict[str, tuple[int, int]]] = defaultdict(dict)
+    employees = {e.id: e for e in await uow.repo.employees.all()}
     rows = await uow.repo.analytics.manager_outcomes(
-        pmap.rules.pipeline.id, pmap.ids, *epoch(span), manager_id
+        pmap.rules.pipeline.id, sorted(employees), *epoch(span), manager_id
     )
     for mid, outcome, n, amount in rows:
         deals[mid][outcome] = (n, amount)
-    leads = await _lead_stats(uow, span, manager_id)
+    leads = await _lead_stats(uow, span, sorted(employees), manager_id)
     overdue = await uow.repo.analytics.overdue_tasks(now, manager_id)
 
-    employees = {e.id: e for e in await uow.repo.employees.all()}
     ids: set[int | None] = set(deals) | set(leads)
     if manager_id is None:
         ids |= {e.id for e in employees.values() if e.active and Role.MANAGER in e.roles}
@@ -854,21 +954,21 @@ async def _managers(
 
 
 async def _lead_stats(
-    uow: UnitOfWork, span: DateRange, manager_id: int | None
+    uow: UnitOfWork, span: DateRange, staff: list[int], manager_id: int | None
 ) -> dict[int | None, tuple[int, int, int, float | None]]:
     """Per manager: leads that came in during the period (entered the leads pipeline),
     processed (with a first action), converted, and the median response time
-    (first_action_at - created_at, kept in their facts rows), in one pass."""
+    (first_action_at - created_at, kept in their facts rows)."""
     leads = await uow.repo.pipelines.by_role("leads")
     if leads is None:
         return {}
-    ids = [s.id for s in await uow.repo.pipelines.stages(leads.id, include_archived=True)]
-    return await uow.repo.analytics.lead_stats(leads.id, ids, *epoch(span), manager_id)
+    return await uow.repo.analytics.lead_stats(leads.id, staff, *epoch(span), manager_id)
 
 
 __all__ = [
     "DateRange",
     "FunnelStep",
+    "Happened",
     "LossReport",
     "LossRow",
     "ManagerReport",
@@ -890,6 +990,7 @@ __all__ = [
     "managers",
     "period_funnel",
     "resolve_period",
+    "running",
     "scope_manager",
     "snapshot",
 ]

@@ -75,6 +75,9 @@ class TaskSpec(_Strict):
         return self
 
 
+SHORT_NAME = 12  # characters of a stage's short name
+
+
 class ChecklistItem(_Strict):
     code: str = Field(pattern=CODE_PATTERN)
     name: str = Field(min_length=1, max_length=100)
@@ -110,6 +113,10 @@ class StageSpec(_Strict):
     code: str = Field(pattern=CODE_PATTERN)
     name: str = Field(min_length=1, max_length=100)
     name_en: str | None = Field(default=None, max_length=100)
+    # The stage's name in a report table's narrow column (a phone shows ~32 characters a
+    # line): without it a long name is abbreviated by rule (handlers/ui/fmt.abbreviate).
+    short: str | None = Field(default=None, min_length=1, max_length=SHORT_NAME)
+    short_en: str | None = Field(default=None, min_length=1, max_length=SHORT_NAME)
     kind: StageKind = StageKind.ACTIVE
     key: bool = False
     strict: bool | None = None

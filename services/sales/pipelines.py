@@ -72,6 +72,8 @@ async def sync_config(uow: UnitOfWork, config: CompanyConfig) -> SyncReport:
                 stage,
                 name=sspec.name,
                 name_en=sspec.name_en,
+                short=sspec.short,
+                short_en=sspec.short_en,
                 position=stage_pos,
                 kind=str(sspec.kind),
                 is_key=sspec.key,

@@ -95,6 +95,28 @@ class FunnelFact(Base):
             "stage_ts",
             "amount",
         ),
+        # What happened in a period (won, lost, frozen by the date of it): the groups first
+        # (outcome, reason, flow stage), then the moment the deal entered its stage.
+        Index(
+            "ix_funnel_facts_happened",
+            "pipeline_id",
+            "outcome",
+            "reason_id",
+            "flow_stage_id",
+            "stage_ts",
+            "manager_id",
+            "amount",
+        ),
+        # Managers ranking: one range per (manager, outcome) of the cohort, groups in order.
+        Index(
+            "ix_funnel_facts_manager",
+            "pipeline_id",
+            "manager_id",
+            "outcome",
+            "entered_ts",
+            "amount",
+            "response_s",
+        ),
         # Sales cycle (velocity): the cohort's won facts, one range, the days computed
         # from the index alone.
         Index(

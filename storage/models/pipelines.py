@@ -37,6 +37,9 @@ class Stage(Base):
     code: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
     name_en: Mapped[str | None] = mapped_column(String(200))
+    # A report table's name for the stage (config `short` / `short_en`); None: abbreviated.
+    short: Mapped[str | None] = mapped_column(String(16))
+    short_en: Mapped[str | None] = mapped_column(String(16))
     position: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(16), default="active")
     is_key: Mapped[bool] = mapped_column(Boolean, default=False)

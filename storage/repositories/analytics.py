@@ -241,37 +241,93 @@ class AnalyticsRepo(Repo):
         reason_ids = select(LossReason.id).scalar_subquery()
         found: list[RefusalCell] = []
         for reason in (f.reason_id.in_(reason_ids), f.reason_id.is_(None)):
-            rows = await self.session.execute(
-                select(
-                    f.outcome,
-                    f.reason_id,
-                    f.flow_stage_id,
-                    func.count(),
-                    func.coalesce(func.sum(f.amount), 0),
-                )
-                .where(*scope, reason, *tail)
-                .group_by(f.outcome, f.stage_id, f.reason_id, f.flow_stage_id)
+            found += await self._outcome_cells([*scope, reason, *tail], [f.stage_id])
+        return found
+
+    async def _outcome_cells(
+        self, where: Sequence[ColumnElement[bool]], extra_groups: Sequence[Any] = ()
+    ) -> list[RefusalCell]:
+        """(outcome, reason, flow stage, count, amount) of the facts ``where`` selects."""
+        f = FunnelFact
+        rows = await self.session.execute(
+            select(
+                f.outcome,
+                f.reason_id,
+                f.flow_stage_id,
+                func.count(),
+                func.coalesce(func.sum(f.amount), 0),
             )
-            found += [(o, r, k, int(n), int(a or 0)) for o, r, k, n, a in rows]
+            .where(*where)
+            .group_by(f.outcome, *extra_groups, f.reason_id, f.flow_stage_id)
+        )
+        return [(o, r, k, int(n), int(a or 0)) for o, r, k, n, a in rows]
+
+    async def happened_cells(
+        self,
+        pipeline_id: int,
+        outcomes: Sequence[str],
+        flow_stage_ids: list[int],
+        since: int,
+        until: int,
+        manager_id: int | None,
+    ) -> list[RefusalCell]:
+        """What *happened* in the period, whenever the deal came in: deals whose current
+        outcome (won, lost, frozen) was reached in ``[since, until)`` — the entry into the
+        won or refusal stage they are in (``stage_ts``) — per outcome x reason x the last flow
+        stage. ix_funnel_facts_happened leads with the groups (outcome, reason and flow
+        stage as IN-lists, then the stage_ts range), so each cell is one index range and
+        the groups come out in order: no temporary b-tree however many rows; one query for
+        the facts with a reason, one for those without (won deals, refusals without one)."""
+        f = FunnelFact
+        reason_ids = select(LossReason.id).scalar_subquery()
+        found: list[RefusalCell] = []
+        for reason in (f.reason_id.in_(reason_ids), f.reason_id.is_(None)):
+            found += await self._outcome_cells(
+                [
+                    f.pipeline_id == pipeline_id,
+                    f.outcome.in_(outcomes),
+                    reason,
+                    f.flow_stage_id.in_(flow_stage_ids),
+                    f.stage_ts >= since,
+                    f.stage_ts < until,
+                    *_manager(f.manager_id, manager_id),
+                ]
+            )
         return found
 
     async def manager_outcomes(
         self,
         pipeline_id: int,
-        stage_ids: list[int],
+        manager_ids: list[int],
         since: int,
         until: int,
         manager_id: int | None,
     ) -> list[tuple[int | None, str, int, int]]:
-        """(manager id, outcome, count, amount) of the period's cohort."""
+        """(manager id, outcome, count, amount) of the period's cohort.
+
+        Reads ix_funnel_facts_manager: one entered_ts range per (manager, outcome) — the
+        managers as an IN-list (``manager_ids``: everyone who can own a deal), and the deals
+        nobody owns as one more range — so the cost follows the cohort's rows, not the
+        pipeline's, and the groups come out of the index in order."""
         f = FunnelFact
-        rows = await self.session.execute(
-            select(f.manager_id, f.outcome, func.count(), func.coalesce(func.sum(f.amount), 0))
-            .where(
-                *_cohort_facts(pipeline_id, stage_ids, since, until, manager_id),
+
+        def part(who: ColumnElement[bool]) -> Any:
+            return (
+                select(f.manager_id, f.outcome, func.count(), func.coalesce(func.sum(f.amount), 0))
+                .where(
+                    f.pipeline_id == pipeline_id,
+                    who,
+                    f.outcome.in_(OUTCOMES),
+                    _cohort(f.entered_ts, since, until),
+                )
+                .group_by(f.manager_id, f.outcome)
             )
-            .group_by(f.manager_id, f.outcome)
-        )
+
+        if manager_id is not None:
+            stmt = part(f.manager_id == manager_id)
+        else:
+            stmt = union_all(part(f.manager_id.in_(manager_ids)), part(f.manager_id.is_(None)))
+        rows = await self.session.execute(stmt)
         return [(mid, outcome, int(n), int(amount or 0)) for mid, outcome, n, amount in rows]
 
     async def cycle_days(
@@ -296,43 +352,68 @@ class AnalyticsRepo(Repo):
     async def lead_stats(
         self,
         pipeline_id: int,
-        stage_ids: list[int],
+        manager_ids: list[int],
         since: int,
         until: int,
         manager_id: int | None,
     ) -> dict[int | None, tuple[int, int, int, float | None]]:
         """Per manager, of the leads pipeline's cohort: (leads, processed — with a first
-        action —, converted, median response seconds), in one pass."""
+        action —, converted, median response seconds).
+
+        Reads ix_funnel_facts_manager (manager first, then outcome, the cohort range, and
+        the response time in the index): one GROUP BY over a range per (manager, outcome)
+        for the counts, then per manager with replies the one or two middle values of its
+        own range, sorted — so the cost follows the period's leads, manager by manager."""
         f = FunnelFact
-        ranked = (
-            select(
-                f.manager_id.label("mid"),
-                f.response_s.label("d"),
-                case((f.outcome == OUTCOME_WON, 1), else_=0).label("converted"),
-                func.row_number()
-                .over(partition_by=f.manager_id, order_by=f.response_s.asc().nulls_last())
-                .label("rn"),
-                func.count(f.response_s).over(partition_by=f.manager_id).label("done"),
+
+        def where(who: ColumnElement[bool]) -> list[ColumnElement[bool]]:
+            return [
+                f.pipeline_id == pipeline_id,
+                who,
+                f.outcome.in_(OUTCOMES),
+                _cohort(f.entered_ts, since, until),
+            ]
+
+        def counts(who: ColumnElement[bool]) -> Any:
+            return (
+                select(
+                    f.manager_id,
+                    func.count(),
+                    func.count(f.response_s),
+                    func.coalesce(func.sum(case((f.outcome == OUTCOME_WON, 1), else_=0)), 0),
+                )
+                .where(*where(who))
+                .group_by(f.manager_id)
             )
-            .where(
-                *_cohort_facts(pipeline_id, stage_ids, since, until, manager_id),
-            )
-            .subquery()
-        )
-        middle = ranked.c.rn.in_([(ranked.c.done + 1) // 2, (ranked.c.done + 2) // 2])
-        rows = await self.session.execute(
-            select(
-                ranked.c.mid,
-                func.count(),
-                func.max(ranked.c.done),
-                func.sum(ranked.c.converted),
-                func.avg(case((middle, ranked.c.d))),
-            ).group_by(ranked.c.mid)
-        )
-        return {
-            mid: (int(n), int(done), int(converted), None if median is None else float(median))
-            for mid, n, done, converted, median in rows
-        }
+
+        if manager_id is not None:
+            stmt = counts(f.manager_id == manager_id)
+        else:
+            stmt = union_all(counts(f.manager_id.in_(manager_ids)), counts(f.manager_id.is_(None)))
+        totals: dict[int | None, list[int]] = {}
+        for mid, n, done, converted in await self.session.execute(stmt):
+            found = totals.setdefault(mid, [0, 0, 0])
+            found[0] += int(n)
+            found[1] += int(done)
+            found[2] += int(converted or 0)
+        result: dict[int | None, tuple[int, int, int, float | None]] = {}
+        for mid, (n, done, converted) in totals.items():
+            median = None
+            if done:
+                who = f.manager_id.is_(None) if mid is None else f.manager_id == mid
+                middle = list(
+                    await self.session.scalars(
+                        select(f.response_s)
+                        .where(*where(who), f.response_s.is_not(None))
+                        .order_by(f.response_s)
+                        .limit(2 - done % 2)
+                        .offset((done - 1) // 2)
+                    )
+                )
+                values = [int(v) for v in middle if v is not None]
+                median = sum(values) / len(values) if values else None
+            result[mid] = (n, done, converted, median)
+        return result
 
     # --- drill-down: the deals behind a number (services/reports/drill.py) -------------
 

@@ -202,6 +202,12 @@ async def test_dashboard_charts_are_drawn_from_the_api(miniapp, make_actor, uow_
     await page.tap('#reports button[data-report="managers"]')
     await page.locator("#chart text.bar-label", has_text="Анна Смирнова").wait_for()
     await miniapp.screenshot(page, "dashboard-managers-360x640")
+    # Speed is a view too, and a quarter picked is the quarter, said in words.
+    await page.tap('#reports button[data-report="velocity"]')
+    await page.locator('#reports button.on[data-report="velocity"]').wait_for()
+    await page.select_option("#period", "this_quarter")
+    await page.locator("#dashboard .summary", has_text="квартал").wait_for()
+    await miniapp.screenshot(page, "dashboard-speed-quarter-360x640")
 
 
 async def test_drag_and_drop_on_desktop(miniapp, make_actor, uow_factory, clock):

@@ -294,6 +294,56 @@ async def test_column_pages_and_funnel_numbers(app, team, clock):
     assert ann_only["data"]["total"] == 2 and not ann_only["sees_all"]
     bad = await app.get("/app/api/funnel?report=nonsense", headers=head)
     assert bad.status == 422
+    # A quarter picked is the quarter (said in words), and Speed is there too.
+    month = await (await app.get("/app/api/funnel?report=losses", headers=head)).json()
+    quarter = await (
+        await app.get("/app/api/funnel?report=losses&period=this_quarter", headers=head)
+    ).json()
+    assert quarter["period"] == "this_quarter" and quarter["period_text"] != month["period_text"]
+    assert "квартал" in quarter["period_text"]
+    speed = await (await app.get("/app/api/funnel?report=velocity", headers=head)).json()
+    assert speed["report"] == "velocity" and len(speed["data"]["bars"]) >= 1
+
+
+async def test_the_dashboard_numbers_are_the_chats(app, team, clock, uow_factory):
+    """One report service: the Mini App dashboard shows /funnel's numbers, view by view."""
+    from services.reports import screens
+    from services.reports.analytics import (
+        LossReport,
+        ManagerReport,
+        Period,
+        PeriodFunnel,
+        ReportFilter,
+        SnapshotFunnel,
+        VelocityReport,
+    )
+
+    lea = team["lea"]
+    head = auth(sign_init_data(lea.telegram_id, clock.now()))
+    for kind in screens.ReportKind:
+        body = await (await app.get(f"/app/api/funnel?report={kind.value}", headers=head)).json()
+        async with uow_factory() as uow:
+            chat = await screens.report_screen(
+                uow, lea, kind, ReportFilter(period=Period.THIS_MONTH, tz="Europe/Moscow")
+            )
+        report = chat.report
+        data = body["data"]
+        counts = [b["count"] for b in data["bars"]]
+        if isinstance(report, SnapshotFunnel):
+            assert counts == [s.count for s in report.stages]
+        elif isinstance(report, PeriodFunnel):
+            assert counts == [s.reached for s in report.steps]
+            assert (data["won"], data["lost"]) == (report.won, report.lost)
+        elif isinstance(report, LossReport):
+            assert counts == [r.count for r in report.rows]
+        elif isinstance(report, ManagerReport):
+            ranked = [r for r in report.rows if r.manager_id is not None]
+            assert [(b["count"], b["won"]) for b in data["bars"]] == [
+                (r.deals, r.won) for r in ranked
+            ]
+        else:
+            assert isinstance(report, VelocityReport)
+            assert counts == [s.stays for s in report.stages]
 
 
 async def test_the_page_and_its_texts_are_served(app):

@@ -379,7 +379,7 @@
 
   // --- dashboard ---------------------------------------------------------------------------
 
-  const REPORTS = ["snapshot", "period", "losses", "managers"];
+  const REPORTS = ["snapshot", "period", "losses", "managers", "velocity"];
 
   async function loadDashboard() {
     const d = state.dash;
@@ -409,7 +409,9 @@
     const r = data.data;
     const summary = [];
     if (data.report === "snapshot") summary.push(T("app.sum.total", { n: r.total }), T("app.sum.amount", { amount: r.amount.text }), T("app.sum.weighted", { amount: r.weighted.text }));
-    if (data.report === "period") summary.push(r.range.join(" – "), T("app.sum.total", { n: r.total }), T("app.sum.won", { n: r.won }), T("app.sum.conversion", { p: r.conversion }));
+    if (data.period_text) summary.push(data.period_text);
+    if (data.report === "period") summary.push(T("app.sum.total", { n: r.total }), T("app.sum.won", { n: r.won }), T("app.sum.conversion", { p: r.conversion }));
+    if (data.report === "velocity" && r.cycle) summary.push(r.cycle);
     if (data.report === "losses") summary.push(T("app.sum.total", { n: r.total }), T("app.sum.amount", { amount: r.amount.text }));
     $("main").replaceChildren(h("div", { class: "dashboard", id: "dashboard" },
       h("h2", {}, data.title, data.manager_name ? " · " + data.manager_name : ""),
@@ -445,6 +447,7 @@
       if (b.amount && b.amount.value) parts.push(b.amount.text);
       if (b.conversion && i > 0 && report === "period") parts.push(b.conversion);
       if (report === "managers") { parts[0] = T("app.sum.total", { n: b.count }); parts.push(T("app.sum.won", { n: b.won }), b.conversion); }
+      if (report === "velocity" && b.median) parts.push(b.median);
       el("text", { x: W - 2, y: y - 4, class: "bar-value", "text-anchor": "end" }, parts.join(" · "));
     });
     return svg;

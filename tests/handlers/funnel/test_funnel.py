@@ -61,21 +61,22 @@ async def test_leader_sees_everyone_and_a_manager_only_their_own(harness, make_a
     text = lead.last
     assert isinstance(text, SendMessage)
     assert "Snapshot: Sales" in text.text and "all managers" in text.text
-    assert total_row(text.text)[1:3] == ["3", "380K"]  # Ann's two and Bob's open one
+    assert total_row(text.text)[1:3] == ["3", "380"]  # Ann's two and Bob's open one
+    assert "K RUB" in pre_lines(text.text)[0]  # the money column's unit, once
     assert any("👤" in label for label, _ in lead.buttons())  # leaders pick a manager
 
     mine = await harness.send(tg_user(ann.telegram_id, lang="en"), "/funnel")
-    assert total_row(mine.last.text)[1:3] == ["2", "350K"]
+    assert total_row(mine.last.text)[1:3] == ["2", "350"]
     assert "Ann" in mine.last.text
     assert not any("👤" in label for label, _ in mine.buttons())  # no manager picker
     # A forged manager id in the pickers changes nothing: still her own numbers.
     forged = FunnelCb(report=FunnelReport.SNAPSHOT, manager_id=boss.id)
     tapped = await harness.tap(tg_user(ann.telegram_id, lang="en"), forged, mine)
-    assert total_row(tapped.last.text)[1:3] == ["2", "350K"]
+    assert total_row(tapped.last.text)[1:3] == ["2", "350"]
 
     for sent in (lead, mine, tapped):
         for request in sent.of(SendMessage) + sent.of(EditMessageText):
-            assert all(len(line) <= 40 for line in pre_lines(request.text)), request.text
+            assert all(len(line) <= 32 for line in pre_lines(request.text)), request.text
 
 
 async def test_measurer_is_refused(harness, make_actor, uow_factory):
@@ -104,12 +105,14 @@ async def test_pickers_edit_the_table_and_the_chart_in_place(harness, make_actor
     assert len(media) == 1 and media[0].message_id == photo_id
     assert media[0].media.media.data.startswith(PNG)
     assert not funnel.of(SendPhoto) and not funnel.of(SendMessage)
-    assert "Came in 4 · won 0" in html.unescape(edit.text)
+    assert "deals that came in during the period — 4." in html.unescape(edit.text)
+    assert "None of them has been won yet." in html.unescape(edit.text)
     assert "• Funnel" in [label for label, _ in funnel.buttons()]
 
     losses = await harness.tap(user, funnel.button("Losses"), screen)
     text = html.unescape(losses.last.text)
-    assert "Loss reasons" in text and "Refused 1: 70K" in text
+    assert "Refusals: Sales" in text and "by the date of the refusal" in text
+    assert "whenever the deal came in): 1, worth 70K\xa0RUB." in text
 
     people = await harness.tap(user, losses.button("Managers"), screen)
     rows = pre_lines(people.last.text)
@@ -122,10 +125,10 @@ async def test_pickers_edit_the_table_and_the_chart_in_place(harness, make_actor
     only_bob = await harness.tap(user, picker.button("Bob"), screen)
     assert "Bob" in only_bob.last.text.split("\n")[1]
     snapshot = await harness.tap(user, only_bob.button("Now"), screen)
-    assert total_row(snapshot.last.text)[1:3] == ["1", "30K"]
+    assert total_row(snapshot.last.text)[1:3] == ["1", "30"]
     for sent in (funnel, losses, people, picker, only_bob, snapshot):
         for request in sent.of(EditMessageText):
-            assert all(len(line) <= 40 for line in pre_lines(request.text)), request.text
+            assert all(len(line) <= 32 for line in pre_lines(request.text)), request.text
 
 
 async def test_the_main_menu_button_opens_it_in_russian(harness, make_actor, uow_factory):
@@ -133,4 +136,4 @@ async def test_the_main_menu_button_opens_it_in_russian(harness, make_actor, uow
     opened = await harness.tap(tg_user(boss.telegram_id), MenuCb(action=MenuAction.FUNNEL))
     assert len(opened.of(SendPhoto)) == 1
     assert "Срез «Продажа»" in opened.last.text and "Итого" in opened.last.text
-    assert all(len(line) <= 40 for line in pre_lines(opened.last.text))
+    assert all(len(line) <= 32 for line in pre_lines(opened.last.text))

@@ -494,6 +494,8 @@ async def test_upgrade_replays_existing_history(empty_db_url, clock):
         ("deals", "items", "JSON"),
         ("deals", "production_at", "TIMESTAMP WITH TIME ZONE"),
         ("deals", "delivery_at", "TIMESTAMP WITH TIME ZONE"),
+        ("stages", "short", "VARCHAR(16)"),  # 0017
+        ("stages", "short_en", "VARCHAR(16)"),
     ]
     async with engine.begin() as conn:
         for table, column, kind in later:

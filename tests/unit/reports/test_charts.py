@@ -131,10 +131,10 @@ def test_funnel_text_in_russian_and_english():
         "1\u00a0260 · 100% · 252\u00a0млн\u00a0₽" in ru and "59 · 13% · 11,8\u00a0млн\u00a0₽" in ru
     )
     assert "★ После этапа «Замер выполнен» выигрывают 68%" in ru
-    assert any(s.endswith("· Анна") and s.startswith("01.10.2025 – 31.12.2025") for s in ru)
+    assert any(s.endswith("· Анна") and s.startswith("4-й квартал 2025") for s in ru)
     en = strings(charts.funnel_figure(data, "en"))
     assert "Funnel: Sales" in en and "★ Measurement done" in en
-    assert "1,260 · 100% · 252M\u00a0RUB" in en and "10/1/2025 – 12/31/2025 · all managers" in en
+    assert "1,260 · 100% · 252M\u00a0RUB" in en and "4th quarter 2025 · all managers" in en
 
 
 def test_empty_funnel_says_so():
@@ -177,7 +177,7 @@ def test_a_wide_name_is_cut_before_the_numbers():
     assert_fits(fig)
 
 
-def test_manager_ranking_bars_by_money():
+def test_manager_ranking_bars_by_deals_won_and_nobody_is_no_rank():
     def row(i: int, name: str | None, won: int, money: int, deals: int) -> ManagerRow:
         return ManagerRow(i, name, deals, won, money, 0, 0, 0, 0, 0, 0, None, 0)
 
@@ -187,9 +187,10 @@ def test_manager_ranking_bars_by_money():
         row(3, None, 0, 0, 5),
     )
     fig = charts.managers_figure(ManagerReport(PIPELINE, SPAN, rows), "ru")
-    assert [round(w, 3) for _, w, _ in bars(fig)] == [1.0, 0.25, 0.012]  # (a sliver for 0)
+    # ranked by money (Anna first), bars by the first number, deals won: 10 of 12
+    assert [round(w, 3) for _, w, _ in bars(fig)] == [0.833, 1.0]  # no bar for nobody
     found = strings(fig)
-    assert "1. Анна Смирнова" in found and "3. Без менеджера" in found
+    assert "1. Анна Смирнова" in found and not any("Без менеджера" in s for s in found)
     assert any(s.startswith("2. Константин") and s.endswith("…") for s in found)
     assert "10 · 400\u00a0тыс.\u00a0₽ · 10%" in found
     assert_fits(fig)
@@ -239,12 +240,12 @@ def test_an_english_reader_sees_english_words_numbers_and_dates():
     assert "1,260 · 100% · 252M\u00a0RUB" in en["funnel"]
     assert "1,234 · 100% · 90K\u00a0RUB" in en["losses"] and "Too expensive" in en["losses"]
     assert "1,234 · 400K\u00a0RUB · 82%" in en["managers"]
-    assert "as of 1/15/2026 · all managers" in en["snapshot"]
+    assert "as of Jan 15 · all managers" in en["snapshot"]
     assert "1,260 · 1.2M\u00a0RUB · 3" in en["snapshot"]
     assert "2.5 d · 10 d · 1,234" in en["speed"]
     assert "Sales cycle: median 12.5 d · 75% within 30 d · won 1,234" in en["speed"]
     ru = every_picture("ru")
-    assert "на 15.01.2026 · все менеджеры" in ru["snapshot"]
+    assert "на 15 янв. · все менеджеры" in ru["snapshot"]
     assert "2,5 дн · 10 дн · 1\u00a0234" in ru["speed"]
 
 

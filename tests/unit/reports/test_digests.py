@@ -287,7 +287,7 @@ async def test_comparison_speed_and_stale_deals_per_manager(uow_factory, clock, 
     assert (earlier.won, earlier.prev_leads) == (1, 4)  # the deals' leads of Jan 12
     item = OutboxItem(1, DAILY, digest, clock.now(), False, None, None)
     text, _ = render(Delivery(lee.id, 1, "en", (item,), clock.now()), ZoneInfo(MSK))
-    assert "Against the window before: leads 0, won −1 (then 250K), refused −1" in text
+    assert "Against the window before: leads 0, won −1 (then 250K\u00a0RUB), refused −1" in text
     assert "Sales cycle, last 30 days: median 2 d over 1 won" in text
     assert "Stale deals now: 2" in text and "• Ann: 1" in text
 

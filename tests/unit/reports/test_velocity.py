@@ -8,7 +8,9 @@ a whole number of days after the previous one.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
 
 from services.reports import analytics
 from services.reports.analytics import Period, ReportFilter
@@ -100,10 +102,15 @@ async def test_velocity_and_comparison_by_hand(uow_factory, clock, make_actor):
         ("Ann", 1, 10.0, 10.0),
         ("Bob", 1, 16.0, 16.0),
     ]
-    # The previous period of the same length: [Jan 1 - 28 d 15 h, Jan 1) Moscow: D5 only.
+    # The previous period: the same days of the previous month, 1-29 December (Moscow),
+    # this month running up to the 29th: D5 only.
     before = speed.previous
     assert before is not None and before.previous is None
-    assert before.range.start == datetime(2025, 12, 3, 6, 0, tzinfo=UTC)
+    assert before.range.start == datetime(2025, 11, 30, 21, 0, tzinfo=UTC)
+    assert (before.range.first_day, before.range.last_day) == (
+        date(2025, 12, 1),
+        date(2025, 12, 29),
+    )
     prev = {s.stage.code: (s.stays, _days(s.median_seconds)) for s in before.stages}
     assert prev["data_collection"] == (1, 3.0) and prev["proposal_sent"] == (1, 6.0)
     assert (before.cycle.won, before.cycle.median_days) == (1, 9.0)
@@ -148,15 +155,70 @@ async def test_velocity_and_comparison_by_hand(uow_factory, clock, make_actor):
     assert plain.previous is None  # only when asked for
 
 
-def test_previous_range_of_a_finished_period_is_as_long() -> None:
-    now = datetime(2026, 3, 10, tzinfo=UTC)
-    span = analytics.resolve_period(ReportFilter(period=Period.LAST_MONTH), now)  # February
-    before = analytics.previous_range(span, now, "UTC")
-    assert (before.start, before.end) == (datetime(2026, 1, 4, tzinfo=UTC), span.start)
-    assert (before.first_day.isoformat(), before.last_day.isoformat()) == (
-        "2026-01-04",
-        "2026-01-31",
-    )
+@pytest.mark.parametrize(
+    ("now", "period", "span", "before"),
+    [
+        # A finished month: all of the month before it (not "the same number of days").
+        (
+            "2026-03-10",
+            Period.LAST_MONTH,
+            ("2026-02-01", "2026-02-28"),
+            ("2026-01-01", "2026-01-31"),
+        ),
+        # The running month, day for day: 1-7 December against 1-7 November.
+        (
+            "2026-12-07",
+            Period.THIS_MONTH,
+            ("2026-12-01", "2026-12-31"),
+            ("2026-11-01", "2026-11-07"),
+        ),
+        # ... clipped to the previous month's end: 1-31 March against 1-28 February.
+        (
+            "2026-03-30",
+            Period.THIS_MONTH,
+            ("2026-03-01", "2026-03-31"),
+            ("2026-02-01", "2026-02-28"),
+        ),
+        # The running week (Monday 7 December): Monday-Wednesday against the same days before.
+        (
+            "2026-12-09",
+            Period.THIS_WEEK,
+            ("2026-12-07", "2026-12-13"),
+            ("2026-11-30", "2026-12-02"),
+        ),
+        (
+            "2026-12-09",
+            Period.LAST_WEEK,
+            ("2026-11-30", "2026-12-06"),
+            ("2026-11-23", "2026-11-29"),
+        ),
+        # The running quarter: its first 68 days against the previous quarter's.
+        (
+            "2026-12-07",
+            Period.THIS_QUARTER,
+            ("2026-10-01", "2026-12-31"),
+            ("2026-07-01", "2026-09-07"),
+        ),
+        (
+            "2026-01-12",
+            Period.LAST_QUARTER,
+            ("2025-10-01", "2025-12-31"),
+            ("2025-07-01", "2025-09-30"),
+        ),
+    ],
+)
+def test_previous_period_is_the_same_span_of_the_previous_calendar_unit(
+    now: str, period: Period, span: tuple[str, str], before: tuple[str, str]
+) -> None:
+    moment = datetime.fromisoformat(now).replace(hour=12, tzinfo=UTC)
+    here = analytics.resolve_period(ReportFilter(period=period, tz="Europe/Moscow"), moment)
+    prev = analytics.previous_range(here, moment, "Europe/Moscow")
+    assert (here.first_day.isoformat(), here.last_day.isoformat()) == span
+    assert (prev.first_day.isoformat(), prev.last_day.isoformat()) == before
+    # [start, end) are the Moscow midnights (UTC+3) of those days
+    assert prev.start == datetime.fromisoformat(before[0]).replace(tzinfo=UTC) - timedelta(hours=3)
+    last = datetime.fromisoformat(before[1]).replace(tzinfo=UTC) + timedelta(hours=21)
+    assert prev.end == last
 
 
 def test_quantile_of_counts() -> None:
