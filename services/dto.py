@@ -57,9 +57,7 @@ class StageInfo:
     def short_label(self, lang: str | None) -> str:
         """The name for a narrow table column: the configured short name in the reader's
         language, else the full one (which the table abbreviates by rule if it must)."""
-        if lang == "en":
-            return self.short_en or self.name_en or self.short or self.name
-        return self.short or self.name
+        return label(lang, self.short or self.name, self.short_en or self.name_en)
 
 
 @dataclass(frozen=True)
