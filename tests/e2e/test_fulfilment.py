@@ -25,6 +25,7 @@ from tests.e2e.test_flows import (
     new_lead,
     qualify_and_convert,
     stage_name,
+    with_measurer,
 )
 
 pytestmark = pytest.mark.e2e
@@ -46,6 +47,13 @@ def bot(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 def move(manager: TgUser, card: BotMessage, pipeline: str, code: str) -> BotMessage:
     manager.tap(f"{stage_name(pipeline, code)} ▶", on=card)
     return manager.wait_for(in_stage(pipeline, code))
+
+
+def typed_date(manager: TgUser, text: str) -> None:
+    """A typed date, said back in words and confirmed with ✅ (issue 20)."""
+    manager.send(text)
+    said = manager.wait_for("— right?")
+    manager.tap(t("edit.btn.ok", EN), on=said)
 
 
 def has_button(part: str):
@@ -70,7 +78,7 @@ def job_done_with_photos(installer: TgUser, card: BotMessage) -> BotMessage:
 def test_won_sale_to_accepted_order_and_a_claim(bot: BotProcess) -> None:
     admin = bot.admin()
     admin.send("/start")
-    admin.wait_for(t("menu.title", EN))
+    admin.wait_for(t("start.setup.title", EN).split("\n")[0])  # the first admin: the guide
     manager = join(bot, "Misha", invite(admin, "manager"), "manager")
     head = join(bot, "Ivan", invite(admin, "head_installer"), "head_installer")
     installer = join(bot, "Igor", invite(admin, "installer"), "installer")
@@ -84,10 +92,11 @@ def test_won_sale_to_accepted_order_and_a_claim(bot: BotProcess) -> None:
     card = manager.wait_for(in_stage("sales", "proposal_sent"))
     manager.tap(f"{stage_name('sales', 'measurement_scheduled')} ▶", on=card)
     manager.wait_for(t("deal.ask.measurement_at", EN).split("?")[0])
-    manager.send("tomorrow 11:00")
+    typed_date(manager, "tomorrow 11:00")
     manager.wait_for(t("deal.ask.address", EN))
     manager.send("Moscow, Arbat 10")
     card = manager.wait_for(in_stage("sales", "measurement_scheduled"))
+    card = with_measurer(bot, manager, card)  # Measurer assigned waits for one (issue 20)
     for code in ("measurer_assigned", "measurement_done", "contract_signed", "won"):
         card = move(manager, card, "sales", code)
     sale = card
@@ -98,13 +107,13 @@ def test_won_sale_to_accepted_order_and_a_claim(bot: BotProcess) -> None:
     assert "Kitchen window; Bedroom window" in order.text and "🔗 Sales" in str(order.buttons)
     manager.tap(f"{stage_name('fulfilment', 'in_production')} ▶", on=order)
     manager.wait_for(t("deal.ask.production_at", EN).split("?")[0])
-    manager.send("in 5 days")
+    typed_date(manager, "in 5 days 10:00")
     order = manager.wait_for(in_stage("fulfilment", "in_production"))
     assert t("deal.card.production", EN, when="").strip() in order.text
     order = move(manager, order, "fulfilment", "ready")
     manager.tap(f"{stage_name('fulfilment', 'delivery_scheduled')} ▶", on=order)
     manager.wait_for(t("deal.ask.delivery_at", EN).split("?")[0])
-    manager.send("in 7 days")
+    typed_date(manager, "in 7 days 10:00")
     order = manager.wait_for(in_stage("fulfilment", "delivery_scheduled"))
     order = move(manager, order, "fulfilment", "installation_scheduled")
 
