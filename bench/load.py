@@ -16,7 +16,7 @@ once (history rows and versions against taps sent).
 ``--backend pg`` runs the same against PostgreSQL: a throwaway server started by the bench
 (tests/pg.py, the one the test suite uses; Debian's postgresql package), stopped after;
 ``--pool size,overflow[,ping]`` sets its connection pool (default: the DB_POOL_* defaults,
-20,10 without pre-ping; before issue 21 it was SQLAlchemy's 5,10 with pre-ping: ``5,10,ping``).
+10,0 without pre-ping; before issue 21 it was SQLAlchemy's 5,10 with pre-ping: ``5,10,ping``).
 
 ``--workers N``: N webhook worker processes sharing one PostgreSQL and one Redis behind one
 address (bench/load_workers.py); every tap applied exactly once, each chat's in order.
@@ -333,9 +333,9 @@ if __name__ == "__main__":
     )
     parser.add_argument(
         "--pool",
-        default="20,10",
+        default="10,0",
         help="PostgreSQL pool size,overflow[,ping] (DB_POOL_SIZE, DB_MAX_OVERFLOW, "
-        "DB_POOL_PRE_PING); default 20,10; SQLAlchemy's own: 5,10,ping",
+        "DB_POOL_PRE_PING); default 10,0; SQLAlchemy's own: 5,10,ping",
     )
     parser.add_argument("--mixed", type=int, default=0, help="deals of the demo database")
     parser.add_argument("--leaders", type=int, default=5, help="with --mixed")

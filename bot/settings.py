@@ -38,8 +38,8 @@ class Settings(BaseSettings):
     # storage/sqlite_driver.py, or SQLAlchemy's stock aiosqlite adapter (storage/db.py).
     sqlite_driver: Literal["voronka", "aiosqlite"] = "voronka"
     # PostgreSQL only: the connection pool of each process (storage/db.py PoolSettings).
-    db_pool_size: int = Field(20, ge=1, le=1000, description="connections, 1-1000")
-    db_max_overflow: int = Field(10, ge=0, le=1000, description="connections, 0-1000")
+    db_pool_size: int = Field(10, ge=1, le=1000, description="connections, 1-1000")
+    db_max_overflow: int = Field(0, ge=0, le=1000, description="connections, 0-1000")
     db_pool_timeout: float = Field(10, gt=0, le=600, description="seconds, above 0 and <= 600")
     db_pool_recycle: float = Field(
         1800, ge=-1, le=86400, description="seconds, -1 (never) to 86400"

@@ -95,10 +95,14 @@ class PoolSettings:
     Every update holds a connection while its handler runs, so the pool must cover the
     updates in flight: with SQLAlchemy's default (5 + 10 overflow) a busy worker queued for
     connections, and each overflow connection was closed on return and opened again (a
-    PostgreSQL backend started per checkout) -- what dominated the load bench's p99."""
+    PostgreSQL backend started per checkout) -- what dominated the load bench's p99. More
+    connections than the server's cores can serve only adds contention: on 2 cores, 100
+    people tapping (bench/load.py --backend pg, interleaved) gave p99 79-94 ms with 10 + 0,
+    136-191 ms with 8 + 4 and 263-318 ms with 20 + 10. Updates beyond the pool wait their
+    turn for a connection (`timeout`) instead of crowding the server."""
 
-    size: int = 20  # connections kept open
-    overflow: int = 10  # opened beyond `size` at a peak (closed when returned)
+    size: int = 10  # connections kept open
+    overflow: int = 0  # opened beyond `size` at a peak (closed when returned: churn)
     timeout: float = 10.0  # seconds to wait for a free connection, then an error
     recycle: float = 1800.0  # seconds before a connection is replaced (-1: never)
     # Test each connection before use: a round trip per checkout (two or three per update),

@@ -22,7 +22,7 @@ def _pool(**settings: Any) -> Any:
 def test_the_default_pool_covers_a_busy_worker() -> None:
     pool = create_engine(URL).sync_engine.pool
     assert isinstance(pool, QueuePool)
-    assert (pool.size(), pool._max_overflow) == (20, 10)  # not SQLAlchemy's 5 + 10
+    assert (pool.size(), pool._max_overflow) == (10, 0)  # not SQLAlchemy's 5 + 10
     assert not pool._pre_ping and pool._recycle == 1800  # no round trip per checkout
     assert PoolSettings() == Settings(_env_file=None).db_pool()
 
