@@ -340,19 +340,24 @@ async def housekeeping(uow_factory: UnitOfWorkFactory, every: float = 3600.0) ->
 
 async def heartbeat(stack: AsyncExitStack, uow_factory: UnitOfWorkFactory) -> None:
     """Beat every `backups.BEAT_SECONDS` while the bot runs (`voronka restore` refuses
-    meanwhile, services/backups.py); the beat is taken back when `stack` closes."""
+    meanwhile, services/backups.py); the beat is taken back when `stack` closes. The first
+    beat is written before this returns, so the bot counts as running before it takes its
+    first update."""
     from services import backups
 
     name = backups.beat_name()
 
+    async def beat_once() -> None:
+        try:
+            async with uow_factory() as uow:
+                await backups.beat(uow, name)
+        except Exception as exc:  # an outage: the next beat tries again
+            log.warning("heartbeat failed: %s", exc)
+
     async def beating() -> None:
         while True:
-            try:
-                async with uow_factory() as uow:
-                    await backups.beat(uow, name)
-            except Exception as exc:  # an outage: the next beat tries again
-                log.warning("heartbeat failed: %s", exc)
             await asyncio.sleep(backups.BEAT_SECONDS)
+            await beat_once()
 
     async def stop() -> None:
         task.cancel()
@@ -362,6 +367,7 @@ async def heartbeat(stack: AsyncExitStack, uow_factory: UnitOfWorkFactory) -> No
         except Exception as exc:
             log.warning("could not remove the heartbeat: %s", exc)
 
+    await beat_once()
     task = asyncio.get_running_loop().create_task(beating())
     stack.push_async_callback(stop)
 
