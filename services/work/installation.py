@@ -266,12 +266,6 @@ async def tick(
     return await job_card(uow, task)
 
 
-def _check_file(file_id: object) -> None:
-    """A Telegram file id as the client sent it (ids, never bytes)."""
-    if not isinstance(file_id, str) or not 0 < len(file_id) <= 256:
-        raise ValidationError("attachments", "invalid")
-
-
 async def add_photo(
     uow: UnitOfWork,
     actor: Actor,
@@ -284,7 +278,7 @@ async def add_photo(
     task = await _own_job(uow, actor, task_id, None)
     if phase not in PHASES:
         raise ValidationError("phase", "unknown")
-    _check_file(file_id)
+    measurement.check_file_id(file_id)
     photos = dict((task.payload or {}).get("photos") or {})
     if sum(photos.values()) >= MAX_PHOTOS:
         raise ValidationError("attachments", "too_many", max=MAX_PHOTOS)
@@ -380,7 +374,7 @@ async def sign_off(
         raise RuleViolation("job_not_done")
     if media_type not in ("photo", "document"):
         raise ValidationError("attachments", "invalid")
-    _check_file(file_id)
+    measurement.check_file_id(file_id)
     timeline.record(
         uow,
         ActivityKind.FILE,

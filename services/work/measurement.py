@@ -243,6 +243,12 @@ async def decline(
     return task_info(task, now, deal.title)
 
 
+def check_file_id(file_id: object) -> None:
+    """A Telegram file id as the client sent it (ids, never bytes)."""
+    if not isinstance(file_id, str) or not 0 < len(file_id) <= 256:
+        raise ValidationError("attachments", "invalid")
+
+
 def _attachment(raw: AttachmentLike) -> AttachmentIn:
     if isinstance(raw, AttachmentIn):
         item = raw
@@ -252,8 +258,7 @@ def _attachment(raw: AttachmentLike) -> AttachmentIn:
         item = AttachmentIn(*raw)
     if item.kind not in ATTACHMENT_KINDS:
         raise ValidationError("attachments", "unknown_kind", kind=item.kind)
-    if not isinstance(item.file_id, str) or not 0 < len(item.file_id) <= 256:
-        raise ValidationError("attachments", "invalid")
+    check_file_id(item.file_id)
     if item.file_unique_id is not None and len(item.file_unique_id) > 128:
         raise ValidationError("attachments", "invalid")
     caption = validation.optional_text(item.caption, "caption", 1024)

@@ -33,7 +33,9 @@ from tests.e2e.test_flows import (
     join,
     new_lead,
     qualify_and_convert,
+    schedule_measurement,
     stage_name,
+    typed_date,
 )
 
 pytestmark = pytest.mark.e2e
@@ -67,14 +69,7 @@ def test_measurement_visit_files_and_a_client_chat(bot: BotProcess) -> None:
     manager.wait_for(t("deal.ask.amount", EN))
     manager.send("185000")
     card = manager.wait_for(in_stage("sales", "proposal_sent"))
-    manager.tap(f"{stage_name('sales', 'measurement_scheduled')} ▶", on=card)
-    manager.wait_for(t("deal.ask.measurement_at", EN).split("?")[0])
-    manager.send("tomorrow 11:00")
-    said = manager.wait_for("— right?")  # the date said back before it is used
-    manager.tap(t("edit.btn.ok", EN), on=said)
-    manager.wait_for(t("deal.ask.address", EN))
-    manager.send("Moscow, Tverskaya 1, flat 5")
-    manager.wait_for(in_stage("sales", "measurement_scheduled"))
+    schedule_measurement(manager, card)
 
     # the head of measurers gets the task and picks Max
     task = head.wait_for(t("tasks.assign.header", EN), timeout=SLOW)
@@ -103,9 +98,7 @@ def test_measurement_visit_files_and_a_client_chat(bot: BotProcess) -> None:
     manager.wait_for(lambda m: t("edit.field.measurement_at", EN) in m.text and "Now:" in m.text)
     manager.send("next friday")
     manager.wait_for("what time?")
-    manager.send("fri 10am")  # the time, not the next step's answer
-    said = manager.wait_for("— right?")
-    manager.tap(t("edit.btn.ok", EN), on=said)
+    typed_date(manager, "fri 10am")  # the time, not the next step's answer
     manager.wait_for(lambda m: "Amount: 185,000" in m.text and "12/11/2026 10:00" in m.text)
     moved = measurer.wait_for("Measurement moved", timeout=SLOW)
     assert "12/11 10:00" in moved.text and "Tverskaya 1" in moved.text

@@ -34,6 +34,7 @@ from tests.e2e.test_flows import (
     qualify_and_convert,
     schedule_measurement,
     stage_name,
+    typed_date,
 )
 
 pytestmark = pytest.mark.e2e
@@ -90,9 +91,7 @@ def test_an_english_day_has_no_russian(bot: BotProcess) -> None:
     # A task by /task: one question for its time, then found in /tasks and done.
     manager.send("/task Call the architect")
     manager.wait_for(t("tasks.new.ask_when", EN).split("?")[0])
-    manager.send("tomorrow 3pm")
-    said = manager.wait_for("— right?")  # the date said back before it is used
-    manager.tap(t("edit.btn.ok", EN), on=said)
+    typed_date(manager, "tomorrow 3pm")
     manager.wait_for(t("tasks.new.created", EN).split(":")[0])
     manager.send("/tasks")
     today = manager.wait_for(t("tasks.list.today", EN))

@@ -159,15 +159,22 @@ def next_stage(manager: TgUser, card: BotMessage, code: str) -> BotMessage:
     return manager.wait_for(in_stage("sales", code))
 
 
-def schedule_measurement(manager: TgUser, card: BotMessage) -> BotMessage:
+def typed_date(manager: TgUser, text: str) -> None:
+    """A typed date, said back in words and confirmed with ✅ before it is used."""
+    manager.send(text)
+    said = manager.wait_for("— right?")
+    manager.tap(t("edit.btn.ok", EN), on=said)
+
+
+def schedule_measurement(
+    manager: TgUser, card: BotMessage, address: str = "Moscow, Tverskaya 1, flat 5"
+) -> BotMessage:
     """ "Measurement scheduled ▶": its date and address asked inline; the card after."""
     manager.tap(f"{stage_name('sales', 'measurement_scheduled')} ▶", on=card)
     manager.wait_for(t("deal.ask.measurement_at", EN).split("?")[0])
-    manager.send("tomorrow 11:00")
-    said = manager.wait_for("— right?")  # the date said back before it is used
-    manager.tap(t("edit.btn.ok", EN), on=said)
+    typed_date(manager, "tomorrow 11:00")
     manager.wait_for(t("deal.ask.address", EN))
-    manager.send("Moscow, Tverskaya 1, flat 5")
+    manager.send(address)
     return manager.wait_for(in_stage("sales", "measurement_scheduled"))
 
 

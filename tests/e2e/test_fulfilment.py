@@ -24,7 +24,9 @@ from tests.e2e.test_flows import (
     join,
     new_lead,
     qualify_and_convert,
+    schedule_measurement,
     stage_name,
+    typed_date,
     with_measurer,
 )
 
@@ -47,13 +49,6 @@ def bot(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 def move(manager: TgUser, card: BotMessage, pipeline: str, code: str) -> BotMessage:
     manager.tap(f"{stage_name(pipeline, code)} ▶", on=card)
     return manager.wait_for(in_stage(pipeline, code))
-
-
-def typed_date(manager: TgUser, text: str) -> None:
-    """A typed date, said back in words and confirmed with ✅ (issue 20)."""
-    manager.send(text)
-    said = manager.wait_for("— right?")
-    manager.tap(t("edit.btn.ok", EN), on=said)
 
 
 def has_button(part: str):
@@ -90,12 +85,7 @@ def test_won_sale_to_accepted_order_and_a_claim(bot: BotProcess) -> None:
     manager.wait_for(t("deal.ask.amount", EN))
     manager.send("100000")
     card = manager.wait_for(in_stage("sales", "proposal_sent"))
-    manager.tap(f"{stage_name('sales', 'measurement_scheduled')} ▶", on=card)
-    manager.wait_for(t("deal.ask.measurement_at", EN).split("?")[0])
-    typed_date(manager, "tomorrow 11:00")
-    manager.wait_for(t("deal.ask.address", EN))
-    manager.send("Moscow, Arbat 10")
-    card = manager.wait_for(in_stage("sales", "measurement_scheduled"))
+    card = schedule_measurement(manager, card, "Moscow, Arbat 10")
     card = with_measurer(bot, manager, card)  # Measurer assigned waits for one (issue 20)
     for code in ("measurer_assigned", "measurement_done", "contract_signed", "won"):
         card = move(manager, card, "sales", code)
