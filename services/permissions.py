@@ -154,3 +154,35 @@ def can(actor: Actor, action: Action, obj: object = None) -> bool:
 def require(actor: Actor, action: Action, obj: object = None) -> None:
     if not can(actor, action, obj):
         raise PermissionDenied(str(action))
+
+
+# --- clients (issue 25) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClientActor:
+    """A client writing to the bot from their own Telegram: never an employee (a staff
+    member is never made a client by a link). Their scope is the contacts linked to their
+    account (storage ClientLink rows); nothing else exists for them."""
+
+    telegram_id: int
+    contact_ids: frozenset[int]
+    first_name: str
+    language: str | None = None
+
+
+def client_can(client: ClientActor | None, obj: object) -> bool:
+    """The one check of every client action: the object belongs to one of the client's
+    contacts. `obj` is a Deal (its contact), or a contact id."""
+    if client is None or not client.contact_ids:
+        return False
+    if isinstance(obj, Deal):
+        return obj.contact_id is not None and obj.contact_id in client.contact_ids
+    if isinstance(obj, int) and not isinstance(obj, bool):
+        return obj in client.contact_ids
+    return False
+
+
+def require_client(client: ClientActor | None, obj: object) -> None:
+    if not client_can(client, obj):
+        raise PermissionDenied("client")

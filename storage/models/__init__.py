@@ -4,7 +4,7 @@
 from storage.models.analytics import FunnelFact, StageVisit, StageVisitDay
 from storage.models.base import NAMING_CONVENTION, Base, JSONDict
 from storage.models.business import BusinessChat, BusinessConnection
-from storage.models.clients import Company, Contact
+from storage.models.clients import ClientInvite, ClientLink, Company, Contact
 from storage.models.deals import Activity, Deal, StageHistory
 from storage.models.files import StoredFile
 from storage.models.imports import ImportJob, ImportStatus
@@ -26,6 +26,8 @@ __all__ = [
     "AccessAttempt",
     "Company",
     "Contact",
+    "ClientLink",
+    "ClientInvite",
     "Pipeline",
     "Stage",
     "LossReason",

@@ -16,6 +16,7 @@ from storage.repositories.analytics import AnalyticsRepo
 from storage.repositories.base import M, Repo
 from storage.repositories.board import BoardRepo
 from storage.repositories.business import BusinessRepo
+from storage.repositories.client_links import ClientLinkRepo
 from storage.repositories.clients import ContactRepo
 from storage.repositories.deals import DealRepo, HistoryRepo
 from storage.repositories.digests import DigestRepo
@@ -66,6 +67,10 @@ class Repositories:
     @cached_property
     def contacts(self) -> ContactRepo:
         return ContactRepo(self.session)
+
+    @cached_property
+    def client_links(self) -> ClientLinkRepo:
+        return ClientLinkRepo(self.session)
 
     @cached_property
     def deals(self) -> DealRepo:

@@ -1,0 +1,29 @@
+"""Clients' own Telegram accounts (issue 25): links to contacts and the invite links."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+
+from storage.models import ClientInvite, ClientLink
+from storage.repositories.base import Repo
+
+
+class ClientLinkRepo(Repo):
+    async def of_telegram(self, telegram_id: int) -> Sequence[ClientLink]:
+        """Every contact linked to this Telegram account (empty: not a client)."""
+        rows = await self.session.scalars(
+            select(ClientLink).where(ClientLink.telegram_id == telegram_id).order_by(ClientLink.id)
+        )
+        return rows.all()
+
+    async def of_contact(self, contact_id: int) -> ClientLink | None:
+        return await self.session.scalar(
+            select(ClientLink).where(ClientLink.contact_id == contact_id)
+        )
+
+    async def invite_by_hash(self, token_hash: str) -> ClientInvite | None:
+        return await self.session.scalar(
+            select(ClientInvite).where(ClientInvite.token_hash == token_hash)
+        )
