@@ -15,6 +15,7 @@ from aiogram.types import TelegramObject, Update, User
 
 from handlers.ui.context import Ctx
 from handlers.ui.i18n import lang_of, t
+from services.clients import links as clients
 from services.outbox import queue as outbox
 from services.team import employees
 from storage.uow import DuplicateUpdate, UnitOfWorkFactory
@@ -104,7 +105,8 @@ class TrackedStorage(BaseStorage):
 
 
 class ContextMiddleware(BaseMiddleware):
-    """Loads the acting employee (None when uninvited or deactivated) and the language,
+    """Loads the acting employee (None when uninvited or deactivated), for anyone else the
+    linked client (`client`: a ClientActor, or None for a stranger) and the language,
     and opens the update's unit of work (`uow`); services commit it once. For a known
     employee it also puts the update's `ctx` (handlers/ui/context.py) in the handler data:
     the unit of work, actor, language, the Dispatcher's `tz` and `clock`, and the FSM
@@ -117,6 +119,7 @@ class ContextMiddleware(BaseMiddleware):
         user: User | None = data.get("event_from_user")
         update_id = event.update_id if isinstance(event, Update) else None
         actor = None
+        client = None
         # One statement, outside any transaction (no lock is held while a handler talks to
         # Telegram before it calls a service): was this update applied already, and are the
         # cached staff and configuration current? The actor then comes from that cache.
@@ -126,6 +129,8 @@ class ContextMiddleware(BaseMiddleware):
                 return None
             if user is not None:
                 actor = await employees.actor_for(uow, user.id)
+                if actor is None:  # a client (issue 25)? Never asked for staff.
+                    client = await clients.client_for(uow, user.id)
         if actor is not None and user is not None and employees.has_placeholder_name(actor):
             # A first admin from ADMIN_IDS writes for the first time: their Telegram name.
             async with self.uow_factory() as uow:
@@ -135,9 +140,10 @@ class ContextMiddleware(BaseMiddleware):
             async with self.uow_factory() as uow:
                 await outbox.mark_reachable(uow, actor.id)
         data["actor"] = actor
-        data["lang"] = (actor.language if actor and actor.language else None) or lang_of(
-            user.language_code if user else None
-        )
+        data["client"] = client
+        data["lang"] = (
+            actor.language if actor else client.language if client else None
+        ) or lang_of(user.language_code if user else None)
         writes: list[StorageKey] = []
         token = _fsm_writes.set(writes)
         try:
