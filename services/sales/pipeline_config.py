@@ -109,6 +109,25 @@ class LinkSpec(_Strict):
         return self
 
 
+class ClientSpec(_Strict):
+    """What the client sees of a deal in this stage, in their own Telegram (issue 25).
+
+    `name`/`name_en`: the stage in the client's words, a template over the deal's fields
+    (e.g. "Замер назначен: {measurement_at}"); a stage without it is not shown by name
+    (the client sees the last stage that had one). `message`/`message_en`: sent to a linked
+    client when a deal enters the stage (same fields). `confirm = true`: the message asks
+    the client to Confirm or Reschedule (an appointment: measurement, delivery,
+    installation). `accept = true`: the message asks the client to accept the work (all
+    done / there are remarks -> a claim), then for a rating."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name_en: str | None = Field(default=None, min_length=1, max_length=200)
+    message: str | None = Field(default=None, min_length=1, max_length=1000)
+    message_en: str | None = Field(default=None, min_length=1, max_length=1000)
+    confirm: bool = False
+    accept: bool = False
+
+
 class StageSpec(_Strict):
     code: str = Field(pattern=CODE_PATTERN)
     name: str = Field(min_length=1, max_length=100)
@@ -134,6 +153,8 @@ class StageSpec(_Strict):
     final_payment_percent: int | None = Field(default=None, ge=1, le=100)
     # A deal with money owed may not enter this stage.
     debt_blocks: bool = False
+    # What the client sees and gets in their own Telegram (issue 25).
+    client: ClientSpec | None = None
 
     def extras(self) -> dict[str, Any] | None:
         """What `stages.extras` stores (None when the stage has none of it)."""
@@ -146,6 +167,8 @@ class StageSpec(_Strict):
             data["final_payment_percent"] = self.final_payment_percent
         if self.debt_blocks:
             data["debt_blocks"] = True
+        if self.client is not None:
+            data["client"] = self.client.model_dump(mode="json", exclude_defaults=True)
         return data or None
 
     @model_validator(mode="after")
