@@ -30,9 +30,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 from services import backups
 from services.clock import Clock
 from services.outbox.queue import Notifier, Sweeper
-from services.policy import CompanyPolicy
-from services.work import installments, orders, rotting
+from services.policy import CompanyPolicy, parse_norms
+from services.work import installments, orders, response, rotting
 from services.work import jobs as work_jobs
+from services.worktime import WorkHours
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,11 @@ DEFAULTS: dict[str, Any] = {
     "telegram_rate_per_second": 29.0,
     "telegram_send_concurrency": 4,
     "escalation_delay_minutes": 60,
+    "work_hours": "09:00-19:00",
+    "work_days": "mon-fri",
+    "first_response_minutes": 15,
+    "lead_distribution": "round_robin",
+    "norms": "",
     "installment_grace_days": 3,
     "installment_reminder_days": 3,
     "measure_remind_before_minutes": 60,
@@ -78,6 +84,14 @@ def company_policy(settings: Any) -> CompanyPolicy:
         business_roles=frozenset(
             r for r in str(setting(settings, "business_roles")).split(",") if r
         ),
+        work_hours=WorkHours.parse(
+            str(setting(settings, "work_hours")),
+            str(setting(settings, "work_days")),
+            str(setting(settings, "timezone")),
+        ),
+        first_response=timedelta(minutes=float(setting(settings, "first_response_minutes"))),
+        distribution=str(setting(settings, "lead_distribution")),
+        norms=parse_norms(str(setting(settings, "norms"))),
     )
 
 
@@ -134,6 +148,7 @@ class ReminderJobs:
         await self._run("deferred", work_jobs.deferred_due_scan)
         await self._run("rotting", rotting.rot_scan)
         await self._run("order dates", orders.slipped_scan)
+        await self._run("first response", response.first_response_scan)
 
     async def morning_summary(self) -> None:
         await self._run(

@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     )
     telegram_send_concurrency: int = Field(4, ge=1, le=100, description="messages, 1-100")
     escalation_delay_minutes: float = Field(60, ge=0, le=43200, description="minutes, 0-43200")
+    # First response and distribution of new leads, daily norms (issue 26).
+    work_hours: str = "09:00-19:00"
+    work_days: str = "mon-fri"
+    first_response_minutes: float = Field(15, ge=0, le=10080, description="minutes, 0-10080")
+    lead_distribution: Literal["round_robin", "least_loaded"] = "round_robin"
+    norms: str = ""
     installment_grace_days: int = Field(3, ge=0, le=365, description="days, 0-365")
     installment_reminder_days: int = Field(3, ge=0, le=365, description="days, 0-365")
     measure_remind_before_minutes: float = Field(60, ge=0, le=10080, description="minutes, 0-10080")
@@ -125,6 +131,30 @@ class Settings(BaseSettings):
         if not all(p in known for p in parts):
             raise ValueError("roles separated by commas: " + ", ".join(sorted(known)))
         return ",".join(parts)
+
+    @field_validator("work_hours")
+    @classmethod
+    def _check_work_hours(cls, value: str) -> str:
+        from services.worktime import parse_hours
+
+        parse_hours(value)
+        return value.strip()
+
+    @field_validator("work_days")
+    @classmethod
+    def _check_work_days(cls, value: str) -> str:
+        from services.worktime import parse_days
+
+        parse_days(value)
+        return value.strip()
+
+    @field_validator("norms")
+    @classmethod
+    def _check_norms(cls, value: str) -> str:
+        from services.policy import parse_norms
+
+        parse_norms(value)
+        return value.strip()
 
     @field_validator("timezone")
     @classmethod

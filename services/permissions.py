@@ -71,6 +71,7 @@ class Action(StrEnum):
     QUALITY_CHECK = "task.quality_check"
     INSTALL_ACT = "task.install"  # a step of an installation job: its own installer only
     TEAM_MANAGE = "team.manage"
+    ABSENCE_SET = "team.absence"  # a manager's day off (lead distribution passes them over)
     CONFIG_EDIT = "config.edit"
     REPORTS_OWN = "reports.own"
     REPORTS_ALL = "reports.all"
@@ -90,6 +91,7 @@ _ROLE_ONLY: dict[Action, tuple[Role, ...]] = {
     Action.TASK_CREATE_FOR_OTHERS: (Role.LEADER, Role.ADMIN),
     Action.DEAL_REASSIGN: (Role.LEADER, Role.ADMIN),
     Action.TEAM_MANAGE: (Role.ADMIN,),
+    Action.ABSENCE_SET: (Role.LEADER, Role.ADMIN),
     Action.CONFIG_EDIT: (Role.ADMIN,),
     Action.REPORTS_OWN: SALES_ROLES,
     Action.REPORTS_ALL: (Role.LEADER, Role.ADMIN),

@@ -24,11 +24,12 @@ HTTP or Telegram. What it does:
 - **duplicates** — a phone or email that already has an open lead creates no second lead:
   the answer names the open lead (outcome ``duplicate``) and its manager is told that the
   client wrote again.
-- **assignment** — a new lead goes to the next manager in a round-robin over active managers
-  (or over ``INTAKE_MANAGER_IDS``, Telegram ids, when given), ordered by employee id. The
-  pointer (the last employee given a lead) is the ``assignment_cursors`` row "intake", locked
-  for the rest of the transaction (FOR UPDATE on PostgreSQL), so workers take turns on one
-  sequence. With no manager the lead stays unassigned and leaders and admins are told.
+- **assignment** — a new lead goes to a manager on duty by the company's rule
+  (``LEAD_DISTRIBUTION``: round-robin or least loaded; services/team/distribution.py, the
+  one distribution of every channel), among ``INTAKE_MANAGER_IDS`` (Telegram ids) when
+  given. The pointer is the ``assignment_cursors`` row "intake", locked for the rest of the
+  transaction, so workers take turns on one sequence. With no manager on duty the lead stays
+  unassigned and leaders and admins are told.
 - **notification** — an outbox row (``lead.new``, due now) in the same transaction; the
   caller kicks the sweeper so it goes out within seconds.
 - **rate limit** — per source, a fixed one-minute window: ``RedisRateLimiter`` (one counter
@@ -51,10 +52,11 @@ from services.errors import DomainError, ValidationError
 from services.outbox.payloads import LeadNew
 from services.outbox.queue import Kind, enqueue
 from services.sales.leads import LeadInput, clean, insert_lead
+from services.team import distribution
 from storage.enums import ActivityKind, LeadSource, LeadStatus, Role
 from storage.errors import Duplicate
 from storage.models import Employee, Lead
-from storage.models.intake import AssignmentCursor, IdempotencyKey
+from storage.models.intake import IdempotencyKey
 
 # The rate-limit counters live in storage (this process's memory, or Redis shared by every
 # worker); re-exported for the endpoint and the wiring.
@@ -69,7 +71,7 @@ LEAD_NEW = Kind.LEAD_NEW  # a lead came in through the intake API (or came again
 CREATED = "created"
 DUPLICATE = "duplicate"
 
-CURSOR_NAME = "intake"
+CURSOR_NAME = distribution.CURSOR_NAME
 MAX_KEY_LENGTH = 200
 MIN_TOKEN_LENGTH = 16
 
@@ -349,7 +351,7 @@ async def _create(
     cleaned = clean(data)
     # The pointer row is locked before the duplicate check: intake requests for one client
     # cannot both find "no open lead" and create two (the second waits, then sees the first).
-    cursor = await uow.repo.intake.lock_cursor(CURSOR_NAME, uow.clock.now())
+    cursor = await distribution.lock(uow)
     open_leads = [
         lead
         for lead in await uow.repo.leads.duplicates(cleaned.phone, cleaned.email)
@@ -368,7 +370,7 @@ async def _create(
         )
         recipients = await _people_for_existing(uow, lead)
     else:
-        manager = await _take_turn(uow, cursor, manager_telegram_ids)
+        manager = await distribution.take_turn(uow, cursor, manager_telegram_ids)
         try:
             lead = await insert_lead(
                 uow,
@@ -414,37 +416,11 @@ async def _create(
 # --- assignment ---------------------------------------------------------------------------
 
 
-async def _managers(uow: UnitOfWork, telegram_ids: Sequence[int]) -> list[Employee]:
-    managers = await uow.repo.employees.with_role(Role.MANAGER)  # active ones
-    if telegram_ids:
-        wanted = set(telegram_ids)
-        managers = [e for e in managers if e.telegram_id in wanted]
-    reachable = [e for e in managers if not e.unreachable]
-    return sorted(reachable or managers, key=lambda e: e.id)
-
-
 async def next_manager(uow: UnitOfWork, telegram_ids: Sequence[int] = ()) -> Employee | None:
-    """The manager after the last one given a lead (wrapping), and move the pointer.
-
-    The caller's transaction holds the pointer row until it commits or rolls back: two
-    workers never hand out the same turn, and a rolled-back intake gives its turn back.
-    """
-    return await _take_turn(
-        uow, await uow.repo.intake.lock_cursor(CURSOR_NAME, uow.clock.now()), telegram_ids
-    )
-
-
-async def _take_turn(
-    uow: UnitOfWork, cursor: AssignmentCursor, telegram_ids: Sequence[int]
-) -> Employee | None:
-    managers = await _managers(uow, telegram_ids)
-    if not managers:
-        return None
-    last = cursor.last_employee_id
-    chosen = next((e for e in managers if last is None or e.id > last), managers[0])
-    cursor.last_employee_id = chosen.id
-    cursor.updated_at = uow.clock.now()
-    return chosen
+    """The manager the next lead goes to, by the company's rule (services/team/distribution),
+    and move the pointer. The caller's transaction holds the pointer row until it commits or
+    rolls back: two workers never hand out the same turn."""
+    return await distribution.assign(uow, telegram_ids)
 
 
 async def _fallback_recipients(uow: UnitOfWork) -> list[int]:

@@ -41,6 +41,7 @@ from services.permissions import Action, Actor, require
 from services.sales import leads
 from services.sales import stage as stage_core
 from services.sales.pipelines import PipelineRules
+from services.team import distribution
 from storage.enums import ActivityKind, LeadSource, Role
 from storage.models import Activity, BusinessChat, BusinessConnection, Contact, Deal, Employee
 from storage.uow import UnitOfWork
@@ -326,6 +327,9 @@ async def client_message(uow: UnitOfWork, msg: MessageIn) -> BusinessResult:
     if existing is None or not (chat.deal_id or chat.lead_id or chat.contact_id):
         await uow.flush()
         if not await _known(uow, chat, msg):
+            # The client wrote to this manager: theirs, unless they are off today (then the
+            # distribution rule picks who calls back; the chat stays recorded here).
+            owner = await distribution.stand_in(uow, emp)
             lead = await leads.insert_lead(
                 uow,
                 actor if Role.MANAGER in emp.roles else None,
@@ -333,12 +337,12 @@ async def client_message(uow: UnitOfWork, msg: MessageIn) -> BusinessResult:
                     name=_name(msg),
                     source=LeadSource.TELEGRAM,
                     need=_need(msg.text or msg.caption),
-                    manager_id=emp.id if Role.MANAGER in emp.roles else None,
+                    manager_id=owner.id if Role.MANAGER in owner.roles else None,
                 ),
                 allow_duplicate=False,
             )
             # a leader's or an admin's own client chat: the lead is theirs, not the pool's
-            lead.manager_id = emp.id
+            lead.manager_id = owner.id
             chat.lead_id = lead.id
             outcome = Outcome.NEW_LEAD
     deal_id, lead_id, contact_id = await _link(uow, chat)
@@ -371,6 +375,8 @@ async def client_message(uow: UnitOfWork, msg: MessageIn) -> BusinessResult:
     )
     if not own:
         chat.last_client_message_at = now
+    elif lead_id is not None:  # the manager answered the lead's client: a first touch
+        await leads.touched(uow, lead_id, ActivityKind.MESSAGE_OUT)
     await commit(uow, "chat")
     return BusinessResult(
         outcome,

@@ -40,6 +40,7 @@ from services.errors import NotFound, RuleViolation, ValidationError
 from services.permissions import Action, Actor, require
 from services.sales.leads import CleanLead, LeadInput, clean
 from services.sales.pipelines import rules_by_role
+from services.team import distribution
 from storage.enums import LeadSource, LeadStatus, Role
 from storage.models.imports import OPEN_STATUSES, ImportJob, ImportStatus
 from storage.uow import UnitOfWork
@@ -710,7 +711,8 @@ async def run(
 ) -> ImportView:
     """Insert the rows the dry run accepted (less any that became clients since): leads at
     the entry stage of the Leads pipeline, source "import", the importer as manager if they
-    are a manager (else unassigned), each with its first history row. One transaction:
+    are a manager (else given out by the distribution rule; unassigned with nobody on
+    duty), each with its first history row. One transaction:
     all rows or none. `on_progress(done, total)` is awaited after each chunk."""
     job = await _job(uow, actor, job_id, lock=True)
     _require_open(job)
@@ -725,7 +727,11 @@ async def run(
     keep, late = split_duplicates(rows, phones, emails)
     rules = await rules_by_role(uow, "leads")
     pipeline_id, stage_id = rules.pipeline.id, rules.entry.id
-    manager_id = actor.id if actor.has(Role.MANAGER) else None
+    # A manager's import is theirs; anyone else's is given out like every automatic
+    # channel's leads (services/team/distribution.py), row by row.
+    mine = actor.has(Role.MANAGER)
+    managers = [] if mine else await distribution.assign_many(uow, len(keep))
+    turns = iter([e.id for e in managers])
     now = uow.clock.now()
     intake_payload = {"source": LeadSource.IMPORT.value, "file": job.filename}
     total = len(keep)
@@ -747,7 +753,7 @@ async def run(
                 "pipeline_id": pipeline_id,
                 "stage_id": stage_id,
                 "qualification": {},
-                "manager_id": manager_id,
+                "manager_id": actor.id if mine else next(turns, None),
                 "created_by_id": actor.id,
                 "created_at": now,
                 "updated_at": now,

@@ -130,6 +130,21 @@ class TaskDeclined(DealEssentials):
     reason: str
 
 
+class LeadLate(Payload):
+    """lead.late: to the head of sales, a new lead got no first touch within the limit
+    (services/work/response.py); a Reassign button per manager on duty."""
+
+    lead_id: int
+    name: str
+    source: str
+    came_at: Moment
+    due_at: Moment
+    limit_minutes: int
+    manager: str | None = None
+    manager_id: int | None = None
+    choices: tuple[tuple[int, str], ...] = ()  # managers on duty: (employee id, name)
+
+
 class MeasureDone(Payload):
     """measure.done: to the manager, the measurement is done (files on the card)."""
 
@@ -225,6 +240,27 @@ class SummaryMorning(Payload):
     stale_days: int = 0
     stale_total: int = 0
     stale: tuple[StaleDeal, ...] = ()
+    norms: tuple[NormLine, ...] = ()  # the manager's own norms, yesterday (issue 26)
+
+
+class NormLine(NamedTuple):
+    """A daily norm's result (services/team/norms.py; stored as [name, what, done, target])."""
+
+    name: str
+    what: str
+    done: int
+    target: int
+
+
+class ResponseLine(NamedTuple):
+    """A manager's first response (services/team/norms.py `response_times`): median working
+    minutes (None: nothing answered), answered within the limit of those counted."""
+
+    name: str
+    leads: int
+    median_minutes: int | None
+    within: int
+    counted: int
 
 
 class DigestDeal(Payload):
@@ -289,6 +325,11 @@ class Digest(Payload):
     prev_cycle_median_days: float | None = None
     # Stale deals now per manager (services/work/rotting.py): (name, count), most first.
     stale_by_manager: list[tuple[str | None, int]] = []
+    # First response per manager over the window's leads, and the daily norms of the
+    # window's last local day (issue 26; services/team/norms.py).
+    response: list[ResponseLine] = []
+    norms_day: date | None = None
+    norms: list[NormLine] = []
 
 
 # --- people -------------------------------------------------------------------------------
@@ -350,6 +391,7 @@ PAYLOADS: dict[str, type[Payload]] = {
     "deal.rotting": DealRotting,
     "deal.date_slipped": DateSlipped,
     "lead.new": LeadNew,
+    "lead.late": LeadLate,
 }
 
 

@@ -127,6 +127,7 @@ class Kind(StrEnum):
     DEAL_ROTTING = "deal.rotting"  # to the manager: a deal sat in its stage past the limit
     DATE_SLIPPED = "deal.date_slipped"  # to the manager: an order's date passed (issue 24)
     LEAD_NEW = "lead.new"  # a lead came in through the intake API (or came again)
+    LEAD_LATE = "lead.late"  # to leaders: a new lead's first touch is late (issue 26)
 
 
 # Kinds that carry their own buttons and are never merged with others into one message.
@@ -137,6 +138,7 @@ STANDALONE_KINDS = frozenset(
         Kind.DIGEST_DAILY,
         Kind.DIGEST_WEEKLY,
         Kind.DEAL_ROTTING,
+        Kind.LEAD_LATE,
     }
 )
 # Kinds that are moot once their task is closed.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from services import timeline, validation
@@ -15,6 +16,9 @@ from services.errors import (
     RuleViolation,
     ValidationError,
 )
+from services.outbox import queue as outbox
+from services.outbox.payloads import LeadNew
+from services.outbox.queue import Kind
 from services.permissions import Action, Actor, require
 from services.sales import stage as stage_core
 from services.sales.deals import loss_reason, reason_comment, search_text
@@ -181,14 +185,112 @@ def require_open(lead: Lead) -> None:
         raise RuleViolation("lead_closed", status=lead.status)
 
 
-async def _touch(uow: UnitOfWork, actor: Actor, lead: Lead) -> None:
-    """Record the first action on a lead (response time) and take it if unassigned."""
-    now = uow.clock.now()
+# --- the first touch (issue 26) -------------------------------------------------------------
+#
+# A lead's first touch — what stops its first-response clock (`first_action_at`) — is the
+# first of: a call or a note logged on it (`add_note`), a message sent to its client (a
+# Business reply: services/intake/business.py), or a change of its stage or status (a
+# qualification answer, disqualification, conversion). Nothing else counts: viewing the
+# card, an edit of a typo, a reassignment, the client's own messages. Every such path calls
+# `_touch` / `touched`; this is the one place the rule lives.
+TOUCH_KINDS = (ActivityKind.NOTE, ActivityKind.CALL, ActivityKind.MESSAGE_OUT, ActivityKind.STAGE)
+
+
+def _first_touch(lead: Lead, now: datetime) -> None:
     if lead.first_action_at is None:
         lead.first_action_at = now
+
+
+async def _touch(uow: UnitOfWork, actor: Actor, lead: Lead) -> None:
+    """Record the first touch on a lead (response time) and take it if unassigned."""
+    now = uow.clock.now()
+    _first_touch(lead, now)
     if lead.manager_id is None and actor.has(Role.MANAGER):
         lead.manager_id = actor.id
     lead.updated_at = now
+
+
+async def touched(uow: UnitOfWork, lead_id: int, kind: ActivityKind) -> None:
+    """A timeline row of `kind` was written on the lead by its people (not the client):
+    a first touch when the kind is one (TOUCH_KINDS). No commit."""
+    if kind not in TOUCH_KINDS:
+        return
+    lead = await uow.repo.get(Lead, lead_id)
+    if lead is not None:
+        _first_touch(lead, uow.clock.now())
+
+
+NOTE_KINDS = (ActivityKind.NOTE, ActivityKind.CALL)
+
+
+async def add_note(
+    uow: UnitOfWork,
+    actor: Actor,
+    lead_id: int,
+    text: str,
+    kind: ActivityKind = ActivityKind.NOTE,
+) -> LeadCard:
+    """A note, or a call logged (`kind` CALL), on the lead's timeline: a first touch."""
+    if kind not in NOTE_KINDS:
+        raise ValidationError("kind", "unknown")
+    lead = await _load_for(uow, actor, lead_id, Action.LEAD_EDIT)
+    body = validation.optional_text(text, "note", 3000)
+    if body is None:
+        raise ValidationError("note", "empty")
+    timeline.record(uow, kind, actor_id=actor.id, text=body, lead_id=lead.id)
+    await _touch(uow, actor, lead)
+    await commit(uow, "lead")
+    return await _card(uow, lead)
+
+
+async def reassign(
+    uow: UnitOfWork, actor: Actor, lead_id: int, manager_id: int
+) -> tuple[LeadCard, bool]:
+    """A leader gives the lead to another manager (the override of the distribution, and
+    the escalation's buttons): the timeline says so, the new manager is told (`lead.new`,
+    the lead's card button). Commits; the card, and False when it was theirs already."""
+    lead = await _load_for(uow, actor, lead_id, Action.LEAD_VIEW)
+    require(actor, Action.DEAL_REASSIGN, lead)  # the same right as a deal's reassignment
+    require_open(lead)
+    emp = await _require_manager(uow, manager_id) if isinstance(manager_id, int) else None
+    if emp is None:
+        raise ValidationError("manager", "not_a_manager")
+    if lead.manager_id == emp.id:
+        return await _card(uow, lead), False
+    previous = lead.manager_id
+    previous_name = await employee_name(uow, previous)
+    timeline.record(
+        uow,
+        ActivityKind.REASSIGNED,
+        actor_id=actor.employee_id,
+        text=emp.name,
+        lead_id=lead.id,
+        payload={"from_id": previous, "from": previous_name, "to_id": emp.id, "to": emp.name},
+    )
+    lead.manager_id = emp.id
+    now = lead.updated_at = uow.clock.now()
+    if emp.id != actor.id:
+        contact = lead.phone or lead.email or ""
+        await outbox.enqueue(
+            uow,
+            emp.id,
+            Kind.LEAD_NEW,
+            LeadNew(
+                title=f"{lead.name} · {contact}" + (f" — {lead.need}" if lead.need else ""),
+                lead_id=lead.id,
+                source=lead.source,
+                name=lead.name,
+                phone=lead.phone,
+                email=lead.email,
+                need=lead.need,
+                company=lead.company_name,
+                amount=lead.amount,
+            ),
+            now,
+            dedupe_key=f"lead.reassigned:{lead.id}:{lead.version}:{emp.id}",
+        )
+    await commit(uow, "lead")
+    return await _card(uow, lead), True
 
 
 async def answer_question(

@@ -15,13 +15,14 @@ from storage.models.outbox import Reminder
 from storage.models.pipelines import LossReason, Pipeline, QualificationQuestion, Stage
 from storage.models.system import BotMenu, CacheEpoch, JobRun, ProcessedUpdate
 from storage.models.tasks import Attachment, Task
-from storage.models.team import AccessAttempt, Employee, Invite
+from storage.models.team import Absence, AccessAttempt, Employee, Invite
 
 __all__ = [
     "Base",
     "NAMING_CONVENTION",
     "JSONDict",
     "Employee",
+    "Absence",
     "Invite",
     "AccessAttempt",
     "Company",

@@ -1,12 +1,13 @@
-"""Staff: employees, their invites and refused access attempts."""
+"""Staff: employees, their invites, refused access attempts and days off (absences)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     ForeignKey,
     String,
 )
@@ -27,6 +28,21 @@ class Employee(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
+
+
+class Absence(Base):
+    """A day off of an employee, set by a leader (issue 26): lead distribution passes them
+    over on that local day (company time zone), the first-response escalation offers
+    only the managers on duty."""
+
+    __tablename__ = "absences"
+
+    employee_id: Mapped[int] = mapped_column(
+        ForeignKey("employees.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
+    set_by_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id"))
+    set_at: Mapped[datetime]
 
 
 class Invite(Base):

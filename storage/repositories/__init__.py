@@ -30,6 +30,7 @@ from storage.repositories.intake import IntakeRepo
 from storage.repositories.leads import LeadRepo
 from storage.repositories.outbox import OutboxRepo
 from storage.repositories.pipelines import CatalogRepo, PipelineRepo
+from storage.repositories.response import ResponseRepo
 from storage.repositories.system import SystemRepo
 from storage.repositories.tasks import TaskRepo
 from storage.repositories.team import TeamRepo
@@ -115,6 +116,10 @@ class Repositories:
     @cached_property
     def intake(self) -> IntakeRepo:
         return IntakeRepo(self.session)
+
+    @cached_property
+    def response(self) -> ResponseRepo:
+        return ResponseRepo(self.session)
 
     @cached_property
     def system(self) -> SystemRepo:

@@ -1,0 +1,89 @@
+"""The first-response promise (issue 26): a new lead from any channel gets its first touch
+(services/sales/leads.py `TOUCH_KINDS`) within `CompanyPolicy.first_response` of working
+time (services/worktime.py: the clock stops outside working hours), or the head of sales
+is asked to reassign it.
+
+`first_response_scan` (every scan, bot/scheduler.py) finds the open leads with no touch
+whose due moment (came + limit, in working time) has come, and queues one `lead.late`
+message per leader (none: per admin), deduplicated per lead and person: a lead is
+escalated once. It runs only while the office is open (or within `GRACE` after a due moment
+that fell at the close): a lead that came at night is due at the morning's start plus the
+limit, and nobody is woken up. The message's buttons give the lead to a manager on duty
+(services/sales/leads.py `reassign`: the leader's right is checked there at the tap).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from services import policy
+from services.common import employee_name
+from services.outbox import queue as outbox
+from services.outbox.payloads import LeadLate
+from services.outbox.queue import Kind
+from services.team import distribution
+from storage.enums import Role
+from storage.models import Lead
+from storage.uow import UnitOfWork
+
+# How far back the scan looks for leads still waiting (older ones were escalated already,
+# or came before the promise existed).
+LOOKBACK = timedelta(days=14)
+# A due moment at the very close of the day is still told this long after it.
+GRACE = timedelta(minutes=10)
+# Buttons: at most this many managers on duty are offered.
+MAX_CHOICES = 8
+
+
+def dedupe_key(lead_id: int, person_id: int) -> str:
+    return f"lead.late:{lead_id}:{person_id}"
+
+
+async def heads_of_sales(uow: UnitOfWork) -> list[int]:
+    """Who is told of a late lead: the leaders (the admins when there is none)."""
+    for role in (Role.LEADER, Role.ADMIN):
+        people = await uow.repo.employees.with_role(role)
+        if people:
+            return sorted(e.id for e in people)
+    return []
+
+
+async def first_response_scan(uow: UnitOfWork) -> int:
+    """Queue the late leads' escalations; commits. Returns how many leads were escalated
+    (queued for at least one person now)."""
+    pol = policy.of(uow)
+    limit, hours = pol.first_response, pol.work_hours
+    if limit <= timedelta():
+        return 0
+    now = uow.clock.now()
+    waiting = await uow.repo.response.unanswered(now - LOOKBACK - limit, now - limit)
+    late: list[tuple[Lead, datetime]] = []
+    for lead in waiting:
+        due = hours.add(lead.created_at, limit)
+        if due <= now and (hours.is_open(now) or now - due <= GRACE):
+            late.append((lead, due))
+    if not late:
+        return 0
+    people = await heads_of_sales(uow)
+    duty = [(e.id, e.name) for e in await distribution.on_duty(uow)]
+    escalated = 0
+    for lead, due in late:
+        payload = LeadLate(
+            lead_id=lead.id,
+            name=lead.name,
+            source=lead.source,
+            came_at=lead.created_at,
+            due_at=due,
+            limit_minutes=round(limit.total_seconds() / 60),
+            manager=await employee_name(uow, lead.manager_id),
+            manager_id=lead.manager_id,
+            choices=tuple(c for c in duty if c[0] != lead.manager_id)[:MAX_CHOICES],
+        )
+        queued = False
+        for person in people:
+            queued |= await outbox.enqueue(
+                uow, person, Kind.LEAD_LATE, payload, due, dedupe_key=dedupe_key(lead.id, person)
+            )
+        escalated += queued
+    await uow.commit()
+    return escalated

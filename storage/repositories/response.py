@@ -1,0 +1,167 @@
+"""First response, daily norms, distribution (issue 26): the reads behind them.
+
+- the leads still waiting for a first touch (the escalation scan), and the (manager,
+  came, first touch) rows a response report turns into working-time figures;
+- each employee's count of what a daily norm counts, over one local day;
+- the open load per manager (open leads + open deals: least-loaded distribution);
+- days off (`absences`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Table, delete, func, select
+
+from storage.enums import ActivityKind, LeadStatus, TaskKind
+from storage.models import Absence, Activity, Deal, Lead, Task
+from storage.repositories.base import Repo
+
+OPEN_LEAD = (LeadStatus.NEW, LeadStatus.QUALIFYING)
+NEXT_CONTACT_TASKS = (TaskKind.FOLLOW_UP, TaskKind.CALL_BACK, TaskKind.DEFERRED_CONTACT)
+
+
+class ResponseRepo(Repo):
+    # --- first response -------------------------------------------------------------------
+
+    async def unanswered(self, came_after: datetime, came_before: datetime) -> Sequence[Lead]:
+        """Open leads with no first touch that came in [came_after, came_before]."""
+        rows = await self.session.scalars(
+            select(Lead)
+            .where(
+                Lead.created_at >= came_after,
+                Lead.created_at <= came_before,
+                Lead.first_action_at.is_(None),
+                Lead.status.in_(OPEN_LEAD),
+            )
+            .order_by(Lead.created_at, Lead.id)
+        )
+        return rows.all()
+
+    async def response_rows(
+        self, start: datetime, end: datetime, manager_ids: Iterable[int] | None = None
+    ) -> list[tuple[int, datetime, datetime | None]]:
+        """(manager id, came, first touch or None) of the assigned leads that came in
+        [start, end), oldest first."""
+        stmt = select(Lead.manager_id, Lead.created_at, Lead.first_action_at).where(
+            Lead.created_at >= start, Lead.created_at < end, Lead.manager_id.is_not(None)
+        )
+        if manager_ids is not None:
+            stmt = stmt.where(Lead.manager_id.in_(list(manager_ids)))
+        rows = await self.session.execute(stmt.order_by(Lead.created_at, Lead.id))
+        return [(int(m), c, f) for m, c, f in rows.all()]
+
+    # --- daily norms ----------------------------------------------------------------------
+
+    async def norm_counts(
+        self, start: datetime, end: datetime, employee_ids: Sequence[int]
+    ) -> dict[tuple[int, str], int]:
+        """{(employee id, what): count} over [start, end) for every kind of norm."""
+        if not employee_ids:
+            return {}
+        ids = list(employee_ids)
+        counts: dict[tuple[int, str], int] = {}
+        logged = await self.session.execute(
+            select(Activity.author_id, Activity.kind, func.count())
+            .where(
+                Activity.at >= start,
+                Activity.at < end,
+                Activity.author_id.in_(ids),
+                Activity.kind.in_((ActivityKind.CALL, ActivityKind.NOTE)),
+            )
+            .group_by(Activity.author_id, Activity.kind)
+        )
+        for who, kind, n in logged.all():
+            counts[(int(who), "calls" if kind == ActivityKind.CALL else "notes")] = int(n)
+        contacts = await self.session.execute(
+            select(Task.created_by_id, func.count())
+            .where(
+                Task.created_at >= start,
+                Task.created_at < end,
+                Task.created_by_id.in_(ids),
+                Task.kind.in_(NEXT_CONTACT_TASKS),
+            )
+            .group_by(Task.created_by_id)
+        )
+        for who, n in contacts.all():
+            counts[(int(who), "next_contacts")] = int(n)
+        taken = await self.session.execute(
+            select(Lead.manager_id, func.count())
+            .where(
+                Lead.first_action_at >= start,
+                Lead.first_action_at < end,
+                Lead.manager_id.in_(ids),
+            )
+            .group_by(Lead.manager_id)
+        )
+        for who, n in taken.all():
+            counts[(int(who), "leads_taken")] = int(n)
+        booked = await self.session.execute(
+            select(Deal.manager_id, func.count())
+            .select_from(Task)
+            .join(Deal, Deal.id == Task.deal_id)
+            .where(
+                Task.created_at >= start,
+                Task.created_at < end,
+                Task.kind == TaskKind.MEASURE,
+                Deal.manager_id.in_(ids),
+            )
+            .group_by(Deal.manager_id)
+        )
+        for who, n in booked.all():
+            counts[(int(who), "measurements_booked")] = int(n)
+        return counts
+
+    # --- distribution ---------------------------------------------------------------------
+
+    async def open_load(self, manager_ids: Sequence[int]) -> dict[int, int]:
+        """Open leads + open deals per manager (zero for one with none)."""
+        load = dict.fromkeys(manager_ids, 0)
+        if not manager_ids:
+            return load
+        ids = list(manager_ids)
+        leads = await self.session.execute(
+            select(Lead.manager_id, func.count())
+            .where(Lead.manager_id.in_(ids), Lead.status.in_(OPEN_LEAD))
+            .group_by(Lead.manager_id)
+        )
+        deals = await self.session.execute(
+            select(Deal.manager_id, func.count())
+            .where(Deal.manager_id.in_(ids), Deal.closed_at.is_(None))
+            .group_by(Deal.manager_id)
+        )
+        for who, n in [*leads.all(), *deals.all()]:
+            load[int(who)] += int(n)
+        return load
+
+    # --- days off -------------------------------------------------------------------------
+
+    async def absent_on(self, day: date) -> set[int]:
+        rows = await self.session.scalars(select(Absence.employee_id).where(Absence.day == day))
+        return set(rows.all())
+
+    async def absences_from(self, day: date, limit: int = 50) -> Sequence[Absence]:
+        rows = await self.session.scalars(
+            select(Absence)
+            .where(Absence.day >= day)
+            .order_by(Absence.day, Absence.employee_id)
+            .limit(limit)
+        )
+        return rows.all()
+
+    async def add_absence(
+        self, employee_id: int, day: date, set_by_id: int | None, at: datetime
+    ) -> bool:
+        values = {"employee_id": employee_id, "day": day, "set_by_id": set_by_id, "set_at": at}
+        return await self.insert_or_ignore(cast(Table, Absence.__table__), values)
+
+    async def remove_absence(self, employee_id: int, day: date) -> bool:
+        result = cast(
+            CursorResult[Any],
+            await self.session.execute(
+                delete(Absence).where(Absence.employee_id == employee_id, Absence.day == day)
+            ),
+        )
+        return bool(result.rowcount)
