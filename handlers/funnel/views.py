@@ -32,6 +32,7 @@ from handlers.ui.callbacks import (
     FunnelReport,
 )
 from handlers.ui.deal_card import list_button
+from handlers.ui.discipline import team_lines
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
 from services.dto import StageInfo, label
@@ -541,6 +542,10 @@ def screen_text(screen: ReportScreen, lang: str, tz: tzinfo) -> str:
     if body.table:
         parts.append(f"<pre>{escape(body.table)}</pre>")
     parts += [line if line.startswith("<b>") else escape(line) for line in body.after]
+    if screen.team is not None:
+        team = screen.team
+        lines = team_lines(team.response, team.norms, team.limit_minutes, team.day, lang)
+        parts += [escape(line) for line in lines]
     return "\n".join(parts).strip() + fulfilment_text(screen.fulfilment, lang)
 
 
@@ -830,4 +835,6 @@ def digest_lines(p: Digest, lang: str, tz: tzinfo) -> list[str]:
         who = escape(task.assignee or "—")
         due = fmt.when_short(task.due_at, tz, lang)
         lines.append(f"  • {escape(task.title)[:60]} · {who} · {due}")
+    team = team_lines(p.response, p.norms, p.response_limit, p.norms_day, lang)
+    lines += [escape(line) for line in team]
     return lines

@@ -527,6 +527,23 @@ async def convert(query: CallbackQuery, callback_data: LeadCb, ctx: Ctx) -> None
             )
 
 
+async def reassign(query: CallbackQuery, callback_data: LeadCb, ctx: Ctx) -> None:
+    """A leader gives a late lead to a manager on duty (the escalation's buttons): the
+    service checks the right; a toast says who has it now, the buttons go."""
+    card, changed = await leads.reassign(
+        ctx.uow, ctx.actor, callback_data.lead_id, callback_data.arg
+    )
+    key = "lead.reassigned" if changed else "lead.reassigned.same"
+    await query.answer(ctx.t(key, name=card.manager_name or ""))
+    if isinstance(query.message, Message):
+        opener = kb.button(
+            ctx.t("lead.dup.open_lead", id=card.id), LeadCb(action=LeadAction.OPEN, lead_id=card.id)
+        )
+        await query.message.edit_reply_markup(
+            reply_markup=InlineKeyboardMarkup(inline_keyboard=[[opener]])
+        )
+
+
 def setup() -> Router:
     """A fresh router for one Dispatcher (its handlers in dispatch order)."""
     router = staff_router("leads")
@@ -583,5 +600,6 @@ def setup() -> Router:
         LeadCb.filter(F.action.in_({LeadAction.TOGGLE, LeadAction.REASON, LeadAction.DISQUALIFY})),
     )
     router.callback_query.register(convert, LeadCb.filter(F.action == LeadAction.CONVERT))
+    router.callback_query.register(reassign, LeadCb.filter(F.action == LeadAction.REASSIGN))
     router.message.register(loss_comment, LeadCardInput.loss_comment, F.text, _not_command)
     return router

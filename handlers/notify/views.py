@@ -27,12 +27,15 @@ from handlers.ui.callbacks import (
     DealCb,
     InstallmentAction,
     InstallmentCb,
+    LeadAction,
+    LeadCb,
     MenuAction,
     MenuCb,
     TaskAction,
     TaskCb,
 )
 from handlers.ui.deal_card import open_button
+from handlers.ui.discipline import norm_items
 from handlers.ui.i18n import t
 from handlers.ui.task_card import declined_line, detail_lines, task_keyboard
 from services.dto import label
@@ -47,6 +50,7 @@ from services.outbox.payloads import (
     InstallmentOverdue,
     InstallmentPaid,
     InstallmentUpcoming,
+    LeadLate,
     LeadNew,
     MeasureDone,
     Payload,
@@ -320,6 +324,8 @@ def summary_morning(
     lines = [t("tasks.summary.header", lang, date=fmt.day(p.date, lang))]
     if p.tasks_today:
         lines.append(t("tasks.summary.tasks", lang, count=p.tasks_today, overdue=p.overdue))
+    if p.norms:
+        lines.append(t("tasks.summary.norms", lang, items=norm_items(p.norms, lang)))
     rows: Buttons = []
     if p.stale:
         lines.append("")
@@ -387,6 +393,36 @@ def backup_failed(item: OutboxItem, p: BackupFailed, lang: str, tz: tzinfo, now:
     return [t("tasks.backup_failed", lang, dir=escape(p.directory), error=escape(p.error))], []
 
 
+def lead_late(item: OutboxItem, p: LeadLate, lang: str, tz: tzinfo, now: datetime) -> Drawn:
+    """A new lead got no first touch in time (services/work/response.py): to the head of
+    sales, with a button per manager on duty (services.sales.leads.reassign at the tap)."""
+    who = p.manager or t("tasks.late_lead.nobody", lang)
+    lines = [
+        t("tasks.late_lead.header", lang, limit=p.limit_minutes),
+        f"<b>{escape(p.name)}</b> · {t(f'source.{p.source}', lang)}",
+        t("tasks.late_lead.came", lang, when=fmt.when(p.came_at, tz, lang)),
+        t("tasks.late_lead.manager", lang, who=escape(who)),
+    ]
+    rows: Buttons = [
+        [
+            btn(
+                t("tasks.late_lead.give", lang, name=name),
+                LeadCb(action=LeadAction.REASSIGN, lead_id=p.lead_id, arg=emp_id),
+            )
+        ]
+        for emp_id, name in p.choices
+    ]
+    rows.append(
+        [
+            btn(
+                t("lead.dup.open_lead", lang, id=p.lead_id),
+                LeadCb(action=LeadAction.OPEN, lead_id=p.lead_id),
+            )
+        ]
+    )
+    return lines, rows
+
+
 def lead_new(item: OutboxItem, p: LeadNew, lang: str, tz: tzinfo, now: datetime) -> Drawn:
     """A lead from the site form: its language-neutral line, as it came."""
     return [escape(p.title)], []
@@ -433,6 +469,7 @@ VIEWS: dict[str, _View[Any]] = {  # Kind -> its view (a Kind is its str value)
     Kind.DEAL_ROTTING: _View(DealRotting, deal_rotting),
     Kind.DATE_SLIPPED: _View(DateSlipped, date_slipped),
     Kind.LEAD_NEW: _View(LeadNew, lead_new),
+    Kind.LEAD_LATE: _View(LeadLate, lead_late),
 }
 
 

@@ -81,6 +81,7 @@ class LeadAction(StrEnum):
     CONVERT = "c"
     EDIT = "e"  # show the fields that can be corrected (handlers/edit/router.py)
     EDIT_FIELD = "ef"  # arg: index into services.sales.edit.LEAD_FIELDS: ask the new value
+    REASSIGN = "ra"  # arg: the manager's employee id (a late lead's escalation, issue 26)
 
 
 class LeadCb(Canonical, prefix="l"):

@@ -44,6 +44,7 @@ from typing import Any
 from aiohttp import web
 
 from handlers.ui import fmt
+from handlers.ui.discipline import team_lines
 from handlers.ui.error_text import error_text
 from handlers.ui.i18n import catalog, lang_of, t
 from handlers.webapp.auth import Unauthorized, authenticate
@@ -72,6 +73,7 @@ from services.reports.analytics import (
 from services.sales import board, deals, edit
 from services.sales.pipeline_config import DATE_FIELDS
 from services.team import employees
+from services.team.norms import TeamFigures
 from services.work import installation
 from storage.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -645,6 +647,38 @@ async def get_funnel(request: web.Request, uow: UnitOfWork, caller: Caller) -> A
         if isinstance(screen.report, SnapshotFunnel)
         else fmt.span(screen.report.range.first_day, screen.report.range.last_day, lang),
         "data": _report(screen.report, lang),
+        "team": None if screen.team is None else _team(screen.team, lang),
+    }
+
+
+def _team(team: TeamFigures, lang: str) -> dict[str, Any]:
+    """First response and norms (the managers report): the numbers, and the same lines as
+    /funnel and the digests (handlers/ui/discipline.py)."""
+    return {
+        "limit_minutes": team.limit_minutes,
+        "day": team.day.isoformat(),
+        "response": [
+            {
+                "manager_id": r.manager_id,
+                "name": r.name,
+                "leads": r.leads,
+                "median_minutes": r.median_minutes,
+                "within": r.within,
+                "counted": r.counted,
+                "share": r.share,
+            }
+            for r in team.response
+        ],
+        "norms": [
+            {"employee_id": n.employee_id, "name": n.name, "what": n.what}
+            | {"done": n.done, "target": n.target, "met": n.met}
+            for n in team.norms
+        ],
+        "lines": [
+            line
+            for line in team_lines(team.response, team.norms, team.limit_minutes, team.day, lang)
+            if line
+        ],
     }
 
 

@@ -328,6 +328,7 @@ class Digest(Payload):
     # First response per manager over the window's leads, and the daily norms of the
     # window's last local day (issue 26; services/team/norms.py).
     response: list[ResponseLine] = []
+    response_limit: int = 0  # minutes of working time
     norms_day: date | None = None
     norms: list[NormLine] = []
 

@@ -31,10 +31,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.errors import ValidationError
 from services.outbox import queue as outbox
-from services.outbox.payloads import Digest, DigestDeal, DigestReason, DigestTask
+from services.outbox.payloads import (
+    Digest,
+    DigestDeal,
+    DigestReason,
+    DigestTask,
+    NormLine,
+    ResponseLine,
+)
 from services.permissions import Actor
 from services.reports import analytics
 from services.reports.analytics import ReportFilter
+from services.team.norms import team_figures
 from services.work import rotting
 from storage.enums import Role, StageKind
 from storage.models import Employee, JobRun
@@ -171,7 +179,15 @@ async def compose_digest(
         ),
     )
     stale = await rotting.stale_per_manager(uow, scope)
+    team = await team_figures(uow, leader, since, until, today - timedelta(days=1))
     return Digest(
+        response=[
+            ResponseLine(r.name, r.leads, r.median_minutes, r.within, r.counted)
+            for r in team.response
+        ],
+        response_limit=team.limit_minutes,
+        norms_day=team.day,
+        norms=[NormLine(n.name, n.what, n.done, n.target) for n in team.norms],
         kind=kind,
         since=since,
         until=until,

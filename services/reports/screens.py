@@ -24,6 +24,7 @@ from services.reports.analytics import (
 )
 from services.reports.fulfilment import FulfilmentReport, fulfilment
 from services.sales.pipelines import list_pipelines
+from services.team.norms import TeamFigures, last_full_day, team_figures
 from storage.enums import Role
 from storage.models import Employee
 from storage.uow import UnitOfWork
@@ -56,6 +57,8 @@ class ReportScreen:
     sees_all: bool
     # The Order fulfilment pipeline's own figures (issue 24), for leaders and admins.
     fulfilment: FulfilmentReport | None = None
+    # The managers view: first response over its period and yesterday's norms (issue 26).
+    team: TeamFigures | None = None
 
 
 async def report_screen(
@@ -80,6 +83,12 @@ async def report_screen(
         report = await analytics.velocity(uow, actor, filters)
     else:
         report = await analytics.managers(uow, actor, filters)
+    team = None
+    if isinstance(report, ManagerReport):
+        span = report.range
+        end = min(span.end, uow.clock.now())
+        day = last_full_day(uow, span.last_day)
+        team = await team_figures(uow, actor, span.start, end, day)
     managers: tuple[tuple[int, str], ...] = ()
     if sees_all:
         managers = tuple((e.id, e.name) for e in await uow.repo.employees.with_role(Role.MANAGER))
@@ -91,6 +100,7 @@ async def report_screen(
     if report.pipeline.role == "fulfilment" and sees_all:
         extra = await fulfilment(uow, actor, filters)
     return ReportScreen(
+        team=team,
         fulfilment=extra,
         kind=kind,
         filters=filters,

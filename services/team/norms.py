@@ -22,6 +22,7 @@ from datetime import date, datetime, timedelta
 from statistics import median
 
 from services import dates, policy
+from services.permissions import Action, Actor, can, require
 from storage.uow import UnitOfWork
 
 
@@ -122,3 +123,40 @@ async def response_times(
         )
     figures.sort(key=lambda f: (f.name, f.manager_id))
     return figures
+
+
+@dataclass(frozen=True)
+class TeamFigures:
+    """What /funnel's managers view, the digests and the Mini App dashboard show of the
+    team's discipline: first response over [start, end) and the norms of local `day`."""
+
+    start: datetime
+    end: datetime
+    day: date
+    limit_minutes: int
+    response: tuple[ResponseFigures, ...]
+    norms: tuple[NormResult, ...]
+
+
+async def team_figures(
+    uow: UnitOfWork, actor: Actor, start: datetime, end: datetime, day: date
+) -> TeamFigures:
+    """The one computation behind every screen: a leader or an admin sees everyone, a
+    manager their own rows (REPORTS_OWN; measurers are refused)."""
+    require(actor, Action.REPORTS_OWN)
+    only = None if can(actor, Action.REPORTS_ALL) else {actor.id}
+    pol = policy.of(uow)
+    return TeamFigures(
+        start=start,
+        end=end,
+        day=day,
+        limit_minutes=round(pol.first_response.total_seconds() / 60),
+        response=tuple(await response_times(uow, start, end, only)),
+        norms=tuple(await norm_results(uow, day, only)),
+    )
+
+
+def last_full_day(uow: UnitOfWork, upto: date | None = None) -> date:
+    """The local day whose norms are shown: yesterday (or `upto` when it is earlier)."""
+    yesterday = dates.local_today(uow.clock, policy.of(uow).timezone) - timedelta(days=1)
+    return yesterday if upto is None else min(upto, yesterday)

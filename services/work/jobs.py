@@ -17,12 +17,13 @@ from services import dates, policy
 from services.common import employee_name
 from services.errors import RuleViolation
 from services.outbox import queue as outbox
-from services.outbox.payloads import StaleDeal, SummaryMorning, TaskEscalated
+from services.outbox.payloads import NormLine, StaleDeal, SummaryMorning, TaskEscalated
 from services.outbox.queue import Kind
 from services.permissions import SYSTEM, Action, require
 from services.sales import stage as stage_core
 from services.sales.pipelines import rules_by_role
 from services.tasks import iso
+from services.team.norms import norm_results
 from storage.enums import PipelineRole, Role, StageKind
 from storage.models import JobRun
 from storage.uow import UnitOfWork
@@ -138,10 +139,16 @@ async def morning_summary(
     per_manager: dict[int, list[tuple[int, str, datetime]]] = defaultdict(list)
     for manager_id, deal_id, title, at in stale:
         per_manager[manager_id].append((deal_id, title, at))
+    norms: dict[int, list[NormLine]] = defaultdict(list)
+    for result in await norm_results(uow, today - timedelta(days=1), set(ids)):
+        norms[result.employee_id].append(
+            NormLine(result.name, result.what, result.done, result.target)
+        )
     for manager in managers:
         tasks_today, overdue = counts.get(manager.id, (0, 0))
         stale_list = per_manager.get(manager.id, [])
-        if not tasks_today and not stale_list:
+        mine = norms.get(manager.id, [])
+        if not tasks_today and not stale_list and not mine:
             continue
         payload = SummaryMorning(
             date=today,
@@ -150,6 +157,7 @@ async def morning_summary(
             stale_days=stale_days,
             stale_total=len(stale_list),
             stale=tuple(StaleDeal(d, t, (now - at).days) for d, t, at in stale_list[:SUMMARY_LIST]),
+            norms=tuple(mine),
         )
         if await outbox.enqueue(
             uow,

@@ -416,7 +416,11 @@
     $("main").replaceChildren(h("div", { class: "dashboard", id: "dashboard" },
       h("h2", {}, data.title, data.manager_name ? " · " + data.manager_name : ""),
       summary.length ? h("p", { class: "summary" }, summary.join(" · ")) : null,
-      r.bars.length ? chart(r.bars, data.report) : h("p", { class: "note" }, T("app.empty"))));
+      r.bars.length ? chart(r.bars, data.report) : h("p", { class: "note" }, T("app.empty")),
+      // first response and norms (issue 26): the lines /funnel and the digests show
+      data.team && data.team.lines.length
+        ? h("div", { class: "team", id: "team" }, data.team.lines.map((line) => h("p", { class: "summary" }, line)))
+        : null));
   }
 
   // A horizontal bar chart in SVG: funnels centred (a funnel's shape), rankings from the left.

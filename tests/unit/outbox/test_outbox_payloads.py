@@ -190,6 +190,17 @@ OLD: dict[str, dict[str, object]] = {
         "repeat": False,
     },
     Kind.BACKUP_FAILED: {"error": "[Errno 28] No space left on device", "directory": "/srv/b"},
+    Kind.LEAD_LATE: {
+        "lead_id": 9,
+        "name": "Петр",
+        "source": "site",
+        "came_at": "2026-01-12T15:55:00+00:00",
+        "due_at": "2026-01-13T06:10:00+00:00",
+        "limit_minutes": 15,
+        "manager": "Анна",
+        "manager_id": 3,
+        "choices": [[4, "Борис"]],
+    },
 }
 OLD[Kind.DIGEST_WEEKLY] = {**OLD[Kind.DIGEST_DAILY], "kind": "weekly"}
 

@@ -1,0 +1,152 @@
+"""Must show 2 of issue 26: first response and daily norms are one computation
+(services/team/norms.py) and /funnel's managers view, the daily digest, the Mini App
+dashboard and the morning summary show the same numbers — hand-computed here, on SQLite
+and PostgreSQL, with a fake clock."""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiohttp import ClientSession
+from sqlalchemy import select
+
+from handlers.funnel.views import digest_lines, screen_text
+from services.outbox.payloads import NormLine, SummaryMorning
+from services.outbox.queue import Kind
+from services.policy import CompanyPolicy, parse_norms
+from services.reports import digests, screens
+from services.reports.analytics import Period, ReportFilter
+from services.sales import leads
+from services.sales.leads import LeadInput
+from services.work import jobs
+from storage.enums import ActivityKind
+from storage.models import Reminder
+from tests.tg import harness, tg_user  # noqa: F401
+from tests.webapp_kit import auth, serve, sign_init_data
+
+TZ = "Europe/Moscow"
+
+
+def msk(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 1, day, hour - 3, minute, tzinfo=UTC)
+
+
+@pytest.fixture
+async def app(harness, db_url, uow_factory):  # noqa: F811
+    server = await serve(harness, db_url, uow_factory)
+    async with ClientSession(base_url=str(server.make_url(""))) as client:
+        yield client
+    await server.close()
+
+
+@pytest.fixture
+async def day(uow_factory, clock, make_actor):
+    """Monday 12 January (Moscow): Ann's two leads answered in 5 and 30 working minutes
+    (a call, a note), Bob's lead never touched. Norms: 2 calls and 1 lead taken a day."""
+    uow_factory.policy = CompanyPolicy(
+        timezone=TZ,
+        first_response=timedelta(minutes=15),
+        norms=parse_norms("manager:calls=2,leads_taken=1"),
+    )
+    ann = await make_actor(roles=("manager",), name="Анна")
+    bob = await make_actor(roles=("manager",), name="Борис")
+    lea = await make_actor(roles=("leader",), name="Лена")
+
+    async def lead(actor, at, phone):
+        clock.set(at)
+        async with uow_factory() as uow:
+            return (await leads.create_lead(uow, actor, LeadInput(name="К", phone=phone))).id
+
+    async def note(actor, lead_id, at, kind):
+        clock.set(at)
+        async with uow_factory() as uow:
+            await leads.add_note(uow, actor, lead_id, "говорили", kind)
+
+    first = await lead(ann, msk(12, 10), "+79160000011")
+    await note(ann, first, msk(12, 10, 5), ActivityKind.CALL)
+    second = await lead(ann, msk(12, 11), "+79160000012")
+    await note(ann, second, msk(12, 11, 30), ActivityKind.NOTE)
+    await lead(bob, msk(12, 10), "+79160000013")
+    clock.set(msk(13, 12))  # Tuesday noon: the figures are read
+    return {"ann": ann, "bob": bob, "lea": lea}
+
+
+# By hand: Ann median (5 + 30) / 2 = 17.5 -> 18 minutes, 1 of 2 in time (50%); Bob nothing
+# answered, his lead's time is up: 0 of 1. Monday's norms: Ann calls 1/2 (missed), leads
+# taken 2/1 (met); Bob 0/2 and 0/1.
+RESPONSE = {"Анна": (2, 18, 1, 2), "Борис": (1, None, 0, 1)}
+NORMS = [
+    ("Анна", "calls", 1, 2),
+    ("Анна", "leads_taken", 2, 1),
+    ("Борис", "calls", 0, 2),
+    ("Борис", "leads_taken", 0, 1),
+]
+LINES = [
+    "Анна: медиана 18 мин, в срок 1 из 2 (50%)",
+    "Борис: медиана ответов ещё нет, в срок 0 из 1 (0%)",
+    "⚠️ Анна: ❌ звонки 1/2 · ✅ лиды в работу 2/1",
+    "⚠️ Борис: ❌ звонки 0/2 · ❌ лиды в работу 0/1",
+]
+
+
+async def test_funnel_digest_and_mini_app_show_the_same_numbers(app, day, uow_factory, clock):
+    lea = day["lea"]
+    # /funnel, managers view
+    async with uow_factory() as uow:
+        screen = await screens.report_screen(
+            uow, lea, screens.ReportKind.MANAGERS, ReportFilter(period=Period.THIS_MONTH, tz=TZ)
+        )
+    assert screen.team is not None
+    funnel = {
+        r.name: (r.leads, r.median_minutes, r.within, r.counted) for r in screen.team.response
+    }
+    assert funnel == RESPONSE
+    assert [(n.name, n.what, n.done, n.target) for n in screen.team.norms] == NORMS
+    chat = html.unescape(screen_text(screen, "ru", ZoneInfo(TZ)))
+
+    # the daily digest (08:30 Monday -> 08:30 Tuesday)
+    async with uow_factory() as uow:
+        digest = await digests.compose_digest(
+            uow, lea, "daily", msk(12, 8, 30), msk(13, 8, 30), tz=TZ
+        )
+    assert {r.name: (r.leads, r.median_minutes, r.within, r.counted) for r in digest.response} == (
+        RESPONSE
+    )
+    assert [tuple(n) for n in digest.norms] == NORMS
+    digest_text = html.unescape("\n".join(digest_lines(digest, "ru", ZoneInfo(TZ))))
+
+    # the Mini App dashboard
+    head = auth(sign_init_data(lea.telegram_id, clock.now()))
+    body = await (await app.get("/app/api/funnel?report=managers", headers=head)).json()
+    team = body["team"]
+    assert {
+        r["name"]: (r["leads"], r["median_minutes"], r["within"], r["counted"])
+        for r in team["response"]
+    } == RESPONSE
+    assert [(n["name"], n["what"], n["done"], n["target"]) for n in team["norms"]] == NORMS
+    assert [r["share"] for r in team["response"]] == [50, 0]
+
+    for line in LINES:  # the same words everywhere
+        assert line in chat and line in digest_text and line in team["lines"], line
+
+
+async def test_morning_summary_shows_a_manager_their_norms(day, uow_factory):
+    async with uow_factory() as uow:
+        await jobs.morning_summary(uow, TZ, force=True)
+    async with uow_factory() as uow:
+        rows = (
+            await uow.session.scalars(select(Reminder).where(Reminder.kind == Kind.SUMMARY_MORNING))
+        ).all()
+    by_person = {r.recipient_id: SummaryMorning.model_validate(r.payload) for r in rows}
+    assert by_person[day["ann"].id].norms == (
+        NormLine("Анна", "calls", 1, 2),
+        NormLine("Анна", "leads_taken", 2, 1),
+    )
+    assert by_person[day["bob"].id].norms == (
+        NormLine("Борис", "calls", 0, 2),
+        NormLine("Борис", "leads_taken", 0, 1),
+    )
+    assert day["lea"].id not in by_person  # norms are the managers' (the config says so)
