@@ -24,6 +24,7 @@ from aiogram.filters import Command, StateFilter
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyKeyboardRemove
 from aiogram.types import Contact as TgContact
+from aiogram.utils.callback_answer import CallbackAnswer
 
 from handlers.leads import views as view
 from handlers.ui import cards, deal_card, lead_card, screen
@@ -39,6 +40,7 @@ from services.errors import CommentRequired, DuplicateLead, ValidationError
 from services.permissions import Action, Actor, require
 from services.sales import deals, leads
 from services.sales.leads import LeadInput
+from storage.enums import ActivityKind
 from storage.uow import UnitOfWork
 
 
@@ -56,6 +58,16 @@ class LeadWizard(StatesGroup):
 
 class LeadCardInput(StatesGroup):
     loss_comment = State()  # a loss reason that needs a comment ("Other")
+    note = State()  # a note typed for the lead
+    call = State()  # what was said on a call
+
+
+# The typed timeline entries of the lead card: the step, its question, the kind logged.
+NOTES: dict[LeadAction, tuple[State, str, ActivityKind]] = {
+    LeadAction.NOTE: (LeadCardInput.note, "deal.ask.note", ActivityKind.NOTE),
+    LeadAction.CALL: (LeadCardInput.call, "deal.ask.call", ActivityKind.CALL),
+}
+NOTE_AT = {step.state: (prompt, kind) for step, prompt, kind in NOTES.values()}
 
 
 STEPS = ("source", "legal", "company", "name", "phone", "need", "amount", "confirm")
@@ -508,6 +520,31 @@ async def loss_comment(message: Message, ctx: Ctx) -> None:
     )
 
 
+async def note_ask(query: CallbackQuery, callback_data: LeadCb, ctx: Ctx) -> None:
+    """📞 / 📝 on the card: ask for the text (someone else's lead is refused at the tap)."""
+    await leads.get_lead(ctx.uow, ctx.actor, callback_data.lead_id)
+    step, prompt, _ = NOTES[callback_data.action]
+    await screen.ask(query, ctx, step, ctx.t(prompt), data={"cb": callback_data.pack()})
+
+
+async def note_typed(message: Message, ctx: Ctx, raw_state: str | None = None) -> None:
+    """The note or the call's text: on the lead's timeline (a first touch); an empty or
+    too long one is asked again, nothing saved."""
+    prompt, kind = NOTE_AT[raw_state]
+    data = await ctx.state.get_data()
+    cb = LeadCb.unpack(data["cb"])
+    try:
+        card = await leads.add_note(ctx.uow, ctx.actor, cb.lead_id, message.text or "", kind)
+    except ValidationError as exc:
+        await screen.refused(message, ctx, exc, prompt)
+        return
+    await ctx.state.clear()
+    text = lead_card.card_text(card, ctx.lang, ctx.tz, ctx.t("deal.saved"))
+    await screen.edit_or_send(
+        message, data.get("card_msg"), text, lead_card.card_keyboard(card, ctx.lang)
+    )
+
+
 async def convert(query: CallbackQuery, callback_data: LeadCb, ctx: Ctx) -> None:
     """Contact + deal in Sales; the card becomes the new deal's card (remembered as the
     deal's card in this chat: the Mini App redraws it). Unanswered required questions: the
@@ -527,14 +564,16 @@ async def convert(query: CallbackQuery, callback_data: LeadCb, ctx: Ctx) -> None
             )
 
 
-async def reassign(query: CallbackQuery, callback_data: LeadCb, ctx: Ctx) -> None:
+async def reassign(
+    query: CallbackQuery, callback_data: LeadCb, ctx: Ctx, callback_answer: CallbackAnswer
+) -> None:
     """A leader gives a late lead to a manager on duty (the escalation's buttons): the
     service checks the right; a toast says who has it now, the buttons go."""
     card, changed = await leads.reassign(
         ctx.uow, ctx.actor, callback_data.lead_id, callback_data.arg
     )
     key = "lead.reassigned" if changed else "lead.reassigned.same"
-    await query.answer(ctx.t(key, name=card.manager_name or ""))
+    callback_answer.text = ctx.t(key, name=card.manager_name or "")
     if isinstance(query.message, Message):
         opener = kb.button(
             ctx.t("lead.dup.open_lead", id=card.id), LeadCb(action=LeadAction.OPEN, lead_id=card.id)
@@ -602,4 +641,8 @@ def setup() -> Router:
     router.callback_query.register(convert, LeadCb.filter(F.action == LeadAction.CONVERT))
     router.callback_query.register(reassign, LeadCb.filter(F.action == LeadAction.REASSIGN))
     router.message.register(loss_comment, LeadCardInput.loss_comment, F.text, _not_command)
+    router.callback_query.register(note_ask, LeadCb.filter(F.action.in_(set(NOTES))))
+    router.message.register(
+        note_typed, StateFilter(LeadCardInput.note, LeadCardInput.call), F.text, _not_command
+    )
     return router

@@ -1,17 +1,19 @@
 """Team: /invite (one-time deep links by role), /team (staff, roles, deactivation) and the
-access attempts of people nobody invited. Admins only: every service call checks it."""
+access attempts of people nobody invited (admins only), /dayoff (managers' days off:
+leaders and admins). Every service call checks the right."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Protocol
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 
 from handlers.team import views as view
 from handlers.ui import screen
@@ -21,6 +23,7 @@ from handlers.ui.context import Ctx
 from handlers.ui.filters import staff_router
 from services.errors import ValidationError
 from services.permissions import Actor
+from services.team import distribution
 from services.team import staff as team
 from services.team.staff import EmployeeInfo
 from storage.enums import Role
@@ -162,6 +165,30 @@ async def access_attempts(query: CallbackQuery, ctx: Ctx) -> None:
     await screen.edit(query, view.attempts(items, ctx.lang, ctx.tz), view.back_to_team(ctx.lang))
 
 
+async def _day_off(ctx: Ctx) -> tuple[str, InlineKeyboardMarkup]:
+    board = await distribution.day_off_board(ctx.uow, ctx.actor)
+    return view.day_off_text(board, ctx.lang), view.day_off_keyboard(board, ctx.lang)
+
+
+async def day_off_command(message: Message, ctx: Ctx) -> None:
+    """/dayoff (leaders, admins): a manager's day off today or tomorrow — new leads pass
+    them over that day (services/team/distribution.py)."""
+    text, markup = await _day_off(ctx)
+    await message.answer(text, reply_markup=markup)
+
+
+async def toggle_day_off(
+    query: CallbackQuery, callback_data: TeamCb, ctx: Ctx, callback_answer: CallbackAnswer
+) -> None:
+    try:
+        day = date.fromordinal(callback_data.value)
+    except (ValueError, OverflowError) as exc:
+        raise ValidationError("day", "invalid") from exc
+    off = await distribution.toggle_day_off(ctx.uow, ctx.actor, callback_data.employee_id, day)
+    callback_answer.text = ctx.t("team.dayoff.set" if off else "team.dayoff.cleared")
+    await screen.edit(query, *await _day_off(ctx))
+
+
 def setup() -> Router:
     """A fresh router for one Dispatcher (its handlers in dispatch order)."""
     router = staff_router("team")
@@ -174,4 +201,6 @@ def setup() -> Router:
     router.callback_query.register(open_employee, TeamCb.filter(F.action == TeamAction.OPEN))
     router.callback_query.register(change, TeamCb.filter(F.action.in_(set(CHANGES))))
     router.callback_query.register(access_attempts, TeamCb.filter(F.action == TeamAction.ATTEMPTS))
+    router.message.register(day_off_command, Command("dayoff"))
+    router.callback_query.register(toggle_day_off, TeamCb.filter(F.action == TeamAction.DAY_OFF))
     return router

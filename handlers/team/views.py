@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import tzinfo
+from datetime import timedelta, tzinfo
 from html import escape
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from handlers.ui import fmt
 from handlers.ui.callbacks import InviteCb, MenuAction, MenuCb, TeamAction, TeamCb
 from handlers.ui.fmt import when
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
+from services.team.distribution import DayOffBoard
 from services.team.staff import AttemptInfo, EmployeeInfo, InviteInfo
 from storage.enums import Role
 
@@ -158,3 +160,35 @@ def invite_text(invite: InviteInfo, link: str, lang: str, tz: tzinfo) -> str:
         link=escape(link),
         expires=when(invite.expires_at, tz, lang),
     )
+
+
+# --- days off (issue 26) --------------------------------------------------------------------
+
+
+def day_off_text(board: DayOffBoard, lang: str) -> str:
+    lines = [t("team.dayoff.head", lang)]
+    if board.days_off:
+        lines += [f"• {fmt.day(d, lang)}: {escape(name)}" for d, _, name in board.days_off]
+    else:
+        lines.append(t("team.dayoff.none", lang))
+    return "\n".join(lines)
+
+
+def day_off_keyboard(board: DayOffBoard, lang: str) -> InlineKeyboardMarkup:
+    """Per manager: today and tomorrow, each a toggle (🏖 when off)."""
+    days = (board.today, board.today + timedelta(days=1))
+    rows: list[list[InlineKeyboardButton]] = []
+    for employee_id, name in board.managers:
+        rows.append(
+            [
+                button(
+                    ("🏖 " if board.is_off(employee_id, day) else "")
+                    + t(f"team.dayoff.{which}", lang, name=name),
+                    TeamCb(
+                        action=TeamAction.DAY_OFF, employee_id=employee_id, value=day.toordinal()
+                    ),
+                )
+                for which, day in zip(("today", "tomorrow"), days, strict=True)
+            ]
+        )
+    return InlineKeyboardMarkup(inline_keyboard=rows)

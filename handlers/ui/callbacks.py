@@ -82,6 +82,8 @@ class LeadAction(StrEnum):
     EDIT = "e"  # show the fields that can be corrected (handlers/edit/router.py)
     EDIT_FIELD = "ef"  # arg: index into services.sales.edit.LEAD_FIELDS: ask the new value
     REASSIGN = "ra"  # arg: the manager's employee id (a late lead's escalation, issue 26)
+    NOTE = "n"  # ask for a note (a first touch)
+    CALL = "cl"  # ask what was said on a call (a first touch)
 
 
 class LeadCb(Canonical, prefix="l"):
@@ -152,6 +154,7 @@ class TeamAction(StrEnum):
     ACTIVE = "a"  # value: 1 activate, 0 deactivate
     LIST = "l"
     ATTEMPTS = "at"
+    DAY_OFF = "d"  # value: the day (date.toordinal()): set or clear the manager's day off
 
 
 class TeamCb(Canonical, prefix="e"):

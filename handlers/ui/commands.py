@@ -51,6 +51,7 @@ COMMANDS: tuple[tuple[str, tuple[Role, ...] | None], ...] = (
     ("receivables", (Role.LEADER, Role.ADMIN, Role.MANAGER)),
     ("invite", (Role.ADMIN,)),
     ("team", (Role.ADMIN,)),
+    ("dayoff", (Role.LEADER, Role.ADMIN)),
     ("lang", None),
     ("help", None),
     ("cancel", None),

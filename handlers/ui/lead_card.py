@@ -95,6 +95,12 @@ def card_keyboard(card: LeadCard, lang: str) -> InlineKeyboardMarkup | None:
         mark = "✅" if yes else "⬜"
         name = label(lang, text, text_en)  # whole: a question is not cut
         rows.append([button(f"{mark} {name}{star}", lead_cb(card, LeadAction.TOGGLE, i))])
+    rows.append(  # a call or a note logged: the lead's first touch (issue 26)
+        [
+            button(t("deal.btn.call", lang), lead_cb(card, LeadAction.CALL)),
+            button(t("deal.btn.note", lang), lead_cb(card, LeadAction.NOTE)),
+        ]
+    )
     rows.append(
         [
             button(t("lead.btn.convert", lang), lead_cb(card, LeadAction.CONVERT)),

@@ -22,6 +22,7 @@ Days off are set by leaders and admins (`set_absence`): the /team screen and /da
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 
 from services import dates, policy
@@ -139,6 +140,37 @@ async def set_absence(
         changed = await uow.repo.response.remove_absence(emp.id, day)
     await uow.commit()
     return changed
+
+
+@dataclass(frozen=True)
+class DayOffBoard:
+    """/dayoff: the managers, today, and the days off from today on."""
+
+    today: date
+    managers: tuple[tuple[int, str], ...]  # (employee id, name), by name
+    days_off: tuple[tuple[date, int, str], ...]  # (day, employee id, name)
+
+    def is_off(self, employee_id: int, day: date) -> bool:
+        return any(d == day and e == employee_id for d, e, _ in self.days_off)
+
+
+async def day_off_board(uow: UnitOfWork, actor: Actor) -> DayOffBoard:
+    require(actor, Action.ABSENCE_SET)
+    managers = await uow.repo.employees.with_role(Role.MANAGER)  # active, by name
+    return DayOffBoard(
+        today(uow),
+        tuple((e.id, e.name) for e in managers),
+        tuple(await absences(uow, actor)),
+    )
+
+
+async def toggle_day_off(uow: UnitOfWork, actor: Actor, employee_id: int, day: date) -> bool:
+    """Set the day off, or clear it when it is set; True: the person is now off that day.
+    Commits."""
+    require(actor, Action.ABSENCE_SET)
+    off = employee_id in await uow.repo.response.absent_on(day)
+    await set_absence(uow, actor, employee_id, day, absent=not off)
+    return not off
 
 
 async def absences(uow: UnitOfWork, actor: Actor) -> list[tuple[date, int, str]]:

@@ -98,17 +98,17 @@ async def response_times(
     names = {e.id: e.name for e in await uow.repo.employees.all()}
     figures: list[ResponseFigures] = []
     for manager_id, leads in by_manager.items():
-        waits: list[timedelta] = []
+        waits: list[float] = []  # seconds
         counted = within = 0
         for came, touched in leads:
             due = hours.add(came, limit)
             if touched is not None:
-                waits.append(hours.elapsed(came, touched))
+                waits.append(hours.elapsed(came, touched).total_seconds())
                 counted += 1
                 within += touched <= due
             elif due <= now:
                 counted += 1
-        mid = round(median(waits).total_seconds() / 60) if waits else None
+        mid = round(median(waits) / 60) if waits else None
         figures.append(
             ResponseFigures(
                 manager_id,

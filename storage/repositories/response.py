@@ -51,7 +51,7 @@ class ResponseRepo(Repo):
         if manager_ids is not None:
             stmt = stmt.where(Lead.manager_id.in_(list(manager_ids)))
         rows = await self.session.execute(stmt.order_by(Lead.created_at, Lead.id))
-        return [(int(m), c, f) for m, c, f in rows.all()]
+        return [(m, c, f) for m, c, f in rows.all() if m is not None]
 
     # --- daily norms ----------------------------------------------------------------------
 
@@ -74,7 +74,9 @@ class ResponseRepo(Repo):
             .group_by(Activity.author_id, Activity.kind)
         )
         for who, kind, n in logged.all():
-            counts[(int(who), "calls" if kind == ActivityKind.CALL else "notes")] = int(n)
+            if who is None:
+                continue
+            counts[(who, "calls" if kind == ActivityKind.CALL else "notes")] = int(n)
         contacts = await self.session.execute(
             select(Task.created_by_id, func.count())
             .where(
@@ -86,7 +88,9 @@ class ResponseRepo(Repo):
             .group_by(Task.created_by_id)
         )
         for who, n in contacts.all():
-            counts[(int(who), "next_contacts")] = int(n)
+            if who is None:
+                continue
+            counts[(who, "next_contacts")] = int(n)
         taken = await self.session.execute(
             select(Lead.manager_id, func.count())
             .where(
@@ -97,7 +101,9 @@ class ResponseRepo(Repo):
             .group_by(Lead.manager_id)
         )
         for who, n in taken.all():
-            counts[(int(who), "leads_taken")] = int(n)
+            if who is None:
+                continue
+            counts[(who, "leads_taken")] = int(n)
         booked = await self.session.execute(
             select(Deal.manager_id, func.count())
             .select_from(Task)
@@ -111,7 +117,9 @@ class ResponseRepo(Repo):
             .group_by(Deal.manager_id)
         )
         for who, n in booked.all():
-            counts[(int(who), "measurements_booked")] = int(n)
+            if who is None:
+                continue
+            counts[(who, "measurements_booked")] = int(n)
         return counts
 
     # --- distribution ---------------------------------------------------------------------
@@ -133,7 +141,8 @@ class ResponseRepo(Repo):
             .group_by(Deal.manager_id)
         )
         for who, n in [*leads.all(), *deals.all()]:
-            load[int(who)] += int(n)
+            if who is not None:
+                load[who] += int(n)
         return load
 
     # --- days off -------------------------------------------------------------------------

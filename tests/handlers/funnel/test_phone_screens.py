@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -33,6 +34,7 @@ from services.reports.analytics import (
     VelocityReport,
 )
 from services.reports.screens import ReportKind, ReportScreen
+from services.team.norms import NormResult, ResponseFigures, TeamFigures
 
 TZ = ZoneInfo("Europe/Moscow")
 BIG = 9_876_543_210_00  # 9.9 billion roubles, in kopecks
@@ -280,3 +282,33 @@ def test_the_digest_says_refusals_without_money_in_words(lang: str) -> None:
     assert re.search(r"\b0\s?(₽|RUB)", text) is None, text  # no "2, 0 RUB"
     assert ("Выигранных сделок нет" if lang == "ru" else "No deals won") in text
     assert ("0,7" if lang == "ru" else "0.7") in text and "−54" in text  # the locale's numbers
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+def test_the_managers_view_with_response_and_norms_reads_on_a_phone(lang: str) -> None:
+    """Issue 26: first response and yesterday's norms under the managers' table: prose
+    lines (no <pre> line over 32 still), every name whole, nothing in the other language."""
+    response = tuple(
+        ResponseFigures(i + 1, name, 12, 10 - i, 95 + i * 700 if i else None, 12, 9 - i, 15)
+        for i, name in enumerate(PEOPLE)
+    )
+    norms = tuple(
+        NormResult(i + 1, name, what, done, 20)
+        for i, name in enumerate(PEOPLE)
+        for what, done in (("calls", 20 - i), ("next_contacts", 7), ("measurements_booked", 0))
+    )
+    team = TeamFigures(SPAN.start, SPAN.end, date(2026, 12, 6), 15, response, norms)
+    shown = replace(screen(ReportKind.MANAGERS, managers(37, True)), team=team)
+    text = views.screen_text(shown, lang, TZ)
+    for line in pre_lines(text):
+        assert len(line) <= views.WIDTH, f"{line!r} is {len(line)} wide\n{text}"
+    assert "…" not in text and not NUMBER_CUT.search(text), text
+    lines = plain(text)
+    for name in PEOPLE:  # each manager once in the response block and once in the norms
+        assert sum(line.startswith(name + ":") for line in lines) == 1, text
+        assert sum(name + ":" in line and "/20" in line for line in lines) == 1, text
+    if lang == "en":
+        assert not re.search("[А-Яа-яЁё]", text), text
+        assert "in time 9 of 12 (75%)" in text and "calls 20/20" in text
+    else:
+        assert "в срок 9 из 12 (75%)" in text and "звонки 20/20" in text

@@ -45,6 +45,8 @@ async def test_card_toggles_questions_in_place(harness, make_actor, uow_factory)
     )
     assert card.buttons() == [
         *[(f"⬜ {q}", lcb(LeadAction.TOGGLE, lead.id, 1, i)) for i, q in enumerate(QUESTIONS)],
+        ("📞 Звонок", lcb(LeadAction.CALL, lead.id, 1)),
+        ("📝 Заметка", lcb(LeadAction.NOTE, lead.id, 1)),
         ("🔄 В сделку", lcb(LeadAction.CONVERT, lead.id, 1)),
         ("❌ Нецелевой", lcb(LeadAction.DISQUALIFY, lead.id, 1)),
         ("📜 История", f"h:l:{lead.id}:a:0:0"),
