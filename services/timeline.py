@@ -10,7 +10,7 @@ from typing import Any
 from services.common import employee_name
 from services.dto import TimelineEntry
 from storage.enums import ActivityKind
-from storage.models import Activity
+from storage.models import Activity, Employee
 from storage.repositories.timeline import SOURCE_ACTIVITY
 from storage.uow import UnitOfWork
 
@@ -59,6 +59,30 @@ def record(
     )
     uow.repo.add(row)
     return row
+
+
+async def record_reassignment(
+    uow: UnitOfWork,
+    actor_id: int | None,
+    previous_id: int | None,
+    to: Employee,
+    *,
+    deal_id: int | None = None,
+    lead_id: int | None = None,
+) -> str | None:
+    """The 'reassigned' row of a deal's or a lead's timeline (who had it, who has it now);
+    returns the previous manager's name."""
+    previous_name = await employee_name(uow, previous_id)
+    record(
+        uow,
+        ActivityKind.REASSIGNED,
+        actor_id=actor_id,
+        text=to.name,
+        deal_id=deal_id,
+        lead_id=lead_id,
+        payload={"from_id": previous_id, "from": previous_name, "to_id": to.id, "to": to.name},
+    )
+    return previous_name
 
 
 async def entry_of(uow: UnitOfWork, row: Activity) -> TimelineEntry:

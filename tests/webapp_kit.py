@@ -12,11 +12,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from aiohttp import web
+from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 
 from bot.webapp import webapp_state
@@ -64,3 +66,16 @@ async def serve(harness: BotHarness, db_url: str, uow_factory: Any, **settings: 
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     return server
+
+
+@asynccontextmanager
+async def client(
+    harness: BotHarness, db_url: str, uow_factory: Any, **settings: Any
+) -> AsyncIterator[ClientSession]:
+    """`serve`, and an HTTP client on it (closed with the server)."""
+    server = await serve(harness, db_url, uow_factory, **settings)
+    try:
+        async with ClientSession(base_url=str(server.make_url(""))) as session:
+            yield session
+    finally:
+        await server.close()

@@ -49,9 +49,8 @@ from typing import Any
 
 from services import timeline, validation
 from services.errors import DomainError, ValidationError
-from services.outbox.payloads import LeadNew
 from services.outbox.queue import Kind, enqueue
-from services.sales.leads import LeadInput, clean, insert_lead
+from services.sales.leads import LeadInput, clean, insert_lead, lead_new
 from services.team import distribution
 from storage.enums import ActivityKind, LeadSource, LeadStatus, Role
 from storage.errors import Duplicate
@@ -383,20 +382,7 @@ async def _create(
         outcome = CREATED
         recipients = [manager.id] if manager else await _fallback_recipients(uow)
 
-    contact = cleaned.phone or cleaned.email or ""
-    payload = LeadNew(
-        # A language-neutral line (the notifier draws it as it is).
-        title=f"{cleaned.name} · {contact}" + (f" — {cleaned.need}" if cleaned.need else ""),
-        lead_id=lead.id,
-        source=source.name,
-        name=cleaned.name,
-        phone=cleaned.phone,
-        email=cleaned.email,
-        need=cleaned.need,
-        company=cleaned.company_name,
-        amount=cleaned.amount,
-        repeat=outcome == DUPLICATE,
-    )
+    payload = lead_new(lead.id, cleaned, source.name, repeat=outcome == DUPLICATE)
     for employee_id in recipients:
         await enqueue(
             uow,

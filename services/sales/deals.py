@@ -296,14 +296,8 @@ async def reassign(
         raise RuleViolation("same_manager")
     now = uow.clock.now()
     previous = deal.manager_id
-    previous_name = await employee_name(uow, previous)
-    timeline.record(
-        uow,
-        ActivityKind.REASSIGNED,
-        actor_id=actor.id,
-        text=emp.name,
-        deal_id=deal.id,
-        payload={"from_id": previous, "from": previous_name, "to_id": emp.id, "to": emp.name},
+    previous_name = await timeline.record_reassignment(
+        uow, actor.id, previous, emp, deal_id=deal.id
     )
     deal.manager_id = emp.id
     deal.updated_at = now

@@ -257,40 +257,40 @@ async def reassign(
         raise ValidationError("manager", "not_a_manager")
     if lead.manager_id == emp.id:
         return await _card(uow, lead), False
-    previous = lead.manager_id
-    previous_name = await employee_name(uow, previous)
-    timeline.record(
-        uow,
-        ActivityKind.REASSIGNED,
-        actor_id=actor.employee_id,
-        text=emp.name,
-        lead_id=lead.id,
-        payload={"from_id": previous, "from": previous_name, "to_id": emp.id, "to": emp.name},
+    await timeline.record_reassignment(
+        uow, actor.employee_id, lead.manager_id, emp, lead_id=lead.id
     )
     lead.manager_id = emp.id
     now = lead.updated_at = uow.clock.now()
     if emp.id != actor.id:
-        contact = lead.phone or lead.email or ""
         await outbox.enqueue(
             uow,
             emp.id,
             Kind.LEAD_NEW,
-            LeadNew(
-                title=f"{lead.name} · {contact}" + (f" — {lead.need}" if lead.need else ""),
-                lead_id=lead.id,
-                source=lead.source,
-                name=lead.name,
-                phone=lead.phone,
-                email=lead.email,
-                need=lead.need,
-                company=lead.company_name,
-                amount=lead.amount,
-            ),
+            lead_new(lead.id, lead, lead.source),
             now,
             dedupe_key=f"lead.reassigned:{lead.id}:{lead.version}:{emp.id}",
         )
     await commit(uow, "lead")
     return await _card(uow, lead), True
+
+
+def lead_new(lead_id: int, data: CleanLead | Lead, source: str, repeat: bool = False) -> LeadNew:
+    """The `lead.new` message of a lead (the intake's, a reassignment's)."""
+    contact = data.phone or data.email or ""
+    return LeadNew(
+        # A language-neutral line (the notifier draws it as it is).
+        title=f"{data.name} · {contact}" + (f" — {data.need}" if data.need else ""),
+        lead_id=lead_id,
+        source=source,
+        name=data.name,
+        phone=data.phone,
+        email=data.email,
+        need=data.need,
+        company=data.company_name,
+        amount=data.amount,
+        repeat=repeat,
+    )
 
 
 async def answer_question(

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiohttp import ClientSession
 from sqlalchemy import select
 
 from handlers.funnel.views import digest_lines, screen_text
@@ -25,7 +24,7 @@ from services.work import jobs
 from storage.enums import ActivityKind
 from storage.models import Reminder
 from tests.tg import harness, tg_user  # noqa: F401
-from tests.webapp_kit import auth, serve, sign_init_data
+from tests.webapp_kit import auth, client, sign_init_data
 
 TZ = "Europe/Moscow"
 
@@ -36,10 +35,8 @@ def msk(day: int, hour: int, minute: int = 0) -> datetime:
 
 @pytest.fixture
 async def app(harness, db_url, uow_factory):  # noqa: F811
-    server = await serve(harness, db_url, uow_factory)
-    async with ClientSession(base_url=str(server.make_url(""))) as client:
-        yield client
-    await server.close()
+    async with client(harness, db_url, uow_factory) as session:
+        yield session
 
 
 @pytest.fixture

@@ -16,15 +16,13 @@ from services.errors import RuleViolation, ValidationError
 from services.sales.edit import DEAL_FIELDS
 from tests.factories import card_of, deal_row, new_deal
 from tests.tg import harness, text_of, tg_user  # noqa: F401
-from tests.webapp_kit import auth, serve, sign_init_data, tamper
+from tests.webapp_kit import auth, client, sign_init_data, tamper
 
 
 @pytest.fixture
 async def app(harness, db_url, uow_factory):  # noqa: F811
-    server = await serve(harness, db_url, uow_factory)
-    async with ClientSession(base_url=str(server.make_url(""))) as client:
-        yield client
-    await server.close()
+    async with client(harness, db_url, uow_factory) as session:
+        yield session
 
 
 @pytest.fixture

@@ -471,3 +471,24 @@ async def test_whose_business_chats_are_captured_is_a_setting(
         assert await db_snapshot() == mid
     finally:
         uow_factory.policy = None
+
+
+async def test_a_stranger_writing_to_a_manager_off_today_goes_to_one_on_duty(
+    harness, uow_factory, staff
+):
+    """Issue 26: Ann is off today, so the distribution gives her new client to Bob; her own
+    reply in that chat later is still the lead's first touch."""
+    from services.team import distribution
+
+    ann, bob, lee = staff["ann"], staff["bob"], staff["lee"]
+    async with uow_factory() as uow:
+        await distribution.set_absence(uow, lee, ann.id, distribution.today(uow))
+    await harness.feed(connection(ann))
+    await harness.feed(client_msg(text="Нужны окна"))
+    async with uow_factory() as uow:
+        [lead] = (await uow.session.scalars(select(Lead))).all()
+    assert (lead.manager_id, lead.first_action_at) == (bob.id, None)
+    me = User(id=ann.telegram_id, is_bot=False, first_name="Анна")
+    await harness.feed(client_msg(sender=me, text="Здравствуйте! Перезвоню в 10"))
+    async with uow_factory() as uow:
+        assert (await uow.session.get(Lead, lead.id)).first_action_at is not None

@@ -461,3 +461,20 @@ async def test_formula_looking_names_are_kept_as_text(uow_factory, make_actor, k
     async with uow_factory() as uow:
         stored = (await uow.session.scalars(select(Lead.name).order_by(Lead.id))).all()
     assert list(stored) == names
+
+
+async def test_a_leaders_import_is_given_out_to_the_managers_on_duty(uow_factory, make_actor):
+    """Issue 26: the rows go out by the distribution rule (round-robin here), passing over
+    the manager on a day off: M1, M3, M1."""
+    from services.team import distribution
+
+    boss = await make_actor(roles=("leader",))
+    m1, m2, m3 = [await make_actor(roles=("manager",), name=f"M{i}") for i in (1, 2, 3)]
+    async with uow_factory() as uow:
+        await distribution.set_absence(uow, boss, m2.id, distribution.today(uow))
+    view = await upload(uow_factory, boss, csv_bytes([HEADER, *GOOD]))
+    await dry_run(uow_factory, boss, view.id)
+    await run(uow_factory, boss, view.id)
+    async with uow_factory() as uow:
+        owners = list(await uow.session.scalars(select(Lead.manager_id).order_by(Lead.id)))
+    assert owners == [m1.id, m3.id, m1.id]
