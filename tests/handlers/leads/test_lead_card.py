@@ -213,6 +213,8 @@ async def test_english_speaker_gets_an_english_card(harness, make_actor, uow_fac
         "⬜ Is the need clear (windows, balcony, doors)? *",
         "⬜ Was the budget discussed?",
         "⬜ Are we talking to the decision maker?",
+        "📞 Call",
+        "📝 Note",
         "🔄 To deal",
         "❌ Not a fit",
         "📜 History",
