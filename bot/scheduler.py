@@ -123,6 +123,9 @@ class ReminderJobs:
         )
 
     async def sweep(self) -> None:
+        # Late leads first (issue 26): on the sweep's beat, so the leaders hear of one
+        # within REMINDER_SWEEP_SECONDS of its due moment (one indexed read when none is).
+        await self._run("first response", response.first_response_scan)
         stats = await self.sweeper.sweep_until_idle()
         if stats.claimed:
             log.info(
@@ -148,7 +151,6 @@ class ReminderJobs:
         await self._run("deferred", work_jobs.deferred_due_scan)
         await self._run("rotting", rotting.rot_scan)
         await self._run("order dates", orders.slipped_scan)
-        await self._run("first response", response.first_response_scan)
 
     async def morning_summary(self) -> None:
         await self._run(

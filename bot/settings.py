@@ -8,7 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, PositiveInt, SecretStr, field_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    PositiveInt,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.sales.pipeline_config import DEFAULT_FILE as DEFAULT_PIPELINES_FILE
@@ -132,28 +139,15 @@ class Settings(BaseSettings):
             raise ValueError("roles separated by commas: " + ", ".join(sorted(known)))
         return ",".join(parts)
 
-    @field_validator("work_hours")
+    @field_validator("work_hours", "work_days", "norms")
     @classmethod
-    def _check_work_hours(cls, value: str) -> str:
-        from services.worktime import parse_hours
-
-        parse_hours(value)
-        return value.strip()
-
-    @field_validator("work_days")
-    @classmethod
-    def _check_work_days(cls, value: str) -> str:
-        from services.worktime import parse_days
-
-        parse_days(value)
-        return value.strip()
-
-    @field_validator("norms")
-    @classmethod
-    def _check_norms(cls, value: str) -> str:
+    def _check_issue26(cls, value: str, info: ValidationInfo) -> str:
+        """Working hours and days, daily norms: parsed as the policy will parse them."""
         from services.policy import parse_norms
+        from services.worktime import parse_days, parse_hours
 
-        parse_norms(value)
+        parsers = {"work_hours": parse_hours, "work_days": parse_days, "norms": parse_norms}
+        parsers[str(info.field_name)](value)
         return value.strip()
 
     @field_validator("timezone")

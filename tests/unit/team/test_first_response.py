@@ -153,3 +153,45 @@ async def test_reassign_from_the_escalation(uow_factory, clock, people):
             select(Reminder.recipient_id).where(Reminder.kind == Kind.LEAD_NEW)
         )
         assert list(told.all()) == [bob.id]
+
+
+async def test_the_sweep_tells_the_leader_with_a_button_per_manager_on_duty(
+    uow_factory, clock, people
+):
+    """The scheduler's sweep (every REMINDER_SWEEP_SECONDS) runs the scan, then sends: the
+    leader gets the message drawn with Reassign buttons, in the second it fell due."""
+    from types import SimpleNamespace
+    from zoneinfo import ZoneInfo
+
+    from bot.scheduler import ReminderJobs
+    from handlers.notify import render
+    from handlers.ui.callbacks import LeadAction, LeadCb
+    from tests.outbox_fakes import FakeTimer, RecordingNotifier
+
+    ann, bob, lee = people["ann"], people["bob"], people["lee"]
+    lead_id = await new_lead(uow_factory, clock, ann, msk(12, 10), "+79160000008")
+    notifier = RecordingNotifier()
+    timer = FakeTimer(clock)
+    jobs = ReminderJobs(
+        uow_factory,
+        notifier,
+        clock,
+        SimpleNamespace(timezone=TZ),
+        sleep=timer.sleep,
+        monotonic=timer.monotonic,
+    )
+    clock.set(msk(12, 10, 14, 50))
+    await jobs.sweep()
+    assert notifier.deliveries == []
+    clock.set(msk(12, 10, 15))
+    await jobs.sweep()
+    [delivery] = notifier.deliveries
+    assert delivery.recipient_id == lee.id
+    text, markup = render(delivery, ZoneInfo(TZ))
+    assert "Лид без ответа дольше 15 мин рабочего времени" in text
+    assert "👤 Менеджер: Ann" in text
+    buttons = [(b.text, b.callback_data) for row in markup.inline_keyboard for b in row]
+    give = LeadCb(action=LeadAction.REASSIGN, lead_id=lead_id, arg=bob.id).pack()
+    assert buttons[0] == ("➡️ Отдать: Bob", give)
+    await jobs.sweep()  # once
+    assert len(notifier.deliveries) == 1
