@@ -201,6 +201,8 @@ async def test_dashboard_charts_are_drawn_from_the_api(miniapp, make_actor, uow_
     await page.locator("#chart text.bar-label", has_text="Дорого").wait_for()
     await page.tap('#reports button[data-report="managers"]')
     await page.locator("#chart text.bar-label", has_text="Анна Смирнова").wait_for()
+    # issue 26: first response under the ranking, the words of /funnel and the digests
+    await page.locator("#team .team-line", has_text="Первый ответ").wait_for()
     await miniapp.screenshot(page, "dashboard-managers-360x640")
     # Speed is a view too, and a quarter picked is the quarter, said in words.
     await page.tap('#reports button[data-report="velocity"]')

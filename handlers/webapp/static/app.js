@@ -419,7 +419,7 @@
       r.bars.length ? chart(r.bars, data.report) : h("p", { class: "note" }, T("app.empty")),
       // first response and norms (issue 26): the lines /funnel and the digests show
       data.team && data.team.lines.length
-        ? h("div", { class: "team", id: "team" }, data.team.lines.map((line) => h("p", { class: "summary" }, line)))
+        ? h("div", { class: "team", id: "team" }, data.team.lines.map((line) => h("p", { class: "team-line" }, line)))
         : null));
   }
 
