@@ -190,6 +190,7 @@ async def test_the_sweep_tells_the_leader_with_a_button_per_manager_on_duty(
     text, markup = render(delivery, ZoneInfo(TZ))
     assert "Лид без ответа дольше 15 мин рабочего времени" in text
     assert "👤 Менеджер: Ann" in text
+    assert markup is not None
     buttons = [(b.text, b.callback_data) for row in markup.inline_keyboard for b in row]
     give = LeadCb(action=LeadAction.REASSIGN, lead_id=lead_id, arg=bob.id).pack()
     assert buttons[0] == ("➡️ Отдать: Bob", give)

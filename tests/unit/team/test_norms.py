@@ -30,7 +30,7 @@ async def test_each_norm_counts_its_own_day(uow_factory, clock, make_actor):
         ),
     )
     ann = await make_actor(roles=("manager",), name="Ann")
-    bob = await make_actor(roles=("manager",), name="Bob")
+    await make_actor(roles=("manager",), name="Bob")  # no activity: every norm missed
     await make_actor(roles=("leader",), name="Lee")  # no norms for leaders: not listed
     clock.set(msk(11, 20))  # Sunday: Ann's deal, its history is not Monday's
     deal = await new_deal(uow_factory, ann)
