@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select, update
 
 from storage.models import ClientInvite, ClientLink
 from storage.repositories.base import Repo
@@ -27,3 +29,17 @@ class ClientLinkRepo(Repo):
         return await self.session.scalar(
             select(ClientInvite).where(ClientInvite.token_hash == token_hash)
         )
+
+    async def claim_invite(self, invite_id: int, at: datetime, telegram_id: int) -> bool:
+        """Mark the invite used by `telegram_id`, if nobody used it yet: only one UPDATE
+        still finds it unused (on PostgreSQL a concurrent one waits for that commit, then
+        matches no row). False: it was used already."""
+        claimed = cast(
+            CursorResult[Any],
+            await self.session.execute(
+                update(ClientInvite)
+                .where(ClientInvite.id == invite_id, ClientInvite.used_at.is_(None))
+                .values(used_at=at, used_by_telegram_id=telegram_id)
+            ),
+        )
+        return bool(claimed.rowcount == 1)
