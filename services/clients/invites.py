@@ -52,9 +52,11 @@ def token_hash(token: str) -> str:
 
 
 def new_token() -> str:
+    """32 URL-safe characters that end in a letter or digit (an SMS app or a chat's link
+    detection may leave a trailing "-" or "_" out of the link)."""
     while True:
         token = secrets.token_urlsafe(24)
-        if len(token) == TOKEN_LENGTH:  # always, for 24 bytes; checked all the same
+        if len(token) == TOKEN_LENGTH and token[-1].isalnum():
             return token
 
 
