@@ -103,20 +103,7 @@ async def start(
     await _send_orders(message, uow, client, lang, tz, clock, greet=True)
 
 
-async def orders(
-    query: CallbackQuery,
-    uow: UnitOfWork,
-    client: ClientActor,
-    lang: str,
-    tz: tzinfo,
-    clock: Clock,
-) -> None:
-    deals = await client_views.my_deals(uow, client)
-    text = view.orders_text(deals, None, lang, tz, clock.now())
-    await screen.edit(query, text, view.orders_keyboard(deals, lang))
-
-
-async def one_deal(
+async def screen_of(
     query: CallbackQuery,
     callback_data: ClientCb,
     uow: UnitOfWork,
@@ -125,8 +112,13 @@ async def one_deal(
     tz: tzinfo,
     clock: Clock,
 ) -> None:
-    """One order by the number in the button: the service loads it and checks it is this
-    client's (a forged number is refused by the error router, nothing shown)."""
+    """My orders, or one order by the number in the button: the service loads it and checks
+    it is this client's (a forged number is refused by the error router, nothing shown)."""
+    if callback_data.action == ClientAction.ORDERS:
+        deals = await client_views.my_deals(uow, client)
+        text = view.orders_text(deals, None, lang, tz, clock.now())
+        await screen.edit(query, text, view.orders_keyboard(deals, lang))
+        return
     deal = await client_views.my_deal(uow, client, callback_data.deal_id)
     await screen.edit(
         query, view.deal_text(deal, lang, tz, clock.now()), view.deal_keyboard(deal, lang)
@@ -257,8 +249,7 @@ def setup() -> tuple[Router, Router, Router]:
 
     clients = client_router("clients")
     clients.message.register(start, CommandStart())
-    clients.callback_query.register(orders, ClientCb.filter(F.action == ClientAction.ORDERS))
-    clients.callback_query.register(one_deal, ClientCb.filter(F.action == ClientAction.DEAL))
+    clients.callback_query.register(screen_of, ClientCb.filter())
     # More of the client's handlers (answers to stage messages: handlers/clients/answers.py)
     # register on `clients` here, before its catch-alls below.
     clients.message.register(client_text)

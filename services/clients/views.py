@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from services.common import employee_name, is_id
@@ -29,6 +29,7 @@ from services.permissions import ClientActor, require_client
 from services.sales.pipeline_config import client_fields
 from services.sales.pipelines import PipelineRules, rules_for
 from services.work import installments
+from services.work.installments import DueInfo
 from storage.enums import StageKind, TaskKind
 from storage.models import Deal, Stage
 from storage.uow import UnitOfWork
@@ -40,28 +41,15 @@ CLOSED = "closed"  # lost: shown only when asked for by number
 
 
 @dataclass(frozen=True)
-class ClientDue:
-    n: int
-    due_date: date
-    amount: int
-    paid: int
-    overdue: bool
-
-    @property
-    def remaining(self) -> int:
-        return self.amount - self.paid
-
-
-@dataclass(frozen=True)
 class ClientSchedule:
     total: int
     paid: int
     remaining: int
     overdue: int
-    dues: tuple[ClientDue, ...]
+    dues: tuple[DueInfo, ...]  # n, date, amount, paid, overdue: nothing internal
 
     @property
-    def next_due(self) -> ClientDue | None:
+    def next_due(self) -> DueInfo | None:
         return next((d for d in self.dues if d.remaining > 0), None)
 
 
@@ -143,7 +131,7 @@ def _schedule(summary: installments.InstallmentSummary) -> ClientSchedule:
         paid=summary.paid,
         remaining=summary.remaining,
         overdue=summary.overdue_amount,
-        dues=tuple(ClientDue(d.n, d.due_date, d.amount, d.paid, d.overdue) for d in summary.dues),
+        dues=summary.dues,
     )
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import select
 
 from storage.models import ClientInvite, ClientLink
 from storage.repositories.base import Repo
@@ -31,15 +30,8 @@ class ClientLinkRepo(Repo):
         )
 
     async def claim_invite(self, invite_id: int, at: datetime, telegram_id: int) -> bool:
-        """Mark the invite used by `telegram_id`, if nobody used it yet: only one UPDATE
-        still finds it unused (on PostgreSQL a concurrent one waits for that commit, then
-        matches no row). False: it was used already."""
-        claimed = cast(
-            CursorResult[Any],
-            await self.session.execute(
-                update(ClientInvite)
-                .where(ClientInvite.id == invite_id, ClientInvite.used_at.is_(None))
-                .values(used_at=at, used_by_telegram_id=telegram_id)
-            ),
+        """Mark the invite used by `telegram_id`, if nobody used it yet (one-time even when
+        two people open the link at once). False: it was used already."""
+        return await self.claim_unused(
+            ClientInvite, invite_id, used_at=at, used_by_telegram_id=telegram_id
         )
-        return bool(claimed.rowcount == 1)

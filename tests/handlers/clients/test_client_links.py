@@ -19,7 +19,9 @@ UNKNOWN = "⚠️ Эта ссылка не подходит. Попросите 
 
 
 async def contact_of(uow_factory, deal_id: int) -> int:
-    return (await deal_row(uow_factory, deal_id)).contact_id
+    contact_id = (await deal_row(uow_factory, deal_id)).contact_id
+    assert contact_id is not None
+    return contact_id
 
 
 async def links(uow_factory) -> list[tuple[int, int]]:
