@@ -38,11 +38,14 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from handlers.clients import views as view
 from handlers.ui import screen
 from handlers.ui.callbacks import ClientAction, ClientCb
+from handlers.ui.error_text import error_text
 from handlers.ui.filters import client_router
 from handlers.ui.i18n import lang_of, t
+from services import validation
 from services.clients import invites
 from services.clients import views as client_views
 from services.clock import Clock
+from services.errors import ValidationError
 from services.intake.api import InvalidSubmission, RateLimiter
 from services.intake.requests import leave_request
 from services.permissions import Actor, ClientActor
@@ -206,26 +209,35 @@ async def request_need(
     user = message.from_user
     if user is None:
         return
+    try:  # too long: said and asked again, before it counts as their request
+        validation.optional_text(message.text, "need")
+    except ValidationError as exc:
+        await message.answer(error_text(exc, lang))
+        return
     data = await state.get_data()
     decision = await client_request_limiter.hit(f"client-request:{user.id}")
     await state.set_state(RequestForm.sent)
     if not decision.allowed:
         log.info("request from Telegram id %s not taken: %s this window", user.id, decision.count)
         return
-    try:
-        await leave_request(
-            uow_factory,
-            str(data.get("name") or user.first_name),
-            str(data.get("phone") or ""),
-            message.text,
-            manager_telegram_ids=settings.intake_manager_ids,
-        )
-    except InvalidSubmission as exc:
-        log.info("request from Telegram id %s refused: %s", user.id, exc.errors)
-        await state.clear()
-        await message.answer(t("client.request.refused", lang))
+    name = str(data.get("name") or user.first_name)
+    for attempt in (name, f"Telegram {user.id}"):  # a name the rules refuse: their id
+        try:
+            await leave_request(
+                uow_factory,
+                attempt,
+                str(data.get("phone") or ""),
+                message.text,
+                manager_telegram_ids=settings.intake_manager_ids,
+            )
+        except InvalidSubmission as exc:
+            log.info("request from Telegram id %s refused: %s", user.id, exc.errors)
+            if set(exc.errors) == {"name"}:
+                continue
+            break
+        await message.answer(t("client.request.received", lang))
         return
-    await message.answer(t("client.request.received", lang))
+    await message.answer(t("client.request.refused", lang))
 
 
 async def request_need_again(message: Message, lang: str) -> None:

@@ -75,6 +75,20 @@ async def test_a_request_becomes_a_lead_for_a_manager(open_bot, uow_factory, tea
     assert await count(uow_factory, Lead) == 1
 
 
+async def test_a_name_the_rules_refuse_and_a_need_too_long(open_bot, uow_factory, team):
+    """A Telegram name with no letter or digit is no reason to lose the request (the lead
+    is named by the Telegram id); a need over the limit is said and asked again."""
+    star = new_client("⭐")
+    await open_bot.send(star, "/start")
+    await share(open_bot, star, next_phone())
+    too_long = await open_bot.send(star, "о" * 3001)
+    assert too_long.text.startswith("⚠️") and await count(uow_factory, Lead) == 0
+    assert (await open_bot.send(star, "Окна")).texts == [RECEIVED]
+    async with uow_factory() as uow:
+        [lead] = (await uow.session.scalars(select(Lead))).all()
+    assert lead.name == f"Telegram {star.id}"
+
+
 async def test_a_known_phone_adds_to_its_open_lead(open_bot, uow_factory, team):
     """The same dedupe by phone as every channel: the open lead gets the request."""
     phone = next_phone()
