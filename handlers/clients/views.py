@@ -17,6 +17,7 @@ from handlers.ui.callbacks import ClientAction, ClientCb
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
 from services.clients.views import ClientDeal, ClientSchedule, ClientStatus
+from services.dto import label
 from services.sales.pipeline_config import CLIENT_MOMENTS
 
 
@@ -54,7 +55,7 @@ class _Fields(Mapping[str, _Value]):
 
 def status(s: ClientStatus, lang: str, tz: tzinfo, now: datetime) -> str:
     """The stage in the client's words (HTML)."""
-    template = s.name_en if lang == "en" else s.name
+    template = label(lang, s.name or "", s.name_en, strict=True)
     if not template:
         return t(f"client.state.{s.state}", lang)
     return escape(template, quote=False).format_map(_Fields(s.values, lang, tz, now))
