@@ -128,3 +128,18 @@ async def test_a_flood_makes_one_lead_each_and_answers_nobody_twice(open_bot, uo
     assert {r.text for r in answers} == {RECEIVED}
     all_sent = Counter(r.chat_id for r in open_bot.session.requests if isinstance(r, SendMessage))
     assert set(all_sent.values()) == {3}  # the offer, "what do you need?", "received"
+
+
+def test_the_limit_is_shared_through_redis_when_the_fsm_is_there(clock):
+    """Several workers (webhook mode with Redis) count one person's requests together."""
+    from bot.app import client_request_limiter
+    from storage.ratelimit import MemoryRateLimiter, RedisRateLimiter
+
+    class RedisFsm:
+        redis = object()
+
+    shared = client_request_limiter(RedisFsm(), clock)  # type: ignore[arg-type]
+    assert isinstance(shared, RedisRateLimiter) and shared.limit == 1
+    assert shared.prefix == "voronka:client:request" and shared.window == 3600
+    alone = client_request_limiter(None, clock)
+    assert isinstance(alone, MemoryRateLimiter) and alone.limit == 1
