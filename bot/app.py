@@ -31,6 +31,7 @@ from bot.middlewares import ContextMiddleware, ThrottleMiddleware, TrackedStorag
 from bot.responses import keep_response_models
 from bot.settings import Settings
 from services.clock import Clock, SystemClock
+from services.intake.api import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from storage.uow import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -70,11 +71,13 @@ def build_dispatcher(
     """Routers, middlewares and shared objects (as Dispatcher kwargs for handlers)."""
     from handlers.routers import routers  # imported here: nothing is built at import time
 
+    clock = clock or uow_factory.clock
+    extra.setdefault("client_request_limiter", client_request_limiter(storage, clock))
     dp = Dispatcher(
         storage=TrackedStorage(storage or MemoryStorage()),
         settings=settings,
         uow_factory=uow_factory,
-        clock=clock or uow_factory.clock,
+        clock=clock,
         tz=ZoneInfo(settings.timezone),
         web_app_url=settings.web_app_url,
         files_dir=settings.files_dir if settings.store_files else None,
@@ -85,6 +88,21 @@ def build_dispatcher(
     dp.callback_query.middleware(AnswerCallbacks())
     dp.include_routers(*routers())
     return dp
+
+
+# Strangers' requests (CLIENT_REQUESTS): one per person in this many seconds.
+CLIENT_REQUEST_WINDOW = 3600
+
+
+def client_request_limiter(storage: BaseStorage | None, clock: Clock) -> RateLimiter:
+    """One request per person per window (handlers/clients): counted in Redis when the FSM
+    storage is Redis (every worker shares it), else in this process."""
+    redis = getattr(storage, "redis", None)
+    if redis is not None:
+        return RedisRateLimiter(
+            redis, 1, clock, window=CLIENT_REQUEST_WINDOW, prefix="voronka:client:request"
+        )
+    return MemoryRateLimiter(1, clock, window=CLIENT_REQUEST_WINDOW)
 
 
 class StartupError(Exception):

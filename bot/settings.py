@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     telegram_api_url: str | None = None
     invite_ttl_hours: int = Field(72, ge=1, le=8760, description="hours, 1-8760")
+    # The client's side (issue 25): invite links from deal cards; strangers' requests.
+    client_invite_ttl_hours: int = Field(72, ge=1, le=8760, description="hours, 1-8760")
+    client_requests: bool = False
     throttle_seconds: float = Field(0.3, ge=0, le=60, description="seconds, 0-60")
     # Reminder engine (bot/scheduler.py, services/outbox/queue.py)
     reminder_sweep_seconds: float = Field(10, ge=0.5, le=3600, description="seconds, 0.5-3600")

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from handlers import errors
 from handlers.business import router as business
+from handlers.clients import router as clients
 from handlers.deals import router as deals
 from handlers.edit import router as edit
 from handlers.followups import router as followups
@@ -33,9 +34,11 @@ from handlers.webapp import api as webapp_api
 
 
 def routers() -> list[Router]:
-    """The error router first, then invites and the menu, the areas (staff only), and last
-    the catch-all for people who are not staff."""
+    """The error router first, then client and staff invites and the menu, the areas (staff
+    only), the client's side (linked clients; strangers' requests), and last the catch-all
+    for people who are not staff."""
     access, menu, strangers = start.setup()
+    client_links, client_side, client_requests = clients.setup()
     areas = (
         deals,
         edit,
@@ -50,7 +53,16 @@ def routers() -> list[Router]:
         imports,
         business,
     )
-    return [errors.setup(), access, menu, *(area.setup() for area in areas), strangers]
+    return [
+        errors.setup(),
+        client_links,
+        access,
+        menu,
+        *(area.setup() for area in areas),
+        client_side,
+        client_requests,
+        strangers,
+    ]
 
 
 def mount_http(

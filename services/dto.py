@@ -12,11 +12,14 @@ from storage.models import Stage
 T = TypeVar("T")
 
 
-def label(lang: str | None, text: str, text_en: str | None) -> str:
+def label(lang: str | None, text: str, text_en: str | None, *, strict: bool = False) -> str:
     """The one pick of a bilingual name (a stage, a pipeline, a loss reason, a task title...):
     the English one for an English reader when the config has it, else the Russian one.
-    Every `*_en` field is read through here."""
-    return text_en if lang == "en" and text_en else text
+    Every `*_en` field is read through here. `strict`: an English reader gets "" rather
+    than the Russian one (a client reads no Russian the system wrote; issue 25)."""
+    if lang == "en" and (text_en or strict):
+        return text_en or ""
+    return text
 
 
 @dataclass(frozen=True)

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.types import (
+    BufferedInputFile,
     CallbackQuery,
     FSInputFile,
     InlineKeyboardMarkup,
@@ -45,8 +46,9 @@ from handlers.ui.callbacks import (
 from handlers.ui.context import Ctx
 from handlers.ui.filters import staff_router
 from handlers.ui.i18n import t
-from handlers.ui.keyboards import button, with_app
+from handlers.ui.keyboards import button, deep_link, with_app
 from services import dates
+from services.clients import invites as client_invites
 from services.dto import DealCard, DealListItem, FileItem, Page
 from services.errors import CommentRequired, FieldRequired, PermissionDenied, ValidationError
 from services.intake import business
@@ -641,6 +643,41 @@ async def search_page(query: CallbackQuery, callback_data: SearchCb, ctx: Ctx) -
     await screen.edit(query, shown, markup)
 
 
+# --- the client's own Telegram (issue 25) ----------------------------------------------------
+
+
+class ClientInviteSettings(Protocol):
+    """What the invite reads of the settings (bot.settings.Settings)."""
+
+    client_invite_ttl_hours: int
+
+
+async def invite_client(
+    query: CallbackQuery,
+    callback_data: DealCb,
+    bot: Bot,
+    ctx: Ctx,
+    settings: ClientInviteSettings,
+    callback_answer: CallbackAnswer,
+) -> None:
+    """📲 Invite the client: a one-time link bound to the deal's contact, sent as a QR code
+    with the link under it (to forward by SMS or print on the contract). The service checks
+    the right to the deal; a stale card is refused like any tap."""
+    card = await deal_card.fresh(ctx, callback_data)
+    ttl = timedelta(hours=settings.client_invite_ttl_hours)
+    invite = await client_invites.create(ctx.uow, ctx.actor, card.id, ttl)
+    me = await bot.me()  # cached by aiogram (the start fetched it)
+    link = deep_link(me.username or "", invite.payload)
+    msg = screen.message_of(query)
+    chat = msg.chat.id if msg is not None else ctx.actor.telegram_id
+    await bot.send_photo(
+        chat,
+        BufferedInputFile(view.qr_png(link), filename=f"client-{card.id}.png"),
+        caption=view.client_invite_text(invite, link, ctx.lang, ctx.tz),
+    )
+    callback_answer.text = ctx.t("client.invite.made")
+
+
 def setup() -> Router:
     """A fresh router for one Dispatcher (its handlers in dispatch order)."""
     router = staff_router("deals")
@@ -661,6 +698,9 @@ def setup() -> Router:
     router.callback_query.register(history, DealCb.filter(F.action == DealAction.HISTORY))
     router.callback_query.register(timeline_page, TimelineCb.filter())
     router.callback_query.register(files, DealCb.filter(F.action == DealAction.FILES))
+    router.callback_query.register(
+        invite_client, DealCb.filter(F.action == DealAction.INVITE_CLIENT)
+    )
     router.callback_query.register(my_deals, MenuCb.filter(F.action == MenuAction.MY_DEALS))
     router.message.register(my_deals_command, Command("deals"))
     router.callback_query.register(list_page, ListCb.filter())

@@ -4,7 +4,9 @@ The card itself is handlers/ui/deal_card.py (other areas and the error router dr
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
+from datetime import tzinfo
 from html import escape
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
@@ -15,6 +17,7 @@ from handlers.ui.callbacks import DealAction, DealCb, ListCb, TimelineSubject
 from handlers.ui.deal_card import back_to_card, card_cb, list_button
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
+from services.clients.invites import InviteInfo
 from services.dto import DealCard, DealListItem, FileItem, Page, StageInfo, TimelinePage
 from services.work.measurement import SLOT_HOURS, SlotDay
 
@@ -195,3 +198,27 @@ def measurement_slots(
             ]
         )
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+# --- the client's invite (issue 25) ---------------------------------------------------------
+
+
+def client_invite_text(invite: InviteInfo, link: str, lang: str, tz: tzinfo) -> str:
+    """The photo's caption under the QR code: whose link, the link, until when."""
+    return t(
+        "client.invite.link",
+        lang,
+        name=escape(invite.contact_name),
+        link=escape(link),
+        expires=fmt.when(invite.expires_at, tz, lang),
+    )
+
+
+def qr_png(text: str) -> bytes:
+    """A QR code of `text` as PNG: black on white, a quiet zone of four modules, large
+    enough to print on a contract (segno, pure Python; loaded on first use)."""
+    import segno
+
+    out = io.BytesIO()
+    segno.make(text, error="m", micro=False).save(out, kind="png", scale=10, border=4)
+    return out.getvalue()

@@ -13,7 +13,7 @@ from handlers.ui import fmt
 from handlers.ui.callbacks import InviteCb, MenuAction, MenuCb, TeamAction, TeamCb
 from handlers.ui.fmt import when
 from handlers.ui.i18n import t
-from handlers.ui.keyboards import button
+from handlers.ui.keyboards import button, deep_link
 from services.team.distribution import DayOffBoard
 from services.team.staff import AttemptInfo, EmployeeInfo, InviteInfo
 from storage.enums import Role
@@ -149,7 +149,7 @@ def invite_roles(roles: Sequence[str], lang: str) -> InlineKeyboardMarkup:
 
 
 def invite_link(username: str, token: str) -> str:
-    return f"https://t.me/{username}?start={token}"
+    return deep_link(username, token)
 
 
 def invite_text(invite: InviteInfo, link: str, lang: str, tz: tzinfo) -> str:

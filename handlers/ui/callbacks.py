@@ -121,6 +121,7 @@ class DealAction(StrEnum):
     EDIT_OK = "eo"  # arg: the field's index: the typed date said back is right
     FIELD_OK = "fo"  # a stage's required date said back is right: go on with the move
     FIELD_QUICK = "fq"  # a measurement date's quick button: arg = day offset * 10 + slot
+    INVITE_CLIENT = "ic"  # a one-time link (and its QR code) for the client's own Telegram
 
 
 class DealCb(Canonical, prefix="d"):
@@ -322,6 +323,18 @@ class ClaimCb(Canonical, prefix="jc"):
     deal_id: Int
 
 
+class ClientAction(StrEnum):
+    """A client's own buttons (handlers/clients; issue 25): never a staff action."""
+
+    ORDERS = "o"  # the list of their orders
+    DEAL = "d"  # one order: its status and payment schedule (deal_id)
+
+
+class ClientCb(Canonical, prefix="cl"):
+    action: ClientAction
+    deal_id: Int = 0
+
+
 class NewTaskAction(StrEnum):
     """A manual task (/task): its due time and (a leader) its assignee."""
 
@@ -418,6 +431,7 @@ ALL_CALLBACKS: tuple[type[Canonical], ...] = (
     AssignCb,
     JobCb,
     ClaimCb,
+    ClientCb,
     TaskListCb,
     NewTaskCb,
     NextContactCb,

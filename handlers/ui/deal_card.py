@@ -214,7 +214,12 @@ def card_keyboard(card: DealCard, lang: str) -> InlineKeyboardMarkup:
     if card.may_edit:
         row.insert(0, button(t("deal.btn.note", lang), card_cb(card, DealAction.NOTE)))
         rows.append(row)
-        rows.append([button(t("edit.btn", lang), card_cb(card, DealAction.EDIT))])
+        edit_row = [button(t("edit.btn", lang), card_cb(card, DealAction.EDIT))]
+        if card.contact_name is not None:  # the client's own Telegram (issue 25)
+            edit_row.append(
+                button(t("deal.btn.invite_client", lang), card_cb(card, DealAction.INVITE_CLIENT))
+            )
+        rows.append(edit_row)
         row = [button(t("deal.btn.call", lang), card_cb(card, DealAction.CALL))]
         if card.messages and card.may_reply:
             row.append(button(t("deal.btn.reply", lang), card_cb(card, DealAction.REPLY)))

@@ -218,6 +218,23 @@ def said_day(value: date, lang: str | None, this_year: int | None = None) -> str
     return format_skeleton(skeleton, value, locale=locale(lang))
 
 
+def day_month(
+    value: date | datetime | str | None, tz: tzinfo, lang: str | None, this_year: int | None = None
+) -> str:
+    """A day in words without the weekday, as a client reads a date: "December 25" (en; ru
+    in its own words); the year only when it is not `this_year`. A moment counts by its day
+    in the company's timezone; ISO text is accepted."""
+    if isinstance(value, datetime) or (isinstance(value, str) and len(value) > 10):
+        moment = _moment(value)
+        found = moment.astimezone(tz).date() if moment is not None else None
+    else:
+        found = _calendar_day(value)
+    if found is None:
+        return NONE
+    skeleton = "MMMMd" if this_year in (None, found.year) else "yMMMMd"
+    return format_skeleton(skeleton, found, locale=locale(lang))
+
+
 def said(
     value: datetime | str | None, tz: tzinfo, lang: str | None, now: datetime | None = None
 ) -> str:

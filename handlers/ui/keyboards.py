@@ -29,6 +29,11 @@ def button(text: str, cb: object) -> InlineKeyboardButton:
 _BUTTON = InlineKeyboardButton(text="-", callback_data="-")
 
 
+def deep_link(bot_username: str, payload: str) -> str:
+    """The bot's link that opens it with ``/start <payload>`` (a staff or a client invite)."""
+    return f"https://t.me/{bot_username}?start={payload}"
+
+
 def with_app(
     markup: InlineKeyboardMarkup, web_app_url: str | None, lang: str, view: str = "board"
 ) -> InlineKeyboardMarkup:

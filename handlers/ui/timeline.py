@@ -169,6 +169,9 @@ def body(entry: TimelineEntry, lang: str, tz: tzinfo, width: int = 200) -> str:
     if kind == ActivityKind.SYSTEM and isinstance(installed, list):
         left_n = len(left) if isinstance(left, list) else 0
         return t("timeline.installed", lang, done=len(installed), left=left_n)
+    event = p.get("client")
+    if kind == ActivityKind.SYSTEM and isinstance(event, str):  # the client's side (issue 25)
+        return t(f"timeline.client.{event}", lang, name=escape(str(p.get("name") or "")))
     if kind == ActivityKind.MESSAGE_DELETED:
         return t("timeline.msg_deleted", lang)
     if kind in (ActivityKind.MESSAGE_IN, ActivityKind.MESSAGE_OUT, ActivityKind.MESSAGE_EDITED):

@@ -386,6 +386,16 @@ async def plan_summary(
     )
 
 
+async def schedule_of(uow: UnitOfWork, deal: Deal) -> InstallmentSummary | None:
+    """The plan of `deal` itself (an installment copy, an order's final payment), None when
+    it has none. No permission check: the caller checked the reader's right to `deal`
+    (the client's view, services/clients/views.py)."""
+    if await uow.repo.installments.plan_for_deal(deal.id) is None:
+        return None
+    today = dates.local_today(uow.clock, policy.of(uow).timezone)
+    return await _summary(uow, deal, None, today)
+
+
 # --- payments -----------------------------------------------------------------------------
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Table, func, or_
+from sqlalchemy import ColumnElement, CursorResult, Table, func, or_, update
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,6 +45,20 @@ class Repo:
             raise RuntimeError(f"unsupported database {dialect}")
         stmt = stmt.on_conflict_do_nothing(index_elements=conflict_on)
         result = cast(CursorResult[Any], await self.session.execute(stmt))
+        return bool(result.rowcount == 1)
+
+    async def claim_unused(self, model: type[M], ident: int, **values: Any) -> bool:
+        """Mark a one-time row (an invite) used with `values`, if nobody used it yet: only
+        one ``UPDATE ... WHERE id = ? AND used_at IS NULL`` still finds it unused (on
+        PostgreSQL a concurrent one waits for that commit, then matches no row). False: it
+        was used already."""
+        table = cast(Table, model.__table__)
+        result = cast(
+            CursorResult[Any],
+            await self.session.execute(
+                update(table).where(table.c.id == ident, table.c.used_at.is_(None)).values(**values)
+            ),
+        )
         return bool(result.rowcount == 1)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -26,4 +27,11 @@ class ClientLinkRepo(Repo):
     async def invite_by_hash(self, token_hash: str) -> ClientInvite | None:
         return await self.session.scalar(
             select(ClientInvite).where(ClientInvite.token_hash == token_hash)
+        )
+
+    async def claim_invite(self, invite_id: int, at: datetime, telegram_id: int) -> bool:
+        """Mark the invite used by `telegram_id`, if nobody used it yet (one-time even when
+        two people open the link at once). False: it was used already."""
+        return await self.claim_unused(
+            ClientInvite, invite_id, used_at=at, used_by_telegram_id=telegram_id
         )

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import select
 
 from storage.models import AccessAttempt, Invite
 from storage.repositories.base import Repo
@@ -17,18 +16,9 @@ class TeamRepo(Repo):
         return await self.session.scalar(select(Invite).where(Invite.token == token))
 
     async def claim_invite(self, invite_id: int, at: datetime, employee_id: int) -> bool:
-        """Mark the invite used by `employee_id`, if nobody used it yet: only one UPDATE
-        still finds it unused (on PostgreSQL a concurrent one waits for that commit, then
-        matches no row). False: it was used already."""
-        claimed = cast(
-            CursorResult[Any],
-            await self.session.execute(
-                update(Invite)
-                .where(Invite.id == invite_id, Invite.used_at.is_(None))
-                .values(used_at=at, used_by_id=employee_id)
-            ),
-        )
-        return bool(claimed.rowcount == 1)
+        """Mark the invite used by `employee_id`, if nobody used it yet (one-time even when
+        two people open the link at once). False: it was used already."""
+        return await self.claim_unused(Invite, invite_id, used_at=at, used_by_id=employee_id)
 
     async def last_attempt(self, telegram_id: int) -> AccessAttempt | None:
         return await self.session.scalar(
