@@ -30,7 +30,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from services import backups
 from services.clock import Clock
 from services.outbox.queue import Notifier, Sweeper
-from services.policy import CompanyPolicy
+from services.policy import CompanyPolicy, parse_quiet_hours
 from services.work import installments, orders, rotting
 from services.work import jobs as work_jobs
 from storage.uow import UnitOfWork
@@ -55,6 +55,7 @@ DEFAULTS: dict[str, Any] = {
     "scan_minutes": 5,
     "business_capture": True,
     "business_roles": "manager,leader,admin",
+    "client_quiet_hours": "21:00-09:00",
 }
 
 
@@ -78,6 +79,7 @@ def company_policy(settings: Any) -> CompanyPolicy:
         business_roles=frozenset(
             r for r in str(setting(settings, "business_roles")).split(",") if r
         ),
+        client_quiet_hours=parse_quiet_hours(str(setting(settings, "client_quiet_hours"))),
     )
 
 

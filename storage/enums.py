@@ -73,6 +73,8 @@ class ActivityKind(StrEnum):
     MESSAGE_OUT = "msg_out"  # the manager's reply from the deal card
     MESSAGE_EDITED = "msg_edited"
     MESSAGE_DELETED = "msg_deleted"
+    CLIENT_OUT = "client_out"  # the bot wrote to the client's own Telegram: payload {kind, ...}
+    CLIENT_IN = "client_in"  # the client answered in the bot: payload {answer, ...}
     STAGE = "stage"  # virtual: stage_history rows
     TASK = "task"  # virtual: task rows (created)
 

@@ -12,6 +12,7 @@ handlers/notify/message.py puts one or several items into a message.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
@@ -23,6 +24,8 @@ from aiogram.types import InlineKeyboardButton
 from handlers.funnel.views import digest_lines
 from handlers.ui import fmt
 from handlers.ui.callbacks import (
+    ClientAnswer,
+    ClientCb,
     DealAction,
     DealCb,
     InstallmentAction,
@@ -39,6 +42,9 @@ from services.dto import label
 from services.outbox.payloads import (
     AdminUnreachable,
     BackupFailed,
+    ClientOnWay,
+    ClientPayment,
+    ClientStage,
     DateSlipped,
     DealEssentials,
     DealReassigned,
@@ -57,7 +63,7 @@ from services.outbox.payloads import (
     TaskPayload,
     Unknown,
 )
-from services.outbox.queue import Kind, OutboxItem
+from services.outbox.queue import CLIENT_KINDS, Kind, OutboxItem
 from services.tasks import is_overdue, reminder_card
 from storage.enums import TaskKind
 
@@ -392,6 +398,112 @@ def lead_new(item: OutboxItem, p: LeadNew, lang: str, tz: tzinfo, now: datetime)
     return [escape(p.title)], []
 
 
+# --- to clients (issue 25): client words only, in the client's language ---------------------
+
+_FIELD = re.compile(r"\{(\w+)\}")
+
+
+def _client_value(name: str, value: str | int | None, lang: str, tz: tzinfo, now: datetime) -> str:
+    """A deal's field as a client reads it: a moment in words (a day alone when it has no
+    time of its own), money, or the text as it is."""
+    if value is None or value == "":
+        return fmt.NONE
+    if name.endswith("_at") and isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value).astimezone(tz)
+        except ValueError:
+            return fmt.NONE
+        if moment.hour == 0 and moment.minute == 0:
+            return fmt.said_day(moment.date(), lang, now.astimezone(tz).year)
+        return fmt.said(moment, tz, lang, now)
+    if name == "amount" and isinstance(value, int):
+        return fmt.money(value, lang)
+    return escape(str(value))
+
+
+def fill(
+    template: str, fields: dict[str, str | int | None], lang: str, tz: tzinfo, now: datetime
+) -> str:
+    """A stage's client message (pipelines file) with the deal's fields: `{name}` only (no
+    format specs, no attributes); a field the deal does not have reads as a dash."""
+
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return _client_value(name, fields.get(name), lang, tz, now)
+
+    return _FIELD.sub(one, escape(template))
+
+
+def client_stage(item: OutboxItem, p: ClientStage, lang: str, tz: tzinfo, now: datetime) -> Drawn:
+    """The deal entered a stage the client hears of; with Confirm / Reschedule for an
+    appointment, or All fine / Remarks for the finished work."""
+    text = fill(label(lang, p.message, p.message_en), p.fields, lang, tz, now)
+    rows: Buttons = []
+    deal_id = item.deal_id or 0
+    if p.confirm:
+        rows.append(
+            [
+                btn(
+                    t("clientmsg.btn.confirm", lang),
+                    ClientCb(action=ClientAnswer.CONFIRM, deal_id=deal_id),
+                ),
+                btn(
+                    t("clientmsg.btn.reschedule", lang),
+                    ClientCb(action=ClientAnswer.RESCHEDULE, deal_id=deal_id),
+                ),
+            ]
+        )
+    if p.accept:
+        rows.append(
+            [
+                btn(
+                    t("clientmsg.btn.accept", lang),
+                    ClientCb(action=ClientAnswer.ACCEPT, deal_id=deal_id),
+                )
+            ]
+        )
+        rows.append(
+            [
+                btn(
+                    t("clientmsg.btn.remarks", lang),
+                    ClientCb(action=ClientAnswer.REMARKS, deal_id=deal_id),
+                )
+            ]
+        )
+    return [text], rows
+
+
+def client_on_way(item: OutboxItem, p: ClientOnWay, lang: str, tz: tzinfo, now: datetime) -> Drawn:
+    return [t(f"clientmsg.on_way.{p.job}", lang, who=escape(p.who))], []
+
+
+def client_pay_soon(
+    item: OutboxItem, p: ClientPayment, lang: str, tz: tzinfo, now: datetime
+) -> Drawn:
+    line = t(
+        "clientmsg.pay_soon",
+        lang,
+        n=p.n,
+        count=p.count,
+        amount=fmt.money(p.amount, lang),
+        date=fmt.said_day(p.due_date, lang, now.astimezone(tz).year),
+    )
+    return [line], []
+
+
+def client_pay_late(
+    item: OutboxItem, p: ClientPayment, lang: str, tz: tzinfo, now: datetime
+) -> Drawn:
+    line = t(
+        "clientmsg.pay_late",
+        lang,
+        n=p.n,
+        amount=fmt.money(p.amount, lang),
+        date=fmt.said_day(p.due_date, lang, now.astimezone(tz).year),
+    )
+    return [line], []
+
+
 def unknown(item: OutboxItem, lang: str, tz: tzinfo, now: datetime) -> Drawn:
     """A kind this build does not know (a newer worker enqueued it): its title, as is."""
     p = item.payload
@@ -433,10 +545,16 @@ VIEWS: dict[str, _View[Any]] = {  # Kind -> its view (a Kind is its str value)
     Kind.DEAL_ROTTING: _View(DealRotting, deal_rotting),
     Kind.DATE_SLIPPED: _View(DateSlipped, date_slipped),
     Kind.LEAD_NEW: _View(LeadNew, lead_new),
+    Kind.CLIENT_STAGE: _View(ClientStage, client_stage),
+    Kind.CLIENT_ON_WAY: _View(ClientOnWay, client_on_way),
+    Kind.CLIENT_PAY_SOON: _View(ClientPayment, client_pay_soon),
+    Kind.CLIENT_PAY_LATE: _View(ClientPayment, client_pay_late),
 }
 
 
 def single(item: OutboxItem, lang: str, tz: tzinfo, now: datetime) -> Drawn:
     """One item as a message of its own: its view, and a line when it was sent late."""
     lines, rows = VIEWS.get(item.kind, unknown)(item, lang, tz, now)
+    if item.kind in CLIENT_KINDS:  # a client reads no bookkeeping of ours
+        return lines, rows
     return lines + late_line(item, lang, tz), rows

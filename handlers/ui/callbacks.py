@@ -420,3 +420,23 @@ ALL_CALLBACKS: tuple[type[Canonical], ...] = (
     InstallmentCb,
     TimelineCb,
 )
+
+
+# --- the client's answers in their own Telegram (issue 25) ------------------------------------
+
+
+class ClientAnswer(StrEnum):
+    CONFIRM = "ok"  # the appointment suits
+    RESCHEDULE = "rs"  # propose other times (-> a task for the manager)
+    ACCEPT = "ac"  # all installed, no remarks
+    REMARKS = "rm"  # there are remarks (-> a claim)
+    RATE = "rt"  # arg: 1-5 stars
+
+
+class ClientCb(Canonical, prefix="ca"):
+    """A client's answer to a message about their deal (handlers/clients/answers.py); the
+    deal is loaded and checked against the client's contacts every time."""
+
+    action: ClientAnswer
+    deal_id: Int
+    arg: Int = 0

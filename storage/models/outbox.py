@@ -24,9 +24,7 @@ class Reminder(Base):
     __table_args__ = (
         Index("ix_reminders_state_due", "state", "due_at"),
         # One recipient: an employee, or a client's linked Telegram (issue 25).
-        CheckConstraint(
-            "(recipient_id IS NULL) <> (client_link_id IS NULL)", name="one_recipient"
-        ),
+        CheckConstraint("(recipient_id IS NULL) <> (client_link_id IS NULL)", name="one_recipient"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
