@@ -16,6 +16,7 @@ from aiohttp import web
 
 from handlers import errors
 from handlers.business import router as business
+from handlers.clients import answers as client_answers
 from handlers.deals import router as deals
 from handlers.edit import router as edit
 from handlers.followups import router as followups
@@ -50,7 +51,9 @@ def routers() -> list[Router]:
         imports,
         business,
     )
-    return [errors.setup(), access, menu, *(area.setup() for area in areas), strangers]
+    areas_routers = [area.setup() for area in areas]
+    answers = client_answers.setup()  # clients only (issue 25): their answers, /stop
+    return [errors.setup(), access, menu, *areas_routers, answers, strangers]
 
 
 def mount_http(

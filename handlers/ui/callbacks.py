@@ -428,6 +428,8 @@ ALL_CALLBACKS: tuple[type[Canonical], ...] = (
 class ClientAnswer(StrEnum):
     CONFIRM = "ok"  # the appointment suits
     RESCHEDULE = "rs"  # propose other times (-> a task for the manager)
+    PROPOSE = "pp"  # the typed time, said back: yes, propose it
+    OTHER = "po"  # ... no, another time
     ACCEPT = "ac"  # all installed, no remarks
     REMARKS = "rm"  # there are remarks (-> a claim)
     RATE = "rt"  # arg: 1-5 stars

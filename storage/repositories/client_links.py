@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
-from storage.models import ClientInvite, ClientLink
+from storage.enums import ActivityKind
+from storage.models import Activity, ClientInvite, ClientLink
 from storage.repositories.base import Repo
 
 
@@ -27,3 +28,14 @@ class ClientLinkRepo(Repo):
         return await self.session.scalar(
             select(ClientInvite).where(ClientInvite.token_hash == token_hash)
         )
+
+    # --- part B: the client's answers (issue 25) ---------------------------------------------
+
+    async def answers(self, deal_id: int) -> Sequence[Activity]:
+        """The client's answers on a deal (timeline ``client_in`` rows), oldest first."""
+        rows = await self.session.scalars(
+            select(Activity)
+            .where(Activity.deal_id == deal_id, Activity.kind == ActivityKind.CLIENT_IN.value)
+            .order_by(Activity.at, Activity.id)
+        )
+        return rows.all()
