@@ -636,6 +636,7 @@ class Sweeper:
         self._renewed_at: datetime | None = None
         self._renewing = False
         self.renewals = 0
+        self._blocked_links: set[int] = set()  # clients who answered 403 (this process)
 
     # -- public --------------------------------------------------------------------------
 
@@ -837,6 +838,7 @@ class Sweeper:
             parsed, broken = _parse(rows)
             employees = await repo.recipients({r for r, _ in recipients if r is not None})
             links = await repo.client_recipients({c for _, c in recipients if c is not None})
+            self._blocked_links -= {i for i, link in links.items() if link.blocked_at is None}
             tasks = await repo.tasks(
                 {r.task_id for r in parsed if r.task_id is not None and r.kind in TASK_BOUND_KINDS}
             )
@@ -985,6 +987,9 @@ class Sweeper:
         """Send once; None when the message is done with (sent, failed, released), else
         the seconds before it may be tried again."""
         delivery = message.delivery
+        if delivery.client_link_id in self._blocked_links:  # a 403 came meanwhile: don't try
+            await self._give_up(message, stats, "blocked")
+            return None
         await self._renew_if_due()
         await self.limiter.acquire(delivery.chat_id)
         delivered = False
@@ -1114,6 +1119,7 @@ class Sweeper:
         now = self.clock.now()
         if recipient_id is None:
             assert link_id is not None
+            self._blocked_links.add(link_id)
             async with self._writing(), self.uow_factory() as uow:
                 await uow.repo.outbox.update_claimed(
                     message.claims, state=ReminderState.FAILED.value, last_error="forbidden"
