@@ -159,8 +159,14 @@ async def propose(
 
 
 async def other_time(
-    query: CallbackQuery, callback_data: ClientCb, lang: str, state: FSMContext
+    query: CallbackQuery,
+    callback_data: ClientCb,
+    uow: UnitOfWork,
+    client: ClientActor,
+    lang: str,
+    state: FSMContext,
 ) -> None:
+    await answers.check_reschedule(uow, client, callback_data.deal_id)
     await state.set_state(Answering.reschedule)
     await state.set_data({"deal_id": callback_data.deal_id})
     if isinstance(query.message, Message):
