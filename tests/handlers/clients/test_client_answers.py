@@ -18,6 +18,7 @@ from tests.factories import (
     count,
     deliver,
     link_client,
+    measurer_assigned,
     new_deal,
     open_tasks,
     order_at_installation,
@@ -207,3 +208,14 @@ async def test_remarks_become_a_claim_with_the_clients_words(harness, uow_factor
     refused = await harness.tap(u_ivan, msg.button("претензий нет"), msg)
     assert refused.alert == "⚠️ Уже учтено, спасибо."
     assert await count(uow_factory, ClientLink) == 1
+
+
+async def test_the_client_hears_the_measurer_is_on_the_way(harness, uow_factory, clock, team):
+    deal_id, _, card = await measurer_assigned(harness, uow_factory, clock, team)
+    await link_client(uow_factory, deal_id, IVAN, "Ivan", "en")
+    u_mia = tg_user(team["mia"].telegram_id)
+    accepted = await harness.tap(u_mia, card.button("Принять"), card)
+    await harness.tap(u_mia, accepted.button("Выезжаю"), card)
+    told = to_chat(await deliver(harness, uow_factory, clock), IVAN)
+    assert told.text == "🚗 Mia, our measurer, is on the way."  # a first name, nothing else
+    assert told.buttons() == []
