@@ -138,6 +138,7 @@ def test_the_client_confirms_reschedules_accepts_and_rates(bot: BotProcess) -> N
     stars = client.wait_for(t("clientmsg.accepted", EN))
     client.tap("⭐⭐⭐⭐⭐", on=stars)
     assert client.wait_for_alert() == t("clientmsg.rated", EN)
-    # The manager sees it on the order's history.
+    # The manager sees it on the order's card (its last events).
     manager.send(f"/deal {deal_id_of(order)}")
-    manager.wait_for(in_stage("fulfilment", "installed"))
+    order = manager.wait_for(in_stage("fulfilment", "installed"))
+    assert t("timeline.client_in.rate", EN, stars="⭐⭐⭐⭐⭐") in order.text, order.text
