@@ -84,7 +84,15 @@ async def confirm(
     await _done(query, t("clientmsg.confirmed.text", lang))
 
 
-async def reschedule(
+# What a tap asks the client to type: the check that it may be asked, the FSM step, the words.
+ASKS: dict[ClientAnswer, tuple[Any, str, str]] = {
+    ClientAnswer.RESCHEDULE: (answers.check_reschedule, "reschedule", "clientmsg.reschedule.ask"),
+    ClientAnswer.OTHER: (answers.check_reschedule, "reschedule", "clientmsg.reschedule.ask"),
+    ClientAnswer.REMARKS: (answers.check_remarks, "remarks", "clientmsg.remarks.ask"),
+}
+
+
+async def ask(
     query: CallbackQuery,
     callback_data: ClientCb,
     uow: UnitOfWork,
@@ -92,11 +100,14 @@ async def reschedule(
     lang: str,
     state: FSMContext,
 ) -> None:
-    await answers.check_reschedule(uow, client, callback_data.deal_id)
-    await state.set_state(Answering.reschedule)
+    """Reschedule (or another time after one said back), Remarks: checked now (the deal is
+    the client's, its stage asks it), then the client types the answer."""
+    check, step, text = ASKS[callback_data.action]
+    await check(uow, client, callback_data.deal_id)
+    await state.set_state(getattr(Answering, step))
     await state.set_data({"deal_id": callback_data.deal_id})
     if isinstance(query.message, Message):
-        await query.message.answer(t("clientmsg.reschedule.ask", lang))
+        await query.message.answer(t(text, lang))
 
 
 async def typed_time(
@@ -158,21 +169,6 @@ async def propose(
         await query.message.edit_text(sent, reply_markup=None)
 
 
-async def other_time(
-    query: CallbackQuery,
-    callback_data: ClientCb,
-    uow: UnitOfWork,
-    client: ClientActor,
-    lang: str,
-    state: FSMContext,
-) -> None:
-    await answers.check_reschedule(uow, client, callback_data.deal_id)
-    await state.set_state(Answering.reschedule)
-    await state.set_data({"deal_id": callback_data.deal_id})
-    if isinstance(query.message, Message):
-        await query.message.edit_text(t("clientmsg.reschedule.ask", lang), reply_markup=None)
-
-
 async def accept(
     query: CallbackQuery,
     callback_data: ClientCb,
@@ -186,21 +182,6 @@ async def accept(
         await query.message.answer(
             t("clientmsg.accepted", lang), reply_markup=stars_keyboard(callback_data.deal_id)
         )
-
-
-async def remarks(
-    query: CallbackQuery,
-    callback_data: ClientCb,
-    uow: UnitOfWork,
-    client: ClientActor,
-    lang: str,
-    state: FSMContext,
-) -> None:
-    await answers.check_remarks(uow, client, callback_data.deal_id)
-    await state.set_state(Answering.remarks)
-    await state.set_data({"deal_id": callback_data.deal_id})
-    if isinstance(query.message, Message):
-        await query.message.answer(t("clientmsg.remarks.ask", lang))
 
 
 async def typed_remarks(
@@ -243,11 +224,11 @@ async def resume(message: Message, uow: UnitOfWork, client: ClientActor, lang: s
 
 CALLBACKS: dict[ClientAnswer, Any] = {
     ClientAnswer.CONFIRM: confirm,
-    ClientAnswer.RESCHEDULE: reschedule,
+    ClientAnswer.RESCHEDULE: ask,
     ClientAnswer.PROPOSE: propose,
-    ClientAnswer.OTHER: other_time,
+    ClientAnswer.OTHER: ask,
     ClientAnswer.ACCEPT: accept,
-    ClientAnswer.REMARKS: remarks,
+    ClientAnswer.REMARKS: ask,
     ClientAnswer.RATE: rate,
 }
 

@@ -477,31 +477,14 @@ def client_on_way(item: OutboxItem, p: ClientOnWay, lang: str, tz: tzinfo, now: 
     return [t(f"clientmsg.on_way.{p.job}", lang, who=escape(p.who))], []
 
 
-def client_pay_soon(
+def client_payment(
     item: OutboxItem, p: ClientPayment, lang: str, tz: tzinfo, now: datetime
 ) -> Drawn:
-    line = t(
-        "clientmsg.pay_soon",
-        lang,
-        n=p.n,
-        count=p.count,
-        amount=fmt.money(p.amount, lang),
-        date=fmt.said_day(p.due_date, lang, now.astimezone(tz).year),
-    )
-    return [line], []
-
-
-def client_pay_late(
-    item: OutboxItem, p: ClientPayment, lang: str, tz: tzinfo, now: datetime
-) -> Drawn:
-    line = t(
-        "clientmsg.pay_late",
-        lang,
-        n=p.n,
-        amount=fmt.money(p.amount, lang),
-        date=fmt.said_day(p.due_date, lang, now.astimezone(tz).year),
-    )
-    return [line], []
+    """A part of the client's plan due soon (client.pay_soon) or missed (client.pay_late):
+    its number, amount and date in words, nothing else."""
+    due = fmt.said_day(p.due_date, lang, now.astimezone(tz).year)
+    key = "clientmsg.pay_late" if item.kind == Kind.CLIENT_PAY_LATE else "clientmsg.pay_soon"
+    return [t(key, lang, n=p.n, count=p.count, amount=fmt.money(p.amount, lang), date=due)], []
 
 
 def unknown(item: OutboxItem, lang: str, tz: tzinfo, now: datetime) -> Drawn:
@@ -547,8 +530,8 @@ VIEWS: dict[str, _View[Any]] = {  # Kind -> its view (a Kind is its str value)
     Kind.LEAD_NEW: _View(LeadNew, lead_new),
     Kind.CLIENT_STAGE: _View(ClientStage, client_stage),
     Kind.CLIENT_ON_WAY: _View(ClientOnWay, client_on_way),
-    Kind.CLIENT_PAY_SOON: _View(ClientPayment, client_pay_soon),
-    Kind.CLIENT_PAY_LATE: _View(ClientPayment, client_pay_late),
+    Kind.CLIENT_PAY_SOON: _View(ClientPayment, client_payment),
+    Kind.CLIENT_PAY_LATE: _View(ClientPayment, client_payment),
 }
 
 

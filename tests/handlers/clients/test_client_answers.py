@@ -6,6 +6,7 @@ forged buttons (another client's deal, a stale stage, staff, a stranger) change 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from aiogram.methods import SendMessage
 from sqlalchemy import select
@@ -37,7 +38,7 @@ def to_chat(sent: list[Sent], chat_id: int) -> Sent:
     return mine[0]
 
 
-async def answers(uow_factory, deal_id: int) -> list[dict]:
+async def answers(uow_factory, deal_id: int) -> list[dict[str, Any]]:
     async with uow_factory() as uow:
         rows = await uow.session.scalars(
             select(Activity)

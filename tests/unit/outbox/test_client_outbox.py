@@ -171,7 +171,7 @@ async def test_stop_cancels_what_is_queued_and_nothing_goes_until_start(
         await uow.commit()
     assert await _on_way(uow_factory, card.id, "Max") is True
     await sweeper.sweep_once()
-    assert [i.payload.who for i in notifier.items()] == ["Max"]
+    assert [i.payload for i in notifier.items()] == [ClientOnWay(who="Max")]
 
 
 async def test_a_row_queued_before_stop_is_cancelled_at_claim_time(uow_factory, clock, make_actor):
@@ -218,10 +218,9 @@ async def test_quiet_hours_hold_a_client_message_until_the_morning(uow_factory, 
     assert [(d.chat_id, d.client_link_id) for d in notifier.deliveries] == [(ann.telegram_id, None)]
     clock.set(morning)
     await sweeper.sweep_once()
-    assert [i.payload.who for d in notifier.deliveries[1:] for i in d.items] == [
-        "Mia",
-        "Max",
-    ]
+    ways = [i.payload for d in notifier.deliveries[1:] for i in d.items]
+    assert [p.who for p in ways if isinstance(p, ClientOnWay)] == ["Mia", "Max"]
+    assert len(ways) == 2
 
 
 async def test_a_stage_with_a_client_message_enqueues_it_with_the_deal_fields(
