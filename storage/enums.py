@@ -113,7 +113,8 @@ FILTER_KINDS: dict[TimelineFilter, tuple[ActivityKind, ...]] = {
     TimelineFilter.FILES: (ActivityKind.FILE,),
     TimelineFilter.TASKS: (ActivityKind.TASK, ActivityKind.TASK_DONE, ActivityKind.TASK_SNOOZED),
     TimelineFilter.MONEY: (ActivityKind.PAYMENT, ActivityKind.PLAN),
-    TimelineFilter.MESSAGES: MESSAGE_KINDS,
+    # Business chats, and what the bot sent the client / the client answered (issue 25).
+    TimelineFilter.MESSAGES: (*MESSAGE_KINDS, ActivityKind.CLIENT_OUT, ActivityKind.CLIENT_IN),
 }
 
 

@@ -15,8 +15,9 @@ from services.outbox import queue as outbox
 from services.outbox.payloads import ClientOnWay, ClientPayment, ClientStage, TaskPayload
 from services.outbox.queue import DeliveryForbidden, DeliveryRetryAfter, Kind
 from services.sales import deals
+from services.sales.timeline import deal_timeline
 from services.work import installments
-from storage.enums import ActivityKind
+from storage.enums import ActivityKind, TimelineFilter
 from storage.models import Activity, ClientLink, Deal
 from tests.factories import contract_signed, link_client, new_deal, won_in_three_parts
 from tests.outbox_fakes import RecordingNotifier, make_sweeper, reminders
@@ -76,6 +77,9 @@ async def test_a_client_message_goes_to_their_chat_in_their_language_and_on_the_
     assert entry.payload == {"kind": "client.on_way", "who": "Mia", "job": "measure"}
     assert entry.at == clock.now()  # written when it went out
     assert (await sweeper.sweep_once()).claimed == 0
+    async with uow_factory() as uow:  # the manager's history, filtered to messages
+        page = await deal_timeline(uow, ann, card.id, TimelineFilter.MESSAGES)
+    assert [e.kind for e in page.items] == [ActivityKind.CLIENT_OUT]
 
 
 async def test_nothing_lost_across_a_restart_claimed_rows_go_after_the_lease(
