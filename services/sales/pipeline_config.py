@@ -6,6 +6,7 @@ removing a stage that still holds deals is refused at sync time.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from services.outbox.clients import CLIENT_FIELDS
 from storage.enums import Role, StageKind, TaskKind
 
 # The shipped pipeline files: services/sales/defaults links to config/pipelines in the
@@ -126,6 +128,16 @@ class ClientSpec(_Strict):
     message_en: str | None = Field(default=None, min_length=1, max_length=1000)
     confirm: bool = False
     accept: bool = False
+
+    @model_validator(mode="after")
+    def _message_fields(self) -> ClientSpec:
+        """A message names only the fields a client may read ({measurement_at}, ...)."""
+        for text in (self.message, self.message_en):
+            unknown = sorted(set(re.findall(r"\{(\w*)\}", text or "")) - set(CLIENT_FIELDS))
+            if unknown:
+                known = ", ".join(f"{{{f}}}" for f in CLIENT_FIELDS)
+                raise ValueError(f"unknown field {{{unknown[0]}}} in message (known: {known})")
+        return self
 
 
 class StageSpec(_Strict):

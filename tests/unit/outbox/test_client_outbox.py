@@ -15,11 +15,18 @@ from services.outbox import queue as outbox
 from services.outbox.payloads import ClientOnWay, ClientPayment, ClientStage, TaskPayload
 from services.outbox.queue import DeliveryForbidden, DeliveryRetryAfter, Kind
 from services.sales import deals
+from services.sales.pipeline_config import ConfigError, parse_config
 from services.sales.timeline import deal_timeline
 from services.work import installments
 from storage.enums import ActivityKind, TimelineFilter
 from storage.models import Activity, ClientLink, Deal
-from tests.factories import contract_signed, link_client, new_deal, won_in_three_parts
+from tests.factories import (
+    DEFAULT_PIPELINES,
+    contract_signed,
+    link_client,
+    new_deal,
+    won_in_three_parts,
+)
 from tests.outbox_fakes import RecordingNotifier, make_sweeper, reminders
 
 CLIENT_TG = 700_000_001
@@ -272,3 +279,10 @@ async def test_payment_reminders_reach_the_client_before_the_date_and_after_a_mi
     async with uow_factory() as uow:  # a second scan adds nothing
         await installments.mark_overdue(uow)
     assert len(await reminders(uow_factory, kind=Kind.CLIENT_PAY_LATE)) == 1
+
+
+def test_a_client_message_naming_an_unknown_field_is_refused_with_its_place():
+    text = DEFAULT_PIPELINES.read_text(encoding="utf-8")
+    parse_config(text)  # the shipped messages name known fields only
+    with pytest.raises(ConfigError, match=r"in_production.*unknown field \{ready_at\}"):
+        parse_config(text.replace("{production_at}", "{ready_at}"))
