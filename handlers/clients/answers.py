@@ -32,7 +32,7 @@ from handlers.ui.i18n import t
 from services import dates
 from services.clients import answers
 from services.clock import Clock
-from services.errors import ValidationError
+from services.errors import DomainError, ValidationError
 from services.permissions import ClientActor
 from storage.uow import UnitOfWork
 
@@ -161,8 +161,12 @@ async def propose(
         callback_answer.text = t("clientmsg.done", lang)
         return
     when = datetime.fromisoformat(value)
-    await answers.reschedule(uow, client, callback_data.deal_id, when, str(data.get("typed") or ""))
-    await state.clear()
+    try:
+        await answers.reschedule(
+            uow, client, callback_data.deal_id, when, str(data.get("typed") or "")
+        )
+    finally:  # proposed, or no longer possible: the question is over either way
+        await state.clear()
     sent = t("clientmsg.reschedule.sent", lang, when=fmt.said(when, tz, lang, clock.now()))
     callback_answer.text = sent[:190]
     if isinstance(query.message, Message):
@@ -190,9 +194,12 @@ async def typed_remarks(
     data = await state.get_data()
     try:
         await answers.remarks(uow, client, int(data.get("deal_id") or 0), message.text or "")
-    except ValidationError as exc:
+    except ValidationError as exc:  # empty, too long: type it again
         await message.answer(error_text(exc, lang))
         return
+    except DomainError:  # no longer asked (answered, stage moved): the question is over
+        await state.clear()
+        raise
     await state.clear()
     await message.answer(t("clientmsg.remarks.sent", lang))
 
