@@ -16,6 +16,7 @@ from aiogram.types import TelegramObject, Update, User
 from handlers.ui.context import Ctx
 from handlers.ui.i18n import lang_of, t
 from services.clients import links as clients
+from services.outbox import clients as client_messages
 from services.outbox import queue as outbox
 from services.team import employees
 from storage.uow import DuplicateUpdate, UnitOfWorkFactory
@@ -139,6 +140,10 @@ class ContextMiddleware(BaseMiddleware):
             # They unblocked the bot and wrote again: deliver what failed meanwhile.
             async with self.uow_factory() as uow:
                 await outbox.mark_reachable(uow, actor.id)
+        if client is not None and client.blocked and user is not None:
+            # A client who had blocked the bot writes again: they may be written to.
+            async with self.uow_factory() as uow:
+                await client_messages.client_wrote(uow, user.id)
         data["actor"] = actor
         data["client"] = client
         data["lang"] = (

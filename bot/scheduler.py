@@ -30,7 +30,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from services import backups
 from services.clock import Clock
 from services.outbox.queue import Notifier, Sweeper
-from services.policy import CompanyPolicy, parse_norms
+from services.policy import CompanyPolicy, parse_norms, parse_quiet_hours
 from services.work import installments, orders, response, rotting
 from services.work import jobs as work_jobs
 from services.worktime import WorkHours
@@ -61,6 +61,7 @@ DEFAULTS: dict[str, Any] = {
     "scan_minutes": 5,
     "business_capture": True,
     "business_roles": "manager,leader,admin",
+    "client_quiet_hours": "21:00-09:00",
 }
 
 
@@ -92,6 +93,7 @@ def company_policy(settings: Any) -> CompanyPolicy:
         first_response=timedelta(minutes=float(setting(settings, "first_response_minutes"))),
         distribution=str(setting(settings, "lead_distribution")),
         norms=parse_norms(str(setting(settings, "norms"))),
+        client_quiet_hours=parse_quiet_hours(str(setting(settings, "client_quiet_hours"))),
     )
 
 

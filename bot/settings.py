@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     # Voronka's own copy of every file people send (bot/files.py), content-addressed.
     store_files: bool = True
     files_dir: Path = Path("./data/files")
+    # Messages to clients in their own Telegram (issue 25) wait out these local hours
+    # (TIMEZONE; "HH:MM-HH:MM", may cross midnight; "off": none).
+    client_quiet_hours: str = "21:00-09:00"
     # Client chats through Telegram Business (services/intake/business.py): off = ignore them.
     business_capture: bool = True
     # Whose Business chats are recorded (roles, comma-separated); others are told so.
@@ -132,6 +135,17 @@ class Settings(BaseSettings):
         if isinstance(value, int):
             return [value]
         return value
+
+    @field_validator("client_quiet_hours")
+    @classmethod
+    def _check_quiet_hours(cls, value: str) -> str:
+        from services.policy import parse_quiet_hours
+
+        try:
+            parse_quiet_hours(value)
+        except ValueError as exc:
+            raise ValueError("HH:MM-HH:MM, e.g. 21:00-09:00, or off") from exc
+        return value.strip()
 
     @field_validator("business_roles")
     @classmethod

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from handlers import errors
 from handlers.business import router as business
+from handlers.clients import answers as client_answers
 from handlers.clients import router as clients
 from handlers.deals import router as deals
 from handlers.edit import router as edit
@@ -59,6 +60,7 @@ def routers() -> list[Router]:
         access,
         menu,
         *(area.setup() for area in areas),
+        client_answers.setup(),  # clients only: their answers, /stop (before the catch-alls)
         client_side,
         client_requests,
         strangers,

@@ -171,6 +171,8 @@ class ClientActor:
     contact_ids: frozenset[int]
     first_name: str
     language: str | None = None
+    stopped: bool = False  # they said /stop (any of their links): /start turns it back on
+    blocked: bool = False  # a send was refused (403): cleared when they write again
 
 
 def client_can(client: ClientActor | None, obj: object) -> bool:

@@ -10,7 +10,7 @@ nothing mutates it.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 from services import dates
 from services.worktime import WorkHours
@@ -43,6 +43,9 @@ class CompanyPolicy:
     distribution: str = "round_robin"
     # Daily norms per role: (role, what, per day); `what` is one of NORM_KINDS.
     norms: tuple[Norm, ...] = ()
+    # Messages to clients (issue 25) are not sent between these local times (start, end;
+    # the window may cross midnight); None: no quiet hours.
+    client_quiet_hours: tuple[time, time] | None = (time(21, 0), time(9, 0))
 
     def __post_init__(self) -> None:
         dates.zone(self.timezone)  # refuse an unknown zone now, not at the first task
@@ -50,6 +53,23 @@ class CompanyPolicy:
             object.__setattr__(self, "work_hours", replace(self.work_hours, timezone=self.timezone))
         if self.distribution not in DISTRIBUTION_RULES:
             raise ValueError(f"distribution: one of {', '.join(DISTRIBUTION_RULES)}")
+
+    def quiet_until(self, moment: datetime) -> datetime | None:
+        """The end of the clients' quiet hours `moment` falls in (an aware UTC moment), or
+        None when a client may be written to at `moment`."""
+        if self.client_quiet_hours is None:
+            return None
+        start, end = self.client_quiet_hours
+        if start == end:
+            return None
+        zone = dates.zone(self.timezone)
+        local = moment.astimezone(zone)
+        at = local.time().replace(tzinfo=None)
+        inside = (start <= at < end) if start < end else (at >= start or at < end)
+        if not inside:
+            return None
+        day = local.date() if at < end else local.date() + timedelta(days=1)
+        return datetime.combine(day, end, zone).astimezone(moment.tzinfo)
 
 
 DISTRIBUTION_RULES = ("round_robin", "least_loaded")
@@ -87,6 +107,17 @@ def parse_norms(text: str) -> tuple[Norm, ...]:
                 raise ValueError(f"{role}:{what}: a number of times a day, 1-10000")
             norms.append(Norm(role, what, int(number)))
     return tuple(norms)
+
+
+def parse_quiet_hours(text: str) -> tuple[time, time] | None:
+    """ "21:00-09:00" -> (21:00, 09:00); "off" or "" -> None. ValueError if unreadable."""
+    value = text.strip().lower()
+    if value in ("", "off", "none", "no"):
+        return None
+    parts = value.replace("–", "-").split("-")
+    if len(parts) != 2:
+        raise ValueError("HH:MM-HH:MM, e.g. 21:00-09:00, or off")
+    return time.fromisoformat(parts[0].strip()), time.fromisoformat(parts[1].strip())
 
 
 DEFAULT = CompanyPolicy()

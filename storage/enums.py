@@ -73,6 +73,8 @@ class ActivityKind(StrEnum):
     MESSAGE_OUT = "msg_out"  # the manager's reply from the deal card
     MESSAGE_EDITED = "msg_edited"
     MESSAGE_DELETED = "msg_deleted"
+    CLIENT_OUT = "client_out"  # the bot wrote to the client's own Telegram: payload {kind, ...}
+    CLIENT_IN = "client_in"  # the client answered in the bot: payload {answer, ...}
     STAGE = "stage"  # virtual: stage_history rows
     TASK = "task"  # virtual: task rows (created)
 
@@ -111,7 +113,8 @@ FILTER_KINDS: dict[TimelineFilter, tuple[ActivityKind, ...]] = {
     TimelineFilter.FILES: (ActivityKind.FILE,),
     TimelineFilter.TASKS: (ActivityKind.TASK, ActivityKind.TASK_DONE, ActivityKind.TASK_SNOOZED),
     TimelineFilter.MONEY: (ActivityKind.PAYMENT, ActivityKind.PLAN),
-    TimelineFilter.MESSAGES: MESSAGE_KINDS,
+    # Business chats, and what the bot sent the client / the client answered (issue 25).
+    TimelineFilter.MESSAGES: (*MESSAGE_KINDS, ActivityKind.CLIENT_OUT, ActivityKind.CLIENT_IN),
 }
 
 

@@ -40,7 +40,7 @@ from services.sales.pipelines import sync_config
 from services.work import installments
 from services.work.installments import EqualSplit, InstallmentSummary
 from storage.enums import TaskKind
-from storage.models import Deal, Employee, Stage, Task
+from storage.models import ClientLink, Deal, Employee, Stage, Task
 from storage.uow import UnitOfWork, UnitOfWorkFactory
 from tests.outbox_fakes import make_sweeper
 from tests.tg import BotHarness, Sent, tg_user
@@ -229,6 +229,30 @@ async def order_at_installation(
             stage = next(s for s in order.pipeline.stages if s.code == code)
             await deals.move_to(uow, ann, order_id, stage.id, order.version, fields=fields)
     return card.id, order_id
+
+
+async def link_client(
+    uow_factory: UnitOfWorkFactory,
+    deal_id: int,
+    telegram_id: int,
+    first_name: str = "Иван",
+    language: str | None = None,
+) -> int:
+    """The deal's contact linked to a client's Telegram account, as an accepted invite link
+    leaves it (issue 25; written by hand until the invite flow is the way in): the link id."""
+    async with uow_factory() as uow:
+        deal = await uow.repo.get(Deal, deal_id)
+        assert deal is not None and deal.contact_id is not None
+        link = ClientLink(
+            contact_id=deal.contact_id,
+            telegram_id=telegram_id,
+            first_name=first_name,
+            language=language,
+            linked_at=uow.clock.now(),
+        )
+        uow.repo.add(link)
+        await uow.commit()
+        return link.id
 
 
 # --- reading what the rows became ---------------------------------------------------------

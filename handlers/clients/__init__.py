@@ -1,0 +1,1 @@
+"""The client's side of the bot (issue 25): what a linked client sees and answers."""

@@ -18,33 +18,42 @@ from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
 from services.clients.views import ClientDeal, ClientSchedule, ClientStatus
 from services.dto import label
-from services.sales.pipeline_config import CLIENT_MOMENTS
+from services.outbox.clients import CLIENT_MOMENTS
 
 
 class _Value:
     """A deal's field in a client's text: a moment said in words ("Fri, December 11, 10:00
-    AM"; ":day" the day alone), anything else as it is (escaped); nothing: the dash."""
+    AM"; ":day", or a moment at midnight, the day alone), anything else as it is (escaped);
+    nothing: the dash."""
 
     def __init__(self, value: Any, moment: bool, lang: str, tz: tzinfo, now: datetime) -> None:
         self.value, self.moment, self.lang, self.tz, self.now = value, moment, lang, tz, now
 
     def __format__(self, spec: str) -> str:
-        if self.value is None or self.value == "":
+        value = self.value
+        if value is None or value == "":
             return fmt.NONE
         if not self.moment:
-            return escape(str(self.value))
+            return escape(str(value))
+        if isinstance(value, str):  # an outbox payload carries moments as ISO strings
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                return fmt.NONE
         year = self.now.astimezone(self.tz).year
-        if spec == "day":
-            return fmt.day_month(self.value, self.tz, self.lang, year)
-        return fmt.said(self.value, self.tz, self.lang, self.now)
+        local = value.astimezone(self.tz)
+        if spec == "day" or (local.hour, local.minute) == (0, 0):
+            return fmt.day_month(value, self.tz, self.lang, year)
+        return fmt.said(value, self.tz, self.lang, self.now)
 
 
 class _Fields(Mapping[str, _Value]):
     def __init__(self, values: Mapping[str, Any], lang: str, tz: tzinfo, now: datetime) -> None:
         self._items = {k: _Value(v, k in CLIENT_MOMENTS, lang, tz, now) for k, v in values.items()}
+        self._none = _Value(None, False, lang, tz, now)
 
     def __getitem__(self, key: str) -> _Value:
-        return self._items[key]
+        return self._items.get(key, self._none)
 
     def __iter__(self) -> Any:
         return iter(self._items)
@@ -53,12 +62,19 @@ class _Fields(Mapping[str, _Value]):
         return len(self._items)
 
 
+def fill(template: str, values: Mapping[str, Any], lang: str, tz: tzinfo, now: datetime) -> str:
+    """A client's text from the pipelines file (a stage's `[client]` name or message) with
+    the deal's fields (services/outbox/clients.CLIENT_FIELDS), as HTML; a field the deal
+    does not have reads as a dash."""
+    return escape(template, quote=False).format_map(_Fields(values, lang, tz, now))
+
+
 def status(s: ClientStatus, lang: str, tz: tzinfo, now: datetime) -> str:
     """The stage in the client's words (HTML)."""
     template = label(lang, s.name or "", s.name_en, strict=True)
     if not template:
         return t(f"client.state.{s.state}", lang)
-    return escape(template, quote=False).format_map(_Fields(s.values, lang, tz, now))
+    return fill(template, s.values, lang, tz, now)
 
 
 def _title(deal: ClientDeal, lang: str) -> str:

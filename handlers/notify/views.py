@@ -20,9 +20,12 @@ from typing import Any, Generic, TypeVar
 
 from aiogram.types import InlineKeyboardButton
 
+from handlers.clients import views as client_views
 from handlers.funnel.views import digest_lines
 from handlers.ui import fmt
 from handlers.ui.callbacks import (
+    ClientAnswer,
+    ClientAnswerCb,
     DealAction,
     DealCb,
     InstallmentAction,
@@ -42,6 +45,9 @@ from services.dto import label
 from services.outbox.payloads import (
     AdminUnreachable,
     BackupFailed,
+    ClientOnWay,
+    ClientPayment,
+    ClientStage,
     DateSlipped,
     DealEssentials,
     DealReassigned,
@@ -61,7 +67,7 @@ from services.outbox.payloads import (
     TaskPayload,
     Unknown,
 )
-from services.outbox.queue import Kind, OutboxItem
+from services.outbox.queue import CLIENT_KINDS, Kind, OutboxItem
 from services.tasks import is_overdue, reminder_card
 from storage.enums import TaskKind
 
@@ -428,6 +434,62 @@ def lead_new(item: OutboxItem, p: LeadNew, lang: str, tz: tzinfo, now: datetime)
     return [escape(p.title)], []
 
 
+# --- to clients (issue 25): client words only, in the client's language ---------------------
+
+
+def client_stage(item: OutboxItem, p: ClientStage, lang: str, tz: tzinfo, now: datetime) -> Drawn:
+    """The deal entered a stage the client hears of; with Confirm / Reschedule for an
+    appointment, or All fine / Remarks for the finished work."""
+    text = client_views.fill(label(lang, p.message, p.message_en), p.fields, lang, tz, now)
+    rows: Buttons = []
+    deal_id = item.deal_id or 0
+    if p.confirm:
+        rows.append(
+            [
+                btn(
+                    t("clientmsg.btn.confirm", lang),
+                    ClientAnswerCb(action=ClientAnswer.CONFIRM, deal_id=deal_id),
+                ),
+                btn(
+                    t("clientmsg.btn.reschedule", lang),
+                    ClientAnswerCb(action=ClientAnswer.RESCHEDULE, deal_id=deal_id),
+                ),
+            ]
+        )
+    if p.accept:
+        rows.append(
+            [
+                btn(
+                    t("clientmsg.btn.accept", lang),
+                    ClientAnswerCb(action=ClientAnswer.ACCEPT, deal_id=deal_id),
+                )
+            ]
+        )
+        rows.append(
+            [
+                btn(
+                    t("clientmsg.btn.remarks", lang),
+                    ClientAnswerCb(action=ClientAnswer.REMARKS, deal_id=deal_id),
+                )
+            ]
+        )
+    return [text], rows
+
+
+def client_on_way(item: OutboxItem, p: ClientOnWay, lang: str, tz: tzinfo, now: datetime) -> Drawn:
+    return [t(f"clientmsg.on_way.{p.job}", lang, who=escape(p.who))], []
+
+
+def client_payment(
+    item: OutboxItem, p: ClientPayment, lang: str, tz: tzinfo, now: datetime
+) -> Drawn:
+    """A part of the client's plan due soon (client.pay_soon) or missed (client.pay_late):
+    its number, amount and date in words, nothing else."""
+    due = fmt.said_day(p.due_date, lang, now.astimezone(tz).year)
+    key = "clientmsg.pay_late" if item.kind == Kind.CLIENT_PAY_LATE else "clientmsg.pay_soon"
+    return [t(key, lang, n=p.n, count=p.count, amount=fmt.money(p.amount, lang), date=due)], []
+
+
 def unknown(item: OutboxItem, lang: str, tz: tzinfo, now: datetime) -> Drawn:
     """A kind this build does not know (a newer worker enqueued it): its title, as is."""
     p = item.payload
@@ -470,10 +532,16 @@ VIEWS: dict[str, _View[Any]] = {  # Kind -> its view (a Kind is its str value)
     Kind.DATE_SLIPPED: _View(DateSlipped, date_slipped),
     Kind.LEAD_NEW: _View(LeadNew, lead_new),
     Kind.LEAD_LATE: _View(LeadLate, lead_late),
+    Kind.CLIENT_STAGE: _View(ClientStage, client_stage),
+    Kind.CLIENT_ON_WAY: _View(ClientOnWay, client_on_way),
+    Kind.CLIENT_PAY_SOON: _View(ClientPayment, client_payment),
+    Kind.CLIENT_PAY_LATE: _View(ClientPayment, client_payment),
 }
 
 
 def single(item: OutboxItem, lang: str, tz: tzinfo, now: datetime) -> Drawn:
     """One item as a message of its own: its view, and a line when it was sent late."""
     lines, rows = VIEWS.get(item.kind, unknown)(item, lang, tz, now)
+    if item.kind in CLIENT_KINDS:  # a client reads no bookkeeping of ours
+        return lines, rows
     return lines + late_line(item, lang, tz), rows

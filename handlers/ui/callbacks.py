@@ -411,6 +411,28 @@ class TimelineCb(Canonical, prefix="h"):
     rid: Int = 0
 
 
+# --- the client's answers in their own Telegram (issue 25) ------------------------------------
+
+
+class ClientAnswer(StrEnum):
+    CONFIRM = "ok"  # the appointment suits
+    RESCHEDULE = "rs"  # propose other times (-> a task for the manager)
+    PROPOSE = "pp"  # the typed time, said back: yes, propose it
+    OTHER = "po"  # ... no, another time
+    ACCEPT = "ac"  # all installed, no remarks
+    REMARKS = "rm"  # there are remarks (-> a claim)
+    RATE = "rt"  # arg: 1-5 stars
+
+
+class ClientAnswerCb(Canonical, prefix="ca"):
+    """A client's answer to a message about their deal (handlers/clients/answers.py); the
+    deal is loaded and checked against the client's contacts every time."""
+
+    action: ClientAnswer
+    deal_id: Int
+    arg: Int = 0
+
+
 # Every class of the UI.
 ALL_CALLBACKS: tuple[type[Canonical], ...] = (
     MenuCb,
@@ -437,4 +459,5 @@ ALL_CALLBACKS: tuple[type[Canonical], ...] = (
     NextContactCb,
     InstallmentCb,
     TimelineCb,
+    ClientAnswerCb,
 )

@@ -3,8 +3,10 @@ leads) and the history screen's keyboard: filter buttons, older / newest, back."
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from html import escape
+from typing import Any
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
@@ -13,7 +15,7 @@ from handlers.ui import fmt
 from handlers.ui.callbacks import TimelineCb, TimelineFilterCode, TimelineSubject
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
-from services.dto import TimelineEntry, TimelinePage
+from services.dto import TimelineEntry, TimelinePage, label
 from storage.enums import ActivityKind, TimelineFilter
 
 ICONS = {
@@ -35,6 +37,8 @@ ICONS = {
     ActivityKind.MESSAGE_EDITED: "✏️",
     ActivityKind.MESSAGE_DELETED: "🗑",
     ActivityKind.SYSTEM: "⚙️",
+    ActivityKind.CLIENT_OUT: "📲",
+    ActivityKind.CLIENT_IN: "🙋",
 }
 
 FILTER_OF = {code: TimelineFilter[code.name] for code in TimelineFilterCode}
@@ -174,6 +178,8 @@ def body(entry: TimelineEntry, lang: str, tz: tzinfo, width: int = 200) -> str:
         return t(f"timeline.client.{event}", lang, name=escape(str(p.get("name") or "")))
     if kind == ActivityKind.MESSAGE_DELETED:
         return t("timeline.msg_deleted", lang)
+    if kind in (ActivityKind.CLIENT_OUT, ActivityKind.CLIENT_IN):
+        return _client(kind, p, text, lang, tz)
     if kind in (ActivityKind.MESSAGE_IN, ActivityKind.MESSAGE_OUT, ActivityKind.MESSAGE_EDITED):
         media = _media(entry, lang)
         caption = escape(fmt.short(entry.caption, width)) if entry.caption else ""
@@ -183,6 +189,31 @@ def body(entry: TimelineEntry, lang: str, tz: tzinfo, width: int = 200) -> str:
         head = t(f"timeline.{kind}", lang)
         return f"{head}: {' '.join(parts)}" if parts else head
     return text
+
+
+def _client(kind: str, p: Mapping[str, Any], text: str, lang: str, tz: tzinfo) -> str:
+    """What the bot sent to the client's own Telegram, or what the client answered there
+    (issue 25): the facts of the row in the reader's language, the client's words as typed."""
+    what = str(p.get("kind") if kind == ActivityKind.CLIENT_OUT else p.get("answer") or "")
+    stage = p.get("stage")
+    stage_en = p.get("stage_en")
+    amount = p.get("amount")
+    stars = p.get("stars")
+    stars_n = stars if isinstance(stars, int) and not isinstance(stars, bool) else 0
+    head = t(
+        f"timeline.{kind}.{what}",
+        lang,
+        stage=escape(
+            label(lang, str(stage or ""), stage_en if isinstance(stage_en, str) else None)
+        ),
+        who=escape(str(p.get("who") or "")),
+        n=p.get("n") or "",
+        amount=fmt.money(amount, lang) if _is_int(amount) else fmt.NONE,
+        date=fmt.day_words(p.get("due_date") if isinstance(p.get("due_date"), str) else None, lang),
+        when=fmt.when(_moment(p.get("when")), tz, lang),
+        stars="⭐" * max(0, min(stars_n, 5)),
+    )
+    return f"{head}: {text}" if text else head
 
 
 def line(entry: TimelineEntry, lang: str, tz: tzinfo, width: int = 200) -> str:

@@ -18,4 +18,6 @@ async def client_for(uow: UnitOfWork, telegram_id: int) -> ClientActor | None:
         contact_ids=frozenset(link.contact_id for link in links),
         first_name=first.first_name,
         language=first.language,
+        stopped=any(link.stopped_at is not None for link in links),
+        blocked=any(link.blocked_at is not None for link in links),
     )

@@ -25,12 +25,13 @@ from typing import Any
 
 from services.common import employee_name, is_id
 from services.errors import PermissionDenied
+from services.outbox import clients as clients_out
+from services.outbox.clients import client_fields
 from services.permissions import ClientActor, require_client
-from services.sales.pipeline_config import client_fields
 from services.sales.pipelines import PipelineRules, rules_for
 from services.work import installments
 from services.work.installments import DueInfo
-from storage.enums import StageKind, TaskKind
+from storage.enums import StageKind
 from storage.models import Deal, Stage
 from storage.uow import UnitOfWork
 
@@ -95,20 +96,11 @@ def _shown_stage(rules: PipelineRules, stage: Stage) -> Stage | None:
     return next((s for s in reversed(before) if _named(s)), None)
 
 
-async def _installation_at(uow: UnitOfWork, deal: Deal) -> datetime | None:
-    jobs = await uow.repo.tasks.open_for_deal(deal.id, TaskKind.INSTALL)
-    times = [j.due_at for j in jobs if j.due_at is not None]
-    return min(times) if times else deal.delivery_at
-
-
 async def _values(uow: UnitOfWork, deal: Deal, names: set[str]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name in names:
-        if name == "installation_at":
-            values[name] = await _installation_at(uow, deal)
-        else:
-            values[name] = getattr(deal, name)
-    return values
+    if not names:
+        return {}
+    fields = await clients_out.deal_fields(uow, deal)
+    return {name: fields.get(name) for name in names}
 
 
 async def _status(uow: UnitOfWork, deal: Deal, rules: PipelineRules) -> ClientStatus:
@@ -136,8 +128,7 @@ def _schedule(summary: installments.InstallmentSummary) -> ClientSchedule:
 
 
 async def _first_name(uow: UnitOfWork, employee_id: int | None) -> str | None:
-    name = await employee_name(uow, employee_id)
-    return name.split()[0] if name and name.split() else None
+    return clients_out.first_name(await employee_name(uow, employee_id))
 
 
 async def _view(

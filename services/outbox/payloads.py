@@ -366,6 +366,59 @@ class LeadNew(Payload):
     repeat: bool = False
 
 
+# --- clients (issue 25): messages to a client's own Telegram, in client words --------------
+
+
+class ClientPayload(Payload):
+    """A message to a client. `facts` is what the deal's timeline keeps of it once sent
+    (handlers/ui/timeline.py draws them in the reader's language)."""
+
+    def facts(self) -> dict[str, Any]:
+        return {}
+
+
+class ClientStage(ClientPayload):
+    """client.stage: the deal entered a stage whose `[client]` table has a message. The
+    template (ru / en) and the deal's fields as facts (moments ISO, numbers, text): the
+    view fills it in the client's language and time zone."""
+
+    stage: str  # the stage's staff name (the timeline's words)
+    stage_en: str | None = None
+    message: str
+    message_en: str | None = None
+    fields: dict[str, str | int | None] = {}
+    confirm: bool = False  # Confirm / Reschedule buttons
+    accept: bool = False  # All fine / Remarks buttons
+
+    def facts(self) -> dict[str, Any]:
+        return {"stage": self.stage, "stage_en": self.stage_en}
+
+
+class ClientOnWay(ClientPayload):
+    """client.on_way: the measurer or the installer set off (their first name only)."""
+
+    who: str
+    job: Literal["measure", "install"] = "measure"
+
+    def facts(self) -> dict[str, Any]:
+        return {"who": self.who, "job": self.job}
+
+
+class ClientPayment(ClientPayload):
+    """client.pay_soon / client.pay_late: a part of the client's payment plan is due soon,
+    or was missed (`days` late). Only the part's number, amount and date."""
+
+    n: int
+    count: int
+    amount: int
+    due_date: date
+    due_id: int | None = None  # the part; paid by send time -> moot (cancelled)
+    days: int = 0
+
+    def facts(self) -> dict[str, Any]:
+        return {"n": self.n, "amount": self.amount, "due_date": self.due_date.isoformat()}
+
+
 class Unknown(Payload):
     """A kind this build does not know (a newer worker enqueued it): drawn by its title."""
 
@@ -393,6 +446,10 @@ PAYLOADS: dict[str, type[Payload]] = {
     "deal.date_slipped": DateSlipped,
     "lead.new": LeadNew,
     "lead.late": LeadLate,
+    "client.stage": ClientStage,
+    "client.on_way": ClientOnWay,
+    "client.pay_soon": ClientPayment,
+    "client.pay_late": ClientPayment,
 }
 
 

@@ -83,18 +83,21 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
+from services import policy, timeline
 from services.clock import Clock
 from services.outbox import payloads
 from services.outbox.payloads import (
     AdminUnreachable,
+    ClientPayload,
+    ClientPayment,
     InstallmentUpcoming,
     Payload,
     PayloadError,
     TaskLine,
 )
-from storage.enums import ReminderState, Role, TaskStatus
-from storage.models import Employee, InstallmentDue, Task
-from storage.repositories.outbox import DueReminder
+from storage.enums import ActivityKind, ReminderState, Role, TaskStatus
+from storage.models import ClientLink, Employee, InstallmentDue, Task
+from storage.repositories.outbox import DueReminder, Recipient
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -128,6 +131,17 @@ class Kind(StrEnum):
     DATE_SLIPPED = "deal.date_slipped"  # to the manager: an order's date passed (issue 24)
     LEAD_NEW = "lead.new"  # a lead came in through the intake API (or came again)
     LEAD_LATE = "lead.late"  # to leaders: a new lead's first touch is late (issue 26)
+    # To a client's own Telegram (issue 25; rows with client_link_id, services/outbox/clients.py)
+    CLIENT_STAGE = "client.stage"  # the deal entered a stage with a [client] message
+    CLIENT_ON_WAY = "client.on_way"  # the measurer / installer set off
+    CLIENT_PAY_SOON = "client.pay_soon"  # a part of their payment plan is due soon
+    CLIENT_PAY_LATE = "client.pay_late"  # ... or was missed
+
+
+# Kinds written to clients: only to a client link, never merged (each has its own buttons).
+CLIENT_KINDS = frozenset(
+    {Kind.CLIENT_STAGE, Kind.CLIENT_ON_WAY, Kind.CLIENT_PAY_SOON, Kind.CLIENT_PAY_LATE}
+)
 
 
 # Kinds that carry their own buttons and are never merged with others into one message.
@@ -139,6 +153,7 @@ STANDALONE_KINDS = frozenset(
         Kind.DIGEST_WEEKLY,
         Kind.DEAL_ROTTING,
         Kind.LEAD_LATE,
+        *CLIENT_KINDS,
     }
 )
 # Kinds that are moot once their task is closed.
@@ -161,13 +176,15 @@ class OutboxItem:
 
 @dataclass(frozen=True)
 class Delivery:
-    """One message to one person: one or more items."""
+    """One message to one person: one or more items. To a client (issue 25):
+    `client_link_id`, and `recipient_id` None."""
 
-    recipient_id: int
+    recipient_id: int | None
     chat_id: int
     language: str | None
     items: tuple[OutboxItem, ...]
     now: datetime
+    client_link_id: int | None = None
 
 
 class Notifier(Protocol):
@@ -210,13 +227,15 @@ def is_made_up(telegram_id: int) -> bool:
 
 async def enqueue(
     uow: UnitOfWork,
-    recipient_id: int,
+    recipient_id: int | None,
     kind: str,
     payload: Payload,
     due_at: datetime,
     dedupe_key: str | None = None,
     task_id: int | None = None,
     deal_id: int | None = None,
+    *,
+    client_link_id: int | None = None,
 ) -> bool:
     """Add a row to the outbox in the caller's transaction (the caller commits).
 
@@ -226,6 +245,10 @@ async def enqueue(
     generators can run again after a crash or on two workers without sending twice.
     """
     payloads.check(str(kind), payload)
+    if (recipient_id is None) == (client_link_id is None):
+        raise ValueError("a row is for an employee or for a client link, one of them")
+    if (client_link_id is not None) != (kind in CLIENT_KINDS):
+        raise ValueError(f"{kind} is not for this kind of recipient")
     if due_at.tzinfo is None:
         raise ValueError("enqueue needs an aware due_at")
     if dedupe_key is not None and len(dedupe_key) > 128:
@@ -239,6 +262,7 @@ async def enqueue(
         dedupe_key=dedupe_key,
         task_id=task_id,
         deal_id=deal_id,
+        client_link_id=client_link_id,
     )
 
 
@@ -498,6 +522,7 @@ class SweepStats:
     forbidden: int = 0  # 403 answers
     failed: int = 0  # rows given up on
     released: int = 0  # rows put back to pending for a later sweep
+    held: int = 0  # clients' rows put off by their quiet hours
     sent_ids: list[int] = field(default_factory=list)
 
     def add(self, other: SweepStats) -> None:
@@ -511,6 +536,7 @@ class SweepStats:
             "forbidden",
             "failed",
             "released",
+            "held",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.sent_ids.extend(other.sent_ids)
@@ -612,6 +638,7 @@ class Sweeper:
         self._renewed_at: datetime | None = None
         self._renewing = False
         self.renewals = 0
+        self._blocked_links: set[int] = set()  # clients who answered 403 (this process)
 
     # -- public --------------------------------------------------------------------------
 
@@ -811,7 +838,9 @@ class Sweeper:
                 now, self.lease, recipients, len(recipients) * self.max_items_per_recipient
             )
             parsed, broken = _parse(rows)
-            employees = await repo.recipients(recipients)
+            employees = await repo.recipients({r for r, _ in recipients if r is not None})
+            links = await repo.client_recipients({c for _, c in recipients if c is not None})
+            self._blocked_links -= {i for i, link in links.items() if link.blocked_at is None}
             tasks = await repo.tasks(
                 {r.task_id for r in parsed if r.task_id is not None and r.kind in TASK_BOUND_KINDS}
             )
@@ -819,46 +848,75 @@ class Sweeper:
                 {
                     r.payload.due_id
                     for r in parsed
-                    if isinstance(r.payload, InstallmentUpcoming) and r.payload.due_id is not None
+                    if isinstance(r.payload, InstallmentUpcoming | ClientPayment)
+                    and r.payload.due_id is not None
                 }
             )
+            quiet_until = policy.of(uow).quiet_until(now)
 
-            per_person: dict[int, list[_Parsed]] = defaultdict(list)
+            per_person: dict[Recipient, list[_Parsed]] = defaultdict(list)
             cancelled: dict[str, list[int]] = defaultdict(list)
-            unreachable: list[int] = []
+            failed: dict[str, list[int]] = defaultdict(list)
+            held: list[int] = []
             for row in parsed:
-                if len(per_person[row.recipient_id]) >= self.max_items_per_recipient:
+                key = (row.recipient_id, row.client_link_id)
+                if len(per_person[key]) >= self.max_items_per_recipient:
                     continue  # left pending for the next sweep
-                emp = employees.get(row.recipient_id)
+                if row.client_link_id is not None:
+                    link = links.get(row.client_link_id)
+                    if link is None or is_made_up(link.telegram_id):
+                        cancelled["demo"].append(row.id)
+                    elif link.stopped_at is not None:
+                        cancelled["stopped"].append(row.id)  # /stop: nothing is sent
+                    elif link.blocked_at is not None:
+                        failed["blocked"].append(row.id)  # not retried
+                    elif _moot(row, tasks, dues):
+                        cancelled["moot"].append(row.id)
+                    elif quiet_until is not None:
+                        held.append(row.id)  # the client's quiet hours: later
+                    else:
+                        per_person[key].append(row)
+                    continue
+                emp = employees.get(row.recipient_id) if row.recipient_id is not None else None
                 if emp is None or not emp.active:
                     cancelled["inactive"].append(row.id)
                 elif is_made_up(emp.telegram_id):
                     cancelled["demo"].append(row.id)
                 elif emp.unreachable:
-                    unreachable.append(row.id)
+                    failed["unreachable"].append(row.id)
                 elif _moot(row, tasks, dues):
                     cancelled["moot"].append(row.id)
                 else:
-                    per_person[row.recipient_id].append(row)
+                    per_person[key].append(row)
             # Set-based updates (one statement each), not a flush of every row object.
             claimed_ids = [r.id for people in per_person.values() for r in people]
             await repo.claim(claimed_ids, now)
             for reason, ids in cancelled.items():
                 await repo.settle(ids, ReminderState.CANCELLED.value, reason)
-            await repo.settle(unreachable, ReminderState.FAILED.value, "unreachable")
+            for reason, ids in failed.items():
+                await repo.settle(ids, ReminderState.FAILED.value, reason)
+            if quiet_until is not None:
+                await repo.postpone(held, quiet_until, "quiet hours")
             for rid, error in broken.items():  # kept, with the reason: never sent half-drawn
                 await repo.settle([rid], ReminderState.FAILED.value, error)
             await uow.commit()
         stats.claimed += len(claimed_ids)
         stats.cancelled += sum(len(ids) for ids in cancelled.values())
-        stats.failed += len(unreachable) + len(broken)
+        stats.failed += sum(len(ids) for ids in failed.values()) + len(broken)
+        stats.held += len(held)
 
         messages_per_person: list[list[_Message]] = []
-        for recipient_id, claimed in per_person.items():
+        for (recipient_id, link_id), claimed in per_person.items():
             if not claimed:
                 continue
-            emp = employees[recipient_id]
-            messages_per_person.append(self._messages_for(emp, claimed, now))
+            if link_id is not None:
+                link = links[link_id]
+                whom = _Whom(None, link.telegram_id, link.language, link.id)
+            else:
+                assert recipient_id is not None
+                emp = employees[recipient_id]
+                whom = _Whom(emp.id, emp.telegram_id, emp.language, None)
+            messages_per_person.append(self._messages_for(whom, claimed, now))
         # Round-robin: everyone's first message, then everyone's second... so one person's
         # second message is not waiting on the per-chat limit while others could go.
         ordered: list[_Message] = []
@@ -869,7 +927,7 @@ class Sweeper:
         self._hold(ordered, now)
         return ordered
 
-    def _messages_for(self, emp: Employee, rows: list[_Parsed], now: datetime) -> list[_Message]:
+    def _messages_for(self, whom: _Whom, rows: list[_Parsed], now: datetime) -> list[_Message]:
         items = [
             OutboxItem(
                 id=r.id,
@@ -891,11 +949,12 @@ class Sweeper:
         return [
             _Message(
                 Delivery(
-                    recipient_id=emp.id,
-                    chat_id=emp.telegram_id,
-                    language=emp.language,
+                    recipient_id=whom.recipient_id,
+                    chat_id=whom.chat_id,
+                    language=whom.language,
                     items=tuple(group),
                     now=now,
+                    client_link_id=whom.client_link_id,
                 ),
                 {i.id: attempts[i.id] for i in group},
             )
@@ -930,6 +989,9 @@ class Sweeper:
         """Send once; None when the message is done with (sent, failed, released), else
         the seconds before it may be tried again."""
         delivery = message.delivery
+        if delivery.client_link_id in self._blocked_links:  # a 403 came meanwhile: don't try
+            await self._give_up(message, stats, "blocked")
+            return None
         await self._renew_if_due()
         await self.limiter.acquire(delivery.chat_id)
         delivered = False
@@ -982,13 +1044,55 @@ class Sweeper:
 
     async def mark_sent(self, messages: Sequence[_Message], stats: SweepStats) -> None:
         claims = {rid: a for m in messages for rid, a in m.claims.items()}
-        together = _Message(messages[0].delivery, claims)
-        await self._update(
-            together, state=ReminderState.SENT.value, sent_at=self.clock.now(), last_error=None
-        )
-        stats.messages_sent += len(messages)
         stats.items_sent += len(claims)
         stats.sent_ids.extend(claims)
+        to_clients = [m for m in messages if m.delivery.client_link_id is not None]
+        if to_clients:  # marked with their timeline rows, in one transaction
+            await self._mark_client_messages(to_clients, claims)
+        if claims:
+            together = _Message(messages[0].delivery, claims)
+            await self._update(
+                together, state=ReminderState.SENT.value, sent_at=self.clock.now(), last_error=None
+            )
+        stats.messages_sent += len(messages)
+
+    async def _mark_client_messages(
+        self, messages: Sequence[_Message], claims: dict[int, int]
+    ) -> None:
+        """A client's messages are marked sent together with a row on each deal's timeline
+        ("Sent to the client: ..."): what the client was actually sent, written when it
+        went out (not when it was queued: a message held by quiet hours, /stop or a block
+        never shows as sent). A row re-claimed by another sweeper meanwhile (the fence) gets
+        no timeline row here; that sweeper writes it when it sends. Their claims are taken
+        out of `claims` (marked here)."""
+        now = self.clock.now()
+        async with self._writing(), self.uow_factory() as uow:
+            for message in messages:
+                marked = await uow.repo.outbox.update_claimed(
+                    message.claims,
+                    state=ReminderState.SENT.value,
+                    sent_at=now,
+                    last_error=None,
+                )
+                if not marked:
+                    continue
+                for item in message.delivery.items:
+                    p = item.payload
+                    if item.deal_id is None or not isinstance(p, ClientPayload):
+                        continue
+                    timeline.record(
+                        uow,
+                        ActivityKind.CLIENT_OUT,
+                        actor_id=None,
+                        deal_id=item.deal_id,
+                        at=now,
+                        payload={"kind": item.kind, **p.facts()},
+                    )
+            await uow.commit()
+        for message in messages:
+            self._let_go(message.claims)
+            for rid in message.claims:
+                claims.pop(rid, None)
 
     async def _give_up(self, message: _Message, stats: SweepStats, error: str) -> None:
         await self._update(message, state=ReminderState.FAILED.value, last_error=error)
@@ -1009,9 +1113,29 @@ class Sweeper:
             stats.released += len(retry)
 
     async def _forbidden(self, message: _Message, stats: SweepStats) -> None:
-        """403: mark the person unreachable, fail their rows, tell the admins."""
+        """403: mark the person unreachable, fail their rows, tell the admins. A client
+        (issue 25): their link is marked blocked and their pending rows fail; nothing is
+        retried until they write to the bot again (`client_wrote`)."""
         recipient_id = message.delivery.recipient_id
+        link_id = message.delivery.client_link_id
         now = self.clock.now()
+        if recipient_id is None:
+            assert link_id is not None
+            self._blocked_links.add(link_id)
+            async with self._writing(), self.uow_factory() as uow:
+                await uow.repo.outbox.update_claimed(
+                    message.claims, state=ReminderState.FAILED.value, last_error="forbidden"
+                )
+                await uow.repo.outbox.settle_client(
+                    [link_id], ReminderState.FAILED.value, "blocked"
+                )
+                link = await uow.repo.get(ClientLink, link_id)
+                if link is not None and link.blocked_at is None:
+                    link.blocked_at = now
+                await uow.commit()
+            self._let_go(message.claims)
+            stats.failed += len(message.claims)
+            return
         async with self._writing(), self.uow_factory() as uow:
             await uow.repo.outbox.update_claimed(
                 message.claims, state=ReminderState.FAILED.value, last_error="forbidden"
@@ -1042,13 +1166,24 @@ class _Parsed:
     """A claimed row whose payload parsed into its kind's class."""
 
     id: int
-    recipient_id: int
+    recipient_id: int | None
     kind: str
     payload: Payload
     due_at: datetime
     task_id: int | None
     deal_id: int | None
     attempts: int
+    client_link_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Whom:
+    """Where a person's messages go: an employee's chat, or a client link's."""
+
+    recipient_id: int | None
+    chat_id: int
+    language: str | None
+    client_link_id: int | None
 
 
 def _parse(rows: Sequence[DueReminder]) -> tuple[list[_Parsed], dict[int, str]]:
@@ -1066,7 +1201,15 @@ def _parse(rows: Sequence[DueReminder]) -> tuple[list[_Parsed], dict[int, str]]:
             continue
         parsed.append(
             _Parsed(
-                r.id, r.recipient_id, r.kind, payload, r.due_at, r.task_id, r.deal_id, r.attempts
+                r.id,
+                r.recipient_id,
+                r.kind,
+                payload,
+                r.due_at,
+                r.task_id,
+                r.deal_id,
+                r.attempts,
+                r.client_link_id,
             )
         )
     return parsed, broken
@@ -1081,7 +1224,7 @@ def _moot(row: _Parsed, tasks: Mapping[int, Task], dues: Mapping[int, Installmen
         if row.kind in (Kind.TASK_DUE, Kind.TASK_ESCALATED) and isinstance(p, TaskLine):
             if p.due_at is not None and task.due_at is not None and p.due_at != task.due_at:
                 return True  # rescheduled (snoozed) since: a newer row exists
-    if isinstance(p, InstallmentUpcoming):
+    if isinstance(p, InstallmentUpcoming | ClientPayment):
         due = dues.get(p.due_id) if p.due_id is not None else None
         if due is None or due.paid >= due.amount:
             return True

@@ -6,7 +6,6 @@ removing a stage that still holds deals is refused at sync time.
 
 from __future__ import annotations
 
-import string
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from services.outbox.clients import client_fields
 from storage.enums import Role, StageKind, TaskKind
 
 # The shipped pipeline files: services/sales/defaults links to config/pipelines in the
@@ -134,32 +134,6 @@ class ClientSpec(_Strict):
             if text is not None:
                 client_fields(text)
         return self
-
-
-# The deal's fields a client's text may name ("{measurement_at}", "{production_at:day}"):
-# moments are said in words in the client's language and the company's time zone (":day":
-# the day alone), the address as it is. `installation_at`: the installation job's time (or
-# the delivery's, until a crew has the job).
-CLIENT_MOMENTS = ("measurement_at", "production_at", "delivery_at", "installation_at")
-CLIENT_FIELDS = (*CLIENT_MOMENTS, "address")
-CLIENT_FORMATS = ("", "day")
-
-
-def client_fields(text: str) -> list[tuple[str, str]]:
-    """The (field, format) pairs a client's text names, in order; ValueError on a field the
-    client may not see, an unknown format, or a malformed template."""
-    found = []
-    for _, field, spec, conversion in string.Formatter().parse(text):
-        if field is None:
-            continue
-        if field not in CLIENT_FIELDS or conversion or (spec or "") not in CLIENT_FORMATS:
-            raise ValueError(
-                f"{{{field}}}: a client's text may name only "
-                + ", ".join(f"{{{f}}}" for f in CLIENT_FIELDS)
-                + " (a moment may end with :day)"
-            )
-        found.append((field, spec or ""))
-    return found
 
 
 class StageSpec(_Strict):

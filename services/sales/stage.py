@@ -25,6 +25,7 @@ from services.errors import (
     RuleViolation,
     ValidationError,
 )
+from services.outbox import clients as client_messages
 from services.permissions import Action, Actor, can, require
 from services.sales.pipeline_config import DATE_FIELDS, MEASURER, TYPED_FIELDS
 from services.sales.pipelines import PipelineRules, rules_by_code, rules_for, stale_days
@@ -214,6 +215,7 @@ async def birth(uow: UnitOfWork, actor: Actor, deal: Deal, rules: PipelineRules)
     await uow.flush()
     _history(uow, actor, deal, entry, now, first=True)
     await on_stage_entry(uow, deal, entry, actor.employee_id)
+    await client_messages.stage_entered(uow, deal, entry)
     return deal
 
 
@@ -276,6 +278,7 @@ async def enter(
     for field in DATE_REMINDERS:
         if field in target.required_fields:
             await date_reminder(uow, deal, field, actor.employee_id)
+    await client_messages.stage_entered(uow, deal, target)  # the stage's [client] message
     return await follow_links(uow, actor, deal, target)
 
 

@@ -27,6 +27,7 @@ from services import dates, policy, timeline, validation
 from services.clock import Clock
 from services.common import check_version, commit, employee_name, load
 from services.errors import RuleViolation, ValidationError
+from services.outbox import clients as client_messages
 from services.outbox import queue as outbox
 from services.outbox.payloads import InstallmentOverdue, InstallmentPaid, InstallmentUpcoming
 from services.outbox.queue import Kind
@@ -294,10 +295,12 @@ async def _open_plan(
             payload={"total": total, "parts": len(dues), "dues": plan_dues},
         )
     recipient = copy.manager_id or actor.employee_id
-    if recipient is None:
-        return
     for due in dues:
         remind_at = dates.at_local(due.due_date - timedelta(days=reminder_days), REMIND_HOUR, zone)
+        # The client too, in client words (no-op without a linked client).
+        await client_messages.payment_due(uow, copy, due, len(dues), max(remind_at, now))
+        if recipient is None:
+            continue
         await outbox.enqueue(
             uow,
             recipient,
@@ -535,6 +538,7 @@ async def mark_overdue(
             days=(today - due.due_date).days,
             manager=await employee_name(uow, deal.manager_id),
         )
+        await client_messages.payment_missed(uow, deal, due, (today - due.due_date).days)
         recipients = [deal.manager_id] if deal.manager_id is not None else []
         recipients += [e.id for e in leaders if e.id not in recipients]
         for rid in recipients:

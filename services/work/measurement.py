@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 from services import dates, timeline, validation
 from services.common import check_version, commit, is_id
 from services.errors import RuleViolation, ValidationError
+from services.outbox import clients as client_messages
 from services.outbox import queue as outbox
 from services.outbox.payloads import MeasureDone, MeasurerLoad, TaskDeclined
 from services.outbox.queue import Kind
@@ -188,6 +189,9 @@ async def on_my_way(
     if task.status not in (TaskStatus.OPEN, TaskStatus.ACCEPTED):
         raise RuleViolation("task_not_open", status=task.status)
     task.status = TaskStatus.IN_PROGRESS
+    if task.deal_id is not None:  # the client hears "<first name> is on the way"
+        job = "install" if task.kind == TaskKind.INSTALL else "measure"
+        await client_messages.on_the_way(uow, await task_deal(uow, task), task.assignee_id, job)
     await commit(uow, "task")
     return await card_of(uow, task)
 

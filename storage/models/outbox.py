@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    CheckConstraint,
     ForeignKey,
     Index,
     Integer,
@@ -20,11 +21,19 @@ class Reminder(Base):
     """The outbox: a message owed to someone at `due_at`. Swept, claimed, sent, marked."""
 
     __tablename__ = "reminders"
-    __table_args__ = (Index("ix_reminders_state_due", "state", "due_at"),)
+    __table_args__ = (
+        Index("ix_reminders_state_due", "state", "due_at"),
+        # One recipient: an employee, or a client's linked Telegram (issue 25).
+        CheckConstraint("(recipient_id IS NULL) <> (client_link_id IS NULL)", name="one_recipient"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     due_at: Mapped[datetime]
-    recipient_id: Mapped[int] = mapped_column(ForeignKey("employees.id"), index=True)
+    recipient_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id"), index=True)
+    # A message to a client (issue 25): their linked Telegram; then recipient_id is NULL.
+    client_link_id: Mapped[int | None] = mapped_column(
+        ForeignKey("client_links.id", ondelete="CASCADE"), index=True
+    )
     kind: Mapped[str] = mapped_column(String(32))
     payload: Mapped[JSONDict] = mapped_column(default=dict)
     state: Mapped[str] = mapped_column(String(16), default="pending")

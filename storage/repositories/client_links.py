@@ -7,7 +7,8 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from storage.models import ClientInvite, ClientLink
+from storage.enums import ActivityKind
+from storage.models import Activity, ClientInvite, ClientLink
 from storage.repositories.base import Repo
 
 
@@ -35,3 +36,14 @@ class ClientLinkRepo(Repo):
         return await self.claim_unused(
             ClientInvite, invite_id, used_at=at, used_by_telegram_id=telegram_id
         )
+
+    # --- part B: the client's answers (issue 25) ---------------------------------------------
+
+    async def answers(self, deal_id: int) -> Sequence[Activity]:
+        """The client's answers on a deal (timeline ``client_in`` rows), oldest first."""
+        rows = await self.session.scalars(
+            select(Activity)
+            .where(Activity.deal_id == deal_id, Activity.kind == ActivityKind.CLIENT_IN.value)
+            .order_by(Activity.at, Activity.id)
+        )
+        return rows.all()

@@ -18,7 +18,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, CursorResult, Table, and_, func, or_, select, update
 
 from storage.enums import ReminderState
-from storage.models import Employee, InstallmentDue, Reminder, Task
+from storage.models import ClientLink, Employee, InstallmentDue, Reminder, Task
 from storage.repositories.base import Repo
 
 
@@ -27,14 +27,18 @@ class DueReminder:
     """A due row as the claim reads it (a plain column select: no ORM objects to build)."""
 
     id: int
-    recipient_id: int
+    recipient_id: int | None
     kind: str
     payload: Mapping[str, Any]
     due_at: datetime
     task_id: int | None
     deal_id: int | None
     attempts: int
+    client_link_id: int | None = None
 
+
+# Who a row is for: (employee id, None) or (None, client link id) (issue 25).
+Recipient = tuple[int | None, int | None]
 
 _DUE_COLUMNS = (
     Reminder.id,
@@ -45,6 +49,7 @@ _DUE_COLUMNS = (
     Reminder.task_id,
     Reminder.deal_id,
     Reminder.attempts,
+    Reminder.client_link_id,
 )
 
 
@@ -81,19 +86,22 @@ class OutboxRepo(Repo):
     async def enqueue(
         self,
         *,
-        recipient_id: int,
+        recipient_id: int | None,
         kind: str,
         payload: Mapping[str, Any],
         due_at: datetime,
         dedupe_key: str | None,
         task_id: int | None,
         deal_id: int | None,
+        client_link_id: int | None = None,
     ) -> bool:
         """A pending row; ``INSERT ... ON CONFLICT (dedupe_key) DO NOTHING``, so a second
-        row with the same key adds nothing (False)."""
+        row with the same key adds nothing (False). For a client: `client_link_id`, and
+        `recipient_id` None."""
         values = {
             "due_at": due_at,
             "recipient_id": recipient_id,
+            "client_link_id": client_link_id,
             "kind": kind,
             "payload": dict(payload),
             "state": ReminderState.PENDING.value,
@@ -169,26 +177,34 @@ class OutboxRepo(Repo):
         in SQLite's busy handler). PostgreSQL: row locks do the job."""
         return self.dialect == "sqlite"
 
-    async def due_recipients(self, now: datetime, lease: timedelta, limit: int) -> list[int]:
-        """Who has rows due (or left by a dead sweeper), the longest waiting first."""
-        rows = await self.session.scalars(
-            select(Reminder.recipient_id)
+    async def due_recipients(self, now: datetime, lease: timedelta, limit: int) -> list[Recipient]:
+        """Who has rows due (or left by a dead sweeper), the longest waiting first: an
+        employee (id, None) or a client's link (None, id)."""
+        rows = await self.session.execute(
+            select(Reminder.recipient_id, Reminder.client_link_id)
             .where(_due(now, lease))
-            .group_by(Reminder.recipient_id)
-            .order_by(func.min(Reminder.due_at), Reminder.recipient_id)
+            .group_by(Reminder.recipient_id, Reminder.client_link_id)
+            .order_by(func.min(Reminder.due_at), Reminder.recipient_id, Reminder.client_link_id)
             .limit(limit)
         )
-        return list(rows.all())
+        return [(r, c) for r, c in rows.all()]
 
     async def lock_due(
-        self, now: datetime, lease: timedelta, recipients: Sequence[int], limit: int
+        self, now: datetime, lease: timedelta, recipients: Sequence[Recipient], limit: int
     ) -> list[DueReminder]:
         """These people's due rows, oldest first; on PostgreSQL locked ``FOR UPDATE SKIP
         LOCKED`` so several sweepers never claim the same row (SQLite runs every transaction
         as BEGIN IMMEDIATE: the claim is exclusive there)."""
+        staff = [r for r, _ in recipients if r is not None]
+        clients = [c for _, c in recipients if c is not None]
+        whose = []
+        if staff:
+            whose.append(Reminder.recipient_id.in_(staff))
+        if clients:
+            whose.append(Reminder.client_link_id.in_(clients))
         stmt = (
             select(*_DUE_COLUMNS)
-            .where(_due(now, lease), Reminder.recipient_id.in_(list(recipients)))
+            .where(_due(now, lease), or_(*whose))
             .order_by(Reminder.due_at, Reminder.id)
             .limit(limit)
         )
@@ -197,8 +213,17 @@ class OutboxRepo(Repo):
         return [DueReminder(*row) for row in await self.session.execute(stmt)]
 
     async def recipients(self, ids: Collection[int]) -> dict[int, Employee]:
+        if not ids:
+            return {}
         found = await self.session.scalars(select(Employee).where(Employee.id.in_(list(ids))))
         return {e.id: e for e in found.all()}
+
+    async def client_recipients(self, ids: Collection[int]) -> dict[int, ClientLink]:
+        """The client links of client rows (issue 25): chat, language, /stop, blocked."""
+        if not ids:
+            return {}
+        found = await self.session.scalars(select(ClientLink).where(ClientLink.id.in_(list(ids))))
+        return {c.id: c for c in found.all()}
 
     async def tasks(self, ids: Collection[int]) -> dict[int, Task]:
         """The tasks of task-bound rows (a row whose task is closed is moot)."""
@@ -226,6 +251,30 @@ class OutboxRepo(Repo):
                 claimed_at=now,
                 attempts=Reminder.attempts + 1,
             )
+
+    async def postpone(self, ids: Sequence[int], due_at: datetime, reason: str) -> None:
+        """Rows held back (a client's quiet hours): still pending, due later."""
+        if ids:
+            await self._update(
+                [Reminder.id.in_(list(ids))],
+                state=ReminderState.PENDING.value,
+                due_at=due_at,
+                last_error=reason,
+            )
+
+    async def settle_client(self, link_ids: Collection[int], state: str, error: str) -> int:
+        """Every pending row of these client links is cancelled or failed with `error`
+        (/stop, a blocked bot)."""
+        if not link_ids:
+            return 0
+        return await self._update(
+            [
+                Reminder.client_link_id.in_(list(link_ids)),
+                Reminder.state == ReminderState.PENDING.value,
+            ],
+            state=state,
+            last_error=error,
+        )
 
     async def settle(self, ids: Sequence[int], state: str, error: str) -> None:
         """Rows found cancelled or failed at claim time, with the reason."""

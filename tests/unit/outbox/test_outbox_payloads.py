@@ -201,6 +201,33 @@ OLD: dict[str, dict[str, object]] = {
         "manager_id": 3,
         "choices": [[4, "Борис"]],
     },
+    # To clients (issue 25): as services/outbox/clients.py writes them.
+    Kind.CLIENT_STAGE: {
+        "stage": "Замер запланирован",
+        "stage_en": "Measurement scheduled",
+        "message": "Замер: {measurement_at}, {address}. Замерщик: {measurer}",
+        "message_en": "Measurement: {measurement_at}, {address}. Measurer: {measurer}",
+        "fields": {"measurement_at": DUE, "address": "ул. Мира, 1", "measurer": None},
+        "confirm": True,
+        "accept": False,
+    },
+    Kind.CLIENT_ON_WAY: {"who": "Mia", "job": "measure"},
+    Kind.CLIENT_PAY_SOON: {
+        "n": 2,
+        "count": 3,
+        "amount": 1500000,
+        "due_date": "2026-02-01",
+        "due_id": 5,
+        "days": 0,
+    },
+    Kind.CLIENT_PAY_LATE: {
+        "n": 2,
+        "count": 0,
+        "amount": 1500000,
+        "due_date": "2026-02-01",
+        "due_id": 5,
+        "days": 4,
+    },
 }
 OLD[Kind.DIGEST_WEEKLY] = {**OLD[Kind.DIGEST_DAILY], "kind": "weekly"}
 
@@ -222,7 +249,15 @@ def test_a_row_the_previous_code_wrote_parses_draws_and_keeps_its_shape(kind, la
     item = OutboxItem(1, kind, typed, NOW, False, 7, 3)
     text, _ = render(Delivery(1, 555, lang, (item,), NOW), MSK)
     assert text.strip()
-    for prefix in ("tasks.", "reminder.", "installments.", "digest.", "rot.", "role."):
+    for prefix in (
+        "tasks.",
+        "reminder.",
+        "installments.",
+        "digest.",
+        "rot.",
+        "role.",
+        "clientmsg.",
+    ):
         assert prefix not in text, text
 
 
