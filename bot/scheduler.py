@@ -31,6 +31,7 @@ from services import backups
 from services.clock import Clock
 from services.outbox.queue import Notifier, Sweeper
 from services.policy import CompanyPolicy
+from services.sales.plans import parse_work_days
 from services.work import installments, orders, rotting
 from services.work import jobs as work_jobs
 from storage.uow import UnitOfWork
@@ -78,6 +79,7 @@ def company_policy(settings: Any) -> CompanyPolicy:
         business_roles=frozenset(
             r for r in str(setting(settings, "business_roles")).split(",") if r
         ),
+        work_days=parse_work_days(str(setting(settings, "work_days"))),
     )
 
 

@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     # Digests to leaders (services/reports/digests.py), in TIMEZONE.
     digest_daily_at: str = "08:30"
     digest_weekly_at: str = "Mon 09:00"
+    # Working days (plans' pace per remaining working day: services/sales/plans.py).
+    work_days: str = "Mon,Tue,Wed,Thu,Fri"
 
     @field_validator("admin_ids", "intake_manager_ids", mode="before")
     @classmethod
@@ -161,6 +163,18 @@ class Settings(BaseSettings):
             parse_weekly(value)
         except Invalid as exc:
             raise ValueError("a weekday and a time, e.g. Mon 09:00") from exc
+        return value.strip()
+
+    @field_validator("work_days")
+    @classmethod
+    def _check_work_days(cls, value: str) -> str:
+        from services.errors import ValidationError as Invalid
+        from services.sales.plans import parse_work_days
+
+        try:
+            parse_work_days(value)
+        except Invalid as exc:
+            raise ValueError("weekdays separated by commas, e.g. Mon,Tue,Wed,Thu,Fri") from exc
         return value.strip()
 
     @field_validator("backup_at")

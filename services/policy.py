@@ -34,6 +34,8 @@ class CompanyPolicy:
     # Whose Business chats are recorded: an employee with one of these roles (others are
     # told so when they connect, and nothing of theirs is read).
     business_roles: frozenset[str] = frozenset({"manager", "leader", "admin"})
+    # Working days (0 = Monday): a plan's pace is per remaining working day.
+    work_days: frozenset[int] = frozenset({0, 1, 2, 3, 4})
 
     def __post_init__(self) -> None:
         dates.zone(self.timezone)  # refuse an unknown zone now, not at the first task

@@ -291,6 +291,35 @@ class Digest(Payload):
     stale_by_manager: list[tuple[str | None, int]] = []
 
 
+# --- plans (issue 26: services/sales/plans.py) ---------------------------------------------
+
+
+class PlanReached(Payload):
+    """plan.reached: to a manager, a won deal took the month's plan to `percent`."""
+
+    month: date  # its first day
+    percent: int  # 50, 90 or 100
+    won: int
+    won_amount: int
+    plan_count: int
+    plan_amount: int
+
+
+class PlanBehind(Payload):
+    """plan.behind: to leaders, a manager is behind the plan's pace."""
+
+    month: date
+    manager: str
+    manager_id: int
+    won: int
+    won_amount: int
+    plan_count: int
+    plan_amount: int
+    pace_count: int | None = None  # needed per remaining working day
+    pace_amount: int | None = None
+    days_left: int = 0
+
+
 # --- people -------------------------------------------------------------------------------
 
 
@@ -350,6 +379,8 @@ PAYLOADS: dict[str, type[Payload]] = {
     "deal.rotting": DealRotting,
     "deal.date_slipped": DateSlipped,
     "lead.new": LeadNew,
+    "plan.reached": PlanReached,
+    "plan.behind": PlanBehind,
 }
 
 

@@ -127,6 +127,8 @@ class Kind(StrEnum):
     DEAL_ROTTING = "deal.rotting"  # to the manager: a deal sat in its stage past the limit
     DATE_SLIPPED = "deal.date_slipped"  # to the manager: an order's date passed (issue 24)
     LEAD_NEW = "lead.new"  # a lead came in through the intake API (or came again)
+    PLAN_REACHED = "plan.reached"  # to a manager: 50/90/100% of the month's plan
+    PLAN_BEHIND = "plan.behind"  # to leaders: a manager is behind the plan's pace
 
 
 # Kinds that carry their own buttons and are never merged with others into one message.
