@@ -31,6 +31,7 @@ from services import backups
 from services.clock import Clock
 from services.outbox.queue import Notifier, Sweeper
 from services.policy import CompanyPolicy
+from services.sales import plans
 from services.sales.plans import parse_work_days
 from services.work import installments, orders, rotting
 from services.work import jobs as work_jobs
@@ -56,6 +57,7 @@ DEFAULTS: dict[str, Any] = {
     "scan_minutes": 5,
     "business_capture": True,
     "business_roles": "manager,leader,admin",
+    "work_days": "Mon,Tue,Wed,Thu,Fri",
 }
 
 
@@ -141,6 +143,7 @@ class ReminderJobs:
         await self._run(
             "summary", lambda uow: work_jobs.morning_summary(uow, self.tz, self.policy.stale_days)
         )
+        await self._run("plan pace", plans.behind_scan)  # once a day per manager (dedupe)
 
     async def catch_up(self) -> None:
         """At start: the morning summary if its hour has passed today and it was not sent."""

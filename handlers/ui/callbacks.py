@@ -194,6 +194,7 @@ class FunnelReport(StrEnum):
     LOSSES = "l"
     MANAGERS = "m"
     VELOCITY = "v"
+    PLAN = "n"  # plans and the forecast (issue 26)
 
 
 class FunnelPeriod(StrEnum):

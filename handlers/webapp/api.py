@@ -71,6 +71,7 @@ from services.reports.analytics import (
 )
 from services.sales import board, deals, edit
 from services.sales.pipeline_config import DATE_FIELDS
+from services.sales.plans import PlanReport, PlanRow
 from services.team import employees
 from services.work import installation
 from storage.uow import UnitOfWork, UnitOfWorkFactory
@@ -611,6 +612,14 @@ async def post_lose(request: web.Request, uow: UnitOfWork, caller: Caller) -> An
     return await _changed(request, caller, card)
 
 
+def _period_text(report: screens.Report, lang: str) -> str | None:
+    if isinstance(report, SnapshotFunnel):
+        return None
+    if isinstance(report, PlanReport):
+        return fmt.month(report.month, lang)
+    return fmt.span(report.range.first_day, report.range.last_day, lang)
+
+
 async def get_funnel(request: web.Request, uow: UnitOfWork, caller: Caller) -> Any:
     q = request.query
     try:
@@ -641,15 +650,38 @@ async def get_funnel(request: web.Request, uow: UnitOfWork, caller: Caller) -> A
         "sees_all": screen.sees_all,
         # the period as applied, in words (the same as /funnel's heading): a quarter picked
         # is seen to be the quarter
-        "period_text": None
-        if isinstance(screen.report, SnapshotFunnel)
-        else fmt.span(screen.report.range.first_day, screen.report.range.last_day, lang),
+        "period_text": _period_text(screen.report, lang),
         "data": _report(screen.report, lang),
     }
 
 
+def _plan_row(r: PlanRow, lang: str) -> dict[str, Any]:
+    def money(minor: int | None) -> dict[str, Any] | None:
+        return None if minor is None else {"value": minor, "text": fmt.money(minor, lang)}
+
+    return {
+        "employee_id": r.employee_id,  # None: the company
+        "label": r.name if r.employee_id is not None else t("funnel.plan.company", lang),
+        "plan_count": r.plan_count,
+        "plan_amount": money(r.plan_amount),
+        "won": r.won,
+        "won_amount": money(r.won_amount),
+        "progress": fmt.percent(r.progress, lang),
+        "forecast": r.forecast,
+        "weighted": money(r.weighted),
+        "pace_count": r.pace_count,
+        "pace_amount": money(r.pace_amount),
+        "behind": r.behind,
+    }
+
+
 def _report(
-    report: SnapshotFunnel | PeriodFunnel | LossReport | ManagerReport | VelocityReport,
+    report: SnapshotFunnel
+    | PeriodFunnel
+    | LossReport
+    | ManagerReport
+    | VelocityReport
+    | PlanReport,
     lang: str,
 ) -> dict[str, Any]:
     """The numbers a chart is drawn from (money in kopecks, with its text)."""
@@ -657,6 +689,17 @@ def _report(
     def money(minor: int) -> dict[str, Any]:
         return {"value": minor, "text": fmt.money(minor, lang, compact=True)}
 
+    if isinstance(report, PlanReport):  # the same rows as /funnel's Plan view and the digest
+        people = [report.company] if report.company is not None else []
+        return {
+            "month": report.month.isoformat(),
+            "days": {
+                "total": report.days_total,
+                "past": report.days_past,
+                "left": report.days_left,
+            },
+            "rows": [_plan_row(r, lang) for r in [*people, *report.rows]],
+        }
     if isinstance(report, SnapshotFunnel):
         return {
             "bars": [

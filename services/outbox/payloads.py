@@ -251,6 +251,21 @@ class DigestTask(Payload):
     due_at: MaybeMoment = None
 
 
+class DigestPlan(Payload):
+    """A row of the month's plan (services/sales/plans.py PlanRow): None is the company."""
+
+    name: str | None
+    plan_count: int | None = None
+    plan_amount: int | None = None
+    won: int = 0
+    won_amount: int = 0
+    forecast: int = 0
+    weighted: int = 0
+    pace_count: int | None = None
+    pace_amount: int | None = None
+    behind: bool = False
+
+
 class Digest(Payload):
     """digest.daily / digest.weekly: what changed since the previous digest
     (services/reports/digests.py)."""
@@ -289,6 +304,10 @@ class Digest(Payload):
     prev_cycle_median_days: float | None = None
     # Stale deals now per manager (services/work/rotting.py): (name, count), most first.
     stale_by_manager: list[tuple[str | None, int]] = []
+    # This month's plans (issue 26): the company first, then the managers with a plan.
+    plan_month: date | None = None
+    plan_days_left: int = 0
+    plan: list[DigestPlan] = []
 
 
 # --- plans (issue 26: services/sales/plans.py) ---------------------------------------------

@@ -31,10 +31,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.errors import ValidationError
 from services.outbox import queue as outbox
-from services.outbox.payloads import Digest, DigestDeal, DigestReason, DigestTask
+from services.outbox.payloads import Digest, DigestDeal, DigestPlan, DigestReason, DigestTask
 from services.permissions import Actor
 from services.reports import analytics
 from services.reports.analytics import ReportFilter
+from services.sales import plans
 from services.work import rotting
 from storage.enums import Role, StageKind
 from storage.models import Employee, JobRun
@@ -171,6 +172,7 @@ async def compose_digest(
         ),
     )
     stale = await rotting.stale_per_manager(uow, scope)
+    month = await plans.plan_report(uow, leader, scope, tz=tz)
     return Digest(
         kind=kind,
         since=since,
@@ -206,7 +208,32 @@ async def compose_digest(
             ((names.get(mid) if mid is not None else None, n) for mid, n in stale.items() if n),
             key=lambda x: (-x[1], x[0] or ""),
         ),
+        plan_month=month.month,
+        plan_days_left=month.days_left,
+        plan=plan_rows(month),
     )
+
+
+def plan_rows(report: plans.PlanReport) -> list[DigestPlan]:
+    """The digest's plan lines: the company, then everyone with a plan (as /funnel's Plan
+    view has them)."""
+    rows = [report.company] if report.company is not None else []
+    rows += [r for r in report.rows if r.has_plan]
+    return [
+        DigestPlan(
+            name=r.name if r.employee_id is not None else None,
+            plan_count=r.plan_count,
+            plan_amount=r.plan_amount,
+            won=r.won,
+            won_amount=r.won_amount,
+            forecast=r.forecast,
+            weighted=r.weighted,
+            pace_count=r.pace_count,
+            pace_amount=r.pace_amount,
+            behind=r.behind,
+        )
+        for r in rows
+    ]
 
 
 async def _moves(

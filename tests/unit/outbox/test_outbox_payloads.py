@@ -190,6 +190,26 @@ OLD: dict[str, dict[str, object]] = {
         "repeat": False,
     },
     Kind.BACKUP_FAILED: {"error": "[Errno 28] No space left on device", "directory": "/srv/b"},
+    Kind.PLAN_REACHED: {
+        "month": "2026-12-01",
+        "percent": 90,
+        "won": 3,
+        "won_amount": 90_000_000,
+        "plan_count": 4,
+        "plan_amount": 100_000_000,
+    },
+    Kind.PLAN_BEHIND: {
+        "month": "2026-12-01",
+        "manager": "Cy",
+        "manager_id": 3,
+        "won": 0,
+        "won_amount": 0,
+        "plan_count": 5,
+        "plan_amount": 0,
+        "pace_count": 1,
+        "pace_amount": None,
+        "days_left": 19,
+    },
 }
 OLD[Kind.DIGEST_WEEKLY] = {**OLD[Kind.DIGEST_DAILY], "kind": "weekly"}
 
@@ -211,7 +231,7 @@ def test_a_row_the_previous_code_wrote_parses_draws_and_keeps_its_shape(kind, la
     item = OutboxItem(1, kind, typed, NOW, False, 7, 3)
     text, _ = render(Delivery(1, 555, lang, (item,), NOW), MSK)
     assert text.strip()
-    for prefix in ("tasks.", "reminder.", "installments.", "digest.", "rot.", "role."):
+    for prefix in ("tasks.", "reminder.", "installments.", "digest.", "rot.", "role.", "plan."):
         assert prefix not in text, text
 
 
