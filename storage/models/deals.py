@@ -47,7 +47,8 @@ class Deal(Base):
             sqlite_where=text("expected_close_at IS NOT NULL"),
             postgresql_where=text("expected_close_at IS NOT NULL"),
         ),
-        # ... else the stage's rule: entered the stage + its close_days.
+        # ... else the stage's rule: entered the stage + its close_days (the NULL column
+        # last makes it covering: SQLite reads a partial index's own WHERE columns).
         Index(
             "ix_deals_close_rule",
             "pipeline_id",
@@ -55,6 +56,7 @@ class Deal(Base):
             "manager_id",
             "stage_entered_at",
             "amount",
+            "expected_close_at",
             sqlite_where=text("expected_close_at IS NULL"),
             postgresql_where=text("expected_close_at IS NULL"),
         ),

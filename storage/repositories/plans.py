@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal, select, union_all
+from sqlalchemy import ColumnElement, func, literal, select, union_all, update
 
 from storage.models import Deal, Plan
 from storage.models.analytics import OUTCOME_WON, FunnelFact
@@ -59,6 +59,27 @@ class PlanRepo(Repo):
         who = Plan.employee_id.is_(None) if employee_id is None else Plan.employee_id == employee_id
         return await self.session.scalar(select(Plan).where(Plan.month == month, who))
 
+    async def type_expected_closes(
+        self, pipeline_id: int, stage_ids: list[int], every: int, now: datetime, days: int
+    ) -> int:
+        """The demo: an expected-close date on one deal in `every` of these stages, spread
+        over the `days` after `now` (six steps). Returns the deals changed."""
+        steps = 6
+        changed = 0
+        for k in range(steps):
+            done = await self.session.execute(
+                update(Deal)
+                .where(
+                    Deal.pipeline_id == pipeline_id,
+                    Deal.stage_id.in_(stage_ids),
+                    Deal.id % (every * steps) == k * every,
+                )
+                .values(expected_close_at=now + timedelta(days=days * (k + 1) // steps))
+                .execution_options(synchronize_session=False)
+            )
+            changed += int(getattr(done, "rowcount", 0) or 0)
+        return changed
+
     async def won_by_manager(
         self,
         pipeline_id: int,
@@ -74,10 +95,12 @@ class PlanRepo(Repo):
         for where in happened_ranges(
             pipeline_id, (OUTCOME_WON,), flow_stage_ids, since, until, manager_id
         ):
+            # Grouped by the index's own columns first: grouped by the manager alone,
+            # SQLite would rather walk ix_funnel_facts_manager (the whole pipeline) in order.
             rows = await self.session.execute(
                 select(f.manager_id, func.count(), func.coalesce(func.sum(f.amount), 0))
                 .where(*where)
-                .group_by(f.manager_id)
+                .group_by(f.outcome, f.reason_id, f.flow_stage_id, f.manager_id)
             )
             for mid, n, amount in rows:
                 cell = found.setdefault(mid, [0, 0])

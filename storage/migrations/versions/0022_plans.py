@@ -72,7 +72,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_deals_close_rule",
         "deals",
-        [*_FORECAST, "stage_entered_at", "amount"],
+        [*_FORECAST, "stage_entered_at", "amount", "expected_close_at"],
         sqlite_where=sa.text("expected_close_at IS NULL"),
         postgresql_where=sa.text("expected_close_at IS NULL"),
     )
