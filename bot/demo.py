@@ -375,7 +375,9 @@ async def plans_and_closes(engine: AsyncEngine, now: datetime, tz: str = "Europe
         since, until = (int(m.timestamp()) for m in plans.month_bounds(before, tz))
         won = await uow.repo.plans.won_by_manager(rules.pipeline.id, flow, since, until, None)
         managers = {e.id for e in await uow.repo.employees.with_role(Role.MANAGER)}
-        rows = [(mid, n, amount) for mid, n, amount in won if mid in managers]
+        rows: list[tuple[int | None, int, int]] = [
+            (mid, n, amount) for mid, n, amount in won if mid in managers
+        ]
         rows.append((None, sum(n for _, n, _ in rows), sum(a for _, _, a in rows)))
         made = 0
         for first in (month, plans.next_month(month)):

@@ -216,6 +216,21 @@ class FunnelCb(Canonical, prefix="fn"):
     menu: Int = 0  # 1: the manager picker is open
 
 
+class PlanAction(StrEnum):
+    MONTH = "m"  # a month picked: whose plan?
+    WHO = "w"  # a manager (or the company, who=0) picked: type the numbers
+    SAVE = "s"  # ✅ under the numbers said back
+    CHANGE = "c"  # ✏️: type them again
+
+
+class PlanCb(Canonical, prefix="pn"):
+    """/plan (issue 26): a month's sales plan, set by a leader or an admin."""
+
+    action: PlanAction
+    month: Int = 0  # year * 100 + month
+    who: Int = 0  # an employee id; 0: the company
+
+
 class ExportCb(Canonical, prefix="fx"):
     """Export the deals the /funnel screen shows (pipeline, period, manager)."""
 

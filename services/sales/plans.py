@@ -346,6 +346,20 @@ def parse_sales(raw: object) -> int:
     return text
 
 
+async def plan_people(uow: UnitOfWork, actor: Actor) -> list[tuple[int, str]]:
+    """Whom a plan is set for (besides the company): the active managers, by name."""
+    require(actor, Action.PLAN_SET)
+    return [(e.id, e.name) for e in await uow.repo.employees.with_role(Role.MANAGER)]
+
+
+def split_typed(text: str) -> tuple[str, str]:
+    """ "5 1,5 млн" -> ("5", "1,5 млн"): the sales first, the money after them."""
+    parts = text.strip().split(maxsplit=1)
+    if len(parts) != 2:
+        raise ValidationError("sales_plan", "format")
+    return parts[0], parts[1]
+
+
 async def check_plan(
     uow: UnitOfWork,
     actor: Actor,
@@ -361,21 +375,21 @@ async def check_plan(
     type it ("1,5 млн", "150к")."""
     require(actor, Action.PLAN_SET)
     if not isinstance(month, date) or month not in months_offered(uow, tz):
-        raise ValidationError("month", "invalid")
+        raise ValidationError("sales_plan", "month")
     name = None
     if employee_id is not None:
         if not isinstance(employee_id, int) or isinstance(employee_id, bool):
-            raise ValidationError("employee", "invalid")
+            raise ValidationError("sales_plan", "employee")
         employee = await uow.repo.get(Employee, employee_id)
         if employee is None or not employee.active:
-            raise ValidationError("employee", "invalid")
+            raise ValidationError("sales_plan", "employee")
         name = employee.name
     count = parse_sales(sales_count)
     if not isinstance(amount, int | str) or isinstance(amount, bool):
         raise ValidationError("amount", "not_a_number")
     money = validation.amount(amount)
     if not count and not money:
-        raise ValidationError("plan", "empty")
+        raise ValidationError("sales_plan", "empty")
     return PlanInput(month, employee_id, name, count, money)
 
 
@@ -502,6 +516,8 @@ __all__ = [
     "months_offered",
     "next_month",
     "parse_work_days",
+    "plan_people",
+    "split_typed",
     "rule_close",
     "typed_close",
     "plan_report",
