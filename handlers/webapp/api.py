@@ -37,7 +37,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ from services.errors import (
     StaleVersion,
     ValidationError,
 )
-from services.permissions import Action, Actor
+from services.permissions import Action, Actor, can
 from services.reports import screens
 from services.reports.analytics import (
     LossReport,
@@ -69,7 +69,7 @@ from services.reports.analytics import (
     SnapshotFunnel,
     VelocityReport,
 )
-from services.sales import board, deals, edit
+from services.sales import board, deals, edit, plans
 from services.sales.pipeline_config import DATE_FIELDS
 from services.sales.plans import PlanReport, PlanRow
 from services.team import employees
@@ -652,6 +652,49 @@ async def get_funnel(request: web.Request, uow: UnitOfWork, caller: Caller) -> A
         # is seen to be the quarter
         "period_text": _period_text(screen.report, lang),
         "data": _report(screen.report, lang),
+        "plan_form": await _plan_form(uow, caller, str(tz))
+        if kind is screens.ReportKind.PLAN
+        else None,
+    }
+
+
+async def _plan_form(uow: UnitOfWork, caller: Caller, tz: str) -> dict[str, Any] | None:
+    """What the dashboard's plan form offers (leaders and admins; None for others)."""
+    if not can(caller.actor, Action.PLAN_SET):
+        return None
+    lang = caller.lang
+    return {
+        "months": [
+            {"id": m.isoformat(), "name": fmt.month(m, lang)} for m in plans.months_offered(uow, tz)
+        ],
+        "people": [{"id": None, "name": t("funnel.plan.company", lang)}]
+        + [{"id": i, "name": n} for i, n in await plans.plan_people(uow, caller.actor)],
+    }
+
+
+async def post_plan(request: web.Request, uow: UnitOfWork, caller: Caller) -> Any:
+    """A month's plan set from the dashboard's form: the chat's service checks the right
+    (leaders and admins), the month, the person and the sums as typed; then the Plan
+    view's numbers, as GET /funnel?report=plan gives them."""
+    data = await _json(request)
+    tz = str(request.app[WEBAPP].tz)
+    raw_month, who = data.get("month"), data.get("employee_id")
+    try:
+        month = date.fromisoformat(raw_month) if isinstance(raw_month, str) else None
+    except ValueError:
+        month = None
+    if who is not None and (not isinstance(who, int) or isinstance(who, bool)):
+        raise ValidationError("sales_plan", "employee")
+    if who is not None:
+        who = _in_range(who, "employee_id")
+    plan = await plans.set_plan(
+        uow, caller.actor, month, who, data.get("sales"), data.get("amount"), tz=tz
+    )
+    report = await plans.plan_report(uow, caller.actor, tz=tz)
+    return {
+        "saved": t("plan.saved.toast", caller.lang),
+        "plan": {"month": plan.month.isoformat(), "employee_id": plan.employee_id},
+        "data": _report(report, caller.lang),
     }
 
 
@@ -810,3 +853,4 @@ def mount(app: web.Application, state: WebAppState) -> None:
     app.router.add_post(API + "/deals/{deal_id}/lose", endpoint(post_lose, write=True))
     app.router.add_post(API + "/deals/{deal_id}/edit", endpoint(post_edit, write=True))
     app.router.add_post(API + "/jobs/{task_id}/signature", endpoint(post_signature))
+    app.router.add_post(API + "/plans", endpoint(post_plan, write=True))

@@ -422,6 +422,33 @@ async def test_plan_numbers_are_the_same_in_funnel_digest_and_dashboard(
     assert line in "\n".join(views.digest_lines(digest, "ru", TZ_MSK))
 
 
+async def test_a_plan_set_from_the_dashboard_is_checked(app, team, clock, db_snapshot):
+    """POST /plans: the chat's service decides (leaders and admins; the month, the person,
+    the sums as typed); a refusal saves nothing."""
+    ann, lea = team["ann"], team["lea"]
+    month = clock.now().date().replace(day=1).isoformat()
+    before = await db_snapshot()
+    for who, body, status in (
+        (ann, {"month": month, "employee_id": ann.id, "sales": "5", "amount": "1"}, 403),
+        (lea, {"month": "2020-01-01", "employee_id": ann.id, "sales": "5", "amount": "1"}, 422),
+        (lea, {"month": month, "employee_id": 999, "sales": "5", "amount": "1"}, 422),
+        (lea, {"month": month, "employee_id": ann.id, "sales": "пять", "amount": "1"}, 422),
+        (lea, {"month": month, "employee_id": "1", "sales": "5", "amount": "1"}, 422),
+        (lea, {"month": month, "employee_id": 2**63, "sales": "5", "amount": "1"}, 400),
+    ):
+        head = auth(sign_init_data(who.telegram_id, clock.now()))
+        refused = await app.post("/app/api/plans", json=body, headers=head)
+        assert refused.status == status, (body, await refused.text())
+    assert await db_snapshot() == before
+    head = auth(sign_init_data(lea.telegram_id, clock.now()))
+    body = {"month": month, "employee_id": None, "sales": "10", "amount": "2 млн"}
+    saved = await (await app.post("/app/api/plans", json=body, headers=head)).json()
+    assert saved["saved"] == "План сохранён"
+    company = saved["data"]["rows"][0]
+    assert (company["employee_id"], company["plan_count"]) == (None, 10)
+    assert company["plan_amount"]["value"] == 200_000_000
+
+
 async def test_the_page_and_its_texts_are_served(app):
     page = await app.get("/app/")
     assert page.status == 200 and "static/app.js" in await page.text()
