@@ -56,7 +56,7 @@ from services.reports.screens import ReportKind
 from services.sales import plans
 from storage.db import create_engine, create_session_factory
 from storage.enums import Role, StageKind
-from storage.models import Deal, LossReason, Task
+from storage.models import Deal, Task
 from storage.models.analytics import (
     OUTCOME_FROZEN,
     OUTCOME_LOST,
@@ -225,19 +225,10 @@ async def floors(uow: UnitOfWork) -> dict[ReportKind, list[Select[Any]]]:
                 )
         return queries
 
-    reasons = list(await uow.session.scalars(select(LossReason.id)))
-
     def happened(since: int, until: int, outcomes: tuple[str, ...]) -> list[Select[Any]]:
         return [
-            _count(
-                f.pipeline_id == sales,
-                f.outcome.in_(outcomes),
-                reason,
-                f.flow_stage_id.in_(flow_ids),
-                f.stage_ts >= since,
-                f.stage_ts < until,
-            )
-            for reason in (f.reason_id.in_(reasons), f.reason_id.is_(None))
+            _count(*where)
+            for where in happened_ranges(sales, outcomes, flow_ids, since, until, None)
         ]
 
     def cells(pipeline: int, ids: list[int], since: int, until: int) -> Select[Any]:
