@@ -1,6 +1,6 @@
 """/plan: a leader (or an admin) sets a month's sales plan (issue 26): the month (this or
 next), whose (a manager or the company), then the sales and the money typed on one line
-("5 1,5 млн"), said back with ✅ / ✏️ before it is saved. The service checks the right at
+("5 1.5M"), said back with ✅ / ✏️ before it is saved. The service checks the right at
 every step (services/sales/plans.py); the numbers are shown in /funnel's Plan view."""
 
 from __future__ import annotations

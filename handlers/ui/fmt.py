@@ -263,7 +263,7 @@ def _phone(value: str, region: str) -> str:
 
 
 def month(first: date, lang: str | None) -> str:
-    """A calendar month, from its first day: "декабрь 2026" / "December 2026"."""
+    """A calendar month, from its first day: "December 2026"."""
     last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
     return span(first.replace(day=1), last, lang)
 
