@@ -69,7 +69,7 @@ from storage.models.analytics import (
     StageVisitDay,
 )
 from storage.repositories.analytics import happened_ranges
-from storage.repositories.plans import forecast_ranges
+from storage.repositories.plans import forecast_ranges, won_ranges
 from storage.repositories.tasks import OPEN_TASK_STATES
 from storage.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -283,14 +283,12 @@ async def floors(uow: UnitOfWork) -> dict[ReportKind, list[Select[Any]]]:
 
 
 def plan_floor(sales: int, pmap: Any, staff: list[int]) -> list[Select[Any]]:
-    """The Plan screen's rows: the deals won this month (analytics' happened ranges, by
-    manager) and the open deals expected to close by the month's end (a range per stage,
-    typed or by the stage's rule, staff or nobody)."""
+    """The Plan screen's rows: the deals won this month (a range per manager of
+    ix_funnel_facts_won_by) and the open deals expected to close by the month's end (a
+    range per stage, typed or by the stage's rule, staff or nobody)."""
     month = plans.month_of(NOW, FILTERS.tz)
     since, until = plans.month_bounds(month, FILTERS.tz)
-    won = happened_ranges(
-        sales, (OUTCOME_WON,), list(pmap.rank), int(since.timestamp()), int(until.timestamp()), None
-    )
+    won = won_ranges(sales, staff, int(since.timestamp()), int(until.timestamp()), None)
     active = [(s.id, plans.close_days_of(s)) for s in pmap.stages if s.kind == StageKind.ACTIVE]
     return [_count(*where) for where in won] + [
         select(func.count()).select_from(Deal).where(*where)

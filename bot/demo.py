@@ -371,10 +371,11 @@ async def plans_and_closes(engine: AsyncEngine, now: datetime, tz: str = "Europe
             return 0
         rules = await rules_by_role(uow, "sales")
         stages = await uow.repo.pipelines.stages(rules.pipeline.id, include_archived=True)
-        flow = [s.id for s in stages if s.kind in (StageKind.ACTIVE, StageKind.WON)]
         since, until = (int(m.timestamp()) for m in plans.month_bounds(before, tz))
-        won = await uow.repo.plans.won_by_manager(rules.pipeline.id, flow, since, until, None)
         managers = {e.id for e in await uow.repo.employees.with_role(Role.MANAGER)}
+        won = await uow.repo.plans.won_by_manager(
+            rules.pipeline.id, sorted(managers), since, until, None
+        )
         rows: list[tuple[int | None, int, int]] = [
             (mid, n, amount) for mid, n, amount in won if mid in managers
         ]

@@ -5,8 +5,9 @@ is coming, and the pace that is still needed.
 and for the company (``employee_id`` None), set by a leader or an admin (`set_plan`).
 
 *Done*: the sales pipeline's deals won in the month (company time zone), by the moment they
-entered the won stage, whenever they came in — analytics' "what happened" (the same facts
-and ranges: storage/repositories/analytics.py ``happened_ranges``). A deal reopened is not
+entered the won stage, whenever they came in — analytics' "what happened" for the won
+outcome (the same funnel facts, read per manager through ix_funnel_facts_won_by; a test
+checks the company's done equals /funnel's "happened"). A deal reopened is not
 done until it is won again; a deal won twice counts once.
 
 *Forecast*: the open deals (in an active stage of the sales pipeline) expected to close by
@@ -214,14 +215,13 @@ async def compute(uow: UnitOfWork, scope: int | None, *, tz: str | None = None) 
     rules = await rules_by_role(uow, "sales")
     pipeline_id = rules.pipeline.id
     stages = await uow.repo.pipelines.stages(pipeline_id, include_archived=True)
-    flow_ids = [s.id for s in stages if s.kind in (StageKind.ACTIVE, StageKind.WON)]
     active = [s for s in stages if s.kind == StageKind.ACTIVE]
     employees = {e.id: e for e in await uow.repo.employees.all()}
     repo = uow.repo.plans
     won = {
         mid: (n, amount)
         for mid, n, amount in await repo.won_by_manager(
-            pipeline_id, flow_ids, _ts(since), _ts(until), scope
+            pipeline_id, sorted(employees), _ts(since), _ts(until), scope
         )
     }
     probability = {s.id: s.probability for s in active}

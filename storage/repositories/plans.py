@@ -12,7 +12,6 @@ from sqlalchemy import ColumnElement, func, literal, select, union_all, update
 
 from storage.models import Deal, Plan
 from storage.models.analytics import OUTCOME_WON, FunnelFact
-from storage.repositories.analytics import happened_ranges
 from storage.repositories.base import Repo
 
 # (stage id, manager id or None, count, amount)
@@ -50,6 +49,29 @@ def forecast_ranges(
     return ranges
 
 
+def won_ranges(
+    pipeline_id: int, staff: Sequence[int], since: int, until: int, manager_id: int | None
+) -> list[list[ColumnElement[bool]]]:
+    """The facts won in ``[since, until)`` as ranges of ix_funnel_facts_won_by: one per
+    manager in order (the staff as an IN-list, then those nobody owns)."""
+    f = FunnelFact
+    who: list[ColumnElement[bool]] = (
+        [f.manager_id.in_(list(staff)), f.manager_id.is_(None)]
+        if manager_id is None
+        else [f.manager_id == manager_id]
+    )
+    return [
+        [
+            f.pipeline_id == pipeline_id,
+            f.outcome == OUTCOME_WON,
+            manager,
+            f.stage_ts >= since,
+            f.stage_ts < until,
+        ]
+        for manager in who
+    ]
+
+
 class PlanRepo(Repo):
     async def of_month(self, month: date) -> Sequence[Plan]:
         rows = await self.session.scalars(select(Plan).where(Plan.month == month))
@@ -83,30 +105,25 @@ class PlanRepo(Repo):
     async def won_by_manager(
         self,
         pipeline_id: int,
-        flow_stage_ids: list[int],
+        staff: Sequence[int],
         since: int,
         until: int,
         manager_id: int | None,
     ) -> list[tuple[int | None, int, int]]:
         """(manager id, deals won, their money) of the deals won in ``[since, until)``:
-        what analytics counts as won that happened in the period."""
+        analytics' "what happened" for the won outcome (the facts won, by the moment they
+        entered the won stage; services/reports/analytics.py), read per manager
+        (won_ranges)."""
         f = FunnelFact
-        found: dict[int | None, list[int]] = {}
-        for where in happened_ranges(
-            pipeline_id, (OUTCOME_WON,), flow_stage_ids, since, until, manager_id
-        ):
-            # Grouped by the index's own columns first: grouped by the manager alone,
-            # SQLite would rather walk ix_funnel_facts_manager (the whole pipeline) in order.
+        found: list[tuple[int | None, int, int]] = []
+        for where in won_ranges(pipeline_id, staff, since, until, manager_id):
             rows = await self.session.execute(
                 select(f.manager_id, func.count(), func.coalesce(func.sum(f.amount), 0))
                 .where(*where)
-                .group_by(f.outcome, f.reason_id, f.flow_stage_id, f.manager_id)
+                .group_by(f.manager_id)
             )
-            for mid, n, amount in rows:
-                cell = found.setdefault(mid, [0, 0])
-                cell[0] += int(n)
-                cell[1] += int(amount or 0)
-        return [(mid, n, amount) for mid, (n, amount) in found.items()]
+            found += [(mid, int(n), int(amount or 0)) for mid, n, amount in rows]
+        return found
 
     async def forecast_cells(
         self,

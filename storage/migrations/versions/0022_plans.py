@@ -6,8 +6,9 @@ Revises: 0019
 ``plans``: a month's plan (sales and money) per manager, and for the company
 (``employee_id`` NULL). ``deals.expected_close_at``: the close date a manager typed (None:
 the stage's ``close_days`` rule decides, services/sales/plans.py), with two partial indexes
-the Plan view's forecast reads. Plain ADD/DROP COLUMN: recreating ``deals`` would drop its
-analytics and cache-epoch triggers.
+the Plan view's forecast reads, and one on the won funnel facts (a month's wins per
+manager). Plain ADD/DROP COLUMN: recreating ``deals`` would drop its analytics and
+cache-epoch triggers.
 
 Downgrade drops the table ``plans`` (every month's plans) and ``deals.expected_close_at``
 (the typed expected-close dates).
@@ -77,6 +78,14 @@ def upgrade() -> None:
         postgresql_where=sa.text("expected_close_at IS NULL"),
     )
 
+    op.create_index(
+        "ix_funnel_facts_won_by",
+        "funnel_facts",
+        ["pipeline_id", "manager_id", "stage_ts", "amount", "outcome"],
+        sqlite_where=sa.text("outcome = 'won'"),
+        postgresql_where=sa.text("outcome = 'won'"),
+    )
+
 
 def downgrade() -> None:
     bind = op.get_bind()
@@ -88,6 +97,7 @@ def downgrade() -> None:
             f"table plans ({plans} rows: every month's sales plans)",
             f"deals.expected_close_at ({typed} typed expected-close dates)",
         )
+    op.drop_index("ix_funnel_facts_won_by", table_name="funnel_facts")
     op.drop_index("ix_deals_close_rule", table_name="deals")
     op.drop_index("ix_deals_expected_close", table_name="deals")
     op.drop_column("deals", "expected_close_at")

@@ -14,6 +14,8 @@ from sqlalchemy import select
 
 from services.errors import PermissionDenied, ValidationError
 from services.permissions import Action
+from services.reports import analytics
+from services.reports.analytics import Period, ReportFilter
 from services.sales import deals, edit, plans
 from services.sales import stage as stage_core
 from storage.models import Reminder
@@ -116,6 +118,12 @@ async def test_plan_done_forecast_and_pace_by_hand(uow_factory, clock, make_acto
     assert (company.forecast, company.weighted) == (4, 12_210_000)
     # left: 8 sales and 1 600 000 over 19 days: 1 a day, 84 210.53 -> 84 211
     assert (company.pace_count, company.pace_amount) == (1, 8_421_100)
+    # Done is what /funnel counts as won that happened this month.
+    async with uow_factory() as uow:
+        month = await analytics.period_funnel(
+            uow, people["lea"], ReportFilter(period=Period.THIS_MONTH, tz="Europe/Moscow")
+        )
+    assert (month.happened.won, month.happened.won_amount) == (company.won, company.won_amount)
     # A manager sees their own row only, whatever they ask for.
     async with uow_factory() as uow:
         own = await plans.plan_report(uow, people["ann"], people["bob"].id, tz="Europe/Moscow")
