@@ -216,9 +216,11 @@ async def compose_digest(
 
 def plan_rows(report: plans.PlanReport) -> list[DigestPlan]:
     """The digest's plan lines: the company, then everyone with a plan (as /funnel's Plan
-    view has them)."""
+    view has them); none when nobody has a plan this month."""
     rows = [report.company] if report.company is not None else []
     rows += [r for r in report.rows if r.has_plan]
+    if not any(r.has_plan for r in rows):
+        return []
     return [
         DigestPlan(
             name=r.name if r.employee_id is not None else None,
