@@ -81,6 +81,11 @@ def month_bounds(month: date, tz: str) -> tuple[datetime, datetime]:
     return start, end
 
 
+def work_days_of(company: policy.CompanyPolicy) -> frozenset[int]:
+    """The company's working weekdays (0 = Monday): ``WORK_DAYS``."""
+    return company.work_days
+
+
 def working_days(first: date, end: date, work_days: Iterable[int]) -> int:
     """Working days in [first, end)."""
     days = set(work_days)
@@ -208,9 +213,9 @@ async def compute(uow: UnitOfWork, scope: int | None, *, tz: str | None = None) 
     today = now.astimezone(dates.zone(zone)).date()
     end = next_month(month)
     days = (
-        working_days(month, end, company.work_days),
-        working_days(month, today, company.work_days),
-        working_days(today, end, company.work_days),
+        working_days(month, end, work_days_of(company)),
+        working_days(month, today, work_days_of(company)),
+        working_days(today, end, work_days_of(company)),
     )
     rules = await rules_by_role(uow, "sales")
     pipeline_id = rules.pipeline.id
@@ -468,7 +473,7 @@ async def behind_scan(uow: UnitOfWork) -> int:
     company = policy.of(uow)
     now = uow.clock.now()
     today = now.astimezone(dates.zone(company.timezone)).date()
-    if today.weekday() not in company.work_days:
+    if today.weekday() not in work_days_of(company):
         return 0
     report = await compute(uow, None)
     behind = [r for r in report.rows if r.behind and r.employee_id is not None]
