@@ -12,10 +12,12 @@ tests/pg.py (started and removed by the bench; built each run).
 
 Screens (what /funnel runs per tap: ``services.reports.screens.report_screen`` with the
 comparison to the previous period on): snapshot, period, losses, managers (the ranking),
-velocity (Speed). Each screen's floor is one indexed ``COUNT(*)`` per index range the
-screen reads — the same tables, the same WHERE, the previous period's ranges too —
-in the same unit of work. Floor and subject interleave (A, B, A, B ...); the table shows
-medians, the p10-p90 spread and the ratio screen / floor.
+velocity (Speed), plan (this month's plans, done, forecast and pace: the month of the
+demo's "now"; a database built before plans existed gets the demo's plans and typed
+expected-close dates once, bot/demo.py ``plans_and_closes``). Each screen's floor is one
+indexed ``COUNT(*)`` per index range the screen reads — the same tables, the same WHERE,
+the previous period's ranges too — in the same unit of work. Floor and subject interleave
+(A, B, A, B ...); the table shows medians, the p10-p90 spread and the ratio screen / floor.
 
 RSS (``--rss SIZE``): ``voronka run`` (the real console script, this checkout first on
 PYTHONPATH) against a fake Bot API (an aiohttp server here) on that size's database, fed
@@ -51,9 +53,10 @@ from services.permissions import Actor
 from services.reports import analytics, screens
 from services.reports.analytics import Period, ReportFilter
 from services.reports.screens import ReportKind
+from services.sales import plans
 from storage.db import create_engine, create_session_factory
 from storage.enums import Role, StageKind
-from storage.models import LossReason, Task
+from storage.models import Deal, Task
 from storage.models.analytics import (
     OUTCOME_FROZEN,
     OUTCOME_LOST,
@@ -65,6 +68,8 @@ from storage.models.analytics import (
     StageVisit,
     StageVisitDay,
 )
+from storage.repositories.analytics import happened_ranges
+from storage.repositories.plans import forecast_ranges, won_ranges
 from storage.repositories.tasks import OPEN_TASK_STATES
 from storage.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -79,6 +84,7 @@ SCREENS = (
     ReportKind.LOSSES,
     ReportKind.MANAGERS,
     ReportKind.VELOCITY,
+    ReportKind.PLAN,
 )
 DAY = 86400
 BUCKETS = list(range(VISIT_BUCKET_LIMIT))  # as the screens read them: a range per bucket
@@ -219,19 +225,10 @@ async def floors(uow: UnitOfWork) -> dict[ReportKind, list[Select[Any]]]:
                 )
         return queries
 
-    reasons = list(await uow.session.scalars(select(LossReason.id)))
-
     def happened(since: int, until: int, outcomes: tuple[str, ...]) -> list[Select[Any]]:
         return [
-            _count(
-                f.pipeline_id == sales,
-                f.outcome.in_(outcomes),
-                reason,
-                f.flow_stage_id.in_(flow_ids),
-                f.stage_ts >= since,
-                f.stage_ts < until,
-            )
-            for reason in (f.reason_id.in_(reasons), f.reason_id.is_(None))
+            _count(*where)
+            for where in happened_ranges(sales, outcomes, flow_ids, since, until, None)
         ]
 
     def cells(pipeline: int, ids: list[int], since: int, until: int) -> Select[Any]:
@@ -259,6 +256,7 @@ async def floors(uow: UnitOfWork) -> dict[ReportKind, list[Select[Any]]]:
             )
         ],
         ReportKind.VELOCITY: [],
+        ReportKind.PLAN: plan_floor(sales, pmap, staff),
     }
     for since, until in periods:
         result[ReportKind.PERIOD] += [
@@ -284,11 +282,27 @@ async def floors(uow: UnitOfWork) -> dict[ReportKind, list[Select[Any]]]:
     return result
 
 
+def plan_floor(sales: int, pmap: Any, staff: list[int]) -> list[Select[Any]]:
+    """The Plan screen's rows: the deals won this month (a range per manager of
+    ix_funnel_facts_won_by) and the open deals expected to close by the month's end (a
+    range per stage, typed or by the stage's rule, staff or nobody)."""
+    month = plans.month_of(NOW, FILTERS.tz)
+    since, until = plans.month_bounds(month, FILTERS.tz)
+    won = won_ranges(sales, staff, int(since.timestamp()), int(until.timestamp()), None)
+    active = [(s.id, plans.close_days_of(s)) for s in pmap.stages if s.kind == StageKind.ACTIVE]
+    return [_count(*where) for where in won] + [
+        select(func.count()).select_from(Deal).where(*where)
+        for _, where in forecast_ranges(sales, active, until, staff, None)
+    ]
+
+
 async def measure(url: str, repeat: int) -> dict[str, Any]:
+    from bot import demo
     from storage import migrate
 
     await migrate.upgrade(url)  # a database built by an earlier checkout gains new indexes
     engine = create_engine(url)
+    await demo.plans_and_closes(engine, NOW)  # ... and the plans of its month (once)
     factory = UnitOfWorkFactory(create_session_factory(engine), FakeClock(NOW))
     times: dict[str, list[float]] = {}
     rows: dict[str, int] = {}
@@ -541,6 +555,7 @@ async def serve_funnel(command: list[str], env: dict[str, str], wait: float) -> 
             FunnelReport.LOSSES,
             FunnelReport.MANAGERS,
             FunnelReport.VELOCITY,
+            FunnelReport.PLAN,
             FunnelReport.SNAPSHOT,
         ):
             api.push(_callback_update(user, FunnelCb(report=report).pack(), 101))
@@ -593,7 +608,7 @@ def rss_run(path: Path) -> list[str]:
         f"RSS serving /funnel (database {path.name}): voronka run peak {bot['peak_mb']:.0f} MB "
         f"(now {bot['rss_mb']:.0f}), bare aiogram polling bot peak {bare_bot['peak_mb']:.0f} MB "
         f"(now {bare_bot['rss_mb']:.0f}): {bot['peak_mb'] / bare_bot['peak_mb']:.2f}x "
-        f"(goal <= 1.25x); /funnel and 5 taps answered in {bot['s']:.1f} s",
+        f"(goal <= 1.25x); /funnel and 6 taps answered in {bot['s']:.1f} s",
     ]
 
 

@@ -39,6 +39,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.errors import RuleViolation
+from services.sales import plans
 from services.sales.deals import search_text
 from services.sales.pipeline_config import DEFAULT_FILE, load_config
 from services.sales.pipelines import PipelineRules, rules_by_role, sync_config
@@ -58,6 +59,7 @@ from storage.models import (
     InstallmentPlan,
     Lead,
     Payment,
+    Plan,
     StageHistory,
     Task,
 )
@@ -349,8 +351,54 @@ async def generate(
                     await waiting
         await loader.reset_sequences((Company, Contact, Lead, Deal, InstallmentPlan))
     world.tally.fill(report, world)
+    await plans_and_closes(engine, now)
     report.seconds = time.monotonic() - started
     return report
+
+
+PLAN_GROWTH = 1.1  # a manager's plan: last month's sales and money, and a tenth more
+TYPED_CLOSE = 5  # one open sale in this many has an expected-close date typed
+
+
+async def plans_and_closes(engine: AsyncEngine, now: datetime, tz: str = "Europe/Moscow") -> int:
+    """This month's and next month's plans (each manager's last month plus a tenth, the
+    company's their sum) and a typed expected-close date on one open sale in `TYPED_CLOSE`
+    (within six weeks of `now`), unless the month has plans already. Returns the plans made."""
+    month = plans.month_of(now, tz)
+    before = (month - timedelta(days=1)).replace(day=1)
+    async with UnitOfWork(create_session_factory(engine)) as uow:
+        if await uow.repo.plans.of_month(month):
+            return 0
+        rules = await rules_by_role(uow, "sales")
+        stages = await uow.repo.pipelines.stages(rules.pipeline.id, include_archived=True)
+        since, until = (int(m.timestamp()) for m in plans.month_bounds(before, tz))
+        managers = {e.id for e in await uow.repo.employees.with_role(Role.MANAGER)}
+        won = await uow.repo.plans.won_by_manager(
+            rules.pipeline.id, sorted(managers), since, until, None
+        )
+        rows: list[tuple[int | None, int, int]] = [
+            (mid, n, amount) for mid, n, amount in won if mid in managers
+        ]
+        rows.append((None, sum(n for _, n, _ in rows), sum(a for _, _, a in rows)))
+        made = 0
+        for first in (month, plans.next_month(month)):
+            for mid, n, amount in rows:
+                uow.repo.add(
+                    Plan(
+                        month=first,
+                        employee_id=mid,
+                        sales_count=max(1, round(n * PLAN_GROWTH)),
+                        amount=round(amount * PLAN_GROWTH / 100_000) * 100_000,
+                        updated_at=now,
+                    )
+                )
+                made += 1
+        active = [s.id for s in stages if s.kind == StageKind.ACTIVE]
+        await uow.repo.plans.type_expected_closes(
+            rules.pipeline.id, active, TYPED_CLOSE, now, days=42
+        )
+        await uow.commit()
+    return made
 
 
 # --- the generator ------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from services import backups
 from services.clock import Clock
 from services.outbox.queue import Notifier, Sweeper
 from services.policy import CompanyPolicy, parse_norms, parse_quiet_hours
+from services.sales import plans
 from services.work import installments, orders, response, rotting
 from services.work import jobs as work_jobs
 from services.worktime import WorkHours
@@ -158,6 +159,7 @@ class ReminderJobs:
         await self._run(
             "summary", lambda uow: work_jobs.morning_summary(uow, self.tz, self.policy.stale_days)
         )
+        await self._run("plan pace", plans.behind_scan)  # once a day per manager (dedupe)
 
     async def catch_up(self) -> None:
         """At start: the morning summary if its hour has passed today and it was not sent."""

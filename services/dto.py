@@ -170,6 +170,9 @@ class DealCard:
     production_at: datetime | None = None
     delivery_at: datetime | None = None
     owed: int = 0  # an order's unpaid final payment (kopecks)
+    # When an open sale is expected to close (issue 26): typed, else the stage's rule.
+    expected_close_at: datetime | None = None
+    expected_close_typed: bool = False
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,7 @@ class Action(StrEnum):
     CONFIG_EDIT = "config.edit"
     REPORTS_OWN = "reports.own"
     REPORTS_ALL = "reports.all"
+    PLAN_SET = "plan.set"  # a month's sales plan, per manager or for the company
     IMPORT = "import"
     PAYMENT_RECORD = "payment.record"
     # A client's Telegram Business messages on a deal or lead: read by its manager, leaders
@@ -95,6 +96,7 @@ _ROLE_ONLY: dict[Action, tuple[Role, ...]] = {
     Action.CONFIG_EDIT: (Role.ADMIN,),
     Action.REPORTS_OWN: SALES_ROLES,
     Action.REPORTS_ALL: (Role.LEADER, Role.ADMIN),
+    Action.PLAN_SET: (Role.LEADER, Role.ADMIN),
     Action.IMPORT: (Role.LEADER, Role.ADMIN),
     Action.ASSIGN_MEASURER: (Role.HEAD_MEASURER, Role.LEADER, Role.ADMIN),
     Action.ASSIGN_CREW: (Role.HEAD_INSTALLER, Role.LEADER, Role.ADMIN),

@@ -100,10 +100,13 @@ async def deal_typed(message: Message, ctx: Ctx) -> None:
     data = await ctx.state.get_data()
     cb = DealCb.unpack(data["cb"])
     field = data["field"]
-    if field in edit.DATE_FIELDS:
+    if field in edit.DATE_FIELDS or field in edit.DAY_FIELDS:
         index = edit.DEAL_FIELDS.index(field)
         ok = DealCb(action=DealAction.EDIT_OK, deal_id=cb.deal_id, v=cb.v, arg=index)
-        await when.typed(message, ctx, view.label(field, ctx.lang), ok, cb)
+        if field in edit.DAY_FIELDS:  # a day, said back as a day
+            await when.typed_day(message, ctx, view.label(field, ctx.lang), ok, cb)
+        else:
+            await when.typed(message, ctx, view.label(field, ctx.lang), ok, cb)
         return
     card = await _saved(
         message,
@@ -129,7 +132,8 @@ async def deal_confirmed(
         ctx.uow, ctx.actor, callback_data.deal_id, field, at, callback_data.v
     )
     await ctx.state.clear()
-    done = ctx.t("edit.confirmed", field=view.label(field, ctx.lang), when=when.said(ctx, at))
+    said = view.field_said(field, at, ctx) if field in edit.DAY_FIELDS else when.said(ctx, at)
+    done = ctx.t("edit.confirmed", field=view.label(field, ctx.lang), when=said)
     callback_answer.text = done
     await screen.edit(query, done)  # the question answered, without its buttons
     msg = screen.message_of(query)

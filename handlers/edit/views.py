@@ -13,7 +13,7 @@ from handlers.ui.context import Ctx
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
 from services.dto import DealCard, LeadCard
-from services.sales.edit import DATE_FIELDS, DEAL_FIELDS, LEAD_FIELDS
+from services.sales.edit import DATE_FIELDS, DAY_FIELDS, DEAL_FIELDS, LEAD_FIELDS
 
 
 def label(field: str, lang: str) -> str:
@@ -50,8 +50,14 @@ def lead_value(card: LeadCard, field: str) -> object:
     return getattr(card, field, None)
 
 
+def field_said(field: str, value: object, ctx: Ctx) -> str:
+    """A confirmed value as the toast says it (plain text)."""
+    return unescape(timeline.field_value(field, value, ctx.lang, ctx.tz))
+
+
 def prompt(field: str, current: object, ctx: Ctx) -> str:
-    key = "edit.ask.date" if field in DATE_FIELDS else "edit.ask"
+    key = "edit.ask.day" if field in DAY_FIELDS else "edit.ask"
+    key = "edit.ask.date" if field in DATE_FIELDS else key
     shown = timeline.field_value(field, current, ctx.lang, ctx.tz)
     return ctx.t(key, field=label(field, ctx.lang), current=shown)
 

@@ -29,6 +29,7 @@ from services.reports.analytics import (
     SnapshotFunnel,
     VelocityReport,
 )
+from services.sales.plans import PlanReport
 
 if TYPE_CHECKING:  # matplotlib (~40 MB) is imported on the first chart, not at start
     from matplotlib.figure import Figure
@@ -393,10 +394,49 @@ def velocity_figure(
     return _render(header, rows, [], centered=False, empty=t("funnel.chart.velocity_empty"))
 
 
+def plan_chart(report: PlanReport, lang: str) -> bytes:
+    """The month's plans as a PNG (see plan_figure)."""
+    return png(plan_figure(report, lang))
+
+
+def plan_figure(report: PlanReport, lang: str) -> Figure:
+    """Plans: a bar per person (the company first) as long as the share of the plan done
+    (a full bar: done), with sales done / planned, money done and the share."""
+    t = _Words(lang)
+    people = [(t("funnel.plan.company"), report.company)] if report.company is not None else []
+    people += [(r.name or "", r) for r in report.rows]
+    rows = [
+        _Row(
+            name=_fit(name),
+            numbers=(
+                f"{t.number(r.won)}/{t.number(r.plan_count) if r.plan_count else '—'} · "
+                f"{t.money(r.won_amount)} · {t.percent(r.progress)}"
+            ),
+            share=min(r.progress or 0.0, 1.0),
+            color=WON if (r.progress or 0.0) >= 1 else (LOSS if r.behind else PEOPLE),
+        )
+        for name, r in people
+    ]
+    header = (
+        t("funnel.chart.plan", pipeline=report.pipeline.label(lang)),
+        fmt.month(report.month, lang),
+        t(
+            "funnel.plan.days",
+            past=report.days_past,
+            left=report.days_left,
+            total=report.days_total,
+        ),
+        t("funnel.chart.plan_legend"),
+    )
+    return _render(header, rows, [], centered=False, empty=t("funnel.chart.nothing"))
+
+
 def draw(screen: ReportScreen, lang: str, tz: tzinfo) -> bytes:
     """The picture of a /funnel screen (drawn in the renderer process: render.py)."""
     report = screen.report
     who = screen.manager_name
+    if isinstance(report, PlanReport):
+        return plan_chart(report, lang)
     if isinstance(report, SnapshotFunnel):
         return snapshot_chart(report, lang, manager_name=who, tz=tz)
     if isinstance(report, PeriodFunnel):

@@ -29,10 +29,18 @@ from aiogram.types import (
 )
 from aiogram.utils.callback_answer import CallbackAnswer
 
-from handlers.funnel import render
+from handlers.funnel import plan, render
 from handlers.funnel import views as view
 from handlers.ui import fmt
-from handlers.ui.callbacks import DrillCb, ExportCb, FunnelCb, MenuAction, MenuCb
+from handlers.ui.callbacks import (
+    DrillCb,
+    ExportCb,
+    FunnelCb,
+    MenuAction,
+    MenuCb,
+    PlanAction,
+    PlanCb,
+)
 from handlers.ui.context import Ctx
 from handlers.ui.filters import staff_router
 from handlers.ui.i18n import t, tn
@@ -265,6 +273,12 @@ def setup() -> Router:
     router.callback_query.register(funnel_menu, MenuCb.filter(F.action == MenuAction.FUNNEL))
     router.callback_query.register(funnel_pick, FunnelCb.filter())
     router.callback_query.register(drill, DrillCb.filter())
+    router.message.register(plan.plan_command, Command("plan"))
+    router.callback_query.register(plan.plan_month, PlanCb.filter(F.action == PlanAction.MONTH))
+    router.callback_query.register(plan.plan_who, PlanCb.filter(F.action == PlanAction.WHO))
+    router.callback_query.register(plan.plan_save, PlanCb.filter(F.action == PlanAction.SAVE))
+    router.callback_query.register(plan.plan_change, PlanCb.filter(F.action == PlanAction.CHANGE))
+    router.message.register(plan.plan_typed, plan.PlanInput.numbers, F.text)
     router.message.register(export_command, Command("export"))
     router.callback_query.register(export_button, ExportCb.filter())
     return router

@@ -33,10 +33,10 @@ from handlers.ui.callbacks import (
 )
 from handlers.ui.deal_card import list_button
 from handlers.ui.discipline import team_lines
-from handlers.ui.i18n import t
+from handlers.ui.i18n import t, tn
 from handlers.ui.keyboards import button
 from services.dto import StageInfo, label
-from services.outbox.payloads import Digest, DigestDeal
+from services.outbox.payloads import Digest, DigestDeal, DigestPlan, PlanBehind
 from services.reports import export
 from services.reports.analytics import (
     LossReport,
@@ -49,6 +49,7 @@ from services.reports.analytics import (
 from services.reports.drill import DrillKind, DrillPage
 from services.reports.fulfilment import FulfilmentReport
 from services.reports.screens import ReportKind, ReportScreen
+from services.sales.plans import PlanReport, PlanRow
 
 WIDTH = 32  # monospace characters a 360-px phone shows on a line of a message
 NAME_MIN = 7  # the narrowest name column before a table drops a column
@@ -60,6 +61,7 @@ REPORTS: dict[FunnelReport, ReportKind] = {
     FunnelReport.LOSSES: ReportKind.LOSSES,
     FunnelReport.MANAGERS: ReportKind.MANAGERS,
     FunnelReport.VELOCITY: ReportKind.VELOCITY,
+    FunnelReport.PLAN: ReportKind.PLAN,
 }
 DRILLS: dict[DrillWhat, DrillKind] = {
     DrillWhat.STAGE: DrillKind.STAGE,
@@ -496,8 +498,91 @@ def _duration(seconds: float, lang: str) -> str:
     return t("funnel.dur.d", lang, d=minutes // 1440)
 
 
+# --- plans (issue 26) ------------------------------------------------------------------------
+
+
+def _done_of(won: int, plan: int | None, lang: str) -> str:
+    return f"{_num(won, lang)}/{fmt.NONE if plan is None else _num(plan, lang)}"
+
+
+def plan_pace(row: PlanRow | DigestPlan | PlanBehind, lang: str) -> str:
+    """What is needed per remaining working day, in words."""
+    count, money = row.pace_count, row.pace_amount
+    if count is None and money is None:
+        return t("funnel.plan.pace.none", lang)
+    if not count and not money:
+        return t("funnel.plan.pace.done", lang)
+    parts = []
+    if count:
+        parts.append(tn("funnel.plan.pace.sales", count, lang, count=_num(count, lang)))
+    if money:
+        parts.append(_money(money, lang))
+    return t("funnel.plan.pace", lang, what=" + ".join(parts))
+
+
+def plan_done(
+    won: int, money: int, plan_count: int | None, plan_money: int | None, lang: str
+) -> str:
+    """ "1/4 sales, 300K RUB of 1M RUB": done against the plan."""
+    return t(
+        "digest.plan.done",
+        lang,
+        sales=_done_of(won, plan_count, lang),
+        money=_money(money, lang),
+        plan=_money(plan_money, lang) if plan_money else fmt.NONE,
+    )
+
+
+def plan_line(row: PlanRow | DigestPlan, name: str, lang: str) -> str:
+    """A person's (or the company's) forecast and pace, as a sentence."""
+    return t(
+        "funnel.plan.row",
+        lang,
+        name=("⚠️ " if row.behind else "") + name,
+        weighted=_money(row.weighted, lang),
+        count=_num(row.forecast, lang),
+        pace=plan_pace(row, lang),
+    )
+
+
+def _plan(r: PlanReport, lang: str) -> Body:
+    body = Body()
+    rows: list[tuple[str, PlanRow]] = []
+    if r.company is not None:
+        rows.append((t("funnel.plan.company", lang), r.company))
+    rows += [(person(row.name or ""), row) for row in r.rows]
+    body.before.append(
+        t("funnel.plan.days", lang, past=r.days_past, left=r.days_left, total=r.days_total)
+    )
+    if not any(row.has_plan for _, row in rows):
+        body.before.append(t("funnel.plan.none", lang))
+    if not rows:
+        return body
+    unit, money = fmt.money_column(
+        [row.won_amount for _, row in rows] + [row.plan_amount for _, row in rows], lang
+    )
+    half = len(rows)
+    body.table = table(
+        t("funnel.col.who", lang),
+        [name for name, _ in rows],
+        [
+            Column(
+                t("funnel.col.sales", lang),
+                [_done_of(row.won, row.plan_count, lang) for _, row in rows],
+            ),
+            Column(unit, [f"{money[i]}/{money[half + i]}" for i in range(half)]),
+            Column("%", [fmt.percent(row.progress, lang) for _, row in rows]),
+        ],
+    )
+    body.after += ["", t("funnel.plan.forecast_head", lang)]
+    body.after += [plan_line(row, name, lang) for name, row in rows]
+    return body
+
+
 def report_body(screen: ReportScreen, lang: str) -> Body:
     report = screen.report
+    if isinstance(report, PlanReport):
+        return _plan(report, lang)
     if isinstance(report, SnapshotFunnel):
         return _snapshot(report, lang)
     if isinstance(report, PeriodFunnel):
@@ -519,6 +604,8 @@ def period_words(report: Any, lang: str, tz: tzinfo) -> str:
     if isinstance(report, SnapshotFunnel):
         today = report.as_of.astimezone(tz).date()
         return t("funnel.as_of", lang, date=fmt.span(today, today, lang))
+    if isinstance(report, PlanReport):
+        return fmt.month(report.month, lang)
     span = report.range
     return fmt.span(span.first_day, span.last_day, lang)
 
@@ -604,7 +691,7 @@ def screen_keyboard(screen: ReportScreen, cb: FunnelCb, lang: str) -> InlineKeyb
     ]
     rows: list[list[InlineKeyboardButton]] = [views[:3], views[3:]]  # a thumb's width each
     rows += drill_rows(screen, cb, lang)
-    if cb.report != FunnelReport.SNAPSHOT:
+    if cb.report not in (FunnelReport.SNAPSHOT, FunnelReport.PLAN):  # plan: this month
         periods = [
             button(
                 _mark(t(f"funnel.when.{p.value}", lang), p == cb.period),
@@ -613,7 +700,7 @@ def screen_keyboard(screen: ReportScreen, cb: FunnelCb, lang: str) -> InlineKeyb
             for p in FunnelPeriod
         ]
         rows += [periods[:2], periods[2:]]
-    if len(screen.pipelines) > 1:
+    if len(screen.pipelines) > 1 and cb.report != FunnelReport.PLAN:  # plan: the sales
         rows.append(
             [
                 button(
@@ -830,6 +917,15 @@ def digest_lines(p: Digest, lang: str, tz: tzinfo) -> list[str]:
         lines.append(t("digest.stale", lang, count=sum(n for _, n in stale)))
         for manager, n in stale[:10]:
             lines.append(f"  • {escape(manager or t('funnel.no_manager', lang))}: {n}")
+    if p.plan_month is not None and p.plan:
+        lines += [
+            "",
+            t("digest.plan", lang, month=fmt.month(p.plan_month, lang), left=p.plan_days_left),
+        ]
+        for row in p.plan:
+            name = escape(row.name) if row.name is not None else t("funnel.plan.company", lang)
+            done = plan_done(row.won, row.won_amount, row.plan_count, row.plan_amount, lang)
+            lines.append(f"  • {done}; " + plan_line(row, name, lang))
     lines.append(t("digest.overdue", lang, count=p.overdue, new=p.overdue_new))
     for task in p.overdue_tasks:
         who = escape(task.assignee or "—")

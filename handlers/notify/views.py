@@ -21,7 +21,7 @@ from typing import Any, Generic, TypeVar
 from aiogram.types import InlineKeyboardButton
 
 from handlers.clients import views as client_views
-from handlers.funnel.views import digest_lines
+from handlers.funnel.views import digest_lines, plan_done, plan_pace
 from handlers.ui import fmt
 from handlers.ui.callbacks import (
     ClientAnswer,
@@ -60,6 +60,8 @@ from services.outbox.payloads import (
     LeadNew,
     MeasureDone,
     Payload,
+    PlanBehind,
+    PlanReached,
     SummaryMorning,
     TaskDeclined,
     TaskEscalated,
@@ -490,6 +492,29 @@ def client_payment(
     return [t(key, lang, n=p.n, count=p.count, amount=fmt.money(p.amount, lang), date=due)], []
 
 
+def plan_reached(item: OutboxItem, p: PlanReached, lang: str, tz: tzinfo, now: datetime) -> Drawn:
+    """A manager's month plan reached 50, 90 or 100% (services/sales/plans.py)."""
+    done = plan_done(p.won, p.won_amount, p.plan_count, p.plan_amount, lang)
+    return [
+        t("plan.reached", lang, month=fmt.month(p.month, lang), percent=p.percent, done=done)
+    ], []
+
+
+def plan_behind(item: OutboxItem, p: PlanBehind, lang: str, tz: tzinfo, now: datetime) -> Drawn:
+    """To a leader: a manager is behind the plan's pace."""
+    done = plan_done(p.won, p.won_amount, p.plan_count, p.plan_amount, lang)
+    text = t(
+        "plan.behind",
+        lang,
+        name=escape(p.manager),
+        month=fmt.month(p.month, lang),
+        done=done,
+        pace=plan_pace(p, lang),
+        left=p.days_left,
+    )
+    return [text], []
+
+
 def unknown(item: OutboxItem, lang: str, tz: tzinfo, now: datetime) -> Drawn:
     """A kind this build does not know (a newer worker enqueued it): its title, as is."""
     p = item.payload
@@ -536,6 +561,8 @@ VIEWS: dict[str, _View[Any]] = {  # Kind -> its view (a Kind is its str value)
     Kind.CLIENT_ON_WAY: _View(ClientOnWay, client_on_way),
     Kind.CLIENT_PAY_SOON: _View(ClientPayment, client_payment),
     Kind.CLIENT_PAY_LATE: _View(ClientPayment, client_payment),
+    Kind.PLAN_REACHED: _View(PlanReached, plan_reached),
+    Kind.PLAN_BEHIND: _View(PlanBehind, plan_behind),
 }
 
 

@@ -199,6 +199,7 @@ class FunnelReport(StrEnum):
     LOSSES = "l"
     MANAGERS = "m"
     VELOCITY = "v"
+    PLAN = "n"  # plans and the forecast (issue 26)
 
 
 class FunnelPeriod(StrEnum):
@@ -218,6 +219,21 @@ class FunnelCb(Canonical, prefix="fn"):
     manager_id: Int = 0  # 0: everyone (leaders); a manager always gets their own
     photo: Int = 0  # message id of the chart to edit in place (0: none yet)
     menu: Int = 0  # 1: the manager picker is open
+
+
+class PlanAction(StrEnum):
+    MONTH = "m"  # a month picked: whose plan?
+    WHO = "w"  # a manager (or the company, who=0) picked: type the numbers
+    SAVE = "s"  # ✅ under the numbers said back
+    CHANGE = "c"  # ✏️: type them again
+
+
+class PlanCb(Canonical, prefix="pn"):
+    """/plan (issue 26): a month's sales plan, set by a leader or an admin."""
+
+    action: PlanAction
+    month: Int = 0  # year * 100 + month
+    who: Int = 0  # an employee id; 0: the company
 
 
 class ExportCb(Canonical, prefix="fx"):
@@ -447,6 +463,7 @@ ALL_CALLBACKS: tuple[type[Canonical], ...] = (
     LangCb,
     ImportCb,
     FunnelCb,
+    PlanCb,
     ExportCb,
     DrillCb,
     TaskCb,

@@ -48,6 +48,7 @@ COMMANDS: tuple[tuple[str, tuple[Role, ...] | None], ...] = (
     ("task", (Role.MANAGER, Role.LEADER, Role.ADMIN, Role.HEAD_MEASURER)),
     ("funnel", SALES),
     ("export", SALES),
+    ("plan", (Role.LEADER, Role.ADMIN)),
     ("receivables", (Role.LEADER, Role.ADMIN, Role.MANAGER)),
     ("invite", (Role.ADMIN,)),
     ("team", (Role.ADMIN,)),

@@ -74,6 +74,10 @@ def order_lines(card: DealCard, lang: str, tz: tzinfo) -> list[str]:
         lines.append(t("deal.card.production", lang, when=fmt.when(card.production_at, tz, lang)))
     if card.delivery_at:
         lines.append(t("deal.card.delivery", lang, when=fmt.when(card.delivery_at, tz, lang)))
+    if card.expected_close_at:  # an open sale (issue 26): typed, else the stage's rule
+        key = "deal.card.close" if card.expected_close_typed else "deal.card.close.rule"
+        day = fmt.day_words(card.expected_close_at.astimezone(tz).date(), lang)
+        lines.append(t(key, lang, day=day))
     if card.items:
         lines.append(t("deal.card.items", lang, items=escape("; ".join(card.items))))
     if card.owed:

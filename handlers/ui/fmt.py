@@ -279,6 +279,12 @@ def _phone(value: str, region: str) -> str:
     return str(phonenumbers.format_number(parsed, style))
 
 
+def month(first: date, lang: str | None) -> str:
+    """A calendar month, from its first day: "December 2026"."""
+    last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    return span(first.replace(day=1), last, lang)
+
+
 def span(first: date, last: date, lang: str | None) -> str:
     """A report's period in words, as a calendar names it (CLDR, the reader's language):
     "December 2026" for a whole month (a running one too), "4th quarter 2026" for a whole

@@ -16,6 +16,7 @@ from handlers.ui.callbacks import TimelineCb, TimelineFilterCode, TimelineSubjec
 from handlers.ui.i18n import t
 from handlers.ui.keyboards import button
 from services.dto import TimelineEntry, TimelinePage, label
+from services.sales.edit import DAY_FIELDS
 from storage.enums import ActivityKind, TimelineFilter
 
 ICONS = {
@@ -98,6 +99,10 @@ def field_value(field: str, value: object, lang: str, tz: tzinfo) -> str:
         return fmt.NONE
     if field == "amount" and _is_int(value):
         return fmt.money(value, lang)
+    if field in DAY_FIELDS:  # a calendar day, kept as its local midnight
+        moment = _moment(value) if isinstance(value, str) else value
+        if isinstance(moment, datetime):
+            return fmt.day_words(moment.astimezone(tz).date(), lang)
     if field.endswith("_at"):
         return fmt.when(_moment(value) if isinstance(value, str) else value, tz, lang)  # type: ignore[arg-type]
     text = str(value)

@@ -73,6 +73,31 @@ async def typed(
     return at
 
 
+async def typed_day(
+    message: Message, ctx: Ctx, field_label: str, ok: CallbackData, change: CallbackData
+) -> date | None:
+    """A calendar day typed for a day field (a deal's expected close): said back in words
+    with `ok` / `change` (kept as its local midnight for `confirmed`), or what was wrong."""
+    try:
+        day = dates.parse_day(message.text or "", ctx.clock, ctx.zone)
+    except ValidationError as exc:
+        await message.answer(error_text(exc, ctx.lang))
+        return None
+    at = dates.local_day_bounds(day, ctx.zone)[0]
+    await ctx.state.update_data(value=at.isoformat(), day=None)
+    year = ctx.clock.now().astimezone(ctx.tz).year
+    markup = InlineKeyboardMarkup(
+        inline_keyboard=[
+            [button(ctx.t("edit.btn.ok"), ok), button(ctx.t("edit.btn.change"), change)]
+        ]
+    )
+    said_day = fmt.said_day(day, ctx.lang, year)
+    await message.answer(
+        ctx.t("edit.confirm", field=field_label, when=said_day), reply_markup=markup
+    )
+    return day
+
+
 async def confirmed(ctx: Ctx) -> datetime:
     """The moment said back and now confirmed; refused when none waits (a stale button)."""
     value = (await ctx.state.get_data()).get("value")

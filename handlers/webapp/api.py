@@ -37,7 +37,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,7 @@ from services.errors import (
     StaleVersion,
     ValidationError,
 )
-from services.permissions import Action, Actor
+from services.permissions import Action, Actor, can
 from services.reports import screens
 from services.reports.analytics import (
     LossReport,
@@ -70,8 +70,9 @@ from services.reports.analytics import (
     SnapshotFunnel,
     VelocityReport,
 )
-from services.sales import board, deals, edit
+from services.sales import board, deals, edit, plans
 from services.sales.pipeline_config import DATE_FIELDS
+from services.sales.plans import PlanReport, PlanRow
 from services.team import employees
 from services.team.norms import TeamFigures
 from services.work import installation
@@ -613,6 +614,14 @@ async def post_lose(request: web.Request, uow: UnitOfWork, caller: Caller) -> An
     return await _changed(request, caller, card)
 
 
+def _period_text(report: screens.Report, lang: str) -> str | None:
+    if isinstance(report, SnapshotFunnel):
+        return None
+    if isinstance(report, PlanReport):
+        return fmt.month(report.month, lang)
+    return fmt.span(report.range.first_day, report.range.last_day, lang)
+
+
 async def get_funnel(request: web.Request, uow: UnitOfWork, caller: Caller) -> Any:
     q = request.query
     try:
@@ -643,11 +652,12 @@ async def get_funnel(request: web.Request, uow: UnitOfWork, caller: Caller) -> A
         "sees_all": screen.sees_all,
         # the period as applied, in words (the same as /funnel's heading): a quarter picked
         # is seen to be the quarter
-        "period_text": None
-        if isinstance(screen.report, SnapshotFunnel)
-        else fmt.span(screen.report.range.first_day, screen.report.range.last_day, lang),
+        "period_text": _period_text(screen.report, lang),
         "data": _report(screen.report, lang),
         "team": None if screen.team is None else _team(screen.team, lang),
+        "plan_form": await _plan_form(uow, caller, str(tz))
+        if kind is screens.ReportKind.PLAN
+        else None,
     }
 
 
@@ -682,8 +692,73 @@ def _team(team: TeamFigures, lang: str) -> dict[str, Any]:
     }
 
 
+async def _plan_form(uow: UnitOfWork, caller: Caller, tz: str) -> dict[str, Any] | None:
+    """What the dashboard's plan form offers (leaders and admins; None for others)."""
+    if not can(caller.actor, Action.PLAN_SET):
+        return None
+    lang = caller.lang
+    return {
+        "months": [
+            {"id": m.isoformat(), "name": fmt.month(m, lang)} for m in plans.months_offered(uow, tz)
+        ],
+        "people": [{"id": None, "name": t("funnel.plan.company", lang)}]
+        + [{"id": i, "name": n} for i, n in await plans.plan_people(uow, caller.actor)],
+    }
+
+
+async def post_plan(request: web.Request, uow: UnitOfWork, caller: Caller) -> Any:
+    """A month's plan set from the dashboard's form: the chat's service checks the right
+    (leaders and admins), the month, the person and the sums as typed; then the Plan
+    view's numbers, as GET /funnel?report=plan gives them."""
+    data = await _json(request)
+    tz = str(request.app[WEBAPP].tz)
+    raw_month, who = data.get("month"), data.get("employee_id")
+    try:
+        month = date.fromisoformat(raw_month) if isinstance(raw_month, str) else None
+    except ValueError:
+        month = None
+    if who is not None and (not isinstance(who, int) or isinstance(who, bool)):
+        raise ValidationError("sales_plan", "employee")
+    if who is not None:
+        who = _in_range(who, "employee_id")
+    plan = await plans.set_plan(
+        uow, caller.actor, month, who, data.get("sales"), data.get("amount"), tz=tz
+    )
+    report = await plans.plan_report(uow, caller.actor, tz=tz)
+    return {
+        "saved": t("plan.saved.toast", caller.lang),
+        "plan": {"month": plan.month.isoformat(), "employee_id": plan.employee_id},
+        "data": _report(report, caller.lang),
+    }
+
+
+def _plan_row(r: PlanRow, lang: str) -> dict[str, Any]:
+    def money(minor: int | None) -> dict[str, Any] | None:
+        return None if minor is None else {"value": minor, "text": fmt.money(minor, lang)}
+
+    return {
+        "employee_id": r.employee_id,  # None: the company
+        "label": r.name if r.employee_id is not None else t("funnel.plan.company", lang),
+        "plan_count": r.plan_count,
+        "plan_amount": money(r.plan_amount),
+        "won": r.won,
+        "won_amount": money(r.won_amount),
+        "progress": fmt.percent(r.progress, lang),
+        "forecast": r.forecast,
+        "weighted": money(r.weighted),
+        "pace_count": r.pace_count,
+        "pace_amount": money(r.pace_amount),
+        "behind": r.behind,
+    }
+
+
 def _report(
-    report: SnapshotFunnel | PeriodFunnel | LossReport | ManagerReport | VelocityReport,
+    report: SnapshotFunnel
+    | PeriodFunnel
+    | LossReport
+    | ManagerReport
+    | VelocityReport
+    | PlanReport,
     lang: str,
 ) -> dict[str, Any]:
     """The numbers a chart is drawn from (money in kopecks, with its text)."""
@@ -691,6 +766,17 @@ def _report(
     def money(minor: int) -> dict[str, Any]:
         return {"value": minor, "text": fmt.money(minor, lang, compact=True)}
 
+    if isinstance(report, PlanReport):  # the same rows as /funnel's Plan view and the digest
+        people = [report.company] if report.company is not None else []
+        return {
+            "month": report.month.isoformat(),
+            "days": {
+                "total": report.days_total,
+                "past": report.days_past,
+                "left": report.days_left,
+            },
+            "rows": [_plan_row(r, lang) for r in [*people, *report.rows]],
+        }
     if isinstance(report, SnapshotFunnel):
         return {
             "bars": [
@@ -801,3 +887,4 @@ def mount(app: web.Application, state: WebAppState) -> None:
     app.router.add_post(API + "/deals/{deal_id}/lose", endpoint(post_lose, write=True))
     app.router.add_post(API + "/deals/{deal_id}/edit", endpoint(post_edit, write=True))
     app.router.add_post(API + "/jobs/{task_id}/signature", endpoint(post_signature))
+    app.router.add_post(API + "/plans", endpoint(post_plan, write=True))

@@ -287,6 +287,21 @@ class DigestTask(Payload):
     due_at: MaybeMoment = None
 
 
+class DigestPlan(Payload):
+    """A row of the month's plan (services/sales/plans.py PlanRow): None is the company."""
+
+    name: str | None
+    plan_count: int | None = None
+    plan_amount: int | None = None
+    won: int = 0
+    won_amount: int = 0
+    forecast: int = 0
+    weighted: int = 0
+    pace_count: int | None = None
+    pace_amount: int | None = None
+    behind: bool = False
+
+
 class Digest(Payload):
     """digest.daily / digest.weekly: what changed since the previous digest
     (services/reports/digests.py)."""
@@ -331,6 +346,39 @@ class Digest(Payload):
     response_limit: int = 0  # minutes of working time
     norms_day: date | None = None
     norms: list[NormLine] = []
+    # This month's plans (issue 26): the company first, then the managers with a plan.
+    plan_month: date | None = None
+    plan_days_left: int = 0
+    plan: list[DigestPlan] = []
+
+
+# --- plans (issue 26: services/sales/plans.py) ---------------------------------------------
+
+
+class PlanReached(Payload):
+    """plan.reached: to a manager, a won deal took the month's plan to `percent`."""
+
+    month: date  # its first day
+    percent: int  # 50, 90 or 100
+    won: int
+    won_amount: int
+    plan_count: int
+    plan_amount: int
+
+
+class PlanBehind(Payload):
+    """plan.behind: to leaders, a manager is behind the plan's pace."""
+
+    month: date
+    manager: str
+    manager_id: int
+    won: int
+    won_amount: int
+    plan_count: int
+    plan_amount: int
+    pace_count: int | None = None  # needed per remaining working day
+    pace_amount: int | None = None
+    days_left: int = 0
 
 
 # --- people -------------------------------------------------------------------------------
@@ -450,6 +498,8 @@ PAYLOADS: dict[str, type[Payload]] = {
     "client.on_way": ClientOnWay,
     "client.pay_soon": ClientPayment,
     "client.pay_late": ClientPayment,
+    "plan.reached": PlanReached,
+    "plan.behind": PlanBehind,
 }
 
 

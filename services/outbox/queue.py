@@ -136,6 +136,8 @@ class Kind(StrEnum):
     CLIENT_ON_WAY = "client.on_way"  # the measurer / installer set off
     CLIENT_PAY_SOON = "client.pay_soon"  # a part of their payment plan is due soon
     CLIENT_PAY_LATE = "client.pay_late"  # ... or was missed
+    PLAN_REACHED = "plan.reached"  # to a manager: 50/90/100% of the month's plan
+    PLAN_BEHIND = "plan.behind"  # to leaders: a manager is behind the plan's pace
 
 
 # Kinds written to clients: only to a client link, never merged (each has its own buttons).

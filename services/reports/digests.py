@@ -34,6 +34,7 @@ from services.outbox import queue as outbox
 from services.outbox.payloads import (
     Digest,
     DigestDeal,
+    DigestPlan,
     DigestReason,
     DigestTask,
     NormLine,
@@ -42,6 +43,7 @@ from services.outbox.payloads import (
 from services.permissions import Actor
 from services.reports import analytics
 from services.reports.analytics import ReportFilter
+from services.sales import plans
 from services.team.norms import team_figures
 from services.work import rotting
 from storage.enums import Role, StageKind
@@ -180,6 +182,7 @@ async def compose_digest(
     )
     stale = await rotting.stale_per_manager(uow, scope)
     team = await team_figures(uow, leader, since, until, today - timedelta(days=1))
+    month = await plans.plan_report(uow, leader, scope, tz=tz)
     return Digest(
         response=[
             ResponseLine(r.name, r.leads, r.median_minutes, r.within, r.counted)
@@ -222,7 +225,34 @@ async def compose_digest(
             ((names.get(mid) if mid is not None else None, n) for mid, n in stale.items() if n),
             key=lambda x: (-x[1], x[0] or ""),
         ),
+        plan_month=month.month,
+        plan_days_left=month.days_left,
+        plan=plan_rows(month),
     )
+
+
+def plan_rows(report: plans.PlanReport) -> list[DigestPlan]:
+    """The digest's plan lines: the company, then everyone with a plan (as /funnel's Plan
+    view has them); none when nobody has a plan this month."""
+    rows = [report.company] if report.company is not None else []
+    rows += [r for r in report.rows if r.has_plan]
+    if not any(r.has_plan for r in rows):
+        return []
+    return [
+        DigestPlan(
+            name=r.name if r.employee_id is not None else None,
+            plan_count=r.plan_count,
+            plan_amount=r.plan_amount,
+            won=r.won,
+            won_amount=r.won_amount,
+            forecast=r.forecast,
+            weighted=r.weighted,
+            pace_count=r.pace_count,
+            pace_amount=r.pace_amount,
+            behind=r.behind,
+        )
+        for r in rows
+    ]
 
 
 async def _moves(

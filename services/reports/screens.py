@@ -24,6 +24,7 @@ from services.reports.analytics import (
 )
 from services.reports.fulfilment import FulfilmentReport, fulfilment
 from services.sales.pipelines import list_pipelines
+from services.sales.plans import PlanReport, plan_report
 from services.team.norms import TeamFigures, last_full_day, team_figures
 from storage.enums import Role
 from storage.models import Employee
@@ -40,9 +41,10 @@ class ReportKind(StrEnum):
     LOSSES = "losses"
     MANAGERS = "managers"
     VELOCITY = "velocity"
+    PLAN = "plan"  # plans, done, forecast and pace this month (services/sales/plans.py)
 
 
-Report = SnapshotFunnel | PeriodFunnel | LossReport | ManagerReport | VelocityReport
+Report = SnapshotFunnel | PeriodFunnel | LossReport | ManagerReport | VelocityReport | PlanReport
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,8 @@ async def report_screen(
         report = await analytics.loss_reasons(uow, actor, filters)
     elif kind is ReportKind.VELOCITY:
         report = await analytics.velocity(uow, actor, filters)
+    elif kind is ReportKind.PLAN:  # the sales pipeline's month, whatever was picked
+        report = await plan_report(uow, actor, scope, tz=filters.tz)
     else:
         report = await analytics.managers(uow, actor, filters)
     team = None

@@ -19,7 +19,7 @@ from services.common import check_version, commit, flush
 from services.dto import DealCard, LeadCard
 from services.errors import ValidationError
 from services.permissions import Action, Actor
-from services.sales import leads
+from services.sales import leads, plans
 from services.sales import stage as stage_core
 from services.sales.deals import search_text
 from services.tasks import measurement_moved
@@ -40,10 +40,13 @@ DEAL_FIELDS: tuple[str, ...] = (
     "phone",
     "email",
     "company_name",
+    "expected_close_at",
 )
 # The lead card's fields, as the wizard asked them.
 LEAD_FIELDS: tuple[str, ...] = ("name", "phone", "email", "need", "company_name", "amount")
 DATE_FIELDS = frozenset({"measurement_at"})
+# A calendar day (said back as a day, kept as the company's local midnight in UTC).
+DAY_FIELDS = frozenset({"expected_close_at"})
 MEASUREMENT_FIELDS = frozenset({"measurement_at", "address"})
 _STAGE_FIELDS = frozenset(DEAL_FIELDS[:4])
 
@@ -118,6 +121,9 @@ async def edit_deal(
             raw = _text(field, raw) if not isinstance(raw, int) else raw
         stage_core.apply_fields(deal, {field: raw}, now)
         new = getattr(deal, field)
+    elif field in DAY_FIELDS:
+        old, new = deal.expected_close_at, plans.typed_close(uow, raw)
+        deal.expected_close_at = new
     elif field == "title":
         old, new = deal.title, _client_value(field, raw)
         deal.title = new

@@ -163,6 +163,9 @@ class StageSpec(_Strict):
     debt_blocks: bool = False
     # What the client sees and gets in their own Telegram (issue 25).
     client: ClientSpec | None = None
+    # Plans (issue 26): an open deal in this stage with no expected-close date typed is
+    # expected to close this many days after it entered the stage (services/sales/plans.py).
+    close_days: int | None = Field(default=None, ge=0, le=3650)
 
     def extras(self) -> dict[str, Any] | None:
         """What `stages.extras` stores (None when the stage has none of it)."""
@@ -177,6 +180,8 @@ class StageSpec(_Strict):
             data["debt_blocks"] = True
         if self.client is not None:
             data["client"] = self.client.model_dump(mode="json", exclude_defaults=True)
+        if self.close_days is not None:
+            data["close_days"] = self.close_days
         return data or None
 
     @model_validator(mode="after")

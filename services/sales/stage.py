@@ -27,6 +27,7 @@ from services.errors import (
 )
 from services.outbox import clients as client_messages
 from services.permissions import Action, Actor, can, require
+from services.sales import plans
 from services.sales.pipeline_config import DATE_FIELDS, MEASURER, TYPED_FIELDS
 from services.sales.pipelines import PipelineRules, rules_by_code, rules_for, stale_days
 from services.tasks import DATE_REMINDERS, date_reminder, on_stage_entry
@@ -120,7 +121,16 @@ async def build_card(
         production_at=deal.production_at,
         delivery_at=deal.delivery_at,
         owed=await owed(uow, deal) if rules.pipeline.role == PipelineRole.FULFILMENT else 0,
+        expected_close_at=_expected_close(deal, stage, rules),
+        expected_close_typed=deal.expected_close_at is not None,
     )
+
+
+def _expected_close(deal: Deal, stage: Stage, rules: PipelineRules) -> datetime | None:
+    """An open sale's expected close: typed, else the stage's rule (services/sales/plans)."""
+    if stage.kind != StageKind.ACTIVE or rules.pipeline.role != PipelineRole.SALES:
+        return None
+    return deal.expected_close_at or plans.rule_close(stage, deal.stage_entered_at)
 
 
 async def _links_of(
@@ -275,6 +285,9 @@ async def enter(
         deal.loss_reason_id = None
         deal.loss_comment = None
     await on_stage_entry(uow, deal, target, actor.employee_id)
+    if target.kind == StageKind.WON:  # a sale: its manager's plan may have been reached
+        if (await rules_for(uow, target.pipeline_id)).pipeline.role == PipelineRole.SALES:
+            await plans.after_win(uow, deal)
     for field in DATE_REMINDERS:
         if field in target.required_fields:
             await date_reminder(uow, deal, field, actor.employee_id)

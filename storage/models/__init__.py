@@ -13,6 +13,7 @@ from storage.models.intake import AssignmentCursor, IdempotencyKey
 from storage.models.leads import Lead
 from storage.models.outbox import Reminder
 from storage.models.pipelines import LossReason, Pipeline, QualificationQuestion, Stage
+from storage.models.plans import Plan
 from storage.models.system import BotMenu, CacheEpoch, JobRun, ProcessedUpdate
 from storage.models.tasks import Attachment, Task
 from storage.models.team import Absence, AccessAttempt, Employee, Invite
@@ -50,6 +51,7 @@ __all__ = [
     "CacheEpoch",
     "JobRun",
     "BotMenu",
+    "Plan",
     "FunnelFact",
     "StageVisit",
     "StageVisitDay",

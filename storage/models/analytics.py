@@ -128,6 +128,19 @@ class FunnelFact(Base):
             sqlite_where=text("outcome = 'won'"),
             postgresql_where=text("outcome = 'won'"),
         ),
+        # Plans (issue 26, migration 0022): the deals won in a month per manager, one range
+        # per manager in order (no sort), the amount read from the index (outcome last:
+        # SQLite reads a partial index's own WHERE column).
+        Index(
+            "ix_funnel_facts_won_by",
+            "pipeline_id",
+            "manager_id",
+            "stage_ts",
+            "amount",
+            "outcome",
+            sqlite_where=text("outcome = 'won'"),
+            postgresql_where=text("outcome = 'won'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -34,6 +35,31 @@ class Deal(Base):
         ),
         # Stale deals: one range per stage with a limit (services/work/rotting.py).
         Index("ix_deals_stage_entered", "stage_id", "stage_entered_at"),
+        # The Plan view's forecast (services/sales/plans.py): open deals expected to close
+        # by a day, one range per (stage, manager). A typed date ...
+        Index(
+            "ix_deals_expected_close",
+            "pipeline_id",
+            "stage_id",
+            "manager_id",
+            "expected_close_at",
+            "amount",
+            sqlite_where=text("expected_close_at IS NOT NULL"),
+            postgresql_where=text("expected_close_at IS NOT NULL"),
+        ),
+        # ... else the stage's rule: entered the stage + its close_days (the NULL column
+        # last makes it covering: SQLite reads a partial index's own WHERE columns).
+        Index(
+            "ix_deals_close_rule",
+            "pipeline_id",
+            "stage_id",
+            "manager_id",
+            "stage_entered_at",
+            "amount",
+            "expected_close_at",
+            sqlite_where=text("expected_close_at IS NULL"),
+            postgresql_where=text("expected_close_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -55,6 +81,8 @@ class Deal(Base):
     production_at: Mapped[datetime | None]
     delivery_at: Mapped[datetime | None]
     next_contact_at: Mapped[datetime | None] = mapped_column(index=True)
+    # When the manager expects the deal to close (typed; None: the stage's rule decides).
+    expected_close_at: Mapped[datetime | None]
     with_installments: Mapped[bool] = mapped_column(Boolean, default=False)
     loss_reason_id: Mapped[int | None] = mapped_column(ForeignKey("loss_reasons.id"))
     loss_comment: Mapped[str | None] = mapped_column(Text)

@@ -30,6 +30,7 @@ from storage.repositories.intake import IntakeRepo
 from storage.repositories.leads import LeadRepo
 from storage.repositories.outbox import OutboxRepo
 from storage.repositories.pipelines import CatalogRepo, PipelineRepo
+from storage.repositories.plans import PlanRepo
 from storage.repositories.response import ResponseRepo
 from storage.repositories.system import SystemRepo
 from storage.repositories.tasks import TaskRepo
@@ -100,6 +101,10 @@ class Repositories:
     @cached_property
     def analytics(self) -> AnalyticsRepo:
         return AnalyticsRepo(self.session)
+
+    @cached_property
+    def plans(self) -> PlanRepo:
+        return PlanRepo(self.session)
 
     @cached_property
     def digests(self) -> DigestRepo:

@@ -71,6 +71,32 @@ def _cohort_facts(
     ]
 
 
+def happened_ranges(
+    pipeline_id: int,
+    outcomes: Sequence[str],
+    flow_stage_ids: list[int],
+    since: int,
+    until: int,
+    manager_id: int | None,
+) -> list[list[ColumnElement[bool]]]:
+    """What *happened* in ``[since, until)`` (the facts whose outcome was reached then) as
+    ranges of ix_funnel_facts_happened: the facts with a reason, then those without."""
+    f = FunnelFact
+    reason_ids = select(LossReason.id).scalar_subquery()
+    return [
+        [
+            f.pipeline_id == pipeline_id,
+            f.outcome.in_(outcomes),
+            reason,
+            f.flow_stage_id.in_(flow_stage_ids),
+            f.stage_ts >= since,
+            f.stage_ts < until,
+            *_manager(f.manager_id, manager_id),
+        ]
+        for reason in (f.reason_id.in_(reason_ids), f.reason_id.is_(None))
+    ]
+
+
 class AnalyticsRepo(Repo):
     async def snapshot_cells(
         self, pipeline_id: int, stuck_before: int, manager_id: int | None
@@ -278,21 +304,11 @@ class AnalyticsRepo(Repo):
         stage as IN-lists, then the stage_ts range), so each cell is one index range and
         the groups come out in order: no temporary b-tree however many rows; one query for
         the facts with a reason, one for those without (won deals, refusals without one)."""
-        f = FunnelFact
-        reason_ids = select(LossReason.id).scalar_subquery()
         found: list[RefusalCell] = []
-        for reason in (f.reason_id.in_(reason_ids), f.reason_id.is_(None)):
-            found += await self._outcome_cells(
-                [
-                    f.pipeline_id == pipeline_id,
-                    f.outcome.in_(outcomes),
-                    reason,
-                    f.flow_stage_id.in_(flow_stage_ids),
-                    f.stage_ts >= since,
-                    f.stage_ts < until,
-                    *_manager(f.manager_id, manager_id),
-                ]
-            )
+        for where in happened_ranges(
+            pipeline_id, outcomes, flow_stage_ids, since, until, manager_id
+        ):
+            found += await self._outcome_cells(where)
         return found
 
     async def manager_outcomes(

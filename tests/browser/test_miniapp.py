@@ -243,3 +243,30 @@ async def test_outside_telegram_the_page_says_where_to_open_it(
     await refused.wait_for()
     assert "Open this app from Telegram" in await refused.inner_text()
     assert [url for _, url in miniapp.responses if "/texts" not in url] == []
+
+
+async def test_a_leader_sets_a_plan_on_the_dashboard(miniapp, make_actor, uow_factory, clock):
+    """Issue 26: the dashboard's Plan view and its form (POST /plans, the chat's service)."""
+    ann, _, lea, _, _ = await sales_floor(make_actor, uow_factory, clock)
+    page = await miniapp(lea, view="dashboard")
+    await page.locator("#chart").wait_for()
+    await page.tap('#reports button[data-report="plan"]')
+    await page.locator("#plan-form").wait_for()
+    await page.select_option("#plan-who", str(ann.id))
+    await page.fill("#plan-sales", "5")
+    await page.fill("#plan-amount", "1,5 млн")
+    await page.tap("#plan-save")
+    row = page.locator(f'#plan tr[data-employee="{ann.id}"]')
+    await row.locator("td.won", has_text="0/5").wait_for()
+    assert "1\u00a0500\u00a0000" in await row.locator("td.money").inner_text()
+    await miniapp.screenshot(page, "dashboard-plan-360x640")
+    async with uow_factory() as uow:
+        [plan] = await uow.repo.plans.of_month(clock.now().date().replace(day=1))
+    assert (plan.employee_id, plan.sales_count, plan.amount) == (ann.id, 5, 150_000_000)
+    # A manager sees their own row, and no form.
+    mine = await miniapp(ann, view="dashboard")
+    await mine.locator("#chart").wait_for()
+    await mine.tap('#reports button[data-report="plan"]')
+    await mine.locator("#plan").wait_for()
+    assert await mine.locator("#plan-form").count() == 0
+    assert await mine.locator("#plan tbody tr").count() == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiogram.methods import EditMessageText
@@ -34,6 +35,9 @@ async def team(make_actor, uow_factory):
     a2 = await new_deal(uow_factory, ann, name="Клиент Анны 2", amount="50000")
     b1 = await new_deal(uow_factory, bob, name="Клиент Бориса", amount="70000")
     return {"ann": ann, "bob": bob, "lea": lea, "a1": a1, "a2": a2, "b1": b1}
+
+
+TZ_MSK = ZoneInfo("Europe/Moscow")
 
 
 def titles(body):
@@ -315,6 +319,7 @@ async def test_the_dashboard_numbers_are_the_chats(app, team, clock, uow_factory
         SnapshotFunnel,
         VelocityReport,
     )
+    from services.sales.plans import PlanReport
 
     lea = team["lea"]
     head = auth(sign_init_data(lea.telegram_id, clock.now()))
@@ -326,6 +331,10 @@ async def test_the_dashboard_numbers_are_the_chats(app, team, clock, uow_factory
             )
         report = chat.report
         data = body["data"]
+        if isinstance(report, PlanReport):  # rows, not bars: test_plan_numbers_are_the_same...
+            rows = [report.company, *report.rows] if report.company else list(report.rows)
+            assert [r["won"] for r in data["rows"]] == [r.won for r in rows]
+            continue
         counts = [b["count"] for b in data["bars"]]
         if isinstance(report, SnapshotFunnel):
             assert counts == [s.count for s in report.stages]
@@ -342,6 +351,100 @@ async def test_the_dashboard_numbers_are_the_chats(app, team, clock, uow_factory
         else:
             assert isinstance(report, VelocityReport)
             assert counts == [s.stays for s in report.stages]
+
+
+async def test_plan_numbers_are_the_same_in_funnel_digest_and_dashboard(
+    app, uow_factory, clock, make_actor
+):
+    """Issue 26, Must show 2: one service (services/sales/plans.py) feeds /funnel's Plan
+    view, the digest and the Mini App dashboard; the numbers are the hand-computed ones."""
+    from handlers.funnel import views
+    from services.reports import digests, screens
+    from services.reports.analytics import ReportFilter
+    from services.sales.plans import PlanReport
+    from tests.unit.sales.test_plans import story
+
+    people = await story(uow_factory, clock, make_actor)
+    lea = people["lea"]
+    async with uow_factory() as uow:
+        chat = await screens.report_screen(
+            uow, lea, screens.ReportKind.PLAN, ReportFilter(tz="Europe/Moscow")
+        )
+        digest = await digests.compose_digest(
+            uow, lea, "daily", clock.now() - timedelta(days=1), clock.now(), tz="Europe/Moscow"
+        )
+    body = await (
+        await app.get(
+            "/app/api/funnel?report=plan",
+            headers=auth(sign_init_data(lea.telegram_id, clock.now())),
+        )
+    ).json()
+    report = chat.report
+    assert isinstance(report, PlanReport) and report.company is not None
+    rows = [report.company, *report.rows]
+    shown = [
+        (r.plan_count, r.plan_amount, r.won, r.won_amount, r.weighted, r.pace_count, r.pace_amount)
+        for r in rows
+    ]
+    assert shown[:2] == [
+        (10, 200_000_000, 2, 40_000_000, 12_210_000, 1, 8_421_100),  # the company
+        (2, 0, 1, 10_000_000, 0, 1, None),  # Bob (a plan in sales only)
+    ]
+    in_digest = [
+        (p.plan_count, p.plan_amount, p.won, p.won_amount, p.weighted, p.pace_count, p.pace_amount)
+        for p in digest.plan
+    ]
+    assert in_digest == shown  # everyone has a plan in the story
+
+    def value(money):
+        return None if money is None else money["value"]
+
+    in_app = [
+        (
+            r["plan_count"],
+            value(r["plan_amount"]),
+            r["won"],
+            value(r["won_amount"]),
+            value(r["weighted"]),
+            r["pace_count"],
+            value(r["pace_amount"]),
+        )
+        for r in body["data"]["rows"]
+    ]
+    assert in_app == shown
+    assert [r["label"] for r in body["data"]["rows"]] == ["Компания", "Bob", "Ann", "Cy"]
+    # The words, too: Ann's forecast and pace read the same in the chat and in the digest.
+    ann = next(r for r in report.rows if r.name == "Ann")
+    line = views.plan_line(ann, "Ann", "ru")
+    assert line in views.screen_text(chat, "ru", TZ_MSK)
+    assert line in "\n".join(views.digest_lines(digest, "ru", TZ_MSK))
+
+
+async def test_a_plan_set_from_the_dashboard_is_checked(app, team, clock, db_snapshot):
+    """POST /plans: the chat's service decides (leaders and admins; the month, the person,
+    the sums as typed); a refusal saves nothing."""
+    ann, lea = team["ann"], team["lea"]
+    month = clock.now().date().replace(day=1).isoformat()
+    before = await db_snapshot()
+    for who, body, status in (
+        (ann, {"month": month, "employee_id": ann.id, "sales": "5", "amount": "1"}, 403),
+        (lea, {"month": "2020-01-01", "employee_id": ann.id, "sales": "5", "amount": "1"}, 422),
+        (lea, {"month": month, "employee_id": 999, "sales": "5", "amount": "1"}, 422),
+        (lea, {"month": month, "employee_id": ann.id, "sales": "пять", "amount": "1"}, 422),
+        (lea, {"month": month, "employee_id": "1", "sales": "5", "amount": "1"}, 422),
+        (lea, {"month": month, "employee_id": 2**63, "sales": "5", "amount": "1"}, 400),
+    ):
+        head = auth(sign_init_data(who.telegram_id, clock.now()))
+        refused = await app.post("/app/api/plans", json=body, headers=head)
+        assert refused.status == status, (body, await refused.text())
+    assert await db_snapshot() == before
+    head = auth(sign_init_data(lea.telegram_id, clock.now()))
+    body = {"month": month, "employee_id": None, "sales": "10", "amount": "2 млн"}
+    saved = await (await app.post("/app/api/plans", json=body, headers=head)).json()
+    assert saved["saved"] == "План сохранён"
+    company = saved["data"]["rows"][0]
+    assert (company["employee_id"], company["plan_count"]) == (None, 10)
+    assert company["plan_amount"]["value"] == 200_000_000
 
 
 async def test_the_page_and_its_texts_are_served(app):

@@ -379,7 +379,7 @@
 
   // --- dashboard ---------------------------------------------------------------------------
 
-  const REPORTS = ["snapshot", "period", "losses", "managers", "velocity"];
+  const REPORTS = ["snapshot", "period", "losses", "managers", "velocity", "plan"];
 
   async function loadDashboard() {
     const d = state.dash;
@@ -397,7 +397,7 @@
       select("pipeline", T("app.pipeline"), data.pipelines.map((p) => ({ value: p.id, label: p.name })), data.pipeline.id,
         (v) => { d.pipeline = Number(v); reload(); }),
     ];
-    if (d.report !== "snapshot") {
+    if (d.report !== "snapshot" && d.report !== "plan") {
       filters.push(select("period", T("app.period"), state.me.periods.map((p) => ({ value: p.id, label: p.name })), d.period,
         (v) => { d.period = v; reload(); }));
     }
@@ -407,6 +407,7 @@
     }
     $("filters").replaceChildren(...filters);
     const r = data.data;
+    if (data.report === "plan") return drawPlan(data);
     const summary = [];
     if (data.report === "snapshot") summary.push(T("app.sum.total", { n: r.total }), T("app.sum.amount", { amount: r.amount.text }), T("app.sum.weighted", { amount: r.weighted.text }));
     if (data.period_text) summary.push(data.period_text);
@@ -421,6 +422,58 @@
       data.team && data.team.lines.length
         ? h("div", { class: "team", id: "team" }, data.team.lines.map((line) => h("p", { class: "team-line" }, line)))
         : null));
+  }
+
+  // Plans (issue 26): the same rows as /funnel's Plan view and the digest, and for leaders
+  // a form that sets a month's plan (POST /plans: the chat's service checks everything).
+  function drawPlan(data) {
+    const r = data.data;
+    const money = (m) => (m ? m.text : "—");
+    const rows = r.rows.map((p) => h("tr", { class: p.behind ? "behind" : "", dataset: { employee: p.employee_id === null ? "" : p.employee_id } },
+      h("th", {}, p.label),
+      h("td", { class: "won" }, p.won + "/" + (p.plan_count === null ? "—" : p.plan_count)),
+      h("td", { class: "money" }, money(p.won_amount) + " / " + money(p.plan_amount)),
+      h("td", { class: "progress" }, p.progress),
+      h("td", { class: "weighted" }, money(p.weighted)),
+      h("td", { class: "pace" }, p.pace_count === null && !p.pace_amount ? "—"
+        : [p.pace_count ? T("app.plan.sales", { n: p.pace_count }) : null, p.pace_amount ? p.pace_amount.text : null].filter(Boolean).join(" + ") || "✓")));
+    const table = h("table", { class: "plan", id: "plan" },
+      h("thead", {}, h("tr", {}, ["", "app.plan.sales_col", "app.plan.money_col", "%", "app.plan.forecast_col", "app.plan.pace_col"].map((k) => h("th", {}, k && k !== "%" ? T(k) : k)))),
+      h("tbody", {}, rows));
+    const summary = T("app.plan.days", { left: r.days.left, total: r.days.total });
+    $("main").replaceChildren(h("div", { class: "dashboard", id: "dashboard" },
+      h("h2", {}, data.title, data.manager_name ? " · " + data.manager_name : ""),
+      h("p", { class: "summary" }, [data.period_text, summary].join(" · ")),
+      h("div", { class: "plan-wrap" }, table),
+      data.plan_form ? planForm(data.plan_form) : null));
+  }
+
+  function planForm(form) {
+    const month = select("plan-month", T("app.plan.month"), form.months.map((m) => ({ value: m.id, label: m.name })), form.months[0].id, () => {});
+    const who = select("plan-who", T("app.plan.who"), form.people.map((p) => ({ value: p.id === null ? "" : p.id, label: p.name })), "", () => {});
+    const sales = h("input", { id: "plan-sales", inputmode: "numeric", placeholder: "5" });
+    const amount = h("input", { id: "plan-amount", placeholder: T("app.plan.amount_hint") });
+    const save = h("button", { type: "submit", id: "plan-save" }, T("app.plan.save"));
+    return h("form", { class: "plan-form", id: "plan-form", onsubmit: async (e) => {
+      e.preventDefault();
+      save.disabled = true;
+      const whoValue = $("plan-who").value;
+      try {
+        const body = await api("/plans", { json: {
+          month: $("plan-month").value,
+          employee_id: whoValue ? Number(whoValue) : null,
+          sales: sales.value, amount: amount.value } });
+        toast(body.saved, "ok");
+        haptic("success");
+        await loadDashboard();
+      } catch (err) {
+        if (err instanceof ApiError) toast(err.body.message || String(err.status), "error");
+        else throw err;
+      } finally { save.disabled = false; }
+    } },
+      h("h3", {}, T("app.plan.set")), month, who,
+      h("label", {}, T("app.plan.sales_label"), sales),
+      h("label", {}, T("app.plan.amount_label"), amount), save);
   }
 
   // A horizontal bar chart in SVG: funnels centred (a funnel's shape), rankings from the left.

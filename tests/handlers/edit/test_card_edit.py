@@ -58,7 +58,7 @@ async def test_every_deal_field_edited_from_the_card(harness, team, uow_factory)
     assert "Что изменить?" in menu.last.text
     labels = [text for text, _ in menu.buttons()]
     assert {"Сумма", "Дата замера", "Телефон", "Организация", "Имя клиента"} <= set(labels)
-    assert set(DEAL_EDITS) | {"measurement_at"} == set(DEAL_FIELDS)
+    assert set(DEAL_EDITS) | {"measurement_at", "expected_close_at"} == set(DEAL_FIELDS)
 
     for field, (typed, shown, line) in DEAL_EDITS.items():
         version = (await card_of(uow_factory, ann, deal.id)).version

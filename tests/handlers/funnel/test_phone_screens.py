@@ -34,6 +34,7 @@ from services.reports.analytics import (
     VelocityReport,
 )
 from services.reports.screens import ReportKind, ReportScreen
+from services.sales.plans import PlanReport, PlanRow
 from services.team.norms import NormResult, ResponseFigures, TeamFigures
 
 TZ = ZoneInfo("Europe/Moscow")
@@ -178,12 +179,31 @@ def velocity(n: int, previous: bool) -> VelocityReport:
     return VelocityReport(PIPELINE, SPAN, None, stages, cycle, people, before)
 
 
+def plan(n: int, previous: bool) -> PlanReport:
+    """Plans with long names and large sums; no plans at all when n is 0."""
+
+    def row(i: int | None, name: str | None, count: int | None, money: int | None) -> PlanRow:
+        won = n // 3
+        return PlanRow(
+            i, name, count, money, won, BIG // 4, n, BIG, BIG // 3,
+            max((count or 0) - won, 0) // 19 if count else None,
+            (money or 0) // 19 if money else None, behind=i == 2,
+        )  # fmt: skip
+
+    rows = tuple(
+        row(i + 1, name, n if n else None, BIG if n else None) for i, name in enumerate(PEOPLE)
+    ) + ((row(3, "Jan", None, None),) if n else ())
+    company = row(None, None, n * 3 if n else None, BIG * 3 if n else None) if n else None
+    return PlanReport(PIPELINE, date(2026, 12, 1), SPAN.start, None, 23, 4, 19, rows, company)
+
+
 BUILDERS = {
     ReportKind.SNAPSHOT: lambda n, prev: snapshot(n),
     ReportKind.PERIOD: period,
     ReportKind.LOSSES: losses,
     ReportKind.MANAGERS: managers,
     ReportKind.VELOCITY: velocity,
+    ReportKind.PLAN: plan,
 }
 
 

@@ -284,5 +284,5 @@ async def test_payment_reminders_reach_the_client_before_the_date_and_after_a_mi
 def test_a_client_message_naming_an_unknown_field_is_refused_with_its_place():
     text = DEFAULT_PIPELINES.read_text(encoding="utf-8")
     parse_config(text)  # the shipped messages name known fields only
-    with pytest.raises(ConfigError, match=r"in_production.*unknown field \{ready_at\}"):
-        parse_config(text.replace("{production_at}", "{ready_at}"))
+    with pytest.raises(ConfigError, match=r"in_production.*\{ready_at\}: a client's text"):
+        parse_config(text.replace("готовность ~{production_at:day}.", "готовность {ready_at}."))

@@ -228,6 +228,26 @@ OLD: dict[str, dict[str, object]] = {
         "due_id": 5,
         "days": 4,
     },
+    Kind.PLAN_REACHED: {
+        "month": "2026-12-01",
+        "percent": 90,
+        "won": 3,
+        "won_amount": 90_000_000,
+        "plan_count": 4,
+        "plan_amount": 100_000_000,
+    },
+    Kind.PLAN_BEHIND: {
+        "month": "2026-12-01",
+        "manager": "Cy",
+        "manager_id": 3,
+        "won": 0,
+        "won_amount": 0,
+        "plan_count": 5,
+        "plan_amount": 0,
+        "pace_count": 1,
+        "pace_amount": None,
+        "days_left": 19,
+    },
 }
 OLD[Kind.DIGEST_WEEKLY] = {**OLD[Kind.DIGEST_DAILY], "kind": "weekly"}
 
@@ -257,6 +277,7 @@ def test_a_row_the_previous_code_wrote_parses_draws_and_keeps_its_shape(kind, la
         "rot.",
         "role.",
         "clientmsg.",
+        "plan.",
     ):
         assert prefix not in text, text
 

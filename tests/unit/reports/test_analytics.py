@@ -496,6 +496,7 @@ async def test_upgrade_replays_existing_history(empty_db_url, clock):
         ("deals", "delivery_at", "TIMESTAMP WITH TIME ZONE"),
         ("stages", "short", "VARCHAR(16)"),  # 0017
         ("stages", "short_en", "VARCHAR(16)"),
+        ("deals", "expected_close_at", "TIMESTAMP WITH TIME ZONE"),  # 0022
     ]
     async with engine.begin() as conn:
         for table, column, kind in later:
