@@ -3,15 +3,16 @@ process: a linked client confirms the measurement, hears the order is in product
 the installation with Confirm / Reschedule, a payment reminder, proposes another time for
 the installation (a task for the manager), accepts the installed work and rates it.
 
-The client is linked by a row written into the bot's database (`link_client`), as the
-invite link leaves it; the invite flow itself is tested on its own. Lean: polling only,
-the outbox swept every second, quiet hours off (the flow runs at any hour)."""
+The client is linked as a manager would do it: 📲 on the deal card gives a one-time link
+(and its QR code), the client opens it (`/start c_<token>`) and is greeted with their
+orders. Lean: polling only, the outbox swept every second, quiet hours off (the flow runs
+at any hour)."""
 
 from __future__ import annotations
 
-import sqlite3
+import re
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -49,16 +50,14 @@ def bot(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         stop_process(process.proc)
 
 
-def link_client(bot: BotProcess, deal_id: int, client: TgUser) -> None:
-    """The deal's contact linked to the client's Telegram, as an accepted invite leaves it."""
-    path = bot.env["DATABASE_URL"].split(":///", 1)[1]
-    with sqlite3.connect(path, timeout=15) as conn:
-        conn.execute(
-            "INSERT INTO client_links (contact_id, telegram_id, first_name, language, linked_at)"
-            " SELECT contact_id, ?, ?, 'en', ? FROM deals WHERE id = ?",
-            (client.id, client.first_name, datetime.now(UTC).isoformat(), deal_id),
-        )
-    conn.close()
+def invite_client(manager: TgUser, card: BotMessage, client: TgUser) -> None:
+    """📲 on the deal card: the link comes with its QR code; the client opens it."""
+    manager.tap(t("deal.btn.invite_client", EN), on=card)
+    sent = manager.wait_for("?start=c_")
+    found = re.search(r"\?start=(c_[\w-]+)", sent.text)
+    assert found is not None, sent.text
+    client.send(f"/start {found.group(1)}")
+    client.wait_for(t("client.hello", EN, name=client.first_name).split("!")[0])
 
 
 def move(manager: TgUser, card: BotMessage, pipeline: str, code: str) -> BotMessage:
@@ -75,7 +74,7 @@ def test_the_client_confirms_reschedules_accepts_and_rates(bot: BotProcess) -> N
 
     lead = new_lead(manager, "Anna Orlova", "+7 916 555-44-33", "Kitchen window")
     deal = qualify_and_convert(manager, lead)
-    link_client(bot, deal_id_of(deal), client)
+    invite_client(manager, deal, client)
     manager.tap(f"{stage_name('sales', 'proposal_sent')} ▶", on=deal)
     manager.wait_for(t("deal.ask.amount", EN))
     manager.send("100000")
