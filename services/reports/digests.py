@@ -44,7 +44,7 @@ from services.permissions import Actor
 from services.reports import analytics
 from services.reports.analytics import ReportFilter
 from services.sales import plans
-from services.team.norms import team_figures
+from services.team.norms import last_full_day, team_figures
 from services.work import rotting
 from storage.enums import Role, StageKind
 from storage.models import Employee, JobRun
@@ -181,7 +181,7 @@ async def compose_digest(
         ),
     )
     stale = await rotting.stale_per_manager(uow, scope)
-    team = await team_figures(uow, leader, since, until, today - timedelta(days=1))
+    team = await team_figures(uow, leader, since, until, last_full_day(uow, at=until))
     month = await plans.plan_report(uow, leader, scope, tz=tz)
     return Digest(
         response=[

@@ -156,7 +156,12 @@ async def team_figures(
     )
 
 
-def last_full_day(uow: UnitOfWork, upto: date | None = None) -> date:
-    """The local day whose norms are shown: yesterday (or `upto` when it is earlier)."""
-    yesterday = dates.local_today(uow.clock, policy.of(uow).timezone) - timedelta(days=1)
-    return yesterday if upto is None else min(upto, yesterday)
+def last_full_day(uow: UnitOfWork, upto: date | None = None, at: datetime | None = None) -> date:
+    """The local day whose norms are shown at `at` (default: now): today once its working
+    hours are over (an evening digest tells the leader about the day just worked), else
+    yesterday; `upto` when it is earlier."""
+    company = policy.of(uow)
+    local = (at or uow.clock.now()).astimezone(dates.zone(company.timezone))
+    over = local.time().replace(tzinfo=None) >= company.work_hours.end
+    day = local.date() if over else local.date() - timedelta(days=1)
+    return day if upto is None else min(upto, day)

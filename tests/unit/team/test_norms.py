@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from services.policy import CompanyPolicy, parse_norms
 from services.sales import deals, leads
-from services.team.norms import norm_results
+from services.team.norms import last_full_day, norm_results
 from services.work import followups
 from storage.enums import ActivityKind, TaskKind
 from storage.models import Task
@@ -78,3 +78,16 @@ async def test_each_norm_counts_its_own_day(uow_factory, clock, make_actor):
             if r.name == "Ann"
         }
     assert sunday["calls"] == 1 and sunday["notes"] == 0
+
+
+async def test_the_norms_day_is_today_once_its_working_hours_are_over(uow_factory, clock):
+    """A morning digest reports yesterday; an evening one (after WORK_HOURS end) the day
+    just worked."""
+    uow_factory.policy = CompanyPolicy(timezone=TZ)  # 09:00-19:00
+    async with uow_factory() as uow:
+        assert last_full_day(uow, at=msk(12, 8, 30)) == MONDAY - timedelta(days=1)
+        assert last_full_day(uow, at=msk(12, 18, 59)) == MONDAY - timedelta(days=1)
+        assert last_full_day(uow, at=msk(12, 19, 0)) == MONDAY
+        assert last_full_day(uow, MONDAY - timedelta(days=3), at=msk(12, 20)) == date(2026, 1, 9)
+        clock.set(msk(12, 21))
+        assert last_full_day(uow) == MONDAY
