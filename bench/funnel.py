@@ -54,9 +54,10 @@ from services.reports import analytics, screens
 from services.reports.analytics import Period, ReportFilter
 from services.reports.screens import ReportKind
 from services.sales import plans
+from services.team import norms
 from storage.db import create_engine, create_session_factory
 from storage.enums import Role, StageKind
-from storage.models import Deal, Task
+from storage.models import Deal, Lead, Task
 from storage.models.analytics import (
     OUTCOME_FROZEN,
     OUTCOME_LOST,
@@ -253,7 +254,20 @@ async def floors(uow: UnitOfWork) -> dict[ReportKind, list[Select[Any]]]:
                 Task.assignee_id.is_not(None),
                 Task.status.in_(OPEN_TASK_STATES),
                 Task.due_at < NOW,
-            )
+            ),
+            # First response (issue 26): the leads that came to a manager in the period,
+            # and those among them without a stored time (still waiting).
+            *(
+                select(func.count()).select_from(Lead).where(*where)
+                for where in (
+                    (Lead.created_at >= span.start, Lead.created_at < min(span.end, NOW)),
+                    (
+                        Lead.created_at >= span.start,
+                        Lead.created_at < min(span.end, NOW),
+                        Lead.response_s.is_(None),
+                    ),
+                )
+            ),
         ],
         ReportKind.VELOCITY: [],
         ReportKind.PLAN: plan_floor(sales, pmap, staff),
@@ -296,6 +310,16 @@ def plan_floor(sales: int, pmap: Any, staff: list[int]) -> list[Select[Any]]:
     ]
 
 
+async def backfill(engine: Any) -> None:
+    """What the bot's scheduler does after migration 0024: store the first-response time
+    of every lead touched before it (a database built by an earlier checkout)."""
+    factory = UnitOfWorkFactory(create_session_factory(engine), FakeClock(NOW))
+    while True:
+        async with factory() as uow:
+            if not await norms.backfill_response(uow, batch=20_000):
+                return
+
+
 async def measure(url: str, repeat: int) -> dict[str, Any]:
     from bot import demo
     from storage import migrate
@@ -303,6 +327,7 @@ async def measure(url: str, repeat: int) -> dict[str, Any]:
     await migrate.upgrade(url)  # a database built by an earlier checkout gains new indexes
     engine = create_engine(url)
     await demo.plans_and_closes(engine, NOW)  # ... and the plans of its month (once)
+    await backfill(engine)  # ... and its leads' stored first-response times (once)
     factory = UnitOfWorkFactory(create_session_factory(engine), FakeClock(NOW))
     times: dict[str, list[float]] = {}
     rows: dict[str, int] = {}

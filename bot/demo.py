@@ -43,6 +43,7 @@ from services.sales import plans
 from services.sales.deals import search_text
 from services.sales.pipeline_config import DEFAULT_FILE, load_config
 from services.sales.pipelines import PipelineRules, rules_by_role, sync_config
+from services.worktime import WorkHours, response_seconds
 from storage import migrate
 from storage.bulk import BulkLoader, Prepared, max_id, row_count
 from storage.db import create_engine, create_session_factory
@@ -64,6 +65,8 @@ from storage.models import (
     Task,
 )
 from storage.uow import UnitOfWork
+
+WORK = WorkHours()  # the demo company's working hours: the defaults
 
 DEFAULT_PIPELINES_FILE = DEFAULT_FILE  # the shipped default pipelines file
 
@@ -691,6 +694,8 @@ class _World:
             deal_id=deal_id,
             created_at=at,
             first_action_at=first_action,
+            # stored as the bot stores it at a first touch (default WORK_HOURS)
+            response_s=None if first_action is None else response_seconds(WORK, at, first_action),
             updated_at=history[-1][0],
             version=len(history),
         )

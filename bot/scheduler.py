@@ -32,6 +32,7 @@ from services.clock import Clock
 from services.outbox.queue import Notifier, Sweeper
 from services.policy import CompanyPolicy, parse_norms, parse_quiet_hours
 from services.sales import plans
+from services.team import norms
 from services.work import installments, orders, response, rotting
 from services.work import jobs as work_jobs
 from services.worktime import WorkHours
@@ -154,6 +155,22 @@ class ReminderJobs:
         await self._run("deferred", work_jobs.deferred_due_scan)
         await self._run("rotting", rotting.rot_scan)
         await self._run("order dates", orders.slipped_scan)
+        await self.backfill_response()
+
+    # Leads touched before their first-response time was stored (migration 0024) get it
+    # here, at most this many batches (services/team/norms.BACKFILL_BATCH) per scan: a
+    # small company's in one scan, a million leads within a few hours.
+    BACKFILL_BATCHES = 10
+
+    async def backfill_response(self) -> None:
+        for _ in range(self.BACKFILL_BATCHES):
+            try:
+                async with self.uow_factory() as uow:
+                    if await norms.backfill_response(uow) < norms.BACKFILL_BATCH:
+                        return
+            except Exception:  # the other scans go on; the next scan tries again
+                log.exception("reminder job first-response times failed")
+                return
 
     async def morning_summary(self) -> None:
         await self._run(

@@ -119,3 +119,8 @@ class WorkHours:
                     total += hi - lo
             day += timedelta(days=1)
         return total
+
+
+def response_seconds(hours: WorkHours, came: datetime, touched: datetime) -> int:
+    """A lead's first-response time: whole working seconds from `came` to `touched`."""
+    return int(hours.elapsed(came, touched).total_seconds())

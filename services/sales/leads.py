@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from services import timeline, validation
+from services import policy, timeline, validation
 from services.common import check_version, commit, employee_name, load
 from services.dto import Duplicate, LeadCard, StageInfo
 from services.errors import (
@@ -23,6 +23,7 @@ from services.permissions import Action, Actor, require
 from services.sales import stage as stage_core
 from services.sales.deals import loss_reason, reason_comment, search_text
 from services.sales.pipelines import rules_by_role, rules_for
+from services.worktime import response_seconds
 from storage.enums import ActivityKind, LeadSource, LeadStatus, PipelineRole, Role, StageKind
 from storage.models import Company, Contact, Deal, Employee, Lead
 from storage.uow import UnitOfWork
@@ -196,15 +197,18 @@ def require_open(lead: Lead) -> None:
 TOUCH_KINDS = (ActivityKind.NOTE, ActivityKind.CALL, ActivityKind.MESSAGE_OUT, ActivityKind.STAGE)
 
 
-def _first_touch(lead: Lead, now: datetime) -> None:
+def _first_touch(uow: UnitOfWork, lead: Lead, now: datetime) -> None:
+    """Stop the lead's first-response clock: when, and how long it ran in working time
+    (`response_s`, what /funnel's response figures add up)."""
     if lead.first_action_at is None:
         lead.first_action_at = now
+        lead.response_s = response_seconds(policy.of(uow).work_hours, lead.created_at, now)
 
 
 async def _touch(uow: UnitOfWork, actor: Actor, lead: Lead) -> None:
     """Record the first touch on a lead (response time) and take it if unassigned."""
     now = uow.clock.now()
-    _first_touch(lead, now)
+    _first_touch(uow, lead, now)
     if lead.manager_id is None and actor.has(Role.MANAGER):
         lead.manager_id = actor.id
     lead.updated_at = now
@@ -217,7 +221,7 @@ async def touched(uow: UnitOfWork, lead_id: int, kind: ActivityKind) -> None:
         return
     lead = await uow.repo.get(Lead, lead_id)
     if lead is not None:
-        _first_touch(lead, uow.clock.now())
+        _first_touch(uow, lead, uow.clock.now())
 
 
 NOTE_KINDS = (ActivityKind.NOTE, ActivityKind.CALL)

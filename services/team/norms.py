@@ -23,6 +23,7 @@ from statistics import median
 
 from services import dates, policy
 from services.permissions import Action, Actor, can, require
+from services.worktime import response_seconds
 from storage.uow import UnitOfWork
 
 
@@ -87,42 +88,68 @@ async def response_times(
     uow: UnitOfWork, start: datetime, end: datetime, manager_ids: set[int] | None = None
 ) -> list[ResponseFigures]:
     """First response per manager over the leads that came in [start, end), in name order
-    (only `manager_ids` when given)."""
+    (only `manager_ids` when given). The stored times (`leads.response_s`, working seconds
+    written at the first touch) are added up in one aggregate; working-time arithmetic is
+    done only for the leads without one: still waiting (are they past their due moment?)
+    or touched before the times were stored (until `backfill_response` has filled them)."""
     pol = policy.of(uow)
     hours, limit = pol.work_hours, pol.first_response
+    limit_s = int(limit.total_seconds())
     now = uow.clock.now()
-    rows = await uow.repo.response.response_rows(start, end, manager_ids)
-    by_manager: dict[int, list[tuple[datetime, datetime | None]]] = defaultdict(list)
-    for manager_id, came, touched in rows:
-        by_manager[manager_id].append((came, touched))
+    repo = uow.repo.response
+    summary = await repo.response_summary(start, end, manager_ids, limit_s)
+    waiting: dict[int, int] = defaultdict(int)  # past their due moment, untouched
+    legacy: dict[int, list[float]] = defaultdict(list)  # touched, time not stored yet
+    legacy_within: dict[int, int] = defaultdict(int)
+    for manager_id, came, touched in await repo.response_unstored(start, end, manager_ids):
+        if touched is None:
+            waiting[manager_id] += hours.add(came, limit) <= now
+        else:
+            seconds = response_seconds(hours, came, touched)
+            legacy[manager_id].append(seconds)
+            legacy_within[manager_id] += seconds <= limit_s
     names = {e.id: e.name for e in await uow.repo.employees.all()}
     figures: list[ResponseFigures] = []
-    for manager_id, leads in by_manager.items():
-        waits: list[float] = []  # seconds
-        counted = within = 0
-        for came, touched in leads:
-            due = hours.add(came, limit)
-            if touched is not None:
-                waits.append(hours.elapsed(came, touched).total_seconds())
-                counted += 1
-                within += touched <= due
-            elif due <= now:
-                counted += 1
-        mid = round(median(waits) / 60) if waits else None
+    for manager_id, leads, stored, within in summary:
+        answered = stored + len(legacy[manager_id])
+        if legacy[manager_id]:  # the slow way, until the back-fill is done
+            waits = [*await repo.response_values(manager_id, start, end), *legacy[manager_id]]
+            mid_s: float | None = median(waits) if waits else None
+        elif stored:
+            middle = await repo.response_values(manager_id, start, end, (stored - 1) // 2, 2)
+            mid_s = middle[0] if stored % 2 else (middle[0] + middle[1]) / 2
+        else:
+            mid_s = None
         figures.append(
             ResponseFigures(
                 manager_id,
                 names.get(manager_id, "?"),
-                len(leads),
-                len(waits),
-                mid,
-                counted,
-                within,
-                round(limit.total_seconds() / 60),
+                leads,
+                answered,
+                None if mid_s is None else round(mid_s / 60),
+                answered + waiting[manager_id],
+                within + legacy_within[manager_id],
+                round(limit_s / 60),
             )
         )
     figures.sort(key=lambda f: (f.name, f.manager_id))
     return figures
+
+
+BACKFILL_BATCH = 5000
+
+
+async def backfill_response(uow: UnitOfWork, batch: int = BACKFILL_BATCH) -> int:
+    """Store the first-response time of leads touched before it was stored (migration
+    0024), `batch` at a time, in the company's working hours; commits. Returns how many
+    were filled (0: nothing left; one indexed read)."""
+    hours = policy.of(uow).work_hours
+    rows = await uow.repo.response.response_unfilled(batch)
+    await uow.repo.response.store_responses(
+        [(lead_id, response_seconds(hours, came, touched)) for lead_id, came, touched in rows]
+    )
+    await uow.commit()
+    return len(rows)
 
 
 @dataclass(frozen=True)

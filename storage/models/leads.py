@@ -8,9 +8,11 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -42,7 +44,19 @@ class Lead(Base):
     deal_id: Mapped[int | None] = mapped_column(Integer, index=True)
     created_at: Mapped[datetime] = mapped_column(index=True)
     first_action_at: Mapped[datetime | None]
+    # Working seconds from created_at to first_action_at (WORK_HOURS; set at the first
+    # touch, services/sales/leads.py); NULL while untouched or not yet back-filled.
+    response_s: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime]
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        # What the first-response back-fill still has to do (services/team/norms.py).
+        Index(
+            "ix_leads_response_unfilled",
+            "id",
+            sqlite_where=text("first_action_at IS NOT NULL AND response_s IS NULL"),
+            postgresql_where=text("first_action_at IS NOT NULL AND response_s IS NULL"),
+        ),
+    )

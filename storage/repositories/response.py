@@ -1,7 +1,8 @@
 """First response, daily norms, distribution (issue 26): the reads behind them.
 
-- the leads still waiting for a first touch (the escalation scan), and the (manager,
-  came, first touch) rows a response report turns into working-time figures;
+- the leads still waiting for a first touch (the escalation scan), and per manager the
+  stored first-response times (`leads.response_s`, working seconds) a response report
+  adds up, plus the few rows without one (still waiting; or not back-filled yet);
 - each employee's count of what a daily norm counts, over one local day;
 - the open load per manager (open leads + open deals: least-loaded distribution);
 - days off (`absences`).
@@ -13,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, delete, func, select
+from sqlalchemy import CursorResult, Table, and_, bindparam, case, delete, func, select, update
 
 from storage.enums import ActivityKind, LeadStatus, TaskKind
 from storage.models import Absence, Activity, Deal, Lead, Task
@@ -40,18 +41,82 @@ class ResponseRepo(Repo):
         )
         return rows.all()
 
-    async def response_rows(
-        self, start: datetime, end: datetime, manager_ids: Iterable[int] | None = None
-    ) -> list[tuple[int, datetime, datetime | None]]:
-        """(manager id, came, first touch or None) of the assigned leads that came in
-        [start, end), oldest first."""
-        stmt = select(Lead.manager_id, Lead.created_at, Lead.first_action_at).where(
-            Lead.created_at >= start, Lead.created_at < end, Lead.manager_id.is_not(None)
-        )
+    def _came(self, start: datetime, end: datetime, manager_ids: Iterable[int] | None) -> Any:
+        where = [Lead.created_at >= start, Lead.created_at < end, Lead.manager_id.is_not(None)]
         if manager_ids is not None:
-            stmt = stmt.where(Lead.manager_id.in_(list(manager_ids)))
-        rows = await self.session.execute(stmt.order_by(Lead.created_at, Lead.id))
+            where.append(Lead.manager_id.in_(list(manager_ids)))
+        return and_(*where)
+
+    async def response_summary(
+        self,
+        start: datetime,
+        end: datetime,
+        manager_ids: Iterable[int] | None,
+        limit_s: int,
+    ) -> list[tuple[int, int, int, int]]:
+        """(manager id, leads, with a stored response time, of them within `limit_s`) of
+        the assigned leads that came in [start, end): one aggregate."""
+        stored = Lead.response_s.is_not(None)
+        rows = await self.session.execute(
+            select(
+                Lead.manager_id,
+                func.count(),
+                func.count(Lead.response_s),
+                func.coalesce(func.sum(case((and_(stored, Lead.response_s <= limit_s), 1))), 0),
+            )
+            .where(self._came(start, end, manager_ids))
+            .group_by(Lead.manager_id)
+        )
+        return [(m, int(n), int(k), int(w)) for m, n, k, w in rows.all() if m is not None]
+
+    async def response_unstored(
+        self, start: datetime, end: datetime, manager_ids: Iterable[int] | None
+    ) -> list[tuple[int, datetime, datetime | None]]:
+        """(manager id, came, first touch or None) of those leads without a stored response
+        time: still waiting, or touched before it was stored (not back-filled yet)."""
+        rows = await self.session.execute(
+            select(Lead.manager_id, Lead.created_at, Lead.first_action_at)
+            .where(self._came(start, end, manager_ids), Lead.response_s.is_(None))
+            .order_by(Lead.created_at, Lead.id)
+        )
         return [(m, c, f) for m, c, f in rows.all() if m is not None]
+
+    async def response_values(
+        self, manager_id: int, start: datetime, end: datetime, offset: int = 0, limit: int = -1
+    ) -> list[int]:
+        """A manager's stored response times of the leads that came in [start, end),
+        ascending: all of them, or `limit` from `offset` (the median's middle)."""
+        stmt = (
+            select(Lead.response_s)
+            .where(self._came(start, end, (manager_id,)), Lead.response_s.is_not(None))
+            .order_by(Lead.response_s)
+        )
+        if limit >= 0:
+            stmt = stmt.offset(offset).limit(limit)
+        return [int(v) for v in (await self.session.scalars(stmt)).all() if v is not None]
+
+    async def response_unfilled(self, limit: int) -> list[tuple[int, datetime, datetime]]:
+        """(id, came, first touch) of touched leads with no stored response time yet
+        (the partial index ix_leads_response_unfilled), oldest id first."""
+        rows = await self.session.execute(
+            select(Lead.id, Lead.created_at, Lead.first_action_at)
+            .where(Lead.first_action_at.is_not(None), Lead.response_s.is_(None))
+            .order_by(Lead.id)
+            .limit(limit)
+        )
+        return [(i, c, f) for i, c, f in rows.all() if f is not None]
+
+    async def store_responses(self, values: Sequence[tuple[int, int]]) -> None:
+        """Set `response_s` of leads by id (no version bump: a stored figure, not an edit)."""
+        if not values:
+            return
+        table = cast(Table, Lead.__table__)
+        await self.session.execute(
+            update(table)
+            .where(table.c.id == bindparam("lead_id"))
+            .values(response_s=bindparam("seconds")),
+            [{"lead_id": i, "seconds": s} for i, s in values],
+        )
 
     # --- daily norms ----------------------------------------------------------------------
 

@@ -147,3 +147,41 @@ async def test_morning_summary_shows_a_manager_their_norms(day, uow_factory):
         NormLine("Борис", "leads_taken", 0, 1),
     )
     assert day["lea"].id not in by_person  # norms are the managers' (the config says so)
+
+
+async def test_stored_times_legacy_rows_and_the_backfill_agree(day, uow_factory):
+    """Issue 26's response figures are an aggregate of `leads.response_s` (working seconds
+    stored at the first touch); leads touched before it was stored (migration 0024) are
+    computed the old way until the scheduler's back-fill stores theirs: the same numbers
+    all along."""
+    from sqlalchemy import update
+
+    from services.team import norms
+    from storage.models import Lead
+
+    async def figures():
+        async with uow_factory() as uow:
+            got = await norms.response_times(uow, msk(12, 3), msk(13, 12))
+        return {r.name: (r.leads, r.median_minutes, r.within, r.counted) for r in got}
+
+    async with uow_factory() as uow:
+        stored = sorted(
+            (await uow.session.scalars(select(Lead.response_s).order_by(Lead.id))).all(),
+            key=lambda v: (v is None, v),
+        )
+    assert stored == [5 * 60, 30 * 60, None]  # Ann's two touches; Bob's lead waits
+    assert await figures() == RESPONSE
+    async with uow_factory() as uow:  # as if touched before migration 0024
+        await uow.session.execute(update(Lead).values(response_s=None))
+        await uow.commit()
+    assert await figures() == RESPONSE  # the legacy rows, the slow way
+    async with uow_factory() as uow:
+        assert await norms.backfill_response(uow, batch=1) == 1
+    async with uow_factory() as uow:
+        assert await norms.backfill_response(uow) == 1  # Bob's untouched lead is not one
+    async with uow_factory() as uow:
+        assert await norms.backfill_response(uow) == 0
+        assert sorted(
+            v for v in (await uow.session.scalars(select(Lead.response_s))).all() if v
+        ) == [5 * 60, 30 * 60]
+    assert await figures() == RESPONSE

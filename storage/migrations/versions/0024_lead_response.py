@@ -1,0 +1,47 @@
+"""leads.response_s: a lead's first-response time in working seconds (issue 26)
+
+Revision ID: 0024
+Revises: 0022
+
+Written at the lead's first touch (services/sales/leads.py), in working time
+(WORK_HOURS, WORK_DAYS), so /funnel's response figures are one aggregate query instead of
+working-time arithmetic over every lead of the period. Leads touched before this revision
+get it from a scheduler job (services/team/norms.py `backfill_response`, in batches); until
+then the report computes theirs as before. The partial index finds what is left to fill.
+
+Downgrade drops the column: the stored times go (they are computed again after an upgrade).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from storage.migrate import announce_drops
+
+revision: str = "0024"
+down_revision: str | None = "0022"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_UNFILLED = sa.text("first_action_at IS NOT NULL AND response_s IS NULL")
+
+
+def upgrade() -> None:
+    op.add_column("leads", sa.Column("response_s", sa.Integer(), nullable=True))
+    op.create_index(
+        "ix_leads_response_unfilled",
+        "leads",
+        ["id"],
+        unique=False,
+        sqlite_where=_UNFILLED,
+        postgresql_where=_UNFILLED,
+    )
+
+
+def downgrade() -> None:
+    announce_drops("0024", "leads.response_s (first-response times: computed again on upgrade)")
+    op.drop_index("ix_leads_response_unfilled", table_name="leads")
+    op.drop_column("leads", "response_s")
