@@ -115,7 +115,7 @@ async def response_times(
         if legacy[manager_id]:  # the slow way, until the back-fill is done
             waits = [*await repo.response_values(manager_id, start, end), *legacy[manager_id]]
             mid_s: float | None = median(waits) if waits else None
-        elif stored:
+        elif stored:  # the middle one or two, by offset
             middle = await repo.response_values(manager_id, start, end, (stored - 1) // 2, 2)
             mid_s = middle[0] if stored % 2 else (middle[0] + middle[1]) / 2
         else:

@@ -52,6 +52,13 @@ class Lead(Base):
 
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
+        # The first-response figures of a period (storage/repositories/response.py) read
+        # this index alone: the leads that came, their manager, their stored time.
+        Index(
+            "ix_leads_came_response", "created_at", "manager_id", "response_s", "first_action_at"
+        ),
+        # ... and a manager's times of a period, for their median.
+        Index("ix_leads_manager_came_response", "manager_id", "created_at", "response_s"),
         # What the first-response back-fill still has to do (services/team/norms.py).
         Index(
             "ix_leads_response_unfilled",

@@ -185,3 +185,37 @@ async def test_stored_times_legacy_rows_and_the_backfill_agree(day, uow_factory)
             v for v in (await uow.session.scalars(select(Lead.response_s))).all() if v
         ) == [5 * 60, 30 * 60]
     assert await figures() == RESPONSE
+
+
+async def test_medians_odd_and_even_per_manager(uow_factory, clock, make_actor):
+    """The median is ranked in the database per manager: the middle time of an odd count,
+    the mean of the two middle ones of an even count; a manager's leads outside the period
+    do not count."""
+    from services.team import norms
+
+    uow_factory.policy = CompanyPolicy(timezone=TZ, first_response=timedelta(minutes=15))
+    ann = await make_actor(roles=("manager",), name="Ann")
+    bob = await make_actor(roles=("manager",), name="Bob")
+    phones = iter(range(10_000))
+
+    async def answered(actor, came, minutes):
+        clock.set(came)
+        async with uow_factory() as uow:
+            lead = await leads.create_lead(
+                uow, actor, LeadInput(name="К", phone=f"+7916{next(phones):07d}")
+            )
+        clock.set(came + timedelta(minutes=minutes))
+        async with uow_factory() as uow:
+            await leads.add_note(uow, actor, lead.id, "говорили", ActivityKind.CALL)
+
+    for minutes in (40, 2, 9):  # Ann: 2, 9, 40 -> 9
+        await answered(ann, msk(12, 10), minutes)
+    for minutes in (1, 20, 4, 7):  # Bob: 1, 4, 7, 20 -> 5.5 -> 6 (half to even)
+        await answered(bob, msk(12, 12), minutes)
+    await answered(bob, msk(5, 10), 300)  # the week before: not in the period
+    async with uow_factory() as uow:
+        got = await norms.response_times(uow, msk(12, 3), msk(13, 12))
+    assert [(r.name, r.leads, r.median_minutes, r.within, r.counted) for r in got] == [
+        ("Ann", 3, 9, 2, 3),
+        ("Bob", 4, 6, 3, 4),  # 20 minutes is over the 15
+    ]

@@ -7,7 +7,9 @@ Written at the lead's first touch (services/sales/leads.py), in working time
 (WORK_HOURS, WORK_DAYS), so /funnel's response figures are one aggregate query instead of
 working-time arithmetic over every lead of the period. Leads touched before this revision
 get it from a scheduler job (services/team/norms.py `backfill_response`, in batches); until
-then the report computes theirs as before. The partial index finds what is left to fill.
+then the report computes theirs as before. The partial index finds what is left to fill;
+``ix_leads_came_response`` covers what the period's figures read, and
+``ix_leads_manager_came_response`` a manager's times for their median.
 
 Downgrade drops the column: the stored times go (they are computed again after an upgrade).
 """
@@ -32,6 +34,18 @@ _UNFILLED = sa.text("first_action_at IS NOT NULL AND response_s IS NULL")
 def upgrade() -> None:
     op.add_column("leads", sa.Column("response_s", sa.Integer(), nullable=True))
     op.create_index(
+        "ix_leads_came_response",
+        "leads",
+        ["created_at", "manager_id", "response_s", "first_action_at"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_leads_manager_came_response",
+        "leads",
+        ["manager_id", "created_at", "response_s"],
+        unique=False,
+    )
+    op.create_index(
         "ix_leads_response_unfilled",
         "leads",
         ["id"],
@@ -44,4 +58,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     announce_drops("0024", "leads.response_s (first-response times: computed again on upgrade)")
     op.drop_index("ix_leads_response_unfilled", table_name="leads")
+    op.drop_index("ix_leads_manager_came_response", table_name="leads")
+    op.drop_index("ix_leads_came_response", table_name="leads")
     op.drop_column("leads", "response_s")
