@@ -39,7 +39,7 @@ from handlers.ui.callbacks import (
 )
 from handlers.ui.deal_card import open_button
 from handlers.ui.discipline import norm_items
-from handlers.ui.i18n import t
+from handlers.ui.i18n import t, tn
 from handlers.ui.task_card import declined_line, detail_lines, task_keyboard
 from services.dto import label
 from services.outbox.payloads import (
@@ -57,6 +57,7 @@ from services.outbox.payloads import (
     InstallmentPaid,
     InstallmentUpcoming,
     LeadLate,
+    LeadLateMany,
     LeadNew,
     MeasureDone,
     Payload,
@@ -431,6 +432,21 @@ def lead_late(item: OutboxItem, p: LeadLate, lang: str, tz: tzinfo, now: datetim
     return lines, rows
 
 
+def lead_late_many(
+    item: OutboxItem, p: LeadLateMany, lang: str, tz: tzinfo, now: datetime
+) -> Drawn:
+    """More late leads in one scan than are told one by one (a big import)."""
+    text = tn(
+        "tasks.late_lead.many",
+        p.count,
+        lang,
+        count=fmt.number(p.count, lang),
+        limit=p.limit_minutes,
+        when=fmt.when(p.oldest_came_at, tz, lang),
+    )
+    return [text], []
+
+
 def lead_new(item: OutboxItem, p: LeadNew, lang: str, tz: tzinfo, now: datetime) -> Drawn:
     """A lead from the site form: its language-neutral line, as it came."""
     return [escape(p.title)], []
@@ -557,6 +573,7 @@ VIEWS: dict[str, _View[Any]] = {  # Kind -> its view (a Kind is its str value)
     Kind.DATE_SLIPPED: _View(DateSlipped, date_slipped),
     Kind.LEAD_NEW: _View(LeadNew, lead_new),
     Kind.LEAD_LATE: _View(LeadLate, lead_late),
+    Kind.LEAD_LATE_MANY: _View(LeadLateMany, lead_late_many),
     Kind.CLIENT_STAGE: _View(ClientStage, client_stage),
     Kind.CLIENT_ON_WAY: _View(ClientOnWay, client_on_way),
     Kind.CLIENT_PAY_SOON: _View(ClientPayment, client_payment),

@@ -145,6 +145,15 @@ class LeadLate(Payload):
     choices: tuple[tuple[int, str], ...] = ()  # managers on duty: (employee id, name)
 
 
+class LeadLateMany(Payload):
+    """lead.late_many: to the head of sales, more leads got no first touch in time in one
+    scan than are told one by one (a big import): how many, and since when."""
+
+    count: int
+    oldest_came_at: Moment
+    limit_minutes: int
+
+
 class MeasureDone(Payload):
     """measure.done: to the manager, the measurement is done (files on the card)."""
 
@@ -494,6 +503,7 @@ PAYLOADS: dict[str, type[Payload]] = {
     "deal.date_slipped": DateSlipped,
     "lead.new": LeadNew,
     "lead.late": LeadLate,
+    "lead.late_many": LeadLateMany,
     "client.stage": ClientStage,
     "client.on_way": ClientOnWay,
     "client.pay_soon": ClientPayment,

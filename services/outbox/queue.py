@@ -131,6 +131,7 @@ class Kind(StrEnum):
     DATE_SLIPPED = "deal.date_slipped"  # to the manager: an order's date passed (issue 24)
     LEAD_NEW = "lead.new"  # a lead came in through the intake API (or came again)
     LEAD_LATE = "lead.late"  # to leaders: a new lead's first touch is late (issue 26)
+    LEAD_LATE_MANY = "lead.late_many"  # ... more of them at once than are told one by one
     # To a client's own Telegram (issue 25; rows with client_link_id, services/outbox/clients.py)
     CLIENT_STAGE = "client.stage"  # the deal entered a stage with a [client] message
     CLIENT_ON_WAY = "client.on_way"  # the measurer / installer set off

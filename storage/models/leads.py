@@ -47,6 +47,8 @@ class Lead(Base):
     # Working seconds from created_at to first_action_at (WORK_HOURS; set at the first
     # touch, services/sales/leads.py); NULL while untouched or not yet back-filled.
     response_s: Mapped[int | None] = mapped_column(Integer)
+    # When the leaders were told it got no first touch in time (services/work/response.py).
+    late_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
     version: Mapped[int] = mapped_column(Integer, default=1)
 

@@ -38,13 +38,15 @@ class ResponseRepo(Repo):
     # --- first response -------------------------------------------------------------------
 
     async def unanswered(self, came_after: datetime, came_before: datetime) -> Sequence[Lead]:
-        """Open leads with no first touch that came in [came_after, came_before]."""
+        """Open leads with no first touch, not escalated yet, that came in [came_after,
+        came_before]."""
         rows = await self.session.scalars(
             select(Lead)
             .where(
                 Lead.created_at >= came_after,
                 Lead.created_at <= came_before,
                 Lead.first_action_at.is_(None),
+                Lead.late_at.is_(None),
                 Lead.status.in_(OPEN_LEAD),
             )
             .order_by(Lead.created_at, Lead.id)
@@ -110,6 +112,15 @@ class ResponseRepo(Repo):
         if limit >= 0:
             stmt = stmt.offset(offset).limit(limit)
         return [int(v) for v in (await self.session.scalars(stmt)).all() if v is not None]
+
+    async def mark_late(self, lead_ids: Sequence[int], at: datetime) -> None:
+        """The leads' escalation was queued (no version bump: a mark, not an edit)."""
+        if not lead_ids:
+            return
+        table = cast(Table, Lead.__table__)
+        await self.session.execute(
+            update(table).where(table.c.id.in_(list(lead_ids))).values(late_at=at)
+        )
 
     async def response_unfilled(self, limit: int) -> list[tuple[int, datetime, datetime]]:
         """(id, came, first touch) of touched leads with no stored response time yet

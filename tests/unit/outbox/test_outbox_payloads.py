@@ -201,6 +201,11 @@ OLD: dict[str, dict[str, object]] = {
         "manager_id": 3,
         "choices": [[4, "Борис"]],
     },
+    Kind.LEAD_LATE_MANY: {
+        "count": 15,
+        "oldest_came_at": "2026-01-12T07:10:00+00:00",
+        "limit_minutes": 15,
+    },
     # To clients (issue 25): as services/outbox/clients.py writes them.
     Kind.CLIENT_STAGE: {
         "stage": "Замер запланирован",

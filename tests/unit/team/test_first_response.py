@@ -196,3 +196,27 @@ async def test_the_sweep_tells_the_leader_with_a_button_per_manager_on_duty(
     assert buttons[0] == ("➡️ Отдать: Bob", give)
     await jobs.sweep()  # once
     assert len(notifier.deliveries) == 1
+
+
+async def test_a_big_import_left_untouched_is_one_message_not_one_each(uow_factory, clock, people):
+    """25 leads late at once: the 10 oldest told one by one, the other 15 in one
+    lead.late_many; every one marked, so later scans pass over them (and a lead late later
+    is told on its own)."""
+    ann, lee = people["ann"], people["lee"]
+    for i in range(25):
+        await new_lead(uow_factory, clock, ann, msk(12, 10, i), f"+7916000{i:04d}")
+    assert await scan_at(uow_factory, clock, msk(12, 11)) == 25
+    rows = await late_rows(uow_factory)
+    assert len(rows) == 10 and {r.recipient_id for r in rows} == {lee.id}
+    async with uow_factory() as uow:
+        many = (
+            await uow.session.scalars(select(Reminder).where(Reminder.kind == Kind.LEAD_LATE_MANY))
+        ).all()
+        assert [(r.recipient_id, r.payload["count"]) for r in many] == [(lee.id, 15)]
+        assert many[0].payload["oldest_came_at"] == msk(12, 10, 10).isoformat()
+        marked = await uow.session.scalars(select(Lead.late_at).where(Lead.late_at.is_not(None)))
+        assert len(marked.all()) == 25
+    assert await scan_at(uow_factory, clock, msk(12, 11, 30)) == 0
+    await new_lead(uow_factory, clock, ann, msk(12, 11, 30), "+79169999999")
+    assert await scan_at(uow_factory, clock, msk(12, 11, 45)) == 1
+    assert len(await late_rows(uow_factory)) == 11
