@@ -136,17 +136,6 @@ class Settings(BaseSettings):
             return [value]
         return value
 
-    @field_validator("client_quiet_hours")
-    @classmethod
-    def _check_quiet_hours(cls, value: str) -> str:
-        from services.policy import parse_quiet_hours
-
-        try:
-            parse_quiet_hours(value)
-        except ValueError as exc:
-            raise ValueError("HH:MM-HH:MM, e.g. 21:00-09:00, or off") from exc
-        return value.strip()
-
     @field_validator("business_roles")
     @classmethod
     def _check_roles(cls, value: str) -> str:
@@ -156,14 +145,20 @@ class Settings(BaseSettings):
             raise ValueError("roles separated by commas: " + ", ".join(sorted(known)))
         return ",".join(parts)
 
-    @field_validator("work_hours", "work_days", "norms")
+    @field_validator("work_hours", "work_days", "norms", "client_quiet_hours")
     @classmethod
-    def _check_issue26(cls, value: str, info: ValidationInfo) -> str:
-        """Working hours and days, daily norms: parsed as the policy will parse them."""
-        from services.policy import parse_norms
+    def _check_policy_text(cls, value: str, info: ValidationInfo) -> str:
+        """Working hours and days, daily norms, the clients' quiet hours: parsed as the
+        policy will parse them (each parser's ValueError says what is expected)."""
+        from services.policy import parse_norms, parse_quiet_hours
         from services.worktime import parse_days, parse_hours
 
-        parsers = {"work_hours": parse_hours, "work_days": parse_days, "norms": parse_norms}
+        parsers = {
+            "work_hours": parse_hours,
+            "work_days": parse_days,
+            "norms": parse_norms,
+            "client_quiet_hours": parse_quiet_hours,
+        }
         parsers[str(info.field_name)](value)
         return value.strip()
 

@@ -115,9 +115,12 @@ def parse_quiet_hours(text: str) -> tuple[time, time] | None:
     if value in ("", "off", "none", "no"):
         return None
     parts = value.replace("–", "-").split("-")
-    if len(parts) != 2:
-        raise ValueError("HH:MM-HH:MM, e.g. 21:00-09:00, or off")
-    return time.fromisoformat(parts[0].strip()), time.fromisoformat(parts[1].strip())
+    try:
+        if len(parts) != 2:
+            raise ValueError(text)
+        return time.fromisoformat(parts[0].strip()), time.fromisoformat(parts[1].strip())
+    except ValueError as exc:
+        raise ValueError("HH:MM-HH:MM, e.g. 21:00-09:00, or off") from exc
 
 
 DEFAULT = CompanyPolicy()
